@@ -1,0 +1,1 @@
+"""Exporters: records of a run in standard formats."""

@@ -1,0 +1,56 @@
+"""Hook specifications of pytest-kari-debug (``pytest_kari_debug_*``).
+
+Feature modules of the plugin (and users' conftest files) implement these to add session
+options, verdicts, per-test data and run outputs without touching the core.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import pytest
+
+    from .manager import ExtensionDebugManager
+
+hookspec = pluggy.HookspecMarker("pytest")
+
+
+@hookspec
+def pytest_kari_debug_session_options(item: pytest.Item) -> dict[str, Any] | None:
+    """Return debug-session options for *item* (merged over every implementation).
+
+    Example, in a conftest: ``return {"profile_memory": True} if "mem" in item.name else None``
+    """
+
+
+@hookspec
+def pytest_kari_debug_verdicts(
+    item: pytest.Item, manager: ExtensionDebugManager, session_id: str
+) -> list[str] | None:
+    """Return failure messages for a test whose call phase passed (empty: no verdict).
+
+    Each message names the rule, the measured value and the threshold. A non-empty result
+    fails the test with a :class:`~pytest_kari_debug.exceptions.KariDebugAssertion`.
+    """
+
+
+@hookspec
+def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> None:
+    """Add JSON-able data to a finished test's *record* (under ``record["extra"]``).
+
+    Runs where the test ran (an xdist worker included), before the record travels to the
+    controller.
+    """
+
+
+@hookspec
+def pytest_kari_debug_run_finished(
+    config: pytest.Config,
+    run: dict[str, Any],
+    tests: list[dict[str, Any]],
+    sections: dict[str, Any],
+) -> None:
+    """On the controller, once every test is recorded: write outputs, fill JSON *sections*."""

@@ -1,0 +1,417 @@
+"""``ExtensionDebugManager``: the components of one extension, its debug sessions and health."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+import weakref
+from collections import deque
+from collections.abc import AsyncIterator, Generator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import Token
+from dataclasses import dataclass, field
+from typing import Any
+
+from .alerting import AlertManager
+from .component import Component
+from .config import DebugConfiguration
+from .context import CURRENT_SESSION, SESSION_OPTIONS, SessionInfo
+from .errors import ErrorTracker
+from .exceptions import ConfigurationError, SessionError
+from .logger import ExtensionLogger
+from .metrics import MetricsCollector
+from .profiler import PerformanceProfiler
+from .tracing import ExtensionTracer
+
+STATUS_ORDER = ("healthy", "degraded", "unhealthy")
+MAX_KEPT_SESSIONS = 1000
+
+
+class Completed:
+    """The already-finished result of an operation that callers may also ``await``."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any = None) -> None:
+        self.value = value
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self.value
+        yield  # makes this a generator function; never reached
+
+
+@dataclass
+class DebugSession:
+    """A debug session: its time span and what every enabled component recorded in it."""
+
+    session_id: str
+    extension_id: str
+    name: str
+    started_at: float
+    configuration: dict[str, Any] = field(default_factory=dict)
+    ended_at: float | None = None
+    duration_seconds: float = 0.0
+    collected_data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def status(self) -> str:
+        return "running" if self.ended_at is None else "stopped"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the session as JSON-able data."""
+        return {
+            "session_id": self.session_id,
+            "extension_id": self.extension_id,
+            "name": self.name,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "duration_seconds": self.duration_seconds,
+            "status": self.status,
+            "configuration": self.configuration,
+            "collected_data": self.collected_data,
+        }
+
+
+@dataclass(frozen=True)
+class ComponentCheck:
+    """Health of one component."""
+
+    component: str
+    status: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class DiagnosticsReport:
+    """Result of :meth:`ExtensionDebugManager.run_diagnostics`."""
+
+    overall_status: str
+    checks: list[ComponentCheck]
+    checked_at: float
+    debug_overhead_ms: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as JSON-able data."""
+        return {
+            "overall_status": self.overall_status,
+            "checked_at": self.checked_at,
+            "debug_overhead_ms": self.debug_overhead_ms,
+            "checks": [vars(check) for check in self.checks],
+        }
+
+
+@dataclass
+class _Running:
+    info: SessionInfo
+    token: Token[SessionInfo | None] | None
+    started: float
+
+
+_REGISTRY: dict[str, weakref.ref[ExtensionDebugManager]] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+def get_manager(extension_id: str) -> ExtensionDebugManager | None:
+    """Return the live manager of *extension_id*, or ``None``."""
+    ref = _REGISTRY.get(extension_id)
+    return None if ref is None else ref()
+
+
+def list_managers() -> list[ExtensionDebugManager]:
+    """Return every live manager, by extension id."""
+    with _REGISTRY_LOCK:
+        managers = [ref() for _, ref in sorted(_REGISTRY.items())]
+    return [m for m in managers if m is not None]
+
+
+class ExtensionDebugManager:
+    """Owns the logger, metrics, errors, profiler, tracer and alerts of one extension.
+
+    A component switched off in the configuration is still returned by its getter: it
+    accepts every call and records nothing.
+    """
+
+    def __init__(
+        self,
+        extension_id: str,
+        extension_name: str | None = None,
+        configuration: DebugConfiguration | None = None,
+    ) -> None:
+        if not isinstance(extension_id, str) or not extension_id.strip():
+            msg = f"extension_id must be a non-empty string, got {extension_id!r}"
+            raise ConfigurationError(msg)
+        if configuration is not None and not isinstance(configuration, DebugConfiguration):
+            msg = f"configuration must be a DebugConfiguration, got {configuration!r}"
+            raise ConfigurationError(msg)
+        self.extension_id = extension_id
+        self.extension_name = extension_name or extension_id
+        self.configuration = configuration or DebugConfiguration()
+        cfg = self.configuration
+        self.metrics = MetricsCollector(extension_id, cfg, enabled=cfg.metrics_enabled)
+        self.logger = ExtensionLogger(
+            extension_id, cfg, enabled=cfg.logging_enabled, metrics=self.metrics
+        )
+        self.error_tracker = ErrorTracker(extension_id, cfg, enabled=cfg.error_tracking_enabled)
+        self.profiler = PerformanceProfiler(extension_id, cfg, enabled=cfg.profiling_enabled)
+        self.tracer = ExtensionTracer(extension_id, cfg, enabled=cfg.tracing_enabled)
+        self.alert_manager = AlertManager(extension_id, cfg, enabled=cfg.alerting_enabled)
+        self.components: dict[str, Component] = {
+            c.kind: c
+            for c in (
+                self.logger,
+                self.metrics,
+                self.error_tracker,
+                self.profiler,
+                self.tracer,
+                self.alert_manager,
+            )
+        }
+        self.running = False
+        self.started_at: float | None = None
+        self.sessions: deque[DebugSession] = deque(maxlen=MAX_KEPT_SESSIONS)
+        self.diagnostics: list[str] = []
+        self.effective_sampling_rate = cfg.sampling_rate
+        self.adjustments: list[dict[str, Any]] = []
+        self._active: dict[str, _Running] = {}
+        self._overhead_s = 0.0
+        self._session_wall_s = 0.0
+        self._lock = threading.Lock()
+        with _REGISTRY_LOCK:
+            _REGISTRY[extension_id] = weakref.ref(self)
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<ExtensionDebugManager {self.extension_id!r} {state}>"
+
+    # Components ------------------------------------------------------------------------
+    def get_logger(self) -> ExtensionLogger:
+        """Return the extension's structured logger."""
+        return self.logger
+
+    def get_metrics_collector(self) -> MetricsCollector:
+        """Return the extension's metrics collector."""
+        return self.metrics
+
+    def get_error_tracker(self) -> ErrorTracker:
+        """Return the extension's error tracker."""
+        return self.error_tracker
+
+    def get_profiler(self) -> PerformanceProfiler:
+        """Return the extension's profiler."""
+        return self.profiler
+
+    def get_tracer(self) -> ExtensionTracer:
+        """Return the extension's tracer."""
+        return self.tracer
+
+    def get_alert_manager(self) -> AlertManager:
+        """Return the extension's alert manager."""
+        return self.alert_manager
+
+    def enabled_components(self) -> list[Component]:
+        """The components switched on in the configuration."""
+        return [c for c in self.components.values() if c.enabled]
+
+    # Lifecycle -------------------------------------------------------------------------
+    def start(self) -> Completed:
+        """Start background work (resource sampling). Idempotent; ``await`` is optional."""
+        with self._lock:
+            if not self.running:
+                for component in self.enabled_components():
+                    self._guarded(component.kind, component.start)
+                self.running = True
+                self.started_at = time.time()
+        return Completed(self)
+
+    def stop(self) -> Completed:
+        """Stop background work. Idempotent; ``await`` is optional."""
+        with self._lock:
+            if self.running:
+                for component in self.enabled_components():
+                    self._guarded(component.kind, component.stop)
+                self.running = False
+        return Completed(self)
+
+    # Debug sessions --------------------------------------------------------------------
+    def start_debug_session(
+        self, configuration: dict[str, Any] | None = None, *, name: str | None = None
+    ) -> str:
+        """Start a debug session in the current context and return its id.
+
+        Records made in this context from now on (and in tasks and threads started from it
+        with its context) belong to the session until :meth:`stop_debug_session`.
+        """
+        began = time.perf_counter()
+        options = _check_session_options(configuration)
+        session_id = uuid.uuid4().hex
+        info = SessionInfo(session_id, self.extension_id, name or session_id, time.time(), options)
+        for component in self.enabled_components():
+            self._guarded(component.kind, component.begin_session, info)
+        token = CURRENT_SESSION.set(info)
+        self._active[session_id] = _Running(info, token, began)
+        self._overhead_s += time.perf_counter() - began
+        return session_id
+
+    def stop_debug_session(self, session_id: str) -> DebugSession:
+        """Stop the session *session_id* and return it with its collected data."""
+        began = time.perf_counter()
+        running = self._active.pop(session_id, None)
+        if running is None:
+            msg = f"no running debug session {session_id!r} for extension {self.extension_id!r}"
+            raise SessionError(msg)
+        info = running.info
+        self._restore_context(running)
+        collected: dict[str, Any] = {}
+        for component in self.enabled_components():
+            data = self._guarded(component.kind, component.end_session, info)
+            collected[component.kind] = data if data is not None else {"error": "collection failed"}
+        ended = time.time()
+        session = DebugSession(
+            session_id=session_id,
+            extension_id=self.extension_id,
+            name=info.name,
+            started_at=info.started_at,
+            configuration=dict(info.options),
+            ended_at=ended,
+            duration_seconds=max(0.0, time.perf_counter() - running.started),
+            collected_data=collected,
+        )
+        self.sessions.append(session)
+        self._overhead_s += time.perf_counter() - began
+        self._session_wall_s += session.duration_seconds
+        self._adapt_sampling()
+        return session
+
+    @contextmanager
+    def debug_session(
+        self, configuration: dict[str, Any] | None = None, *, name: str | None = None
+    ) -> Iterator[str]:
+        """Run the block inside a debug session; yields the session id."""
+        session_id = self.start_debug_session(configuration, name=name)
+        try:
+            yield session_id
+        finally:
+            self.stop_debug_session(session_id)
+
+    @asynccontextmanager
+    async def async_debug_session(
+        self, configuration: dict[str, Any] | None = None, *, name: str | None = None
+    ) -> AsyncIterator[str]:
+        """``async with`` twin of :meth:`debug_session`."""
+        with self.debug_session(configuration, name=name) as session_id:
+            yield session_id
+
+    def active_sessions(self) -> list[SessionInfo]:
+        """The sessions started and not yet stopped."""
+        return [running.info for running in list(self._active.values())]
+
+    def get_session(self, session_id: str) -> DebugSession | None:
+        """Return a stopped session kept in memory, or ``None``."""
+        return next((s for s in reversed(self.sessions) if s.session_id == session_id), None)
+
+    def _restore_context(self, running: _Running) -> None:
+        token = running.token
+        if token is not None and CURRENT_SESSION.get() is running.info:
+            try:
+                CURRENT_SESSION.reset(token)
+            except ValueError:  # stopped from another context than the one that started it
+                CURRENT_SESSION.set(None)
+            restored = CURRENT_SESSION.get()
+            if restored is not None and restored.session_id not in self._active:
+                CURRENT_SESSION.set(None)
+
+    # Self-monitoring -------------------------------------------------------------------
+    def add_overhead(self, seconds: float) -> None:
+        """Count *seconds* of work done by the debugging machinery itself."""
+        self._overhead_s += seconds
+
+    @property
+    def debug_overhead_ms(self) -> float:
+        return self._overhead_s * 1000.0
+
+    def _adapt_sampling(self) -> None:
+        if self._session_wall_s <= 0.0:
+            return
+        share = 100.0 * self._overhead_s / self._session_wall_s
+        limit = self.configuration.profiling_overhead_limit
+        if share > limit and self.effective_sampling_rate > 0.01 and len(self.sessions) >= 10:
+            self.effective_sampling_rate = max(0.01, self.effective_sampling_rate / 2)
+            self.adjustments.append(
+                {
+                    "ts": time.time(),
+                    "overhead_percent": share,
+                    "sampling_rate": self.effective_sampling_rate,
+                }
+            )
+            self._overhead_s = 0.0
+            self._session_wall_s = 0.0
+
+    def _guarded(self, where: str, func: Any, *args: Any) -> Any:
+        try:
+            return func(*args)
+        except Exception as exc:
+            message = f"{where}: {type(exc).__name__}: {exc}"
+            if message not in self.diagnostics and len(self.diagnostics) < 100:
+                self.diagnostics.append(message)
+            return None
+
+    def get_debug_summary(self) -> dict[str, Any]:
+        """Enabled components, overhead, counts and drops of this manager."""
+        stats = {kind: c.stats() for kind, c in self.components.items() if c.enabled}
+        return {
+            "extension_id": self.extension_id,
+            "extension_name": self.extension_name,
+            "running": self.running,
+            "uptime_seconds": time.time() - self.started_at if self.started_at else 0.0,
+            "enabled_components": [c.kind for c in self.enabled_components()],
+            "debug_overhead_ms": round(self.debug_overhead_ms, 3),
+            "sampling_rate": self.effective_sampling_rate,
+            "sampling_adjustments": list(self.adjustments),
+            "sessions": {"active": len(self._active), "completed": len(self.sessions)},
+            "counts": {kind: s["records"] for kind, s in stats.items()},
+            "dropped": {kind: s["dropped"] for kind, s in stats.items()},
+            "components": stats,
+            "diagnostics": list(self.diagnostics),
+        }
+
+    def diagnose(self) -> DiagnosticsReport:
+        """Check every component and this manager; the synchronous twin of run_diagnostics."""
+        checks = []
+        for kind, component in self.components.items():
+            try:
+                status, detail = component.check()
+            except Exception as exc:
+                status, detail = "unhealthy", f"check raised {type(exc).__name__}: {exc}"
+            checks.append(ComponentCheck(kind, status, detail))
+        manager_status = "degraded" if self.diagnostics else "healthy"
+        checks.append(
+            ComponentCheck(
+                "manager",
+                manager_status,
+                "; ".join(self.diagnostics[-3:]) or ("running" if self.running else "not started"),
+            )
+        )
+        overall = max((c.status for c in checks), key=STATUS_ORDER.index)
+        return DiagnosticsReport(overall, checks, time.time(), round(self.debug_overhead_ms, 3))
+
+    async def run_diagnostics(self) -> DiagnosticsReport:
+        """Check every component and this manager."""
+        return self.diagnose()
+
+
+def _check_session_options(configuration: dict[str, Any] | None) -> dict[str, Any]:
+    if configuration is None:
+        return {}
+    if not isinstance(configuration, dict):
+        msg = f"session configuration must be a dict, got {configuration!r}"
+        raise ConfigurationError(msg)
+    for key, value in configuration.items():
+        kind = SESSION_OPTIONS.get(key)
+        if kind is None:
+            msg = f"unknown debug session option {key!r}; accepted: {sorted(SESSION_OPTIONS)}"
+            raise ConfigurationError(msg)
+        if not isinstance(value, kind):
+            msg = f"debug session option {key!r} must be {kind.__name__}, got {value!r}"
+            raise ConfigurationError(msg)
+    return dict(configuration)

@@ -1,0 +1,16 @@
+"""The pytest plugin (entry point ``kari_debug``): the core and one module per feature."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = [
+    "pytest_kari_debug.plugin.core",
+]
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    """Register the ``pytest_kari_debug_*`` hook specifications."""
+    from .. import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)

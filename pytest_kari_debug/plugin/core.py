@@ -1,0 +1,693 @@
+"""Core of the plugin: options, per-test debug sessions, fixtures, store and JSON output."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .. import __version__
+from ..alerting import AlertManager
+from ..config import DebugConfiguration, field_names, parse_field
+from ..errors import ErrorTracker
+from ..exceptions import ConfigurationError, KariDebugAssertion, StoreError
+from ..exporters.json_export import build_run_document, write_run_json
+from ..logger import ExtensionLogger
+from ..manager import ExtensionDebugManager
+from ..metrics import MetricsCollector
+from ..profiler import PerformanceProfiler
+from ..storage import DEFAULT_STORE, Store
+from ..tracing import ExtensionTracer
+from .state import (
+    FLUSH_EVERY_SECONDS,
+    FLUSH_EVERY_TESTS,
+    STATE,
+    KariState,
+    PluginSettings,
+    guard,
+)
+
+KARI_FIXTURES = frozenset(
+    {"kari_debug", "kari_logger", "kari_metrics", "kari_errors", "kari_profiler", "kari_tracer",
+     "kari_alerts"}
+)  # fmt: skip
+KARI_MARKERS = {
+    "kari_extension": "kari_extension(id, name=None): the Kari extension this test exercises",
+    "kari_alert": "kari_alert(rule, severity='high'): fail the test when the alert rule fires",
+    "kari_budget": (
+        "kari_budget(duration_ms=, cpu_ms=, peak_rss_mb=, allocated_mb=, errors=, log_errors=):"
+        " fail the test when it uses more"
+    ),
+    "kari_profile": "kari_profile: profile this test's call phase (as --kari-profile does)",
+    "kari_gate": "kari_gate(spec): this test's regression gates, overriding --kari-fail-regression",
+}
+FIELD_HELP = {
+    "logging_enabled": "Record structured logs (true/false)",
+    "metrics_enabled": "Record metrics and resource usage (true/false)",
+    "error_tracking_enabled": "Record and group errors (true/false)",
+    "profiling_enabled": "Enable the profiler component (true/false)",
+    "tracing_enabled": "Enable the tracer component (true/false)",
+    "alerting_enabled": "Evaluate alerts (true/false)",
+    "metrics_interval": "Seconds between resource samples",
+    "health_check_interval": "Seconds between health checks",
+    "max_log_entries": "Log records kept in memory per extension",
+    "max_metrics": "Metric points kept in memory per extension",
+    "max_errors": "Error records kept in memory per extension",
+    "max_traces": "Spans kept in memory per extension",
+    "sampling_rate": "Share of traces recorded, 0.0 to 1.0",
+    "profiling_overhead_limit": "Highest self-overhead in percent before sampling is reduced",
+    "log_level": "Lowest log level captured (DEBUG, INFO, WARNING, ERROR, CRITICAL)",
+    "redact_fields": "Comma-separated field names whose values are redacted",
+    "max_repr_length": "Longest repr kept for a value that is not JSON-able",
+    "max_stack_frames": "Frames kept per stack trace",
+    "memory_tracking": "Trace allocations per test with tracemalloc (true/false)",
+    "profile_interval": "Seconds between profiler samples",
+    "slow_span_ms": "Spans longer than this are flagged as bottlenecks",
+    "max_alerts": "Alerts kept in memory per extension",
+}
+
+
+def _flag(name: str) -> str:
+    return "--kari-" + name.replace("_", "-")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register the ``kari-debug`` option group and its ini twins."""
+    group = parser.getgroup("kari-debug", "per-test logs, metrics, spans, profiles and alerts")
+    group.addoption(
+        "--kari-debug",
+        action="store_true",
+        default=None,
+        help="Wrap every test in a debug session of its extension",
+    )
+    parser.addini("kari_debug", "Default for --kari-debug", type="bool", default=False)
+    group.addoption(
+        "--kari-store",
+        metavar="PATH",
+        help="SQLite store (default .kari-debug/kari.db under the rootdir; 'none': no store)",
+    )
+    parser.addini("kari_store", "Default for --kari-store", default="")
+    group.addoption(
+        "--kari-json", metavar="PATH", help="Write the run as one JSON document to PATH"
+    )
+    parser.addini("kari_json", "Default for --kari-json", default="")
+    group.addoption(
+        "--kari-extension-id",
+        metavar="ID",
+        help="Extension id of tests without a kari_extension marker",
+    )
+    parser.addini("kari_extension_id", "Default for --kari-extension-id", default="")
+    group.addoption(
+        "--kari-profile",
+        action="store_true",
+        default=None,
+        help="Profile every test's call phase",
+    )
+    parser.addini("kari_profile", "Default for --kari-profile", type="bool", default=False)
+    group.addoption(
+        "--kari-trace",
+        action="store_true",
+        default=None,
+        help="Record a trace per test, its root span being the test",
+    )
+    parser.addini("kari_trace", "Default for --kari-trace", type="bool", default=False)
+    group.addoption(
+        "--kari-memory",
+        action="store_true",
+        default=None,
+        help="Trace each test's allocations with tracemalloc",
+    )
+    parser.addini("kari_memory", "Default for --kari-memory", type="bool", default=False)
+    for name in field_names():
+        if name == "memory_tracking":
+            continue
+        group.addoption(_flag(name), dest=f"kari_{name}", metavar="VALUE", help=FIELD_HELP[name])
+        parser.addini(f"kari_{name}", f"Default for {_flag(name)}", default=None)
+
+
+def _option(config: pytest.Config, name: str) -> Any:
+    value = config.getoption(name, default=None)
+    if value is None or value == "":
+        value = config.getini(name)
+    return value
+
+
+def _settings(config: pytest.Config) -> PluginSettings:
+    values: dict[str, Any] = {}
+    for name in field_names():
+        raw = config.getoption(f"kari_{name}", default=None)
+        source = _flag(name)
+        if raw is None:
+            raw = config.getini(f"kari_{name}") if name != "memory_tracking" else None
+            source = f"ini kari_{name}"
+        if raw is None or raw == "" or raw == []:
+            continue
+        if isinstance(raw, list):  # a linelist-style ini value
+            raw = ",".join(raw)
+        values[name] = parse_field(name, raw, source=source)
+    enabled = bool(_option(config, "kari_debug"))
+    profile = bool(_option(config, "kari_profile"))
+    trace = bool(_option(config, "kari_trace"))
+    memory = bool(_option(config, "kari_memory"))
+    if profile:
+        values["profiling_enabled"] = True
+    if trace:
+        values["tracing_enabled"] = True
+    if memory:
+        values["memory_tracking"] = True
+    configuration = DebugConfiguration(**values)
+    store_text = str(_option(config, "kari_store") or "")
+    if store_text.lower() == "none":
+        store_path = None
+    elif store_text:
+        store_path = Path(store_text)
+    else:
+        store_path = config.rootpath / DEFAULT_STORE
+    json_text = str(_option(config, "kari_json") or "")
+    return PluginSettings(
+        enabled=enabled or profile or trace or memory,
+        configuration=configuration,
+        store_path=store_path,
+        json_path=Path(json_text) if json_text else None,
+        extension_id=str(_option(config, "kari_extension_id") or "") or None,
+        profile=profile,
+        trace=trace,
+        memory=memory,
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Register markers, check every option, and set up the run's state."""
+    for text in KARI_MARKERS.values():
+        config.addinivalue_line("markers", text)
+    try:
+        settings = _settings(config)
+    except ConfigurationError as exc:
+        raise pytest.UsageError(f"kari-debug: {exc}") from None
+    state = KariState(settings=settings, is_worker=hasattr(config, "workerinput"))
+    config.stash[STATE] = state
+    config.pluginmanager.register(RunRecorder(config), "kari-debug-recorder")
+
+
+# Markers -------------------------------------------------------------------------------
+def _extension_marker(item: pytest.Item) -> tuple[str, str | None] | None:
+    marker = item.get_closest_marker("kari_extension")
+    if marker is None:
+        return None
+    kwargs = dict(marker.kwargs)
+    args = list(marker.args)
+    if "id" in kwargs:
+        args.insert(0, kwargs.pop("id"))
+    name = kwargs.pop("name", None)
+    problem = ""
+    if kwargs:
+        problem = f"unknown argument(s) {sorted(kwargs)!r}; accepted: id, name"
+    elif len(args) != 1 or not isinstance(args[0], str) or not args[0].strip():
+        problem = f"takes one extension id string, got {tuple(args)!r}"
+    elif name is not None and not isinstance(name, str):
+        problem = f"name must be a string, got {name!r}"
+    if problem:
+        msg = f"kari-debug: marker kari_extension on {item.nodeid}: {problem}"
+        raise pytest.UsageError(msg)
+    return args[0], name
+
+
+def _check_flag_marker(item: pytest.Item, name: str) -> None:
+    marker = item.get_closest_marker(name)
+    if marker is not None and (marker.args or marker.kwargs):
+        got = f"{marker.args!r} {marker.kwargs!r}"
+        msg = f"kari-debug: marker {name} on {item.nodeid} takes no arguments, got {got}"
+        raise pytest.UsageError(msg)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Check the kari markers of every collected test: bad arguments are a usage error."""
+    for item in items:
+        _extension_marker(item)
+        _check_flag_marker(item, "kari_profile")
+
+
+def _default_extension_id(item: pytest.Item) -> str:
+    folder = Path(str(item.path)).parent
+    top = None
+    while (folder / "__init__.py").exists():
+        top = folder
+        if folder.parent == folder:
+            break
+        folder = folder.parent
+    return (top or Path(str(item.path)).parent).name or "default"
+
+
+def extension_of(item: pytest.Item) -> tuple[str, str | None]:
+    """The extension id (and display name) a test belongs to."""
+    marked = _extension_marker(item)
+    if marked is not None:
+        return marked
+    state = item.config.stash[STATE]
+    return state.settings.extension_id or _default_extension_id(item), None
+
+
+def manager_for(item: pytest.Item) -> ExtensionDebugManager:
+    """The debug manager of *item*'s extension, created and started on first use."""
+    state = item.config.stash[STATE]
+    extension_id, name = extension_of(item)
+    manager = state.managers.get(extension_id)
+    if manager is None:
+        manager = ExtensionDebugManager(extension_id, name, state.settings.configuration)
+        manager.start()
+        state.managers[extension_id] = manager
+    elif name and manager.extension_name == manager.extension_id:
+        manager.extension_name = name
+    return manager
+
+
+# Per-test debug sessions ---------------------------------------------------------------
+@dataclass
+class _TestState:
+    manager: ExtensionDebugManager
+    session_id: str
+    started_at: float
+    phases: dict[str, float] = field(default_factory=dict)
+    reports: dict[str, tuple[str, bool]] = field(default_factory=dict)
+    longrepr: str | None = None
+    collected: dict[str, Any] = field(default_factory=dict)
+
+
+_ITEM = pytest.StashKey[_TestState]()
+
+
+def _wants_session(item: pytest.Item, state: KariState) -> bool:
+    if state.settings.enabled:
+        return True
+    if KARI_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+        return True
+    return any(m.name.startswith("kari_") for m in item.iter_markers())
+
+
+def _session_options(item: pytest.Item, state: KariState) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    if state.settings.profile or item.get_closest_marker("kari_profile"):
+        options["enable_profiling"] = True
+    if state.settings.trace:
+        options["enable_tracing"] = True
+    if state.settings.memory:
+        options["profile_memory"] = True
+    for extra in item.config.hook.pytest_kari_debug_session_options(item=item):
+        if extra:
+            options.update(extra)
+    return options
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, object, object]:
+    """Start the test's debug session before its fixtures are set up."""
+    state = item.config.stash[STATE]
+    with guard(item.config, "starting the debug session"):
+        if _wants_session(item, state):
+            manager = manager_for(item)
+            session_id = manager.start_debug_session(
+                _session_options(item, state), name=item.nodeid
+            )
+            item.stash[_ITEM] = _TestState(manager, session_id, time.time())
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    """After a passing call phase, apply the verdicts (alerts, budgets, gates) asked for."""
+    result = yield
+    test = item.stash.get(_ITEM, None)
+    messages: list[str] = []
+    if test is not None:
+        with guard(item.config, "evaluating verdicts"):
+            for found in item.config.hook.pytest_kari_debug_verdicts(
+                item=item, manager=test.manager, session_id=test.session_id
+            ):
+                messages.extend(found or ())
+    if messages:
+        _fail_with(messages)
+    return result
+
+
+def _fail_with(messages: list[str]) -> None:
+    __tracebackhide__ = True
+    raise KariDebugAssertion("\n".join(messages))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, object, object]:
+    """Stop the test's debug session once its fixtures are torn down."""
+    try:
+        return (yield)
+    finally:
+        test = item.stash.get(_ITEM, None)
+        if test is not None:
+            with guard(item.config, "stopping the debug session"):
+                session = test.manager.stop_debug_session(test.session_id)
+                test.collected = session.collected_data
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Note each phase's outcome and time; attach the test's record to the teardown report."""
+    report = yield
+    test = item.stash.get(_ITEM, None)
+    if test is not None:
+        with guard(item.config, "building the test record"):
+            test.phases[report.when] = round(report.duration * 1000.0, 3)
+            test.reports[report.when] = (report.outcome, hasattr(report, "wasxfail"))
+            if report.failed and test.longrepr is None:
+                test.longrepr = _text(report.longreprtext)
+            if report.when == "teardown":
+                report.kari_debug = _test_record(item, test)  # type: ignore[attr-defined]
+    return report
+
+
+def _text(value: str, limit: int = 50_000) -> str:
+    return (
+        value
+        if len(value) <= limit
+        else value[:limit] + f"\n[... {len(value) - limit} more characters]"
+    )
+
+
+def outcome_of(reports: dict[str, tuple[str, bool]]) -> str:
+    """pytest's outcome word for a test from its phase reports."""
+    setup = reports.get("setup", ("passed", False))
+    if setup[0] == "failed":
+        return "error"
+    if setup[0] == "skipped":
+        return "xfailed" if setup[1] else "skipped"
+    outcome, wasxfail = reports.get("call", ("passed", False))
+    if outcome == "failed":
+        result = "failed"
+    elif outcome == "skipped":
+        result = "xfailed" if wasxfail else "skipped"
+    else:
+        result = "xpassed" if wasxfail else "passed"
+    if reports.get("teardown", ("passed", False))[0] == "failed" and result == "passed":
+        return "error"
+    return result
+
+
+def _test_record(item: pytest.Item, test: _TestState) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "nodeid": item.nodeid,
+        "extension_id": test.manager.extension_id,
+        "extension_name": test.manager.extension_name,
+        "outcome": outcome_of(test.reports),
+        "phases": dict(test.phases),
+        "duration_ms": round(sum(test.phases.values()), 3),
+        "started_at": test.started_at,
+        "finished_at": time.time(),
+        "session_id": test.session_id,
+        "worker": os.environ.get("PYTEST_XDIST_WORKER"),
+        "longrepr": test.longrepr,
+        "collected_data": test.collected,
+        "extra": {},
+    }
+    item.config.hook.pytest_kari_debug_test_record(item=item, record=record)
+    state = item.config.stash[STATE]
+    if state.is_worker and state.diagnostics:
+        record["diagnostics"] = list(state.diagnostics)
+    return record
+
+
+# Collecting records on the controller ---------------------------------------------------
+class RunRecorder:
+    """Per-config plugin object: keeps each finished test's record (controller only)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """On the controller (or without xdist): keep each finished test's record."""
+        config = self.config
+        state = config.stash[STATE]
+        if state.is_worker:
+            return
+        with guard(config, "recording a test"):
+            record = getattr(report, "kari_debug", None)
+            if report.when == "teardown" and isinstance(record, dict):
+                for message in record.pop("diagnostics", ()):
+                    if message not in state.diagnostics:
+                        state.diagnostics.append(message)
+                _keep(config, state, record)
+            elif report.when not in ("setup", "call", "teardown") and report.failed:
+                _keep(config, state, _crash_record(report, state))
+
+
+def _crash_record(report: pytest.TestReport, state: KariState) -> dict[str, Any]:
+    """A record for a test whose worker died under it (xdist reports it with when='???')."""
+    return {
+        "nodeid": report.nodeid,
+        "extension_id": state.settings.extension_id or "unknown",
+        "outcome": "failed",
+        "phases": {},
+        "duration_ms": 0.0,
+        "started_at": None,
+        "finished_at": time.time(),
+        "session_id": None,
+        "worker": getattr(report, "node", None) and str(getattr(report.node, "gateway", "")),
+        "longrepr": _text(report.longreprtext),
+        "crashed": True,
+        "collected_data": {},
+        "extra": {},
+    }
+
+
+def _keep(config: pytest.Config, state: KariState, record: dict[str, Any]) -> None:
+    if record.get("worker") is not None and not isinstance(record["worker"], str):
+        record["worker"] = str(record["worker"])
+    state.tests.append(record)
+    state.pending.append(record)
+    due = time.monotonic() - state.last_flush >= FLUSH_EVERY_SECONDS
+    if len(state.pending) >= FLUSH_EVERY_TESTS or due:
+        flush(config, state)
+
+
+def _git(rootdir: Path, *args: str) -> str | None:
+    try:
+        result = subprocess.run(
+            ["git", *args], cwd=rootdir, capture_output=True, text=True, timeout=3, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def _run_meta(config: pytest.Config) -> dict[str, Any]:
+    rootdir = config.rootpath
+    return {
+        "uuid": uuid.uuid4().hex,
+        "id": None,
+        "started_at": time.time(),
+        "rootdir": str(rootdir),
+        "args": [str(arg) for arg in config.invocation_params.args],
+        "git_commit": _git(rootdir, "rev-parse", "HEAD"),
+        "git_branch": _git(rootdir, "rev-parse", "--abbrev-ref", "HEAD"),
+        "host": socket.gethostname(),
+        "python_version": platform.python_version(),
+        "pytest_version": pytest.__version__,
+        "plugin_version": __version__,
+        "platform": sys.platform,
+    }
+
+
+def _open_store(config: pytest.Config, state: KariState) -> Store | None:
+    if state.store is not None or state.store_failed or state.settings.store_path is None:
+        return state.store
+    path = state.settings.store_path
+    try:
+        state.store = Store(path)
+        state.run_id = state.store.begin_run(state.run)
+        state.run["id"] = state.run_id
+    except StoreError as exc:
+        state.store_failed = True
+        state.store = None
+        state.diagnose(f"store disabled: {exc}")
+    return state.store
+
+
+def flush(config: pytest.Config, state: KariState) -> None:
+    """Write the pending test records to the store in one transaction."""
+    state.last_flush = time.monotonic()
+    if not state.pending:
+        return
+    store = _open_store(config, state)
+    batch, state.pending = state.pending, []
+    if store is None or state.run_id is None:
+        return
+    try:
+        store.write_tests(state.run_id, batch)
+    except Exception as exc:
+        state.diagnose(f"could not write {len(batch)} test(s) to the store: {exc}")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Note the run's metadata (controller only)."""
+    config = session.config
+    state = config.stash[STATE]
+    if not state.is_worker:
+        with guard(config, "reading run metadata"):
+            state.run = _run_meta(config)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int | pytest.ExitCode) -> None:
+    """On the controller: finish the store's run, let features write outputs, write the JSON."""
+    config = session.config
+    state = config.stash.get(STATE, None)
+    if state is None or state.is_worker or not state.tests:
+        return
+    with guard(config, "writing the store"):
+        flush(config, state)
+    finished = time.time()
+    state.run.update(
+        finished_at=finished,
+        exit_status=int(exitstatus),
+        duration_s=round(max(0.0, finished - state.run.get("started_at", finished)), 3),
+        workers=len({t.get("worker") for t in state.tests if t.get("worker")}),
+    )
+    with guard(config, "writing run outputs"):
+        config.hook.pytest_kari_debug_run_finished(
+            config=config, run=state.run, tests=state.tests, sections=state.sections
+        )
+    if state.store is not None and state.run_id is not None:
+        with guard(config, "closing the run in the store"):
+            state.store.finish_run(
+                state.run_id,
+                finished_at=finished,
+                exit_status=int(exitstatus),
+                data={"diagnostics": state.diagnostics, "sections": state.sections},
+            )
+            state.outputs.setdefault("store", f"{state.settings.store_path} (run {state.run_id})")
+    if state.settings.json_path is not None:
+        with guard(config, "writing the JSON export"):
+            document = build_run_document(
+                state.run, state.tests, diagnostics=state.diagnostics, sections=state.sections
+            )
+            try:
+                path = write_run_json(state.settings.json_path, document)
+                state.outputs["json"] = str(path)
+            except OSError as exc:
+                state.diagnose(
+                    f"could not write --kari-json {str(state.settings.json_path)!r}: {exc}"
+                )
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """Counts per outcome and the paths of the files written."""
+    state = config.stash.get(STATE, None)
+    if state is None or state.is_worker or not (state.tests or state.diagnostics):
+        return
+    with guard(config, "writing the terminal summary"):
+        terminalreporter.section("kari-debug")
+        counts: dict[str, int] = {}
+        for test in state.tests:
+            counts[test["outcome"]] = counts.get(test["outcome"], 0) + 1
+        extensions = sorted({t["extension_id"] for t in state.tests})
+        outcome_text = ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
+        terminalreporter.write_line(
+            f"{len(state.tests)} tests recorded for {len(extensions)} extension(s)"
+            f" ({', '.join(extensions)}): {outcome_text}"
+        )
+        for line in state.summary_lines:
+            terminalreporter.write_line(line)
+        for label, path in state.outputs.items():
+            terminalreporter.write_line(f"{label}: {path}")
+        if state.diagnostics:
+            terminalreporter.write_line(
+                f"diagnostics: {len(state.diagnostics)} internal problem(s);"
+                " test results unaffected"
+            )
+            for message in state.diagnostics[:10]:
+                terminalreporter.write_line(f"  - {message}")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop every manager and close the store."""
+    state = config.stash.get(STATE, None)
+    if state is None:
+        return
+    with guard(config, "stopping managers"):
+        for manager in state.managers.values():
+            manager.stop()
+    if state.store is not None:
+        with guard(config, "closing the store"):
+            state.store.close()
+
+
+# Fixtures ------------------------------------------------------------------------------
+def _fixture_manager(request: pytest.FixtureRequest) -> ExtensionDebugManager:
+    test = request.node.stash.get(_ITEM, None)
+    return test.manager if test is not None else manager_for(request.node)
+
+
+@pytest.fixture
+def kari_debug(request: pytest.FixtureRequest) -> ExtensionDebugManager:
+    """The debug manager of this test's extension; the test runs in one of its sessions."""
+    return _fixture_manager(request)
+
+
+@pytest.fixture
+def kari_logger(kari_debug: ExtensionDebugManager) -> ExtensionLogger:
+    """The structured logger of this test's extension."""
+    return kari_debug.get_logger()
+
+
+@pytest.fixture
+def kari_metrics(kari_debug: ExtensionDebugManager) -> MetricsCollector:
+    """The metrics collector of this test's extension."""
+    return kari_debug.get_metrics_collector()
+
+
+@pytest.fixture
+def kari_errors(kari_debug: ExtensionDebugManager) -> ErrorTracker:
+    """The error tracker of this test's extension."""
+    return kari_debug.get_error_tracker()
+
+
+@pytest.fixture
+def kari_profiler(kari_debug: ExtensionDebugManager) -> PerformanceProfiler:
+    """The profiler of this test's extension."""
+    return kari_debug.get_profiler()
+
+
+@pytest.fixture
+def kari_tracer(kari_debug: ExtensionDebugManager) -> ExtensionTracer:
+    """The tracer of this test's extension."""
+    return kari_debug.get_tracer()
+
+
+@pytest.fixture
+def kari_alerts(kari_debug: ExtensionDebugManager) -> AlertManager:
+    """The alert manager of this test's extension."""
+    return kari_debug.get_alert_manager()
+
+
+def iter_records(
+    tests: list[dict[str, Any]], component: str
+) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """Yield ``(test, record)`` for every record of *component* in *tests*."""
+    for test in tests:
+        data = (test.get("collected_data") or {}).get(component)
+        if isinstance(data, dict):
+            for record in data.get("records") or ():
+                yield test, record

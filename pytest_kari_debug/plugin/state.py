@@ -1,0 +1,87 @@
+"""State of one pytest run, kept in ``config.stash``, and the guard around plugin code."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..config import DebugConfiguration
+from ..exceptions import KariDebugWarning
+from ..manager import ExtensionDebugManager
+from ..storage import Store
+
+FLUSH_EVERY_TESTS = 200
+FLUSH_EVERY_SECONDS = 1.0
+
+
+@dataclass
+class PluginSettings:
+    """What the command line and the ini file asked for."""
+
+    enabled: bool
+    configuration: DebugConfiguration
+    store_path: Path | None
+    json_path: Path | None
+    extension_id: str | None
+    profile: bool = False
+    trace: bool = False
+    memory: bool = False
+
+
+@dataclass
+class KariState:
+    """Everything the plugin keeps for one run."""
+
+    settings: PluginSettings
+    is_worker: bool
+    managers: dict[str, ExtensionDebugManager] = field(default_factory=dict)
+    store: Store | None = None
+    store_failed: bool = False
+    run_id: int | None = None
+    run: dict[str, Any] = field(default_factory=dict)
+    tests: list[dict[str, Any]] = field(default_factory=list)
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    last_flush: float = field(default_factory=time.monotonic)
+    diagnostics: list[str] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
+    sections: dict[str, Any] = field(default_factory=dict)
+    summary_lines: list[str] = field(default_factory=list)
+
+    def diagnose(self, message: str) -> None:
+        """Record an internal problem (once) and tell the user with a KariDebugWarning."""
+        if message in self.diagnostics:
+            return
+        if len(self.diagnostics) < 200:
+            self.diagnostics.append(message)
+        warn(message)
+
+
+STATE = pytest.StashKey[KariState]()
+
+
+def warn(message: str) -> None:
+    """Emit a KariDebugWarning that no ``-W error`` filter can turn into a test failure."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", KariDebugWarning)
+        warnings.warn(KariDebugWarning(f"kari-debug: {message}"), stacklevel=2)
+
+
+@contextmanager
+def guard(config: pytest.Config, where: str) -> Iterator[None]:
+    """Turn an internal error inside the block into a diagnostic; never into a test outcome."""
+    try:
+        yield
+    except Exception as exc:
+        state = config.stash.get(STATE, None)
+        message = f"internal error in {where}: {type(exc).__name__}: {exc}"
+        if state is None:
+            warn(message)
+        else:
+            state.diagnose(message)
