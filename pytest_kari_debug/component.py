@@ -52,6 +52,10 @@ class Component:
         records, dropped = self.records.close_session(session.session_id)
         return {"records": [record.to_dict() for record in records], "dropped": dropped}
 
+    def session_records(self, session_id: str) -> list[Any]:
+        """The records of the open session *session_id* so far (for verdicts mid-test)."""
+        return self.records.peek_session(session_id)
+
     # Self-monitoring -------------------------------------------------------------------
     def add_diagnostic(self, message: str) -> None:
         """Remember an internal problem once, for ``run_diagnostics`` and the report."""

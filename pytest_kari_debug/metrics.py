@@ -9,8 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import psutil
+
 from .component import Component
-from .context import CURRENT_SESSION
+from .context import CURRENT_SESSION, SessionInfo
 from .exceptions import ConfigurationError
 
 _NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -48,6 +50,42 @@ class MetricsCollector(Component):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.custom_collectors: dict[str, Callable[[], float]] = {}
+        self._process = psutil.Process()
+        self._session_start: dict[str, tuple[float, float, int]] = {}
+
+    def begin_session(self, session: SessionInfo) -> None:
+        super().begin_session(session)
+        if self.enabled:
+            cpu = self._process.cpu_times()
+            rss = self._process.memory_info().rss
+            self._session_start[session.session_id] = (cpu.user, cpu.system, rss)
+
+    def end_session(self, session: SessionInfo) -> dict[str, Any]:
+        data = super().end_session(session)
+        data["resources"] = self.session_resources(session.session_id)
+        self._session_start.pop(session.session_id, None)
+        return data
+
+    def session_resources(self, session_id: str) -> dict[str, float]:
+        """Resource figures of the open session *session_id* from its start until now.
+
+        Keys: ``cpu_user_s``, ``cpu_system_s``, ``cpu_ms``, ``rss_start_bytes``,
+        ``rss_end_bytes``, ``peak_rss_bytes``. Empty when the session is unknown.
+        """
+        start = self._session_start.get(session_id)
+        if start is None:
+            return {}
+        cpu = self._process.cpu_times()
+        rss = self._process.memory_info().rss
+        user, system = cpu.user - start[0], cpu.system - start[1]
+        return {
+            "cpu_user_s": round(user, 6),
+            "cpu_system_s": round(system, 6),
+            "cpu_ms": round((user + system) * 1000.0, 3),
+            "rss_start_bytes": start[2],
+            "rss_end_bytes": rss,
+            "peak_rss_bytes": max(start[2], rss),
+        }
 
     def record_metric(self, name: str, value: float, unit: str = "", **labels: Any) -> None:
         """Record *value* of metric *name* in *unit*."""

@@ -102,6 +102,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("kari_json", "Default for --kari-json", default="")
     group.addoption(
+        "--kari-csv",
+        metavar="DIR",
+        help="Write the run's records as CSV files (logs.csv...) in DIR",
+    )
+    parser.addini("kari_csv", "Default for --kari-csv", default="")
+    group.addoption(
         "--kari-extension-id",
         metavar="ID",
         help="Extension id of tests without a kari_extension marker",
@@ -174,11 +180,13 @@ def _settings(config: pytest.Config) -> PluginSettings:
     else:
         store_path = config.rootpath / DEFAULT_STORE
     json_text = str(_option(config, "kari_json") or "")
+    csv_text = str(_option(config, "kari_csv") or "")
     return PluginSettings(
         enabled=enabled or profile or trace or memory,
         configuration=configuration,
         store_path=store_path,
         json_path=Path(json_text) if json_text else None,
+        csv_dir=Path(csv_text) if csv_text else None,
         extension_id=str(_option(config, "kari_extension_id") or "") or None,
         profile=profile,
         trace=trace,

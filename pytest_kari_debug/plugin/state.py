@@ -29,6 +29,7 @@ class PluginSettings:
     configuration: DebugConfiguration
     store_path: Path | None
     json_path: Path | None
+    csv_dir: Path | None
     extension_id: str | None
     profile: bool = False
     trace: bool = False

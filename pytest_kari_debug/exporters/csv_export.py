@@ -1,0 +1,43 @@
+"""CSV exports: RFC 4180 quoting and a guard against spreadsheet formulas."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..atomic import write_atomic
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value: Any) -> str:
+    """Render *value* as CSV cell text; text a spreadsheet would run as a formula is quoted."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    text = value if isinstance(value, str) else json.dumps(value, default=repr, sort_keys=True)
+    if text.startswith(_FORMULA_START):
+        return "'" + text
+    return text
+
+
+def render_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    """Rows as CSV text with a header line; missing keys are empty cells."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([cell(row.get(column)) for column in columns])
+    return buffer.getvalue()
+
+
+def write_csv(path: str | Path, rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> Path:
+    """Write rows to *path* atomically (UTF-8, CRLF line ends as RFC 4180 says)."""
+    return write_atomic(path, render_csv(rows, columns))
