@@ -1,0 +1,1 @@
+"""Puts ``examples/`` on the import path so the tests import the ``weather`` extension."""
