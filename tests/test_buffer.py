@@ -1,0 +1,68 @@
+"""RecordBuffer: bounded ring, drop counting, and per-session slices."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from pytest_kari_debug.buffer import RecordBuffer
+
+
+def test_ring_keeps_newest_and_counts_drops() -> None:
+    """Past the limit the oldest records go, and each one is counted as dropped."""
+    buffer: RecordBuffer[int] = RecordBuffer(3)
+    for value in range(10):
+        buffer.append(value)
+    assert buffer.snapshot() == [7, 8, 9]
+    assert (buffer.total, buffer.dropped, len(buffer)) == (10, 7, 3)
+
+
+def test_clear_is_not_a_drop() -> None:
+    """Clearing empties the ring without counting drops."""
+    buffer: RecordBuffer[int] = RecordBuffer(5)
+    for value in range(4):
+        buffer.append(value)
+    buffer.clear()
+    buffer.append(99)
+    assert buffer.snapshot() == [99]
+    assert buffer.dropped == 0
+
+
+def test_session_slices_are_separate_and_bounded() -> None:
+    """Only records of an open session land in its slice, up to the limit, with a drop count."""
+    buffer: RecordBuffer[str] = RecordBuffer(2)
+    buffer.open_session("a")
+    for value in ("a1", "a2", "a3"):
+        buffer.append(value, "a")
+    buffer.append("b1", "b")  # session b is not open: ring only
+    buffer.append("none")
+    assert buffer.peek_session("a") == ["a1", "a2"]
+    records, dropped = buffer.close_session("a")
+    assert (records, dropped) == (["a1", "a2"], 1)
+    assert buffer.close_session("a") == ([], 0)
+
+
+def test_negative_limit_is_refused() -> None:
+    """A negative limit is an error naming the value."""
+    with pytest.raises(ValueError, match="-1"):
+        RecordBuffer(-1)
+
+
+def test_counts_are_exact_across_threads() -> None:
+    """8 threads appending 10,000 records each: every record counted, none lost below the limit."""
+    buffer: RecordBuffer[int] = RecordBuffer(100_000)
+
+    def work(offset: int) -> None:
+        for value in range(10_000):
+            buffer.append(offset + value)
+
+    threads = [threading.Thread(target=work, args=(n * 10_000,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert buffer.total == 80_000
+    assert len(buffer) == 80_000
+    assert len(set(buffer.snapshot())) == 80_000
+    assert buffer.dropped == 0
