@@ -29,6 +29,14 @@ def require_tool(path_or_name: str) -> str:
     pytest.skip(message)
 
 
+@pytest.fixture(autouse=True)
+def _quiet_inner_runs(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pytester runs: set pytest-asyncio's loop scope so it does not warn in every inner run."""
+    if "pytester" in request.fixturenames:
+        request.getfixturevalue("pytester")  # it clears PYTEST_ADDOPTS when it starts
+        monkeypatch.setenv("PYTEST_ADDOPTS", "-o asyncio_default_fixture_loop_scope=function")
+
+
 @pytest.fixture
 def manager() -> ExtensionDebugManager:
     """A fresh manager with every component on."""

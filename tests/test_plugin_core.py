@@ -1,0 +1,460 @@
+"""The pytest plugin's core: sessions per test, outcomes, store, JSON, xdist, robustness."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from pytest_kari_debug.exporters.json_export import SCHEMA_PATH
+
+OUTCOMES_FILE = """
+import pytest
+
+@pytest.fixture
+def broken_setup():
+    raise RuntimeError("setup broke")
+
+@pytest.fixture
+def broken_teardown():
+    yield
+    raise RuntimeError("teardown broke")
+
+def test_pass(kari_logger):
+    kari_logger.info("hello from the test", answer=42)
+
+def test_fail():
+    assert 1 == 2
+
+@pytest.mark.skip(reason="not today")
+def test_skip():
+    pass
+
+@pytest.mark.xfail(reason="known")
+def test_xfail():
+    assert 0
+
+@pytest.mark.xfail(reason="flaky", strict=False)
+def test_xpass():
+    pass
+
+def test_setup_error(broken_setup):
+    pass
+
+def test_teardown_error(broken_teardown):
+    pass
+"""
+
+
+def _json(pytester: pytest.Pytester, name: str = "run.json") -> dict:
+    return json.loads((pytester.path / name).read_text(encoding="utf-8"))
+
+
+def _outcomes(document: dict) -> dict[str, str]:
+    return {t["nodeid"].split("::")[-1]: t["outcome"] for t in document["tests"]}
+
+
+def test_every_outcome_is_recorded_and_the_json_matches_its_schema(
+    pytester: pytest.Pytester,
+) -> None:
+    """Each outcome is recorded per test, and the JSON export validates against the schema."""
+    pytester.makepyfile(test_outcomes=OUTCOMES_FILE)
+    result = pytester.runpytest("--kari-debug", "--kari-json=run.json")
+    result.assert_outcomes(passed=2, failed=1, skipped=1, xfailed=1, xpassed=1, errors=2)
+    document = _json(pytester)
+    jsonschema.validate(document, json.loads(SCHEMA_PATH.read_text()))
+    assert _outcomes(document) == {
+        "test_pass": "passed",
+        "test_fail": "failed",
+        "test_skip": "skipped",
+        "test_xfail": "xfailed",
+        "test_xpass": "xpassed",
+        "test_setup_error": "error",
+        "test_teardown_error": "error",
+    }
+    passed = next(t for t in document["tests"] if t["nodeid"].endswith("test_pass"))
+    assert set(passed["phases"]) == {"setup", "call", "teardown"}
+    records = passed["collected_data"]["logging"]["records"]
+    assert [(r["message"], r["fields"]) for r in records] == [
+        ("hello from the test", {"answer": 42})
+    ]
+    failed = next(t for t in document["tests"] if t["nodeid"].endswith("test_fail"))
+    assert "assert 1 == 2" in failed["longrepr"]
+    assert document["summary"]["outcomes"]["error"] == 2
+    assert document["run"]["exit_status"] == 1
+
+
+def test_phases_are_timed_separately(pytester: pytest.Pytester) -> None:
+    """Setup, call and teardown each get their own duration."""
+    pytester.makepyfile(
+        """
+        import time, pytest
+        @pytest.fixture
+        def slow():
+            time.sleep(0.05)
+            yield
+            time.sleep(0.03)
+        def test_it(slow):
+            time.sleep(0.01)
+        """
+    )
+    pytester.runpytest("--kari-debug", "--kari-json=run.json").assert_outcomes(passed=1)
+    phases = _json(pytester)["tests"][0]["phases"]
+    assert phases["setup"] >= 50
+    assert phases["teardown"] >= 30
+    assert phases["call"] >= 10
+
+
+def test_store_holds_one_run_its_tests_and_records(
+    pytester: pytest.Pytester, pytester_store: Path
+) -> None:
+    """The default store under the rootdir gets the run, one row per test and the log records."""
+    pytester.makepyfile(test_outcomes=OUTCOMES_FILE)
+    pytester.runpytest("--kari-debug")
+    db = sqlite3.connect(pytester_store)
+    assert db.execute("SELECT count(*), max(exit_status) FROM runs").fetchone() == (1, 1)
+    assert db.execute("SELECT count(*) FROM tests").fetchone() == (7,)
+    outcome = db.execute("SELECT outcome FROM tests WHERE nodeid LIKE '%test_fail'").fetchone()
+    assert outcome == ("failed",)
+    messages = db.execute("SELECT json_extract(data, '$.message') FROM records WHERE kind='log'")
+    assert messages.fetchall() == [("hello from the test",)]
+    assert db.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+
+
+def test_store_none_writes_no_store(pytester: pytest.Pytester, pytester_store: Path) -> None:
+    """--kari-store none records nothing on disk."""
+    pytester.makepyfile("def test_ok(): pass")
+    pytester.runpytest("--kari-debug", "--kari-store=none").assert_outcomes(passed=1)
+    assert not pytester_store.exists()
+
+
+def test_terminal_summary_counts_and_names_files(pytester: pytest.Pytester) -> None:
+    """The kari-debug section gives the counts and the paths written."""
+    pytester.makepyfile(test_outcomes=OUTCOMES_FILE)
+    result = pytester.runpytest("--kari-debug", "--kari-json=run.json")
+    result.stdout.fnmatch_lines(
+        [
+            "*= kari-debug =*",
+            "7 tests recorded for 1 extension(s) (*): 2 error, 1 failed, 1 passed, 1 skipped,"
+            " 1 xfailed, 1 xpassed",
+            "store: *kari.db (run 1)",
+            "json: *run.json",
+        ]
+    )
+
+
+def test_markers_are_registered_with_help(pytester: pytest.Pytester) -> None:
+    """pytest --markers lists every kari marker with its help text."""
+    result = pytester.runpytest("--markers")
+    for name in ("kari_extension", "kari_alert", "kari_budget", "kari_profile", "kari_gate"):
+        result.stdout.fnmatch_lines([f"@pytest.mark.{name}*"])
+
+
+def test_fixtures_work_without_kari_debug(pytester: pytest.Pytester) -> None:
+    """Requesting a kari fixture wraps that test in a session even without --kari-debug."""
+    pytester.makepyfile(
+        """
+        def test_uses_fixture(kari_debug, kari_logger, kari_metrics, kari_errors, kari_profiler,
+                              kari_tracer, kari_alerts):
+            assert kari_logger is kari_debug.get_logger()
+            kari_metrics.record_metric("hits", 1, "count")
+            kari_logger.info("seen")
+
+        def test_plain():
+            pass
+        """
+    )
+    pytester.runpytest("--kari-json=run.json").assert_outcomes(passed=2)
+    tests = _json(pytester)["tests"]
+    assert [t["nodeid"].split("::")[-1] for t in tests] == ["test_uses_fixture"]
+    assert tests[0]["collected_data"]["logging"]["records"][0]["message"] == "seen"
+
+
+def test_extension_id_from_marker_then_ini_then_package(pytester: pytest.Pytester) -> None:
+    """The marker wins over the ini key, which wins over the test file's top package name."""
+    pytester.makeini("[pytest]\nkari_extension_id = from-ini\n")
+    pkg = pytester.mkpydir("weatherpkg")
+    (pkg / "test_a.py").write_text(
+        "import pytest\n"
+        "@pytest.mark.kari_extension('from-marker', name='Marked')\n"
+        "def test_marked(): pass\n"
+        "def test_unmarked(): pass\n"
+    )
+    pytester.runpytest("--kari-debug", "--kari-json=run.json").assert_outcomes(passed=2)
+    ids = {t["nodeid"].split("::")[-1]: t["extension_id"] for t in _json(pytester)["tests"]}
+    assert ids == {"test_marked": "from-marker", "test_unmarked": "from-ini"}
+    pytester.makeini("[pytest]\n")
+    pytester.runpytest("--kari-debug", "--kari-json=run.json").assert_outcomes(passed=2)
+    ids = {t["nodeid"].split("::")[-1]: t["extension_id"] for t in _json(pytester)["tests"]}
+    assert ids == {"test_marked": "from-marker", "test_unmarked": "weatherpkg"}
+    marked = next(t for t in _json(pytester)["tests"] if t["nodeid"].endswith("test_marked"))
+    assert marked["extension_name"] == "Marked"
+
+
+@pytest.mark.parametrize(
+    ("marker", "problem"),
+    [
+        ("kari_extension()", "takes one extension id string"),
+        ("kari_extension(42)", "takes one extension id string"),
+        ("kari_extension('x', colour='red')", "unknown argument(s) ['colour']"),
+        ("kari_extension('x', name=3)", "name must be a string"),
+        ("kari_profile(1)", "takes no arguments"),
+    ],
+)
+def test_bad_marker_arguments_are_a_usage_error(
+    pytester: pytest.Pytester, marker: str, problem: str
+) -> None:
+    """A kari marker with bad arguments stops the run, naming the marker and the test."""
+    pytester.makepyfile(f"import pytest\n@pytest.mark.{marker}\ndef test_bad(): pass\n")
+    result = pytester.runpytest("--kari-debug")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    marker_name = marker.split("(")[0]
+    result.stderr.fnmatch_lines([f"*marker {marker_name} on test_bad_marker*::test_bad*"])
+    assert problem in result.stderr.str()
+
+
+def test_bad_options_and_ini_values_are_usage_errors(pytester: pytest.Pytester) -> None:
+    """A bad flag or ini value stops the run naming the field, the value and what is accepted."""
+    pytester.makepyfile("def test_ok(): pass")
+    result = pytester.runpytest("--kari-sampling-rate=2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*sampling_rate must be a number from 0.0 to 1.0, got 2.0*"])
+    pytester.makeini("[pytest]\nkari_max_log_entries = lots\n")
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*max_log_entries (from ini kari_max_log_entries): 'lots'*"])
+
+
+def test_flag_overrides_ini(pytester: pytest.Pytester) -> None:
+    """A flag beats the ini key of the same field, and both reach the managers."""
+    pytester.makeini("[pytest]\nkari_max_log_entries = 3\nkari_log_level = WARNING\n")
+    pytester.makepyfile(
+        """
+        def test_limits(kari_debug):
+            assert kari_debug.configuration.max_log_entries == 7
+            assert kari_debug.configuration.log_level == "WARNING"
+        """
+    )
+    pytester.runpytest("--kari-max-log-entries=7").assert_outcomes(passed=1)
+
+
+FAULTY_CONFTEST = """
+from pytest_kari_debug.manager import ExtensionDebugManager
+
+def explode(self, session_id):
+    raise RuntimeError("injected fault")
+
+ExtensionDebugManager.stop_debug_session = explode
+"""
+
+
+@pytest.mark.parametrize("ini", ["[pytest]\n", "[pytest]\nfilterwarnings = error\n"])
+def test_internal_errors_never_change_outcomes(pytester: pytest.Pytester, ini: str) -> None:
+    """A fault inside the plugin becomes a KariDebugWarning; outcomes and exit status stay."""
+    pytester.makeini(ini)
+    pytester.makeconftest(FAULTY_CONFTEST)
+    pytester.makepyfile(
+        """
+        def test_pass():
+            pass
+        def test_fail():
+            assert False
+        """
+    )
+    result = pytester.runpytest_subprocess("--kari-debug")
+    result.assert_outcomes(passed=1, failed=1, warnings=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "*KariDebugWarning: kari-debug: internal error in stopping the debug session*"
+            "injected fault*"
+        ]
+    )
+
+
+def test_unwritable_store_is_a_warning_and_results_stand(pytester: pytest.Pytester) -> None:
+    """A store path that cannot be created warns; the tests and the exit status are unchanged."""
+    (pytester.path / "blocker").write_text("a file where a folder should be")
+    pytester.makepyfile("def test_ok(): pass")
+    result = pytester.runpytest(
+        "--kari-debug", "--kari-store=blocker/kari.db", "--kari-json=run.json"
+    )
+    result.assert_outcomes(passed=1, warnings=1)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*store disabled: cannot * store*blocker/kari.db*"])
+    assert _json(pytester)["tests"][0]["outcome"] == "passed"
+
+
+def test_foreign_store_file_is_named_and_left_alone(pytester: pytest.Pytester) -> None:
+    """A store path holding another kind of file is reported by name and never overwritten."""
+    notes = pytester.path / "notes.txt"
+    notes.write_text("keep me")
+    pytester.makepyfile("def test_ok(): pass")
+    result = pytester.runpytest("--kari-debug", "--kari-store=notes.txt")
+    result.assert_outcomes(passed=1, warnings=1)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*notes.txt' is not a SQLite store (left untouched)*"])
+    assert notes.read_text() == "keep me"
+
+
+def test_unwritable_json_path_is_a_warning_and_results_stand(pytester: pytest.Pytester) -> None:
+    """A JSON path that cannot be written warns; the exit status follows the tests alone."""
+    (pytester.path / "blocker").write_text("x")
+    pytester.makepyfile("def test_fail(): assert False")
+    result = pytester.runpytest("--kari-debug", "--kari-json=blocker/run.json")
+    result.assert_outcomes(failed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*could not write --kari-json*blocker/run.json*"])
+
+
+def test_xdist_controller_writes_one_run_with_every_worker(
+    pytester: pytest.Pytester, pytester_store: Path
+) -> None:
+    """With -n 2 the controller writes one run and one JSON holding every worker's tests."""
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.parametrize("n", range(12))
+        def test_many(n, kari_logger):
+            kari_logger.info(f"record {n}")
+        """
+    )
+    result = pytester.runpytest_subprocess("-n", "2", "--kari-debug", "--kari-json=run.json")
+    result.assert_outcomes(passed=12)
+    document = _json(pytester)
+    assert len(document["tests"]) == 12
+    assert {t["worker"] for t in document["tests"]} == {"gw0", "gw1"}
+    assert document["run"]["workers"] == 2
+    db = sqlite3.connect(pytester_store)
+    assert db.execute("SELECT count(*) FROM runs").fetchone() == (1,)
+    assert db.execute("SELECT count(*) FROM tests").fetchone() == (12,)
+    assert db.execute("SELECT count(*) FROM records WHERE kind='log'").fetchone() == (12,)
+
+
+def test_crashed_xdist_worker_keeps_other_tests(pytester: pytest.Pytester) -> None:
+    """A worker dying mid-test is recorded as a failed, crashed test; the others are intact."""
+    pytester.makepyfile(
+        """
+        import os, pytest
+        @pytest.mark.parametrize("n", range(6))
+        def test_ok(n, kari_logger):
+            kari_logger.info(f"ok {n}")
+        def test_crash():
+            os._exit(3)
+        """
+    )
+    result = pytester.runpytest_subprocess("-n", "2", "--kari-debug", "--kari-json=run.json")
+    result.assert_outcomes(passed=6, failed=1)
+    tests = _json(pytester)["tests"]
+    crashed = [t for t in tests if t.get("crashed")]
+    assert [t["nodeid"].split("::")[-1] for t in crashed] == ["test_crash"]
+    assert crashed[0]["outcome"] == "failed"
+    kept = [t for t in tests if not t.get("crashed")]
+    assert len(kept) == 6
+    assert all(t["collected_data"]["logging"]["records"] for t in kept)
+
+
+def test_interrupted_run_keeps_finished_tests(
+    pytester: pytest.Pytester, pytester_store: Path
+) -> None:
+    """A run stopped by Ctrl-C keeps every test that finished before it in the store."""
+    pytester.makepyfile(
+        """
+        import pytest
+        @pytest.mark.parametrize("n", range(3))
+        def test_done(n):
+            pass
+        def test_interrupt():
+            raise KeyboardInterrupt
+        def test_never():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("--kari-debug")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    db = sqlite3.connect(pytester_store)
+    nodeids = [row[0] for row in db.execute("SELECT nodeid FROM tests ORDER BY id")]
+    assert len(nodeids) == 3
+    assert all("test_done" in nodeid for nodeid in nodeids)
+    assert db.execute("SELECT exit_status FROM runs").fetchone() == (
+        int(pytest.ExitCode.INTERRUPTED),
+    )
+
+
+def test_verdict_hook_fails_a_passing_test(pytester: pytest.Pytester) -> None:
+    """A conftest implementing pytest_kari_debug_verdicts fails a passing test with its message."""
+    pytester.makeconftest(
+        """
+        def pytest_kari_debug_verdicts(item, manager, session_id):
+            records = manager.get_logger().session_records(session_id)
+            errors = [r for r in records if r.level == "ERROR"]
+            if errors:
+                return [f"rule 'log.error > 0' fired: log.error={len(errors)}, threshold 0"]
+            return []
+        """
+    )
+    pytester.makepyfile(
+        """
+        def test_noisy(kari_logger):
+            kari_logger.error("boom")
+        def test_quiet(kari_logger):
+            kari_logger.info("fine")
+        """
+    )
+    result = pytester.runpytest("--kari-debug", "--kari-json=run.json")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*KariDebugAssertion: rule 'log.error > 0' fired: log.error=1, threshold 0*"]
+    )
+    assert _outcomes(_json(pytester)) == {"test_noisy": "failed", "test_quiet": "passed"}
+
+
+def test_hooks_add_session_options_and_record_data(pytester: pytest.Pytester) -> None:
+    """Conftest examples of pytest_kari_debug_session_options, _test_record and _run_finished."""
+    pytester.makeconftest(
+        """
+        def pytest_kari_debug_session_options(item):
+            return {"profile_memory": True} if "mem" in item.name else None
+
+        def pytest_kari_debug_test_record(item, record):
+            record["extra"]["owner"] = "team-weather"
+
+        def pytest_kari_debug_run_finished(config, run, tests, sections):
+            sections["count"] = len(tests)
+        """
+    )
+    pytester.makepyfile(
+        """
+        def test_mem(kari_debug):
+            assert kari_debug.active_sessions()[0].options == {"profile_memory": True}
+        def test_plain(kari_debug):
+            assert kari_debug.active_sessions()[0].options == {}
+        """
+    )
+    pytester.runpytest("--kari-debug", "--kari-json=run.json").assert_outcomes(passed=2)
+    document = _json(pytester)
+    assert document["sections"] == {"count": 2}
+    assert {t["extra"]["owner"] for t in document["tests"]} == {"team-weather"}
+
+
+def test_async_tests_are_attributed(pytester: pytest.Pytester) -> None:
+    """Records made by an async test and the tasks it spawns land in its session."""
+    pytester.makepyfile(
+        """
+        import asyncio, pytest
+
+        @pytest.mark.asyncio
+        async def test_async(kari_logger):
+            async def child(n):
+                kari_logger.info(f"child {n}")
+            await asyncio.gather(child(1), child(2))
+        """
+    )
+    pytester.runpytest("--kari-debug", "--kari-json=run.json", "-p", "asyncio").assert_outcomes(
+        passed=1
+    )
+    records = _json(pytester)["tests"][0]["collected_data"]["logging"]["records"]
+    assert sorted(r["message"] for r in records) == ["child 1", "child 2"]

@@ -1,0 +1,104 @@
+"""The SQLite store: schema, refusal of foreign files, batched writes and queries."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from pytest_kari_debug.exceptions import StoreError
+from pytest_kari_debug.storage import SCHEMA_VERSION, Store
+
+
+def _test_record(nodeid: str, message: str = "hi") -> dict:
+    return {
+        "nodeid": nodeid,
+        "extension_id": "ext",
+        "outcome": "passed",
+        "phases": {"setup": 1.0, "call": 2.0, "teardown": 0.5},
+        "duration_ms": 3.5,
+        "session_id": "s-" + nodeid,
+        "collected_data": {
+            "logging": {"records": [{"ts": 1.0, "level": "INFO", "message": message, "name": "l"}]},
+            "metrics": {"records": [{"ts": 2.0, "name": "hits", "value": 3.0}], "resources": {}},
+        },
+    }
+
+
+def test_new_store_is_wal_with_schema_version(tmp_path: Path) -> None:
+    """A new store is created in WAL mode and records its schema version."""
+    store = Store(tmp_path / "sub" / "kari.db")
+    assert store.schema_version == SCHEMA_VERSION
+    mode = sqlite3.connect(tmp_path / "sub" / "kari.db").execute("PRAGMA journal_mode").fetchone()
+    assert mode[0] == "wal"
+    store.close()
+
+
+def test_tests_and_records_round_trip(tmp_path: Path) -> None:
+    """Tests written in one batch come back with their records queryable by kind."""
+    store = Store(tmp_path / "kari.db")
+    run_id = store.begin_run({"uuid": "u1", "started_at": 1.0, "args": ["-q"]})
+    ids = store.write_tests(run_id, [_test_record("t::a", "first"), _test_record("t::b", "second")])
+    assert len(ids) == 2
+    tests = store.tests(run_id)
+    assert [t["nodeid"] for t in tests] == ["t::a", "t::b"]
+    logs = store.records("log", run_id=run_id)
+    assert [r["message"] for r in logs] == ["second", "first"]
+    assert store.records("metric", extension_id="ext", limit=1)[0]["value"] == 3.0
+    store.finish_run(run_id, finished_at=2.0, exit_status=0, data={"k": 1})
+    run = store.get_run("last")
+    assert (run["uuid"], run["exit_status"], run["args"], run["data"]) == (
+        "u1",
+        0,
+        ["-q"],
+        {"k": 1},
+    )
+    assert store.extensions() == ["ext"]
+
+
+def test_a_batch_is_one_transaction(tmp_path: Path) -> None:
+    """A failing record inside a batch leaves none of the batch behind."""
+    store = Store(tmp_path / "kari.db")
+    run_id = store.begin_run({"uuid": "u1", "started_at": 1.0})
+    with pytest.raises(KeyError):
+        store.write_tests(run_id, [_test_record("t::a"), {"outcome": "passed"}])
+    assert store.tests(run_id) == []
+
+
+def test_a_file_that_is_not_sqlite_is_refused_and_untouched(tmp_path: Path) -> None:
+    """A non-SQLite file at the store path raises StoreError naming it and is not modified."""
+    path = tmp_path / "notes.db"
+    path.write_text("my precious notes\n")
+    with pytest.raises(StoreError, match=r"notes\.db.*not a SQLite store"):
+        Store(path)
+    assert path.read_text() == "my precious notes\n"
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    """A store written by a newer version raises StoreError naming both versions."""
+    path = tmp_path / "kari.db"
+    Store(path).close()
+    db = sqlite3.connect(path)
+    with db:
+        db.execute("UPDATE meta SET value='999' WHERE key='schema_version'")
+    db.close()
+    with pytest.raises(StoreError, match=rf"schema version 999.*\({SCHEMA_VERSION}\)"):
+        Store(path)
+
+
+def test_a_directory_is_refused(tmp_path: Path) -> None:
+    """A directory at the store path is a StoreError."""
+    with pytest.raises(StoreError, match="directory"):
+        Store(tmp_path)
+
+
+def test_opening_existing_store_keeps_data(tmp_path: Path) -> None:
+    """Reopening a store keeps earlier runs; create=False refuses a missing file."""
+    path = tmp_path / "kari.db"
+    store = Store(path)
+    store.begin_run({"uuid": "u1", "started_at": 1.0})
+    store.close()
+    assert Store(path, create=False).get_run("u1")["uuid"] == "u1"
+    with pytest.raises(StoreError, match="no store"):
+        Store(tmp_path / "missing.db", create=False)
