@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 import socket
@@ -246,15 +247,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         _check_flag_marker(item, "kari_profile")
 
 
-def _default_extension_id(item: pytest.Item) -> str:
-    folder = Path(str(item.path)).parent
+@functools.lru_cache(maxsize=1024)
+def _package_root_name(folder: Path) -> str:
+    """The name of the top package containing *folder*, else the folder's own name."""
     top = None
     while (folder / "__init__.py").exists():
         top = folder
         if folder.parent == folder:
             break
         folder = folder.parent
-    return (top or Path(str(item.path)).parent).name or "default"
+    return (top or folder).name or "default"
+
+
+def _default_extension_id(item: pytest.Item) -> str:
+    return _package_root_name(Path(str(item.path)).parent)
 
 
 def extension_of(item: pytest.Item) -> tuple[str, str | None]:
