@@ -149,10 +149,15 @@ class ExtensionDebugManager:
         self.configuration = configuration or DebugConfiguration()
         cfg = self.configuration
         self.metrics = MetricsCollector(extension_id, cfg, enabled=cfg.metrics_enabled)
-        self.logger = ExtensionLogger(
-            extension_id, cfg, enabled=cfg.logging_enabled, metrics=self.metrics
-        )
         self.error_tracker = ErrorTracker(extension_id, cfg, enabled=cfg.error_tracking_enabled)
+        # ERROR/CRITICAL log records that carry an exception are errors too.
+        self.logger = ExtensionLogger(
+            extension_id,
+            cfg,
+            enabled=cfg.logging_enabled,
+            metrics=self.metrics,
+            on_error=self.error_tracker.record_exception if cfg.error_tracking_enabled else None,
+        )
         self.profiler = PerformanceProfiler(extension_id, cfg, enabled=cfg.profiling_enabled)
         self.tracer = ExtensionTracer(extension_id, cfg, enabled=cfg.tracing_enabled)
         self.alert_manager = AlertManager(extension_id, cfg, enabled=cfg.alerting_enabled)

@@ -1,0 +1,155 @@
+"""Structured logging in the plugin: stdlib capture per test, per-test counts, logs.csv."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from ..atomic import write_atomic
+from ..context import current_session
+from ..exporters.csv_export import render_csv
+from ..exporters.logs_export import drop_marker, log_rows
+from ..logger import LEVELS, KariLogHandler
+from .state import STATE, guard
+
+_HANDLER = pytest.StashKey[KariLogHandler]()
+#: Key of this feature in ``record["extra"]`` and in the run's sections.
+KEY = "logging"
+CSV_NAME = "logs.csv"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Make the run's stdlib capture handler (attached to the root logger per test)."""
+    config.stash[_HANDLER] = KariLogHandler()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, object, object]:
+    """Copy stdlib log records into the test's debug session from its setup on.
+
+    The core's wrapper (tryfirst) has started the session by now. The handler is added to
+    the root logger only: levels, other handlers, ``caplog`` and live logging are untouched.
+    """
+    with guard(item.config, "starting stdlib log capture"):
+        session = current_session()
+        handler = item.config.stash.get(_HANDLER, None)
+        if session is not None and handler is not None:
+            handler.fallback = session  # threads started without the test's context
+            root = logging.getLogger()
+            if handler not in root.handlers:
+                root.addHandler(handler)
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, object, object]:
+    """Stop copying stdlib records once the test's fixtures are torn down."""
+    try:
+        return (yield)
+    finally:
+        with guard(item.config, "stopping stdlib log capture"):
+            handler = item.config.stash.get(_HANDLER, None)
+            if handler is not None:
+                handler.fallback = None
+                logging.getLogger().removeHandler(handler)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Never leave the handler behind (a run interrupted inside a test)."""
+    handler = config.stash.get(_HANDLER, None)
+    if handler is not None:
+        logging.getLogger().removeHandler(handler)
+
+
+def _logging_data(record: dict[str, Any]) -> dict[str, Any] | None:
+    data = (record.get("collected_data") or {}).get("logging")
+    return data if isinstance(data, dict) else None
+
+
+def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> None:
+    """Put the test's log counts per level and its drops under ``extra["logging"]``."""
+    with guard(item.config, "counting the test's log records"):
+        data = _logging_data(record)
+        if data is None:
+            return
+        counts = Counter(
+            str(r.get("level")) for r in data.get("records") or () if isinstance(r, dict)
+        )
+        record.setdefault("extra", {})[KEY] = {
+            "counts": {level: counts.get(level, 0) for level in LEVELS},
+            "records": sum(counts.values()),
+            "dropped": int(data.get("dropped") or 0),
+        }
+
+
+def run_log_records(tests: list[dict[str, Any]], limit: int | None = None) -> list[dict[str, Any]]:
+    """Every test's log records in finishing order, a drop marker after a test that dropped."""
+    rows: list[dict[str, Any]] = []
+    for test in tests:
+        data = _logging_data(test)
+        if data is None:
+            continue
+        records = [r for r in data.get("records") or () if isinstance(r, dict)]
+        rows.extend(records)
+        dropped = int(data.get("dropped") or 0)
+        if dropped:
+            rows.append(
+                drop_marker(
+                    dropped,
+                    extension_id=str(test.get("extension_id") or ""),
+                    session_id=test.get("session_id"),
+                    test=test.get("nodeid"),
+                    limit=limit,
+                    ts=records[-1].get("ts") if records else test.get("finished_at"),
+                )
+            )
+    return rows
+
+
+def pytest_kari_debug_run_finished(
+    config: pytest.Config,
+    run: dict[str, Any],
+    tests: list[dict[str, Any]],
+    sections: dict[str, Any],
+) -> None:
+    """Write ``logs.csv`` under ``--kari-csv``; add the run's log counts to its sections."""
+    state = config.stash[STATE]
+    with guard(config, "summarising the run's logs"):
+        limit = state.settings.configuration.max_log_entries
+        counts: Counter[str] = Counter()
+        dropped = 0
+        for test in tests:
+            data = _logging_data(test)
+            if data is None:
+                continue
+            dropped += int(data.get("dropped") or 0)
+            counts.update(
+                str(r.get("level")) for r in data.get("records") or () if isinstance(r, dict)
+            )
+        total = sum(counts.values())
+        sections[KEY] = {
+            "records": total,
+            "dropped": dropped,
+            "by_level": {level: counts.get(level, 0) for level in LEVELS},
+        }
+        if total or dropped:
+            state.summary_lines.append(
+                f"logs: {total} records ({counts.get('ERROR', 0) + counts.get('CRITICAL', 0)}"
+                f" error, {counts.get('WARNING', 0)} warning), {dropped} dropped"
+            )
+    csv_dir = state.settings.csv_dir
+    if csv_dir is not None:
+        with guard(config, "writing logs.csv"):
+            rows, columns = log_rows(run_log_records(tests, limit))
+            path = csv_dir / CSV_NAME
+            try:
+                write_atomic(path, render_csv(rows, columns))
+                state.outputs[CSV_NAME] = str(path)
+            except OSError as exc:
+                state.diagnose(f"could not write {str(path)!r}: {exc}")
