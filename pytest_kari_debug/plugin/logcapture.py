@@ -133,12 +133,12 @@ def pytest_kari_debug_run_finished(
                 str(r.get("level")) for r in data.get("records") or () if isinstance(r, dict)
             )
         total = sum(counts.values())
-        sections[KEY] = {
-            "records": total,
-            "dropped": dropped,
-            "by_level": {level: counts.get(level, 0) for level in LEVELS},
-        }
-        if total or dropped:
+        if total or dropped:  # a run without log records gets no section
+            sections[KEY] = {
+                "records": total,
+                "dropped": dropped,
+                "by_level": {level: counts.get(level, 0) for level in LEVELS},
+            }
             state.summary_lines.append(
                 f"logs: {total} records ({counts.get('ERROR', 0) + counts.get('CRITICAL', 0)}"
                 f" error, {counts.get('WARNING', 0)} warning), {dropped} dropped"
