@@ -17,31 +17,53 @@ from ..logger import LEVELS, KariLogHandler
 from .state import STATE, guard
 
 _HANDLER = pytest.StashKey[KariLogHandler]()
+_ATTACHED = pytest.StashKey[list[logging.Logger]]()
 #: Key of this feature in ``record["extra"]`` and in the run's sections.
 KEY = "logging"
 CSV_NAME = "logs.csv"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Make the run's stdlib capture handler (attached to the root logger per test)."""
+    """Make the run's stdlib capture handler (attached per test, as pytest's own capture is)."""
     config.stash[_HANDLER] = KariLogHandler()
+    config.stash[_ATTACHED] = []
+
+
+def _attach(handler: KariLogHandler, attached: list[logging.Logger]) -> None:
+    """Add *handler* to the root logger and to every logger that does not propagate.
+
+    The same loggers pytest's own capture attaches to, so a record ``caplog`` sees is seen
+    here too; levels, filters and the other handlers stay as the user configured them.
+    """
+    root = logging.getLogger()
+    loggers = [root]
+    for logger in list(root.manager.loggerDict.values()):
+        if isinstance(logger, logging.Logger) and not logger.propagate and logger is not root:
+            loggers.append(logger)
+    for logger in loggers:
+        if handler not in logger.handlers:
+            logger.addHandler(handler)
+            attached.append(logger)
+
+
+def _detach(handler: KariLogHandler, attached: list[logging.Logger]) -> None:
+    handler.fallback = None
+    while attached:
+        attached.pop().removeHandler(handler)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item: pytest.Item) -> Generator[None, object, object]:
     """Copy stdlib log records into the test's debug session from its setup on.
 
-    The core's wrapper (tryfirst) has started the session by now. The handler is added to
-    the root logger only: levels, other handlers, ``caplog`` and live logging are untouched.
+    The core's wrapper (tryfirst) has started the session by now.
     """
     with guard(item.config, "starting stdlib log capture"):
         session = current_session()
         handler = item.config.stash.get(_HANDLER, None)
         if session is not None and handler is not None:
             handler.fallback = session  # threads started without the test's context
-            root = logging.getLogger()
-            if handler not in root.handlers:
-                root.addHandler(handler)
+            _attach(handler, item.config.stash[_ATTACHED])
     return (yield)
 
 
@@ -56,15 +78,14 @@ def pytest_runtest_teardown(
         with guard(item.config, "stopping stdlib log capture"):
             handler = item.config.stash.get(_HANDLER, None)
             if handler is not None:
-                handler.fallback = None
-                logging.getLogger().removeHandler(handler)
+                _detach(handler, item.config.stash[_ATTACHED])
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Never leave the handler behind (a run interrupted inside a test)."""
     handler = config.stash.get(_HANDLER, None)
     if handler is not None:
-        logging.getLogger().removeHandler(handler)
+        _detach(handler, config.stash.get(_ATTACHED, []))
 
 
 def _logging_data(record: dict[str, Any]) -> dict[str, Any] | None:
