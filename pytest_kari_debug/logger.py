@@ -601,7 +601,8 @@ class ExtensionLogger(Component):
         self._min_level = self._level if self.enabled else 100
         self._seq = itertools.count(1)
         self._append = self.records.append
-        self._stack_limit = cfg.max_stack_frames or None
+        # A negative limit keeps the innermost frames, where the error happened.
+        self._stack_limit = -cfg.max_stack_frames if cfg.max_stack_frames else None
 
     # Level and switch ------------------------------------------------------------------
     @property
@@ -756,8 +757,11 @@ class ExtensionLogger(Component):
                     f" [formatting failed: {type(exc).__name__}]"
                 )
             message = clean_text(message) if isinstance(message, str) else safe_str(message)
-            extra = {k: v for k, v in record.__dict__.items() if k not in _STDLIB_ATTRS}
-            fields = self.redactor.fields(extra) if extra else extra
+            attributes = record.__dict__
+            fields: dict[str, Any] = {}
+            if attributes.keys() - _STDLIB_ATTRS:  # only a record with ``extra`` pays more
+                extra = {k: v for k, v in attributes.items() if k not in _STDLIB_ATTRS}
+                fields = self.redactor.fields(extra)
             exception, exc = None, None
             if record.exc_info and record.exc_info[1] is not None:
                 exception = exception_info(record.exc_info, limit=self._stack_limit)

@@ -563,3 +563,22 @@ def test_log_calls_never_raise_on_internal_failure() -> None:
     logger._append = broken  # type: ignore[method-assign]
     logger.info("lost")
     assert any("buffer broke" in d for d in logger.diagnostics)
+
+
+def test_traceback_keeps_the_innermost_max_stack_frames() -> None:
+    """max_stack_frames bounds the traceback, keeping the frames nearest the error."""
+    logger = make_logger(max_stack_frames=5)
+
+    def dive(depth: int) -> None:
+        if depth == 0:
+            raise RecursionError("bottom reached")
+        dive(depth - 1)
+
+    try:
+        dive(100)
+    except RecursionError:
+        logger.error("deep failure")
+    text = only(logger).exception["traceback"]  # type: ignore[index]
+    assert 'raise RecursionError("bottom reached")' in text
+    assert "in test_traceback_keeps_the_innermost" not in text  # the outermost frame is cut
+    assert text.count('File "') <= 5
