@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from decimal import Decimal
+from itertools import islice
 from operator import itemgetter
 from pathlib import PurePath
 from types import TracebackType
@@ -526,6 +527,8 @@ _STDLIB_ATTRS = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()
     | {"message", "asctime", "taskName", "stack_info"}
 )
+#: How many attributes LogRecord.__init__ sets; extra fields come after them.
+_STDLIB_BASE = len(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
 _in_capture = threading.local()
 
 
@@ -541,6 +544,13 @@ class KariLogHandler(logging.Handler):
         super().__init__(level)
         self.target = target
         self.fallback: SessionInfo | None = None
+
+    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+        """Filter and emit without the handler lock: emit is thread-safe on its own."""
+        if self.filters and not self.filter(record):
+            return False
+        self.emit(record)
+        return True
 
     def emit(self, record: logging.LogRecord) -> None:
         if getattr(_in_capture, "active", False):
@@ -759,9 +769,15 @@ class ExtensionLogger(Component):
             message = clean_text(message) if isinstance(message, str) else safe_str(message)
             attributes = record.__dict__
             fields: dict[str, Any] = {}
-            if attributes.keys() - _STDLIB_ATTRS:  # only a record with ``extra`` pays more
-                extra = {k: v for k, v in attributes.items() if k not in _STDLIB_ATTRS}
-                fields = self.redactor.fields(extra)
+            if len(attributes) > _STDLIB_BASE:
+                # ``extra`` keys are set after LogRecord.__init__: look past its attributes only.
+                extra = {
+                    key: attributes[key]
+                    for key in islice(attributes, _STDLIB_BASE, None)
+                    if key not in _STDLIB_ATTRS
+                }
+                if extra:
+                    fields = self.redactor.fields(extra)
             exception, exc = None, None
             if record.exc_info and record.exc_info[1] is not None:
                 exception = exception_info(record.exc_info, limit=self._stack_limit)
