@@ -194,8 +194,16 @@ def test_logs_csv_is_written_and_parses_back(pytester: pytest.Pytester) -> None:
             logging.getLogger("app").warning("two")
         """
     )
-    result = pytester.runpytest("--kari-csv=out")
-    result.assert_outcomes(passed=2)
+    result = pytester.runpytest("--kari-csv=out", "--kari-json=run.json")
+    result.assert_outcomes(passed=2, warnings=0)  # the store and JSON took the text too
+    stored = Store(pytester.path / ".kari-debug" / "kari.db", create=False)
+    try:
+        assert stored.records("log", newest_first=False)[0]["message"].endswith("\\ud800")
+    finally:
+        stored.close()
+    assert _json(pytester)["tests"][0]["collected_data"]["logging"]["records"][0]["message"][
+        :2
+    ] == ("x,")
     path = pytester.path / "out" / "logs.csv"
     result.stdout.fnmatch_lines([f"logs.csv: {Path('out') / 'logs.csv'}"])
     raw = path.read_bytes().decode("utf-8")
