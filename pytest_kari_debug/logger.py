@@ -374,12 +374,16 @@ class Redactor:
     def _mapping(self, mapping: Mapping[Any, Any], depth: int, seen: set[int]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         try:
-            items = list(mapping.items())
+            items = list(islice(mapping.items(), MAX_ITEMS + 1))
         except Exception as exc:
             return {"[unreadable]": f"{type(exc).__name__}"}
         for index, (key, value) in enumerate(items):
             if index >= MAX_ITEMS:
-                out["[more]"] = f"{len(items) - MAX_ITEMS} more items not kept"
+                try:
+                    more = f"{len(mapping) - MAX_ITEMS} more items not kept"
+                except Exception:
+                    more = "more items not kept"
+                out["[more]"] = more
                 break
             name = key if isinstance(key, str) else safe_str(key, self.max_repr_length)
             name = clean_text(name, 200)
@@ -431,11 +435,12 @@ class Redactor:
 
     def _sequence(self, value: Any, depth: int, seen: set[int]) -> list[Any]:
         out: list[Any] = []
-        try:
-            iterator = iter(value if not isinstance(value, (set, frozenset)) else sorted(
-                value, key=repr))  # fmt: skip
-        except Exception:
-            iterator = iter(value)
+        iterator = iter(value)
+        if isinstance(value, (set, frozenset)) and len(value) <= MAX_ITEMS:
+            try:  # a stable order for small sets; a set of unorderable reprs keeps its own
+                iterator = iter(sorted(value, key=repr))
+            except Exception:
+                iterator = iter(value)
         for index, item in enumerate(iterator):
             if index >= MAX_ITEMS:
                 try:
