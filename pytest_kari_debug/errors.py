@@ -9,6 +9,7 @@ the variable parts (numbers, ids, quoted values, paths, URLs) replaced by placeh
 from __future__ import annotations
 
 import builtins
+import functools
 import hashlib
 import itertools
 import linecache
@@ -332,6 +333,7 @@ def _library_dirs() -> tuple[str, ...]:
 _LIBRARY_DIRS = _library_dirs()
 
 
+@functools.lru_cache(maxsize=4096)
 def _module_from_path(filename: str) -> str:
     """The dotted module name of a source file, from the longest ``sys.path`` entry holding it."""
     if filename.startswith("<"):
@@ -583,6 +585,8 @@ class ErrorTracker(Component):
         context_data = self._context(context)
         if not self.enabled:
             return None
+        if source == "exception" and context_data.get("source") == "log":
+            source = "log"  # reported live by the logger for an ERROR record with exc_info
         message = _safe_str(exc)
         type_name = _type_display(type(exc))
         session = CURRENT_SESSION.get()
@@ -643,7 +647,8 @@ class ErrorTracker(Component):
                     state.seen_errors
                 ):
                     return None
-                state.log_keys.add(log_key)
+                if len(state.log_keys) < 10_000:
+                    state.log_keys.add(log_key)
         traceback_text = exception.get("traceback")
         text, nodes = (None, [])
         if isinstance(traceback_text, str) and traceback_text.strip():
