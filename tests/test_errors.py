@@ -561,6 +561,15 @@ def test_logged_and_recorded_exception_is_not_counted_twice(ext: ModuleType) -> 
     )
 
 
+def test_exception_reported_live_by_a_logger_is_marked_as_from_the_log(ext: ModuleType) -> None:
+    """An exception a logger hands over with context source=log is recorded as a log error."""
+    record = tracker().record_exception(
+        raised(ext.parse, "x"), {"source": "log", "logger": "kari.demo"}
+    )
+    assert record is not None
+    assert record.source == "log"
+
+
 def test_debug_summary_counts_errors_and_groups(ext: ModuleType) -> None:
     """get_debug_summary shows the tracker's groups and every error counted."""
     manager = ExtensionDebugManager("demo", configuration=DebugConfiguration(max_errors=2))

@@ -150,6 +150,26 @@ def test_errors_recorded_during_a_test_are_tagged_with_its_nodeid(
     )
 
 
+def test_failing_exception_whose_str_raises_is_recorded(pytester: pytest.Pytester) -> None:
+    """A test failing with an exception whose __str__ raises still gets its error record."""
+    pytester.makepyfile(
+        test_bad="""
+        class Broken(Exception):
+            def __str__(self):
+                raise RuntimeError("no text")
+
+        def test_broken():
+            raise Broken()
+        """
+    )
+    result = pytester.runpytest("--kari-debug", "--kari-json=run.json")
+    result.assert_outcomes(failed=1)
+    [record] = _error_records(_run_json(pytester))
+    assert record["error_type"] == "test_bad.Broken"
+    assert record["error_message"] == "<unprintable Broken: str() raised RuntimeError>"
+    assert record["grouping"] == "stack"
+
+
 def test_setup_and_teardown_errors_are_recorded(pytester: pytest.Pytester) -> None:
     """Exceptions of fixtures, in setup and in teardown, are recorded with their phase."""
     pytester.makepyfile(
