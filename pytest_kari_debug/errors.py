@@ -1318,21 +1318,30 @@ def _render(node: _ExcNode, indent: str = "") -> str:
 
 def _truncate_text(text: str, max_frames: int) -> str:
     """Traceback text with frames past *max_frames* per chain block cut from the middle."""
-    lines = text.splitlines()
-    starts = [i for i, line in enumerate(lines) if _TRACEBACK_FRAME.match(line)]
-    if len(starts) > max_frames:
-        head = max_frames // 4
-        tail = max_frames - head
-        cut_from = starts[head] if head < len(starts) else len(lines)
-        cut_to = starts[len(starts) - tail] if tail > 0 else _after_last_frame(lines, starts)
-        omitted = len(starts) - max_frames
-        lines = [*lines[:cut_from], f"  [... {omitted} frames omitted ...]", *lines[cut_to:]]
-    result = "\n".join(lines)
+    blocks: list[list[str]] = [[]]
+    for line in text.splitlines():
+        blocks[-1].append(line)
+        if line.strip(" |") in (_CHAIN_CAUSE, _CHAIN_CONTEXT):
+            blocks.append([])
+    result = "\n".join(line for block in blocks for line in _truncate_block(block, max_frames))
     if len(result) > MAX_STACK_TEXT:
         half = MAX_STACK_TEXT // 2
         cut = len(result) - MAX_STACK_TEXT
         result = f"{result[:half]}\n[... {cut} characters omitted ...]\n{result[-half:]}"
     return result
+
+
+def _truncate_block(lines: list[str], max_frames: int) -> list[str]:
+    """One exception's traceback lines, keeping the outer quarter and the inner rest of frames."""
+    starts = [i for i, line in enumerate(lines) if _TRACEBACK_FRAME.match(line)]
+    if len(starts) <= max_frames:
+        return lines
+    head = max_frames // 4
+    tail = max_frames - head
+    cut_from = starts[head]
+    cut_to = starts[len(starts) - tail] if tail > 0 else _after_last_frame(lines, starts)
+    omitted = len(starts) - max_frames
+    return [*lines[:cut_from], f"  [... {omitted} frames omitted ...]", *lines[cut_to:]]
 
 
 def _after_last_frame(lines: list[str], starts: list[int]) -> int:
