@@ -394,3 +394,44 @@ def test_no_store_still_groups_the_run(pytester: pytest.Pytester, tmp_path: Path
     section = _run_json(pytester)["sections"]["errors"]
     assert section["store"] is False
     assert section["groups"][0]["group_id"] is None
+
+
+FAULTY_CONFTEST = """
+from pytest_kari_debug.errors import ErrorTracker
+from pytest_kari_debug.storage import Store
+
+def explode(self, *args, **kwargs):
+    raise RuntimeError("injected fault")
+
+ErrorTracker.record_exception = explode
+Store.sync_error_groups = explode
+"""
+
+
+def test_error_tracking_faults_never_change_outcomes(pytester: pytest.Pytester) -> None:
+    """Faults in recording or syncing errors become diagnostics; outcomes and outputs stand."""
+    pytester.makeini("[pytest]\nfilterwarnings = error\n")
+    pytester.makeconftest(FAULTY_CONFTEST)
+    pytester.makepyfile(
+        """
+        def test_pass():
+            pass
+
+        def test_fail():
+            raise ValueError("real failure")
+        """
+    )
+    result = pytester.runpytest_subprocess("--kari-debug", "--kari-json=run.json")
+    result.assert_outcomes(passed=1, failed=1, warnings=2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            "*internal error in recording the failing test's exception: RuntimeError:"
+            " injected fault*",
+            "*internal error in syncing error groups with the store: RuntimeError: injected fault*",
+        ],
+        consecutive=False,
+    )
+    document = _run_json(pytester)
+    assert [t["outcome"] for t in document["tests"]] == ["passed", "failed"]
+    assert document["sections"]["errors"]["total_errors"] == 0

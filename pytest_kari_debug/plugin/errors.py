@@ -192,6 +192,16 @@ def pytest_kari_debug_run_finished(
     sections: dict[str, Any],
 ) -> None:
     """Group the run's errors, sync them with the store, write errors.csv, note the summary."""
+    with guard(config, "grouping the run's errors"):
+        _finish(config, run, tests, sections)
+
+
+def _finish(
+    config: pytest.Config,
+    run: dict[str, Any],
+    tests: list[dict[str, Any]],
+    sections: dict[str, Any],
+) -> None:
     state = config.stash[STATE]
     groups = run_groups(tests)
     stored: dict[tuple[str, str], dict[str, Any]] = {}
