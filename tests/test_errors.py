@@ -516,6 +516,26 @@ def test_resolved_group_that_recurs_is_flagged_regressed(ext: ModuleType) -> Non
     assert (group.status, group.resolved_at) == ("unresolved", None)
 
 
+def test_patterns_and_filtered_errors(ext: ModuleType) -> None:
+    """get_error_patterns lists groups by frequency with template and stack; get_errors filters."""
+    errors = tracker()
+    for i in range(3):
+        errors.record_exception(raised(ext.load, i))
+    errors.record_error("TimeoutError", "took 31s")
+    [top, second] = errors.get_error_patterns()
+    assert (top["count"], top["template"], top["culprit"]) == (
+        3,
+        "'item <num> missing at <hex>'",
+        "kari_ext_demo in _fetch",
+    )
+    assert "Traceback (most recent call last):" in top["stack_trace"]
+    assert second["category"] == "timeout"
+    assert len(errors.get_errors(fingerprint=top["fingerprint"][:8])) == 3
+    assert [e.error_type for e in errors.get_errors(category="timeout")] == ["TimeoutError"]
+    assert len(errors.get_errors(limit=2)) == 2
+    assert errors.get_errors()[0].error_type == "TimeoutError"
+
+
 def test_unknown_or_ambiguous_group_is_a_clear_error() -> None:
     """Looking up a group that does not exist names the extension."""
     errors = tracker()
