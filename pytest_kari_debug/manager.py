@@ -267,6 +267,15 @@ class ExtensionDebugManager:
             raise SessionError(msg)
         info = running.info
         self._restore_context(running)
+        if (
+            self.error_tracker.enabled
+            and self.logger.enabled
+            and getattr(self.logger, "on_error", None) is None
+        ):
+            # Error-level log records carrying an exception are errors too (issue #5); a
+            # logger that reports them live (on_error) needs no collection here.
+            logs = self.logger.session_records(session_id)
+            self._guarded("error_tracking", self.error_tracker.record_logs, logs)
         collected: dict[str, Any] = {}
         for component in self.enabled_components():
             data = self._guarded(component.kind, component.end_session, info)

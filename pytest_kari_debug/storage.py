@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,47 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX records_kind ON records(kind, extension_id, ts);
     CREATE INDEX records_test ON records(test_id);
+    """,
+    # Error groups across runs (issue #5): one row per (extension, fingerprint), with its
+    # resolution status, and one row per run it occurred in.
+    """
+    CREATE TABLE error_groups (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        extension_id TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        error_type TEXT NOT NULL,
+        message TEXT,
+        template TEXT,
+        category TEXT,
+        culprit TEXT,
+        first_seen_run INTEGER REFERENCES runs(id),
+        first_seen_ts REAL,
+        last_seen_run INTEGER REFERENCES runs(id),
+        last_seen_ts REAL,
+        count INTEGER NOT NULL DEFAULT 0,
+        runs_seen INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL DEFAULT 'unresolved',
+        resolved_at REAL,
+        resolved_run INTEGER,
+        notes TEXT,
+        regressed INTEGER NOT NULL DEFAULT 0,
+        regressed_at REAL,
+        regressed_run INTEGER,
+        regressions INTEGER NOT NULL DEFAULT 0,
+        data TEXT NOT NULL DEFAULT '{}',
+        UNIQUE (extension_id, fingerprint)
+    );
+    CREATE INDEX error_groups_status ON error_groups(extension_id, status);
+    CREATE TABLE error_group_runs (
+        group_id INTEGER NOT NULL REFERENCES error_groups(id),
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        count INTEGER NOT NULL,
+        tests INTEGER NOT NULL DEFAULT 0,
+        first_ts REAL,
+        last_ts REAL,
+        PRIMARY KEY (group_id, run_id)
+    );
+    CREATE INDEX error_group_runs_run ON error_group_runs(run_id);
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -310,6 +352,284 @@ class Store:
         )
         return [row[0] for row in rows]
 
+    # Error groups (issue #5) -------------------------------------------------------------
+    def sync_error_groups(
+        self, run_id: int, groups: Iterable[Mapping[str, Any]], *, now: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Merge the error groups of run *run_id* into the store; return their stored state.
+
+        Each group is a mapping with ``extension_id``, ``fingerprint``, ``error_type``,
+        ``count`` (errors in this run) and optionally ``message``, ``template``, ``category``,
+        ``culprit``, ``tests`` (tests affected), ``first_ts``, ``last_ts`` and ``sample`` (a
+        JSON-able example record). A new fingerprint is inserted as first seen in this run.
+        A resolved group that occurred after its resolution is reopened and flagged as a
+        regression of this run. Syncing the same run again replaces that run's counts.
+
+        Returns one dict per group (the columns of :meth:`error_groups`) plus ``run_count``,
+        ``new`` (first seen in this run) and ``regressed_now`` (regressed in this run).
+        """
+        stamp = time.time() if now is None else now
+        result = []
+        with self.transaction() as db:
+            for group in groups:
+                result.append(self._sync_group(db, run_id, group, stamp))
+        return result
+
+    def _sync_group(
+        self, db: sqlite3.Connection, run_id: int, group: Mapping[str, Any], now: float
+    ) -> dict[str, Any]:
+        extension_id = str(group.get("extension_id") or "")
+        fingerprint = str(group["fingerprint"])
+        count = int(group.get("count", 0) or 0)
+        tests = int(group.get("tests", 0) or 0)
+        first_ts = group.get("first_ts")
+        last_ts = group.get("last_ts")
+        row = db.execute(
+            "SELECT id, status, resolved_at, count FROM error_groups"
+            " WHERE extension_id=? AND fingerprint=?",
+            (extension_id, fingerprint),
+        ).fetchone()
+        regressed_now = False
+        if row is None:
+            cursor = db.execute(
+                "INSERT INTO error_groups(extension_id, fingerprint, error_type, message, template,"
+                " category, culprit, first_seen_run, first_seen_ts, last_seen_run, last_seen_ts,"
+                " count, runs_seen, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,0,0,?)",
+                (
+                    extension_id, fingerprint, str(group.get("error_type") or "Error"),
+                    group.get("message"), group.get("template"), group.get("category"),
+                    group.get("culprit"), run_id, first_ts, run_id, last_ts,
+                    _dumps({"sample": group.get("sample")}),
+                ),
+            )  # fmt: skip
+            group_id = int(cursor.lastrowid or 0)
+        else:
+            group_id = int(row[0])
+            status, resolved_at = row[1], row[2]
+            occurred = float(last_ts) if isinstance(last_ts, (int, float)) else now
+            if status == "resolved" and (resolved_at is None or occurred > float(resolved_at)):
+                regressed_now = True
+                db.execute(
+                    "UPDATE error_groups SET status='unresolved', regressed=1, regressed_at=?,"
+                    " regressed_run=?, regressions=regressions+1 WHERE id=?",
+                    (now, run_id, group_id),
+                )
+        previous = db.execute(
+            "SELECT count FROM error_group_runs WHERE group_id=? AND run_id=?",
+            (group_id, run_id),
+        ).fetchone()
+        db.execute(
+            "INSERT OR REPLACE INTO error_group_runs(group_id, run_id, count, tests, first_ts,"
+            " last_ts) VALUES (?,?,?,?,?,?)",
+            (group_id, run_id, count, tests, first_ts, last_ts),
+        )
+        db.execute(
+            "UPDATE error_groups SET count=count+?, runs_seen=runs_seen+?,"
+            " last_seen_run=MAX(COALESCE(last_seen_run, 0), ?),"
+            " last_seen_ts=MAX(COALESCE(last_seen_ts, 0), COALESCE(?, 0)),"
+            " message=COALESCE(?, message), category=COALESCE(?, category),"
+            " culprit=COALESCE(?, culprit), data=COALESCE(?, data)"
+            " WHERE id=?",
+            (
+                count - (int(previous[0]) if previous else 0),
+                0 if previous else 1,
+                run_id,
+                last_ts,
+                group.get("message"),
+                group.get("category"),
+                group.get("culprit"),
+                None if group.get("sample") is None else _dumps({"sample": group["sample"]}),
+                group_id,
+            ),
+        )
+        stored = db.execute(
+            f"SELECT {_GROUP_COLUMNS} FROM error_groups WHERE id=?", (group_id,)
+        ).fetchone()
+        data = _group_dict(dict(zip(_GROUP_COLUMN_NAMES, stored, strict=True)))
+        data.update(run_count=count, new=data["first_seen_run"] == run_id)
+        data["regressed_now"] = regressed_now
+        return data
+
+    def error_groups(
+        self,
+        *,
+        extension_id: str | None = None,
+        status: str | None = None,
+        regressed: bool | None = None,
+        category: str | None = None,
+        run_id: int | None = None,
+        order: str = "count",
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Error groups matching the filters (``errors show --unresolved`` reads this).
+
+        *status*: ``"resolved"`` or ``"unresolved"``; *run_id*: only groups that occurred in
+        that run (with their ``run_count`` there); *order*: ``"count"`` (most errors first),
+        ``"last_seen"`` (most recent first) or ``"first_seen"`` (newest groups first). Each
+        dict: ``id``, ``extension_id``, ``fingerprint``, ``error_type``, ``message``,
+        ``template``, ``category``, ``culprit``, ``first_seen_run``, ``first_seen_ts``,
+        ``last_seen_run``, ``last_seen_ts``, ``count`` (all runs), ``runs_seen``, ``status``,
+        ``resolved_at``, ``resolved_run``, ``notes``, ``regressed`` (bool), ``regressed_at``,
+        ``regressed_run``, ``regressions``, ``sample`` (an example error record or None).
+        """
+        if status not in (None, "resolved", "unresolved"):
+            msg = f"status must be 'resolved', 'unresolved' or None, got {status!r}"
+            raise StoreError(msg)
+        orders = {
+            "count": "g.count DESC, g.last_seen_ts DESC",
+            "last_seen": "g.last_seen_ts DESC",
+            "first_seen": "g.first_seen_ts DESC",
+        }
+        if order not in orders:
+            msg = f"order must be one of {sorted(orders)}, got {order!r}"
+            raise StoreError(msg)
+        columns = ", ".join(f"g.{name}" for name in _GROUP_COLUMN_NAMES)
+        sql = f"SELECT {columns}"
+        params: list[Any] = []
+        if run_id is not None:
+            sql += ", r.count AS run_count FROM error_groups g JOIN error_group_runs r"
+            sql += " ON r.group_id = g.id AND r.run_id = ?"
+            params.append(run_id)
+        else:
+            sql += " FROM error_groups g"
+        clauses = []
+        for column, value in (
+            ("g.extension_id", extension_id),
+            ("g.status", status),
+            ("g.category", category),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        if regressed is not None:
+            clauses.append("g.regressed = ?")
+            params.append(1 if regressed else 0)
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += f" ORDER BY {orders[order]}, g.id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        return [_group_dict(dict(row)) for row in self._query(sql, params)]
+
+    def get_error_group(
+        self, group: int | str, *, extension_id: str | None = None
+    ) -> dict[str, Any] | None:
+        """The group with id *group*, fingerprint *group* or a unique fingerprint prefix.
+
+        A prefix needs at least 4 characters; an ambiguous prefix raises :class:`StoreError`
+        naming the candidates. ``None`` when nothing matches.
+        """
+        text = str(group).strip()
+        columns = ", ".join(_GROUP_COLUMN_NAMES)
+        where, params = "", []
+        if extension_id is not None:
+            where, params = " AND extension_id = ?", [extension_id]
+        if text.isdigit():
+            rows = self._query(
+                f"SELECT {columns} FROM error_groups WHERE id = ?{where}", [int(text), *params]
+            )
+            if rows:
+                return _group_dict(dict(rows[0]))
+        rows = self._query(
+            f"SELECT {columns} FROM error_groups WHERE fingerprint = ?{where}", [text, *params]
+        )
+        if not rows and len(text) >= 4:
+            escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            rows = self._query(
+                f"SELECT {columns} FROM error_groups WHERE fingerprint LIKE ? ESCAPE '\\'{where}",
+                [escaped + "%", *params],
+            )
+        if len(rows) > 1:
+            found = ", ".join(
+                f"{row['id']} ({row['extension_id']}:{row['fingerprint']})" for row in rows[:5]
+            )
+            msg = f"error group {text!r} is ambiguous: {found}; give the id or more characters"
+            raise StoreError(msg)
+        return _group_dict(dict(rows[0])) if rows else None
+
+    def _require_group(self, group: int | str, extension_id: str | None) -> dict[str, Any]:
+        found = self.get_error_group(group, extension_id=extension_id)
+        if found is None:
+            where = f" of extension {extension_id!r}" if extension_id else ""
+            msg = f"no error group {str(group)!r}{where}: give a group id or fingerprint"
+            raise StoreError(msg)
+        return found
+
+    def resolve_error_group(
+        self,
+        group: int | str,
+        *,
+        notes: str | None = None,
+        extension_id: str | None = None,
+        now: float | None = None,
+    ) -> dict[str, Any]:
+        """Mark a group resolved (with *notes*); clears its regression flag. Returns the group.
+
+        If it occurs again in a later run, :meth:`sync_error_groups` reopens it as a regression.
+        """
+        found = self._require_group(group, extension_id)
+        last_run = self._query("SELECT MAX(id) FROM runs")[0][0]
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE error_groups SET status='resolved', resolved_at=?, resolved_run=?,"
+                " notes=COALESCE(?, notes), regressed=0 WHERE id=?",
+                (time.time() if now is None else now, last_run, notes, found["id"]),
+            )
+        return self._require_group(found["id"], None)
+
+    def unresolve_error_group(
+        self, group: int | str, *, extension_id: str | None = None
+    ) -> dict[str, Any]:
+        """Mark a group unresolved again (its notes stay). Returns the group."""
+        found = self._require_group(group, extension_id)
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE error_groups SET status='unresolved', resolved_at=NULL, resolved_run=NULL"
+                " WHERE id=?",
+                (found["id"],),
+            )
+        return self._require_group(found["id"], None)
+
+    def error_group_history(self, group_id: int, *, limit: int = 50) -> list[dict[str, Any]]:
+        """Occurrences of one group per run, oldest first: run_id, started_at, count, tests."""
+        rows = self._query(
+            "SELECT r.run_id, runs.uuid, runs.started_at, r.count, r.tests, r.first_ts, r.last_ts"
+            " FROM error_group_runs r JOIN runs ON runs.id = r.run_id WHERE r.group_id = ?"
+            " ORDER BY r.run_id DESC LIMIT ?",
+            (group_id, limit),
+        )
+        return [dict(row) for row in reversed(rows)]
+
+    def error_trend(
+        self, *, extension_id: str | None = None, runs: int = 20, until_run: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Errors per run over the last *runs* runs (up to *until_run*), oldest first.
+
+        Only runs that recorded tests (of *extension_id*, when given) count; each dict:
+        ``run_id``, ``uuid``, ``started_at``, ``count`` (errors) and ``groups`` (distinct).
+        """
+        test_filter = "SELECT DISTINCT run_id FROM tests"
+        params: list[Any] = []
+        if extension_id is not None:
+            test_filter += " WHERE extension_id = ?"
+            params.append(extension_id)
+        sql = (
+            "SELECT runs.id AS run_id, runs.uuid, runs.started_at,"
+            " COALESCE(SUM(r.count), 0) AS count, COUNT(r.group_id) AS groups"
+            " FROM runs LEFT JOIN error_group_runs r ON r.run_id = runs.id"
+        )
+        if extension_id is not None:
+            sql += " AND r.group_id IN (SELECT id FROM error_groups WHERE extension_id = ?)"
+            params.insert(0, extension_id)
+        sql += f" WHERE runs.id IN ({test_filter})"
+        if until_run is not None:
+            sql += " AND runs.id <= ?"
+            params.append(until_run)
+        sql += " GROUP BY runs.id ORDER BY runs.id DESC LIMIT ?"
+        params.append(int(runs))
+        return [dict(row) for row in reversed(self._query(sql, params))]
+
 
 #: collected_data key of each component -> record kind in the store.
 RECORD_KINDS = {
@@ -350,6 +670,22 @@ def _record_rows(run_id: int, test_id: int, test: dict[str, Any]) -> list[tuple[
                 if isinstance(record, dict):
                     rows.append(_record_row(run_id, test_id, kind, extension_id, record))
     return rows
+
+
+_GROUP_COLUMN_NAMES = (
+    "id", "extension_id", "fingerprint", "error_type", "message", "template", "category",
+    "culprit", "first_seen_run", "first_seen_ts", "last_seen_run", "last_seen_ts", "count",
+    "runs_seen", "status", "resolved_at", "resolved_run", "notes", "regressed", "regressed_at",
+    "regressed_run", "regressions", "data",
+)  # fmt: skip
+_GROUP_COLUMNS = ", ".join(_GROUP_COLUMN_NAMES)
+
+
+def _group_dict(row: dict[str, Any]) -> dict[str, Any]:
+    data = json.loads(row.pop("data", None) or "{}")
+    row["sample"] = data.get("sample")
+    row["regressed"] = bool(row.get("regressed"))
+    return row
 
 
 def _run_dict(row: sqlite3.Row) -> dict[str, Any]:

@@ -436,7 +436,7 @@ def test_hooks_add_session_options_and_record_data(pytester: pytest.Pytester) ->
     )
     pytester.runpytest("--kari-debug", "--kari-json=run.json").assert_outcomes(passed=2)
     document = _json(pytester)
-    assert document["sections"] == {"count": 2}
+    assert document["sections"]["count"] == 2
     assert {t["extra"]["owner"] for t in document["tests"]} == {"team-weather"}
 
 

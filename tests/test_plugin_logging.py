@@ -289,6 +289,8 @@ def test_unwritable_csv_dir_is_a_diagnostic(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_ok(kari_logger): kari_logger.info('x')")
     (pytester.path / "blocked").write_text("a file, not a folder")
     result = pytester.runpytest("--kari-csv=blocked")
-    result.assert_outcomes(passed=1, warnings=1)
+    outcomes = result.parseoutcomes()
+    assert outcomes["passed"] == 1
+    assert outcomes["warnings"] >= 1  # one per CSV file the run writes
     result.stdout.fnmatch_lines(["*could not write*logs.csv*"])
     assert result.ret == 0

@@ -110,7 +110,14 @@ def _check_metrics(ns: dict[str, Any]) -> None:
 
 
 def _check_errors(ns: dict[str, Any]) -> None:
-    assert ns["analysis"].total_errors == 2
+    analysis = ns["analysis"]
+    assert analysis.total_errors == 2
+    assert analysis.unique_errors == 2
+    assert analysis.error_rate > 0
+    assert analysis.categories == {"validation": 1, "unknown": 1}
+    [exception] = ns["error_tracker"].get_errors(category="unknown")
+    assert exception.culprit == "test_seed_snippets in risky_operation"
+    assert exception.context == {"operation": "risky_operation"}
 
 
 def _check_sessions(ns: dict[str, Any]) -> None:

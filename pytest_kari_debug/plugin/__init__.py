@@ -7,6 +7,7 @@ import pytest
 pytest_plugins = [
     "pytest_kari_debug.plugin.core",
     "pytest_kari_debug.plugin.logcapture",
+    "pytest_kari_debug.plugin.errors",
 ]
 
 

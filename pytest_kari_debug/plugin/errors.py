@@ -1,0 +1,354 @@
+"""Error tracking in the plugin: failing tests' exceptions, groups across the run and runs."""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterable
+from typing import Any
+
+import pytest
+
+from ..context import current_session
+from ..errors import trend_direction
+from ..exporters.csv_export import write_csv
+from .core import iter_records
+from .state import STATE, KariState, guard
+
+#: Groups listed in the terminal summary.
+SUMMARY_GROUPS = 10
+#: Groups kept in the run's ``errors`` section (JSON export and store).
+SECTION_GROUPS = 100
+#: Test ids kept per group in the section.
+SECTION_TESTS = 20
+#: Runs of the store the per-run trend looks back over.
+TREND_RUNS = 10
+
+ERRORS_CSV_COLUMNS = (
+    "run_id", "ts", "nodeid", "extension_id", "session_id", "fingerprint", "group_id",
+    "group_status", "error_type", "error_message", "category", "level", "source", "culprit",
+    "suggestion", "stack_trace",
+)  # fmt: skip
+
+# Exceptions that are pytest's control flow or the user stopping the run, not errors.
+_NOT_ERRORS: tuple[type[BaseException], ...] = (
+    pytest.skip.Exception,
+    pytest.exit.Exception,
+    KeyboardInterrupt,
+    SystemExit,
+    GeneratorExit,
+)
+
+
+def _record_failure(item: pytest.Item, exc: BaseException, phase: str) -> None:
+    """Record the exception that failed *item* in its open debug session."""
+    if isinstance(exc, (*_NOT_ERRORS, pytest.xfail.Exception)):
+        return
+    session = current_session()
+    if session is None or session.name != item.nodeid:
+        return  # the test does not run in a debug session of ours
+    state = item.config.stash[STATE]
+    manager = state.managers.get(session.extension_id)
+    if manager is None:
+        return
+    manager.get_error_tracker().record_exception(
+        exc, {"phase": phase}, nodeid=item.nodeid, source="test"
+    )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Record the exception of a failing setup or call phase, with the test's node id."""
+    report = yield
+    if call.when in ("setup", "call") and call.excinfo is not None and report.failed:
+        with guard(item.config, "recording the failing test's exception"):
+            _record_failure(item, call.excinfo.value, call.when)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(
+    item: pytest.Item, nextitem: pytest.Item | None
+) -> Generator[None, object, object]:
+    """Record an exception of the teardown phase while the test's session is still open."""
+    try:
+        return (yield)
+    except BaseException as exc:
+        with guard(item.config, "recording the teardown's exception"):
+            _record_failure(item, exc, "teardown")
+        raise
+
+
+def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> None:
+    """Tag every error record of the test with its node id."""
+    data = (record.get("collected_data") or {}).get("error_tracking")
+    if isinstance(data, dict):
+        for error in data.get("records") or ():
+            if isinstance(error, dict) and not error.get("nodeid"):
+                error["nodeid"] = record.get("nodeid")
+
+
+# Run-level grouping ---------------------------------------------------------------------
+def run_groups(tests: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The run's error groups from the test records, most errors first.
+
+    Counts come from each session's exact per-group counters (they go past ``max_errors``);
+    a record without them (an older or foreign record) is counted from its error records.
+    """
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for test in tests:
+        data = (test.get("collected_data") or {}).get("error_tracking")
+        if not isinstance(data, dict):
+            continue
+        extension_id = str(test.get("extension_id") or "")
+        nodeid = str(test.get("nodeid") or "")
+        samples = {
+            r["fingerprint"]: r
+            for r in reversed(data.get("records") or ())
+            if isinstance(r, dict) and r.get("fingerprint")
+        }
+        counted = data.get("groups")
+        if not isinstance(counted, list):
+            counted = [
+                {**_group_fields(r), "count": 1, "first_ts": r.get("ts"), "last_ts": r.get("ts")}
+                for r in data.get("records") or ()
+                if isinstance(r, dict) and r.get("fingerprint")
+            ]
+        seen_here: set[tuple[str, str]] = set()
+        for entry in counted:
+            if not isinstance(entry, dict) or not entry.get("fingerprint"):
+                continue
+            key = (extension_id, str(entry["fingerprint"]))
+            group = groups.get(key)
+            if group is None:
+                sample = samples.get(key[1])
+                group = groups[key] = {
+                    "extension_id": extension_id,
+                    **_group_fields(entry),
+                    "suggestion": (sample or {}).get("suggestion"),
+                    "count": 0,
+                    "tests": 0,
+                    "nodeids": [],
+                    "first_ts": entry.get("first_ts"),
+                    "last_ts": entry.get("last_ts"),
+                    "sample": _sample(sample),
+                }
+            group["count"] += int(entry.get("count", 0) or 0)
+            if nodeid and key not in seen_here:
+                seen_here.add(key)
+                group["tests"] += 1
+                if len(group["nodeids"]) < SECTION_TESTS:
+                    group["nodeids"].append(nodeid)
+            group["first_ts"] = _extreme(min, group["first_ts"], entry.get("first_ts"))
+            group["last_ts"] = _extreme(max, group["last_ts"], entry.get("last_ts"))
+            if group["sample"] is None and key[1] in samples:
+                group["sample"] = _sample(samples[key[1]])
+                group["suggestion"] = samples[key[1]].get("suggestion")
+    return sorted(groups.values(), key=lambda g: (-g["count"], g["error_type"]))
+
+
+def _group_fields(source: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "fingerprint": str(source.get("fingerprint")),
+        "error_type": str(source.get("error_type") or "Error"),
+        "message": _short(source.get("message", source.get("error_message"))),
+        "template": _short(source.get("template")),
+        "category": source.get("category") or "unknown",
+        "grouping": source.get("grouping"),
+        "culprit": source.get("culprit"),
+    }
+
+
+def _short(value: Any, limit: int = 500) -> str | None:
+    if value is None:
+        return None
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _extreme(pick: Any, a: Any, b: Any) -> Any:
+    values = [v for v in (a, b) if isinstance(v, (int, float))]
+    return pick(values) if values else None
+
+
+def _sample(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An example record of a group, without frame locals (they stay in the test record)."""
+    if record is None:
+        return None
+    sample = {key: value for key, value in record.items() if key not in ("frames", "chain")}
+    sample["frames"] = [
+        {k: v for k, v in frame.items() if k != "locals"}
+        for frame in record.get("frames") or ()
+        if isinstance(frame, dict)
+    ]
+    return sample
+
+
+# End of run -----------------------------------------------------------------------------
+def pytest_kari_debug_run_finished(
+    config: pytest.Config,
+    run: dict[str, Any],
+    tests: list[dict[str, Any]],
+    sections: dict[str, Any],
+) -> None:
+    """Group the run's errors, sync them with the store, write errors.csv, note the summary."""
+    with guard(config, "grouping the run's errors"):
+        _finish(config, run, tests, sections)
+
+
+def _finish(
+    config: pytest.Config,
+    run: dict[str, Any],
+    tests: list[dict[str, Any]],
+    sections: dict[str, Any],
+) -> None:
+    state = config.stash[STATE]
+    groups = run_groups(tests)
+    stored: dict[tuple[str, str], dict[str, Any]] = {}
+    trend: list[dict[str, Any]] = []
+    store = state.store
+    run_id = state.run_id
+    if store is not None and run_id is not None:
+        with guard(config, "syncing error groups with the store"):
+            synced = store.sync_error_groups(run_id, groups)
+            stored = {(g["extension_id"], g["fingerprint"]): g for g in synced}
+        with guard(config, "reading the error trend from the store"):
+            trend = store.error_trend(runs=TREND_RUNS, until_run=run_id)
+    for group in groups:
+        known = stored.get((group["extension_id"], group["fingerprint"]))
+        group.update(_stored_state(known))
+    affected = sum(1 for test in tests if _error_count(test))
+    section = _section(groups, trend, affected, has_store=store is not None)
+    sections["errors"] = section
+    if state.settings.csv_dir is not None:
+        with guard(config, "writing errors.csv"):
+            _write_csv(state, run, tests, stored)
+    state.summary_lines.extend(summary_lines(section))
+
+
+def _stored_state(known: dict[str, Any] | None) -> dict[str, Any]:
+    if known is None:
+        return {"group_id": None, "status": "unresolved", "new": None, "regressed": False}
+    return {
+        "group_id": known["id"],
+        "status": known["status"],
+        "new": bool(known["new"]),
+        "regressed": bool(known["regressed_now"] or known["regressed"]),
+        "regressed_now": bool(known["regressed_now"]),
+        "first_seen_run": known["first_seen_run"],
+        "first_seen_ts": known["first_seen_ts"],
+        "runs_seen": known["runs_seen"],
+        "total_count": known["count"],
+        "resolved_at": known["resolved_at"],
+        "notes": known["notes"],
+    }
+
+
+def _error_count(test: dict[str, Any]) -> int:
+    data = (test.get("collected_data") or {}).get("error_tracking")
+    if not isinstance(data, dict):
+        return 0
+    total = data.get("total")
+    return int(total) if isinstance(total, int) else len(data.get("records") or ())
+
+
+def _section(
+    groups: list[dict[str, Any]],
+    trend: list[dict[str, Any]],
+    affected_tests: int,
+    *,
+    has_store: bool,
+) -> dict[str, Any]:
+    categories: dict[str, int] = {}
+    for group in groups:
+        categories[group["category"]] = categories.get(group["category"], 0) + group["count"]
+    return {
+        "total_errors": sum(group["count"] for group in groups),
+        "unique_errors": len(groups),
+        "affected_tests": affected_tests,
+        "categories": dict(sorted(categories.items(), key=lambda item: -item[1])),
+        "new_groups": [g["fingerprint"] for g in groups if g.get("new")],
+        "regressed_groups": [g["fingerprint"] for g in groups if g.get("regressed_now")],
+        "groups": groups[:SECTION_GROUPS],
+        "groups_omitted": max(0, len(groups) - SECTION_GROUPS),
+        "trend": {
+            "runs": trend,
+            "direction": trend_direction([float(run["count"]) for run in trend]),
+        },
+        "store": has_store,
+    }
+
+
+def summary_lines(section: dict[str, Any]) -> list[str]:
+    """Terminal summary lines of the run's errors: totals, then the top groups."""
+    total = section["total_errors"]
+    if not total:
+        return []
+    groups = section["groups"]
+    head = (
+        f"errors: {total} in {section['unique_errors']} group(s),"
+        f" {section['affected_tests']} test(s) affected"
+    )
+    if section["store"]:
+        head += f"; {len(section['new_groups'])} new, {len(section['regressed_groups'])} regressed"
+        runs = section["trend"]["runs"]
+        if len(runs) >= 2:
+            head += f"; trend over {len(runs)} runs: {section['trend']['direction']}"
+    lines = [head]
+    for group in groups[:SUMMARY_GROUPS]:
+        ident = f"#{group['group_id']} " if group.get("group_id") is not None else ""
+        text = group.get("template") or group.get("message") or ""
+        line = (
+            f"  [{ident}{group['fingerprint'][:8]}] {group['count']}x"
+            f" {group['error_type']}: {_short(text, 100)} ({group['category']};"
+            f" {group['tests']} test(s))"
+        )
+        if group.get("culprit"):
+            line += f" at {group['culprit']}"
+        if group.get("regressed_now"):
+            note = f": {group['notes']}" if group.get("notes") else ""
+            line += f" REGRESSED after being resolved{note}"
+        elif group.get("new"):
+            line += " NEW"
+        elif group.get("first_seen_run") is not None:
+            line += f" first seen run {group['first_seen_run']}"
+        lines.append(line)
+    if len(groups) > SUMMARY_GROUPS or section["groups_omitted"]:
+        more = len(groups) - SUMMARY_GROUPS + section["groups_omitted"]
+        lines.append(f"  ... {more} more group(s) (see the JSON export or errors.csv)")
+    return lines
+
+
+def _write_csv(
+    state: KariState,
+    run: dict[str, Any],
+    tests: list[dict[str, Any]],
+    stored: dict[tuple[str, str], dict[str, Any]],
+) -> None:
+    csv_dir = state.settings.csv_dir
+    if csv_dir is None:
+        return
+    rows = []
+    for test, record in iter_records(tests, "error_tracking"):
+        extension_id = str(test.get("extension_id") or "")
+        known = stored.get((extension_id, str(record.get("fingerprint"))))
+        rows.append(
+            {
+                **record,
+                "run_id": run.get("id"),
+                "extension_id": extension_id,
+                "nodeid": record.get("nodeid") or test.get("nodeid"),
+                "group_id": known["id"] if known else None,
+                "group_status": known["status"] if known else None,
+            }
+        )
+    rows.sort(key=lambda row: row.get("ts") or 0.0)
+    try:
+        path = write_csv(csv_dir / "errors.csv", rows, ERRORS_CSV_COLUMNS)
+    except OSError as exc:
+        state.diagnose(f"could not write errors.csv in {str(csv_dir)!r}: {exc}")
+        return
+    state.outputs["errors csv"] = str(path)
+
+
+__all__ = ["ERRORS_CSV_COLUMNS", "run_groups", "summary_lines"]
