@@ -945,6 +945,8 @@ class ExtensionTracer(Component):
         summaries: dict[str, dict[str, Any]] = {}
         for bucket in buckets:
             spans = list(bucket.spans)
+            if not spans:
+                continue
             summary = summaries.setdefault(
                 bucket.trace_id,
                 {
@@ -1124,6 +1126,7 @@ class ExtensionTracer(Component):
             "records": kept_spans,
             "recorded": self.records.total,
             "dropped": self.dropped_spans,
+            "dropped_spans": self.dropped_spans,
             "limit": self.max_traces,
             "traces": kept_traces,
             "sampled_traces": self.sampled_traces,
