@@ -134,7 +134,7 @@ def test_trace_continues_across_a_real_http_call() -> None:
     seen: list[dict[str, Any]] = []
     handler = type("Handler", (_Handler,), {"tracer": server_tracer, "seen": seen})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         with client_tracer.start_span("GET items", kind="client") as client:

@@ -185,7 +185,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         provider = trace.get_tracer_provider()
         if install_opentelemetry_capture(provider):
             settings.capture_provider = provider
-        else:
+        elif not isinstance(provider, trace.ProxyTracerProvider):
             config.stash[STATE].diagnose(
                 f"the OpenTelemetry TracerProvider {type(provider).__name__} takes no span"
                 " processors: spans made through the OpenTelemetry API are not captured"
@@ -237,8 +237,7 @@ def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> 
             tags["kari.extension.id"] = record.get("extension_id")
             if outcome in FAILED_OUTCOMES and root.get("status") != "error":
                 root["status"] = "error"
-                first = (record.get("longrepr") or "").strip().splitlines()
-                root["status_message"] = f"test {outcome}" + (f": {first[-1]}" if first else "")
+                root["status_message"] = f"test {outcome}" + _reason(record.get("longrepr"))
                 tags["error"] = True
         record.setdefault("extra", {})["tracing"] = {
             "trace_id": data.get("trace_id"),
@@ -247,6 +246,14 @@ def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> 
             "spans": len(data.get("records") or ()),
             "dropped": data.get("dropped", 0),
         }
+
+
+def _reason(longrepr: str | None) -> str:
+    """The first error line of a failure report (pytest's ``E`` lines), or its last line."""
+    lines = (longrepr or "").strip().splitlines()
+    errors = [line[1:].strip() for line in lines if line.startswith("E ")]
+    text = errors[0] if errors else (lines[-1].strip() if lines else "")
+    return f": {text[:500]}" if text else ""
 
 
 def _iter_spans(tests: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
