@@ -513,7 +513,9 @@ class UnsampledSpan(otel_trace.Span):
     the same, unsampled, trace and propagation keeps working.
     """
 
-    __slots__ = ("_attach", "_sid", "_tid", "_token", "_tracestate", "name", "session_id")
+    __slots__ = (
+        "_attach", "_child", "_sid", "_tid", "_token", "_tracestate", "name", "session_id",
+    )  # fmt: skip
     sampled = False
     status = "ok"
     source = "kari"
@@ -535,6 +537,8 @@ class UnsampledSpan(otel_trace.Span):
         self._attach = attach
         self._token: Any = None
         self._tracestate = tracestate
+        # Spans under an unsampled span share one inert child (it attaches nothing).
+        self._child: UnsampledSpan | None = None if attach else self
 
     @property
     def trace_id(self) -> str:
@@ -725,10 +729,22 @@ class ExtensionTracer(Component):
         """
         if parent is None:
             parent = _get_current_span()
+        parent_class = parent.__class__
+        if parent_class is UnsampledSpan:  # the cheap path: one shared, inert child
+            child = parent._child
+            if child is None:
+                child = parent._child = UnsampledSpan(
+                    parent._tid,
+                    parent._sid,
+                    name,
+                    parent.session_id,
+                    attach=False,
+                    tracestate=parent._tracestate,
+                )
+            return child
         if session_id is None:
             session = CURRENT_SESSION.get()
             session_id = None if session is None else session.session_id
-        parent_class = parent.__class__
         if parent_class is Span and parent._tracer is self:
             if kind != "internal" and kind not in _OTEL_KINDS:
                 _bad_kind(kind)
@@ -745,15 +761,6 @@ class ExtensionTracer(Component):
                 dict(tags) if tags else {},
                 kind,
                 parent._tracestate,
-            )
-        if parent_class is UnsampledSpan:
-            return UnsampledSpan(
-                parent._tid,
-                parent._sid,
-                name,
-                session_id,
-                attach=False,
-                tracestate=parent._tracestate,
             )
         return self._start_local_root(name, tags, parent, kind, session_id)
 
