@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
 import platform
 import statistics
@@ -28,6 +29,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
 )
 
 from pytest_kari_debug.config import DebugConfiguration
+from pytest_kari_debug.context import SessionInfo
 from pytest_kari_debug.manager import ExtensionDebugManager
 from pytest_kari_debug.tracing import ExtensionTracer, install_opentelemetry_capture
 
@@ -68,21 +70,23 @@ def kari(rate: float = 1.0) -> tuple[Workload, Callable[[], None]]:
     return run, tracer.clear
 
 
-def kari_in_session() -> tuple[Workload, Callable[[], None]]:
-    """ExtensionTracer inside a debug session (as under the plugin): per-session slice too."""
-    manager = ExtensionDebugManager(
-        "bench", configuration=DebugConfiguration(tracing_enabled=True, max_traces=1000)
-    )
-    tracer = manager.get_tracer()
+def kari_per_session() -> tuple[Workload, Callable[[], None]]:
+    """ExtensionTracer with a session per trace, as per test under the plugin.
+
+    Includes the hand-over at session end: span records and the trace's analysis.
+    """
+    configuration = DebugConfiguration(tracing_enabled=True, max_traces=1000)
+    tracer = ExtensionTracer("bench", configuration)
+    sessions = itertools.count()
 
     def run(traces: int, children: int) -> int:
-        session_id = manager.start_debug_session({"enable_tracing": True})
         for _ in range(traces):
-            with tracer.start_span("root"):
-                for _ in range(children):
-                    with tracer.start_span("op") as span:
-                        span.set_tag("k", 1)
-        manager.stop_debug_session(session_id)
+            info = SessionInfo(f"s{next(sessions)}", "bench", "test", 0.0, {"enable_tracing": True})
+            tracer.begin_session(info)
+            for _ in range(children):
+                with tracer.start_span("op") as span:
+                    span.set_tag("k", 1)
+            tracer.end_session(info)
         return traces * (children + 1)
 
     return run, tracer.clear
@@ -149,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     contenders: list[tuple[str, Callable[[], tuple[Workload, Callable[[], None]]]]] = [
         ("OpenTelemetry SDK + InMemorySpanExporter (baseline)", lambda: otel_sdk(args.children)),
         ("ExtensionTracer", kari),
-        ("ExtensionTracer in a debug session", kari_in_session),
+        ("ExtensionTracer, a session per trace (records + analysis)", kari_per_session),
         ("ExtensionTracer, trace unsampled (rate 0.0)", lambda: kari(0.0)),
         ("OpenTelemetry SDK spans captured into a session", otel_captured),
     ]
