@@ -6,13 +6,18 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from test_jaeger import check_jaeger_shape
 from test_otlp import Collector, _closed_port
 
+from pytest_kari_debug.exceptions import KariDebugWarning
 from pytest_kari_debug.plugin import tracing as plugin_tracing
 from pytest_kari_debug.storage import Store
 
+SCHEMA = (
+    Path(__file__).resolve().parent.parent / "pytest_kari_debug" / "schemas" / "run.schema.json"
+)
 PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 TESTS = """
@@ -86,6 +91,8 @@ def test_each_test_is_a_trace_whose_root_span_is_the_test(pytester: pytest.Pytes
     assert spans["inner"]["parent_id"] == spans["outer"]["span_id"]
     assert spans["outer"]["tags"] == {"step": 1}
     assert tests["test_ok"]["extra"]["tracing"]["trace_id"] == roots["test_ok"]["trace_id"]
+    schema = json.loads((SCHEMA).read_text())
+    jsonschema.validate(document, schema)
     section = document["sections"]["tracing"]
     assert section["spans"] == 5
     assert section["traces"] == 3
@@ -218,7 +225,8 @@ def test_invalid_traceparent_environment_is_a_diagnostic(
     """A malformed TRACEPARENT is reported and ignored; tests run as usual."""
     monkeypatch.setenv("TRACEPARENT", "garbage")
     pytester.makepyfile(test_mod="def test_ok():\n    pass\n")
-    document = run_json(pytester, "--kari-trace")
+    with pytest.warns(KariDebugWarning, match="TRACEPARENT 'garbage'"):
+        document = run_json(pytester, "--kari-trace")
     assert root_of(document["tests"][0])["parent_id"] is None
     assert any("TRACEPARENT 'garbage'" in d for d in document["diagnostics"])
 
