@@ -771,8 +771,12 @@ class ExtensionTracer(Component):
         parent: Any,
         kind: str,
         session_id: str | None,
+        bound: int | None = None,
     ) -> AnySpan:
-        """A span whose parent is not one of this tracer's spans: a new local trace."""
+        """A span whose parent is not one of this tracer's spans: a new local trace.
+
+        *bound* overrides the current rate's sampling bound (see :meth:`begin_session`).
+        """
         if kind not in _OTEL_KINDS:
             _bad_kind(kind)
         parent_context = None
@@ -801,7 +805,8 @@ class ExtensionTracer(Component):
         elif isinstance(parent, UnsampledSpan):
             sampled = False
         else:
-            sampled = self.enabled and (tid & _MASK64) < self._bound
+            limit = self._bound if bound is None else bound
+            sampled = self.enabled and (tid & _MASK64) < limit
         if not (sampled and self.enabled):
             self.unsampled_traces += 1
             return UnsampledSpan(tid, sid, name, session_id, attach=True, tracestate=tracestate)
@@ -1025,7 +1030,19 @@ class ExtensionTracer(Component):
             "kari.session.root": True,
         }
         tags.update(_clean_map(session.options.get("trace_tags"), 2000))
-        root = self.start_span(session.name, tags, parent=parent, session_id=session.session_id)
+        current = _get_current_span() if parent is None else parent
+        if isinstance(current, (Span, UnsampledSpan)) and getattr(current, "_tracer", self) is self:
+            root = self.start_span(
+                session.name, tags, parent=current, session_id=session.session_id
+            )
+        else:
+            # A session that asked for tracing (a test under --kari-trace) is sampled at the
+            # configured rate: the manager's overhead-driven lowering applies to the traces an
+            # extension starts by itself, not to traces the user explicitly asked for.
+            configured = _bound(self.configuration.sampling_rate)
+            root = self._start_local_root(
+                session.name, tags, current, "internal", session.session_id, configured
+            )
         previous = otel_context.get_current()
         _attach(_set_span_in_context(root))
         self._session_roots[session.session_id] = (root, previous)

@@ -277,6 +277,13 @@ def test_sampling_rate_zero_keeps_no_spans(pytester: pytest.Pytester) -> None:
     assert document["sections"]["tracing"]["unsampled_tests"] == 3
 
 
+def test_many_fast_tests_are_all_traced(pytester: pytest.Pytester) -> None:
+    """Overhead-driven sampling of the manager does not drop the traces --kari-trace asked for."""
+    pytester.makepyfile(test_mod="".join(f"def test_{n}():\n    pass\n" for n in range(40)))
+    document = run_json(pytester, "--kari-trace")
+    assert [t["extra"]["tracing"]["sampled"] for t in document["tests"]] == [True] * 40
+
+
 OTEL_CONFTEST = """
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider

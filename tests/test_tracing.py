@@ -384,6 +384,24 @@ def test_manager_lowering_its_rate_lowers_the_tracers() -> None:
     assert manager.get_tracer().sampling_rate == manager.effective_sampling_rate
 
 
+def test_lowered_rate_spares_traces_a_session_asked_for() -> None:
+    """The manager's lowered rate thins self-started traces, not a session's requested trace."""
+    tracer = make_tracer(sampling_rate=1.0)
+    tracer.sampling_rate = 0.0  # as the manager does under overhead
+    info = _session({"enable_tracing": True})
+    tracer.begin_session(info)
+    token = CURRENT_SESSION.set(info)
+    with tracer.start_span("inside"):
+        pass
+    CURRENT_SESSION.reset(token)
+    data = tracer.end_session(info)
+    assert data["sampled"] is True
+    assert {s["name"] for s in data["records"]} == {info.name, "inside"}
+    with tracer.start_span("self-started") as span:
+        pass
+    assert isinstance(span, UnsampledSpan)
+
+
 # Bounds ---------------------------------------------------------------------------------
 def test_max_traces_drops_oldest_finished_traces_with_counters() -> None:
     """Beyond max_traces the oldest finished trace is dropped and counted."""
