@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,6 +25,7 @@ from pytest_kari_debug.exporters.jaeger import SpanBatch
 from pytest_kari_debug.exporters.otlp import (
     build_otlp_json,
     check_endpoint,
+    require_otlp_exporter,
     send_otlp,
     write_otlp_json,
 )
@@ -208,3 +210,21 @@ def test_endpoint_without_path_gets_the_traces_path() -> None:
 def test_nothing_to_send_sends_nothing() -> None:
     """No finished span: no request, zero sent."""
     assert send_otlp(f"http://127.0.0.1:{_closed_port()}", [SpanBatch("e", [])], timeout=1) == 0
+
+
+def test_missing_otlp_extra_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the OTLP/HTTP exporter installed, the error names the extra to install."""
+    monkeypatch.setitem(sys.modules, "opentelemetry.exporter.otlp.proto.http.trace_exporter", None)
+    with pytest.raises(ExportError, match=r"pytest-kari-debug\[otlp\]"):
+        require_otlp_exporter()
+
+
+def test_missing_otlp_extra_stops_the_run_at_start(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--kari-otlp-endpoint without the extra is a usage error naming it, before any test runs."""
+    monkeypatch.setitem(sys.modules, "opentelemetry.exporter.otlp.proto.http.trace_exporter", None)
+    pytester.makepyfile(test_mod="def test_ok():\n    pass\n")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--kari-otlp-endpoint=http://c:4318")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "pytest-kari-debug[otlp]" in result.stderr.str()
