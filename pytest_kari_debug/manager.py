@@ -351,6 +351,7 @@ class ExtensionDebugManager:
         limit = self.configuration.profiling_overhead_limit
         if share > limit and self.effective_sampling_rate > 0.01 and len(self.sessions) >= 10:
             self.effective_sampling_rate = max(0.01, self.effective_sampling_rate / 2)
+            self.tracer.sampling_rate = min(self.tracer.sampling_rate, self.effective_sampling_rate)
             self.adjustments.append(
                 {
                     "ts": time.time(),

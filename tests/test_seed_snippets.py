@@ -127,6 +127,15 @@ def _check_sessions(ns: dict[str, Any]) -> None:
     )
 
 
+def _check_tracing(ns: dict[str, Any]) -> None:
+    spans = {s["name"]: s for s in ns["tracer"].get_trace(ns["context"].trace_id)}
+    assert set(spans) == {"user_request", "validate_input", "process_request"}
+    root_id = spans["user_request"]["span_id"]
+    assert spans["validate_input"]["parent_id"] == root_id
+    assert spans["process_request"]["tags"] == {"user_id": "user-7"}
+    assert callable(ns["call_external_api"])
+
+
 def _check_debugger(ns: dict[str, Any]) -> None:
     assert ns["health"].overall_status in ("healthy", "degraded", "unhealthy")
 
@@ -135,6 +144,7 @@ CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "Logging": _check_logging,
     "Metrics Collection": _check_metrics,
     "Error Tracking": _check_errors,
+    "Distributed Tracing": _check_tracing,
     "Debug Sessions": _check_sessions,
     "Debug the Debugger": _check_debugger,
 }

@@ -1,0 +1,377 @@
+"""Tracing in the plugin: a trace per test, parent context from CI, Jaeger and OTLP outputs."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..exceptions import ExportError
+from ..exporters.jaeger import SpanBatch, write_jaeger
+from ..exporters.otlp import check_endpoint, require_otlp_exporter, send_otlp, write_otlp_json
+from ..tracing import (
+    analyze_spans,
+    ensure_tracer_provider,
+    extract,
+    install_opentelemetry_capture,
+    parse_traceparent,
+    uninstall_opentelemetry_capture,
+)
+from .state import STATE, guard
+
+
+@dataclass
+class TracingSettings:
+    """What the tracing flags asked for."""
+
+    jaeger: Path | None = None
+    otlp_json: Path | None = None
+    otlp_endpoint: str | None = None
+    otlp_timeout: float = 10.0
+    parent: str | None = None
+    parent_source: str = ""
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    provider_set: bool = False
+    capture_provider: Any = None
+
+
+TRACING = pytest.StashKey[TracingSettings]()
+FAILED_OUTCOMES = frozenset({"failed", "error"})
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register the tracing flags and their ini twins."""
+    group = parser.getgroup("kari-debug")
+    group.addoption(
+        "--kari-jaeger",
+        metavar="PATH",
+        help="Write the run's spans as Jaeger JSON (the UI's upload format); implies --kari-trace",
+    )
+    parser.addini("kari_jaeger", "Default for --kari-jaeger", default="")
+    group.addoption(
+        "--kari-otlp-json",
+        metavar="PATH",
+        help="Write the run's spans as one OTLP/JSON document; implies --kari-trace",
+    )
+    parser.addini("kari_otlp_json", "Default for --kari-otlp-json", default="")
+    group.addoption(
+        "--kari-otlp-endpoint",
+        metavar="URL",
+        help="Send the run's spans over OTLP/HTTP to URL (default path /v1/traces); implies"
+        " --kari-trace",
+    )
+    parser.addini("kari_otlp_endpoint", "Default for --kari-otlp-endpoint", default="")
+    group.addoption(
+        "--kari-otlp-timeout",
+        metavar="SECONDS",
+        help="Longest wait for the OTLP collector at the end of the run (default 10)",
+    )
+    parser.addini("kari_otlp_timeout", "Default for --kari-otlp-timeout", default="")
+    group.addoption(
+        "--kari-trace-parent",
+        metavar="TRACEPARENT",
+        help="W3C traceparent whose span becomes every test trace's parent (default: the"
+        " TRACEPARENT environment variable)",
+    )
+    parser.addini("kari_trace_parent", "Default for --kari-trace-parent", default="")
+
+
+def _value(config: pytest.Config, name: str) -> str:
+    value = config.getoption(name, default=None)
+    if value is None or value == "":
+        value = config.getini(name)
+    return str(value or "").strip()
+
+
+def _read_settings(config: pytest.Config) -> TracingSettings:
+    settings = TracingSettings()
+    jaeger = _value(config, "kari_jaeger")
+    otlp_json = _value(config, "kari_otlp_json")
+    endpoint = _value(config, "kari_otlp_endpoint")
+    timeout = _value(config, "kari_otlp_timeout")
+    settings.jaeger = Path(jaeger) if jaeger else None
+    settings.otlp_json = Path(otlp_json) if otlp_json else None
+    if endpoint:
+        try:
+            settings.otlp_endpoint = check_endpoint(endpoint)
+            require_otlp_exporter()
+        except ExportError as exc:
+            raise pytest.UsageError(f"kari-debug: --kari-otlp-endpoint: {exc}") from None
+    if timeout:
+        try:
+            settings.otlp_timeout = float(timeout)
+        except ValueError:
+            settings.otlp_timeout = -1.0
+        if not 0.0 < settings.otlp_timeout < 3600.0:
+            msg = f"kari-debug: --kari-otlp-timeout {timeout!r} is not a number of seconds > 0"
+            raise pytest.UsageError(msg)
+    parent = _value(config, "kari_trace_parent")
+    if parent:
+        try:
+            settings.parent = parse_traceparent(parent).traceparent
+        except ValueError as exc:
+            raise pytest.UsageError(f"kari-debug: --kari-trace-parent: {exc}") from None
+        settings.parent_source = "--kari-trace-parent"
+    elif os.environ.get("TRACEPARENT"):
+        found = extract(os.environ)
+        if found is None:
+            settings.parent_source = "invalid TRACEPARENT"
+        else:
+            settings.parent = found.traceparent
+            settings.parent_source = "TRACEPARENT"
+    workerinput = getattr(config, "workerinput", None)
+    if isinstance(workerinput, dict):  # an xdist worker: the controller's context wins
+        settings.run_id = str(workerinput.get("kari_trace_run_id") or settings.run_id)
+        settings.parent = workerinput.get("kari_trace_parent") or settings.parent
+    return settings
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Read the tracing flags; an export flag switches tracing on."""
+    state = config.stash.get(STATE, None)
+    if state is None:
+        return
+    settings = _read_settings(config)
+    config.stash[TRACING] = settings
+    if settings.parent_source == "invalid TRACEPARENT":
+        state.diagnose(
+            f"TRACEPARENT {os.environ.get('TRACEPARENT', '')!r} is not a W3C traceparent;"
+            " test traces start without a parent"
+        )
+    wants_output = settings.jaeger or settings.otlp_json or settings.otlp_endpoint
+    if wants_output and not state.settings.trace:
+        plugin = state.settings
+        plugin.trace = True
+        plugin.enabled = True
+        plugin.configuration = plugin.configuration.replace(tracing_enabled=True)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: send the run id and the parent context to each worker."""
+    settings = node.config.stash.get(TRACING, None)
+    if settings is not None:
+        node.workerinput["kari_trace_run_id"] = settings.run_id
+        node.workerinput["kari_trace_parent"] = settings.parent or ""
+
+
+def _tracing_on(config: pytest.Config) -> bool:
+    state = config.stash.get(STATE, None)
+    return bool(state is not None and state.settings.trace)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Make OpenTelemetry API spans of the code under test recordable, and capture them.
+
+    A TracerProvider the user set (in conftest or a plugin, before the run) is kept and our
+    span processor is added to it for the run; with none set, an SDK provider is set (see
+    :func:`~pytest_kari_debug.tracing.ensure_tracer_provider`).
+    """
+    config = session.config
+    settings = config.stash.get(TRACING, None)
+    if settings is None or not _tracing_on(config):
+        return
+    with guard(config, "setting up OpenTelemetry capture"):
+        from opentelemetry import trace
+
+        settings.provider_set = ensure_tracer_provider()
+        provider = trace.get_tracer_provider()
+        if install_opentelemetry_capture(provider):
+            settings.capture_provider = provider
+        elif not isinstance(provider, trace.ProxyTracerProvider):
+            config.stash[STATE].diagnose(
+                f"the OpenTelemetry TracerProvider {type(provider).__name__} takes no span"
+                " processors: spans made through the OpenTelemetry API are not captured"
+            )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the span processor added for the run."""
+    settings = config.stash.get(TRACING, None)
+    if settings is not None and settings.capture_provider is not None:
+        with guard(config, "removing OpenTelemetry capture"):
+            uninstall_opentelemetry_capture(settings.capture_provider)
+            settings.capture_provider = None
+
+
+def pytest_kari_debug_session_options(item: pytest.Item) -> dict[str, Any] | None:
+    """The test's trace: its parent context and the tags of its root span."""
+    config = item.config
+    settings = config.stash.get(TRACING, None)
+    if settings is None or not _tracing_on(config):
+        return None
+    tags: dict[str, Any] = {
+        "test.nodeid": item.nodeid,
+        "test.name": item.name,
+        "code.filepath": str(item.path),
+        "kari.run.id": settings.run_id,
+    }
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        tags["kari.worker"] = worker
+    options: dict[str, Any] = {"trace_tags": tags}
+    if settings.parent:
+        options["trace_parent"] = settings.parent
+    return options
+
+
+def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> None:
+    """Put the outcome on the test's root span; note the trace under ``extra["tracing"]``."""
+    with guard(item.config, "completing the test's root span"):
+        data = (record.get("collected_data") or {}).get("tracing")
+        if not isinstance(data, dict) or data.get("trace_id") is None:
+            return
+        root_id = data.get("root_span_id")
+        root = next((s for s in data.get("records") or () if s.get("span_id") == root_id), None)
+        outcome = record.get("outcome")
+        if root is not None:
+            tags = root.setdefault("tags", {})
+            tags["test.outcome"] = outcome
+            tags["kari.extension.id"] = record.get("extension_id")
+            if outcome in FAILED_OUTCOMES and root.get("status") != "error":
+                root["status"] = "error"
+                root["status_message"] = f"test {outcome}" + _reason(record.get("longrepr"))
+                tags["error"] = True
+        record.setdefault("extra", {})["tracing"] = {
+            "trace_id": data.get("trace_id"),
+            "root_span_id": root_id,
+            "sampled": data.get("sampled"),
+            "spans": len(data.get("records") or ()),
+            "dropped": data.get("dropped", 0),
+        }
+
+
+def _reason(longrepr: str | None) -> str:
+    """The first error line of a failure report (pytest's ``E`` lines), or its last line."""
+    lines = (longrepr or "").strip().splitlines()
+    errors = [line[1:].strip() for line in lines if line.startswith("E ")]
+    text = errors[0] if errors else (lines[-1].strip() if lines else "")
+    return f": {text[:500]}" if text else ""
+
+
+def _iter_spans(tests: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    for test in tests:
+        data = (test.get("collected_data") or {}).get("tracing")
+        if isinstance(data, dict):
+            for span in data.get("records") or ():
+                if isinstance(span, dict):
+                    yield test, span
+
+
+def span_batches(tests: list[dict[str, Any]], run_id: str) -> list[SpanBatch]:
+    """The run's spans grouped by extension and worker (a Jaeger process / OTLP resource)."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for test, span in _iter_spans(tests):
+        key = (str(test.get("extension_id") or "unknown"), str(test.get("worker") or ""))
+        groups.setdefault(key, []).append(span)
+    host = socket.gethostname()
+    batches = []
+    for (extension_id, worker), spans in sorted(groups.items()):
+        tags: dict[str, Any] = {
+            "host.name": host,
+            "process.runtime.version": platform.python_version(),
+            "kari.run.id": run_id,
+            "kari.extension.id": extension_id,
+        }
+        if worker:
+            tags["kari.worker"] = worker
+        batches.append(SpanBatch(extension_id, spans, tags))
+    return batches
+
+
+def _slowest(tests: list[dict[str, Any]], top: int = 10) -> list[dict[str, Any]]:
+    spans = sorted(
+        (s for _, s in _iter_spans(tests)), key=lambda s: -float(s.get("duration_ms") or 0)
+    )
+    return [
+        {"trace_id": s.get("trace_id"), "span_id": s.get("span_id"), "name": s.get("name"),
+         "duration_ms": s.get("duration_ms")}
+        for s in spans[:top]
+    ]  # fmt: skip
+
+
+def pytest_kari_debug_run_finished(
+    config: pytest.Config,
+    run: dict[str, Any],
+    tests: list[dict[str, Any]],
+    sections: dict[str, Any],
+) -> None:
+    """Write the Jaeger and OTLP outputs, send OTLP, and add the ``tracing`` section."""
+    settings = config.stash.get(TRACING, None)
+    state = config.stash[STATE]
+    if settings is None or not state.settings.trace:
+        return
+    with guard(config, "summarising traces"):
+        spans = [span for _, span in _iter_spans(tests)]
+        traces = {s.get("trace_id") for s in spans}
+        dropped = sum(
+            int(((t.get("collected_data") or {}).get("tracing") or {}).get("dropped") or 0)
+            for t in tests
+        )
+        unsampled = sum(
+            1
+            for t in tests
+            if ((t.get("collected_data") or {}).get("tracing") or {}).get("sampled") is False
+        )
+        threshold = state.settings.configuration.slow_span_ms
+        by_trace: dict[Any, list[dict[str, Any]]] = {}
+        for span in spans:
+            by_trace.setdefault(span.get("trace_id"), []).append(span)
+        bottlenecks = [
+            found
+            for trace_spans in by_trace.values()
+            for found in analyze_spans(trace_spans, threshold)["bottlenecks"]
+        ]
+        bottlenecks.sort(key=lambda b: -b["duration_ms"])
+        section: dict[str, Any] = {
+            "run_id": settings.run_id,
+            "parent": settings.parent,
+            "spans": len(spans),
+            "traces": len(traces),
+            "dropped_spans": dropped,
+            "unsampled_tests": unsampled,
+            "sampling_rate": state.settings.configuration.sampling_rate,
+            "slow_span_ms": threshold,
+            "slowest": _slowest(tests),
+            "bottlenecks": bottlenecks[:20],
+            "opentelemetry_provider_set": settings.provider_set,
+            "outputs": {},
+        }
+        sections["tracing"] = section
+        line = f"tracing: {len(spans)} spans in {len(traces)} traces"
+        if dropped or unsampled:
+            line += f" ({dropped} spans dropped, {unsampled} tests unsampled)"
+        state.summary_lines.append(line)
+    batches = span_batches(tests, settings.run_id)
+    if settings.jaeger is not None:
+        with guard(config, "writing the Jaeger JSON"):
+            try:
+                path = write_jaeger(settings.jaeger, batches)
+                state.outputs["jaeger"] = str(path)
+                sections["tracing"]["outputs"]["jaeger"] = str(path)
+            except ExportError as exc:
+                state.diagnose(str(exc))
+    if settings.otlp_json is not None:
+        with guard(config, "writing the OTLP/JSON file"):
+            try:
+                path = write_otlp_json(settings.otlp_json, batches)
+                state.outputs["otlp-json"] = str(path)
+                sections["tracing"]["outputs"]["otlp_json"] = str(path)
+            except ExportError as exc:
+                state.diagnose(str(exc))
+    if settings.otlp_endpoint:
+        with guard(config, "sending OTLP"):
+            try:
+                sent = send_otlp(settings.otlp_endpoint, batches, timeout=settings.otlp_timeout)
+                state.outputs["otlp"] = f"{sent} spans sent to {settings.otlp_endpoint}"
+                sections["tracing"]["outputs"]["otlp_endpoint"] = settings.otlp_endpoint
+                sections["tracing"]["outputs"]["otlp_sent"] = sent
+            except ExportError as exc:
+                state.diagnose(str(exc))
