@@ -6,6 +6,7 @@ import pytest
 
 pytest_plugins = [
     "pytest_kari_debug.plugin.core",
+    "pytest_kari_debug.plugin.gates",
 ]
 
 
