@@ -216,7 +216,9 @@ def build_baseline(
 ) -> dict[str, Any]:
     """A baseline document from the test records of a run (passed and xfailed tests only)."""
     entries = {}
+    references: list[float] = []
     for record in tests:
+        references.extend((record.get("extra") or {}).get("gates", {}).get("reference_ms") or [])
         if record.get("outcome") not in ("passed", "xpassed"):
             continue
         entries[record["nodeid"]] = {
@@ -230,6 +232,7 @@ def build_baseline(
         "created_at": time.time(),
         "run": {k: (run or {}).get(k) for k in ("uuid", "id", "git_commit", "git_branch")},
         "machine": machine_info(),
+        "reference_ms": statistics.median(references) if references else None,
         "tests": entries,
     }
 
@@ -345,8 +348,14 @@ def compare_test(
     baseline_entry: Mapping[str, Any] | None,
     gates: Sequence[Gate],
     options: Options = Options(),
+    *,
+    slowdown: float = 1.0,
 ) -> list[Change]:
-    """Compare one test's figures with its baseline entry under *gates*."""
+    """Compare one test's figures with its baseline entry under *gates*.
+
+    *slowdown* is how much slower the machine runs a reference loop now than when the
+    baseline was taken; above 1, timing figures are scaled back by it before judging.
+    """
     if baseline_entry is None:
         return [Change(nodeid, gate.metric, None, current[gate.metric], "new", gate.text)
                 for gate in gates if gate.metric in current]  # fmt: skip
@@ -356,16 +365,22 @@ def compare_test(
     for gate in gates:
         metric = gate.metric
         base, new = base_figures.get(metric), current.get(metric)
-        if base is None or new is None:
+        if base is None or new is None or (metric in TIMING and base <= 0):
             changes.append(Change(nodeid, metric, base, new, "unmeasured", gate.text))
             continue
         verdict, note = "ok", ""
+        if metric in TIMING and slowdown > 1.0:
+            new = new / slowdown
+            new_samples = [value / slowdown for value in samples.get(metric) or []]
+            samples = {**samples, metric: new_samples}
+            note = f"scaled by machine slowdown x{slowdown:.2f}"
         if gate.exceeded(base, new):
             verdict = "regression"
             if metric in TIMING:
-                verdict, note = _timing_verdict(
+                verdict, why = _timing_verdict(
                     base, new, base_samples.get(metric) or [], samples.get(metric) or [], options
                 )
+                note = f"{why}; {note}" if note else why
         elif metric in TIMING and base > 0 and (base - new) / base * 100 > options.faster_percent:
             verdict, note = "faster", "much faster than the baseline: is the baseline stale?"
         changes.append(Change(nodeid, metric, base, new, verdict, gate.text, note))

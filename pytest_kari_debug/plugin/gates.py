@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -71,6 +72,7 @@ class _Measure:
     cpu_ms: list[float] = field(default_factory=list)
     figures: dict[str, float] = field(default_factory=dict)
     changes: list[Change] = field(default_factory=list)
+    reference_ms: list[float] = field(default_factory=list)
 
 
 _MEASURE = pytest.StashKey[_Measure]()
@@ -278,7 +280,8 @@ class _Clock:
         """(call ms without run-queue wait, CPU ms) since construction."""
         wall = (time.perf_counter() - self.wall) * 1000.0
         waited = (_run_queue_ns() - self.waited) / 1e6
-        return max(wall - waited, 0.0), (time.process_time() - self.cpu) * 1000.0
+        kept = wall - waited if 0.0 <= waited < wall else wall  # clocks disagree: keep wall
+        return kept, (time.process_time() - self.cpu) * 1000.0
 
 
 def _run_queue_ns() -> int:
@@ -302,11 +305,10 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     repeat = settings.repeats_for(item)
     if not (settings.active or repeat > 1):
         return (yield)
-    wall, cpu = time.perf_counter(), time.process_time()
+    clock = _Clock()
     result = yield  # a failing test raises here: no samples
-    measure = _Measure(
-        [(time.perf_counter() - wall) * 1000.0], [(time.process_time() - cpu) * 1000.0]
-    )
+    call_ms, cpu_ms = clock.stop()
+    measure = _Measure([call_ms], [cpu_ms])
     item.stash[_MEASURE] = measure
     with guard(item.config, "measuring regression figures"):
         measure.figures = _live_figures(item)
@@ -314,7 +316,26 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         call_ms, cpu_ms = _timed_run(item)
         measure.call_ms.append(call_ms)
         measure.cpu_ms.append(cpu_ms)
+    if settings.save:
+        measure.reference_ms.append(reference_ms())
     return result
+
+
+def reference_ms() -> float:
+    """How long a fixed CPU-bound loop takes now: the machine's current speed for Python.
+
+    Comparing it with the baseline's tells a slower machine (load on the sibling core, a
+    throttled CPU) from slower code: timings measured on a machine slower than the baseline's
+    are scaled back by that ratio before they are judged.
+    """
+    best = float("inf")
+    for _ in range(3):
+        began = time.perf_counter()
+        total = 0
+        for number in range(20_000):
+            total += number * number
+        best = min(best, (time.perf_counter() - began) * 1000.0)
+    return best
 
 
 def _live_figures(item: pytest.Item) -> dict[str, float]:
@@ -343,6 +364,12 @@ def _live_figures(item: pytest.Item) -> dict[str, float]:
     return figures
 
 
+def _slowdown(references: list[float], base_reference: float | None) -> float:
+    if not references or not base_reference:
+        return 1.0
+    return statistics.median(references) / float(base_reference)
+
+
 def _figures(measure: _Measure) -> dict[str, float]:
     figures = dict(measure.figures)
     figures["call_ms"] = min(measure.call_ms)
@@ -362,6 +389,7 @@ def pytest_kari_debug_verdicts(
     failing = marker_gates or settings.gates
     gates = failing or parse_gates(REPORT_GATES)
     entry = (settings.baseline or {}).get("tests", {}).get(item.nodeid)
+    base_reference = (settings.baseline or {}).get("reference_ms")
     samples = {"call_ms": measure.call_ms, "cpu_ms": measure.cpu_ms}
     changes = compare_test(item.nodeid, _figures(measure), samples, entry, gates, settings.options)
     while needs_confirmation(changes) and len(measure.call_ms) < settings.options.confirm_runs:
@@ -371,9 +399,16 @@ def pytest_kari_debug_verdicts(
             break  # the re-run itself failed: keep what we have, undecided
         measure.call_ms.append(call_ms)
         measure.cpu_ms.append(cpu_ms)
+        measure.reference_ms.append(reference_ms())
         samples = {"call_ms": measure.call_ms, "cpu_ms": measure.cpu_ms}
         changes = compare_test(
-            item.nodeid, _figures(measure), samples, entry, gates, settings.options
+            item.nodeid,
+            _figures(measure),
+            samples,
+            entry,
+            gates,
+            settings.options,
+            slowdown=_slowdown(measure.reference_ms, base_reference),
         )
     measure.changes = changes
     if not failing:
@@ -388,6 +423,7 @@ def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> 
         return
     record["extra"]["gates"] = {
         "samples": {"call_ms": measure.call_ms, "cpu_ms": measure.cpu_ms},
+        "reference_ms": measure.reference_ms,
         "figures": _figures(measure),
         "changes": [change.to_dict() for change in measure.changes],
     }
