@@ -114,6 +114,15 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX error_group_runs_run ON error_group_runs(run_id);
     """,
+    # Regression baselines (issue #10): the figures of every test under a name.
+    """
+    CREATE TABLE baselines (
+        name TEXT PRIMARY KEY,
+        created_at REAL NOT NULL,
+        run_id INTEGER REFERENCES runs(id),
+        data TEXT NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -344,6 +353,39 @@ class Store:
              **json.loads(row["data"])}
             for row in self._query(sql, params)
         ]  # fmt: skip
+
+    # Baselines -------------------------------------------------------------------------
+    def save_baseline(self, name: str, document: dict[str, Any], run_id: int | None) -> None:
+        """Store (or replace) the baseline *name*."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO baselines(name, created_at, run_id, data) VALUES (?,?,?,?)",
+                (name, document.get("created_at", 0.0), run_id, _dumps(document)),
+            )
+
+    def load_baseline(self, name: str) -> dict[str, Any] | None:
+        """The baseline document saved as *name*, or ``None``."""
+        rows = self._query("SELECT data FROM baselines WHERE name=?", (name,))
+        return json.loads(rows[0]["data"]) if rows else None
+
+    def baselines(self) -> list[dict[str, Any]]:
+        """Name, creation time and run of every saved baseline, newest first."""
+        rows = self._query(
+            "SELECT name, created_at, run_id FROM baselines ORDER BY created_at DESC"
+        )
+        return [dict(row) for row in rows]
+
+    def previous_run(
+        self, *, branch: str | None, exclude_uuid: str | None = None
+    ) -> dict[str, Any] | None:
+        """The newest finished run on *branch* (any branch when None), other than *exclude_uuid*."""
+        sql = "SELECT * FROM runs WHERE finished_at IS NOT NULL AND uuid != ?"
+        params: list[Any] = [exclude_uuid or ""]
+        if branch:
+            sql += " AND git_branch = ?"
+            params.append(branch)
+        rows = self._query(sql + " ORDER BY id DESC LIMIT 1", params)
+        return _run_dict(rows[0]) if rows else None
 
     def extensions(self) -> list[str]:
         """Every extension id that has tests or records in the store."""

@@ -301,6 +301,12 @@ class _TestState:
 _ITEM = pytest.StashKey[_TestState]()
 
 
+def session_of(item: pytest.Item) -> tuple[ExtensionDebugManager, str] | None:
+    """The manager and debug session id of a running test, or ``None`` when not wrapped."""
+    test = item.stash.get(_ITEM, None)
+    return None if test is None else (test.manager, test.session_id)
+
+
 def _wants_session(item: pytest.Item, state: KariState) -> bool:
     if state.settings.enabled:
         return True

@@ -1,0 +1,467 @@
+"""Performance regression gates: per-test figures, baselines, and noise-aware comparison.
+
+The method (also in the README):
+
+* **Timing figures** (``call_ms``, ``cpu_ms``) are noisy. Each side is summarised by the
+  *minimum* over its samples (repeated runs of the call phase; the minimum is the estimate
+  least disturbed by other load). A timing regression needs all of: the relative change of
+  the minimum above the gate's threshold; an absolute change above ``min_change_ms``
+  (default 0.25 ms, below which timer and scheduler noise dominate); and, when the baseline holds
+  several samples, the new minimum above the baseline's *median* (a new best run no slower
+  than a typical baseline run is not evidence). A candidate found on fewer than
+  ``confirm_runs`` samples is not a verdict: the plugin re-runs the call phase to collect
+  that many and decides on all of them. A baseline run takes ``confirm_runs`` samples too.
+* **Deterministic figures** (``allocated_bytes``, ``allocated_blocks``, ``spans``, ``logs``,
+  ``errors``) are compared exactly against the threshold, with no repeats.
+* ``peak_rss_bytes`` is compared once, against its threshold (usually absolute, ``+50MB``).
+
+A test missing from the baseline is ``new``, never a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import re
+import socket
+import statistics
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .atomic import write_atomic
+from .exceptions import ConfigurationError, KariDebugError
+
+BASELINE_FORMAT = "pytest-kari-debug/baseline"
+BASELINE_VERSION = 1
+
+#: Gate names users write -> the figure they compare.
+METRIC_ALIASES = {
+    "duration": "call_ms",
+    "call": "call_ms",
+    "call_ms": "call_ms",
+    "cpu": "cpu_ms",
+    "cpu_ms": "cpu_ms",
+    "allocated": "allocated_bytes",
+    "allocated_bytes": "allocated_bytes",
+    "blocks": "allocated_blocks",
+    "allocated_blocks": "allocated_blocks",
+    "peak_rss": "peak_rss_bytes",
+    "peak_rss_bytes": "peak_rss_bytes",
+    "spans": "spans",
+    "logs": "logs",
+    "errors": "errors",
+}
+TIMING = frozenset({"call_ms", "cpu_ms"})
+DETERMINISTIC = frozenset({"allocated_bytes", "allocated_blocks", "spans", "logs", "errors"})
+UNITS = {
+    "call_ms": "ms",
+    "cpu_ms": "ms",
+    "allocated_bytes": "B",
+    "allocated_blocks": "",
+    "peak_rss_bytes": "B",
+    "spans": "",
+    "logs": "",
+    "errors": "",
+}
+_SCALE = {
+    "": 1.0,
+    "ms": 1.0,
+    "s": 1000.0,
+    "us": 0.001,
+    "b": 1.0,
+    "kb": 1e3,
+    "mb": 1e6,
+    "gb": 1e9,
+    "kib": 1024.0,
+    "mib": 1024.0**2,
+    "gib": 1024.0**3,
+}
+_GATE = re.compile(
+    r"^\s*(?P<metric>[a-z_]+)\s*:\s*\+?(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>%|[a-zA-Z]*)\s*$"
+)
+
+
+class BaselineError(KariDebugError):
+    """A baseline is missing, unreadable or of an incompatible format."""
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One gate: fail when *metric* grows by more than *threshold* (percent or absolute)."""
+
+    metric: str
+    threshold: float
+    relative: bool
+    text: str
+
+    def exceeded(self, base: float, new: float) -> bool:
+        """True when *new* is over the gate compared with *base*."""
+        if self.relative:
+            if base == 0:
+                return new > 0
+            return (new - base) / abs(base) * 100.0 > self.threshold
+        return new - base > self.threshold
+
+
+def parse_gates(spec: str, *, source: str = "--kari-fail-regression") -> list[Gate]:
+    """Parse ``"duration:+25%,allocated:+10%,peak_rss:+50MB"`` into gates."""
+    gates = []
+    for part in (p for p in str(spec).split(",") if p.strip()):
+        match = _GATE.match(part)
+        if match is None:
+            msg = (
+                f"{source}: cannot read gate {part.strip()!r}; write metric:+N% or metric:+N<unit>"
+                f" (e.g. duration:+25%, peak_rss:+50MB)"
+            )
+            raise ConfigurationError(msg)
+        name = match["metric"]
+        metric = METRIC_ALIASES.get(name)
+        if metric is None:
+            msg = (
+                f"{source}: unknown metric {name!r}; accepted: {', '.join(sorted(METRIC_ALIASES))}"
+            )
+            raise ConfigurationError(msg)
+        number, unit = float(match["number"]), match["unit"]
+        if unit == "%":
+            gates.append(Gate(metric, number, True, part.strip()))
+            continue
+        kind, lowered = UNITS[metric], unit.lower()
+        fits = (
+            unit == ""
+            or (kind == "ms" and lowered in ("ms", "s", "us"))
+            or (kind == "B" and lowered in ("b", "kb", "mb", "gb", "kib", "mib", "gib"))
+        )
+        if not fits:
+            msg = f"{source}: unit {unit!r} does not fit metric {name!r} in {part.strip()!r}"
+            raise ConfigurationError(msg)
+        scale = _SCALE[lowered]
+        gates.append(Gate(metric, number * scale, False, part.strip()))
+    if not gates:
+        msg = f"{source}: no gate in {spec!r}"
+        raise ConfigurationError(msg)
+    return gates
+
+
+# Figures of one test ------------------------------------------------------------------------
+def figures_of(record: Mapping[str, Any]) -> dict[str, float]:
+    """The comparable figures of one test record (those that were measured).
+
+    Figures the plugin measured at the test's first call (``extra.gates.figures``) win over
+    those derived from the whole session, which repeats and teardown also fill.
+    """
+    gates = (record.get("extra") or {}).get("gates") or {}
+    if gates.get("figures"):
+        return {key: float(value) for key, value in gates["figures"].items()}
+    figures: dict[str, float] = {}
+    samples = gates.get("samples") or {}
+    call = samples.get("call_ms") or []
+    if call:
+        figures["call_ms"] = min(call)
+    elif "call" in (record.get("phases") or {}):
+        figures["call_ms"] = float(record["phases"]["call"])
+    cpu = samples.get("cpu_ms") or []
+    data = record.get("collected_data") or {}
+    metrics = data.get("metrics") or {}
+    resources = metrics.get("resources") or {}
+    if cpu:
+        figures["cpu_ms"] = min(cpu)
+    elif "cpu_ms" in resources:
+        figures["cpu_ms"] = float(resources["cpu_ms"])
+    if "peak_rss_bytes" in resources:
+        figures["peak_rss_bytes"] = float(resources["peak_rss_bytes"])
+    memory = metrics.get("memory") or {}
+    for key in ("allocated_bytes", "allocated_blocks"):
+        if key in memory:
+            figures[key] = float(memory[key])
+    for kind, name in (("tracing", "spans"), ("logging", "logs"), ("error_tracking", "errors")):
+        component = data.get(kind)
+        if isinstance(component, dict) and isinstance(component.get("records"), list):
+            figures[name] = float(len(component["records"]) + int(component.get("dropped", 0) or 0))
+    return figures
+
+
+def samples_of(record: Mapping[str, Any]) -> dict[str, list[float]]:
+    """The repeated timing samples of one test record."""
+    samples = (record.get("extra") or {}).get("gates", {}).get("samples", {})
+    return {key: [float(v) for v in values] for key, values in samples.items() if values}
+
+
+# Baselines ---------------------------------------------------------------------------------
+def machine_info() -> dict[str, Any]:
+    """Where a baseline was measured (timings compare best on the same kind of machine)."""
+    try:
+        import psutil
+
+        cpus, memory = psutil.cpu_count(), psutil.virtual_memory().total
+    except Exception:  # pragma: no cover - psutil is a dependency; stay useful without it
+        cpus, memory = None, None
+    return {
+        "host": socket.gethostname(),
+        "platform": sys.platform,
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "cpu_count": cpus,
+        "memory_bytes": memory,
+        "python": platform.python_version(),
+    }
+
+
+def build_baseline(
+    name: str, tests: Iterable[Mapping[str, Any]], run: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A baseline document from the test records of a run (passed and xfailed tests only)."""
+    entries = {}
+    references: list[float] = []
+    for record in tests:
+        references.extend((record.get("extra") or {}).get("gates", {}).get("reference_ms") or [])
+        if record.get("outcome") not in ("passed", "xpassed"):
+            continue
+        entries[record["nodeid"]] = {
+            "figures": figures_of(record),
+            "samples": samples_of(record),
+        }
+    return {
+        "format": BASELINE_FORMAT,
+        "version": BASELINE_VERSION,
+        "name": name,
+        "created_at": time.time(),
+        "run": {k: (run or {}).get(k) for k in ("uuid", "id", "git_commit", "git_branch")},
+        "machine": machine_info(),
+        "reference_ms": statistics.median(references) if references else None,
+        "tests": entries,
+    }
+
+
+def check_baseline(document: Any, *, source: str) -> dict[str, Any]:
+    """Return *document* if it is a baseline this version reads; else raise BaselineError."""
+    if not isinstance(document, dict) or document.get("format") != BASELINE_FORMAT:
+        msg = f"{source} is not a pytest-kari-debug baseline (no format {BASELINE_FORMAT!r})"
+        raise BaselineError(msg)
+    version = document.get("version")
+    if version != BASELINE_VERSION:
+        msg = f"{source} has baseline version {version!r}; this version reads {BASELINE_VERSION}"
+        raise BaselineError(msg)
+    tests = document.get("tests")
+    if not isinstance(tests, dict) or not all(
+        isinstance(v, dict) and isinstance(v.get("figures"), dict) for v in tests.values()
+    ):
+        msg = f"{source}: 'tests' must map each nodeid to its figures"
+        raise BaselineError(msg)
+    return document
+
+
+def read_baseline_file(path: str | Path) -> dict[str, Any]:
+    """Read and check a baseline JSON file."""
+    source = f"baseline file {str(path)!r}"
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        msg = f"cannot read {source}: {exc.strerror or exc}"
+        raise BaselineError(msg) from exc
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as exc:
+        msg = f"{source} is not valid JSON: {exc}"
+        raise BaselineError(msg) from exc
+    return check_baseline(document, source=source)
+
+
+def write_baseline_file(path: str | Path, document: Mapping[str, Any]) -> Path:
+    """Write a baseline JSON file atomically."""
+    return write_atomic(path, json.dumps(document, indent=1, sort_keys=True))
+
+
+# Comparison --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Options:
+    """Tuning of the noise-aware comparison."""
+
+    min_change_ms: float = 0.25
+    confirm_runs: int = 5
+    faster_percent: float = 50.0
+
+
+@dataclass
+class Change:
+    """One figure of one test compared with its baseline."""
+
+    nodeid: str
+    metric: str
+    baseline: float | None
+    current: float | None
+    verdict: str  # regression | faster | ok | new | unmeasured | unconfirmed
+    gate: str = ""
+    note: str = ""
+
+    @property
+    def percent(self) -> float | None:
+        if self.baseline in (None, 0) or self.current is None:
+            return None
+        return (self.current - self.baseline) / abs(self.baseline) * 100.0
+
+    def message(self) -> str:
+        """One line for a failure message or the terminal summary."""
+        unit = UNITS.get(self.metric, "")
+        change = f"{self.percent:+.1f}%" if self.percent is not None else "n/a"
+        return (
+            f"regression gate {self.gate!r} on {self.nodeid}: {self.metric}"
+            f" {_show(self.baseline, unit)} -> {_show(self.current, unit)} ({change})"
+            + (f"; {self.note}" if self.note else "")
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return {
+            "nodeid": self.nodeid,
+            "metric": self.metric,
+            "baseline": self.baseline,
+            "current": self.current,
+            "percent": self.percent,
+            "verdict": self.verdict,
+            "gate": self.gate,
+            "note": self.note,
+        }
+
+
+SEVERITY = {"regression": 0, "unconfirmed": 1, "faster": 2, "new": 3, "ok": 4, "unmeasured": 5}
+
+
+def _show(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "B":
+        return f"{value / 1e6:.2f}MB" if abs(value) >= 1e5 else f"{value:.0f}B"
+    if unit == "ms":
+        return f"{value:.3f}ms"
+    return f"{value:g}"
+
+
+def compare_test(
+    nodeid: str,
+    current: Mapping[str, float],
+    samples: Mapping[str, Sequence[float]],
+    baseline_entry: Mapping[str, Any] | None,
+    gates: Sequence[Gate],
+    options: Options = Options(),
+    *,
+    slowdown: float = 1.0,
+) -> list[Change]:
+    """Compare one test's figures with its baseline entry under *gates*.
+
+    *slowdown* is how much slower the machine runs a reference loop now than when the
+    baseline was taken; above 1, timing figures are scaled back by it before judging.
+    """
+    if baseline_entry is None:
+        return [Change(nodeid, gate.metric, None, current[gate.metric], "new", gate.text)
+                for gate in gates if gate.metric in current]  # fmt: skip
+    base_figures = baseline_entry.get("figures", {})
+    base_samples = baseline_entry.get("samples", {})
+    changes = []
+    for gate in gates:
+        metric = gate.metric
+        base, new = base_figures.get(metric), current.get(metric)
+        if base is None or new is None or (metric in TIMING and base <= 0):
+            changes.append(Change(nodeid, metric, base, new, "unmeasured", gate.text))
+            continue
+        verdict, note = "ok", ""
+        if metric in TIMING and slowdown > 1.0:
+            new = new / slowdown
+            new_samples = [value / slowdown for value in samples.get(metric) or []]
+            samples = {**samples, metric: new_samples}
+            note = f"scaled by machine slowdown x{slowdown:.2f}"
+        if gate.exceeded(base, new):
+            verdict = "regression"
+            if metric in TIMING:
+                verdict, why = _timing_verdict(
+                    base, new, base_samples.get(metric) or [], samples.get(metric) or [], options
+                )
+                note = f"{why}; {note}" if note else why
+        elif metric in TIMING and base > 0 and (base - new) / base * 100 > options.faster_percent:
+            verdict, note = "faster", "much faster than the baseline: is the baseline stale?"
+        changes.append(Change(nodeid, metric, base, new, verdict, gate.text, note))
+    return changes
+
+
+def _timing_verdict(
+    base: float,
+    new: float,
+    base_samples: Sequence[float],
+    new_samples: Sequence[float],
+    options: Options,
+) -> tuple[str, str]:
+    if new - base <= options.min_change_ms:
+        return "ok", f"change below the {options.min_change_ms:g} ms noise floor"
+    if len(base_samples) >= 3 and new <= statistics.median(base_samples):
+        return "ok", "within the baseline's own spread"
+    if len(new_samples) < options.confirm_runs:
+        return "unconfirmed", f"needs {options.confirm_runs} samples, has {len(new_samples)}"
+    return "regression", f"min of {len(new_samples)} runs"
+
+
+def needs_confirmation(changes: Iterable[Change]) -> bool:
+    """True when a timing candidate waits for more samples."""
+    return any(change.verdict == "unconfirmed" for change in changes)
+
+
+def finite(value: float) -> bool:
+    """True for a real, finite number."""
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+@dataclass
+class Comparison:
+    """Every change of a run, for the terminal table and the exports."""
+
+    baseline_name: str
+    changes: list[Change] = field(default_factory=list)
+
+    def regressions(self) -> list[Change]:
+        """The changes that fail their gate."""
+        return [c for c in self.changes if c.verdict == "regression"]
+
+    def sorted(self) -> list[Change]:
+        """Regressions first, then the biggest relative changes."""
+        return sorted(
+            self.changes, key=lambda c: (SEVERITY.get(c.verdict, 9), -abs(c.percent or 0.0))
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return {
+            "baseline": self.baseline_name,
+            "regressions": len(self.regressions()),
+            "changes": [c.to_dict() for c in self.sorted()],
+        }
+
+
+def compare_runs(
+    base_tests: Mapping[str, Mapping[str, Any]],
+    head_records: Iterable[Mapping[str, Any]],
+    gates: Sequence[Gate],
+    *,
+    baseline_name: str = "baseline",
+    options: Options = Options(),
+) -> Comparison:
+    """Compare recorded tests (*head_records*) with a baseline's ``tests`` mapping.
+
+    Outside pytest no re-runs are possible: a timing candidate that lacks samples is kept as
+    ``unconfirmed`` and is not counted as a regression.
+    """
+    comparison = Comparison(baseline_name)
+    for record in head_records:
+        comparison.changes.extend(
+            compare_test(
+                record["nodeid"],
+                figures_of(record),
+                samples_of(record),
+                base_tests.get(record["nodeid"]),
+                gates,
+                options,
+            )
+        )
+    return comparison

@@ -1,0 +1,502 @@
+"""Regression gates in pytest: baselines saved and compared, repeats, and failing tests."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..exceptions import ConfigurationError, StoreError
+from ..gates import (
+    BaselineError,
+    Change,
+    Comparison,
+    Gate,
+    Options,
+    build_baseline,
+    check_baseline,
+    compare_test,
+    needs_confirmation,
+    parse_gates,
+    read_baseline_file,
+    write_baseline_file,
+)
+from ..manager import ExtensionDebugManager
+from ..storage import Store
+from .core import session_of
+from .state import STATE, guard
+
+#: Gates shown in the comparison table when --kari-fail-regression is not given (no failures).
+REPORT_GATES = "duration:+25%,cpu:+25%,allocated:+10%,peak_rss:+50MB"
+
+
+@dataclass
+class GateSettings:
+    """What the gate flags asked for, and the baseline loaded for comparison."""
+
+    save: str | None
+    baseline_file: Path | None
+    compare: str | None
+    gates: list[Gate] | None
+    repeat: int | None
+    options: Options
+    baseline: dict[str, Any] | None = None
+    baseline_label: str = ""
+    changes: list[Change] = field(default_factory=list)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.save or self.compare or self.repeat)
+
+    def repeats_for(self, item: pytest.Item) -> int:
+        """Call-phase runs for *item*: its marker, --kari-repeat, or enough for a baseline."""
+        marked = _marker_repeat(item)
+        if marked:
+            return marked
+        if self.repeat:
+            return self.repeat
+        return self.options.confirm_runs if self.save else 1
+
+
+GATES = pytest.StashKey[GateSettings]()
+
+
+@dataclass
+class _Measure:
+    call_ms: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)
+    figures: dict[str, float] = field(default_factory=dict)
+    changes: list[Change] = field(default_factory=list)
+    reference_ms: list[float] = field(default_factory=list)
+
+
+_MEASURE = pytest.StashKey[_Measure]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Baseline, comparison and gate options."""
+    group = parser.getgroup("kari-debug")
+    group.addoption(
+        "--kari-save-baseline", metavar="NAME", help="Save every test's figures as baseline NAME"
+    )
+    parser.addini("kari_save_baseline", "Default for --kari-save-baseline", default="")
+    group.addoption(
+        "--kari-baseline-file",
+        metavar="PATH",
+        help="Baseline as a JSON file: written by --kari-save-baseline, read by --kari-compare",
+    )
+    parser.addini("kari_baseline_file", "Default for --kari-baseline-file", default="")
+    group.addoption(
+        "--kari-compare",
+        metavar="NAME|PATH|last",
+        help="Compare each test with baseline NAME, a baseline file, or the previous run",
+    )
+    parser.addini("kari_compare", "Default for --kari-compare", default="")
+    group.addoption(
+        "--kari-fail-regression",
+        metavar="SPEC",
+        help="Fail tests over these gates, e.g. 'duration:+25%%,allocated:+10%%,peak_rss:+50MB'",
+    )
+    parser.addini("kari_fail_regression", "Default for --kari-fail-regression", default="")
+    group.addoption(
+        "--kari-repeat", metavar="N", help="Run each test's call phase N times (timing samples)"
+    )
+    parser.addini("kari_repeat", "Default for --kari-repeat", default="")
+    group.addoption(
+        "--kari-min-change-ms",
+        metavar="MS",
+        help="Timing changes below this many milliseconds are noise (default 0.25)",
+    )
+    parser.addini("kari_min_change_ms", "Default for --kari-min-change-ms", default="")
+    group.addoption(
+        "--kari-confirm-runs",
+        metavar="N",
+        help="Samples a timing regression needs before it is declared (default 5)",
+    )
+    parser.addini("kari_confirm_runs", "Default for --kari-confirm-runs", default="")
+
+
+def _value(config: pytest.Config, name: str) -> str:
+    value = config.getoption(name, default=None)
+    if value is None or value == "":
+        value = config.getini(name)
+    return str(value or "").strip()
+
+
+def _number(text: str, kind: type, name: str, default: Any, minimum: float) -> Any:
+    if not text:
+        return default
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        accepted = "a whole number" if kind is int else "a number"
+        flag = "--" + name.replace("_", "-")
+        msg = f"kari-debug: {flag} must be {accepted} >= {minimum:g}, got {text!r}"
+        raise pytest.UsageError(msg)
+    return value
+
+
+def _settings(config: pytest.Config) -> GateSettings:
+    spec = _value(config, "kari_fail_regression")
+    try:
+        gates = parse_gates(spec) if spec else None
+    except ConfigurationError as exc:
+        raise pytest.UsageError(f"kari-debug: {exc}") from None
+    baseline_file = _value(config, "kari_baseline_file")
+    return GateSettings(
+        save=_value(config, "kari_save_baseline") or None,
+        baseline_file=Path(baseline_file) if baseline_file else None,
+        compare=_value(config, "kari_compare") or None,
+        gates=gates,
+        repeat=_number(_value(config, "kari_repeat"), int, "kari_repeat", None, 1),
+        options=Options(
+            min_change_ms=_number(
+                _value(config, "kari_min_change_ms"), float, "kari_min_change_ms", 0.25, 0
+            ),
+            confirm_runs=_number(
+                _value(config, "kari_confirm_runs"), int, "kari_confirm_runs", 5, 1
+            ),
+        ),
+    )
+
+
+def _load_baseline(config: pytest.Config, settings: GateSettings) -> None:
+    target = settings.compare
+    if not target:
+        return
+    state = config.stash[STATE]
+    path = Path(target)
+    try:
+        if target != "last" and (path.suffix == ".json" or path.exists()):
+            settings.baseline = read_baseline_file(path)
+            settings.baseline_label = f"file {target}"
+            return
+        if settings.baseline_file is not None and target != "last":
+            settings.baseline = read_baseline_file(settings.baseline_file)
+            settings.baseline_label = f"file {settings.baseline_file}"
+            return
+        store_path = state.settings.store_path
+        if store_path is None or not Path(store_path).exists():
+            if target == "last":
+                settings.baseline_label = "last (no earlier run: every test is new)"
+                return
+            msg = f"no baseline {target!r}: there is no store at {str(store_path)!r}"
+            raise BaselineError(msg)
+        store = Store(store_path, create=False)
+        try:
+            if target == "last":
+                branch = state.run.get("git_branch") if state.run else None
+                run = store.previous_run(branch=branch) or store.previous_run(branch=None)
+                if run is None:
+                    settings.baseline_label = "last (no earlier run: every test is new)"
+                    return
+                settings.baseline = build_baseline("last", store.tests(run["id"]), run)
+                settings.baseline_label = (
+                    f"last run {run['id']} ({run.get('git_branch') or 'no branch'})"
+                )
+            else:
+                document = store.load_baseline(target)
+                if document is None:
+                    msg = f"no baseline {target!r} in store {str(store_path)!r}"
+                    raise BaselineError(msg)
+                settings.baseline = check_baseline(document, source=f"baseline {target!r}")
+                settings.baseline_label = f"baseline {target}"
+        finally:
+            store.close()
+    except (BaselineError, StoreError) as exc:
+        raise pytest.UsageError(f"kari-debug: --kari-compare: {exc}") from None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Check gate options and load the baseline (each xdist worker reads it too)."""
+    config.addinivalue_line(
+        "markers", "kari_repeat(n): run this test's call phase n times for timing samples"
+    )
+    settings = _settings(config)
+    config.stash[GATES] = settings
+    if settings.compare:
+        if not config.stash[STATE].run:
+            config.stash[STATE].run = {}
+        _load_baseline(config, settings)
+
+
+def _marker_gates(item: pytest.Item) -> list[Gate] | None:
+    marker = item.get_closest_marker("kari_gate")
+    if marker is None:
+        return None
+    if len(marker.args) != 1 or marker.kwargs or not isinstance(marker.args[0], str):
+        msg = (
+            f"kari-debug: marker kari_gate on {item.nodeid} takes one spec string"
+            " like 'duration:+10%'"
+        )
+        raise pytest.UsageError(msg)
+    try:
+        return parse_gates(marker.args[0], source=f"marker kari_gate on {item.nodeid}")
+    except ConfigurationError as exc:
+        raise pytest.UsageError(f"kari-debug: {exc}") from None
+
+
+def _marker_repeat(item: pytest.Item) -> int | None:
+    marker = item.get_closest_marker("kari_repeat")
+    if marker is None:
+        return None
+    args = list(marker.args) + ([marker.kwargs["n"]] if "n" in marker.kwargs else [])
+    if len(args) != 1 or set(marker.kwargs) - {"n"} or not isinstance(args[0], int) or args[0] < 1:
+        msg = (
+            f"kari-debug: marker kari_repeat on {item.nodeid} takes one whole number >= 1,"
+            f" got {marker.args!r}"
+        )
+        raise pytest.UsageError(msg)
+    return int(args[0])
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Check kari_gate and kari_repeat markers at collection."""
+    for item in items:
+        _marker_gates(item)
+        _marker_repeat(item)
+
+
+class _Clock:
+    """Wall, CPU and run-queue wait of the current thread, to time one call of a test.
+
+    The call time kept is the wall time minus the time the thread spent runnable but waiting
+    for a CPU (Linux ``/proc/thread-self/schedstat``): load from other processes inflates wall
+    time only through that wait, so removing it keeps a busy CI machine from crying wolf,
+    while a test that sleeps or waits on I/O longer still shows it.
+    """
+
+    def __init__(self) -> None:
+        self.wall, self.cpu, self.waited = time.perf_counter(), time.process_time(), _run_queue_ns()
+        self.thread_cpu = time.thread_time()
+
+    def stop(self) -> tuple[float, float]:
+        """(call ms without run-queue wait, CPU ms) since construction."""
+        wall = (time.perf_counter() - self.wall) * 1000.0
+        waited = (_run_queue_ns() - self.waited) / 1e6
+        kept = wall - waited if 0.0 <= waited < wall else wall  # clocks disagree: keep wall
+        # The thread ran at least its own CPU time: a wait counted twice never goes below it.
+        kept = max(kept, (time.thread_time() - self.thread_cpu) * 1000.0)
+        return kept, (time.process_time() - self.cpu) * 1000.0
+
+
+def _run_queue_ns() -> int:
+    try:
+        with open("/proc/thread-self/schedstat", "rb") as handle:
+            return int(handle.read().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _timed_run(item: pytest.Item) -> tuple[float, float]:
+    clock = _Clock()
+    item.runtest()
+    return clock.stop()
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    """Time the call phase, snapshot the deterministic figures, and run the asked repeats."""
+    settings = item.config.stash[GATES]
+    repeat = settings.repeats_for(item)
+    if not (settings.active or repeat > 1):
+        return (yield)
+    clock = _Clock()
+    result = yield  # a failing test raises here: no samples
+    call_ms, cpu_ms = clock.stop()
+    measure = _Measure([call_ms], [cpu_ms])
+    item.stash[_MEASURE] = measure
+    with guard(item.config, "measuring regression figures"):
+        measure.figures = _live_figures(item)
+    for _ in range(repeat - 1):
+        call_ms, cpu_ms = _timed_run(item)
+        measure.call_ms.append(call_ms)
+        measure.cpu_ms.append(cpu_ms)
+    if settings.save:
+        measure.reference_ms.append(reference_ms())
+    return result
+
+
+def reference_ms() -> float:
+    """How long a fixed CPU-bound loop takes now: the machine's current speed for Python.
+
+    Comparing it with the baseline's tells a slower machine (load on the sibling core, a
+    throttled CPU) from slower code: timings measured on a machine slower than the baseline's
+    are scaled back by that ratio before they are judged.
+    """
+    best = float("inf")
+    for _ in range(3):
+        began = time.perf_counter()
+        total = 0
+        for number in range(20_000):
+            total += number * number
+        best = min(best, (time.perf_counter() - began) * 1000.0)
+    return best
+
+
+def _live_figures(item: pytest.Item) -> dict[str, float]:
+    """Deterministic and memory figures of the running test, after its first call."""
+    found = session_of(item)
+    if found is None:
+        return {}
+    manager, session_id = found
+    figures: dict[str, float] = {}
+    metrics = manager.get_metrics_collector()
+    resources = metrics.session_resources(session_id) if metrics.enabled else {}
+    if "peak_rss_bytes" in resources:
+        figures["peak_rss_bytes"] = float(resources["peak_rss_bytes"])
+    session_memory = getattr(metrics, "session_memory", None)
+    memory = session_memory(session_id) if callable(session_memory) and metrics.enabled else {}
+    for key in ("allocated_bytes", "allocated_blocks"):
+        if key in (memory or {}):
+            figures[key] = float(memory[key])
+    for name, component in (
+        ("logs", manager.get_logger()),
+        ("errors", manager.get_error_tracker()),
+        ("spans", manager.get_tracer()),
+    ):
+        if component.enabled:
+            figures[name] = float(len(component.session_records(session_id)))
+    return figures
+
+
+def _slowdown(references: list[float], base_reference: float | None) -> float:
+    if not references or not base_reference:
+        return 1.0
+    return statistics.median(references) / float(base_reference)
+
+
+def _figures(measure: _Measure) -> dict[str, float]:
+    figures = dict(measure.figures)
+    figures["call_ms"] = min(measure.call_ms)
+    figures["cpu_ms"] = min(measure.cpu_ms)
+    return figures
+
+
+def pytest_kari_debug_verdicts(
+    item: pytest.Item, manager: ExtensionDebugManager, session_id: str
+) -> list[str] | None:
+    """Compare the passed test with its baseline; confirm timing candidates by re-running."""
+    settings = item.config.stash[GATES]
+    measure = item.stash.get(_MEASURE, None)
+    if measure is None or not settings.compare:
+        return None
+    marker_gates = _marker_gates(item)
+    failing = marker_gates or settings.gates
+    gates = failing or parse_gates(REPORT_GATES)
+    entry = (settings.baseline or {}).get("tests", {}).get(item.nodeid)
+    base_reference = (settings.baseline or {}).get("reference_ms")
+    samples = {"call_ms": measure.call_ms, "cpu_ms": measure.cpu_ms}
+    changes = compare_test(item.nodeid, _figures(measure), samples, entry, gates, settings.options)
+    while needs_confirmation(changes) and len(measure.call_ms) < settings.options.confirm_runs:
+        try:
+            call_ms, cpu_ms = _timed_run(item)
+        except Exception:
+            break  # the re-run itself failed: keep what we have, undecided
+        measure.call_ms.append(call_ms)
+        measure.cpu_ms.append(cpu_ms)
+        measure.reference_ms.append(reference_ms())
+        samples = {"call_ms": measure.call_ms, "cpu_ms": measure.cpu_ms}
+        changes = compare_test(
+            item.nodeid,
+            _figures(measure),
+            samples,
+            entry,
+            gates,
+            settings.options,
+            slowdown=_slowdown(measure.reference_ms, base_reference),
+        )
+    measure.changes = changes
+    if not failing:
+        return None
+    return [change.message() for change in changes if change.verdict == "regression"]
+
+
+def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> None:
+    """Put the test's samples, figures and changes in its record."""
+    measure = item.stash.get(_MEASURE, None)
+    if measure is None:
+        return
+    record["extra"]["gates"] = {
+        "samples": {"call_ms": measure.call_ms, "cpu_ms": measure.cpu_ms},
+        "reference_ms": measure.reference_ms,
+        "figures": _figures(measure),
+        "changes": [change.to_dict() for change in measure.changes],
+    }
+
+
+def pytest_kari_debug_run_finished(
+    config: pytest.Config,
+    run: dict[str, Any],
+    tests: list[dict[str, Any]],
+    sections: dict[str, Any],
+) -> None:
+    """Save the baseline asked for; gather the comparison for the JSON, store and summary."""
+    settings = config.stash[GATES]
+    state = config.stash[STATE]
+    if settings.compare:
+        comparison = Comparison(settings.baseline_label or settings.compare)
+        for test in tests:
+            for change in (test.get("extra") or {}).get("gates", {}).get("changes", []):
+                comparison.changes.append(
+                    Change(**{k: v for k, v in change.items() if k != "percent"})
+                )
+        sections["comparison"] = comparison.to_dict()
+        config.stash[_COMPARISON] = comparison
+    if settings.save:
+        with guard(config, f"saving baseline {settings.save!r}"):
+            document = build_baseline(settings.save, tests, run)
+            if state.store is not None:
+                state.store.save_baseline(settings.save, document, state.run_id)
+                state.outputs[f"baseline {settings.save}"] = f"{state.settings.store_path}"
+            if settings.baseline_file is not None:
+                path = write_baseline_file(settings.baseline_file, document)
+                state.outputs[f"baseline {settings.save} (file)"] = str(path)
+
+
+_COMPARISON = pytest.StashKey[Comparison]()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """A comparison table in the manner of pytest-benchmark, most severe first."""
+    comparison = config.stash.get(_COMPARISON, None)
+    if comparison is None:
+        return
+    with guard(config, "writing the comparison table"):
+        rows = [c for c in comparison.sorted() if c.verdict != "unmeasured"]
+        regressions = comparison.regressions()
+        title = f"kari-debug comparison with {comparison.baseline_name}"
+        terminalreporter.section(f"{title}: {len(regressions)} regression(s)")
+        width = min(60, max([len(c.nodeid) for c in rows] + [4]))
+        terminalreporter.write_line(
+            f"{'test':{width}} {'metric':16} {'baseline':>14} {'now':>14} {'change':>9}  verdict"
+        )
+        for change in rows[:40]:
+            percent = f"{change.percent:+.1f}%" if change.percent is not None else "-"
+            verdict = "REGRESSION" if change.verdict == "regression" else change.verdict
+            base, now = _fmt(change.baseline, change.metric), _fmt(change.current, change.metric)
+            terminalreporter.write_line(
+                f"{change.nodeid[-width:]:{width}} {change.metric:16} {base:>14} {now:>14}"
+                f" {percent:>9}  {verdict}"
+            )
+        if len(rows) > 40:
+            terminalreporter.write_line(f"... {len(rows) - 40} more rows in the JSON export")
+        for change in regressions:
+            terminalreporter.write_line(change.message())
+
+
+def _fmt(value: float | None, metric: str) -> str:
+    if value is None:
+        return "-"
+    if metric.endswith("_ms"):
+        return f"{value:.3f} ms"
+    if metric.endswith("_bytes"):
+        return f"{value / 1e6:.3f} MB"
+    return f"{value:g}"
