@@ -8,6 +8,7 @@ pytest_plugins = [
     "pytest_kari_debug.plugin.core",
     "pytest_kari_debug.plugin.logcapture",
     "pytest_kari_debug.plugin.errors",
+    "pytest_kari_debug.plugin.alerts",
 ]
 
 
