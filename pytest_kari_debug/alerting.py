@@ -1,10 +1,10 @@
 """``AlertManager``: alerts, their lifecycle, noise control and notification channels.
 
-Noise control follows Prometheus Alertmanager: an alert with the same key (type, metric and
-labels) as an active one counts another occurrence instead of notifying again; each rule has
-a cooldown between notifications; notifications are capped per hour; channels have severity
-filters and may be told when an alert resolves; an alert can inhibit another on the same
-session; active alerts resolve by themselves after ``auto_resolve_after_hours``.
+Noise control follows Prometheus Alertmanager: an alert with the same key (type, metric,
+session and labels) as an active one counts another occurrence instead of notifying again;
+each rule has a cooldown between notifications; notifications are capped per hour; channels
+have severity filters and may be told when an alert resolves; an alert can inhibit another
+on the same session; active alerts resolve by themselves after ``auto_resolve_after_hours``.
 """
 
 from __future__ import annotations
@@ -87,9 +87,10 @@ class Alert:
     extension_id: str = ""
 
     @property
-    def key(self) -> tuple[str, str | None, tuple[tuple[str, str], ...]]:
-        """What makes two alerts the same alert (for deduplication)."""
-        return self.alert_type, self.metric_name, tuple(sorted(self.labels.items()))
+    def key(self) -> tuple[str, str | None, str | None, tuple[tuple[str, str], ...]]:
+        """What makes two alerts the same (for deduplication): type, metric, session, labels."""
+        labels = tuple(sorted(self.labels.items()))
+        return self.alert_type, self.metric_name, self.session_id, labels
 
     @property
     def timestamp(self) -> float:
@@ -403,8 +404,6 @@ class AlertManager(Component):
                 existing.message = candidate.message
                 if level > existing.severity:
                     existing.severity = level
-                if session_id is not None and session_id != existing.session_id:
-                    self.records.append(existing, session_id)
                 return existing
             if inhibited_by is None:
                 inhibited_by = self._inhibitor_of(candidate)
