@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from alert_servers import webhook_server
+from alert_servers import free_port, webhook_server
 
 from pytest_kari_debug.storage import Store
 
@@ -391,6 +391,30 @@ def test_webhook_channel_from_a_conftest(pytester: pytest.Pytester) -> None:
         "log": "sent",
         "ops": "sent",
     }
+    result.stdout.fnmatch_lines(["alert notifications: 2 sent"])
+
+
+def test_failed_delivery_is_shown_and_never_fails_a_test(pytester: pytest.Pytester) -> None:
+    """A dead webhook leaves the outcomes unchanged; the summary shows the failed delivery."""
+    pytester.makeconftest(
+        f"""
+        import pytest
+        from pytest_kari_debug.alerting import WebhookNotificationChannel
+
+        @pytest.fixture(autouse=True)
+        def _hook(kari_alerts):
+            kari_alerts.add_notification_channel(WebhookNotificationChannel(
+                "dead", "Dead", "http://127.0.0.1:{free_port()}/hook/SECRET-PATH", retries=0
+            ))
+        """
+    )
+    pytester.makepyfile(BUDGET_TEST)
+    result = _run(pytester, "--kari-store=none", "--kari-fail-on=none")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["alert notifications: 1 failed, 1 sent", "  channel 'dead': connection failed: *"]
+    )
+    assert "SECRET-PATH" not in result.stdout.str()
 
 
 def test_budgets_under_xdist(pytester: pytest.Pytester) -> None:

@@ -453,4 +453,22 @@ def _summary_lines(
             f"  [{alert['severity']}] {alert['extension_id']} (self-monitoring):"
             f" {alert['alert_type']}: {alert['message']}"
         )
+    lines.extend(_delivery_lines([*rows, *manager_alerts]))
+    return lines
+
+
+def _delivery_lines(alerts: list[dict[str, Any]]) -> list[str]:
+    """One line of notification outcomes, and one per failed channel (errors are scrubbed)."""
+    outcomes: dict[str, int] = {}
+    failures: dict[str, str] = {}
+    for alert in alerts:
+        for delivery in alert.get("deliveries") or ():
+            outcomes[delivery["status"]] = outcomes.get(delivery["status"], 0) + 1
+            if delivery["status"] in ("failed", "dropped"):
+                failures.setdefault(delivery["channel_id"], str(delivery.get("error")))
+    if not outcomes:
+        return []
+    shown = ", ".join(f"{n} {status}" for status, n in sorted(outcomes.items()))
+    lines = [f"alert notifications: {shown}"]
+    lines += [f"  channel {cid!r}: {error}" for cid, error in sorted(failures.items())[:5]]
     return lines
