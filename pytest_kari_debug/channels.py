@@ -660,7 +660,12 @@ class NotificationDispatcher:
         return True
 
     def close(self, timeout: float = 5.0) -> bool:
-        """Let queued deliveries finish for at most *timeout* s, then stop every worker."""
+        """Let queued deliveries finish for at most *timeout* s, then stop every worker.
+
+        Closing again returns at once.
+        """
+        if self.stopped.is_set():
+            return self._pending <= 0
         finished = self.flush(timeout) if timeout > 0 else self._pending == 0
         self.stopped.set()
         with self._lock:

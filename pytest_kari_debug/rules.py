@@ -1069,8 +1069,12 @@ class Evaluation:
     def failure(self) -> str:
         """The verdict line of a test this evaluation fails."""
         rule = self.rule
-        head = rule.name if rule.origin == "kari_budget" else f"kari_alert {rule.name!r}"
-        verb = "exceeded" if rule.origin == "kari_budget" else "fired"
+        if rule.origin == "kari_budget":
+            head, verb = rule.name, "exceeded"
+        elif rule.origin in ("kari_alert", "kari_alert_rules"):
+            head, verb = f"{rule.origin} {rule.name!r}", "fired"
+        else:
+            head, verb = f"alert rule {rule.name!r}", "fired"
         return f"{head} {verb} [{rule.severity.value}]: {self.message()}"
 
 

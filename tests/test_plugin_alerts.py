@@ -222,7 +222,9 @@ def test_ini_rules_apply_to_every_test(pytester: pytest.Pytester) -> None:
     )
     result = _run(pytester, "--kari-store=none", "--kari-trace")
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["E * kari_alert 'errors > 0' fired [[]critical]: errors = 1 > 0"])
+    result.stdout.fnmatch_lines(
+        ["E * kari_alert_rules 'errors > 0' fired [[]critical]: errors = 1 > 0"]
+    )
 
 
 def test_missing_figure_fails_with_the_fix(pytester: pytest.Pytester) -> None:

@@ -130,7 +130,7 @@ def test_threshold_evaluation_and_message() -> None:
     assert fired.message() == (
         "peak_rss_mb = 312.5 MiB > 200 MiB\n  where peak_rss_mb = 312.5 is from the test"
     )
-    assert fired.failure().startswith("kari_alert 'peak_rss_mb > 200' fired [high]: ")
+    assert fired.failure().startswith("alert rule 'peak_rss_mb > 200' fired [high]: ")
     assert not evaluate_rule(parse_rule("peak_rss_mb > 400"), figures).fired
     assert evaluate_rule(parse_rule("peak_rss_mb == 312.5"), figures).fired
 

@@ -272,6 +272,8 @@ def _evaluate(
         if fails:
             verdicts.append(_alert_failure(alert))
         fired.append(_alert_entry(alert, fails))
+    if not rules and not fired:
+        return verdicts
     item.stash[_RESULT] = {
         "fail_on": fail_on.value if fail_on else "none",
         "rules": [rule.text() for rule in rules],
@@ -339,11 +341,15 @@ def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> 
 
 # End of the run ----------------------------------------------------------------------------
 def _live_alerts(managers: dict[str, ExtensionDebugManager]) -> dict[str, Alert]:
+    """This process's alerts, once their notifications are out (or shutdown_timeout passed)."""
     found: dict[str, Alert] = {}
-    deadline = time.monotonic() + 5.0
-    for manager in managers.values():
-        alert_manager: AlertManager = manager.get_alert_manager()
-        alert_manager.flush_notifications(max(0.0, deadline - time.monotonic()))
+    alert_managers: list[AlertManager] = [m.get_alert_manager() for m in managers.values()]
+    limit = max((a.alerting_configuration.shutdown_timeout for a in alert_managers), default=0)
+    deadline = time.monotonic() + limit
+    for alert_manager in alert_managers:
+        # Every test is over: stop the senders now, so a hanging endpoint costs the run its
+        # shutdown timeout once, not again when the managers stop.
+        alert_manager.dispatcher.close(max(0.0, deadline - time.monotonic()))
         found.update(alert_manager.alerts)
     return found
 
