@@ -397,6 +397,9 @@ def _summarise(
                 }
             )
     manager_alerts = [alert.to_dict() for alert in live.values() if alert.session_id is None]
+    judged = any((test.get("extra") or {}).get("alerts") for test in tests)
+    if not (judged or rows or manager_alerts or alerts_state.ini_rules):
+        return  # no rule, no alert: nothing to report
     counts = {s.value: 0 for s in AlertSeverity}
     for row in rows:
         counts[row["severity"]] = counts.get(row["severity"], 0) + 1
