@@ -573,7 +573,8 @@ class _Worker:
                 self.channel.deliver(notification, delivery, self.dispatcher.stopped.wait)
                 self.dispatcher.finished(delivery)
             except Exception as exc:  # a broken channel must never kill the worker
-                self.dispatcher.diagnose(f"channel {self.channel.channel_id!r} raised {exc!r}")
+                problem = self.channel.error_text(exc)
+                self.dispatcher.diagnose(f"channel {self.channel.channel_id!r} raised {problem}")
             finally:
                 self.dispatcher.done()
 

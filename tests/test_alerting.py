@@ -194,9 +194,13 @@ def test_resolve_alert_and_statistics() -> None:
     )
     stats = alerts.get_alert_statistics()
     assert stats["by_severity"] == {"low": 1, "medium": 0, "high": 1, "critical": 1}
+    assert stats["total_alerts"] == 3
     assert stats["by_type"] == {"disk": 2, "high_cpu": 1}
     assert stats["by_status"] == {"active": 1, "resolved": 2, "inhibited": 0}
     assert stats["mean_time_to_resolve_seconds"] == 60.0
+    left = _raise(alerts, alert_type="in_session", session_id="s9")
+    assert alerts.resolve_session("s9") == [left]
+    assert left.resolution_notes == "session ended"
     with pytest.raises(KeyError, match="no alert 'nope'"):
         alerts.resolve_alert("nope")
     recurring = _raise(alerts)

@@ -428,3 +428,19 @@ def test_budgets_under_xdist(pytester: pytest.Pytester) -> None:
     section = _json(pytester)["sections"]["alerts"]
     assert [r["name"] for r in section["alerts"]] == ["kari_budget(duration_ms=5)"]
     assert section["failed_tests"] == ["test_budgets_under_xdist.py::test_slow"]
+
+
+def test_fail_on_ini_twin(pytester: pytest.Pytester) -> None:
+    """The ini key kari_fail_on sets the default; the flag overrides it."""
+    pytester.makeini("[pytest]\nkari_fail_on = low\n")
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.kari_alert("log.warning > 0", severity="low")
+        def test_warns(kari_logger):
+            kari_logger.warning("careful")
+        """
+    )
+    _run(pytester, "--kari-store=none").assert_outcomes(failed=1)
+    _run(pytester, "--kari-store=none", "--kari-fail-on=high").assert_outcomes(passed=1)
