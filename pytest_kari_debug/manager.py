@@ -13,7 +13,7 @@ from contextvars import Token
 from dataclasses import dataclass, field
 from typing import Any
 
-from .alerting import AlertManager
+from .alerting import AlertManager, AlertSeverity
 from .component import Component
 from .config import DebugConfiguration
 from .context import CURRENT_SESSION, SESSION_OPTIONS, SessionInfo
@@ -349,6 +349,8 @@ class ExtensionDebugManager:
             return
         share = 100.0 * self._overhead_s / self._session_wall_s
         limit = self.configuration.profiling_overhead_limit
+        if share > limit and len(self.sessions) >= 10:
+            self._guarded("alerting", self._overhead_alert, share, limit)
         if share > limit and self.effective_sampling_rate > 0.01 and len(self.sessions) >= 10:
             self.effective_sampling_rate = max(0.01, self.effective_sampling_rate / 2)
             self.tracer.sampling_rate = min(self.tracer.sampling_rate, self.effective_sampling_rate)
@@ -361,6 +363,21 @@ class ExtensionDebugManager:
             )
             self._overhead_s = 0.0
             self._session_wall_s = 0.0
+
+    def _overhead_alert(self, share: float, limit: float) -> None:
+        """Self-monitoring: the debugging machinery costs more than its limit (a LOW alert)."""
+        self.alert_manager.raise_alert(
+            "debug_overhead",
+            AlertSeverity.LOW,
+            "Debug overhead above its limit",
+            f"debug overhead is {share:.1f}% of session time, above the {limit:g}% limit"
+            " (profiling_overhead_limit)",
+            "debug_overhead_percent",
+            round(share, 3),
+            limit,
+            source="ExtensionDebugManager overhead accounting",
+            labels={"extension_id": self.extension_id},
+        )
 
     def _guarded(self, where: str, func: Any, *args: Any) -> Any:
         try:

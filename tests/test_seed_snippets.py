@@ -140,6 +140,26 @@ def _check_debugger(ns: dict[str, Any]) -> None:
     assert ns["health"].overall_status in ("healthy", "degraded", "unhealthy")
 
 
+def _check_alerting(ns: dict[str, Any]) -> None:
+    (alert,) = ns["alert_manager"].get_active_alerts()
+    assert (alert.alert_type, alert.severity.value, alert.current_value) == (
+        "high_cpu",
+        "high",
+        85.0,
+    )
+    channel = ns["alert_manager"].channels["slack"]
+    assert channel is ns["webhook_channel"]
+    assert "hooks.slack.com/services" not in repr(channel)
+
+
+def _check_alerting_configuration(ns: dict[str, Any]) -> None:
+    from pytest_kari_debug.alerting import AlertSeverity
+
+    config = ns["alerting_config"]
+    assert config.severity_filters == {"webhook": [AlertSeverity.HIGH, AlertSeverity.CRITICAL]}
+    assert config.notification_channels == ["log", "webhook"]
+
+
 CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "Logging": _check_logging,
     "Metrics Collection": _check_metrics,
@@ -147,6 +167,8 @@ CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "Distributed Tracing": _check_tracing,
     "Debug Sessions": _check_sessions,
     "Debug the Debugger": _check_debugger,
+    "Alerting": _check_alerting,
+    "Alerting Configuration": _check_alerting_configuration,
 }
 
 
