@@ -9,6 +9,7 @@ pytest_plugins = [
     "pytest_kari_debug.plugin.logcapture",
     "pytest_kari_debug.plugin.errors",
     "pytest_kari_debug.plugin.tracing",
+    "pytest_kari_debug.plugin.metrics",
 ]
 
 
