@@ -370,7 +370,9 @@ class MetricsCollector(Component):
         self.breaches: deque[ThresholdBreach] = deque(maxlen=MAX_BREACHES)
         self.samples: deque[dict[str, Any]] = deque(maxlen=MAX_RUN_SAMPLES)
         self.samples_total = 0
-        self.created_at = time.time()
+        #: Wall clock of every timestamp (tests inject a fake one).
+        self.clock: Callable[[], float] = time.time
+        self.created_at = self.clock()
         self._alert_handler: Callable[..., Any] | None = None
         self._breached: set[tuple[str, str]] = set()
         self._names: dict[str, str] = {}
@@ -541,7 +543,7 @@ class MetricsCollector(Component):
             name,
             value,
             unit,
-            time.time(),
+            self.clock(),
             session_id,
             {k: v if type(v) is str else str(v) for k, v in labels.items()} if labels else {},
         )
@@ -595,36 +597,34 @@ class MetricsCollector(Component):
     def read_resources(self) -> dict[str, Any]:
         """Read the process's resources now with psutil (one sampler point, not recorded)."""
         process = self._process
-        point: dict[str, Any] = {"ts": time.time()}
+        point: dict[str, Any] = {"ts": self.clock()}
         with process.oneshot():
             _put(point, "cpu_percent", lambda: round(process.cpu_percent(None), 3))
-            times = _get(process.cpu_times)
+            times = _get(getattr(process, "cpu_times", None))
             if times is not None:
                 point["cpu_user_s"] = times.user
                 point["cpu_system_s"] = times.system
-            memory = _get(process.memory_info)
+            memory = _get(getattr(process, "memory_info", None))
             if memory is not None:
                 point["rss_bytes"] = memory.rss
                 point["memory_mb"] = round(memory.rss / MIB, 3)
                 point["vms_bytes"] = memory.vms
-            _put(point, "threads", process.num_threads)
-            if hasattr(process, "num_fds"):
-                _put(point, "open_fds", process.num_fds)
-            elif hasattr(process, "num_handles"):
-                _put(point, "open_fds", process.num_handles)
+            _put(point, "threads", getattr(process, "num_threads", None))
+            # num_fds on POSIX, num_handles on Windows
+            fds = getattr(process, "num_fds", None) or getattr(process, "num_handles", None)
+            _put(point, "open_fds", fds)
             if _resource is not None:
                 # Whole-process counts (psutil's Linux figure covers only the main thread).
                 usage = _resource.getrusage(_resource.RUSAGE_SELF)
                 point["ctx_switches"] = usage.ru_nvcsw + usage.ru_nivcsw
             else:
-                ctx = _get(process.num_ctx_switches)
+                ctx = _get(getattr(process, "num_ctx_switches", None))
                 if ctx is not None:
                     point["ctx_switches"] = ctx.voluntary + ctx.involuntary
-            if hasattr(process, "io_counters"):
-                io = _get(process.io_counters)
-                if io is not None:
-                    point["io_read_bytes"] = io.read_bytes
-                    point["io_write_bytes"] = io.write_bytes
+            io = _get(getattr(process, "io_counters", None))  # absent on macOS
+            if io is not None:
+                point["io_read_bytes"] = io.read_bytes
+                point["io_write_bytes"] = io.write_bytes
         uss = self._read_uss(point["ts"])
         if uss is not None:
             point["uss_bytes"] = uss
@@ -637,7 +637,7 @@ class MetricsCollector(Component):
     def _read_uss(self, now: float) -> int | None:
         if self._uss is not None and now - self._uss[0] < USS_EVERY_SECONDS:
             return None
-        full = _get(self._process.memory_full_info)
+        full = _get(getattr(self._process, "memory_full_info", None))
         uss = getattr(full, "uss", None)
         if uss is None:
             self._uss = (math.inf, 0)  # the platform has no USS: never ask again
@@ -715,7 +715,7 @@ class MetricsCollector(Component):
     def get_real_time_metrics(self, names: Sequence[str]) -> dict[str, dict[str, Any] | None]:
         """Latest values of *names*; resource fields are read fresh when no sample is recent."""
         sample = self.samples[-1] if self.samples else None
-        stale = sample is None or time.time() - sample["ts"] > self.configuration.metrics_interval
+        stale = sample is None or self.clock() - sample["ts"] > self.configuration.metrics_interval
         if self.enabled and stale and any(n in SAMPLE_FIELDS for n in names):
             self.sample_now()
         return self.latest(names)
@@ -772,7 +772,7 @@ class MetricsCollector(Component):
         ):
             msg = f"window_seconds must be a finite number > 0, got {window_seconds!r}"
             raise ConfigurationError(msg)
-        now = time.time()
+        now = self.clock()
         since = now - window_seconds if window_seconds is not None else None
         wanted = {k: str(v) for k, v in labels.items()}
         found = self._values(name, session_id, since, wanted)
@@ -878,7 +878,7 @@ class MetricsCollector(Component):
                 continue
             self._breached.add(key)
             breach = ThresholdBreach(
-                name, threshold.op, threshold.value, value, threshold.severity, time.time(),
+                name, threshold.op, threshold.value, value, threshold.severity, self.clock(),
                 session_id,
             )  # fmt: skip
             self.breaches.append(breach)
@@ -950,14 +950,16 @@ def _severity(value: Any) -> str:
     raise ConfigurationError(msg)
 
 
-def _get(read: Callable[[], Any]) -> Any:
+def _get(read: Callable[[], Any] | None) -> Any:
+    if read is None:  # the platform's psutil has no such method
+        return None
     try:
         return read()
     except (psutil.Error, OSError, NotImplementedError, AttributeError):
         return None
 
 
-def _put(point: dict[str, Any], key: str, read: Callable[[], Any]) -> None:
+def _put(point: dict[str, Any], key: str, read: Callable[[], Any] | None) -> None:
     value = _get(read)
     if value is not None:
         point[key] = value
