@@ -46,9 +46,9 @@ def sanitize_metric_name(name: str) -> str:
     """Return *name* as a valid Prometheus metric name, or raise ``ValueError`` saying why not.
 
     Letters with accents lose them, every other character outside ``[a-zA-Z0-9_:]`` becomes
-    ``_``, runs of ``_`` collapse, and a leading digit gets a ``_`` prefix. A name with no ASCII
-    letter or digit left, one longer than 200 characters, or one starting with ``__`` (reserved
-    by Prometheus) cannot become valid.
+    ``_``, runs of ``_`` collapse, trailing ``_`` go, and a leading digit gets a ``_`` prefix.
+    A name with no ASCII letter or digit left, one longer than 200 characters, or one starting
+    with ``__`` (reserved by Prometheus) cannot become valid.
     """
     if not isinstance(name, str):
         msg = f"metric name must be a string, got {name!r}"
@@ -66,6 +66,7 @@ def sanitize_metric_name(name: str) -> str:
             " ASCII letter or digit (accepted characters: letters, digits, '_' and ':')"
         )
         raise ValueError(msg)
+    text = text.rstrip("_") or text
     if text[0].isdigit():
         text = "_" + text
     return text

@@ -143,7 +143,11 @@ def test_request_time_and_error_helpers(metrics: MetricsCollector) -> None:
     request = metrics.get_metrics("request_time")[0]
     error = metrics.get_metrics("errors")[0]
     assert (request.value, request.unit) == (125.0, "ms")
-    assert (error.value, error.unit, error.labels) == (1.0, "count", {"error_type": "ValidationError"})
+    assert (error.value, error.unit, error.labels) == (
+        1.0,
+        "count",
+        {"error_type": "ValidationError"},
+    )
 
 
 # Custom collectors -----------------------------------------------------------------------
@@ -225,7 +229,9 @@ def test_session_cpu_time_counts_work_done_in_the_session(
     data = manager.stop_debug_session(session_id).collected_data["metrics"]["resources"]
     assert live["cpu_ms"] >= burnt_ms * 0.9
     assert data["cpu_ms"] >= live["cpu_ms"]
-    assert data["cpu_ms"] == pytest.approx((data["cpu_user_s"] + data["cpu_system_s"]) * 1000, abs=0.01)
+    assert data["cpu_ms"] == pytest.approx(
+        (data["cpu_user_s"] + data["cpu_system_s"]) * 1000, abs=0.01
+    )
 
 
 def test_session_context_switches_and_io_enclose_an_inner_measurement(
@@ -406,7 +412,9 @@ def test_aggregate_over_a_session_and_by_labels(
     only_a = metrics.aggregate("hits", session_id=session_id, route="a")
     manager.stop_debug_session(session_id)
     after = metrics.aggregate("hits", session_id=session_id)
-    assert live is not None and after is not None and only_a is not None
+    assert live is not None
+    assert after is not None
+    assert only_a is not None
     assert (live.count, live.sum) == (2, 4.0)
     assert (after.count, after.sum) == (2, 4.0)
     assert (only_a.count, only_a.max) == (1, 1.0)
@@ -446,8 +454,10 @@ def test_real_time_view_of_seed_names(metrics: MetricsCollector) -> None:
     metrics.record_metric("response_time", 12.0, "ms")
     metrics.record_metric("response_time", 15.0, "ms")
     view = metrics.get_real_time_metrics(["cpu_percent", "memory_mb", "response_time", "nope"])
-    assert view["response_time"] is not None and view["response_time"]["value"] == 15.0
-    assert view["memory_mb"] is not None and view["memory_mb"]["value"] > 1
+    assert view["response_time"] is not None
+    assert view["response_time"]["value"] == 15.0
+    assert view["memory_mb"] is not None
+    assert view["memory_mb"]["value"] > 1
     assert view["memory_mb"]["source"] == "sampler"
     assert view["cpu_percent"] is not None
     assert view["nope"] is None
@@ -541,7 +551,7 @@ def test_set_threshold_accepts_alert_severity_and_replaces(metrics: MetricsColle
 
     metrics.set_threshold("x", ">", 1, AlertSeverity.MEDIUM)
     metrics.set_threshold("x", ">", 5, AlertSeverity.HIGH)
-    assert list(metrics.thresholds.values())[0].to_dict() == {
+    assert next(iter(metrics.thresholds.values())).to_dict() == {
         "name": "x", "op": ">", "value": 5.0, "severity": "high",
     }  # fmt: skip
     metrics.remove_threshold("x")

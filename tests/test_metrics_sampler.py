@@ -50,7 +50,9 @@ def test_sampler_is_a_daemon_thread_that_stops_with_the_manager() -> None:
     manager.start()
     collector = manager.get_metrics_collector()
     thread = collector._thread
-    assert thread is not None and thread.daemon and thread.is_alive()
+    assert thread is not None
+    assert thread.daemon
+    assert thread.is_alive()
     assert thread.name == "kari-metrics-sampler[lifecycle]"
     manager.start()  # idempotent: still one thread
     assert collector._thread is thread
@@ -180,7 +182,8 @@ def test_sampler_never_keeps_the_interpreter_alive() -> None:
     """A program that starts a manager and never stops it exits normally."""
     code = (
         "from pytest_kari_debug import ExtensionDebugManager, DebugConfiguration\n"
-        "m = ExtensionDebugManager('exit', configuration=DebugConfiguration(metrics_interval=0.01))\n"
+        "config = DebugConfiguration(metrics_interval=0.01)\n"
+        "m = ExtensionDebugManager('exit', configuration=config)\n"
         "m.start()\n"
         "m.get_metrics_collector().sample_now()\n"
         "print('done')\n"
