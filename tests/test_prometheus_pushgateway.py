@@ -135,6 +135,7 @@ def test_push_failure_names_extension_and_gateway() -> None:
 
 def test_plugin_pushes_at_the_end_of_the_run(pushgateway: str, pytester: pytest.Pytester) -> None:
     """--kari-pushgateway pushes every test's metrics once the run is over."""
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(
         """
         import pytest
@@ -158,6 +159,7 @@ def test_plugin_pushes_at_the_end_of_the_run(pushgateway: str, pytester: pytest.
 
 def test_plugin_push_failure_is_a_warning(pytester: pytest.Pytester, tmp_path: Path) -> None:
     """An unreachable gateway becomes a warning and a diagnostic; the tests still pass."""
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile("def test_ok(kari_metrics): kari_metrics.record_metric('x', 1)")
     port = free_port()
     result = pytester.runpytest("--kari-store=none", f"--kari-pushgateway=127.0.0.1:{port}")
