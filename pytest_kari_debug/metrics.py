@@ -188,6 +188,13 @@ class ThresholdBreach:
 
 
 # Cheap readings at session boundaries ----------------------------------------------------
+#: (cpu_user_s, cpu_system_s, ctx_voluntary, ctx_involuntary, lifetime_peak_rss, rss,
+#:  io_read_bytes, io_write_bytes); None where the platform has no such counter.
+Reading = tuple[
+    float, float, int | None, int | None, int | None, int | None, int | None, int | None
+]
+
+
 class _Probe:
     """Microsecond readings of this process: CPU, context switches, RSS, peak RSS, disk io."""
 
@@ -216,46 +223,43 @@ class _Probe:
             self._process = psutil.Process()
             self._pid = os.getpid()
 
-    def read(self) -> dict[str, float]:
-        """Return the current readings; a counter the platform lacks is absent."""
+    def read(self) -> Reading:
+        """Return the current readings; a counter the platform lacks is ``None``."""
         if self._pid != os.getpid():
             self._open()
-        out: dict[str, float] = {}
+        ctx_voluntary = ctx_involuntary = maxrss = rss = io_read = io_write = None
         if _resource is not None:
             usage = _resource.getrusage(_resource.RUSAGE_SELF)
-            out["cpu_user_s"] = usage.ru_utime
-            out["cpu_system_s"] = usage.ru_stime
-            out["ctx_voluntary"] = usage.ru_nvcsw
-            out["ctx_involuntary"] = usage.ru_nivcsw
-            out["maxrss"] = usage.ru_maxrss * self._maxrss_factor
+            user, system = usage.ru_utime, usage.ru_stime
+            ctx_voluntary, ctx_involuntary = usage.ru_nvcsw, usage.ru_nivcsw
+            maxrss = usage.ru_maxrss * self._maxrss_factor
         else:
             times = os.times()
-            out["cpu_user_s"] = times.user
-            out["cpu_system_s"] = times.system
+            user, system = times.user, times.system
         if self._statm is not None:
             try:
-                out["rss"] = int(os.pread(self._statm, 128, 0).split()[1]) * self._page
+                rss = int(os.pread(self._statm, 128, 0).split()[1]) * self._page
             except (OSError, ValueError, IndexError):
                 self._statm = None
-        if "rss" not in out and self._process is not None:
+        if rss is None and self._process is not None:
             with contextlib.suppress(psutil.Error, OSError):
-                out["rss"] = self._process.memory_info().rss
+                rss = self._process.memory_info().rss
         if self._io is not None:
             try:
+                # "rchar: N wchar: N syscr: N syscw: N read_bytes: N write_bytes: N ..."
                 fields = os.pread(self._io, 512, 0).split()
-                # rchar wchar syscr syscw read_bytes write_bytes ...: values follow their keys
-                out["io_read"] = int(fields[fields.index(b"read_bytes:") + 1])
-                out["io_write"] = int(fields[fields.index(b"write_bytes:") + 1])
+                if fields[8] != b"read_bytes:" or fields[10] != b"write_bytes:":
+                    raise ValueError(fields)
+                io_read, io_write = int(fields[9]), int(fields[11])
             except (OSError, ValueError, IndexError):
                 self._io = None
         elif self._process is not None and hasattr(self._process, "io_counters"):
             try:
                 counters = self._process.io_counters()
-                out["io_read"] = counters.read_bytes
-                out["io_write"] = counters.write_bytes
+                io_read, io_write = counters.read_bytes, counters.write_bytes
             except (psutil.Error, OSError, NotImplementedError):
                 pass
-        return out
+        return (user, system, ctx_voluntary, ctx_involuntary, maxrss, rss, io_read, io_write)
 
 
 def _open_proc(path: str) -> int | None:
@@ -270,28 +274,31 @@ def _open_proc(path: str) -> int | None:
 _PROBE = _Probe()
 
 
-def _resources(start: dict[str, float], now: dict[str, float], peak_rss: float) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    user = now["cpu_user_s"] - start["cpu_user_s"]
-    system = now["cpu_system_s"] - start["cpu_system_s"]
-    out["cpu_user_s"] = round(user, 6)
-    out["cpu_system_s"] = round(system, 6)
-    out["cpu_ms"] = round((user + system) * 1000.0, 3)
-    if "rss" in start and "rss" in now:
-        peak = max(peak_rss, start["rss"], now["rss"])
+def _resources(start: Reading, now: Reading, peak_rss: float) -> dict[str, Any]:
+    """Per-session figures from two readings and the sampler's highest RSS in between."""
+    user = now[0] - start[0]
+    system = now[1] - start[1]
+    out: dict[str, Any] = {
+        "cpu_user_s": round(user, 6),
+        "cpu_system_s": round(system, 6),
+        "cpu_ms": round((user + system) * 1000.0, 3),
+    }
+    rss_start, rss_end = start[5], now[5]
+    if rss_start is not None and rss_end is not None:
+        peak = max(peak_rss, rss_start, rss_end)
         # A lifetime peak that rose during the session was reached during the session.
-        if "maxrss" in now and now["maxrss"] > start.get("maxrss", math.inf):
-            peak = max(peak, now["maxrss"])
-        out["rss_start_bytes"] = int(start["rss"])
-        out["rss_end_bytes"] = int(now["rss"])
+        if start[4] is not None and now[4] is not None and now[4] > start[4]:
+            peak = max(peak, now[4])
+        out["rss_start_bytes"] = rss_start
+        out["rss_end_bytes"] = rss_end
         out["peak_rss_bytes"] = int(peak)
         out["peak_rss_mb"] = round(peak / MIB, 3)
-    if "io_read" in start and "io_read" in now:
-        out["io_read_bytes"] = int(now["io_read"] - start["io_read"])
-        out["io_write_bytes"] = int(now["io_write"] - start["io_write"])
-    if "ctx_voluntary" in start and "ctx_voluntary" in now:
-        voluntary = int(now["ctx_voluntary"] - start["ctx_voluntary"])
-        involuntary = int(now["ctx_involuntary"] - start["ctx_involuntary"])
+    if start[6] is not None and now[6] is not None:
+        out["io_read_bytes"] = now[6] - start[6]
+        out["io_write_bytes"] = now[7] - start[7]  # type: ignore[operator]
+    if start[2] is not None and now[2] is not None:
+        voluntary = now[2] - start[2]
+        involuntary = now[3] - start[3]  # type: ignore[operator]
         out["ctx_switches"] = voluntary + involuntary
         out["ctx_switches_voluntary"] = voluntary
         out["ctx_switches_involuntary"] = involuntary
@@ -329,10 +336,10 @@ class _Meter:
         "breaches", "memory", "peak_rss", "samples", "samples_dropped", "start", "started_at",
     )  # fmt: skip
 
-    def __init__(self, start: dict[str, float], started_at: float) -> None:
+    def __init__(self, start: Reading, started_at: float) -> None:
         self.start = start
         self.started_at = started_at
-        self.peak_rss = start.get("rss", 0.0)
+        self.peak_rss = start[5] or 0
         self.samples: list[dict[str, Any]] = []
         self.samples_dropped = 0
         self.memory: _MemoryMeter | None = None
@@ -380,6 +387,7 @@ class MetricsCollector(Component):
         self._meters: dict[str, _Meter] = {}
         self._process = psutil.Process()
         self._sample_lock = threading.Lock()
+        self._read_lock = threading.Lock()
         self._uss: tuple[float, int] | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -429,7 +437,8 @@ class MetricsCollector(Component):
 
     def end_session(self, session: SessionInfo) -> dict[str, Any]:
         data = super().end_session(session)
-        meter = self._meters.pop(session.session_id, None)
+        with self._sample_lock:
+            meter = self._meters.pop(session.session_id, None)
         if meter is None:
             return data
         data["resources"] = _resources(meter.start, _PROBE.read(), meter.peak_rss)
@@ -653,11 +662,14 @@ class MetricsCollector(Component):
         """
         if not self.enabled:
             return {}
-        with self._sample_lock:
+        with self._read_lock:  # psutil's cpu_percent keeps state between calls
             point = self.read_resources()
             custom = self.collect_custom()
-            if custom:
-                point["custom"] = custom
+        if custom:
+            point["custom"] = custom
+        # Short critical section: end_session takes this lock to detach its meter, so a
+        # point is never appended to samples that were already handed over.
+        with self._sample_lock:
             self.samples.append(point)
             self.samples_total += 1
             rss = point.get("rss_bytes", 0)

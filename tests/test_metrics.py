@@ -276,13 +276,18 @@ def test_peak_rss_includes_sampler_points(
 
 def test_resources_take_a_rising_lifetime_peak_as_the_session_peak() -> None:
     """When getrusage's lifetime peak rose during the session, that peak was the session's."""
-    start = {"cpu_user_s": 1.0, "cpu_system_s": 0.5, "rss": 100.0, "maxrss": 150.0}
-    rose = {"cpu_user_s": 1.5, "cpu_system_s": 0.5, "rss": 110.0, "maxrss": 400.0}
-    flat = {"cpu_user_s": 1.5, "cpu_system_s": 0.5, "rss": 110.0, "maxrss": 150.0}
+    # (user s, system s, ctx voluntary, ctx involuntary, lifetime peak, rss, io read, io write)
+    start = (1.0, 0.5, 10, 1, 150, 100, 0, 0)
+    rose = (1.5, 0.5, 12, 1, 400, 110, 0, 4096)
+    flat = (1.5, 0.5, 12, 1, 150, 110, 0, 4096)
     assert _resources(start, rose, 0.0)["peak_rss_bytes"] == 400
     assert _resources(start, flat, 0.0)["peak_rss_bytes"] == 110
     assert _resources(start, flat, 130.0)["peak_rss_bytes"] == 130
     assert _resources(start, rose, 0.0)["cpu_ms"] == 500.0
+    assert _resources(start, rose, 0.0)["io_write_bytes"] == 4096
+    assert _resources(start, rose, 0.0)["ctx_switches"] == 2
+    missing = (1.0, 0.5, None, None, None, None, None, None)
+    assert set(_resources(missing, missing, 0.0)) == {"cpu_user_s", "cpu_system_s", "cpu_ms"}
 
 
 def test_session_resources_of_unknown_session_is_empty(metrics: MetricsCollector) -> None:
