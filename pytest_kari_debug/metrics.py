@@ -923,6 +923,23 @@ class MetricsCollector(Component):
         except Exception as exc:
             self.add_diagnostic(f"alert handler raised {type(exc).__name__}: {exc}")
 
+    def export_data(self) -> dict[str, Any]:
+        """Everything kept, as JSON-able data (for JSON and CSV exports outside pytest).
+
+        Keys: ``records`` (points), ``samples`` (sampler points), ``aggregates`` (per name,
+        whole run), ``thresholds``, ``breaches`` and the drop counters.
+        """
+        return {
+            "extension_id": self.extension_id,
+            "records": [p.to_dict() for p in self.records.snapshot()],
+            "dropped": self.records.dropped,
+            "samples": list(self.samples),
+            "samples_dropped": self.samples_dropped,
+            "aggregates": {n: a.to_dict() for n, a in self.aggregate_all().items()},
+            "thresholds": [t.to_dict() for t in self.thresholds.values()],
+            "breaches": [b.to_dict() for b in self.breaches],
+        }
+
     # Self-monitoring -------------------------------------------------------------------
     def stats(self) -> dict[str, int]:
         """Record counts plus the sampler's: samples kept, taken and dropped."""

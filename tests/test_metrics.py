@@ -570,3 +570,17 @@ def test_stats_include_sampler_counts(metrics: MetricsCollector) -> None:
     assert stats["samples"] == 1
     assert stats["samples_taken"] == 1
     assert stats["samples_dropped"] == 0
+
+
+def test_export_data_is_json_able(metrics: MetricsCollector) -> None:
+    """export_data holds points, samples, aggregates, thresholds and breaches as JSON."""
+    import json
+
+    metrics.set_threshold("x", ">", 1)
+    metrics.record_metric("x", 2, "ms", route="/a")
+    metrics.sample_now()
+    data = json.loads(json.dumps(metrics.export_data()))
+    assert data["records"][0]["labels"] == {"route": "/a"}
+    assert data["aggregates"]["x"]["count"] == 1
+    assert data["breaches"][0]["value"] == 2.0
+    assert len(data["samples"]) == 1

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from conftest import require_tool
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as parse_openmetrics,
 )
@@ -281,3 +282,16 @@ def test_gateway_address_rejects_other_urls(url: str) -> None:
     """Anything but http(s)://HOST[:PORT] is refused with the accepted form."""
     with pytest.raises(ExportError, match="Pushgateway URL"):
         gateway_address(url)
+
+
+def test_exporter_over_live_debug_sessions() -> None:
+    """Stopped debug sessions of a manager export like tests, named by session name."""
+    manager = ExtensionDebugManager("live")
+    collector = manager.get_metrics_collector()
+    with manager.debug_session(name="checkout"):
+        collector.record_metric("basket_size", 3)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(PrometheusExporter.from_sessions(manager.sessions))
+    found = samples_of(generate_latest(registry).decode())
+    key = ("kari_metric_basket_size_sum", (("extension", "live"), ("test", "checkout")))
+    assert found[key] == 3.0

@@ -97,6 +97,24 @@ class PrometheusExporter:
         self.tests = list(tests)
         self.prefix = sanitize_metric_name(prefix)
 
+    @classmethod
+    def from_sessions(cls, sessions: Iterable[Any], *, prefix: str = "kari") -> PrometheusExporter:
+        """An exporter over stopped debug sessions (``DebugSession`` objects) of live managers.
+
+        Each session stands for one test: its name is the ``test`` label.
+        """
+        tests = [
+            {
+                "nodeid": session.name,
+                "extension_id": session.extension_id,
+                "outcome": "completed",
+                "duration_ms": session.duration_seconds * 1000.0,
+                "collected_data": session.collected_data,
+            }
+            for session in sessions
+        ]
+        return cls(tests, prefix=prefix)
+
     def collect(self) -> Iterator[Metric]:
         """Yield every metric family (prometheus_client's collector protocol)."""
         p = self.prefix
