@@ -33,8 +33,8 @@ import tracemalloc
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import psutil
 
@@ -90,16 +90,19 @@ SEVERITIES = ("low", "medium", "high", "critical")
 
 
 # Records ---------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class MetricPoint:
-    """One value of a metric, observed inside one debug session (or none)."""
+class MetricPoint(NamedTuple):
+    """One value of a metric, observed inside one debug session (or none).
+
+    A NamedTuple rather than a frozen dataclass: equally immutable, and built about three
+    times faster, which matters on ``record_metric``'s path (see benchmarks/metrics_bench.py).
+    """
 
     name: str
     value: float
     unit: str
     ts: float
     session_id: str | None = None
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = {}  # shared default, never mutated; record_metric passes its own
 
     def to_dict(self) -> dict[str, Any]:
         """Return the point as JSON-able data."""
@@ -109,7 +112,7 @@ class MetricPoint:
             "unit": self.unit,
             "ts": self.ts,
             "session_id": self.session_id,
-            "labels": self.labels,
+            "labels": dict(self.labels),
         }
 
 
