@@ -439,12 +439,13 @@ class MetricsCollector(Component):
         self._meters[session.session_id] = meter
 
     def end_session(self, session: SessionInfo) -> dict[str, Any]:
+        end = _PROBE.read() if self.enabled else None  # first, before our own work
         data = super().end_session(session)
         with self._sample_lock:
             meter = self._meters.pop(session.session_id, None)
-        if meter is None:
+        if meter is None or end is None:
             return data
-        data["resources"] = _resources(meter.start, _PROBE.read(), meter.peak_rss)
+        data["resources"] = _resources(meter.start, end, meter.peak_rss)
         data["samples"] = meter.samples
         data["samples_dropped"] = meter.samples_dropped
         if meter.breaches:
