@@ -174,7 +174,7 @@ def test_unwritable_prometheus_path_is_a_warning(pytester: pytest.Pytester) -> N
     pytester.makepyfile(blocker="")
     result, _ = run_json(pytester, "--kari-prometheus=blocker.py/metrics.prom")
     result.assert_outcomes(passed=2, failed=1, warnings=1)
-    result.stdout.fnmatch_lines(["*internal error in writing --kari-prometheus*"])
+    result.stdout.fnmatch_lines(["*could not write --kari-prometheus 'blocker.py/metrics.prom'*"])
 
 
 def test_metrics_with_xdist_cover_every_test(pytester: pytest.Pytester) -> None:
@@ -196,6 +196,18 @@ def test_metrics_with_xdist_cover_every_test(pytester: pytest.Pytester) -> None:
     sums = {s.labels["test"]: s.value for s in families["kari_metric_n_value"].samples
             if s.name.endswith("_sum")}  # fmt: skip
     assert sums == {f"test_many.py::test_n[{n}]": float(n) for n in range(6)}
+
+
+def test_unwritable_csv_dir_is_a_warning(pytester: pytest.Pytester) -> None:
+    """A metrics.csv that cannot be written warns; the outcomes are unchanged."""
+    pytester.makepyfile("def test_ok(kari_metrics): kari_metrics.record_metric('x', 1)")
+    (pytester.path / "blocked").write_text("a file, not a folder")
+    result = pytester.runpytest("--kari-store=none", "--kari-csv=blocked")
+    outcomes = result.parseoutcomes()
+    assert (outcomes["passed"], "failed" in outcomes) == (1, False)
+    assert outcomes["warnings"] >= 1
+    result.stdout.fnmatch_lines(["*could not write 'blocked/metrics.csv'*"])
+    assert result.ret == 0
 
 
 def test_no_prometheus_file_without_the_flag(pytester: pytest.Pytester) -> None:

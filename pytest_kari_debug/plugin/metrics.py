@@ -204,16 +204,22 @@ def pytest_kari_debug_run_finished(
             state.summary_lines.append(_summary_line(section))
     if state.settings.csv_dir is not None:
         with guard(config, "writing metrics.csv"):
-            path = write_csv(state.settings.csv_dir / "metrics.csv", csv_rows(tests), CSV_COLUMNS)
-            state.outputs["metrics csv"] = str(path)
+            path = state.settings.csv_dir / "metrics.csv"
+            try:
+                write_csv(path, csv_rows(tests), CSV_COLUMNS)
+                state.outputs["metrics csv"] = str(path)
+            except OSError as exc:
+                state.diagnose(f"could not write {str(path)!r}: {exc}")
     if settings is None:
         return
     if settings.prometheus_path is not None:
         with guard(config, "writing --kari-prometheus"):
-            path = prometheus.write_prometheus(
-                settings.prometheus_path, tests, settings.prometheus_format
-            )
-            state.outputs["prometheus"] = str(path)
+            path = settings.prometheus_path
+            try:
+                prometheus.write_prometheus(path, tests, settings.prometheus_format)
+                state.outputs["prometheus"] = str(path)
+            except OSError as exc:
+                state.diagnose(f"could not write --kari-prometheus {str(path)!r}: {exc}")
     if settings.pushgateway is not None:
         with guard(config, "pushing to --kari-pushgateway"):
             try:
