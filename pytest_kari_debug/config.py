@@ -188,7 +188,10 @@ def _check_range(name: str, value: float) -> None:
     if name == "sampling_rate":
         if not 0.0 <= value <= 1.0:
             _fail(name, value, "a number from 0.0 to 1.0")
-    elif name in ("metrics_interval", "health_check_interval", "profile_interval"):
+    elif name == "metrics_interval":
+        if not 0.01 <= value < math.inf:
+            _fail(name, value, "a finite number of seconds >= 0.01")
+    elif name in ("health_check_interval", "profile_interval"):
         if not 0.0 < value < math.inf:
             _fail(name, value, "a finite number of seconds > 0")
     elif name == "profiling_overhead_limit":

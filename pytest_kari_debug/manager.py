@@ -161,6 +161,7 @@ class ExtensionDebugManager:
         self.profiler = PerformanceProfiler(extension_id, cfg, enabled=cfg.profiling_enabled)
         self.tracer = ExtensionTracer(extension_id, cfg, enabled=cfg.tracing_enabled)
         self.alert_manager = AlertManager(extension_id, cfg, enabled=cfg.alerting_enabled)
+        self.metrics.set_alert_handler(self.alert_manager.raise_alert)
         self.components: dict[str, Component] = {
             c.kind: c
             for c in (

@@ -1,33 +1,108 @@
-"""``MetricsCollector``: custom metrics, request figures and collectors of one extension."""
+"""``MetricsCollector``: resource sampling, custom metrics and collectors, aggregation, thresholds.
+
+Two ways of reading the process are used, on purpose:
+
+* the **sampler** (a daemon thread at ``metrics_interval``) takes a full picture with psutil
+  inside ``Process.oneshot()``: CPU percent and seconds, RSS, USS, VMS, threads, open file
+  descriptors, context switches, disk io bytes and the *system-wide* network bytes;
+* **session boundaries** (the start and end of every debug session, i.e. of every test) must
+  cost microseconds, so they read only what is cheap: ``getrusage`` (CPU seconds, context
+  switches, lifetime peak RSS) and, on Linux, ``/proc/self/statm`` and ``/proc/self/io`` through
+  descriptors kept open. Elsewhere they fall back to psutil. A counter the platform lacks is
+  simply absent.
+
+Per-test memory with tracemalloc (``memory_tracking`` or a session's ``profile_memory``): the
+profiler uses tracemalloc too, so this module never stops tracemalloc unless it started it
+(and only when the collector stops with no memory session open), and it folds the traced peak
+into every open memory session before each ``tracemalloc.reset_peak()`` it makes. A
+``reset_peak()`` made by other code between two readings loses the part of a session's peak
+before it; nothing in tracemalloc's API can prevent that.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
-import re
+import numbers
+import os
+import sys
+import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+import tracemalloc
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import psutil
 
 from .component import Component
 from .context import CURRENT_SESSION, SessionInfo
 from .exceptions import ConfigurationError
+from .naming import sanitize_metric_name
 
-_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
+try:
+    import resource as _resource
+except ImportError:  # Windows
+    _resource = None  # type: ignore[assignment]
+
+MIB = 1024.0 * 1024.0
+#: Per-session cap on sampler points kept for the report's charts.
+MAX_SESSION_SAMPLES = 10_000
+#: Sampler points kept for the whole run (real-time view, run aggregation).
+MAX_RUN_SAMPLES = 10_000
+#: USS reads every mapping of the process (about 0.2 ms): refreshed at most this often.
+USS_EVERY_SECONDS = 1.0
+MAX_SESSION_BREACHES = 100
+MAX_BREACHES = 1000
+
+#: Fields of a sampler point (besides ``ts`` and ``custom``) and their units.
+SAMPLE_FIELDS: dict[str, str] = {
+    "cpu_percent": "percent",
+    "cpu_user_s": "seconds",
+    "cpu_system_s": "seconds",
+    "rss_bytes": "bytes",
+    "memory_mb": "MiB",
+    "uss_bytes": "bytes",
+    "vms_bytes": "bytes",
+    "threads": "count",
+    "open_fds": "count",
+    "ctx_switches": "count",
+    "io_read_bytes": "bytes",
+    "io_write_bytes": "bytes",
+    "net_bytes_sent": "bytes",
+    "net_bytes_recv": "bytes",
+}
+
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+}
+_OP_ALIASES = {"gt": ">", "ge": ">=", "gte": ">=", "lt": "<", "le": "<=", "lte": "<=",
+               "eq": "==", "ne": "!="}  # fmt: skip
+SEVERITIES = ("low", "medium", "high", "critical")
 
 
-@dataclass(frozen=True, slots=True)
-class MetricPoint:
-    """One value of a metric, observed inside one debug session (or none)."""
+# Records ---------------------------------------------------------------------------------
+class MetricPoint(NamedTuple):
+    """One value of a metric, observed inside one debug session (or none).
+
+    A NamedTuple rather than a frozen dataclass: equally immutable, and built about three
+    times faster, which matters on ``record_metric``'s path (see benchmarks/metrics_bench.py).
+    """
 
     name: str
     value: float
     unit: str
     ts: float
     session_id: str | None = None
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = {}  # shared default, never mutated; record_metric passes its own
 
     def to_dict(self) -> dict[str, Any]:
         """Return the point as JSON-able data."""
@@ -37,12 +112,263 @@ class MetricPoint:
             "unit": self.unit,
             "ts": self.ts,
             "session_id": self.session_id,
-            "labels": self.labels,
+            "labels": dict(self.labels),
         }
 
 
+@dataclass(frozen=True, slots=True)
+class MetricAggregate:
+    """Statistics of one metric over a window (last N seconds, a session or the whole run)."""
+
+    name: str
+    count: int
+    sum: float
+    min: float
+    max: float
+    mean: float
+    p50: float
+    p90: float
+    p95: float
+    p99: float
+    last: float
+    rate_per_second: float
+    window_seconds: float
+    first_ts: float
+    last_ts: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the aggregate as JSON-able data."""
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """A limit on a metric: a value for which ``value <op> limit`` holds is a breach."""
+
+    name: str
+    op: str
+    value: float
+    severity: str
+
+    def breached_by(self, value: float) -> bool:
+        """Whether *value* breaks this threshold."""
+        return _OPS[self.op](value, self.value)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the threshold as JSON-able data."""
+        return {"name": self.name, "op": self.op, "value": self.value, "severity": self.severity}
+
+
+@dataclass(frozen=True, slots=True)
+class ThresholdBreach:
+    """A metric value that went across a threshold (recorded on the transition only)."""
+
+    name: str
+    op: str
+    threshold: float
+    value: float
+    severity: str
+    ts: float
+    session_id: str | None
+
+    @property
+    def message(self) -> str:
+        return f"{self.name} = {self.value:g} breaks threshold {self.op} {self.threshold:g}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the breach as JSON-able data."""
+        return {
+            "name": self.name,
+            "op": self.op,
+            "threshold": self.threshold,
+            "value": self.value,
+            "severity": self.severity,
+            "level": self.severity,
+            "ts": self.ts,
+            "session_id": self.session_id,
+            "message": self.message,
+        }
+
+
+# Cheap readings at session boundaries ----------------------------------------------------
+#: (cpu_user_s, cpu_system_s, ctx_voluntary, ctx_involuntary, lifetime_peak_rss, rss,
+#:  io_read_bytes, io_write_bytes); None where the platform has no such counter.
+Reading = tuple[
+    float, float, int | None, int | None, int | None, int | None, int | None, int | None
+]
+
+
+class _Probe:
+    """Microsecond readings of this process: CPU, context switches, RSS, peak RSS, disk io."""
+
+    def __init__(self) -> None:
+        self._pid = -1
+        self._statm: int | None = None
+        self._io: int | None = None
+        self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+        self._process: psutil.Process | None = None
+        self._lock = threading.Lock()
+        # ru_maxrss is in KiB on Linux and the BSDs, in bytes on macOS.
+        self._maxrss_factor = 1 if sys.platform == "darwin" else 1024
+
+    def _open(self) -> None:
+        with self._lock:
+            if self._pid == os.getpid():
+                return
+            for fd in (self._statm, self._io):  # inherited over fork: they read the parent
+                if fd is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+            self._statm = self._io = None
+            if sys.platform.startswith("linux"):
+                self._statm = _open_proc("/proc/self/statm")
+                self._io = _open_proc("/proc/self/io")
+            self._process = psutil.Process()
+            self._pid = os.getpid()
+
+    def read(self) -> Reading:
+        """Return the current readings; a counter the platform lacks is ``None``."""
+        if self._pid != os.getpid():
+            self._open()
+        ctx_voluntary = ctx_involuntary = maxrss = rss = io_read = io_write = None
+        if _resource is not None:
+            usage = _resource.getrusage(_resource.RUSAGE_SELF)
+            user, system = usage.ru_utime, usage.ru_stime
+            ctx_voluntary, ctx_involuntary = usage.ru_nvcsw, usage.ru_nivcsw
+            maxrss = usage.ru_maxrss * self._maxrss_factor
+        else:
+            times = os.times()
+            user, system = times.user, times.system
+        if self._statm is not None:
+            try:
+                rss = int(os.pread(self._statm, 128, 0).split()[1]) * self._page
+            except (OSError, ValueError, IndexError):
+                self._statm = None
+        if rss is None and self._process is not None:
+            with contextlib.suppress(psutil.Error, OSError):
+                rss = self._process.memory_info().rss
+        if self._io is not None:
+            try:
+                # "rchar: N wchar: N syscr: N syscw: N read_bytes: N write_bytes: N ..."
+                fields = os.pread(self._io, 512, 0).split()
+                if fields[8] != b"read_bytes:" or fields[10] != b"write_bytes:":
+                    raise ValueError(fields)
+                io_read, io_write = int(fields[9]), int(fields[11])
+            except (OSError, ValueError, IndexError):
+                self._io = None
+        elif self._process is not None and hasattr(self._process, "io_counters"):
+            try:
+                counters = self._process.io_counters()
+                io_read, io_write = counters.read_bytes, counters.write_bytes
+            except (psutil.Error, OSError, NotImplementedError):
+                pass
+        return (user, system, ctx_voluntary, ctx_involuntary, maxrss, rss, io_read, io_write)
+
+
+def _open_proc(path: str) -> int | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        os.pread(fd, 1, 0)  # some containers let open() succeed and refuse the read
+        return fd
+    except OSError:
+        return None
+
+
+_PROBE = _Probe()
+
+
+def _resources(start: Reading, now: Reading, peak_rss: float) -> dict[str, Any]:
+    """Per-session figures from two readings and the sampler's highest RSS in between."""
+    user = now[0] - start[0]
+    system = now[1] - start[1]
+    out: dict[str, Any] = {
+        "cpu_user_s": round(user, 6),
+        "cpu_system_s": round(system, 6),
+        "cpu_ms": round((user + system) * 1000.0, 3),
+    }
+    rss_start, rss_end = start[5], now[5]
+    if rss_start is not None and rss_end is not None:
+        peak = max(peak_rss, rss_start, rss_end)
+        # A lifetime peak that rose during the session was reached during the session.
+        if start[4] is not None and now[4] is not None and now[4] > start[4]:
+            peak = max(peak, now[4])
+        out["rss_start_bytes"] = rss_start
+        out["rss_end_bytes"] = rss_end
+        out["peak_rss_bytes"] = int(peak)
+        out["peak_rss_mb"] = round(peak / MIB, 3)
+    if start[6] is not None and now[6] is not None:
+        out["io_read_bytes"] = now[6] - start[6]
+        out["io_write_bytes"] = now[7] - start[7]  # type: ignore[operator]
+    if start[2] is not None and now[2] is not None:
+        voluntary = now[2] - start[2]
+        involuntary = now[3] - start[3]  # type: ignore[operator]
+        out["ctx_switches"] = voluntary + involuntary
+        out["ctx_switches_voluntary"] = voluntary
+        out["ctx_switches_involuntary"] = involuntary
+    return out
+
+
+# tracemalloc, shared with other code -----------------------------------------------------
+class _MemoryMeter:
+    __slots__ = ("peak", "start_blocks", "start_bytes")
+
+    def __init__(self, start_bytes: int, start_blocks: int) -> None:
+        self.start_bytes = start_bytes
+        self.peak = start_bytes
+        self.start_blocks = start_blocks
+
+
+_MEMORY_LOCK = threading.Lock()
+_MEMORY_OPEN: dict[int, _MemoryMeter] = {}
+
+
+def _fold_peak() -> int:
+    """Fold tracemalloc's peak into every open memory meter; return the current traced size."""
+    current, peak = tracemalloc.get_traced_memory()
+    for meter in _MEMORY_OPEN.values():
+        if peak > meter.peak:
+            meter.peak = peak
+    return current
+
+
+# Sessions ------------------------------------------------------------------------------
+class _Meter:
+    """What the collector keeps for one open debug session."""
+
+    __slots__ = (
+        "breaches", "memory", "peak_rss", "samples", "samples_dropped", "start", "started_at",
+    )  # fmt: skip
+
+    def __init__(self, start: Reading, started_at: float) -> None:
+        self.start = start
+        self.started_at = started_at
+        self.peak_rss = start[5] or 0
+        self.samples: list[dict[str, Any]] = []
+        self.samples_dropped = 0
+        self.memory: _MemoryMeter | None = None
+        self.breaches: list[dict[str, Any]] = []
+
+
+def _sampler_loop(ref: weakref.ref[MetricsCollector], stop: threading.Event, every: float) -> None:
+    """Body of the sampler thread; holds the collector weakly so it never keeps it alive."""
+    deadline = time.monotonic() + every
+    while not stop.wait(max(0.0, deadline - time.monotonic())):
+        collector = ref()
+        if collector is None:
+            return
+        try:
+            collector.sample_now()
+        except Exception as exc:  # the sampler keeps going whatever a reading does
+            collector.add_diagnostic(f"resource sampler: {type(exc).__name__}: {exc}")
+        del collector
+        deadline += every
+        now = time.monotonic()
+        if deadline < now:  # fell behind (suspended, overloaded): skip the missed ticks
+            deadline = now + every
+
+
 class MetricsCollector(Component):
-    """Records metric points in a bounded buffer; custom collectors are polled on demand."""
+    """Custom metrics, resource sampling, per-session resources, aggregation and thresholds."""
 
     kind = "metrics"
     limit_field = "max_metrics"
@@ -50,92 +376,634 @@ class MetricsCollector(Component):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.custom_collectors: dict[str, Callable[[], float]] = {}
+        self.thresholds: dict[tuple[str, str], Threshold] = {}
+        self.breaches: deque[ThresholdBreach] = deque(maxlen=MAX_BREACHES)
+        self.samples: deque[dict[str, Any]] = deque(maxlen=MAX_RUN_SAMPLES)
+        self.samples_total = 0
+        #: Wall clock of every timestamp (tests inject a fake one).
+        self.clock: Callable[[], float] = time.time
+        self.created_at = self.clock()
+        self._alert_handler: Callable[..., Any] | None = None
+        self._breached: set[tuple[str, str]] = set()
+        self._names: dict[str, str] = {}
+        self._latest: dict[str, MetricPoint] = {}
+        self._meters: dict[str, _Meter] = {}
         self._process = psutil.Process()
-        self._session_start: dict[str, tuple[float, float, int]] = {}
+        self._sample_lock = threading.Lock()
+        self._read_lock = threading.Lock()
+        self._uss: tuple[float, int] | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._started_tracemalloc = False
 
+    # Lifecycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the resource sampler thread (daemon; idempotent)."""
+        if not self.enabled or (self._thread is not None and self._thread.is_alive()):
+            return
+        with contextlib.suppress(psutil.Error):
+            self._process.cpu_percent(None)  # the first call only primes psutil's baseline
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=_sampler_loop,
+            args=(weakref.ref(self), self._stop, self.configuration.metrics_interval),
+            name=f"kari-metrics-sampler[{self.extension_id}]",
+            daemon=True,
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the sampler, and tracemalloc if this collector started it and nothing uses it."""
+        thread, self._thread = self._thread, None
+        self._stop.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=2.0)
+        with _MEMORY_LOCK:
+            if self._started_tracemalloc and not _MEMORY_OPEN and tracemalloc.is_tracing():
+                tracemalloc.stop()
+            self._started_tracemalloc = False
+
+    @property
+    def sampling(self) -> bool:
+        """Whether the sampler thread is running."""
+        return self._thread is not None and self._thread.is_alive()
+
+    # Sessions --------------------------------------------------------------------------
     def begin_session(self, session: SessionInfo) -> None:
         super().begin_session(session)
-        if self.enabled:
-            cpu = self._process.cpu_times()
-            rss = self._process.memory_info().rss
-            self._session_start[session.session_id] = (cpu.user, cpu.system, rss)
+        if not self.enabled:
+            return
+        meter = _Meter(_PROBE.read(), session.started_at)
+        if self.configuration.memory_tracking or session.options.get("profile_memory"):
+            meter.memory = self._begin_memory()
+        self._meters[session.session_id] = meter
 
     def end_session(self, session: SessionInfo) -> dict[str, Any]:
+        end = _PROBE.read() if self.enabled else None  # first, before our own work
         data = super().end_session(session)
-        data["resources"] = self.session_resources(session.session_id)
-        self._session_start.pop(session.session_id, None)
+        with self._sample_lock:
+            meter = self._meters.pop(session.session_id, None)
+        if meter is None or end is None:
+            return data
+        data["resources"] = _resources(meter.start, end, meter.peak_rss)
+        data["samples"] = meter.samples
+        data["samples_dropped"] = meter.samples_dropped
+        if meter.breaches:
+            data["breaches"] = meter.breaches
+        if meter.memory is not None:
+            data["memory"] = self._memory_figures(meter.memory, close=True)
         return data
 
-    def session_resources(self, session_id: str) -> dict[str, float]:
+    def session_resources(self, session_id: str) -> dict[str, Any]:
         """Resource figures of the open session *session_id* from its start until now.
 
         Keys: ``cpu_user_s``, ``cpu_system_s``, ``cpu_ms``, ``rss_start_bytes``,
-        ``rss_end_bytes``, ``peak_rss_bytes``. Empty when the session is unknown.
+        ``rss_end_bytes``, ``peak_rss_bytes``, ``peak_rss_mb`` and, where the platform has
+        them, ``io_read_bytes``, ``io_write_bytes``, ``ctx_switches`` (plus its voluntary and
+        involuntary parts). Empty when the session is unknown or already stopped.
         """
-        start = self._session_start.get(session_id)
-        if start is None:
+        meter = self._meters.get(session_id)
+        if meter is None:
             return {}
-        cpu = self._process.cpu_times()
-        rss = self._process.memory_info().rss
-        user, system = cpu.user - start[0], cpu.system - start[1]
+        return _resources(meter.start, _PROBE.read(), meter.peak_rss)
+
+    def session_memory(self, session_id: str) -> dict[str, Any]:
+        """tracemalloc figures of the open session *session_id* so far (empty without them).
+
+        Keys: ``peak_bytes`` (highest traced memory above the session's start), ``allocated_bytes``
+        (traced bytes allocated and not freed since the start), ``allocated_blocks`` (memory
+        blocks of the Python allocator still allocated since the start, from
+        ``sys.getallocatedblocks``), ``allocated_mb``, ``traced_start_bytes``,
+        ``traced_bytes``.
+        """
+        meter = self._meters.get(session_id)
+        if meter is None or meter.memory is None:
+            return {}
+        return self._memory_figures(meter.memory, close=False)
+
+    def session_samples(self, session_id: str) -> list[dict[str, Any]]:
+        """The sampler points taken so far during the open session *session_id*."""
+        meter = self._meters.get(session_id)
+        return list(meter.samples) if meter is not None else []
+
+    def _begin_memory(self) -> _MemoryMeter:
+        with _MEMORY_LOCK:
+            if not tracemalloc.is_tracing():
+                tracemalloc.start()
+                self._started_tracemalloc = True
+            _fold_peak()  # keep the peaks of sessions already open before resetting
+            tracemalloc.reset_peak()
+            current, _ = tracemalloc.get_traced_memory()
+            meter = _MemoryMeter(current, sys.getallocatedblocks())
+            _MEMORY_OPEN[id(meter)] = meter
+        return meter
+
+    def _memory_figures(self, meter: _MemoryMeter, *, close: bool) -> dict[str, Any]:
+        with _MEMORY_LOCK:
+            tracing = tracemalloc.is_tracing()
+            current = _fold_peak() if tracing else 0
+            blocks = sys.getallocatedblocks()
+            if close:
+                _MEMORY_OPEN.pop(id(meter), None)
+        if not tracing:
+            return {"error": "tracemalloc was stopped by other code during the session"}
+        allocated = max(0, current - meter.start_bytes)
         return {
-            "cpu_user_s": round(user, 6),
-            "cpu_system_s": round(system, 6),
-            "cpu_ms": round((user + system) * 1000.0, 3),
-            "rss_start_bytes": start[2],
-            "rss_end_bytes": rss,
-            "peak_rss_bytes": max(start[2], rss),
+            "peak_bytes": max(0, meter.peak - meter.start_bytes),
+            "allocated_bytes": allocated,
+            "allocated_blocks": max(0, blocks - meter.start_blocks),
+            "allocated_mb": round(allocated / MIB, 6),
+            "traced_start_bytes": meter.start_bytes,
+            "traced_bytes": current,
         }
 
+    # Recording -------------------------------------------------------------------------
+    def _check_name(self, name: Any) -> None:
+        if name in self._names:
+            return
+        try:
+            clean = sanitize_metric_name(name)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
+        if len(self._names) < 10_000:
+            self._names[name] = clean
+
     def record_metric(self, name: str, value: float, unit: str = "", **labels: Any) -> None:
-        """Record *value* of metric *name* in *unit*."""
-        if not isinstance(name, str) or not _NAME.match(name):
-            msg = f"metric name {name!r} is not valid: use letters, digits, '_' and ':'"
+        """Record *value* of metric *name* in *unit*, with optional labels.
+
+        *name* must be able to become a Prometheus name (see
+        :func:`~pytest_kari_debug.naming.sanitize_metric_name`); *value* a finite real number.
+        """
+        self._check_name(name)
+        kind = type(value)
+        if (kind is not float and kind is not int) and (
+            isinstance(value, bool) or not isinstance(value, numbers.Real)
+        ):
+            msg = f"metric {name!r} value must be a real number, got {value!r}"
             raise ConfigurationError(msg)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            msg = f"metric {name!r} value must be a number, got {value!r}"
-            raise ConfigurationError(msg)
-        if not math.isfinite(value):
+        value = float(value)
+        if value - value != 0.0:  # NaN or an infinity, without a function call
             msg = f"metric {name!r} value must be finite, got {value!r}"
+            raise ConfigurationError(msg)
+        if not isinstance(unit, str):
+            msg = f"metric {name!r} unit must be a string, got {unit!r}"
             raise ConfigurationError(msg)
         if not self.enabled:
             return
         session = CURRENT_SESSION.get()
-        session_id = session.session_id if session else None
+        session_id = session.session_id if session is not None else None
         point = MetricPoint(
             name,
-            float(value),
+            value,
             unit,
-            time.time(),
+            self.clock(),
             session_id,
-            {k: str(v) for k, v in labels.items()},
+            {k: v if type(v) is str else str(v) for k, v in labels.items()} if labels else {},
         )
         self.records.append(point, session_id)
+        self._latest[name] = point
+        if self.thresholds:
+            self._check_thresholds(name, value, session_id)
+
+    def record_request_time(self, duration_ms: float) -> None:
+        """Record the duration of one handled request, in milliseconds."""
+        self.record_metric("request_time", duration_ms, "ms")
+
+    def record_error(self, error_type: str) -> None:
+        """Count one error of *error_type* (metric ``errors``, label ``error_type``)."""
+        self.record_metric("errors", 1, "count", error_type=error_type)
 
     def register_custom_collector(self, name: str, collector: Callable[[], float]) -> None:
-        """Register *collector*, a callable returning the current value of metric *name*."""
+        """Register *collector*, called at each sample for the current value of metric *name*."""
+        self._check_name(name)
         if not callable(collector):
             msg = f"collector for {name!r} must be callable, got {collector!r}"
             raise ConfigurationError(msg)
         self.custom_collectors[name] = collector
 
-    def collect_custom(self) -> None:
-        """Poll every custom collector once; one that raises is reported and then skipped."""
+    def unregister_custom_collector(self, name: str) -> None:
+        """Stop calling the custom collector of *name* (no error when there is none)."""
+        self.custom_collectors.pop(name, None)
+
+    def collect_custom(self) -> dict[str, float]:
+        """Call every custom collector once and record its value; return the values.
+
+        A collector that raises (or returns something that is not a finite number) is
+        reported once as a diagnostic and skipped from then on.
+        """
+        values: dict[str, float] = {}
         for name, collector in list(self.custom_collectors.items()):
             try:
-                self.record_metric(name, collector())
+                value = collector()
+                self.record_metric(name, value)
             except Exception as exc:  # a user collector must never stop sampling
-                self.add_diagnostic(f"custom collector {name!r} raised {exc!r}; skipped from now")
+                self.add_diagnostic(
+                    f"custom collector {name!r} raised {type(exc).__name__}: {exc}; skipped"
+                    " from now on"
+                )
                 self.custom_collectors.pop(name, None)
+                continue
+            values[name] = float(value)
+        return values
 
-    def record_request_time(self, duration_ms: float) -> None:
-        """Record the duration of one handled request."""
-        self.record_metric("request_time", duration_ms, "ms")
+    # Sampling --------------------------------------------------------------------------
+    def read_resources(self) -> dict[str, Any]:
+        """Read the process's resources now with psutil (one sampler point, not recorded)."""
+        process = self._process
+        point: dict[str, Any] = {"ts": self.clock()}
+        with process.oneshot():
+            _put(point, "cpu_percent", lambda: round(process.cpu_percent(None), 3))
+            times = _get(getattr(process, "cpu_times", None))
+            if times is not None:
+                point["cpu_user_s"] = times.user
+                point["cpu_system_s"] = times.system
+            memory = _get(getattr(process, "memory_info", None))
+            if memory is not None:
+                point["rss_bytes"] = memory.rss
+                point["memory_mb"] = round(memory.rss / MIB, 3)
+                point["vms_bytes"] = memory.vms
+            _put(point, "threads", getattr(process, "num_threads", None))
+            # num_fds on POSIX, num_handles on Windows
+            fds = getattr(process, "num_fds", None) or getattr(process, "num_handles", None)
+            _put(point, "open_fds", fds)
+            if _resource is not None:
+                # Whole-process counts (psutil's Linux figure covers only the main thread).
+                usage = _resource.getrusage(_resource.RUSAGE_SELF)
+                point["ctx_switches"] = usage.ru_nvcsw + usage.ru_nivcsw
+            else:
+                ctx = _get(getattr(process, "num_ctx_switches", None))
+                if ctx is not None:
+                    point["ctx_switches"] = ctx.voluntary + ctx.involuntary
+            io = _get(getattr(process, "io_counters", None))  # absent on macOS
+            if io is not None:
+                point["io_read_bytes"] = io.read_bytes
+                point["io_write_bytes"] = io.write_bytes
+        uss = self._read_uss(point["ts"])
+        if uss is not None:
+            point["uss_bytes"] = uss
+        net = _get(psutil.net_io_counters)
+        if net is not None:  # system-wide: psutil has no per-process network counters
+            point["net_bytes_sent"] = net.bytes_sent
+            point["net_bytes_recv"] = net.bytes_recv
+        return point
 
-    def record_error(self, error_type: str) -> None:
-        """Count one error of *error_type*."""
-        self.record_metric("errors", 1, "count", error_type=error_type)
+    def _read_uss(self, now: float) -> int | None:
+        if self._uss is not None and now - self._uss[0] < USS_EVERY_SECONDS:
+            return None
+        full = _get(getattr(self._process, "memory_full_info", None))
+        uss = getattr(full, "uss", None)
+        if uss is None:
+            self._uss = (math.inf, 0)  # the platform has no USS: never ask again
+            return None
+        self._uss = (now, uss)
+        return int(uss)
 
+    def sample_now(self) -> dict[str, Any]:
+        """Take one sampler point now: resources plus every custom collector's value.
+
+        The point is kept for the run (bounded), added to every open session's ``samples``,
+        raises their peak RSS, and is checked against the thresholds.
+        """
+        if not self.enabled:
+            return {}
+        with self._read_lock:  # psutil's cpu_percent keeps state between calls
+            point = self.read_resources()
+            custom = self.collect_custom()
+        if custom:
+            point["custom"] = custom
+        # Short critical section: end_session takes this lock to detach its meter, so a
+        # point is never appended to samples that were already handed over.
+        with self._sample_lock:
+            self.samples.append(point)
+            self.samples_total += 1
+            rss = point.get("rss_bytes", 0)
+            for meter in list(self._meters.values()):
+                if rss > meter.peak_rss:
+                    meter.peak_rss = rss
+                if len(meter.samples) < MAX_SESSION_SAMPLES:
+                    meter.samples.append(point)
+                else:
+                    meter.samples_dropped += 1
+        if self.thresholds:
+            for key, value in point.items():
+                if key in SAMPLE_FIELDS:
+                    self._check_thresholds(key, float(value), None)
+        return point
+
+    @property
+    def samples_dropped(self) -> int:
+        """How many run-level sampler points were pushed out of their bounded buffer."""
+        return max(0, self.samples_total - len(self.samples))
+
+    # Views -----------------------------------------------------------------------------
     def get_metrics(self, name: str | None = None) -> list[MetricPoint]:
         """Return the kept points, oldest first, of *name* or of every metric."""
         return [p for p in self.records.snapshot() if name is None or p.name == name]
+
+    def get_resource_samples(self, since: float | None = None) -> list[dict[str, Any]]:
+        """Return the kept sampler points (taken at or after *since*), oldest first."""
+        points = list(self.samples)
+        return points if since is None else [p for p in points if p["ts"] >= since]
+
+    def latest(self, names: Iterable[str] | None = None) -> dict[str, dict[str, Any] | None]:
+        """The latest value of each of *names* (recorded metrics and resource fields).
+
+        Each value is ``{"value", "unit", "ts", "source"}``, or ``None`` when nothing was
+        seen. Without *names*: every recorded metric and resource field.
+        """
+        sample = self.samples[-1] if self.samples else None
+        if names is None:
+            names = [*self._latest, *(k for k in SAMPLE_FIELDS if sample and k in sample)]
+        out: dict[str, dict[str, Any] | None] = {}
+        for name in names:
+            point = self._latest.get(name)
+            found: dict[str, Any] | None = None
+            if point is not None:
+                found = {"value": point.value, "unit": point.unit, "ts": point.ts,
+                         "source": "recorded"}  # fmt: skip
+            fresher = found is None or (sample is not None and sample["ts"] >= found["ts"])
+            if sample is not None and name in sample and name in SAMPLE_FIELDS and fresher:
+                found = {"value": sample[name], "unit": SAMPLE_FIELDS[name],
+                         "ts": sample["ts"], "source": "sampler"}  # fmt: skip
+            out[name] = found
+        return out
+
+    def get_real_time_metrics(self, names: Sequence[str]) -> dict[str, dict[str, Any] | None]:
+        """Latest values of *names*; resource fields are read fresh when no sample is recent."""
+        sample = self.samples[-1] if self.samples else None
+        stale = sample is None or self.clock() - sample["ts"] > self.configuration.metrics_interval
+        if self.enabled and stale and any(n in SAMPLE_FIELDS for n in names):
+            self.sample_now()
+        return self.latest(names)
+
+    def _values(
+        self, name: str, session_id: str | None, since: float | None, labels: dict[str, str]
+    ) -> list[tuple[float, float]]:
+        if session_id is not None:
+            points = self.records.peek_session(session_id) if session_id in self._meters else [
+                p for p in self.records.snapshot() if p.session_id == session_id
+            ]  # fmt: skip
+        else:
+            points = self.records.snapshot()
+        found = [
+            (p.ts, p.value)
+            for p in points
+            if p.name == name
+            and (since is None or p.ts >= since)
+            and all(p.labels.get(k) == v for k, v in labels.items())
+        ]
+        if name in SAMPLE_FIELDS and not labels:
+            if session_id is not None:
+                meter = self._meters.get(session_id)
+                samples: Iterable[dict[str, Any]] = meter.samples if meter is not None else ()
+            else:
+                samples = list(self.samples)
+            found.extend(
+                (s["ts"], float(s[name]))
+                for s in samples
+                if name in s and (since is None or s["ts"] >= since)
+            )
+            found.sort()
+        return found
+
+    def aggregate(
+        self,
+        name: str,
+        *,
+        window_seconds: float | None = None,
+        session_id: str | None = None,
+        **labels: Any,
+    ) -> MetricAggregate | None:
+        """Statistics of metric (or resource field) *name*; ``None`` when it has no value.
+
+        The window is the last *window_seconds*, or the debug session *session_id* (open or
+        recently stopped), or else everything kept (the whole run, within ``max_metrics``).
+        Only points carrying every given label value count. ``rate_per_second`` is the count
+        divided by the window's length.
+        """
+        if window_seconds is not None and (
+            isinstance(window_seconds, bool)
+            or not isinstance(window_seconds, (int, float))
+            or not 0 < window_seconds < math.inf
+        ):
+            msg = f"window_seconds must be a finite number > 0, got {window_seconds!r}"
+            raise ConfigurationError(msg)
+        now = self.clock()
+        since = now - window_seconds if window_seconds is not None else None
+        wanted = {k: str(v) for k, v in labels.items()}
+        found = self._values(name, session_id, since, wanted)
+        if not found:
+            return None
+        values = sorted(v for _, v in found)
+        if window_seconds is not None:
+            span = float(window_seconds)
+        elif session_id is not None and session_id in self._meters:
+            span = now - self._meters[session_id].started_at
+        elif session_id is not None:
+            span = found[-1][0] - found[0][0]
+        else:
+            span = now - self.created_at
+        total = math.fsum(values)
+        count = len(values)
+        return MetricAggregate(
+            name=name,
+            count=count,
+            sum=total,
+            min=values[0],
+            max=values[-1],
+            mean=total / count,
+            p50=quantile(values, 0.5),
+            p90=quantile(values, 0.9),
+            p95=quantile(values, 0.95),
+            p99=quantile(values, 0.99),
+            last=found[-1][1],
+            rate_per_second=count / span if span > 0 else 0.0,
+            window_seconds=span,
+            first_ts=found[0][0],
+            last_ts=found[-1][0],
+        )
+
+    def aggregate_all(
+        self, *, window_seconds: float | None = None, session_id: str | None = None
+    ) -> dict[str, MetricAggregate]:
+        """:meth:`aggregate` of every recorded metric name (and resource field) in the window."""
+        names = {p.name for p in self.records.snapshot()}
+        if self.samples:
+            names.update(k for k in self.samples[-1] if k in SAMPLE_FIELDS)
+        out = {}
+        for name in sorted(names):
+            found = self.aggregate(name, window_seconds=window_seconds, session_id=session_id)
+            if found is not None:
+                out[name] = found
+        return out
+
+    # Thresholds ------------------------------------------------------------------------
+    def set_threshold(self, name: str, op: str, value: float, severity: Any = "high") -> Threshold:
+        """Breach when metric (or resource field) *name* satisfies ``value <op> limit``.
+
+        *op* is one of ``>``, ``>=``, ``<``, ``<=``, ``==``, ``!=`` (or ``gt``, ``ge``, ``lt``,
+        ``le``, ``eq``, ``ne``); *severity* low, medium, high or critical (an
+        ``AlertSeverity`` works too). Setting the same *name* and *op* again replaces it.
+        A breach is recorded when a value goes across the limit (not again while it stays
+        across) and handed to the alert handler when one is set.
+        """
+        self._check_name(name)
+        canonical = _OP_ALIASES.get(op, op) if isinstance(op, str) else op
+        if canonical not in _OPS:
+            accepted = ", ".join([*_OPS, *_OP_ALIASES])
+            msg = f"threshold operator {op!r} is not known; accepted: {accepted}"
+            raise ConfigurationError(msg)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, numbers.Real)
+            or not math.isfinite(float(value))
+        ):
+            msg = f"threshold for {name!r} must be a finite number, got {value!r}"
+            raise ConfigurationError(msg)
+        threshold = Threshold(name, canonical, float(value), _severity(severity))
+        self.thresholds[(name, canonical)] = threshold
+        self._breached.discard((name, canonical))
+        return threshold
+
+    def remove_threshold(self, name: str, op: str | None = None) -> None:
+        """Forget the thresholds of *name* (only the one with *op* when given)."""
+        canonical = _OP_ALIASES.get(op, op) if op is not None else None
+        for key in [k for k in self.thresholds if k[0] == name and canonical in (None, k[1])]:
+            self.thresholds.pop(key, None)
+            self._breached.discard(key)
+
+    def set_alert_handler(self, handler: Callable[..., Any] | None) -> None:
+        """Hand threshold breaches to *handler* (the alert manager's ``raise_alert``).
+
+        It is called with keyword arguments ``alert_type``, ``severity``, ``title``,
+        ``message``, ``metric_name``, ``current_value``, ``threshold_value``.
+        """
+        if handler is not None and not callable(handler):
+            msg = f"alert handler must be callable or None, got {handler!r}"
+            raise ConfigurationError(msg)
+        self._alert_handler = handler
+
+    def _check_thresholds(self, name: str, value: float, session_id: str | None) -> None:
+        for key, threshold in list(self.thresholds.items()):
+            if key[0] != name:
+                continue
+            if not threshold.breached_by(value):
+                self._breached.discard(key)
+                continue
+            if key in self._breached:
+                continue
+            self._breached.add(key)
+            breach = ThresholdBreach(
+                name, threshold.op, threshold.value, value, threshold.severity, self.clock(),
+                session_id,
+            )  # fmt: skip
+            self.breaches.append(breach)
+            meters = [self._meters.get(session_id)] if session_id else self._meters.values()
+            for meter in list(meters):
+                if meter is not None and len(meter.breaches) < MAX_SESSION_BREACHES:
+                    meter.breaches.append(breach.to_dict())
+            self._notify(breach)
+
+    def _notify(self, breach: ThresholdBreach) -> None:
+        handler = self._alert_handler
+        if handler is None:
+            return
+        try:
+            result = handler(
+                alert_type=f"threshold:{breach.name}",
+                severity=breach.severity,
+                title=f"Threshold breached: {breach.name} {breach.op} {breach.threshold:g}",
+                message=breach.message,
+                metric_name=breach.name,
+                current_value=breach.value,
+                threshold_value=breach.threshold,
+            )
+            if asyncio.iscoroutine(result):
+                result.close()
+                self.add_diagnostic(
+                    "the alert handler returned a coroutine; pass a synchronous callable"
+                    " (AlertManager.raise_alert)"
+                )
+        except Exception as exc:
+            self.add_diagnostic(f"alert handler raised {type(exc).__name__}: {exc}")
+
+    def export_data(self) -> dict[str, Any]:
+        """Everything kept, as JSON-able data (for JSON and CSV exports outside pytest).
+
+        Keys: ``records`` (points), ``samples`` (sampler points), ``aggregates`` (per name,
+        whole run), ``thresholds``, ``breaches`` and the drop counters.
+        """
+        return {
+            "extension_id": self.extension_id,
+            "records": [p.to_dict() for p in self.records.snapshot()],
+            "dropped": self.records.dropped,
+            "samples": list(self.samples),
+            "samples_dropped": self.samples_dropped,
+            "aggregates": {n: a.to_dict() for n, a in self.aggregate_all().items()},
+            "thresholds": [t.to_dict() for t in self.thresholds.values()],
+            "breaches": [b.to_dict() for b in self.breaches],
+        }
+
+    # Self-monitoring -------------------------------------------------------------------
+    def stats(self) -> dict[str, int]:
+        """Record counts plus the sampler's: samples kept, taken and dropped."""
+        out = super().stats()
+        out.update(
+            samples=len(self.samples),
+            samples_taken=self.samples_total,
+            samples_dropped=self.samples_dropped,
+            open_sessions=len(self._meters),
+        )
+        return out
+
+    def check(self) -> tuple[str, str]:
+        """Healthy unless a collector failed, records were dropped or the sampler died."""
+        status, detail = super().check()
+        if status == "healthy" and self.enabled and self._thread is not None and not self.sampling:
+            return "degraded", "the resource sampler thread is not running"
+        return status, detail
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    """The *q* quantile of sorted *values*, interpolated linearly between closest ranks."""
+    if not values:
+        msg = "quantile of no values"
+        raise ValueError(msg)
+    position = q * (len(values) - 1)
+    low = int(position)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (values[high] - values[low]) * (position - low)
+
+
+def _severity(value: Any) -> str:
+    text = getattr(value, "value", value)
+    if isinstance(text, str) and text.lower() in SEVERITIES:
+        return text.lower()
+    msg = f"unknown severity {value!r}; accepted: {', '.join(SEVERITIES)}"
+    raise ConfigurationError(msg)
+
+
+def _get(read: Callable[[], Any] | None) -> Any:
+    if read is None:  # the platform's psutil has no such method
+        return None
+    try:
+        return read()
+    except (psutil.Error, OSError, NotImplementedError, AttributeError):
+        return None
+
+
+def _put(point: dict[str, Any], key: str, read: Callable[[], Any] | None) -> None:
+    value = _get(read)
+    if value is not None:
+        point[key] = value
+
+
+__all__ = [
+    "SAMPLE_FIELDS",
+    "MetricAggregate",
+    "MetricPoint",
+    "MetricsCollector",
+    "Threshold",
+    "ThresholdBreach",
+    "quantile",
+]

@@ -11,6 +11,7 @@ pytest_plugins = [
     "pytest_kari_debug.plugin.tracing",
     "pytest_kari_debug.plugin.gates",
     "pytest_kari_debug.plugin.alerts",
+    "pytest_kari_debug.plugin.metrics",
 ]
 
 

@@ -1,0 +1,364 @@
+"""Prometheus text format and OpenMetrics of a run's metrics, built with ``prometheus_client``.
+
+:class:`PrometheusExporter` is a ``prometheus_client`` custom collector over the recorded test
+records (the ``tests`` list of the run document): per-test gauges (duration, outcome, CPU,
+RSS, io, context switches, tracemalloc figures) and one summary per recorded metric, all
+labelled by extension and test. ``prometheus_client`` writes the exposition, escapes label
+values and help texts; names are sanitized here (:mod:`pytest_kari_debug.naming`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from prometheus_client import CollectorRegistry, generate_latest, push_to_gateway
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    Metric,
+    SummaryMetricFamily,
+)
+from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
+from ..atomic import write_atomic
+from ..exceptions import ExportError
+from ..naming import prometheus_unit, sanitize_label_name, sanitize_metric_name
+
+FORMATS = ("text", "openmetrics")
+JOB = "kari_debug"
+QUANTILES = (0.5, 0.9, 0.95, 0.99)
+#: Labels the exporter sets itself (and the Pushgateway adds): user labels are renamed away.
+RESERVED_LABELS = frozenset(
+    {"extension", "test", "outcome", "phase", "component", "quantile", "le", "job", "instance",
+     "stat"}
+)  # fmt: skip
+#: resources key -> (family suffix, unit, factor, help)
+RESOURCE_GAUGES: dict[str, tuple[str, str, float, str]] = {
+    "cpu_ms": ("cpu_seconds", "seconds", 1e-3, "CPU time (user + system) of the process"),
+    "cpu_user_s": ("cpu_user_seconds", "seconds", 1.0, "User CPU time of the process"),
+    "cpu_system_s": ("cpu_system_seconds", "seconds", 1.0, "System CPU time of the process"),
+    "peak_rss_bytes": ("peak_rss_bytes", "bytes", 1.0, "Peak resident set size"),
+    "rss_start_bytes": ("rss_start_bytes", "bytes", 1.0, "Resident set size at the start"),
+    "rss_end_bytes": ("rss_end_bytes", "bytes", 1.0, "Resident set size at the end"),
+    "io_read_bytes": ("io_read_bytes", "bytes", 1.0, "Bytes the process read from storage"),
+    "io_write_bytes": ("io_write_bytes", "bytes", 1.0, "Bytes the process wrote to storage"),
+    "ctx_switches": ("context_switches", "", 1.0, "Context switches of the process"),
+}
+#: memory key -> (family suffix, unit, help)
+MEMORY_GAUGES: dict[str, tuple[str, str, str]] = {
+    "peak_bytes": ("tracemalloc_peak_bytes", "bytes", "tracemalloc peak above the start"),
+    "allocated_bytes": ("allocated_bytes", "bytes", "Traced bytes allocated and not freed"),
+    "allocated_blocks": ("allocated_blocks", "", "Allocator blocks allocated and not freed"),
+}
+
+
+def _quantile(values: Sequence[float], q: float) -> float:
+    position = q * (len(values) - 1)
+    low = int(position)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (values[high] - values[low]) * (position - low)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+class _Series:
+    __slots__ = ("labels", "values")
+
+    def __init__(self, labels: dict[str, str]) -> None:
+        self.labels = labels
+        self.values: list[float] = []
+
+
+class _Family:
+    __slots__ = ("names", "series", "unit")
+
+    def __init__(self, unit: str) -> None:
+        self.unit = unit
+        self.names: set[tuple[str, str]] = set()
+        self.series: dict[tuple[tuple[str, str], ...], _Series] = {}
+
+
+class PrometheusExporter:
+    """A ``prometheus_client`` collector exposing the metrics of a run's test records.
+
+    *tests* are test records (``nodeid``, ``extension_id``, ``outcome``, ``phases``,
+    ``duration_ms``, ``collected_data``); *prefix* starts every metric name.
+    """
+
+    def __init__(self, tests: Iterable[dict[str, Any]], *, prefix: str = "kari") -> None:
+        self.tests = list(tests)
+        self.prefix = sanitize_metric_name(prefix)
+
+    @classmethod
+    def from_sessions(cls, sessions: Iterable[Any], *, prefix: str = "kari") -> PrometheusExporter:
+        """An exporter over stopped debug sessions (``DebugSession`` objects) of live managers.
+
+        Each session stands for one test: its name is the ``test`` label.
+        """
+        tests = [
+            {
+                "nodeid": session.name,
+                "extension_id": session.extension_id,
+                "outcome": "completed",
+                "duration_ms": session.duration_seconds * 1000.0,
+                "collected_data": session.collected_data,
+            }
+            for session in sessions
+        ]
+        return cls(tests, prefix=prefix)
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield every metric family (prometheus_client's collector protocol)."""
+        p = self.prefix
+        base = ["extension", "test"]
+        outcomes: dict[tuple[str, str], int] = {}
+        duration = GaugeMetricFamily(
+            f"{p}_test_duration_seconds",
+            "Duration of the test (setup, call and teardown)",
+            labels=base,
+            unit="seconds",
+        )
+        phases = GaugeMetricFamily(
+            f"{p}_test_phase_duration_seconds",
+            "Duration of one phase of the test",
+            labels=[*base, "phase"],
+            unit="seconds",
+        )
+        outcome = GaugeMetricFamily(
+            f"{p}_test_outcome", "1 for the outcome of the test", labels=[*base, "outcome"]
+        )
+        dropped = GaugeMetricFamily(
+            f"{p}_test_records_dropped",
+            "Records a component dropped at its limit during the test",
+            labels=[*base, "component"],
+        )
+        resources = {
+            key: GaugeMetricFamily(
+                f"{p}_test_{suffix}", f"{text} during the test", labels=base, unit=unit
+            )
+            for key, (suffix, unit, _, text) in RESOURCE_GAUGES.items()
+        }
+        memory = {
+            key: GaugeMetricFamily(
+                f"{p}_test_{suffix}", f"{text} during the test", labels=base, unit=unit
+            )
+            for key, (suffix, unit, text) in MEMORY_GAUGES.items()
+        }
+        families: dict[str, _Family] = {}
+        for test in self.tests:
+            extension = str(test.get("extension_id") or "")
+            nodeid = str(test.get("nodeid") or "")
+            labels = [extension, nodeid]
+            result = str(test.get("outcome") or "unknown")
+            outcomes[(extension, result)] = outcomes.get((extension, result), 0) + 1
+            outcome.add_metric([*labels, result], 1.0)
+            total = _number(test.get("duration_ms"))
+            if total is not None:
+                duration.add_metric(labels, total / 1000.0)
+            for phase, ms in sorted((test.get("phases") or {}).items()):
+                value = _number(ms)
+                if value is not None:
+                    phases.add_metric([*labels, str(phase)], value / 1000.0)
+            collected = test.get("collected_data") or {}
+            for component, data in sorted(collected.items()):
+                if isinstance(data, dict) and _number(data.get("dropped")):
+                    dropped.add_metric([*labels, str(component)], float(data["dropped"]))
+            metrics = collected.get("metrics")
+            if not isinstance(metrics, dict):
+                continue
+            for key, value in (metrics.get("resources") or {}).items():
+                number = _number(value)
+                if key in resources and number is not None:
+                    resources[key].add_metric(labels, number * RESOURCE_GAUGES[key][2])
+            for key, value in (metrics.get("memory") or {}).items():
+                number = _number(value)
+                if key in memory and number is not None:
+                    memory[key].add_metric(labels, number)
+            for point in metrics.get("records") or ():
+                self._add_point(families, extension, nodeid, point)
+        tests = CounterMetricFamily(
+            f"{p}_tests", "Tests recorded, by outcome", labels=["extension", "outcome"]
+        )
+        for (extension, result), count in sorted(outcomes.items()):
+            tests.add_metric([extension, result], float(count))
+        yield tests
+        yield duration
+        yield phases
+        yield outcome
+        for family in (*resources.values(), *memory.values()):
+            if family.samples:
+                yield family
+        if dropped.samples:
+            yield dropped
+        for name, family in sorted(families.items()):
+            yield self._summary(name, family)
+
+    def _add_point(
+        self, families: dict[str, _Family], extension: str, nodeid: str, point: Any
+    ) -> None:
+        if not isinstance(point, dict):
+            return
+        raw = point.get("name")
+        value = _number(point.get("value"))
+        if not isinstance(raw, str) or value is None:
+            return
+        try:
+            clean = sanitize_metric_name(raw)
+        except ValueError:  # recorded by another tool: skip what cannot be exposed
+            return
+        unit_text = str(point.get("unit") or "")
+        unit, factor = prometheus_unit(unit_text)
+        name = f"{self.prefix}_metric_{clean}"
+        if unit and not name.endswith("_" + unit):
+            name = f"{name}_{unit}"
+        family = families.get(name)
+        if family is None:
+            family = families[name] = _Family(unit)
+        family.names.add((raw, unit_text))
+        labels = {"extension": extension, "test": nodeid}
+        for key, text in sorted((point.get("labels") or {}).items()):
+            label = sanitize_label_name(key)
+            if label in RESERVED_LABELS:
+                label = f"label_{label}"
+            while label in labels:
+                label = f"{label}_"
+            labels[label] = str(text)
+        key = tuple(sorted(labels.items()))
+        series = family.series.get(key)
+        if series is None:
+            series = family.series[key] = _Series(labels)
+        series.values.append(value * factor)
+
+    def _summary(self, name: str, family: _Family) -> Metric:
+        recorded = ", ".join(
+            f"{raw!r}" + (f" in {unit!r}" if unit else "") for raw, unit in sorted(family.names)
+        )
+        label_names = sorted({k for s in family.series.values() for k in s.labels})
+        negative = any(v < 0 for s in family.series.values() for v in s.values)
+        if negative:
+            # OpenMetrics forbids a negative summary sum: such a metric is a gauge per statistic.
+            help_text = f"Statistics (label stat) of the values recorded as {recorded}, per test"
+            gauge = GaugeMetricFamily(
+                name, help_text, labels=[*label_names, "stat"], unit=family.unit
+            )
+            for series in family.series.values():
+                values = sorted(series.values)
+                label_values = [series.labels.get(k, "") for k in label_names]
+                stats = {"count": float(len(values)), "sum": math.fsum(values),
+                         "min": values[0], "max": values[-1]}  # fmt: skip
+                stats.update((f"p{round(q * 100)}", _quantile(values, q)) for q in QUANTILES)
+                for stat, value in stats.items():
+                    gauge.add_metric([*label_values, stat], value)
+            return gauge
+        help_text = f"Values recorded with record_metric as {recorded}, per test"
+        summary = SummaryMetricFamily(name, help_text, labels=label_names, unit=family.unit)
+        for series in family.series.values():
+            values = sorted(series.values)
+            # Label sets differ between series of one family: absent labels are empty,
+            # which Prometheus treats as the same thing.
+            label_values = [series.labels.get(k, "") for k in label_names]
+            summary.add_metric(label_values, float(len(values)), math.fsum(values))
+            for q in QUANTILES:
+                labels = dict(zip(label_names, label_values, strict=False))
+                labels["quantile"] = str(q)
+                # SummaryMetricFamily.add_metric has no quantiles; add_sample is how
+                # prometheus_client's own families add theirs.
+                summary.add_sample(name, labels, _quantile(values, q))
+        return summary
+
+
+def registry_for(tests: Iterable[dict[str, Any]], *, prefix: str = "kari") -> CollectorRegistry:
+    """A fresh registry holding only a :class:`PrometheusExporter` over *tests*."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(PrometheusExporter(tests, prefix=prefix))
+    return registry
+
+
+def render(tests: Iterable[dict[str, Any]], fmt: str = "text", *, prefix: str = "kari") -> bytes:
+    """The exposition of *tests* in *fmt*: ``text`` (version 0.0.4) or ``openmetrics``."""
+    registry = registry_for(tests, prefix=prefix)
+    if fmt == "text":
+        return generate_latest(registry)
+    if fmt == "openmetrics":
+        return generate_openmetrics(registry)
+    msg = f"unknown Prometheus format {fmt!r}; accepted: {', '.join(FORMATS)}"
+    raise ExportError(msg)
+
+
+def write_prometheus(
+    path: str | Path, tests: Iterable[dict[str, Any]], fmt: str = "text", *, prefix: str = "kari"
+) -> Path:
+    """Write the exposition of *tests* to *path* atomically; return the path."""
+    return write_atomic(path, render(tests, fmt, prefix=prefix).decode("utf-8"))
+
+
+def gateway_address(url: str) -> str:
+    """Check a Pushgateway *url* (``http(s)://host:port``, scheme optional) and return it."""
+    text = url.strip() if isinstance(url, str) else ""
+    full = text if "://" in text else f"http://{text}"
+    parts = urlsplit(full)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        msg = f"Pushgateway URL {url!r} is not valid: use http://HOST:PORT or https://HOST:PORT"
+        raise ExportError(msg)
+    try:
+        parts.port  # noqa: B018  (raises ValueError on a bad port)
+    except ValueError:
+        msg = f"Pushgateway URL {url!r} has a bad port"
+        raise ExportError(msg) from None
+    return full
+
+
+def push(
+    url: str,
+    tests: Iterable[dict[str, Any]],
+    *,
+    job: str = JOB,
+    timeout: float = 10.0,
+    prefix: str = "kari",
+) -> list[str]:
+    """Push *tests* to the Pushgateway at *url*, one group per extension; return them.
+
+    Uses ``prometheus_client.push_to_gateway`` (HTTP PUT: each push replaces its group) with
+    job *job* and grouping key ``{"extension": <extension id>}``.
+    """
+    address = gateway_address(url)
+    by_extension: dict[str, list[dict[str, Any]]] = {}
+    for test in tests:
+        by_extension.setdefault(str(test.get("extension_id") or ""), []).append(test)
+    pushed = []
+    for extension, group in sorted(by_extension.items()):
+        try:
+            push_to_gateway(
+                address,
+                job=job,
+                registry=registry_for(group, prefix=prefix),
+                grouping_key={"extension": extension},
+                timeout=timeout,
+            )
+        except Exception as exc:
+            where = urlsplit(address)
+            shown = f"{where.scheme}://{where.hostname}" + (f":{where.port}" if where.port else "")
+            msg = f"push of extension {extension!r} to {shown} failed: {type(exc).__name__}: {exc}"
+            raise ExportError(msg) from exc
+        pushed.append(extension)
+    return pushed
+
+
+__all__ = [
+    "FORMATS",
+    "JOB",
+    "PrometheusExporter",
+    "gateway_address",
+    "push",
+    "registry_for",
+    "render",
+    "write_prometheus",
+]
