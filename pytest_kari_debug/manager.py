@@ -158,7 +158,9 @@ class ExtensionDebugManager:
             metrics=self.metrics,
             on_error=self.error_tracker.record_exception if cfg.error_tracking_enabled else None,
         )
-        self.profiler = PerformanceProfiler(extension_id, cfg, enabled=cfg.profiling_enabled)
+        self.profiler = PerformanceProfiler(
+            extension_id, cfg, enabled=cfg.profiling_enabled or cfg.memory_tracking
+        )
         self.tracer = ExtensionTracer(extension_id, cfg, enabled=cfg.tracing_enabled)
         self.alert_manager = AlertManager(extension_id, cfg, enabled=cfg.alerting_enabled)
         self.components: dict[str, Component] = {

@@ -10,6 +10,7 @@ pytest_plugins = [
     "pytest_kari_debug.plugin.errors",
     "pytest_kari_debug.plugin.tracing",
     "pytest_kari_debug.plugin.gates",
+    "pytest_kari_debug.plugin.profiling",
 ]
 
 
