@@ -139,7 +139,10 @@ def test_profile_dir_writes_html_and_speedscope(pytester: pytest.Pytester) -> No
     folder = pytester.path / "profiles"
     html = sorted(folder.glob("*.html"))
     speedscope = sorted(folder.glob("*.speedscope.json"))
-    assert [p.name.split("-")[0] for p in html] == ["test_work.py_test_cpu"]
+    # one pair per test that has samples (test_fast has none, unless the machine stalls it)
+    sampled = [t for t in document["tests"] if t["collected_data"]["profiling"]["call_tree"]]
+    assert len(html) == len(speedscope) == len(sampled) >= 1
+    assert html[0].name.startswith("test_work.py_test_cpu-")
     assert "<html" in html[0].read_text().lower()
     parsed = json.loads(speedscope[0].read_text())
     assert {"$schema", "shared", "profiles"} <= set(parsed)
@@ -312,7 +315,8 @@ def test_profiles_with_xdist(pytester: pytest.Pytester) -> None:
     document = json.loads((pytester.path / "run.json").read_text())
     tree = by_name(document)["test_cpu"]["collected_data"]["profiling"]["call_tree"]
     assert tree["function"] == "test_cpu"
-    assert len(list((pytester.path / "profiles").glob("*.speedscope.json"))) == 1
+    written = sorted(p.name for p in (pytester.path / "profiles").glob("*.speedscope.json"))
+    assert written[0].startswith("test_work.py_test_cpu-")
     result.stdout.fnmatch_lines(["top bottlenecks (share of profiled time):"])
 
 
