@@ -1249,8 +1249,7 @@ class PerformanceProfiler(Component):
         session.sampler = sampler.kind
         session.interval_s = sampler.interval
 
-    def _release(self, session_id: str, running: _Running) -> None:
-        """Give back what a session holds (sampler, cProfile, tracemalloc), in any state."""
+    def _release_sampler(self, session_id: str, running: _Running) -> None:
         sampler = running.sampler
         if sampler is not None:
             with _SAMPLERS_LOCK:
@@ -1260,6 +1259,10 @@ class PerformanceProfiler(Component):
                         del _SAMPLERS[running.thread_id]
                     sampler.stop()
             running.sampler = None
+
+    def _release(self, session_id: str, running: _Running) -> None:
+        """Give back what a session holds (sampler, cProfile, tracemalloc), in any state."""
+        self._release_sampler(session_id, running)
         share = running.cprofile
         if share is not None:
             share.users.discard(session_id)
@@ -1313,12 +1316,14 @@ class PerformanceProfiler(Component):
         sampling_cost = 0.0
         sampler = running.sampler
         if sampler is not None:
-            if len(sampler.users) == 1 and sampler.kind == "thread":
-                sampler.stop()  # stop before reading the measured cost
             records = list(sampler.records[running.sample_index :])
+            start_stack = sampler.start_call_stack
+            # Stop sampling (if no other session shares it) before the work below, so that
+            # the digest is not sampled, and the thread sampler's measured cost is final.
+            self._release_sampler(session.session_id, running)
             session.sample_count = len(records)
             sampling_cost = self._sampling_cost(sampler, records)
-            self._digest(session, records, sampler.start_call_stack, running)
+            self._digest(session, records, start_stack, running)
         memory_cost = 0.0
         if running.memory is not None:
             memory, top, diff = running.memory.finish()
