@@ -250,6 +250,26 @@ def test_call_heavy(kari_profiler):
     )
 
 
+def test_kari_profiler_fixture_records_timings_without_flags(pytester: pytest.Pytester) -> None:
+    """Requesting kari_profiler switches the profiler on: decorated calls are timed."""
+    pytester.makepyfile(
+        """
+def test_timed(kari_profiler):
+    @kari_profiler.profile_function("step")
+    def step():
+        return 1
+
+    assert step() + step() == 2
+    assert kari_profiler.get_function_stats("step")["calls"] == 2
+"""
+    )
+    result, document = run_json(pytester)
+    result.assert_outcomes(passed=1)
+    data = by_name(document)["test_timed"]["collected_data"]["profiling"]
+    assert data["functions"]["step"]["timed_calls"] == 2
+    assert data["call_tree"] is None
+
+
 def test_store_holds_call_tree_and_timing_records(
     pytester: pytest.Pytester, pytester_store: Path
 ) -> None:

@@ -73,16 +73,22 @@ def _profiled(item: pytest.Item) -> bool:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """A ``kari_profile`` marker switches the profiler component on for the run."""
+    """A ``kari_profile`` marker or a ``kari_profiler`` fixture switches the profiler on.
+
+    Without it the component would be disabled (``profiling_enabled`` defaults to off) and
+    record nothing for the test that asked for it. Profiles (call trees) stay limited to the
+    tests that ask for one; other tests only keep the timings of decorated functions.
+    """
     state = config.stash.get(STATE, None)
     if state is None:
         return
     with guard(config, "reading kari_profile markers"):
-        if any(item.get_closest_marker("kari_profile") for item in items):
-            config.stash[_OPTIONS].marked = True
-            cfg = state.settings.configuration
-            if not cfg.profiling_enabled:
-                state.settings.configuration = cfg.replace(profiling_enabled=True)
+        marked = any(item.get_closest_marker("kari_profile") for item in items)
+        uses_fixture = any("kari_profiler" in getattr(i, "fixturenames", ()) for i in items)
+        config.stash[_OPTIONS].marked = marked
+        cfg = state.settings.configuration
+        if (marked or uses_fixture) and not cfg.profiling_enabled:
+            state.settings.configuration = cfg.replace(profiling_enabled=True)
 
 
 def pytest_kari_debug_session_options(item: pytest.Item) -> dict[str, Any] | None:
