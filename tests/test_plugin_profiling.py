@@ -110,6 +110,25 @@ def test_with_fixture(prepared):
     assert "fixture_work" not in functions
 
 
+def test_failing_test_keeps_its_outcome_and_profile(pytester: pytest.Pytester) -> None:
+    """A test that raises stays failed and still carries the profile of its call phase."""
+    pytester.makepyfile(
+        TESTS
+        + """
+def test_breaks():
+    spin(0.1)
+    raise RuntimeError("broken on purpose")
+"""
+    )
+    result, document = run_json(pytester, "--kari-profile")
+    result.assert_outcomes(passed=2, failed=1)
+    test = by_name(document)["test_breaks"]
+    assert test["outcome"] == "failed"
+    tree = test["collected_data"]["profiling"]["call_tree"]
+    assert tree["function"] == "test_breaks"
+    assert any(node["function"] == "spin" for node in nodes(tree))
+
+
 def test_kari_profile_marker_profiles_one_test(pytester: pytest.Pytester) -> None:
     """Without --kari-profile, only the test marked kari_profile gets a call tree."""
     pytester.makepyfile(
