@@ -90,7 +90,8 @@ ASYNC_MODES = ("enabled", "disabled", "strict")
 WAIT_FUNCTIONS = frozenset(
     {"sleep", "select", "poll", "epoll.poll", "kqueue.control", "recv", "recv_into", "recvfrom",
      "read", "readinto", "readline", "accept", "connect", "send", "sendall", "write", "wait",
-     "acquire", "join", "getaddrinfo", "urlopen", "communicate", "[await]", "_run_once"}
+     "acquire", "join", "getaddrinfo", "urlopen", "communicate", "[await]", "_run_once",
+     "stat", "lstat", "open", "listdir", "scandir", "fsync", "flush", "create_connection"}
 )  # fmt: skip
 SYNTHETIC = frozenset({"[await]", "[out-of-context]", "[self]"})
 _HERE = os.path.abspath(__file__)
