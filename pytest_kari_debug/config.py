@@ -63,6 +63,7 @@ class DebugConfiguration:
     max_stack_frames: int = 50
     memory_tracking: bool = False
     profile_interval: float = 0.001
+    profile_min_percent: float = 1.0
     slow_span_ms: float = 100.0
     max_alerts: int = 1000
 
@@ -194,6 +195,9 @@ def _check_range(name: str, value: float) -> None:
     elif name in ("health_check_interval", "profile_interval"):
         if not 0.0 < value < math.inf:
             _fail(name, value, "a finite number of seconds > 0")
+    elif name == "profile_min_percent":
+        if not 0.0 <= value <= 100.0:
+            _fail(name, value, "a percentage from 0 to 100")
     elif name == "profiling_overhead_limit":
         if not 0.0 < value <= 100.0:
             _fail(name, value, "a percentage > 0 and <= 100")

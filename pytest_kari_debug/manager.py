@@ -158,7 +158,9 @@ class ExtensionDebugManager:
             metrics=self.metrics,
             on_error=self.error_tracker.record_exception if cfg.error_tracking_enabled else None,
         )
-        self.profiler = PerformanceProfiler(extension_id, cfg, enabled=cfg.profiling_enabled)
+        self.profiler = PerformanceProfiler(
+            extension_id, cfg, enabled=cfg.profiling_enabled or cfg.memory_tracking
+        )
         self.tracer = ExtensionTracer(extension_id, cfg, enabled=cfg.tracing_enabled)
         self.alert_manager = AlertManager(extension_id, cfg, enabled=cfg.alerting_enabled)
         self.metrics.set_alert_handler(self.alert_manager.raise_alert)
@@ -278,9 +280,12 @@ class ExtensionDebugManager:
             logs = self.logger.session_records(session_id)
             self._guarded("error_tracking", self.error_tracker.record_logs, logs)
         collected: dict[str, Any] = {}
-        for component in self.enabled_components():
+        # End in the reverse order of beginning, so a component that began on top of another
+        # (the profiler's tracemalloc use on top of the metrics collector's) ends first.
+        for component in reversed(self.enabled_components()):
             data = self._guarded(component.kind, component.end_session, info)
             collected[component.kind] = data if data is not None else {"error": "collection failed"}
+        collected = {kind: collected[kind] for kind in self.components if kind in collected}
         ended = time.time()
         session = DebugSession(
             session_id=session_id,

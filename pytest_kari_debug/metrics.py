@@ -505,6 +505,12 @@ class MetricsCollector(Component):
             blocks = sys.getallocatedblocks()
             if close:
                 _MEMORY_OPEN.pop(id(meter), None)
+                # A collector that was never started has no stop() to clean up at: it hands
+                # tracemalloc back as soon as its last memory session closes.
+                unowned = self._thread is None
+                if unowned and self._started_tracemalloc and not _MEMORY_OPEN and tracing:
+                    tracemalloc.stop()
+                    self._started_tracemalloc = False
         if not tracing:
             return {"error": "tracemalloc was stopped by other code during the session"}
         allocated = max(0, current - meter.start_bytes)

@@ -160,7 +160,19 @@ def _check_alerting_configuration(ns: dict[str, Any]) -> None:
     assert config.notification_channels == ["log", "webhook"]
 
 
+def _check_profiling(ns: dict[str, Any]) -> None:
+    session = ns["session"]
+    assert session.duration_seconds > 0
+    assert session.profile_memory
+    assert session.enable_cprofile
+    assert "peak_bytes" in session.memory
+    timed = {b["name"] for b in ns["bottlenecks"] if b["kind"] == "timed"}
+    assert "data_processing" in timed
+    assert callable(ns["expensive_operation"])
+
+
 CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "Performance Profiling": _check_profiling,
     "Logging": _check_logging,
     "Metrics Collection": _check_metrics,
     "Error Tracking": _check_errors,

@@ -12,6 +12,7 @@ pytest_plugins = [
     "pytest_kari_debug.plugin.gates",
     "pytest_kari_debug.plugin.alerts",
     "pytest_kari_debug.plugin.metrics",
+    "pytest_kari_debug.plugin.profiling",
 ]
 
 

@@ -73,6 +73,7 @@ FIELD_HELP = {
     "max_stack_frames": "Frames kept per stack trace",
     "memory_tracking": "Trace allocations per test with tracemalloc (true/false)",
     "profile_interval": "Seconds between profiler samples",
+    "profile_min_percent": "Percent of a test's time a call-tree node needs to be kept",
     "slow_span_ms": "Spans longer than this are flagged as bottlenecks",
     "max_alerts": "Alerts kept in memory per extension",
 }

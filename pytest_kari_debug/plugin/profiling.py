@@ -1,0 +1,264 @@
+"""Per-test profiles: call-phase sampling, ``--kari-profile-dir`` files, run bottlenecks."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import re
+import sys
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..atomic import write_atomic
+from ..context import CURRENT_SESSION, SessionInfo
+from ..profiler import PerformanceProfiler, ProfileSession, bottlenecks_from_profiles
+from .core import manager_for
+from .state import STATE, guard
+
+SLOWEST_TESTS = 5
+TOP_BOTTLENECKS = 5
+
+
+@dataclass
+class _Options:
+    profile_dir: Path | None = None
+    files_written: int = 0
+    marked: bool = False
+
+
+@dataclass
+class _Handle:
+    profiler: PerformanceProfiler
+    info: SessionInfo
+    result: ProfileSession | None = None
+    original_obj: Any = None
+    files: dict[str, str] = field(default_factory=dict)
+
+
+_OPTIONS = pytest.StashKey[_Options]()
+_HANDLE = pytest.StashKey[_Handle]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register ``--kari-profile-dir`` and its ini twin."""
+    group = parser.getgroup("kari-debug")
+    group.addoption(
+        "--kari-profile-dir",
+        metavar="DIR",
+        help="Write each profiled test's pyinstrument HTML and speedscope JSON to DIR",
+    )
+    parser.addini("kari_profile_dir", "Default for --kari-profile-dir", default="")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Read ``--kari-profile-dir`` (relative paths are taken from the rootdir)."""
+    text = config.getoption("kari_profile_dir", default=None) or config.getini("kari_profile_dir")
+    options = _Options()
+    if text:
+        path = Path(str(text))
+        options.profile_dir = path if path.is_absolute() else config.rootpath / path
+    config.stash[_OPTIONS] = options
+
+
+def _profiled(item: pytest.Item) -> bool:
+    state = item.config.stash[STATE]
+    settings = state.settings
+    return bool(settings.profile or settings.memory or item.get_closest_marker("kari_profile"))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A ``kari_profile`` marker or a ``kari_profiler`` fixture switches the profiler on.
+
+    Without it the component would be disabled (``profiling_enabled`` defaults to off) and
+    record nothing for the test that asked for it. Profiles (call trees) stay limited to the
+    tests that ask for one; other tests only keep the timings of decorated functions.
+    """
+    state = config.stash.get(STATE, None)
+    if state is None:
+        return
+    with guard(config, "reading kari_profile markers"):
+        marked = any(item.get_closest_marker("kari_profile") for item in items)
+        uses_fixture = any("kari_profiler" in getattr(i, "fixturenames", ()) for i in items)
+        config.stash[_OPTIONS].marked = marked
+        cfg = state.settings.configuration
+        if (marked or uses_fixture) and not cfg.profiling_enabled:
+            state.settings.configuration = cfg.replace(profiling_enabled=True)
+
+
+def pytest_kari_debug_session_options(item: pytest.Item) -> dict[str, Any] | None:
+    """Profile only the call phase: the session starts before fixtures, the profile later."""
+    return {"profile_deferred": True} if _profiled(item) else None
+
+
+def _test_function(item: pytest.Item) -> Any:
+    return getattr(item, "function", None) or getattr(item, "obj", None)
+
+
+def _focus(item: pytest.Item) -> tuple[str, str] | None:
+    code = getattr(inspect.unwrap(_test_function(item)), "__code__", None)
+    return (code.co_filename, code.co_name) if code is not None else None
+
+
+def _start(item: pytest.Item) -> _Handle | None:
+    info = CURRENT_SESSION.get()
+    if info is None:
+        return None
+    profiler = manager_for(item).get_profiler()
+    if not profiler.enabled or not profiler.wants_profile(info):
+        return None
+    handle = _Handle(profiler, info)
+    focus = _focus(item)
+    obj = getattr(item, "obj", None)
+    if isinstance(item, pytest.Function) and inspect.iscoroutinefunction(obj):
+        # Start inside the test's coroutine: pyinstrument then attributes awaits to the
+        # coroutine that awaits, not to the event loop's select().
+        handle.original_obj = obj
+
+        @functools.wraps(obj)
+        async def profiled(*args: Any, **kwargs: Any) -> Any:
+            with guard(item.config, "starting the test's profile"):
+                profiler.start_debug_profile(
+                    info, async_mode="enabled", focus=focus, _caller=sys._getframe()
+                )
+            try:
+                return await obj(*args, **kwargs)
+            finally:
+                with guard(item.config, "stopping the test's profile"):
+                    handle.result = profiler.stop_debug_profile(info)
+
+        item.obj = profiled
+    else:
+        profiler.start_debug_profile(
+            info, async_mode="disabled", focus=focus, _caller=sys._getframe()
+        )
+    return handle
+
+
+def _stop(item: pytest.Item, handle: _Handle) -> None:
+    if handle.original_obj is not None:
+        item.obj = handle.original_obj
+    if handle.result is None:
+        handle.result = handle.profiler.stop_debug_profile(handle.info)
+    options = item.config.stash[_OPTIONS]
+    result = handle.result
+    if options.profile_dir is None or result is None or result.pyinstrument_session is None:
+        return
+    stem = _file_stem(item.nodeid)
+    html = write_atomic(options.profile_dir / f"{stem}.html", result.render_html())
+    speedscope = write_atomic(
+        options.profile_dir / f"{stem}.speedscope.json", result.render_speedscope()
+    )
+    handle.files = {"html": str(html), "speedscope": str(speedscope)}
+    options.files_written += 1
+
+
+def _file_stem(nodeid: str) -> str:
+    """A file name for *nodeid*: readable, short, unique (a hash of the full id)."""
+    readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid).strip("._")[:120]
+    digest = hashlib.sha1(nodeid.encode("utf-8")).hexdigest()[:8]
+    return f"{readable}-{digest}"
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    """Profile the call phase of a profiled test (innermost wrapper: closest to the test)."""
+    handle = None
+    with guard(item.config, "starting the test's profile"):
+        handle = _start(item)
+    try:
+        return (yield)
+    finally:
+        if handle is not None:
+            with guard(item.config, "stopping the test's profile"):
+                _stop(item, handle)
+            item.stash[_HANDLE] = handle
+
+
+def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> None:
+    """Name the test's profile files under ``record["extra"]["profiling"]``."""
+    handle = item.stash.get(_HANDLE, None)
+    if handle is not None and handle.files:
+        record["extra"]["profiling"] = {"files": dict(handle.files)}
+
+
+def _profiles(tests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    found = []
+    for test in tests:
+        data = (test.get("collected_data") or {}).get("profiling")
+        if isinstance(data, dict) and (data.get("profile") or data.get("functions")):
+            found.append(data)
+    return found
+
+
+def _overhead(profiles: list[dict[str, Any]]) -> dict[str, Any]:
+    overheads = [p["profile"]["overhead"] for p in profiles if p.get("profile")]
+    overheads = [o for o in overheads if o]
+    if not overheads:
+        return {}
+    return {
+        "limit_percent": overheads[-1].get("limit_percent"),
+        "max_percent": max(o.get("percent", 0.0) for o in overheads),
+        "adjusted_sessions": sum(1 for o in overheads if o.get("adjusted")),
+        "last_interval_s": overheads[-1].get("next_interval_s"),
+        "max_function_timing_every": max(o.get("function_timing_every", 1) for o in overheads),
+    }
+
+
+def pytest_kari_debug_run_finished(
+    config: pytest.Config,
+    run: dict[str, Any],
+    tests: list[dict[str, Any]],
+    sections: dict[str, Any],
+) -> None:
+    """Rank the run's bottlenecks and slowest tests; summary lines; the profile folder."""
+    state = config.stash[STATE]
+    options = config.stash[_OPTIONS]
+    profiles = _profiles(tests)
+    if not profiles:
+        return
+    slowest = sorted(
+        (t for t in tests if "call" in (t.get("phases") or {})),
+        key=lambda t: -float(t["phases"]["call"]),
+    )[:SLOWEST_TESTS]
+    bottlenecks = bottlenecks_from_profiles(profiles, limit=10)
+    overhead = _overhead(profiles)
+    files = [
+        t["extra"]["profiling"]["files"]
+        for t in tests
+        if isinstance((t.get("extra") or {}).get("profiling"), dict)
+    ]
+    sections["profiling"] = {
+        "profiled_tests": len(profiles),
+        "slowest_tests": [
+            {"nodeid": t["nodeid"], "call_ms": t["phases"]["call"], "outcome": t["outcome"]}
+            for t in slowest
+        ],
+        "bottlenecks": bottlenecks,
+        "overhead": overhead,
+        "files": files,
+    }
+    lines = [f"profiling: {len(profiles)} test(s) profiled; slowest tests (call phase):"]
+    lines += [f"  {t['phases']['call']:10.1f} ms  {t['nodeid']}" for t in slowest]
+    top = [b for b in bottlenecks if b["kind"] == "function"][:TOP_BOTTLENECKS]
+    if not top:
+        top = [b for b in bottlenecks if b["kind"] == "timed"][:TOP_BOTTLENECKS]
+    if top:
+        lines.append("top bottlenecks (share of profiled time):")
+        for entry in top:
+            advice = f": {entry['recommendation']}" if entry.get("recommendation") else ""
+            lines.append(f"  {100 * entry['share']:5.1f}%  {entry['name']}{advice}")
+    if overhead.get("adjusted_sessions") or overhead.get("max_function_timing_every", 1) > 1:
+        lines.append(
+            f"profiling overhead over the {overhead['limit_percent']:g}% limit: sampling"
+            f" interval now {overhead['last_interval_s'] * 1000:g} ms, function timing 1 in"
+            f" {overhead['max_function_timing_every']} calls"
+        )
+    state.summary_lines.extend(lines)
+    if options.profile_dir is not None and files:
+        state.outputs["profiles"] = f"{options.profile_dir} ({len(files)} test(s))"
