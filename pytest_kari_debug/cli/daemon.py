@@ -232,18 +232,29 @@ def stop_manager(store_path: Path, extension_id: str, timeout: float = 10.0) -> 
         return "not-running", status.pid or 0
     pid = status.pid
     process = psutil.Process(pid)
-    process.terminate()
     outcome = "stopped"
-    try:
-        process.wait(timeout)
-    except psutil.TimeoutExpired:
-        process.kill()
-        with contextlib.suppress(psutil.TimeoutExpired):
-            process.wait(5.0)
-        outcome = "killed"
-    _reap(pid)
+    with contextlib.suppress(psutil.NoSuchProcess):
+        process.terminate()
+        if not _wait_gone(pid, timeout):
+            process.kill()
+            _wait_gone(pid, 5.0)
+            outcome = "killed"
     files.remove()
     return outcome, pid
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    """Wait until *pid* exited; a zombie counts as gone (its new parent may reap it late)."""
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        _reap(pid)
+        if not _alive(pid, None):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
 
 
 # The manager process ---------------------------------------------------------------------
@@ -470,8 +481,10 @@ def run_manager(
         with contextlib.suppress(Exception):
             flusher.flush()
         store.close()
-        if _read_pid(files.pid) == os.getpid():
-            files.remove()
+        owner = _read_pid(files.pid)
+        mine = (read_state(files.state) or {}).get("pid") == os.getpid()
+        if owner == os.getpid() or (owner is None and mine):
+            files.remove()  # a newer manager's files (another pid) stay untouched
         echo(f"manager for {extension_id!r} stopped after {samples} sample(s)")
     return 0
 

@@ -285,6 +285,8 @@ def compare(env: Env, base: str, head: str, spec: str, show_all: bool) -> int:
         msg = f"no passing test is in both {base_label} and {head_label}: nothing to compare"
         raise CliError(msg)
     code = 0 if comparison.ok else 1
+    for result in comparison.regressions[:20]:
+        click.echo(f"kari-debug: regression: {result.message()}", err=True)
     if env.json:
         env.emit(
             {
@@ -305,8 +307,6 @@ def compare(env: Env, base: str, head: str, spec: str, show_all: bool) -> int:
         f"{head_label} against {base_label} ({comparison.compared_tests} tests,"
         f" gates {', '.join(r.text for r in rules)}): {verdict}"
     )
-    for result in comparison.regressions[:20]:
-        click.echo(f"kari-debug: regression: {result.message()}", err=True)
     return code
 
 
