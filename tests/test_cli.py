@@ -12,8 +12,9 @@ import click
 import pytest
 from click.testing import CliRunner, Result
 
-from pytest_kari_debug.cli import cli, main
+from pytest_kari_debug.cli import cli, exports, main
 from pytest_kari_debug.exporters.json_export import SCHEMA_PATH
+from pytest_kari_debug.storage import Store
 
 DEMO = """
 import asyncio
@@ -310,15 +311,31 @@ def test_export_prometheus_parses_back(store: Path) -> None:
 
     result = kari(store, "--run", "last", "export", "--format", "prometheus")
     assert result.exit_code == 0, result.output
-    families = {f.name: f for f in text_string_to_metric_families(result.stdout)}
+    families = list(text_string_to_metric_families(result.stdout))
+    tests = {s.labels.get("test") for family in families for s in family.samples}
+    assert {"test_demo.py::test_api", "test_demo.py::test_slow"} <= tests
+    assert all(family.name.startswith("kari_") for family in families)
+
+
+def test_generic_prometheus_export_holds_tests_and_records(store: Path) -> None:
+    """Without a specialised exporter, gauges cover outcomes, test figures and records."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    opened = Store(store, create=False)
+    try:
+        data = exports.collect(opened, "my-ext", None)
+    finally:
+        opened.close()
+    text = exports.render_prometheus_generic(data, "my-ext")
+    families = {f.name: f for f in text_string_to_metric_families(text)}
     outcomes = {s.labels["outcome"]: s.value for s in families["kari_tests"].samples}
     assert outcomes == {"passed": 2.0}
     last = {s.labels["metric"]: s.value for s in families["kari_metric_last"].samples}
     assert last["response_time"] == 300.0
-    durations = families["kari_test_duration_ms"].samples
-    assert {s.labels["nodeid"] for s in durations} == {
-        "test_demo.py::test_api", "test_demo.py::test_slow",
-    }  # fmt: skip
+    durations = {s.labels["test"]: s.value for s in families["kari_test_duration_seconds"].samples}
+    assert durations["test_demo.py::test_slow"] >= 0.03
+    kinds = {s.labels["kind"]: s.value for s in families["kari_records"].samples}
+    assert (kinds["log"], kinds["error"], kinds["alert"]) == (3.0, 2.0, 2.0)
 
 
 def test_export_jaeger_has_traces_and_parent_references(store: Path) -> None:

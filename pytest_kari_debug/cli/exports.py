@@ -1,8 +1,9 @@
 """``kari-debug export``: the store's data as JSON, CSV, Prometheus text or Jaeger JSON.
 
-A specialised exporter of the package (``exporters/prometheus.py``, ``exporters/jaeger.py``)
-is used when it is installed and offers the function named below; otherwise the generic
-renderer of this module produces the same standard format from the stored records.
+The package's own exporters (``exporters/prometheus.py``: ``render(tests)``,
+``exporters/jaeger.py``: ``build_jaeger_document(batches)``) are used when installed; without
+them the generic renderers of this module produce the same standard formats from the stored
+records.
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ from __future__ import annotations
 import importlib
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from .. import __version__
 from ..exporters.csv_export import render_csv
 from ..exporters.json_export import build_run_document
-from ..gates import figures_of
+from ..gates import MIB, figures_of
 from ..storage import Store
 from .render import iso, to_json
 
@@ -37,24 +38,16 @@ CSV_COLUMNS = (
     "message",
     "data",
 )
-#: format -> (module, function) of a specialised exporter taking (runs, records) documents.
-SPECIALISED = {
-    "prometheus": ("pytest_kari_debug.exporters.prometheus", "render_export"),
-    "jaeger": ("pytest_kari_debug.exporters.jaeger", "render_export"),
-}
 
 
-def specialised(fmt: str) -> Callable[..., str] | None:
-    """The package's own exporter for *fmt*, when installed and offering ``render_export``."""
-    target = SPECIALISED.get(fmt)
-    if target is None:
-        return None
+def _exporter(name: str, *attributes: str) -> list[Any] | None:
+    """The named attributes of ``exporters.<name>``, or ``None`` when any is missing."""
     try:
-        module = importlib.import_module(target[0])
+        module = importlib.import_module(f"pytest_kari_debug.exporters.{name}")
     except ImportError:
         return None
-    function = getattr(module, target[1], None)
-    return function if callable(function) else None
+    found = [getattr(module, attribute, None) for attribute in attributes]
+    return found if all(item is not None for item in found) else None
 
 
 def collect(
@@ -155,39 +148,39 @@ def render_csv_export(data: dict[str, Any], kinds: Sequence[str]) -> str:
 
 
 def render_prometheus(data: dict[str, Any], extension_id: str | None) -> str:
-    """Prometheus text exposition (via prometheus_client) of the newest run in scope."""
+    """Prometheus text exposition of the newest run in scope.
+
+    With the package's Prometheus exporter, its families over that run's tests; otherwise
+    (or when no run is in scope) gauges built here with prometheus_client.
+    """
+    own = _exporter("prometheus", "render")
+    if own is not None and data["runs"] and data["runs"][0]["tests"]:
+        rendered = own[0](data["runs"][0]["tests"])
+        return rendered.decode("utf-8") if isinstance(rendered, bytes) else str(rendered)
+    return render_prometheus_generic(data, extension_id)
+
+
+def render_prometheus_generic(data: dict[str, Any], extension_id: str | None) -> str:
+    """Gauges of the newest run's tests and of every record in scope, via prometheus_client."""
     from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
     registry = CollectorRegistry()
     run = data["runs"][0] if data["runs"] else None
     outcomes = Gauge(
-        "kari_tests", "Tests of the run by outcome", ["extension_id", "outcome"], registry=registry
+        "kari_tests", "Tests of the run by outcome", ["extension", "outcome"], registry=registry
     )
+    # Base units (seconds, bytes) and the labels of the package's Prometheus exporter.
     figures = {
-        "duration_ms": Gauge(
-            "kari_test_duration_ms",
-            "Test duration, all phases",
-            ["extension_id", "nodeid"],
-            registry=registry,
-        ),
-        "cpu_ms": Gauge(
-            "kari_test_cpu_ms",
-            "CPU time of the test",
-            ["extension_id", "nodeid"],
-            registry=registry,
-        ),
-        "peak_rss_mb": Gauge(
-            "kari_test_peak_rss_mib",
-            "Peak resident memory during the test",
-            ["extension_id", "nodeid"],
-            registry=registry,
-        ),
-        "allocated_mb": Gauge(
-            "kari_test_allocated_mib",
-            "Memory allocated by the test (tracemalloc)",
-            ["extension_id", "nodeid"],
-            registry=registry,
-        ),
+        figure: (
+            Gauge(f"kari_test_{name}", text, ["extension", "test"], registry=registry),
+            scale,
+        )
+        for figure, name, text, scale in (
+            ("duration_ms", "duration_seconds", "Test duration, all phases", 0.001),
+            ("cpu_ms", "cpu_seconds", "CPU time of the test", 0.001),
+            ("peak_rss_mb", "peak_rss_bytes", "Peak resident memory during the test", MIB),
+            ("allocated_mb", "allocated_bytes", "Memory allocated by the test (tracemalloc)", MIB),
+        )
     }
     if run is not None:
         counts = Counter((t.get("extension_id", ""), t.get("outcome", "")) for t in run["tests"])
@@ -195,25 +188,26 @@ def render_prometheus(data: dict[str, Any], extension_id: str | None) -> str:
             outcomes.labels(extension, outcome).set(count)
         for test in run["tests"]:
             values = figures_of(test)
-            for name, gauge in figures.items():
-                if name in values:
-                    gauge.labels(test.get("extension_id", ""), test["nodeid"]).set(values[name])
+            for figure, (gauge, scale) in figures.items():
+                if figure in values:
+                    labels = (test.get("extension_id", ""), test["nodeid"])
+                    gauge.labels(*labels).set(values[figure] * scale)
     records = Gauge(
-        "kari_records", "Records in scope by kind", ["extension_id", "kind"], registry=registry
+        "kari_records", "Records in scope by kind", ["extension", "kind"], registry=registry
     )
     last = Gauge(
         "kari_metric_last",
         "Newest value of each recorded metric",
-        ["extension_id", "metric", "unit"],
+        ["extension", "metric", "unit"],
         registry=registry,
     )
     errors = Gauge(
-        "kari_errors", "Errors in scope by type", ["extension_id", "error_type"], registry=registry
+        "kari_errors", "Errors in scope by type", ["extension", "error_type"], registry=registry
     )
     alerts = Gauge(
         "kari_alerts",
         "Alerts in scope by severity",
-        ["extension_id", "severity"],
+        ["extension", "severity"],
         registry=registry,
     )
     per_kind: Counter[tuple[str, str]] = Counter()
@@ -255,7 +249,24 @@ def _tag(key: str, value: Any) -> dict[str, Any]:
 
 
 def render_jaeger(data: dict[str, Any], extension_id: str | None) -> str:
-    """Spans as the JSON the Jaeger UI loads (``{"data": [trace, ...]}``)."""
+    """Spans as the JSON the Jaeger UI loads (``{"data": [trace, ...]}``).
+
+    With the package's Jaeger exporter, its document over one span batch per extension;
+    otherwise the generic document built here.
+    """
+    own = _exporter("jaeger", "build_jaeger_document", "SpanBatch")
+    if own is not None:
+        build, batch = own
+        services: dict[str, list[dict[str, Any]]] = {}
+        for span in data["records"].get("span", []):
+            service = str(span.get("extension_id") or extension_id or "kari")
+            services.setdefault(service, []).append(span)
+        return to_json(build([batch(service, spans) for service, spans in services.items()]))
+    return render_jaeger_generic(data, extension_id)
+
+
+def render_jaeger_generic(data: dict[str, Any], extension_id: str | None) -> str:
+    """The Jaeger UI's JSON shape, built here from the span records."""
     traces: dict[str, list[dict[str, Any]]] = {}
     for span in data["records"].get("span", []):
         trace_id = str(span.get("trace_id") or "")

@@ -344,10 +344,7 @@ def export(env: Env, export_format: str, output: str, kinds: Sequence[str]) -> i
         return 0
     run_ids = [scope.run_id] if scope.run_id is not None else None
     data = exports.collect(scope.store, scope.extension_id, run_ids)
-    renderer = exports.specialised(export_format)
-    if renderer is not None:
-        text = renderer(data, scope.extension_id)
-    elif export_format == "json":
+    if export_format == "json":
         text = exports.render_json(data, scope.extension_id)
     elif export_format == "csv":
         text = exports.render_csv_export(data, kinds or exports.RECORD_KINDS)

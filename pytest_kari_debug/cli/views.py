@@ -505,6 +505,52 @@ def _resolution_state(
     return "resolved", found
 
 
+class ErrorStates:
+    """Whether each error group is open, resolved or regressed.
+
+    The store's error groups (``Store.error_groups``, kept by the error tracking plugin)
+    decide where they exist; otherwise the resolutions ``errors resolve`` keeps in the store.
+    """
+
+    def __init__(self, store: Store, extension_id: str | None) -> None:
+        self.store = store
+        self.tracked: dict[tuple[str, str], dict[str, Any]] = {}
+        lister = getattr(store, "error_groups", None)
+        if callable(lister):
+            for group in lister(extension_id=extension_id):
+                self.tracked[(str(group["extension_id"]), str(group["fingerprint"]))] = group
+        self.own = store.resolutions("error_group", extension_id=extension_id)
+
+    def state(
+        self, extension: str, fingerprint: str, last_ts: float
+    ) -> tuple[str, float | None, str | None]:
+        """``(status, resolved_at, notes)`` of a group whose newest error is at *last_ts*."""
+        group = self.tracked.get((extension, fingerprint))
+        if group is not None:
+            if group.get("regressed"):
+                status = "regressed"
+            elif group.get("status") == "resolved":
+                status = "resolved"
+            else:
+                status = "open"
+            return status, group.get("resolved_at"), group.get("notes")
+        status, found = _resolution_state(self.own, extension, fingerprint, last_ts)
+        return status, found["resolved_at"] if found else None, found["notes"] if found else None
+
+    def details(self, extension: str, fingerprint: str) -> dict[str, Any]:
+        """The tracked group's own fields (category, culprit...), when there is one."""
+        return self.tracked.get((extension, fingerprint)) or {}
+
+    def resolve(self, extension: str, fingerprint: str, notes: str | None) -> None:
+        """Mark the group resolved where its state is kept."""
+        if (extension, fingerprint) in self.tracked:
+            self.store.resolve_error_group(  # type: ignore[attr-defined]
+                fingerprint, notes=notes, extension_id=extension
+            )
+        else:
+            self.store.resolve("error_group", extension, fingerprint, notes=notes, at=time.time())
+
+
 def error_dict(record: dict[str, Any], status: str) -> dict[str, Any]:
     """An error record for JSON output, with stable keys."""
     return {
@@ -545,11 +591,10 @@ def errors_show(env: Env, unresolved: bool, limit: int, since: str | None, test:
     scope = env.scope()
     if scope is None:
         return 0
-    resolutions = scope.store.resolutions("error_group", extension_id=scope.extension_id)
+    states = ErrorStates(scope.store, scope.extension_id)
 
     def status(record: dict[str, Any]) -> str:
-        return _resolution_state(
-            resolutions,
+        return states.state(
             str(record.get("extension_id")),
             str(record.get("fingerprint")),
             float(record.get("ts") or 0.0),
@@ -593,17 +638,19 @@ def errors_show(env: Env, unresolved: bool, limit: int, since: str | None, test:
     return 0
 
 
-def _groups(scope: Scope, since: float | None = None) -> list[dict[str, Any]]:
-    resolutions = scope.store.resolutions("error_group", extension_id=scope.extension_id)
+def _groups(
+    scope: Scope, since: float | None = None, states: ErrorStates | None = None
+) -> list[dict[str, Any]]:
+    states = states or ErrorStates(scope.store, scope.extension_id)
     groups = scope.store.group_records(
         "error", "fingerprint", extension_id=scope.extension_id, run_id=scope.run_id, since=since
     )
     result = []
     for group in groups:
         last = group["last"]
-        status, resolution = _resolution_state(
-            resolutions, group["extension_id"], str(group["key"]), float(group["last_ts"] or 0.0)
-        )
+        extension, key = str(group["extension_id"]), str(group["key"])
+        status, resolved_at, notes = states.state(extension, key, float(group["last_ts"] or 0.0))
+        tracked = states.details(extension, key)
         result.append(
             {
                 "group": group["key"],
@@ -614,12 +661,12 @@ def _groups(scope: Scope, since: float | None = None) -> list[dict[str, Any]]:
                 "last_seen": group["last_ts"],
                 "error_type": last.get("error_type"),
                 "message": last.get("error_message"),
-                "category": last.get("category"),
-                "suggestion": last.get("suggestion"),
+                "category": last.get("category") or tracked.get("category"),
+                "suggestion": last.get("suggestion") or tracked.get("suggestion"),
                 "last_test": last.get("nodeid"),
                 "status": status,
-                "resolved_at": resolution["resolved_at"] if resolution else None,
-                "resolution_notes": resolution["notes"] if resolution else None,
+                "resolved_at": resolved_at,
+                "resolution_notes": notes,
             }
         )
     return result
@@ -704,7 +751,8 @@ def errors_resolve(env: Env, group: str, notes: str | None) -> int:
     scope = env.scope()
     if scope is None:
         return 0
-    groups = _groups(scope)
+    states = ErrorStates(scope.store, scope.extension_id)
+    groups = _groups(scope, states=states)
     if not groups:
         who = repr(scope.extension_id) if scope.extension_id else "any extension"
         return env.hint(f"no errors recorded for {who} yet; nothing to resolve")
@@ -712,9 +760,7 @@ def errors_resolve(env: Env, group: str, notes: str | None) -> int:
         found = _unique(groups, "group", group, "error group")
     except CliError as exc:
         raise CliError(f"{exc}; see `kari-debug errors patterns`") from None
-    scope.store.resolve(
-        "error_group", found["extension_id"], str(found["group"]), notes=notes, at=time.time()
-    )
+    states.resolve(str(found["extension_id"]), str(found["group"]), notes)
     result = {
         "group": found["group"],
         "extension_id": found["extension_id"],
