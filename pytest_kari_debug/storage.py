@@ -82,6 +82,8 @@ MIGRATIONS: list[str] = [
         notes TEXT,
         PRIMARY KEY (kind, extension_id, key)
     );
+    -- newest-first listings of one kind and extension walk this index (rowid order)
+    CREATE INDEX records_kind_extension ON records(kind, extension_id);
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -335,13 +337,15 @@ class Store:
         levels: Sequence[str] | None = None,
         nodeid: str | None = None,
         equals: dict[str, str] | None = None,
+        without_test: bool = False,
         limit: int | None = None,
         newest_first: bool = True,
     ) -> list[dict[str, Any]]:
         """Records of one *kind* with their test's node id, filtered in SQL.
 
         *levels* matches the level column case-insensitively, *nodeid* is a substring of the
-        test's node id, *equals* maps top-level record fields to the text they must equal.
+        test's node id, *equals* maps top-level record fields to the text they must equal,
+        *without_test* keeps only records no test owns (a live manager's).
         """
         clauses, params = ["r.kind = ?"], [kind]
         for column, value, op in (
@@ -361,6 +365,8 @@ class Store:
         if nodeid:
             clauses.append("instr(t.nodeid, ?) > 0")
             params.append(nodeid)
+        if without_test:
+            clauses.append("r.test_id IS NULL")
         for field_name, text in (equals or {}).items():
             clauses.append("CAST(json_extract(r.data, ?) AS TEXT) = ?")
             params.extend((f"$.{field_name}", text))
@@ -378,6 +384,97 @@ class Store:
              **json.loads(row["data"])}
             for row in self._query(sql, params)
         ]  # fmt: skip
+
+    def has_extension(self, extension_id: str) -> bool:
+        """Whether the store holds any test or record of *extension_id* (index lookups only)."""
+        kinds = tuple(RECORD_KINDS.values())
+        rows = self._query(
+            "SELECT EXISTS(SELECT 1 FROM tests WHERE extension_id = ?) OR EXISTS(SELECT 1 FROM"
+            f" records WHERE kind IN ({', '.join('?' * len(kinds))}) AND extension_id = ?)",
+            (extension_id, *kinds, extension_id),
+        )
+        return bool(rows[0][0])
+
+    def metric_points(
+        self,
+        *,
+        extension_id: str | None = None,
+        run_id: int | None = None,
+        since: float | None = None,
+    ) -> list[tuple[str, str, float, float]]:
+        """``(name, unit, ts, value)`` of every numeric metric point matching the filters."""
+        clauses, params = ["kind = 'metric'", "value IS NOT NULL"], []
+        for column, value, op in (
+            ("extension_id", extension_id, "="),
+            ("run_id", run_id, "="),
+            ("ts", since, ">="),
+        ):
+            if value is not None:
+                clauses.append(f"{column} {op} ?")
+                params.append(value)
+        rows = self._query(
+            "SELECT name, coalesce(json_extract(data, '$.unit'), ''), coalesce(ts, 0), value"
+            f" FROM records WHERE {' AND '.join(clauses)}",
+            params,
+        )
+        return [(str(row[0]), str(row[1]), float(row[2]), float(row[3])) for row in rows]
+
+    def slim_tests(
+        self, since: float | None, *, extension_id: str | None = None, run_id: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Test records cut down to what per-test figures need (cheap on big records).
+
+        Each keeps nodeid, outcome, finished_at, duration_ms, phases, the metrics'
+        ``resources`` and ``memory``, and stand-ins for the error, span and log records (one
+        empty dict per error or span, one ``{"level": ...}`` per log record).
+        """
+        clauses, params = ["1 = 1"], []
+        for column, value, op in (
+            ("finished_at", since, ">="),
+            ("extension_id", extension_id, "="),
+            ("run_id", run_id, "="),
+        ):
+            if value is not None:
+                clauses.append(f"{column} {op} ?")
+                params.append(value)
+        cd = "$.collected_data"
+        rows = self._query(
+            "SELECT nodeid, outcome, finished_at, duration_ms, json_extract(data, '$.phases'),"
+            f" json_extract(data, '{cd}.metrics.resources'),"
+            f" json_extract(data, '{cd}.metrics.memory'),"
+            f" json_array_length(data, '{cd}.error_tracking.records'),"
+            f" json_array_length(data, '{cd}.tracing.records'),"
+            f" CASE WHEN json_type(data, '{cd}.logging.records') = 'array' THEN coalesce(("
+            "SELECT group_concat(coalesce(json_extract(value, '$.level'), ''), ',') FROM"
+            f" json_each(tests.data, '{cd}.logging.records')), '') END"
+            f" FROM tests WHERE {' AND '.join(clauses)} ORDER BY id",
+            params,
+        )
+        result = []
+        for row in rows:
+            collected: dict[str, Any] = {
+                "metrics": {
+                    "resources": json.loads(row[5]) if row[5] else {},
+                    "memory": json.loads(row[6]) if row[6] else {},
+                }
+            }
+            for kind, count in (("error_tracking", row[7]), ("tracing", row[8])):
+                if count is not None:
+                    collected[kind] = {"records": [{}] * int(count)}
+            if row[9] is not None:
+                levels = row[9].split(",") if row[9] else []
+                collected["logging"] = {"records": [{"level": level} for level in levels]}
+            result.append(
+                {
+                    "nodeid": row[0],
+                    "outcome": row[1],
+                    "finished_at": row[2],
+                    "duration_ms": row[3],
+                    "phases": json.loads(row[4]) if row[4] else {},
+                    "collected_data": collected,
+                }
+            )
+        return result
 
     def record_counts(
         self, *, extension_id: str | None = None, run_id: int | None = None

@@ -14,6 +14,7 @@ from click.testing import CliRunner, Result
 
 from pytest_kari_debug.cli import cli, exports, main
 from pytest_kari_debug.exporters.json_export import SCHEMA_PATH
+from pytest_kari_debug.gates import figures_of
 from pytest_kari_debug.storage import Store
 
 DEMO = """
@@ -499,3 +500,19 @@ def test_default_store_is_the_one_under_the_rootdir(
     monkeypatch.delenv("KARI_DEBUG_STORE", raising=False)
     data = json_out(CliRunner().invoke(cli, ["--format", "json", "status"]))
     assert data["store"]["path"] == str(store.resolve())
+
+
+def test_slim_test_records_give_the_same_figures(pytester: pytest.Pytester, store: Path) -> None:
+    """The cut-down records metrics show reads yield the figures of the full records."""
+    pytester.runpytest("--kari-debug", "--kari-memory", *QUIET)
+    opened = Store(store, create=False)
+    try:
+        full = [t for run in opened.runs() for t in opened.tests(run["id"])]
+        slim = opened.slim_tests(None)
+    finally:
+        opened.close()
+    assert len(full) == len(slim) == 4
+    by_id = {(t["nodeid"], t["finished_at"]): figures_of(t) for t in full}
+    for test in slim:
+        assert figures_of(test) == by_id[(test["nodeid"], test["finished_at"])]
+    assert any(figures.get("log.warning") for figures in by_id.values())

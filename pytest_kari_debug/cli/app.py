@@ -200,8 +200,11 @@ class Env:
         if store is None:
             self.no_store_hint()
             return None
-        known = store.extensions()
         extension = self.extension_id
+        if extension is not None and store.has_extension(extension):
+            known = [extension]
+        else:
+            known = store.extensions()
         if extension is None and len(known) == 1:
             extension = known[0]
         if extension is not None and extension not in known:

@@ -50,18 +50,39 @@ def _exporter(name: str, *attributes: str) -> list[Any] | None:
     return found if all(item is not None for item in found) else None
 
 
-def collect(
-    store: Store, extension_id: str | None, run_ids: Sequence[int] | None
-) -> dict[str, Any]:
-    """Everything in scope: one run document per run and the records of every kind.
+#: What each format reads: run documents ("all", "newest", "none"), record kinds, and
+#: whether only the records no test owns are needed.
+NEEDS: dict[str, tuple[str, tuple[str, ...], bool]] = {
+    "json": ("all", RECORD_KINDS, True),
+    "csv": ("none", RECORD_KINDS, False),
+    "prometheus": ("newest", RECORD_KINDS, False),
+    "jaeger": ("none", ("span",), False),
+}
 
-    *run_ids* ``None`` means every run plus the records no run owns (a manager's samples).
+
+def collect(
+    store: Store,
+    extension_id: str | None,
+    run_ids: Sequence[int] | None,
+    *,
+    documents: str = "all",
+    kinds: Sequence[str] = RECORD_KINDS,
+    standalone_only: bool = False,
+) -> dict[str, Any]:
+    """What is in scope: run documents (*documents*: all, newest or none) and records.
+
+    *run_ids* ``None`` means every run plus the records no run owns (a manager's samples);
+    *standalone_only* keeps only the records no test owns (the run documents hold the rest).
     """
-    runs_meta = (
-        [store.get_run(run_id) for run_id in run_ids]
-        if run_ids is not None
-        else store.run_summaries(extension_id=extension_id, limit=1_000_000)
-    )
+    if documents == "none":
+        runs_meta: list[dict[str, Any] | None] = []
+    elif run_ids is not None:
+        runs_meta = [store.get_run(run_id) for run_id in run_ids]
+    else:
+        limit = 1 if documents == "newest" else 1_000_000
+        runs_meta = list(store.run_summaries(extension_id=extension_id, limit=limit))
+    if documents == "newest":
+        runs_meta = runs_meta[:1]
     documents = []
     for run in runs_meta:
         if run is None:
@@ -79,12 +100,16 @@ def collect(
             )
         )
     records: dict[str, list[dict[str, Any]]] = {}
-    for kind in RECORD_KINDS:
+    for kind in kinds:
         found: list[dict[str, Any]] = []
         for run_id in run_ids if run_ids is not None else [None]:
             found.extend(
                 store.select_records(
-                    kind, extension_id=extension_id, run_id=run_id, newest_first=False
+                    kind,
+                    extension_id=extension_id,
+                    run_id=run_id,
+                    newest_first=False,
+                    without_test=standalone_only,
                 )
             )
         records[kind] = found

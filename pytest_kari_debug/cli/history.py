@@ -343,11 +343,17 @@ def export(env: Env, export_format: str, output: str, kinds: Sequence[str]) -> i
     if scope is None:
         return 0
     run_ids = [scope.run_id] if scope.run_id is not None else None
-    data = exports.collect(scope.store, scope.extension_id, run_ids)
+    documents, needed, standalone = exports.NEEDS[export_format]
+    if export_format == "csv" and kinds:
+        needed = tuple(kinds)
+    data = exports.collect(
+        scope.store, scope.extension_id, run_ids, documents=documents, kinds=needed,
+        standalone_only=standalone,
+    )  # fmt: skip
     if export_format == "json":
         text = exports.render_json(data, scope.extension_id)
     elif export_format == "csv":
-        text = exports.render_csv_export(data, kinds or exports.RECORD_KINDS)
+        text = exports.render_csv_export(data, needed)
     elif export_format == "prometheus":
         text = exports.render_prometheus(data, scope.extension_id)
     else:
@@ -360,7 +366,13 @@ def export(env: Env, export_format: str, output: str, kinds: Sequence[str]) -> i
     except OSError as exc:
         msg = f"cannot write --output {output!r}: {exc.strerror or exc}"
         raise CliError(msg, code=1) from None
-    records = sum(len(rows) for rows in data["records"].values())
+    records = sum(len(rows) for rows in data["records"].values()) + sum(
+        len(part.get("records") or [])
+        for document in data["runs"]
+        for test in document["tests"]
+        for part in (test.get("collected_data") or {}).values()
+        if isinstance(part, dict)
+    )
     if env.json:
         env.emit(
             {

@@ -51,17 +51,21 @@ def _grep(pattern: str | None) -> re.Pattern[str] | None:
 
 
 def paged(
-    fetch: Callable[[int | None], list[dict[str, Any]]],
-    keep: Callable[[dict[str, Any]], bool],
+    fetch: Callable[[int | None, int], list[dict[str, Any]]],
+    keep: Callable[[dict[str, Any]], bool] | None,
     limit: int,
 ) -> list[dict[str, Any]]:
-    """Up to *limit* records (newest first) that *keep* accepts, fetched a page at a time."""
+    """Up to *limit* records (newest first) that *keep* accepts, fetched a page at a time.
+
+    *fetch(before_id, size)* returns the next page; without *keep* one page of *limit* does.
+    """
     found: list[dict[str, Any]] = []
     before: int | None = None
+    size = limit if keep is None else PAGE
     while len(found) < limit:
-        page = fetch(before)
-        found.extend(record for record in page if keep(record))
-        if len(page) < PAGE:
+        page = fetch(before, size)
+        found.extend(record for record in page if keep is None or keep(record))
+        if len(page) < size:
             break
         before = page[-1]["record_id"]
     return found[:limit]
@@ -200,7 +204,9 @@ def logs_show(
             for k, v in (fields.items() if isinstance(fields, dict) else ())
         )
 
-    def fetch(before: int | None = None, after: int | None = None, newest: bool = True) -> list:
+    def fetch(
+        before: int | None = None, size: int = PAGE, after: int | None = None, newest: bool = True
+    ) -> list[dict[str, Any]]:
         return scope.store.select_records(
             "log",
             extension_id=scope.extension_id,
@@ -211,7 +217,7 @@ def logs_show(
             equals=equals,
             before_id=before,
             after_id=after,
-            limit=PAGE,
+            limit=size,
             newest_first=newest,
         )
 
@@ -221,7 +227,7 @@ def logs_show(
             f"no logs recorded for {who} yet: record some with `pytest --kari-debug`, then follow"
         )
     cursor = scope.store.last_record_id()
-    records = list(reversed(paged(lambda before: fetch(before), matches, limit)))
+    records = list(reversed(paged(fetch, matches if pattern else None, limit)))
     if not records and not follow:
         if env.json:
             env.emit([])
@@ -318,29 +324,13 @@ def metrics_show(env: Env, hours: float, name_filter: str | None) -> int:
         return 0
     since = time.time() - hours * 3600.0
     series: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    before: int | None = None
-    while True:
-        page = scope.store.select_records(
-            "metric",
-            extension_id=scope.extension_id,
-            run_id=scope.run_id,
-            since=since,
-            before_id=before,
-            limit=5000,
-        )
-        for record in page:
-            value = record.get("value")
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                key = (str(record.get("name")), str(record.get("unit") or ""))
-                series.setdefault(key, []).append((float(record.get("ts") or 0.0), float(value)))
-        if len(page) < 5000:
-            break
-        before = page[-1]["record_id"]
+    for name, unit, ts, value in scope.store.metric_points(
+        extension_id=scope.extension_id, run_id=scope.run_id, since=since
+    ):
+        series.setdefault((name, unit), []).append((ts, value))
     rows = [_aggregate(n, u, points, "metric") for (n, u), points in sorted(series.items())]
     figures: dict[str, list[tuple[float, float]]] = {}
-    for test in scope.store.tests_since(
-        since, extension_id=scope.extension_id, run_id=scope.run_id
-    ):
+    for test in scope.store.slim_tests(since, extension_id=scope.extension_id, run_id=scope.run_id):
         ts = float(test.get("finished_at") or 0.0)
         for figure, value in figures_of(test).items():
             figures.setdefault(figure, []).append((ts, value))
@@ -600,7 +590,7 @@ def errors_show(env: Env, unresolved: bool, limit: int, since: str | None, test:
             float(record.get("ts") or 0.0),
         )[0]
 
-    def fetch(before: int | None) -> list[dict[str, Any]]:
+    def fetch(before: int | None, size: int) -> list[dict[str, Any]]:
         return scope.store.select_records(
             "error",
             extension_id=scope.extension_id,
@@ -608,10 +598,10 @@ def errors_show(env: Env, unresolved: bool, limit: int, since: str | None, test:
             since=start,
             nodeid=test,
             before_id=before,
-            limit=PAGE,
+            limit=size,
         )
 
-    found = paged(fetch, lambda r: not unresolved or status(r) != "resolved", limit)
+    found = paged(fetch, (lambda r: status(r) != "resolved") if unresolved else None, limit)
     if env.json:
         env.emit([error_dict(r, status(r)) for r in found])
         return 0
@@ -855,14 +845,14 @@ def alerts_show(
             return False
         return not unresolved or _alert_status(record, resolutions)[0] != "resolved"
 
-    def fetch(before: int | None) -> list[dict[str, Any]]:
+    def fetch(before: int | None, size: int) -> list[dict[str, Any]]:
         return scope.store.select_records(
             "alert",
             extension_id=scope.extension_id,
             run_id=scope.run_id,
             since=start,
             before_id=before,
-            limit=PAGE,
+            limit=size,
         )
 
     found = [alert_dict(r, resolutions) for r in paged(fetch, keep, limit)]
