@@ -516,3 +516,15 @@ def test_slim_test_records_give_the_same_figures(pytester: pytest.Pytester, stor
     for test in slim:
         assert figures_of(test) == by_id[(test["nodeid"], test["finished_at"])]
     assert any(figures.get("log.warning") for figures in by_id.values())
+
+
+def test_colour_only_where_wanted(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Levels are coloured on a colour terminal; --no-color and NO_COLOR turn colour off."""
+    args = ["--store", str(store), "logs", "show", "--level", "error"]
+    coloured = CliRunner().invoke(cli, args, color=True)
+    assert "\x1b[31m" in coloured.stdout
+    plain = CliRunner().invoke(cli, ["--no-color", *args], color=True)
+    assert "\x1b[" not in plain.stdout
+    assert "API request failed" in plain.stdout
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert "\x1b[" not in CliRunner().invoke(cli, args, color=True).stdout
