@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -77,10 +78,6 @@ def short_test(nodeid: str | None) -> str:
         return "-"
     path, sep, rest = nodeid.partition("::")
     return path.rsplit("/", 1)[-1] + sep + rest
-
-
-def _terminal_width() -> int:
-    return click.get_terminal_size()[0] if hasattr(click, "get_terminal_size") else 0
 
 
 def _width() -> int:
@@ -237,7 +234,7 @@ def logs_show(
     if env.json and not follow:
         env.emit([log_dict(r) for r in records])
         return 0
-    _print_logs(env, records, follow)
+    _print_logs(env, records)
     if not follow:
         return 0
     try:
@@ -246,12 +243,12 @@ def logs_show(
             new = fetch(after=cursor, newest=False)
             if new:
                 cursor = max(r["record_id"] for r in new)
-                _print_logs(env, [r for r in new if matches(r)], follow)
+                _print_logs(env, [r for r in new if matches(r)])
     except KeyboardInterrupt:
         return 0
 
 
-def _print_logs(env: Env, records: Iterable[dict[str, Any]], lines: bool) -> None:
+def _print_logs(env: Env, records: Iterable[dict[str, Any]]) -> None:
     for record in records:
         if env.json:
             click.echo(to_line_json(log_dict(record)))
@@ -261,8 +258,6 @@ def _print_logs(env: Env, records: Iterable[dict[str, Any]], lines: bool) -> Non
 
 def to_line_json(data: Any) -> str:
     """One compact JSON document per line (JSON Lines), for streams."""
-    import json
-
     return json.dumps(data, ensure_ascii=False, default=repr, separators=(",", ":"))
 
 
