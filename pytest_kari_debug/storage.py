@@ -123,6 +123,19 @@ MIGRATIONS: list[str] = [
         data TEXT NOT NULL
     );
     """,
+    # Resolutions of error groups and alerts, set by `kari-debug ... resolve` (issue 11).
+    """
+    CREATE TABLE resolutions (
+        kind TEXT NOT NULL,
+        extension_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        resolved_at REAL NOT NULL,
+        notes TEXT,
+        PRIMARY KEY (kind, extension_id, key)
+    );
+    -- newest-first listings of one kind and extension walk this index (rowid order)
+    CREATE INDEX records_kind_extension ON records(kind, extension_id);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -671,6 +684,319 @@ class Store:
         sql += " GROUP BY runs.id ORDER BY runs.id DESC LIMIT ?"
         params.append(int(runs))
         return [dict(row) for row in reversed(self._query(sql, params))]
+
+    # Reading for the CLI (issue 11) ------------------------------------------------------
+    def select_records(
+        self,
+        kind: str,
+        *,
+        extension_id: str | None = None,
+        run_id: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        after_id: int | None = None,
+        before_id: int | None = None,
+        levels: Sequence[str] | None = None,
+        nodeid: str | None = None,
+        equals: dict[str, str] | None = None,
+        without_test: bool = False,
+        limit: int | None = None,
+        newest_first: bool = True,
+    ) -> list[dict[str, Any]]:
+        """Records of one *kind* with their test's node id, filtered in SQL.
+
+        *levels* matches the level column case-insensitively, *nodeid* is a substring of the
+        test's node id, *equals* maps top-level record fields to the text they must equal,
+        *without_test* keeps only records no test owns (a live manager's).
+        """
+        clauses, params = ["r.kind = ?"], [kind]
+        for column, value, op in (
+            ("r.extension_id", extension_id, "="),
+            ("r.run_id", run_id, "="),
+            ("r.ts", since, ">="),
+            ("r.ts", until, "<="),
+            ("r.id", after_id, ">"),
+            ("r.id", before_id, "<"),
+        ):
+            if value is not None:
+                clauses.append(f"{column} {op} ?")
+                params.append(value)
+        if levels is not None:
+            clauses.append(f"upper(r.level) IN ({', '.join('?' * len(levels))})")
+            params.extend(level.upper() for level in levels)
+        if nodeid:
+            clauses.append("instr(t.nodeid, ?) > 0")
+            params.append(nodeid)
+        if without_test:
+            clauses.append("r.test_id IS NULL")
+        for field_name, text in (equals or {}).items():
+            clauses.append("CAST(json_extract(r.data, ?) AS TEXT) = ?")
+            params.extend((f"$.{field_name}", text))
+        sql = (
+            "SELECT r.id, r.run_id, r.test_id, r.extension_id, t.nodeid, r.data FROM records r"
+            f" LEFT JOIN tests t ON t.id = r.test_id WHERE {' AND '.join(clauses)}"
+            f" ORDER BY r.id {'DESC' if newest_first else 'ASC'}"
+        )
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [
+            {"record_id": row["id"], "run_id": row["run_id"], "test_id": row["test_id"],
+             "extension_id": row["extension_id"], "nodeid": row["nodeid"],
+             **json.loads(row["data"])}
+            for row in self._query(sql, params)
+        ]  # fmt: skip
+
+    def has_extension(self, extension_id: str) -> bool:
+        """Whether the store holds any test or record of *extension_id* (index lookups only)."""
+        kinds = tuple(RECORD_KINDS.values())
+        rows = self._query(
+            "SELECT EXISTS(SELECT 1 FROM tests WHERE extension_id = ?) OR EXISTS(SELECT 1 FROM"
+            f" records WHERE kind IN ({', '.join('?' * len(kinds))}) AND extension_id = ?)",
+            (extension_id, *kinds, extension_id),
+        )
+        return bool(rows[0][0])
+
+    def metric_points(
+        self,
+        *,
+        extension_id: str | None = None,
+        run_id: int | None = None,
+        since: float | None = None,
+    ) -> list[tuple[str, str, float, float]]:
+        """``(name, unit, ts, value)`` of every numeric metric point matching the filters."""
+        clauses, params = ["kind = 'metric'", "value IS NOT NULL"], []
+        for column, value, op in (
+            ("extension_id", extension_id, "="),
+            ("run_id", run_id, "="),
+            ("ts", since, ">="),
+        ):
+            if value is not None:
+                clauses.append(f"{column} {op} ?")
+                params.append(value)
+        rows = self._query(
+            "SELECT name, coalesce(json_extract(data, '$.unit'), ''), coalesce(ts, 0), value"
+            f" FROM records WHERE {' AND '.join(clauses)}",
+            params,
+        )
+        return [(str(row[0]), str(row[1]), float(row[2]), float(row[3])) for row in rows]
+
+    def slim_tests(
+        self, since: float | None, *, extension_id: str | None = None, run_id: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Test records cut down to what per-test figures need (cheap on big records).
+
+        Each keeps nodeid, outcome, finished_at, duration_ms, phases, the metrics'
+        ``resources`` and ``memory``, and stand-ins for the error, span and log records (one
+        empty dict per error or span, one ``{"level": ...}`` per log record).
+        """
+        clauses, params = ["1 = 1"], []
+        for column, value, op in (
+            ("finished_at", since, ">="),
+            ("extension_id", extension_id, "="),
+            ("run_id", run_id, "="),
+        ):
+            if value is not None:
+                clauses.append(f"{column} {op} ?")
+                params.append(value)
+        cd = "$.collected_data"
+        rows = self._query(
+            "SELECT nodeid, outcome, finished_at, duration_ms, json_extract(data, '$.phases'),"
+            f" json_extract(data, '{cd}.metrics.resources'),"
+            f" json_extract(data, '{cd}.metrics.memory'),"
+            f" json_array_length(data, '{cd}.error_tracking.records'),"
+            f" json_array_length(data, '{cd}.tracing.records'),"
+            f" CASE WHEN json_type(data, '{cd}.logging.records') = 'array' THEN coalesce(("
+            "SELECT group_concat(coalesce(json_extract(value, '$.level'), ''), ',') FROM"
+            f" json_each(tests.data, '{cd}.logging.records')), '') END"
+            f" FROM tests WHERE {' AND '.join(clauses)} ORDER BY id",
+            params,
+        )
+        result = []
+        for row in rows:
+            collected: dict[str, Any] = {
+                "metrics": {
+                    "resources": json.loads(row[5]) if row[5] else {},
+                    "memory": json.loads(row[6]) if row[6] else {},
+                }
+            }
+            for kind, count in (("error_tracking", row[7]), ("tracing", row[8])):
+                if count is not None:
+                    collected[kind] = {"records": [{}] * int(count)}
+            if row[9] is not None:
+                levels = row[9].split(",") if row[9] else []
+                collected["logging"] = {"records": [{"level": level} for level in levels]}
+            result.append(
+                {
+                    "nodeid": row[0],
+                    "outcome": row[1],
+                    "finished_at": row[2],
+                    "duration_ms": row[3],
+                    "phases": json.loads(row[4]) if row[4] else {},
+                    "collected_data": collected,
+                }
+            )
+        return result
+
+    def record_counts(
+        self, *, extension_id: str | None = None, run_id: int | None = None
+    ) -> dict[str, int]:
+        """How many records of each kind the store holds (for an extension, a run)."""
+        clauses, params = ["1 = 1"], []
+        if extension_id is not None:
+            clauses.append("extension_id = ?")
+            params.append(extension_id)
+        if run_id is not None:
+            clauses.append("run_id = ?")
+            params.append(run_id)
+        rows = self._query(
+            f"SELECT kind, count(*) FROM records WHERE {' AND '.join(clauses)} GROUP BY kind",
+            params,
+        )
+        return {row[0]: int(row[1]) for row in rows}
+
+    def last_record_id(self) -> int:
+        """The id of the newest record (0 when there is none)."""
+        rows = self._query("SELECT max(id) FROM records")
+        return int(rows[0][0] or 0)
+
+    def group_records(
+        self,
+        kind: str,
+        key_field: str,
+        *,
+        extension_id: str | None = None,
+        run_id: int | None = None,
+        since: float | None = None,
+    ) -> list[dict[str, Any]]:
+        """Records of *kind* grouped by the value of their field *key_field*, biggest first.
+
+        Each group: key, extension_id, count, tests (distinct), first_ts, last_ts and
+        ``last`` (the newest record of the group).
+        """
+        clauses, params = ["r.kind = ?"], [kind]
+        for column, value, op in (
+            ("r.extension_id", extension_id, "="),
+            ("r.run_id", run_id, "="),
+            ("r.ts", since, ">="),
+        ):
+            if value is not None:
+                clauses.append(f"{column} {op} ?")
+                params.append(value)
+        key = "CAST(json_extract(r.data, ?) AS TEXT)"
+        sql = (
+            f"SELECT {key} AS key, r.extension_id, count(*) AS n,"
+            " count(DISTINCT r.test_id) AS tests, min(r.ts) AS first_ts, max(r.ts) AS last_ts,"
+            " max(r.id) AS last_id"
+            f" FROM records r WHERE {' AND '.join(clauses)}"
+            " GROUP BY key, r.extension_id ORDER BY n DESC, last_ts DESC"
+        )
+        groups = self._query(sql, [f"$.{key_field}", *params])
+        ids = [row["last_id"] for row in groups]
+        latest: dict[int, dict[str, Any]] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            rows = self._query(
+                "SELECT r.id, r.run_id, t.nodeid, r.data FROM records r LEFT JOIN tests t"
+                f" ON t.id = r.test_id WHERE r.id IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            )
+            for row in rows:
+                record = json.loads(row["data"])
+                latest[row["id"]] = {
+                    "record_id": row["id"],
+                    "run_id": row["run_id"],
+                    "nodeid": row["nodeid"],
+                    **record,
+                }
+        return [
+            {"key": row["key"], "extension_id": row["extension_id"], "count": int(row["n"]),
+             "tests": int(row["tests"]), "first_ts": row["first_ts"], "last_ts": row["last_ts"],
+             "last": latest.get(row["last_id"], {})}
+            for row in groups
+        ]  # fmt: skip
+
+    def run_summaries(
+        self, *, extension_id: str | None = None, limit: int = 20
+    ) -> list[dict[str, Any]]:
+        """The newest runs (with tests of *extension_id*) with test counts per outcome."""
+        if extension_id is None:
+            runs = self._query("SELECT * FROM runs ORDER BY id DESC LIMIT ?", (limit,))
+        else:
+            runs = self._query(
+                "SELECT * FROM runs WHERE id IN (SELECT run_id FROM tests WHERE extension_id = ?)"
+                " ORDER BY id DESC LIMIT ?",
+                (extension_id, limit),
+            )
+        result = []
+        for row in runs:
+            run = _run_dict(row)
+            params: list[Any] = [run["id"]]
+            sql = "SELECT outcome, count(*), sum(duration_ms) FROM tests WHERE run_id = ?"
+            if extension_id is not None:
+                sql += " AND extension_id = ?"
+                params.append(extension_id)
+            counts = self._query(sql + " GROUP BY outcome", params)
+            run["outcomes"] = {c[0]: int(c[1]) for c in counts}
+            run["tests_count"] = sum(run["outcomes"].values())
+            run["tests_duration_ms"] = sum(float(c[2] or 0.0) for c in counts)
+            exts = self._query(
+                "SELECT DISTINCT extension_id FROM tests WHERE run_id = ? ORDER BY 1", (run["id"],)
+            )
+            run["extensions"] = [e[0] for e in exts]
+            result.append(run)
+        return result
+
+    def tests_since(
+        self, since: float | None, *, extension_id: str | None = None, run_id: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Test records that finished at or after *since* (every one when ``None``)."""
+        clauses, params = ["1 = 1"], []
+        for column, value, op in (
+            ("finished_at", since, ">="),
+            ("extension_id", extension_id, "="),
+            ("run_id", run_id, "="),
+        ):
+            if value is not None:
+                clauses.append(f"{column} {op} ?")
+                params.append(value)
+        rows = self._query(
+            f"SELECT id, run_id, data FROM tests WHERE {' AND '.join(clauses)} ORDER BY id", params
+        )
+        return [
+            {"id": row["id"], "run_id": row["run_id"], **json.loads(row["data"])} for row in rows
+        ]
+
+    def integrity(self) -> str:
+        """``"ok"`` when SQLite's quick check finds the file sound, else what it found."""
+        rows = self._query("PRAGMA quick_check")
+        return "; ".join(str(row[0]) for row in rows[:5]) or "ok"
+
+    def resolve(
+        self, kind: str, extension_id: str, key: str, *, notes: str | None, at: float
+    ) -> None:
+        """Mark the error group or alert *key* of *extension_id* resolved at *at*."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO resolutions(kind, extension_id, key, resolved_at, notes)"
+                " VALUES (?,?,?,?,?)",
+                (kind, extension_id, key, at, notes),
+            )
+
+    def resolutions(
+        self, kind: str, *, extension_id: str | None = None
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """Resolutions of *kind* (``error_group`` or ``alert``) by (extension_id, key)."""
+        sql = "SELECT extension_id, key, resolved_at, notes FROM resolutions WHERE kind = ?"
+        params: list[Any] = [kind]
+        if extension_id is not None:
+            sql += " AND extension_id = ?"
+            params.append(extension_id)
+        return {
+            (row["extension_id"], row["key"]): {"resolved_at": row["resolved_at"],
+                                               "notes": row["notes"]}
+            for row in self._query(sql, params)
+        }  # fmt: skip
 
 
 #: collected_data key of each component -> record kind in the store.

@@ -12,6 +12,7 @@ import ast
 import asyncio
 import inspect
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Callable
@@ -26,7 +27,6 @@ IMPORT_PATH = "src.core.extensions.debugging"
 #: Snippets that cannot run yet: heading -> reason. Remove an entry when its capability lands.
 NOT_YET: dict[str, str] = {
     "Dashboard Integration": "ExtensionDebugDashboard lands with the REST API issue (#12)",
-    "CLI Usage": "the CLI lands with its issue (#11)",
 }
 #: Snippets that can never run as written, and why.
 NOT_EXECUTABLE: dict[str, str] = {
@@ -212,14 +212,22 @@ def test_seed_has_every_section() -> None:
 def test_seed_snippet_runs(heading: str, language: str, code: str, tmp_path: Path) -> None:
     """The snippet runs as written and does what the seed says it does."""
     if language == "bash":
-        for line in code.splitlines():
-            if line.strip() and not line.startswith("#"):
-                command = line.replace(IMPORT_PATH, "pytest_kari_debug").split()
-                command[0] = sys.executable if command[0] == "python" else command[0]
-                done = subprocess.run(
-                    command, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
-                )
-                assert done.returncode == 0, (line, done.stdout, done.stderr)
+        started: list[list[str]] = []
+        try:
+            for line in code.splitlines():
+                if line.strip() and not line.startswith("#"):
+                    command = shlex.split(line.replace(IMPORT_PATH, "pytest_kari_debug"))
+                    command[0] = sys.executable if command[0] == "python" else command[0]
+                    if command[-1] == "start":  # a background manager: stopped at the end
+                        started.append([*command[:-1], "stop"])
+                    done = subprocess.run(
+                        command, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                        check=False,
+                    )  # fmt: skip
+                    assert done.returncode == 0, (line, done.stdout, done.stderr)
+        finally:
+            for command in started:
+                subprocess.run(command, cwd=tmp_path, capture_output=True, timeout=60, check=False)
         return
     namespace = _prelude()
     if heading != "Basic Setup":

@@ -1,0 +1,331 @@
+"""The ``kari-debug`` command group: global options, the store, errors and hints for people."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .. import __version__
+from ..exceptions import KariDebugError, StoreError
+from ..storage import DEFAULT_STORE, Store
+from .render import to_json
+
+PROG = "kari-debug"
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+class CliError(Exception):
+    """A problem the user can fix: one line on stderr and exit status *code* (2 by default)."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _error(message: str) -> None:
+    click.echo(f"{PROG}: error: {message}", err=True)
+
+
+class KariGroup(click.Group):
+    """A group whose errors are one line on stderr (``kari-debug: error: ...``), no traceback."""
+
+    def main(  # type: ignore[override]
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        code = self.run(args, prog_name=prog_name or PROG, complete_var=complete_var, **extra)
+        if standalone_mode:
+            sys.exit(code)
+        return code
+
+    def run(self, args: Sequence[str] | None, **kwargs: Any) -> int:
+        """Run the command line *args*; return the exit status."""
+        kwargs.setdefault("prog_name", PROG)
+        try:
+            result = super().main(args, standalone_mode=False, **kwargs)
+        except click.exceptions.Exit as exc:
+            return int(exc.exit_code)
+        except click.ClickException as exc:
+            where = exc.ctx.command_path if getattr(exc, "ctx", None) else PROG  # type: ignore[attr-defined]
+            _error(f"{exc.format_message()} (see `{where} --help`)")
+            return 2 if isinstance(exc, click.UsageError) else exc.exit_code
+        except (click.Abort, KeyboardInterrupt):
+            click.echo("", err=True)
+            return 130
+        except CliError as exc:
+            _error(str(exc))
+            return exc.code
+        except StoreError as exc:
+            _error(str(exc).replace("--kari-store", "--store"))
+            return 2
+        except sqlite3.DatabaseError as exc:
+            _error(
+                f"the store cannot be read ({exc}); it may be corrupt: move it away and record"
+                " again with `pytest --kari-debug`, or pass --store PATH"
+            )
+            return 2
+        except KariDebugError as exc:
+            _error(str(exc))
+            return 2
+        except BrokenPipeError:  # `kari-debug logs show | head`: the reader left; fine
+            _silence_stdout()
+            return 0
+        except Exception as exc:
+            if os.environ.get("KARI_DEBUG_TRACEBACK") == "1":
+                raise
+            _error(
+                f"internal error {type(exc).__name__}: {exc} (set KARI_DEBUG_TRACEBACK=1 to see"
+                " where; please report it)"
+            )
+            return 2
+        return int(result) if isinstance(result, int) else 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at the null device so the interpreter's final flush cannot fail again."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+_ROOT_MARKERS = (
+    ("pytest.ini", None),
+    (".pytest.ini", None),
+    ("pyproject.toml", "[tool.pytest"),
+    ("tox.ini", "[pytest]"),
+    ("setup.cfg", "[tool:pytest]"),
+)
+
+
+def find_rootdir(cwd: Path) -> Path:
+    """The folder pytest would take as rootdir from *cwd*: the nearest with a pytest config."""
+    for folder in (cwd, *cwd.parents):
+        for name, section in _ROOT_MARKERS:
+            path = folder / name
+            if not path.is_file():
+                continue
+            if section is None:
+                return folder
+            try:
+                if section in path.read_text(encoding="utf-8", errors="replace"):
+                    return folder
+            except OSError:
+                continue
+    return cwd
+
+
+def default_store_path(cwd: Path | None = None) -> Path:
+    """The store the plugin writes by default: ``.kari-debug/kari.db`` under the rootdir."""
+    here = (cwd or Path.cwd()).resolve()
+    root = find_rootdir(here) / DEFAULT_STORE
+    local = here / DEFAULT_STORE
+    return local if not root.exists() and local.exists() else root
+
+
+@dataclass
+class Scope:
+    """What a command reads: the store, the extension (or all) and the run (or all)."""
+
+    store: Store
+    extension_id: str | None
+    run_id: int | None
+    run: dict[str, Any] | None
+
+
+@dataclass
+class Env:
+    """The global options of one invocation."""
+
+    store_path: Path
+    extension_id: str | None
+    run: str | None
+    fmt: str
+    color: bool | None
+    _store: Store | None = field(default=None, repr=False)
+
+    @property
+    def json(self) -> bool:
+        return self.fmt == "json"
+
+    def echo(self, text: str = "") -> None:
+        """Print *text* on stdout (colour only where the terminal supports it)."""
+        click.echo(text, color=self.color)
+
+    def emit(self, data: Any) -> None:
+        """Print *data* as JSON on stdout."""
+        click.echo(to_json(data))
+
+    def hint(self, text: str) -> int:
+        """A one-line hint on stderr (``null`` on stdout for JSON readers); exit status 0."""
+        click.echo(f"{PROG}: {text}", err=True)
+        if self.json:
+            click.echo("null")
+        return 0
+
+    def open_store(self) -> Store | None:
+        """The store, or ``None`` when it does not exist yet."""
+        if self._store is None:
+            if not self.store_path.exists():
+                return None
+            self._store = Store(self.store_path, create=False)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def no_store_hint(self) -> int:
+        return self.hint(
+            f"no data yet: no store at {str(self.store_path)!r}; record some with"
+            " `pytest --kari-debug` (or pass --store PATH)"
+        )
+
+    def scope(self, *, need_run: bool = False) -> Scope | None:
+        """The data this invocation reads; ``None`` after printing a no-data hint."""
+        store = self.open_store()
+        if store is None:
+            self.no_store_hint()
+            return None
+        extension = self.extension_id
+        if extension is not None and store.has_extension(extension):
+            known = [extension]
+        else:
+            known = store.extensions()
+        if extension is None and len(known) == 1:
+            extension = known[0]
+        if extension is not None and extension not in known:
+            have = f" (the store has: {', '.join(known)})" if known else ""
+            self.hint(
+                f"no data yet for extension {extension!r}{have}; record some with"
+                f" `pytest --kari-debug --kari-extension-id {extension}`"
+            )
+            return None
+        if not known:
+            self.no_store_hint()
+            return None
+        run = None
+        text = self.run or ("last" if need_run else None)
+        if text is not None:
+            run = resolve_run(store, text, extension)
+            if run is None:
+                if self.run is None:
+                    self.hint(
+                        f"no test run recorded for {extension or 'any extension'!r} yet;"
+                        " record one with `pytest --kari-debug`"
+                    )
+                    return None
+                msg = f"run {text!r} not found; see `{PROG} runs list` (or use --run last)"
+                raise CliError(msg)
+        return Scope(store, extension, run["id"] if run else None, run)
+
+
+def resolve_run(store: Store, text: str, extension_id: str | None) -> dict[str, Any] | None:
+    """The run named *text*: an id, a uuid, ``last`` or ``last~N`` (N runs before the last)."""
+    text = str(text).strip()
+    if text == "last" or text.startswith("last~"):
+        back = 0
+        if text != "last":
+            try:
+                back = int(text[5:])
+            except ValueError:
+                msg = f"run {text!r}: write last~N with a whole number N, e.g. last~1"
+                raise CliError(msg) from None
+        runs = store.run_summaries(extension_id=extension_id, limit=back + 1)
+        return runs[back] if len(runs) > back else None
+    return store.get_run(int(text) if text.isdigit() else text)
+
+
+def require_extension(env: Env, what: str) -> str:
+    """The --extension-id value, which *what* cannot do without."""
+    if not env.extension_id:
+        msg = f"{what} needs an extension: pass --extension-id ID before the command"
+        raise CliError(msg)
+    return env.extension_id
+
+
+@click.group(cls=KariGroup, context_settings=CONTEXT)
+@click.option(
+    "--extension-id",
+    "-e",
+    envvar="KARI_DEBUG_EXTENSION_ID",
+    metavar="ID",
+    help="Extension to show (default: the only one in the store, else all of them)",
+)
+@click.option(
+    "--store",
+    "store",
+    envvar="KARI_DEBUG_STORE",
+    metavar="PATH",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="SQLite store (default: .kari-debug/kari.db under the rootdir pytest would pick)",
+)
+@click.option(
+    "--run",
+    "run",
+    metavar="RUN_ID|last",
+    help="Only this run: its id, uuid, 'last' or 'last~N' (default: every run)",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="Tables for people or JSON (stable keys) for machines",
+)
+@click.option("--no-color", is_flag=True, help="No colour, even on a terminal (also: NO_COLOR)")
+@click.version_option(__version__, prog_name=PROG)
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    extension_id: str | None,
+    store: Path | None,
+    run: str | None,
+    fmt: str,
+    no_color: bool,
+) -> None:
+    """Show what pytest-kari-debug recorded: logs, metrics, errors, alerts, runs, health.
+
+    Reads the SQLite store that `pytest --kari-debug` writes, runs a live debug manager in
+    the background, exports data, and gates merges with `compare`.
+
+    \b
+    Examples:
+      kari-debug --extension-id my-ext status
+      kari-debug --extension-id my-ext logs show --level error --limit 50
+      kari-debug --extension-id my-ext start
+      kari-debug runs list
+      kari-debug compare last~1 last --fail "duration:+25%,allocated:+10%"
+    """
+    no_colour = no_color or bool(os.environ.get("NO_COLOR"))
+    env = Env(
+        store_path=store if store is not None else default_store_path(),
+        extension_id=extension_id or None,
+        run=run,
+        fmt=fmt,
+        color=False if no_colour else None,
+    )
+    ctx.obj = env
+    ctx.call_on_close(env.close)
+
+
+pass_env = click.make_pass_decorator(Env)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``kari-debug`` with *argv* (default: the command line); return the exit status."""
+    return cli.run(list(argv) if argv is not None else None)

@@ -1,0 +1,927 @@
+"""``logs``, ``metrics``, ``errors`` and ``alerts``: what the tests and managers recorded."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import click
+import psutil
+
+from ..alerting import AlertSeverity
+from ..storage import Store
+from . import daemon
+from .app import CliError, Env, Scope, cli, pass_env
+from .comparison import UNITS, figures_of
+from .render import (
+    ago,
+    clip,
+    clock,
+    iso,
+    number,
+    paint,
+    pairs,
+    parse_since,
+    percent,
+    size,
+    table,
+)
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+PAGE = 500
+
+
+def _since(text: str | None) -> float | None:
+    return parse_since(text) if text else None
+
+
+def _grep(pattern: str | None) -> re.Pattern[str] | None:
+    if not pattern:
+        return None
+    try:
+        return re.compile(pattern, re.IGNORECASE)
+    except re.error as exc:
+        msg = f"--grep {pattern!r} is not a regular expression ({exc}); escape special characters"
+        raise CliError(msg) from None
+
+
+def paged(
+    fetch: Callable[[int | None, int], list[dict[str, Any]]],
+    keep: Callable[[dict[str, Any]], bool] | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """Up to *limit* records (newest first) that *keep* accepts, fetched a page at a time.
+
+    *fetch(before_id, size)* returns the next page; without *keep* one page of *limit* does.
+    """
+    found: list[dict[str, Any]] = []
+    before: int | None = None
+    size = limit if keep is None else PAGE
+    while len(found) < limit:
+        page = fetch(before, size)
+        found.extend(record for record in page if keep is None or keep(record))
+        if len(page) < size:
+            break
+        before = page[-1]["record_id"]
+    return found[:limit]
+
+
+def short_test(nodeid: str | None) -> str:
+    """A node id without its folders: ``test_api.py::test_get``."""
+    if not nodeid:
+        return "-"
+    path, sep, rest = nodeid.partition("::")
+    return path.rsplit("/", 1)[-1] + sep + rest
+
+
+def _width() -> int:
+    try:
+        return os.get_terminal_size().columns
+    except OSError:
+        return 0
+
+
+# logs --------------------------------------------------------------------------------------
+@cli.group()
+def logs() -> None:
+    """Log records of the extension's tests and live manager."""
+
+
+def log_dict(record: dict[str, Any]) -> dict[str, Any]:
+    """A log record for JSON output, with stable keys."""
+    return {
+        "record_id": record.get("record_id"),
+        "ts": record.get("ts"),
+        "time": iso(record.get("ts")),
+        "level": record.get("level"),
+        "logger": record.get("logger") or record.get("name"),
+        "message": record.get("message"),
+        "extension_id": record.get("extension_id"),
+        "test": record.get("nodeid"),
+        "run_id": record.get("run_id"),
+        "session_id": record.get("session_id"),
+        "correlation_id": record.get("correlation_id"),
+        "user_id": record.get("user_id"),
+        "tenant_id": record.get("tenant_id"),
+        "fields": record.get("fields") or {},
+        "exception": record.get("exception"),
+    }
+
+
+def log_line(record: dict[str, Any]) -> str:
+    """One log record on one line: time, level, test, message, fields, context."""
+    level = str(record.get("level") or "").upper()
+    fields = record.get("fields") or {}
+    extra = " ".join(f"{k}={v}" for k, v in fields.items()) if isinstance(fields, dict) else ""
+    context = [
+        f"{key}={record[key]}"
+        for key in ("correlation_id", "user_id", "tenant_id")
+        if record.get(key)
+    ]
+    exception = record.get("exception")
+    text = str(record.get("message") or "")
+    if extra:
+        text += "  " + click.style(clip(extra, 160), dim=True)
+    if context:
+        text += "  " + click.style("[" + " ".join(context) + "]", fg="cyan")
+    if isinstance(exception, dict) and exception.get("type"):
+        text += f"  ({exception['type']}: {clip(str(exception.get('message') or ''), 120)})"
+    return "  ".join(
+        [
+            clock(record.get("ts")),
+            paint(level.ljust(8), level),
+            short_test(record.get("nodeid")),
+            text,
+        ]
+    )
+
+
+@logs.command("show")
+@click.option(
+    "--level",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    help="Lowest level shown (that level and above)",
+)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Newest N records"
+)
+@click.option("--since", metavar="WHEN", help="Only since then: 30s, 10m, 2h, 1d or an ISO date")
+@click.option("--grep", metavar="REGEX", help="Only messages or fields matching REGEX (any case)")
+@click.option("--test", metavar="TEXT", help="Only tests whose node id contains TEXT")
+@click.option("--correlation-id", metavar="ID", help="Only records of this correlation id")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new records until Ctrl-C")
+@click.option(
+    "--poll",
+    type=click.FloatRange(min=0.05),
+    default=0.5,
+    show_default=True,
+    help="Seconds between looks for new records with --follow",
+)
+@pass_env
+def logs_show(
+    env: Env,
+    level: str | None,
+    limit: int,
+    since: str | None,
+    grep: str | None,
+    test: str | None,
+    correlation_id: str | None,
+    follow: bool,
+    poll: float,
+) -> int:
+    """Show log records, oldest first, the newest LIMIT of them.
+
+    \b
+    Examples:
+      kari-debug --extension-id my-ext logs show --level error --limit 50
+      kari-debug --extension-id my-ext logs show --since 1h --grep "timeout|refused"
+      kari-debug --extension-id my-ext logs show --test test_api.py --correlation-id req-123
+      kari-debug --extension-id my-ext logs show --follow
+    """
+    start = _since(since)
+    pattern = _grep(grep)
+    scope = env.scope()
+    if scope is None:
+        return 0
+    levels = LOG_LEVELS[LOG_LEVELS.index(level.upper()) :] if level else None
+    equals = {"correlation_id": correlation_id} if correlation_id else None
+
+    def matches(record: dict[str, Any]) -> bool:
+        if pattern is None:
+            return True
+        fields = record.get("fields") or {}
+        return bool(pattern.search(str(record.get("message") or ""))) or any(
+            pattern.search(f"{k}={v}")
+            for k, v in (fields.items() if isinstance(fields, dict) else ())
+        )
+
+    def fetch(
+        before: int | None = None, size: int = PAGE, after: int | None = None, newest: bool = True
+    ) -> list[dict[str, Any]]:
+        return scope.store.select_records(
+            "log",
+            extension_id=scope.extension_id,
+            run_id=scope.run_id,
+            since=start,
+            levels=levels,
+            nodeid=test,
+            equals=equals,
+            before_id=before,
+            after_id=after,
+            limit=size,
+            newest_first=newest,
+        )
+
+    if follow and not scope.store.record_counts(extension_id=scope.extension_id).get("log"):
+        who = repr(scope.extension_id) if scope.extension_id else "any extension"
+        return env.hint(
+            f"no logs recorded for {who} yet: record some with `pytest --kari-debug`, then follow"
+        )
+    cursor = scope.store.last_record_id()
+    records = list(reversed(paged(fetch, matches if pattern else None, limit)))
+    if not records and not follow:
+        if env.json:
+            env.emit([])
+            return 0
+        click.echo("kari-debug: no log records match", err=True)
+        return 0
+    if env.json and not follow:
+        env.emit([log_dict(r) for r in records])
+        return 0
+    _print_logs(env, records)
+    if not follow:
+        return 0
+    try:
+        while True:
+            time.sleep(poll)
+            new = fetch(after=cursor, newest=False)
+            if new:
+                cursor = max(r["record_id"] for r in new)
+                _print_logs(env, [r for r in new if matches(r)])
+    except KeyboardInterrupt:
+        return 0
+
+
+def _print_logs(env: Env, records: Iterable[dict[str, Any]]) -> None:
+    for record in records:
+        if env.json:
+            click.echo(to_line_json(log_dict(record)))
+        else:
+            env.echo(log_line(record))
+
+
+def to_line_json(data: Any) -> str:
+    """One compact JSON document per line (JSON Lines), for streams."""
+    return json.dumps(data, ensure_ascii=False, default=repr, separators=(",", ":"))
+
+
+# metrics -----------------------------------------------------------------------------------
+@cli.group()
+def metrics() -> None:
+    """Metric aggregates from the store and live resource usage."""
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    rank = max(0, math.ceil(share * len(ordered)) - 1)
+    return ordered[rank]
+
+
+def _aggregate(name: str, unit: str, points: list[tuple[float, float]], source: str) -> dict:
+    values = [v for _, v in points]
+    newest = max(points, key=lambda p: p[0])
+    return {
+        "name": name,
+        "unit": unit,
+        "source": source,
+        "count": len(values),
+        "min": min(values),
+        "mean": sum(values) / len(values),
+        "p50": _percentile(values, 0.5),
+        "p95": _percentile(values, 0.95),
+        "max": max(values),
+        "last": newest[1],
+        "last_ts": newest[0],
+    }
+
+
+@metrics.command("show")
+@click.option(
+    "--hours",
+    type=click.FloatRange(min=0, min_open=True),
+    default=24.0,
+    show_default=True,
+    help="Look back this many hours",
+)
+@click.option("--name", "name_filter", metavar="REGEX", help="Only metrics whose name matches")
+@pass_env
+def metrics_show(env: Env, hours: float, name_filter: str | None) -> int:
+    """Aggregate every metric (count, min, mean, p50, p95, max, last) over the last HOURS.
+
+    Per-test figures (test.duration_ms, test.cpu_ms, test.peak_rss_mb...) come from the test
+    records; the other rows from the recorded metric points (custom metrics and the live
+    manager's resource samples).
+
+    \b
+    Examples:
+      kari-debug --extension-id my-ext metrics show --hours 2
+      kari-debug --extension-id my-ext --run last metrics show --name "duration|cpu"
+    """
+    pattern = _grep(name_filter)
+    scope = env.scope()
+    if scope is None:
+        return 0
+    since = time.time() - hours * 3600.0
+    series: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for name, unit, ts, value in scope.store.metric_points(
+        extension_id=scope.extension_id, run_id=scope.run_id, since=since
+    ):
+        series.setdefault((name, unit), []).append((ts, value))
+    rows = [_aggregate(n, u, points, "metric") for (n, u), points in sorted(series.items())]
+    figures: dict[str, list[tuple[float, float]]] = {}
+    for test in scope.store.slim_tests(since, extension_id=scope.extension_id, run_id=scope.run_id):
+        ts = float(test.get("finished_at") or 0.0)
+        for figure, value in figures_of(test).items():
+            figures.setdefault(figure, []).append((ts, value))
+    rows += [
+        _aggregate(f"test.{figure}", UNITS.get(figure, ""), points, "tests")
+        for figure, points in sorted(figures.items())
+    ]
+    if pattern is not None:
+        rows = [row for row in rows if pattern.search(row["name"])]
+    if env.json:
+        env.emit(
+            {"since": since, "hours": hours, "extension_id": scope.extension_id, "metrics": rows}
+        )
+        return 0
+    if not rows:
+        click.echo(f"kari-debug: no metrics recorded in the last {hours:g} hour(s)", err=True)
+        return 0
+    env.echo(
+        table(
+            ["metric", "count", "min", "mean", "p95", "max", "last", "seen"],
+            [
+                [
+                    row["name"],
+                    str(row["count"]),
+                    number(row["min"], row["unit"]),
+                    number(row["mean"], row["unit"]),
+                    number(row["p95"], row["unit"]),
+                    number(row["max"], row["unit"]),
+                    number(row["last"], row["unit"]),
+                    ago(row["last_ts"]),
+                ]
+                for row in rows
+            ],
+        )
+    )
+    return 0
+
+
+def machine_usage(path: Path) -> dict[str, Any]:
+    """This machine's resource usage now (CPU over a short window)."""
+    memory = psutil.virtual_memory()
+    swap = psutil.swap_memory()
+    folder = path.parent if path.parent.exists() else Path.cwd()
+    disk = psutil.disk_usage(str(folder))
+    usage: dict[str, Any] = {
+        "cpu_percent": psutil.cpu_percent(interval=0.2),
+        "cpu_count": psutil.cpu_count(),
+        "load_1m": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "memory_percent": memory.percent,
+        "memory_used_bytes": memory.total - memory.available,
+        "memory_total_bytes": memory.total,
+        "swap_percent": swap.percent,
+        "disk_path": str(folder),
+        "disk_percent": disk.percent,
+        "disk_free_bytes": disk.free,
+        "processes": len(psutil.pids()),
+    }
+    try:
+        net = psutil.net_io_counters()
+        usage["net_sent_bytes"] = net.bytes_sent
+        usage["net_recv_bytes"] = net.bytes_recv
+    except Exception:  # some containers expose no counters
+        pass
+    return usage
+
+
+def manager_usage(status: daemon.ManagerStatus) -> dict[str, Any]:
+    """A manager process's live usage, with its last sample."""
+    data = status.to_dict()
+    if status.running and status.pid:
+        try:
+            process = psutil.Process(status.pid)
+            with process.oneshot():
+                data["rss_bytes"] = process.memory_info().rss
+                data["threads"] = process.num_threads()
+            data["cpu_percent"] = process.cpu_percent(interval=0.1)
+        except psutil.Error:
+            pass
+    data["last_sample"] = (status.state or {}).get("last_sample", {})
+    return data
+
+
+@metrics.command("current")
+@pass_env
+def metrics_current(env: Env) -> int:
+    """Live resource usage of this machine and of the running debug manager(s).
+
+    \b
+    Examples:
+      kari-debug --extension-id my-ext metrics current
+      kari-debug --format json metrics current
+    """
+    machine = machine_usage(env.store_path)
+    if env.extension_id:
+        statuses = [daemon.manager_status(env.store_path, env.extension_id)]
+    else:
+        statuses = daemon.all_statuses(env.store_path)
+    managers = [manager_usage(s) for s in statuses if s.running or s.dead]
+    if env.json:
+        env.emit({"machine": machine, "managers": managers})
+        return 0
+    items = [
+        (
+            "cpu",
+            f"{percent(machine['cpu_percent'])} of {machine['cpu_count']} CPUs"
+            + (f", load {machine['load_1m']:.2f}" if machine["load_1m"] is not None else ""),
+        ),
+        (
+            "memory",
+            f"{size(machine['memory_used_bytes'])} of {size(machine['memory_total_bytes'])}"
+            f" ({percent(machine['memory_percent'])}), swap {percent(machine['swap_percent'])}",
+        ),
+        (
+            "disk",
+            f"{percent(machine['disk_percent'])} used, {size(machine['disk_free_bytes'])} free"
+            f" ({machine['disk_path']})",
+        ),
+        ("processes", str(machine["processes"])),
+    ]
+    env.echo(click.style("this machine", bold=True))
+    env.echo(pairs(items))
+    for manager in managers:
+        env.echo()
+        env.echo(click.style(f"manager of {manager['extension_id']}", bold=True))
+        if not manager["running"]:
+            env.echo(paint("not running", "unhealthy") + f" (pid {manager['pid']} died)")
+            continue
+        env.echo(
+            pairs(
+                [
+                    (
+                        "pid",
+                        f"{manager['pid']}, up {ago(manager['started_at']).replace(' ago', '')}",
+                    ),
+                    ("cpu", percent(manager.get("cpu_percent"))),
+                    ("memory", size(manager.get("rss_bytes"))),
+                    ("samples", f"{manager['samples']}, last {ago(manager['updated_at'])}"),
+                    ("api", manager["url"] or "-"),
+                ]
+            )
+        )
+    if not managers:
+        who = f" for {env.extension_id!r}" if env.extension_id else ""
+        env.echo(f"\nno debug manager running{who}; start one with `kari-debug start`")
+    return 0
+
+
+# errors ------------------------------------------------------------------------------------
+@cli.group()
+def errors() -> None:
+    """Recorded errors, their groups (patterns) and their resolution."""
+
+
+def _resolution_state(
+    resolutions: dict[tuple[str, str], dict[str, Any]], extension: str, key: str, last_ts: float
+) -> tuple[str, dict[str, Any] | None]:
+    found = resolutions.get((extension, key))
+    if found is None:
+        return "open", None
+    if last_ts and last_ts > found["resolved_at"]:
+        return "regressed", found
+    return "resolved", found
+
+
+class ErrorStates:
+    """Whether each error group is open, resolved or regressed.
+
+    The store's error groups (``Store.error_groups``, kept by the error tracking plugin)
+    decide where they exist; otherwise the resolutions ``errors resolve`` keeps in the store.
+    """
+
+    def __init__(self, store: Store, extension_id: str | None) -> None:
+        self.store = store
+        self.tracked: dict[tuple[str, str], dict[str, Any]] = {}
+        lister = getattr(store, "error_groups", None)
+        if callable(lister):
+            for group in lister(extension_id=extension_id):
+                self.tracked[(str(group["extension_id"]), str(group["fingerprint"]))] = group
+        self.own = store.resolutions("error_group", extension_id=extension_id)
+
+    def state(
+        self, extension: str, fingerprint: str, last_ts: float
+    ) -> tuple[str, float | None, str | None]:
+        """``(status, resolved_at, notes)`` of a group whose newest error is at *last_ts*."""
+        group = self.tracked.get((extension, fingerprint))
+        if group is not None:
+            if group.get("regressed"):
+                status = "regressed"
+            elif group.get("status") == "resolved":
+                status = "resolved"
+            else:
+                status = "open"
+            return status, group.get("resolved_at"), group.get("notes")
+        status, found = _resolution_state(self.own, extension, fingerprint, last_ts)
+        return status, found["resolved_at"] if found else None, found["notes"] if found else None
+
+    def details(self, extension: str, fingerprint: str) -> dict[str, Any]:
+        """The tracked group's own fields (category, culprit...), when there is one."""
+        return self.tracked.get((extension, fingerprint)) or {}
+
+    def resolve(self, extension: str, fingerprint: str, notes: str | None) -> None:
+        """Mark the group resolved where its state is kept."""
+        if (extension, fingerprint) in self.tracked:
+            self.store.resolve_error_group(  # type: ignore[attr-defined]
+                fingerprint, notes=notes, extension_id=extension
+            )
+        else:
+            self.store.resolve("error_group", extension, fingerprint, notes=notes, at=time.time())
+
+
+def error_dict(record: dict[str, Any], status: str) -> dict[str, Any]:
+    """An error record for JSON output, with stable keys."""
+    return {
+        "record_id": record.get("record_id"),
+        "ts": record.get("ts"),
+        "time": iso(record.get("ts")),
+        "group": record.get("fingerprint"),
+        "error_type": record.get("error_type"),
+        "error_message": record.get("error_message"),
+        "category": record.get("category"),
+        "severity": record.get("level"),
+        "suggestion": record.get("suggestion"),
+        "extension_id": record.get("extension_id"),
+        "test": record.get("nodeid"),
+        "run_id": record.get("run_id"),
+        "session_id": record.get("session_id"),
+        "status": status,
+        "stack_trace": record.get("stack_trace"),
+        "context": record.get("context") or {},
+    }
+
+
+@errors.command("show")
+@click.option("--unresolved", is_flag=True, help="Only errors of groups not resolved")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--since", metavar="WHEN", help="Only since then: 30s, 10m, 2h, 1d or an ISO date")
+@click.option("--test", metavar="TEXT", help="Only tests whose node id contains TEXT")
+@pass_env
+def errors_show(env: Env, unresolved: bool, limit: int, since: str | None, test: str | None) -> int:
+    """Show recorded errors, newest first.
+
+    \b
+    Examples:
+      kari-debug --extension-id my-ext errors show --unresolved
+      kari-debug --extension-id my-ext errors show --since 2h --test test_api.py
+    """
+    start = _since(since)
+    scope = env.scope()
+    if scope is None:
+        return 0
+    states = ErrorStates(scope.store, scope.extension_id)
+
+    def status(record: dict[str, Any]) -> str:
+        return states.state(
+            str(record.get("extension_id")),
+            str(record.get("fingerprint")),
+            float(record.get("ts") or 0.0),
+        )[0]
+
+    def fetch(before: int | None, size: int) -> list[dict[str, Any]]:
+        return scope.store.select_records(
+            "error",
+            extension_id=scope.extension_id,
+            run_id=scope.run_id,
+            since=start,
+            nodeid=test,
+            before_id=before,
+            limit=size,
+        )
+
+    found = paged(fetch, (lambda r: status(r) != "resolved") if unresolved else None, limit)
+    if env.json:
+        env.emit([error_dict(r, status(r)) for r in found])
+        return 0
+    if not found:
+        click.echo("kari-debug: no errors match", err=True)
+        return 0
+    width = _width()
+    env.echo(
+        table(
+            ["time", "group", "status", "test", "error"],
+            [
+                [
+                    clock(r.get("ts")),
+                    str(r.get("fingerprint") or "-")[:12],
+                    paint(status(r)),
+                    short_test(r.get("nodeid")),
+                    f"{r.get('error_type')}: {r.get('error_message')}",
+                ]
+                for r in found
+            ],
+            max_width=width,
+        )
+    )
+    return 0
+
+
+def _groups(
+    scope: Scope, since: float | None = None, states: ErrorStates | None = None
+) -> list[dict[str, Any]]:
+    states = states or ErrorStates(scope.store, scope.extension_id)
+    groups = scope.store.group_records(
+        "error", "fingerprint", extension_id=scope.extension_id, run_id=scope.run_id, since=since
+    )
+    result = []
+    for group in groups:
+        last = group["last"]
+        extension, key = str(group["extension_id"]), str(group["key"])
+        status, resolved_at, notes = states.state(extension, key, float(group["last_ts"] or 0.0))
+        tracked = states.details(extension, key)
+        result.append(
+            {
+                "group": group["key"],
+                "extension_id": group["extension_id"],
+                "count": group["count"],
+                "tests": group["tests"],
+                "first_seen": group["first_ts"],
+                "last_seen": group["last_ts"],
+                "error_type": last.get("error_type"),
+                "message": last.get("error_message"),
+                "category": last.get("category") or tracked.get("category"),
+                "suggestion": last.get("suggestion") or tracked.get("suggestion"),
+                "last_test": last.get("nodeid"),
+                "status": status,
+                "resolved_at": resolved_at,
+                "resolution_notes": notes,
+            }
+        )
+    return result
+
+
+@errors.command("patterns")
+@click.option("--unresolved", is_flag=True, help="Only groups not resolved (or seen again since)")
+@click.option("--since", metavar="WHEN", help="Only errors since then: 2h, 1d or an ISO date")
+@pass_env
+def errors_patterns(env: Env, unresolved: bool, since: str | None) -> int:
+    """Error groups (same type and message shape): counts, first/last seen, suggestion.
+
+    \b
+    Examples:
+      kari-debug --extension-id my-ext errors patterns
+      kari-debug --extension-id my-ext --format json errors patterns --unresolved
+    """
+    start = _since(since)
+    scope = env.scope()
+    if scope is None:
+        return 0
+    groups = [g for g in _groups(scope, start) if not unresolved or g["status"] != "resolved"]
+    if env.json:
+        env.emit(groups)
+        return 0
+    if not groups:
+        click.echo("kari-debug: no error groups match", err=True)
+        return 0
+    rows = []
+    for g in groups:
+        detail = f"{g['error_type']}: {g['message']}"
+        if g["suggestion"]:
+            detail += click.style(f"  → {g['suggestion']}", fg="cyan")
+        rows.append(
+            [
+                str(g["group"] or "-")[:12],
+                paint(g["status"]),
+                str(g["count"]),
+                str(g["tests"]),
+                ago(g["first_seen"]),
+                ago(g["last_seen"]),
+                g["category"] or "-",
+                detail,
+            ]
+        )
+    env.echo(
+        table(
+            ["group", "status", "count", "tests", "first", "last", "category", "error"],
+            rows,
+            max_width=_width(),
+        )
+    )
+    return 0
+
+
+def _unique(candidates: list[dict[str, Any]], key: str, wanted: str, what: str) -> dict:
+    exact = [c for c in candidates if str(c[key]) == wanted]
+    found = exact or [c for c in candidates if str(c[key]).startswith(wanted)]
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        msg = f"no {what} {wanted!r}"
+        raise CliError(msg)
+    names = ", ".join(sorted({str(c[key]) for c in found})[:5])
+    msg = f"{what} {wanted!r} is ambiguous (matches {names}); give more characters"
+    raise CliError(msg)
+
+
+@errors.command("resolve")
+@click.argument("group")
+@click.option("--notes", metavar="TEXT", help="How it was fixed (kept with the resolution)")
+@pass_env
+def errors_resolve(env: Env, group: str, notes: str | None) -> int:
+    """Mark error GROUP (its id, or a unique prefix of it) resolved.
+
+    A resolved group that occurs again shows as "regressed".
+
+    \b
+    Examples:
+      kari-debug --extension-id my-ext errors resolve 3f2a9c --notes "retry on timeout"
+    """
+    scope = env.scope()
+    if scope is None:
+        return 0
+    states = ErrorStates(scope.store, scope.extension_id)
+    groups = _groups(scope, states=states)
+    if not groups:
+        who = repr(scope.extension_id) if scope.extension_id else "any extension"
+        return env.hint(f"no errors recorded for {who} yet; nothing to resolve")
+    try:
+        found = _unique(groups, "group", group, "error group")
+    except CliError as exc:
+        raise CliError(f"{exc}; see `kari-debug errors patterns`") from None
+    states.resolve(str(found["extension_id"]), str(found["group"]), notes)
+    result = {
+        "group": found["group"],
+        "extension_id": found["extension_id"],
+        "notes": notes,
+        "count": found["count"],
+        "status": "resolved",
+    }
+    if env.json:
+        env.emit(result)
+    else:
+        env.echo(
+            f"resolved error group {found['group']} ({found['error_type']}, {found['count']}"
+            f" occurrence(s)){': ' + notes if notes else ''}"
+        )
+    return 0
+
+
+# alerts ------------------------------------------------------------------------------------
+@cli.group()
+def alerts() -> None:
+    """Alerts fired during tests and by live managers, and their resolution."""
+
+
+SEVERITIES = tuple(s.value for s in AlertSeverity)
+
+
+def _alert_status(record: dict[str, Any], resolutions: dict) -> tuple[str, dict | None]:
+    found = resolutions.get((str(record.get("extension_id")), str(record.get("alert_id"))))
+    if found is not None:
+        return "resolved", found
+    return str(record.get("status") or "active"), None
+
+
+def alert_dict(record: dict[str, Any], resolutions: dict) -> dict[str, Any]:
+    """An alert record for JSON output, with stable keys."""
+    status, resolution = _alert_status(record, resolutions)
+    return {
+        "record_id": record.get("record_id"),
+        "alert_id": record.get("alert_id"),
+        "ts": record.get("ts"),
+        "time": iso(record.get("ts")),
+        "severity": record.get("severity") or record.get("level"),
+        "alert_type": record.get("alert_type") or record.get("name"),
+        "title": record.get("title"),
+        "message": record.get("message"),
+        "metric_name": record.get("metric_name"),
+        "current_value": record.get("current_value"),
+        "threshold_value": record.get("threshold_value"),
+        "occurrences": record.get("occurrences"),
+        "extension_id": record.get("extension_id"),
+        "test": record.get("nodeid"),
+        "run_id": record.get("run_id"),
+        "status": status,
+        "resolved_at": resolution["resolved_at"] if resolution else record.get("resolved_at"),
+        "resolution_notes": resolution["notes"] if resolution else record.get("resolution_notes"),
+    }
+
+
+@alerts.command("show")
+@click.option(
+    "--severity",
+    type=click.Choice(SEVERITIES, case_sensitive=False),
+    help="Lowest severity shown (that severity and above)",
+)
+@click.option("--unresolved", is_flag=True, help="Only alerts not resolved")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--since", metavar="WHEN", help="Only since then: 30s, 10m, 2h, 1d or an ISO date")
+@pass_env
+def alerts_show(
+    env: Env, severity: str | None, unresolved: bool, limit: int, since: str | None
+) -> int:
+    """Show alerts, newest first.
+
+    \b
+    Examples:
+      kari-debug --extension-id my-ext alerts show --severity high
+      kari-debug --extension-id my-ext alerts show --unresolved --since 1d
+    """
+    start = _since(since)
+    scope = env.scope()
+    if scope is None:
+        return 0
+    floor = AlertSeverity.parse(severity).rank if severity else 0
+    resolutions = scope.store.resolutions("alert", extension_id=scope.extension_id)
+
+    def keep(record: dict[str, Any]) -> bool:
+        try:
+            rank = AlertSeverity.parse(record.get("severity") or record.get("level") or "").rank
+        except Exception:
+            rank = 0
+        if rank < floor:
+            return False
+        return not unresolved or _alert_status(record, resolutions)[0] != "resolved"
+
+    def fetch(before: int | None, size: int) -> list[dict[str, Any]]:
+        return scope.store.select_records(
+            "alert",
+            extension_id=scope.extension_id,
+            run_id=scope.run_id,
+            since=start,
+            before_id=before,
+            limit=size,
+        )
+
+    found = [alert_dict(r, resolutions) for r in paged(fetch, keep, limit)]
+    if env.json:
+        env.emit(found)
+        return 0
+    if not found:
+        click.echo("kari-debug: no alerts match", err=True)
+        return 0
+    rows = []
+    for a in found:
+        value = ""
+        if a["current_value"] is not None:
+            value = f"{a['metric_name'] or 'value'} {a['current_value']:g}"
+            if a["threshold_value"] is not None:
+                value += f" > {a['threshold_value']:g}"
+        rows.append(
+            [
+                clock(a["ts"]),
+                str(a["alert_id"] or "-")[:12],
+                paint(str(a["severity"] or "-"), str(a["severity"] or "")),
+                paint(a["status"]),
+                short_test(a["test"]),
+                value or "-",
+                str(a["title"] or a["message"] or ""),
+            ]
+        )
+    env.echo(
+        table(
+            ["time", "id", "severity", "status", "test", "value", "title"], rows, max_width=_width()
+        )
+    )
+    return 0
+
+
+@alerts.command("resolve")
+@click.argument("alert_id", metavar="ID")
+@click.option("--notes", metavar="TEXT", help="How it was handled (kept with the resolution)")
+@pass_env
+def alerts_resolve(env: Env, alert_id: str, notes: str | None) -> int:
+    """Mark alert ID (or a unique prefix of it) resolved; kept in the store.
+
+    \b
+    Examples:
+      kari-debug --extension-id my-ext alerts resolve alert-123 --notes "Fixed by restart"
+    """
+    scope = env.scope()
+    if scope is None:
+        return 0
+    store: Store = scope.store
+    records = store.select_records("alert", extension_id=scope.extension_id, run_id=scope.run_id)
+    if not records:
+        who = repr(scope.extension_id) if scope.extension_id else "any extension"
+        return env.hint(f"no alerts recorded for {who} yet; nothing to resolve")
+    candidates = list({str(r.get("alert_id")): r for r in records if r.get("alert_id")}.values())
+    try:
+        found = _unique(candidates, "alert_id", alert_id, "alert")
+    except CliError as exc:
+        raise CliError(f"{exc}; see `kari-debug alerts show`") from None
+    store.resolve(
+        "alert", str(found["extension_id"]), str(found["alert_id"]), notes=notes, at=time.time()
+    )
+    if env.json:
+        env.emit(
+            {
+                "alert_id": found["alert_id"],
+                "extension_id": found["extension_id"],
+                "notes": notes,
+                "status": "resolved",
+            }
+        )
+    else:
+        env.echo(
+            f"resolved alert {found['alert_id']} ({found.get('title') or found.get('alert_type')})"
+            f"{': ' + notes if notes else ''}"
+        )
+    return 0
