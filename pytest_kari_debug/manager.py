@@ -26,6 +26,8 @@ from .tracing import ExtensionTracer
 
 STATUS_ORDER = ("healthy", "degraded", "unhealthy")
 MAX_KEPT_SESSIONS = 1000
+#: Session time over which the debug overhead share is judged (seconds).
+OVERHEAD_WINDOW_S = 1.0
 
 
 class Completed:
@@ -351,13 +353,18 @@ class ExtensionDebugManager:
         return self._overhead_s * 1000.0
 
     def _adapt_sampling(self) -> None:
-        if self._session_wall_s <= 0.0:
+        # Judge the overhead over windows of at least OVERHEAD_WINDOW_S of session time and
+        # 10 sessions: a few microseconds of bookkeeping around a trivial test are a large
+        # share of nothing, and checking after every session would itself cost.
+        if self._session_wall_s < OVERHEAD_WINDOW_S or len(self.sessions) < 10:
             return
         share = 100.0 * self._overhead_s / self._session_wall_s
         limit = self.configuration.profiling_overhead_limit
-        if share > limit and len(self.sessions) >= 10:
+        self._overhead_s = 0.0
+        self._session_wall_s = 0.0
+        if share > limit:
             self._guarded("alerting", self._overhead_alert, share, limit)
-        if share > limit and self.effective_sampling_rate > 0.01 and len(self.sessions) >= 10:
+        if share > limit and self.effective_sampling_rate > 0.01:
             self.effective_sampling_rate = max(0.01, self.effective_sampling_rate / 2)
             self.tracer.sampling_rate = min(self.tracer.sampling_rate, self.effective_sampling_rate)
             self.adjustments.append(
@@ -367,8 +374,6 @@ class ExtensionDebugManager:
                     "sampling_rate": self.effective_sampling_rate,
                 }
             )
-            self._overhead_s = 0.0
-            self._session_wall_s = 0.0
 
     def _overhead_alert(self, share: float, limit: float) -> None:
         """Self-monitoring: the debugging machinery costs more than its limit (a LOW alert)."""

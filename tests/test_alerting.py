@@ -388,8 +388,9 @@ def test_session_records_carry_the_alerts(manager: ExtensionDebugManager) -> Non
     assert (record["session_id"], record["severity"], record["value"]) == (session_id, "medium", 2)
 
 
-def test_overhead_above_its_limit_raises_a_low_alert() -> None:
+def test_overhead_above_its_limit_raises_a_low_alert(monkeypatch: pytest.MonkeyPatch) -> None:
     """Self-monitoring: debug overhead above profiling_overhead_limit raises one LOW alert."""
+    monkeypatch.setattr("pytest_kari_debug.manager.OVERHEAD_WINDOW_S", 0.0)
     manager = ExtensionDebugManager(
         "busy-ext", configuration=DebugConfiguration(profiling_overhead_limit=1.0)
     )

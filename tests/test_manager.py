@@ -230,6 +230,7 @@ def test_bad_constructor_arguments_are_refused() -> None:
 
 def test_overhead_above_limit_lowers_sampling(monkeypatch) -> None:
     """When the debug overhead share exceeds profiling_overhead_limit, sampling is halved."""
+    monkeypatch.setattr(manager_module, "OVERHEAD_WINDOW_S", 0.0)
     manager = ExtensionDebugManager(
         "busy", configuration=DebugConfiguration(profiling_overhead_limit=1.0)
     )
@@ -240,6 +241,21 @@ def test_overhead_above_limit_lowers_sampling(monkeypatch) -> None:
     summary = manager.get_debug_summary()
     assert summary["sampling_rate"] == 0.5
     assert summary["sampling_adjustments"][0]["overhead_percent"] > 1.0
+
+
+def test_overhead_is_not_judged_on_a_short_window() -> None:
+    """Below one second of session time the overhead share is not judged: no alert, no change."""
+    manager = ExtensionDebugManager(
+        "short", configuration=DebugConfiguration(profiling_overhead_limit=1.0)
+    )
+    for _ in range(20):
+        session_id = manager.start_debug_session()
+        manager.add_overhead(0.01)
+        manager.stop_debug_session(session_id)
+    summary = manager.get_debug_summary()
+    assert summary["sampling_rate"] == 1.0
+    assert summary["sampling_adjustments"] == []
+    assert manager.get_alert_manager().get_active_alerts() == []
 
 
 def test_completed_is_awaitable_once_done() -> None:

@@ -273,8 +273,18 @@ def extension_of(item: pytest.Item) -> tuple[str, str | None]:
     return state.settings.extension_id or _default_extension_id(item), None
 
 
+_MANAGER = pytest.StashKey[ExtensionDebugManager]()
+
+
 def manager_for(item: pytest.Item) -> ExtensionDebugManager:
     """The debug manager of *item*'s extension, created and started on first use."""
+    found = item.stash.get(_MANAGER, None)
+    if found is None:
+        found = item.stash[_MANAGER] = _manager_for(item)
+    return found
+
+
+def _manager_for(item: pytest.Item) -> ExtensionDebugManager:
     state = item.config.stash[STATE]
     extension_id, name = extension_of(item)
     manager = state.managers.get(extension_id)

@@ -17,7 +17,7 @@ import pytest
 from ..atomic import write_atomic
 from ..context import CURRENT_SESSION, SessionInfo
 from ..profiler import PerformanceProfiler, ProfileSession, bottlenecks_from_profiles
-from .core import manager_for
+from .core import manager_for, session_of
 from .state import STATE, guard
 
 SLOWEST_TESTS = 5
@@ -109,7 +109,8 @@ def _start(item: pytest.Item) -> _Handle | None:
     info = CURRENT_SESSION.get()
     if info is None:
         return None
-    profiler = manager_for(item).get_profiler()
+    running = session_of(item)
+    profiler = (running[0] if running else manager_for(item)).get_profiler()
     if not profiler.enabled or not profiler.wants_profile(info):
         return None
     handle = _Handle(profiler, info)
