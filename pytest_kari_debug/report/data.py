@@ -1,0 +1,472 @@
+"""The report's model: a compact JSON payload for the page and the summary it shows without JS."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..exceptions import KariDebugError
+
+FORMAT = "pytest-kari-debug/report"
+VERSION = 1
+
+#: Outcomes in the order the summary lists them (others follow alphabetically).
+OUTCOME_ORDER = ("failed", "error", "xpassed", "passed", "skipped", "xfailed")
+FAILING_OUTCOMES = frozenset({"failed", "error"})
+#: Alert severities from worst to mildest (others follow alphabetically).
+SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
+#: Keys of ``sections`` (filled by other features) that hold a regression comparison.
+REGRESSION_KEYS = ("regressions", "comparison", "gates", "baseline")
+#: Record keys that repeat what the test row already says, left out of the page.
+_PER_TEST_KEYS = frozenset({"session_id", "extension_id"})
+_MAX_DEPTH = 40
+
+
+class ReportError(KariDebugError):
+    """The HTML report could not be built or written."""
+
+
+@dataclass(frozen=True)
+class ReportLimits:
+    """Caps that keep one page bounded whatever the run recorded."""
+
+    records_per_kind: int = 2000
+    call_tree_nodes: int = 4000
+    static_failures: int = 200
+    top: int = 10
+    text_chars: int = 50_000
+
+    def __post_init__(self) -> None:
+        for name in ("records_per_kind", "call_tree_nodes", "static_failures", "top"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                msg = f"report limit {name} must be a positive integer, got {value!r}"
+                raise ReportError(msg)
+
+
+@dataclass
+class ReportModel:
+    """Everything the template renders: the embedded payload and the static summary."""
+
+    payload: dict[str, Any]
+    title: str
+    meta: list[tuple[str, str]]
+    outcomes: list[tuple[str, int]]
+    total: int
+    duration_s: float | None
+    tests_ms: float
+    alerts_by_severity: list[tuple[str, int]]
+    error_groups: list[dict[str, Any]]
+    slowest: list[dict[str, Any]]
+    peak_memory: list[dict[str, Any]]
+    regressions: list[dict[str, Any]]
+    regressions_key: str | None
+    failures: list[dict[str, Any]]
+    failures_total: int
+    diagnostics: list[str]
+    dropped: list[tuple[str, int]]
+    generated_at: str
+    extensions: list[str] = field(default_factory=list)
+
+
+# JSON hygiene ---------------------------------------------------------------------------
+def jsonable(value: Any, depth: int = 0, text_chars: int = 50_000) -> Any:
+    """Return *value* as data ``JSON.parse`` accepts: no NaN, no infinities, no objects.
+
+    Non-finite floats become ``None``; unknown objects their ``repr``; long strings are cut.
+    """
+    if value is None or isinstance(value, bool) or isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        if len(value) > text_chars:
+            return value[:text_chars] + f"\n[... {len(value) - text_chars} more characters]"
+        return value
+    if depth >= _MAX_DEPTH:
+        return "[nested too deep]"
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v, depth + 1, text_chars) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v, depth + 1, text_chars) for v in value]
+    return jsonable(repr(value), depth + 1, text_chars)
+
+
+def _slim_record(record: Any, text_chars: int) -> Any:
+    """A record without the keys its test row already carries, nor empty values."""
+    if not isinstance(record, Mapping):
+        return jsonable(record, 1, text_chars)
+    return {
+        str(k): jsonable(v, 1, text_chars)
+        for k, v in record.items()
+        if k not in _PER_TEST_KEYS and v is not None and v != {} and v != [] and v != ""
+    }
+
+
+def _prune_tree(root: Any, limit: int, text_chars: int) -> tuple[Any, int]:
+    """Copy a profile call tree, keeping at most *limit* nodes, hottest first.
+
+    Returns the copy and how many nodes were left out. A node that lost children gets
+    ``pruned`` (their count) so the page can say so.
+    """
+    if not isinstance(root, Mapping):
+        return None, 0
+    kept = 0
+    dropped = 0
+
+    def total(node: Mapping[str, Any]) -> int:
+        children = node.get("children") or []
+        return 1 + sum(total(c) for c in children if isinstance(c, Mapping))
+
+    def copy(node: Mapping[str, Any], depth: int) -> dict[str, Any]:
+        nonlocal kept, dropped
+        kept += 1
+        out = {
+            str(k): jsonable(v, 1, text_chars) for k, v in node.items() if k != "children"
+        }
+        children = [c for c in node.get("children") or [] if isinstance(c, Mapping)]
+        children.sort(key=lambda c: -_num(c.get("time_s")))
+        kids = []
+        for child in children:
+            if kept >= limit or depth >= _MAX_DEPTH:
+                lost = total(child)
+                dropped += lost
+                out["pruned"] = int(out.get("pruned", 0) or 0) + lost
+                continue
+            kids.append(copy(child, depth + 1))
+        if kids:
+            out["children"] = kids
+        return out
+
+    return copy(root, 0), dropped
+
+
+def _num(value: Any) -> float:
+    if isinstance(value, bool):
+        return 0.0
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    return 0.0
+
+
+def _records(test: Mapping[str, Any], kind: str) -> list[Any]:
+    data = (test.get("collected_data") or {}).get(kind)
+    if isinstance(data, Mapping):
+        records = data.get("records")
+        if isinstance(records, list):
+            return records
+    return []
+
+
+def _slim_collected(
+    collected: Any, limits: ReportLimits, truncated: Counter[str]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if not isinstance(collected, Mapping):
+        return out
+    for kind, data in collected.items():
+        kind = str(kind)
+        if not isinstance(data, Mapping):
+            value = jsonable(data, 1, limits.text_chars)
+            if value not in (None, {}, [], ""):
+                out[kind] = value
+            continue
+        slim: dict[str, Any] = {}
+        for key, value in data.items():
+            if key == "records" and isinstance(value, list):
+                if len(value) > limits.records_per_kind:
+                    cut = len(value) - limits.records_per_kind
+                    truncated[kind] += cut
+                    slim["omitted"] = cut
+                    value = value[-limits.records_per_kind :]
+                if value:
+                    slim["records"] = [_slim_record(r, limits.text_chars) for r in value]
+            elif key == "call_tree":
+                tree, lost = _prune_tree(value, limits.call_tree_nodes, limits.text_chars)
+                if tree is not None:
+                    slim["call_tree"] = tree
+                if lost:
+                    truncated[f"{kind}.call_tree"] += lost
+            elif value not in (None, {}, [], "") and not (key == "dropped" and value == 0):
+                slim[str(key)] = jsonable(value, 1, limits.text_chars)
+        if slim:
+            out[kind] = slim
+    return out
+
+
+# Per-test figures ------------------------------------------------------------------------
+def peak_rss_bytes(test: Mapping[str, Any]) -> float | None:
+    """The test's peak RSS in bytes, from the metrics resources or samples; None if unknown."""
+    metrics = (test.get("collected_data") or {}).get("metrics")
+    if not isinstance(metrics, Mapping):
+        return None
+    resources = metrics.get("resources")
+    if isinstance(resources, Mapping) and _num(resources.get("peak_rss_bytes")) > 0:
+        return _num(resources.get("peak_rss_bytes"))
+    samples = metrics.get("samples")
+    if isinstance(samples, list):
+        values = [_num(s.get("rss_bytes")) for s in samples if isinstance(s, Mapping)]
+        if values and max(values) > 0:
+            return max(values)
+    return None
+
+
+def _resource(test: Mapping[str, Any], key: str) -> float | None:
+    metrics = (test.get("collected_data") or {}).get("metrics")
+    if isinstance(metrics, Mapping):
+        for holder in (metrics.get("resources"), metrics.get("memory")):
+            if isinstance(holder, Mapping) and key in holder:
+                value = holder.get(key)
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    return float(value) if math.isfinite(value) else None
+    return None
+
+
+def _alloc_peak(test: Mapping[str, Any]) -> float | None:
+    for kind in ("metrics", "profiling"):
+        data = (test.get("collected_data") or {}).get(kind)
+        if isinstance(data, Mapping) and isinstance(data.get("memory"), Mapping):
+            value = data["memory"].get("peak_bytes")
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+                return float(value)
+    return None
+
+
+def error_key(record: Mapping[str, Any]) -> str:
+    """The group an error record belongs to: its fingerprint, else its type and message."""
+    fingerprint = record.get("fingerprint")
+    if fingerprint:
+        return str(fingerprint)
+    kind = record.get("error_type") or record.get("name") or "error"
+    return f"{kind}: {record.get('error_message') or record.get('message') or ''}"
+
+
+def _severity(alert: Mapping[str, Any]) -> str:
+    return str(alert.get("severity") or alert.get("level") or "unknown").lower()
+
+
+def _ordered(counts: Counter[str], order: Sequence[str]) -> list[tuple[str, int]]:
+    known = [(k, counts[k]) for k in order if counts.get(k)]
+    rest = sorted((k, n) for k, n in counts.items() if k not in order and n)
+    return known + rest
+
+
+def _fmt_ts(ts: Any) -> str:
+    if not isinstance(ts, (int, float)) or isinstance(ts, bool) or not math.isfinite(ts):
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
+
+
+def _regressions(sections: Mapping[str, Any]) -> tuple[str | None, list[dict[str, Any]]]:
+    """Rows of the first regression-like section another feature filled, if any."""
+    for key in REGRESSION_KEYS:
+        value = sections.get(key)
+        if value in (None, {}, []):
+            continue
+        rows: Any = value
+        if isinstance(value, Mapping):
+            rows = next(
+                (
+                    value[k]
+                    for k in ("regressions", "rows", "tests", "results")
+                    if isinstance(value.get(k), list)
+                ),
+                [value],
+            )
+        if isinstance(rows, list):
+            return key, [
+                jsonable(r) if isinstance(r, Mapping) else {"value": jsonable(r)}
+                for r in rows[:200]
+            ]
+    return None, []
+
+
+# The model -------------------------------------------------------------------------------
+def build_report_model(
+    run: Mapping[str, Any],
+    tests: Sequence[Mapping[str, Any]],
+    *,
+    sections: Mapping[str, Any] | None = None,
+    diagnostics: Iterable[str] = (),
+    limits: ReportLimits | None = None,
+    title: str | None = None,
+) -> ReportModel:
+    """Assemble the report of one run from its metadata, test records and sections."""
+    limits = limits or ReportLimits()
+    sections = sections or {}
+    run_start = _num(run.get("started_at")) or min(
+        (_num(t.get("started_at")) for t in tests if _num(t.get("started_at"))), default=0.0
+    )
+    truncated: Counter[str] = Counter()
+    dropped: Counter[str] = Counter()
+    outcomes: Counter[str] = Counter()
+    severities: Counter[str] = Counter()
+    groups: dict[str, dict[str, Any]] = {}
+    rows: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []
+    failures_total = 0
+    tests_ms = 0.0
+
+    for index, test in enumerate(tests):
+        outcome = str(test.get("outcome") or "unknown")
+        outcomes[outcome] += 1
+        duration = _num(test.get("duration_ms"))
+        tests_ms += duration
+        collected = test.get("collected_data") or {}
+        if isinstance(collected, Mapping):
+            for kind, data in collected.items():
+                if isinstance(data, Mapping):
+                    dropped[str(kind)] += int(_num(data.get("dropped")))
+        alerts = [a for a in _records(test, "alerting") if isinstance(a, Mapping)]
+        for alert in alerts:
+            severities[_severity(alert)] += 1
+        errors = [e for e in _records(test, "error_tracking") if isinstance(e, Mapping)]
+        for error in errors:
+            key = error_key(error)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = {
+                    "key": key,
+                    "type": str(error.get("error_type") or error.get("name") or "error"),
+                    "message": str(error.get("error_message") or error.get("message") or ""),
+                    "category": error.get("category"),
+                    "suggestion": error.get("suggestion"),
+                    "count": 0,
+                    "tests": [],
+                }
+            group["count"] += 1
+            if not group["tests"] or group["tests"][-1] != index:
+                group["tests"].append(index)
+        row: dict[str, Any] = {
+            "nodeid": str(test.get("nodeid") or f"test #{index}"),
+            "outcome": outcome,
+            "ext": str(test.get("extension_id") or ""),
+            "duration": round(duration, 3),
+            "phases": jsonable(test.get("phases") or {}),
+            "start": round(_num(test.get("started_at")) - run_start, 6)
+            if _num(test.get("started_at"))
+            else None,
+            "startedAt": jsonable(test.get("started_at")),
+            "rss": peak_rss_bytes(test),
+            "cpu": _resource(test, "cpu_ms"),
+            "alloc": _alloc_peak(test),
+            "counts": {
+                "logs": len(_records(test, "logging")),
+                "errors": len(errors),
+                "spans": len(_records(test, "tracing")),
+                "alerts": len(alerts),
+            },
+            "data": _slim_collected(collected, limits, truncated),
+        }
+        name = test.get("extension_name")
+        if name and name != row["ext"]:
+            row["extName"] = str(name)
+        if test.get("worker"):
+            row["worker"] = str(test["worker"])
+        if test.get("crashed"):
+            row["crashed"] = True
+        extra = test.get("extra")
+        if isinstance(extra, Mapping) and extra:
+            row["extra"] = jsonable(extra, 0, limits.text_chars)
+        longrepr = test.get("longrepr")
+        if longrepr:
+            text = jsonable(str(longrepr), 0, limits.text_chars)
+            if outcome in FAILING_OUTCOMES and len(failures) < limits.static_failures:
+                # Shown once, in the static HTML; the page's script reads it from there.
+                row["longreprRef"] = f"fail-{index}"
+            else:
+                row["longrepr"] = text
+        if outcome in FAILING_OUTCOMES:
+            failures_total += 1
+            if len(failures) < limits.static_failures:
+                failures.append(
+                    {
+                        "index": index,
+                        "nodeid": row["nodeid"],
+                        "outcome": outcome,
+                        "duration": duration,
+                        "ext": row["ext"],
+                        "longrepr": jsonable(str(longrepr or ""), 0, limits.text_chars),
+                    }
+                )
+        rows.append(row)
+
+    by_count = sorted(groups.values(), key=lambda g: (-g["count"], g["key"]))
+    slowest = sorted(range(len(rows)), key=lambda i: -rows[i]["duration"])[: limits.top]
+    # Tracemalloc's peak (where measured) says more about one test than the process's RSS.
+    with_rss = [i for i in range(len(rows)) if rows[i]["rss"] or rows[i]["alloc"]]
+    with_rss.sort(key=lambda i: (-(rows[i]["alloc"] or 0.0), -(rows[i]["rss"] or 0.0)))
+    regressions_key, regressions = _regressions(sections)
+    diagnostics = [str(d) for d in diagnostics]
+    extensions = sorted({r["ext"] for r in rows})
+    dropped_rows = [(k, n) for k, n in sorted(dropped.items()) if n]
+    dropped_rows += [(f"{k} (left out of this page)", n) for k, n in sorted(truncated.items())]
+
+    def test_ref(i: int) -> dict[str, Any]:
+        r = rows[i]
+        return {"index": i, "nodeid": r["nodeid"], "outcome": r["outcome"]}
+
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "run": jsonable(dict(run)),
+        "tests": rows,
+        "errorGroups": [
+            {k: v for k, v in g.items() if v is not None and k != "key"} | {"key": g["key"]}
+            for g in by_count
+        ],
+        "sections": jsonable(dict(sections), 0, limits.text_chars),
+        "diagnostics": diagnostics,
+        "dropped": dict(dropped_rows),
+        "extensions": extensions,
+    }
+    meta = [
+        (label, value)
+        for label, value in (
+            ("Started", _fmt_ts(run.get("started_at"))),
+            ("Finished", _fmt_ts(run.get("finished_at"))),
+            ("Root", str(run.get("rootdir") or "")),
+            ("Arguments", " ".join(str(a) for a in run.get("args") or [])),
+            ("Git", " ".join(str(run.get(k)) for k in ("git_branch", "git_commit") if run.get(k))),
+            ("Host", str(run.get("host") or "")),
+            ("Python", str(run.get("python_version") or "")),
+            ("pytest", str(run.get("pytest_version") or "")),
+            ("pytest-kari-debug", str(run.get("plugin_version") or "")),
+            ("Platform", str(run.get("platform") or "")),
+            ("Workers", str(run.get("workers") or "") if run.get("workers") else ""),
+            ("Exit status", "" if run.get("exit_status") is None else str(run["exit_status"])),
+        )
+        if value
+    ]
+    root = str(run.get("rootdir") or "").rstrip("/").rsplit("/", 1)[-1]
+    return ReportModel(
+        payload=payload,
+        title=title or (f"kari-debug report: {root}" if root else "kari-debug report"),
+        meta=meta,
+        outcomes=_ordered(outcomes, OUTCOME_ORDER),
+        total=len(rows),
+        duration_s=_num(run.get("duration_s")) if run.get("duration_s") is not None else None,
+        tests_ms=tests_ms,
+        alerts_by_severity=_ordered(severities, SEVERITY_ORDER),
+        error_groups=[
+            {**g, "tests_total": len(g["tests"]), "tests": [test_ref(i) for i in g["tests"][:5]]}
+            for g in by_count[: limits.top]
+        ],
+        slowest=[test_ref(i) | {"duration": rows[i]["duration"]} for i in slowest],
+        peak_memory=[
+            test_ref(i) | {"rss": rows[i]["rss"], "alloc": rows[i]["alloc"]}
+            for i in with_rss[: limits.top]
+        ],
+        regressions=regressions,
+        regressions_key=regressions_key,
+        failures=failures,
+        failures_total=failures_total,
+        diagnostics=diagnostics,
+        dropped=dropped_rows,
+        generated_at=_fmt_ts(time.time()),
+        extensions=extensions,
+    )
