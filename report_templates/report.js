@@ -129,6 +129,57 @@
   }
   var TESTS = DATA.tests || [];
   var RUN = DATA.run || {};
+  var NAMES = DATA.extensionNames || {};
+
+  /* The page stores records compactly (see report/data.py): keys shared by every record of a
+     kind sit in "common", and timestamps are milliseconds since the test started (t.t0).
+     Restore them once, when a test's data is first needed. */
+  var TIME_KEYS = ["ts", "start", "end", "created_at", "resolved_at"];
+  function restore(r, common, base) {
+    if (!r || typeof r !== "object" || Array.isArray(r)) return r;
+    var out = common ? Object.assign({}, common, r) : r;
+    if (base !== null) {
+      TIME_KEYS.forEach(function (k) { if (isNum(out[k])) out[k] = base + out[k] / 1000; });
+    }
+    return out;
+  }
+  function columnsToRows(table) {
+    // records and samples are stored as one list per key
+    if (!table || typeof table !== "object" || Array.isArray(table)) return table;
+    var keys = Object.keys(table), n = 0, rows = [];
+    keys.forEach(function (k) { if (Array.isArray(table[k])) n = Math.max(n, table[k].length); });
+    for (var i = 0; i < n; i++) {
+      var row = {};
+      keys.forEach(function (k) {
+        var v = Array.isArray(table[k]) ? table[k][i] : undefined;
+        if (v !== null && v !== undefined) row[k] = v;
+      });
+      rows.push(row);
+    }
+    return rows;
+  }
+  function hydrate(t) {
+    if (t.hydrated) return t;
+    t.hydrated = true;
+    var base = isNum(t.t0) ? t.t0 : null, d = t.data || {};
+    Object.keys(d).forEach(function (k) {
+      var kind = d[k];
+      if (!kind || typeof kind !== "object" || Array.isArray(kind)) return;
+      var common = kind.common && typeof kind.common === "object" ? kind.common : null;
+      var stored = columnsToRows(kind.records);
+      if (Array.isArray(stored)) {
+        var recs = stored.map(function (r) { return restore(r, common, base); });
+        recs.forEach(function (r) {
+          if (r && isNum(r.parent) && recs[r.parent] && r.parent_id === undefined) r.parent_id = recs[r.parent].span_id;
+        });
+        kind.records = recs;
+      }
+      var samples = columnsToRows(kind.samples);
+      if (Array.isArray(samples)) kind.samples = samples.map(function (r) { return restore(r, null, base); });
+      delete kind.common;
+    });
+    return t;
+  }
 
   // ---------------------------------------------------------------- charts
   function niceTicks(lo, hi, count) {
@@ -215,9 +266,9 @@
   function overviewPanel(t) {
     var facts = [
       ["outcome", badge(t.outcome)],
-      ["extension", t.extName ? t.ext + " (" + t.extName + ")" : t.ext],
+      ["extension", NAMES[t.ext] ? t.ext + " (" + NAMES[t.ext] + ")" : t.ext],
       ["duration", fmtMs(t.duration)],
-      ["started", fmtTs(t.startedAt)],
+      ["started", fmtTs(t.t0)],
     ];
     if (t.worker) facts.push(["worker", t.worker]);
     if (isNum(t.cpu)) facts.push(["CPU", fmtMs(t.cpu)]);
@@ -266,7 +317,7 @@
     var body = el("tbody");
     var more = el("button", { type: "button", class: "more", hidden: true }, "Show more records");
     var limit = 300;
-    var t0 = isNum(t.startedAt) ? t.startedAt : recs.length ? recs[0].ts : 0;
+    var t0 = isNum(t.t0) ? t.t0 : recs.length ? recs[0].ts : 0;
     var hay = recs.map(function (r) {
       return [r.message, r.name, r.logger, r.level, r.fields ? JSON.stringify(r.fields) : "",
         r.exception ? JSON.stringify(r.exception) : "", r.correlation_id, r.user_id, r.tenant_id]
@@ -324,7 +375,7 @@
 
   function metricsPanel(t, data) {
     var parts = [], samples = Array.isArray(data.samples) ? data.samples : [];
-    var t0 = isNum(t.startedAt) ? t.startedAt : samples.length && isNum(samples[0].ts) ? samples[0].ts : 0;
+    var t0 = isNum(t.t0) ? t.t0 : samples.length && isNum(samples[0].ts) ? samples[0].ts : 0;
     if (samples.length) {
       var keys = [];
       samples.forEach(function (s) {
@@ -604,7 +655,7 @@
   var KIND_ORDER = ["error_tracking", "alerting", "logging", "tracing", "metrics", "profiling"];
 
   function detail(i) {
-    var t = TESTS[i], d = t.data || {};
+    var t = hydrate(TESTS[i]), d = t.data || {};
     var body = el("div", { class: "detail-body" }, overviewPanel(t));
     var tb = longreprOf(t);
     if (tb) body.appendChild(panel("Failure", null, el("pre", { class: "tb", text: tb })));
@@ -640,7 +691,7 @@
     switch (key) {
       case "duration": return t.duration || 0;
       case "rss": return isNum(t.rss) ? t.rss : -1;
-      case "alerts": return t.counts ? t.counts.alerts : 0;
+      case "alerts": return (t.counts && t.counts.alerts) || 0;
       case "outcome": return OUTCOME_RANK[t.outcome] !== undefined ? OUTCOME_RANK[t.outcome] : 3;
       case "nodeid": return t.nodeid;
       case "ext": return t.ext;
@@ -810,26 +861,27 @@
   function runCharts() {
     var box = document.getElementById("run-charts");
     var t0 = null;
-    TESTS.forEach(function (t) { if (isNum(t.startedAt) && (t0 === null || t.startedAt < t0)) t0 = t.startedAt; });
+    TESTS.forEach(function (t) { if (isNum(t.t0) && (t0 === null || t.t0 < t0)) t0 = t.t0; });
     if (isNum(RUN.started_at) && (t0 === null || RUN.started_at < t0)) t0 = RUN.started_at;
     var charts = [];
-    var withStart = TESTS.filter(function (t) { return isNum(t.startedAt); });
+    var withStart = TESTS.filter(function (t) { return isNum(t.t0); });
     if (withStart.length) {
       var pts = [], fails = [];
       withStart.forEach(function (t) {
-        var p = [t.startedAt - t0, t.duration];
+        var p = [t.t0 - t0, t.duration];
         (t.outcome === "failed" || t.outcome === "error" ? fails : pts).push(p);
       });
       charts.push(chart({ title: "Test duration", unit: "ms", xLabel: "s since the run started", dots: true,
         points: pts.concat(fails), marks: fails, note: "One dot per test at its start; square red marks are failed tests." }));
-      var rss = withStart.filter(function (t) { return isNum(t.rss); }).map(function (t) { return [t.startedAt - t0, t.rss / 1048576]; });
+      var rss = withStart.filter(function (t) { return isNum(t.rss); }).map(function (t) { return [t.t0 - t0, t.rss / 1048576]; });
       if (rss.length) charts.push(chart({ title: "Peak RSS per test", unit: "MiB", xLabel: "s since the run started", points: rss, cls: "series2" }));
-      var cpu = withStart.filter(function (t) { return isNum(t.cpu); }).map(function (t) { return [t.startedAt - t0, t.cpu]; });
+      var cpu = withStart.filter(function (t) { return isNum(t.cpu); }).map(function (t) { return [t.t0 - t0, t.cpu]; });
       if (cpu.length) charts.push(chart({ title: "CPU time per test", unit: "ms", xLabel: "s since the run started", points: cpu, dots: true }));
     }
     var samples = [];
     TESTS.forEach(function (t) {
       var m = t.data && t.data.metrics;
+      if (m && m.samples) m = hydrate(t).data.metrics;
       if (m && Array.isArray(m.samples)) m.samples.forEach(function (s) { if (isNum(s.ts)) samples.push(s); });
     });
     if (samples.length) {
@@ -892,6 +944,8 @@
       runCharts();
     }
     fromHash();
+    // for tests and the curious: the data, and one test's records as the page restores them
+    window.kariReport = { data: DATA, test: function (i) { return hydrate(TESTS[i]); }, open: openTest };
     root.setAttribute("data-ready", "true");
   }
   // let the static summary paint first, then build the interactive views

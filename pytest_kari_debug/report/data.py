@@ -23,6 +23,16 @@ SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
 REGRESSION_KEYS = ("regressions", "comparison", "gates", "baseline")
 #: Record keys that repeat what the test row already says, left out of the page.
 _PER_TEST_KEYS = frozenset({"session_id", "extension_id"})
+#: Keys left out of a record when they only repeat one of these keys' value.
+_REPEATS = {
+    "ts": ("start", "created_at"),
+    "value": ("duration_ms", "current_value", "wall_ms"),
+    "logger": ("name",),
+    "level": ("severity",),
+    "name": ("error_type", "alert_type"),
+}
+#: Epoch-seconds keys the page stores as milliseconds since the test started.
+TIME_KEYS = frozenset({"ts", "start", "end", "created_at", "resolved_at"})
 _MAX_DEPTH = 40
 
 
@@ -96,15 +106,81 @@ def jsonable(value: Any, depth: int = 0, text_chars: int = 50_000) -> Any:
     return jsonable(repr(value), depth + 1, text_chars)
 
 
-def _slim_record(record: Any, text_chars: int) -> Any:
-    """A record without the keys its test row already carries, nor empty values."""
+def _slim_record(record: Any, text_chars: int, t0: float | None) -> Any:
+    """A record as the page stores it: smaller, and restored by the page's script.
+
+    Keys the test row already carries, empty values and keys that only repeat another key
+    of the same record (``ts`` of a span is its ``start``) are left out; timestamps become
+    milliseconds since the test started (*t0*), durations are rounded to the microsecond.
+    """
     if not isinstance(record, Mapping):
         return jsonable(record, 1, text_chars)
-    return {
-        str(k): jsonable(v, 1, text_chars)
-        for k, v in record.items()
-        if k not in _PER_TEST_KEYS and v is not None and v != {} and v != [] and v != ""
+    out: dict[str, Any] = {}
+    for k, v in record.items():
+        if k in _PER_TEST_KEYS or v is None or v == {} or v == [] or v == "":
+            continue
+        if any(record.get(other) == v for other in _REPEATS.get(k, ())):
+            continue
+        if k == "end" and _is_epoch(v) and _is_epoch(record.get("start")):
+            # a span's end is its start plus its duration; keep it only when they disagree
+            span_ms = record.get("duration_ms")
+            if isinstance(span_ms, (int, float)) and abs((v - record["start"]) * 1000.0 - span_ms) < 0.002:
+                continue
+        key = str(k)
+        if t0 is not None and key in TIME_KEYS and _is_epoch(v):
+            out[key] = round((v - t0) * 1000.0, 3)
+        elif key.endswith("_ms") and isinstance(v, float) and math.isfinite(v):
+            out[key] = round(v, 3)
+        else:
+            out[key] = jsonable(v, 1, text_chars)
+    return out
+
+
+def _is_epoch(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 1e8
+    )
+
+
+def _columns(samples: list[Any]) -> Any:
+    """Sampler points as one list per key (``{"ts": [...], "rss_bytes": [...]}``)."""
+    if not all(isinstance(s, dict) for s in samples):
+        return samples
+    keys: list[str] = []
+    for sample in samples:
+        keys.extend(k for k in sample if k not in keys)
+    return {k: [s.get(k) for s in samples] for k in keys}
+
+
+def _link_parents(records: list[Any]) -> list[Any]:
+    """Point each span at its parent by position (``parent``) instead of a 16-hex ``parent_id``."""
+    where = {
+        r["span_id"]: i for i, r in enumerate(records) if isinstance(r, dict) and r.get("span_id")
     }
+    if not where:
+        return records
+    for record in records:
+        if isinstance(record, dict) and record.get("parent_id") in where:
+            record["parent"] = where[record.pop("parent_id")]
+    return records
+
+
+def _factor(records: list[Any]) -> tuple[list[Any], dict[str, Any]]:
+    """Move the keys whose value is the same in every record into one ``common`` dict."""
+    if len(records) < 2 or not all(isinstance(r, dict) for r in records):
+        return records, {}
+    first = records[0]
+    common = {
+        k: v
+        for k, v in first.items()
+        if k not in TIME_KEYS and all(k in r and r[k] == v for r in records[1:])
+    }
+    if not common:
+        return records, {}
+    return [{k: v for k, v in r.items() if k not in common} for r in records], common
 
 
 def _prune_tree(root: Any, limit: int, text_chars: int) -> tuple[Any, int]:
@@ -163,7 +239,7 @@ def _records(test: Mapping[str, Any], kind: str) -> list[Any]:
 
 
 def _slim_collected(
-    collected: Any, limits: ReportLimits, truncated: Counter[str]
+    collected: Any, limits: ReportLimits, truncated: Counter[str], t0: float | None
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if not isinstance(collected, Mapping):
@@ -184,7 +260,15 @@ def _slim_collected(
                     slim["omitted"] = cut
                     value = value[-limits.records_per_kind :]
                 if value:
-                    slim["records"] = [_slim_record(r, limits.text_chars) for r in value]
+                    rows, common = _factor(
+                        _link_parents([_slim_record(r, limits.text_chars, t0) for r in value])
+                    )
+                    slim["records"] = _columns(rows)
+                    if common:
+                        slim["common"] = common
+            elif key == "samples" and isinstance(value, list):
+                if value:
+                    slim["samples"] = _columns([_slim_record(r, limits.text_chars, t0) for r in value])
             elif key == "call_tree":
                 tree, lost = _prune_tree(value, limits.call_tree_nodes, limits.text_chars)
                 if tree is not None:
@@ -298,15 +382,14 @@ def build_report_model(
     """Assemble the report of one run from its metadata, test records and sections."""
     limits = limits or ReportLimits()
     sections = sections or {}
-    run_start = _num(run.get("started_at")) or min(
-        (_num(t.get("started_at")) for t in tests if _num(t.get("started_at"))), default=0.0
-    )
     truncated: Counter[str] = Counter()
     dropped: Counter[str] = Counter()
     outcomes: Counter[str] = Counter()
     severities: Counter[str] = Counter()
     groups: dict[str, dict[str, Any]] = {}
     rows: list[dict[str, Any]] = []
+    summary_rows: list[dict[str, Any]] = []
+    extension_names: dict[str, str] = {}
     failures: list[dict[str, Any]] = []
     failures_total = 0
     tests_ms = 0.0
@@ -321,6 +404,7 @@ def build_report_model(
             for kind, data in collected.items():
                 if isinstance(data, Mapping):
                     dropped[str(kind)] += int(_num(data.get("dropped")))
+        t0 = _num(test.get("started_at")) or None
         alerts = [a for a in _records(test, "alerting") if isinstance(a, Mapping)]
         for alert in alerts:
             severities[_severity(alert)] += 1
@@ -341,30 +425,34 @@ def build_report_model(
             group["count"] += 1
             if not group["tests"] or group["tests"][-1] != index:
                 group["tests"].append(index)
+        counts = {
+            "logs": len(_records(test, "logging")),
+            "errors": len(errors),
+            "spans": len(_records(test, "tracing")),
+            "alerts": len(alerts),
+        }
+        figures = {"rss": peak_rss_bytes(test), "cpu": _resource(test, "cpu_ms")}
+        figures["alloc"] = _alloc_peak(test)
         row: dict[str, Any] = {
             "nodeid": str(test.get("nodeid") or f"test #{index}"),
             "outcome": outcome,
             "ext": str(test.get("extension_id") or ""),
             "duration": round(duration, 3),
             "phases": jsonable(test.get("phases") or {}),
-            "start": round(_num(test.get("started_at")) - run_start, 6)
-            if _num(test.get("started_at"))
-            else None,
-            "startedAt": jsonable(test.get("started_at")),
-            "rss": peak_rss_bytes(test),
-            "cpu": _resource(test, "cpu_ms"),
-            "alloc": _alloc_peak(test),
-            "counts": {
-                "logs": len(_records(test, "logging")),
-                "errors": len(errors),
-                "spans": len(_records(test, "tracing")),
-                "alerts": len(alerts),
-            },
-            "data": _slim_collected(collected, limits, truncated),
+            "t0": t0,
+            **figures,
+            "counts": {k: n for k, n in counts.items() if n},
+            "data": _slim_collected(collected, limits, truncated, t0),
         }
+        row = {k: v for k, v in row.items() if v is not None}
+        for key in ("rss", "alloc"):
+            if isinstance(row.get(key), float) and row[key].is_integer():
+                row[key] = int(row[key])
+        summary_rows.append({"nodeid": row["nodeid"], "outcome": outcome, "duration": duration,
+                             **figures})
         name = test.get("extension_name")
         if name and name != row["ext"]:
-            row["extName"] = str(name)
+            extension_names[row["ext"]] = str(name)
         if test.get("worker"):
             row["worker"] = str(test["worker"])
         if test.get("crashed"):
@@ -396,10 +484,13 @@ def build_report_model(
         rows.append(row)
 
     by_count = sorted(groups.values(), key=lambda g: (-g["count"], g["key"]))
-    slowest = sorted(range(len(rows)), key=lambda i: -rows[i]["duration"])[: limits.top]
+    figures_of = summary_rows
+    slowest = sorted(range(len(rows)), key=lambda i: -figures_of[i]["duration"])[: limits.top]
     # Tracemalloc's peak (where measured) says more about one test than the process's RSS.
-    with_rss = [i for i in range(len(rows)) if rows[i]["rss"] or rows[i]["alloc"]]
-    with_rss.sort(key=lambda i: (-(rows[i]["alloc"] or 0.0), -(rows[i]["rss"] or 0.0)))
+    with_rss = [i for i in range(len(rows)) if figures_of[i]["rss"] or figures_of[i]["alloc"]]
+    with_rss.sort(
+        key=lambda i: (-(figures_of[i]["alloc"] or 0.0), -(figures_of[i]["rss"] or 0.0))
+    )
     regressions_key, regressions = _regressions(sections)
     diagnostics = [str(d) for d in diagnostics]
     extensions = sorted({r["ext"] for r in rows})
@@ -407,7 +498,7 @@ def build_report_model(
     dropped_rows += [(f"{k} (left out of this page)", n) for k, n in sorted(truncated.items())]
 
     def test_ref(i: int) -> dict[str, Any]:
-        r = rows[i]
+        r = figures_of[i]
         return {"index": i, "nodeid": r["nodeid"], "outcome": r["outcome"]}
 
     payload = {
@@ -423,6 +514,7 @@ def build_report_model(
         "diagnostics": diagnostics,
         "dropped": dict(dropped_rows),
         "extensions": extensions,
+        "extensionNames": extension_names,
     }
     meta = [
         (label, value)
@@ -456,9 +548,9 @@ def build_report_model(
             {**g, "tests_total": len(g["tests"]), "tests": [test_ref(i) for i in g["tests"][:5]]}
             for g in by_count[: limits.top]
         ],
-        slowest=[test_ref(i) | {"duration": rows[i]["duration"]} for i in slowest],
+        slowest=[test_ref(i) | {"duration": figures_of[i]["duration"]} for i in slowest],
         peak_memory=[
-            test_ref(i) | {"rss": rows[i]["rss"], "alloc": rows[i]["alloc"]}
+            test_ref(i) | {"rss": figures_of[i]["rss"], "alloc": figures_of[i]["alloc"]}
             for i in with_rss[: limits.top]
         ],
         regressions=regressions,
