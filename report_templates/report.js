@@ -504,7 +504,7 @@
     });
     var axis = el("div", { class: "wf-axis", "aria-hidden": "true" });
     [0, 0.25, 0.5, 0.75, 1].forEach(function (f) {
-      var tick = el("span", null, fmtMs(range * f * 1000));
+      var tick = el("span", null, f === 0 ? "0" : fmtMs(range * f * 1000));
       tick.style.left = f * 100 + "%";
       axis.appendChild(tick);
     });
