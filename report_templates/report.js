@@ -684,7 +684,7 @@
   var fExt = document.getElementById("f-ext"), fHas = document.getElementById("f-has"), fSort = document.getElementById("f-sort");
   var chip = document.getElementById("f-chip");
   var PAGE = 100;
-  var state = { sort: "index", dir: 1, order: [], shown: 0, open: new Set(), group: null };
+  var state = { sort: "index", dir: 1, order: [], shown: 0, open: new Set(), group: null, only: null };
   var lowerIds = null;
 
   function sortValue(t, i, key) {
@@ -704,6 +704,11 @@
     if (needle && !lowerIds) lowerIds = TESTS.map(function (t) { return (t.nodeid + " " + t.ext).toLowerCase(); });
     var groupSet = state.group ? new Set(state.group.tests) : null;
     var order = [];
+    if (state.only !== null) {
+      // a linked test shown on its own, whatever the filters say
+      state.order = [state.only];
+      return;
+    }
     for (var i = 0; i < TESTS.length; i++) {
       var t = TESTS[i];
       if (outcome === "!fail" ? t.outcome !== "failed" && t.outcome !== "error" : outcome && t.outcome !== outcome) continue;
@@ -799,8 +804,12 @@
       if (entries.some(function (e) { return e.isIntersecting; }) && !moreBtn.hidden) renderMore();
     }, { rootMargin: "400px" }).observe(moreBtn);
   }
-  fq.addEventListener("input", debounce(refresh, 120));
-  [fOutcome, fExt, fHas].forEach(function (s) { s.addEventListener("change", refresh); });
+  function filtersChanged() {
+    if (state.only !== null) { state.only = null; renderChip(); }
+    refresh();
+  }
+  fq.addEventListener("input", debounce(filtersChanged, 120));
+  [fOutcome, fExt, fHas].forEach(function (s) { s.addEventListener("change", filtersChanged); });
   fSort.addEventListener("change", function () {
     var parts = fSort.value.split(":");
     state.sort = parts[0];
@@ -823,28 +832,36 @@
     }
   });
 
-  function setGroup(group) {
-    state.group = group;
+  function renderChip() {
     chip.replaceChildren();
-    chip.hidden = !group;
-    if (group) {
+    var group = state.group, only = state.only;
+    chip.hidden = !group && only === null;
+    if (only !== null) {
+      chip.appendChild(el("span", { class: "chip" }, "Showing one linked test",
+        el("button", { type: "button", onclick: function () { state.only = null; renderChip(); refresh(); } }, "Show all tests")));
+    } else if (group) {
       chip.appendChild(el("span", { class: "chip" }, "Error group: " + group.type + " (" + group.tests.length + " tests)",
         el("button", { type: "button", "aria-label": "Clear the error group filter", onclick: function () { setGroup(null); } }, "✕")));
     }
+  }
+  function setGroup(group) {
+    state.group = group;
+    state.only = null;
+    renderChip();
     refresh();
   }
 
   function openTest(i, focus) {
     if (!(i >= 0 && i < TESTS.length)) return;
     var pos = state.order.indexOf(i);
-    if (pos < 0) {
-      fq.value = ""; fOutcome.value = ""; fExt.value = ""; fHas.value = ""; state.group = null; chip.hidden = true;
-      compute();
-      tbody.replaceChildren();
-      state.shown = 0;
-      pos = state.order.indexOf(i);
+    if (pos < 0 || pos >= state.shown + PAGE) {
+      // far down or filtered out: show that test alone rather than draw every row above it
+      state.only = i;
+      renderChip();
+      refresh();
+    } else if (pos >= state.shown) {
+      renderMore(pos + 1);
     }
-    if (pos >= state.shown) renderMore(pos + 1);
     var button = document.getElementById("test-" + i);
     if (!button) return;
     if (button.getAttribute("aria-expanded") !== "true") toggle(i, button);
@@ -946,6 +963,7 @@
     fromHash();
     // for tests and the curious: the data, and one test's records as the page restores them
     window.kariReport = { data: DATA, test: function (i) { return hydrate(TESTS[i]); }, open: openTest };
+    root.setAttribute("data-ready-ms", String(Math.round(performance.now())));
     root.setAttribute("data-ready", "true");
   }
   // let the static summary paint first, then build the interactive views

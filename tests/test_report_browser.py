@@ -295,6 +295,21 @@ def test_large_report_renders_lazily_and_sorts(browser: Any, synthetic: tuple[Pa
     page.context.close()
 
 
+def test_link_to_a_far_test_opens_it_alone(browser: Any, synthetic: tuple[Path, Any]) -> None:
+    """A #test-N link deep in a big run shows that test alone, opened, until 'Show all tests'."""
+    path, tests = synthetic
+    page, watch = open_page(browser, path)
+    page.evaluate("location.hash = '#test-1500'")
+    expect(page.locator("#detail-1500")).to_have_count(1)
+    assert page.locator("#t-body tr.row").count() == 1
+    assert page.evaluate("document.activeElement.id") == "test-1500"
+    page.click("#f-chip button")
+    assert page.locator("#t-body tr.row").count() == 100
+    assert page.locator("#f-chip").is_hidden()
+    assert watch.errors == []
+    page.context.close()
+
+
 def test_page_restores_the_stored_records(browser: Any, synthetic: tuple[Path, Any]) -> None:
     """The compact records of the page come back as the contract's records (times to 1 µs)."""
     path, tests = synthetic

@@ -89,20 +89,23 @@ def jsonable(value: Any, depth: int = 0, text_chars: int = 50_000) -> Any:
 
     Non-finite floats become ``None``; unknown objects their ``repr``; long strings are cut.
     """
-    if value is None or isinstance(value, bool) or isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, str):
+    kind = type(value)
+    if kind is str:
         if len(value) > text_chars:
             return value[:text_chars] + f"\n[... {len(value) - text_chars} more characters]"
         return value
+    if value is None or kind is int or kind is bool:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
     if depth >= _MAX_DEPTH:
         return "[nested too deep]"
     if isinstance(value, Mapping):
         return {str(k): jsonable(v, depth + 1, text_chars) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(v, depth + 1, text_chars) for v in value]
+    if isinstance(value, (str, int, float)):  # subclasses: enums, numpy-like scalars
+        return jsonable(str(value) if isinstance(value, str) else float(value), depth, text_chars)
     return jsonable(repr(value), depth + 1, text_chars)
 
 
@@ -116,24 +119,32 @@ def _slim_record(record: Any, text_chars: int, t0: float | None) -> Any:
     if not isinstance(record, Mapping):
         return jsonable(record, 1, text_chars)
     out: dict[str, Any] = {}
+    get = record.get
     for k, v in record.items():
-        if k in _PER_TEST_KEYS or v is None or v == {} or v == [] or v == "":
+        if v is None or k in _PER_TEST_KEYS or ((v == "" or not v) and type(v) in _EMPTY):
             continue
-        if any(record.get(other) == v for other in _REPEATS.get(k, ())):
+        repeats = _REPEATS.get(k)
+        if repeats is not None and any(get(other) == v for other in repeats):
             continue
-        if k == "end" and _is_epoch(v) and _is_epoch(record.get("start")):
-            # a span's end is its start plus its duration; keep it only when they disagree
-            span_ms = record.get("duration_ms")
-            if isinstance(span_ms, (int, float)) and abs((v - record["start"]) * 1000.0 - span_ms) < 0.002:
+        kind = type(v)
+        if kind is float or kind is int:
+            if k in TIME_KEYS and t0 is not None and v > 1e8 and math.isfinite(v):
+                if k == "end":
+                    # a span's end is its start plus its duration: kept only if they disagree
+                    start, span_ms = get("start"), get("duration_ms")
+                    if _is_epoch(start) and isinstance(span_ms, (int, float)):
+                        if abs((v - start) * 1000.0 - span_ms) < 0.002:
+                            continue
+                out[k] = round((v - t0) * 1000.0, 3)
                 continue
-        key = str(k)
-        if t0 is not None and key in TIME_KEYS and _is_epoch(v):
-            out[key] = round((v - t0) * 1000.0, 3)
-        elif key.endswith("_ms") and isinstance(v, float) and math.isfinite(v):
-            out[key] = round(v, 3)
-        else:
-            out[key] = jsonable(v, 1, text_chars)
+            if kind is float and k.endswith("_ms") and math.isfinite(v):
+                out[k] = round(v, 3)
+                continue
+        out[k if type(k) is str else str(k)] = jsonable(v, 1, text_chars)
     return out
+
+
+_EMPTY = frozenset({str, dict, list, tuple})
 
 
 def _is_epoch(value: Any) -> bool:
