@@ -170,6 +170,7 @@
       if (Array.isArray(stored)) {
         var recs = stored.map(function (r) { return restore(r, common, base); });
         recs.forEach(function (r) {
+          if (r && r.name === 0) r.name = t.nodeid;  // "0" stands for the test's own name
           if (r && isNum(r.parent) && recs[r.parent] && r.parent_id === undefined) r.parent_id = recs[r.parent].span_id;
         });
         kind.records = recs;

@@ -10,11 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import require_tool
 
 from pytest_kari_debug.report import write_report
 from pytest_kari_debug.report.sample import sample_run
-
-from conftest import require_tool
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -168,11 +167,13 @@ def test_test_expands_with_waterfall_and_chart(browser: Any, plugin_report: Path
     assert depths == [0, 1, 1]
     error_row = detail.locator(".wf-row.error")
     assert error_row.count() == 1
-    assert "provider.retry" in error_row.inner_text() and "error" in error_row.inner_text()
+    assert "provider.retry" in error_row.inner_text()
+    assert "error" in error_row.inner_text()
     chart = detail.locator("figure.chart", has_text="request_time")
     assert chart.locator("svg circle").count() == 3
     label = chart.locator("svg").get_attribute("aria-label") or ""
-    assert "highest 20" in label and "ms since the test started" in label
+    assert "highest 20" in label
+    assert "ms since the test started" in label
     assert watch.errors == []
     page.context.close()
 
@@ -297,7 +298,7 @@ def test_large_report_renders_lazily_and_sorts(browser: Any, synthetic: tuple[Pa
 
 def test_link_to_a_far_test_opens_it_alone(browser: Any, synthetic: tuple[Path, Any]) -> None:
     """A #test-N link deep in a big run shows that test alone, opened, until 'Show all tests'."""
-    path, tests = synthetic
+    path, _tests = synthetic
     page, watch = open_page(browser, path)
     page.evaluate("location.hash = '#test-1500'")
     expect(page.locator("#detail-1500")).to_have_count(1)
@@ -324,7 +325,7 @@ def test_page_restores_the_stored_records(browser: Any, synthetic: tuple[Path, A
             got = restored[kind]["records"]
             want = original[kind]["records"]
             assert len(got) == len(want)
-            for g, w in zip(got, want):
+            for g, w in zip(got, want, strict=False):
                 for key in keys:
                     if isinstance(w.get(key), float):
                         # seconds keep the microsecond; milliseconds are rounded to it
@@ -348,7 +349,9 @@ def test_alerts_profile_and_errors_panels(browser: Any, synthetic: tuple[Path, A
     alert = tests[alerted]["collected_data"]["alerting"]["records"][0]
     row = page.locator(f"#detail-{alerted} table.alerts tbody tr").first
     text = row.inner_text()
-    assert alert["rule"] in text and alert["severity"] in text and "50" in text
+    assert alert["rule"] in text
+    assert alert["severity"] in text
+    assert "50" in text
     profiled = next(
         i for i, t in enumerate(tests) if t["collected_data"]["profiling"].get("call_tree")
     )

@@ -1,4 +1,4 @@
-"""``--kari-report``: the plugin writes one HTML report per run (pytester runs of the real plugin)."""
+"""``--kari-report``: the plugin writes one HTML report per run (pytester runs, real plugin)."""
 
 from __future__ import annotations
 
@@ -54,7 +54,8 @@ def test_report_written_with_every_test(pytester: pytest.Pytester) -> None:
     assert first["data"]["logging"]["records"]["message"][0] == "fetching <b>forecast</b>"
     assert first["data"]["metrics"]["records"]["value"] == [12.5, 20.0]
     html = path.read_text(encoding="utf-8")
-    assert 'id="fail-2"' in html and "AssertionError" in html
+    assert 'id="fail-2"' in html
+    assert "AssertionError" in html
     assert "&lt;b&gt;forecast" not in html  # the log message lives only in the JSON block
 
 

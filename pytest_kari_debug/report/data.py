@@ -132,15 +132,25 @@ def _slim_record(record: Any, text_chars: int, t0: float | None) -> Any:
                 if k == "end":
                     # a span's end is its start plus its duration: kept only if they disagree
                     start, span_ms = get("start"), get("duration_ms")
-                    if _is_epoch(start) and isinstance(span_ms, (int, float)):
-                        if abs((v - start) * 1000.0 - span_ms) < 0.002:
-                            continue
+                    if (
+                        _is_epoch(start)
+                        and isinstance(span_ms, (int, float))
+                        and abs((v - start) * 1000.0 - span_ms) < 0.002
+                    ):
+                        continue
                 out[k] = round((v - t0) * 1000.0, 3)
                 continue
             if kind is float and k.endswith("_ms") and math.isfinite(v):
                 out[k] = round(v, 3)
                 continue
-        out[k if type(k) is str else str(k)] = jsonable(v, 1, text_chars)
+        if kind is str:
+            if len(v) > text_chars:
+                v = v[:text_chars] + f"\n[... {len(v) - text_chars} more characters]"
+        elif kind is not int and kind is not float and kind is not bool:
+            # nested values stay as they are: the page's JSON encoder sanitises them only if
+            # they need it (NaN, objects), which is rare and would cost every record a walk
+            v = v if kind in (dict, list) else jsonable(v, 1, text_chars)
+        out[k if type(k) is str else str(k)] = v
     return out
 
 
@@ -154,6 +164,13 @@ def _is_epoch(value: Any) -> bool:
         and math.isfinite(value)
         and value > 1e8
     )
+
+
+def _name_test(record: Any, nodeid: str) -> Any:
+    """A record named after its test (the test's root span) stores the name as ``0``."""
+    if nodeid and isinstance(record, dict) and record.get("name") == nodeid:
+        record["name"] = 0
+    return record
 
 
 def _columns(samples: list[Any]) -> Any:
@@ -212,9 +229,7 @@ def _prune_tree(root: Any, limit: int, text_chars: int) -> tuple[Any, int]:
     def copy(node: Mapping[str, Any], depth: int) -> dict[str, Any]:
         nonlocal kept, dropped
         kept += 1
-        out = {
-            str(k): jsonable(v, 1, text_chars) for k, v in node.items() if k != "children"
-        }
+        out = {str(k): jsonable(v, 1, text_chars) for k, v in node.items() if k != "children"}
         children = [c for c in node.get("children") or [] if isinstance(c, Mapping)]
         children.sort(key=lambda c: -_num(c.get("time_s")))
         kids = []
@@ -250,7 +265,11 @@ def _records(test: Mapping[str, Any], kind: str) -> list[Any]:
 
 
 def _slim_collected(
-    collected: Any, limits: ReportLimits, truncated: Counter[str], t0: float | None
+    collected: Any,
+    limits: ReportLimits,
+    truncated: Counter[str],
+    t0: float | None,
+    nodeid: str = "",
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if not isinstance(collected, Mapping):
@@ -272,14 +291,21 @@ def _slim_collected(
                     value = value[-limits.records_per_kind :]
                 if value:
                     rows, common = _factor(
-                        _link_parents([_slim_record(r, limits.text_chars, t0) for r in value])
+                        _link_parents(
+                            [
+                                _name_test(_slim_record(r, limits.text_chars, t0), nodeid)
+                                for r in value
+                            ]
+                        )
                     )
                     slim["records"] = _columns(rows)
                     if common:
                         slim["common"] = common
             elif key == "samples" and isinstance(value, list):
                 if value:
-                    slim["samples"] = _columns([_slim_record(r, limits.text_chars, t0) for r in value])
+                    slim["samples"] = _columns(
+                        [_slim_record(r, limits.text_chars, t0) for r in value]
+                    )
             elif key == "call_tree":
                 tree, lost = _prune_tree(value, limits.call_tree_nodes, limits.text_chars)
                 if tree is not None:
@@ -453,14 +479,17 @@ def build_report_model(
             "t0": t0,
             **figures,
             "counts": {k: n for k, n in counts.items() if n},
-            "data": _slim_collected(collected, limits, truncated, t0),
+            "data": _slim_collected(
+                collected, limits, truncated, t0, str(test.get("nodeid") or "")
+            ),
         }
         row = {k: v for k, v in row.items() if v is not None}
         for key in ("rss", "alloc"):
             if isinstance(row.get(key), float) and row[key].is_integer():
                 row[key] = int(row[key])
-        summary_rows.append({"nodeid": row["nodeid"], "outcome": outcome, "duration": duration,
-                             **figures})
+        summary_rows.append(
+            {"nodeid": row["nodeid"], "outcome": outcome, "duration": duration, **figures}
+        )
         name = test.get("extension_name")
         if name and name != row["ext"]:
             extension_names[row["ext"]] = str(name)
@@ -499,9 +528,7 @@ def build_report_model(
     slowest = sorted(range(len(rows)), key=lambda i: -figures_of[i]["duration"])[: limits.top]
     # Tracemalloc's peak (where measured) says more about one test than the process's RSS.
     with_rss = [i for i in range(len(rows)) if figures_of[i]["rss"] or figures_of[i]["alloc"]]
-    with_rss.sort(
-        key=lambda i: (-(figures_of[i]["alloc"] or 0.0), -(figures_of[i]["rss"] or 0.0))
-    )
+    with_rss.sort(key=lambda i: (-(figures_of[i]["alloc"] or 0.0), -(figures_of[i]["rss"] or 0.0)))
     regressions_key, regressions = _regressions(sections)
     diagnostics = [str(d) for d in diagnostics]
     extensions = sorted({r["ext"] for r in rows})

@@ -13,7 +13,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from .data import ReportError, ReportModel
+from .data import ReportError, ReportModel, jsonable
 
 TEMPLATE = "report.html.j2"
 STATIC_FILES = ("report.css", "report.js")
@@ -40,9 +40,15 @@ def script_json(value: Any) -> Markup:
     """
     try:
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        msg = f"report data is not JSON-able: {exc}"
-        raise ReportError(msg) from exc
+    except (TypeError, ValueError):
+        # NaN, infinities or objects somewhere in the data: sanitise the whole value once
+        try:
+            text = json.dumps(
+                jsonable(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False
+            )
+        except (TypeError, ValueError) as exc:
+            msg = f"report data is not JSON-able: {exc}"
+            raise ReportError(msg) from exc
     text = (
         text.replace("<", "\\u003c")
         .replace(">", "\\u003e")
@@ -50,7 +56,7 @@ def script_json(value: Any) -> Markup:
         .replace("\u2028", "\\u2028")
         .replace("\u2029", "\\u2029")
     )
-    return Markup(text)  # noqa: S704 - escaped above for this one context
+    return Markup(text)
 
 
 def fmt_ms(value: Any) -> str:
@@ -64,7 +70,7 @@ def fmt_ms(value: Any) -> str:
     seconds = value / 1000.0
     if seconds < 60:
         return f"{seconds:.2f} s"
-    minutes, rest = divmod(int(round(seconds)), 60)
+    minutes, rest = divmod(round(seconds), 60)
     return f"{minutes} min {rest:02d} s"
 
 
@@ -138,8 +144,8 @@ def render(model: ReportModel, folder: Path | None = None) -> str:
         template = environment(where).get_template(TEMPLATE)
         return template.render(
             model=model,
-            css=Markup(assets["report.css"]),  # noqa: S704 - our own static asset
-            js=Markup(assets["report.js"]),  # noqa: S704 - our own static asset
+            css=Markup(assets["report.css"]),
+            js=Markup(assets["report.js"]),
             csp_style=_csp_hash(assets["report.css"]),
             csp_script=_csp_hash(assets["report.js"]),
         )
