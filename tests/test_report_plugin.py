@@ -135,3 +135,22 @@ def test_xdist_run_writes_one_report(pytester: pytest.Pytester) -> None:
     data = report_data(pytester.path / "r.html")
     assert len(data["tests"]) == 8
     assert {t.get("worker") for t in data["tests"]} == {"gw0", "gw1"}
+
+
+def test_report_from_the_json_export(pytester: pytest.Pytester) -> None:
+    """write_report renders the same tests from a run's --kari-json document, outside pytest."""
+    from pytest_kari_debug.report import write_report
+
+    pytester.makepyfile(test_ext=TESTS)
+    pytester.runpytest("--kari-debug", "--kari-json=run.json", "--kari-store=none")
+    document = json.loads((pytester.path / "run.json").read_text(encoding="utf-8"))
+    path = write_report(
+        pytester.path / "again.html",
+        document["run"],
+        document["tests"],
+        sections=document["sections"],
+        diagnostics=document["diagnostics"],
+    )
+    data = report_data(path)
+    assert [t["nodeid"] for t in data["tests"]] == [t["nodeid"] for t in document["tests"]]
+    assert data["tests"][2]["outcome"] == "failed"
