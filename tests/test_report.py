@@ -312,3 +312,22 @@ def test_fmt_bytes() -> None:
     assert fmt_bytes(512) == "512 B"
     assert fmt_bytes(3 * 1024 * 1024) == "3.0 MiB"
     assert fmt_bytes(None) == "n/a"
+
+
+def test_error_groups_use_exact_counters_and_states() -> None:
+    """Per-group counters past the record limit count, and the errors section marks new groups."""
+    run, tests = sample_run(1)
+    data = tests[0]["collected_data"]["error_tracking"]
+    data["records"] = [
+        {"fingerprint": "fp1", "error_type": "KeyError", "error_message": "'x'", "ts": 1.0}
+    ]
+    data["groups"] = [
+        {"fingerprint": "fp1", "error_type": "KeyError", "message": "'x'", "count": 1500}
+    ]
+    sections = {"errors": {"new_groups": ["fp1"], "regressed_groups": []}}
+    model = build_report_model(run, tests, sections=sections)
+    (group,) = model.payload["errorGroups"]
+    assert group["count"] == 1500
+    assert group["state"] == "new"
+    assert model.payload["tests"][0]["counts"]["errors"] == 1500
+    assert "★ new" in render_report(run, tests, sections=sections)

@@ -366,6 +366,39 @@ def error_key(record: Mapping[str, Any]) -> str:
     return f"{kind}: {record.get('error_message') or record.get('message') or ''}"
 
 
+def _error_counts(
+    test: Mapping[str, Any], records: list[Mapping[str, Any]]
+) -> list[tuple[Mapping[str, Any], int]]:
+    """``(error, count)`` per group of a test's errors.
+
+    The error tracker's exact per-group counters (``groups``, which go past its record limit)
+    are used where the test has them; otherwise each record counts once.
+    """
+    data = (test.get("collected_data") or {}).get("error_tracking")
+    counted = data.get("groups") if isinstance(data, Mapping) else None
+    if not isinstance(counted, list) or not counted:
+        return [(record, 1) for record in records]
+    samples = {r.get("fingerprint"): r for r in records if r.get("fingerprint")}
+    out: list[tuple[Mapping[str, Any], int]] = []
+    for entry in counted:
+        if isinstance(entry, Mapping) and entry.get("fingerprint"):
+            sample = samples.get(entry["fingerprint"], {})
+            out.append(({**entry, **sample}, int(_num(entry.get("count")) or 1)))
+    return out
+
+
+def _group_states(sections: Mapping[str, Any]) -> dict[str, str]:
+    """``fingerprint -> "new" | "regressed"`` from the errors feature's section, if any."""
+    section = sections.get("errors")
+    states: dict[str, str] = {}
+    if isinstance(section, Mapping):
+        for fingerprint in section.get("new_groups") or ():
+            states[str(fingerprint)] = "new"
+        for fingerprint in section.get("regressed_groups") or ():
+            states[str(fingerprint)] = "regressed"
+    return states
+
+
 def _severity(alert: Mapping[str, Any]) -> str:
     return str(alert.get("severity") or alert.get("level") or "unknown").lower()
 
@@ -446,7 +479,9 @@ def build_report_model(
         for alert in alerts:
             severities[_severity(alert)] += 1
         errors = [e for e in _records(test, "error_tracking") if isinstance(e, Mapping)]
-        for error in errors:
+        error_count = 0
+        for error, count in _error_counts(test, errors):
+            error_count += count
             key = error_key(error)
             group = groups.get(key)
             if group is None:
@@ -459,12 +494,12 @@ def build_report_model(
                     "count": 0,
                     "tests": [],
                 }
-            group["count"] += 1
+            group["count"] += count
             if not group["tests"] or group["tests"][-1] != index:
                 group["tests"].append(index)
         counts = {
             "logs": len(_records(test, "logging")),
-            "errors": len(errors),
+            "errors": error_count,
             "spans": len(_records(test, "tracing")),
             "alerts": len(alerts),
         }
@@ -524,6 +559,9 @@ def build_report_model(
         rows.append(row)
 
     by_count = sorted(groups.values(), key=lambda g: (-g["count"], g["key"]))
+    for fingerprint, state in _group_states(sections).items():
+        if fingerprint in groups:
+            groups[fingerprint]["state"] = state
     figures_of = summary_rows
     slowest = sorted(range(len(rows)), key=lambda i: -figures_of[i]["duration"])[: limits.top]
     # Tracemalloc's peak (where measured) says more about one test than the process's RSS.
