@@ -672,7 +672,10 @@
       if (made) body.appendChild(made);
     });
     if (t.extra) {
-      Object.keys(t.extra).forEach(function (k) { body.appendChild(panel(k, null, jsonView(t.extra[k]))); });
+      // what other features added to the test's record (record["extra"][feature])
+      body.appendChild(panel("More data", null, Object.keys(t.extra).map(function (k) {
+        return el("details", { class: "extra" }, el("summary", null, k), jsonView(t.extra[k]));
+      })));
     }
     return body;
   }
