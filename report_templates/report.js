@@ -473,21 +473,30 @@
     ordered.forEach(function (o) { var tt = spanTimes(o[0]); t0 = Math.min(t0, tt[0]); t1 = Math.max(t1, tt[1]); });
     var range = Math.max(t1 - t0, 1e-6);
     var errors = 0, cap = 1000;
+    // the tracing feature's analysis per trace: critical path and bottlenecks
+    var analyses = data.analysis && typeof data.analysis === "object" ? Object.keys(data.analysis).map(function (k) { return data.analysis[k]; }) : [];
+    var slow = new Set();
+    analyses.forEach(function (a) {
+      (Array.isArray(a.bottlenecks) ? a.bottlenecks : []).forEach(function (b) { if (b && b.span_id) slow.add(b.span_id); });
+    });
     var list = el("ol", { class: "waterfall", "aria-label": "Spans on a time axis, nested under their parents" });
     ordered.slice(0, cap).forEach(function (o) {
       var s = o[0], depth = o[1], tt = spanTimes(s), dur = isNum(s.duration_ms) ? s.duration_ms : (tt[1] - tt[0]) * 1000;
       var isErr = String(s.status || "").toLowerCase() === "error";
+      var isSlow = slow.has(s.span_id);
       if (isErr) errors++;
       var info = null;
       var hasInfo = (s.tags && Object.keys(s.tags).length) || (s.events && s.events.length);
       var name = el("button", { type: "button", "aria-expanded": hasInfo ? "false" : null, disabled: hasInfo ? null : true,
-        title: s.name + (isErr ? " (error)" : "") }, (isErr ? "✗ " : "") + s.name + (isErr ? " (error)" : ""));
+        title: s.name + (isErr ? " (error)" : "") + (isSlow ? " (bottleneck)" : "") },
+        (isErr ? "✗ " : "") + (isSlow ? "⚑ " : "") + s.name + (isErr ? " (error)" : "") + (isSlow ? " (bottleneck)" : ""));
       var label = el("span", { class: "wf-label" }, name);
       label.style.paddingLeft = Math.min(depth, 12) * 0.9 + "em";
-      var bar = el("span", { class: "wf-bar", title: s.name + ": " + fmtMs(dur) + ", starts at +" + fmtMs((tt[0] - t0) * 1000) });
+      var bar = el("span", { class: "wf-bar", title: s.name + ": " + fmtMs(dur) + (isNum(s.self_ms) ? " (self " + fmtMs(s.self_ms) + ")" : "") +
+        ", starts at +" + fmtMs((tt[0] - t0) * 1000) });
       bar.style.left = ((tt[0] - t0) / range) * 100 + "%";
       bar.style.width = Math.max(((tt[1] - tt[0]) / range) * 100, 0.2) + "%";
-      var li = el("li", { class: "wf-row" + (isErr ? " error" : ""), "data-depth": String(depth) },
+      var li = el("li", { class: "wf-row" + (isErr ? " error" : "") + (isSlow ? " slow" : ""), "data-depth": String(depth) },
         label, el("span", { class: "wf-track" }, bar), el("span", { class: "wf-dur" }, fmtMs(dur)));
       if (hasInfo) {
         name.addEventListener("click", function () {
@@ -495,6 +504,7 @@
           name.setAttribute("aria-expanded", String(!open));
           if (open) { info.remove(); return; }
           info = el("li", { class: "wf-info" },
+            s.status_message ? el("p", null, el("strong", null, "Status: "), String(s.status_message)) : null,
             s.tags && Object.keys(s.tags).length ? kvTable(s.tags) : null,
             s.events && s.events.length ? el("div", null, el("h4", null, "Events"), jsonView(s.events)) : null,
             el("p", { class: "note mono" }, "trace " + (s.trace_id || "?") + " · span " + (s.span_id || "?")));
@@ -513,8 +523,27 @@
       el("div", { class: "wf-head" }, el("span", { class: "note" }, "span"), axis, el("span", { class: "note wf-dur" }, "duration")),
       list,
       ordered.length > cap ? el("p", { class: "note" }, (ordered.length - cap) + " more spans not drawn.") : null,
-      el("p", { class: "note" }, "Bars show when each span ran; ✗ and a hatched red bar mark spans that ended in an error. Select a span name for its tags and events."),
+      el("p", { class: "note" }, "Bars show when each span ran; ✗ and a hatched red bar mark spans that ended in an error, ⚑ a bottleneck. Select a span name for its tags and events."),
+      analyses.map(traceAnalysis),
+      data.sampled === false ? el("p", { class: "note" }, "This test's trace was not sampled (sampling rate " + cell(data.sampling_rate) + ").") : null,
       omittedNote(data, "spans"));
+  }
+
+  function traceAnalysis(a) {
+    if (!a || typeof a !== "object") return null;
+    var path = [];
+    (Array.isArray(a.critical_path) ? a.critical_path : []).forEach(function (step) {
+      var name = step && step.name !== undefined ? String(step.name) : "?";
+      if (path.length && path[path.length - 1][0] === name) path[path.length - 1][1] += step.ms || 0;
+      else path.push([name, isNum(step && step.ms) ? step.ms : 0]);
+    });
+    var bottlenecks = Array.isArray(a.bottlenecks) ? a.bottlenecks : [];
+    if (!path.length && !bottlenecks.length) return null;
+    return el("div", { class: "trace-analysis" },
+      path.length ? el("p", null, el("strong", null, "Critical path: "),
+        path.map(function (p) { return p[0] + " (" + fmtMs(p[1]) + ")"; }).join(" → ")) : null,
+      bottlenecks.length ? el("div", null, el("h4", null, "Bottlenecks" + (isNum(a.slow_span_ms) ? " (spans over " + fmtMs(a.slow_span_ms) + ")" : "")),
+        genericTable(bottlenecks)) : null);
   }
 
   function callTree(rootNode) {
