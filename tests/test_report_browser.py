@@ -315,7 +315,9 @@ def test_link_to_a_far_test_opens_it_alone(browser: Any, synthetic: tuple[Path, 
     assert page.locator("#t-body tr.row").count() == 1
     assert page.evaluate("document.activeElement.id") == "test-1500"
     page.click("#f-chip button")
-    assert page.locator("#t-body tr.row").count() == 100
+    shown = page.locator("#t-body tr.row").count()  # the first page, or more if scrolled near
+    assert shown >= 100
+    assert shown % 100 == 0
     assert page.locator("#f-chip").is_hidden()
     assert watch.errors == []
     page.context.close()
