@@ -372,7 +372,13 @@
     if (/_s$/.test(key)) return ["s", function (v) { return v; }];
     return ["value", function (v) { return v; }];
   }
-  var SAMPLE_TITLES = { cpu_percent: "CPU", rss_bytes: "RSS", threads: "Threads", open_files: "Open files" };
+  var SAMPLE_TITLES = { cpu_percent: "CPU", rss_bytes: "RSS", uss_bytes: "USS", vms_bytes: "VMS", threads: "Threads",
+    open_files: "Open files", open_fds: "Open file descriptors", ctx_switches: "Context switches (cumulative)",
+    cpu_user_s: "CPU user time (cumulative)", cpu_system_s: "CPU system time (cumulative)",
+    io_read_bytes: "Disk read (cumulative)", io_write_bytes: "Disk written (cumulative)",
+    net_bytes_sent: "Network sent, system-wide (cumulative)", net_bytes_recv: "Network received, system-wide (cumulative)" };
+  var SAMPLE_ORDER = ["cpu_percent", "rss_bytes", "uss_bytes", "threads", "open_fds", "open_files", "io_read_bytes",
+    "io_write_bytes", "ctx_switches", "vms_bytes", "cpu_user_s", "cpu_system_s", "net_bytes_sent", "net_bytes_recv"];
 
   function metricsPanel(t, data) {
     var parts = [], samples = Array.isArray(data.samples) ? data.samples : [];
@@ -382,19 +388,31 @@
       samples.forEach(function (s) {
         Object.keys(s).forEach(function (k) { if (k !== "ts" && isNum(s[k]) && keys.indexOf(k) < 0) keys.push(k); });
       });
+      // memory_mb repeats rss_bytes in another unit
+      keys = keys.filter(function (k) { return !(k === "memory_mb" && keys.indexOf("rss_bytes") >= 0); });
       keys.sort(function (a, b) {
-        var order = ["cpu_percent", "rss_bytes"];
-        var ia = order.indexOf(a), ib = order.indexOf(b);
-        return (ia < 0 ? 9 : ia) - (ib < 0 ? 9 : ib) || (a < b ? -1 : 1);
+        var ia = SAMPLE_ORDER.indexOf(a), ib = SAMPLE_ORDER.indexOf(b);
+        return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib) || (a < b ? -1 : 1);
       });
-      var charts = keys.slice(0, 6).map(function (k) {
+      var sampleChart = function (k) {
         var u = unitOf(k);
         return chart({ title: SAMPLE_TITLES[k] || k, unit: u[0], xLabel: "ms since the test started",
           points: samples.map(function (s) { return [(s.ts - t0) * 1000, isNum(s[k]) ? u[1](s[k]) : NaN]; }),
           fmtX: fmtNum, fmtY: fmtNum, cls: k === "rss_bytes" ? "series2" : "series" });
-      });
-      parts.push(el("h4", null, "Resources over the test (" + samples.length + " samples)"), el("div", { class: "charts" }, charts));
+      };
+      parts.push(el("h4", null, "Resources over the test (" + samples.length + " samples)"),
+        el("div", { class: "charts" }, keys.slice(0, 4).map(sampleChart)));
+      var rest = keys.slice(4);
+      if (rest.length) {
+        // the other sampled figures are drawn only when asked for
+        var more = el("details", null, el("summary", null, "More sampled figures (" + rest.length + ")"));
+        more.addEventListener("toggle", function () {
+          if (more.open && more.childNodes.length === 1) more.appendChild(el("div", { class: "charts" }, rest.map(sampleChart)));
+        });
+        parts.push(more);
+      }
     }
+    if (data.samples_dropped) parts.push(el("p", { class: "note" }, data.samples_dropped + " samples dropped by the bounded sampler buffer."));
     if (data.resources && typeof data.resources === "object") {
       parts.push(el("h4", null, "Resource usage"), kvTable(data.resources));
     }
@@ -430,7 +448,7 @@
       }
     }
     Object.keys(data).forEach(function (k) {
-      if (["records", "samples", "resources", "memory", "dropped", "omitted"].indexOf(k) < 0) {
+      if (["records", "samples", "samples_dropped", "resources", "memory", "dropped", "omitted"].indexOf(k) < 0) {
         parts.push(el("h4", null, k), jsonView(data[k]));
       }
     });

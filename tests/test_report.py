@@ -331,3 +331,23 @@ def test_error_groups_use_exact_counters_and_states() -> None:
     assert group["state"] == "new"
     assert model.payload["tests"][0]["counts"]["errors"] == 1500
     assert "★ new" in render_report(run, tests, sections=sections)
+
+
+def test_gates_comparison_is_summarised() -> None:
+    """The gates feature's comparison lists its changes worth a look, with links and counts."""
+    run, tests = sample_run(3)
+    nodeid = tests[1]["nodeid"]
+    changes = [
+        {"nodeid": nodeid, "metric": "call_ms", "baseline": 5.0, "current": 9.5,
+         "percent": 90.0, "verdict": "regression", "gate": "duration:+25%", "note": ""},
+        {"nodeid": tests[0]["nodeid"], "metric": "call_ms", "baseline": 5.0, "current": 5.1,
+         "percent": 2.0, "verdict": "ok", "gate": "duration:+25%", "note": ""},
+    ]  # fmt: skip
+    sections = {"comparison": {"baseline": "main", "regressions": 1, "changes": changes}}
+    model = build_report_model(run, tests, sections=sections)
+    assert model.regressions_key == "comparison: main"
+    assert [r["verdict"] for r in model.regressions] == ["regression"]
+    assert model.regressions_note == "1 regression, 1 ok"
+    html = render_report(run, tests, sections=sections)
+    assert f'<a href="#test-1" class="nodeid">{nodeid}</a>' in html
+    assert "✗ regression" in html

@@ -154,3 +154,15 @@ def test_report_from_the_json_export(pytester: pytest.Pytester) -> None:
     data = report_data(path)
     assert [t["nodeid"] for t in data["tests"]] == [t["nodeid"] for t in document["tests"]]
     assert data["tests"][2]["outcome"] == "failed"
+
+
+def test_gates_comparison_in_the_summary(pytester: pytest.Pytester) -> None:
+    """A run compared with a saved baseline shows the comparison in the report's summary."""
+    pytester.makepyfile("def test_a(): pass\ndef test_b(): pass")
+    pytester.runpytest("--kari-debug", "--kari-save-baseline=b1").assert_outcomes(passed=2)
+    result = pytester.runpytest("--kari-compare=b1", "--kari-report=r.html")
+    result.assert_outcomes(passed=2)
+    summary = (pytester.path / "r.html").read_text(encoding="utf-8").split('id="kari-data"')[0]
+    assert "<h3>Regressions" in summary
+    assert "comparison: " in summary
+    assert report_data(pytester.path / "r.html")["sections"]["comparison"]["changes"]

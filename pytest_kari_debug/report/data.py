@@ -75,6 +75,8 @@ class ReportModel:
     peak_memory: list[dict[str, Any]]
     regressions: list[dict[str, Any]]
     regressions_key: str | None
+    regressions_note: str
+    regression_links: dict[str, int]
     failures: list[dict[str, Any]]
     failures_total: int
     diagnostics: list[str]
@@ -415,12 +417,26 @@ def _fmt_ts(ts: Any) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
 
 
-def _regressions(sections: Mapping[str, Any]) -> tuple[str | None, list[dict[str, Any]]]:
-    """Rows of the first regression-like section another feature filled, if any."""
+def _regressions(
+    sections: Mapping[str, Any],
+) -> tuple[str | None, list[dict[str, Any]], str]:
+    """The regression-like section another feature filled: its label, rows and a count line.
+
+    The gates feature's ``comparison`` (``{"baseline", "regressions", "changes": [...]}``)
+    shows its changes other than ``ok`` and ``unmeasured``, worst first; another shape is shown
+    as it is (its first list of rows).
+    """
     for key in REGRESSION_KEYS:
         value = sections.get(key)
         if value in (None, {}, []):
             continue
+        if isinstance(value, Mapping) and isinstance(value.get("changes"), list):
+            changes = [c for c in value["changes"] if isinstance(c, Mapping)]
+            verdicts = Counter(str(c.get("verdict") or "unknown") for c in changes)
+            note = ", ".join(f"{n} {v}" for v, n in verdicts.most_common())
+            rows = [c for c in changes if c.get("verdict") not in ("ok", "unmeasured")]
+            label = f"{key}: {value['baseline']}" if value.get("baseline") else key
+            return label, [jsonable(r) for r in rows[:200]], note
         rows: Any = value
         if isinstance(value, Mapping):
             rows = next(
@@ -432,11 +448,15 @@ def _regressions(sections: Mapping[str, Any]) -> tuple[str | None, list[dict[str
                 [value],
             )
         if isinstance(rows, list):
-            return key, [
-                jsonable(r) if isinstance(r, Mapping) else {"value": jsonable(r)}
-                for r in rows[:200]
-            ]
-    return None, []
+            return (
+                key,
+                [
+                    jsonable(r) if isinstance(r, Mapping) else {"value": jsonable(r)}
+                    for r in rows[:200]
+                ],
+                "",
+            )
+    return None, [], ""
 
 
 # The model -------------------------------------------------------------------------------
@@ -567,7 +587,13 @@ def build_report_model(
     # Tracemalloc's peak (where measured) says more about one test than the process's RSS.
     with_rss = [i for i in range(len(rows)) if figures_of[i]["rss"] or figures_of[i]["alloc"]]
     with_rss.sort(key=lambda i: (-(figures_of[i]["alloc"] or 0.0), -(figures_of[i]["rss"] or 0.0)))
-    regressions_key, regressions = _regressions(sections)
+    regressions_key, regressions, regressions_note = _regressions(sections)
+    index_of = {r["nodeid"]: i for i, r in enumerate(summary_rows)}
+    regression_links = {
+        str(r["nodeid"]): index_of[str(r["nodeid"])]
+        for r in regressions
+        if str(r.get("nodeid")) in index_of
+    }
     diagnostics = [str(d) for d in diagnostics]
     extensions = sorted({r["ext"] for r in rows})
     dropped_rows = [(k, n) for k, n in sorted(dropped.items()) if n]
@@ -631,6 +657,8 @@ def build_report_model(
         ],
         regressions=regressions,
         regressions_key=regressions_key,
+        regressions_note=regressions_note,
+        regression_links=regression_links,
         failures=failures,
         failures_total=failures_total,
         diagnostics=diagnostics,
