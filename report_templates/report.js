@@ -69,6 +69,7 @@
   }
   function fmtValue(key, v) {
     if (!isNum(v)) return typeof v === "object" && v !== null ? JSON.stringify(v) : v === null || v === undefined ? "" : String(v);
+    if (/(_at|^ts|^start|^end)$/.test(key) && v > 1e8) return fmtTs(v);
     if (/bytes$/.test(key)) return fmtBytes(v);
     if (/_ms$/.test(key)) return fmtMs(v);
     if (/_s$/.test(key)) return fmtMs(v * 1000);
@@ -620,7 +621,7 @@
       parts.push(el("h4", null, "Top allocations"), genericTable(data.top_allocations));
     }
     Object.keys(data).forEach(function (k) {
-      if (["records", "call_tree", "memory", "top_allocations", "dropped", "omitted"].indexOf(k) < 0) parts.push(el("h4", null, k), jsonView(data[k]));
+      if (["records", "call_tree", "memory", "top_allocations", "dropped", "omitted"].indexOf(k) < 0) parts.push(el("h4", null, k), objectView(data[k]));
     });
     if (!parts.length) return null;
     return panel("Profile", null, parts, omittedNote(data, "timings"));
@@ -674,6 +675,26 @@
       })))), omittedNote(data, "alerts"));
   }
 
+  /* a mapping read as a person would: its plain values in a table, its lists of records as
+     tables of their own, anything else as JSON */
+  function objectView(obj) {
+    if (!obj || typeof obj !== "object" || Array.isArray(obj)) {
+      return Array.isArray(obj) && obj.length && typeof obj[0] === "object" ? genericTable(obj) : jsonView(obj);
+    }
+    var plain = {}, rest = [];
+    Object.keys(obj).forEach(function (k) {
+      var v = obj[k];
+      if (v === null || typeof v !== "object") plain[k] = v;
+      else rest.push(k);
+    });
+    return el("div", { class: "objview" }, Object.keys(plain).length ? kvTable(plain) : null,
+      rest.map(function (k) {
+        var v = obj[k];
+        if (Array.isArray(v) && !v.length) return null;
+        return el("div", null, el("h4", null, k), Array.isArray(v) && typeof v[0] === "object" ? genericTable(v) : jsonView(v));
+      }));
+  }
+
   function genericTable(rows) {
     var cols = [];
     rows.slice(0, 200).forEach(function (r) {
@@ -683,7 +704,10 @@
     return el("div", { class: "scroll" }, el("table", null,
       el("thead", null, el("tr", null, cols.map(function (c) { return el("th", { scope: "col" }, c); }))),
       el("tbody", null, rows.slice(0, 1000).map(function (r) {
-        return el("tr", null, cols.map(function (c) { return el("td", null, r && typeof r === "object" ? cell(r[c]) : cell(r)); }));
+        return el("tr", null, cols.map(function (c) {
+          var v = r && typeof r === "object" ? r[c] : r;
+          return isNum(v) ? el("td", { class: "num" }, fmtValue(c, v)) : el("td", null, cell(v));
+        }));
       }))),
       rows.length > 1000 ? el("p", { class: "note" }, (rows.length - 1000) + " more rows not shown.") : null);
   }
