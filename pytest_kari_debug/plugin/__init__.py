@@ -13,6 +13,7 @@ pytest_plugins = [
     "pytest_kari_debug.plugin.alerts",
     "pytest_kari_debug.plugin.metrics",
     "pytest_kari_debug.plugin.profiling",
+    "pytest_kari_debug.plugin.report",
 ]
 
 

@@ -1,0 +1,75 @@
+"""The HTML report feature of the plugin: ``--kari-report PATH`` (ini ``kari_report``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ..report import ReportError, write_report
+from .state import STATE, guard
+
+_REPORT_PATH = pytest.StashKey[Path | None]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Register ``--kari-report`` and its ini twin."""
+    group = parser.getgroup("kari-debug")
+    group.addoption(
+        "--kari-report",
+        metavar="PATH",
+        help="Write the run's self-contained HTML report to PATH (implies --kari-debug)",
+    )
+    parser.addini("kari_report", "Default for --kari-report", default="")
+
+
+def _report_path(config: pytest.Config) -> Path | None:
+    text = config.getoption("kari_report", default=None) or config.getini("kari_report")
+    text = str(text or "").strip()
+    if not text:
+        return None
+    path = Path(text)
+    if not path.is_absolute():
+        # The command line is relative to where pytest was started; the ini to the rootdir.
+        from_cli = bool(config.getoption("kari_report", default=None))
+        base = Path(config.invocation_params.dir) if from_cli else config.rootpath
+        path = base / path
+    if path.is_dir():
+        msg = f"kari-debug: --kari-report {text!r} is a directory; give the path of an .html file"
+        raise pytest.UsageError(msg)
+    return path
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Check the report path; asking for a report wraps every test in a debug session."""
+    path = _report_path(config)
+    config.stash[_REPORT_PATH] = path
+    state = config.stash.get(STATE, None)
+    if path is not None and state is not None:
+        # A report of only the tests that happen to use a kari fixture would mislead.
+        state.settings.enabled = True
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_kari_debug_run_finished(
+    config: pytest.Config,
+    run: dict[str, Any],
+    tests: list[dict[str, Any]],
+    sections: dict[str, Any],
+) -> None:
+    """Write the HTML report after every other feature has filled its sections."""
+    path = config.stash.get(_REPORT_PATH, None)
+    state = config.stash.get(STATE, None)
+    if path is None or state is None:
+        return
+    with guard(config, "writing the HTML report"):
+        try:
+            written = write_report(
+                path, run, tests, sections=sections, diagnostics=state.diagnostics
+            )
+        except ReportError as exc:
+            state.diagnose(f"could not write --kari-report {str(path)!r}: {exc}")
+            return
+        state.outputs["report"] = str(written)

@@ -1,0 +1,668 @@
+"""The report's model: a compact JSON payload for the page and the summary it shows without JS."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..exceptions import KariDebugError
+
+FORMAT = "pytest-kari-debug/report"
+VERSION = 1
+
+#: Outcomes in the order the summary lists them (others follow alphabetically).
+OUTCOME_ORDER = ("failed", "error", "xpassed", "passed", "skipped", "xfailed")
+FAILING_OUTCOMES = frozenset({"failed", "error"})
+#: Alert severities from worst to mildest (others follow alphabetically).
+SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
+#: Keys of ``sections`` (filled by other features) that hold a regression comparison.
+REGRESSION_KEYS = ("regressions", "comparison", "gates", "baseline")
+#: Record keys that repeat what the test row already says, left out of the page.
+_PER_TEST_KEYS = frozenset({"session_id", "extension_id"})
+#: Keys left out of a record when they only repeat one of these keys' value.
+_REPEATS = {
+    "ts": ("start", "created_at"),
+    "value": ("duration_ms", "current_value", "wall_ms"),
+    "logger": ("name",),
+    "level": ("severity",),
+    "name": ("error_type", "alert_type"),
+}
+#: Epoch-seconds keys the page stores as milliseconds since the test started.
+TIME_KEYS = frozenset({"ts", "start", "end", "created_at", "resolved_at"})
+_MAX_DEPTH = 40
+
+
+class ReportError(KariDebugError):
+    """The HTML report could not be built or written."""
+
+
+@dataclass(frozen=True)
+class ReportLimits:
+    """Caps that keep one page bounded whatever the run recorded."""
+
+    records_per_kind: int = 2000
+    call_tree_nodes: int = 4000
+    static_failures: int = 200
+    top: int = 10
+    text_chars: int = 50_000
+
+    def __post_init__(self) -> None:
+        for name in ("records_per_kind", "call_tree_nodes", "static_failures", "top"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                msg = f"report limit {name} must be a positive integer, got {value!r}"
+                raise ReportError(msg)
+
+
+@dataclass
+class ReportModel:
+    """Everything the template renders: the embedded payload and the static summary."""
+
+    payload: dict[str, Any]
+    title: str
+    meta: list[tuple[str, str]]
+    outcomes: list[tuple[str, int]]
+    total: int
+    duration_s: float | None
+    tests_ms: float
+    alerts_by_severity: list[tuple[str, int]]
+    error_groups: list[dict[str, Any]]
+    slowest: list[dict[str, Any]]
+    peak_memory: list[dict[str, Any]]
+    regressions: list[dict[str, Any]]
+    regressions_key: str | None
+    regressions_note: str
+    regression_links: dict[str, int]
+    failures: list[dict[str, Any]]
+    failures_total: int
+    diagnostics: list[str]
+    dropped: list[tuple[str, int]]
+    generated_at: str
+    extensions: list[str] = field(default_factory=list)
+
+
+# JSON hygiene ---------------------------------------------------------------------------
+def jsonable(value: Any, depth: int = 0, text_chars: int = 50_000) -> Any:
+    """Return *value* as data ``JSON.parse`` accepts: no NaN, no infinities, no objects.
+
+    Non-finite floats become ``None``; unknown objects their ``repr``; long strings are cut.
+    """
+    kind = type(value)
+    if kind is str:
+        if len(value) > text_chars:
+            return value[:text_chars] + f"\n[... {len(value) - text_chars} more characters]"
+        return value
+    if value is None or kind is int or kind is bool:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if depth >= _MAX_DEPTH:
+        return "[nested too deep]"
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v, depth + 1, text_chars) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v, depth + 1, text_chars) for v in value]
+    if isinstance(value, (str, int, float)):  # subclasses: enums, numpy-like scalars
+        return jsonable(str(value) if isinstance(value, str) else float(value), depth, text_chars)
+    return jsonable(repr(value), depth + 1, text_chars)
+
+
+def _slim_record(record: Any, text_chars: int, t0: float | None) -> Any:
+    """A record as the page stores it: smaller, and restored by the page's script.
+
+    Keys the test row already carries, empty values and keys that only repeat another key
+    of the same record (``ts`` of a span is its ``start``) are left out; timestamps become
+    milliseconds since the test started (*t0*), durations are rounded to the microsecond.
+    """
+    if not isinstance(record, Mapping):
+        return jsonable(record, 1, text_chars)
+    out: dict[str, Any] = {}
+    get = record.get
+    for k, v in record.items():
+        if v is None or k in _PER_TEST_KEYS or ((v == "" or not v) and type(v) in _EMPTY):
+            continue
+        repeats = _REPEATS.get(k)
+        if repeats is not None and any(get(other) == v for other in repeats):
+            continue
+        kind = type(v)
+        if kind is float or kind is int:
+            if k in TIME_KEYS and t0 is not None and v > 1e8 and math.isfinite(v):
+                if k == "end":
+                    # a span's end is its start plus its duration: kept only if they disagree
+                    start, span_ms = get("start"), get("duration_ms")
+                    if (
+                        _is_epoch(start)
+                        and isinstance(span_ms, (int, float))
+                        and abs((v - start) * 1000.0 - span_ms) < 0.002
+                    ):
+                        continue
+                out[k] = round((v - t0) * 1000.0, 3)
+                continue
+            if kind is float and k.endswith("_ms") and math.isfinite(v):
+                out[k] = round(v, 3)
+                continue
+        if kind is str:
+            if len(v) > text_chars:
+                v = v[:text_chars] + f"\n[... {len(v) - text_chars} more characters]"
+        elif kind is not int and kind is not float and kind is not bool:
+            # nested values stay as they are: the page's JSON encoder sanitises them only if
+            # they need it (NaN, objects), which is rare and would cost every record a walk
+            v = v if kind in (dict, list) else jsonable(v, 1, text_chars)
+        out[k if type(k) is str else str(k)] = v
+    return out
+
+
+_EMPTY = frozenset({str, dict, list, tuple})
+
+
+def _is_epoch(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 1e8
+    )
+
+
+def _name_test(record: Any, nodeid: str) -> Any:
+    """A record named after its test (the test's root span) stores the name as ``0``."""
+    if nodeid and isinstance(record, dict) and record.get("name") == nodeid:
+        record["name"] = 0
+    return record
+
+
+def _columns(samples: list[Any]) -> Any:
+    """Sampler points as one list per key (``{"ts": [...], "rss_bytes": [...]}``)."""
+    if not all(isinstance(s, dict) for s in samples):
+        return samples
+    keys: list[str] = []
+    for sample in samples:
+        keys.extend(k for k in sample if k not in keys)
+    return {k: [s.get(k) for s in samples] for k in keys}
+
+
+def _link_parents(records: list[Any]) -> list[Any]:
+    """Point each span at its parent by position (``parent``) instead of a 16-hex ``parent_id``."""
+    where = {
+        r["span_id"]: i for i, r in enumerate(records) if isinstance(r, dict) and r.get("span_id")
+    }
+    if not where:
+        return records
+    for record in records:
+        if isinstance(record, dict) and record.get("parent_id") in where:
+            record["parent"] = where[record.pop("parent_id")]
+    return records
+
+
+def _factor(records: list[Any]) -> tuple[list[Any], dict[str, Any]]:
+    """Move the keys whose value is the same in every record into one ``common`` dict."""
+    if len(records) < 2 or not all(isinstance(r, dict) for r in records):
+        return records, {}
+    first = records[0]
+    common = {
+        k: v
+        for k, v in first.items()
+        if k not in TIME_KEYS and all(k in r and r[k] == v for r in records[1:])
+    }
+    if not common:
+        return records, {}
+    return [{k: v for k, v in r.items() if k not in common} for r in records], common
+
+
+def _prune_tree(root: Any, limit: int, text_chars: int) -> tuple[Any, int]:
+    """Copy a profile call tree, keeping at most *limit* nodes, hottest first.
+
+    Returns the copy and how many nodes were left out. A node that lost children gets
+    ``pruned`` (their count) so the page can say so.
+    """
+    if not isinstance(root, Mapping):
+        return None, 0
+    kept = 0
+    dropped = 0
+
+    def total(node: Mapping[str, Any]) -> int:
+        children = node.get("children") or []
+        return 1 + sum(total(c) for c in children if isinstance(c, Mapping))
+
+    def copy(node: Mapping[str, Any], depth: int) -> dict[str, Any]:
+        nonlocal kept, dropped
+        kept += 1
+        out = {str(k): jsonable(v, 1, text_chars) for k, v in node.items() if k != "children"}
+        children = [c for c in node.get("children") or [] if isinstance(c, Mapping)]
+        children.sort(key=lambda c: -_num(c.get("time_s")))
+        kids = []
+        for child in children:
+            if kept >= limit or depth >= _MAX_DEPTH:
+                lost = total(child)
+                dropped += lost
+                out["pruned"] = int(out.get("pruned", 0) or 0) + lost
+                continue
+            kids.append(copy(child, depth + 1))
+        if kids:
+            out["children"] = kids
+        return out
+
+    return copy(root, 0), dropped
+
+
+def _num(value: Any) -> float:
+    if isinstance(value, bool):
+        return 0.0
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return float(value)
+    return 0.0
+
+
+def _records(test: Mapping[str, Any], kind: str) -> list[Any]:
+    data = (test.get("collected_data") or {}).get(kind)
+    if isinstance(data, Mapping):
+        records = data.get("records")
+        if isinstance(records, list):
+            return records
+    return []
+
+
+def _slim_collected(
+    collected: Any,
+    limits: ReportLimits,
+    truncated: Counter[str],
+    t0: float | None,
+    nodeid: str = "",
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if not isinstance(collected, Mapping):
+        return out
+    for kind, data in collected.items():
+        kind = str(kind)
+        if not isinstance(data, Mapping):
+            value = jsonable(data, 1, limits.text_chars)
+            if value not in (None, {}, [], ""):
+                out[kind] = value
+            continue
+        slim: dict[str, Any] = {}
+        for key, value in data.items():
+            if key == "records" and isinstance(value, list):
+                if len(value) > limits.records_per_kind:
+                    cut = len(value) - limits.records_per_kind
+                    truncated[kind] += cut
+                    slim["omitted"] = cut
+                    value = value[-limits.records_per_kind :]
+                if value:
+                    rows, common = _factor(
+                        _link_parents(
+                            [
+                                _name_test(_slim_record(r, limits.text_chars, t0), nodeid)
+                                for r in value
+                            ]
+                        )
+                    )
+                    slim["records"] = _columns(rows)
+                    if common:
+                        slim["common"] = common
+            elif key == "samples" and isinstance(value, list):
+                if value:
+                    slim["samples"] = _columns(
+                        [_slim_record(r, limits.text_chars, t0) for r in value]
+                    )
+            elif key == "call_tree":
+                tree, lost = _prune_tree(value, limits.call_tree_nodes, limits.text_chars)
+                if tree is not None:
+                    slim["call_tree"] = tree
+                if lost:
+                    truncated[f"{kind}.call_tree"] += lost
+            elif value not in (None, {}, [], "") and not (key == "dropped" and value == 0):
+                slim[str(key)] = jsonable(value, 1, limits.text_chars)
+        if slim:
+            out[kind] = slim
+    return out
+
+
+# Per-test figures ------------------------------------------------------------------------
+def peak_rss_bytes(test: Mapping[str, Any]) -> float | None:
+    """The test's peak RSS in bytes, from the metrics resources or samples; None if unknown."""
+    metrics = (test.get("collected_data") or {}).get("metrics")
+    if not isinstance(metrics, Mapping):
+        return None
+    resources = metrics.get("resources")
+    if isinstance(resources, Mapping) and _num(resources.get("peak_rss_bytes")) > 0:
+        return _num(resources.get("peak_rss_bytes"))
+    samples = metrics.get("samples")
+    if isinstance(samples, list):
+        values = [_num(s.get("rss_bytes")) for s in samples if isinstance(s, Mapping)]
+        if values and max(values) > 0:
+            return max(values)
+    return None
+
+
+def _resource(test: Mapping[str, Any], key: str) -> float | None:
+    metrics = (test.get("collected_data") or {}).get("metrics")
+    if isinstance(metrics, Mapping):
+        for holder in (metrics.get("resources"), metrics.get("memory")):
+            if isinstance(holder, Mapping) and key in holder:
+                value = holder.get(key)
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    return float(value) if math.isfinite(value) else None
+    return None
+
+
+def _alloc_peak(test: Mapping[str, Any]) -> float | None:
+    for kind in ("metrics", "profiling"):
+        data = (test.get("collected_data") or {}).get(kind)
+        if isinstance(data, Mapping) and isinstance(data.get("memory"), Mapping):
+            value = data["memory"].get("peak_bytes")
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+                return float(value)
+    return None
+
+
+def error_key(record: Mapping[str, Any]) -> str:
+    """The group an error record belongs to: its fingerprint, else its type and message."""
+    fingerprint = record.get("fingerprint")
+    if fingerprint:
+        return str(fingerprint)
+    kind = record.get("error_type") or record.get("name") or "error"
+    return f"{kind}: {record.get('error_message') or record.get('message') or ''}"
+
+
+def _error_counts(
+    test: Mapping[str, Any], records: list[Mapping[str, Any]]
+) -> list[tuple[Mapping[str, Any], int]]:
+    """``(error, count)`` per group of a test's errors.
+
+    The error tracker's exact per-group counters (``groups``, which go past its record limit)
+    are used where the test has them; otherwise each record counts once.
+    """
+    data = (test.get("collected_data") or {}).get("error_tracking")
+    counted = data.get("groups") if isinstance(data, Mapping) else None
+    if not isinstance(counted, list) or not counted:
+        return [(record, 1) for record in records]
+    samples = {r.get("fingerprint"): r for r in records if r.get("fingerprint")}
+    out: list[tuple[Mapping[str, Any], int]] = []
+    for entry in counted:
+        if isinstance(entry, Mapping) and entry.get("fingerprint"):
+            sample = samples.get(entry["fingerprint"], {})
+            out.append(({**entry, **sample}, int(_num(entry.get("count")) or 1)))
+    return out
+
+
+def _group_states(sections: Mapping[str, Any]) -> dict[str, str]:
+    """``fingerprint -> "new" | "regressed"`` from the errors feature's section, if any."""
+    section = sections.get("errors")
+    states: dict[str, str] = {}
+    if isinstance(section, Mapping):
+        for fingerprint in section.get("new_groups") or ():
+            states[str(fingerprint)] = "new"
+        for fingerprint in section.get("regressed_groups") or ():
+            states[str(fingerprint)] = "regressed"
+    return states
+
+
+def _severity(alert: Mapping[str, Any]) -> str:
+    return str(alert.get("severity") or alert.get("level") or "unknown").lower()
+
+
+def _ordered(counts: Counter[str], order: Sequence[str]) -> list[tuple[str, int]]:
+    known = [(k, counts[k]) for k in order if counts.get(k)]
+    rest = sorted((k, n) for k, n in counts.items() if k not in order and n)
+    return known + rest
+
+
+def _fmt_ts(ts: Any) -> str:
+    if not isinstance(ts, (int, float)) or isinstance(ts, bool) or not math.isfinite(ts):
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(ts))
+
+
+def _regressions(
+    sections: Mapping[str, Any],
+) -> tuple[str | None, list[dict[str, Any]], str]:
+    """The regression-like section another feature filled: its label, rows and a count line.
+
+    The gates feature's ``comparison`` (``{"baseline", "regressions", "changes": [...]}``)
+    shows its changes other than ``ok`` and ``unmeasured``, worst first; another shape is shown
+    as it is (its first list of rows).
+    """
+    for key in REGRESSION_KEYS:
+        value = sections.get(key)
+        if value in (None, {}, []):
+            continue
+        if isinstance(value, Mapping) and isinstance(value.get("changes"), list):
+            changes = [c for c in value["changes"] if isinstance(c, Mapping)]
+            verdicts = Counter(str(c.get("verdict") or "unknown") for c in changes)
+            note = ", ".join(f"{n} {v}" for v, n in verdicts.most_common())
+            rows = [c for c in changes if c.get("verdict") not in ("ok", "unmeasured")]
+            label = f"{key}: {value['baseline']}" if value.get("baseline") else key
+            return label, [jsonable(r) for r in rows[:200]], note
+        rows: Any = value
+        if isinstance(value, Mapping):
+            rows = next(
+                (
+                    value[k]
+                    for k in ("regressions", "rows", "tests", "results")
+                    if isinstance(value.get(k), list)
+                ),
+                [value],
+            )
+        if isinstance(rows, list):
+            return (
+                key,
+                [
+                    jsonable(r) if isinstance(r, Mapping) else {"value": jsonable(r)}
+                    for r in rows[:200]
+                ],
+                "",
+            )
+    return None, [], ""
+
+
+# The model -------------------------------------------------------------------------------
+def build_report_model(
+    run: Mapping[str, Any],
+    tests: Sequence[Mapping[str, Any]],
+    *,
+    sections: Mapping[str, Any] | None = None,
+    diagnostics: Iterable[str] = (),
+    limits: ReportLimits | None = None,
+    title: str | None = None,
+) -> ReportModel:
+    """Assemble the report of one run from its metadata, test records and sections."""
+    limits = limits or ReportLimits()
+    sections = sections or {}
+    truncated: Counter[str] = Counter()
+    dropped: Counter[str] = Counter()
+    outcomes: Counter[str] = Counter()
+    severities: Counter[str] = Counter()
+    groups: dict[str, dict[str, Any]] = {}
+    rows: list[dict[str, Any]] = []
+    summary_rows: list[dict[str, Any]] = []
+    extension_names: dict[str, str] = {}
+    failures: list[dict[str, Any]] = []
+    failures_total = 0
+    tests_ms = 0.0
+
+    for index, test in enumerate(tests):
+        outcome = str(test.get("outcome") or "unknown")
+        outcomes[outcome] += 1
+        duration = _num(test.get("duration_ms"))
+        tests_ms += duration
+        collected = test.get("collected_data") or {}
+        if isinstance(collected, Mapping):
+            for kind, data in collected.items():
+                if isinstance(data, Mapping):
+                    dropped[str(kind)] += int(_num(data.get("dropped")))
+        t0 = _num(test.get("started_at")) or None
+        alerts = [a for a in _records(test, "alerting") if isinstance(a, Mapping)]
+        for alert in alerts:
+            severities[_severity(alert)] += 1
+        errors = [e for e in _records(test, "error_tracking") if isinstance(e, Mapping)]
+        error_count = 0
+        for error, count in _error_counts(test, errors):
+            error_count += count
+            key = error_key(error)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = {
+                    "key": key,
+                    "type": str(error.get("error_type") or error.get("name") or "error"),
+                    "message": str(error.get("error_message") or error.get("message") or ""),
+                    "category": error.get("category"),
+                    "suggestion": error.get("suggestion"),
+                    "count": 0,
+                    "tests": [],
+                }
+            group["count"] += count
+            if not group["tests"] or group["tests"][-1] != index:
+                group["tests"].append(index)
+        counts = {
+            "logs": len(_records(test, "logging")),
+            "errors": error_count,
+            "spans": len(_records(test, "tracing")),
+            "alerts": len(alerts),
+        }
+        figures = {"rss": peak_rss_bytes(test), "cpu": _resource(test, "cpu_ms")}
+        figures["alloc"] = _alloc_peak(test)
+        row: dict[str, Any] = {
+            "nodeid": str(test.get("nodeid") or f"test #{index}"),
+            "outcome": outcome,
+            "ext": str(test.get("extension_id") or ""),
+            "duration": round(duration, 3),
+            "phases": jsonable(test.get("phases") or {}),
+            "t0": t0,
+            **figures,
+            "counts": {k: n for k, n in counts.items() if n},
+            "data": _slim_collected(
+                collected, limits, truncated, t0, str(test.get("nodeid") or "")
+            ),
+        }
+        row = {k: v for k, v in row.items() if v is not None}
+        for key in ("rss", "alloc"):
+            if isinstance(row.get(key), float) and row[key].is_integer():
+                row[key] = int(row[key])
+        summary_rows.append(
+            {"nodeid": row["nodeid"], "outcome": outcome, "duration": duration, **figures}
+        )
+        name = test.get("extension_name")
+        if name and name != row["ext"]:
+            extension_names[row["ext"]] = str(name)
+        if test.get("worker"):
+            row["worker"] = str(test["worker"])
+        if test.get("crashed"):
+            row["crashed"] = True
+        extra = test.get("extra")
+        if isinstance(extra, Mapping) and extra:
+            row["extra"] = jsonable(extra, 0, limits.text_chars)
+        longrepr = test.get("longrepr")
+        if longrepr:
+            text = jsonable(str(longrepr), 0, limits.text_chars)
+            if outcome in FAILING_OUTCOMES and len(failures) < limits.static_failures:
+                # Shown once, in the static HTML; the page's script reads it from there.
+                row["longreprRef"] = f"fail-{index}"
+            else:
+                row["longrepr"] = text
+        if outcome in FAILING_OUTCOMES:
+            failures_total += 1
+            if len(failures) < limits.static_failures:
+                failures.append(
+                    {
+                        "index": index,
+                        "nodeid": row["nodeid"],
+                        "outcome": outcome,
+                        "duration": duration,
+                        "ext": row["ext"],
+                        "longrepr": jsonable(str(longrepr or ""), 0, limits.text_chars),
+                    }
+                )
+        rows.append(row)
+
+    by_count = sorted(groups.values(), key=lambda g: (-g["count"], g["key"]))
+    for fingerprint, state in _group_states(sections).items():
+        if fingerprint in groups:
+            groups[fingerprint]["state"] = state
+    figures_of = summary_rows
+    slowest = sorted(range(len(rows)), key=lambda i: -figures_of[i]["duration"])[: limits.top]
+    # Tracemalloc's peak (where measured) says more about one test than the process's RSS.
+    with_rss = [i for i in range(len(rows)) if figures_of[i]["rss"] or figures_of[i]["alloc"]]
+    with_rss.sort(key=lambda i: (-(figures_of[i]["alloc"] or 0.0), -(figures_of[i]["rss"] or 0.0)))
+    regressions_key, regressions, regressions_note = _regressions(sections)
+    index_of = {r["nodeid"]: i for i, r in enumerate(summary_rows)}
+    regression_links = {
+        str(r["nodeid"]): index_of[str(r["nodeid"])]
+        for r in regressions
+        if str(r.get("nodeid")) in index_of
+    }
+    diagnostics = [str(d) for d in diagnostics]
+    extensions = sorted({r["ext"] for r in rows})
+    dropped_rows = [(k, n) for k, n in sorted(dropped.items()) if n]
+    dropped_rows += [(f"{k} (left out of this page)", n) for k, n in sorted(truncated.items())]
+
+    def test_ref(i: int) -> dict[str, Any]:
+        r = figures_of[i]
+        return {"index": i, "nodeid": r["nodeid"], "outcome": r["outcome"]}
+
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "run": jsonable(dict(run)),
+        "tests": rows,
+        "errorGroups": [
+            {k: v for k, v in g.items() if v is not None and k != "key"} | {"key": g["key"]}
+            for g in by_count
+        ],
+        "sections": jsonable(dict(sections), 0, limits.text_chars),
+        "diagnostics": diagnostics,
+        "dropped": dict(dropped_rows),
+        "extensions": extensions,
+        "extensionNames": extension_names,
+    }
+    meta = [
+        (label, value)
+        for label, value in (
+            ("Started", _fmt_ts(run.get("started_at"))),
+            ("Finished", _fmt_ts(run.get("finished_at"))),
+            ("Root", str(run.get("rootdir") or "")),
+            ("Arguments", " ".join(str(a) for a in run.get("args") or [])),
+            ("Git", " ".join(str(run.get(k)) for k in ("git_branch", "git_commit") if run.get(k))),
+            ("Host", str(run.get("host") or "")),
+            ("Python", str(run.get("python_version") or "")),
+            ("pytest", str(run.get("pytest_version") or "")),
+            ("pytest-kari-debug", str(run.get("plugin_version") or "")),
+            ("Platform", str(run.get("platform") or "")),
+            ("Workers", str(run.get("workers") or "") if run.get("workers") else ""),
+            ("Exit status", "" if run.get("exit_status") is None else str(run["exit_status"])),
+        )
+        if value
+    ]
+    root = str(run.get("rootdir") or "").rstrip("/").rsplit("/", 1)[-1]
+    return ReportModel(
+        payload=payload,
+        title=title or (f"kari-debug report: {root}" if root else "kari-debug report"),
+        meta=meta,
+        outcomes=_ordered(outcomes, OUTCOME_ORDER),
+        total=len(rows),
+        duration_s=_num(run.get("duration_s")) if run.get("duration_s") is not None else None,
+        tests_ms=tests_ms,
+        alerts_by_severity=_ordered(severities, SEVERITY_ORDER),
+        error_groups=[
+            {**g, "tests_total": len(g["tests"]), "tests": [test_ref(i) for i in g["tests"][:5]]}
+            for g in by_count[: limits.top]
+        ],
+        slowest=[test_ref(i) | {"duration": figures_of[i]["duration"]} for i in slowest],
+        peak_memory=[
+            test_ref(i) | {"rss": figures_of[i]["rss"], "alloc": figures_of[i]["alloc"]}
+            for i in with_rss[: limits.top]
+        ],
+        regressions=regressions,
+        regressions_key=regressions_key,
+        regressions_note=regressions_note,
+        regression_links=regression_links,
+        failures=failures,
+        failures_total=failures_total,
+        diagnostics=diagnostics,
+        dropped=dropped_rows,
+        generated_at=_fmt_ts(time.time()),
+        extensions=extensions,
+    )

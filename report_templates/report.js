@@ -1,0 +1,1047 @@
+/* kari-debug report: builds every view from the JSON block, lazily, with DOM text nodes only
+   (never innerHTML), so nothing from the test data is ever parsed as markup. */
+(function () {
+  "use strict";
+  var root = document.documentElement;
+  root.classList.remove("no-js");
+  root.classList.add("js");
+
+  // ---------------------------------------------------------------- helpers
+  var SVGNS = "http://www.w3.org/2000/svg";
+
+  function add(node, kids) {
+    for (var i = 0; i < kids.length; i++) {
+      var kid = kids[i];
+      if (kid === null || kid === undefined || kid === false) continue;
+      if (Array.isArray(kid)) add(node, kid);
+      else if (typeof kid === "object" && kid.nodeType) node.appendChild(kid);
+      else node.appendChild(document.createTextNode(String(kid)));
+    }
+    return node;
+  }
+  function setAttrs(node, attrs) {
+    if (!attrs) return node;
+    Object.keys(attrs).forEach(function (key) {
+      var value = attrs[key];
+      if (value === null || value === undefined || value === false) return;
+      if (key === "text") node.textContent = String(value);
+      else if (key === "class") node.setAttribute("class", value);
+      else if (key.slice(0, 2) === "on" && typeof value === "function") node.addEventListener(key.slice(2), value);
+      else node.setAttribute(key, value === true ? "" : String(value));
+    });
+    return node;
+  }
+  function el(tag, attrs) {
+    var node = setAttrs(document.createElement(tag), attrs);
+    return add(node, Array.prototype.slice.call(arguments, 2));
+  }
+  function svg(tag, attrs) {
+    var node = setAttrs(document.createElementNS(SVGNS, tag), attrs);
+    return add(node, Array.prototype.slice.call(arguments, 2));
+  }
+  function isNum(v) { return typeof v === "number" && isFinite(v); }
+  function fmtMs(v) {
+    if (!isNum(v)) return "n/a";
+    if (Math.abs(v) < 1) return v.toFixed(2) + " ms";
+    if (Math.abs(v) < 100) return v.toFixed(1) + " ms";
+    if (Math.abs(v) < 1000) return v.toFixed(0) + " ms";
+    var s = v / 1000;
+    if (Math.abs(s) < 60) return s.toFixed(2) + " s";
+    var m = Math.floor(s / 60), r = Math.round(s - m * 60);
+    return m + " min " + (r < 10 ? "0" : "") + r + " s";
+  }
+  function fmtBytes(v) {
+    if (!isNum(v)) return "n/a";
+    var units = ["B", "KiB", "MiB", "GiB"], i = 0;
+    while (Math.abs(v) >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+    return i === 0 ? v.toFixed(0) + " B" : v.toFixed(1) + " " + units[i];
+  }
+  function fmtNum(v) {
+    if (!isNum(v)) return v === null || v === undefined ? "" : String(v);
+    var a = Math.abs(v);
+    if (a !== 0 && (a >= 1e6 || a < 1e-3)) return v.toExponential(2);
+    if (Number.isInteger(v)) return String(v);
+    return String(Math.round(v * 1000) / 1000);
+  }
+  function fmtTs(ts) {
+    if (!isNum(ts)) return "";
+    return new Date(ts * 1000).toISOString().replace("T", " ").replace("Z", " UTC");
+  }
+  function fmtValue(key, v) {
+    if (!isNum(v)) return typeof v === "object" && v !== null ? JSON.stringify(v) : v === null || v === undefined ? "" : String(v);
+    if (/(_at|^ts|^start|^end)$/.test(key) && v > 1e8) return fmtTs(v);
+    if (/bytes$/.test(key)) return fmtBytes(v);
+    if (/_ms$/.test(key)) return fmtMs(v);
+    if (/_s$/.test(key)) return fmtMs(v * 1000);
+    if (/percent$/.test(key)) return v.toFixed(1) + " %";
+    return fmtNum(v);
+  }
+  function cell(v) {
+    if (v === null || v === undefined) return "";
+    if (typeof v === "object") return JSON.stringify(v);
+    return String(v);
+  }
+  function cls(word) { return String(word || "").toLowerCase().replace(/[^a-z0-9_-]/g, ""); }
+  function debounce(fn, ms) {
+    var timer = null;
+    return function () { clearTimeout(timer); timer = setTimeout(fn, ms); };
+  }
+  function jsonView(value) {
+    var text = JSON.stringify(value, null, 2);
+    if (text && text.length > 100000) text = text.slice(0, 100000) + "\n[... cut at 100000 characters]";
+    return el("pre", { class: "json", text: text === undefined ? "" : text });
+  }
+  function records(data) { return data && Array.isArray(data.records) ? data.records : []; }
+  function omittedNote(data, what) {
+    var parts = [];
+    if (data && data.dropped) parts.push(data.dropped + " " + what + " dropped by the bounded buffer");
+    if (data && data.omitted) parts.push(data.omitted + " older " + what + " left out of this page (see the JSON export or the store)");
+    return parts.length ? el("p", { class: "note" }, parts.join("; ") + ".") : null;
+  }
+
+  var OUTCOMES = { passed: "✓", failed: "✗", error: "⚠", skipped: "↷", xfailed: "⊘", xpassed: "★" };
+  var OUTCOME_RANK = { failed: 0, error: 1, xpassed: 2, passed: 4, skipped: 5, xfailed: 6 };
+  var SEVERITIES = { critical: "‼", high: "!", medium: "•", low: "·", info: "i" };
+  var LEVELS = { TRACE: 5, DEBUG: 10, INFO: 20, WARN: 30, WARNING: 30, ERROR: 40, FATAL: 50, CRITICAL: 50 };
+  function badge(outcome) {
+    return el("span", { class: "badge o-" + cls(outcome) }, (OUTCOMES[outcome] || "?") + " " + outcome);
+  }
+  function sevBadge(severity) {
+    var s = String(severity || "unknown").toLowerCase();
+    return el("span", { class: "badge sev-" + cls(s) }, (SEVERITIES[s] || "?") + " " + s);
+  }
+  function levelNo(level) {
+    if (isNum(level)) return level;
+    var n = LEVELS[String(level || "").toUpperCase()];
+    return n === undefined ? 0 : n;
+  }
+
+  function showFatal(message) {
+    var main = document.getElementById("main");
+    main.insertBefore(el("p", { class: "warn-note", role: "alert" }, message), main.firstChild);
+  }
+
+  var DATA;
+  try {
+    DATA = JSON.parse(document.getElementById("kari-data").textContent);
+  } catch (err) {
+    showFatal("The report's data could not be read (" + err.message + "); the summary above is still valid.");
+    return;
+  }
+  var TESTS = DATA.tests || [];
+  var RUN = DATA.run || {};
+  var NAMES = DATA.extensionNames || {};
+
+  /* The page stores records compactly (see report/data.py): keys shared by every record of a
+     kind sit in "common", and timestamps are milliseconds since the test started (t.t0).
+     Restore them once, when a test's data is first needed. */
+  var TIME_KEYS = ["ts", "start", "end", "created_at", "resolved_at"];
+  function restore(r, common, base) {
+    if (!r || typeof r !== "object" || Array.isArray(r)) return r;
+    var out = common ? Object.assign({}, common, r) : r;
+    if (base !== null) {
+      TIME_KEYS.forEach(function (k) { if (isNum(out[k])) out[k] = base + out[k] / 1000; });
+    }
+    return out;
+  }
+  function columnsToRows(table) {
+    // records and samples are stored as one list per key
+    if (!table || typeof table !== "object" || Array.isArray(table)) return table;
+    var keys = Object.keys(table), n = 0, rows = [];
+    keys.forEach(function (k) { if (Array.isArray(table[k])) n = Math.max(n, table[k].length); });
+    for (var i = 0; i < n; i++) {
+      var row = {};
+      keys.forEach(function (k) {
+        var v = Array.isArray(table[k]) ? table[k][i] : undefined;
+        if (v !== null && v !== undefined) row[k] = v;
+      });
+      rows.push(row);
+    }
+    return rows;
+  }
+  function hydrate(t) {
+    if (t.hydrated) return t;
+    t.hydrated = true;
+    var base = isNum(t.t0) ? t.t0 : null, d = t.data || {};
+    Object.keys(d).forEach(function (k) {
+      var kind = d[k];
+      if (!kind || typeof kind !== "object" || Array.isArray(kind)) return;
+      var common = kind.common && typeof kind.common === "object" ? kind.common : null;
+      var stored = columnsToRows(kind.records);
+      if (Array.isArray(stored)) {
+        var recs = stored.map(function (r) { return restore(r, common, base); });
+        recs.forEach(function (r) {
+          if (r && r.name === 0) r.name = t.nodeid;  // "0" stands for the test's own name
+          if (r && isNum(r.parent) && recs[r.parent] && r.parent_id === undefined) r.parent_id = recs[r.parent].span_id;
+        });
+        kind.records = recs;
+      }
+      var samples = columnsToRows(kind.samples);
+      if (Array.isArray(samples)) kind.samples = samples.map(function (r) { return restore(r, null, base); });
+      delete kind.common;
+    });
+    return t;
+  }
+
+  // ---------------------------------------------------------------- charts
+  function niceTicks(lo, hi, count) {
+    if (!(hi > lo)) { hi = lo + 1; }
+    var raw = (hi - lo) / Math.max(1, count);
+    var mag = Math.pow(10, Math.floor(Math.log10(raw)));
+    var step = [1, 2, 2.5, 5, 10].map(function (m) { return m * mag; }).find(function (s) { return s >= raw; }) || 10 * mag;
+    var start = Math.floor(lo / step) * step, ticks = [];
+    for (var v = start; v <= hi + step * 0.5 && ticks.length < 20; v += step) ticks.push(Math.round(v / step) * step);
+    return ticks;
+  }
+  function downsample(points, max) {
+    if (points.length <= max) return points;
+    // keep each bucket's min and max so spikes survive
+    var out = [], size = points.length / (max / 2);
+    for (var b = 0; b < points.length; b += size) {
+      var lo = null, hi = null;
+      for (var i = Math.floor(b); i < Math.min(points.length, Math.floor(b + size)); i++) {
+        var p = points[i];
+        if (!lo || p[1] < lo[1]) lo = p;
+        if (!hi || p[1] > hi[1]) hi = p;
+      }
+      if (lo && hi) { if (lo[0] <= hi[0]) { out.push(lo); if (hi !== lo) out.push(hi); } else { out.push(hi); out.push(lo); } }
+    }
+    return out;
+  }
+  /* opts: title, unit, xLabel, points [[x, y]], fmtY, fmtX, dots (scatter), marks [[x, y]] drawn red */
+  function chart(opts) {
+    var W = 340, H = 170, L = 58, R = 10, T = 10, B = 36;
+    var pts = opts.points.filter(function (p) { return isNum(p[0]) && isNum(p[1]); });
+    var fmtY = opts.fmtY || fmtNum, fmtX = opts.fmtX || fmtNum;
+    var xs = pts.map(function (p) { return p[0]; }), ys = pts.map(function (p) { return p[1]; });
+    var x0 = Math.min.apply(null, xs), x1 = Math.max.apply(null, xs);
+    var y0 = Math.min(0, Math.min.apply(null, ys)), y1 = Math.max.apply(null, ys);
+    if (!(x1 > x0)) x1 = x0 + 1;
+    var yt = niceTicks(y0, y1 > y0 ? y1 : y0 + 1, 4);
+    y0 = Math.min(y0, yt[0]); y1 = Math.max(y1, yt[yt.length - 1]);
+    var xt = niceTicks(x0, x1, 4).filter(function (v) { return v >= x0 - 1e-9 && v <= x1 + 1e-9; });
+    function X(v) { return L + (v - x0) / (x1 - x0) * (W - L - R); }
+    function Y(v) { return H - B - (v - y0) / (y1 - y0 || 1) * (H - T - B); }
+    var last = ys[ys.length - 1];
+    var label = opts.title + " (" + opts.unit + "): " + pts.length + " points, lowest " + fmtY(Math.min.apply(null, ys)) +
+      ", highest " + fmtY(Math.max.apply(null, ys)) + ", last " + fmtY(last) + "; x axis: " + opts.xLabel;
+    var g = svg("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": label, class: "chart-svg" },
+      svg("title", null, label));
+    yt.forEach(function (v) {
+      g.appendChild(svg("line", { class: "grid", x1: L, x2: W - R, y1: Y(v), y2: Y(v) }));
+      g.appendChild(svg("text", { x: L - 4, y: Y(v) + 3, "text-anchor": "end" }, fmtY(v)));
+    });
+    xt.forEach(function (v) {
+      g.appendChild(svg("line", { class: "axis", x1: X(v), x2: X(v), y1: H - B, y2: H - B + 4 }));
+      g.appendChild(svg("text", { x: X(v), y: H - B + 14, "text-anchor": "middle" }, fmtX(v)));
+    });
+    g.appendChild(svg("line", { class: "axis", x1: L, x2: L, y1: T, y2: H - B }));
+    g.appendChild(svg("line", { class: "axis", x1: L, x2: W - R, y1: H - B, y2: H - B }));
+    g.appendChild(svg("text", { x: L + (W - L - R) / 2, y: H - 4, "text-anchor": "middle" }, opts.xLabel));
+    g.appendChild(svg("text", { x: 10, y: T + (H - T - B) / 2, "text-anchor": "middle",
+      transform: "rotate(-90 10 " + (T + (H - T - B) / 2) + ")" }, opts.unit));
+    var shown = downsample(pts, 800);
+    var d = shown.map(function (p, i) {
+      return (opts.dots || i === 0 ? "M" : "L") + X(p[0]).toFixed(1) + " " + Y(p[1]).toFixed(1) + (opts.dots ? "h0" : "");
+    }).join("");
+    g.appendChild(svg("path", { class: opts.dots ? "dots" : opts.cls || "series", d: d }));
+    if (opts.marks && opts.marks.length) {
+      var md = downsample(opts.marks, 400).map(function (p) { return "M" + X(p[0]).toFixed(1) + " " + Y(p[1]).toFixed(1) + "h0"; }).join("");
+      g.appendChild(svg("path", { class: "dots-fail", d: md }));
+    }
+    if (!opts.dots && pts.length <= 40) {
+      pts.forEach(function (p) {
+        g.appendChild(svg("circle", { class: "pt", cx: X(p[0]).toFixed(1), cy: Y(p[1]).toFixed(1), r: 2 },
+          svg("title", null, fmtX(p[0]) + ": " + fmtY(p[1]))));
+      });
+    }
+    return el("figure", { class: "chart" }, el("figcaption", null, opts.title + " (" + opts.unit + ")"), g,
+      opts.note ? el("p", { class: "note" }, opts.note) : null);
+  }
+
+  // ---------------------------------------------------------------- per-test panels
+  function panel(title, info) {
+    var kids = Array.prototype.slice.call(arguments, 2);
+    return el("section", { class: "panel" }, el("h3", null, title, info ? el("small", null, info) : null), kids);
+  }
+
+  function overviewPanel(t) {
+    var facts = [
+      ["outcome", badge(t.outcome)],
+      ["extension", NAMES[t.ext] ? t.ext + " (" + NAMES[t.ext] + ")" : t.ext],
+      ["duration", fmtMs(t.duration)],
+      ["started", fmtTs(t.t0)],
+    ];
+    if (t.worker) facts.push(["worker", t.worker]);
+    if (isNum(t.cpu)) facts.push(["CPU", fmtMs(t.cpu)]);
+    if (isNum(t.rss)) facts.push(["peak RSS", fmtBytes(t.rss)]);
+    if (isNum(t.alloc)) facts.push(["traced peak", fmtBytes(t.alloc)]);
+    if (t.crashed) facts.push(["crashed", "the worker died under this test"]);
+    var phases = t.phases || {}, names = Object.keys(phases), total = 0;
+    names.forEach(function (n) { if (isNum(phases[n])) total += phases[n]; });
+    var bar = el("div", { class: "phasebar", role: "img", "aria-label": "Phase durations: " +
+      names.map(function (n) { return n + " " + fmtMs(phases[n]); }).join(", ") });
+    names.forEach(function (n) {
+      var part = el("span", { class: "ph-" + cls(n), title: n + " " + fmtMs(phases[n]) });
+      part.style.width = (total > 0 ? (phases[n] / total) * 100 : 0) + "%";
+      bar.appendChild(part);
+    });
+    return panel("Overview", null,
+      el("ul", { class: "facts" }, facts.map(function (f) { return el("li", null, el("span", null, f[0] + ": "), f[1]); })),
+      names.length ? el("ul", { class: "facts" }, names.map(function (n) {
+        return el("li", null, el("span", null, n + ": "), fmtMs(phases[n]));
+      })) : null,
+      names.length ? bar : null);
+  }
+
+  function longreprOf(t) {
+    if (t.longrepr) return t.longrepr;
+    if (t.longreprRef) {
+      var node = document.getElementById(t.longreprRef);
+      var pre = node && node.querySelector("pre");
+      if (pre) return pre.textContent;
+    }
+    return "";
+  }
+
+  function logsPanel(t, data) {
+    var recs = records(data);
+    if (!recs.length && !data.dropped) return null;
+    var min = el("select", null,
+      el("option", { value: "0" }, "all levels"),
+      el("option", { value: "10" }, "DEBUG and above"),
+      el("option", { value: "20" }, "INFO and above"),
+      el("option", { value: "30" }, "WARNING and above"),
+      el("option", { value: "40" }, "ERROR and above"),
+      el("option", { value: "50" }, "CRITICAL"));
+    var q = el("input", { type: "search", placeholder: "text in message, logger or fields", autocomplete: "off" });
+    var count = el("p", { class: "note log-count", "aria-live": "polite" });
+    var body = el("tbody");
+    var more = el("button", { type: "button", class: "more", hidden: true }, "Show more records");
+    var limit = 300;
+    var t0 = isNum(t.t0) ? t.t0 : recs.length ? recs[0].ts : 0;
+    var hay = recs.map(function (r) {
+      return [r.message, r.name, r.logger, r.level, r.fields ? JSON.stringify(r.fields) : "",
+        r.exception ? JSON.stringify(r.exception) : "", r.correlation_id, r.user_id, r.tenant_id]
+        .filter(Boolean).join(" ").toLowerCase();
+    });
+    function row(r) {
+      var lv = String(r.level || "");
+      var exc = r.exception;
+      return el("tr", { class: "log-row" },
+        el("td", { class: "num" }, isNum(r.ts) ? "+" + fmtMs((r.ts - t0) * 1000) : ""),
+        el("td", null, el("span", { class: "lv lv-" + cls(lv) }, lv)),
+        el("td", { class: "mono" }, r.name || r.logger || ""),
+        el("td", null, el("span", { class: "msg" }, r.message === undefined ? "" : String(r.message)),
+          exc ? el("details", null, el("summary", null, (exc.type || "exception") + ": " + (exc.message || "")),
+            el("pre", { text: exc.traceback || JSON.stringify(exc, null, 2) })) : null),
+        el("td", { class: "mono" }, [r.correlation_id && "correlation " + r.correlation_id, r.user_id && "user " + r.user_id,
+          r.tenant_id && "tenant " + r.tenant_id, r.thread && "thread " + r.thread, r.task && "task " + r.task,
+          r.fields && Object.keys(r.fields).length ? JSON.stringify(r.fields) : ""].filter(Boolean).join(" · ")));
+    }
+    function update() {
+      var m = Number(min.value), needle = q.value.trim().toLowerCase(), hits = [];
+      for (var i = 0; i < recs.length; i++) {
+        if (levelNo(recs[i].level) < m) continue;
+        if (needle && hay[i].indexOf(needle) < 0) continue;
+        hits.push(recs[i]);
+      }
+      var frag = document.createDocumentFragment();
+      hits.slice(0, limit).forEach(function (r) { frag.appendChild(row(r)); });
+      body.replaceChildren(frag);
+      more.hidden = hits.length <= limit;
+      count.textContent = "Showing " + Math.min(hits.length, limit) + " of " + hits.length + " matching (" + recs.length + " records).";
+    }
+    min.addEventListener("change", function () { limit = 300; update(); });
+    q.addEventListener("input", debounce(function () { limit = 300; update(); }, 80));
+    more.addEventListener("click", function () { limit += 500; update(); });
+    update();
+    return panel("Logs", recs.length + " records",
+      el("div", { class: "controls" }, el("label", null, "Level", min), el("label", null, "Search logs", q)),
+      count,
+      el("div", { class: "scroll" }, el("table", { class: "logs" },
+        el("thead", null, el("tr", null, el("th", { scope: "col", class: "num" }, "Time"), el("th", { scope: "col" }, "Level"),
+          el("th", { scope: "col" }, "Logger"), el("th", { scope: "col" }, "Message"), el("th", { scope: "col" }, "Context"))),
+        body)),
+      more, omittedNote(data, "log records"));
+  }
+
+  function unitOf(key) {
+    if (/bytes$/.test(key)) return ["MiB", function (v) { return v / 1048576; }];
+    if (/percent$/.test(key)) return ["%", function (v) { return v; }];
+    if (/_ms$/.test(key)) return ["ms", function (v) { return v; }];
+    if (/_s$/.test(key)) return ["s", function (v) { return v; }];
+    return ["value", function (v) { return v; }];
+  }
+  var SAMPLE_TITLES = { cpu_percent: "CPU", rss_bytes: "RSS", uss_bytes: "USS", vms_bytes: "VMS", threads: "Threads",
+    open_files: "Open files", open_fds: "Open file descriptors", ctx_switches: "Context switches (cumulative)",
+    cpu_user_s: "CPU user time (cumulative)", cpu_system_s: "CPU system time (cumulative)",
+    io_read_bytes: "Disk read (cumulative)", io_write_bytes: "Disk written (cumulative)",
+    net_bytes_sent: "Network sent, system-wide (cumulative)", net_bytes_recv: "Network received, system-wide (cumulative)" };
+  var SAMPLE_ORDER = ["cpu_percent", "rss_bytes", "uss_bytes", "threads", "open_fds", "open_files", "io_read_bytes",
+    "io_write_bytes", "ctx_switches", "vms_bytes", "cpu_user_s", "cpu_system_s", "net_bytes_sent", "net_bytes_recv"];
+
+  function metricsPanel(t, data) {
+    var parts = [], samples = Array.isArray(data.samples) ? data.samples : [];
+    var t0 = isNum(t.t0) ? t.t0 : samples.length && isNum(samples[0].ts) ? samples[0].ts : 0;
+    if (samples.length) {
+      var keys = [];
+      samples.forEach(function (s) {
+        Object.keys(s).forEach(function (k) { if (k !== "ts" && isNum(s[k]) && keys.indexOf(k) < 0) keys.push(k); });
+      });
+      // memory_mb repeats rss_bytes in another unit
+      keys = keys.filter(function (k) { return !(k === "memory_mb" && keys.indexOf("rss_bytes") >= 0); });
+      keys.sort(function (a, b) {
+        var ia = SAMPLE_ORDER.indexOf(a), ib = SAMPLE_ORDER.indexOf(b);
+        return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib) || (a < b ? -1 : 1);
+      });
+      var sampleChart = function (k) {
+        var u = unitOf(k);
+        return chart({ title: SAMPLE_TITLES[k] || k, unit: u[0], xLabel: "ms since the test started",
+          points: samples.map(function (s) { return [(s.ts - t0) * 1000, isNum(s[k]) ? u[1](s[k]) : NaN]; }),
+          fmtX: fmtNum, fmtY: fmtNum, cls: k === "rss_bytes" ? "series2" : "series" });
+      };
+      parts.push(el("h4", null, "Resources over the test (" + samples.length + " samples)"),
+        el("div", { class: "charts" }, keys.slice(0, 4).map(sampleChart)));
+      var rest = keys.slice(4);
+      if (rest.length) {
+        // the other sampled figures are drawn only when asked for
+        var more = el("details", null, el("summary", null, "More sampled figures (" + rest.length + ")"));
+        more.addEventListener("toggle", function () {
+          if (more.open && more.childNodes.length === 1) more.appendChild(el("div", { class: "charts" }, rest.map(sampleChart)));
+        });
+        parts.push(more);
+      }
+    }
+    if (data.samples_dropped) parts.push(el("p", { class: "note" }, data.samples_dropped + " samples dropped by the bounded sampler buffer."));
+    if (data.resources && typeof data.resources === "object") {
+      parts.push(el("h4", null, "Resource usage"), kvTable(data.resources));
+    }
+    if (data.memory && typeof data.memory === "object") {
+      parts.push(el("h4", null, "Traced allocations (tracemalloc)"), kvTable(data.memory));
+    }
+    var recs = records(data);
+    if (recs.length) {
+      var byName = {}, names = [];
+      recs.forEach(function (r) {
+        var key = String(r.name) + (r.labels && Object.keys(r.labels).length ? " " + JSON.stringify(r.labels) : "");
+        if (!byName[key]) { byName[key] = []; names.push(key); }
+        byName[key].push(r);
+      });
+      var charted = names.filter(function (n) { return byName[n].length >= 2; }).slice(0, 8);
+      if (charted.length) {
+        parts.push(el("h4", null, "Metrics recorded by the test"), el("div", { class: "charts" }, charted.map(function (n) {
+          var pts = byName[n];
+          return chart({ title: n, unit: pts[0].unit || "value", xLabel: "ms since the test started",
+            points: pts.map(function (r) { return [(r.ts - t0) * 1000, r.value]; }) });
+        })));
+      }
+      var rest = names.filter(function (n) { return charted.indexOf(n) < 0; });
+      if (rest.length) {
+        parts.push(el("div", { class: "scroll" }, el("table", null,
+          el("thead", null, el("tr", null, el("th", { scope: "col" }, "Metric"), el("th", { scope: "col", class: "num" }, "Points"),
+            el("th", { scope: "col", class: "num" }, "Last value"), el("th", { scope: "col" }, "Unit"))),
+          el("tbody", null, rest.slice(0, 500).map(function (n) {
+            var pts = byName[n], lastPt = pts[pts.length - 1];
+            return el("tr", null, el("td", { class: "mono" }, n), el("td", { class: "num" }, pts.length),
+              el("td", { class: "num" }, fmtNum(lastPt.value)), el("td", null, lastPt.unit || ""));
+          })))));
+      }
+    }
+    Object.keys(data).forEach(function (k) {
+      if (["records", "samples", "samples_dropped", "resources", "memory", "dropped", "omitted"].indexOf(k) < 0) {
+        parts.push(el("h4", null, k), jsonView(data[k]));
+      }
+    });
+    if (!parts.length) return null;
+    return panel("Metrics", samples.length ? samples.length + " samples" : null, parts, omittedNote(data, "metric points"));
+  }
+
+  function kvTable(obj) {
+    return el("table", { class: "kv" }, el("tbody", null, Object.keys(obj).map(function (k) {
+      return el("tr", null, el("th", { scope: "row" }, k), el("td", { class: "num" }, fmtValue(k, obj[k])));
+    })));
+  }
+
+  function spanTimes(s) {
+    var start = isNum(s.start) ? s.start : s.ts;
+    var end = isNum(s.end) ? s.end : isNum(s.duration_ms) ? start + s.duration_ms / 1000 : start;
+    return [start, end];
+  }
+
+  function waterfallPanel(t, data) {
+    var spans = records(data).filter(function (s) { return isNum(s.start) || isNum(s.ts); });
+    if (!spans.length) return null;
+    var byId = {}, kids = {}, roots = [];
+    spans.forEach(function (s) { if (s.span_id) byId[s.span_id] = s; });
+    spans.forEach(function (s) {
+      if (s.parent_id && byId[s.parent_id] && s.parent_id !== s.span_id) (kids[s.parent_id] = kids[s.parent_id] || []).push(s);
+      else roots.push(s);
+    });
+    function byStart(a, b) { return spanTimes(a)[0] - spanTimes(b)[0]; }
+    var ordered = [], seen = new Set();
+    (function walk(list, depth) {
+      list.sort(byStart).forEach(function (s) {
+        if (seen.has(s)) return;
+        seen.add(s);
+        ordered.push([s, depth]);
+        if (s.span_id && kids[s.span_id]) walk(kids[s.span_id], depth + 1);
+      });
+    })(roots, 0);
+    var t0 = Infinity, t1 = -Infinity;
+    ordered.forEach(function (o) { var tt = spanTimes(o[0]); t0 = Math.min(t0, tt[0]); t1 = Math.max(t1, tt[1]); });
+    var range = Math.max(t1 - t0, 1e-6);
+    var errors = 0, cap = 1000;
+    // the tracing feature's analysis per trace: critical path and bottlenecks
+    var analyses = data.analysis && typeof data.analysis === "object" ? Object.keys(data.analysis).map(function (k) { return data.analysis[k]; }) : [];
+    var slow = new Set();
+    analyses.forEach(function (a) {
+      (Array.isArray(a.bottlenecks) ? a.bottlenecks : []).forEach(function (b) { if (b && b.span_id) slow.add(b.span_id); });
+    });
+    var list = el("ol", { class: "waterfall", "aria-label": "Spans on a time axis, nested under their parents" });
+    ordered.slice(0, cap).forEach(function (o) {
+      var s = o[0], depth = o[1], tt = spanTimes(s), dur = isNum(s.duration_ms) ? s.duration_ms : (tt[1] - tt[0]) * 1000;
+      var isErr = String(s.status || "").toLowerCase() === "error";
+      var isSlow = slow.has(s.span_id);
+      if (isErr) errors++;
+      var info = null;
+      var hasInfo = (s.tags && Object.keys(s.tags).length) || (s.events && s.events.length);
+      var name = el("button", { type: "button", "aria-expanded": hasInfo ? "false" : null, disabled: hasInfo ? null : true,
+        title: s.name + (isErr ? " (error)" : "") + (isSlow ? " (bottleneck)" : "") },
+        (isErr ? "✗ " : "") + (isSlow ? "⚑ " : "") + s.name + (isErr ? " (error)" : "") + (isSlow ? " (bottleneck)" : ""));
+      var label = el("span", { class: "wf-label" }, name);
+      label.style.paddingLeft = Math.min(depth, 12) * 0.9 + "em";
+      var bar = el("span", { class: "wf-bar", title: s.name + ": " + fmtMs(dur) + (isNum(s.self_ms) ? " (self " + fmtMs(s.self_ms) + ")" : "") +
+        ", starts at +" + fmtMs((tt[0] - t0) * 1000) });
+      bar.style.left = ((tt[0] - t0) / range) * 100 + "%";
+      bar.style.width = Math.max(((tt[1] - tt[0]) / range) * 100, 0.2) + "%";
+      var li = el("li", { class: "wf-row" + (isErr ? " error" : "") + (isSlow ? " slow" : ""), "data-depth": String(depth) },
+        label, el("span", { class: "wf-track" }, bar), el("span", { class: "wf-dur" }, fmtMs(dur)));
+      if (hasInfo) {
+        name.addEventListener("click", function () {
+          var open = name.getAttribute("aria-expanded") === "true";
+          name.setAttribute("aria-expanded", String(!open));
+          if (open) { info.remove(); return; }
+          info = el("li", { class: "wf-info" },
+            s.status_message ? el("p", null, el("strong", null, "Status: "), String(s.status_message)) : null,
+            s.tags && Object.keys(s.tags).length ? kvTable(s.tags) : null,
+            s.events && s.events.length ? el("div", null, el("h4", null, "Events"), jsonView(s.events)) : null,
+            el("p", { class: "note mono" }, "trace " + (s.trace_id || "?") + " · span " + (s.span_id || "?")));
+          li.after(info);
+        });
+      }
+      list.appendChild(li);
+    });
+    var axis = el("div", { class: "wf-axis", "aria-hidden": "true" });
+    [0, 0.25, 0.5, 0.75, 1].forEach(function (f) {
+      var tick = el("span", null, f === 0 ? "0" : fmtMs(range * f * 1000));
+      tick.style.left = f * 100 + "%";
+      axis.appendChild(tick);
+    });
+    return panel("Spans", spans.length + " spans, " + fmtMs(range * 1000) + (errors ? ", " + errors + " with errors" : ""),
+      el("div", { class: "wf-head" }, el("span", { class: "note" }, "span"), axis, el("span", { class: "note wf-dur" }, "duration")),
+      list,
+      ordered.length > cap ? el("p", { class: "note" }, (ordered.length - cap) + " more spans not drawn.") : null,
+      el("p", { class: "note" }, "Bars show when each span ran; ✗ and a hatched red bar mark spans that ended in an error, ⚑ a bottleneck. Select a span name for its tags and events."),
+      analyses.map(traceAnalysis),
+      data.sampled === false ? el("p", { class: "note" }, "This test's trace was not sampled (sampling rate " + cell(data.sampling_rate) + ").") : null,
+      omittedNote(data, "spans"));
+  }
+
+  function traceAnalysis(a) {
+    if (!a || typeof a !== "object") return null;
+    var path = [];
+    (Array.isArray(a.critical_path) ? a.critical_path : []).forEach(function (step) {
+      var name = step && step.name !== undefined ? String(step.name) : "?";
+      if (path.length && path[path.length - 1][0] === name) path[path.length - 1][1] += step.ms || 0;
+      else path.push([name, isNum(step && step.ms) ? step.ms : 0]);
+    });
+    var bottlenecks = Array.isArray(a.bottlenecks) ? a.bottlenecks : [];
+    if (!path.length && !bottlenecks.length) return null;
+    return el("div", { class: "trace-analysis" },
+      path.length ? el("p", null, el("strong", null, "Critical path: "),
+        path.map(function (p) { return p[0] + " (" + fmtMs(p[1]) + ")"; }).join(" → ")) : null,
+      bottlenecks.length ? el("div", null, el("h4", null, "Bottlenecks" + (isNum(a.slow_span_ms) ? " (spans over " + fmtMs(a.slow_span_ms) + ")" : "")),
+        genericTable(bottlenecks)) : null);
+  }
+
+  function callTree(rootNode) {
+    var total = isNum(rootNode.time_s) && rootNode.time_s > 0 ? rootNode.time_s : 0;
+    function node(n, depth) {
+      var share = total ? (n.time_s || 0) / total : 0;
+      var selfShare = total ? (n.self_s || 0) / total : 0;
+      var children = Array.isArray(n.children) ? n.children : [];
+      var li = el("li");
+      var bar = el("span", { class: "ct-share", role: "img", "aria-label": (share * 100).toFixed(1) + "% of the time" }, el("span"));
+      bar.firstChild.style.width = Math.min(100, share * 100) + "%";
+      var toggle = null, sub = null;
+      if (children.length) {
+        toggle = el("button", { type: "button", "aria-expanded": "false", "aria-label": "Show the calls of " + (n.function || "?") }, "+");
+        toggle.addEventListener("click", function () {
+          var open = toggle.getAttribute("aria-expanded") === "true";
+          toggle.setAttribute("aria-expanded", String(!open));
+          toggle.textContent = open ? "+" : "−";
+          if (!sub) {
+            sub = el("ul", null, children.map(function (c) { return node(c, depth + 1); }));
+            if (n.pruned) sub.appendChild(el("li", { class: "note" }, n.pruned + " smaller calls left out"));
+            li.appendChild(sub);
+          }
+          sub.hidden = open;
+        });
+      }
+      li.appendChild(el("div", { class: "ct-node" }, toggle || el("span", { class: "leaf", "aria-hidden": "true" }), bar,
+        el("strong", { class: "mono" }, n.function || "?"),
+        el("span", null, (share * 100).toFixed(1) + "% · " + fmtMs((n.time_s || 0) * 1000) + " (self " + (selfShare * 100).toFixed(1) + "%)"),
+        el("span", { class: "ct-file" }, (n.file || "") + (n.line ? ":" + n.line : ""))));
+      // open the hot path so the answer is on screen at once
+      if (toggle && depth < 8 && share >= 0.1) toggle.click();
+      return li;
+    }
+    return el("ul", { class: "calltree" }, node(rootNode, 0));
+  }
+
+  function profilePanel(t, data) {
+    var parts = [];
+    if (data.call_tree && typeof data.call_tree === "object") {
+      parts.push(el("h4", null, "Call tree"), callTree(data.call_tree),
+        el("p", { class: "note" }, "Shares are of the profiled time; + opens a function's calls."));
+    }
+    var recs = records(data);
+    if (recs.length) {
+      parts.push(el("h4", null, "Timed operations"), el("div", { class: "scroll" }, el("table", null,
+        el("thead", null, el("tr", null, el("th", { scope: "col" }, "Operation"), el("th", { scope: "col", class: "num" }, "Wall"),
+          el("th", { scope: "col", class: "num" }, "CPU"), el("th", { scope: "col" }, "Result"))),
+        el("tbody", null, recs.slice(0, 1000).map(function (r) {
+          return el("tr", null, el("td", { class: "mono" }, r.name || ""), el("td", { class: "num" }, fmtMs(r.wall_ms !== undefined ? r.wall_ms : r.value)),
+            el("td", { class: "num" }, fmtMs(r.cpu_ms)), el("td", null, r.failed ? "✗ failed" : "ok"));
+        })))));
+    }
+    if (data.memory && typeof data.memory === "object") parts.push(el("h4", null, "Memory"), kvTable(data.memory));
+    if (Array.isArray(data.top_allocations) && data.top_allocations.length) {
+      parts.push(el("h4", null, "Top allocations"), genericTable(data.top_allocations));
+    }
+    Object.keys(data).forEach(function (k) {
+      if (["records", "call_tree", "memory", "top_allocations", "dropped", "omitted"].indexOf(k) < 0) parts.push(el("h4", null, k), objectView(data[k]));
+    });
+    if (!parts.length) return null;
+    return panel("Profile", null, parts, omittedNote(data, "timings"));
+  }
+
+  function errorKey(e) {
+    return e.fingerprint ? String(e.fingerprint) : (e.error_type || e.name || "error") + ": " + (e.error_message || e.message || "");
+  }
+
+  function errorsPanel(t, data) {
+    var recs = records(data);
+    if (!recs.length) return null;
+    var groups = {}, keys = [];
+    recs.forEach(function (e) {
+      var k = errorKey(e);
+      if (!groups[k]) { groups[k] = []; keys.push(k); }
+      groups[k].push(e);
+    });
+    return panel("Errors", recs.length + " in " + keys.length + " group" + (keys.length === 1 ? "" : "s"),
+      keys.map(function (k) {
+        var list = groups[k], e = list[0];
+        return el("details", { class: "error-group" },
+          el("summary", null, "×" + list.length + " ", el("code", null, e.error_type || e.name || "error"), ": " + (e.error_message || e.message || ""),
+            e.category ? " [" + e.category + "]" : "", e.level ? " (" + e.level + ")" : ""),
+          e.suggestion ? el("p", null, el("strong", null, "Suggestion: "), String(e.suggestion)) : null,
+          e.stack_trace ? el("pre", { text: String(e.stack_trace) }) : null,
+          Array.isArray(e.frames) && e.frames.length ? genericTable(e.frames) : null,
+          e.chain ? el("div", null, el("h4", null, "Cause chain"), jsonView(e.chain)) : null,
+          e.context && Object.keys(e.context).length ? el("div", null, el("h4", null, "Context"), jsonView(e.context)) : null,
+          el("p", { class: "note mono" }, "fingerprint " + (e.fingerprint || "none") + (list.length > 1 ? "; last at " + fmtTs(list[list.length - 1].ts) : "")));
+      }), omittedNote(data, "errors"));
+  }
+
+  function alertsPanel(t, data) {
+    var recs = records(data);
+    if (!recs.length) return null;
+    return panel("Alerts", recs.length + " fired", el("div", { class: "scroll" }, el("table", { class: "alerts" },
+      el("thead", null, el("tr", null, ["Severity", "Rule", "Alert", "Metric", "Value", "Threshold", "Status", "Seen"].map(function (h, i) {
+        return el("th", { scope: "col", class: i >= 4 && i !== 6 ? "num" : null }, h);
+      }))),
+      el("tbody", null, recs.map(function (a) {
+        return el("tr", null,
+          el("td", null, sevBadge(a.severity || a.level)),
+          el("td", { class: "mono" }, cell(a.rule || a.name || a.alert_type)),
+          el("td", null, el("strong", null, cell(a.title)), a.message ? el("div", null, cell(a.message)) : null),
+          el("td", { class: "mono" }, cell(a.metric_name)),
+          el("td", { class: "num" }, fmtNum(a.current_value !== undefined ? a.current_value : a.value)),
+          el("td", { class: "num" }, fmtNum(a.threshold_value)),
+          el("td", null, cell(a.status)),
+          el("td", { class: "num" }, cell(a.occurrences)));
+      })))), omittedNote(data, "alerts"));
+  }
+
+  /* a mapping read as a person would: its plain values in a table, its lists of records as
+     tables of their own, anything else as JSON */
+  function objectView(obj) {
+    if (!obj || typeof obj !== "object" || Array.isArray(obj)) {
+      return Array.isArray(obj) && obj.length && typeof obj[0] === "object" ? genericTable(obj) : jsonView(obj);
+    }
+    var plain = {}, rest = [];
+    Object.keys(obj).forEach(function (k) {
+      var v = obj[k];
+      if (v === null || typeof v !== "object") plain[k] = v;
+      else rest.push(k);
+    });
+    return el("div", { class: "objview" }, Object.keys(plain).length ? kvTable(plain) : null,
+      rest.map(function (k) {
+        var v = obj[k];
+        if (Array.isArray(v) && !v.length) return null;
+        return el("div", null, el("h4", null, k), Array.isArray(v) && typeof v[0] === "object" ? genericTable(v) : jsonView(v));
+      }));
+  }
+
+  function genericTable(rows) {
+    var cols = [];
+    rows.slice(0, 200).forEach(function (r) {
+      if (r && typeof r === "object") Object.keys(r).forEach(function (k) { if (cols.indexOf(k) < 0 && cols.length < 12) cols.push(k); });
+    });
+    if (!cols.length) return jsonView(rows);
+    return el("div", { class: "scroll" }, el("table", null,
+      el("thead", null, el("tr", null, cols.map(function (c) { return el("th", { scope: "col" }, c); }))),
+      el("tbody", null, rows.slice(0, 1000).map(function (r) {
+        return el("tr", null, cols.map(function (c) {
+          var v = r && typeof r === "object" ? r[c] : r;
+          return isNum(v) ? el("td", { class: "num" }, fmtValue(c, v)) : el("td", null, cell(v));
+        }));
+      }))),
+      rows.length > 1000 ? el("p", { class: "note" }, (rows.length - 1000) + " more rows not shown.") : null);
+  }
+
+  function genericPanel(kind, data) {
+    if (data === null || typeof data !== "object" || Array.isArray(data)) return panel(kind, null, jsonView(data));
+    var recs = records(data), parts = [];
+    if (recs.length) parts.push(genericTable(recs));
+    Object.keys(data).forEach(function (k) {
+      if (k !== "records" && k !== "dropped" && k !== "omitted") parts.push(el("h4", null, k), jsonView(data[k]));
+    });
+    return parts.length ? panel(kind, recs.length ? recs.length + " records" : null, parts, omittedNote(data, "records")) : null;
+  }
+
+  var KNOWN = { logging: logsPanel, metrics: metricsPanel, tracing: waterfallPanel, profiling: profilePanel,
+    error_tracking: errorsPanel, alerting: alertsPanel };
+  var KIND_ORDER = ["error_tracking", "alerting", "logging", "tracing", "metrics", "profiling"];
+
+  function detail(i) {
+    var t = hydrate(TESTS[i]), d = t.data || {};
+    var body = el("div", { class: "detail-body" }, overviewPanel(t));
+    var tb = longreprOf(t);
+    if (tb) body.appendChild(panel("Failure", null, el("pre", { class: "tb", text: tb })));
+    var kinds = KIND_ORDER.filter(function (k) { return d[k]; }).concat(Object.keys(d).filter(function (k) { return KIND_ORDER.indexOf(k) < 0; }));
+    kinds.forEach(function (k) {
+      var made;
+      try {
+        made = KNOWN[k] ? KNOWN[k](t, d[k]) : genericPanel(k, d[k]);
+      } catch (err) {
+        // a malformed section must not hide the others
+        made = panel(k, "could not be drawn", el("p", { class: "warn-note" }, String(err && err.message)), jsonView(d[k]));
+      }
+      if (made) body.appendChild(made);
+    });
+    if (t.extra) {
+      // what other features added to the test's record (record["extra"][feature])
+      body.appendChild(panel("More data", null, Object.keys(t.extra).map(function (k) {
+        return el("details", { class: "extra" }, el("summary", null, k), jsonView(t.extra[k]));
+      })));
+    }
+    return body;
+  }
+
+  // ---------------------------------------------------------------- the test table
+  var tbody = document.getElementById("t-body");
+  var moreBtn = document.getElementById("t-more");
+  var countEl = document.getElementById("t-count");
+  var fq = document.getElementById("f-q"), fOutcome = document.getElementById("f-outcome");
+  var fExt = document.getElementById("f-ext"), fHas = document.getElementById("f-has"), fSort = document.getElementById("f-sort");
+  var chip = document.getElementById("f-chip");
+  var PAGE = 100;
+  var state = { sort: "index", dir: 1, order: [], shown: 0, open: new Set(), group: null, only: null };
+  var lowerIds = null;
+
+  function sortValue(t, i, key) {
+    switch (key) {
+      case "duration": return t.duration || 0;
+      case "rss": return isNum(t.rss) ? t.rss : -1;
+      case "alerts": return (t.counts && t.counts.alerts) || 0;
+      case "outcome": return OUTCOME_RANK[t.outcome] !== undefined ? OUTCOME_RANK[t.outcome] : 3;
+      case "nodeid": return t.nodeid;
+      case "ext": return t.ext;
+      default: return i;
+    }
+  }
+
+  function compute() {
+    var needle = fq.value.trim().toLowerCase(), outcome = fOutcome.value, ext = fExt.value, has = fHas.value;
+    if (needle && !lowerIds) lowerIds = TESTS.map(function (t) { return (t.nodeid + " " + t.ext).toLowerCase(); });
+    var groupSet = state.group ? new Set(state.group.tests) : null;
+    var order = [];
+    if (state.only !== null) {
+      // a linked test shown on its own, whatever the filters say
+      state.order = [state.only];
+      return;
+    }
+    for (var i = 0; i < TESTS.length; i++) {
+      var t = TESTS[i];
+      if (outcome === "!fail" ? t.outcome !== "failed" && t.outcome !== "error" : outcome && t.outcome !== outcome) continue;
+      if (ext && t.ext !== ext) continue;
+      if (has && !(t.counts && t.counts[has] > 0)) continue;
+      if (groupSet && !groupSet.has(i)) continue;
+      if (needle && lowerIds[i].indexOf(needle) < 0) continue;
+      order.push(i);
+    }
+    var key = state.sort, dir = state.dir;
+    if (key !== "index") {
+      var vals = {};
+      order.forEach(function (j) { vals[j] = sortValue(TESTS[j], j, key); });
+      order.sort(function (a, b) {
+        var va = vals[a], vb = vals[b];
+        return (va < vb ? -1 : va > vb ? 1 : a - b) * (va === vb ? 1 : dir);
+      });
+    }
+    state.order = order;
+  }
+
+  function rowFor(i) {
+    var t = TESTS[i], open = state.open.has(i), c = t.counts || {};
+    var alerts = c.alerts ? el("span", null, String(c.alerts), " ", el("span", { class: "badge sev-high" }, "! alert" + (c.alerts > 1 ? "s" : ""))) : "0";
+    return el("tr", { class: "row", "data-index": String(i) },
+      el("th", { scope: "row" }, el("button", { type: "button", class: "expand", id: "test-" + i, "aria-expanded": String(open), "aria-controls": "detail-" + i },
+        el("span", { class: "chev", "aria-hidden": "true" }), el("span", { class: "nodeid" }, t.nodeid))),
+      el("td", { "data-label": "outcome" }, badge(t.outcome)),
+      el("td", { "data-label": "extension" }, t.ext),
+      el("td", { class: "num", "data-label": "duration" }, fmtMs(t.duration)),
+      el("td", { class: "num", "data-label": "peak RSS" }, isNum(t.rss) ? fmtBytes(t.rss) : "–"),
+      el("td", { class: "num", "data-label": "alerts" }, alerts));
+  }
+
+  function detailRow(i) {
+    var content;
+    try { content = detail(i); } catch (err) { content = el("p", { class: "warn-note" }, "This test's details could not be drawn: " + err.message); }
+    return el("tr", { class: "detail", id: "detail-" + i }, el("td", { colspan: "6" }, content));
+  }
+
+  function renderMore(upto) {
+    var end = Math.min(state.order.length, Math.max(state.shown + PAGE, upto || 0));
+    var frag = document.createDocumentFragment();
+    for (var k = state.shown; k < end; k++) {
+      var i = state.order[k];
+      frag.appendChild(rowFor(i));
+      if (state.open.has(i)) frag.appendChild(detailRow(i));
+    }
+    tbody.appendChild(frag);
+    state.shown = end;
+    moreBtn.hidden = state.shown >= state.order.length;
+    moreBtn.textContent = "Show more tests (" + (state.order.length - state.shown) + " left)";
+    countEl.textContent = state.order.length === TESTS.length
+      ? TESTS.length + " tests; showing " + state.shown + "."
+      : state.order.length + " of " + TESTS.length + " tests match; showing " + state.shown + ".";
+  }
+
+  function refresh() {
+    compute();
+    tbody.replaceChildren();
+    state.shown = 0;
+    renderMore();
+    document.querySelectorAll("#test-table th[data-sort]").forEach(function (th) {
+      var k = th.getAttribute("data-sort");
+      if (k === state.sort) th.setAttribute("aria-sort", state.dir > 0 ? "ascending" : "descending");
+      else th.removeAttribute("aria-sort");
+    });
+  }
+
+  function toggle(i, button) {
+    var open = button.getAttribute("aria-expanded") === "true";
+    var tr = button.closest("tr");
+    if (open) {
+      state.open.delete(i);
+      button.setAttribute("aria-expanded", "false");
+      var d = document.getElementById("detail-" + i);
+      if (d) d.remove();
+    } else {
+      state.open.add(i);
+      button.setAttribute("aria-expanded", "true");
+      tr.after(detailRow(i));
+    }
+  }
+
+  tbody.addEventListener("click", function (ev) {
+    var button = ev.target.closest("button.expand");
+    if (!button || !tbody.contains(button)) return;
+    toggle(Number(button.closest("tr").getAttribute("data-index")), button);
+  });
+  moreBtn.addEventListener("click", function () { renderMore(); });
+  if ("IntersectionObserver" in window) {
+    new IntersectionObserver(function (entries) {
+      if (entries.some(function (e) { return e.isIntersecting; }) && !moreBtn.hidden) renderMore();
+    }, { rootMargin: "400px" }).observe(moreBtn);
+  }
+  function filtersChanged() {
+    if (state.only !== null) { state.only = null; renderChip(); }
+    refresh();
+  }
+  fq.addEventListener("input", debounce(filtersChanged, 120));
+  [fOutcome, fExt, fHas].forEach(function (s) { s.addEventListener("change", filtersChanged); });
+  fSort.addEventListener("change", function () {
+    var parts = fSort.value.split(":");
+    state.sort = parts[0];
+    state.dir = Number(parts[1] || 1);
+    refresh();
+  });
+  document.querySelectorAll("#test-table th[data-sort] button").forEach(function (b) {
+    b.addEventListener("click", function () {
+      var key = b.parentNode.getAttribute("data-sort");
+      if (state.sort === key) state.dir = -state.dir;
+      else { state.sort = key; state.dir = key === "duration" || key === "rss" || key === "alerts" ? -1 : 1; }
+      fSort.value = "";
+      refresh();
+    });
+  });
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key === "/" && !/^(INPUT|SELECT|TEXTAREA)$/.test((document.activeElement || {}).tagName || "")) {
+      ev.preventDefault();
+      fq.focus();
+    }
+  });
+
+  function renderChip() {
+    chip.replaceChildren();
+    var group = state.group, only = state.only;
+    chip.hidden = !group && only === null;
+    if (only !== null) {
+      chip.appendChild(el("span", { class: "chip" }, "Showing one linked test",
+        el("button", { type: "button", onclick: function () { state.only = null; renderChip(); refresh(); } }, "Show all tests")));
+    } else if (group) {
+      chip.appendChild(el("span", { class: "chip" }, "Error group: " + group.type + " (" + group.tests.length + " tests)",
+        el("button", { type: "button", "aria-label": "Clear the error group filter", onclick: function () { setGroup(null); } }, "✕")));
+    }
+  }
+  function setGroup(group) {
+    state.group = group;
+    state.only = null;
+    renderChip();
+    refresh();
+  }
+
+  function openTest(i, focus) {
+    if (!(i >= 0 && i < TESTS.length)) return;
+    var pos = state.order.indexOf(i);
+    if (pos < 0 || pos >= state.shown + PAGE) {
+      // far down or filtered out: show that test alone rather than draw every row above it
+      state.only = i;
+      renderChip();
+      refresh();
+    } else if (pos >= state.shown) {
+      renderMore(pos + 1);
+    }
+    var button = document.getElementById("test-" + i);
+    if (!button) return;
+    if (button.getAttribute("aria-expanded") !== "true") toggle(i, button);
+    button.scrollIntoView({ block: "start" });
+    if (focus) button.focus();
+  }
+  function fromHash() {
+    var m = /^#test-(\d+)$/.exec(location.hash);
+    if (m) openTest(Number(m[1]), true);
+  }
+  window.addEventListener("hashchange", fromHash);
+
+  // ---------------------------------------------------------------- run-wide views
+  function runCharts() {
+    var box = document.getElementById("run-charts");
+    var t0 = null;
+    TESTS.forEach(function (t) { if (isNum(t.t0) && (t0 === null || t.t0 < t0)) t0 = t.t0; });
+    if (isNum(RUN.started_at) && (t0 === null || RUN.started_at < t0)) t0 = RUN.started_at;
+    var charts = [];
+    var withStart = TESTS.filter(function (t) { return isNum(t.t0); });
+    if (withStart.length) {
+      var pts = [], fails = [];
+      withStart.forEach(function (t) {
+        var p = [t.t0 - t0, t.duration];
+        (t.outcome === "failed" || t.outcome === "error" ? fails : pts).push(p);
+      });
+      charts.push(chart({ title: "Test duration", unit: "ms", xLabel: "s since the run started", dots: true,
+        points: pts.concat(fails), marks: fails, note: "One dot per test at its start; square red marks are failed tests." }));
+      var rss = withStart.filter(function (t) { return isNum(t.rss); }).map(function (t) { return [t.t0 - t0, t.rss / 1048576]; });
+      if (rss.length) charts.push(chart({ title: "Peak RSS per test", unit: "MiB", xLabel: "s since the run started", points: rss, cls: "series2" }));
+      var cpu = withStart.filter(function (t) { return isNum(t.cpu); }).map(function (t) { return [t.t0 - t0, t.cpu]; });
+      if (cpu.length) charts.push(chart({ title: "CPU time per test", unit: "ms", xLabel: "s since the run started", points: cpu, dots: true }));
+    }
+    var samples = [];
+    TESTS.forEach(function (t) {
+      var m = t.data && t.data.metrics;
+      if (m && m.samples) m = hydrate(t).data.metrics;
+      if (m && Array.isArray(m.samples)) m.samples.forEach(function (s) { if (isNum(s.ts)) samples.push(s); });
+    });
+    if (samples.length) {
+      samples.sort(function (a, b) { return a.ts - b.ts; });
+      var cpuS = samples.filter(function (s) { return isNum(s.cpu_percent); }).map(function (s) { return [s.ts - t0, s.cpu_percent]; });
+      var rssS = samples.filter(function (s) { return isNum(s.rss_bytes); }).map(function (s) { return [s.ts - t0, s.rss_bytes / 1048576]; });
+      if (cpuS.length) charts.push(chart({ title: "CPU over the run (samples)", unit: "%", xLabel: "s since the run started", points: cpuS }));
+      if (rssS.length) charts.push(chart({ title: "RSS over the run (samples)", unit: "MiB", xLabel: "s since the run started", points: rssS, cls: "series2" }));
+    }
+    box.replaceChildren();
+    if (!charts.length) box.appendChild(el("p", null, "No timed tests to draw."));
+    charts.forEach(function (c) { box.appendChild(c); });
+  }
+
+  function errorGroupsView() {
+    var box = document.getElementById("error-groups-body");
+    var groups = DATA.errorGroups || [];
+    if (!box || !groups.length) return;
+    box.appendChild(el("div", { class: "scroll" }, el("table", null,
+      el("thead", null, el("tr", null, el("th", { scope: "col", class: "num" }, "Count"), el("th", { scope: "col" }, "Error"),
+        el("th", { scope: "col" }, "Affected tests"))),
+      el("tbody", null, groups.slice(0, 500).map(function (g) {
+        return el("tr", null, el("td", { class: "num" }, String(g.count)),
+          el("td", null, el("code", null, g.type), g.message ? ": " + g.message : "", g.category ? " [" + g.category + "]" : "",
+            g.state ? [" ", el("span", { class: "badge sev-high" }, g.state === "new" ? "★ new" : "↺ regressed")] : null,
+            g.suggestion ? el("div", { class: "note" }, "Suggestion: " + g.suggestion) : null),
+          el("td", null, g.tests.slice(0, 8).map(function (i) {
+            return el("div", null, el("a", { href: "#test-" + i, class: "nodeid" }, TESTS[i] ? TESTS[i].nodeid : "#" + i));
+          }), g.tests.length > 0 ? el("button", { type: "button", onclick: function () {
+            setGroup(g);
+            document.getElementById("tests").scrollIntoView();
+          } }, "Show all " + g.tests.length + " in the test table") : null));
+      })))),
+      groups.length > 500 ? el("p", { class: "note" }, (groups.length - 500) + " smaller groups not listed.") : null);
+  }
+
+  function sectionsView() {
+    var box = document.getElementById("sections-body");
+    var sections = DATA.sections || {};
+    if (!box) return;
+    Object.keys(sections).forEach(function (k) {
+      var v = sections[k];
+      box.appendChild(el("details", null, el("summary", null, k),
+        Array.isArray(v) && v.length && typeof v[0] === "object" ? genericTable(v) : jsonView(v)));
+    });
+  }
+
+  // ---------------------------------------------------------------- start
+  function start() {
+    refresh();
+    errorGroupsView();
+    sectionsView();
+    var box = document.getElementById("run-charts");
+    if ("IntersectionObserver" in window) {
+      var seen = false;
+      var io = new IntersectionObserver(function (entries) {
+        if (!seen && entries.some(function (e) { return e.isIntersecting; })) { seen = true; io.disconnect(); runCharts(); }
+      }, { rootMargin: "300px" });
+      io.observe(box);
+    } else {
+      runCharts();
+    }
+    fromHash();
+    // for tests and the curious: the data, and one test's records as the page restores them
+    window.kariReport = { data: DATA, test: function (i) { return hydrate(TESTS[i]); }, open: openTest };
+    root.setAttribute("data-ready-ms", String(Math.round(performance.now())));
+    root.setAttribute("data-ready", "true");
+  }
+  // let the static summary paint first, then build the interactive views
+  requestAnimationFrame(function () { setTimeout(start, 0); });
+})();
