@@ -3,8 +3,10 @@
 Runs pytest on a generated suite of N trivial tests (default 2,000) in paired, rotated rounds:
 without any plugin, with ``--kari-debug`` (default configuration: logs, metrics, errors,
 alerts and the SQLite store on), and with pytest-opentelemetry (spans only) when installed.
-Reports pytest's own session time (imports excluded), the median over the rounds, and the
-overhead per test in microseconds against the plugin-free baseline of the same run.
+Reports, per configuration, the median over the rounds of the CPU time the pytest process
+spent from session start to unconfigure (all threads; interpreter start-up and imports
+excluded; CPU time is what load from other processes disturbs least) and of pytest's own wall
+session time, and the overhead per test in microseconds against the plugin-free baseline.
 
     python benchmarks/overhead.py [--tests 2000] [--rounds 5]
 """
@@ -13,20 +15,40 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 SESSION_TIME = re.compile(r" in ([0-9.]+)s")
+CONFTEST = """
+import os, time
+
+import pytest
+
+_START = {}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session):
+    _START["cpu"] = time.process_time()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    if "cpu" in _START:
+        with open(os.environ["KARI_BENCH_CPU"], "w") as handle:
+            handle.write(repr(time.process_time() - _START["cpu"]))
+"""
 
 
 def make_suite(folder: Path, tests: int) -> None:
     """Write *tests* trivial tests in files of 100."""
     (folder / "pytest.ini").write_text("[pytest]\n")
+    (folder / "conftest.py").write_text(CONFTEST)
     for start in range(0, tests, 100):
         numbers = range(start, min(start + 100, tests))
         body = "".join(f"def test_{n}():\n    pass\n\n" for n in numbers)
@@ -34,15 +56,15 @@ def make_suite(folder: Path, tests: int) -> None:
 
 
 def run(folder: Path, args: list[str]) -> tuple[float, float]:
-    """Run pytest once; return (pytest's session seconds, wall seconds)."""
+    """Run pytest once; return (session CPU seconds, pytest's wall session seconds)."""
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]
-    began = time.perf_counter()
-    done = subprocess.run(command, cwd=folder, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - began
+    cpu_file = folder / "cpu.txt"
+    env = {**os.environ, "KARI_BENCH_CPU": str(cpu_file)}
+    done = subprocess.run(command, cwd=folder, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise SystemExit(f"pytest failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     found = SESSION_TIME.findall(done.stdout)
-    return float(found[-1]), wall
+    return float(cpu_file.read_text()), float(found[-1])
 
 
 def main() -> None:
@@ -62,24 +84,29 @@ def main() -> None:
         }
         if has_otel:
             configs["pytest-opentelemetry"] = ["-p", "no:kari_debug"]
-        times: dict[str, list[float]] = {name: [] for name in configs}
+        cpus: dict[str, list[float]] = {name: [] for name in configs}
         walls: dict[str, list[float]] = {name: [] for name in configs}
         names = list(configs)
         run(folder, configs[names[0]])  # warm the file cache and bytecode
         for round_no in range(options.rounds):
             rotation = names[round_no % len(names) :] + names[: round_no % len(names)]
             for name in rotation:
-                session, wall = run(folder, configs[name])
-                times[name].append(session)
+                cpu, wall = run(folder, configs[name])
+                cpus[name].append(cpu)
                 walls[name].append(wall)
-    base = statistics.median(times["no plugin"])
+    base_cpu = statistics.median(cpus["no plugin"])
+    base_wall = statistics.median(walls["no plugin"])
     print(f"{options.tests} trivial tests, {options.rounds} rotated rounds, medians")
-    print(f"{'configuration':34} {'session s':>10} {'wall s':>8} {'ratio':>7} {'µs/test':>9}")
+    print(
+        f"{'configuration':32} {'CPU s':>7} {'ratio':>6} {'CPU µs/test':>12}"
+        f" {'wall s':>7} {'wall µs/test':>13}"
+    )
     for name in names:
-        median = statistics.median(times[name])
-        per_test = (median - base) / options.tests * 1e6
-        wall = statistics.median(walls[name])
-        print(f"{name:34} {median:10.3f} {wall:8.3f} {median / base:7.2f} {per_test:9.1f}")
+        cpu, wall = statistics.median(cpus[name]), statistics.median(walls[name])
+        cpu_us = (cpu - base_cpu) / options.tests * 1e6
+        wall_us = (wall - base_wall) / options.tests * 1e6
+        ratio = cpu / base_cpu
+        print(f"{name:32} {cpu:7.3f} {ratio:6.2f} {cpu_us:12.1f} {wall:7.3f} {wall_us:13.1f}")
 
 
 if __name__ == "__main__":

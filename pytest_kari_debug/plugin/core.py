@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import platform
 import socket
@@ -241,32 +240,40 @@ def _check_flag_marker(item: pytest.Item, name: str) -> None:
         raise pytest.UsageError(msg)
 
 
+_MARKED = pytest.StashKey["tuple[str, str | None] | None"]()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Check the kari markers of every collected test: bad arguments are a usage error."""
     for item in items:
-        _extension_marker(item)
+        item.stash[_MARKED] = _extension_marker(item)
         _check_flag_marker(item, "kari_profile")
 
 
-@functools.lru_cache(maxsize=1024)
-def _package_root_name(folder: Path) -> str:
+_PACKAGE_ROOTS: dict[str, str] = {}
+
+
+def _package_root_name(folder: str) -> str:
     """The name of the top package containing *folder*, else the folder's own name."""
-    top = None
-    while (folder / "__init__.py").exists():
-        top = folder
-        if folder.parent == folder:
-            break
-        folder = folder.parent
-    return (top or folder).name or "default"
+    found = _PACKAGE_ROOTS.get(folder)
+    if found is None:
+        path = top = Path(folder)
+        while (path / "__init__.py").exists():
+            top = path
+            if path.parent == path:
+                break
+            path = path.parent
+        found = _PACKAGE_ROOTS[folder] = top.name or "default"
+    return found
 
 
 def _default_extension_id(item: pytest.Item) -> str:
-    return _package_root_name(Path(str(item.path)).parent)
+    return _package_root_name(os.path.dirname(str(item.path)))
 
 
 def extension_of(item: pytest.Item) -> tuple[str, str | None]:
     """The extension id (and display name) a test belongs to."""
-    marked = _extension_marker(item)
+    marked = item.stash[_MARKED] if _MARKED in item.stash else _extension_marker(item)
     if marked is not None:
         return marked
     state = item.config.stash[STATE]

@@ -35,15 +35,32 @@ def _attach(handler: KariLogHandler, attached: list[logging.Logger]) -> None:
     The same loggers pytest's own capture attaches to, so a record ``caplog`` sees is seen
     here too; levels, filters and the other handlers stay as the user configured them.
     """
-    root = logging.getLogger()
-    loggers = [root]
-    for logger in list(root.manager.loggerDict.values()):
-        if isinstance(logger, logging.Logger) and not logger.propagate and logger is not root:
-            loggers.append(logger)
-    for logger in loggers:
+    for logger in _capturing_loggers():
         if handler not in logger.handlers:
             logger.addHandler(handler)
             attached.append(logger)
+
+
+_LOGGERS: dict[str, Any] = {"known": -1, "loggers": []}
+
+
+def _capturing_loggers() -> list[logging.Logger]:
+    """The root logger and the loggers that do not propagate to it.
+
+    Rescanned only when loggers were added since the last scan: walking every logger of
+    every library once per test would cost more than the capture itself.
+    """
+    root = logging.getLogger()
+    known = len(root.manager.loggerDict)
+    if known != _LOGGERS["known"]:
+        _LOGGERS["known"] = known
+        _LOGGERS["loggers"] = [
+            logger
+            for logger in list(root.manager.loggerDict.values())
+            if isinstance(logger, logging.Logger) and not logger.propagate
+        ]
+    # propagate may change at any time: keep only those still detached from the root.
+    return [root, *(logger for logger in _LOGGERS["loggers"] if not logger.propagate)]
 
 
 def _detach(handler: KariLogHandler, attached: list[logging.Logger]) -> None:
