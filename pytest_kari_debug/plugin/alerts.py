@@ -194,6 +194,8 @@ def pytest_kari_debug_session_options(item: pytest.Item) -> dict[str, Any] | Non
 @pytest.hookimpl(wrapper=True, trylast=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     """Time the call phase itself (the verdict runs before pytest's call report exists)."""
+    if not item.stash.get(_RULES, True):  # no rule reads phase times: nothing to time
+        return (yield)
     began = time.perf_counter()
     try:
         return (yield)
@@ -208,6 +210,8 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Keep the setup time; evaluate the rules of a test whose call failed (for the report)."""
     report = yield
+    if report.passed and not item.stash.get(_RULES, True):
+        return report  # no rules: nothing to time or evaluate for the report
     with guard(item.config, "recording alert phases"):
         if report.when == "setup":
             item.stash.setdefault(_PHASES, {})["setup"] = round(report.duration * 1000.0, 3)

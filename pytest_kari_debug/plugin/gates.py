@@ -76,6 +76,7 @@ class _Measure:
 
 
 _MEASURE = pytest.StashKey[_Measure]()
+_REPEAT_MARKED = pytest.StashKey[int]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -261,7 +262,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Check kari_gate and kari_repeat markers at collection."""
     for item in items:
         _marker_gates(item)
-        _marker_repeat(item)
+        repeat = _marker_repeat(item)
+        if repeat is not None:
+            item.stash[_REPEAT_MARKED] = repeat
 
 
 class _Clock:
@@ -305,9 +308,9 @@ def _timed_run(item: pytest.Item) -> tuple[float, float]:
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     """Time the call phase, snapshot the deterministic figures, and run the asked repeats."""
     settings = item.config.stash[GATES]
-    repeat = settings.repeats_for(item)
-    if not (settings.active or repeat > 1):
+    if not settings.active and item.stash.get(_REPEAT_MARKED, None) is None:
         return (yield)
+    repeat = settings.repeats_for(item)
     clock = _Clock()
     result = yield  # a failing test raises here: no samples
     call_ms, cpu_ms = clock.stop()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,15 +72,29 @@ def warn(message: str) -> None:
         warnings.warn(KariDebugWarning(f"kari-debug: {message}"), stacklevel=2)
 
 
-@contextmanager
-def guard(config: pytest.Config, where: str) -> Iterator[None]:
-    """Turn an internal error inside the block into a diagnostic; never into a test outcome."""
-    try:
-        yield
-    except Exception as exc:
-        state = config.stash.get(STATE, None)
-        message = f"internal error in {where}: {type(exc).__name__}: {exc}"
+class guard:
+    """Turn an internal error inside the block into a diagnostic; never into a test outcome.
+
+    A class rather than a generator-based context manager: it wraps every per-test hook, so
+    its cost is paid thousands of times a run.
+    """
+
+    __slots__ = ("config", "where")
+
+    def __init__(self, config: pytest.Config, where: str) -> None:
+        self.config = config
+        self.where = where
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None or not isinstance(exc, Exception):
+            return False
+        state = self.config.stash.get(STATE, None)
+        message = f"internal error in {self.where}: {type(exc).__name__}: {exc}"
         if state is None:
             warn(message)
         else:
             state.diagnose(message)
+        return True
