@@ -18,7 +18,7 @@ from .. import __version__
 from ..exporters.csv_export import render_csv
 from ..exporters.json_export import build_run_document
 from ..storage import Store
-from .comparison import MIB, figures_of
+from .figures import MIB, figures_of
 from .render import iso, to_json
 
 EXPORT_FORMAT = "pytest-kari-debug/export"
