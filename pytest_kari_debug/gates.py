@@ -15,7 +15,11 @@ The method (also in the README):
   ``errors``) are compared exactly against the threshold, with no repeats.
 * ``peak_rss_bytes`` is compared once, against its threshold (usually absolute, ``+50MB``).
 
-A test missing from the baseline is ``new``, never a failure.
+A test missing from the baseline is ``new``, never a failure. :func:`compare_runs` (the
+``kari-debug compare`` method, outside pytest) also judges each gate on the total over the tests
+compared, and lists apart the tests found on one side only or not comparable (not passed).
+Several runs merge into one baseline (:func:`merge_baselines`) whose per-test samples are the
+per-run values, so the median rule sees the spread between runs.
 """
 
 from __future__ import annotations
@@ -38,6 +42,10 @@ from .exceptions import ConfigurationError, KariDebugError
 
 BASELINE_FORMAT = "pytest-kari-debug/baseline"
 BASELINE_VERSION = 1
+#: Outcomes whose figures are comparable (a failed test stops early; a skipped one never ran).
+COMPARABLE_OUTCOMES = frozenset({"passed", "xpassed"})
+#: Node id of the change judged on the sum over every compared test.
+TOTAL = "(total)"
 
 #: Gate names users write -> the figure they compare.
 METRIC_ALIASES = {
@@ -52,6 +60,8 @@ METRIC_ALIASES = {
     "allocated_blocks": "allocated_blocks",
     "peak_rss": "peak_rss_bytes",
     "peak_rss_bytes": "peak_rss_bytes",
+    "memory": "peak_rss_bytes",
+    "rss": "peak_rss_bytes",
     "spans": "spans",
     "logs": "logs",
     "errors": "errors",
@@ -81,8 +91,15 @@ _SCALE = {
     "mib": 1024.0**2,
     "gib": 1024.0**3,
 }
+#: Figure names of alert rules that have no gate, and what to write instead.
+_NO_GATE = {
+    "log.": "gate 'logs' (every log record) or fail on it with an alert rule like 'log.error > 0'",
+    "duration_ms": "gate 'duration' (the call phase) or an alert rule like 'duration_ms > 500'",
+    "allocated_mb": "gate 'allocated' with a unit, e.g. allocated:+1MB",
+    "peak_rss_mb": "gate 'peak_rss' with a unit, e.g. peak_rss:+50MB",
+}
 _GATE = re.compile(
-    r"^\s*(?P<metric>[a-z_]+)\s*:\s*\+?(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>%|[a-zA-Z]*)\s*$"
+    r"^\s*(?P<metric>[a-z_.]+)\s*:\s*\+?(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>%|[a-zA-Z]*)\s*$"
 )
 
 
@@ -125,6 +142,9 @@ def parse_gates(spec: str, *, source: str = "--kari-fail-regression") -> list[Ga
             msg = (
                 f"{source}: unknown metric {name!r}; accepted: {', '.join(sorted(METRIC_ALIASES))}"
             )
+            hint = next((h for key, h in _NO_GATE.items() if name.startswith(key)), None)
+            if hint:
+                msg += f" ({name} has no gate: use {hint})"
             raise ConfigurationError(msg)
         number, unit = float(match["number"]), match["unit"]
         if unit == "%":
@@ -214,17 +234,25 @@ def machine_info() -> dict[str, Any]:
 def build_baseline(
     name: str, tests: Iterable[Mapping[str, Any]], run: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """A baseline document from the test records of a run (passed and xfailed tests only)."""
-    entries = {}
+    """A baseline document from the test records of a run (passed and xpassed tests only).
+
+    The other tests are kept under ``excluded`` (node id -> outcome), so a comparison can
+    tell a test that did not pass in the baseline from one that is new.
+    """
+    entries: dict[str, Any] = {}
+    excluded: dict[str, str] = {}
     references: list[float] = []
     for record in tests:
         references.extend((record.get("extra") or {}).get("gates", {}).get("reference_ms") or [])
-        if record.get("outcome") not in ("passed", "xpassed"):
+        if record.get("outcome") not in COMPARABLE_OUTCOMES:
+            excluded[record["nodeid"]] = str(record.get("outcome"))
             continue
         entries[record["nodeid"]] = {
             "figures": figures_of(record),
             "samples": samples_of(record),
         }
+        if record.get("extension_id") is not None:
+            entries[record["nodeid"]]["extension_id"] = record["extension_id"]
     return {
         "format": BASELINE_FORMAT,
         "version": BASELINE_VERSION,
@@ -234,6 +262,55 @@ def build_baseline(
         "machine": machine_info(),
         "reference_ms": statistics.median(references) if references else None,
         "tests": entries,
+        "excluded": {k: v for k, v in excluded.items() if k not in entries},
+    }
+
+
+def merge_baselines(name: str, documents: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One baseline from the baselines of several runs (e.g. every run of an export).
+
+    A test's timing samples become its per-run values and its timing figure their minimum,
+    so the median rule sees how much the test varies between runs; its other figures are the
+    median over the runs. A single document is returned as it is (its samples are repeats).
+    """
+    if not documents:
+        msg = f"baseline {name!r}: no run to build it from"
+        raise BaselineError(msg)
+    if len(documents) == 1:
+        return {**documents[0], "name": name}
+    per_test: dict[str, list[Mapping[str, Any]]] = {}
+    excluded: dict[str, str] = {}
+    for document in documents:
+        for nodeid, entry in document.get("tests", {}).items():
+            per_test.setdefault(nodeid, []).append(entry)
+        excluded.update(document.get("excluded") or {})
+    entries: dict[str, Any] = {}
+    for nodeid, found in per_test.items():
+        values: dict[str, list[float]] = {}
+        for entry in found:
+            for metric, value in entry.get("figures", {}).items():
+                values.setdefault(metric, []).append(float(value))
+        figures = {
+            metric: min(runs) if metric in TIMING else statistics.median(runs)
+            for metric, runs in values.items()
+        }
+        samples = {metric: runs for metric, runs in values.items() if metric in TIMING}
+        entries[nodeid] = {"figures": figures, "samples": samples}
+        extension = next((e["extension_id"] for e in found if e.get("extension_id")), None)
+        if extension is not None:
+            entries[nodeid]["extension_id"] = extension
+    references = [float(d["reference_ms"]) for d in documents if d.get("reference_ms")]
+    last_run = documents[-1].get("run") or {}
+    return {
+        "format": BASELINE_FORMAT,
+        "version": BASELINE_VERSION,
+        "name": name,
+        "created_at": time.time(),
+        "run": {**dict(last_run), "merged": [dict(d.get("run") or {}) for d in documents]},
+        "machine": documents[-1].get("machine") or machine_info(),
+        "reference_ms": statistics.median(references) if references else None,
+        "tests": entries,
+        "excluded": {k: v for k, v in excluded.items() if k not in entries},
     }
 
 
@@ -413,16 +490,35 @@ def finite(value: float) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
+def slowdown_of(references: Iterable[float], base_reference: float | None) -> float:
+    """How much slower the reference loop runs now than in the baseline (1.0: unknown)."""
+    found = [float(value) for value in references if finite(value) and value > 0]
+    if not found or not base_reference:
+        return 1.0
+    return statistics.median(found) / float(base_reference)
+
+
 @dataclass
 class Comparison:
-    """Every change of a run, for the terminal table and the exports."""
+    """Every change of a run, for the terminal table and the exports.
+
+    ``totals`` holds one change per gate judged on the sum over the compared tests (node id
+    ``"(total)"``); the lists name the tests found on one side only and those not comparable
+    (not passed on a side).
+    """
 
     baseline_name: str
     changes: list[Change] = field(default_factory=list)
+    totals: list[Change] = field(default_factory=list)
+    compared_tests: int = 0
+    only_in_base: list[str] = field(default_factory=list)
+    only_in_head: list[str] = field(default_factory=list)
+    not_comparable: list[str] = field(default_factory=list)
+    slowdown: float = 1.0
 
     def regressions(self) -> list[Change]:
-        """The changes that fail their gate."""
-        return [c for c in self.changes if c.verdict == "regression"]
+        """The changes that fail their gate (per test, then totals)."""
+        return [c for c in (*self.changes, *self.totals) if c.verdict == "regression"]
 
     def sorted(self) -> list[Change]:
         """Regressions first, then the biggest relative changes."""
@@ -430,12 +526,23 @@ class Comparison:
             self.changes, key=lambda c: (SEVERITY.get(c.verdict, 9), -abs(c.percent or 0.0))
         )
 
+    def unmeasured(self) -> list[str]:
+        """Metrics of a gate that some compared test lacks on one side."""
+        return sorted({c.metric for c in self.changes if c.verdict == "unmeasured"})
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
+        """JSON-able form, with stable keys."""
         return {
             "baseline": self.baseline_name,
             "regressions": len(self.regressions()),
             "changes": [c.to_dict() for c in self.sorted()],
+            "totals": [c.to_dict() for c in self.totals],
+            "compared_tests": self.compared_tests,
+            "only_in_base": self.only_in_base,
+            "only_in_head": self.only_in_head,
+            "not_comparable": self.not_comparable,
+            "unmeasured": self.unmeasured(),
+            "slowdown": self.slowdown,
         }
 
 
@@ -446,22 +553,109 @@ def compare_runs(
     *,
     baseline_name: str = "baseline",
     options: Options = Options(),
+    excluded: Iterable[str] = (),
+    slowdown: float = 1.0,
 ) -> Comparison:
     """Compare recorded tests (*head_records*) with a baseline's ``tests`` mapping.
 
-    Outside pytest no re-runs are possible: a timing candidate that lacks samples is kept as
-    ``unconfirmed`` and is not counted as a regression.
+    Only passed (and xpassed) head tests are compared; the others, and the baseline's
+    *excluded* node ids (tests that did not pass there), are listed as not comparable. A
+    record's single measured call time counts as one sample. Outside pytest no re-runs are
+    possible: with ``confirm_runs`` above the samples at hand a timing candidate stays
+    ``unconfirmed`` and is not counted as a regression (pass ``Options(confirm_runs=1)`` to
+    decide on what was recorded). Each gate is also judged on the total over the tests
+    compared (see :func:`total_change`).
     """
-    comparison = Comparison(baseline_name)
+    comparison = Comparison(baseline_name, slowdown=slowdown)
+    not_comparable = set(excluded)
+    seen: set[str] = set()
+    compared: list[tuple[Mapping[str, Any], dict[str, float], dict[str, list[float]]]] = []
     for record in head_records:
+        nodeid = record["nodeid"]
+        if record.get("outcome") not in COMPARABLE_OUTCOMES:
+            not_comparable.add(nodeid)
+            continue
+        seen.add(nodeid)
+        if nodeid in not_comparable:
+            continue  # did not pass in the baseline
+        figures, samples = figures_of(record), samples_of(record)
+        for metric in TIMING:
+            if metric in figures and not samples.get(metric):
+                samples[metric] = [figures[metric]]
+        entry = base_tests.get(nodeid)
         comparison.changes.extend(
-            compare_test(
-                record["nodeid"],
-                figures_of(record),
-                samples_of(record),
-                base_tests.get(record["nodeid"]),
-                gates,
-                options,
-            )
+            compare_test(nodeid, figures, samples, entry, gates, options, slowdown=slowdown)
         )
+        if entry is None:
+            comparison.only_in_head.append(nodeid)
+        else:
+            compared.append((entry, figures, samples))
+    comparison.only_in_head = sorted(set(comparison.only_in_head) - not_comparable)
+    comparison.only_in_base = sorted(set(base_tests) - seen - not_comparable)
+    comparison.not_comparable = sorted(not_comparable)
+    comparison.compared_tests = len(compared)
+    if len(compared) > 1:
+        for gate in gates:
+            total = total_change(gate, compared, options, slowdown=slowdown)
+            if total is not None:
+                comparison.totals.append(total)
     return comparison
+
+
+def total_change(
+    gate: Gate,
+    compared: Sequence[
+        tuple[Mapping[str, Any], Mapping[str, float], Mapping[str, Sequence[float]]]
+    ],
+    options: Options = Options(),
+    *,
+    slowdown: float = 1.0,
+) -> Change | None:
+    """Judge *gate* on the sum of its metric over the (baseline entry, figures, samples) given.
+
+    A small slowdown spread over many tests shows in the total while every test stays under
+    its gate. The per-test rules carry over: deterministic sums compare exactly; a timing
+    total must clear the noise floor times the number of tests, and exceed the sum of the
+    tests' typical baseline values (each one's median when it has three samples or more).
+    ``peak_rss_bytes`` is a process-wide high-water mark and has no total (``None``).
+    """
+    metric = gate.metric
+    if metric == "peak_rss_bytes":
+        return None
+    base_sum = new_sum = typical = 0.0
+    samples_at_hand: list[int] = []
+    count = 0
+    for entry, figures, samples in compared:
+        base = entry.get("figures", {}).get(metric)
+        new = figures.get(metric)
+        if base is None or new is None or (metric in TIMING and base <= 0):
+            continue
+        count += 1
+        base_samples = entry.get("samples", {}).get(metric) or []
+        scale = slowdown if metric in TIMING and slowdown > 1.0 else 1.0
+        base_sum += float(base)
+        new_sum += float(new) / scale
+        typical += statistics.median(base_samples) if len(base_samples) >= 3 else float(base)
+        samples_at_hand.append(len(samples.get(metric) or []))
+    if count < 2:
+        return None
+    note = f"sum over {count} tests"
+    if metric in TIMING and slowdown > 1.0:
+        note += f"; scaled by machine slowdown x{slowdown:.2f}"
+    verdict = "ok"
+    if gate.exceeded(base_sum, new_sum):
+        verdict = "regression"
+        if metric in TIMING:
+            floor = options.min_change_ms * count
+            if new_sum - base_sum <= floor:
+                verdict, why = "ok", f"change below the {floor:g} ms noise floor of {count} tests"
+            elif new_sum <= typical:
+                verdict, why = "ok", "within the baseline's own spread"
+            elif min(samples_at_hand) < options.confirm_runs:
+                verdict, why = "unconfirmed", f"needs {options.confirm_runs} samples per test"
+            else:
+                why = "sum of each test's minimum"
+            note = f"{note}; {why}"
+    elif metric in TIMING and (base_sum - new_sum) / base_sum * 100 > options.faster_percent:
+        verdict, note = "faster", f"{note}; much faster than the baseline: is the baseline stale?"
+    return Change(TOTAL, metric, base_sum, new_sum, verdict, gate.text, note)

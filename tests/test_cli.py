@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from pytest_kari_debug.cli import cli, exports, main
-from pytest_kari_debug.cli.comparison import figures_of
+from pytest_kari_debug.cli.figures import figures_of
 from pytest_kari_debug.exporters.json_export import SCHEMA_PATH
 from pytest_kari_debug.storage import Store
 
@@ -383,13 +383,21 @@ def test_compare_exit_status_ok_regression_and_bad_baseline(store: Path, tmp_pat
     assert worse.exit_code == 1, worse.output
     verdict = json.loads(worse.stdout)
     assert verdict["ok"] is False
-    assert {(r["nodeid"], r["figure"]) for r in verdict["regressions"]} >= {
+    assert verdict["compared_tests"] == 2
+    regressed = {
+        (c["nodeid"], c["metric"]) for c in verdict["changes"] if c["verdict"] == "regression"
+    }
+    assert regressed == {
         ("test_demo.py::test_api", "errors"), ("test_demo.py::test_slow", "errors"),
     }  # fmt: skip
-    assert "regression: test_demo.py::test_api: errors 1.000" in worse.stderr
+    assert [
+        (t["nodeid"], t["baseline"], t["current"], t["verdict"]) for t in verdict["totals"]
+    ] == [("(total)", 0.0, 2.0, "regression")]
+    assert verdict["regressions"] == 3
+    assert "regression gate 'errors:+0' on test_demo.py::test_api: errors 0 -> 1" in worse.stderr
 
     def faster(test: dict) -> None:
-        test["duration_ms"] = 0.001
+        test["phases"]["call"] = 0.001
 
     slow = kari(
         store, "compare", str(_baseline(store, tmp_path, faster)), "--fail", "duration:+50%"
@@ -397,6 +405,7 @@ def test_compare_exit_status_ok_regression_and_bad_baseline(store: Path, tmp_pat
     assert slow.exit_code == 1
     assert "REGRESSED" in slow.stdout
     assert "test_demo.py::test_slow" in slow.stdout
+    assert "0.001ms -> " in slow.stderr
 
     missing = kari(store, "compare", str(tmp_path / "nope.json"))
     assert missing.exit_code == 2
@@ -405,12 +414,75 @@ def test_compare_exit_status_ok_regression_and_bad_baseline(store: Path, tmp_pat
     bad = kari(store, "compare", str(tmp_path / "bad.json"))
     assert bad.exit_code == 2
     assert "not readable JSON" in one_error_line(bad)
+    (tmp_path / "newer.json").write_text('{"format": "pytest-kari-debug/baseline", "version": 9}')
+    newer = kari(store, "compare", str(tmp_path / "newer.json"))
+    assert newer.exit_code == 2
+    assert "newer.json' has baseline version 9" in one_error_line(newer)
     no_run = kari(store, "compare", "last~5")
     assert no_run.exit_code == 2
     assert "not found" in one_error_line(no_run)
+    no_name = kari(store, "compare", "release-1")
+    assert no_name.exit_code == 2
+    assert "'release-1' is not a run nor a baseline saved" in one_error_line(no_name)
     bad_spec = kari(store, "compare", "last", "--fail", "speed:+5%")
     assert bad_spec.exit_code == 2
     assert "accepted:" in one_error_line(bad_spec)
+    no_gate = kari(store, "compare", "last", "--fail", "log.error:+0")
+    assert no_gate.exit_code == 2
+    assert "log.error has no gate" in one_error_line(no_gate)
+
+
+def test_compare_reads_saved_baselines_by_name_and_file(
+    pytester: pytest.Pytester, store: Path, tmp_path: Path
+) -> None:
+    """A baseline saved by --kari-save-baseline, in the store or as a file, gates the last run."""
+    base_file = tmp_path / "main.json"
+    saved = pytester.runpytest(
+        "--kari-debug", "--kari-save-baseline=main", f"--kari-baseline-file={base_file}",
+        "--kari-confirm-runs=2", *QUIET,
+    )  # fmt: skip
+    saved.assert_outcomes(passed=2)
+    # Like with like: the head takes as many call samples as the baseline did.
+    pytester.runpytest("--kari-debug", "--kari-repeat=2", *QUIET).assert_outcomes(passed=2)
+    spec = "duration:+300%,errors:+0,memory:+100MB"
+    by_name = json_out(kari(store, "--format", "json", "compare", "main", "--fail", spec))
+    assert by_name["base"] == "baseline main"
+    assert by_name["compared_tests"] == 2
+    assert by_name["gates"] == ["duration:+300%", "errors:+0", "memory:+100MB"]
+    assert {c["metric"] for c in by_name["changes"]} == {"call_ms", "errors", "peak_rss_bytes"}
+    by_file = json_out(kari(store, "--format", "json", "compare", str(base_file), "--fail", spec))
+    assert by_file["base"] == f"baseline file {base_file}"
+    assert by_file["head"] == by_name["head"]
+    document = json.loads(base_file.read_text())
+    assert len(document["tests"]["test_demo.py::test_slow"]["samples"]["call_ms"]) == 2
+    as_head = kari(store, "compare", "last", str(base_file))
+    assert as_head.exit_code == 2
+    assert "is a baseline; HEAD is a run" in one_error_line(as_head)
+
+
+def test_compare_merges_the_runs_of_an_export_into_one_baseline(
+    pytester: pytest.Pytester, store: Path, tmp_path: Path
+) -> None:
+    """Every run of an export is one baseline sample; its head must be a single run."""
+    pytester.runpytest("--kari-debug", "--kari-trace", *QUIET).assert_outcomes(passed=2)
+    pytester.runpytest("--kari-debug", "--kari-trace", *QUIET).assert_outcomes(passed=2)
+    export = tmp_path / "export.json"
+    assert kari(store, "export", "--format", "json", "-o", str(export)).exit_code == 0
+    spec = "spans:+0,errors:+0,logs:+0"
+    result = json_out(kari(store, "--format", "json", "compare", str(export), "--fail", spec))
+    assert result["base"] == f"{export} (3 runs)"
+    assert result["compared_tests"] == 2
+    assert result["ok"] is True
+    spans = {c["nodeid"]: c for c in result["changes"] if c["metric"] == "spans"}
+    assert spans["test_demo.py::test_api"]["baseline"] == spans["test_demo.py::test_api"]["current"]
+    assert spans["test_demo.py::test_api"]["current"] >= 1
+    as_head = kari(store, "compare", "last", str(export))
+    assert as_head.exit_code == 2
+    assert "holds 3 runs" in one_error_line(as_head)
+    run_doc = tmp_path / "run.json"
+    document = json.loads(export.read_text())["runs"][-1]
+    run_doc.write_text(json.dumps(document))
+    assert kari(store, "compare", str(export), str(run_doc), "--fail", spec).exit_code == 0
 
 
 # errors for people, no data --------------------------------------------------------------

@@ -7,9 +7,17 @@ from datetime import datetime
 import click
 import pytest
 
-from pytest_kari_debug.cli.comparison import compare_runs, figures_of, parse_gate_spec
+from pytest_kari_debug.cli.figures import figures_of
 from pytest_kari_debug.cli.render import ago, clip, ms, number, parse_since, size, table
 from pytest_kari_debug.exceptions import ConfigurationError
+from pytest_kari_debug.gates import (
+    Options,
+    build_baseline,
+    compare_runs,
+    merge_baselines,
+    parse_gates,
+)
+from pytest_kari_debug.rules import RecordFigures, evaluate_rule, parse_rule
 
 NOW = 1_700_000_000.0
 
@@ -65,81 +73,136 @@ def test_table_aligns_columns_ignoring_colour() -> None:
     ] == [8, 8, 8]
 
 
-# gates -------------------------------------------------------------------------------------
-def _test(nodeid: str, duration: float, errors: int = 0, outcome: str = "passed") -> dict:
+# compare: the regression gates' method over recorded runs ---------------------------------
+#: What `kari-debug compare` decides with: nothing can be re-run outside pytest.
+CLI = Options(confirm_runs=1)
+
+
+def _test(nodeid: str, call: float, errors: int = 0, outcome: str = "passed") -> dict:
     return {
         "nodeid": nodeid,
         "outcome": outcome,
-        "duration_ms": duration,
-        "phases": {"call": duration},
+        "phases": {"setup": 0.5, "call": call},
         "collected_data": {"error_tracking": {"records": [{}] * errors, "dropped": 0}},
     }
 
 
-def test_gate_spec_parses_relative_and_absolute_limits() -> None:
-    """FIGURE:+N% is relative to the baseline, FIGURE:+N absolute in the figure's unit."""
-    rules = parse_gate_spec("duration:+25%, allocated:+10% ,errors:+0,call_ms:+3")
-    assert [(r.figure, r.limit, r.relative) for r in rules] == [
-        ("duration_ms", 0.25, True), ("allocated_mb", 0.10, True), ("errors", 0.0, False),
-        ("call_ms", 3.0, False),
+def _baseline(*runs: list[dict]) -> dict:
+    return merge_baselines("base", [build_baseline("base", tests) for tests in runs])
+
+
+def test_cli_gate_names_are_the_gates_names_with_aliases() -> None:
+    """compare reads --fail like --kari-fail-regression; memory and rss name peak RSS."""
+    gates = parse_gates("duration:+25%, memory:+50MB ,rss:+1%,call:+3ms,errors:+0", source="--fail")
+    assert [(g.metric, g.threshold, g.relative) for g in gates] == [
+        ("call_ms", 25.0, True), ("peak_rss_bytes", 50e6, False), ("peak_rss_bytes", 1.0, True),
+        ("call_ms", 3.0, False), ("errors", 0.0, False),
     ]  # fmt: skip
-    assert rules[0].threshold(100.0) == 125.0
-    assert rules[3].threshold(100.0) == 103.0
 
 
 @pytest.mark.parametrize(
     ("spec", "match"),
-    [("speed:+5%", "unknown gate figure 'speed'"), ("duration", "not FIGURE"),
-     ("duration:-5%", "not FIGURE"), ("", "no gate")],
+    [("speed:+5%", r"--fail: unknown metric 'speed'; accepted: .*memory"),
+     ("log.error:+0", "log.error has no gate: use gate 'logs'"),
+     ("peak_rss_mb:+5", "use gate 'peak_rss' with a unit"),
+     ("duration", "cannot read gate"), ("duration:-5%", "cannot read gate"), ("", "no gate")],
 )  # fmt: skip
 def test_gate_spec_errors_name_the_fix(spec: str, match: str) -> None:
     """A malformed gate spec is a ConfigurationError saying what is accepted."""
     with pytest.raises(ConfigurationError, match=match):
-        parse_gate_spec(spec)
+        parse_gates(spec, source="--fail")
 
 
-def test_regression_needs_the_limit_and_the_noise_floor() -> None:
+def test_regression_needs_the_gate_and_the_noise_floor() -> None:
     """A growth beyond the percentage regresses only when it also clears the noise floor."""
-    rules = parse_gate_spec("duration:+25%")
-    base = [[_test("t::fast", 1.0), _test("t::slow", 100.0)]]
-    head = [[_test("t::fast", 3.0), _test("t::slow", 140.0)]]
-    comparison = compare_runs(base, head, rules)
-    verdicts = {r.nodeid: r.regressed for r in comparison.results}
-    assert verdicts == {"t::fast": False, "t::slow": True, "(total)": True}
-    slow = next(r for r in comparison.results if r.nodeid == "t::slow")
-    assert slow.threshold == 125.0
-    assert slow.change == pytest.approx(0.4)
-    assert "gate 'duration:+25%' allows 125.000ms" in slow.message()
-    assert not comparison.ok
+    base = _baseline([_test("t::fast", 0.1), _test("t::slow", 10.0)])
+    head = [_test("t::fast", 0.3), _test("t::slow", 14.0)]
+    comparison = compare_runs(base["tests"], head, parse_gates("duration:+25%"), options=CLI)
+    verdicts = {c.nodeid: (c.verdict, c.note) for c in comparison.changes}
+    assert verdicts["t::fast"] == ("ok", "change below the 0.25 ms noise floor")
+    assert verdicts["t::slow"][0] == "regression"
+    slow = next(c for c in comparison.changes if c.nodeid == "t::slow")
+    assert slow.percent == pytest.approx(40.0)
+    assert "call_ms 10.000ms -> 14.000ms (+40.0%)" in slow.message()
+    [total] = comparison.totals
+    assert (total.nodeid, total.baseline, total.current, total.verdict) == (
+        "(total)", 10.1, 14.3, "regression",
+    )  # fmt: skip
+    assert len(comparison.regressions()) == 2
 
 
-def test_noisy_baseline_widens_the_threshold() -> None:
-    """Several baseline samples set a spread that an increase must exceed."""
-    rules = parse_gate_spec("duration:+10%")
-    steady = [[_test("t::a", 100.0)] for _ in range(5)]
-    noisy = [[_test("t::a", value)] for value in (60.0, 100.0, 140.0, 80.0, 120.0)]
-    head = [[_test("t::a", 125.0)]]
-    assert not compare_runs(steady, head, rules).ok
-    assert compare_runs(noisy, head, rules).ok
+def test_many_small_increases_fail_an_absolute_gate_on_the_total() -> None:
+    """Ten tests each 1 ms slower pass a +3ms gate one by one, but not in total."""
+    base = _baseline([_test(f"t::{n}", 10.0) for n in range(10)])
+    head = [_test(f"t::{n}", 11.0) for n in range(10)]
+    comparison = compare_runs(base["tests"], head, parse_gates("duration:+3ms"), options=CLI)
+    assert {c.verdict for c in comparison.changes} == {"ok"}
+    [total] = comparison.totals
+    assert (total.baseline, total.current, total.verdict) == (100.0, 110.0, "regression")
+    tiny = [_test(f"t::{n}", 10.2) for n in range(10)]  # +2 ms in total: under 10 x 0.25 ms
+    quiet = compare_runs(base["tests"], tiny, parse_gates("duration:+1ms"), options=CLI)
+    assert quiet.totals[0].verdict == "ok"
+    assert "noise floor of 10 tests" in quiet.totals[0].note
+
+
+def test_the_spread_between_baseline_runs_widens_the_threshold() -> None:
+    """Merged runs are per-test samples: a head value within the runs' median is no regression."""
+    gates = parse_gates("duration:+10%")
+    steady = _baseline(*([_test("t::a", 60.0)] for _ in range(5)))
+    noisy = _baseline(*([_test("t::a", v)] for v in (60.0, 100.0, 140.0, 80.0, 120.0)))
+    assert noisy["tests"]["t::a"]["figures"]["call_ms"] == 60.0
+    assert noisy["tests"]["t::a"]["samples"]["call_ms"] == [60.0, 100.0, 140.0, 80.0, 120.0]
+    head = [_test("t::a", 90.0)]
+    assert compare_runs(steady["tests"], head, gates, options=CLI).regressions()
+    inside = compare_runs(noisy["tests"], head, gates, options=CLI)
+    assert not inside.regressions()
+    assert inside.changes[0].note == "within the baseline's own spread"
+
+
+def test_without_confirmation_runs_a_timing_candidate_is_only_unconfirmed() -> None:
+    """With the plugin's default confirm_runs, one recorded sample is no verdict."""
+    base = _baseline([_test("t::a", 10.0)])
+    comparison = compare_runs(base["tests"], [_test("t::a", 20.0)], parse_gates("duration:+10%"))
+    assert comparison.changes[0].verdict == "unconfirmed"
+    assert not comparison.regressions()
+
+
+def test_deterministic_counts_are_compared_exactly() -> None:
+    """One more error record is a regression under errors:+0, whatever the timings."""
+    base = _baseline([_test("t::a", 10.0), _test("t::b", 10.0, errors=1)])
+    head = [_test("t::a", 10.0, errors=1), _test("t::b", 10.0, errors=1)]
+    comparison = compare_runs(base["tests"], head, parse_gates("errors:+0"), options=CLI)
+    assert [(c.nodeid, c.verdict) for c in comparison.regressions()] == [
+        ("t::a", "regression"), ("(total)", "regression"),
+    ]  # fmt: skip
 
 
 def test_failed_and_missing_tests_are_reported_not_compared() -> None:
-    """Tests failing, skipped or present on one side only are listed apart."""
-    base = [[_test("t::a", 10.0), _test("t::gone", 10.0), _test("t::broken", 10.0)]]
+    """Tests not passing on a side, or present on one side only, are listed apart."""
+    base = _baseline(
+        [_test("t::a", 10.0), _test("t::gone", 10.0), _test("t::broken", 10.0),
+         _test("t::flaky", 10.0, outcome="failed")]
+    )  # fmt: skip
     head = [
-        [_test("t::a", 10.0), _test("t::new", 10.0), _test("t::broken", 99.0, outcome="failed")]
-    ]
-    comparison = compare_runs(base, head, parse_gate_spec("duration:+10%,allocated:+10%"))
+        _test("t::a", 10.0), _test("t::new", 10.0), _test("t::broken", 99.0, outcome="failed"),
+        _test("t::flaky", 99.0),
+    ]  # fmt: skip
+    comparison = compare_runs(
+        base["tests"], head, parse_gates("duration:+10%,allocated:+10%"),
+        options=CLI, excluded=base["excluded"],
+    )  # fmt: skip
     assert comparison.compared_tests == 1
     assert comparison.only_in_base == ["t::gone"]
     assert comparison.only_in_head == ["t::new"]
-    assert comparison.not_comparable == ["t::broken"]
-    assert comparison.unmeasured == ["allocated_mb"]
-    assert comparison.ok
+    assert comparison.not_comparable == ["t::broken", "t::flaky"]
+    assert comparison.unmeasured() == ["allocated_bytes"]
+    assert not comparison.regressions()
+    assert comparison.totals == []  # one test compared: no total
+    assert {c.nodeid for c in comparison.changes} == {"t::a", "t::new"}
 
 
-def test_figures_of_a_test_record() -> None:
-    """Per-test figures come from phases, resources, memory and record counts."""
+def test_figures_of_a_test_record_are_what_rules_test() -> None:
+    """Shown figures come from the alert rules' extraction; an instrument that was off is absent."""
     record = _test("t::a", 12.0, errors=2)
     record["collected_data"]["metrics"] = {
         "resources": {"cpu_ms": 7.5, "peak_rss_bytes": 64 * 1024 * 1024},
@@ -149,10 +212,13 @@ def test_figures_of_a_test_record() -> None:
         "records": [{"level": "ERROR"}, {"level": "WARNING"}, {"level": "INFO"}]
     }
     assert figures_of(record) == {
-        "duration_ms": 12.0, "call_ms": 12.0, "cpu_ms": 7.5, "peak_rss_mb": 64.0,
+        "duration_ms": 12.5, "call_ms": 12.0, "cpu_ms": 7.5, "peak_rss_mb": 64.0,
         "allocated_mb": 1.0, "allocated_blocks": 300.0, "errors": 2.0, "log.error": 1.0,
         "log.warning": 2.0,
     }  # fmt: skip
-    assert figures_of({"figures": {"duration": 5.0, "errors": 1}}) == {
-        "duration_ms": 5.0, "errors": 1.0,
-    }  # fmt: skip
+    for name, value in figures_of(record).items():  # a rule at the shown value is the edge
+        assert evaluate_rule(parse_rule(f"{name} >= {value}"), RecordFigures(record)).fired
+        assert not evaluate_rule(parse_rule(f"{name} > {value}"), RecordFigures(record)).fired
+    del record["collected_data"]["metrics"]["memory"]
+    assert "allocated_mb" not in figures_of(record)
+    assert "cpu_ms" in figures_of(record)

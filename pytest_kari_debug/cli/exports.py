@@ -18,7 +18,7 @@ from .. import __version__
 from ..exporters.csv_export import render_csv
 from ..exporters.json_export import build_run_document
 from ..storage import Store
-from .comparison import MIB, figures_of
+from .figures import MIB, figures_of
 from .render import iso, to_json
 
 EXPORT_FORMAT = "pytest-kari-debug/export"
@@ -216,7 +216,8 @@ def render_prometheus_generic(data: dict[str, Any], extension_id: str | None) ->
             for figure, (gauge, scale) in figures.items():
                 if figure in values:
                     labels = (test.get("extension_id", ""), test["nodeid"])
-                    gauge.labels(*labels).set(values[figure] * scale)
+                    value = values[figure] * scale  # MiB figures (3 decimals) -> whole bytes
+                    gauge.labels(*labels).set(round(value) if scale == MIB else value)
     records = Gauge(
         "kari_records", "Records in scope by kind", ["extension", "kind"], registry=registry
     )

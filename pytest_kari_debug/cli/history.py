@@ -11,10 +11,23 @@ import click
 
 from ..atomic import write_atomic
 from ..exceptions import ConfigurationError
+from ..gates import (
+    BASELINE_FORMAT,
+    UNITS,
+    BaselineError,
+    Comparison,
+    Options,
+    build_baseline,
+    check_baseline,
+    compare_runs,
+    merge_baselines,
+    parse_gates,
+    slowdown_of,
+)
 from ..storage import Store
 from . import exports
 from .app import CliError, Env, cli, pass_env, resolve_run
-from .comparison import UNITS, Comparison, compare_runs, figures_of, parse_gate_spec
+from .figures import figures_of
 from .live import _run_json, _run_text
 from .render import ago, ms, number, paint, pairs, table
 from .views import short_test
@@ -149,94 +162,172 @@ def runs_show(env: Env, run: str) -> int:
 
 
 # compare -----------------------------------------------------------------------------------
-def _tests_of_document(data: Any, extension_id: str | None) -> list[list[dict[str, Any]]]:
-    """Test lists (one per run) of a run document, an export or a baseline file."""
-    runs: list[list[dict[str, Any]]] = []
-    if isinstance(data, list):
-        runs = [[t for t in data if isinstance(t, dict)]]
-    elif isinstance(data, Mapping):
-        if isinstance(data.get("runs"), list):
-            for document in data["runs"]:
-                runs.extend(_tests_of_document(document, extension_id))
-        elif isinstance(data.get("tests"), list):
-            runs = [[t for t in data["tests"] if isinstance(t, dict)]]
-        elif isinstance(data.get("tests"), Mapping):  # {nodeid: {figure: value}}
-            runs = [
-                [
-                    {"nodeid": nodeid, "figures": figures, "extension_id": extension_id}
-                    for nodeid, figures in data["tests"].items()
-                    if isinstance(figures, Mapping)
-                ]
-            ]
+def _read_json(text: str, role: str) -> Any:
+    try:
+        return json.loads(Path(text).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        msg = f"{role} file {text!r} does not exist"
+        raise CliError(msg) from None
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        msg = f"{role} file {text!r} is not readable JSON ({exc})"
+        raise CliError(msg) from None
+
+
+def _is_file(text: str) -> bool:
+    return Path(text).is_file() or text.endswith(".json")
+
+
+def _runs_of_document(data: Any) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """(run metadata, test records) of each run in a run document or an export."""
+    if isinstance(data, list):  # a bare list of test records
+        return [({}, [t for t in data if isinstance(t, dict) and "nodeid" in t])]
+    if not isinstance(data, Mapping):
+        return []
+    if isinstance(data.get("runs"), list):  # kari-debug export --format json
+        found = []
+        for document in data["runs"]:
+            found.extend(_runs_of_document(document))
+        return found
+    if isinstance(data.get("tests"), list):  # a run document (pytest --kari-json)
+        run = data.get("run") if isinstance(data.get("run"), Mapping) else {}
+        return [(dict(run), [t for t in data["tests"] if isinstance(t, dict) and "nodeid" in t])]
+    return []
+
+
+def _of_extension(tests: Sequence[Mapping[str, Any]], extension_id: str | None) -> list[Any]:
+    if extension_id is None:
+        return list(tests)
+    return [t for t in tests if t.get("extension_id") in (None, extension_id)]
+
+
+def _checked_baseline(document: Any, source: str, extension_id: str | None) -> dict[str, Any]:
+    try:
+        baseline = check_baseline(document, source=source)
+    except BaselineError as exc:
+        raise CliError(str(exc)) from None
+    tests = baseline["tests"]
     if extension_id is not None:
-        runs = [
-            [t for t in tests if t.get("extension_id") in (None, extension_id)] for tests in runs
-        ]
-    return [tests for tests in runs if tests]
+        tests = {n: e for n, e in tests.items() if e.get("extension_id") in (None, extension_id)}
+    return {**baseline, "tests": tests}
 
 
-def load_reference(
-    store: Store | None, text: str, extension_id: str | None, role: str
-) -> tuple[list[list[dict[str, Any]]], str]:
-    """The test records of *text* (a JSON file, or a run of the store) and a label for it."""
-    path = Path(text)
-    if path.is_file() or text.endswith(".json"):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            msg = f"{role} file {text!r} does not exist"
-            raise CliError(msg) from None
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            msg = f"{role} file {text!r} is not readable JSON ({exc})"
-            raise CliError(msg) from None
-        found = _tests_of_document(data, extension_id)
-        if not found:
-            msg = (
-                f"{role} file {text!r} holds no test records; give a run document"
-                " (pytest --kari-json), a `kari-debug export --format json` file or a baseline"
+_KINDS = (
+    "give a run document (pytest --kari-json), a `kari-debug export --format json` file"
+    " or a baseline file (pytest --kari-save-baseline NAME --kari-baseline-file PATH)"
+)
+
+
+def load_baseline(store: Store | None, text: str, extension_id: str | None) -> tuple[dict, str]:
+    """The baseline document BASE names, and a label for it.
+
+    BASE is a JSON file (a baseline file, a run document, or an export whose runs merge into
+    one baseline), a run of the store (id, uuid, ``last``, ``last~N``) or a baseline saved in
+    the store by ``--kari-save-baseline NAME``.
+    """
+    if _is_file(text):
+        data = _read_json(text, "baseline")
+        if isinstance(data, Mapping) and data.get("format") == BASELINE_FORMAT:
+            source = f"baseline file {text!r}"
+            return _checked_baseline(data, source, extension_id), f"baseline file {text}"
+        runs = [(run, _of_extension(tests, extension_id)) for run, tests in _runs_of_document(data)]
+        runs = [(run, tests) for run, tests in runs if tests]
+        if not runs:
+            msg = f"baseline file {text!r} holds no test records; {_KINDS}"
+            raise CliError(msg)
+        documents = [build_baseline(text, tests, run) for run, tests in runs]
+        label = text if len(runs) == 1 else f"{text} ({len(runs)} runs)"
+        return merge_baselines(text, documents), label
+    if store is None:
+        msg = f"baseline {text!r} is neither a JSON file nor a run: there is no store yet"
+        raise CliError(msg)
+    run = resolve_run(store, text, extension_id)
+    if run is None and (text == "last" or text.startswith("last~") or text.isdigit()):
+        msg = f"baseline run {text!r} not found in the store; see `kari-debug runs list`"
+        raise CliError(msg)
+    if run is not None:
+        tests = store.tests(run["id"], extension_id=extension_id)
+        if not tests:
+            msg = f"baseline run #{run['id']} has no tests" + (
+                f" of extension {extension_id!r}" if extension_id else ""
             )
             raise CliError(msg)
-        return found, text
+        return build_baseline(f"run #{run['id']}", tests, run), f"run #{run['id']}"
+    saved = store.load_baseline(text)
+    if saved is None:
+        names = [b["name"] for b in store.baselines()]
+        known = f" (saved baselines: {', '.join(names[:10])})" if names else ""
+        msg = (
+            f"baseline {text!r} is not a run nor a baseline saved in the store{known};"
+            f" see `kari-debug runs list`, or {_KINDS}"
+        )
+        raise CliError(msg)
+    return _checked_baseline(saved, f"baseline {text!r}", extension_id), f"baseline {text}"
+
+
+def load_head(store: Store | None, text: str, extension_id: str | None) -> tuple[list, str]:
+    """The test records of HEAD (a run of the store, or a run document) and a label."""
+    if _is_file(text):
+        data = _read_json(text, "head")
+        if isinstance(data, Mapping) and data.get("format") == BASELINE_FORMAT:
+            msg = f"head file {text!r} is a baseline; HEAD is a run: a stored run or a run document"
+            raise CliError(msg)
+        runs = [_of_extension(tests, extension_id) for _, tests in _runs_of_document(data)]
+        runs = [tests for tests in runs if tests]
+        if len(runs) != 1:
+            msg = (
+                f"head file {text!r} holds {len(runs)} runs with test records; HEAD is one run"
+                " (a run document from pytest --kari-json, or an export of one run with --run)"
+            )
+            raise CliError(msg)
+        return runs[0], text
     if store is None:
-        msg = f"{role} {text!r} is neither a JSON file nor a run: there is no store yet"
+        msg = f"head {text!r} is neither a JSON file nor a run: there is no store yet"
         raise CliError(msg)
     run = resolve_run(store, text, extension_id)
     if run is None:
-        msg = f"{role} run {text!r} not found in the store; see `kari-debug runs list`"
+        msg = f"head run {text!r} not found in the store; see `kari-debug runs list`"
         raise CliError(msg)
     tests = store.tests(run["id"], extension_id=extension_id)
     if not tests:
-        msg = f"{role} run #{run['id']} has no tests" + (
+        msg = f"head run #{run['id']} has no tests" + (
             f" of extension {extension_id!r}" if extension_id else ""
         )
         raise CliError(msg)
-    return [tests], f"run #{run['id']}"
+    return tests, f"run #{run['id']}"
+
+
+def _value(value: float | None, metric: str) -> str:
+    return number(value, UNITS.get(metric, ""))
 
 
 def _render_comparison(env: Env, comparison: Comparison, show_all: bool) -> None:
-    shown = [r for r in comparison.results if show_all or r.regressed or r.nodeid == "(total)"]
+    shown = [
+        c
+        for c in comparison.sorted()
+        if c.verdict != "unmeasured" and (show_all or c.verdict in ("regression", "faster"))
+    ] + comparison.totals
     if shown:
         rows = []
-        for result in shown:
-            unit = UNITS.get(result.figure, "")
-            change = f"{result.change:+.1%}" if result.change is not None else "new"
+        for change in shown:
+            verdict = "REGRESSED" if change.verdict == "regression" else change.verdict
             rows.append(
                 [
-                    paint("REGRESSED" if result.regressed else "ok"),
-                    result.figure,
-                    number(result.base, unit),
-                    number(result.head, unit),
-                    change,
-                    number(result.threshold, unit),
-                    short_test(result.nodeid),
+                    paint(verdict, "regressed" if change.verdict == "regression" else "ok"),
+                    change.metric,
+                    _value(change.baseline, change.metric),
+                    _value(change.current, change.metric),
+                    f"{change.percent:+.1f}%" if change.percent is not None else "-",
+                    short_test(change.nodeid),
+                    change.note,
                 ]
             )
-        env.echo(table(["verdict", "figure", "base", "head", "change", "limit", "test"], rows))
+        headers = ["verdict", "metric", "base", "head", "change", "test", "note"]
+        env.echo(table(headers, rows))
     for label, names in (
-        ("not measured in both runs", comparison.unmeasured),
+        ("not measured on both sides", comparison.unmeasured()),
         ("only in the baseline", comparison.only_in_base),
         ("only in head", comparison.only_in_head),
-        ("not compared (failed or skipped)", comparison.not_comparable),
+        ("not compared (not passed on a side)", comparison.not_comparable),
     ):
         if names:
             more = f" (+{len(names) - 5} more)" if len(names) > 5 else ""
@@ -252,62 +343,94 @@ def _render_comparison(env: Env, comparison: Comparison, show_all: bool) -> None
     default="duration:+25%",
     show_default=True,
     metavar="GATES",
-    help="Allowed growth per figure: FIGURE:+N% or FIGURE:+N, comma-separated",
+    help="Gates METRIC:+N% or METRIC:+N<unit>, comma-separated (as --kari-fail-regression)",
+)
+@click.option(
+    "--min-change-ms",
+    type=click.FloatRange(min=0),
+    default=Options.min_change_ms,
+    show_default=True,
+    help="Timing changes below this many ms (per test) are noise",
 )
 @click.option("--all", "show_all", is_flag=True, help="Show every comparison, not only regressions")
 @pass_env
-def compare(env: Env, base: str, head: str, spec: str, show_all: bool) -> int:
+def compare(env: Env, base: str, head: str, spec: str, min_change_ms: float, show_all: bool) -> int:
     """Gate HEAD (default: the last run) against BASE: exit 1 on a regression.
 
-    BASE and HEAD are runs of the store (id, uuid, 'last', 'last~N') or JSON files: a run
-    document (pytest --kari-json), an export (kari-debug export --format json, every run in
-    it is a baseline sample) or a baseline file. Each gate applies per test and to the total
-    of the tests found in both; an increase must also clear the figure's noise floor and the
-    baseline's own spread. Figures: duration, call, cpu, memory (peak RSS), allocated,
-    blocks, errors, log.error, log.warning, spans.
+    BASE is a run of the store (id, uuid, 'last', 'last~N'), a baseline saved with
+    `pytest --kari-save-baseline NAME`, or a JSON file: a baseline file
+    (--kari-baseline-file), a run document (pytest --kari-json) or an export (kari-debug
+    export --format json; its runs merge into one baseline whose spread is the runs'
+    spread). HEAD is a run of the store or a run document.
+
+    The method is the plugin's regression gates (README "Performance regression gates"),
+    deciding on the samples recorded (nothing is re-run): minimum of samples, a noise floor
+    for timings, the baseline's median, deterministic counts compared exactly. Each gate also
+    applies to the total over the tests passing in both. Gates: duration (call phase), cpu,
+    allocated, blocks, peak_rss (alias memory, rss), spans, logs, errors.
 
     Exit status: 0 no regression, 1 regression, 2 missing or unreadable baseline.
 
     \b
     Examples:
       kari-debug compare last~1 last --fail "duration:+25%,allocated:+10%"
-      kari-debug --extension-id my-ext compare baseline.json --fail "cpu:+20%,errors:+0"
+      kari-debug compare main --fail "cpu:+20%,errors:+0"
+      kari-debug --extension-id my-ext compare baseline.json run.json --fail "peak_rss:+50MB"
     """
     try:
-        rules = parse_gate_spec(spec)
+        gates = parse_gates(spec, source="--fail")
     except ConfigurationError as exc:
-        raise CliError(f"--fail: {exc}") from None
+        raise CliError(str(exc)) from None
     store = env.open_store()
-    base_runs, base_label = load_reference(store, base, env.extension_id, "baseline")
-    head_runs, head_label = load_reference(store, head, env.extension_id, "head")
-    comparison = compare_runs(base_runs, head_runs, rules)
+    baseline, base_label = load_baseline(store, base, env.extension_id)
+    head_tests, head_label = load_head(store, head, env.extension_id)
+    references = [
+        value
+        for test in head_tests
+        for value in ((test.get("extra") or {}).get("gates") or {}).get("reference_ms") or []
+    ]
+    comparison = compare_runs(
+        baseline["tests"],
+        head_tests,
+        gates,
+        baseline_name=base_label,
+        options=Options(min_change_ms=min_change_ms, confirm_runs=1),
+        excluded=baseline.get("excluded") or {},
+        slowdown=slowdown_of(references, baseline.get("reference_ms")),
+    )
     if comparison.compared_tests == 0:
         msg = f"no passing test is in both {base_label} and {head_label}: nothing to compare"
         raise CliError(msg)
-    code = 0 if comparison.ok else 1
-    for result in comparison.regressions[:20]:
-        click.echo(f"kari-debug: regression: {result.message()}", err=True)
+    regressions = comparison.regressions()
+    for change in regressions[:20]:
+        click.echo(f"kari-debug: {change.message()}", err=True)
     if env.json:
         env.emit(
             {
+                "ok": not regressions,
                 "base": base_label,
                 "head": head_label,
-                "gates": [r.text for r in rules],
+                "gates": [gate.text for gate in gates],
                 **comparison.to_dict(),
             }
         )
-        return code
+        return 1 if regressions else 0
     _render_comparison(env, comparison, show_all)
     verdict = (
-        paint("no regression", "ok")
-        if comparison.ok
-        else paint(f"{len(comparison.regressions)} regression(s)", "regressed")
+        paint(f"{len(regressions)} regression(s)", "regressed")
+        if regressions
+        else paint("no regression", "ok")
+    )
+    slower = (
+        f", machine slower x{comparison.slowdown:.2f}: timings scaled back"
+        if comparison.slowdown > 1.0
+        else ""
     )
     env.echo(
         f"{head_label} against {base_label} ({comparison.compared_tests} tests,"
-        f" gates {', '.join(r.text for r in rules)}): {verdict}"
+        f" gates {', '.join(gate.text for gate in gates)}{slower}): {verdict}"
     )
-    return code
+    return 1 if regressions else 0
 
 
 # export ------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from ..alerting import AlertSeverity
 from ..storage import Store
 from . import daemon
 from .app import CliError, Env, Scope, cli, pass_env
-from .comparison import UNITS, figures_of
+from .figures import UNITS, figures_of
 from .render import (
     ago,
     clip,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from ..gates import (
     needs_confirmation,
     parse_gates,
     read_baseline_file,
+    slowdown_of,
     write_baseline_file,
 )
 from ..manager import ExtensionDebugManager
@@ -370,12 +370,6 @@ def _live_figures(item: pytest.Item) -> dict[str, float]:
     return figures
 
 
-def _slowdown(references: list[float], base_reference: float | None) -> float:
-    if not references or not base_reference:
-        return 1.0
-    return statistics.median(references) / float(base_reference)
-
-
 def _figures(measure: _Measure) -> dict[str, float]:
     figures = dict(measure.figures)
     figures["call_ms"] = min(measure.call_ms)
@@ -414,7 +408,7 @@ def pytest_kari_debug_verdicts(
             entry,
             gates,
             settings.options,
-            slowdown=_slowdown(measure.reference_ms, base_reference),
+            slowdown=slowdown_of(measure.reference_ms, base_reference),
         )
     measure.changes = changes
     if not failing:
