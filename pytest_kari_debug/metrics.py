@@ -210,6 +210,7 @@ class _Probe:
         self._lock = threading.Lock()
         # ru_maxrss is in KiB on Linux and the BSDs, in bytes on macOS.
         self._maxrss_factor = 1 if sys.platform == "darwin" else 1024
+        self._linux = sys.platform.startswith("linux")
 
     def _open(self) -> None:
         with self._lock:
@@ -236,6 +237,10 @@ class _Probe:
             user, system = usage.ru_utime, usage.ru_stime
             ctx_voluntary, ctx_involuntary = usage.ru_nvcsw, usage.ru_nivcsw
             maxrss = usage.ru_maxrss * self._maxrss_factor
+            if self._linux:
+                # Linux derives ru_inblock/ru_oublock from /proc/self/io's read_bytes and
+                # write_bytes (>> 9): the same counters, without a second read.
+                io_read, io_write = usage.ru_inblock * 512, usage.ru_oublock * 512
         else:
             times = os.times()
             user, system = times.user, times.system
@@ -247,7 +252,7 @@ class _Probe:
         if rss is None and self._process is not None:
             with contextlib.suppress(psutil.Error, OSError):
                 rss = self._process.memory_info().rss
-        if self._io is not None:
+        if io_read is None and self._io is not None:
             try:
                 # "rchar: N wchar: N syscr: N syscw: N read_bytes: N write_bytes: N ..."
                 fields = os.pread(self._io, 512, 0).split()
@@ -256,7 +261,9 @@ class _Probe:
                 io_read, io_write = int(fields[9]), int(fields[11])
             except (OSError, ValueError, IndexError):
                 self._io = None
-        elif self._process is not None and hasattr(self._process, "io_counters"):
+        elif (
+            io_read is None and self._process is not None and hasattr(self._process, "io_counters")
+        ):
             try:
                 counters = self._process.io_counters()
                 io_read, io_write = counters.read_bytes, counters.write_bytes
