@@ -321,12 +321,8 @@ class Store:
 
     def tests(self, run_id: int, *, extension_id: str | None = None) -> list[dict[str, Any]]:
         """Every test record of run *run_id*, in the order they finished."""
-        sql = "SELECT id, data FROM tests WHERE run_id=?"
-        params: list[Any] = [run_id]
-        if extension_id:
-            sql += " AND extension_id=?"
-            params.append(extension_id)
-        rows = self._query(sql + " ORDER BY id", params)
+        where, params = _where(run_id=run_id, extension_id=extension_id or None)
+        rows = self._query(f"SELECT id, data FROM tests WHERE {where} ORDER BY id", params)
         return [{"id": row["id"], **json.loads(row["data"])} for row in rows]
 
     def records(
@@ -343,29 +339,49 @@ class Store:
         newest_first: bool = True,
     ) -> list[dict[str, Any]]:
         """Records of one *kind* (log, metric, error, span, alert, profile) matching filters."""
-        clauses, params = ["kind=?"], [kind]
-        for column, value, op in (
-            ("extension_id", extension_id, "="),
-            ("run_id", run_id, "="),
-            ("test_id", test_id, "="),
-            ("ts", since, ">="),
-            ("ts", until, "<="),
-            ("id", after_id, ">"),
-        ):
-            if value is not None:
-                clauses.append(f"{column} {op} ?")
-                params.append(value)
-        order = "DESC" if newest_first else "ASC"
-        sql = f"SELECT id, run_id, test_id, data FROM records WHERE {' AND '.join(clauses)}"
-        sql += f" ORDER BY id {order}"
+        where, params = _where(
+            "r.kind = ?",
+            params=[kind],
+            alias="r.",
+            extension_id=extension_id,
+            run_id=run_id,
+            test_id=test_id,
+            since=since,
+            until=until,
+            after_id=after_id,
+        )
+        return self._select_records(
+            where, params, with_test=False, limit=limit, newest_first=newest_first
+        )
+
+    def _select_records(
+        self,
+        where: str,
+        params: list[Any],
+        *,
+        with_test: bool,
+        limit: int | None,
+        newest_first: bool,
+    ) -> list[dict[str, Any]]:
+        """Decoded rows of ``records r`` matching *where* (with the owning test's node id and
+        the extension id when *with_test*), by record id."""
+        sql = "SELECT r.id, r.run_id, r.test_id, r.extension_id"
+        if with_test:
+            sql += ", t.nodeid, r.data FROM records r LEFT JOIN tests t ON t.id = r.test_id"
+        else:
+            sql += ", r.data FROM records r"
+        sql += f" WHERE {where} ORDER BY r.id {'DESC' if newest_first else 'ASC'}"
         if limit is not None:
             sql += " LIMIT ?"
-            params.append(limit)
-        return [
-            {"record_id": row["id"], "run_id": row["run_id"], "test_id": row["test_id"],
-             **json.loads(row["data"])}
-            for row in self._query(sql, params)
-        ]  # fmt: skip
+            params = [*params, limit]
+        result = []
+        for row in self._query(sql, params):
+            item = {"record_id": row["id"], "run_id": row["run_id"], "test_id": row["test_id"]}
+            if with_test:
+                item.update(extension_id=row["extension_id"], nodeid=row["nodeid"])
+            item.update(json.loads(row["data"]))
+            result.append(item)
+        return result
 
     # Baselines -------------------------------------------------------------------------
     def save_baseline(self, name: str, document: dict[str, Any], run_id: int | None) -> None:
@@ -392,12 +408,13 @@ class Store:
         self, *, branch: str | None, exclude_uuid: str | None = None
     ) -> dict[str, Any] | None:
         """The newest finished run on *branch* (any branch when None), other than *exclude_uuid*."""
-        sql = "SELECT * FROM runs WHERE finished_at IS NOT NULL AND uuid != ?"
-        params: list[Any] = [exclude_uuid or ""]
-        if branch:
-            sql += " AND git_branch = ?"
-            params.append(branch)
-        rows = self._query(sql + " ORDER BY id DESC LIMIT 1", params)
+        where, params = _where(
+            "finished_at IS NOT NULL",
+            "uuid != ?",
+            params=[exclude_uuid or ""],
+            equal={"git_branch": branch or None},
+        )
+        rows = self._query(f"SELECT * FROM runs WHERE {where} ORDER BY id DESC LIMIT 1", params)
         return _run_dict(rows[0]) if rows else None
 
     def extensions(self) -> list[str]:
@@ -547,21 +564,17 @@ class Store:
             params.append(run_id)
         else:
             sql += " FROM error_groups g"
-        clauses = []
-        for column, value in (
-            ("g.extension_id", extension_id),
-            ("g.status", status),
-            ("g.category", category),
-        ):
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        if regressed is not None:
-            clauses.append("g.regressed = ?")
-            params.append(1 if regressed else 0)
-        if clauses:
-            sql += " WHERE " + " AND ".join(clauses)
-        sql += f" ORDER BY {orders[order]}, g.id"
+        where, params = _where(
+            params=params,
+            alias="g.",
+            extension_id=extension_id,
+            equal={
+                "status": status,
+                "category": category,
+                "regressed": None if regressed is None else int(regressed),
+            },
+        )
+        sql += f" WHERE {where} ORDER BY {orders[order]}, g.id"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))
@@ -710,17 +723,6 @@ class Store:
         *without_test* keeps only records no test owns (a live manager's).
         """
         clauses, params = ["r.kind = ?"], [kind]
-        for column, value, op in (
-            ("r.extension_id", extension_id, "="),
-            ("r.run_id", run_id, "="),
-            ("r.ts", since, ">="),
-            ("r.ts", until, "<="),
-            ("r.id", after_id, ">"),
-            ("r.id", before_id, "<"),
-        ):
-            if value is not None:
-                clauses.append(f"{column} {op} ?")
-                params.append(value)
         if levels is not None:
             clauses.append(f"upper(r.level) IN ({', '.join('?' * len(levels))})")
             params.extend(level.upper() for level in levels)
@@ -732,20 +734,20 @@ class Store:
         for field_name, text in (equals or {}).items():
             clauses.append("CAST(json_extract(r.data, ?) AS TEXT) = ?")
             params.extend((f"$.{field_name}", text))
-        sql = (
-            "SELECT r.id, r.run_id, r.test_id, r.extension_id, t.nodeid, r.data FROM records r"
-            f" LEFT JOIN tests t ON t.id = r.test_id WHERE {' AND '.join(clauses)}"
-            f" ORDER BY r.id {'DESC' if newest_first else 'ASC'}"
+        where, params = _where(
+            *clauses,
+            params=params,
+            alias="r.",
+            extension_id=extension_id,
+            run_id=run_id,
+            since=since,
+            until=until,
+            after_id=after_id,
+            before_id=before_id,
         )
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        return [
-            {"record_id": row["id"], "run_id": row["run_id"], "test_id": row["test_id"],
-             "extension_id": row["extension_id"], "nodeid": row["nodeid"],
-             **json.loads(row["data"])}
-            for row in self._query(sql, params)
-        ]  # fmt: skip
+        return self._select_records(
+            where, params, with_test=True, limit=limit, newest_first=newest_first
+        )
 
     def has_extension(self, extension_id: str) -> bool:
         """Whether the store holds any test or record of *extension_id* (index lookups only)."""
@@ -765,18 +767,16 @@ class Store:
         since: float | None = None,
     ) -> list[tuple[str, str, float, float]]:
         """``(name, unit, ts, value)`` of every numeric metric point matching the filters."""
-        clauses, params = ["kind = 'metric'", "value IS NOT NULL"], []
-        for column, value, op in (
-            ("extension_id", extension_id, "="),
-            ("run_id", run_id, "="),
-            ("ts", since, ">="),
-        ):
-            if value is not None:
-                clauses.append(f"{column} {op} ?")
-                params.append(value)
+        where, params = _where(
+            "kind = 'metric'",
+            "value IS NOT NULL",
+            extension_id=extension_id,
+            run_id=run_id,
+            since=since,
+        )
         rows = self._query(
             "SELECT name, coalesce(json_extract(data, '$.unit'), ''), coalesce(ts, 0), value"
-            f" FROM records WHERE {' AND '.join(clauses)}",
+            f" FROM records WHERE {where}",
             params,
         )
         return [(str(row[0]), str(row[1]), float(row[2]), float(row[3])) for row in rows]
@@ -790,15 +790,9 @@ class Store:
         ``resources`` and ``memory``, and stand-ins for the error, span and log records (one
         empty dict per error or span, one ``{"level": ...}`` per log record).
         """
-        clauses, params = ["1 = 1"], []
-        for column, value, op in (
-            ("finished_at", since, ">="),
-            ("extension_id", extension_id, "="),
-            ("run_id", run_id, "="),
-        ):
-            if value is not None:
-                clauses.append(f"{column} {op} ?")
-                params.append(value)
+        where, params = _where(
+            time_column="finished_at", since=since, extension_id=extension_id, run_id=run_id
+        )
         cd = "$.collected_data"
         rows = self._query(
             "SELECT nodeid, outcome, finished_at, duration_ms, json_extract(data, '$.phases'),"
@@ -809,7 +803,7 @@ class Store:
             f" CASE WHEN json_type(data, '{cd}.logging.records') = 'array' THEN coalesce(("
             "SELECT group_concat(coalesce(json_extract(value, '$.level'), ''), ',') FROM"
             f" json_each(tests.data, '{cd}.logging.records')), '') END"
-            f" FROM tests WHERE {' AND '.join(clauses)} ORDER BY id",
+            f" FROM tests WHERE {where} ORDER BY id",
             params,
         )
         result = []
@@ -842,16 +836,9 @@ class Store:
         self, *, extension_id: str | None = None, run_id: int | None = None
     ) -> dict[str, int]:
         """How many records of each kind the store holds (for an extension, a run)."""
-        clauses, params = ["1 = 1"], []
-        if extension_id is not None:
-            clauses.append("extension_id = ?")
-            params.append(extension_id)
-        if run_id is not None:
-            clauses.append("run_id = ?")
-            params.append(run_id)
+        where, params = _where(extension_id=extension_id, run_id=run_id)
         rows = self._query(
-            f"SELECT kind, count(*) FROM records WHERE {' AND '.join(clauses)} GROUP BY kind",
-            params,
+            f"SELECT kind, count(*) FROM records WHERE {where} GROUP BY kind", params
         )
         return {row[0]: int(row[1]) for row in rows}
 
@@ -874,21 +861,20 @@ class Store:
         Each group: key, extension_id, count, tests (distinct), first_ts, last_ts and
         ``last`` (the newest record of the group).
         """
-        clauses, params = ["r.kind = ?"], [kind]
-        for column, value, op in (
-            ("r.extension_id", extension_id, "="),
-            ("r.run_id", run_id, "="),
-            ("r.ts", since, ">="),
-        ):
-            if value is not None:
-                clauses.append(f"{column} {op} ?")
-                params.append(value)
+        where, params = _where(
+            "r.kind = ?",
+            params=[kind],
+            alias="r.",
+            extension_id=extension_id,
+            run_id=run_id,
+            since=since,
+        )
         key = "CAST(json_extract(r.data, ?) AS TEXT)"
         sql = (
             f"SELECT {key} AS key, r.extension_id, count(*) AS n,"
             " count(DISTINCT r.test_id) AS tests, min(r.ts) AS first_ts, max(r.ts) AS last_ts,"
             " max(r.id) AS last_id"
-            f" FROM records r WHERE {' AND '.join(clauses)}"
+            f" FROM records r WHERE {where}"
             " GROUP BY key, r.extension_id ORDER BY n DESC, last_ts DESC"
         )
         groups = self._query(sql, [f"$.{key_field}", *params])
@@ -931,12 +917,12 @@ class Store:
         result = []
         for row in runs:
             run = _run_dict(row)
-            params: list[Any] = [run["id"]]
-            sql = "SELECT outcome, count(*), sum(duration_ms) FROM tests WHERE run_id = ?"
-            if extension_id is not None:
-                sql += " AND extension_id = ?"
-                params.append(extension_id)
-            counts = self._query(sql + " GROUP BY outcome", params)
+            where, params = _where(run_id=run["id"], extension_id=extension_id)
+            counts = self._query(
+                f"SELECT outcome, count(*), sum(duration_ms) FROM tests WHERE {where}"
+                " GROUP BY outcome",
+                params,
+            )
             run["outcomes"] = {c[0]: int(c[1]) for c in counts}
             run["tests_count"] = sum(run["outcomes"].values())
             run["tests_duration_ms"] = sum(float(c[2] or 0.0) for c in counts)
@@ -951,18 +937,10 @@ class Store:
         self, since: float | None, *, extension_id: str | None = None, run_id: int | None = None
     ) -> list[dict[str, Any]]:
         """Test records that finished at or after *since* (every one when ``None``)."""
-        clauses, params = ["1 = 1"], []
-        for column, value, op in (
-            ("finished_at", since, ">="),
-            ("extension_id", extension_id, "="),
-            ("run_id", run_id, "="),
-        ):
-            if value is not None:
-                clauses.append(f"{column} {op} ?")
-                params.append(value)
-        rows = self._query(
-            f"SELECT id, run_id, data FROM tests WHERE {' AND '.join(clauses)} ORDER BY id", params
+        where, params = _where(
+            time_column="finished_at", since=since, extension_id=extension_id, run_id=run_id
         )
+        rows = self._query(f"SELECT id, run_id, data FROM tests WHERE {where} ORDER BY id", params)
         return [
             {"id": row["id"], "run_id": row["run_id"], **json.loads(row["data"])} for row in rows
         ]
@@ -987,11 +965,8 @@ class Store:
         self, kind: str, *, extension_id: str | None = None
     ) -> dict[tuple[str, str], dict[str, Any]]:
         """Resolutions of *kind* (``error_group`` or ``alert``) by (extension_id, key)."""
-        sql = "SELECT extension_id, key, resolved_at, notes FROM resolutions WHERE kind = ?"
-        params: list[Any] = [kind]
-        if extension_id is not None:
-            sql += " AND extension_id = ?"
-            params.append(extension_id)
+        where, params = _where("kind = ?", params=[kind], extension_id=extension_id)
+        sql = f"SELECT extension_id, key, resolved_at, notes FROM resolutions WHERE {where}"
         return {
             (row["extension_id"], row["key"]): {"resolved_at": row["resolved_at"],
                                                "notes": row["notes"]}
@@ -1061,6 +1036,44 @@ def _run_dict(row: sqlite3.Row) -> dict[str, Any]:
     data["args"] = json.loads(data["args"] or "[]")
     data["data"] = json.loads(data["data"] or "{}")
     return data
+
+
+def _where(
+    *fixed: str,
+    params: Iterable[Any] = (),
+    alias: str = "",
+    time_column: str = "ts",
+    extension_id: str | None = None,
+    run_id: int | None = None,
+    test_id: int | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    after_id: int | None = None,
+    before_id: int | None = None,
+    equal: Mapping[str, Any] | None = None,
+) -> tuple[str, list[Any]]:
+    """A WHERE condition and its parameters: the *fixed* clauses (taking *params*) ANDed
+    with one clause per filter that is not ``None``.
+
+    Columns are prefixed with *alias* (``"r."``); *since*/*until* bound *time_column*,
+    *after_id*/*before_id* the row id; *equal* maps further columns to the value they equal.
+    """
+    clauses, values = list(fixed), list(params)
+    filters: list[tuple[str, str, Any]] = [
+        ("extension_id", "=", extension_id),
+        ("run_id", "=", run_id),
+        ("test_id", "=", test_id),
+        (time_column, ">=", since),
+        (time_column, "<=", until),
+        ("id", ">", after_id),
+        ("id", "<", before_id),
+        *((column, "=", value) for column, value in (equal or {}).items()),
+    ]
+    for column, op, value in filters:
+        if value is not None:
+            clauses.append(f"{alias}{column} {op} ?")
+            values.append(value)
+    return " AND ".join(clauses) or "1 = 1", values
 
 
 def _refuse_foreign_file(path: Path) -> None:
