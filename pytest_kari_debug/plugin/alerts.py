@@ -33,7 +33,7 @@ from ..rules import (
     parse_rule,
     parse_rules,
 )
-from .state import STATE, guard
+from .state import STATE, add_option, guard, option_source
 
 MEMORY_FIGURES = frozenset({"allocated_mb", "peak_memory_mb", "allocated_blocks"})
 FAIL_ON_CHOICES = ("low", "medium", "high", "critical", "none")
@@ -61,13 +61,15 @@ _RESULT = pytest.StashKey[dict[str, Any]]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Register ``--kari-fail-on`` and the ``kari_alert_rules`` ini key."""
     group = parser.getgroup("kari-debug")
-    group.addoption(
-        "--kari-fail-on",
+    add_option(
+        group,
+        parser,
+        "fail_on",
         metavar="SEVERITY",
         help="Fail a test whose run fires an alert of this severity or above:"
         " low, medium, high (default), critical, or none (only report)",
+        default="high",
     )
-    parser.addini("kari_fail_on", "Default for --kari-fail-on", default="high")
     parser.addini(
         "kari_alert_rules",
         "Alert rules checked on every test, one per line: FIGURE OP NUMBER [for N UNIT]"
@@ -78,10 +80,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _fail_on(config: pytest.Config) -> AlertSeverity | None:
-    raw = config.getoption("kari_fail_on", default=None)
-    source = "--kari-fail-on"
-    if raw is None or raw == "":
-        raw, source = config.getini("kari_fail_on") or "high", "ini kari_fail_on"
+    raw, source = option_source(config, "fail_on")
+    raw = raw or "high"
     text = str(raw).strip().lower()
     if text == "none":
         return None

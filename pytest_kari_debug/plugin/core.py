@@ -34,7 +34,11 @@ from .state import (
     STATE,
     KariState,
     PluginSettings,
+    add_option,
     guard,
+    option_bool,
+    option_flag,
+    option_text,
 )
 
 KARI_FIXTURES = frozenset(
@@ -78,82 +82,66 @@ FIELD_HELP = {
 }
 
 
-def _flag(name: str) -> str:
-    return "--kari-" + name.replace("_", "-")
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Register the ``kari-debug`` option group and its ini twins."""
     group = parser.getgroup("kari-debug", "per-test logs, metrics, spans, profiles and alerts")
-    group.addoption(
-        "--kari-debug",
-        action="store_true",
-        default=None,
+    add_option(
+        group,
+        parser,
+        "debug",
+        store_true=True,
         help="Wrap every test in a debug session of its extension",
     )
-    parser.addini("kari_debug", "Default for --kari-debug", type="bool", default=False)
-    group.addoption(
-        "--kari-store",
+    add_option(
+        group,
+        parser,
+        "store",
         metavar="PATH",
         help="SQLite store (default .kari-debug/kari.db under the rootdir; 'none': no store)",
     )
-    parser.addini("kari_store", "Default for --kari-store", default="")
-    group.addoption(
-        "--kari-json", metavar="PATH", help="Write the run as one JSON document to PATH"
+    add_option(
+        group, parser, "json", metavar="PATH", help="Write the run as one JSON document to PATH"
     )
-    parser.addini("kari_json", "Default for --kari-json", default="")
-    group.addoption(
-        "--kari-csv",
+    add_option(
+        group,
+        parser,
+        "csv",
         metavar="DIR",
         help="Write the run's records as CSV files (logs.csv...) in DIR",
     )
-    parser.addini("kari_csv", "Default for --kari-csv", default="")
-    group.addoption(
-        "--kari-extension-id",
+    add_option(
+        group,
+        parser,
+        "extension_id",
         metavar="ID",
         help="Extension id of tests without a kari_extension marker",
     )
-    parser.addini("kari_extension_id", "Default for --kari-extension-id", default="")
-    group.addoption(
-        "--kari-profile",
-        action="store_true",
-        default=None,
-        help="Profile every test's call phase",
-    )
-    parser.addini("kari_profile", "Default for --kari-profile", type="bool", default=False)
-    group.addoption(
-        "--kari-trace",
-        action="store_true",
-        default=None,
+    add_option(group, parser, "profile", store_true=True, help="Profile every test's call phase")
+    add_option(
+        group,
+        parser,
+        "trace",
+        store_true=True,
         help="Record a trace per test, its root span being the test",
     )
-    parser.addini("kari_trace", "Default for --kari-trace", type="bool", default=False)
-    group.addoption(
-        "--kari-memory",
-        action="store_true",
-        default=None,
+    add_option(
+        group,
+        parser,
+        "memory",
+        store_true=True,
         help="Trace each test's allocations with tracemalloc",
     )
-    parser.addini("kari_memory", "Default for --kari-memory", type="bool", default=False)
     for name in field_names():
         if name == "memory_tracking":
             continue
-        group.addoption(_flag(name), dest=f"kari_{name}", metavar="VALUE", help=FIELD_HELP[name])
-        parser.addini(f"kari_{name}", f"Default for {_flag(name)}", default=None)
-
-
-def _option(config: pytest.Config, name: str) -> Any:
-    value = config.getoption(name, default=None)
-    if value is None or value == "":
-        value = config.getini(name)
-    return value
+        add_option(group, parser, name, metavar="VALUE", help=FIELD_HELP[name], default=None)
 
 
 def _settings(config: pytest.Config) -> PluginSettings:
     values: dict[str, Any] = {}
     for name in field_names():
         raw = config.getoption(f"kari_{name}", default=None)
-        source = _flag(name)
+        source = option_flag(name)
         if raw is None:
             raw = config.getini(f"kari_{name}") if name != "memory_tracking" else None
             source = f"ini kari_{name}"
@@ -162,10 +150,10 @@ def _settings(config: pytest.Config) -> PluginSettings:
         if isinstance(raw, list):  # a linelist-style ini value
             raw = ",".join(raw)
         values[name] = parse_field(name, raw, source=source)
-    enabled = bool(_option(config, "kari_debug"))
-    profile = bool(_option(config, "kari_profile"))
-    trace = bool(_option(config, "kari_trace"))
-    memory = bool(_option(config, "kari_memory"))
+    enabled = option_bool(config, "debug")
+    profile = option_bool(config, "profile")
+    trace = option_bool(config, "trace")
+    memory = option_bool(config, "memory")
     if profile:
         values["profiling_enabled"] = True
     if trace:
@@ -173,22 +161,22 @@ def _settings(config: pytest.Config) -> PluginSettings:
     if memory:
         values["memory_tracking"] = True
     configuration = DebugConfiguration(**values)
-    store_text = str(_option(config, "kari_store") or "")
+    store_text = option_text(config, "store")
     if store_text.lower() == "none":
         store_path = None
     elif store_text:
         store_path = Path(store_text)
     else:
         store_path = config.rootpath / DEFAULT_STORE
-    json_text = str(_option(config, "kari_json") or "")
-    csv_text = str(_option(config, "kari_csv") or "")
+    json_text = option_text(config, "json")
+    csv_text = option_text(config, "csv")
     return PluginSettings(
         enabled=enabled or profile or trace or memory,
         configuration=configuration,
         store_path=store_path,
         json_path=Path(json_text) if json_text else None,
         csv_dir=Path(csv_text) if csv_text else None,
-        extension_id=str(_option(config, "kari_extension_id") or "") or None,
+        extension_id=option_text(config, "extension_id") or None,
         profile=profile,
         trace=trace,
         memory=memory,

@@ -29,7 +29,7 @@ from ..gates import (
 from ..manager import ExtensionDebugManager
 from ..storage import Store
 from .core import session_of
-from .state import STATE, guard
+from .state import STATE, add_option, guard, option_text
 
 #: Gates shown in the comparison table when --kari-fail-regression is not given (no failures).
 REPORT_GATES = "duration:+25%,cpu:+25%,allocated:+10%,peak_rss:+50MB"
@@ -82,51 +82,36 @@ _REPEAT_MARKED = pytest.StashKey[int]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Baseline, comparison and gate options."""
     group = parser.getgroup("kari-debug")
-    group.addoption(
-        "--kari-save-baseline", metavar="NAME", help="Save every test's figures as baseline NAME"
-    )
-    parser.addini("kari_save_baseline", "Default for --kari-save-baseline", default="")
-    group.addoption(
-        "--kari-baseline-file",
-        metavar="PATH",
-        help="Baseline as a JSON file: written by --kari-save-baseline, read by --kari-compare",
-    )
-    parser.addini("kari_baseline_file", "Default for --kari-baseline-file", default="")
-    group.addoption(
-        "--kari-compare",
-        metavar="NAME|PATH|last",
-        help="Compare each test with baseline NAME, a baseline file, or the previous run",
-    )
-    parser.addini("kari_compare", "Default for --kari-compare", default="")
-    group.addoption(
-        "--kari-fail-regression",
-        metavar="SPEC",
-        help="Fail tests over these gates, e.g. 'duration:+25%%,allocated:+10%%,peak_rss:+50MB'",
-    )
-    parser.addini("kari_fail_regression", "Default for --kari-fail-regression", default="")
-    group.addoption(
-        "--kari-repeat", metavar="N", help="Run each test's call phase N times (timing samples)"
-    )
-    parser.addini("kari_repeat", "Default for --kari-repeat", default="")
-    group.addoption(
-        "--kari-min-change-ms",
-        metavar="MS",
-        help="Timing changes below this many milliseconds are noise (default 0.25)",
-    )
-    parser.addini("kari_min_change_ms", "Default for --kari-min-change-ms", default="")
-    group.addoption(
-        "--kari-confirm-runs",
-        metavar="N",
-        help="Samples a timing regression needs before it is declared (default 5)",
-    )
-    parser.addini("kari_confirm_runs", "Default for --kari-confirm-runs", default="")
-
-
-def _value(config: pytest.Config, name: str) -> str:
-    value = config.getoption(name, default=None)
-    if value is None or value == "":
-        value = config.getini(name)
-    return str(value or "").strip()
+    for name, metavar, text in (
+        ("save_baseline", "NAME", "Save every test's figures as baseline NAME"),
+        (
+            "baseline_file",
+            "PATH",
+            "Baseline as a JSON file: written by --kari-save-baseline, read by --kari-compare",
+        ),
+        (
+            "compare",
+            "NAME|PATH|last",
+            "Compare each test with baseline NAME, a baseline file, or the previous run",
+        ),
+        (
+            "fail_regression",
+            "SPEC",
+            "Fail tests over these gates, e.g. 'duration:+25%%,allocated:+10%%,peak_rss:+50MB'",
+        ),
+        ("repeat", "N", "Run each test's call phase N times (timing samples)"),
+        (
+            "min_change_ms",
+            "MS",
+            "Timing changes below this many milliseconds are noise (default 0.25)",
+        ),
+        (
+            "confirm_runs",
+            "N",
+            "Samples a timing regression needs before it is declared (default 5)",
+        ),
+    ):
+        add_option(group, parser, name, metavar=metavar, help=text)
 
 
 def _number(text: str, kind: type, name: str, default: Any, minimum: float) -> Any:
@@ -145,24 +130,24 @@ def _number(text: str, kind: type, name: str, default: Any, minimum: float) -> A
 
 
 def _settings(config: pytest.Config) -> GateSettings:
-    spec = _value(config, "kari_fail_regression")
+    spec = option_text(config, "fail_regression")
     try:
         gates = parse_gates(spec) if spec else None
     except ConfigurationError as exc:
         raise pytest.UsageError(f"kari-debug: {exc}") from None
-    baseline_file = _value(config, "kari_baseline_file")
+    baseline_file = option_text(config, "baseline_file")
     return GateSettings(
-        save=_value(config, "kari_save_baseline") or None,
+        save=option_text(config, "save_baseline") or None,
         baseline_file=Path(baseline_file) if baseline_file else None,
-        compare=_value(config, "kari_compare") or None,
+        compare=option_text(config, "compare") or None,
         gates=gates,
-        repeat=_number(_value(config, "kari_repeat"), int, "kari_repeat", None, 1),
+        repeat=_number(option_text(config, "repeat"), int, "kari_repeat", None, 1),
         options=Options(
             min_change_ms=_number(
-                _value(config, "kari_min_change_ms"), float, "kari_min_change_ms", 0.25, 0
+                option_text(config, "min_change_ms"), float, "kari_min_change_ms", 0.25, 0
             ),
             confirm_runs=_number(
-                _value(config, "kari_confirm_runs"), int, "kari_confirm_runs", 5, 1
+                option_text(config, "confirm_runs"), int, "kari_confirm_runs", 5, 1
             ),
         ),
     )

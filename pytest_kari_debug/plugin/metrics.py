@@ -13,7 +13,7 @@ from ..exceptions import ExportError
 from ..exporters import prometheus
 from ..exporters.csv_export import write_csv
 from ..metrics import quantile
-from .state import STATE, guard
+from .state import STATE, add_option, guard, option_text
 
 CSV_COLUMNS = ("ts", "extension_id", "nodeid", "session_id", "kind", "name", "value", "unit",
                "labels")  # fmt: skip
@@ -35,49 +35,42 @@ METRICS_SETTINGS = pytest.StashKey[MetricsSettings]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Register ``--kari-prometheus``, ``--kari-prometheus-format`` and ``--kari-pushgateway``."""
     group = parser.getgroup("kari-debug", "per-test logs, metrics, spans, profiles and alerts")
-    group.addoption(
-        "--kari-prometheus",
-        metavar="PATH",
-        help="Write the run's metrics to PATH in the Prometheus exposition format",
-    )
-    parser.addini("kari_prometheus", "Default for --kari-prometheus", default="")
-    group.addoption(
-        "--kari-prometheus-format",
-        metavar="FORMAT",
-        help="Format of --kari-prometheus: text (default, version 0.0.4) or openmetrics",
-    )
-    parser.addini("kari_prometheus_format", "Default for --kari-prometheus-format", default="")
-    group.addoption(
-        "--kari-pushgateway",
-        metavar="URL",
-        help="Push the run's metrics to the Prometheus Pushgateway at URL (job kari_debug)",
-    )
-    parser.addini("kari_pushgateway", "Default for --kari-pushgateway", default="")
-
-
-def _option(config: pytest.Config, name: str) -> str:
-    value = config.getoption(name, default=None)
-    if value is None or value == "":
-        value = config.getini(name)
-    return str(value or "").strip()
+    for name, metavar, text in (
+        (
+            "prometheus",
+            "PATH",
+            "Write the run's metrics to PATH in the Prometheus exposition format",
+        ),
+        (
+            "prometheus_format",
+            "FORMAT",
+            "Format of --kari-prometheus: text (default, version 0.0.4) or openmetrics",
+        ),
+        (
+            "pushgateway",
+            "URL",
+            "Push the run's metrics to the Prometheus Pushgateway at URL (job kari_debug)",
+        ),
+    ):
+        add_option(group, parser, name, metavar=metavar, help=text)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Check the metrics flags: a bad format or Pushgateway URL is a usage error."""
-    fmt = _option(config, "kari_prometheus_format") or "text"
+    fmt = option_text(config, "prometheus_format") or "text"
     if fmt not in prometheus.FORMATS:
         msg = (
             f"kari-debug: --kari-prometheus-format {fmt!r} is not known;"
             f" accepted: {', '.join(prometheus.FORMATS)}"
         )
         raise pytest.UsageError(msg)
-    gateway = _option(config, "kari_pushgateway") or None
+    gateway = option_text(config, "pushgateway") or None
     if gateway is not None:
         try:
             gateway = prometheus.gateway_address(gateway)
         except ExportError as exc:
             raise pytest.UsageError(f"kari-debug: --kari-pushgateway: {exc}") from None
-    path = _option(config, "kari_prometheus")
+    path = option_text(config, "prometheus")
     config.stash[METRICS_SETTINGS] = MetricsSettings(Path(path) if path else None, fmt, gateway)
 
 

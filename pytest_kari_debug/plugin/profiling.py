@@ -18,7 +18,7 @@ from ..atomic import write_atomic
 from ..context import CURRENT_SESSION, SessionInfo
 from ..profiler import PerformanceProfiler, ProfileSession, bottlenecks_from_profiles
 from .core import manager_for, session_of
-from .state import STATE, guard
+from .state import STATE, add_option, guard, option_text
 
 SLOWEST_TESTS = 5
 TOP_BOTTLENECKS = 5
@@ -47,17 +47,18 @@ _HANDLE = pytest.StashKey[_Handle]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Register ``--kari-profile-dir`` and its ini twin."""
     group = parser.getgroup("kari-debug")
-    group.addoption(
-        "--kari-profile-dir",
+    add_option(
+        group,
+        parser,
+        "profile_dir",
         metavar="DIR",
         help="Write each profiled test's pyinstrument HTML and speedscope JSON to DIR",
     )
-    parser.addini("kari_profile_dir", "Default for --kari-profile-dir", default="")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Read ``--kari-profile-dir`` (relative paths are taken from the rootdir)."""
-    text = config.getoption("kari_profile_dir", default=None) or config.getini("kari_profile_dir")
+    text = option_text(config, "profile_dir")
     options = _Options()
     if text:
         path = Path(str(text))

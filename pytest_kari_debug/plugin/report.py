@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from ..report import ReportError, write_report
-from .state import STATE, guard
+from .state import STATE, add_option, guard, option_text
 
 _REPORT_PATH = pytest.StashKey[Path | None]()
 
@@ -16,17 +16,17 @@ _REPORT_PATH = pytest.StashKey[Path | None]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Register ``--kari-report`` and its ini twin."""
     group = parser.getgroup("kari-debug")
-    group.addoption(
-        "--kari-report",
+    add_option(
+        group,
+        parser,
+        "report",
         metavar="PATH",
         help="Write the run's self-contained HTML report to PATH (implies --kari-debug)",
     )
-    parser.addini("kari_report", "Default for --kari-report", default="")
 
 
 def _report_path(config: pytest.Config) -> Path | None:
-    text = config.getoption("kari_report", default=None) or config.getini("kari_report")
-    text = str(text or "").strip()
+    text = option_text(config, "report")
     if not text:
         return None
     path = Path(text)

@@ -98,3 +98,53 @@ class guard:
         else:
             state.diagnose(message)
         return True
+
+
+# Options: every ``--kari-X`` flag has an ini twin ``kari_X`` ("Default for --kari-X"). -------
+def option_flag(name: str) -> str:
+    """The command-line flag of option *name* (``fail_on`` -> ``--kari-fail-on``)."""
+    return "--kari-" + name.replace("_", "-")
+
+
+def add_option(
+    group: pytest.OptionGroup,
+    parser: pytest.Parser,
+    name: str,
+    *,
+    help: str,
+    metavar: str | None = None,
+    store_true: bool = False,
+    default: Any = "",
+) -> None:
+    """Register ``--kari-<name>`` (dest ``kari_<name>``) in *group* and its ini twin.
+
+    A *store_true* flag gets a bool ini key (default false); any other option takes one value
+    (*metavar*) and its ini key defaults to *default*.
+    """
+    flag, dest = option_flag(name), f"kari_{name}"
+    if store_true:
+        group.addoption(flag, dest=dest, action="store_true", default=None, help=help)
+        parser.addini(dest, f"Default for {flag}", type="bool", default=False)
+    else:
+        group.addoption(flag, dest=dest, metavar=metavar, help=help)
+        parser.addini(dest, f"Default for {flag}", default=default)
+
+
+def option_source(config: pytest.Config, name: str) -> tuple[Any, str]:
+    """Option *name*'s value from its flag, else (flag absent or empty) from its ini key,
+    with where it came from (``--kari-<name>`` or ``ini kari_<name>``) for error messages."""
+    dest = f"kari_{name}"
+    value = config.getoption(dest, default=None)
+    if value is None or value == "":
+        return config.getini(dest), f"ini {dest}"
+    return value, option_flag(name)
+
+
+def option_text(config: pytest.Config, name: str) -> str:
+    """Option *name* as stripped text, flag first, then ini (``""`` when neither is set)."""
+    return str(option_source(config, name)[0] or "").strip()
+
+
+def option_bool(config: pytest.Config, name: str) -> bool:
+    """Whether the flag ``--kari-<name>`` was given or its ini key is true."""
+    return bool(option_source(config, name)[0])

@@ -24,7 +24,7 @@ from ..tracing import (
     parse_traceparent,
     uninstall_opentelemetry_capture,
 )
-from .state import STATE, guard
+from .state import STATE, add_option, guard, option_text
 
 
 @dataclass
@@ -49,53 +49,44 @@ FAILED_OUTCOMES = frozenset({"failed", "error"})
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Register the tracing flags and their ini twins."""
     group = parser.getgroup("kari-debug")
-    group.addoption(
-        "--kari-jaeger",
-        metavar="PATH",
-        help="Write the run's spans as Jaeger JSON (the UI's upload format); implies --kari-trace",
-    )
-    parser.addini("kari_jaeger", "Default for --kari-jaeger", default="")
-    group.addoption(
-        "--kari-otlp-json",
-        metavar="PATH",
-        help="Write the run's spans as one OTLP/JSON document; implies --kari-trace",
-    )
-    parser.addini("kari_otlp_json", "Default for --kari-otlp-json", default="")
-    group.addoption(
-        "--kari-otlp-endpoint",
-        metavar="URL",
-        help="Send the run's spans over OTLP/HTTP to URL (default path /v1/traces); implies"
-        " --kari-trace",
-    )
-    parser.addini("kari_otlp_endpoint", "Default for --kari-otlp-endpoint", default="")
-    group.addoption(
-        "--kari-otlp-timeout",
-        metavar="SECONDS",
-        help="Longest wait for the OTLP collector at the end of the run (default 10)",
-    )
-    parser.addini("kari_otlp_timeout", "Default for --kari-otlp-timeout", default="")
-    group.addoption(
-        "--kari-trace-parent",
-        metavar="TRACEPARENT",
-        help="W3C traceparent whose span becomes every test trace's parent (default: the"
-        " TRACEPARENT environment variable)",
-    )
-    parser.addini("kari_trace_parent", "Default for --kari-trace-parent", default="")
-
-
-def _value(config: pytest.Config, name: str) -> str:
-    value = config.getoption(name, default=None)
-    if value is None or value == "":
-        value = config.getini(name)
-    return str(value or "").strip()
+    for name, metavar, text in (
+        (
+            "jaeger",
+            "PATH",
+            "Write the run's spans as Jaeger JSON (the UI's upload format); implies --kari-trace",
+        ),
+        (
+            "otlp_json",
+            "PATH",
+            "Write the run's spans as one OTLP/JSON document; implies --kari-trace",
+        ),
+        (
+            "otlp_endpoint",
+            "URL",
+            "Send the run's spans over OTLP/HTTP to URL (default path /v1/traces); implies"
+            " --kari-trace",
+        ),
+        (
+            "otlp_timeout",
+            "SECONDS",
+            "Longest wait for the OTLP collector at the end of the run (default 10)",
+        ),
+        (
+            "trace_parent",
+            "TRACEPARENT",
+            "W3C traceparent whose span becomes every test trace's parent (default: the"
+            " TRACEPARENT environment variable)",
+        ),
+    ):
+        add_option(group, parser, name, metavar=metavar, help=text)
 
 
 def _read_settings(config: pytest.Config) -> TracingSettings:
     settings = TracingSettings()
-    jaeger = _value(config, "kari_jaeger")
-    otlp_json = _value(config, "kari_otlp_json")
-    endpoint = _value(config, "kari_otlp_endpoint")
-    timeout = _value(config, "kari_otlp_timeout")
+    jaeger = option_text(config, "jaeger")
+    otlp_json = option_text(config, "otlp_json")
+    endpoint = option_text(config, "otlp_endpoint")
+    timeout = option_text(config, "otlp_timeout")
     settings.jaeger = Path(jaeger) if jaeger else None
     settings.otlp_json = Path(otlp_json) if otlp_json else None
     if endpoint:
@@ -112,7 +103,7 @@ def _read_settings(config: pytest.Config) -> TracingSettings:
         if not 0.0 < settings.otlp_timeout < 3600.0:
             msg = f"kari-debug: --kari-otlp-timeout {timeout!r} is not a number of seconds > 0"
             raise pytest.UsageError(msg)
-    parent = _value(config, "kari_trace_parent")
+    parent = option_text(config, "trace_parent")
     if parent:
         try:
             settings.parent = parse_traceparent(parent).traceparent
