@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import __version__
 from ..exporters.csv_export import render_csv
+from ..exporters.jaeger import SpanBatch, build_jaeger_document
 from ..exporters.json_export import build_run_document
 from ..storage import Store
 from .figures import MIB, figures_of
@@ -264,87 +265,13 @@ def render_prometheus_generic(data: dict[str, Any], extension_id: str | None) ->
     return generate_latest(registry).decode("utf-8")
 
 
-def _tag(key: str, value: Any) -> dict[str, Any]:
-    if isinstance(value, bool):
-        return {"key": key, "type": "bool", "value": value}
-    if isinstance(value, int):
-        return {"key": key, "type": "int64", "value": value}
-    if isinstance(value, float):
-        return {"key": key, "type": "float64", "value": value}
-    return {"key": key, "type": "string", "value": value if isinstance(value, str) else repr(value)}
-
-
 def render_jaeger(data: dict[str, Any], extension_id: str | None) -> str:
-    """Spans as the JSON the Jaeger UI loads (``{"data": [trace, ...]}``).
-
-    With the package's Jaeger exporter, its document over one span batch per extension;
-    otherwise the generic document built here.
-    """
-    own = _exporter("jaeger", "build_jaeger_document", "SpanBatch")
-    if own is not None:
-        build, batch = own
-        services: dict[str, list[dict[str, Any]]] = {}
-        for span in data["records"].get("span", []):
-            service = str(span.get("extension_id") or extension_id or "kari")
-            services.setdefault(service, []).append(span)
-        return to_json(build([batch(service, spans) for service, spans in services.items()]))
-    return render_jaeger_generic(data, extension_id)
-
-
-def render_jaeger_generic(data: dict[str, Any], extension_id: str | None) -> str:
-    """The Jaeger UI's JSON shape, built here from the span records."""
-    traces: dict[str, list[dict[str, Any]]] = {}
+    """Spans as the JSON the Jaeger UI loads (``{"data": [trace, ...]}``): the package's
+    Jaeger exporter over one span batch per extension."""
+    services: dict[str, list[dict[str, Any]]] = {}
     for span in data["records"].get("span", []):
-        trace_id = str(span.get("trace_id") or "")
-        if trace_id:
-            traces.setdefault(trace_id, []).append(span)
-    out = []
-    for trace_id, spans in traces.items():
-        services = sorted({str(s.get("extension_id") or extension_id or "kari") for s in spans})
-        process_of = {service: f"p{index + 1}" for index, service in enumerate(services)}
-        jaeger_spans = []
-        for span in spans:
-            start = float(span.get("start") or span.get("ts") or 0.0)
-            duration_ms = float(span.get("duration_ms") or 0.0)
-            tags = [_tag(k, v) for k, v in sorted((span.get("tags") or {}).items())]
-            if span.get("status") == "error":
-                tags.append(_tag("error", True))
-            if span.get("nodeid"):
-                tags.append(_tag("test.nodeid", span["nodeid"]))
-            references = []
-            if span.get("parent_id"):
-                references.append(
-                    {"refType": "CHILD_OF", "traceID": trace_id, "spanID": span["parent_id"]}
-                )
-            logs = []
-            for event in span.get("events") or []:
-                if isinstance(event, dict):
-                    fields = [_tag(k, v) for k, v in event.items() if k not in ("ts", "timestamp")]
-                    moment = float(event.get("ts") or event.get("timestamp") or start)
-                    logs.append({"timestamp": int(moment * 1_000_000), "fields": fields})
-            service = str(span.get("extension_id") or extension_id or "kari")
-            jaeger_spans.append(
-                {
-                    "traceID": trace_id,
-                    "spanID": str(span.get("span_id") or ""),
-                    "operationName": str(span.get("name") or ""),
-                    "references": references,
-                    "startTime": int(start * 1_000_000),
-                    "duration": int(duration_ms * 1000),
-                    "tags": tags,
-                    "logs": logs,
-                    "processID": process_of[service],
-                    "warnings": None,
-                }
-            )
-        out.append(
-            {
-                "traceID": trace_id,
-                "spans": jaeger_spans,
-                "processes": {
-                    pid: {"serviceName": service, "tags": []} for service, pid in process_of.items()
-                },
-                "warnings": None,
-            }
-        )
-    return to_json({"data": out, "total": len(out), "limit": 0, "offset": 0, "errors": None})
+        service = str(span.get("extension_id") or extension_id or "kari")
+        services.setdefault(service, []).append(span)
+    return to_json(
+        build_jaeger_document([SpanBatch(service, spans) for service, spans in services.items()])
+    )

@@ -341,20 +341,23 @@ def pytest_kari_debug_run_finished(
             line += f" ({dropped} spans dropped, {unsampled} tests unsampled)"
         state.summary_lines.append(line)
     batches = span_batches(tests, settings.run_id)
-    if settings.jaeger is not None:
-        with guard(config, "writing the Jaeger JSON"):
+    for target, write, label, key, where in (
+        (settings.jaeger, write_jaeger, "jaeger", "jaeger", "writing the Jaeger JSON"),
+        (
+            settings.otlp_json,
+            write_otlp_json,
+            "otlp-json",
+            "otlp_json",
+            "writing the OTLP/JSON file",
+        ),
+    ):
+        if target is None:
+            continue
+        with guard(config, where):
             try:
-                path = write_jaeger(settings.jaeger, batches)
-                state.outputs["jaeger"] = str(path)
-                sections["tracing"]["outputs"]["jaeger"] = str(path)
-            except ExportError as exc:
-                state.diagnose(str(exc))
-    if settings.otlp_json is not None:
-        with guard(config, "writing the OTLP/JSON file"):
-            try:
-                path = write_otlp_json(settings.otlp_json, batches)
-                state.outputs["otlp-json"] = str(path)
-                sections["tracing"]["outputs"]["otlp_json"] = str(path)
+                path = write(target, batches)
+                state.outputs[label] = str(path)
+                sections["tracing"]["outputs"][key] = str(path)
             except ExportError as exc:
                 state.diagnose(str(exc))
     if settings.otlp_endpoint:
