@@ -25,9 +25,7 @@ SEED = Path(__file__).resolve().parent.parent / "docs" / "seed-README.md"
 IMPORT_PATH = "src.core.extensions.debugging"
 
 #: Snippets that cannot run yet: heading -> reason. Remove an entry when its capability lands.
-NOT_YET: dict[str, str] = {
-    "Dashboard Integration": "ExtensionDebugDashboard lands with the REST API issue (#12)",
-}
+NOT_YET: dict[str, str] = {}
 #: Snippets that can never run as written, and why.
 NOT_EXECUTABLE: dict[str, str] = {
     "Integration with Extension System": (
@@ -171,7 +169,24 @@ def _check_profiling(ns: dict[str, Any]) -> None:
     assert callable(ns["expensive_operation"])
 
 
+def _check_dashboard(ns: dict[str, Any]) -> None:
+    data = ns["dashboard_data"]
+    assert {"overview", "health", "metrics", "logs", "errors", "alerts", "sessions"} <= set(data)
+    assert data["overview"]["extension_id"] == ns["debug_manager"].extension_id
+    realtime = ns["realtime_metrics"]
+    assert list(realtime) == ["cpu_percent", "memory_mb", "response_time"]
+    assert realtime["memory_mb"]["value"] > 0
+    assert realtime["response_time"] is None  # never recorded in this snippet
+    assert isinstance(ns["log_results"], list)
+    assert all(r["level"] in ("ERROR", "CRITICAL") for r in ns["log_results"])
+    ns["debug_manager"].get_logger().error("Upstream error: timeout")
+    ns["debug_manager"].get_logger().warning("an error that is only a warning")
+    again = ns["dashboard"].search_logs(query="error", level="error")
+    assert [r["message"] for r in again] == ["Upstream error: timeout"]
+
+
 CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "Dashboard Integration": _check_dashboard,
     "Performance Profiling": _check_profiling,
     "Logging": _check_logging,
     "Metrics Collection": _check_metrics,
