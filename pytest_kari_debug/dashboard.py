@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .alerting import ACTIVE, RESOLVED, AlertSeverity
@@ -30,6 +30,8 @@ FRESH_SECONDS = 1.0
 MAX_SERIES_POINTS = 240
 MAX_SERIES_NAMES = 24
 MAX_LIMIT = 1000
+#: Exports may ask for more records than a view shows.
+MAX_EXPORT = 100_000
 STORE_PAGE = 500
 
 
@@ -48,6 +50,8 @@ class LogBatch:
     records: list[dict[str, Any]]
     cursor: str
     missed: int = 0
+    #: The cursor of each record (resuming from it starts right after that record).
+    cursors: list[str] = field(default_factory=list)
 
 
 def _limit(value: Any, name: str = "limit", upper: int = MAX_LIMIT) -> int:
@@ -482,7 +486,7 @@ class ExtensionDebugDashboard:
         *level* is the lowest level kept (``"error"`` keeps ERROR and CRITICAL); *since* and
         *until* are epoch seconds, ``datetime`` (naive means UTC) or ISO 8601 text.
         """
-        _limit(limit)
+        _limit(limit, upper=MAX_EXPORT)
         floor = _level_floor(level)
         # Built first: it checks every filter, for both sources.
         filters = LogQuery(
@@ -537,17 +541,21 @@ class ExtensionDebugDashboard:
         self, cursor: str | None, filters: LogQuery, backlog: int, limit: int
     ) -> LogBatch:
         logger = self._live("following the log").logger
+        tag = f"l{self._tag}:"
         after: int | None = None
-        if cursor and cursor.startswith(f"l{self._tag}:"):
-            try:
-                after = int(cursor.split(":", 1)[1])
-            except ValueError:
-                after = None
+        if cursor and cursor.startswith(tag) and cursor[len(tag) :].isdigit():
+            after = int(cursor[len(tag) :])
         kept = logger.records.snapshot()
-        newest = kept[-1].seq if kept else (after or 0)
         if after is None:
+            newest = kept[-1].seq if kept else 0
             recent = [r for r in reversed(kept) if filters.matches(r.get)][:backlog]
-            return LogBatch([r.to_dict() for r in reversed(recent)], f"l{self._tag}:{newest}", 0)
+            recent.reverse()
+            return LogBatch(
+                [r.to_dict() for r in recent],
+                f"{tag}{newest}",
+                0,
+                [f"{tag}{r.seq}" for r in recent],
+            )
         fresh = []
         for record in reversed(kept):
             if record.seq <= after:
@@ -558,20 +566,19 @@ class ExtensionDebugDashboard:
         if len(fresh) > limit:
             missed += len(fresh) - limit
             fresh = fresh[-limit:]
-        last = fresh[-1].seq if fresh else max(after, 0)
-        records = [r.to_dict() for r in fresh if filters.matches(r.get)]
-        return LogBatch(records, f"l{self._tag}:{last}", missed)
+        last = fresh[-1].seq if fresh else after
+        passed = [r for r in fresh if filters.matches(r.get)]
+        return LogBatch(
+            [r.to_dict() for r in passed], f"{tag}{last}", missed, [f"{tag}{r.seq}" for r in passed]
+        )
 
     def _store_after(
         self, cursor: str | None, filters: LogQuery, backlog: int, limit: int
     ) -> LogBatch:
         store = self._store()
         after: int | None = None
-        if cursor and cursor.startswith("s:"):
-            try:
-                after = int(cursor[2:])
-            except ValueError:
-                after = None
+        if cursor and cursor.startswith("s:") and cursor[2:].isdigit():
+            after = int(cursor[2:])
         if after is None:
             newest = store.select_records("log", extension_id=self.extension_id, limit=1)
             start = newest[0]["record_id"] if newest else 0
@@ -585,12 +592,14 @@ class ExtensionDebugDashboard:
                 if len(rows) < STORE_PAGE:
                     break
                 before = rows[-1]["record_id"]
-            return LogBatch(list(reversed(recent[:backlog])), f"s:{start}", 0)
+            recent = list(reversed(recent[:backlog]))
+            return LogBatch(recent, f"s:{start}", 0, [f"s:{r['record_id']}" for r in recent])
         rows = store.select_records(
             "log", extension_id=self.extension_id, after_id=after, newest_first=False, limit=limit
         )
         last = rows[-1]["record_id"] if rows else after
-        return LogBatch([r for r in rows if filters.matches(r.get)], f"s:{last}", 0)
+        passed = [r for r in rows if filters.matches(r.get)]
+        return LogBatch(passed, f"s:{last}", 0, [f"s:{r['record_id']}" for r in passed])
 
     # Errors ------------------------------------------------------------------------------
     def get_errors(self, *, status: str | None = None, limit: int = 50) -> dict[str, Any]:

@@ -1,0 +1,210 @@
+"""Typed request bodies and response shapes of the REST API (its OpenAPI document)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Level = Literal[
+    "debug", "info", "warning", "error", "critical", "DEBUG", "INFO", "WARNING", "ERROR",
+    "CRITICAL",
+]  # fmt: skip
+Severity = Literal["low", "medium", "high", "critical"]
+Status = Literal["healthy", "degraded", "unhealthy"]
+MetricName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
+Text = Annotated[str, Field(max_length=2000)]
+Seconds = Annotated[float, Field(gt=0, le=366 * 24 * 3600)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# Requests --------------------------------------------------------------------------------
+class ManagerStart(_Body):
+    """Start (creating when needed) the live manager of an extension."""
+
+    extension_name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    configuration: dict[str, bool | int | float | str | list[str]] = Field(
+        default_factory=dict, description="DebugConfiguration fields of a new manager"
+    )
+
+
+class SessionStart(_Body):
+    """Start a debug session: its name and its options (enable_profiling...)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=500)] | None = None
+    configuration: dict[str, bool | int | float | str] = Field(default_factory=dict)
+
+
+class Resolve(_Body):
+    """Resolution notes of an alert."""
+
+    notes: Text | None = None
+
+
+class RealtimeRequest(_Body):
+    """Metric and resource names whose newest values are wanted."""
+
+    names: list[MetricName] = Field(min_length=1, max_length=50)
+
+
+class LogSearch(_Body):
+    """A log search: text, least level, time range and how many records."""
+
+    query: Annotated[str, Field(max_length=1000)] | None = None
+    level: Level | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100
+
+
+# Responses -------------------------------------------------------------------------------
+class Problem(BaseModel):
+    """What was wrong with a request."""
+
+    detail: Any
+
+
+class ManagerInfo(_Open):
+    extension_id: str
+    extension_name: str
+    source: Literal["live", "store"]
+    running: bool
+
+
+class ManagerList(_Open):
+    managers: list[ManagerInfo]
+    count: int
+
+
+class ManagerStatus(_Open):
+    extension_id: str
+    source: Literal["live", "store"]
+    running: bool
+    enabled_components: list[str]
+    counts: dict[str, int]
+    dropped: dict[str, int]
+    sessions: dict[str, int]
+
+
+class LogRecordOut(_Open):
+    ts: float
+    level: str
+    message: str
+    name: str | None = None
+    extension_id: str | None = None
+    session_id: str | None = None
+
+
+class LogsOut(_Open):
+    extension_id: str
+    source: Literal["live", "store"]
+    count: int
+    records: list[LogRecordOut]
+
+
+class MetricValue(_Open):
+    value: float
+    unit: str
+    ts: float | None = None
+
+
+class MetricsOut(_Open):
+    extension_id: str
+    source: Literal["live", "store"]
+    window_seconds: float
+    names: list[str]
+    aggregates: dict[str, dict[str, Any]]
+    series: dict[str, list[list[float]]]
+    latest: dict[str, MetricValue]
+
+
+class RealtimeOut(_Open):
+    extension_id: str
+    ts: float
+    metrics: dict[str, MetricValue | None]
+
+
+class ErrorsOut(_Open):
+    extension_id: str
+    source: Literal["live", "store"]
+    analysis: dict[str, Any]
+    groups: list[dict[str, Any]]
+
+
+class AlertOut(_Open):
+    alert_id: str
+    severity: str
+    status: str
+    ts: float | None = None
+    title: str | None = None
+    message: str | None = None
+
+
+class AlertsOut(_Open):
+    extension_id: str
+    count: int
+    alerts: list[AlertOut]
+
+
+class AlertStatistics(_Open):
+    total_alerts: int
+    active_alerts: int
+    by_severity: dict[str, int]
+    by_status: dict[str, int]
+
+
+class SessionOut(_Open):
+    session_id: str | None
+    name: str
+    status: str
+    started_at: float | None = None
+
+
+class SessionsOut(_Open):
+    extension_id: str
+    active: list[SessionOut]
+    completed: list[SessionOut]
+
+
+class HealthCheck(_Open):
+    component: str
+    status: Status
+    detail: str
+
+
+class HealthOut(_Open):
+    extension_id: str
+    overall_status: Status
+    checked_at: float
+    checks: list[HealthCheck]
+
+
+class OverviewOut(_Open):
+    extension_id: str
+    source: Literal["live", "store"]
+    running: bool
+    counts: dict[str, int]
+    log_levels: dict[str, int]
+    errors: dict[str, int]
+    alerts: dict[str, Any]
+
+
+class DashboardOut(_Open):
+    extension_id: str
+    source: Literal["live", "store"]
+    generated_at: float
+    overview: OverviewOut
+    health: HealthOut
+    metrics: MetricsOut
+    logs: list[LogRecordOut]
+    errors: ErrorsOut
+    alerts: list[AlertOut]
+    sessions: dict[str, list[SessionOut]]
