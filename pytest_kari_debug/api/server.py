@@ -167,23 +167,6 @@ class ApiServer:
             self._socket.close()
             self._socket = None
 
-    def serve_forever(self) -> None:
-        """Serve in this thread until Ctrl-C or SIGTERM (for ``kari-debug serve``)."""
-        import uvicorn
-
-        config = uvicorn.Config(
-            self.app,
-            host=self.host,
-            port=self.port,
-            log_level="warning",
-            lifespan="on",
-            timeout_graceful_shutdown=2,
-            access_log=False,
-        )
-        server = uvicorn.Server(config)
-        self._server = server
-        server.run()
-
     def __enter__(self) -> ApiServer:
         return self.start()
 
