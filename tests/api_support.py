@@ -97,7 +97,7 @@ def live_manager(extension_id: str = "live-ext", **config: object) -> ExtensionD
 def framework_client(app: object, base_url: str = "http://127.0.0.1:8765") -> Any:
     """The framework's test client (starlette's), imported without its httpx notice."""
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore")  # starlette asks for httpx2; httpx works the same
         from fastapi.testclient import TestClient
     return TestClient(app, base_url=base_url)  # type: ignore[arg-type]
 

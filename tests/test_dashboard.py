@@ -82,7 +82,9 @@ def test_search_logs_as_the_seed_calls_it(live: ExtensionDebugManager) -> None:
     live.get_logger().error("an error in the payment step")
     live.get_logger().info("no error here, only info")
     naive_utc = datetime.now(timezone.utc).replace(tzinfo=None)  # what utcnow() gives
-    found = dashboard.search_logs(query="error", level="error", since=naive_utc - timedelta(hours=1))
+    found = dashboard.search_logs(
+        query="error", level="error", since=naive_utc - timedelta(hours=1)
+    )
     # "query failed" carries a ConnectionError: the exception's text is searched too
     assert [r["message"] for r in found] == ["an error in the payment step", "query failed"]
     later = datetime.now(timezone.utc) + timedelta(hours=1)
