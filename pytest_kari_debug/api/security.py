@@ -221,7 +221,7 @@ class ApiSecurity:
                     extra=[(b"www-authenticate", b'Bearer realm="kari-debug"')],
                 )
                 return
-        await self.app(scope, receive, send)
+        await self.app(scope, receive, _with_headers(send))
 
     async def _login(self, scope: Scope, send: Send) -> None:
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
@@ -250,6 +250,25 @@ class ApiSecurity:
         await send({"type": "http.response.body", "body": b""})
 
 
+#: Sent with every response: no sniffing, no framing, no referrer (login links hold a code).
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+)
+
+
+def _with_headers(send: Send) -> Send:
+    async def sender(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            present = {name.lower() for name, _ in message.get("headers") or []}
+            extra = [(k, v) for k, v in SECURITY_HEADERS if k not in present]
+            message["headers"] = [*(message.get("headers") or []), *extra]
+        await send(message)
+
+    return sender
+
+
 def _cookie_name(scope: Scope) -> str:
     """The auth cookie's name: per port, as cookies are shared by every port of a host."""
     server = scope.get("server") or ("", 0)
@@ -268,6 +287,7 @@ async def _refuse(
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"cache-control", b"no-store"),
+                *SECURITY_HEADERS,
                 *(extra or []),
             ],
         }
