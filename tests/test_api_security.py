@@ -200,18 +200,20 @@ def test_wildcard_binds_accept_this_machines_names_only() -> None:
     assert {"localhost", "127.0.0.1", "ci-box.example"} <= names
     assert "evil.example" not in names
     assert "0.0.0.0" not in names
-    assert is_loopback("127.0.0.2") and is_loopback("::1") and not is_loopback("10.0.0.1")
+    assert is_loopback("127.0.0.2")
+    assert is_loopback("::1")
+    assert not is_loopback("10.0.0.1")
 
 
 def test_real_server_refuses_requests_without_the_token() -> None:
     """Over real HTTP on 127.0.0.1, a token-protected server refuses a request without it."""
     manager = ExtensionDebugManager("token-ext")
     try:
-        with ApiServer(manager=manager, token=TOKEN, include_registry=False) as server:
-            with httpx.Client(base_url=server.url, timeout=10) as client:
-                assert client.get(f"{PREFIX}/managers").status_code == 401
-                ok = client.get(f"{PREFIX}/managers", headers=_bearer())
-                assert ok.status_code == 200
-                assert ok.json()["managers"][0]["extension_id"] == "token-ext"
+        server = ApiServer(manager=manager, token=TOKEN, include_registry=False)
+        with server, httpx.Client(base_url=server.url, timeout=10) as client:
+            assert client.get(f"{PREFIX}/managers").status_code == 401
+            ok = client.get(f"{PREFIX}/managers", headers=_bearer())
+            assert ok.status_code == 200
+            assert ok.json()["managers"][0]["extension_id"] == "token-ext"
     finally:
         manager.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import secrets
 import time
@@ -289,14 +290,14 @@ def _routes(api: FastAPI) -> None:
                 {"detail": f"too many open log streams (at most {settings.max_streams})"},
                 status_code=503,
             )
-        events = log_events(
-            dashboard,
-            settings,
-            cursor=last_event_header or last_event_id,
+        first = await asyncio.to_thread(
+            dashboard.logs_after,
+            last_event_header or last_event_id,
             level=level,
             query=query,
             backlog=backlog,
         )
+        events = log_events(dashboard, settings, first=first, level=level, query=query)
         return StreamingResponse(
             events,
             media_type="text/event-stream; charset=utf-8",

@@ -168,7 +168,7 @@ class ApiServer:
             self._socket = None
 
     def __enter__(self) -> ApiServer:
-        return self.start()
+        return self if self.running else self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()

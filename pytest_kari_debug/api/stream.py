@@ -15,7 +15,7 @@ import re
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,38 +99,37 @@ async def log_events(
     dashboard: ExtensionDebugDashboard,
     settings: StreamSettings,
     *,
-    cursor: str | None,
+    first: LogBatch,
     level: str | None,
     query: str | None,
-    backlog: int,
-    is_disconnected: Callable[[], Any] | None = None,
 ) -> AsyncIterator[bytes]:
-    """The byte chunks of one client's stream, until it leaves or the server closes."""
+    """The byte chunks of one client's stream, until it leaves or the server closes.
+
+    *first* is the opening batch (backlog or resumed records), read before the response
+    starts so that nothing logged after the client sees the headers can be missed.
+    """
     queue = _ClientQueue(settings.queue_size)
     wake = asyncio.Event()
     failure: list[BaseException] = []
+    cursor = first.cursor
+    if queue.put(first):
+        wake.set()
 
     async def pump() -> None:
         nonlocal cursor
-        first = True
         while not settings.closing.is_set():
+            await asyncio.sleep(settings.poll_seconds)
             try:
                 batch = await asyncio.to_thread(
-                    dashboard.logs_after,
-                    cursor,
-                    level=level,
-                    query=query,
-                    backlog=backlog if first else 0,
+                    dashboard.logs_after, cursor, level=level, query=query
                 )
             except Exception as exc:  # the source broke (store gone...): end this stream
                 failure.append(exc)
                 wake.set()
                 return
-            first = False
             cursor = batch.cursor
             if queue.put(batch):
                 wake.set()
-            await asyncio.sleep(settings.poll_seconds)
 
     settings.open_streams += 1
     task = asyncio.create_task(pump())
