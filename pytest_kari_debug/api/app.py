@@ -12,7 +12,9 @@ from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
 from fastapi import Body, Depends, FastAPI, Header, Path, Query, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..dashboard import DashboardError, ExtensionDebugDashboard
@@ -42,8 +44,17 @@ AlertId = Annotated[
     str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$", description="Alert id")
 ]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Most records returned")]
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": models.Problem}}
-LIVE_ONLY: dict[int | str, dict[str, Any]] = {**NOT_FOUND, 409: {"model": models.Problem}}
+#: The problems every endpoint may answer with, as ``{"detail": ...}``: an unknown extension,
+#: bad input (a validation list, or the reason as text), and an unreadable store.
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": models.Problem, "description": "Unknown extension, session or alert"},
+    422: {"model": models.Problem, "description": "Bad parameters or body"},
+    503: {"model": models.Problem, "description": "The store cannot be read"},
+}
+LIVE_ONLY: dict[int | str, dict[str, Any]] = {
+    **NOT_FOUND,
+    409: {"model": models.Problem, "description": "Needs a live manager"},
+}
 
 
 def _hub(request: Request) -> DashboardHub:
@@ -140,6 +151,13 @@ def _handlers(api: FastAPI) -> None:
 
         return handler
 
+    async def bad_request(request: Request, exc: Exception) -> Response:
+        # A body that is not JSON is bad input like any other: 422, as the API documents.
+        if isinstance(exc, StarletteHTTPException) and exc.status_code == 400:
+            return JSONResponse({"detail": exc.detail}, status_code=422)
+        return await http_exception_handler(request, exc)  # type: ignore[arg-type]
+
+    api.add_exception_handler(StarletteHTTPException, bad_request)
     api.add_exception_handler(LookupError, problem(404))
     api.add_exception_handler(ConfigurationError, problem(422))
     api.add_exception_handler(DashboardError, problem(409))
@@ -177,7 +195,8 @@ def _routes(api: FastAPI) -> None:
         """Whether the manager runs, its components, record counts, drops and sessions."""
         return _status(dashboard)
 
-    @api.get(f"{PREFIX}/managers", tags=["managers"], response_model=models.ManagerList)
+    @api.get(f"{PREFIX}/managers", tags=["managers"], response_model=models.ManagerList,
+             responses=NOT_FOUND)  # fmt: skip
     def list_managers(request: Request) -> dict[str, Any]:
         """Every extension served: live managers of this process and recorded extensions."""
         found = _hub(request).extensions()
@@ -268,7 +287,6 @@ def _routes(api: FastAPI) -> None:
             200: {"content": {"text/event-stream": {}},
                   "description": "One `log` event per record; `dropped` says how many were lost"},
             **NOT_FOUND,
-            503: {"model": models.Problem},
         },
     )  # fmt: skip
     async def stream_logs(
