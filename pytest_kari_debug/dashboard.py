@@ -362,7 +362,8 @@ class ExtensionDebugDashboard:
 
         ``aggregates``: ``{name: {count, min, max, mean, p50, p95, last, ...}}``; ``series``:
         ``{name: [[ts, value], ...]}`` (at most *max_points* each); ``latest``: the newest
-        value of each; ``names``: every name seen, for a chart picker.
+        value of each; ``names``: every name seen; ``recorded``: those recorded with
+        ``record_metric`` (not resource fields), which a chart picker offers first.
         """
         window = _window(window_seconds)
         wanted = None if names is None else set(_names(names))
@@ -410,6 +411,7 @@ class ExtensionDebugDashboard:
             "source": self.source,
             "window_seconds": window,
             "names": every,
+            "recorded": [name for name in every if name not in SAMPLE_FIELDS],
             "aggregates": aggregates,
             "series": series,
             "latest": latest,

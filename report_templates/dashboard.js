@@ -184,8 +184,10 @@
     }
   }
 
-  function fillMetricNames(names) {
-    const wanted = names.filter((n) => n !== "cpu_percent" && n !== "memory_mb");
+  function fillMetricNames(names, recorded) {
+    const own = recorded.filter((n) => names.includes(n));
+    const rest = names.filter((n) => !own.includes(n) && n !== "cpu_percent" && n !== "memory_mb");
+    const wanted = [...own, ...rest];
     if (wanted.join("\n") === state.names.join("\n")) return;
     state.names = wanted;
     const select = $("metric");
@@ -210,7 +212,7 @@
       renderErrors(data.errors);
       renderAlerts(data.alerts);
       renderSessions(data.sessions);
-      fillMetricNames(data.metrics.names || []);
+      fillMetricNames(data.metrics.names || [], data.metrics.recorded || []);
       if (data.source === "store") seedSeries(data.metrics);
       $("updated").textContent = `updated ${clock(data.generated_at)}`;
       showProblem("");
