@@ -133,7 +133,7 @@
       list.append(el("li", { dataset: { status: check.status } },
         el("span", { class: "name" }, check.component),
         el("span", { dataset: { status: check.status } }, check.status),
-        el("span", { class: "muted" }, check.detail)));
+        el("span", { class: "detail" }, check.detail)));
     }
   }
 
@@ -162,7 +162,7 @@
       const button = el("button", { type: "button", class: "resolve" }, "Resolve");
       button.addEventListener("click", () => resolveAlert(alert.alert_id, button));
       list.append(el("li", { dataset: { alertId: alert.alert_id, severity: alert.severity } },
-        el("span", { class: `sev sev-${alert.severity}` }, alert.severity),
+        el("span", { class: `badge sev-${alert.severity}` }, alert.severity),
         el("span", { class: "title" }, alert.title || alert.message || alert.alert_type || alert.alert_id),
         el("span", { class: "muted" }, clock(alert.ts)),
         button));
@@ -177,7 +177,7 @@
     for (const s of rows) {
       const records = Object.entries(s.records || {}).filter(([, n]) => n).map(([k, n]) => `${k} ${n}`).join(", ");
       body.append(el("tr", { dataset: { sessionId: s.session_id || "" } },
-        el("td", { class: `s-${s.status}` }, s.status),
+        el("td", { class: `o-${s.status}` }, s.status),
         el("td", null, s.name),
         el("td", { class: "num" }, s.status === "running" ? "…" : duration(s.duration_seconds)),
         el("td", { class: "muted" }, records)));
@@ -213,7 +213,7 @@
       renderAlerts(data.alerts);
       renderSessions(data.sessions);
       fillMetricNames(data.metrics.names || [], data.metrics.recorded || []);
-      if (data.source === "store") seedSeries(data.metrics);
+      if (data.source === "store" || state.series.metric.length < 2) seedSeries(data.metrics);
       $("updated").textContent = `updated ${clock(data.generated_at)}`;
       showProblem("");
     } catch (error) {
@@ -263,6 +263,7 @@
     let y0 = Math.min(...ys), y1 = Math.max(...ys);
     if (y1 - y0 < 1e-9) { y0 -= 1; y1 += 1; }
     const line = document.createElementNS(ns, "polyline");
+    line.setAttribute("class", "series");
     line.setAttribute("points", points.map(([x, y]) =>
       `${((x - x0) / (x1 - x0 || 1) * 300).toFixed(1)},${(76 - (y - y0) / (y1 - y0) * 72).toFixed(1)}`).join(" "));
     svg.append(line);
@@ -304,9 +305,9 @@
     const fields = record.fields && Object.keys(record.fields).length ? JSON.stringify(record.fields) : "";
     if (fields) text.push(" ", fields);
     if (record.exception && record.exception.type) text.push(`\n${record.exception.type}: ${record.exception.message || ""}`);
-    return el("li", { class: `l-${record.level}`, dataset: { level: record.level, seq: record.seq === undefined ? "" : record.seq } },
+    return el("li", { dataset: { level: record.level, seq: record.seq === undefined ? "" : record.seq } },
       el("span", { class: "muted" }, clock(record.ts)),
-      el("span", { class: "lvl" }, record.level),
+      el("span", { class: `lv lv-${String(record.level).toLowerCase()}` }, record.level),
       el("span", { class: "msg" }, ...text));
   }
 

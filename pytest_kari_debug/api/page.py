@@ -1,66 +1,52 @@
-"""The live dashboard page: ``report_templates/dashboard.html.j2`` rendered with jinja2.
+"""The live dashboard page: ``report_templates/dashboard.html.j2``, rendered like the report.
 
-The one place of the API that touches jinja2, so it can move onto the HTML report's template
-loader (``report/templates.py``) in one edit. The page is self-contained: its stylesheet and
-script are inlined (with the response's CSP nonce); its data comes from the API.
+It uses the HTML report's template loader (``report/templates.py``, the one jinja2 user) and
+its stylesheet, so the dashboard and the report look alike. The page is self-contained: the
+report's stylesheet, the dashboard's own rules and its script are inlined under the
+response's CSP nonce; its data comes from the API.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 from typing import Any
 
-import jinja2
+from markupsafe import Markup
 
 from .. import __version__
+from ..report.templates import environment, templates_dir
 
 TEMPLATE = "dashboard.html.j2"
+#: The report's stylesheet first (shared look), then the dashboard's own rules and script.
+ASSETS = ("report.css", "dashboard.css", "dashboard.js")
 
 
-def templates_dir() -> Path:
-    """``report_templates/``: inside the installed package, or at the top of a checkout."""
-    package = Path(__file__).resolve().parent.parent
-    for candidate in (package / "report_templates", package.parent / "report_templates"):
-        if (candidate / TEMPLATE).is_file():
-            return candidate
-    msg = f"the dashboard template {TEMPLATE!r} is not installed (looked beside {package})"
-    raise FileNotFoundError(msg)
-
-
-@functools.lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
-        autoescape=jinja2.select_autoescape(("html", "html.j2", "j2")),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
-def json_for_script(data: Any) -> str:
-    """JSON safe inside a ``<script>`` element: ``<``, ``>`` and ``&`` are escaped."""
-    text = json.dumps(data, default=repr, ensure_ascii=False, sort_keys=True)
-    return (
-        text.replace("<", "\\u003c")
-        .replace(">", "\\u003e")
-        .replace("&", "\\u0026")
-        .replace("\u2028", "\\u2028")
-        .replace("\u2029", "\\u2029")
-    )
+@functools.lru_cache(maxsize=4)
+def _assets(folder: str) -> dict[str, str]:
+    found = {}
+    for name in ASSETS:
+        path = Path(folder) / name
+        text = path.read_text(encoding="utf-8")
+        lowered = text.lower()
+        if "</script" in lowered or "</style" in lowered:
+            msg = f"dashboard asset {str(path)!r} must not contain a closing script or style tag"
+            raise ValueError(msg)
+        found[name] = text
+    return found
 
 
 def render_page(
     *, extensions: list[dict[str, Any]], first: str | None, api_prefix: str, nonce: str
 ) -> str:
     """The dashboard page's HTML."""
-    boot = {
-        "api": api_prefix,
-        "extensions": extensions,
-        "first": first,
-        "version": __version__,
-    }
-    template = _environment().get_template(TEMPLATE)
-    return template.render(boot_json=json_for_script(boot), nonce=nonce, version=__version__)
+    folder = str(templates_dir())
+    assets = _assets(folder)
+    boot = {"api": api_prefix, "extensions": extensions, "first": first, "version": __version__}
+    return environment(folder).get_template(TEMPLATE).render(
+        boot=boot,
+        nonce=nonce,
+        version=__version__,
+        css=Markup(assets["report.css"] + "\n" + assets["dashboard.css"]),
+        js=Markup(assets["dashboard.js"]),
+    )
