@@ -110,6 +110,9 @@ class ApiServer:
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            # Accepted connections inherit it: a response's head and body go out at once
+            # instead of waiting out the client's delayed ACK (about 40 ms per request).
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.bind((self.host, self.port))
         except OSError as exc:
             sock.close()
