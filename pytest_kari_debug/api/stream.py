@@ -49,7 +49,7 @@ def sse_comment(text: str) -> bytes:
 class StreamSettings:
     """Pace and bounds of the log streams of one app."""
 
-    poll_seconds: float = 0.25
+    poll_seconds: float = 0.1
     heartbeat_seconds: float = 15.0
     queue_size: int = 1000
     max_streams: int = 32
