@@ -43,10 +43,14 @@ def render_page(
     folder = str(templates_dir())
     assets = _assets(folder)
     boot = {"api": api_prefix, "extensions": extensions, "first": first, "version": __version__}
-    return environment(folder).get_template(TEMPLATE).render(
-        boot=boot,
-        nonce=nonce,
-        version=__version__,
-        css=Markup(assets["report.css"] + "\n" + assets["dashboard.css"]),
-        js=Markup(assets["dashboard.js"]),
+    return (
+        environment(folder)
+        .get_template(TEMPLATE)
+        .render(
+            boot=boot,
+            nonce=nonce,
+            version=__version__,
+            css=Markup(assets["report.css"] + "\n" + assets["dashboard.css"]),
+            js=Markup(assets["dashboard.js"]),
+        )
     )
