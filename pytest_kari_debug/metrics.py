@@ -11,25 +11,27 @@ Two ways of reading the process are used, on purpose:
   descriptors kept open. Elsewhere they fall back to psutil. A counter the platform lacks is
   simply absent.
 
-Per-test memory with tracemalloc (``memory_tracking`` or a session's ``profile_memory``): the
-profiler uses tracemalloc too, so this module never stops tracemalloc unless it started it
-(and only when the collector stops with no memory session open), and it folds the traced peak
-into every open memory session before each ``tracemalloc.reset_peak()`` it makes. A
-``reset_peak()`` made by other code between two readings loses the part of a session's peak
-before it; nothing in tracemalloc's API can prevent that.
+Per-test memory with tracemalloc (``memory_tracking`` or a session's ``profile_memory``):
+tracemalloc is shared with the profiler and the user through :mod:`.memtrace` (one owner count
+for the process: tracing runs while a memory session is open and is stopped by the last one
+to end, only if it was started by us; each session's peak survives the resets made for
+others). A memory session starts with a full garbage collection (``gc.collect()``, as the
+``sys.getallocatedblocks`` documentation advises): without it, unreachable cycles left by
+earlier code could be freed by an automatic collection during the session and be subtracted
+from its figures, which the regression gates compare exactly.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import math
 import numbers
 import os
 import sys
 import threading
 import time
-import tracemalloc
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
@@ -38,6 +40,7 @@ from typing import Any, NamedTuple
 
 import psutil
 
+from . import memtrace
 from .component import Component
 from .context import CURRENT_SESSION, SessionInfo
 from .exceptions import ConfigurationError
@@ -316,26 +319,16 @@ def _resources(start: Reading, now: Reading, peak_rss: float) -> dict[str, Any]:
 
 
 # tracemalloc, shared with other code -----------------------------------------------------
-class _MemoryMeter:
-    __slots__ = ("peak", "start_blocks", "start_bytes")
-
-    def __init__(self, start_bytes: int, start_blocks: int) -> None:
-        self.start_bytes = start_bytes
-        self.peak = start_bytes
-        self.start_blocks = start_blocks
-
-
 _MEMORY_LOCK = threading.Lock()
-_MEMORY_OPEN: dict[int, _MemoryMeter] = {}
 
 
-def _fold_peak() -> int:
-    """Fold tracemalloc's peak into every open memory meter; return the current traced size."""
-    current, peak = tracemalloc.get_traced_memory()
-    for meter in _MEMORY_OPEN.values():
-        if peak > meter.peak:
-            meter.peak = peak
-    return current
+class _MemoryMeter:
+    __slots__ = ("closed", "meter", "start_blocks")
+
+    def __init__(self, meter: memtrace.Meter, start_blocks: int) -> None:
+        self.meter = meter
+        self.start_blocks = start_blocks
+        self.closed: str | None = None  # why tracking ended before the session did
 
 
 # Sessions ------------------------------------------------------------------------------
@@ -401,7 +394,6 @@ class MetricsCollector(Component):
         self._uss: tuple[float, int] | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
-        self._started_tracemalloc = False
 
     # Lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -420,15 +412,15 @@ class MetricsCollector(Component):
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the sampler, and tracemalloc if this collector started it and nothing uses it."""
+        """Stop the sampler, and the memory tracking of sessions still open (their end says so)."""
         thread, self._thread = self._thread, None
         self._stop.set()
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=2.0)
-        with _MEMORY_LOCK:
-            if self._started_tracemalloc and not _MEMORY_OPEN and tracemalloc.is_tracing():
-                tracemalloc.stop()
-            self._started_tracemalloc = False
+        with self._sample_lock:
+            memories = [m.memory for m in self._meters.values() if m.memory is not None]
+        for memory in memories:
+            self._cut_short(memory, "the collector stopped before the session ended")
 
     @property
     def sampling(self) -> bool:
@@ -494,39 +486,45 @@ class MetricsCollector(Component):
         return list(meter.samples) if meter is not None else []
 
     def _begin_memory(self) -> _MemoryMeter:
-        with _MEMORY_LOCK:
-            if not tracemalloc.is_tracing():
-                tracemalloc.start()
-                self._started_tracemalloc = True
-            _fold_peak()  # keep the peaks of sessions already open before resetting
-            tracemalloc.reset_peak()
-            current, _ = tracemalloc.get_traced_memory()
-            meter = _MemoryMeter(current, sys.getallocatedblocks())
-            _MEMORY_OPEN[id(meter)] = meter
-        return meter
+        # Unreachable cycles of earlier code, freed by an automatic collection during the
+        # session, would be subtracted from its figures: collect them first.
+        gc.collect()
+        memtrace.acquire()
+        return _MemoryMeter(memtrace.open_meter(), sys.getallocatedblocks())
 
-    def _memory_figures(self, meter: _MemoryMeter, *, close: bool) -> dict[str, Any]:
+    def _cut_short(self, memory: _MemoryMeter, why: str) -> None:
+        """End the memory tracking of a session that is still open (its end reports *why*)."""
         with _MEMORY_LOCK:
-            tracing = tracemalloc.is_tracing()
-            current = _fold_peak() if tracing else 0
-            blocks = sys.getallocatedblocks()
-            if close:
-                _MEMORY_OPEN.pop(id(meter), None)
-                # A collector that was never started has no stop() to clean up at: it hands
-                # tracemalloc back as soon as its last memory session closes.
-                unowned = self._thread is None
-                if unowned and self._started_tracemalloc and not _MEMORY_OPEN and tracing:
-                    tracemalloc.stop()
-                    self._started_tracemalloc = False
-        if not tracing:
+            if memory.closed is not None:
+                return
+            memory.closed = why
+        memtrace.close_meter(memory.meter)
+        memtrace.release()
+
+    def _memory_figures(self, memory: _MemoryMeter, *, close: bool) -> dict[str, Any]:
+        with _MEMORY_LOCK:
+            cut_short = memory.closed
+            if close and cut_short is None:
+                memory.closed = ""
+        if cut_short is not None:
+            return {"error": cut_short or "the session's memory tracking already ended"}
+        if close:
+            figures = memtrace.close_meter(memory.meter)
+            memtrace.release()
+        else:
+            figures = memtrace.read(memory.meter)
+        blocks = sys.getallocatedblocks()
+        if figures is None:
             return {"error": "tracemalloc was stopped by other code during the session"}
-        allocated = max(0, current - meter.start_bytes)
+        current, peak = figures
+        start = memory.meter.start_bytes
+        allocated = max(0, current - start)
         return {
-            "peak_bytes": max(0, meter.peak - meter.start_bytes),
+            "peak_bytes": max(0, peak - start),
             "allocated_bytes": allocated,
-            "allocated_blocks": max(0, blocks - meter.start_blocks),
+            "allocated_blocks": max(0, blocks - memory.start_blocks),
             "allocated_mb": round(allocated / MIB, 6),
-            "traced_start_bytes": meter.start_bytes,
+            "traced_start_bytes": start,
             "traced_bytes": current,
         }
 

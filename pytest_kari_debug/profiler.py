@@ -20,12 +20,13 @@ Rules that matter when several sessions overlap (documented in the README):
   (``sampler="thread"``), so both run over the same code. cProfile cannot start on a thread
   whose pyinstrument sampler runs: the session says so in ``notes``. From 3.12 cProfile uses
   ``sys.monitoring`` and both coexist (cProfile is then process-wide and shared per process).
-* **tracemalloc is shared** with the metrics component (``--kari-memory``) and with the user:
-  a session starts it only when nothing traces yet, stops it only if it started it and no
-  other session of this module still needs it, and never calls ``tracemalloc.reset_peak()``
-  (that would corrupt the others' peaks). So ``peak_bytes`` is exact when tracemalloc was
-  started by the session or the global peak rose during it (``peak_exact=True``), and
-  otherwise the highest value seen by a 5 ms poller.
+* **tracemalloc is shared** with the metrics component (``--kari-memory``) and with the user
+  through :mod:`.memtrace`: one owner count for the whole package, so tracing is started
+  when nothing traces yet and stopped when the last memory session of either component ends,
+  only if it was started by this package. Each session's peak is a :class:`memtrace.Meter`,
+  kept across the ``reset_peak()`` calls made for other sessions. ``peak_exact`` is false
+  only when the 5 ms poller saw more than tracemalloc's peak (a ``reset_peak()`` by other
+  code); ``peak_bytes`` is then the poller's highest value.
 * **Overhead limit** (``profiling_overhead_limit``, percent): the profiler measures its own
   cost (time inside the function/block wrappers; estimated stack-capture cost of each sample;
   tracemalloc snapshots) and, over the limit, widens the sampling interval of later sessions
@@ -55,6 +56,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
+from . import memtrace
 from .component import Component
 from .context import CURRENT_SESSION, SessionInfo, register_session_option
 from .exceptions import ConfigurationError, SessionError
@@ -555,34 +557,6 @@ def _cprofile_rows(
 
 
 # Memory ----------------------------------------------------------------------------------
-_TRACEMALLOC_LOCK = threading.Lock()
-_TRACEMALLOC_USERS = 0
-_TRACEMALLOC_OURS = False
-
-
-def _tracemalloc_acquire() -> bool:
-    """Count one memory session; start tracemalloc if nothing traces. True if we started it."""
-    global _TRACEMALLOC_USERS, _TRACEMALLOC_OURS
-    with _TRACEMALLOC_LOCK:
-        _TRACEMALLOC_USERS += 1
-        if not tracemalloc.is_tracing():
-            tracemalloc.start(1)
-            _TRACEMALLOC_OURS = True
-            return True
-        return False
-
-
-def _tracemalloc_release() -> None:
-    """Uncount one memory session; stop tracemalloc only if we started it and none is left."""
-    global _TRACEMALLOC_USERS, _TRACEMALLOC_OURS
-    with _TRACEMALLOC_LOCK:
-        _TRACEMALLOC_USERS = max(0, _TRACEMALLOC_USERS - 1)
-        if _TRACEMALLOC_USERS == 0 and _TRACEMALLOC_OURS:
-            _TRACEMALLOC_OURS = False
-            if tracemalloc.is_tracing():
-                tracemalloc.stop()
-
-
 def _snapshot() -> tracemalloc.Snapshot:
     return tracemalloc.take_snapshot()
 
@@ -617,8 +591,9 @@ class _MemoryWatch:
     def __init__(self, top: int, diff: bool) -> None:
         self.top = top
         self.diff = diff
-        self.started_tracing = _tracemalloc_acquire()
-        self.start_current, self.start_peak = tracemalloc.get_traced_memory()
+        self.started_tracing = memtrace.acquire()
+        self.meter = memtrace.open_meter()
+        self.start_current = self.meter.start_bytes
         self.max_seen = self.start_current
         self.cost_s = 0.0
         self.snapshots = 0
@@ -664,13 +639,16 @@ class _MemoryWatch:
                 return memory, [], None
             began = time.perf_counter()
             end_snapshot = _snapshot()
-            current, peak = tracemalloc.get_traced_memory()
+            figures = memtrace.close_meter(self.meter)
+            current, peak = figures or tracemalloc.get_traced_memory()
             with self._lock:
                 self.done = True
                 best, best_increase = self.best_snapshot, self.best_increase
+            # The meter kept the peak across every reset made by this package; only a
+            # reset_peak() by other code could hide part of it (then the poller's highest).
             self.max_seen = max(self.max_seen, current)
-            exact = self.started_tracing or peak > self.start_peak
-            peak_bytes = peak if exact else self.max_seen
+            peak_bytes = max(peak, self.max_seen)
+            exact = peak >= self.max_seen
             end_increase = current - self.start_current
             if best is not None and best_increase > end_increase:
                 chosen, at = best, "peak"
@@ -704,7 +682,8 @@ class _MemoryWatch:
             return memory, top, diff
         finally:
             self.done = True
-            _tracemalloc_release()
+            memtrace.close_meter(self.meter)
+            memtrace.release()
 
 
 def _site(trace_frame: tracemalloc.Frame) -> dict[str, Any]:
