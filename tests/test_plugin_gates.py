@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,52 @@ def test_unchanged_suite_raises_no_false_alarm(pytester: pytest.Pytester) -> Non
     for _ in range(10):
         result = _run(pytester, "--kari-compare=main", "--kari-fail-regression=duration:+25%")
         result.assert_outcomes(passed=50)
+
+
+def test_more_cpu_work_is_flagged(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CPU-bound test doing three times its baseline's work fails the duration gate."""
+    pytester.makepyfile(
+        test_cpu="""
+        import os, time
+        def test_work():
+            end = time.thread_time() + 0.005 * float(os.environ.get("KARI_WORK", "1"))
+            while time.thread_time() < end:
+                pass
+        def test_same():
+            end = time.thread_time() + 0.005
+            while time.thread_time() < end:
+                pass
+        """
+    )
+    _run(pytester, "--kari-save-baseline=main").assert_outcomes(passed=2)
+    monkeypatch.setenv("KARI_WORK", "3")
+    result = _run(pytester, "--kari-compare=main", "--kari-fail-regression=duration:+25%")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*regression gate 'duration:+25%' on test_cpu.py::test_work:*"])
+
+
+def test_call_clock_keeps_the_time_a_test_waits() -> None:
+    """The call clock counts a sleep in full (it is the test's time, not the machine's load)."""
+    from pytest_kari_debug.plugin.gates import _Clock
+
+    clock = _Clock()
+    time.sleep(0.02)
+    call_ms, _ = clock.stop()
+    assert call_ms >= 20.0
+
+
+def test_call_clock_counts_cpu_work() -> None:
+    """A call that never blocks is timed by its CPU time, at least the work it did."""
+    from pytest_kari_debug.plugin.gates import _Clock
+
+    clock = _Clock()
+    end = time.thread_time() + 0.01
+    while time.thread_time() < end:
+        pass
+    call_ms, _ = clock.stop()
+    assert call_ms >= 10.0
 
 
 def test_baseline_file_written_and_read(

@@ -10,6 +10,13 @@ from typing import Any
 
 import pytest
 
+try:
+    import resource
+
+    _RUSAGE_THREAD: int | None = getattr(resource, "RUSAGE_THREAD", None)
+except ImportError:  # Windows
+    _RUSAGE_THREAD = None
+
 from ..exceptions import ConfigurationError, StoreError
 from ..gates import (
     BaselineError,
@@ -253,26 +260,49 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 class _Clock:
-    """Wall, CPU and run-queue wait of the current thread, to time one call of a test.
+    """Time one call of a test on the current thread: the time the test itself needed.
 
-    The call time kept is the wall time minus the time the thread spent runnable but waiting
-    for a CPU (Linux ``/proc/thread-self/schedstat``): load from other processes inflates wall
-    time only through that wait, so removing it keeps a busy CI machine from crying wolf,
-    while a test that sleeps or waits on I/O longer still shows it.
+    * A call during which the thread never blocked (no voluntary context switch: no sleep, no
+      I/O wait, no lock or GIL wait) spent its wall time either running or waiting for a CPU
+      that other processes held: its time is its CPU time. Load from other processes then
+      cannot inflate it at all, whatever the kernel's accounting of the wait (under heavy load
+      wall time minus ``schedstat``'s run-queue wait was measured 2-3x the CPU time of such
+      calls, several calls in a row).
+    * A call that blocked keeps its wall time minus the time the thread waited for a CPU
+      (Linux ``/proc/thread-self/schedstat``): a test that sleeps or waits on I/O longer still
+      shows it. It never counts less than the thread's CPU time.
+
+    Where the platform has no per-thread counters (``RUSAGE_THREAD``), every call is judged as
+    one that blocked.
     """
 
     def __init__(self) -> None:
+        self.switches = _voluntary_switches()
         self.wall, self.cpu, self.waited = time.perf_counter(), time.process_time(), _run_queue_ns()
         self.thread_cpu = time.thread_time()
 
     def stop(self) -> tuple[float, float]:
-        """(call ms without run-queue wait, CPU ms) since construction."""
+        """(call ms, process CPU ms) since construction."""
         wall = (time.perf_counter() - self.wall) * 1000.0
+        thread_cpu = (time.thread_time() - self.thread_cpu) * 1000.0
         waited = (_run_queue_ns() - self.waited) / 1e6
+        switches = _voluntary_switches()
+        cpu = (time.process_time() - self.cpu) * 1000.0
+        if self.switches is not None and switches == self.switches:
+            return thread_cpu, cpu
         kept = wall - waited if 0.0 <= waited < wall else wall  # clocks disagree: keep wall
         # The thread ran at least its own CPU time: a wait counted twice never goes below it.
-        kept = max(kept, (time.thread_time() - self.thread_cpu) * 1000.0)
-        return kept, (time.process_time() - self.cpu) * 1000.0
+        return max(kept, thread_cpu), cpu
+
+
+def _voluntary_switches() -> int | None:
+    """Voluntary context switches of the current thread so far (None where unknown)."""
+    if _RUSAGE_THREAD is None:
+        return None
+    try:
+        return int(resource.getrusage(_RUSAGE_THREAD).ru_nvcsw)
+    except (OSError, ValueError):
+        return None
 
 
 def _run_queue_ns() -> int:
@@ -321,11 +351,11 @@ def reference_ms() -> float:
     """
     best = float("inf")
     for _ in range(3):
-        began = time.perf_counter()
+        clock = _Clock()  # the clock of the test calls: the same kind of time is compared
         total = 0
         for number in range(20_000):
             total += number * number
-        best = min(best, (time.perf_counter() - began) * 1000.0)
+        best = min(best, clock.stop()[0])
     return best
 
 
