@@ -151,6 +151,8 @@ def _stop(item: pytest.Item, handle: _Handle) -> None:
     result = handle.result
     if options.profile_dir is None or result is None or result.pyinstrument_session is None:
         return
+    if result.call_tree is None:
+        return  # the test function itself was never sampled: only pytest's frames would show
     stem = _file_stem(item.nodeid)
     html = write_atomic(options.profile_dir / f"{stem}.html", result.render_html())
     speedscope = write_atomic(
