@@ -57,6 +57,13 @@ def create_app(extension_id):
 """
 #: Upper bound for background work to show up; the tests wait for events, not for time.
 DEADLINE_S = 30.0
+#: `python -m pytest_kari_debug.cli` with SIGINT acting as a terminal's Ctrl-C. A suite started
+#: as a background job of a script ignores SIGINT, and children inherit that: the SIGINT test
+#: would then wait for a process that never sees it.
+CLI_WITH_CTRL_C = (
+    "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler);"
+    " runpy.run_module('pytest_kari_debug.cli', run_name='__main__', alter_sys=True)"
+)
 
 
 def kari(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
@@ -95,7 +102,7 @@ def test_logs_follow_prints_records_another_process_writes(pytester: pytest.Pyte
     pytester.makepyfile(test_first=FIRST)
     pytester.runpytest("--kari-debug", f"--kari-store={store}", "-p", "no:asyncio")
     follow = subprocess.Popen(
-        [sys.executable, "-m", "pytest_kari_debug.cli", "--store", str(store), "-e", "my-ext",
+        [sys.executable, "-c", CLI_WITH_CTRL_C, "--store", str(store), "-e", "my-ext",
          "logs", "show", "--follow", "--poll", "0.1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
