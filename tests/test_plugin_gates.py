@@ -292,3 +292,20 @@ def test_baseline_is_saved_in_the_store(pytester: pytest.Pytester, pytester_stor
     row = sqlite3.connect(pytester_store).execute("SELECT name, data FROM baselines").fetchone()
     assert row[0] == "nightly"
     assert len(json.loads(row[1])["tests"]) == 3
+
+
+def test_call_clock_falls_back_to_wall_time_without_switch_counts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Where voluntary switches are not counted, a sleeping call still keeps its wall time."""
+    from pytest_kari_debug.plugin import gates
+
+    monkeypatch.setattr(gates, "_voluntary_switches", lambda: None)
+    clock = gates._Clock()
+    time.sleep(0.02)
+    call_ms, _ = clock.stop()
+    assert call_ms >= 20.0
+    gates._switches_counted.cache_clear()
+    monkeypatch.setattr(gates, "_read_switches", lambda: 7)  # a sandbox reporting no change
+    assert gates._switches_counted() is False
+    gates._switches_counted.cache_clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
@@ -272,8 +273,9 @@ class _Clock:
       (Linux ``/proc/thread-self/schedstat``): a test that sleeps or waits on I/O longer still
       shows it. It never counts less than the thread's CPU time.
 
-    Where the platform has no per-thread counters (``RUSAGE_THREAD``), every call is judged as
-    one that blocked.
+    Where the platform has no per-thread counters (``RUSAGE_THREAD``), or does not count a
+    sleep as a voluntary switch (checked once with a 1 ms sleep), every call is judged as one
+    that blocked.
     """
 
     def __init__(self) -> None:
@@ -295,14 +297,29 @@ class _Clock:
         return max(kept, thread_cpu), cpu
 
 
-def _voluntary_switches() -> int | None:
-    """Voluntary context switches of the current thread so far (None where unknown)."""
+def _read_switches() -> int | None:
     if _RUSAGE_THREAD is None:
         return None
     try:
         return int(resource.getrusage(_RUSAGE_THREAD).ru_nvcsw)
     except (OSError, ValueError):
         return None
+
+
+@functools.lru_cache(maxsize=1)
+def _switches_counted() -> bool:
+    """Whether this kernel counts a thread's voluntary switches (a sandbox may report 0)."""
+    before = _read_switches()
+    if before is None:
+        return False
+    time.sleep(0.001)  # a sleep is a voluntary switch wherever they are counted
+    after = _read_switches()
+    return after is not None and after > before
+
+
+def _voluntary_switches() -> int | None:
+    """Voluntary context switches of the current thread so far (None where not counted)."""
+    return _read_switches() if _switches_counted() else None
 
 
 def _run_queue_ns() -> int:
