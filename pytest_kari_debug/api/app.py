@@ -268,8 +268,7 @@ def _routes(api: FastAPI) -> None:
         limit: Limit = 100,
     ) -> dict[str, Any]:
         """Alerts, newest first, by status and least severity."""
-        found = dashboard.get_alerts(status=status, severity=severity, limit=limit)
-        return {"extension_id": dashboard.extension_id, "count": len(found), "alerts": found}
+        return _alerts_view(dashboard, status, severity, limit)
 
     # Real time ---------------------------------------------------------------------------
     @api.post(f"{PREFIX}/dashboard/{{extension_id}}/metrics/realtime", tags=["real-time"],
@@ -378,8 +377,7 @@ def _routes(api: FastAPI) -> None:
         limit: Limit = 100,
     ) -> dict[str, Any]:
         """Alerts, newest first, by status and least severity."""
-        found = dashboard.get_alerts(status=status, severity=severity, limit=limit)
-        return {"extension_id": dashboard.extension_id, "count": len(found), "alerts": found}
+        return _alerts_view(dashboard, status, severity, limit)
 
     @api.post(f"{PREFIX}/alerts/{{extension_id}}/{{alert_id}}/resolve", tags=["alerts"],
               response_model=models.AlertOut, responses=NOT_FOUND)  # fmt: skip
@@ -459,3 +457,9 @@ def _routes(api: FastAPI) -> None:
             " frame-ancestors 'none'"
         )
         return HTMLResponse(html, headers={"Content-Security-Policy": csp})
+
+
+def _alerts_view(dashboard: Any, status: str | None, severity: Any, limit: int) -> dict[str, Any]:
+    """The alerts answer shared by the dashboard's and the alerts' list endpoints."""
+    found = dashboard.get_alerts(status=status, severity=severity, limit=limit)
+    return {"extension_id": dashboard.extension_id, "count": len(found), "alerts": found}
