@@ -178,48 +178,61 @@ def item_rules(item: pytest.Item) -> list[AlertRule]:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Parse every test's kari_alert and kari_budget markers: a bad one is a usage error."""
+    ruled = False
     for item in items:
-        item.stash[_RULES] = item_rules(item)
-
-
-def pytest_kari_debug_session_options(item: pytest.Item) -> dict[str, Any] | None:
-    """Trace allocations in tests whose rules read tracemalloc figures."""
-    rules = item.stash.get(_RULES, None) or []
-    if any(rule.figure in MEMORY_FIGURES for rule in rules):
-        return {"profile_memory": True}
-    return None
+        rules = item.stash[_RULES] = item_rules(item)
+        ruled = ruled or bool(rules)
+    name = "kari-debug-ruled-tests"
+    if ruled and not config.pluginmanager.has_plugin(name):
+        # Only a run with rules pays for timing the phases the rules read.
+        config.pluginmanager.register(RuledTests(), name)
 
 
 # Measuring and judging ---------------------------------------------------------------------
-@pytest.hookimpl(wrapper=True, trylast=True)
-def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
-    """Time the call phase itself (the verdict runs before pytest's call report exists)."""
-    if not item.stash.get(_RULES, True):  # no rule reads phase times: nothing to time
-        return (yield)
-    began = time.perf_counter()
-    try:
-        return (yield)
-    finally:
-        phases = item.stash.setdefault(_PHASES, {})
-        phases["call"] = round((time.perf_counter() - began) * 1000.0, 3)
+class RuledTests:
+    """The per-test hooks of a run with alert rules (registered at the end of collection)."""
+
+    def pytest_kari_debug_session_options(self, item: pytest.Item) -> dict[str, Any] | None:
+        """Trace allocations in tests whose rules read tracemalloc figures."""
+        rules = item.stash.get(_RULES, None) or []
+        if any(rule.figure in MEMORY_FIGURES for rule in rules):
+            return {"profile_memory": True}
+        return None
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
+        """Time the call phase itself (the verdict runs before pytest's call report exists)."""
+        if not item.stash.get(_RULES, True):  # no rule reads phase times: nothing to time
+            return (yield)
+        began = time.perf_counter()
+        try:
+            return (yield)
+        finally:
+            phases = item.stash.setdefault(_PHASES, {})
+            phases["call"] = round((time.perf_counter() - began) * 1000.0, 3)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        """Keep the setup time of a test with rules: its call phase's rules may read it."""
+        report = yield
+        if report.when == "setup" and item.stash.get(_RULES, True):
+            with guard(item.config, "recording alert phases"):
+                item.stash.setdefault(_PHASES, {})["setup"] = round(report.duration * 1000.0, 3)
+        return report
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Keep the setup time; evaluate the rules of a test whose call failed (for the report)."""
-    report = yield
-    if report.passed and not item.stash.get(_RULES, True):
-        return report  # no rules: nothing to time or evaluate for the report
-    with guard(item.config, "recording alert phases"):
-        if report.when == "setup":
-            item.stash.setdefault(_PHASES, {})["setup"] = round(report.duration * 1000.0, 3)
-        elif report.when == "call" and report.failed and _RESULT not in item.stash:
-            test = _core_test(item)
-            if test is not None:
-                _evaluate(item, test.manager, test.session_id, judge=False)
-    return report
+def pytest_exception_interact(
+    node: pytest.Item | pytest.Collector, call: pytest.CallInfo[Any], report: Any
+) -> None:
+    """Evaluate the rules of a test whose call failed, for its record (no verdict then)."""
+    if call.when != "call" or not isinstance(node, pytest.Item) or _RESULT in node.stash:
+        return
+    with guard(node.config, "evaluating alert rules of a failed test"):
+        test = _core_test(node)
+        if test is not None:
+            _evaluate(node, test.manager, test.session_id, judge=False)
 
 
 def _core_test(item: pytest.Item) -> Any:

@@ -54,16 +54,19 @@ def _record_failure(item: pytest.Item, exc: BaseException, phase: str) -> None:
     )
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Record the exception of a failing setup or call phase, with the test's node id."""
-    report = yield
-    if call.when in ("setup", "call") and call.excinfo is not None and report.failed:
-        with guard(item.config, "recording the failing test's exception"):
-            _record_failure(item, call.excinfo.value, call.when)
-    return report
+def pytest_exception_interact(
+    node: pytest.Item | pytest.Collector, call: pytest.CallInfo[Any], report: Any
+) -> None:
+    """Record the exception of a failing setup or call phase, with the test's node id.
+
+    pytest calls this hook for a phase that failed with an exception (not a skip, not an
+    expected failure), while the test's session is still open; a passing test costs nothing.
+    """
+    if call.when not in ("setup", "call") or call.excinfo is None:
+        return
+    if isinstance(node, pytest.Item) and report.failed:
+        with guard(node.config, "recording the failing test's exception"):
+            _record_failure(node, call.excinfo.value, call.when)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -253,11 +253,17 @@ def _marker_repeat(item: pytest.Item) -> int | None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Check kari_gate and kari_repeat markers at collection."""
+    repeated = False
     for item in items:
         _marker_gates(item)
         repeat = _marker_repeat(item)
         if repeat is not None:
             item.stash[_REPEAT_MARKED] = repeat
+            repeated = True
+    name = "kari-debug-measured-tests"
+    if (config.stash[GATES].active or repeated) and not config.pluginmanager.has_plugin(name):
+        # Only a run that measures pays for the per-test hooks.
+        config.pluginmanager.register(MeasuredTests(), name)
 
 
 class _Clock:
@@ -336,29 +342,6 @@ def _timed_run(item: pytest.Item) -> tuple[float, float]:
     return clock.stop()
 
 
-@pytest.hookimpl(wrapper=True, trylast=True)
-def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
-    """Time the call phase, snapshot the deterministic figures, and run the asked repeats."""
-    settings = item.config.stash[GATES]
-    if not settings.active and item.stash.get(_REPEAT_MARKED, None) is None:
-        return (yield)
-    repeat = settings.repeats_for(item)
-    clock = _Clock()
-    result = yield  # a failing test raises here: no samples
-    call_ms, cpu_ms = clock.stop()
-    measure = _Measure([call_ms], [cpu_ms])
-    item.stash[_MEASURE] = measure
-    with guard(item.config, "measuring regression figures"):
-        measure.figures = _live_figures(item)
-    for _ in range(repeat - 1):
-        call_ms, cpu_ms = _timed_run(item)
-        measure.call_ms.append(call_ms)
-        measure.cpu_ms.append(cpu_ms)
-    if settings.save:
-        measure.reference_ms.append(reference_ms())
-    return result
-
-
 def reference_ms() -> float:
     """How long a fixed CPU-bound loop takes now: the machine's current speed for Python.
 
@@ -409,56 +392,82 @@ def _figures(measure: _Measure) -> dict[str, float]:
     return figures
 
 
-def pytest_kari_debug_verdicts(
-    item: pytest.Item, manager: ExtensionDebugManager, session_id: str
-) -> list[str] | None:
-    """Compare the passed test with its baseline; confirm timing candidates by re-running."""
-    settings = item.config.stash[GATES]
-    measure = item.stash.get(_MEASURE, None)
-    if measure is None or not settings.compare:
-        return None
-    marker_gates = _marker_gates(item)
-    failing = marker_gates or settings.gates
-    gates = failing or parse_gates(REPORT_GATES)
-    entry = (settings.baseline or {}).get("tests", {}).get(item.nodeid)
-    base_reference = (settings.baseline or {}).get("reference_ms")
-    samples = {"call_ms": measure.call_ms, "cpu_ms": measure.cpu_ms}
-    changes = compare_test(item.nodeid, _figures(measure), samples, entry, gates, settings.options)
-    while needs_confirmation(changes) and len(measure.call_ms) < settings.options.confirm_runs:
-        try:
+class MeasuredTests:
+    """The per-test hooks of a run that measures (registered at the end of collection)."""
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
+        """Time the call phase, snapshot the deterministic figures, and run the asked repeats."""
+        settings = item.config.stash[GATES]
+        if not settings.active and item.stash.get(_REPEAT_MARKED, None) is None:
+            return (yield)
+        repeat = settings.repeats_for(item)
+        clock = _Clock()
+        result = yield  # a failing test raises here: no samples
+        call_ms, cpu_ms = clock.stop()
+        measure = _Measure([call_ms], [cpu_ms])
+        item.stash[_MEASURE] = measure
+        with guard(item.config, "measuring regression figures"):
+            measure.figures = _live_figures(item)
+        for _ in range(repeat - 1):
             call_ms, cpu_ms = _timed_run(item)
-        except Exception:
-            break  # the re-run itself failed: keep what we have, undecided
-        measure.call_ms.append(call_ms)
-        measure.cpu_ms.append(cpu_ms)
-        measure.reference_ms.append(reference_ms())
+            measure.call_ms.append(call_ms)
+            measure.cpu_ms.append(cpu_ms)
+        if settings.save:
+            measure.reference_ms.append(reference_ms())
+        return result
+
+    def pytest_kari_debug_verdicts(
+        self, item: pytest.Item, manager: ExtensionDebugManager, session_id: str
+    ) -> list[str] | None:
+        """Compare the passed test with its baseline; confirm timing candidates by re-running."""
+        settings = item.config.stash[GATES]
+        measure = item.stash.get(_MEASURE, None)
+        if measure is None or not settings.compare:
+            return None
+        marker_gates = _marker_gates(item)
+        failing = marker_gates or settings.gates
+        gates = failing or parse_gates(REPORT_GATES)
+        entry = (settings.baseline or {}).get("tests", {}).get(item.nodeid)
+        base_reference = (settings.baseline or {}).get("reference_ms")
         samples = {"call_ms": measure.call_ms, "cpu_ms": measure.cpu_ms}
         changes = compare_test(
-            item.nodeid,
-            _figures(measure),
-            samples,
-            entry,
-            gates,
-            settings.options,
-            slowdown=slowdown_of(measure.reference_ms, base_reference),
+            item.nodeid, _figures(measure), samples, entry, gates, settings.options
         )
-    measure.changes = changes
-    if not failing:
-        return None
-    return [change.message() for change in changes if change.verdict == "regression"]
+        while needs_confirmation(changes) and len(measure.call_ms) < settings.options.confirm_runs:
+            try:
+                call_ms, cpu_ms = _timed_run(item)
+            except Exception:
+                break  # the re-run itself failed: keep what we have, undecided
+            measure.call_ms.append(call_ms)
+            measure.cpu_ms.append(cpu_ms)
+            measure.reference_ms.append(reference_ms())
+            samples = {"call_ms": measure.call_ms, "cpu_ms": measure.cpu_ms}
+            changes = compare_test(
+                item.nodeid,
+                _figures(measure),
+                samples,
+                entry,
+                gates,
+                settings.options,
+                slowdown=slowdown_of(measure.reference_ms, base_reference),
+            )
+        measure.changes = changes
+        if not failing:
+            return None
+        return [change.message() for change in changes if change.verdict == "regression"]
 
-
-def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> None:
-    """Put the test's samples, figures and changes in its record."""
-    measure = item.stash.get(_MEASURE, None)
-    if measure is None:
-        return
-    record["extra"]["gates"] = {
-        "samples": {"call_ms": measure.call_ms, "cpu_ms": measure.cpu_ms},
-        "reference_ms": measure.reference_ms,
-        "figures": _figures(measure),
-        "changes": [change.to_dict() for change in measure.changes],
-    }
+    def pytest_kari_debug_test_record(self, item: pytest.Item, record: dict[str, Any]) -> None:
+        """Put the test's samples, figures and changes in its record."""
+        measure = item.stash.get(_MEASURE, None)
+        if measure is None:
+            return
+        record["extra"]["gates"] = {
+            "samples": {"call_ms": measure.call_ms, "cpu_ms": measure.cpu_ms},
+            "reference_ms": measure.reference_ms,
+            "figures": _figures(measure),
+            "changes": [change.to_dict() for change in measure.changes],
+        }
 
 
 def pytest_kari_debug_run_finished(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Generator
 from typing import Any
 
 import pytest
@@ -24,7 +23,7 @@ CSV_NAME = "logs.csv"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Make the run's stdlib capture handler (attached per test, as pytest's own capture is)."""
+    """Make the run's stdlib capture handler (attached while tests run, as pytest's is)."""
     config.stash[_HANDLER] = KariLogHandler()
     config.stash[_ATTACHED] = []
 
@@ -38,7 +37,8 @@ def _attach(handler: KariLogHandler, attached: list[logging.Logger]) -> None:
     for logger in _capturing_loggers():
         if handler not in logger.handlers:
             logger.addHandler(handler)
-            attached.append(logger)
+            if logger not in attached:
+                attached.append(logger)
 
 
 _LOGGERS: dict[str, Any] = {"known": -1, "loggers": []}
@@ -69,33 +69,35 @@ def _detach(handler: KariLogHandler, attached: list[logging.Logger]) -> None:
         attached.pop().removeHandler(handler)
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_setup(item: pytest.Item) -> Generator[None, object, object]:
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
     """Copy stdlib log records into the test's debug session from its setup on.
 
-    The core's wrapper (tryfirst) has started the session by now.
+    The core's wrapper has started the session by now; the handler stays attached from the
+    first test to the end of the run (records outside a session are dropped at once), and is
+    attached again where a test removed it or a new logger stopped propagating.
     """
+    handler = item.config.stash.get(_HANDLER, None)
+    if handler is None:
+        return
     with guard(item.config, "starting stdlib log capture"):
         session = current_session()
-        handler = item.config.stash.get(_HANDLER, None)
-        if session is not None and handler is not None:
-            handler.fallback = session  # threads started without the test's context
-            _attach(handler, item.config.stash[_ATTACHED])
-    return (yield)
+        handler.fallback = session  # threads started without the test's context
+        if session is not None:
+            root = logging.getLogger()
+            if (
+                handler not in root.handlers
+                or len(root.manager.loggerDict) != _LOGGERS["known"]
+                or len(_LOGGERS["loggers"]) > 0
+            ):
+                _attach(handler, item.config.stash[_ATTACHED])
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_teardown(
-    item: pytest.Item, nextitem: pytest.Item | None
-) -> Generator[None, object, object]:
-    """Stop copying stdlib records once the test's fixtures are torn down."""
-    try:
-        return (yield)
-    finally:
-        with guard(item.config, "stopping stdlib log capture"):
-            handler = item.config.stash.get(_HANDLER, None)
-            if handler is not None:
-                _detach(handler, item.config.stash[_ATTACHED])
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Detach the handler once the tests are over."""
+    handler = session.config.stash.get(_HANDLER, None)
+    if handler is not None:
+        _detach(handler, session.config.stash.get(_ATTACHED, []))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -116,12 +118,16 @@ def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> 
         data = _logging_data(record)
         if data is None:
             return
-        counts = Counter(
-            str(r.get("level")) for r in data.get("records") or () if isinstance(r, dict)
-        )
+        counts = dict.fromkeys(LEVELS, 0)
+        total = 0
+        for entry in data.get("records") or ():
+            if isinstance(entry, dict):
+                level = str(entry.get("level"))
+                counts[level] = counts.get(level, 0) + 1
+                total += 1
         record.setdefault("extra", {})[KEY] = {
-            "counts": {level: counts.get(level, 0) for level in LEVELS},
-            "records": sum(counts.values()),
+            "counts": counts,
+            "records": total,
             "dropped": int(data.get("dropped") or 0),
         }
 

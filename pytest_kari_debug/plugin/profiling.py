@@ -42,6 +42,7 @@ class _Handle:
 
 _OPTIONS = pytest.StashKey[_Options]()
 _HANDLE = pytest.StashKey[_Handle]()
+_MARKED = pytest.StashKey[bool]()  # a kari_profile marker asks for the test's profile
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -66,12 +67,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_OPTIONS] = options
 
 
-def _profiled(item: pytest.Item) -> bool:
-    state = item.config.stash[STATE]
-    settings = state.settings
-    return bool(settings.profile or settings.memory or item.get_closest_marker("kari_profile"))
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A ``kari_profile`` marker or a ``kari_profiler`` fixture switches the profiler on.
@@ -84,17 +79,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if state is None:
         return
     with guard(config, "reading kari_profile markers"):
-        marked = any(item.get_closest_marker("kari_profile") for item in items)
+        marked = False
+        for item in items:
+            if item.get_closest_marker("kari_profile") is not None:
+                item.stash[_MARKED] = True
+                marked = True
         uses_fixture = any("kari_profiler" in getattr(i, "fixturenames", ()) for i in items)
         config.stash[_OPTIONS].marked = marked
-        cfg = state.settings.configuration
+        settings = state.settings
+        cfg = settings.configuration
         if (marked or uses_fixture) and not cfg.profiling_enabled:
-            state.settings.configuration = cfg.replace(profiling_enabled=True)
-
-
-def pytest_kari_debug_session_options(item: pytest.Item) -> dict[str, Any] | None:
-    """Profile only the call phase: the session starts before fixtures, the profile later."""
-    return {"profile_deferred": True} if _profiled(item) else None
+            settings.configuration = cfg = cfg.replace(profiling_enabled=True)
+        if cfg.profiling_enabled or settings.profile or settings.memory:
+            # Only a run that can profile pays for the per-test hooks.
+            name = "kari-debug-profiled-tests"
+            if not config.pluginmanager.has_plugin(name):
+                config.pluginmanager.register(ProfiledTests(), name)
 
 
 def _test_function(item: pytest.Item) -> Any:
@@ -169,26 +169,38 @@ def _file_stem(nodeid: str) -> str:
     return f"{readable}-{digest}"
 
 
-@pytest.hookimpl(wrapper=True, trylast=True)
-def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
-    """Profile the call phase of a profiled test (innermost wrapper: closest to the test)."""
-    handle = None
-    with guard(item.config, "starting the test's profile"):
-        handle = _start(item)
-    try:
-        return (yield)
-    finally:
-        if handle is not None:
-            with guard(item.config, "stopping the test's profile"):
-                _stop(item, handle)
-            item.stash[_HANDLE] = handle
+class ProfiledTests:
+    """The per-test hooks of a run that can profile (registered at the end of collection)."""
 
+    def pytest_kari_debug_session_options(self, item: pytest.Item) -> dict[str, Any] | None:
+        """Profile only the call phase: the session starts before fixtures, the profile later.
 
-def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> None:
-    """Name the test's profile files under ``record["extra"]["profiling"]``."""
-    handle = item.stash.get(_HANDLE, None)
-    if handle is not None and handle.files:
-        record["extra"]["profiling"] = {"files": dict(handle.files)}
+        A ``kari_profile`` marker asks for the test's profile.
+        """
+        if item.stash.get(_MARKED, False):
+            return {"enable_profiling": True, "profile_deferred": True}
+        settings = item.config.stash[STATE].settings
+        return {"profile_deferred": True} if settings.profile or settings.memory else None
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
+        """Profile the call phase of a profiled test (innermost wrapper: closest to the test)."""
+        handle = None
+        with guard(item.config, "starting the test's profile"):
+            handle = _start(item)
+        try:
+            return (yield)
+        finally:
+            if handle is not None:
+                with guard(item.config, "stopping the test's profile"):
+                    _stop(item, handle)
+                item.stash[_HANDLE] = handle
+
+    def pytest_kari_debug_test_record(self, item: pytest.Item, record: dict[str, Any]) -> None:
+        """Name the test's profile files under ``record["extra"]["profiling"]``."""
+        handle = item.stash.get(_HANDLE, None)
+        if handle is not None and handle.files:
+            record["extra"]["profiling"] = {"files": dict(handle.files)}
 
 
 def _profiles(tests: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -142,6 +142,9 @@ def pytest_configure(config: pytest.Config) -> None:
         plugin.trace = True
         plugin.enabled = True
         plugin.configuration = plugin.configuration.replace(tracing_enabled=True)
+    if state.settings.trace or state.settings.configuration.tracing_enabled:
+        # Only a run that traces pays for the per-test hooks.
+        config.pluginmanager.register(TracedTests(), "kari-debug-traced-tests")
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -192,51 +195,53 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             settings.capture_provider = None
 
 
-def pytest_kari_debug_session_options(item: pytest.Item) -> dict[str, Any] | None:
-    """The test's trace: its parent context and the tags of its root span."""
-    config = item.config
-    settings = config.stash.get(TRACING, None)
-    if settings is None or not _tracing_on(config):
-        return None
-    tags: dict[str, Any] = {
-        "test.nodeid": item.nodeid,
-        "test.name": item.name,
-        "code.filepath": str(item.path),
-        "kari.run.id": settings.run_id,
-    }
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    if worker:
-        tags["kari.worker"] = worker
-    options: dict[str, Any] = {"trace_tags": tags}
-    if settings.parent:
-        options["trace_parent"] = settings.parent
-    return options
+class TracedTests:
+    """The per-test hooks of a run that traces (registered at configure)."""
 
-
-def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> None:
-    """Put the outcome on the test's root span; note the trace under ``extra["tracing"]``."""
-    with guard(item.config, "completing the test's root span"):
-        data = (record.get("collected_data") or {}).get("tracing")
-        if not isinstance(data, dict) or data.get("trace_id") is None:
-            return
-        root_id = data.get("root_span_id")
-        root = next((s for s in data.get("records") or () if s.get("span_id") == root_id), None)
-        outcome = record.get("outcome")
-        if root is not None:
-            tags = root.setdefault("tags", {})
-            tags["test.outcome"] = outcome
-            tags["kari.extension.id"] = record.get("extension_id")
-            if outcome in FAILED_OUTCOMES and root.get("status") != "error":
-                root["status"] = "error"
-                root["status_message"] = f"test {outcome}" + _reason(record.get("longrepr"))
-                tags["error"] = True
-        record.setdefault("extra", {})["tracing"] = {
-            "trace_id": data.get("trace_id"),
-            "root_span_id": root_id,
-            "sampled": data.get("sampled"),
-            "spans": len(data.get("records") or ()),
-            "dropped": data.get("dropped", 0),
+    def pytest_kari_debug_session_options(self, item: pytest.Item) -> dict[str, Any] | None:
+        """The test's trace: its parent context and the tags of its root span."""
+        config = item.config
+        settings = config.stash.get(TRACING, None)
+        if settings is None or not _tracing_on(config):
+            return None
+        tags: dict[str, Any] = {
+            "test.nodeid": item.nodeid,
+            "test.name": item.name,
+            "code.filepath": str(item.path),
+            "kari.run.id": settings.run_id,
         }
+        worker = os.environ.get("PYTEST_XDIST_WORKER")
+        if worker:
+            tags["kari.worker"] = worker
+        options: dict[str, Any] = {"trace_tags": tags}
+        if settings.parent:
+            options["trace_parent"] = settings.parent
+        return options
+
+    def pytest_kari_debug_test_record(self, item: pytest.Item, record: dict[str, Any]) -> None:
+        """Put the outcome on the test's root span; note the trace under ``extra["tracing"]``."""
+        with guard(item.config, "completing the test's root span"):
+            data = (record.get("collected_data") or {}).get("tracing")
+            if not isinstance(data, dict) or data.get("trace_id") is None:
+                return
+            root_id = data.get("root_span_id")
+            root = next((s for s in data.get("records") or () if s.get("span_id") == root_id), None)
+            outcome = record.get("outcome")
+            if root is not None:
+                tags = root.setdefault("tags", {})
+                tags["test.outcome"] = outcome
+                tags["kari.extension.id"] = record.get("extension_id")
+                if outcome in FAILED_OUTCOMES and root.get("status") != "error":
+                    root["status"] = "error"
+                    root["status_message"] = f"test {outcome}" + _reason(record.get("longrepr"))
+                    tags["error"] = True
+            record.setdefault("extra", {})["tracing"] = {
+                "trace_id": data.get("trace_id"),
+                "root_span_id": root_id,
+                "sampled": data.get("sampled"),
+                "spans": len(data.get("records") or ()),
+                "dropped": data.get("dropped", 0),
+            }
 
 
 def _reason(longrepr: str | None) -> str:
