@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-import uuid
 import weakref
 from collections import deque
 from collections.abc import AsyncIterator, Generator, Iterator
@@ -177,6 +177,8 @@ class ExtensionDebugManager:
                 self.alert_manager,
             )
         }
+        self._components = tuple(self.components.values())
+        self._reversed = self._components[::-1]
         self.running = False
         self.started_at: float | None = None
         self.sessions: deque[DebugSession] = deque(maxlen=MAX_KEPT_SESSIONS)
@@ -253,11 +255,15 @@ class ExtensionDebugManager:
         with its context) belong to the session until :meth:`stop_debug_session`.
         """
         began = time.perf_counter()
-        options = _check_session_options(configuration)
-        session_id = uuid.uuid4().hex
+        options = _check_session_options(configuration) if configuration else {}
+        session_id = os.urandom(16).hex()
         info = SessionInfo(session_id, self.extension_id, name or session_id, time.time(), options)
-        for component in self.enabled_components():
-            self._guarded(component.kind, component.begin_session, info)
+        for component in self._components:
+            if component.enabled:
+                try:
+                    component.begin_session(info)
+                except Exception as exc:
+                    self._note(component.kind, exc)
         token = CURRENT_SESSION.set(info)
         self._active[session_id] = _Running(info, token, began)
         self._overhead_s += time.perf_counter() - began
@@ -281,13 +287,20 @@ class ExtensionDebugManager:
             # logger that reports them live (on_error) needs no collection here.
             logs = self.logger.session_records(session_id)
             self._guarded("error_tracking", self.error_tracker.record_logs, logs)
-        collected: dict[str, Any] = {}
         # End in the reverse order of beginning, so a component that began on top of another
         # (the profiler's tracemalloc use on top of the metrics collector's) ends first.
-        for component in reversed(self.enabled_components()):
-            data = self._guarded(component.kind, component.end_session, info)
-            collected[component.kind] = data if data is not None else {"error": "collection failed"}
-        collected = {kind: collected[kind] for kind in self.components if kind in collected}
+        ended_data: dict[str, Any] = {}
+        for component in self._reversed:
+            if component.enabled:
+                try:
+                    data = component.end_session(info)
+                except Exception as exc:
+                    self._note(component.kind, exc)
+                    data = None
+                ended_data[component.kind] = (
+                    data if data is not None else {"error": "collection failed"}
+                )
+        collected = {c.kind: ended_data[c.kind] for c in self._components if c.kind in ended_data}
         ended = time.time()
         session = DebugSession(
             session_id=session_id,
@@ -394,10 +407,13 @@ class ExtensionDebugManager:
         try:
             return func(*args)
         except Exception as exc:
-            message = f"{where}: {type(exc).__name__}: {exc}"
-            if message not in self.diagnostics and len(self.diagnostics) < 100:
-                self.diagnostics.append(message)
+            self._note(where, exc)
             return None
+
+    def _note(self, where: str, exc: Exception) -> None:
+        message = f"{where}: {type(exc).__name__}: {exc}"
+        if message not in self.diagnostics and len(self.diagnostics) < 100:
+            self.diagnostics.append(message)
 
     def get_debug_summary(self) -> dict[str, Any]:
         """Enabled components, overhead, counts and drops of this manager."""

@@ -145,7 +145,8 @@ _TEST_COLUMNS = (
 )
 
 
-def _dumps(value: Any) -> str:
+def dumps(value: Any) -> str:
+    """The store's compact JSON of *value* (what cannot be JSON becomes its repr)."""
     return json.dumps(value, default=repr, separators=(",", ":"))
 
 
@@ -228,7 +229,7 @@ class Store:
             "python_version", "pytest_version", "plugin_version",
         )  # fmt: skip
         values = [meta.get(c) for c in columns]
-        values[3] = _dumps(meta.get("args", []))
+        values[3] = dumps(meta.get("args", []))
         with self.transaction() as db:
             cursor = db.execute(
                 f"INSERT INTO runs({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
@@ -243,14 +244,19 @@ class Store:
         with self.transaction() as db:
             db.execute(
                 "UPDATE runs SET finished_at=?, exit_status=?, data=? WHERE id=?",
-                (finished_at, exit_status, _dumps(data), run_id),
+                (finished_at, exit_status, dumps(data), run_id),
             )
 
-    def write_tests(self, run_id: int, tests: Sequence[dict[str, Any]]) -> list[int]:
-        """Write *tests* (plugin test records) and their components' records in one transaction."""
+    def write_tests(
+        self, run_id: int, tests: Sequence[dict[str, Any]], texts: Sequence[str] | None = None
+    ) -> list[int]:
+        """Write *tests* (plugin test records) and their components' records in one transaction.
+
+        *texts*, when given, are the tests' records already serialized with :func:`dumps`.
+        """
         ids = []
         with self.transaction() as db:
-            for test in tests:
+            for index, test in enumerate(tests):
                 phases = test.get("phases", {})
                 cursor = db.execute(
                     f"INSERT INTO tests({_TEST_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -266,7 +272,7 @@ class Store:
                         phases.get("call"),
                         phases.get("teardown"),
                         test.get("session_id"),
-                        _dumps(test),
+                        dumps(test) if texts is None else texts[index],
                     ),
                 )
                 test_id = int(cursor.lastrowid or 0)
@@ -389,7 +395,7 @@ class Store:
         with self.transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO baselines(name, created_at, run_id, data) VALUES (?,?,?,?)",
-                (name, document.get("created_at", 0.0), run_id, _dumps(document)),
+                (name, document.get("created_at", 0.0), run_id, dumps(document)),
             )
 
     def load_baseline(self, name: str) -> dict[str, Any] | None:
@@ -471,7 +477,7 @@ class Store:
                     extension_id, fingerprint, str(group.get("error_type") or "Error"),
                     group.get("message"), group.get("template"), group.get("category"),
                     group.get("culprit"), run_id, first_ts, run_id, last_ts,
-                    _dumps({"sample": group.get("sample")}),
+                    dumps({"sample": group.get("sample")}),
                 ),
             )  # fmt: skip
             group_id = int(cursor.lastrowid or 0)
@@ -510,7 +516,7 @@ class Store:
                 group.get("message"),
                 group.get("category"),
                 group.get("culprit"),
-                None if group.get("sample") is None else _dumps({"sample": group["sample"]}),
+                None if group.get("sample") is None else dumps({"sample": group["sample"]}),
                 group_id,
             ),
         )
@@ -999,7 +1005,7 @@ def _record_row(
         record.get("name"),
         record.get("level"),
         value if isinstance(value, (int, float)) and not isinstance(value, bool) else None,
-        _dumps(record),
+        dumps(record),
     )
 
 

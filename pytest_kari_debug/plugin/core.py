@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import json
 import os
 import platform
 import socket
@@ -26,7 +28,7 @@ from ..logger import ExtensionLogger
 from ..manager import ExtensionDebugManager
 from ..metrics import MetricsCollector
 from ..profiler import PerformanceProfiler
-from ..storage import DEFAULT_STORE, Store
+from ..storage import DEFAULT_STORE, Store, dumps
 from ..tracing import ExtensionTracer
 from .state import (
     FLUSH_EVERY_SECONDS,
@@ -401,6 +403,7 @@ def pytest_runtest_makereport(
                 test.longrepr = _text(report.longreprtext)
             if report.when == "teardown":
                 report.kari_debug = _test_record(item, test)  # type: ignore[attr-defined]
+                del item.stash[_ITEM]  # the session is over; pytest keeps items to the end
     return report
 
 
@@ -473,6 +476,8 @@ class RunRecorder:
                 for message in record.pop("diagnostics", ()):
                     if message not in state.diagnostics:
                         state.diagnostics.append(message)
+                # pytest keeps every report to the end: the record lives on as text only.
+                del report.kari_debug  # type: ignore[attr-defined]
                 _keep(config, state, record)
             elif report.when not in ("setup", "call", "teardown") and report.failed:
                 _keep(config, state, _crash_record(report, state))
@@ -497,29 +502,26 @@ def _crash_record(report: pytest.TestReport, state: KariState) -> dict[str, Any]
     }
 
 
-def settle(record: dict[str, Any]) -> dict[str, Any]:
-    """Replace the empty lists of a kept test record with the (untracked) empty tuple.
-
-    A run keeps every test record until it ends; an empty list is a container the cyclic
-    garbage collector tracks forever, while dicts and tuples holding only atoms are untracked
-    after their first collection. On a suite of trivial tests this halves the collector's work.
-    """
-    for part in record.get("collected_data", {}).values():
-        if isinstance(part, dict):
-            for key, value in part.items():
-                if value == [] and type(value) is list:
-                    part[key] = ()
-    return record
-
-
 def _keep(config: pytest.Config, state: KariState, record: dict[str, Any]) -> None:
-    if record.get("worker") is not None and not isinstance(record["worker"], str):
-        record["worker"] = str(record["worker"])
-    state.tests.append(settle(record))
-    state.pending.append(record)
+    worker = record.get("worker")
+    if worker is not None:
+        if not isinstance(worker, str):
+            worker = record["worker"] = str(worker)
+        state.workers.add(worker)
+    outcome = str(record.get("outcome"))
+    state.outcomes[outcome] = state.outcomes.get(outcome, 0) + 1
+    state.extensions.add(str(record.get("extension_id")))
+    text = dumps(record)
+    state.tests.append(text)
+    state.pending.append((record, text))
     due = time.monotonic() - state.last_flush >= FLUSH_EVERY_SECONDS
     if len(state.pending) >= FLUSH_EVERY_TESTS or due:
         flush(config, state)
+
+
+def run_records(state: KariState) -> list[dict[str, Any]]:
+    """Every finished test's record, decoded from the texts kept during the run."""
+    return [json.loads(text) for text in state.tests]
 
 
 def _git(rootdir: Path, *args: str) -> str | None:
@@ -575,7 +577,7 @@ def flush(config: pytest.Config, state: KariState) -> None:
     if store is None or state.run_id is None:
         return
     try:
-        store.write_tests(state.run_id, batch)
+        store.write_tests(state.run_id, [r for r, _ in batch], [t for _, t in batch])
     except Exception as exc:
         state.diagnose(f"could not write {len(batch)} test(s) to the store: {exc}")
 
@@ -597,6 +599,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int | pytest.ExitC
     state = config.stash.get(STATE, None)
     if state is None or state.is_worker or not state.tests:
         return
+    # Decoding every record makes many objects at once and none is garbage: a collection
+    # they set off would walk the whole heap for nothing (pytest collects after the run).
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        _finish_run(config, state, exitstatus)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _finish_run(config: pytest.Config, state: KariState, exitstatus: int | pytest.ExitCode) -> None:
     with guard(config, "writing the store"):
         flush(config, state)
     finished = time.time()
@@ -604,11 +618,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int | pytest.ExitC
         finished_at=finished,
         exit_status=int(exitstatus),
         duration_s=round(max(0.0, finished - state.run.get("started_at", finished)), 3),
-        workers=len({t.get("worker") for t in state.tests if t.get("worker")}),
+        workers=len(state.workers),
     )
+    tests: list[dict[str, Any]] = []
+    with guard(config, "reading the run's test records"):
+        tests = run_records(state)
     with guard(config, "writing run outputs"):
         config.hook.pytest_kari_debug_run_finished(
-            config=config, run=state.run, tests=state.tests, sections=state.sections
+            config=config, run=state.run, tests=tests, sections=state.sections
         )
     if state.store is not None and state.run_id is not None:
         with guard(config, "closing the run in the store"):
@@ -622,7 +639,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int | pytest.ExitC
     if state.settings.json_path is not None:
         with guard(config, "writing the JSON export"):
             document = build_run_document(
-                state.run, state.tests, diagnostics=state.diagnostics, sections=state.sections
+                state.run, tests, diagnostics=state.diagnostics, sections=state.sections
             )
             try:
                 path = write_run_json(state.settings.json_path, document)
@@ -640,11 +657,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         return
     with guard(config, "writing the terminal summary"):
         terminalreporter.section("kari-debug")
-        counts: dict[str, int] = {}
-        for test in state.tests:
-            counts[test["outcome"]] = counts.get(test["outcome"], 0) + 1
-        extensions = sorted({t["extension_id"] for t in state.tests})
-        outcome_text = ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
+        extensions = sorted(state.extensions)
+        outcome_text = ", ".join(f"{n} {o}" for o, n in sorted(state.outcomes.items()))
         terminalreporter.write_line(
             f"{len(state.tests)} tests recorded for {len(extensions)} extension(s)"
             f" ({', '.join(extensions)}): {outcome_text}"

@@ -45,8 +45,14 @@ class KariState:
     store_failed: bool = False
     run_id: int | None = None
     run: dict[str, Any] = field(default_factory=dict)
-    tests: list[dict[str, Any]] = field(default_factory=list)
-    pending: list[dict[str, Any]] = field(default_factory=list)
+    #: Every finished test's record as the store's JSON text: compact, and nothing the
+    #: garbage collector has to walk while the run goes on (decoded once at its end).
+    tests: list[str] = field(default_factory=list)
+    #: Records (and their texts) not yet written to the store.
+    pending: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    extensions: set[str] = field(default_factory=set)
+    workers: set[str] = field(default_factory=set)
     last_flush: float = field(default_factory=time.monotonic)
     diagnostics: list[str] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)
