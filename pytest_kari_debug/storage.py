@@ -145,9 +145,12 @@ _TEST_COLUMNS = (
 )
 
 
+_ENCODER = json.JSONEncoder(default=repr, separators=(",", ":"))
+
+
 def dumps(value: Any) -> str:
     """The store's compact JSON of *value* (what cannot be JSON becomes its repr)."""
-    return json.dumps(value, default=repr, separators=(",", ":"))
+    return _ENCODER.encode(value)
 
 
 class Store:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sqlite3
 from pathlib import Path
@@ -10,6 +11,7 @@ import jsonschema
 import pytest
 
 from pytest_kari_debug.exporters.json_export import SCHEMA_PATH
+from pytest_kari_debug.plugin.core import session_of
 
 OUTCOMES_FILE = """
 import pytest
@@ -458,3 +460,89 @@ def test_async_tests_are_attributed(pytester: pytest.Pytester) -> None:
     )
     records = _json(pytester)["tests"][0]["collected_data"]["logging"]["records"]
     assert sorted(r["message"] for r in records) == ["child 1", "child 2"]
+
+
+FEATURE_HOOKS = ("kari-debug-profiled-tests", "kari-debug-traced-tests",
+                 "kari-debug-measured-tests", "kari-debug-ruled-tests")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("source", "args", "registered"),
+    [
+        ("def test_a():\n    pass\n", (), set()),
+        (
+            "import pytest\n@pytest.mark.kari_profile\ndef test_a():\n    pass\n",
+            (),
+            {"kari-debug-profiled-tests"},
+        ),
+        ("def test_a():\n    pass\n", ("--kari-trace",), {"kari-debug-traced-tests"}),
+        ("def test_a():\n    pass\n", ("--kari-repeat=2",), {"kari-debug-measured-tests"}),
+        (
+            "import pytest\n@pytest.mark.kari_budget(duration_ms=1000)\ndef test_a():\n    pass\n",
+            (),
+            {"kari-debug-ruled-tests"},
+        ),
+    ],
+)
+def test_feature_hooks_run_only_for_runs_that_use_them(
+    pytester: pytest.Pytester, source: str, args: tuple[str, ...], registered: set[str]
+) -> None:
+    """A plain run pays for no profiling, tracing, gate or rule hooks; a run that uses one does."""
+    pytester.makeconftest(
+        f"""
+        FEATURE_HOOKS = {FEATURE_HOOKS!r}
+
+        def pytest_sessionfinish(session):
+            manager = session.config.pluginmanager
+            session.config.kari_registered = sorted(
+                name for name in FEATURE_HOOKS if manager.has_plugin(name)
+            )
+        """
+    )
+    pytester.makepyfile(source)
+    recorder = pytester.inline_run("--kari-debug", "--kari-store=none", *args)
+    recorder.assertoutcome(passed=1)
+    config = recorder.getcall("pytest_sessionfinish").session.config
+    assert set(config.kari_registered) == registered
+
+
+def test_finished_tests_are_kept_as_text_only(pytester: pytest.Pytester) -> None:
+    """pytest keeps reports and items to the end: neither holds a test's record afterwards."""
+    pytester.makepyfile(
+        """
+        def test_a(kari_logger):
+            kari_logger.info("kept")
+
+        def test_b():
+            pass
+        """
+    )
+    recorder = pytester.inline_run("--kari-debug", "--kari-json=run.json")
+    recorder.assertoutcome(passed=2)
+    reports = recorder.getreports("pytest_runtest_logreport")
+    assert len(reports) == 6
+    assert not any(hasattr(report, "kari_debug") for report in reports)
+    items = recorder.getcall("pytest_collection_finish").session.items
+    assert len(items) == 2
+    assert all(session_of(item) is None for item in items)
+    tests = {t["nodeid"].split("::")[-1]: t for t in _json(pytester)["tests"]}
+    assert [r["message"] for r in tests["test_a"]["collected_data"]["logging"]["records"]] == [
+        "kept"
+    ]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_run_leaves_garbage_collection_as_it_found_it(
+    pytester: pytest.Pytester, enabled: bool
+) -> None:
+    """The pause around the run's end never leaves the collector off (or turns it on)."""
+    pytester.makepyfile("def test_a():\n    pass\n")
+    was = gc.isenabled()
+    try:
+        if not enabled:
+            gc.disable()
+        pytester.inline_run("--kari-debug", "--kari-store=none").assertoutcome(passed=1)
+        assert gc.isenabled() is enabled
+    finally:
+        if was:
+            gc.enable()

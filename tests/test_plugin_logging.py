@@ -294,3 +294,29 @@ def test_unwritable_csv_dir_is_a_diagnostic(pytester: pytest.Pytester) -> None:
     assert outcomes["warnings"] >= 1  # one per CSV file the run writes
     result.stdout.fnmatch_lines(["*could not write*logs.csv*"])
     assert result.ret == 0
+
+
+def test_capture_survives_a_test_that_resets_logging(pytester: pytest.Pytester) -> None:
+    """The handler stays attached between tests; a test that removes it gets it back next."""
+    pytester.makepyfile(
+        """
+        import logging
+
+        def test_reset(kari_debug):
+            logging.getLogger("app").warning("before the reset")
+            logging.basicConfig(force=True)  # removes every root handler, ours too
+
+        def test_after(kari_debug):
+            logging.getLogger("app").warning("after the reset")
+        """
+    )
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    try:
+        pytester.runpytest("--kari-json=run.json").assert_outcomes(passed=2)
+        assert not any(isinstance(h, KariLogHandler) for h in root.handlers)
+    finally:
+        root.handlers[:] = saved  # basicConfig(force=True) ran in this process
+    tests = {t["nodeid"].split("::")[1]: t for t in _json(pytester)["tests"]}
+    assert [r["message"] for r in _logs(tests["test_reset"])] == ["before the reset"]
+    assert [r["message"] for r in _logs(tests["test_after"])] == ["after the reset"]

@@ -194,7 +194,11 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = _settings(config)
     except ConfigurationError as exc:
         raise pytest.UsageError(f"kari-debug: {exc}") from None
-    state = KariState(settings=settings, is_worker=hasattr(config, "workerinput"))
+    state = KariState(
+        settings=settings,
+        is_worker=hasattr(config, "workerinput"),
+        worker_id=os.environ.get("PYTEST_XDIST_WORKER"),
+    )
     config.stash[STATE] = state
     config.pluginmanager.register(RunRecorder(config), "kari-debug-recorder")
 
@@ -331,9 +335,11 @@ def _session_options(item: pytest.Item, state: KariState) -> dict[str, Any]:
         options["enable_tracing"] = True
     if state.settings.memory:
         options["profile_memory"] = True
-    for extra in item.config.hook.pytest_kari_debug_session_options(item=item):
-        if extra:
-            options.update(extra)
+    hook = item.config.hook.pytest_kari_debug_session_options
+    if hook.get_hookimpls():  # none unless a feature of this run or a conftest has one
+        for extra in hook(item=item):
+            if extra:
+                options.update(extra)
     return options
 
 
@@ -435,23 +441,23 @@ def outcome_of(reports: dict[str, tuple[str, bool]]) -> str:
 
 
 def _test_record(item: pytest.Item, test: _TestState) -> dict[str, Any]:
+    state = item.config.stash[STATE]
     record: dict[str, Any] = {
         "nodeid": item.nodeid,
         "extension_id": test.manager.extension_id,
         "extension_name": test.manager.extension_name,
         "outcome": outcome_of(test.reports),
-        "phases": dict(test.phases),
+        "phases": test.phases,
         "duration_ms": round(sum(test.phases.values()), 3),
         "started_at": test.started_at,
         "finished_at": time.time(),
         "session_id": test.session_id,
-        "worker": os.environ.get("PYTEST_XDIST_WORKER"),
+        "worker": state.worker_id,
         "longrepr": test.longrepr,
         "collected_data": test.collected,
         "extra": {},
     }
     item.config.hook.pytest_kari_debug_test_record(item=item, record=record)
-    state = item.config.stash[STATE]
     if state.is_worker and state.diagnostics:
         record["diagnostics"] = list(state.diagnostics)
     return record

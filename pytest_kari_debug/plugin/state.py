@@ -40,6 +40,7 @@ class KariState:
 
     settings: PluginSettings
     is_worker: bool
+    worker_id: str | None = None  # the xdist worker this process is (gw0, gw1...)
     managers: dict[str, ExtensionDebugManager] = field(default_factory=dict)
     store: Store | None = None
     store_failed: bool = False
