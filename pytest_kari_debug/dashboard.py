@@ -597,11 +597,8 @@ class ExtensionDebugDashboard:
         A live manager's tracker keeps it (an error of the group later makes it regressed);
         for recorded data the store keeps it, where ``kari-debug errors resolve`` writes.
         """
-        if not isinstance(fingerprint, str) or not fingerprint:
-            msg = f"fingerprint must be a non-empty text, got {fingerprint!r}"
-            raise ConfigurationError(msg)
-        if notes is not None and not isinstance(notes, str):
-            msg = f"notes must be text, got {notes!r}"
+        if not isinstance(fingerprint, str) or not isinstance(notes, (str, type(None))):
+            msg = f"fingerprint and notes must be text, got {fingerprint!r} and {notes!r}"
             raise ConfigurationError(msg)
         if self.manager is not None:
             tracker = self.manager.error_tracker

@@ -576,13 +576,16 @@ def store_logs(
     equals = {"correlation_id": filters.correlation_id} if filters.correlation_id else None
     found: list[dict[str, Any]] = []
     before: int | None = None
+    # The first page is all a search SQLite can answer alone needs: one query, LIMIT *limit*.
+    size = limit
     while len(found) < limit:
         rows = store.select_records(
             "log", extension_id=extension_id, run_id=run_id, since=since, until=until,
-            levels=levels, nodeid=nodeid, equals=equals, before_id=before, limit=PAGE,
+            levels=levels, nodeid=nodeid, equals=equals, before_id=before, limit=size,
         )  # fmt: skip
         found.extend(row for row in rows if filters.matches(row.get))
-        if len(rows) < PAGE:
+        if len(rows) < size:
             break
         before = rows[-1]["record_id"]
+        size = max(PAGE, limit - len(found))
     return found[:limit]

@@ -198,7 +198,7 @@ def test_error_groups_resolve_and_regress(live: ExtensionDebugManager, store: St
     assert dashboard.get_errors(status="unresolved")["groups"] == []
     with pytest.raises(LookupError, match="no error group 'ffff'"):
         dashboard.resolve_error_group("ffff")
-    with pytest.raises(ConfigurationError, match="notes must be text"):
+    with pytest.raises(ConfigurationError, match="fingerprint and notes must be text"):
         dashboard.resolve_error_group(group["fingerprint"], notes=3)  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="status must be one of"):
         dashboard.get_errors(status="closed")

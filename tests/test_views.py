@@ -20,7 +20,6 @@ QUIET = ("-p", "no:cacheprovider", "-p", "no:asyncio")
 
 #: Two runs of these: the second with a file "fixed" present, so the TimeoutError is gone.
 RUN = """
-import asyncio
 import os
 
 import pytest
@@ -38,14 +37,11 @@ def test_upstream(kari_errors, kari_alerts):
     kari_errors.record_error("ValueError", "invalid input 7")
     if not os.path.exists("fixed"):
         kari_errors.record_error("TimeoutError", "upstream timed out after 30s")
-    asyncio.run(
-        kari_alerts.create_alert(
-            alert_type="high_cpu", severity="medium", title="High CPU Usage",
-            message="CPU usage is 85%", metric_name="cpu_percent", current_value=85.0,
-            threshold_value=80.0,
-        )
-    )
-    kari_alerts.raise_alert("queue_depth", "low", "Queue growing", "depth 12", "queue_size", 12.0)
+    for alert in (
+        ("high_cpu", "medium", "High CPU Usage", "CPU usage is 85%", "cpu_percent", 85.0, 80.0),
+        ("queue_depth", "low", "Queue growing", "depth 12", "queue_size", 12.0),
+    ):
+        kari_alerts.raise_alert(*alert)
 """
 
 

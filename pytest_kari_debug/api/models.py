@@ -136,10 +136,8 @@ class RealtimeOut(_Open):
 
 class ErrorGroupOut(_Open):
     fingerprint: str
-    error_type: str
     count: int
     status: ErrorStatus
-    resolved_at: float | None = None
     resolution_notes: str | None = None
 
 

@@ -76,6 +76,13 @@ def paged(
     return found[:limit]
 
 
+def _select(scope: Scope, kind: str, **filters: Any) -> list[dict[str, Any]]:
+    """Records of *kind* in the command's scope (extension and run) matching *filters*."""
+    return scope.store.select_records(
+        kind, extension_id=scope.extension_id, run_id=scope.run_id, **filters
+    )
+
+
 def short_test(nodeid: str | None) -> str:
     """A node id without its folders: ``test_api.py::test_get``."""
     if not nodeid:
@@ -234,14 +241,7 @@ def logs_show(
     try:
         while True:
             time.sleep(poll)
-            new = scope.store.select_records(
-                "log",
-                extension_id=scope.extension_id,
-                run_id=scope.run_id,
-                nodeid=test,
-                after_id=cursor,
-                newest_first=False,
-            )
+            new = _select(scope, "log", nodeid=test, after_id=cursor, newest_first=False)
             if new:
                 cursor = new[-1]["record_id"]
                 _print_logs(env, [r for r in new if filters.matches(r.get)])
@@ -501,15 +501,7 @@ def errors_show(env: Env, unresolved: bool, limit: int, since: str | None, test:
         )[0]
 
     def fetch(before: int | None, size: int) -> list[dict[str, Any]]:
-        return scope.store.select_records(
-            "error",
-            extension_id=scope.extension_id,
-            run_id=scope.run_id,
-            since=start,
-            nodeid=test,
-            before_id=before,
-            limit=size,
-        )
+        return _select(scope, "error", since=start, nodeid=test, before_id=before, limit=size)
 
     found = paged(fetch, (lambda r: status(r) != "resolved") if unresolved else None, limit)
     if env.json:
