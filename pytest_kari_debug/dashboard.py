@@ -2,7 +2,8 @@
 
 A dashboard reads a live :class:`~pytest_kari_debug.manager.ExtensionDebugManager` through its
 components' public methods, or, without one, what the SQLite store recorded for the extension.
-Every view is JSON-able data; the REST API, the live page and the CLI show the same views.
+Every view is JSON-able data, computed by :mod:`pytest_kari_debug.views` (as the CLI's and the
+HTML report's are); the REST API and the live page show them.
 """
 
 from __future__ import annotations
@@ -15,12 +16,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import views
 from .alerting import ACTIVE, RESOLVED, AlertSeverity
 from .config import DebugConfiguration
 from .exceptions import ConfigurationError, KariDebugError, SessionError
-from .logger import LEVELS, LogQuery, level_name, level_number, to_epoch
+from .logger import LEVELS, LogQuery
 from .manager import STATUS_ORDER, DebugSession, ExtensionDebugManager
-from .metrics import SAMPLE_FIELDS, quantile
+from .metrics import SAMPLE_FIELDS
 from .storage import RECORD_KINDS, Store
 
 #: Names the live charts follow by default: the process's CPU and resident memory.
@@ -32,7 +34,6 @@ MAX_SERIES_NAMES = 24
 MAX_LIMIT = 1000
 #: Exports may ask for more records than a view shows.
 MAX_EXPORT = 100_000
-STORE_PAGE = 500
 
 
 class DashboardError(KariDebugError):
@@ -83,20 +84,6 @@ def _names(names: Any) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def _level_floor(level: Any) -> str | None:
-    """The canonical level name of *level* (``"error"`` -> ``"ERROR"``), or ``None``."""
-    if level is None or level == "":
-        return None
-    return level_name(level_number(level))
-
-
-def _levels_from(level: str | None) -> list[str] | None:
-    if level is None:
-        return None
-    floor = LEVELS[level]
-    return [name for name, number in LEVELS.items() if number >= floor]
-
-
 def _downsample(points: list[tuple[float, float]], limit: int) -> list[list[float]]:
     """At most *limit* points, evenly spread and always keeping the newest."""
     if len(points) > limit:
@@ -107,22 +94,16 @@ def _downsample(points: list[tuple[float, float]], limit: int) -> list[list[floa
     return [[ts, value] for ts, value in points]
 
 
-def _stats(name: str, unit: str, points: list[tuple[float, float]], window: float) -> dict:
-    values = sorted(v for _, v in points)
-    total = math.fsum(values)
+def _group_counts(groups: list[dict[str, Any]]) -> dict[str, int]:
     return {
-        "name": name,
-        "unit": unit,
-        "count": len(values),
-        "min": values[0],
-        "max": values[-1],
-        "mean": total / len(values),
-        "p50": quantile(values, 0.5),
-        "p95": quantile(values, 0.95),
-        "last": points[-1][1],
-        "last_ts": points[-1][0],
-        "rate_per_second": len(values) / window if window > 0 else 0.0,
+        "groups": len(groups),
+        "unresolved": sum(1 for g in groups if views.status_matches(g["status"], "unresolved")),
     }
+
+
+def _known_severities(alerts: list[dict[str, Any]]) -> dict[str, int]:
+    """Alerts per known severity (as the live alert manager's statistics count them)."""
+    return {k: n for k, n in views.severity_counts(alerts).items() if k in views.SEVERITIES}
 
 
 def _session_summary(session: DebugSession) -> dict[str, Any]:
@@ -220,7 +201,7 @@ class ExtensionDebugDashboard:
             return self._store_overview()
         manager = self.manager
         summary = manager.get_debug_summary()
-        groups = manager.error_tracker.get_groups()
+        groups = self._error_groups()
         stats = manager.alert_manager.get_alert_statistics()
         health = self._health
         return {
@@ -238,8 +219,7 @@ class ExtensionDebugDashboard:
             "log_levels": manager.logger.level_counts(),
             "errors": {
                 "total": manager.error_tracker.stats().get("recorded", 0),
-                "groups": len(groups),
-                "unresolved": sum(1 for g in groups if g.status != "resolved"),
+                **_group_counts(groups),
             },
             "alerts": {
                 "total": stats["total_alerts"],
@@ -262,13 +242,9 @@ class ExtensionDebugDashboard:
                 levels[key] += int(group["count"])
         runs = store.run_summaries(extension_id=self.extension_id, limit=1)
         last = runs[0] if runs else None
-        groups = self._store_error_groups()
+        groups = self._error_groups()
         alerts = self._store_alerts()
         active = [a for a in alerts if a["status"] == ACTIVE]
-        by_severity = {s.value: 0 for s in AlertSeverity}
-        for alert in alerts:
-            if alert["severity"] in by_severity:
-                by_severity[alert["severity"]] += 1
         health = self._health
         return {
             "extension_id": self.extension_id,
@@ -283,12 +259,12 @@ class ExtensionDebugDashboard:
             "debug_overhead_ms": 0.0,
             "sampling_rate": 1.0,
             "log_levels": levels,
-            "errors": {
-                "total": sum(int(g["count"]) for g in groups),
-                "groups": len(groups),
-                "unresolved": sum(1 for g in groups if g["status"] != "resolved"),
+            "errors": {"total": sum(g["count"] for g in groups), **_group_counts(groups)},
+            "alerts": {
+                "total": len(alerts),
+                "active": len(active),
+                "by_severity": _known_severities(alerts),
             },
-            "alerts": {"total": len(alerts), "active": len(active), "by_severity": by_severity},
             "health_status": health["overall_status"] if health else None,
             "diagnostics": list(((last or {}).get("data") or {}).get("diagnostics") or []),
             "last_run": None
@@ -369,21 +345,19 @@ class ExtensionDebugDashboard:
         wanted = None if names is None else set(_names(names))
         _limit(max_points, "max_points", 5000)
         since = self.clock() - window
-        points: dict[str, list[tuple[float, float]]] = {}
-        units: dict[str, str] = {}
+        rows: list[views.MetricRow] = []
         extra: dict[str, Any] = {}
         if self.manager is not None:
             metrics = self.manager.metrics
             for point in metrics.get_metrics():
-                if point.ts >= since and isinstance(point.value, (int, float)):
-                    points.setdefault(point.name, []).append((point.ts, float(point.value)))
-                    units[point.name] = point.unit
+                value = point.value
+                if point.ts >= since and isinstance(value, (int, float)) and math.isfinite(value):
+                    rows.append((point.name, point.unit, point.ts, float(value)))
             for sample in metrics.get_resource_samples(since):
                 for key, unit in SAMPLE_FIELDS.items():
                     value = sample.get(key)
                     if isinstance(value, (int, float)) and not isinstance(value, bool):
-                        points.setdefault(key, []).append((sample["ts"], float(value)))
-                        units[key] = unit
+                        rows.append((key, unit, sample["ts"], float(value)))
             extra = {
                 "thresholds": [t.to_dict() for t in list(metrics.thresholds.values())],
                 "breaches": [b.to_dict() for b in list(metrics.breaches)][-50:],
@@ -391,20 +365,18 @@ class ExtensionDebugDashboard:
                 "samples_dropped": metrics.samples_dropped,
             }
         else:
-            for name, unit, ts, value in self._store().metric_points(
-                extension_id=self.extension_id, since=since
-            ):
-                points.setdefault(name, []).append((ts, value))
-                units[name] = unit
+            rows = self._store().metric_points(extension_id=self.extension_id, since=since)
+        points, units = views.group_points(rows)
         every = sorted(points)
         if wanted is not None:
             points = {k: v for k, v in points.items() if k in wanted}
         aggregates, series, latest = {}, {}, {}
         for index, name in enumerate(sorted(points)):
-            found = sorted(points[name])
-            aggregates[name] = _stats(name, units.get(name, ""), found, window)
-            latest[name] = {"value": found[-1][1], "unit": units.get(name, ""), "ts": found[-1][0]}
+            stats = views.metric_stats(name, units[name], points[name], window=window)
+            aggregates[name] = stats
+            latest[name] = {"value": stats["last"], "unit": stats["unit"], "ts": stats["last_ts"]}
             if index < MAX_SERIES_NAMES or wanted is not None:
+                found = sorted(points[name], key=lambda point: point[0])
                 series[name] = _downsample(found, max_points)
         return {
             "extension_id": self.extension_id,
@@ -489,7 +461,7 @@ class ExtensionDebugDashboard:
         *until* are epoch seconds, ``datetime`` (naive means UTC) or ISO 8601 text.
         """
         _limit(limit, upper=MAX_EXPORT)
-        floor = _level_floor(level)
+        floor = views.level_floor(level)
         # Built first: it checks every filter, for both sources.
         filters = LogQuery(
             level=floor, since=since, until=until, query=query or None, regex=regex,
@@ -501,24 +473,7 @@ class ExtensionDebugDashboard:
                 session_id=session_id, limit=limit,
             )  # fmt: skip
             return [record.to_dict() for record in records]
-        store = self._store()
-        out: list[dict[str, Any]] = []
-        before: int | None = None
-        levels = _levels_from(floor)
-        since_s = None if since is None else to_epoch(since, "since")
-        until_s = None if until is None else to_epoch(until, "until")
-        while len(out) < limit:
-            rows = store.select_records(
-                "log", extension_id=self.extension_id, since=since_s, until=until_s,
-                levels=levels, before_id=before, limit=STORE_PAGE,
-            )  # fmt: skip
-            for row in rows:
-                if filters.matches(row.get) and len(out) < limit:
-                    out.append(row)
-            if len(rows) < STORE_PAGE:
-                break
-            before = rows[-1]["record_id"]
-        return out
+        return views.store_logs(self._store(), filters, extension_id=self.extension_id, limit=limit)
 
     def logs_after(
         self,
@@ -534,7 +489,7 @@ class ExtensionDebugDashboard:
         A cursor comes from the previous batch; ``None`` (or one this dashboard did not give
         out) starts at the newest record, with up to *backlog* recent records first.
         """
-        filters = LogQuery(level=_level_floor(level), query=query or None)
+        filters = LogQuery(level=views.level_floor(level), query=query or None)
         if self.manager is not None:
             return self._live_after(cursor, filters, backlog, limit)
         return self._store_after(cursor, filters, backlog, limit)
@@ -585,16 +540,11 @@ class ExtensionDebugDashboard:
             newest = store.select_records("log", extension_id=self.extension_id, limit=1)
             start = newest[0]["record_id"] if newest else 0
             recent: list[dict[str, Any]] = []
-            before = None
-            while backlog and len(recent) < backlog:
-                rows = store.select_records(
-                    "log", extension_id=self.extension_id, before_id=before, limit=STORE_PAGE
+            if backlog:
+                found = views.store_logs(
+                    store, filters, extension_id=self.extension_id, limit=backlog
                 )
-                recent.extend(r for r in rows if filters.matches(r.get))
-                if len(rows) < STORE_PAGE:
-                    break
-                before = rows[-1]["record_id"]
-            recent = list(reversed(recent[:backlog]))
+                recent = [r for r in reversed(found) if r["record_id"] <= start]
             return LogBatch(recent, f"s:{start}", 0, [f"s:{r['record_id']}" for r in recent])
         rows = store.select_records(
             "log", extension_id=self.extension_id, after_id=after, newest_first=False, limit=limit
@@ -605,73 +555,66 @@ class ExtensionDebugDashboard:
 
     # Errors ------------------------------------------------------------------------------
     def get_errors(self, *, status: str | None = None, limit: int = 50) -> dict[str, Any]:
-        """Error analysis (totals, rate, categories, trend) and the error groups."""
-        if status not in (None, "resolved", "unresolved"):
-            msg = f"status must be 'resolved' or 'unresolved', got {status!r}"
-            raise ConfigurationError(msg)
+        """Error analysis (totals, categories; live: rate and trend) and the error groups.
+
+        *status* keeps the groups that are ``open``, ``regressed``, ``resolved`` or
+        ``unresolved`` (open or regressed); each group's status follows one rule, see
+        :mod:`pytest_kari_debug.views`.
+        """
+        views.status_matches(views.OPEN, status)  # checks the filter
         _limit(limit)
+        groups = self._error_groups()
+        if self.manager is not None:
+            analysis = self.manager.error_tracker.get_error_analysis().to_dict()
+            by_fingerprint = {g["fingerprint"]: g for g in groups}
+            analysis["top_groups"] = [
+                by_fingerprint.get(g["fingerprint"], g) for g in analysis["top_groups"]
+            ]
+        else:
+            categories: dict[str, int] = {}
+            for group in groups:
+                kind = group["category"]
+                categories[kind] = categories.get(kind, 0) + group["count"]
+            analysis = {
+                "total_errors": sum(g["count"] for g in groups),
+                "unique_errors": len(groups),
+                "categories": categories,
+                "top_groups": groups[:10],
+            }
+        kept = [g for g in groups if views.status_matches(g["status"], status)]
+        return {"extension_id": self.extension_id, "source": self.source, "analysis": analysis,
+                "groups": kept[:limit]}  # fmt: skip
+
+    def _error_groups(self) -> list[dict[str, Any]]:
+        """Every error group of the extension, most errors first."""
+        if self.manager is not None:
+            return views.live_error_groups(self.manager.error_tracker)
+        return views.store_error_groups(self._store(), extension_id=self.extension_id)
+
+    def resolve_error_group(self, fingerprint: str, notes: str | None = None) -> dict[str, Any]:
+        """Mark error group *fingerprint* resolved; return the group as it is now.
+
+        A live manager's tracker keeps it (an error of the group later makes it regressed);
+        for recorded data the store keeps it, where ``kari-debug errors resolve`` writes.
+        """
+        if not isinstance(fingerprint, str) or not isinstance(notes, (str, type(None))):
+            msg = f"fingerprint and notes must be text, got {fingerprint!r} and {notes!r}"
+            raise ConfigurationError(msg)
         if self.manager is not None:
             tracker = self.manager.error_tracker
-            analysis = tracker.get_error_analysis().to_dict()
-            groups = [g.to_dict() for g in tracker.get_groups(status=status)[:limit]]
-            return {"extension_id": self.extension_id, "source": "live", "analysis": analysis,
-                    "groups": groups}  # fmt: skip
-        groups = self._store_error_groups()
-        categories: dict[str, int] = {}
-        for group in groups:
-            key = str(group.get("category") or "unknown")
-            categories[key] = categories.get(key, 0) + int(group["count"])
-        analysis = {
-            "total_errors": sum(int(g["count"]) for g in groups),
-            "unique_errors": len(groups),
-            "categories": categories,
-            "top_groups": groups[:10],
-        }
-        if status is not None:
-            groups = [g for g in groups if (g["status"] == "resolved") == (status == "resolved")]
-        return {"extension_id": self.extension_id, "source": "store", "analysis": analysis,
-                "groups": groups[:limit]}  # fmt: skip
-
-    def _store_error_groups(self) -> list[dict[str, Any]]:
-        store = self._store()
-        tracked = {g["fingerprint"]: g for g in store.error_groups(extension_id=self.extension_id)}
-        own = store.resolutions("error_group", extension_id=self.extension_id)
-        groups = []
-        for group in store.group_records("error", "fingerprint", extension_id=self.extension_id):
-            last = group["last"]
-            key = str(group["key"])
-            known = tracked.get(key) or {}
-            resolution = own.get((self.extension_id, key))
-            if known:
-                status = "resolved" if known.get("status") == "resolved" else "unresolved"
-                resolved_at, notes = known.get("resolved_at"), known.get("notes")
-            elif resolution and float(group["last_ts"] or 0.0) <= resolution["resolved_at"]:
-                status, resolved_at, notes = (
-                    "resolved",
-                    resolution["resolved_at"],
-                    resolution["notes"],
-                )
-            else:
-                status, resolved_at, notes = "unresolved", None, None
-            groups.append(
-                {
-                    "fingerprint": key,
-                    "error_type": last.get("error_type"),
-                    "message": last.get("error_message"),
-                    "category": last.get("category") or known.get("category") or "unknown",
-                    "suggestion": last.get("suggestion") or "",
-                    "culprit": last.get("culprit") or known.get("culprit"),
-                    "count": int(group["count"]),
-                    "first_seen": group["first_ts"],
-                    "last_seen": group["last_ts"],
-                    "affected_tests_count": int(group["tests"]),
-                    "status": status,
-                    "resolved_at": resolved_at,
-                    "notes": notes,
-                    "regressed": bool(known.get("regressed")),
-                }
-            )
-        return groups
+            if fingerprint not in {g.fingerprint for g in tracker.get_groups()}:
+                msg = f"no error group {fingerprint!r} for extension {self.extension_id!r}"
+                raise LookupError(msg)
+            tracker.resolve(fingerprint, notes)
+        else:
+            store = self._store()
+            states = views.ErrorStates.of_store(store, self.extension_id)
+            known = views.store_error_groups(store, extension_id=self.extension_id, states=states)
+            if not any(g["fingerprint"] == fingerprint for g in known):
+                msg = f"no error group {fingerprint!r} recorded for extension {self.extension_id!r}"
+                raise LookupError(msg)
+            states.resolve(self.extension_id, fingerprint, notes, at=self.clock())
+        return next(g for g in self._error_groups() if g["fingerprint"] == fingerprint)
 
     # Alerts ------------------------------------------------------------------------------
     def get_alerts(
@@ -685,57 +628,35 @@ class ExtensionDebugDashboard:
         _limit(limit)
         if self.manager is not None:
             alerts = self.manager.alert_manager.get_alerts(status=status, severity=least)
-            return [a.to_dict() for a in alerts[:limit]]
-        found = []
-        for alert in self._store_alerts():
+            return [views.alert_view(a.to_dict()) for a in alerts[:limit]]
+
+        def keep(alert: dict[str, Any]) -> bool:
             if status is not None and alert["status"] != status:
-                continue
-            if least is not None:
-                try:
-                    if AlertSeverity.parse(alert["severity"]) < least:
-                        continue
-                except ConfigurationError:
-                    continue
-            found.append(alert)
-        return found[:limit]
+                return False
+            return least is None or views.severity_rank(alert["severity"]) >= least.rank
+
+        return views.store_alerts(
+            self._store(), extension_id=self.extension_id, keep=keep, limit=limit
+        )
 
     def _store_alerts(self) -> list[dict[str, Any]]:
-        store = self._store()
-        resolutions = store.resolutions("alert", extension_id=self.extension_id)
-        newest: dict[str, dict[str, Any]] = {}
-        for row in store.select_records("alert", extension_id=self.extension_id, limit=5000):
-            key = str(row.get("alert_id") or f"record-{row['record_id']}")
-            if key in newest:
-                continue
-            alert = {k: v for k, v in row.items() if k != "deliveries"}
-            alert["alert_id"] = key
-            alert["severity"] = str(row.get("severity") or row.get("level") or "")
-            alert["status"] = str(row.get("status") or ACTIVE)
-            resolution = resolutions.get((self.extension_id, key))
-            if resolution is not None:
-                alert.update(status=RESOLVED, resolved_at=resolution["resolved_at"],
-                             resolution_notes=resolution["notes"])  # fmt: skip
-            newest[key] = alert
-        return sorted(newest.values(), key=lambda a: -float(a.get("ts") or 0.0))
+        return views.store_alerts(self._store(), extension_id=self.extension_id)
 
     def get_alert_statistics(self) -> dict[str, Any]:
         """Counts by severity, type and status (and, live, notification outcomes)."""
         if self.manager is not None:
             return self.manager.alert_manager.get_alert_statistics()
         alerts = self._store_alerts()
-        by_severity = {s.value: 0 for s in AlertSeverity}
         by_type: dict[str, int] = {}
         by_status: dict[str, int] = {ACTIVE: 0, RESOLVED: 0, "inhibited": 0}
         for alert in alerts:
-            if alert["severity"] in by_severity:
-                by_severity[alert["severity"]] += 1
-            kind = str(alert.get("alert_type") or alert.get("name") or "unknown")
+            kind = str(alert.get("alert_type") or "unknown")
             by_type[kind] = by_type.get(kind, 0) + 1
             by_status[alert["status"]] = by_status.get(alert["status"], 0) + 1
         return {
             "total_alerts": len(alerts),
             "active_alerts": by_status[ACTIVE],
-            "by_severity": by_severity,
+            "by_severity": _known_severities(alerts),
             "by_type": dict(sorted(by_type.items())),
             "by_status": by_status,
             "occurrences": sum(int(a.get("occurrences") or 1) for a in alerts),
@@ -745,18 +666,25 @@ class ExtensionDebugDashboard:
         """Mark alert *alert_id* resolved (kept in the store for recorded alerts)."""
         if self.manager is not None:
             try:
-                return self.manager.alert_manager.resolve_alert(alert_id, notes).to_dict()
+                return views.alert_view(
+                    self.manager.alert_manager.resolve_alert(alert_id, notes).to_dict()
+                )
             except KeyError:
                 msg = f"no alert {alert_id!r} for extension {self.extension_id!r}"
                 raise LookupError(msg) from None
-        found = next((a for a in self._store_alerts() if a["alert_id"] == alert_id), None)
-        if found is None:
+        store = self._store()
+        found = views.store_alerts(
+            store, extension_id=self.extension_id,
+            keep=lambda alert: alert["alert_id"] == alert_id, limit=1,
+        )  # fmt: skip
+        if not found:
             msg = f"no alert {alert_id!r} recorded for extension {self.extension_id!r}"
             raise LookupError(msg)
-        at = self.clock()
-        self._store().resolve("alert", self.extension_id, alert_id, notes=notes, at=at)
-        found.update(status=RESOLVED, resolved_at=at, resolution_notes=notes)
-        return found
+        views.resolve_alert(store, self.extension_id, alert_id, notes, at=self.clock())
+        return views.store_alerts(
+            store, extension_id=self.extension_id,
+            keep=lambda alert: alert["alert_id"] == alert_id, limit=1,
+        )[0]  # fmt: skip
 
     # Sessions ----------------------------------------------------------------------------
     def get_sessions(self, *, limit: int = 100) -> dict[str, Any]:

@@ -141,14 +141,20 @@
     const body = $("errors");
     body.textContent = "";
     const groups = e.groups || [];
-    if (!groups.length) body.append(el("tr", null, el("td", { colspan: "4", class: "empty" }, "no errors")));
+    if (!groups.length) body.append(el("tr", null, el("td", { colspan: "5", class: "empty" }, "no errors")));
     for (const g of groups.slice(0, 50)) {
       const text = `${g.error_type || "Error"}: ${g.message || ""}`;
+      let action = null;
+      if (g.status !== "resolved") {
+        action = el("button", { type: "button", class: "resolve" }, "Resolve");
+        action.addEventListener("click", () => resolveGroup(g.fingerprint, action));
+      }
       const row = el("tr", { dataset: { fingerprint: g.fingerprint } },
         el("td", { class: "num" }, number(g.count, 0)),
         el("td", { title: g.suggestion || "" }, text),
         el("td", null, g.category || ""),
-        el("td", { dataset: { status: g.status === "resolved" ? "resolved" : "active" } }, g.regressed ? "regressed" : g.status));
+        el("td", { class: "status", dataset: { status: g.status === "resolved" ? "resolved" : "active" } }, g.status),
+        el("td", null, action));
       body.append(row);
     }
   }
@@ -218,6 +224,17 @@
       showProblem("");
     } catch (error) {
       showProblem(`cannot load the dashboard of ${ext}: ${error.message}`);
+    }
+  }
+
+  async function resolveGroup(fingerprint, button) {
+    button.disabled = true;
+    try {
+      await api(`/dashboard/${enc(state.ext)}/errors/${enc(fingerprint)}/resolve`, { body: { notes: "resolved from the dashboard" } });
+      await refresh();
+    } catch (error) {
+      button.disabled = false;
+      showProblem(`cannot resolve error group ${fingerprint}: ${error.message}`);
     }
   }
 

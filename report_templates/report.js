@@ -998,7 +998,9 @@
       el("tbody", null, groups.slice(0, 500).map(function (g) {
         return el("tr", null, el("td", { class: "num" }, String(g.count)),
           el("td", null, el("code", null, g.type), g.message ? ": " + g.message : "", g.category ? " [" + g.category + "]" : "",
-            g.state ? [" ", el("span", { class: "badge sev-high" }, g.state === "new" ? "★ new" : "↺ regressed")] : null,
+            g.new ? [" ", el("span", { class: "badge sev-high" }, "★ new")] : null,
+            g.status === "regressed" ? [" ", el("span", { class: "badge sev-high" }, "↺ regressed")]
+              : g.status === "resolved" ? [" ", el("span", { class: "badge" }, "✓ resolved")] : null,
             g.suggestion ? el("div", { class: "note" }, "Suggestion: " + g.suggestion) : null),
           el("td", null, g.tests.slice(0, 8).map(function (i) {
             return el("div", null, el("a", { href: "#test-" + i, class: "nodeid" }, TESTS[i] ? TESTS[i].nodeid : "#" + i));

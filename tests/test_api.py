@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 from api_support import EXT, framework_client, live_manager, record_store
+from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
 from pytest_kari_debug.api import PREFIX, create_app
+from pytest_kari_debug.cli import cli
 from pytest_kari_debug.manager import ExtensionDebugManager, get_manager
 
 LIVE = "live-ext"
@@ -173,6 +175,67 @@ def test_health_check_and_alert_resolution(client: Any, live: ExtensionDebugMana
     assert statuses[stored["alert_id"]] == "resolved"
 
 
+def test_error_group_resolution_live_and_stored(
+    client: Any, live: ExtensionDebugManager, store_path: Path
+) -> None:
+    """POST errors/{fingerprint}/resolve resolves a live group and a stored one (the CLI's)."""
+    [group] = _get(client, f"/dashboard/{LIVE}/errors", params={"status": "open"})["groups"]
+    path = f"/dashboard/{LIVE}/errors/{group['fingerprint']}/resolve"
+    resolved = _post(client, path, {"notes": "pool resized"})
+    assert (resolved["status"], resolved["resolution_notes"]) == ("resolved", "pool resized")
+    [tracked] = live.get_error_tracker().get_groups()
+    assert (tracked.status, tracked.notes) == ("resolved", "pool resized")
+    assert (
+        _get(client, f"/dashboard/{LIVE}/errors", params={"status": "unresolved"})["groups"] == []
+    )
+    assert _get(client, f"/dashboard/{LIVE}/overview")["errors"]["unresolved"] == 0
+    timeout = live.get_error_tracker().record_error("TimeoutError", "upstream timed out")
+    assert timeout is not None
+    _post(client, f"/dashboard/{LIVE}/errors/{timeout.fingerprint}/resolve")
+    live.get_error_tracker().record_error("TimeoutError", "upstream timed out")
+    again = _get(client, f"/dashboard/{LIVE}/errors", params={"status": "regressed"})["groups"]
+    assert [g["fingerprint"] for g in again] == [timeout.fingerprint]
+
+    stored = _get(client, f"/dashboard/{EXT}/errors")["groups"]
+    assert {g["status"] for g in stored} == {"open"}
+    first = stored[0]
+    done = _post(client, f"/dashboard/{EXT}/errors/{first['fingerprint']}/resolve")
+    assert (done["status"], done["count"]) == ("resolved", first["count"])
+    listed = {
+        g["fingerprint"]: g["status"] for g in _get(client, f"/dashboard/{EXT}/errors")["groups"]
+    }
+    assert listed[first["fingerprint"]] == "resolved"
+    assert sorted(listed.values()) == ["open", "resolved"]
+    # the store keeps it where `kari-debug errors resolve` does: the CLI shows it resolved
+    result = CliRunner().invoke(
+        cli, ["--store", str(store_path), "--format", "json", "errors", "patterns"]
+    )
+    assert result.exit_code == 0, result.output
+    by_cli = {g["group"]: g["status"] for g in json.loads(result.stdout)}
+    assert by_cli == listed
+
+
+@pytest.mark.parametrize(
+    ("path", "kwargs", "status"),
+    [
+        (f"/dashboard/{LIVE}/errors/ffff0000/resolve", {}, 404),
+        (f"/dashboard/{EXT}/errors/ffff0000/resolve", {"json": {"notes": "x"}}, 404),
+        ("/dashboard/nope/errors/ffff0000/resolve", {}, 404),
+        (f"/dashboard/{LIVE}/errors/bad%20fingerprint/resolve", {}, 422),
+        (f"/dashboard/{EXT}/errors/abc/resolve", {"json": {"notes": "x" * 2001}}, 422),
+        (f"/dashboard/{EXT}/errors/abc/resolve", {"json": {"note": "typo"}}, 422),
+        (f"/dashboard/{EXT}/errors/abc/resolve", {"json": {"notes": 7}}, 422),
+    ],
+)
+def test_error_group_resolution_refuses_unknown_groups_and_bad_input(
+    client: Any, path: str, kwargs: dict[str, Any], status: int
+) -> None:
+    """An unknown group (or extension) is a 404; a bad fingerprint or body is a 422."""
+    response = client.post(PREFIX + path, **kwargs)
+    assert response.status_code == status, response.text
+    assert response.json()["detail"]
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [
@@ -242,6 +305,7 @@ def test_live_only_actions_on_a_recorded_extension_are_409(client: Any) -> None:
         f"/health/{LIVE}/check",
         f"/dashboard/{LIVE}/logs/search",
         f"/alerts/{LIVE}/abc/resolve",
+        f"/dashboard/{LIVE}/errors/abc/resolve",
     ],
 )
 def test_state_changes_are_post_only(client: Any, live: ExtensionDebugManager, path: str) -> None:

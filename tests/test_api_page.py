@@ -141,6 +141,23 @@ def test_resolving_an_alert_updates_the_list(
     assert problems == []
 
 
+def test_resolving_an_error_group_updates_the_list(
+    page: tuple[Any, list[str]], manager: ExtensionDebugManager
+) -> None:
+    """An unresolved group's Resolve button resolves it on the server; the row updates in place."""
+    opened, problems = page
+    opened.evaluate("window.__marker = 'same page'")
+    row = opened.locator("#errors tr[data-fingerprint]")
+    assert row.locator("td.status").inner_text() == "open"
+    row.locator("button.resolve").click()
+    _until(lambda: row.locator("td.status").inner_text() == "resolved", "the group resolved")
+    assert row.locator("button.resolve").count() == 0
+    [group] = manager.get_error_tracker().get_groups()
+    assert (group.status, group.notes) == ("resolved", "resolved from the dashboard")
+    assert opened.evaluate("window.__marker") == "same page"  # no reload happened
+    assert problems == []
+
+
 def test_the_one_time_link_opens_a_token_protected_dashboard(
     browser: Any, manager: ExtensionDebugManager
 ) -> None:

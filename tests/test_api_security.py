@@ -136,6 +136,10 @@ def test_cross_origin_state_changes_are_refused(
     stop = open_client.post(f"{PREFIX}/managers/{EXT}/stop", headers=headers)
     assert stop.status_code == 403
     assert manager.running is True
+    [group] = manager.get_error_tracker().get_groups()
+    path = f"{PREFIX}/dashboard/{EXT}/errors/{group.fingerprint}/resolve"
+    assert open_client.post(path, headers=headers).status_code == 403
+    assert group.status == "unresolved"
 
 
 def test_same_origin_and_non_browser_posts_are_served(

@@ -188,6 +188,30 @@ def test_alerts_resolve_and_statistics(live: ExtensionDebugManager) -> None:
         dashboard.get_alerts(severity="apocalyptic")
 
 
+def test_error_groups_resolve_and_regress(live: ExtensionDebugManager, store: Store) -> None:
+    """resolve_error_group resolves a live or a stored group; unknown groups are LookupErrors."""
+    dashboard = ExtensionDebugDashboard(live)
+    [group] = dashboard.get_errors()["groups"]
+    assert (group["status"], group["regressed"], group["tests"]) == ("open", False, 0)
+    done = dashboard.resolve_error_group(group["fingerprint"], "pool resized")
+    assert (done["status"], done["resolution_notes"]) == ("resolved", "pool resized")
+    assert dashboard.get_errors(status="unresolved")["groups"] == []
+    with pytest.raises(LookupError, match="no error group 'ffff'"):
+        dashboard.resolve_error_group("ffff")
+    with pytest.raises(ConfigurationError, match="fingerprint and notes must be text"):
+        dashboard.resolve_error_group(group["fingerprint"], notes=3)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="status must be one of"):
+        dashboard.get_errors(status="closed")
+    recorded = ExtensionDebugDashboard(store=store, extension_id=EXT)
+    timeout = next(g for g in recorded.get_errors()["groups"] if g["error_type"] == "TimeoutError")
+    recorded.resolve_error_group(timeout["fingerprint"])
+    statuses = {g["error_type"]: g["status"] for g in recorded.get_errors()["groups"]}
+    assert statuses == {"TimeoutError": "resolved", "ValueError": "open"}
+    assert recorded.get_overview()["errors"] == {"total": 3, "groups": 2, "unresolved": 1}
+    with pytest.raises(LookupError, match="no error group 'ffff' recorded"):
+        recorded.resolve_error_group("ffff")
+
+
 def test_sessions_start_and_stop(live: ExtensionDebugManager) -> None:
     """A session started through the dashboard runs until stopped; a second stop is an error."""
     dashboard = ExtensionDebugDashboard(live)

@@ -315,7 +315,7 @@ def test_fmt_bytes() -> None:
 
 
 def test_error_groups_use_exact_counters_and_states() -> None:
-    """Per-group counters past the record limit count, and the errors section marks new groups."""
+    """Per-group counters past the record limit count; the errors section gives the status."""
     run, tests = sample_run(1)
     data = tests[0]["collected_data"]["error_tracking"]
     data["records"] = [
@@ -324,13 +324,20 @@ def test_error_groups_use_exact_counters_and_states() -> None:
     data["groups"] = [
         {"fingerprint": "fp1", "error_type": "KeyError", "message": "'x'", "count": 1500}
     ]
-    sections = {"errors": {"new_groups": ["fp1"], "regressed_groups": []}}
+    ext = tests[0]["extension_id"]
+    # the errors feature's section: each group's state in the store when the run ended
+    stored = {"extension_id": ext, "fingerprint": "fp1", "status": "unresolved", "new": True}
+    sections = {"errors": {"groups": [{**stored, "regressed": False}]}}
     model = build_report_model(run, tests, sections=sections)
     (group,) = model.payload["errorGroups"]
     assert group["count"] == 1500
-    assert group["state"] == "new"
+    assert (group["status"], group["new"]) == ("open", True)
     assert model.payload["tests"][0]["counts"]["errors"] == 1500
     assert "★ new" in render_report(run, tests, sections=sections)
+    again = {"errors": {"groups": [{**stored, "new": False, "regressed": True}]}}
+    (group,) = build_report_model(run, tests, sections=again).payload["errorGroups"]
+    assert (group["status"], "new" in group) == ("regressed", False)
+    assert "↺ regressed" in render_report(run, tests, sections=again)
 
 
 def test_gates_comparison_is_summarised() -> None:

@@ -43,11 +43,20 @@ SessionId = Annotated[
 AlertId = Annotated[
     str, Path(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$", description="Alert id")
 ]
+Fingerprint = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=200,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="Error group fingerprint (as the errors endpoint lists it)",
+    ),
+]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Most records returned")]
 #: The problems every endpoint may answer with, as ``{"detail": ...}``: an unknown extension,
 #: bad input (a validation list, or the reason as text), and an unreadable store.
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": models.Problem, "description": "Unknown extension, session or alert"},
+    404: {"model": models.Problem, "description": "Unknown extension, session, alert or group"},
     422: {"model": models.Problem, "description": "Bad parameters or body"},
     503: {"model": models.Problem, "description": "The store cannot be read"},
 }
@@ -253,11 +262,25 @@ def _routes(api: FastAPI) -> None:
              response_model=models.ErrorsOut, responses=NOT_FOUND)  # fmt: skip
     def errors(
         dashboard: Dashboard,
-        status: Literal["resolved", "unresolved"] | None = None,
+        status: Annotated[
+            Literal["open", "regressed", "resolved", "unresolved"] | None,
+            Query(description="Only groups of this status (unresolved: open or regressed)"),
+        ] = None,
         limit: Limit = 50,
     ) -> dict[str, Any]:
         """Error analysis (totals, rate, categories, trend) and the error groups."""
         return dashboard.get_errors(status=status, limit=limit)
+
+    @api.post(f"{PREFIX}/dashboard/{{extension_id}}/errors/{{fingerprint}}/resolve",
+              tags=["dashboard"], response_model=models.ErrorGroupOut,
+              responses=NOT_FOUND)  # fmt: skip
+    def resolve_error_group(
+        dashboard: Dashboard,
+        fingerprint: Fingerprint,
+        body: Annotated[models.Resolve | None, Body()] = None,
+    ) -> dict[str, Any]:
+        """Mark the error group resolved, with notes (a later error of it: regressed)."""
+        return dashboard.resolve_error_group(fingerprint, (body or models.Resolve()).notes)
 
     @api.get(f"{PREFIX}/dashboard/{{extension_id}}/alerts", tags=["dashboard"],
              response_model=models.AlertsOut, responses=NOT_FOUND)  # fmt: skip

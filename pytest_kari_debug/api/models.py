@@ -13,6 +13,8 @@ Level = Literal[
 ]  # fmt: skip
 Severity = Literal["low", "medium", "high", "critical"]
 Status = Literal["healthy", "degraded", "unhealthy"]
+#: An error group's status (pytest_kari_debug.views): regressed = seen again after resolved.
+ErrorStatus = Literal["open", "regressed", "resolved"]
 MetricName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
 Text = Annotated[str, Field(max_length=2000)]
 Seconds = Annotated[float, Field(gt=0, le=366 * 24 * 3600)]
@@ -44,7 +46,7 @@ class SessionStart(_Body):
 
 
 class Resolve(_Body):
-    """Resolution notes of an alert."""
+    """Resolution notes of an alert or an error group."""
 
     notes: Text | None = None
 
@@ -132,11 +134,18 @@ class RealtimeOut(_Open):
     metrics: dict[str, MetricValue | None]
 
 
+class ErrorGroupOut(_Open):
+    fingerprint: str
+    count: int
+    status: ErrorStatus
+    resolution_notes: str | None = None
+
+
 class ErrorsOut(_Open):
     extension_id: str
     source: Literal["live", "store"]
     analysis: dict[str, Any]
-    groups: list[dict[str, Any]]
+    groups: list[ErrorGroupOut]
 
 
 class AlertOut(_Open):

@@ -1,9 +1,12 @@
-"""``logs``, ``metrics``, ``errors`` and ``alerts``: what the tests and managers recorded."""
+"""``logs``, ``metrics``, ``errors`` and ``alerts``: what the tests and managers recorded.
+
+The figures, statuses and filters are :mod:`pytest_kari_debug.views`' (the dashboard's and the
+HTML report's too); this module picks the records and prints them.
+"""
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import time
@@ -14,8 +17,9 @@ from typing import Any
 import click
 import psutil
 
+from .. import views
 from ..alerting import AlertSeverity
-from ..storage import Store
+from ..logger import LogQuery
 from . import daemon
 from .app import CliError, Env, Scope, cli, pass_env
 from .figures import UNITS, figures_of
@@ -70,6 +74,13 @@ def paged(
             break
         before = page[-1]["record_id"]
     return found[:limit]
+
+
+def _select(scope: Scope, kind: str, **filters: Any) -> list[dict[str, Any]]:
+    """Records of *kind* in the command's scope (extension and run) matching *filters*."""
+    return scope.store.select_records(
+        kind, extension_id=scope.extension_id, run_id=scope.run_id, **filters
+    )
 
 
 def short_test(nodeid: str | None) -> str:
@@ -152,7 +163,11 @@ def log_line(record: dict[str, Any]) -> str:
     "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Newest N records"
 )
 @click.option("--since", metavar="WHEN", help="Only since then: 30s, 10m, 2h, 1d or an ISO date")
-@click.option("--grep", metavar="REGEX", help="Only messages or fields matching REGEX (any case)")
+@click.option(
+    "--grep",
+    metavar="REGEX",
+    help="Only records whose message, logger, exception or field values match REGEX (any case)",
+)
 @click.option("--test", metavar="TEXT", help="Only tests whose node id contains TEXT")
 @click.option("--correlation-id", metavar="ID", help="Only records of this correlation id")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new records until Ctrl-C")
@@ -185,46 +200,32 @@ def logs_show(
       kari-debug --extension-id my-ext logs show --follow
     """
     start = _since(since)
-    pattern = _grep(grep)
+    _grep(grep)  # a bad pattern gets the option's name in its message
     scope = env.scope()
     if scope is None:
         return 0
-    levels = LOG_LEVELS[LOG_LEVELS.index(level.upper()) :] if level else None
-    equals = {"correlation_id": correlation_id} if correlation_id else None
-
-    def matches(record: dict[str, Any]) -> bool:
-        if pattern is None:
-            return True
-        fields = record.get("fields") or {}
-        return bool(pattern.search(str(record.get("message") or ""))) or any(
-            pattern.search(f"{k}={v}")
-            for k, v in (fields.items() if isinstance(fields, dict) else ())
-        )
-
-    def fetch(
-        before: int | None = None, size: int = PAGE, after: int | None = None, newest: bool = True
-    ) -> list[dict[str, Any]]:
-        return scope.store.select_records(
-            "log",
-            extension_id=scope.extension_id,
-            run_id=scope.run_id,
-            since=start,
-            levels=levels,
-            nodeid=test,
-            equals=equals,
-            before_id=before,
-            after_id=after,
-            limit=size,
-            newest_first=newest,
-        )
-
+    # The dashboard's and the API's log search: one filter, applied the same way.
+    filters = LogQuery(
+        level=level,
+        since=start,
+        regex=f"(?i){grep}" if grep else None,
+        correlation_id=correlation_id or None,
+    )
     if follow and not scope.store.record_counts(extension_id=scope.extension_id).get("log"):
         who = repr(scope.extension_id) if scope.extension_id else "any extension"
         return env.hint(
             f"no logs recorded for {who} yet: record some with `pytest --kari-debug`, then follow"
         )
     cursor = scope.store.last_record_id()
-    records = list(reversed(paged(fetch, matches if pattern else None, limit)))
+    found = views.store_logs(
+        scope.store,
+        filters,
+        extension_id=scope.extension_id,
+        run_id=scope.run_id,
+        nodeid=test,
+        limit=limit,
+    )
+    records = [r for r in reversed(found) if r["record_id"] <= cursor]
     if not records and not follow:
         if env.json:
             env.emit([])
@@ -240,10 +241,10 @@ def logs_show(
     try:
         while True:
             time.sleep(poll)
-            new = fetch(after=cursor, newest=False)
+            new = _select(scope, "log", nodeid=test, after_id=cursor, newest_first=False)
             if new:
-                cursor = max(r["record_id"] for r in new)
-                _print_logs(env, [r for r in new if matches(r)])
+                cursor = new[-1]["record_id"]
+                _print_logs(env, [r for r in new if filters.matches(r.get)])
     except KeyboardInterrupt:
         return 0
 
@@ -265,30 +266,6 @@ def to_line_json(data: Any) -> str:
 @cli.group()
 def metrics() -> None:
     """Metric aggregates from the store and live resource usage."""
-
-
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    rank = max(0, math.ceil(share * len(ordered)) - 1)
-    return ordered[rank]
-
-
-def _aggregate(name: str, unit: str, points: list[tuple[float, float]], source: str) -> dict:
-    values = [v for _, v in points]
-    newest = max(points, key=lambda p: p[0])
-    return {
-        "name": name,
-        "unit": unit,
-        "source": source,
-        "count": len(values),
-        "min": min(values),
-        "mean": sum(values) / len(values),
-        "p50": _percentile(values, 0.5),
-        "p95": _percentile(values, 0.95),
-        "max": max(values),
-        "last": newest[1],
-        "last_ts": newest[0],
-    }
 
 
 @metrics.command("show")
@@ -318,21 +295,16 @@ def metrics_show(env: Env, hours: float, name_filter: str | None) -> int:
     if scope is None:
         return 0
     since = time.time() - hours * 3600.0
-    series: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    for name, unit, ts, value in scope.store.metric_points(
-        extension_id=scope.extension_id, run_id=scope.run_id, since=since
-    ):
-        series.setdefault((name, unit), []).append((ts, value))
-    rows = [_aggregate(n, u, points, "metric") for (n, u), points in sorted(series.items())]
-    figures: dict[str, list[tuple[float, float]]] = {}
+    recorded = views.metric_aggregates(
+        scope.store.metric_points(extension_id=scope.extension_id, run_id=scope.run_id, since=since)
+    )
+    rows = [{**stats, "source": "metric"} for stats in recorded.values()]
+    figures: list[views.MetricRow] = []
     for test in scope.store.slim_tests(since, extension_id=scope.extension_id, run_id=scope.run_id):
         ts = float(test.get("finished_at") or 0.0)
         for figure, value in figures_of(test).items():
-            figures.setdefault(figure, []).append((ts, value))
-    rows += [
-        _aggregate(f"test.{figure}", UNITS.get(figure, ""), points, "tests")
-        for figure, points in sorted(figures.items())
-    ]
+            figures.append((f"test.{figure}", UNITS.get(figure, ""), ts, value))
+    rows += [{**stats, "source": "tests"} for stats in views.metric_aggregates(figures).values()]
     if pattern is not None:
         rows = [row for row in rows if pattern.search(row["name"])]
     if env.json:
@@ -479,63 +451,6 @@ def errors() -> None:
     """Recorded errors, their groups (patterns) and their resolution."""
 
 
-def _resolution_state(
-    resolutions: dict[tuple[str, str], dict[str, Any]], extension: str, key: str, last_ts: float
-) -> tuple[str, dict[str, Any] | None]:
-    found = resolutions.get((extension, key))
-    if found is None:
-        return "open", None
-    if last_ts and last_ts > found["resolved_at"]:
-        return "regressed", found
-    return "resolved", found
-
-
-class ErrorStates:
-    """Whether each error group is open, resolved or regressed.
-
-    The store's error groups (``Store.error_groups``, kept by the error tracking plugin)
-    decide where they exist; otherwise the resolutions ``errors resolve`` keeps in the store.
-    """
-
-    def __init__(self, store: Store, extension_id: str | None) -> None:
-        self.store = store
-        self.tracked: dict[tuple[str, str], dict[str, Any]] = {}
-        lister = getattr(store, "error_groups", None)
-        if callable(lister):
-            for group in lister(extension_id=extension_id):
-                self.tracked[(str(group["extension_id"]), str(group["fingerprint"]))] = group
-        self.own = store.resolutions("error_group", extension_id=extension_id)
-
-    def state(
-        self, extension: str, fingerprint: str, last_ts: float
-    ) -> tuple[str, float | None, str | None]:
-        """``(status, resolved_at, notes)`` of a group whose newest error is at *last_ts*."""
-        group = self.tracked.get((extension, fingerprint))
-        if group is not None:
-            if group.get("regressed"):
-                status = "regressed"
-            elif group.get("status") == "resolved":
-                status = "resolved"
-            else:
-                status = "open"
-            return status, group.get("resolved_at"), group.get("notes")
-        status, found = _resolution_state(self.own, extension, fingerprint, last_ts)
-        return status, found["resolved_at"] if found else None, found["notes"] if found else None
-
-    def details(self, extension: str, fingerprint: str) -> dict[str, Any]:
-        """The tracked group's own fields (category, culprit...), when there is one."""
-        return self.tracked.get((extension, fingerprint)) or {}
-
-    def resolve(self, extension: str, fingerprint: str, notes: str | None) -> None:
-        """Mark the group resolved where its state is kept."""
-        if (extension, fingerprint) in self.tracked:
-            self.store.resolve_error_group(  # type: ignore[attr-defined]
-                fingerprint, notes=notes, extension_id=extension
-            )
-        else:
-            self.store.resolve("error_group", extension, fingerprint, notes=notes, at=time.time())
-
-
 def error_dict(record: dict[str, Any], status: str) -> dict[str, Any]:
     """An error record for JSON output, with stable keys."""
     return {
@@ -576,7 +491,7 @@ def errors_show(env: Env, unresolved: bool, limit: int, since: str | None, test:
     scope = env.scope()
     if scope is None:
         return 0
-    states = ErrorStates(scope.store, scope.extension_id)
+    states = views.ErrorStates.of_store(scope.store, scope.extension_id)
 
     def status(record: dict[str, Any]) -> str:
         return states.state(
@@ -586,15 +501,7 @@ def errors_show(env: Env, unresolved: bool, limit: int, since: str | None, test:
         )[0]
 
     def fetch(before: int | None, size: int) -> list[dict[str, Any]]:
-        return scope.store.select_records(
-            "error",
-            extension_id=scope.extension_id,
-            run_id=scope.run_id,
-            since=start,
-            nodeid=test,
-            before_id=before,
-            limit=size,
-        )
+        return _select(scope, "error", since=start, nodeid=test, before_id=before, limit=size)
 
     found = paged(fetch, (lambda r: status(r) != "resolved") if unresolved else None, limit)
     if env.json:
@@ -624,37 +531,15 @@ def errors_show(env: Env, unresolved: bool, limit: int, since: str | None, test:
 
 
 def _groups(
-    scope: Scope, since: float | None = None, states: ErrorStates | None = None
+    scope: Scope, since: float | None = None, states: views.ErrorStates | None = None
 ) -> list[dict[str, Any]]:
-    states = states or ErrorStates(scope.store, scope.extension_id)
-    groups = scope.store.group_records(
-        "error", "fingerprint", extension_id=scope.extension_id, run_id=scope.run_id, since=since
+    return views.store_error_groups(
+        scope.store,
+        extension_id=scope.extension_id,
+        run_id=scope.run_id,
+        since=since,
+        states=states,
     )
-    result = []
-    for group in groups:
-        last = group["last"]
-        extension, key = str(group["extension_id"]), str(group["key"])
-        status, resolved_at, notes = states.state(extension, key, float(group["last_ts"] or 0.0))
-        tracked = states.details(extension, key)
-        result.append(
-            {
-                "group": group["key"],
-                "extension_id": group["extension_id"],
-                "count": group["count"],
-                "tests": group["tests"],
-                "first_seen": group["first_ts"],
-                "last_seen": group["last_ts"],
-                "error_type": last.get("error_type"),
-                "message": last.get("error_message"),
-                "category": last.get("category") or tracked.get("category"),
-                "suggestion": last.get("suggestion") or tracked.get("suggestion"),
-                "last_test": last.get("nodeid"),
-                "status": status,
-                "resolved_at": resolved_at,
-                "resolution_notes": notes,
-            }
-        )
-    return result
 
 
 @errors.command("patterns")
@@ -736,7 +621,7 @@ def errors_resolve(env: Env, group: str, notes: str | None) -> int:
     scope = env.scope()
     if scope is None:
         return 0
-    states = ErrorStates(scope.store, scope.extension_id)
+    states = views.ErrorStates.of_store(scope.store, scope.extension_id)
     groups = _groups(scope, states=states)
     if not groups:
         who = repr(scope.extension_id) if scope.extension_id else "any extension"
@@ -745,7 +630,7 @@ def errors_resolve(env: Env, group: str, notes: str | None) -> int:
         found = _unique(groups, "group", group, "error group")
     except CliError as exc:
         raise CliError(f"{exc}; see `kari-debug errors patterns`") from None
-    states.resolve(str(found["extension_id"]), str(found["group"]), notes)
+    states.resolve(str(found["extension_id"]), str(found["group"]), notes, at=time.time())
     result = {
         "group": found["group"],
         "extension_id": found["extension_id"],
@@ -772,35 +657,27 @@ def alerts() -> None:
 SEVERITIES = tuple(s.value for s in AlertSeverity)
 
 
-def _alert_status(record: dict[str, Any], resolutions: dict) -> tuple[str, dict | None]:
-    found = resolutions.get((str(record.get("extension_id")), str(record.get("alert_id"))))
-    if found is not None:
-        return "resolved", found
-    return str(record.get("status") or "active"), None
-
-
-def alert_dict(record: dict[str, Any], resolutions: dict) -> dict[str, Any]:
-    """An alert record for JSON output, with stable keys."""
-    status, resolution = _alert_status(record, resolutions)
+def alert_dict(alert: dict[str, Any]) -> dict[str, Any]:
+    """An alert (:func:`pytest_kari_debug.views.alert_view`) for JSON output, with stable keys."""
     return {
-        "record_id": record.get("record_id"),
-        "alert_id": record.get("alert_id"),
-        "ts": record.get("ts"),
-        "time": iso(record.get("ts")),
-        "severity": record.get("severity") or record.get("level"),
-        "alert_type": record.get("alert_type") or record.get("name"),
-        "title": record.get("title"),
-        "message": record.get("message"),
-        "metric_name": record.get("metric_name"),
-        "current_value": record.get("current_value"),
-        "threshold_value": record.get("threshold_value"),
-        "occurrences": record.get("occurrences"),
-        "extension_id": record.get("extension_id"),
-        "test": record.get("nodeid"),
-        "run_id": record.get("run_id"),
-        "status": status,
-        "resolved_at": resolution["resolved_at"] if resolution else record.get("resolved_at"),
-        "resolution_notes": resolution["notes"] if resolution else record.get("resolution_notes"),
+        "record_id": alert.get("record_id"),
+        "alert_id": alert["alert_id"],
+        "ts": alert.get("ts"),
+        "time": iso(alert.get("ts")),
+        "severity": alert["severity"],
+        "alert_type": alert["alert_type"],
+        "title": alert.get("title"),
+        "message": alert.get("message"),
+        "metric_name": alert.get("metric_name"),
+        "current_value": alert.get("current_value"),
+        "threshold_value": alert.get("threshold_value"),
+        "occurrences": alert.get("occurrences"),
+        "extension_id": alert["extension_id"],
+        "test": alert["test"],
+        "run_id": alert.get("run_id"),
+        "status": alert["status"],
+        "resolved_at": alert["resolved_at"],
+        "resolution_notes": alert["resolution_notes"],
     }
 
 
@@ -829,28 +706,23 @@ def alerts_show(
     if scope is None:
         return 0
     floor = AlertSeverity.parse(severity).rank if severity else 0
-    resolutions = scope.store.resolutions("alert", extension_id=scope.extension_id)
 
-    def keep(record: dict[str, Any]) -> bool:
-        try:
-            rank = AlertSeverity.parse(record.get("severity") or record.get("level") or "").rank
-        except Exception:
-            rank = 0
-        if rank < floor:
+    def keep(alert: dict[str, Any]) -> bool:
+        if views.severity_rank(alert["severity"]) < floor:
             return False
-        return not unresolved or _alert_status(record, resolutions)[0] != "resolved"
+        return not unresolved or alert["status"] != "resolved"
 
-    def fetch(before: int | None, size: int) -> list[dict[str, Any]]:
-        return scope.store.select_records(
-            "alert",
+    found = [
+        alert_dict(alert)
+        for alert in views.store_alerts(
+            scope.store,
             extension_id=scope.extension_id,
             run_id=scope.run_id,
             since=start,
-            before_id=before,
-            limit=size,
+            keep=keep,
+            limit=limit,
         )
-
-    found = [alert_dict(r, resolutions) for r in paged(fetch, keep, limit)]
+    ]
     if env.json:
         env.emit(found)
         return 0
@@ -897,18 +769,18 @@ def alerts_resolve(env: Env, alert_id: str, notes: str | None) -> int:
     scope = env.scope()
     if scope is None:
         return 0
-    store: Store = scope.store
-    records = store.select_records("alert", extension_id=scope.extension_id, run_id=scope.run_id)
-    if not records:
+    candidates = views.store_alerts(
+        scope.store, extension_id=scope.extension_id, run_id=scope.run_id
+    )
+    if not candidates:
         who = repr(scope.extension_id) if scope.extension_id else "any extension"
         return env.hint(f"no alerts recorded for {who} yet; nothing to resolve")
-    candidates = list({str(r.get("alert_id")): r for r in records if r.get("alert_id")}.values())
     try:
         found = _unique(candidates, "alert_id", alert_id, "alert")
     except CliError as exc:
         raise CliError(f"{exc}; see `kari-debug alerts show`") from None
-    store.resolve(
-        "alert", str(found["extension_id"]), str(found["alert_id"]), notes=notes, at=time.time()
+    views.resolve_alert(
+        scope.store, str(found["extension_id"]), str(found["alert_id"]), notes, at=time.time()
     )
     if env.json:
         env.emit(

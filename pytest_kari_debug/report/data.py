@@ -1,4 +1,9 @@
-"""The report's model: a compact JSON payload for the page and the summary it shows without JS."""
+"""The report's model: a compact JSON payload for the page and the summary it shows without JS.
+
+Error groups (with their status), alerts (with theirs) and metric aggregates are the shared
+views of :mod:`pytest_kari_debug.views`, computed from the run's test records: the dashboard
+and the CLI show the same figures for the same data.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import views
 from ..exceptions import KariDebugError
 
 FORMAT = "pytest-kari-debug/report"
@@ -17,8 +23,6 @@ VERSION = 1
 #: Outcomes in the order the summary lists them (others follow alphabetically).
 OUTCOME_ORDER = ("failed", "error", "xpassed", "passed", "skipped", "xfailed")
 FAILING_OUTCOMES = frozenset({"failed", "error"})
-#: Alert severities from worst to mildest (others follow alphabetically).
-SEVERITY_ORDER = ("critical", "high", "medium", "low", "info")
 #: Keys of ``sections`` (filled by other features) that hold a regression comparison.
 REGRESSION_KEYS = ("regressions", "comparison", "gates", "baseline")
 #: Record keys that repeat what the test row already says, left out of the page.
@@ -49,9 +53,14 @@ class ReportLimits:
     static_failures: int = 200
     top: int = 10
     text_chars: int = 50_000
+    #: Rows of the summary's alert and metric tables.
+    alerts: int = 50
+    metrics: int = 50
 
     def __post_init__(self) -> None:
-        for name in ("records_per_kind", "call_tree_nodes", "static_failures", "top"):
+        for name in (
+            "records_per_kind", "call_tree_nodes", "static_failures", "top", "alerts", "metrics",
+        ):  # fmt: skip
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 msg = f"report limit {name} must be a positive integer, got {value!r}"
@@ -83,6 +92,10 @@ class ReportModel:
     dropped: list[tuple[str, int]]
     generated_at: str
     extensions: list[str] = field(default_factory=list)
+    #: Every alert of the run once (newest first), with its status.
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    #: Aggregates of each recorded metric over the run, by name.
+    metrics: list[dict[str, Any]] = field(default_factory=list)
 
 
 # JSON hygiene ---------------------------------------------------------------------------
@@ -359,50 +372,29 @@ def _alloc_peak(test: Mapping[str, Any]) -> float | None:
     return None
 
 
-def error_key(record: Mapping[str, Any]) -> str:
-    """The group an error record belongs to: its fingerprint, else its type and message."""
-    fingerprint = record.get("fingerprint")
-    if fingerprint:
-        return str(fingerprint)
-    kind = record.get("error_type") or record.get("name") or "error"
-    return f"{kind}: {record.get('error_message') or record.get('message') or ''}"
-
-
-def _error_counts(
-    test: Mapping[str, Any], records: list[Mapping[str, Any]]
-) -> list[tuple[Mapping[str, Any], int]]:
-    """``(error, count)`` per group of a test's errors.
-
-    The error tracker's exact per-group counters (``groups``, which go past its record limit)
-    are used where the test has them; otherwise each record counts once.
-    """
-    data = (test.get("collected_data") or {}).get("error_tracking")
-    counted = data.get("groups") if isinstance(data, Mapping) else None
-    if not isinstance(counted, list) or not counted:
-        return [(record, 1) for record in records]
-    samples = {r.get("fingerprint"): r for r in records if r.get("fingerprint")}
-    out: list[tuple[Mapping[str, Any], int]] = []
-    for entry in counted:
-        if isinstance(entry, Mapping) and entry.get("fingerprint"):
-            sample = samples.get(entry["fingerprint"], {})
-            out.append(({**entry, **sample}, int(_num(entry.get("count")) or 1)))
-    return out
-
-
-def _group_states(sections: Mapping[str, Any]) -> dict[str, str]:
-    """``fingerprint -> "new" | "regressed"`` from the errors feature's section, if any."""
-    section = sections.get("errors")
-    states: dict[str, str] = {}
-    if isinstance(section, Mapping):
-        for fingerprint in section.get("new_groups") or ():
-            states[str(fingerprint)] = "new"
-        for fingerprint in section.get("regressed_groups") or ():
-            states[str(fingerprint)] = "regressed"
-    return states
-
-
-def _severity(alert: Mapping[str, Any]) -> str:
-    return str(alert.get("severity") or alert.get("level") or "unknown").lower()
+def _page_group(
+    group: Mapping[str, Any], states: views.ErrorStates, run: Mapping[str, Any]
+) -> dict[str, Any]:
+    """An error group as the page keeps it: short keys, the indexes of its tests."""
+    details = states.details(group["extension_id"], group["fingerprint"])
+    if "new" in details:
+        new = bool(details["new"])  # the errors section says so
+    else:
+        new = details.get("first_seen_run") is not None and details["first_seen_run"] == run.get(
+            "id"
+        )
+    page = {
+        "key": group["fingerprint"],
+        "type": group["error_type"],
+        "message": group["message"] or "",
+        "category": group["category"],
+        "suggestion": group["suggestion"],
+        "count": group["count"],
+        "tests": group["test_indexes"],
+        "status": group["status"],
+        "new": new or None,
+    }
+    return {k: v for k, v in page.items() if v is not None}
 
 
 def _ordered(counts: Counter[str], order: Sequence[str]) -> list[tuple[str, int]]:
@@ -468,15 +460,22 @@ def build_report_model(
     diagnostics: Iterable[str] = (),
     limits: ReportLimits | None = None,
     title: str | None = None,
+    error_states: views.ErrorStates | None = None,
+    alert_resolutions: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
 ) -> ReportModel:
-    """Assemble the report of one run from its metadata, test records and sections."""
+    """Assemble the report of one run from its metadata, test records and sections.
+
+    An error group's status comes from *error_states* (``ErrorStates.of_store(store)``: a
+    report rebuilt from the store shows later resolutions), else from the run's ``errors``
+    section (the store's state when the run ended); an alert is resolved when its record
+    says so or *alert_resolutions* (``store.resolutions("alert")``) holds it.
+    """
     limits = limits or ReportLimits()
     sections = sections or {}
     truncated: Counter[str] = Counter()
     dropped: Counter[str] = Counter()
     outcomes: Counter[str] = Counter()
-    severities: Counter[str] = Counter()
-    groups: dict[str, dict[str, Any]] = {}
+    alert_records: list[Mapping[str, Any]] = []
     rows: list[dict[str, Any]] = []
     summary_rows: list[dict[str, Any]] = []
     extension_names: dict[str, str] = {}
@@ -497,26 +496,12 @@ def build_report_model(
         t0 = _num(test.get("started_at")) or None
         alerts = [a for a in _records(test, "alerting") if isinstance(a, Mapping)]
         for alert in alerts:
-            severities[_severity(alert)] += 1
-        errors = [e for e in _records(test, "error_tracking") if isinstance(e, Mapping)]
-        error_count = 0
-        for error, count in _error_counts(test, errors):
-            error_count += count
-            key = error_key(error)
-            group = groups.get(key)
-            if group is None:
-                group = groups[key] = {
-                    "key": key,
-                    "type": str(error.get("error_type") or error.get("name") or "error"),
-                    "message": str(error.get("error_message") or error.get("message") or ""),
-                    "category": error.get("category"),
-                    "suggestion": error.get("suggestion"),
-                    "count": 0,
-                    "tests": [],
-                }
-            group["count"] += count
-            if not group["tests"] or group["tests"][-1] != index:
-                group["tests"].append(index)
+            record = dict(alert)
+            for key in ("nodeid", "extension_id"):
+                if not record.get(key):
+                    record[key] = test.get(key)
+            alert_records.append(record)
+        error_count = sum(count for _, count, _, _ in views.error_occurrences(test))
         counts = {
             "logs": len(_records(test, "logging")),
             "errors": error_count,
@@ -578,10 +563,20 @@ def build_report_model(
                 )
         rows.append(row)
 
-    by_count = sorted(groups.values(), key=lambda g: (-g["count"], g["key"]))
-    for fingerprint, state in _group_states(sections).items():
-        if fingerprint in groups:
-            groups[fingerprint]["state"] = state
+    if error_states is None:
+        section = sections.get("errors")
+        tracked = section.get("groups") if isinstance(section, Mapping) else None
+        error_states = views.ErrorStates(tracked if isinstance(tracked, list) else ())
+    page_groups = [
+        _page_group(group, error_states, run)
+        for group in views.error_groups_of_tests(tests, error_states)
+    ]
+    alert_records.sort(key=lambda a: -_num(a.get("ts")))
+    alerts = [
+        jsonable(a, 0, limits.text_chars)
+        for a in views.unique_alerts(alert_records, alert_resolutions)
+    ]
+    metrics = list(views.metric_aggregates(views.metric_rows_of_tests(tests)).values())
     figures_of = summary_rows
     slowest = sorted(range(len(rows)), key=lambda i: -figures_of[i]["duration"])[: limits.top]
     # Tracemalloc's peak (where measured) says more about one test than the process's RSS.
@@ -608,10 +603,7 @@ def build_report_model(
         "version": VERSION,
         "run": jsonable(dict(run)),
         "tests": rows,
-        "errorGroups": [
-            {k: v for k, v in g.items() if v is not None and k != "key"} | {"key": g["key"]}
-            for g in by_count
-        ],
+        "errorGroups": page_groups,
         "sections": jsonable(dict(sections), 0, limits.text_chars),
         "diagnostics": diagnostics,
         "dropped": dict(dropped_rows),
@@ -645,10 +637,10 @@ def build_report_model(
         total=len(rows),
         duration_s=_num(run.get("duration_s")) if run.get("duration_s") is not None else None,
         tests_ms=tests_ms,
-        alerts_by_severity=_ordered(severities, SEVERITY_ORDER),
+        alerts_by_severity=[(k, n) for k, n in views.severity_counts(alerts).items() if n],
         error_groups=[
             {**g, "tests_total": len(g["tests"]), "tests": [test_ref(i) for i in g["tests"][:5]]}
-            for g in by_count[: limits.top]
+            for g in page_groups[: limits.top]
         ],
         slowest=[test_ref(i) | {"duration": figures_of[i]["duration"]} for i in slowest],
         peak_memory=[
@@ -665,4 +657,6 @@ def build_report_model(
         dropped=dropped_rows,
         generated_at=_fmt_ts(time.time()),
         extensions=extensions,
+        alerts=[a | {"index": index_of.get(str(a.get("test")))} for a in alerts[: limits.alerts]],
+        metrics=metrics[: limits.metrics],
     )

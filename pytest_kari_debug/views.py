@@ -1,0 +1,591 @@
+"""The views every surface shows: metric aggregates, error groups, alerts and log searches.
+
+:class:`~pytest_kari_debug.dashboard.ExtensionDebugDashboard` (and through it the REST API and
+the live page), the ``kari-debug`` CLI and the HTML report compute them here, from a live
+manager's components, the store's rows or a run's test records, so a figure means one thing
+wherever it is shown:
+
+* a metric's ``p50`` and ``p95`` interpolate linearly between the closest ranks
+  (:func:`~pytest_kari_debug.metrics.quantile`, as alert rules and the Prometheus export do),
+  and ``last`` is the newest point's value;
+* an error group is ``open``, ``resolved`` or ``regressed`` (seen again after it was resolved),
+  by :class:`ErrorStates`; its message is the newest error's;
+* an alert is listed once per alert id, and is ``resolved`` when its manager resolved it or
+  the store keeps a resolution for it;
+* a log search keeps what :class:`~pytest_kari_debug.logger.LogQuery` keeps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from .alerting import ACTIVE, RESOLVED, AlertSeverity
+from .exceptions import ConfigurationError, KariDebugError
+from .logger import LEVELS, LogQuery, level_name, level_number, to_epoch
+from .metrics import quantile
+from .storage import Store
+
+if TYPE_CHECKING:
+    from .errors import ErrorTracker
+
+__all__ = [
+    "ERROR_STATUSES",
+    "OPEN",
+    "REGRESSED",
+    "RESOLVED",
+    "SEVERITIES",
+    "STATUS_FILTERS",
+    "ErrorStates",
+    "alert_view",
+    "error_groups_of_tests",
+    "error_key",
+    "error_occurrences",
+    "group_points",
+    "group_status",
+    "level_floor",
+    "live_error_groups",
+    "metric_aggregates",
+    "metric_rows_of_tests",
+    "metric_stats",
+    "resolution_status",
+    "resolve_alert",
+    "severity_counts",
+    "severity_rank",
+    "status_matches",
+    "store_alerts",
+    "store_error_groups",
+    "store_logs",
+    "unique_alerts",
+]
+
+#: Rows read from the store per query while a filter SQLite cannot apply drops some.
+PAGE = 500
+#: Most alerts a store-backed view reads (statistics count these).
+MAX_ALERTS = 5000
+
+# Metrics ---------------------------------------------------------------------------------
+Point = tuple[float, float]
+#: ``(name, unit, ts, value)``: one numeric metric point, as ``Store.metric_points`` gives it.
+MetricRow = tuple[str, str, float, float]
+
+
+def metric_stats(
+    name: str, unit: str, points: Sequence[Point], *, window: float | None = None
+) -> dict[str, Any]:
+    """``count, min, mean, p50, p95, max, last, last_ts`` of one metric's ``(ts, value)`` points.
+
+    ``last`` is the newest point's value (of equal times, the one given last). With *window*
+    (seconds) the points per second over it come too, as ``rate_per_second``.
+    """
+    if not points:
+        msg = f"metric {name!r} has no points to aggregate"
+        raise ValueError(msg)
+    ordered = sorted(points, key=lambda point: point[0])
+    values = sorted(value for _, value in ordered)
+    stats: dict[str, Any] = {
+        "name": name,
+        "unit": unit,
+        "count": len(values),
+        "min": values[0],
+        "mean": math.fsum(values) / len(values),
+        "p50": quantile(values, 0.5),
+        "p95": quantile(values, 0.95),
+        "max": values[-1],
+        "last": ordered[-1][1],
+        "last_ts": ordered[-1][0],
+    }
+    if window is not None:
+        stats["rate_per_second"] = len(values) / window if window > 0 else 0.0
+    return stats
+
+
+def group_points(rows: Iterable[MetricRow]) -> tuple[dict[str, list[Point]], dict[str, str]]:
+    """The ``(ts, value)`` points of each metric name, and each name's unit (its newest)."""
+    points: dict[str, list[Point]] = {}
+    units: dict[str, tuple[float, str]] = {}
+    for name, unit, ts, value in rows:
+        points.setdefault(name, []).append((ts, value))
+        seen = units.get(name)
+        if seen is None or ts >= seen[0]:
+            units[name] = (ts, unit)
+    return points, {name: unit for name, (_, unit) in units.items()}
+
+
+def metric_aggregates(
+    rows: Iterable[MetricRow], *, window: float | None = None
+) -> dict[str, dict[str, Any]]:
+    """:func:`metric_stats` of every metric name among *rows*, by name."""
+    points, units = group_points(rows)
+    return {
+        name: metric_stats(name, units[name], points[name], window=window)
+        for name in sorted(points)
+    }
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def metric_rows_of_tests(tests: Iterable[Mapping[str, Any]]) -> list[MetricRow]:
+    """The numeric metric points recorded in test records (what the store keeps of them)."""
+    rows: list[MetricRow] = []
+    for test in tests:
+        for record in _records(test, "metrics"):
+            value = _number(record.get("value"))
+            if value is not None and record.get("name") is not None:
+                ts = _number(record.get("ts")) or 0.0
+                rows.append((str(record["name"]), str(record.get("unit") or ""), ts, value))
+    return rows
+
+
+def _records(test: Mapping[str, Any], kind: str) -> list[Mapping[str, Any]]:
+    data = (test.get("collected_data") or {}).get(kind)
+    records = data.get("records") if isinstance(data, Mapping) else None
+    if not isinstance(records, list):
+        return []
+    return [record for record in records if isinstance(record, Mapping)]
+
+
+# Error groups ----------------------------------------------------------------------------
+OPEN, REGRESSED = "open", "regressed"
+ERROR_STATUSES = (OPEN, REGRESSED, RESOLVED)
+#: What an error-group filter may ask for: a status, or ``unresolved`` (open or regressed).
+STATUS_FILTERS = (*ERROR_STATUSES, "unresolved")
+
+
+def group_status(status: str | None, regressed: bool) -> str:
+    """The status of a group that keeps its own state (a live tracker's, the store's groups).
+
+    Regressed wins: the tracker and the store flag a resolved group that occurred again.
+    """
+    if regressed:
+        return REGRESSED
+    return RESOLVED if status == RESOLVED else OPEN
+
+
+def resolution_status(resolution: Mapping[str, Any] | None, last_seen: float | None) -> str:
+    """The status of a group marked resolved in the store's resolutions (or never marked).
+
+    A group whose newest error came after its resolution has regressed.
+    """
+    if resolution is None:
+        return OPEN
+    if last_seen and float(last_seen) > float(resolution["resolved_at"]):
+        return REGRESSED
+    return RESOLVED
+
+
+def status_matches(status: str, wanted: str | None) -> bool:
+    """Whether a group of *status* passes the filter *wanted* (see :data:`STATUS_FILTERS`)."""
+    if wanted is None:
+        return True
+    if wanted not in STATUS_FILTERS:
+        msg = f"status must be one of {', '.join(STATUS_FILTERS)}, got {wanted!r}"
+        raise ConfigurationError(msg)
+    if wanted == "unresolved":
+        return status != RESOLVED
+    return status == wanted
+
+
+class ErrorStates:
+    """Whether each error group is open, resolved or regressed, and where that is kept.
+
+    *tracked* are groups with their own state (``status``, ``regressed``, ``resolved_at``,
+    ``notes``: the store's ``error_groups``, a live tracker's groups, a run's errors section);
+    *resolutions* (``Store.resolutions("error_group")``) decide for the other groups.
+    """
+
+    def __init__(
+        self,
+        tracked: Iterable[Mapping[str, Any]] = (),
+        resolutions: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
+        *,
+        store: Store | None = None,
+    ) -> None:
+        self.store = store
+        self.tracked: dict[tuple[str, str], Mapping[str, Any]] = {
+            (str(group.get("extension_id") or ""), str(group["fingerprint"])): group
+            for group in tracked
+            if isinstance(group, Mapping) and group.get("fingerprint")
+        }
+        self.resolutions = dict(resolutions or {})
+
+    @classmethod
+    def of_store(cls, store: Store, extension_id: str | None = None) -> ErrorStates:
+        """The states the store keeps for *extension_id* (every extension when ``None``)."""
+        return cls(
+            store.error_groups(extension_id=extension_id),
+            store.resolutions("error_group", extension_id=extension_id),
+            store=store,
+        )
+
+    def state(
+        self, extension: str, fingerprint: str, last_seen: float | None
+    ) -> tuple[str, float | None, str | None]:
+        """``(status, resolved_at, notes)`` of a group whose newest error is at *last_seen*."""
+        group = self.tracked.get((extension, fingerprint))
+        if group is not None:
+            status = group_status(group.get("status"), bool(group.get("regressed")))
+            return status, group.get("resolved_at"), group.get("notes")
+        found = self.resolutions.get((extension, fingerprint))
+        status = resolution_status(found, last_seen)
+        return status, (found or {}).get("resolved_at"), (found or {}).get("notes")
+
+    def details(self, extension: str, fingerprint: str) -> Mapping[str, Any]:
+        """The tracked group's own fields (category, culprit, new...), when there is one."""
+        return self.tracked.get((extension, fingerprint)) or {}
+
+    def resolve(self, extension: str, fingerprint: str, notes: str | None, *, at: float) -> None:
+        """Mark the group resolved in the store, where its state is kept."""
+        if self.store is None:
+            msg = f"error group {fingerprint!r} has no store to keep its resolution in"
+            raise KariDebugError(msg)
+        if (extension, fingerprint) in self.tracked:
+            self.store.resolve_error_group(fingerprint, notes=notes, extension_id=extension, now=at)
+        else:
+            self.store.resolve("error_group", extension, fingerprint, notes=notes, at=at)
+
+
+def error_group(
+    extension_id: str,
+    fingerprint: str,
+    last: Mapping[str, Any],
+    *,
+    count: int,
+    tests: int,
+    first_seen: float | None,
+    last_seen: float | None,
+    states: ErrorStates,
+) -> dict[str, Any]:
+    """One error group as every surface shows it; *last* is its newest error record.
+
+    ``group`` repeats ``fingerprint`` (the CLI's name for it); ``tests`` counts the tests the
+    group's errors occurred in; ``regressed`` is ``status == "regressed"``.
+    """
+    details = states.details(extension_id, fingerprint)
+    status, resolved_at, notes = states.state(extension_id, fingerprint, last_seen)
+    return {
+        "fingerprint": fingerprint,
+        "group": fingerprint,
+        "extension_id": extension_id,
+        "error_type": last.get("error_type") or details.get("error_type") or "Error",
+        "message": last.get("error_message") or details.get("message"),
+        "category": last.get("category") or details.get("category") or "unknown",
+        "suggestion": last.get("suggestion") or details.get("suggestion") or None,
+        "culprit": last.get("culprit") or details.get("culprit"),
+        "count": int(count),
+        "tests": int(tests),
+        "first_seen": first_seen,
+        "last_seen": last_seen,
+        "last_test": last.get("nodeid"),
+        "status": status,
+        "regressed": status == REGRESSED,
+        "resolved_at": resolved_at,
+        "resolution_notes": notes,
+    }
+
+
+def _most_first(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Most errors first, then the most recently seen, then by fingerprint."""
+    return sorted(
+        groups, key=lambda g: (-g["count"], -(_number(g["last_seen"]) or 0.0), g["fingerprint"])
+    )
+
+
+def live_error_groups(tracker: ErrorTracker) -> list[dict[str, Any]]:
+    """The groups of a live error tracker, most errors first."""
+    extension = str(tracker.extension_id)
+    groups = tracker.get_groups()
+    states = ErrorStates({**group.to_dict(), "extension_id": extension} for group in groups)
+    return _most_first(
+        [
+            error_group(
+                extension,
+                group.fingerprint,
+                group.last_record.to_dict() if group.last_record is not None else {},
+                count=group.count,
+                tests=len(group.nodeids),
+                first_seen=group.first_seen,
+                last_seen=group.last_seen,
+                states=states,
+            )
+            for group in groups
+        ]
+    )
+
+
+def store_error_groups(
+    store: Store,
+    *,
+    extension_id: str | None = None,
+    run_id: int | None = None,
+    since: float | None = None,
+    states: ErrorStates | None = None,
+) -> list[dict[str, Any]]:
+    """The groups of the errors the store recorded (of a run, since a time), most first."""
+    states = states or ErrorStates.of_store(store, extension_id)
+    found = store.group_records(
+        "error", "fingerprint", extension_id=extension_id, run_id=run_id, since=since
+    )
+    return _most_first(
+        [
+            error_group(
+                str(group["extension_id"]),
+                str(group["key"]),
+                group["last"],
+                count=int(group["count"]),
+                tests=int(group["tests"]),
+                first_seen=group["first_ts"],
+                last_seen=group["last_ts"],
+                states=states,
+            )
+            for group in found
+        ]
+    )
+
+
+def error_key(record: Mapping[str, Any]) -> str:
+    """The group an error record belongs to: its fingerprint, else its type and message."""
+    fingerprint = record.get("fingerprint")
+    if fingerprint:
+        return str(fingerprint)
+    kind = record.get("error_type") or record.get("name") or "error"
+    return f"{kind}: {record.get('error_message') or record.get('message') or ''}"
+
+
+def error_occurrences(
+    test: Mapping[str, Any],
+) -> Iterator[tuple[Mapping[str, Any], int, float | None, float | None]]:
+    """``(error, count, first_ts, last_ts)`` per group of one test record's errors.
+
+    The tracker's exact per-group counters (``groups``, which go past its record limit) count
+    where the test has them, each with its newest record's fields; otherwise every record
+    counts once.
+    """
+    records = _records(test, "error_tracking")
+    data = (test.get("collected_data") or {}).get("error_tracking")
+    counted = data.get("groups") if isinstance(data, Mapping) else None
+    if not isinstance(counted, list) or not counted:
+        for record in records:
+            ts = _number(record.get("ts"))
+            yield record, 1, ts, ts
+        return
+    newest = {r.get("fingerprint"): r for r in records if r.get("fingerprint")}
+    for entry in counted:
+        if isinstance(entry, Mapping) and entry.get("fingerprint"):
+            sample = newest.get(entry["fingerprint"], {})
+            first = _number(entry.get("first_ts")) or _number(sample.get("ts"))
+            last = _number(entry.get("last_ts")) or _number(sample.get("ts"))
+            yield {**entry, **sample}, int(_number(entry.get("count")) or 1), first, last
+
+
+def error_groups_of_tests(
+    tests: Sequence[Mapping[str, Any]], states: ErrorStates
+) -> list[dict[str, Any]]:
+    """The groups of the errors in a run's test records, most errors first.
+
+    Each also lists ``test_indexes``: the positions in *tests* of the tests it occurred in.
+    """
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for index, test in enumerate(tests):
+        extension = str(test.get("extension_id") or "")
+        for error, count, first, last in error_occurrences(test):
+            key = (extension, error_key(error))
+            group = found.get(key)
+            if group is None:
+                group = found[key] = {"count": 0, "indexes": [], "first": first, "last": last,
+                                      "newest": error, "newest_ts": last}  # fmt: skip
+            group["count"] += count
+            if not group["indexes"] or group["indexes"][-1] != index:
+                group["indexes"].append(index)
+            group["first"] = _extreme(min, group["first"], first)
+            group["last"] = _extreme(max, group["last"], last)
+            if last is not None and (group["newest_ts"] is None or last >= group["newest_ts"]):
+                group["newest"], group["newest_ts"] = error, last
+    groups = []
+    for (extension, key), group in found.items():
+        newest = dict(group["newest"])
+        newest.setdefault("nodeid", tests[group["indexes"][-1]].get("nodeid"))
+        view = error_group(
+            extension,
+            key,
+            newest,
+            count=group["count"],
+            tests=len(group["indexes"]),
+            first_seen=group["first"],
+            last_seen=group["last"],
+            states=states,
+        )
+        view["test_indexes"] = group["indexes"]
+        groups.append(view)
+    return _most_first(groups)
+
+
+def _extreme(pick: Callable[..., float], a: float | None, b: float | None) -> float | None:
+    values = [v for v in (a, b) if v is not None]
+    return pick(values) if values else None
+
+
+# Alerts ----------------------------------------------------------------------------------
+#: Alert severities, worst first.
+SEVERITIES = tuple(s.value for s in sorted(AlertSeverity, reverse=True))
+
+
+def severity_rank(value: Any) -> int:
+    """The rank of a severity name (low 1 ... critical 4); 0 for an unknown one."""
+    try:
+        return AlertSeverity.parse(value).rank
+    except ConfigurationError:
+        return 0
+
+
+def severity_counts(alerts: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """Alerts per severity: every known one, worst first, then others alphabetically."""
+    counts = dict.fromkeys(SEVERITIES, 0)
+    other: dict[str, int] = {}
+    for alert in alerts:
+        severity = str(alert.get("severity") or "unknown").lower()
+        if severity in counts:
+            counts[severity] += 1
+        else:
+            other[severity] = other.get(severity, 0) + 1
+    return counts | dict(sorted(other.items()))
+
+
+def alert_view(
+    record: Mapping[str, Any],
+    resolutions: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
+    *,
+    extension_id: str | None = None,
+) -> dict[str, Any]:
+    """One alert as every surface shows it: its record's fields (without deliveries), with
+    ``alert_id``, ``severity``, ``alert_type``, ``status``, ``resolved_at``,
+    ``resolution_notes`` and ``test``; a resolution the store keeps makes it resolved.
+    """
+    alert = {key: value for key, value in record.items() if key != "deliveries"}
+    alert_id = str(record.get("alert_id") or f"record-{record.get('record_id')}")
+    extension = extension_id or str(record.get("extension_id") or "")
+    alert.update(
+        alert_id=alert_id,
+        extension_id=extension,
+        severity=str(record.get("severity") or record.get("level") or ""),
+        alert_type=record.get("alert_type") or record.get("name"),
+        status=str(record.get("status") or ACTIVE),
+        resolved_at=record.get("resolved_at"),
+        resolution_notes=record.get("resolution_notes"),
+        test=record.get("nodeid"),
+    )
+    resolution = (resolutions or {}).get((extension, alert_id))
+    if resolution is not None:
+        alert.update(status=RESOLVED, resolved_at=resolution["resolved_at"],
+                     resolution_notes=resolution["notes"])  # fmt: skip
+    return alert
+
+
+def unique_alerts(
+    records: Iterable[Mapping[str, Any]],
+    resolutions: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
+    *,
+    extension_id: str | None = None,
+    seen: set[tuple[str, str]] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """:func:`alert_view` of each alert once: the first record of an alert id wins.
+
+    Give records newest first, so an alert shows as it was last recorded.
+    """
+    seen = set() if seen is None else seen
+    for record in records:
+        alert = alert_view(record, resolutions, extension_id=extension_id)
+        key = (alert["extension_id"], alert["alert_id"])
+        if key not in seen:
+            seen.add(key)
+            yield alert
+
+
+def store_alerts(
+    store: Store,
+    *,
+    extension_id: str | None = None,
+    run_id: int | None = None,
+    since: float | None = None,
+    keep: Callable[[dict[str, Any]], bool] | None = None,
+    limit: int = MAX_ALERTS,
+) -> list[dict[str, Any]]:
+    """The alerts the store recorded, newest first, once each, that *keep* accepts."""
+    resolutions = store.resolutions("alert", extension_id=extension_id)
+    seen: set[tuple[str, str]] = set()
+    found: list[dict[str, Any]] = []
+    before: int | None = None
+    while len(found) < limit:
+        rows = store.select_records(
+            "alert", extension_id=extension_id, run_id=run_id, since=since,
+            before_id=before, limit=PAGE,
+        )  # fmt: skip
+        for alert in unique_alerts(rows, resolutions, extension_id=extension_id, seen=seen):
+            if keep is None or keep(alert):
+                found.append(alert)
+        if len(rows) < PAGE:
+            break
+        before = rows[-1]["record_id"]
+    return found[:limit]
+
+
+def resolve_alert(
+    store: Store, extension_id: str, alert_id: str, notes: str | None, *, at: float
+) -> None:
+    """Keep in the store that alert *alert_id* was resolved (:func:`alert_view` reads it)."""
+    store.resolve("alert", extension_id, alert_id, notes=notes, at=at)
+
+
+# Logs ------------------------------------------------------------------------------------
+def level_floor(level: Any) -> str | None:
+    """The canonical name of *level* (``"error"`` -> ``"ERROR"``), or ``None`` for none."""
+    if level is None or level == "":
+        return None
+    return level_name(level_number(level))
+
+
+def _levels_from(floor: str | None) -> list[str] | None:
+    if floor is None:
+        return None
+    least = LEVELS[floor]
+    return [name for name, number in LEVELS.items() if number >= least]
+
+
+def store_logs(
+    store: Store,
+    filters: LogQuery,
+    *,
+    extension_id: str | None = None,
+    run_id: int | None = None,
+    nodeid: str | None = None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    """The store's newest log records that *filters* keeps (at most *limit*), newest first.
+
+    SQLite narrows by level, time, correlation id and test (*nodeid*: a part of the node
+    id); :meth:`LogQuery.matches` decides the rest, exactly as for a live logger's records.
+    """
+    levels = _levels_from(level_floor(filters.level))
+    since = None if filters.since is None else to_epoch(filters.since, "since")
+    until = None if filters.until is None else to_epoch(filters.until, "until")
+    equals = {"correlation_id": filters.correlation_id} if filters.correlation_id else None
+    found: list[dict[str, Any]] = []
+    before: int | None = None
+    # The first page is all a search SQLite can answer alone needs: one query, LIMIT *limit*.
+    size = limit
+    while len(found) < limit:
+        rows = store.select_records(
+            "log", extension_id=extension_id, run_id=run_id, since=since, until=until,
+            levels=levels, nodeid=nodeid, equals=equals, before_id=before, limit=size,
+        )  # fmt: skip
+        found.extend(row for row in rows if filters.matches(row.get))
+        if len(rows) < size:
+            break
+        before = rows[-1]["record_id"]
+        size = max(PAGE, limit - len(found))
+    return found[:limit]
