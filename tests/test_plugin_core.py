@@ -462,32 +462,42 @@ def test_async_tests_are_attributed(pytester: pytest.Pytester) -> None:
     assert sorted(r["message"] for r in records) == ["child 1", "child 2"]
 
 
-FEATURE_HOOKS = ("kari-debug-profiled-tests", "kari-debug-traced-tests",
-                 "kari-debug-measured-tests", "kari-debug-ruled-tests")  # fmt: skip
+SESSION_HOOKS = {"kari-debug-test-sessions", "kari-debug-log-capture", "kari-debug-failures"}
+FEATURE_HOOKS = (
+    "kari-debug-profiled-tests",
+    "kari-debug-traced-tests",
+    "kari-debug-measured-tests",
+    "kari-debug-ruled-tests",
+    *sorted(SESSION_HOOKS),
+)
+PLAIN = "def test_a():\n    pass\n"
 
 
 @pytest.mark.parametrize(
     ("source", "args", "registered"),
     [
-        ("def test_a():\n    pass\n", (), set()),
+        (PLAIN, (), set()),
+        ("def test_a(kari_logger):\n    pass\n", (), SESSION_HOOKS),
+        (PLAIN, ("--kari-debug",), SESSION_HOOKS),
         (
             "import pytest\n@pytest.mark.kari_profile\ndef test_a():\n    pass\n",
-            (),
-            {"kari-debug-profiled-tests"},
+            ("--kari-debug",),
+            {"kari-debug-profiled-tests", *SESSION_HOOKS},
         ),
-        ("def test_a():\n    pass\n", ("--kari-trace",), {"kari-debug-traced-tests"}),
-        ("def test_a():\n    pass\n", ("--kari-repeat=2",), {"kari-debug-measured-tests"}),
+        (PLAIN, ("--kari-debug", "--kari-trace"), {"kari-debug-traced-tests", *SESSION_HOOKS}),
+        (PLAIN, ("--kari-debug", "--kari-repeat=2"), {"kari-debug-measured-tests", *SESSION_HOOKS}),
         (
             "import pytest\n@pytest.mark.kari_budget(duration_ms=1000)\ndef test_a():\n    pass\n",
-            (),
-            {"kari-debug-ruled-tests"},
+            ("--kari-debug",),
+            {"kari-debug-ruled-tests", *SESSION_HOOKS},
         ),
     ],
 )
-def test_feature_hooks_run_only_for_runs_that_use_them(
+def test_per_test_hooks_run_only_in_runs_that_use_them(
     pytester: pytest.Pytester, source: str, args: tuple[str, ...], registered: set[str]
 ) -> None:
-    """A plain run pays for no profiling, tracing, gate or rule hooks; a run that uses one does."""
+    """A run without sessions pays for no per-test hook; a plain --kari-debug run for no
+    profiling, tracing, gate or rule hook; a run that uses one of those does."""
     pytester.makeconftest(
         f"""
         FEATURE_HOOKS = {FEATURE_HOOKS!r}
@@ -500,7 +510,7 @@ def test_feature_hooks_run_only_for_runs_that_use_them(
         """
     )
     pytester.makepyfile(source)
-    recorder = pytester.inline_run("--kari-debug", "--kari-store=none", *args)
+    recorder = pytester.inline_run("--kari-store=none", *args)
     recorder.assertoutcome(passed=1)
     config = recorder.getcall("pytest_sessionfinish").session.config
     assert set(config.kari_registered) == registered

@@ -33,7 +33,7 @@ from ..rules import (
     parse_rule,
     parse_rules,
 )
-from .state import STATE, add_option, guard, option_source
+from .state import STATE, add_option, guard, kari_markers, option_source
 
 MEMORY_FIGURES = frozenset({"allocated_mb", "peak_memory_mb", "allocated_blocks"})
 FAIL_ON_CHOICES = ("low", "medium", "high", "critical", "none")
@@ -170,9 +170,12 @@ def item_rules(item: pytest.Item) -> list[AlertRule]:
     """The rules of *item*: ini rules, then its kari_alert markers, then its budget."""
     state = item.config.stash[ALERTS]
     rules = list(state.ini_rules)
-    for marker in reversed(list(item.iter_markers("kari_alert"))):
-        rules.append(_alert_marker_rule(item, marker))
-    rules.extend(_budget_marker_rules(item))
+    markers = kari_markers(item)
+    if "kari_alert" in markers:
+        for marker in reversed(list(item.iter_markers("kari_alert"))):
+            rules.append(_alert_marker_rule(item, marker))
+    if "kari_budget" in markers:
+        rules.extend(_budget_marker_rules(item))
     return rules
 
 

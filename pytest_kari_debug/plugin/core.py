@@ -38,6 +38,7 @@ from .state import (
     PluginSettings,
     add_option,
     guard,
+    kari_markers,
     option_bool,
     option_flag,
     option_text,
@@ -200,11 +201,14 @@ def pytest_configure(config: pytest.Config) -> None:
         worker_id=os.environ.get("PYTEST_XDIST_WORKER"),
     )
     config.stash[STATE] = state
-    config.pluginmanager.register(RunRecorder(config), "kari-debug-recorder")
+    if not state.is_worker:  # an xdist worker's records ride on its reports to the controller
+        config.pluginmanager.register(RunRecorder(config), "kari-debug-recorder")
 
 
 # Markers -------------------------------------------------------------------------------
 def _extension_marker(item: pytest.Item) -> tuple[str, str | None] | None:
+    if "kari_extension" not in kari_markers(item):
+        return None
     marker = item.get_closest_marker("kari_extension")
     if marker is None:
         return None
@@ -227,7 +231,7 @@ def _extension_marker(item: pytest.Item) -> tuple[str, str | None] | None:
 
 
 def _check_flag_marker(item: pytest.Item, name: str) -> None:
-    marker = item.get_closest_marker(name)
+    marker = item.get_closest_marker(name) if name in kari_markers(item) else None
     if marker is not None and (marker.args or marker.kwargs):
         got = f"{marker.args!r} {marker.kwargs!r}"
         msg = f"kari-debug: marker {name} on {item.nodeid} takes no arguments, got {got}"
@@ -235,13 +239,22 @@ def _check_flag_marker(item: pytest.Item, name: str) -> None:
 
 
 _MARKED = pytest.StashKey["tuple[str, str | None] | None"]()
+SESSIONS_PLUGIN = "kari-debug-test-sessions"
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Check the kari markers of every collected test: bad arguments are a usage error."""
+    """Check the kari markers of every collected test (bad arguments are a usage error); set up
+    per-test sessions when a test wants one."""
+    state = config.stash[STATE]
+    wanted = state.settings.enabled
     for item in items:
         item.stash[_MARKED] = _extension_marker(item)
         _check_flag_marker(item, "kari_profile")
+        wanted = wanted or _wants_session(item, state)
+    state.sessions_wanted = wanted
+    if wanted and not config.pluginmanager.has_plugin(SESSIONS_PLUGIN):
+        config.pluginmanager.register(SessionHooks(), SESSIONS_PLUGIN)
 
 
 _PACKAGE_ROOTS: dict[str, str] = {}
@@ -324,7 +337,7 @@ def _wants_session(item: pytest.Item, state: KariState) -> bool:
         return True
     if KARI_FIXTURES.intersection(getattr(item, "fixturenames", ())):
         return True
-    return any(m.name.startswith("kari_") for m in item.iter_markers())
+    return bool(kari_markers(item))
 
 
 def _session_options(item: pytest.Item, state: KariState) -> dict[str, Any]:
@@ -343,74 +356,77 @@ def _session_options(item: pytest.Item, state: KariState) -> dict[str, Any]:
     return options
 
 
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> Generator[None, object, object]:
-    """Start the test's debug session before its fixtures are set up."""
-    state = item.config.stash[STATE]
-    with guard(item.config, "starting the debug session"):
-        if _wants_session(item, state):
-            manager = manager_for(item)
-            session_id = manager.start_debug_session(
-                _session_options(item, state), name=item.nodeid
-            )
-            item.stash[_ITEM] = _TestState(manager, session_id, time.time())
-    return (yield)
+class SessionHooks:
+    """The per-test hooks of a run where some test has a debug session.
 
+    Registered at the end of collection: a run where no test asks for one pays for none.
+    """
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
-    """After a passing call phase, apply the verdicts (alerts, budgets, gates) asked for."""
-    result = yield
-    test = item.stash.get(_ITEM, None)
-    messages: list[str] = []
-    if test is not None:
-        with guard(item.config, "evaluating verdicts"):
-            for found in item.config.hook.pytest_kari_debug_verdicts(
-                item=item, manager=test.manager, session_id=test.session_id
-            ):
-                messages.extend(found or ())
-    if messages:
-        _fail_with(messages)
-    return result
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, object, object]:
+        """Start the test's debug session before its fixtures are set up."""
+        state = item.config.stash[STATE]
+        with guard(item.config, "starting the debug session"):
+            if _wants_session(item, state):
+                manager = manager_for(item)
+                session_id = manager.start_debug_session(
+                    _session_options(item, state), name=item.nodeid
+                )
+                item.stash[_ITEM] = _TestState(manager, session_id, time.time())
+        return (yield)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
+        """After a passing call phase, apply the verdicts (alerts, budgets, gates) asked for."""
+        result = yield
+        test = item.stash.get(_ITEM, None)
+        messages: list[str] = []
+        if test is not None:
+            with guard(item.config, "evaluating verdicts"):
+                for found in item.config.hook.pytest_kari_debug_verdicts(
+                    item=item, manager=test.manager, session_id=test.session_id
+                ):
+                    messages.extend(found or ())
+        if messages:
+            _fail_with(messages)
+        return result
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_teardown(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> Generator[None, object, object]:
+        """Stop the test's debug session once its fixtures are torn down."""
+        try:
+            return (yield)
+        finally:
+            test = item.stash.get(_ITEM, None)
+            if test is not None:
+                with guard(item.config, "stopping the debug session"):
+                    session = test.manager.stop_debug_session(test.session_id)
+                    test.collected = session.collected_data
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        """Note each phase's outcome and time; attach the test's record to the teardown report."""
+        report = yield
+        test = item.stash.get(_ITEM, None)
+        if test is not None:
+            with guard(item.config, "building the test record"):
+                test.phases[report.when] = round(report.duration * 1000.0, 3)
+                test.reports[report.when] = (report.outcome, hasattr(report, "wasxfail"))
+                if report.failed and test.longrepr is None:
+                    test.longrepr = _text(report.longreprtext)
+                if report.when == "teardown":
+                    report.kari_debug = _test_record(item, test)  # type: ignore[attr-defined]
+                    del item.stash[_ITEM]  # the session is over; pytest keeps items to the end
+        return report
 
 
 def _fail_with(messages: list[str]) -> None:
     __tracebackhide__ = True
     raise KariDebugAssertion("\n".join(messages))
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_teardown(
-    item: pytest.Item, nextitem: pytest.Item | None
-) -> Generator[None, object, object]:
-    """Stop the test's debug session once its fixtures are torn down."""
-    try:
-        return (yield)
-    finally:
-        test = item.stash.get(_ITEM, None)
-        if test is not None:
-            with guard(item.config, "stopping the debug session"):
-                session = test.manager.stop_debug_session(test.session_id)
-                test.collected = session.collected_data
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Note each phase's outcome and time; attach the test's record to the teardown report."""
-    report = yield
-    test = item.stash.get(_ITEM, None)
-    if test is not None:
-        with guard(item.config, "building the test record"):
-            test.phases[report.when] = round(report.duration * 1000.0, 3)
-            test.reports[report.when] = (report.outcome, hasattr(report, "wasxfail"))
-            if report.failed and test.longrepr is None:
-                test.longrepr = _text(report.longreprtext)
-            if report.when == "teardown":
-                report.kari_debug = _test_record(item, test)  # type: ignore[attr-defined]
-                del item.stash[_ITEM]  # the session is over; pytest keeps items to the end
-    return report
 
 
 def _text(value: str, limit: int = 50_000) -> str:
@@ -465,17 +481,18 @@ def _test_record(item: pytest.Item, test: _TestState) -> dict[str, Any]:
 
 # Collecting records on the controller ---------------------------------------------------
 class RunRecorder:
-    """Per-config plugin object: keeps each finished test's record (controller only)."""
+    """Keeps each finished test's record (registered on the controller, or without xdist)."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """On the controller (or without xdist): keep each finished test's record."""
+        """Keep each finished test's record (and a crashed xdist worker's test's)."""
+        when = report.when
+        if when == "setup" or when == "call":
+            return
         config = self.config
         state = config.stash[STATE]
-        if state.is_worker:
-            return
         with guard(config, "recording a test"):
             record = getattr(report, "kari_debug", None)
             if report.when == "teardown" and isinstance(record, dict):

@@ -54,32 +54,41 @@ def _record_failure(item: pytest.Item, exc: BaseException, phase: str) -> None:
     )
 
 
-def pytest_exception_interact(
-    node: pytest.Item | pytest.Collector, call: pytest.CallInfo[Any], report: Any
-) -> None:
-    """Record the exception of a failing setup or call phase, with the test's node id.
-
-    pytest calls this hook for a phase that failed with an exception (not a skip, not an
-    expected failure), while the test's session is still open; a passing test costs nothing.
-    """
-    if call.when not in ("setup", "call") or call.excinfo is None:
-        return
-    if isinstance(node, pytest.Item) and report.failed:
-        with guard(node.config, "recording the failing test's exception"):
-            _record_failure(node, call.excinfo.value, call.when)
+def pytest_collection_modifyitems(config: pytest.Config) -> None:
+    """Record failing tests' exceptions in runs where some test has a debug session."""
+    state = config.stash.get(STATE, None)
+    if state is not None and state.sessions_wanted:
+        config.pluginmanager.register(FailureHooks(), "kari-debug-failures")
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_teardown(
-    item: pytest.Item, nextitem: pytest.Item | None
-) -> Generator[None, object, object]:
-    """Record an exception of the teardown phase while the test's session is still open."""
-    try:
-        return (yield)
-    except BaseException as exc:
-        with guard(item.config, "recording the teardown's exception"):
-            _record_failure(item, exc, "teardown")
-        raise
+class FailureHooks:
+    """The per-test hooks that record a failing phase's exception."""
+
+    def pytest_exception_interact(
+        self, node: pytest.Item | pytest.Collector, call: pytest.CallInfo[Any], report: Any
+    ) -> None:
+        """Record the exception of a failing setup or call phase, with the test's node id.
+
+        pytest calls this hook for a phase that failed with an exception (not a skip, not an
+        expected failure), while the test's session is still open; a passing test costs nothing.
+        """
+        if call.when not in ("setup", "call") or call.excinfo is None:
+            return
+        if isinstance(node, pytest.Item) and report.failed:
+            with guard(node.config, "recording the failing test's exception"):
+                _record_failure(node, call.excinfo.value, call.when)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> Generator[None, object, object]:
+        """Record an exception of the teardown phase while the test's session is still open."""
+        try:
+            return (yield)
+        except BaseException as exc:
+            with guard(item.config, "recording the teardown's exception"):
+                _record_failure(item, exc, "teardown")
+            raise
 
 
 def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> None:

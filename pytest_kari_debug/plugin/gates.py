@@ -37,7 +37,7 @@ from ..gates import (
 from ..manager import ExtensionDebugManager
 from ..storage import Store
 from .core import session_of
-from .state import STATE, add_option, guard, option_text
+from .state import STATE, add_option, guard, kari_markers, option_text
 
 #: Gates shown in the comparison table when --kari-fail-regression is not given (no failures).
 REPORT_GATES = "duration:+25%,cpu:+25%,allocated:+10%,peak_rss:+50MB"
@@ -222,7 +222,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _marker_gates(item: pytest.Item) -> list[Gate] | None:
-    marker = item.get_closest_marker("kari_gate")
+    marker = item.get_closest_marker("kari_gate") if "kari_gate" in kari_markers(item) else None
     if marker is None:
         return None
     if len(marker.args) != 1 or marker.kwargs or not isinstance(marker.args[0], str):
@@ -238,7 +238,7 @@ def _marker_gates(item: pytest.Item) -> list[Gate] | None:
 
 
 def _marker_repeat(item: pytest.Item) -> int | None:
-    marker = item.get_closest_marker("kari_repeat")
+    marker = item.get_closest_marker("kari_repeat") if "kari_repeat" in kari_markers(item) else None
     if marker is None:
         return None
     args = list(marker.args) + ([marker.kwargs["n"]] if "n" in marker.kwargs else [])

@@ -69,28 +69,38 @@ def _detach(handler: KariLogHandler, attached: list[logging.Logger]) -> None:
         attached.pop().removeHandler(handler)
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Copy stdlib log records into the test's debug session from its setup on.
+def pytest_collection_modifyitems(config: pytest.Config) -> None:
+    """Capture stdlib records in runs where some test has a debug session."""
+    state = config.stash.get(STATE, None)
+    if state is not None and state.sessions_wanted:
+        config.pluginmanager.register(CaptureHooks(), "kari-debug-log-capture")
 
-    The core's wrapper has started the session by now; the handler stays attached from the
-    first test to the end of the run (records outside a session are dropped at once), and is
-    attached again where a test removed it or a new logger stopped propagating.
-    """
-    handler = item.config.stash.get(_HANDLER, None)
-    if handler is None:
-        return
-    with guard(item.config, "starting stdlib log capture"):
-        session = current_session()
-        handler.fallback = session  # threads started without the test's context
-        if session is not None:
-            root = logging.getLogger()
-            if (
-                handler not in root.handlers
-                or len(root.manager.loggerDict) != _LOGGERS["known"]
-                or len(_LOGGERS["loggers"]) > 0
-            ):
-                _attach(handler, item.config.stash[_ATTACHED])
+
+class CaptureHooks:
+    """The per-test hook of stdlib capture."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """Copy stdlib log records into the test's debug session from its setup on.
+
+        The core's wrapper has started the session by now; the handler stays attached from the
+        first test to the end of the run (records outside a session are dropped at once), and is
+        attached again where a test removed it or a new logger stopped propagating.
+        """
+        handler = item.config.stash.get(_HANDLER, None)
+        if handler is None:
+            return
+        with guard(item.config, "starting stdlib log capture"):
+            session = current_session()
+            handler.fallback = session  # threads started without the test's context
+            if session is not None:
+                root = logging.getLogger()
+                if (
+                    handler not in root.handlers
+                    or len(root.manager.loggerDict) != _LOGGERS["known"]
+                    or len(_LOGGERS["loggers"]) > 0
+                ):
+                    _attach(handler, item.config.stash[_ATTACHED])
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

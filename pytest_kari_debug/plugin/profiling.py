@@ -18,7 +18,7 @@ from ..atomic import write_atomic
 from ..context import CURRENT_SESSION, SessionInfo
 from ..profiler import PerformanceProfiler, ProfileSession, bottlenecks_from_profiles
 from .core import manager_for, session_of
-from .state import STATE, add_option, guard, option_text
+from .state import STATE, add_option, guard, kari_markers, option_text
 
 SLOWEST_TESTS = 5
 TOP_BOTTLENECKS = 5
@@ -81,7 +81,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     with guard(config, "reading kari_profile markers"):
         marked = False
         for item in items:
-            if item.get_closest_marker("kari_profile") is not None:
+            if "kari_profile" in kari_markers(item):
                 item.stash[_MARKED] = True
                 marked = True
         uses_fixture = any("kari_profiler" in getattr(i, "fixturenames", ()) for i in items)

@@ -41,6 +41,7 @@ class KariState:
     settings: PluginSettings
     is_worker: bool
     worker_id: str | None = None  # the xdist worker this process is (gw0, gw1...)
+    sessions_wanted: bool = False  # some collected test runs in a debug session
     managers: dict[str, ExtensionDebugManager] = field(default_factory=dict)
     store: Store | None = None
     store_failed: bool = False
@@ -70,6 +71,20 @@ class KariState:
 
 
 STATE = pytest.StashKey[KariState]()
+_KARI_MARKERS = pytest.StashKey[frozenset[str]]()
+
+
+def kari_markers(item: pytest.Item) -> frozenset[str]:
+    """The names of the ``kari_*`` markers on *item* and its parents.
+
+    One walk of the node chain per test, remembered: each feature asks for its own markers
+    and most tests have none.
+    """
+    found = item.stash.get(_KARI_MARKERS, None)
+    if found is None:
+        found = frozenset(m.name for m in item.iter_markers() if m.name.startswith("kari_"))
+        item.stash[_KARI_MARKERS] = found
+    return found
 
 
 def warn(message: str) -> None:
