@@ -558,21 +558,30 @@ def _git(rootdir: Path, *args: str) -> str | None:
 
 
 def _run_meta(config: pytest.Config) -> dict[str, Any]:
-    rootdir = config.rootpath
+    """What is known of the run when it starts (the rest when a test is recorded)."""
     return {
         "uuid": uuid.uuid4().hex,
         "id": None,
         "started_at": time.time(),
-        "rootdir": str(rootdir),
+        "rootdir": str(config.rootpath),
         "args": [str(arg) for arg in config.invocation_params.args],
-        "git_commit": _git(rootdir, "rev-parse", "HEAD"),
-        "git_branch": _git(rootdir, "rev-parse", "--abbrev-ref", "HEAD"),
-        "host": socket.gethostname(),
-        "python_version": platform.python_version(),
-        "pytest_version": pytest.__version__,
-        "plugin_version": __version__,
-        "platform": sys.platform,
     }
+
+
+def _complete_run_meta(config: pytest.Config, state: KariState) -> None:
+    """Add the git commit, host and versions: asked only by a run that records a test."""
+    if "host" in state.run:
+        return
+    rootdir = config.rootpath
+    state.run.update(
+        git_commit=_git(rootdir, "rev-parse", "HEAD"),
+        git_branch=_git(rootdir, "rev-parse", "--abbrev-ref", "HEAD"),
+        host=socket.gethostname(),
+        python_version=platform.python_version(),
+        pytest_version=pytest.__version__,
+        plugin_version=__version__,
+        platform=sys.platform,
+    )
 
 
 def _open_store(config: pytest.Config, state: KariState) -> Store | None:
@@ -581,6 +590,7 @@ def _open_store(config: pytest.Config, state: KariState) -> Store | None:
     path = state.settings.store_path
     try:
         state.store = Store(path)
+        _complete_run_meta(config, state)
         state.run_id = state.store.begin_run(state.run)
         state.run["id"] = state.run_id
     except StoreError as exc:
@@ -637,6 +647,8 @@ def _finish_run(config: pytest.Config, state: KariState, exitstatus: int | pytes
     with guard(config, "writing the store"):
         flush(config, state)
     finished = time.time()
+    with guard(config, "reading run metadata"):
+        _complete_run_meta(config, state)
     state.run.update(
         finished_at=finished,
         exit_status=int(exitstatus),
