@@ -261,6 +261,8 @@ def _evaluate(
     if rules is None:
         rules = item.stash[_RULES] = item_rules(item)
     alert_manager = manager.get_alert_manager()
+    if not rules and not alert_manager.session_records(session_id):
+        return []  # no rule and no alert raised: nothing to judge or to note
     phases = dict(item.stash.get(_PHASES, {}))
     evaluations: list[Evaluation] = []
     raised: set[str] = set()

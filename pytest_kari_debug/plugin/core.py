@@ -294,7 +294,14 @@ def manager_for(item: pytest.Item) -> ExtensionDebugManager:
     """The debug manager of *item*'s extension, created and started on first use."""
     found = item.stash.get(_MANAGER, None)
     if found is None:
-        found = item.stash[_MANAGER] = _manager_for(item)
+        # Without a kari_extension marker every test of a module has the same extension.
+        parent = item.parent if "kari_extension" not in kari_markers(item) else None
+        found = parent.stash.get(_MANAGER, None) if parent is not None else None
+        if found is None:
+            found = _manager_for(item)
+            if parent is not None:
+                parent.stash[_MANAGER] = found
+        item.stash[_MANAGER] = found
     return found
 
 
