@@ -556,3 +556,16 @@ def test_the_run_leaves_garbage_collection_as_it_found_it(
     finally:
         if was:
             gc.enable()
+
+
+def test_kept_texts_decode_in_order_across_chunks() -> None:
+    """The records come back in finishing order, whole, whatever the chunking."""
+    from types import SimpleNamespace
+
+    from pytest_kari_debug.plugin.core import run_records
+
+    records = [{"nodeid": f"t{n}", "text": 'a,b]\n"c"', "n": n} for n in range(7)]
+    state = SimpleNamespace(tests=[json.dumps(r) for r in records])
+    for chunk in (1, 2, 3, 7, 100):
+        assert run_records(state, chunk=chunk) == records  # type: ignore[arg-type]
+    assert run_records(SimpleNamespace(tests=[])) == []  # type: ignore[arg-type]
