@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from .exceptions import StoreError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -149,8 +151,25 @@ _ENCODER = json.JSONEncoder(default=repr, separators=(",", ":"))
 
 
 def dumps(value: Any) -> str:
-    """The store's compact JSON of *value* (what cannot be JSON becomes its repr)."""
-    return _ENCODER.encode(value)
+    """The store's compact JSON of *value* (what cannot be JSON becomes its repr).
+
+    orjson writes it (a test's record on every test: the hot path). What orjson refuses (an
+    integer past 64 bits) is written by the standard library after a newline, which JSON
+    allows and which tells :func:`loads_many` to read it back with the standard library too.
+    """
+    try:
+        return orjson.dumps(value, default=repr, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        return "\n" + _ENCODER.encode(value)
+
+
+def loads_many(texts: Sequence[str]) -> list[Any]:
+    """Decode many :func:`dumps` texts at once (one JSON array: faster than one by one)."""
+    if not texts:
+        return []
+    if any(text[:1] == "\n" for text in texts):
+        return [json.loads(t) if t[:1] == "\n" else orjson.loads(t) for t in texts]
+    return orjson.loads("[" + ",".join(texts) + "]")  # type: ignore[no-any-return]
 
 
 class Store:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from pytest_kari_debug.exceptions import StoreError
-from pytest_kari_debug.storage import SCHEMA_VERSION, Store
+from pytest_kari_debug.storage import SCHEMA_VERSION, Store, dumps, loads_many
 
 
 def _test_record(nodeid: str, message: str = "hi") -> dict:
@@ -102,3 +103,23 @@ def test_opening_existing_store_keeps_data(tmp_path: Path) -> None:
     assert Store(path, create=False).get_run("u1")["uuid"] == "u1"
     with pytest.raises(StoreError, match="no store"):
         Store(tmp_path / "missing.db", create=False)
+
+
+def test_dumps_and_loads_many_round_trip_what_json_can_hold() -> None:
+    """Records written fast come back equal; what orjson refuses round-trips exactly too."""
+    plain = {"nodeid": "t::a", "phases": {"call": 0.25}, "n": 1, "ok": True, "none": None,
+             "text": "quote \" newline \n unicode é", "nested": [{"a": [1, 2.5e-7]}]}  # fmt: skip
+    huge = {"nodeid": "t::b", "big": 2**70, "nan": float("nan"), 3: "int key"}
+    odd = {"nodeid": "t::c", "obj": Path("/x")}
+    texts = [dumps(plain), dumps(huge), dumps(odd)]
+    assert texts[1].startswith("\n")  # written by the standard library, read back by it
+    back = loads_many(texts)
+    assert back[0] == plain
+    assert back[1]["big"] == 2**70
+    assert isinstance(back[1]["big"], int)
+    assert back[1]["3"] == "int key"
+    assert back[1]["nan"] != back[1]["nan"]
+    assert back[2]["obj"] == repr(Path("/x"))
+    assert loads_many([dumps(plain), dumps(plain)]) == [plain, plain]
+    assert loads_many([]) == []
+    assert json.loads(texts[0]) == plain  # plain JSON for every other reader (SQLite, jq)

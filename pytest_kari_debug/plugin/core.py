@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import json
 import os
 import platform
 import socket
@@ -28,7 +27,7 @@ from ..logger import ExtensionLogger
 from ..manager import ExtensionDebugManager
 from ..metrics import MetricsCollector
 from ..profiler import PerformanceProfiler
-from ..storage import DEFAULT_STORE, Store, dumps
+from ..storage import DEFAULT_STORE, Store, dumps, loads_many
 from ..tracing import ExtensionTracer
 from .state import (
     FLUSH_EVERY_SECONDS,
@@ -553,8 +552,7 @@ def run_records(state: KariState, chunk: int = 1000) -> list[dict[str, Any]]:
     """Every finished test's record, decoded from the texts kept during the run."""
     records: list[dict[str, Any]] = []
     for start in range(0, len(state.tests), chunk):
-        # One JSON array per chunk decodes a third faster than one document per record.
-        records.extend(json.loads("[" + ",".join(state.tests[start : start + chunk]) + "]"))
+        records.extend(loads_many(state.tests[start : start + chunk]))
     return records
 
 
