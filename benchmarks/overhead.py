@@ -1,8 +1,9 @@
 """Per-test overhead of ``--kari-debug`` on a suite of trivial tests.
 
 Runs pytest on a generated suite of N trivial tests (default 2,000) in paired, rotated rounds:
-without any plugin, with ``--kari-debug`` (default configuration: logs, metrics, errors,
-alerts and the SQLite store on), and with pytest-opentelemetry (spans only) when installed.
+without any plugin, with the plugin installed but not asked for, with ``--kari-debug``
+(default configuration: logs, metrics, errors, alerts and the SQLite store on; and with the
+store off), and with pytest-opentelemetry (spans only) when installed.
 Reports, per configuration, the median over the rounds of the CPU time the pytest process
 spent from session start to unconfigure (all threads; interpreter start-up and imports
 excluded; CPU time is what load from other processes disturbs least) and of pytest's own wall
@@ -79,6 +80,7 @@ def main() -> None:
         make_suite(folder, options.tests)
         configs = {
             "no plugin": ["-p", "no:kari_debug", *no_otel],
+            "installed, --kari-debug not given": [*no_otel, "--kari-store=none"],
             "--kari-debug (store on)": [*no_otel, "--kari-debug", f"--kari-store={tmp}/kari.db"],
             "--kari-debug --kari-store none": [*no_otel, "--kari-debug", "--kari-store=none"],
         }
@@ -98,7 +100,7 @@ def main() -> None:
     base_wall = statistics.median(walls["no plugin"])
     print(f"{options.tests} trivial tests, {options.rounds} rotated rounds, medians")
     print(
-        f"{'configuration':32} {'CPU s':>7} {'ratio':>6} {'CPU µs/test':>12}"
+        f"{'configuration':36} {'CPU s':>7} {'ratio':>6} {'CPU µs/test':>12}"
         f" {'wall s':>7} {'wall µs/test':>13}"
     )
     for name in names:
@@ -106,7 +108,7 @@ def main() -> None:
         cpu_us = (cpu - base_cpu) / options.tests * 1e6
         wall_us = (wall - base_wall) / options.tests * 1e6
         ratio = cpu / base_cpu
-        print(f"{name:32} {cpu:7.3f} {ratio:6.2f} {cpu_us:12.1f} {wall:7.3f} {wall_us:13.1f}")
+        print(f"{name:36} {cpu:7.3f} {ratio:6.2f} {cpu_us:12.1f} {wall:7.3f} {wall_us:13.1f}")
 
 
 if __name__ == "__main__":
