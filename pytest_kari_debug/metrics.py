@@ -45,6 +45,7 @@ from .component import Component
 from .context import CURRENT_SESSION, SessionInfo
 from .exceptions import ConfigurationError
 from .naming import sanitize_metric_name
+from .stats import quantile
 
 try:
     import resource as _resource
@@ -973,17 +974,6 @@ class MetricsCollector(Component):
         if status == "healthy" and self.enabled and self._thread is not None and not self.sampling:
             return "degraded", "the resource sampler thread is not running"
         return status, detail
-
-
-def quantile(values: Sequence[float], q: float) -> float:
-    """The *q* quantile of sorted *values*, interpolated linearly between closest ranks."""
-    if not values:
-        msg = "quantile of no values"
-        raise ValueError(msg)
-    position = q * (len(values) - 1)
-    low = int(position)
-    high = min(low + 1, len(values) - 1)
-    return values[low] + (values[high] - values[low]) * (position - low)
 
 
 def _severity(value: Any) -> str:

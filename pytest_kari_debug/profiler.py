@@ -60,6 +60,7 @@ from . import memtrace
 from .component import Component
 from .context import CURRENT_SESSION, SessionInfo, register_session_option
 from .exceptions import ConfigurationError, SessionError
+from .stats import quantile
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -130,12 +131,8 @@ class Timing:
         }
 
 
-def _percentile(values: Sequence[float], share: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    index = max(0, math.ceil(share * len(ordered)) - 1)
-    return ordered[index]
+def _p95(values: Sequence[float]) -> float:
+    return quantile(sorted(values), 0.95) if values else 0.0
 
 
 class FunctionStats:
@@ -202,12 +199,14 @@ class FunctionStats:
             "mean_ms": round(mean_wall * 1000.0, 6),
             "min_ms": round((self.wall_min if self.timed else 0.0) * 1000.0, 6),
             "max_ms": round(self.wall_max * 1000.0, 6),
-            "p95_ms": round(_percentile(self._wall_reservoir, 0.95) * 1000.0, 6),
+            "p95_ms": round(quantile(sorted(self._wall_reservoir), 0.95) * 1000.0, 6)
+            if self._wall_reservoir
+            else 0.0,
             "cpu_total_ms": round(mean_cpu * self.calls * 1000.0, 6),
             "cpu_mean_ms": round(mean_cpu * 1000.0, 6),
             "cpu_min_ms": round((self.cpu_min if self.timed else 0.0) * 1000.0, 6),
             "cpu_max_ms": round(self.cpu_max * 1000.0, 6),
-            "cpu_p95_ms": round(_percentile(self._cpu_reservoir, 0.95) * 1000.0, 6),
+            "cpu_p95_ms": round(_p95(self._cpu_reservoir) * 1000.0, 6),
         }
 
 
@@ -1622,9 +1621,9 @@ def _session_functions(records: list[dict[str, Any]]) -> dict[str, dict[str, Any
             "mean_ms": round(sum(walls) / len(walls), 6),
             "min_ms": round(min(walls), 6),
             "max_ms": round(max(walls), 6),
-            "p95_ms": round(_percentile(walls, 0.95), 6),
+            "p95_ms": round(_p95(walls), 6),
             "cpu_total_ms": round(sum(cpus), 6),
-            "cpu_p95_ms": round(_percentile(cpus, 0.95), 6),
+            "cpu_p95_ms": round(_p95(cpus), 6),
         }
     return result
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Protocol
 
 from .exceptions import ConfigurationError
+from .stats import quantile
 
 MIB = 1024.0 * 1024.0
 
@@ -211,16 +212,6 @@ class Figures(Protocol):
         """Return the measurement of figure *name* (a name accepted by figure_spec)."""
 
 
-def _percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    if len(ordered) == 1:
-        return ordered[0]
-    position = (len(ordered) - 1) * q / 100.0
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
 def _aggregate(values: Sequence[float], aggregate: str) -> float | None:
     name = aggregate.removesuffix("_ms")
     if name == "count":
@@ -237,7 +228,7 @@ def _aggregate(values: Sequence[float], aggregate: str) -> float | None:
         return min(values)
     if name == "mean":
         return sum(values) / len(values)
-    return _percentile(values, float(name[1:]))
+    return quantile(sorted(values), float(name[1:]) / 100.0)
 
 
 def _field(record: Any, name: str, default: Any = None) -> Any:

@@ -6,7 +6,7 @@ manager's components, the store's rows or a run's test records, so a figure mean
 wherever it is shown:
 
 * a metric's ``p50`` and ``p95`` interpolate linearly between the closest ranks
-  (:func:`~pytest_kari_debug.metrics.quantile`, as alert rules and the Prometheus export do),
+  (:func:`~pytest_kari_debug.stats.quantile`, as alert rules and the Prometheus export do),
   and ``last`` is the newest point's value;
 * an error group is ``open``, ``resolved`` or ``regressed`` (seen again after it was resolved),
   by :class:`ErrorStates`; its message is the newest error's;
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from .alerting import ACTIVE, RESOLVED, AlertSeverity
 from .exceptions import ConfigurationError, KariDebugError
 from .logger import LEVELS, LogQuery, level_name, level_number, to_epoch
-from .metrics import quantile
+from .stats import quantile
 from .storage import Store
 
 if TYPE_CHECKING:

@@ -10,7 +10,7 @@ values and help texts; names are sanitized here (:mod:`pytest_kari_debug.naming`
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +27,7 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from ..atomic import write_atomic
 from ..exceptions import ExportError
 from ..naming import prometheus_unit, sanitize_label_name, sanitize_metric_name
+from ..stats import quantile
 
 FORMATS = ("text", "openmetrics")
 JOB = "kari_debug"
@@ -54,13 +55,6 @@ MEMORY_GAUGES: dict[str, tuple[str, str, str]] = {
     "allocated_bytes": ("allocated_bytes", "bytes", "Traced bytes allocated and not freed"),
     "allocated_blocks": ("allocated_blocks", "", "Allocator blocks allocated and not freed"),
 }
-
-
-def _quantile(values: Sequence[float], q: float) -> float:
-    position = q * (len(values) - 1)
-    low = int(position)
-    high = min(low + 1, len(values) - 1)
-    return values[low] + (values[high] - values[low]) * (position - low)
 
 
 def _number(value: Any) -> float | None:
@@ -254,7 +248,7 @@ class PrometheusExporter:
                 label_values = [series.labels.get(k, "") for k in label_names]
                 stats = {"count": float(len(values)), "sum": math.fsum(values),
                          "min": values[0], "max": values[-1]}  # fmt: skip
-                stats.update((f"p{round(q * 100)}", _quantile(values, q)) for q in QUANTILES)
+                stats.update((f"p{round(q * 100)}", quantile(values, q)) for q in QUANTILES)
                 for stat, value in stats.items():
                     gauge.add_metric([*label_values, stat], value)
             return gauge
@@ -271,7 +265,7 @@ class PrometheusExporter:
                 labels["quantile"] = str(q)
                 # SummaryMetricFamily.add_metric has no quantiles; add_sample is how
                 # prometheus_client's own families add theirs.
-                summary.add_sample(name, labels, _quantile(values, q))
+                summary.add_sample(name, labels, quantile(values, q))
         return summary
 
 

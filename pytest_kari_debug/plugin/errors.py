@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable
+from collections.abc import Generator, Iterable, Mapping
 from typing import Any
 
 import pytest
@@ -10,6 +10,7 @@ import pytest
 from ..context import current_session
 from ..errors import trend_direction
 from ..exporters.csv_export import write_csv
+from ..views import error_key, error_occurrences
 from .core import iter_records
 from .state import STATE, KariState, guard
 
@@ -104,64 +105,49 @@ def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> 
 def run_groups(tests: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """The run's error groups from the test records, most errors first.
 
-    Counts come from each session's exact per-group counters (they go past ``max_errors``);
-    a record without them (an older or foreign record) is counted from its error records.
+    A test's errors are counted as every view counts them
+    (:func:`~pytest_kari_debug.views.error_occurrences`: the session's exact per-group
+    counters, which go past ``max_errors``, else one per record); each group keeps what the
+    store's error groups need (template, culprit, an example record).
     """
     groups: dict[tuple[str, str], dict[str, Any]] = {}
     for test in tests:
-        data = (test.get("collected_data") or {}).get("error_tracking")
-        if not isinstance(data, dict):
-            continue
         extension_id = str(test.get("extension_id") or "")
         nodeid = str(test.get("nodeid") or "")
-        samples = {
-            r["fingerprint"]: r
-            for r in reversed(data.get("records") or ())
-            if isinstance(r, dict) and r.get("fingerprint")
-        }
-        counted = data.get("groups")
-        if not isinstance(counted, list):
-            counted = [
-                {**_group_fields(r), "count": 1, "first_ts": r.get("ts"), "last_ts": r.get("ts")}
-                for r in data.get("records") or ()
-                if isinstance(r, dict) and r.get("fingerprint")
-            ]
         seen_here: set[tuple[str, str]] = set()
-        for entry in counted:
-            if not isinstance(entry, dict) or not entry.get("fingerprint"):
-                continue
-            key = (extension_id, str(entry["fingerprint"]))
+        for error, count, first, last in error_occurrences(test):
+            key = (extension_id, error_key(error))
+            has_record = "ts" in error  # a counter without its record (dropped) has none
             group = groups.get(key)
             if group is None:
-                sample = samples.get(key[1])
                 group = groups[key] = {
                     "extension_id": extension_id,
-                    **_group_fields(entry),
-                    "suggestion": (sample or {}).get("suggestion"),
+                    **_group_fields(error, key[1]),
+                    "suggestion": error.get("suggestion"),
                     "count": 0,
                     "tests": 0,
                     "nodeids": [],
-                    "first_ts": entry.get("first_ts"),
-                    "last_ts": entry.get("last_ts"),
-                    "sample": _sample(sample),
+                    "first_ts": first,
+                    "last_ts": last,
+                    "sample": _sample(dict(error)) if has_record else None,
                 }
-            group["count"] += int(entry.get("count", 0) or 0)
+            group["count"] += count
             if nodeid and key not in seen_here:
                 seen_here.add(key)
                 group["tests"] += 1
                 if len(group["nodeids"]) < SECTION_TESTS:
                     group["nodeids"].append(nodeid)
-            group["first_ts"] = _extreme(min, group["first_ts"], entry.get("first_ts"))
-            group["last_ts"] = _extreme(max, group["last_ts"], entry.get("last_ts"))
-            if group["sample"] is None and key[1] in samples:
-                group["sample"] = _sample(samples[key[1]])
-                group["suggestion"] = samples[key[1]].get("suggestion")
+            group["first_ts"] = _extreme(min, group["first_ts"], first)
+            group["last_ts"] = _extreme(max, group["last_ts"], last)
+            if group["sample"] is None and has_record:
+                group["sample"] = _sample(dict(error))
+                group["suggestion"] = error.get("suggestion")
     return sorted(groups.values(), key=lambda g: (-g["count"], g["error_type"]))
 
 
-def _group_fields(source: dict[str, Any]) -> dict[str, Any]:
+def _group_fields(source: Mapping[str, Any], fingerprint: str) -> dict[str, Any]:
     return {
-        "fingerprint": str(source.get("fingerprint")),
+        "fingerprint": fingerprint,
         "error_type": str(source.get("error_type") or "Error"),
         "message": _short(source.get("message", source.get("error_message"))),
         "template": _short(source.get("template")),

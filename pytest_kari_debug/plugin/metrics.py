@@ -12,7 +12,7 @@ import pytest
 from ..exceptions import ExportError
 from ..exporters import prometheus
 from ..exporters.csv_export import write_csv
-from ..metrics import quantile
+from ..stats import quantile
 from .state import STATE, add_option, guard, option_text
 
 CSV_COLUMNS = ("ts", "extension_id", "nodeid", "session_id", "kind", "name", "value", "unit",
