@@ -53,4 +53,8 @@ def pytest_kari_debug_run_finished(
     tests: list[dict[str, Any]],
     sections: dict[str, Any],
 ) -> None:
-    """On the controller, once every test is recorded: write outputs, fill JSON *sections*."""
+    """On the controller, once every test is recorded: write outputs, fill JSON *sections*.
+
+    *tests* are the records as the store holds them (decoded from its JSON). Automatic garbage
+    collection is paused while this hook runs (none of those objects is garbage).
+    """
