@@ -66,6 +66,7 @@ class DebugConfiguration:
     profile_min_percent: float = 1.0
     slow_span_ms: float = 100.0
     max_alerts: int = 1000
+    max_sessions: int = 1000  # stopped debug sessions kept in memory per manager
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):

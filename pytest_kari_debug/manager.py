@@ -25,7 +25,6 @@ from .profiler import PerformanceProfiler
 from .tracing import ExtensionTracer
 
 STATUS_ORDER = ("healthy", "degraded", "unhealthy")
-MAX_KEPT_SESSIONS = 1000
 #: Session time over which the debug overhead share is judged (seconds).
 OVERHEAD_WINDOW_S = 1.0
 
@@ -181,13 +180,15 @@ class ExtensionDebugManager:
         self._reversed = self._components[::-1]
         self.running = False
         self.started_at: float | None = None
-        self.sessions: deque[DebugSession] = deque(maxlen=MAX_KEPT_SESSIONS)
+        self.sessions: deque[DebugSession] = deque(maxlen=cfg.max_sessions)
+        self.completed_sessions = 0  # every stopped session, also those no longer kept
         self.diagnostics: list[str] = []
         self.effective_sampling_rate = cfg.sampling_rate
         self.adjustments: list[dict[str, Any]] = []
         self._active: dict[str, _Running] = {}
         self._overhead_s = 0.0
         self._session_wall_s = 0.0
+        self._window_sessions = 0
         self._lock = threading.Lock()
         with _REGISTRY_LOCK:
             _REGISTRY[extension_id] = weakref.ref(self)
@@ -313,6 +314,8 @@ class ExtensionDebugManager:
             collected_data=collected,
         )
         self.sessions.append(session)
+        self.completed_sessions += 1
+        self._window_sessions += 1
         self._overhead_s += time.perf_counter() - began
         self._session_wall_s += session.duration_seconds
         self._adapt_sampling()
@@ -369,12 +372,13 @@ class ExtensionDebugManager:
         # Judge the overhead over windows of at least OVERHEAD_WINDOW_S of session time and
         # 10 sessions: a few microseconds of bookkeeping around a trivial test are a large
         # share of nothing, and checking after every session would itself cost.
-        if self._session_wall_s < OVERHEAD_WINDOW_S or len(self.sessions) < 10:
+        if self._session_wall_s < OVERHEAD_WINDOW_S or self._window_sessions < 10:
             return
         share = 100.0 * self._overhead_s / self._session_wall_s
         limit = self.configuration.profiling_overhead_limit
         self._overhead_s = 0.0
         self._session_wall_s = 0.0
+        self._window_sessions = 0
         if share > limit:
             self._guarded("alerting", self._overhead_alert, share, limit)
         if share > limit and self.effective_sampling_rate > 0.01:
@@ -427,7 +431,11 @@ class ExtensionDebugManager:
             "debug_overhead_ms": round(self.debug_overhead_ms, 3),
             "sampling_rate": self.effective_sampling_rate,
             "sampling_adjustments": list(self.adjustments),
-            "sessions": {"active": len(self._active), "completed": len(self.sessions)},
+            "sessions": {
+                "active": len(self._active),
+                "completed": self.completed_sessions,
+                "kept": len(self.sessions),
+            },
             "counts": {kind: s["records"] for kind, s in stats.items()},
             "dropped": {kind: s["dropped"] for kind, s in stats.items()},
             "components": stats,

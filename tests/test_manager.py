@@ -267,3 +267,23 @@ def test_completed_is_awaitable_once_done() -> None:
 
     assert asyncio.run(main()) is manager
     assert isinstance(manager.stop(), manager_module.Completed)
+
+
+def test_max_sessions_bounds_the_stopped_sessions_kept() -> None:
+    """Only the newest max_sessions stopped sessions stay in memory; every one is counted."""
+    manager = ExtensionDebugManager("bounded", configuration=DebugConfiguration(max_sessions=3))
+    ids = []
+    for n in range(5):
+        session_id = manager.start_debug_session(name=f"s{n}")
+        manager.stop_debug_session(session_id)
+        ids.append(session_id)
+    assert [s.name for s in manager.sessions] == ["s2", "s3", "s4"]
+    assert manager.get_session(ids[0]) is None
+    assert manager.get_session(ids[-1]) is not None
+    assert manager.get_debug_summary()["sessions"] == {"active": 0, "completed": 5, "kept": 3}
+    none_kept = ExtensionDebugManager("unkept", configuration=DebugConfiguration(max_sessions=0))
+    session = none_kept.stop_debug_session(none_kept.start_debug_session())
+    assert session.collected_data  # the caller still gets its session
+    assert list(none_kept.sessions) == []
+    with pytest.raises(ConfigurationError, match="max_sessions"):
+        DebugConfiguration(max_sessions=-1)

@@ -81,6 +81,7 @@ FIELD_HELP = {
     "profile_min_percent": "Percent of a test's time a call-tree node needs to be kept",
     "slow_span_ms": "Spans longer than this are flagged as bottlenecks",
     "max_alerts": "Alerts kept in memory per extension",
+    "max_sessions": "Stopped debug sessions kept in memory per extension (the store keeps all)",
 }
 
 
