@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -367,9 +368,27 @@ def test_own_profiler():
 
 
 def test_profiles_with_xdist(pytester: pytest.Pytester) -> None:
-    """Under xdist the controller gets every call tree and workers write the profile files."""
+    """Under xdist the controller gets every call tree and writes every profile file."""
     pytester.makepyfile(test_work=TESTS)
     pytester.makeini(INI)
+    pytester.makeconftest(
+        """
+        from pytest_kari_debug.plugin import profiling
+
+        _write = profiling.write_atomic
+        ROLE = []
+
+        def pytest_configure(config):
+            ROLE.append("worker" if hasattr(config, "workerinput") else "controller")
+
+        def _logged(path, data):
+            with open("writers.log", "a") as log:
+                log.write(ROLE[0] + "\\n")
+            return _write(path, data)
+
+        profiling.write_atomic = _logged
+        """
+    )
     result = pytester.runpytest_subprocess(
         "-n", "2", "--kari-profile", "--kari-profile-dir=profiles", "--kari-json=run.json"
     )
@@ -380,6 +399,20 @@ def test_profiles_with_xdist(pytester: pytest.Pytester) -> None:
     written = sorted(p.name for p in (pytester.path / "profiles").glob("*.speedscope.json"))
     assert written[0].startswith("test_work.py_test_cpu-")
     result.stdout.fnmatch_lines(["top bottlenecks (share of profiled time):"])
+    # The workers sent the rendered files with the records; the record keeps only the paths.
+    files = by_name(document)["test_cpu"]["extra"]["profiling"]
+    assert set(files) == {"files"}
+    assert Path(files["files"]["html"]).is_file()
+    assert Path(files["files"]["speedscope"]).name == written[0]
+    stored = (
+        sqlite3.connect(pytester.path / ".kari-debug" / "kari.db")
+        .execute("SELECT max(length(data)) FROM tests")
+        .fetchone()[0]
+    )
+    assert stored < 200_000  # no rendered HTML in the store
+    writers = (pytester.path / "writers.log").read_text().split()
+    assert writers == ["controller"] * len(writers)
+    assert len(writers) == 2 * len(written)  # an HTML and a speedscope file per profiled test
 
 
 def test_bad_profile_min_percent_is_a_usage_error(pytester: pytest.Pytester) -> None:

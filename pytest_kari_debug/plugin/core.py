@@ -195,10 +195,11 @@ def pytest_configure(config: pytest.Config) -> None:
         settings = _settings(config)
     except ConfigurationError as exc:
         raise pytest.UsageError(f"kari-debug: {exc}") from None
+    workerinput = getattr(config, "workerinput", None)
     state = KariState(
         settings=settings,
-        is_worker=hasattr(config, "workerinput"),
-        worker_id=os.environ.get("PYTEST_XDIST_WORKER"),
+        is_worker=workerinput is not None,
+        worker_id=str(workerinput["workerid"]) if workerinput is not None else None,
     )
     config.stash[STATE] = state
     if not state.is_worker:  # an xdist worker's records ride on its reports to the controller

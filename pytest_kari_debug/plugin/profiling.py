@@ -38,6 +38,8 @@ class _Handle:
     result: ProfileSession | None = None
     original_obj: Any = None
     files: dict[str, str] = field(default_factory=dict)
+    #: On an xdist worker: {"html"|"speedscope": [file name, content]} for the controller.
+    pending: dict[str, list[str]] = field(default_factory=dict)
 
 
 _OPTIONS = pytest.StashKey[_Options]()
@@ -65,6 +67,9 @@ def pytest_configure(config: pytest.Config) -> None:
         path = Path(str(text))
         options.profile_dir = path if path.is_absolute() else config.rootpath / path
     config.stash[_OPTIONS] = options
+    state = config.stash.get(STATE, None)
+    if options.profile_dir is not None and state is not None and not state.is_worker:
+        config.pluginmanager.register(ProfileFileWriter(config), "kari-debug-profile-files")
 
 
 @pytest.hookimpl(trylast=True)
@@ -143,8 +148,8 @@ def _start(item: pytest.Item) -> _Handle | None:
 
 
 def _stop(item: pytest.Item, handle: _Handle) -> None:
-    if handle.original_obj is not None:
-        item.obj = handle.original_obj
+    if handle.original_obj is not None and isinstance(item, pytest.Function):
+        item.obj = handle.original_obj  # the async test's function, unwrapped again
     if handle.result is None:
         handle.result = handle.profiler.stop_debug_profile(handle.info)
     options = item.config.stash[_OPTIONS]
@@ -154,12 +159,46 @@ def _stop(item: pytest.Item, handle: _Handle) -> None:
     if result.call_tree is None:
         return  # the test function itself was never sampled: only pytest's frames would show
     stem = _file_stem(item.nodeid)
-    html = write_atomic(options.profile_dir / f"{stem}.html", result.render_html())
-    speedscope = write_atomic(
-        options.profile_dir / f"{stem}.speedscope.json", result.render_speedscope()
-    )
-    handle.files = {"html": str(html), "speedscope": str(speedscope)}
+    contents = {
+        "html": [f"{stem}.html", result.render_html()],
+        "speedscope": [f"{stem}.speedscope.json", result.render_speedscope()],
+    }
+    if item.config.stash[STATE].is_worker:
+        handle.pending = contents  # only the controller writes files: it gets them with the record
+    else:
+        handle.files = _write_files(options, contents)
+
+
+def _write_files(options: _Options, contents: dict[str, list[str]]) -> dict[str, str]:
+    """Write a test's profile files into ``--kari-profile-dir``; return their paths."""
+    assert options.profile_dir is not None
+    files = {
+        kind: str(write_atomic(options.profile_dir / name, text))
+        for kind, (name, text) in contents.items()
+    }
     options.files_written += 1
+    return files
+
+
+class ProfileFileWriter:
+    """On the controller of an xdist run: write the profile files the workers rendered."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(tryfirst=True)  # before the core keeps the record
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Take a test's rendered profiles off its record and write them here."""
+        if report.when != "teardown":
+            return
+        record = getattr(report, "kari_debug", None)
+        extra = record.get("extra") if isinstance(record, dict) else None
+        profiling = extra.get("profiling") if isinstance(extra, dict) else None
+        if not isinstance(profiling, dict) or "pending_files" not in profiling:
+            return
+        pending = profiling.pop("pending_files")
+        with guard(self.config, "writing a worker's profile files"):
+            profiling["files"] = _write_files(self.config.stash[_OPTIONS], pending)
 
 
 def _file_stem(nodeid: str) -> str:
@@ -201,6 +240,8 @@ class ProfiledTests:
         handle = item.stash.get(_HANDLE, None)
         if handle is not None and handle.files:
             record["extra"]["profiling"] = {"files": dict(handle.files)}
+        elif handle is not None and handle.pending:
+            record["extra"]["profiling"] = {"pending_files": handle.pending}
 
 
 def _profiles(tests: list[dict[str, Any]]) -> list[dict[str, Any]]:

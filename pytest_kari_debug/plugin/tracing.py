@@ -210,7 +210,7 @@ class TracedTests:
             "code.filepath": str(item.path),
             "kari.run.id": settings.run_id,
         }
-        worker = os.environ.get("PYTEST_XDIST_WORKER")
+        worker = config.stash[STATE].worker_id
         if worker:
             tags["kari.worker"] = worker
         options: dict[str, Any] = {"trace_tags": tags}
