@@ -95,13 +95,24 @@ def test_fast_sampling_fills_samples(pytester: pytest.Pytester) -> None:
         """
     )
     result = pytester.runpytest(
-        "--kari-debug", "--kari-store=none", "--kari-json=run.json", "--kari-metrics-interval=0.01"
+        "--kari-debug",
+        "--kari-store=none",
+        "--kari-json=run.json",
+        "--kari-metrics-interval=0.01",
+        "--kari-csv=csv",
     )
     result.assert_outcomes(passed=1)
     document = json.loads((pytester.path / "run.json").read_text(encoding="utf-8"))
     samples = document["tests"][0]["collected_data"]["metrics"]["samples"]
     assert len(samples) >= 3
     assert {"ts", "cpu_percent", "rss_bytes"} <= set(samples[0])
+    # metrics.csv has every sampler point too: one row per figure, at the point's time.
+    with (pytester.path / "csv" / "metrics.csv").open(newline="", encoding="utf-8") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["kind"] == "sample"]
+    rss = [r for r in rows if r["name"] == "rss_bytes"]
+    assert [float(r["value"]) for r in rss] == [float(s["rss_bytes"]) for s in samples]
+    assert [float(r["ts"]) for r in rss] == [s["ts"] for s in samples]
+    assert {r["unit"] for r in rss} == {"bytes"}
 
 
 def test_metrics_csv_written_with_formula_guard(pytester: pytest.Pytester) -> None:

@@ -96,10 +96,38 @@ def csv_rows(tests: list[dict[str, Any]]) -> list[dict[str, Any]]:
         ended = test.get("finished_at")
         for kind in ("resources", "memory"):
             for name, value in (metrics.get(kind) or {}).items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                if _is_number(value):
                     rows.append({**base, "ts": ended, "kind": kind, "name": name,
                                  "value": value, "unit": _unit(name), "labels": {}})  # fmt: skip
+        for point in metrics.get("samples") or ():
+            rows.extend(_sample_rows(base, point))
     return rows
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _sample_rows(base: dict[str, Any], point: Any) -> list[dict[str, Any]]:
+    """One row per figure of a sampler point (resources, then custom collectors by name)."""
+    if not isinstance(point, dict):
+        return []
+    figures = [(k, v, _unit(k)) for k, v in point.items() if k != "ts" and _is_number(v)]
+    custom = point.get("custom")
+    if isinstance(custom, dict):
+        figures += [(k, v, "") for k, v in custom.items() if _is_number(v)]
+    return [
+        {
+            **base,
+            "ts": point.get("ts"),
+            "kind": "sample",
+            "name": name,
+            "value": value,
+            "unit": unit,
+            "labels": {},
+        }
+        for name, value, unit in figures
+    ]
 
 
 def _unit(name: str) -> str:
