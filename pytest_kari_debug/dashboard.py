@@ -355,9 +355,9 @@ class ExtensionDebugDashboard:
                     rows.append((point.name, point.unit, point.ts, float(value)))
             for sample in metrics.get_resource_samples(since):
                 for key, unit in SAMPLE_FIELDS.items():
-                    value = sample.get(key)
-                    if isinstance(value, (int, float)) and not isinstance(value, bool):
-                        rows.append((key, unit, sample["ts"], float(value)))
+                    sampled = sample.get(key)
+                    if isinstance(sampled, (int, float)) and not isinstance(sampled, bool):
+                        rows.append((key, unit, sample["ts"], float(sampled)))
             extra = {
                 "thresholds": [t.to_dict() for t in list(metrics.thresholds.values())],
                 "breaches": [b.to_dict() for b in list(metrics.breaches)][-50:],
@@ -403,7 +403,8 @@ class ExtensionDebugDashboard:
         found = metrics.get_real_time_metrics(wanted)
         now = self.clock()
         if metrics.enabled and any(
-            name in SAMPLE_FIELDS and (found.get(name) is None or now - found[name]["ts"] > 1.0)
+            name in SAMPLE_FIELDS
+            and ((entry := found.get(name)) is None or now - entry["ts"] > 1.0)
             for name in wanted
         ):
             reading = self._fresh_reading(now)

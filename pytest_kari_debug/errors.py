@@ -600,13 +600,16 @@ class ErrorTracker(Component):
                     if len(state.exception_keys) < 1000:
                         state.exception_keys.add(key)
         want_locals = self.capture_locals if capture_locals is None else bool(capture_locals)
+        root: _ExcNode | None
+        flat: list[_ExcNode]
+        stack_text: str | None
         try:
             flat = self._exception_nodes(exc, want_locals)
             root = flat[0]
             stack_text = _render(root)[:MAX_STACK_TEXT]
         except Exception as problem:  # never lose the error to a failure of the analysis
             self.add_diagnostic(f"stack analysis failed: {type(problem).__name__}: {problem}")
-            root, flat, stack_text = None, [None], None
+            root, flat, stack_text = None, [], None
         return self._store(
             error_type=type_name,
             message=message,
@@ -650,7 +653,8 @@ class ErrorTracker(Component):
                 if len(state.log_keys) < 10_000:
                     state.log_keys.add(log_key)
         traceback_text = exception.get("traceback")
-        text, nodes = (None, [])
+        text: str | None = None
+        nodes: list[_ExcNode] = []
         if isinstance(traceback_text, str) and traceback_text.strip():
             text, nodes = self._parse_traceback(traceback_text)
         if nodes and nodes[0].type_name:
@@ -683,7 +687,7 @@ class ErrorTracker(Component):
         error_type: str,
         message: str,
         root: _ExcNode | None,
-        flat: Sequence[_ExcNode | None],
+        flat: Sequence[_ExcNode],
         stack_text: str | None,
         context: dict[str, Any],
         severity: str,
@@ -699,8 +703,7 @@ class ErrorTracker(Component):
             grouping = "stack"
             parts = [error_type, *root.fingerprint_keys()]
             for node in flat:
-                if node is not None:
-                    parts += ["|", node.type_name, *node.fingerprint_keys()]
+                parts += ["|", node.type_name, *node.fingerprint_keys()]
             default = _hash(["stack", *parts])
         else:
             grouping = "message"
@@ -736,7 +739,7 @@ class ErrorTracker(Component):
             culprit=culprit,
             frames=[frame.to_dict() for frame in root.frames] if root is not None else [],
             frames_omitted=root.omitted + root.outer_omitted if root is not None else 0,
-            chain=[_chain_entry(node) for node in flat if node is not None],
+            chain=[_chain_entry(node) for node in flat],
             exception_notes=list(root.notes) if root is not None else [],
             nodeid=nodeid,
             extension_id=self.extension_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import enum
+import functools
 import itertools
 import json
 import logging
@@ -168,13 +169,13 @@ class LogRecord(tuple):  # type: ignore[type-arg]
     @property
     def session_id(self) -> str | None:
         session = self[_R_SESSION]
-        return None if session is None else session.session_id  # type: ignore[no-any-return]
+        return None if session is None else session.session_id
 
     @property
     def test(self) -> str | None:
         """The name of the debug session (a test's node id under pytest)."""
         session = self[_R_SESSION]
-        return None if session is None else session.name  # type: ignore[no-any-return]
+        return None if session is None else session.name
 
     @property
     def correlation_id(self) -> str | None:
@@ -550,7 +551,7 @@ class KariLogHandler(logging.Handler):
         self.target = target
         self.fallback: SessionInfo | None = None
 
-    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+    def handle(self, record: logging.LogRecord) -> bool:
         """Filter and emit without the handler lock: emit is thread-safe on its own."""
         if self.filters and not self.filter(record):
             return False
@@ -783,10 +784,10 @@ class ExtensionLogger(Component):
                 }
                 if extra:
                     fields = self.redactor.fields(extra)
-            exception, exc = None, None
+            exception, exc_value = None, None
             if record.exc_info and record.exc_info[1] is not None:
                 exception = exception_info(record.exc_info, limit=self._stack_limit)
-                exc = record.exc_info[1]
+                exc_value = record.exc_info[1]
             elif record.exc_text:
                 exception = {"type": "", "message": "", "traceback": clean_text(record.exc_text)}
             task = getattr(record, "taskName", None)
@@ -815,7 +816,7 @@ class ExtensionLogger(Component):
             )
             self._append(kept, None if session is None else session.session_id)
             if exception is not None and levelno >= 40:
-                self._report_error(exc, kept)
+                self._report_error(exc_value, kept)
         except Exception as problem:
             self.add_diagnostic(f"stdlib record dropped: {type(problem).__name__}: {problem}")
 
@@ -1158,7 +1159,7 @@ class LogQuery:
         for record in records:
             if self.limit is not None and len(out) >= self.limit:
                 break
-            if self.matches(lambda key, r=record: reader(r, key)):
+            if self.matches(functools.partial(reader, record)):
                 if skip:
                     skip -= 1
                     continue

@@ -357,7 +357,7 @@ def _hot_functions(node: _Node) -> tuple[list[dict[str, Any]], list[dict[str, An
             paths[here[-MAX_TREE_DEPTH:]] = paths.get(here[-MAX_TREE_DEPTH:], 0.0) + own
         for child in current.children.values():
             stack.append((child, here, seen | {current.key}))
-    hot = []
+    hot: list[dict[str, Any]] = []
     for key, (own, wait, inclusive) in functions.items():
         function, file, line = _split_identifier(key)
         hot.append(
@@ -512,7 +512,7 @@ class _CProfileShare:
         self.profile.disable()
         try:
             self.profile.create_stats()
-            return dict(self.profile.stats)  # type: ignore[attr-defined]
+            return dict(self.profile.stats)
         finally:
             if self.users:
                 self.profile.enable()
@@ -540,7 +540,7 @@ def _cprofile_rows(
             continue
         rows.append(
             {
-                "function": pstats.func_std_string(key),
+                "function": pstats.func_std_string(key),  # type: ignore[attr-defined]
                 "name": func,
                 "file": file,
                 "line": line,
@@ -976,7 +976,8 @@ class PerformanceProfiler(Component):
                 return self._wrap(target, chosen)
 
             return decorate
-        return self._wrap(func, name)
+        wrapped: F = self._wrap(func, name)
+        return wrapped
 
     def _wrap(self, func: F, name: str | None) -> F:
         if not callable(func):
@@ -1573,7 +1574,7 @@ class PerformanceProfiler(Component):
             "adjustments": [dict(a) for a in self.adjustments],
         }
 
-    def stats(self) -> dict[str, Any]:  # type: ignore[override]
+    def stats(self) -> dict[str, Any]:
         """Counts for ``get_debug_summary()``, plus the ``overhead`` report."""
         base: dict[str, Any] = dict(super().stats())
         base["sessions"] = len(self._running)
@@ -1593,7 +1594,7 @@ def _final_stats(share: _CProfileShare) -> dict[Any, tuple[Any, ...]]:
     share.users.clear()
     share.profile.disable()
     share.profile.create_stats()
-    return dict(share.profile.stats)  # type: ignore[attr-defined]
+    return dict(share.profile.stats)
 
 
 def _cap(table: dict[Any, Any], limit: int, weight: Callable[[Any], float]) -> None:

@@ -711,7 +711,7 @@ class AlertRule:
     inhibits: tuple[str, ...] = ()
     cooldown_minutes: float | None = None
     origin: str = "api"
-    predicate: Callable[[Figures], Any] | None = field(default=None, compare=False)
+    predicate: Callable[[FigureView], Any] | None = field(default=None, compare=False)
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -764,7 +764,7 @@ class AlertRule:
     def custom(
         cls,
         name: str,
-        predicate: Callable[[Figures], Any],
+        predicate: Callable[[FigureView], Any],
         severity: AlertSeverity | str = AlertSeverity.HIGH,
         *,
         description: str = "",
@@ -1102,7 +1102,7 @@ def _longest_run(
 
     With *trailing* only the run ending at the newest point counts (live monitoring).
     """
-    best = (0, 0.0, None)
+    best: tuple[int, float, float | None] = (0, 0.0, None)
     run_start: int | None = None
     for index, (ts, value) in enumerate(points):
         if check(value):

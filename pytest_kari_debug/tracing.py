@@ -731,7 +731,7 @@ class ExtensionTracer(Component):
             parent = _get_current_span()
         parent_class = parent.__class__
         if parent_class is UnsampledSpan:  # the cheap path: one shared, inert child
-            child = parent._child
+            child: UnsampledSpan | None = parent._child
             if child is None:
                 child = parent._child = UnsampledSpan(
                     parent._tid,
@@ -1179,7 +1179,7 @@ def _bad_kind(kind: str) -> None:
 
 # Decorator -----------------------------------------------------------------------------
 def _decorate(tracer: ExtensionTracer, name: str | None, tags: dict[str, Any], func: F) -> F:
-    span_name = name or getattr(func, "__qualname__", repr(func))
+    span_name: str = name if name else getattr(func, "__qualname__", repr(func))
     tags = {"code.function": getattr(func, "__qualname__", span_name), **tags}
     module = getattr(func, "__module__", None)
     if module:
@@ -1296,7 +1296,7 @@ def analyze_spans(
     children: dict[str, list[dict[str, Any]]] = {}
     for span in finished:
         parent = span.get("parent_id")
-        if parent in by_id:
+        if parent is not None and parent in by_id:
             children.setdefault(parent, []).append(span)
     self_ms: dict[str, float] = {}
     for span in finished:
@@ -1507,7 +1507,7 @@ class OpenTelemetryCapture:
         multi = getattr(provider, "_active_span_processor", None)
         processors = getattr(multi, "_span_processors", None)
         lock = getattr(multi, "_lock", None)
-        if isinstance(processors, tuple) and lock is not None:
+        if multi is not None and isinstance(processors, tuple) and lock is not None:
             with lock:
                 multi._span_processors = tuple(p for p in multi._span_processors if p is not self)
 

@@ -407,12 +407,12 @@ def error_groups_of_tests(
             if last is not None and (group["newest_ts"] is None or last >= group["newest_ts"]):
                 group["newest"], group["newest_ts"] = error, last
     groups = []
-    for (extension, key), group in found.items():
+    for (extension, fingerprint), group in found.items():
         newest = dict(group["newest"])
         newest.setdefault("nodeid", tests[group["indexes"][-1]].get("nodeid"))
         view = error_group(
             extension,
-            key,
+            fingerprint,
             newest,
             count=group["count"],
             tests=len(group["indexes"]),

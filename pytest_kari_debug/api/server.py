@@ -128,7 +128,7 @@ class ApiServer:
             access_log=False,
         )
         server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        server.install_signal_handlers = lambda: None  # type: ignore[attr-defined]
         self._server = server
         self._thread = threading.Thread(
             target=server.run,

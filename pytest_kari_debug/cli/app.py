@@ -36,7 +36,7 @@ def _error(message: str) -> None:
 class KariGroup(click.Group):
     """A group whose errors are one line on stderr (``kari-debug: error: ...``), no traceback."""
 
-    def main(  # type: ignore[override]
+    def main(
         self,
         args: Sequence[str] | None = None,
         prog_name: str | None = None,

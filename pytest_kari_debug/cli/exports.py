@@ -84,7 +84,7 @@ def collect(
         runs_meta = list(store.run_summaries(extension_id=extension_id, limit=limit))
     if documents == "newest":
         runs_meta = runs_meta[:1]
-    documents = []
+    run_documents = []
     for run in runs_meta:
         if run is None:
             continue
@@ -92,7 +92,7 @@ def collect(
         data = run.get("data") or {}
         meta = {k: v for k, v in run.items() if k not in ("data", "outcomes", "extensions")}
         meta = {k: v for k, v in meta.items() if not k.startswith("tests_")}
-        documents.append(
+        run_documents.append(
             build_run_document(
                 meta,
                 tests,
@@ -114,7 +114,7 @@ def collect(
                 )
             )
         records[kind] = found
-    return {"runs": documents, "records": records}
+    return {"runs": run_documents, "records": records}
 
 
 def render_json(data: dict[str, Any], extension_id: str | None) -> str:
@@ -256,8 +256,8 @@ def render_prometheus_generic(data: dict[str, Any], extension_id: str | None) ->
                 severities[(extension, str(record.get("severity") or "unknown"))] += 1
     for labels, count in sorted(per_kind.items()):
         records.labels(*labels).set(count)
-    for labels, (_, value) in sorted(newest.items()):
-        last.labels(*labels).set(value)
+    for metric_labels, (_, value) in sorted(newest.items()):
+        last.labels(*metric_labels).set(value)
     for labels, count in sorted(error_types.items()):
         errors.labels(*labels).set(count)
     for labels, count in sorted(severities.items()):

@@ -189,7 +189,9 @@ def _runs_of_document(data: Any) -> list[tuple[dict[str, Any], list[dict[str, An
             found.extend(_runs_of_document(document))
         return found
     if isinstance(data.get("tests"), list):  # a run document (pytest --kari-json)
-        run = data.get("run") if isinstance(data.get("run"), Mapping) else {}
+        run = data.get("run")
+        if not isinstance(run, Mapping):
+            run = {}
         return [(dict(run), [t for t in data["tests"] if isinstance(t, dict) and "nodeid" in t])]
     return []
 
@@ -217,7 +219,9 @@ _KINDS = (
 )
 
 
-def load_baseline(store: Store | None, text: str, extension_id: str | None) -> tuple[dict, str]:
+def load_baseline(
+    store: Store | None, text: str, extension_id: str | None
+) -> tuple[dict[str, Any], str]:
     """The baseline document BASE names, and a label for it.
 
     BASE is a JSON file (a baseline file, a run document, or an export whose runs merge into
@@ -264,7 +268,9 @@ def load_baseline(store: Store | None, text: str, extension_id: str | None) -> t
     return _checked_baseline(saved, f"baseline {text!r}", extension_id), f"baseline {text}"
 
 
-def load_head(store: Store | None, text: str, extension_id: str | None) -> tuple[list, str]:
+def load_head(
+    store: Store | None, text: str, extension_id: str | None
+) -> tuple[list[dict[str, Any]], str]:
     """The test records of HEAD (a run of the store, or a run document) and a label."""
     if _is_file(text):
         data = _read_json(text, "head")

@@ -592,7 +592,7 @@ def errors_patterns(env: Env, unresolved: bool, since: str | None) -> int:
     return 0
 
 
-def _unique(candidates: list[dict[str, Any]], key: str, wanted: str, what: str) -> dict:
+def _unique(candidates: list[dict[str, Any]], key: str, wanted: str, what: str) -> dict[str, Any]:
     exact = [c for c in candidates if str(c[key]) == wanted]
     found = exact or [c for c in candidates if str(c[key]).startswith(wanted)]
     if len(found) == 1:

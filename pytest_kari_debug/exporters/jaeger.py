@@ -101,7 +101,7 @@ def build_jaeger_document(batches: Iterable[SpanBatch]) -> dict[str, Any]:
             seen.add((trace_id, span_id))
             entry = traces.setdefault(trace_id, {"traceID": trace_id, "spans": [], "used": set()})
             entry["used"].add(process_id)
-            jaeger_span = {
+            jaeger_span: dict[str, Any] = {
                 "traceID": trace_id,
                 "spanID": span_id,
                 "flags": 1,

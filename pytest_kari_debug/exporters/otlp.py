@@ -150,7 +150,7 @@ def require_otlp_exporter() -> type:
     except ImportError as exc:
         msg = f"sending OTLP needs the otlp extra: {EXTRA_HINT} ({exc})"
         raise ExportError(msg) from exc
-    return OTLPSpanExporter  # type: ignore[no-any-return]
+    return OTLPSpanExporter
 
 
 def _attribute_value(value: Any) -> Any:

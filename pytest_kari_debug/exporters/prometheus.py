@@ -187,9 +187,9 @@ class PrometheusExporter:
         yield duration
         yield phases
         yield outcome
-        for family in (*resources.values(), *memory.values()):
-            if family.samples:
-                yield family
+        for gauge in (*resources.values(), *memory.values()):
+            if gauge.samples:
+                yield gauge
         if dropped.samples:
             yield dropped
         for name, family in sorted(families.items()):
@@ -259,7 +259,7 @@ class PrometheusExporter:
             # Label sets differ between series of one family: absent labels are empty,
             # which Prometheus treats as the same thing.
             label_values = [series.labels.get(k, "") for k in label_names]
-            summary.add_metric(label_values, float(len(values)), math.fsum(values))
+            summary.add_metric(label_values, len(values), math.fsum(values))
             for q in QUANTILES:
                 labels = dict(zip(label_names, label_values, strict=False))
                 labels["quantile"] = str(q)
@@ -282,7 +282,8 @@ def render(tests: Iterable[dict[str, Any]], fmt: str = "text", *, prefix: str = 
     if fmt == "text":
         return generate_latest(registry)
     if fmt == "openmetrics":
-        return generate_openmetrics(registry)
+        exposition: bytes = generate_openmetrics(registry)  # untyped in prometheus_client
+        return exposition
     msg = f"unknown Prometheus format {fmt!r}; accepted: {', '.join(FORMATS)}"
     raise ExportError(msg)
 

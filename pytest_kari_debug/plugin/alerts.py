@@ -263,7 +263,7 @@ def _evaluate(
     alert_manager = manager.get_alert_manager()
     if not rules and not alert_manager.session_records(session_id):
         return []  # no rule and no alert raised: nothing to judge or to note
-    phases = dict(item.stash.get(_PHASES, {}))
+    phases = item.stash.get(_PHASES, {}).copy()
     evaluations: list[Evaluation] = []
     raised: set[str] = set()
     if rules:
@@ -284,13 +284,13 @@ def _evaluate(
         if not evaluation.fired:
             continue
         fails = judge and fail_on is not None and evaluation.counts
-        fails = fails and evaluation.rule.severity >= fail_on  # type: ignore[operator]
+        fails = fails and evaluation.rule.severity >= fail_on
         if fails:
             verdicts.append(evaluation.failure())
         fired.append(_fired_entry(evaluation, fails))
     for alert in others:
         fails = judge and fail_on is not None and alert.status == ACTIVE
-        fails = fails and alert.severity >= fail_on  # type: ignore[operator]
+        fails = fails and alert.severity >= fail_on
         if fails:
             verdicts.append(_alert_failure(alert))
         fired.append(_alert_entry(alert, fails))

@@ -426,9 +426,9 @@ def _regressions(
             changes = [c for c in value["changes"] if isinstance(c, Mapping)]
             verdicts = Counter(str(c.get("verdict") or "unknown") for c in changes)
             note = ", ".join(f"{n} {v}" for v, n in verdicts.most_common())
-            rows = [c for c in changes if c.get("verdict") not in ("ok", "unmeasured")]
+            flagged = [c for c in changes if c.get("verdict") not in ("ok", "unmeasured")]
             label = f"{key}: {value['baseline']}" if value.get("baseline") else key
-            return label, [jsonable(r) for r in rows[:200]], note
+            return label, [jsonable(c) for c in flagged[:200]], note
         rows: Any = value
         if isinstance(value, Mapping):
             rows = next(
@@ -494,8 +494,8 @@ def build_report_model(
                 if isinstance(data, Mapping):
                     dropped[str(kind)] += int(_num(data.get("dropped")))
         t0 = _num(test.get("started_at")) or None
-        alerts = [a for a in _records(test, "alerting") if isinstance(a, Mapping)]
-        for alert in alerts:
+        test_alerts = [a for a in _records(test, "alerting") if isinstance(a, Mapping)]
+        for alert in test_alerts:
             record = dict(alert)
             for key in ("nodeid", "extension_id"):
                 if not record.get(key):
@@ -506,7 +506,7 @@ def build_report_model(
             "logs": len(_records(test, "logging")),
             "errors": error_count,
             "spans": len(_records(test, "tracing")),
-            "alerts": len(alerts),
+            "alerts": len(test_alerts),
         }
         figures = {"rss": peak_rss_bytes(test), "cpu": _resource(test, "cpu_ms")}
         figures["alloc"] = _alloc_peak(test)

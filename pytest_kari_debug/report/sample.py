@@ -90,7 +90,7 @@ def sample_test(
         )
     trace_id = _hex(rng, 16)
     root_id = _hex(rng, 8)
-    spans = [
+    spans: list[dict[str, Any]] = [
         {
             "trace_id": trace_id,
             "span_id": root_id,
