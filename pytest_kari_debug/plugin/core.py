@@ -508,7 +508,7 @@ class RunRecorder:
                     if message not in state.diagnostics:
                         state.diagnostics.append(message)
                 # pytest keeps every report to the end: the record lives on as text only.
-                del report.kari_debug  # type: ignore[attr-defined]
+                del report.kari_debug
                 _keep(config, state, record)
             elif report.when not in ("setup", "call", "teardown") and report.failed:
                 _keep(config, state, _crash_record(report, state))
