@@ -569,3 +569,22 @@ def test_kept_texts_decode_in_order_across_chunks() -> None:
     for chunk in (1, 2, 3, 7, 100):
         assert run_records(state, chunk=chunk) == records  # type: ignore[arg-type]
     assert run_records(SimpleNamespace(tests=[])) == []  # type: ignore[arg-type]
+
+
+def test_markers_added_by_a_conftest_at_collection_count(pytester: pytest.Pytester) -> None:
+    """A kari marker a conftest adds in pytest_collection_modifyitems is honoured."""
+    pytester.makeconftest(
+        """
+        import pytest
+
+        def pytest_collection_modifyitems(items):
+            for item in items:
+                if item.name == "test_tagged":
+                    item.add_marker(pytest.mark.kari_extension("added-ext"))
+        """
+    )
+    pytester.makepyfile("def test_tagged():\n    pass\n\ndef test_plain():\n    pass\n")
+    pytester.runpytest("--kari-store=none", "--kari-json=run.json").assert_outcomes(passed=2)
+    tests = {t["nodeid"].split("::")[-1]: t for t in _json(pytester)["tests"]}
+    assert set(tests) == {"test_tagged"}  # a kari marker puts the test in a session
+    assert tests["test_tagged"]["extension_id"] == "added-ext"

@@ -41,6 +41,7 @@ from .state import (
     option_bool,
     option_flag,
     option_text,
+    register_when_sessions,
 )
 
 KARI_FIXTURES = frozenset(
@@ -243,10 +244,9 @@ _MARKED = pytest.StashKey["tuple[str, str | None] | None"]()
 SESSIONS_PLUGIN = "kari-debug-test-sessions"
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Check the kari markers of every collected test (bad arguments are a usage error); set up
-    per-test sessions when a test wants one."""
+    """Check the kari markers of every collected test (bad arguments are a usage error); note
+    whether a test wants a debug session."""
     state = config.stash[STATE]
     wanted = state.settings.enabled
     for item in items:
@@ -254,8 +254,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         _check_flag_marker(item, "kari_profile")
         wanted = wanted or _wants_session(item, state)
     state.sessions_wanted = wanted
-    if wanted and not config.pluginmanager.has_plugin(SESSIONS_PLUGIN):
-        config.pluginmanager.register(SessionHooks(), SESSIONS_PLUGIN)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Set up per-test sessions when a collected test wants one (markers may come from any
+    plugin's or conftest's ``pytest_collection_modifyitems``: this runs after all of them)."""
+    register_when_sessions(session.config, SESSIONS_PLUGIN, SessionHooks)
 
 
 _PACKAGE_ROOTS: dict[str, str] = {}

@@ -12,7 +12,7 @@ from ..errors import trend_direction
 from ..exporters.csv_export import write_csv
 from ..views import error_key, error_occurrences
 from .core import iter_records
-from .state import STATE, KariState, guard
+from .state import STATE, KariState, guard, register_when_sessions
 
 #: Groups listed in the terminal summary.
 SUMMARY_GROUPS = 10
@@ -55,11 +55,9 @@ def _record_failure(item: pytest.Item, exc: BaseException, phase: str) -> None:
     )
 
 
-def pytest_collection_modifyitems(config: pytest.Config) -> None:
+def pytest_collection_finish(session: pytest.Session) -> None:
     """Record failing tests' exceptions in runs where some test has a debug session."""
-    state = config.stash.get(STATE, None)
-    if state is not None and state.sessions_wanted:
-        config.pluginmanager.register(FailureHooks(), "kari-debug-failures")
+    register_when_sessions(session.config, "kari-debug-failures", FailureHooks)
 
 
 class FailureHooks:

@@ -13,7 +13,7 @@ from ..context import current_session
 from ..exporters.csv_export import render_csv
 from ..exporters.logs_export import drop_marker, log_rows
 from ..logger import LEVELS, KariLogHandler
-from .state import STATE, guard
+from .state import STATE, guard, register_when_sessions
 
 _HANDLER = pytest.StashKey[KariLogHandler]()
 _ATTACHED = pytest.StashKey[list[logging.Logger]]()
@@ -69,11 +69,9 @@ def _detach(handler: KariLogHandler, attached: list[logging.Logger]) -> None:
         attached.pop().removeHandler(handler)
 
 
-def pytest_collection_modifyitems(config: pytest.Config) -> None:
+def pytest_collection_finish(session: pytest.Session) -> None:
     """Capture stdlib records in runs where some test has a debug session."""
-    state = config.stash.get(STATE, None)
-    if state is not None and state.sessions_wanted:
-        config.pluginmanager.register(CaptureHooks(), "kari-debug-log-capture")
+    register_when_sessions(session.config, "kari-debug-log-capture", CaptureHooks)
 
 
 class CaptureHooks:

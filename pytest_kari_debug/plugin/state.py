@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,18 @@ class KariState:
 
 
 STATE = pytest.StashKey[KariState]()
+
+
+def register_when_sessions(config: pytest.Config, name: str, hooks: Callable[[], object]) -> None:
+    """Register the per-test hook object *hooks()* as *name* if a collected test has a session.
+
+    A run where no test asks for a debug session then pays for none of its per-test hooks.
+    """
+    state = config.stash.get(STATE, None)
+    if state is not None and state.sessions_wanted and not config.pluginmanager.has_plugin(name):
+        config.pluginmanager.register(hooks(), name)
+
+
 _KARI_MARKERS = pytest.StashKey[frozenset[str]]()
 
 
