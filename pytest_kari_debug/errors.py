@@ -920,30 +920,21 @@ class ErrorTracker(Component):
         while tb is not None:
             entries.append((tb.tb_frame, tb.tb_lineno))
             tb = tb.tb_next
-        all_keys: list[str] = []
-        app_keys: list[str] = []
-        test_free: list[str] = []
-        identities: list[tuple[str, str, str, bool]] = []
+        located: list[tuple[str, str, str]] = []
         for frame, _ in entries:
             code = frame.f_code
-            filename = code.co_filename
             module = frame.f_globals.get("__name__")
             if not isinstance(module, str) or module == "__main__":
-                module = _module_from_path(filename)
-            in_app = self._in_app(filename, module)
-            key = f"{module}:{code.co_name}"
-            identities.append((filename, module, code.co_name, in_app))
-            all_keys.append(key)
-            if in_app:
-                app_keys.append(key)
-                if not _TEST_FILE.match(os.path.basename(filename)):
-                    test_free.append(key)
-        outer = _outer_library_frames([identity[3] for identity in identities])
+                module = _module_from_path(code.co_filename)
+            located.append((code.co_filename, module, code.co_name))
+        all_keys, app_keys, test_free, in_apps = self._frame_keys(located)
+        outer = _outer_library_frames(in_apps)
         kept, omitted = self._select(len(entries), outer)
         frames = []
         for index in kept:
             frame, lineno = entries[index]
-            filename, module, function, in_app = identities[index]
+            filename, module, function = located[index]
+            in_app = in_apps[index]
             line = linecache.getline(filename, lineno or 0, frame.f_globals).strip()[:300]
             frames.append(
                 StackFrame(
@@ -970,6 +961,29 @@ class ErrorTracker(Component):
             outer_omitted=outer,
             notes=[str(n)[:1000] for n in notes[:20]] if isinstance(notes, list) else [],
         )
+
+    def _frame_keys(
+        self, located: Sequence[tuple[str, str, str]]
+    ) -> tuple[list[str], list[str], list[str], list[bool]]:
+        """Grouping keys (``module:function``) of frames given as (filename, module, function).
+
+        Returns every frame's key, the in-app frames' keys, the in-app keys outside test
+        files, and whether each frame is in-app.
+        """
+        all_keys: list[str] = []
+        app_keys: list[str] = []
+        test_free: list[str] = []
+        in_apps: list[bool] = []
+        for filename, module, function in located:
+            in_app = self._in_app(filename, module)
+            key = f"{module}:{function}"
+            in_apps.append(in_app)
+            all_keys.append(key)
+            if in_app:
+                app_keys.append(key)
+                if not _TEST_FILE.match(os.path.basename(filename)):
+                    test_free.append(key)
+        return all_keys, app_keys, test_free, in_apps
 
     def _parse_traceback(self, text: str) -> tuple[str, list[_ExcNode]]:
         """Truncated traceback text and its exceptions as nodes (the last printed first)."""
@@ -1007,30 +1021,20 @@ class ErrorTracker(Component):
             if match and line.strip() and not line.startswith((" ", "\t")):
                 type_name, message = match["type"], (match["message"] or "")
                 break
-        all_keys: list[str] = []
-        app_keys: list[str] = []
-        test_free: list[str] = []
-        identities = []
-        for filename, _, function, _ in parsed:
-            module = _module_from_path(filename)
-            in_app = self._in_app(filename, module)
-            key = f"{module}:{function}"
-            identities.append((module, in_app))
-            all_keys.append(key)
-            if in_app:
-                app_keys.append(key)
-                if not _TEST_FILE.match(os.path.basename(filename)):
-                    test_free.append(key)
-        outer = _outer_library_frames([identity[1] for identity in identities])
+        located = [
+            (filename, _module_from_path(filename), function) for filename, _, function, _ in parsed
+        ]
+        all_keys, app_keys, test_free, in_apps = self._frame_keys(located)
+        outer = _outer_library_frames(in_apps)
         kept, omitted = self._select(len(parsed), outer)
         frames = [
             StackFrame(
                 filename=parsed[i][0],
-                module=identities[i][0],
+                module=located[i][1],
                 function=parsed[i][2],
                 lineno=parsed[i][1],
                 line=parsed[i][3][:300],
-                in_app=identities[i][1],
+                in_app=in_apps[i],
             )
             for i in kept
         ]

@@ -282,16 +282,9 @@ def _routes(api: FastAPI) -> None:
         """Mark the error group resolved, with notes (a later error of it: regressed)."""
         return dashboard.resolve_error_group(fingerprint, (body or models.Resolve()).notes)
 
-    @api.get(f"{PREFIX}/dashboard/{{extension_id}}/alerts", tags=["dashboard"],
-             response_model=models.AlertsOut, responses=NOT_FOUND)  # fmt: skip
-    def dashboard_alerts(
-        dashboard: Dashboard,
-        status: Literal["active", "resolved", "inhibited"] | None = None,
-        severity: models.Severity | None = None,
-        limit: Limit = 100,
-    ) -> dict[str, Any]:
-        """Alerts, newest first, by status and least severity."""
-        return _alerts_view(dashboard, status, severity, limit)
+    api.get(f"{PREFIX}/dashboard/{{extension_id}}/alerts", tags=["dashboard"],
+            response_model=models.AlertsOut, responses=NOT_FOUND,
+            name="dashboard_alerts")(_list_alerts)  # fmt: skip
 
     # Real time ---------------------------------------------------------------------------
     @api.post(f"{PREFIX}/dashboard/{{extension_id}}/metrics/realtime", tags=["real-time"],
@@ -391,16 +384,9 @@ def _routes(api: FastAPI) -> None:
         return dashboard.get_health()
 
     # Alerts ------------------------------------------------------------------------------
-    @api.get(f"{PREFIX}/alerts/{{extension_id}}", tags=["alerts"],
-             response_model=models.AlertsOut, responses=NOT_FOUND)  # fmt: skip
-    def alerts(
-        dashboard: Dashboard,
-        status: Literal["active", "resolved", "inhibited"] | None = None,
-        severity: models.Severity | None = None,
-        limit: Limit = 100,
-    ) -> dict[str, Any]:
-        """Alerts, newest first, by status and least severity."""
-        return _alerts_view(dashboard, status, severity, limit)
+    api.get(f"{PREFIX}/alerts/{{extension_id}}", tags=["alerts"],
+            response_model=models.AlertsOut, responses=NOT_FOUND,
+            name="alerts")(_list_alerts)  # fmt: skip
 
     @api.post(f"{PREFIX}/alerts/{{extension_id}}/{{alert_id}}/resolve", tags=["alerts"],
               response_model=models.AlertOut, responses=NOT_FOUND)  # fmt: skip
@@ -482,7 +468,12 @@ def _routes(api: FastAPI) -> None:
         return HTMLResponse(html, headers={"Content-Security-Policy": csp})
 
 
-def _alerts_view(dashboard: Any, status: str | None, severity: Any, limit: int) -> dict[str, Any]:
-    """The alerts answer shared by the dashboard's and the alerts' list endpoints."""
+def _list_alerts(
+    dashboard: Dashboard,
+    status: Literal["active", "resolved", "inhibited"] | None = None,
+    severity: models.Severity | None = None,
+    limit: Limit = 100,
+) -> dict[str, Any]:
+    """Alerts, newest first, by status and least severity."""
     found = dashboard.get_alerts(status=status, severity=severity, limit=limit)
     return {"extension_id": dashboard.extension_id, "count": len(found), "alerts": found}

@@ -91,6 +91,17 @@ def short_test(nodeid: str | None) -> str:
     return path.rsplit("/", 1)[-1] + sep + rest
 
 
+def _answered_without_table(env: Env, found: list[dict[str, Any]], what: str) -> bool:
+    """Emit *found* as JSON, or say on stderr that no *what* match: whether either was done."""
+    if env.json:
+        env.emit(found)
+        return True
+    if not found:
+        click.echo(f"kari-debug: no {what} match", err=True)
+        return True
+    return False
+
+
 def _width() -> int:
     try:
         return os.get_terminal_size().columns
@@ -559,11 +570,7 @@ def errors_patterns(env: Env, unresolved: bool, since: str | None) -> int:
     if scope is None:
         return 0
     groups = [g for g in _groups(scope, start) if not unresolved or g["status"] != "resolved"]
-    if env.json:
-        env.emit(groups)
-        return 0
-    if not groups:
-        click.echo("kari-debug: no error groups match", err=True)
+    if _answered_without_table(env, groups, "error groups"):
         return 0
     rows = []
     for g in groups:
@@ -723,11 +730,7 @@ def alerts_show(
             limit=limit,
         )
     ]
-    if env.json:
-        env.emit(found)
-        return 0
-    if not found:
-        click.echo("kari-debug: no alerts match", err=True)
+    if _answered_without_table(env, found, "alerts"):
         return 0
     rows = []
     for a in found:

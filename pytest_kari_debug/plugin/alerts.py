@@ -19,7 +19,6 @@ import pytest
 
 from ..alerting import ACTIVE, Alert, AlertManager
 from ..exceptions import ConfigurationError
-from ..exporters.csv_export import write_csv
 from ..manager import ExtensionDebugManager
 from ..rules import (
     RULE_OPTIONS,
@@ -33,7 +32,7 @@ from ..rules import (
     parse_rule,
     parse_rules,
 )
-from .state import STATE, add_option, guard, kari_markers, option_source
+from .state import STATE, add_option, guard, kari_markers, option_source, write_run_csv
 
 MEMORY_FIGURES = frozenset({"allocated_mb", "peak_memory_mb", "allocated_blocks"})
 FAIL_ON_CHOICES = ("low", "medium", "high", "critical", "none")
@@ -440,13 +439,8 @@ def _summarise(
         "manager_alerts": manager_alerts,
         "channels": list(channels.values()),
     }
-    if state.settings.csv_dir is not None and (rows or manager_alerts):
-        path = state.settings.csv_dir / "alerts.csv"
-        try:
-            write_csv(path, rows, ALERT_CSV_COLUMNS)
-            state.outputs["alerts csv"] = str(path)
-        except OSError as exc:
-            state.diagnose(f"could not write {str(path)!r}: {exc}")
+    if rows or manager_alerts:
+        write_run_csv(state, "alerts.csv", rows, ALERT_CSV_COLUMNS, output="alerts csv")
     state.summary_lines.extend(_summary_lines(rows, manager_alerts, failed, alerts_state))
 
 

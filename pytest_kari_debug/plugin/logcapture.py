@@ -8,12 +8,10 @@ from typing import Any
 
 import pytest
 
-from ..atomic import write_atomic
 from ..context import current_session
-from ..exporters.csv_export import render_csv
 from ..exporters.logs_export import drop_marker, log_rows
 from ..logger import LEVELS, KariLogHandler
-from .state import STATE, guard, register_when_sessions
+from .state import STATE, guard, register_when_sessions, write_run_csv
 
 _HANDLER = pytest.StashKey[KariLogHandler]()
 _ATTACHED = pytest.StashKey[list[logging.Logger]]()
@@ -195,13 +193,7 @@ def pytest_kari_debug_run_finished(
                 f"logs: {total} records ({counts.get('ERROR', 0) + counts.get('CRITICAL', 0)}"
                 f" error, {counts.get('WARNING', 0)} warning), {dropped} dropped"
             )
-    csv_dir = state.settings.csv_dir
-    if csv_dir is not None:
+    if state.settings.csv_dir is not None:
         with guard(config, "writing logs.csv"):
             rows, columns = log_rows(run_log_records(tests, limit))
-            path = csv_dir / CSV_NAME
-            try:
-                write_atomic(path, render_csv(rows, columns))
-                state.outputs[CSV_NAME] = str(path)
-            except OSError as exc:
-                state.diagnose(f"could not write {str(path)!r}: {exc}")
+            write_run_csv(state, CSV_NAME, rows, columns, output=CSV_NAME)

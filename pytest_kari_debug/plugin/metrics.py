@@ -11,9 +11,8 @@ import pytest
 
 from ..exceptions import ExportError
 from ..exporters import prometheus
-from ..exporters.csv_export import write_csv
 from ..stats import quantile
-from .state import STATE, add_option, guard, option_text
+from .state import STATE, add_option, guard, option_text, write_run_csv
 
 CSV_COLUMNS = ("ts", "extension_id", "nodeid", "session_id", "kind", "name", "value", "unit",
                "labels")  # fmt: skip
@@ -225,12 +224,7 @@ def pytest_kari_debug_run_finished(
             state.summary_lines.append(_summary_line(section))
     if state.settings.csv_dir is not None:
         with guard(config, "writing metrics.csv"):
-            path = state.settings.csv_dir / "metrics.csv"
-            try:
-                write_csv(path, csv_rows(tests), CSV_COLUMNS)
-                state.outputs["metrics csv"] = str(path)
-            except OSError as exc:
-                state.diagnose(f"could not write {str(path)!r}: {exc}")
+            write_run_csv(state, "metrics.csv", csv_rows(tests), CSV_COLUMNS, output="metrics csv")
     if settings is None:
         return
     if settings.prometheus_path is not None:

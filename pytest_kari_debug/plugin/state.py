@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ import pytest
 
 from ..config import DebugConfiguration
 from ..exceptions import KariDebugWarning
+from ..exporters.csv_export import write_csv
 from ..manager import ExtensionDebugManager
 from ..storage import Store
 
@@ -69,6 +70,28 @@ class KariState:
         if len(self.diagnostics) < 200:
             self.diagnostics.append(message)
         warn(message)
+
+
+def write_run_csv(
+    state: KariState,
+    name: str,
+    rows: Iterable[Mapping[str, Any]],
+    columns: Sequence[str],
+    *,
+    output: str,
+) -> None:
+    """Write *rows* as the file *name* under ``--kari-csv`` and list it in the outputs as
+    *output*; a file that cannot be written becomes a diagnostic."""
+    csv_dir = state.settings.csv_dir
+    if csv_dir is None:
+        return
+    path = csv_dir / name
+    try:
+        write_csv(path, rows, columns)
+    except OSError as exc:
+        state.diagnose(f"could not write {str(path)!r}: {exc}")
+        return
+    state.outputs[output] = str(path)
 
 
 STATE = pytest.StashKey[KariState]()
