@@ -32,7 +32,15 @@ from ..rules import (
     parse_rule,
     parse_rules,
 )
-from .state import STATE, add_option, guard, kari_markers, option_source, write_run_csv
+from .state import (
+    STATE,
+    add_option,
+    guard,
+    kari_markers,
+    option_source,
+    register_once,
+    write_run_csv,
+)
 
 MEMORY_FIGURES = frozenset({"allocated_mb", "peak_memory_mb", "allocated_blocks"})
 FAIL_ON_CHOICES = ("low", "medium", "high", "critical", "none")
@@ -184,10 +192,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         rules = item.stash[_RULES] = item_rules(item)
         ruled = ruled or bool(rules)
-    name = "kari-debug-ruled-tests"
-    if ruled and not config.pluginmanager.has_plugin(name):
-        # Only a run with rules pays for timing the phases the rules read.
-        config.pluginmanager.register(RuledTests(), name)
+    if ruled:  # only a run with rules pays for timing the phases the rules read
+        register_once(config, "kari-debug-ruled-tests", RuledTests)
 
 
 # Measuring and judging ---------------------------------------------------------------------

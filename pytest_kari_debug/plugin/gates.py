@@ -37,7 +37,7 @@ from ..gates import (
 from ..manager import ExtensionDebugManager
 from ..storage import Store
 from .core import session_of
-from .state import STATE, add_option, guard, kari_markers, option_text
+from .state import STATE, add_option, guard, kari_markers, option_text, register_once
 
 #: Gates shown in the comparison table when --kari-fail-regression is not given (no failures).
 REPORT_GATES = "duration:+25%,cpu:+25%,allocated:+10%,peak_rss:+50MB"
@@ -260,10 +260,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if repeat is not None:
             item.stash[_REPEAT_MARKED] = repeat
             repeated = True
-    name = "kari-debug-measured-tests"
-    if (config.stash[GATES].active or repeated) and not config.pluginmanager.has_plugin(name):
-        # Only a run that measures pays for the per-test hooks.
-        config.pluginmanager.register(MeasuredTests(), name)
+    if config.stash[GATES].active or repeated:
+        register_once(config, "kari-debug-measured-tests", MeasuredTests)
 
 
 class _Clock:

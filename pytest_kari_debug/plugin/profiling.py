@@ -18,7 +18,7 @@ from ..atomic import write_atomic
 from ..context import CURRENT_SESSION, SessionInfo
 from ..profiler import PerformanceProfiler, ProfileSession, bottlenecks_from_profiles
 from .core import manager_for, session_of
-from .state import STATE, add_option, guard, kari_markers, option_text
+from .state import STATE, add_option, guard, kari_markers, option_text, register_once
 
 SLOWEST_TESTS = 5
 TOP_BOTTLENECKS = 5
@@ -96,10 +96,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if (marked or uses_fixture) and not cfg.profiling_enabled:
             settings.configuration = cfg = cfg.replace(profiling_enabled=True)
         if cfg.profiling_enabled or settings.profile or settings.memory:
-            # Only a run that can profile pays for the per-test hooks.
-            name = "kari-debug-profiled-tests"
-            if not config.pluginmanager.has_plugin(name):
-                config.pluginmanager.register(ProfiledTests(), name)
+            register_once(config, "kari-debug-profiled-tests", ProfiledTests)
 
 
 def _test_function(item: pytest.Item) -> Any:

@@ -97,14 +97,21 @@ def write_run_csv(
 STATE = pytest.StashKey[KariState]()
 
 
-def register_when_sessions(config: pytest.Config, name: str, hooks: Callable[[], object]) -> None:
-    """Register the per-test hook object *hooks()* as *name* if a collected test has a session.
+def register_once(config: pytest.Config, name: str, hooks: Callable[[], object]) -> None:
+    """Register the per-test hook object *hooks()* as plugin *name*, unless already there.
 
-    A run where no test asks for a debug session then pays for none of its per-test hooks.
+    Features call this only in a run that uses them: a run that does not pays for none of
+    their per-test hooks.
     """
-    state = config.stash.get(STATE, None)
-    if state is not None and state.sessions_wanted and not config.pluginmanager.has_plugin(name):
+    if not config.pluginmanager.has_plugin(name):
         config.pluginmanager.register(hooks(), name)
+
+
+def register_when_sessions(config: pytest.Config, name: str, hooks: Callable[[], object]) -> None:
+    """:func:`register_once` when a collected test runs in a debug session."""
+    state = config.stash.get(STATE, None)
+    if state is not None and state.sessions_wanted:
+        register_once(config, name, hooks)
 
 
 _KARI_MARKERS = pytest.StashKey[frozenset[str]]()

@@ -24,7 +24,7 @@ from ..tracing import (
     parse_traceparent,
     uninstall_opentelemetry_capture,
 )
-from .state import STATE, add_option, guard, option_text
+from .state import STATE, add_option, guard, option_text, register_once
 
 
 @dataclass
@@ -144,7 +144,7 @@ def pytest_configure(config: pytest.Config) -> None:
         plugin.configuration = plugin.configuration.replace(tracing_enabled=True)
     if state.settings.trace or state.settings.configuration.tracing_enabled:
         # Only a run that traces pays for the per-test hooks.
-        config.pluginmanager.register(TracedTests(), "kari-debug-traced-tests")
+        register_once(config, "kari-debug-traced-tests", TracedTests)
 
 
 @pytest.hookimpl(optionalhook=True)
