@@ -138,21 +138,39 @@ class Alert:
 class AlertingConfiguration:
     """Noise control and routing of alerts (the seed's fields, checked at construction).
 
-    ``notification_channels`` lists the channel ids or kinds (log, webhook, email) that
-    receive notifications; ``severity_filters`` maps a channel id or kind to the severities it
-    receives. ``max_alerts_per_hour`` caps notifications (alerts beyond it are still
-    recorded); ``default_cooldown_minutes`` is the least time between two notifications of
-    one rule (0: none).
+    Each field's help text is in its metadata (``dataclasses.fields(...)[i].metadata["help"]``).
     """
 
-    enabled: bool = True
-    default_cooldown_minutes: float = 5
-    max_alerts_per_hour: int = 100
-    auto_resolve_after_hours: float = 24
-    notification_channels: list[str] = field(default_factory=lambda: list(CHANNEL_KINDS))
-    severity_filters: dict[str, list[AlertSeverity]] = field(default_factory=dict)
-    notification_queue_size: int = 1000
-    shutdown_timeout: float = 5.0
+    enabled: bool = field(
+        default=True, metadata={"help": "Create alerts at all (false: every alert is ignored)"}
+    )
+    default_cooldown_minutes: float = field(
+        default=5,
+        metadata={"help": "Least time between two notifications of one rule (0: none)"},
+    )
+    max_alerts_per_hour: int = field(
+        default=100,
+        metadata={"help": "Notifications sent per hour at most (alerts beyond it are recorded)"},
+    )
+    auto_resolve_after_hours: float = field(
+        default=24,
+        metadata={"help": "Hours after which an active alert not seen again resolves (0: never)"},
+    )
+    notification_channels: list[str] = field(
+        default_factory=lambda: list(CHANNEL_KINDS),
+        metadata={"help": "Channel ids or kinds (log, webhook, email) that get notifications"},
+    )
+    severity_filters: dict[str, list[AlertSeverity]] = field(
+        default_factory=dict,
+        metadata={"help": "Channel id or kind to the severities it receives (default: all)"},
+    )
+    notification_queue_size: int = field(
+        default=1000,
+        metadata={"help": "Notifications waiting per channel at most (more are dropped)"},
+    )
+    shutdown_timeout: float = field(
+        default=5.0, metadata={"help": "Seconds queued notifications get at shutdown"}
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.enabled, bool):

@@ -22,6 +22,13 @@ DEFAULT_REDACT_FIELDS = (
     "cookie",
     "set-cookie",
 )
+
+
+def _field(default: Any, help: str) -> Any:
+    """A dataclass field with its *help* text (the plugin's ``--kari-<field>`` help, the docs)."""
+    return dataclasses.field(default=default, metadata={"help": help})
+
+
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -35,38 +42,50 @@ class DebugConfiguration:
     """
 
     # Component toggles
-    logging_enabled: bool = True
-    metrics_enabled: bool = True
-    error_tracking_enabled: bool = True
-    profiling_enabled: bool = False
-    tracing_enabled: bool = False
-    alerting_enabled: bool = True
+    logging_enabled: bool = _field(True, "Record structured logs (true/false)")
+    metrics_enabled: bool = _field(True, "Record metrics and resource usage (true/false)")
+    error_tracking_enabled: bool = _field(True, "Record and group errors (true/false)")
+    profiling_enabled: bool = _field(False, "Enable the profiler component (true/false)")
+    tracing_enabled: bool = _field(False, "Enable the tracer component (true/false)")
+    alerting_enabled: bool = _field(True, "Evaluate alerts (true/false)")
 
     # Collection intervals (seconds)
-    metrics_interval: float = 30.0
-    health_check_interval: float = 60.0
+    metrics_interval: float = _field(30.0, "Seconds between resource samples")
+    health_check_interval: float = _field(60.0, "Seconds between health checks")
 
     # Storage limits (records kept in memory per component)
-    max_log_entries: int = 10000
-    max_metrics: int = 50000
-    max_errors: int = 1000
-    max_traces: int = 1000
+    max_log_entries: int = _field(10000, "Log records kept in memory per extension")
+    max_metrics: int = _field(50000, "Metric points kept in memory per extension")
+    max_errors: int = _field(1000, "Error records kept in memory per extension")
+    max_traces: int = _field(1000, "Spans kept in memory per extension")
 
     # Performance settings
-    sampling_rate: float = 1.0
-    profiling_overhead_limit: float = 5.0
+    sampling_rate: float = _field(1.0, "Share of traces recorded, 0.0 to 1.0")
+    profiling_overhead_limit: float = _field(
+        5.0, "Highest self-overhead in percent before sampling is reduced"
+    )
 
     # Beyond the seed
-    log_level: str = "DEBUG"
-    redact_fields: tuple[str, ...] = DEFAULT_REDACT_FIELDS
-    max_repr_length: int = 2000
-    max_stack_frames: int = 50
-    memory_tracking: bool = False
-    profile_interval: float = 0.001
-    profile_min_percent: float = 1.0
-    slow_span_ms: float = 100.0
-    max_alerts: int = 1000
-    max_sessions: int = 1000  # stopped debug sessions kept in memory per manager
+    log_level: str = _field(
+        "DEBUG", "Lowest log level captured (DEBUG, INFO, WARNING, ERROR, CRITICAL)"
+    )
+    redact_fields: tuple[str, ...] = _field(
+        DEFAULT_REDACT_FIELDS, "Comma-separated field names whose values are redacted"
+    )
+    max_repr_length: int = _field(2000, "Longest repr kept for a value that is not JSON-able")
+    max_stack_frames: int = _field(50, "Frames kept per stack trace")
+    memory_tracking: bool = _field(
+        False, "Trace allocations per test with tracemalloc (true/false)"
+    )
+    profile_interval: float = _field(0.001, "Seconds between profiler samples")
+    profile_min_percent: float = _field(
+        1.0, "Percent of a test's time a call-tree node needs to be kept"
+    )
+    slow_span_ms: float = _field(100.0, "Spans longer than this are flagged as bottlenecks")
+    max_alerts: int = _field(1000, "Alerts kept in memory per extension")
+    max_sessions: int = _field(
+        1000, "Stopped debug sessions kept in memory per extension (the store keeps all)"
+    )
 
     def __post_init__(self) -> None:
         for spec in dataclasses.fields(self):
@@ -105,6 +124,12 @@ class DebugConfiguration:
 def field_names() -> list[str]:
     """Names of every :class:`DebugConfiguration` field, in declaration order."""
     return [spec.name for spec in dataclasses.fields(DebugConfiguration)]
+
+
+def field_help(name: str) -> str:
+    """The help text of :class:`DebugConfiguration` field *name*."""
+    spec = next(f for f in dataclasses.fields(DebugConfiguration) if f.name == name)
+    return str(spec.metadata["help"])
 
 
 def _kind(name: str) -> str:
@@ -213,6 +238,7 @@ __all__ = [
     "DEFAULT_REDACT_FIELDS",
     "LOG_LEVELS",
     "DebugConfiguration",
+    "field_help",
     "field_names",
     "parse_field",
 ]

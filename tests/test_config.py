@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from pytest_kari_debug.config import DebugConfiguration, parse_field
+from pytest_kari_debug.alerting import AlertingConfiguration
+from pytest_kari_debug.config import DebugConfiguration, field_help, field_names, parse_field
 from pytest_kari_debug.exceptions import ConfigurationError
 
 
@@ -96,3 +99,21 @@ def test_replace_validates() -> None:
         DebugConfiguration().replace(sampling_rate=5)
     with pytest.raises(ConfigurationError, match="nope"):
         DebugConfiguration().replace(nope=1)
+
+
+@pytest.mark.parametrize("configuration", [DebugConfiguration, AlertingConfiguration])
+def test_every_field_has_help_in_its_metadata(configuration: type) -> None:
+    """Each configuration field carries a capitalised help phrase (the flags' and docs' text)."""
+    for spec in dataclasses.fields(configuration):
+        text = spec.metadata.get("help", "")
+        assert text[:1].isupper(), spec.name
+        assert not text.endswith("."), spec.name
+
+
+def test_flag_help_is_the_fields_help(pytester: pytest.Pytester) -> None:
+    """``pytest --help`` shows each --kari-<field> with the help text of its field."""
+    result = pytester.runpytest("--help")
+    text = " ".join(" ".join(result.outlines).split())
+    for name in field_names():
+        if name != "memory_tracking":  # --kari-memory stands for it
+            assert field_help(name) in text, name

@@ -19,7 +19,7 @@ import pytest
 
 from .. import __version__
 from ..alerting import AlertManager
-from ..config import DebugConfiguration, field_names, parse_field
+from ..config import DebugConfiguration, field_help, field_names, parse_field
 from ..errors import ErrorTracker
 from ..exceptions import ConfigurationError, KariDebugAssertion, StoreError
 from ..exporters.json_export import build_run_document, write_run_json
@@ -57,32 +57,6 @@ KARI_MARKERS = {
     ),
     "kari_profile": "kari_profile: profile this test's call phase (as --kari-profile does)",
     "kari_gate": "kari_gate(spec): this test's regression gates, overriding --kari-fail-regression",
-}
-FIELD_HELP = {
-    "logging_enabled": "Record structured logs (true/false)",
-    "metrics_enabled": "Record metrics and resource usage (true/false)",
-    "error_tracking_enabled": "Record and group errors (true/false)",
-    "profiling_enabled": "Enable the profiler component (true/false)",
-    "tracing_enabled": "Enable the tracer component (true/false)",
-    "alerting_enabled": "Evaluate alerts (true/false)",
-    "metrics_interval": "Seconds between resource samples",
-    "health_check_interval": "Seconds between health checks",
-    "max_log_entries": "Log records kept in memory per extension",
-    "max_metrics": "Metric points kept in memory per extension",
-    "max_errors": "Error records kept in memory per extension",
-    "max_traces": "Spans kept in memory per extension",
-    "sampling_rate": "Share of traces recorded, 0.0 to 1.0",
-    "profiling_overhead_limit": "Highest self-overhead in percent before sampling is reduced",
-    "log_level": "Lowest log level captured (DEBUG, INFO, WARNING, ERROR, CRITICAL)",
-    "redact_fields": "Comma-separated field names whose values are redacted",
-    "max_repr_length": "Longest repr kept for a value that is not JSON-able",
-    "max_stack_frames": "Frames kept per stack trace",
-    "memory_tracking": "Trace allocations per test with tracemalloc (true/false)",
-    "profile_interval": "Seconds between profiler samples",
-    "profile_min_percent": "Percent of a test's time a call-tree node needs to be kept",
-    "slow_span_ms": "Spans longer than this are flagged as bottlenecks",
-    "max_alerts": "Alerts kept in memory per extension",
-    "max_sessions": "Stopped debug sessions kept in memory per extension (the store keeps all)",
 }
 
 
@@ -138,7 +112,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     for name in field_names():
         if name == "memory_tracking":
             continue
-        add_option(group, parser, name, metavar="VALUE", help=FIELD_HELP[name], default=None)
+        add_option(group, parser, name, metavar="VALUE", help=field_help(name), default=None)
 
 
 def _settings(config: pytest.Config) -> PluginSettings:
