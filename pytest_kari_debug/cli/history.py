@@ -25,6 +25,7 @@ from ..gates import (
     slowdown_of,
 )
 from ..storage import Store
+from ..summaries import comparison_markdown
 from . import exports
 from .app import CliError, Env, cli, pass_env, resolve_run
 from .figures import figures_of
@@ -359,8 +360,23 @@ def _render_comparison(env: Env, comparison: Comparison, show_all: bool) -> None
     help="Timing changes below this many ms (per test) are noise",
 )
 @click.option("--all", "show_all", is_flag=True, help="Show every comparison, not only regressions")
+@click.option(
+    "--format",
+    "compare_format",
+    type=click.Choice(["table", "json", "markdown"]),
+    default=None,
+    help="As the global --format, or markdown: the gate table for a PR comment",
+)
 @pass_env
-def compare(env: Env, base: str, head: str, spec: str, min_change_ms: float, show_all: bool) -> int:
+def compare(
+    env: Env,
+    base: str,
+    head: str,
+    spec: str,
+    min_change_ms: float,
+    show_all: bool,
+    compare_format: str | None,
+) -> int:
     """Gate HEAD (default: the last run) against BASE: exit 1 on a regression.
 
     BASE is a run of the store (id, uuid, 'last', 'last~N'), a baseline saved with
@@ -375,11 +391,13 @@ def compare(env: Env, base: str, head: str, spec: str, min_change_ms: float, sho
     applies to the total over the tests passing in both. Gates: duration (call phase), cpu,
     allocated, blocks, peak_rss (alias memory, rss), spans, logs, errors.
 
-    Exit status: 0 no regression, 1 regression, 2 missing or unreadable baseline.
+    Exit status: 0 no regression, 1 regression, 2 missing or unreadable baseline (with every
+    --format; markdown puts regressions first, then improvements, then how many are unchanged).
 
     \b
     Examples:
       kari-debug compare last~1 last --fail "duration:+25%,allocated:+10%"
+      kari-debug compare main last --format markdown >> "$GITHUB_STEP_SUMMARY"
       kari-debug compare main --fail "cpu:+20%,errors:+0"
       kari-debug --extension-id my-ext compare baseline.json run.json --fail "peak_rss:+50MB"
     """
@@ -410,7 +428,17 @@ def compare(env: Env, base: str, head: str, spec: str, min_change_ms: float, sho
     regressions = comparison.regressions()
     for change in regressions[:20]:
         click.echo(f"kari-debug: {change.message()}", err=True)
-    if env.json:
+    fmt = compare_format or env.fmt
+    if fmt == "markdown":
+        text = comparison_markdown(
+            comparison,
+            base_label=base_label,
+            head_label=head_label,
+            gates=[gate.text for gate in gates],
+        )
+        click.echo(text, nl=False)
+        return 1 if regressions else 0
+    if fmt == "json":
         env.emit(
             {
                 "ok": not regressions,

@@ -14,6 +14,7 @@ pytest_plugins = [
     "pytest_kari_debug.plugin.metrics",
     "pytest_kari_debug.plugin.profiling",
     "pytest_kari_debug.plugin.report",
+    "pytest_kari_debug.plugin.markdown",
     "pytest_kari_debug.plugin.serve",
 ]
 
