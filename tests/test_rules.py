@@ -329,7 +329,7 @@ def test_record_figures_read_a_finished_test_record() -> None:
                      "metric:hits.last", "cpu_percent", "rss_mb")
     }  # fmt: skip
     assert got == {
-        "duration_ms": 32.0,
+        "duration_ms": 31.0,  # setup + call: teardown is teardown_ms (pytest_kari_debug.figures)
         "cpu_ms": 12.5,
         "peak_rss_mb": 300.0,
         "rss_growth_mb": 50.0,

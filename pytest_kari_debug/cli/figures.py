@@ -1,11 +1,11 @@
-"""Per-test figures the CLI shows, measured the way alert rules measure them."""
+"""Per-test figures the CLI shows, read from the figures catalogue."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from ..rules import MIB, RecordFigures, figure_spec
+from ..figures import MIB, figure_spec, values
 
 __all__ = ["DISPLAY_FIGURES", "MIB", "UNITS", "figures_of"]
 
@@ -14,6 +14,7 @@ DISPLAY_FIGURES = (
     "duration_ms",
     "call_ms",
     "cpu_ms",
+    "kari_overhead_ms",
     "peak_rss_mb",
     "allocated_mb",
     "allocated_blocks",
@@ -22,20 +23,14 @@ DISPLAY_FIGURES = (
     "log.error",
     "log.warning",
 )
-#: Unit of each shown figure (the alert rules' unit).
+#: Unit of each shown figure (the catalogue's unit).
 UNITS: dict[str, str] = {name: figure_spec(name).unit for name in DISPLAY_FIGURES}
 
 
 def figures_of(record: Mapping[str, Any]) -> dict[str, float]:
     """The shown figures of one test record, only those it measured.
 
-    Each is ``RecordFigures(record).measure(name).value``: the value an alert rule on that
-    figure tests. A figure whose instrument was off (missing) or with no value is left out.
+    Each is the catalogue's value (:func:`pytest_kari_debug.figures.measure`): the value an
+    alert rule on that figure tests.
     """
-    source = RecordFigures(record)
-    figures: dict[str, float] = {}
-    for name in DISPLAY_FIGURES:
-        measured = source.measure(name)
-        if measured.missing is None and measured.value is not None:
-            figures[name] = measured.value
-    return figures
+    return values(DISPLAY_FIGURES, record)

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_atomic
+from ..model import RUN_FORMAT, SCHEMA_VERSION
 
-FORMAT = "pytest-kari-debug/run"
-VERSION = 1
+FORMAT = RUN_FORMAT
+VERSION = SCHEMA_VERSION
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "run.schema.json"
 
 

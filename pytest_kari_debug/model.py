@@ -1,0 +1,375 @@
+"""Typed, frozen records of a test and a run, and the vocabulary every layer shares.
+
+Everything above the components (rules, gates, the report, the CLI, the API, the exporters)
+reads a test through :class:`TestRecord` and a run through :class:`RunRecord`, built from the
+stored dictionaries by ``from_dict`` (which also migrates the documents of older versions).
+
+Version history of a test record (``record_version``) and of a run document (``version``):
+
+1. phases as pytest timed them, *including* the plugin's own start/stop work; ``duration_ms``
+   the sum of every phase; CPU only as the debug session's ``resources.cpu_ms``.
+2. phases cover the test's own setup/call/teardown only; ``duration_ms`` is setup + call (see
+   :mod:`pytest_kari_debug.figures`); ``cpu_ms`` is the test's own CPU time over the same
+   window; ``kari_overhead_ms`` is the plugin's own time in the test's window.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import operator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from .exceptions import ConfigurationError
+
+#: Version of a test record and of a run document written today.
+SCHEMA_VERSION = 2
+#: ``format`` of a run document (``--kari-json``).
+RUN_FORMAT = "pytest-kari-debug/run"
+#: pytest's outcome words, as a record spells them.
+OUTCOMES = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
+#: The phases of a test, in order.
+PHASES = ("setup", "call", "teardown")
+
+
+# Vocabulary ----------------------------------------------------------------------------------
+class Kind(enum.Enum):
+    """A component's records, under the three spellings in use.
+
+    ``value`` is the key of a test's ``collected_data`` (``"logging"``), ``record`` the kind of
+    one record in the store (``"log"``), ``plural`` the name of a list of them in a document,
+    an API route or a CLI command (``"logs"``).
+    """
+
+    LOGGING = "logging"
+    METRICS = "metrics"
+    ERROR_TRACKING = "error_tracking"
+    TRACING = "tracing"
+    ALERTING = "alerting"
+    PROFILING = "profiling"
+
+    @property
+    def record(self) -> str:
+        """The store's kind of one record (``log``, ``metric``, ``error``...)."""
+        return _RECORD[self]
+
+    @property
+    def plural(self) -> str:
+        """The name of a list of these records (``logs``, ``metrics``, ``errors``...)."""
+        return _RECORD[self] + "s"
+
+    @classmethod
+    def parse(cls, name: str | Kind) -> Kind:
+        """The kind spelled *name* in any of its three spellings (case-insensitive)."""
+        if isinstance(name, Kind):
+            return name
+        found = _SPELLINGS.get(str(name).strip().lower())
+        if found is None:
+            accepted = ", ".join(sorted(_SPELLINGS))
+            msg = f"unknown record kind {name!r}; accepted: {accepted}"
+            raise ConfigurationError(msg)
+        return found
+
+
+_RECORD = {
+    Kind.LOGGING: "log",
+    Kind.METRICS: "metric",
+    Kind.ERROR_TRACKING: "error",
+    Kind.TRACING: "span",
+    Kind.ALERTING: "alert",
+    Kind.PROFILING: "profile",
+}
+_SPELLINGS = {
+    spelling: kind for kind in Kind for spelling in (kind.value, _RECORD[kind], _RECORD[kind] + "s")
+}
+
+#: Alert severities, lowest first.
+SEVERITIES = ("low", "medium", "high", "critical")
+#: Log level names and their numbers (``logging``'s).
+LOG_LEVELS: Mapping[str, int] = MappingProxyType(
+    {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+)
+#: Comparison operators of rules and thresholds.
+OPERATORS: Mapping[str, Callable[[float, float], bool]] = MappingProxyType(
+    {
+        ">": operator.gt,
+        ">=": operator.ge,
+        "<": operator.lt,
+        "<=": operator.le,
+        "==": operator.eq,
+        "!=": operator.ne,
+    }
+)
+MIB = 1024.0 * 1024.0
+
+
+class Unit(enum.Enum):
+    """The unit of a figure's value; ``base`` and ``factor`` give it in base units."""
+
+    MS = "ms"
+    PERCENT = "%"
+    MIB = "MiB"
+    BYTES = "bytes"
+    BLOCKS = "blocks"
+    RECORDS = "records"
+    ERRORS = "errors"
+    SPANS = "spans"
+    PER_SECOND = "errors/s"
+    NONE = ""
+
+    @property
+    def base(self) -> Unit:
+        """The base unit of this one (MiB -> bytes; the others are their own base)."""
+        return Unit.BYTES if self is Unit.MIB else self
+
+    @property
+    def factor(self) -> float:
+        """Multiply a value in this unit by this to get it in :attr:`base` units."""
+        return MIB if self is Unit.MIB else 1.0
+
+
+# Records -------------------------------------------------------------------------------------
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _frozen(value: Any) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value)) if isinstance(value, Mapping) else MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentData:
+    """One component's data for one test: its records, how many it dropped, the rest."""
+
+    kind: Kind
+    records: tuple[Mapping[str, Any], ...] = ()
+    dropped: int = 0
+    #: Everything else the component recorded (``resources``, ``memory``, ``samples``...).
+    details: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def count(self) -> int:
+        """Records the component saw: those kept plus those dropped at its cap."""
+        return len(self.records) + self.dropped
+
+    @classmethod
+    def from_dict(cls, kind: Kind, data: Mapping[str, Any]) -> ComponentData:
+        """Read one ``collected_data`` entry."""
+        records = data.get("records")
+        dropped = _number(data.get("dropped")) or 0.0
+        return cls(
+            kind=kind,
+            records=tuple(r for r in records if isinstance(r, Mapping))
+            if isinstance(records, (list, tuple))
+            else (),
+            dropped=max(0, int(dropped)),
+            details=MappingProxyType(
+                {k: v for k, v in data.items() if k not in ("records", "dropped")}
+            ),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``collected_data`` entry this was read from."""
+        out: dict[str, Any] = {"records": [dict(r) for r in self.records]}
+        if self.dropped:
+            out["dropped"] = self.dropped
+        out.update(self.details)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class TestRecord:
+    """Everything recorded about one test (one entry of a run document's ``tests``)."""
+
+    __test__ = False  # not a pytest test class
+
+    nodeid: str
+    extension_id: str
+    outcome: str
+    #: The test's own time per phase, in ms (without the plugin's work, from version 2).
+    phases: Mapping[str, float]
+    #: setup + call, in ms (see :mod:`pytest_kari_debug.figures`).
+    duration_ms: float
+    #: The test's own CPU time (user + system) over setup + call, in ms; None if unknown.
+    cpu_ms: float | None = None
+    #: The plugin's own time inside the test's window, in ms; None if not measured.
+    kari_overhead_ms: float | None = None
+    extension_name: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    session_id: str | None = None
+    worker: str | None = None
+    longrepr: str | None = None
+    crashed: bool = False
+    collected: Mapping[Kind, ComponentData] = field(default_factory=lambda: MappingProxyType({}))
+    #: Unknown components' data, kept as written so nothing is lost on a round trip.
+    other_data: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    extra: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    #: Keys this version does not know, kept as written.
+    unknown: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    version: int = SCHEMA_VERSION
+
+    def component(self, kind: Kind | str) -> ComponentData | None:
+        """The data of component *kind* (any spelling), or None when it was off."""
+        return self.collected.get(Kind.parse(kind))
+
+    def detail(self, kind: Kind, key: str) -> Mapping[str, Any] | None:
+        """A mapping a component recorded besides its records (``metrics`` ``resources``)."""
+        data = self.collected.get(kind)
+        found = data.details.get(key) if data is not None else None
+        return found if isinstance(found, Mapping) and found else None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TestRecord:
+        """Read a test record of any version (older ones are migrated, see the module)."""
+        version = int(_number(data.get("record_version")) or 1)
+        phases = {
+            name: value
+            for name, value in (
+                (p, _number((data.get("phases") or {}).get(p)))
+                for p in PHASES
+                if isinstance(data.get("phases"), Mapping)
+            )
+            if value is not None
+        }
+        collected: dict[Kind, ComponentData] = {}
+        other: dict[str, Any] = {}
+        raw = data.get("collected_data")
+        for key, value in raw.items() if isinstance(raw, Mapping) else ():
+            try:
+                kind = Kind(key)
+            except ValueError:
+                other[key] = value
+                continue
+            if isinstance(value, Mapping):
+                collected[kind] = ComponentData.from_dict(kind, value)
+        duration = _number(data.get("duration_ms"))
+        if version < 2 or duration is None:
+            # Version 1 summed every phase; the figure is setup + call.
+            duration = round(phases.get("setup", 0.0) + phases.get("call", 0.0), 3)
+        known = {*_TEST_KEYS, "record_version"}
+        return cls(
+            nodeid=str(data.get("nodeid", "")),
+            extension_id=str(data.get("extension_id") or "unknown"),
+            outcome=str(data.get("outcome") or "error"),
+            phases=MappingProxyType(phases),
+            duration_ms=duration,
+            cpu_ms=_number(data.get("cpu_ms")) if version >= 2 else None,
+            kari_overhead_ms=_number(data.get("kari_overhead_ms")) if version >= 2 else None,
+            extension_name=_text(data.get("extension_name")),
+            started_at=_number(data.get("started_at")),
+            finished_at=_number(data.get("finished_at")),
+            session_id=_text(data.get("session_id")),
+            worker=_text(data.get("worker")),
+            longrepr=_text(data.get("longrepr")),
+            crashed=bool(data.get("crashed", False)),
+            collected=MappingProxyType(collected),
+            other_data=MappingProxyType(other),
+            extra=_frozen(data.get("extra")),
+            unknown=MappingProxyType({k: v for k, v in data.items() if k not in known}),
+            version=version,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as the JSON document and the store write it (current version)."""
+        out: dict[str, Any] = {
+            "record_version": SCHEMA_VERSION,
+            "nodeid": self.nodeid,
+            "extension_id": self.extension_id,
+            "outcome": self.outcome,
+            "phases": dict(self.phases),
+            "duration_ms": self.duration_ms,
+            "cpu_ms": self.cpu_ms,
+            "kari_overhead_ms": self.kari_overhead_ms,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "session_id": self.session_id,
+            "worker": self.worker,
+            "longrepr": self.longrepr,
+            "collected_data": {
+                **{kind.value: data.to_dict() for kind, data in self.collected.items()},
+                **self.other_data,
+            },
+            "extra": dict(self.extra),
+        }
+        if self.extension_name is not None:
+            out["extension_name"] = self.extension_name
+        if self.crashed:
+            out["crashed"] = True
+        out.update(self.unknown)
+        return out
+
+
+_TEST_KEYS = (
+    "nodeid", "extension_id", "extension_name", "outcome", "phases", "duration_ms", "cpu_ms",
+    "kari_overhead_ms", "started_at", "finished_at", "session_id", "worker", "longrepr",
+    "crashed", "collected_data", "extra",
+)  # fmt: skip
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One run: its metadata, its tests, the plugin's diagnostics and the features' sections."""
+
+    meta: Mapping[str, Any]
+    tests: tuple[TestRecord, ...]
+    diagnostics: tuple[str, ...] = ()
+    sections: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    version: int = SCHEMA_VERSION
+
+    def __iter__(self) -> Iterator[TestRecord]:
+        return iter(self.tests)
+
+    @property
+    def kari_overhead_ms(self) -> float | None:
+        """The plugin's own time in every test's window, in ms (None if never measured)."""
+        values = [t.kari_overhead_ms for t in self.tests if t.kari_overhead_ms is not None]
+        return round(sum(values), 3) if values else None
+
+    @classmethod
+    def from_dict(cls, document: Mapping[str, Any]) -> RunRecord:
+        """Read a run document (``--kari-json``) of any version."""
+        found = document.get("format")
+        if found is not None and found != RUN_FORMAT:
+            msg = f"not a run document: format {found!r}, expected {RUN_FORMAT!r}"
+            raise ConfigurationError(msg)
+        version = int(_number(document.get("version")) or 1)
+        if version > SCHEMA_VERSION:
+            msg = (
+                f"run document version {version} is newer than this pytest-kari-debug reads"
+                f" ({SCHEMA_VERSION}): upgrade pytest-kari-debug"
+            )
+            raise ConfigurationError(msg)
+        tests = document.get("tests") or ()
+        return cls(
+            meta=_frozen(document.get("run")),
+            tests=tuple(TestRecord.from_dict(t) for t in tests if isinstance(t, Mapping)),
+            diagnostics=tuple(str(d) for d in document.get("diagnostics") or ()),
+            sections=_frozen(document.get("sections")),
+            version=version,
+        )
+
+    @classmethod
+    def of(cls, meta: Mapping[str, Any], tests: Sequence[Mapping[str, Any]]) -> RunRecord:
+        """A run from its metadata and its tests' stored dictionaries."""
+        return cls(meta=_frozen(meta), tests=tuple(TestRecord.from_dict(t) for t in tests))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The run as a document of the current version (without the derived ``summary``)."""
+        return {
+            "format": RUN_FORMAT,
+            "version": SCHEMA_VERSION,
+            "run": dict(self.meta),
+            "tests": [test.to_dict() for test in self.tests],
+            "diagnostics": list(self.diagnostics),
+            "sections": dict(self.sections),
+        }
