@@ -945,7 +945,15 @@
   }
   function fromHash() {
     var m = /^#test-(\d+)$/.exec(location.hash);
-    if (m) openTest(Number(m[1]), true);
+    if (m) return openTest(Number(m[1]), true);
+    // #test=<node id, URL-encoded>: the link a JUnit XML property (kari.report) carries
+    m = /^#test=(.*)$/.exec(location.hash);
+    if (!m) return;
+    var wanted;
+    try { wanted = decodeURIComponent(m[1]); } catch (e) { return; }
+    for (var i = 0; i < TESTS.length; i++) {
+      if (TESTS[i].nodeid === wanted) return openTest(i, true);
+    }
   }
   window.addEventListener("hashchange", fromHash);
 

@@ -15,6 +15,7 @@ pytest_plugins = [
     "pytest_kari_debug.plugin.profiling",
     "pytest_kari_debug.plugin.report",
     "pytest_kari_debug.plugin.markdown",
+    "pytest_kari_debug.plugin.junit",
     "pytest_kari_debug.plugin.serve",
 ]
 
