@@ -12,7 +12,6 @@ from conftest import require_tool
 TESTS = """
 import time
 import pytest
-from conftest import require_tool
 
 @pytest.mark.kari_budget(duration_ms=1)
 def test_over_budget():
