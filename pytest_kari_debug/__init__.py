@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
 
 from .alerting import AlertingConfiguration, AlertManager, AlertSeverity
 from .config import DebugConfiguration
@@ -26,6 +26,12 @@ from .manager import (
 from .metrics import MetricsCollector
 from .profiler import PerformanceProfiler
 from .tracing import ExtensionTracer
+
+try:
+    __version__ = version("pytest-kari-debug")
+except PackageNotFoundError:  # imported from a source tree that is not installed
+    __version__ = "0+unknown"
+del PackageNotFoundError, version
 
 __all__ = [
     "AlertManager",

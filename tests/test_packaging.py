@@ -27,3 +27,13 @@ def test_wheel_ships_entry_point_templates_schema_and_py_typed(tmp_path: Path) -
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "[pytest11]" in text
     assert "kari_debug = pytest_kari_debug.plugin" in text
+
+
+def test_version_is_the_installed_distributions() -> None:
+    """``__version__`` is read from the installed metadata, so it never disagrees with it."""
+    from importlib.metadata import version
+
+    import pytest_kari_debug
+
+    assert pytest_kari_debug.__version__ == version("pytest-kari-debug")
+    assert f'version = "{pytest_kari_debug.__version__}"' in (REPO / "pyproject.toml").read_text()
