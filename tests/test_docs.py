@@ -107,6 +107,16 @@ def test_every_configuration_field_is_in_the_site(site: Path) -> None:
             assert spec.metadata["help"] in text, spec.name
 
 
+def test_every_figure_is_in_the_site(site: Path) -> None:
+    """Each figure of the catalogue appears with its meaning on the figures page."""
+    from pytest_kari_debug.figures import catalogue
+
+    text = page_text(site, "reference/figures")
+    for spec in catalogue():
+        assert spec.name in text, spec.name
+        assert " ".join(spec.description.split()) in text, spec.name
+
+
 def test_every_cli_command_is_in_the_site(site: Path) -> None:
     """Each kari-debug command and subcommand has its section on the CLI page."""
     commands = reference.cli_commands()

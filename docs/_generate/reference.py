@@ -260,6 +260,38 @@ def configuration_page() -> str:
     return "\n".join(out)
 
 
+# Figures ------------------------------------------------------------------------------------
+def figures_page() -> str:
+    from pytest_kari_debug import figures
+
+    rows = [
+        [
+            f"`{spec.name}`",
+            cell(spec.unit or "its own"),
+            cell(spec.base_unit if spec.unit else ""),
+            "yes" if spec.series else "no",
+            cell(spec.description),
+            cell(spec.source),
+        ]
+        for spec in figures.catalogue()
+    ]
+    return "\n".join(
+        [
+            "# Figures",
+            "",
+            "*Generated from the catalogue in `pytest_kari_debug/figures.py`.*",
+            "",
+            "A figure is something measured about a test, named by alert rules"
+            " (`kari_alert_rules`, `kari_alert`), budgets (`kari_budget`) and regression gates."
+            " A series figure has many values in a test (samples); the others have one.",
+            "",
+            prose(inspect.getdoc(figures) or "").split("\n\n", 1)[1],
+            "",
+            table(["figure", "unit", "base unit", "series", "meaning", "source"], rows),
+        ]
+    )
+
+
 # CLI ------------------------------------------------------------------------------------------
 def cli_commands() -> list[str]:
     """Every ``kari-debug`` command path (``kari-debug logs show``...), groups included."""
@@ -569,6 +601,7 @@ def python_api_page() -> str:
 PAGES: dict[str, Callable[[], str]] = {
     "reference/pytest-plugin.md": pytest_plugin_page,
     "reference/configuration.md": configuration_page,
+    "reference/figures.md": figures_page,
     "reference/cli.md": cli_page,
     "reference/rest-api.md": rest_api_page,
     "reference/run-json.md": run_json_page,
