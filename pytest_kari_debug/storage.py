@@ -1,14 +1,14 @@
-"""The embedded SQLite store: runs, tests and every component's records.
+"""The store: runs, tests and every component's records, in SQLite or PostgreSQL.
 
-One file (WAL mode, busy timeout) that the plugin writes and the CLI, REST API, history and
-regression gates read. Tests are written in batches, one transaction per batch.
+An embedded SQLite file (WAL mode, busy timeout) by default, or a PostgreSQL database that a
+team's CI machines share (:mod:`backends` holds the two dialects). The plugin writes it; the
+CLI, REST API, history and regression gates read it. Tests are written in batches, one
+transaction per batch.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -17,9 +17,9 @@ from typing import Any
 
 import orjson
 
+from .backends import Backend, StoreLocation, open_backend, redact
 from .exceptions import StoreError
 
-SQLITE_MAGIC = b"SQLite format 3\x00"
 DEFAULT_STORE = Path(".kari-debug") / "kari.db"
 
 #: Schema migrations; the schema version is the number of migrations applied.
@@ -173,75 +173,44 @@ def loads_many(texts: Sequence[str]) -> list[Any]:
 
 
 class Store:
-    """A SQLite store file. Safe to share between threads; one writer at a time."""
+    """A store (SQLite file or PostgreSQL database). Safe to share between threads."""
 
-    def __init__(self, path: str | Path, *, create: bool = True) -> None:
-        self.path = Path(path)
-        _refuse_foreign_file(self.path)
-        if not create and not self.path.exists():
-            msg = f"no store at {str(self.path)!r}"
+    def __init__(self, location: StoreLocation, *, create: bool = True) -> None:
+        self._backend: Backend = open_backend(location, create=create)
+        #: Where the store is, as it may be printed (a URL's password redacted).
+        self.label = redact(location)
+        self.kind = self._backend.kind
+        self._migrate()
+
+    @property
+    def path(self) -> Path:
+        """The SQLite file of an embedded store."""
+        if self._backend.kind != "sqlite":
+            msg = f"store {self.label!r} is a database server, not a file"
             raise StoreError(msg)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, timeout=10.0, check_same_thread=False)
-        except (OSError, sqlite3.Error) as exc:
-            msg = f"cannot open store {str(self.path)!r}: {exc}"
-            raise StoreError(msg) from exc
-        self._lock = threading.RLock()
-        try:
-            self._db.execute("PRAGMA busy_timeout = 10000")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            self._migrate()
-        except sqlite3.DatabaseError as exc:
-            self._db.close()
-            msg = f"store {str(self.path)!r} is not a usable SQLite database: {exc}"
-            raise StoreError(msg) from exc
+        return self._backend.path  # type: ignore[union-attr]
 
     # Schema ----------------------------------------------------------------------------
-    def _version(self) -> int:
-        has_meta = self._db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
-        ).fetchone()
-        if not has_meta:
-            return 0
-        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        return int(row[0]) if row else 0
-
     def _migrate(self) -> None:
-        with self._lock:
-            version = self._version()
-            if version > SCHEMA_VERSION:
-                msg = (
-                    f"store {str(self.path)!r} has schema version {version}, newer than this"
-                    f" pytest-kari-debug understands ({SCHEMA_VERSION}): upgrade pytest-kari-debug"
-                    " or point --kari-store elsewhere"
-                )
-                raise StoreError(msg)
-            for number in range(version, SCHEMA_VERSION):
-                with self._db:
-                    self._db.executescript(f"BEGIN; {MIGRATIONS[number]} ; COMMIT;")
-                with self._db:
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
-                        (str(number + 1),),
-                    )
+        try:
+            self._backend.migrate(MIGRATIONS)
+        except BaseException:
+            self._backend.close()
+            raise
 
     @property
     def schema_version(self) -> int:
-        with self._lock:
-            return self._version()
+        return self._backend.schema_version()
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Any]:
         """One write transaction (committed at the end of the block, rolled back on error)."""
-        with self._lock, self._db:
-            yield self._db
+        with self._backend.transaction() as db:
+            yield db
 
     def close(self) -> None:
         """Close the database connection."""
-        with self._lock:
-            self._db.close()
+        self._backend.close()
 
     # Writing ---------------------------------------------------------------------------
     def begin_run(self, meta: dict[str, Any]) -> int:
@@ -252,12 +221,10 @@ class Store:
         )  # fmt: skip
         values = [meta.get(c) for c in columns]
         values[3] = dumps(meta.get("args", []))
-        with self.transaction() as db:
-            cursor = db.execute(
-                f"INSERT INTO runs({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
-                values,
-            )
-            return int(cursor.lastrowid or 0)
+        return self._backend.insert(
+            f"INSERT INTO runs({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            values,
+        )
 
     def finish_run(
         self, run_id: int, *, finished_at: float, exit_status: int, data: dict[str, Any]
@@ -280,7 +247,8 @@ class Store:
         with self.transaction() as db:
             for index, test in enumerate(tests):
                 phases = test.get("phases", {})
-                cursor = db.execute(
+                test_id = self._backend.inserted_id(
+                    db,
                     f"INSERT INTO tests({_TEST_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         run_id,
@@ -297,7 +265,6 @@ class Store:
                         dumps(test) if texts is None else texts[index],
                     ),
                 )
-                test_id = int(cursor.lastrowid or 0)
                 ids.append(test_id)
                 rows = _record_rows(run_id, test_id, test)
                 if rows:
@@ -326,13 +293,8 @@ class Store:
         return len(rows)
 
     # Reading ---------------------------------------------------------------------------
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            self._db.row_factory = sqlite3.Row
-            try:
-                return self._db.execute(sql, params).fetchall()
-            finally:
-                self._db.row_factory = None
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self._backend.query(sql, params)
 
     def runs(self, limit: int = 50) -> list[dict[str, Any]]:
         """The newest runs first."""
@@ -344,7 +306,13 @@ class Store:
         if run == "last":
             rows = self._query("SELECT * FROM runs ORDER BY id DESC LIMIT 1")
         else:
-            rows = self._query("SELECT * FROM runs WHERE id=? OR uuid=?", (run, str(run)))
+            text = str(run).strip()
+            number = int(text) if text.isdigit() and len(text) < 18 else None
+            # A run id named by the user (--kari-run-id) wins over a row id of the same text.
+            rows = self._query(
+                "SELECT * FROM runs WHERE uuid = ? OR id = ? ORDER BY uuid = ? DESC LIMIT 1",
+                (text, number, text),
+            )
         return _run_dict(rows[0]) if rows else None
 
     def tests(self, run_id: int, *, extension_id: str | None = None) -> list[dict[str, Any]]:
@@ -416,7 +384,9 @@ class Store:
         """Store (or replace) the baseline *name*."""
         with self.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO baselines(name, created_at, run_id, data) VALUES (?,?,?,?)",
+                "INSERT INTO baselines(name, created_at, run_id, data) VALUES (?,?,?,?)"
+                " ON CONFLICT(name) DO UPDATE SET created_at = excluded.created_at,"
+                " run_id = excluded.run_id, data = excluded.data",
                 (name, document.get("created_at", 0.0), run_id, dumps(document)),
             )
 
@@ -476,7 +446,7 @@ class Store:
         return result
 
     def _sync_group(
-        self, db: sqlite3.Connection, run_id: int, group: Mapping[str, Any], now: float
+        self, db: Any, run_id: int, group: Mapping[str, Any], now: float
     ) -> dict[str, Any]:
         extension_id = str(group.get("extension_id") or "")
         fingerprint = str(group["fingerprint"])
@@ -484,27 +454,27 @@ class Store:
         tests = int(group.get("tests", 0) or 0)
         first_ts = group.get("first_ts")
         last_ts = group.get("last_ts")
+        # Insert-if-absent first: writers sharing a server may meet the same group at once.
+        db.execute(
+            "INSERT INTO error_groups(extension_id, fingerprint, error_type, message, template,"
+            " category, culprit, first_seen_run, first_seen_ts, last_seen_run, last_seen_ts,"
+            " count, runs_seen, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,0,0,?)"
+            " ON CONFLICT(extension_id, fingerprint) DO NOTHING",
+            (
+                extension_id, fingerprint, str(group.get("error_type") or "Error"),
+                group.get("message"), group.get("template"), group.get("category"),
+                group.get("culprit"), run_id, first_ts, run_id, last_ts,
+                dumps({"sample": group.get("sample")}),
+            ),
+        )  # fmt: skip
         row = db.execute(
-            "SELECT id, status, resolved_at, count FROM error_groups"
+            "SELECT id, status, resolved_at, count, runs_seen FROM error_groups"
             " WHERE extension_id=? AND fingerprint=?",
             (extension_id, fingerprint),
         ).fetchone()
+        group_id = int(row[0])
         regressed_now = False
-        if row is None:
-            cursor = db.execute(
-                "INSERT INTO error_groups(extension_id, fingerprint, error_type, message, template,"
-                " category, culprit, first_seen_run, first_seen_ts, last_seen_run, last_seen_ts,"
-                " count, runs_seen, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,0,0,?)",
-                (
-                    extension_id, fingerprint, str(group.get("error_type") or "Error"),
-                    group.get("message"), group.get("template"), group.get("category"),
-                    group.get("culprit"), run_id, first_ts, run_id, last_ts,
-                    dumps({"sample": group.get("sample")}),
-                ),
-            )  # fmt: skip
-            group_id = int(cursor.lastrowid or 0)
-        else:
-            group_id = int(row[0])
+        if int(row[4]) > 0:
             status, resolved_at = row[1], row[2]
             occurred = float(last_ts) if isinstance(last_ts, (int, float)) else now
             if status == "resolved" and (resolved_at is None or occurred > float(resolved_at)):
@@ -519,14 +489,17 @@ class Store:
             (group_id, run_id),
         ).fetchone()
         db.execute(
-            "INSERT OR REPLACE INTO error_group_runs(group_id, run_id, count, tests, first_ts,"
-            " last_ts) VALUES (?,?,?,?,?,?)",
+            "INSERT INTO error_group_runs(group_id, run_id, count, tests, first_ts,"
+            " last_ts) VALUES (?,?,?,?,?,?) ON CONFLICT(group_id, run_id) DO UPDATE SET"
+            " count = excluded.count, tests = excluded.tests, first_ts = excluded.first_ts,"
+            " last_ts = excluded.last_ts",
             (group_id, run_id, count, tests, first_ts, last_ts),
         )
         db.execute(
             "UPDATE error_groups SET count=count+?, runs_seen=runs_seen+?,"
-            " last_seen_run=MAX(COALESCE(last_seen_run, 0), ?),"
-            " last_seen_ts=MAX(COALESCE(last_seen_ts, 0), COALESCE(?, 0)),"
+            f" last_seen_run={self._backend.greatest('COALESCE(last_seen_run, 0)', '?')},"
+            " last_seen_ts="
+            f"{self._backend.greatest('COALESCE(last_seen_ts, 0)', 'COALESCE(?, 0)')},"
             " message=COALESCE(?, message), category=COALESCE(?, category),"
             " culprit=COALESCE(?, culprit), data=COALESCE(?, data)"
             " WHERE id=?",
@@ -750,18 +723,18 @@ class Store:
         test's node id, *equals* maps top-level record fields to the text they must equal,
         *without_test* keeps only records no test owns (a live manager's).
         """
-        clauses, params = ["r.kind = ?"], [kind]
+        clauses, params = ["r.kind = ?"], list[Any]([kind])
         if levels is not None:
             clauses.append(f"upper(r.level) IN ({', '.join('?' * len(levels))})")
             params.extend(level.upper() for level in levels)
         if nodeid:
-            clauses.append("instr(t.nodeid, ?) > 0")
+            clauses.append(self._backend.contains("t.nodeid"))
             params.append(nodeid)
         if without_test:
             clauses.append("r.test_id IS NULL")
         for field_name, text in (equals or {}).items():
-            clauses.append("CAST(json_extract(r.data, ?) AS TEXT) = ?")
-            params.extend((f"$.{field_name}", text))
+            clauses.append(f"{self._backend.json_text('r.data')} = ?")
+            params.extend((self._backend.json_path(field_name), text))
         where, params = _where(
             *clauses,
             params=params,
@@ -803,9 +776,9 @@ class Store:
             since=since,
         )
         rows = self._query(
-            "SELECT name, coalesce(json_extract(data, '$.unit'), ''), coalesce(ts, 0), value"
+            f"SELECT name, coalesce({self._backend.json_text('data')}, ''), coalesce(ts, 0), value"
             f" FROM records WHERE {where}",
-            params,
+            [self._backend.json_path("unit"), *params],
         )
         return [(str(row[0]), str(row[1]), float(row[2]), float(row[3])) for row in rows]
 
@@ -821,16 +794,14 @@ class Store:
         where, params = _where(
             time_column="finished_at", since=since, extension_id=extension_id, run_id=run_id
         )
-        cd = "$.collected_data"
+        db, cd = self._backend, "collected_data"
         rows = self._query(
-            "SELECT nodeid, outcome, finished_at, duration_ms, json_extract(data, '$.phases'),"
-            f" json_extract(data, '{cd}.metrics.resources'),"
-            f" json_extract(data, '{cd}.metrics.memory'),"
-            f" json_array_length(data, '{cd}.error_tracking.records'),"
-            f" json_array_length(data, '{cd}.tracing.records'),"
-            f" CASE WHEN json_type(data, '{cd}.logging.records') = 'array' THEN coalesce(("
-            "SELECT group_concat(coalesce(json_extract(value, '$.level'), ''), ',') FROM"
-            f" json_each(tests.data, '{cd}.logging.records')), '') END"
+            f"SELECT nodeid, outcome, finished_at, duration_ms, {db.json_value('data', 'phases')},"
+            f" {db.json_value('data', cd, 'metrics', 'resources')},"
+            f" {db.json_value('data', cd, 'metrics', 'memory')},"
+            f" {db.json_array_length('data', cd, 'error_tracking', 'records')},"
+            f" {db.json_array_length('data', cd, 'tracing', 'records')},"
+            f" {db.json_joined_field('tests.data', 'level', cd, 'logging', 'records')}"
             f" FROM tests WHERE {where} ORDER BY id",
             params,
         )
@@ -897,7 +868,7 @@ class Store:
             run_id=run_id,
             since=since,
         )
-        key = "CAST(json_extract(r.data, ?) AS TEXT)"
+        key = self._backend.json_text("r.data")
         sql = (
             f"SELECT {key} AS key, r.extension_id, count(*) AS n,"
             " count(DISTINCT r.test_id) AS tests, min(r.ts) AS first_ts, max(r.ts) AS last_ts,"
@@ -905,7 +876,7 @@ class Store:
             f" FROM records r WHERE {where}"
             " GROUP BY key, r.extension_id ORDER BY n DESC, last_ts DESC"
         )
-        groups = self._query(sql, [f"$.{key_field}", *params])
+        groups = self._query(sql, [self._backend.json_path(key_field), *params])
         ids = [row["last_id"] for row in groups]
         latest: dict[int, dict[str, Any]] = {}
         for start in range(0, len(ids), 500):
@@ -974,9 +945,8 @@ class Store:
         ]
 
     def integrity(self) -> str:
-        """``"ok"`` when SQLite's quick check finds the file sound, else what it found."""
-        rows = self._query("PRAGMA quick_check")
-        return "; ".join(str(row[0]) for row in rows[:5]) or "ok"
+        """``"ok"`` when the database is sound (SQLite's quick check), else what was found."""
+        return self._backend.integrity()
 
     def resolve(
         self, kind: str, extension_id: str, key: str, *, notes: str | None, at: float
@@ -984,8 +954,9 @@ class Store:
         """Mark the error group or alert *key* of *extension_id* resolved at *at*."""
         with self.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO resolutions(kind, extension_id, key, resolved_at, notes)"
-                " VALUES (?,?,?,?,?)",
+                "INSERT INTO resolutions(kind, extension_id, key, resolved_at, notes)"
+                " VALUES (?,?,?,?,?) ON CONFLICT(kind, extension_id, key) DO UPDATE SET"
+                " resolved_at = excluded.resolved_at, notes = excluded.notes",
                 (kind, extension_id, key, at, notes),
             )
 
@@ -1059,7 +1030,7 @@ def _group_dict(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _run_dict(row: sqlite3.Row) -> dict[str, Any]:
+def _run_dict(row: Any) -> dict[str, Any]:
     data = dict(row)
     data["args"] = json.loads(data["args"] or "[]")
     data["data"] = json.loads(data["data"] or "{}")
@@ -1104,26 +1075,8 @@ def _where(
     return " AND ".join(clauses) or "1 = 1", values
 
 
-def _refuse_foreign_file(path: Path) -> None:
-    """Raise when *path* exists and is not a SQLite database (it is never overwritten)."""
-    if path.is_dir():
-        msg = f"store path {str(path)!r} is a directory, not a SQLite file"
-        raise StoreError(msg)
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(len(SQLITE_MAGIC))
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        msg = f"cannot read store {str(path)!r}: {exc}"
-        raise StoreError(msg) from exc
-    if head and head != SQLITE_MAGIC:
-        msg = f"{str(path)!r} is not a SQLite store (left untouched); choose another --kari-store"
-        raise StoreError(msg)
-
-
-def open_store(path: str | Path | None) -> Store | None:
-    """Open the store at *path*; ``None`` or ``"none"`` means no store."""
+def open_store(path: StoreLocation | None) -> Store | None:
+    """Open the store at *path* (a file or a URL); ``None`` or ``"none"`` means no store."""
     if path is None or str(path).lower() == "none":
         return None
     return Store(path)

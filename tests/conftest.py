@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -48,3 +52,50 @@ def manager() -> ExtensionDebugManager:
 def pytester_store(pytester: pytest.Pytester) -> Path:
     """Path of the store a pytester run writes by default."""
     return pytester.path / ".kari-debug" / "kari.db"
+
+
+POSTGRES_URL_VARIABLE = "KARI_DEBUG_TEST_POSTGRES_URL"
+
+
+def postgres_admin_url() -> str:
+    """URL of the PostgreSQL server the store tests use (``.ci/start-postgres`` starts one).
+
+    Without one the PostgreSQL tests skip, unless CI demands every tool (then they fail).
+    """
+    url = os.environ.get(POSTGRES_URL_VARIABLE, "")
+    if not url:
+        message = (
+            f"no PostgreSQL server: set {POSTGRES_URL_VARIABLE} (eval $(bash .ci/start-postgres))"
+        )
+        if os.environ.get("KARI_DEBUG_REQUIRE_TOOLS") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    pytest.importorskip("psycopg")
+    return url
+
+
+@contextlib.contextmanager
+def fresh_postgres_database() -> Iterator[str]:
+    """A new, empty database on the test server; its URL (dropped afterwards)."""
+    import psycopg
+
+    admin = postgres_admin_url()
+    name = f"kari_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as db:
+        db.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(admin)
+    try:
+        yield urlunsplit(parts._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(admin, autocommit=True) as db:
+            db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """Where a fresh store lives: a SQLite file, then a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "kari.db")
+        return
+    with fresh_postgres_database() as url:
+        yield url

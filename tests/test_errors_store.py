@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,9 +12,11 @@ from pytest_kari_debug.storage import SCHEMA_VERSION, Store
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    """A fresh store file."""
-    return Store(tmp_path / "kari.db")
+def store(store_location: str) -> Iterator[Store]:
+    """A fresh store (a SQLite file, then a PostgreSQL database)."""
+    store = Store(store_location)
+    yield store
+    store.close()
 
 
 def new_run(store: Store, started_at: float, extension_id: str = "ext") -> int:
@@ -44,16 +45,11 @@ def group(fingerprint: str, count: int, ts: float, **extra: Any) -> dict[str, An
     }
 
 
-def test_migration_adds_error_group_tables(store: Store, tmp_path: Path) -> None:
+def test_migration_adds_error_group_tables(store: Store) -> None:
     """The store's schema holds error_groups and error_group_runs at the latest version."""
     assert store.schema_version == SCHEMA_VERSION
-    tables = {
-        row[0]
-        for row in sqlite3.connect(tmp_path / "kari.db").execute(
-            "SELECT name FROM sqlite_master WHERE type='table'"
-        )
-    }
-    assert {"error_groups", "error_group_runs"} <= tables
+    for table in ("error_groups", "error_group_runs"):
+        assert store._query(f"SELECT count(*) FROM {table}")[0][0] == 0
 
 
 def test_sync_inserts_new_groups_and_accumulates_known_ones(store: Store) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from pathlib import Path
@@ -36,9 +37,9 @@ def test_new_store_is_wal_with_schema_version(tmp_path: Path) -> None:
     store.close()
 
 
-def test_tests_and_records_round_trip(tmp_path: Path) -> None:
+def test_tests_and_records_round_trip(store_location: str) -> None:
     """Tests written in one batch come back with their records queryable by kind."""
-    store = Store(tmp_path / "kari.db")
+    store = Store(store_location)
     run_id = store.begin_run({"uuid": "u1", "started_at": 1.0, "args": ["-q"]})
     ids = store.write_tests(run_id, [_test_record("t::a", "first"), _test_record("t::b", "second")])
     assert len(ids) == 2
@@ -56,15 +57,17 @@ def test_tests_and_records_round_trip(tmp_path: Path) -> None:
         {"k": 1},
     )
     assert store.extensions() == ["ext"]
+    store.close()
 
 
-def test_a_batch_is_one_transaction(tmp_path: Path) -> None:
+def test_a_batch_is_one_transaction(store_location: str) -> None:
     """A failing record inside a batch leaves none of the batch behind."""
-    store = Store(tmp_path / "kari.db")
+    store = Store(store_location)
     run_id = store.begin_run({"uuid": "u1", "started_at": 1.0})
     with pytest.raises(KeyError):
         store.write_tests(run_id, [_test_record("t::a"), {"outcome": "passed"}])
     assert store.tests(run_id) == []
+    store.close()
 
 
 def test_a_file_that_is_not_sqlite_is_refused_and_untouched(tmp_path: Path) -> None:
@@ -76,16 +79,14 @@ def test_a_file_that_is_not_sqlite_is_refused_and_untouched(tmp_path: Path) -> N
     assert path.read_text() == "my precious notes\n"
 
 
-def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+def test_a_newer_schema_is_refused(store_location: str) -> None:
     """A store written by a newer version raises StoreError naming both versions."""
-    path = tmp_path / "kari.db"
-    Store(path).close()
-    db = sqlite3.connect(path)
-    with db:
+    store = Store(store_location)
+    with store.transaction() as db:
         db.execute("UPDATE meta SET value='999' WHERE key='schema_version'")
-    db.close()
+    store.close()
     with pytest.raises(StoreError, match=rf"schema version 999.*\({SCHEMA_VERSION}\)"):
-        Store(path)
+        Store(store_location)
 
 
 def test_a_directory_is_refused(tmp_path: Path) -> None:
@@ -94,13 +95,13 @@ def test_a_directory_is_refused(tmp_path: Path) -> None:
         Store(tmp_path)
 
 
-def test_opening_existing_store_keeps_data(tmp_path: Path) -> None:
+def test_opening_existing_store_keeps_data(store_location: str, tmp_path: Path) -> None:
     """Reopening a store keeps earlier runs; create=False refuses a missing file."""
-    path = tmp_path / "kari.db"
-    store = Store(path)
+    store = Store(store_location)
     store.begin_run({"uuid": "u1", "started_at": 1.0})
     store.close()
-    assert Store(path, create=False).get_run("u1")["uuid"] == "u1"
+    with contextlib.closing(Store(store_location, create=False)) as again:
+        assert again.get_run("u1")["uuid"] == "u1"
     with pytest.raises(StoreError, match="no store"):
         Store(tmp_path / "missing.db", create=False)
 

@@ -1,0 +1,516 @@
+"""The store's two databases: an embedded SQLite file and a PostgreSQL server (psycopg 3).
+
+A backend owns one connection and speaks the store's SQL (``?`` parameters, the schema of
+:data:`storage.MIGRATIONS`); the few constructs the two dialects spell differently are
+methods here, so :mod:`storage` keeps one text of every query.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from .exceptions import ConfigurationError, StoreError
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+#: Seconds to wait for a PostgreSQL server to accept a connection.
+CONNECT_TIMEOUT_S = 5
+#: Key of the advisory lock that serialises schema migrations on a PostgreSQL server.
+_MIGRATION_LOCK = 0x6B617269  # "kari"
+
+StoreLocation = Path | str
+
+
+def is_url(location: object) -> bool:
+    """Whether *location* is a database URL (``scheme://...``) rather than a file path."""
+    return (
+        isinstance(location, str) and re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", location) is not None
+    )
+
+
+def parse_location(text: str, *, source: str = "--kari-store") -> StoreLocation:
+    """A store location from user text: a ``postgresql://`` URL or a SQLite file path.
+
+    Any other ``scheme://`` is refused here, at the point of entry.
+    """
+    if not is_url(text):
+        return Path(text)
+    scheme = text.split("://", 1)[0].lower()
+    if scheme not in POSTGRES_SCHEMES:
+        msg = (
+            f"{source}: unknown store URL scheme {scheme + '://'!r} in {redact(text)!r};"
+            " accepted: a SQLite file path or postgresql://user@host:port/dbname"
+        )
+        raise ConfigurationError(msg)
+    return text
+
+
+def redact(location: StoreLocation) -> str:
+    """*location* as it may be printed: a URL's password replaced by ``***``."""
+    text = str(location)
+    if not is_url(text):
+        return text
+    try:
+        parts = urlsplit(text)
+        netloc = parts.netloc
+    except ValueError:
+        return text.split("://", 1)[0] + "://***"
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        if ":" in userinfo:
+            userinfo = userinfo.split(":", 1)[0] + ":***"
+        netloc = f"{userinfo}@{host}"
+    query = re.sub(r"(?i)(^|&)(password=)[^&]*", r"\1\2***", parts.query)
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a migration script (no ``;`` inside our DDL's literals)."""
+    return [part.strip() for part in script.split(";") if part.strip()]
+
+
+class SQLiteBackend:
+    """A SQLite file in WAL mode with a busy timeout; new files vacuum incrementally."""
+
+    kind = "sqlite"
+
+    def __init__(self, path: Path, *, create: bool) -> None:
+        self.path = path
+        self.label = str(path)
+        _refuse_foreign_file(path)
+        if not create and not path.exists():
+            msg = f"no store at {str(path)!r}"
+            raise StoreError(msg)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, timeout=10.0, check_same_thread=False)
+        except (OSError, sqlite3.Error) as exc:
+            msg = f"cannot open store {str(path)!r}: {exc}"
+            raise StoreError(msg) from exc
+        self.lock = threading.RLock()
+        try:
+            self._db.execute("PRAGMA busy_timeout = 10000")
+            # Only takes effect on a file without tables: new stores give pruned space back.
+            self._db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            msg = f"store {str(path)!r} is not a usable SQLite database: {exc}"
+            raise StoreError(msg) from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self.lock, self._db:
+            yield self._db
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        with self.lock:
+            self._db.row_factory = sqlite3.Row
+            try:
+                return self._db.execute(sql, params).fetchall()
+            finally:
+                self._db.row_factory = None
+
+    def insert(self, sql: str, params: Sequence[Any]) -> int:
+        with self.transaction() as db:
+            return int(db.execute(sql, params).lastrowid or 0)
+
+    @staticmethod
+    def inserted_id(db: sqlite3.Connection, sql: str, params: Sequence[Any]) -> int:
+        return int(db.execute(sql, params).lastrowid or 0)
+
+    def schema_version(self) -> int:
+        with self.lock:
+            return self._version()
+
+    def _version(self) -> int:
+        has_meta = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
+        ).fetchone()
+        if not has_meta:
+            return 0
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        return int(row[0]) if row else 0
+
+    def migrate(self, migrations: Sequence[str]) -> None:
+        """Apply the missing *migrations* in one transaction (a writer lock held throughout)."""
+        with self.lock:
+            try:
+                if self._version() > len(migrations):
+                    _refuse_newer(self.label, self._version(), len(migrations))
+                if self._version() == len(migrations):
+                    return
+                isolation, self._db.isolation_level = self._db.isolation_level, None
+                try:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    try:
+                        _apply(self._db.execute, self._version(), migrations, _sqlite_ddl)
+                        self._db.execute("COMMIT")
+                    except BaseException:
+                        self._db.execute("ROLLBACK")
+                        raise
+                finally:
+                    self._db.isolation_level = isolation
+            except sqlite3.DatabaseError as exc:
+                self._db.close()
+                msg = f"store {self.label!r} is not a usable SQLite database: {exc}"
+                raise StoreError(msg) from exc
+
+    def integrity(self) -> str:
+        rows = self.query("PRAGMA quick_check")
+        return "; ".join(str(row[0]) for row in rows[:5]) or "ok"
+
+    def reclaim_space(self, pages: int | None) -> None:
+        """Give free pages back to the file system (*pages* at most; ``None``: all)."""
+        with self.lock:
+            mode = self._db.execute("PRAGMA auto_vacuum").fetchone()[0]
+            if mode == 2:  # incremental
+                count = "" if pages is None else f"({int(pages)})"
+                self._db.execute(f"PRAGMA incremental_vacuum{count}").fetchall()
+            elif pages is None:
+                # An older store: switching it to incremental takes one full VACUUM.
+                self._db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+                self._db.execute("VACUUM")
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+    def close(self) -> None:
+        with self.lock:
+            self._db.close()
+
+    # Dialect ----------------------------------------------------------------------------
+    @staticmethod
+    def json_text(column: str) -> str:
+        return f"CAST(json_extract({column}, ?) AS TEXT)"
+
+    @staticmethod
+    def json_path(field: str) -> str:
+        return f"$.{field}"
+
+    @staticmethod
+    def json_value(column: str, *path: str) -> str:
+        return f"json_extract({column}, '$.{'.'.join(path)}')"
+
+    @staticmethod
+    def json_array_length(column: str, *path: str) -> str:
+        return f"json_array_length({column}, '$.{'.'.join(path)}')"
+
+    @staticmethod
+    def json_joined_field(column: str, field: str, *path: str) -> str:
+        where = f"'$.{'.'.join(path)}'"
+        return (
+            f"CASE WHEN json_type({column}, {where}) = 'array' THEN coalesce((SELECT"
+            f" group_concat(coalesce(json_extract(value, '$.{field}'), ''), ',') FROM"
+            f" json_each({column}, {where})), '') END"
+        )
+
+    @staticmethod
+    def greatest(*expressions: str) -> str:
+        return f"MAX({', '.join(expressions)})"
+
+    @staticmethod
+    def contains(haystack: str) -> str:
+        return f"instr({haystack}, ?) > 0"
+
+
+def _sqlite_ddl(statement: str) -> str:
+    return statement
+
+
+def _apply(execute: Any, version: int, migrations: Sequence[str], ddl: Any) -> None:
+    for number in range(version, len(migrations)):
+        for statement in _statements(migrations[number]):
+            execute(ddl(statement))
+    execute(
+        "INSERT INTO meta(key, value) VALUES ('schema_version', ?)"
+        " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        (str(len(migrations)),),
+    )
+
+
+def _refuse_newer(label: str, version: int, known: int) -> None:
+    msg = (
+        f"store {label!r} has schema version {version}, newer than this"
+        f" pytest-kari-debug understands ({known}): upgrade pytest-kari-debug"
+        " or point --kari-store elsewhere"
+    )
+    raise StoreError(msg)
+
+
+def _refuse_foreign_file(path: Path) -> None:
+    """Raise when *path* exists and is not a SQLite database (it is never overwritten)."""
+    if path.is_dir():
+        msg = f"store path {str(path)!r} is a directory, not a SQLite file"
+        raise StoreError(msg)
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(len(SQLITE_MAGIC))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        msg = f"cannot read store {str(path)!r}: {exc}"
+        raise StoreError(msg) from exc
+    if head and head != SQLITE_MAGIC:
+        msg = f"{str(path)!r} is not a SQLite store (left untouched); choose another --kari-store"
+        raise StoreError(msg)
+
+
+# PostgreSQL -------------------------------------------------------------------------------
+_PG_TYPES = (
+    (re.compile(r"\bINTEGER PRIMARY KEY AUTOINCREMENT\b"),
+     "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"),
+    (re.compile(r"\bINTEGER\b"), "BIGINT"),
+    (re.compile(r"\bREAL\b"), "DOUBLE PRECISION"),
+    # SQLite does not enforce foreign keys (the store never turns them on): baselines and
+    # error groups outlive a pruned run on both backends.
+    (re.compile(r"\s+REFERENCES \w+\(\w+\)"), ""),
+)  # fmt: skip
+
+
+def _postgres_ddl(statement: str) -> str:
+    for pattern, replacement in _PG_TYPES:
+        statement = pattern.sub(replacement, statement)
+    return _pg_sql(statement)
+
+
+@lru_cache(maxsize=512)
+def _pg_sql(sql: str) -> str:
+    """The store's SQL with psycopg's ``%s`` parameters (``%`` literals doubled)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+def _pg_value(value: Any) -> Any:
+    """A parameter PostgreSQL accepts: text without NUL or lone surrogates."""
+    if isinstance(value, str) and (not value.isascii() or "\x00" in value):
+        return value.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
+def _pg_params(params: Sequence[Any]) -> list[Any]:
+    return [_pg_value(value) for value in params]
+
+
+class PgRow:
+    """A result row read by position or by column name, like :class:`sqlite3.Row`."""
+
+    __slots__ = ("_names", "_values")
+
+    def __init__(self, names: dict[str, int], values: Sequence[Any]) -> None:
+        self._names = names
+        self._values = [_plain_number(v) for v in values]
+
+    def __getitem__(self, key: int | str) -> Any:
+        return self._values[key if isinstance(key, int) else self._names[key]]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def keys(self) -> list[str]:
+        return list(self._names)
+
+
+def _plain_number(value: Any) -> Any:
+    # sum() and avg() of integer columns come back as numeric (Decimal): not JSON-able.
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def _row_factory(cursor: Any) -> Any:
+    names = {column.name: index for index, column in enumerate(cursor.description or ())}
+
+    def make(values: Sequence[Any]) -> PgRow:
+        return PgRow(names, values)
+
+    return make
+
+
+class PgCursor:
+    """What :meth:`PostgresBackend.transaction` hands out: sqlite3-style execute calls."""
+
+    __slots__ = ("_connection",)
+
+    def __init__(self, connection: Any) -> None:
+        self._connection = connection
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        cursor = self._connection.cursor(row_factory=_row_factory)
+        cursor.execute(_pg_sql(sql), _pg_params(params))
+        return cursor
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self._connection.cursor() as cursor:
+            cursor.executemany(_pg_sql(sql), [_pg_params(row) for row in rows])
+
+
+class PostgresBackend:
+    """A PostgreSQL database reached by URL; reconnects when the server comes back."""
+
+    kind = "postgresql"
+
+    def __init__(self, url: str) -> None:
+        try:
+            import psycopg  # an optional dependency, imported where used
+        except ImportError as exc:
+            msg = (
+                f"store {redact(url)!r} needs PostgreSQL support:"
+                " pip install 'pytest-kari-debug[postgres]'"
+            )
+            raise StoreError(msg) from exc
+        self._psycopg = psycopg
+        self.url = url
+        self.label = redact(url)
+        self.lock = threading.RLock()
+        self._connection: Any = None
+        self._connect()
+
+    def _connect(self) -> Any:
+        if self._connection is not None and not self._connection.closed:
+            return self._connection
+        try:
+            self._connection = self._psycopg.connect(
+                self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
+                application_name="pytest-kari-debug",
+            )  # fmt: skip
+        except self._psycopg.Error as exc:
+            raise self._error("cannot connect to", exc) from None
+        return self._connection
+
+    def _error(self, doing: str, exc: BaseException) -> StoreError:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        return StoreError(f"{doing} store {self.label!r}: {redact_text(text, self.url)}")
+
+    @contextmanager
+    def _guarded(self, doing: str) -> Iterator[Any]:
+        with self.lock:
+            connection = self._connect()
+            try:
+                yield connection
+            except self._psycopg.Error as exc:
+                if isinstance(exc, self._psycopg.OperationalError) or connection.broken:
+                    connection.close()
+                raise self._error(doing, exc) from None
+
+    @contextmanager
+    def transaction(self) -> Iterator[PgCursor]:
+        with self._guarded("cannot write to") as connection, connection.transaction():
+            yield PgCursor(connection)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[PgRow]:
+        with (
+            self._guarded("cannot read") as connection,
+            connection.cursor(row_factory=_row_factory) as cursor,
+        ):
+            cursor.execute(_pg_sql(sql), _pg_params(params))
+            return cursor.fetchall() if cursor.description else []
+
+    def insert(self, sql: str, params: Sequence[Any]) -> int:
+        with self.transaction() as db:
+            return self.inserted_id(db, sql, params)
+
+    @staticmethod
+    def inserted_id(db: PgCursor, sql: str, params: Sequence[Any]) -> int:
+        return int(db.execute(sql + " RETURNING id", params).fetchone()[0])
+
+    def schema_version(self) -> int:
+        rows = self.query("SELECT to_regclass('meta') IS NOT NULL")
+        if not rows[0][0]:
+            return 0
+        rows = self.query("SELECT value FROM meta WHERE key='schema_version'")
+        return int(rows[0][0]) if rows else 0
+
+    def migrate(self, migrations: Sequence[str]) -> None:
+        """Apply the missing *migrations* in one transaction, one migrating process at a time."""
+        with self.transaction() as db:
+            db.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATION_LOCK,))
+            exists = db.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()[0]
+            row = (
+                db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+                if exists
+                else None
+            )
+            version = int(row[0]) if row else 0
+            if version > len(migrations):
+                _refuse_newer(self.label, version, len(migrations))
+            if version < len(migrations):
+                _apply(db.execute, version, migrations, _postgres_ddl)
+
+    def integrity(self) -> str:
+        self.query("SELECT 1")
+        return "ok"
+
+    def reclaim_space(self, pages: int | None) -> None:
+        """PostgreSQL's autovacuum reuses the space of deleted rows; nothing to do here."""
+
+    def close(self) -> None:
+        with self.lock:
+            if self._connection is not None:
+                self._connection.close()
+
+    # Dialect ----------------------------------------------------------------------------
+    @staticmethod
+    def json_text(column: str) -> str:
+        return f"({column}::json #>> ?)"
+
+    @staticmethod
+    def json_path(field: str) -> list[str]:
+        return field.split(".")
+
+    @staticmethod
+    def json_value(column: str, *path: str) -> str:
+        return f"({column}::json #> '{{{','.join(path)}}}')::text"
+
+    @staticmethod
+    def json_array_length(column: str, *path: str) -> str:
+        value = f"({column}::json #> '{{{','.join(path)}}}')"
+        return f"CASE WHEN json_typeof({value}) = 'array' THEN json_array_length({value}) END"
+
+    @staticmethod
+    def json_joined_field(column: str, field: str, *path: str) -> str:
+        value = f"({column}::json #> '{{{','.join(path)}}}')"
+        return (
+            f"CASE WHEN json_typeof({value}) = 'array' THEN coalesce((SELECT"
+            f" string_agg(coalesce(e ->> '{field}', ''), ',') FROM json_array_elements({value})"
+            " AS e), '') END"
+        )
+
+    @staticmethod
+    def greatest(*expressions: str) -> str:
+        return f"GREATEST({', '.join(expressions)})"
+
+    @staticmethod
+    def contains(haystack: str) -> str:
+        return f"strpos({haystack}, ?) > 0"
+
+
+def redact_text(text: str, url: str) -> str:
+    """*text* (a driver's message) without the password of *url*."""
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        password = None
+    return text.replace(password, "***") if password else text
+
+
+def open_backend(
+    location: StoreLocation, *, create: bool = True
+) -> SQLiteBackend | PostgresBackend:
+    """The backend of *location*: a ``postgresql://`` URL or a SQLite file path."""
+    if is_url(location):
+        return PostgresBackend(str(parse_location(str(location))))
+    return SQLiteBackend(Path(location), create=create)
+
+
+Backend = SQLiteBackend | PostgresBackend
