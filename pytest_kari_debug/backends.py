@@ -176,7 +176,8 @@ class SQLiteBackend:
             mode = self._db.execute("PRAGMA auto_vacuum").fetchone()[0]
             if mode == 2:  # incremental
                 count = "" if pages is None else f"({int(pages)})"
-                self._db.execute(f"PRAGMA incremental_vacuum{count}").fetchall()
+                # execute() steps the pragma once (one page); a script runs it to the end.
+                self._db.executescript(f"PRAGMA incremental_vacuum{count};")
             elif pages is None:
                 # An older store: switching it to incremental takes one full VACUUM.
                 self._db.execute("PRAGMA auto_vacuum = INCREMENTAL")
@@ -216,6 +217,10 @@ class SQLiteBackend:
     @staticmethod
     def greatest(*expressions: str) -> str:
         return f"MAX({', '.join(expressions)})"
+
+    @staticmethod
+    def least(*expressions: str) -> str:
+        return f"MIN({', '.join(expressions)})"
 
     @staticmethod
     def contains(haystack: str) -> str:
@@ -489,6 +494,10 @@ class PostgresBackend:
     @staticmethod
     def greatest(*expressions: str) -> str:
         return f"GREATEST({', '.join(expressions)})"
+
+    @staticmethod
+    def least(*expressions: str) -> str:
+        return f"LEAST({', '.join(expressions)})"
 
     @staticmethod
     def contains(haystack: str) -> str:

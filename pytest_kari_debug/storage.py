@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,11 @@ MIGRATIONS: list[str] = [
     -- newest-first listings of one kind and extension walk this index (rowid order)
     CREATE INDEX records_kind_extension ON records(kind, extension_id);
     """,
+    # Retention (issue 20): pruning finds a run's rows and the oldest runs by index.
+    """
+    CREATE INDEX records_run ON records(run_id);
+    CREATE INDEX runs_started ON runs(started_at);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -214,27 +220,71 @@ class Store:
 
     # Writing ---------------------------------------------------------------------------
     def begin_run(self, meta: dict[str, Any]) -> int:
-        """Insert a run row from *meta*; return its id."""
+        """Insert a run row from *meta* (or join the run of the same uuid); return its id."""
+        return self.join_run(meta)[0]
+
+    def join_run(self, meta: dict[str, Any]) -> tuple[int, bool]:
+        """The id of the run with *meta*'s uuid, and whether it existed already (joined).
+
+        Shards of one run (``--kari-run-id``) each call this: the first inserts the run, the
+        others join it, moving its start to the earliest start.
+        """
+        with self.transaction() as db:
+            return self._join_run(db, meta)
+
+    def _join_run(self, db: Any, meta: Mapping[str, Any]) -> tuple[int, bool]:
         columns = (
             "uuid", "started_at", "rootdir", "args", "git_commit", "git_branch", "host",
             "python_version", "pytest_version", "plugin_version",
         )  # fmt: skip
         values = [meta.get(c) for c in columns]
         values[3] = dumps(meta.get("args", []))
-        return self._backend.insert(
-            f"INSERT INTO runs({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+        inserted = db.execute(
+            f"INSERT INTO runs({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+            " ON CONFLICT(uuid) DO NOTHING",
             values,
-        )
+        ).rowcount
+        if not inserted and meta.get("started_at") is not None:
+            earliest = self._backend.least("started_at", "?")
+            db.execute(
+                f"UPDATE runs SET started_at = {earliest} WHERE uuid = ?",
+                (meta["started_at"], meta["uuid"]),
+            )
+        row = db.execute("SELECT id FROM runs WHERE uuid = ?", (meta["uuid"],)).fetchone()
+        return int(row[0]), not inserted
 
     def finish_run(
         self, run_id: int, *, finished_at: float, exit_status: int, data: dict[str, Any]
     ) -> None:
-        """Record the end of run *run_id*."""
+        """Record the end of (one shard of) run *run_id*.
+
+        A run that several processes joined ends at the latest end, with the worst exit
+        status, the diagnostics of all, and ``data["shards"]`` counting the ends recorded.
+        """
         with self.transaction() as db:
-            db.execute(
-                "UPDATE runs SET finished_at=?, exit_status=?, data=? WHERE id=?",
-                (finished_at, exit_status, dumps(data), run_id),
-            )
+            self._finish_run(db, run_id, finished_at, exit_status, data)
+
+    def _finish_run(
+        self, db: Any, run_id: int, finished_at: float, exit_status: int, data: dict[str, Any]
+    ) -> None:
+        # Write first: the row stays locked (PostgreSQL) / the file (SQLite) until commit.
+        db.execute("UPDATE runs SET finished_at = finished_at WHERE id = ?", (run_id,))
+        row = db.execute(
+            "SELECT finished_at, exit_status, data FROM runs WHERE id = ?", (run_id,)
+        ).fetchone()
+        if row is None:
+            return
+        old = json.loads(row[2] or "{}")
+        merged = merge_run_data(old if isinstance(old, dict) else {}, data, row[0] is not None)
+        db.execute(
+            "UPDATE runs SET finished_at = ?, exit_status = ?, data = ? WHERE id = ?",
+            (
+                max(float(row[0] or 0.0), finished_at),
+                worst_exit_status(row[1], exit_status),
+                dumps(merged),
+                run_id,
+            ),
+        )
 
     def write_tests(
         self, run_id: int, tests: Sequence[dict[str, Any]], texts: Sequence[str] | None = None
@@ -243,36 +293,45 @@ class Store:
 
         *texts*, when given, are the tests' records already serialized with :func:`dumps`.
         """
-        ids = []
         with self.transaction() as db:
-            for index, test in enumerate(tests):
-                phases = test.get("phases", {})
-                test_id = self._backend.inserted_id(
-                    db,
-                    f"INSERT INTO tests({_TEST_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        run_id,
-                        test["nodeid"],
-                        test.get("extension_id", ""),
-                        test.get("outcome", "unknown"),
-                        test.get("started_at"),
-                        test.get("finished_at"),
-                        test.get("duration_ms"),
-                        phases.get("setup"),
-                        phases.get("call"),
-                        phases.get("teardown"),
-                        test.get("session_id"),
-                        dumps(test) if texts is None else texts[index],
-                    ),
+            return self._insert_tests(db, run_id, tests, texts)
+
+    def _insert_tests(
+        self,
+        db: Any,
+        run_id: int,
+        tests: Sequence[dict[str, Any]],
+        texts: Sequence[str] | None,
+    ) -> list[int]:
+        ids = []
+        for index, test in enumerate(tests):
+            phases = test.get("phases", {})
+            test_id = self._backend.inserted_id(
+                db,
+                f"INSERT INTO tests({_TEST_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    run_id,
+                    test["nodeid"],
+                    test.get("extension_id", ""),
+                    test.get("outcome", "unknown"),
+                    test.get("started_at"),
+                    test.get("finished_at"),
+                    test.get("duration_ms"),
+                    phases.get("setup"),
+                    phases.get("call"),
+                    phases.get("teardown"),
+                    test.get("session_id"),
+                    dumps(test) if texts is None else texts[index],
+                ),
+            )
+            ids.append(test_id)
+            rows = _record_rows(run_id, test_id, test)
+            if rows:
+                db.executemany(
+                    "INSERT INTO records(run_id, test_id, kind, ts, extension_id, session_id,"
+                    " name, level, value, data) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    rows,
                 )
-                ids.append(test_id)
-                rows = _record_rows(run_id, test_id, test)
-                if rows:
-                    db.executemany(
-                        "INSERT INTO records(run_id, test_id, kind, ts, extension_id, session_id,"
-                        " name, level, value, data) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                        rows,
-                    )
         return ids
 
     def write_records(
@@ -291,6 +350,141 @@ class Store:
                 rows,
             )
         return len(rows)
+
+    def import_run(self, document: Mapping[str, Any]) -> ImportResult:
+        """Add a run JSON document (``--kari-json``) to the store, in one transaction.
+
+        Joined by run uuid: the tests of a shard's document join the run that other shards
+        (or the live store) started. A test already stored for that run (same node id and
+        end time) is skipped, so importing a document twice changes nothing.
+        """
+        run = document["run"]
+        tests = [test for test in document["tests"] if isinstance(test, dict)]
+        with self.transaction() as db:
+            run_id, joined = self._join_run(db, run)
+            rows = db.execute(
+                "SELECT nodeid, finished_at FROM tests WHERE run_id = ?", (run_id,)
+            ).fetchall()
+            stored = {(row[0], row[1]) for row in rows}
+            new = [t for t in tests if (t.get("nodeid"), t.get("finished_at")) not in stored]
+            self._insert_tests(db, run_id, new, None)
+            if new and run.get("finished_at") is not None:
+                data = {
+                    "diagnostics": list(document.get("diagnostics") or []),
+                    "sections": dict(document.get("sections") or {}),
+                }
+                status = int(run.get("exit_status") or 0)
+                self._finish_run(db, run_id, float(run["finished_at"]), status, data)
+        return ImportResult(run_id, str(run["uuid"]), len(new), len(tests) - len(new), joined)
+
+    # Retention -------------------------------------------------------------------------
+    def prune(
+        self,
+        *,
+        keep_runs: int = 0,
+        older_than_days: float = 0.0,
+        now: float | None = None,
+        protect: Sequence[int] = (),
+        baselines: bool = False,
+        resolutions: bool = False,
+        dry_run: bool = False,
+        budget_s: float | None = None,
+        batch: int = 20,
+    ) -> PruneResult:
+        """Delete runs beyond the newest *keep_runs* or older than *older_than_days*.
+
+        A run goes with its tests, records and per-run error counts (0 turns a limit off);
+        records of no run (a live manager's) older than the age limit go too. Baselines and
+        resolutions stay unless *baselines* / *resolutions* ask for those older than the
+        age limit. *protect* lists runs never pruned (the current one). With *budget_s*, it
+        stops after that many seconds (between batches of *batch* runs); the rest goes next
+        time (``complete`` False).
+        """
+        stamp = time.time() if now is None else now
+        cutoff = stamp - older_than_days * 86400.0 if older_than_days > 0 else None
+        clauses: list[str] = []
+        params: list[Any] = []
+        if keep_runs > 0:
+            clauses.append(
+                "id NOT IN (SELECT id FROM runs ORDER BY started_at DESC, id DESC LIMIT ?)"
+            )
+            params.append(int(keep_runs))
+        if cutoff is not None:
+            clauses.append("started_at < ?")
+            params.append(cutoff)
+        run_ids: list[int] = []
+        if clauses:
+            rows = self._query(
+                f"SELECT id FROM runs WHERE {' OR '.join(clauses)} ORDER BY id", params
+            )
+            run_ids = [int(row[0]) for row in rows if int(row[0]) not in set(protect)]
+        result = PruneResult(runs=run_ids, dry_run=dry_run)
+        if dry_run:
+            result.tests, result.records = self._run_rows(run_ids)
+            if cutoff is not None:
+                result.records += int(
+                    self._query(
+                        "SELECT count(*) FROM records WHERE run_id IS NULL AND ts < ?", (cutoff,)
+                    )[0][0]
+                )
+                result.baselines = self._count_old("baselines", "created_at", cutoff, baselines)
+                result.resolutions = self._count_old(
+                    "resolutions", "resolved_at", cutoff, resolutions
+                )
+            return result
+        deadline = None if budget_s is None else time.monotonic() + budget_s
+        for start in range(0, len(run_ids), batch):
+            if deadline is not None and time.monotonic() > deadline:
+                result.complete = False
+                result.runs = run_ids[:start]
+                break
+            chunk = run_ids[start : start + batch]
+            marks = ", ".join("?" * len(chunk))
+            with self.transaction() as db:
+                result.records += db.execute(
+                    f"DELETE FROM records WHERE run_id IN ({marks})", chunk
+                ).rowcount
+                result.tests += db.execute(
+                    f"DELETE FROM tests WHERE run_id IN ({marks})", chunk
+                ).rowcount
+                db.execute(f"DELETE FROM error_group_runs WHERE run_id IN ({marks})", chunk)
+                db.execute(f"DELETE FROM runs WHERE id IN ({marks})", chunk)
+        if cutoff is not None and result.complete:
+            with self.transaction() as db:
+                result.records += db.execute(
+                    "DELETE FROM records WHERE run_id IS NULL AND ts < ?", (cutoff,)
+                ).rowcount
+                if baselines:
+                    result.baselines = db.execute(
+                        "DELETE FROM baselines WHERE created_at < ?", (cutoff,)
+                    ).rowcount
+                if resolutions:
+                    result.resolutions = db.execute(
+                        "DELETE FROM resolutions WHERE resolved_at < ?", (cutoff,)
+                    ).rowcount
+        return result
+
+    def _run_rows(self, run_ids: Sequence[int]) -> tuple[int, int]:
+        tests = records = 0
+        for start in range(0, len(run_ids), 500):
+            chunk = list(run_ids[start : start + 500])
+            marks = ", ".join("?" * len(chunk))
+            tests += int(
+                self._query(f"SELECT count(*) FROM tests WHERE run_id IN ({marks})", chunk)[0][0]
+            )
+            records += int(
+                self._query(f"SELECT count(*) FROM records WHERE run_id IN ({marks})", chunk)[0][0]
+            )
+        return tests, records
+
+    def _count_old(self, table: str, column: str, cutoff: float, wanted: bool) -> int:
+        if not wanted:
+            return 0
+        return int(self._query(f"SELECT count(*) FROM {table} WHERE {column} < ?", (cutoff,))[0][0])
+
+    def reclaim_space(self, pages: int | None = None) -> None:
+        """Give the space of deleted rows back (SQLite: the file shrinks; *pages* at most)."""
+        self._backend.reclaim_space(pages)
 
     # Reading ---------------------------------------------------------------------------
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
@@ -971,6 +1165,63 @@ class Store:
                                                "notes": row["notes"]}
             for row in self._query(sql, params)
         }  # fmt: skip
+
+
+@dataclass
+class ImportResult:
+    """What :meth:`Store.import_run` did with one document."""
+
+    run_id: int
+    uuid: str
+    added: int
+    skipped: int
+    joined: bool
+
+
+@dataclass
+class PruneResult:
+    """What :meth:`Store.prune` removed (or, in a dry run, would remove)."""
+
+    runs: list[int] = field(default_factory=list)
+    tests: int = 0
+    records: int = 0
+    baselines: int = 0
+    resolutions: int = 0
+    dry_run: bool = False
+    complete: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "runs": len(self.runs), "run_ids": self.runs, "tests": self.tests,
+            "records": self.records, "baselines": self.baselines,
+            "resolutions": self.resolutions, "dry_run": self.dry_run, "complete": self.complete,
+        }  # fmt: skip
+
+
+def merge_run_data(
+    old: Mapping[str, Any], new: Mapping[str, Any], ended_before: bool
+) -> dict[str, Any]:
+    """The data of a run after one more shard ended: *new* over *old*, diagnostics of both,
+    and ``shards`` counting the ends once a second one comes (*ended_before*)."""
+    if not ended_before:
+        return {**old, **new}
+    merged = {**old, **new}
+    diagnostics = [*(old.get("diagnostics") or ()), *(new.get("diagnostics") or ())]
+    merged["diagnostics"] = list(dict.fromkeys(str(d) for d in diagnostics))
+    sections = old.get("sections")
+    if isinstance(sections, dict) and isinstance(new.get("sections"), dict):
+        merged["sections"] = {**sections, **new["sections"]}
+    merged["shards"] = int(old.get("shards") or 1) + 1
+    return merged
+
+
+def worst_exit_status(old: int | None, new: int) -> int:
+    """The exit status of a run from two of its shards': a failure beats "no tests" (5),
+    which beats success."""
+    if old is None:
+        return new
+    rank = {0: 0, 5: 1}
+    return max(int(old), int(new), key=lambda status: (rank.get(status, 2), status))
 
 
 #: collected_data key of each component -> record kind in the store.
