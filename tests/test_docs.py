@@ -90,6 +90,22 @@ def test_every_option_of_pytest_help_is_in_the_site(site: Path, pytest_help: str
     assert keys <= set(re.findall(r"(kari_[a-z0-9_]+)", text)), sorted(keys)
 
 
+def test_every_marker_is_in_the_site(site: Path) -> None:
+    """Each kari_* marker that pytest --markers lists is on the plugin page."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--markers", "-p", "no:cacheprovider"],
+        cwd=site,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    names = set(re.findall(r"@pytest\.mark\.(kari_[a-z_]+)", result.stdout))
+    assert "kari_budget" in names
+    text = page_text(site, "reference/pytest-plugin")
+    for name in names:
+        assert f"{name}" in text, name
+
+
 def test_option_reference_is_exactly_the_parsers_options(pytest_help: str) -> None:
     """The generated option list has every flag of pytest --help and nothing else."""
     generated = {option.flag for option in reference.pytest_options()}

@@ -18,6 +18,9 @@ import importlib
 import inspect
 import json
 import re
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -134,12 +137,22 @@ def fixtures() -> list[tuple[str, str]]:
 
 
 def markers() -> list[tuple[str, str]]:
-    """``(name, help)`` of every ``kari_*`` marker the plugin registers."""
-    found: dict[str, str] = {}
-    for module in plugin_modules():
-        for name, text in getattr(module, "KARI_MARKERS", {}).items():
-            found[name] = text
-    return sorted(found.items())
+    """``(signature, help)`` of every ``kari_*`` marker, as ``pytest --markers`` lists them."""
+    with tempfile.TemporaryDirectory() as folder:  # no project configuration, no conftest
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "--markers", "-p", "no:cacheprovider"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+    found = []
+    for line in result.stdout.splitlines():
+        if line.startswith("@pytest.mark.kari_"):
+            signature, _, text = line.removeprefix("@pytest.mark.").partition(": ")
+            found.append((signature, text))
+    return found
 
 
 def _default_text(value: Any) -> str:
@@ -195,7 +208,7 @@ def pytest_plugin_page() -> str:
         "Arguments are checked at collection: a wrong one is a usage error naming the marker"
         " and the test.",
         "",
-        table(["marker", "meaning"], [[f"`{n}`", cell(t)] for n, t in markers()]),
+        table(["marker", "meaning"], [[code(n), cell(t)] for n, t in markers()]),
         "## Fixtures",
         "",
         "Requesting one wraps the test in a debug session, also without `--kari-debug`.",
@@ -410,7 +423,8 @@ def rest_api_page() -> str:
         "",
         f"*Generated from the OpenAPI document of the app (`{document['info']['title']}`"
         f" {document['info']['version']}).* `kari-debug serve` and"
-        " `pytest --kari-serve` run it.",
+        " `pytest --kari-serve` run it; see [serving the dashboard](../how-to/dashboard.md) for"
+        " tokens and hosts.",
         "",
         document["info"].get("description", ""),
         "",
