@@ -1138,6 +1138,40 @@ class Store:
             {"id": row["id"], "run_id": row["run_id"], **json.loads(row["data"])} for row in rows
         ]
 
+    def test_outcomes(
+        self,
+        *,
+        runs: int,
+        until_run: int | None = None,
+        nodeid: str | None = None,
+        extension_id: str | None = None,
+    ) -> tuple[list[int], list[tuple[int, str, str, float | None]]]:
+        """The newest *runs* run ids up to *until_run* (oldest first) and the
+        ``(run_id, nodeid, outcome, duration_ms)`` of their tests, read in one pass."""
+        where, params = _where(equal={"nodeid": nodeid}, extension_id=extension_id)
+        run_where = "id <= ?" if until_run is not None else "1 = 1"
+        run_params: list[Any] = [until_run] if until_run is not None else []
+        if nodeid is not None:
+            # the runs this test ran in, so "history NODEID" reaches past runs without it
+            run_where += " AND id IN (SELECT run_id FROM tests WHERE nodeid = ?)"
+            run_params.append(nodeid)
+        ids = [
+            int(row[0])
+            for row in self._query(
+                f"SELECT id FROM runs WHERE {run_where} ORDER BY id DESC LIMIT ?",
+                [*run_params, runs],
+            )
+        ]
+        if not ids:
+            return [], []
+        rows = self._query(
+            "SELECT run_id, nodeid, outcome, duration_ms FROM tests"
+            f" WHERE {where} AND run_id IN ({', '.join('?' * len(ids))}) ORDER BY run_id, id",
+            [*params, *ids],
+        )
+        found = [(int(r[0]), str(r[1]), str(r[2]), r[3]) for r in rows]
+        return sorted(ids), found
+
     def integrity(self) -> str:
         """``"ok"`` when the database is sound (SQLite's quick check), else what was found."""
         return self._backend.integrity()

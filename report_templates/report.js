@@ -81,6 +81,37 @@
     if (typeof v === "object") return JSON.stringify(v);
     return String(v);
   }
+  /* a test id as text nodes with a <wbr> after each "/" and "::": it wraps there only */
+  function idNode(text, attrs) {
+    var node = el("span", Object.assign({ class: "nodeid" }, attrs || {}));
+    String(text).split(/(?<=::|\/)/).forEach(function (part, i) {
+      if (i) node.appendChild(document.createElement("wbr"));
+      node.appendChild(document.createTextNode(part));
+    });
+    return node;
+  }
+  var HIST_WORDS = { P: "passed", F: "failed", E: "error", S: "skipped", x: "xfailed", X: "xpassed" };
+  /* the test's outcomes in its last stored runs, oldest first: one bar each, as tall as its
+     duration is long; red for a failure */
+  function sparkline(h) {
+    if (!h || !h.o) return null;
+    var n = h.o.length, W = 6, H = 16, max = 0;
+    (h.d || []).forEach(function (d) { if (isNum(d) && d > max) max = d; });
+    var label = "Last " + n + " runs, oldest first: " + h.o.split("").map(function (c, i) {
+      return (HIST_WORDS[c] || c) + (h.d && isNum(h.d[i]) ? " " + fmtMs(h.d[i]) : "");
+    }).join(", ");
+    var g = svg("svg", { class: "spark", width: n * W, height: H, viewBox: "0 0 " + n * W + " " + H, role: "img", "aria-label": label },
+      svg("title", null, label));
+    h.o.split("").forEach(function (c, i) {
+      var d = h.d && isNum(h.d[i]) && max > 0 ? h.d[i] / max : 1;
+      var hh = Math.max(3, Math.round(d * H));
+      g.appendChild(svg("rect", { class: c, x: i * W, y: H - hh, width: W - 1, height: hh }));
+    });
+    return g;
+  }
+  function histBadges(h) {
+    return h && h.b ? h.b.map(function (b) { return [" ", el("span", { class: "badge hb-" + b.split(" ")[0] }, b)]; }) : null;
+  }
   function cls(word) { return String(word || "").toLowerCase().replace(/[^a-z0-9_-]/g, ""); }
   function debounce(fn, ms) {
     var timer = null;
@@ -129,6 +160,7 @@
     return;
   }
   var TESTS = DATA.tests || [];
+  var MANY_EXT = (DATA.extensions || []).length > 1;
   var RUN = DATA.run || {};
   var NAMES = DATA.extensionNames || {};
 
@@ -298,7 +330,7 @@
     if (t.longrepr) return t.longrepr;
     if (t.longreprRef) {
       var node = document.getElementById(t.longreprRef);
-      var pre = node && node.querySelector("pre");
+      var pre = node && node.querySelector("pre.tb");
       if (pre) return pre.textContent;
     }
     return "";
@@ -726,11 +758,34 @@
     error_tracking: errorsPanel, alerting: alertsPanel };
   var KIND_ORDER = ["error_tracking", "alerting", "logging", "tracing", "metrics", "profiling"];
 
+  function historyPanel(h) {
+    var letters = h.o.split("");
+    return panel("History", "last " + letters.length + " stored runs", histBadges(h), el("div", { class: "scroll" }, el("table", { class: "history" },
+      el("thead", null, el("tr", null, el("th", { scope: "col" }, "Run"), el("th", { scope: "col" }, "Outcome"), el("th", { scope: "col", class: "num" }, "Duration"))),
+      el("tbody", null, letters.map(function (c, k) { return k; }).reverse().map(function (k) {
+        return el("tr", null, el("td", null, "#" + (h.r ? h.r[k] : k + 1)), el("td", null, badge(HIST_WORDS[letters[k]] || letters[k])),
+          el("td", { class: "num" }, h.d && isNum(h.d[k]) ? fmtMs(h.d[k]) : "–"));
+      })))));
+  }
+
   function detail(i) {
     var t = hydrate(TESTS[i]), d = t.data || {};
     var body = el("div", { class: "detail-body" }, overviewPanel(t));
     var tb = longreprOf(t);
     if (tb) body.appendChild(panel("Failure", null, el("pre", { class: "tb", text: tb })));
+    var captured = t.captured || [];
+    if (!captured.length && t.longreprRef) {
+      var art = document.getElementById(t.longreprRef);
+      if (art) art.querySelectorAll("pre.captured").forEach(function (pre) {
+        captured.push({ stream: pre.getAttribute("data-stream"), phase: pre.getAttribute("data-phase"), text: pre.textContent });
+      });
+    }
+    if (captured.length) {
+      body.appendChild(panel("Captured output", null, captured.map(function (c) {
+        return [el("h4", null, c.stream + (c.phase ? " (" + c.phase + ")" : "")), el("pre", { class: "captured", text: c.text })];
+      })));
+    }
+    if (t.hist) body.appendChild(historyPanel(t.hist));
     var kinds = KIND_ORDER.filter(function (k) { return d[k]; }).concat(Object.keys(d).filter(function (k) { return KIND_ORDER.indexOf(k) < 0; }));
     kinds.forEach(function (k) {
       var made;
@@ -810,9 +865,9 @@
     var alerts = c.alerts ? el("span", null, String(c.alerts), " ", el("span", { class: "badge sev-high" }, "! alert" + (c.alerts > 1 ? "s" : ""))) : "0";
     return el("tr", { class: "row", "data-index": String(i) },
       el("th", { scope: "row" }, el("button", { type: "button", class: "expand", id: "test-" + i, "aria-expanded": String(open), "aria-controls": "detail-" + i },
-        el("span", { class: "chev", "aria-hidden": "true" }), el("span", { class: "nodeid" }, t.nodeid))),
-      el("td", { "data-label": "outcome" }, badge(t.outcome)),
-      el("td", { "data-label": "extension" }, t.ext),
+        el("span", { class: "chev", "aria-hidden": "true" }), idNode(t.nodeid)), histBadges(t.hist)),
+      el("td", { "data-label": "outcome" }, badge(t.outcome), sparkline(t.hist)),
+      MANY_EXT ? el("td", { "data-label": "extension" }, t.ext) : null,
       el("td", { class: "num", "data-label": "duration" }, fmtMs(t.duration)),
       el("td", { class: "num", "data-label": "peak RSS" }, isNum(t.rss) ? fmtBytes(t.rss) : "–"),
       el("td", { class: "num", "data-label": "alerts" }, alerts));
@@ -821,7 +876,7 @@
   function detailRow(i) {
     var content;
     try { content = detail(i); } catch (err) { content = el("p", { class: "warn-note" }, "This test's details could not be drawn: " + err.message); }
-    return el("tr", { class: "detail", id: "detail-" + i }, el("td", { colspan: "6" }, content));
+    return el("tr", { class: "detail", id: "detail-" + i }, el("td", { colspan: MANY_EXT ? "6" : "5" }, content));
   }
 
   function renderMore(upto) {
@@ -905,6 +960,17 @@
       ev.preventDefault();
       fq.focus();
     }
+  });
+
+  document.querySelectorAll(".counts-line a[data-outcome]").forEach(function (a) {
+    a.addEventListener("click", function (ev) {
+      ev.preventDefault();
+      var wanted = a.getAttribute("data-outcome");
+      fOutcome.value = wanted;
+      document.querySelectorAll(".counts-line a[data-outcome]").forEach(function (b) { b.setAttribute("aria-pressed", String(b === a && wanted !== "")); });
+      filtersChanged();
+      document.getElementById("tests").scrollIntoView({ block: "start" });
+    });
   });
 
   function renderChip() {

@@ -43,11 +43,14 @@ def test_breaking_a_budget_fails_with_rule_value_threshold_and_source(
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.re_match_lines(
         [
-            r"E\s+pytest_kari_debug.exceptions.KariDebugAssertion: kari_budget\(duration_ms=5\)"
-            r" exceeded \[high\]: duration_ms = \d+(\.\d+)? > 5",
-            r"E\s+where duration_ms = \d+(\.\d+)? is from pytest phase timings \(setup\+call\)",
+            r"kari_budget\(duration_ms=5\) exceeded \[high\]: duration_ms = \d+(\.\d+)? > 5",
+            r"\s+where duration_ms = \d+(\.\d+)? is from pytest phase timings \(setup\+call\)",
+            r"kari-debug verdict of test_slow at test_breaking_a_budget\w*\.py:\d+",
         ]
     )
+    failures = result.stdout.str().split("= FAILURES =")[1].split("= kari-debug =")[0]
+    assert "core.py" not in failures
+    assert "pytest_runtest_call" not in failures
     result.stdout.fnmatch_lines(["*FAILED*test_slow*"])
 
 
@@ -109,14 +112,14 @@ def test_kari_alert_marker_rules_and_severity_threshold(pytester: pytest.Pyteste
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "E * kari_alert 'errors > 0' fired [[]high]: errors = 1 > 0",
-            "E *where errors = 1 is from error_tracker.session_records",
+            "*kari_alert 'errors > 0' fired [[]high]: errors = 1 > 0",
+            "*where errors = 1 is from error_tracker.session_records",
         ]
     )
     stricter = _run(pytester, "--kari-store=none", "--kari-fail-on=medium")
     stricter.assert_outcomes(passed=1, failed=2)
     stricter.stdout.fnmatch_lines(
-        ["E * kari_alert 'log.error > 0' fired [[]medium]: log.error = 1 > 0"]
+        ["*kari_alert 'log.error > 0' fired [[]medium]: log.error = 1 > 0"]
     )
 
 
@@ -137,8 +140,8 @@ def test_alert_raised_by_the_test_fails_it(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "E * alert 'high_cpu' raised during the test [[]critical]: High CPU Usage: CPU at 95%",
-            "E *where cpu_percent = 95.0, threshold 80.0",
+            "*alert 'high_cpu' raised during the test [[]critical]: High CPU Usage: CPU at 95%",
+            "*where cpu_percent = 95.0, threshold 80.0",
         ]
     )
 
@@ -223,7 +226,7 @@ def test_ini_rules_apply_to_every_test(pytester: pytest.Pytester) -> None:
     result = _run(pytester, "--kari-store=none", "--kari-trace")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
-        ["E * kari_alert_rules 'errors > 0' fired [[]critical]: errors = 1 > 0"]
+        ["*kari_alert_rules 'errors > 0' fired [[]critical]: errors = 1 > 0"]
     )
 
 
@@ -241,7 +244,7 @@ def test_missing_figure_fails_with_the_fix(pytester: pytest.Pytester) -> None:
     result = _run(pytester, "--kari-store=none")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
-        ["E * span:db.p95_ms was not measured: tracing is disabled (use --kari-trace*"]
+        ["*span:db.p95_ms was not measured: tracing is disabled (use --kari-trace*"]
     )
 
 
@@ -269,8 +272,8 @@ def test_span_rule_with_tracing(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "E * span:db_query.max_ms = * > 5",
-            "E *is from tracer.session_records named 'db_query' (1)",
+            "*span:db_query.max_ms = * > 5",
+            "*is from tracer.session_records named 'db_query' (1)",
         ]
     )
 
@@ -290,8 +293,8 @@ def test_inhibited_alert_does_not_fail_the_test(pytester: pytest.Pytester) -> No
     )
     result = _run(pytester, "--kari-store=none", "--kari-json=run.json")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["E * kari_alert 'errors > 0' fired*"])
-    result.stdout.no_fnmatch_line("E * kari_alert 'log.error > 0' fired*")
+    result.stdout.fnmatch_lines(["*kari_alert 'errors > 0' fired*"])
+    result.stdout.no_fnmatch_line("*kari_alert 'log.error > 0' fired*")
     rows = {r["name"]: r for r in _json(pytester)["sections"]["alerts"]["alerts"]}
     assert rows["log.error > 0"]["status"] == "inhibited"
     assert rows["log.error > 0"]["inhibited_by"] == "errors > 0"
@@ -336,7 +339,7 @@ def test_custom_predicate_marker(pytester: pytest.Pytester) -> None:
     result = _run(pytester, "--kari-store=none")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
-        ["E * kari_alert 'too_noisy' fired [[]high]: predicate 'too_noisy' is true"]
+        ["*kari_alert 'too_noisy' fired [[]high]: predicate 'too_noisy' is true"]
     )
 
 

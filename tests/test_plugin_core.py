@@ -408,9 +408,15 @@ def test_verdict_hook_fails_a_passing_test(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest("--kari-debug", "--kari-json=run.json")
     result.assert_outcomes(passed=1, failed=1)
+    # the verdict's message and the test's location, never the plugin's frames
     result.stdout.fnmatch_lines(
-        ["*KariDebugAssertion: rule 'log.error > 0' fired: log.error=1, threshold 0*"]
+        [
+            "rule 'log.error > 0' fired: log.error=1, threshold 0",
+            "kari-debug verdict of test_noisy at test_verdict_hook_fails_a_passing_test.py:*",
+        ]
     )
+    failures = result.stdout.str().split("= FAILURES =")[1].split("kari-debug =")[0]
+    assert "pytest_kari_debug" not in failures
     assert _outcomes(_json(pytester)) == {"test_noisy": "failed", "test_quiet": "passed"}
 
 

@@ -228,10 +228,11 @@ def test_without_javascript_summary_and_failures_read(
     page, _ = open_page(browser, plugin_report, javascript=False)
     assert page.locator("#summary").is_visible()
     assert "4 tests" in page.locator("#summary .big").first.inner_text()
-    failure = page.locator("#failures details.failure").first
-    assert "test_broken" in failure.locator("summary").inner_text()
-    assert failure.locator("pre").is_visible()
-    assert "AssertionError" in failure.locator("pre").inner_text()
+    failure = page.locator("#failures article.failure").first
+    assert "test_broken" in failure.locator("h3").inner_text()
+    assert failure.locator("pre.fail-msg").is_visible()
+    assert "AssertionError" in failure.locator("pre.fail-msg").inner_text()
+    assert "AssertionError" in failure.locator("pre.tb").text_content()
     assert not page.locator("#tests").is_visible()
     assert page.locator("noscript").count() == 1
     page.screenshot(path=str(artifacts(tmp_path) / "report-no-js.png"), full_page=True)

@@ -29,6 +29,7 @@ from ..metrics import MetricsCollector
 from ..profiler import PerformanceProfiler
 from ..storage import DEFAULT_STORE, Store, dumps, loads_many
 from ..tracing import ExtensionTracer
+from .failures import captured_sections, failure_summary, verdict_longrepr
 from .state import (
     FLUSH_EVERY_SECONDS,
     FLUSH_EVERY_TESTS,
@@ -306,6 +307,8 @@ class _TestState:
     phases: dict[str, float] = field(default_factory=dict)
     reports: dict[str, tuple[str, bool]] = field(default_factory=dict)
     longrepr: str | None = None
+    failure: dict[str, Any] | None = None
+    captured: list[dict[str, str]] = field(default_factory=list)
     collected: dict[str, Any] = field(default_factory=dict)
 
 
@@ -402,9 +405,15 @@ class SessionHooks:
             with guard(item.config, "building the test record"):
                 test.phases[report.when] = round(report.duration * 1000.0, 3)
                 test.reports[report.when] = (report.outcome, hasattr(report, "wasxfail"))
+                excinfo = call.excinfo
+                if report.failed and excinfo and isinstance(excinfo.value, KariDebugAssertion):
+                    # the user's verdict, not an error of theirs: no plugin frames
+                    report.longrepr = verdict_longrepr(item, str(excinfo.value))
                 if report.failed and test.longrepr is None:
                     test.longrepr = _text(report.longreprtext)
+                    test.failure = failure_summary(item, call, report)
                 if report.when == "teardown":
+                    test.captured = captured_sections(report)
                     report.kari_debug = _test_record(item, test)  # type: ignore[attr-defined]
                     del item.stash[_ITEM]  # the session is over; pytest keeps items to the end
         return report
@@ -456,6 +465,8 @@ def _test_record(item: pytest.Item, test: _TestState) -> dict[str, Any]:
         "session_id": test.session_id,
         "worker": state.worker_id,
         "longrepr": test.longrepr,
+        "failure": test.failure,
+        "captured": test.captured,
         "collected_data": test.collected,
         "extra": {},
     }

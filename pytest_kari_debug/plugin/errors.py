@@ -9,6 +9,7 @@ import pytest
 
 from ..context import current_session
 from ..errors import trend_direction
+from ..exceptions import KariDebugAssertion
 from ..exporters.csv_export import write_csv
 from ..views import error_key, error_occurrences
 from .core import iter_records
@@ -41,8 +42,8 @@ _NOT_ERRORS: tuple[type[BaseException], ...] = (
 
 def _record_failure(item: pytest.Item, exc: BaseException, phase: str) -> None:
     """Record the exception that failed *item* in its open debug session."""
-    if isinstance(exc, (*_NOT_ERRORS, pytest.xfail.Exception)):
-        return
+    if isinstance(exc, (*_NOT_ERRORS, pytest.xfail.Exception, KariDebugAssertion)):
+        return  # a failed verdict is an alert of the user's rule, not an error group
     session = current_session()
     if session is None or session.name != item.nodeid:
         return  # the test does not run in a debug session of ours

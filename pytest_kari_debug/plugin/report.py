@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from ..history import load_history
 from ..report import ReportError, write_report
 from .state import STATE, add_option, guard, option_text
 
@@ -65,9 +66,13 @@ def pytest_kari_debug_run_finished(
     if path is None or state is None:
         return
     with guard(config, "writing the HTML report"):
+        past = None
+        if state.store is not None and state.run_id is not None:
+            with guard(config, "reading the tests' history from the store"):
+                past = load_history(state.store, until_run=state.run_id)
         try:
             written = write_report(
-                path, run, tests, sections=sections, diagnostics=state.diagnostics
+                path, run, tests, sections=sections, diagnostics=state.diagnostics, history=past
             )
         except ReportError as exc:
             state.diagnose(f"could not write --kari-report {str(path)!r}: {exc}")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_atomic
+from ..history import RunHistory
 from .data import ReportError, ReportLimits, ReportModel, build_report_model
 from .templates import render, templates_dir
 
@@ -29,10 +30,17 @@ def render_report(
     diagnostics: Iterable[str] = (),
     limits: ReportLimits | None = None,
     title: str | None = None,
+    history: RunHistory | None = None,
 ) -> str:
     """Return the HTML page of one run (metadata, test records, feature sections)."""
     model = build_report_model(
-        run, tests, sections=sections, diagnostics=diagnostics, limits=limits, title=title
+        run,
+        tests,
+        sections=sections,
+        diagnostics=diagnostics,
+        limits=limits,
+        title=title,
+        history=history,
     )
     return render(model)
 
@@ -46,10 +54,17 @@ def write_report(
     diagnostics: Iterable[str] = (),
     limits: ReportLimits | None = None,
     title: str | None = None,
+    history: RunHistory | None = None,
 ) -> Path:
     """Render the report of one run and write it to *path* atomically."""
     html = render_report(
-        run, tests, sections=sections, diagnostics=diagnostics, limits=limits, title=title
+        run,
+        tests,
+        sections=sections,
+        diagnostics=diagnostics,
+        limits=limits,
+        title=title,
+        history=history,
     )
     try:
         return write_atomic(path, html)

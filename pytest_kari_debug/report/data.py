@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import views
 from ..exceptions import KariDebugError
+from ..history import RunHistory
 
 FORMAT = "pytest-kari-debug/report"
 VERSION = 1
@@ -96,6 +97,10 @@ class ReportModel:
     alerts: list[dict[str, Any]] = field(default_factory=list)
     #: Aggregates of each recorded metric over the run, by name.
     metrics: list[dict[str, Any]] = field(default_factory=list)
+    #: Flaky tests of the stored history (``index`` is the test's row, None if it did not run).
+    flaky: list[dict[str, Any]] = field(default_factory=list)
+    #: How many stored runs the history looked at (0: no store).
+    history_runs: int = 0
 
 
 # JSON hygiene ---------------------------------------------------------------------------
@@ -372,6 +377,97 @@ def _alloc_peak(test: Mapping[str, Any]) -> float | None:
     return None
 
 
+_ERROR_LEVELS = frozenset({"ERROR", "CRITICAL", "FATAL"})
+#: Error-level log records shown with a failing test.
+ERROR_LOGS_SHOWN = 10
+
+
+def _captured(test: Mapping[str, Any], text_chars: int) -> list[dict[str, str]]:
+    """The output pytest captured for the test, per phase and stream."""
+    found = test.get("captured")
+    if not isinstance(found, list):
+        return []
+    return [
+        {
+            "phase": str(c.get("phase") or ""),
+            "stream": str(c.get("stream") or "output"),
+            "text": jsonable(str(c.get("text") or ""), 0, text_chars),
+        }
+        for c in found
+        if isinstance(c, Mapping) and c.get("text")
+    ]
+
+
+def _error_logs(test: Mapping[str, Any], text_chars: int) -> list[dict[str, str]]:
+    """The test's log records at ERROR and above (the first few)."""
+    shown = []
+    for record in _records(test, "logging"):
+        if not isinstance(record, Mapping):
+            continue
+        logger = str(record.get("name") or record.get("logger") or "")
+        if logger.startswith("pytest_kari_debug"):
+            continue  # the plugin's own lines (an alert's log line) repeat the verdict
+        if str(record.get("level") or "").upper() in _ERROR_LEVELS:
+            shown.append(
+                {
+                    "level": str(record.get("level")).upper(),
+                    "logger": logger,
+                    "message": jsonable(str(record.get("message") or ""), 0, text_chars),
+                }
+            )
+            if len(shown) >= ERROR_LOGS_SHOWN:
+                break
+    return shown
+
+
+def _failure_facts(
+    test: Mapping[str, Any], alerts: Sequence[Mapping[str, Any]], text_chars: int
+) -> dict[str, Any]:
+    """The message, location and source excerpt of a failure; a failed verdict's rules."""
+    failure = test.get("failure")
+    if not isinstance(failure, Mapping):
+        text = str(test.get("longrepr") or "").strip()
+        lines = [line for line in text.splitlines() if line.startswith("E ")]
+        message = lines[0][1:].strip() if lines else (text.splitlines() or [""])[-1]
+        return {"message": jsonable(message, 0, text_chars), "location": "", "excerpt": ""}
+    facts: dict[str, Any] = {
+        "message": jsonable(str(failure.get("message") or ""), 0, text_chars),
+        "location": str(failure.get("location") or ""),
+        "excerpt": jsonable(str(failure.get("excerpt") or ""), 0, text_chars),
+        "phase": str(failure.get("phase") or ""),
+    }
+    if failure.get("verdict"):
+        facts["verdicts"] = [
+            {
+                "rule": str(a.get("name") or a.get("alert_type") or a.get("rule") or ""),
+                "metric": str(a.get("metric_name") or ""),
+                "value": a.get("current_value"),
+                "threshold": a.get("threshold_value"),
+                "severity": str(a.get("severity") or ""),
+            }
+            for a in alerts
+        ]
+    return facts
+
+
+def _history_of(history: RunHistory | None, nodeid: str) -> dict[str, Any] | None:
+    """A test's stored history as the page keeps it: outcome letters, durations, badges."""
+    if history is None:
+        return None
+    past = history.get(nodeid)
+    if past is None or past.runs < 2:
+        return None
+    found: dict[str, Any] = {
+        "o": past.letters(),
+        "d": [None if d is None else round(d, 1) for d in past.durations],
+        "r": list(past.run_ids),
+    }
+    badges = past.badges()
+    if badges:
+        found["b"] = badges
+    return found
+
+
 def _page_group(
     group: Mapping[str, Any], states: views.ErrorStates, run: Mapping[str, Any]
 ) -> dict[str, Any]:
@@ -462,13 +558,16 @@ def build_report_model(
     title: str | None = None,
     error_states: views.ErrorStates | None = None,
     alert_resolutions: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
+    history: RunHistory | None = None,
 ) -> ReportModel:
     """Assemble the report of one run from its metadata, test records and sections.
 
     An error group's status comes from *error_states* (``ErrorStates.of_store(store)``: a
     report rebuilt from the store shows later resolutions), else from the run's ``errors``
     section (the store's state when the run ended); an alert is resolved when its record
-    says so or *alert_resolutions* (``store.resolutions("alert")``) holds it.
+    says so or *alert_resolutions* (``store.resolutions("alert")``) holds it. *history*
+    (:func:`pytest_kari_debug.history.load_history`) adds each test's recent outcomes,
+    its badges (new failure, fixed, flaky) and the flaky tests.
     """
     limits = limits or ReportLimits()
     sections = sections or {}
@@ -548,6 +647,10 @@ def build_report_model(
                 row["longreprRef"] = f"fail-{index}"
             else:
                 row["longrepr"] = text
+        captured = _captured(test, limits.text_chars)
+        past = _history_of(history, row["nodeid"])
+        if past:
+            row["hist"] = past
         if outcome in FAILING_OUTCOMES:
             failures_total += 1
             if len(failures) < limits.static_failures:
@@ -559,8 +662,14 @@ def build_report_model(
                         "duration": duration,
                         "ext": row["ext"],
                         "longrepr": jsonable(str(longrepr or ""), 0, limits.text_chars),
+                        **_failure_facts(test, test_alerts, limits.text_chars),
+                        "captured": captured,
+                        "error_logs": _error_logs(test, limits.text_chars),
+                        "history": past,
                     }
                 )
+        elif captured:
+            row["captured"] = captured
         rows.append(row)
 
     if error_states is None:
@@ -628,6 +737,18 @@ def build_report_model(
         )
         if value
     ]
+    flaky = []
+    if history is not None:
+        for shaky in history.flaky():
+            flaky.append(
+                {
+                    "index": index_of.get(shaky.nodeid),
+                    "nodeid": shaky.nodeid,
+                    "badge": shaky.badges()[-1],
+                    "letters": shaky.letters(),
+                    "outcome": shaky.outcomes[-1],
+                }
+            )
     root = str(run.get("rootdir") or "").rstrip("/").rsplit("/", 1)[-1]
     return ReportModel(
         payload=payload,
@@ -659,4 +780,6 @@ def build_report_model(
         extensions=extensions,
         alerts=[a | {"index": index_of.get(str(a.get("test")))} for a in alerts[: limits.alerts]],
         metrics=metrics[: limits.metrics],
+        flaky=flaky[: limits.alerts],
+        history_runs=len(history.run_ids) if history is not None else 0,
     )

@@ -7,11 +7,12 @@ import functools
 import hashlib
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
 import jinja2
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from .data import ReportError, ReportModel, jsonable
 
@@ -97,6 +98,19 @@ def cell(value: Any) -> str:
     return str(value)
 
 
+_ID_BREAKS = re.compile(r"(::|/)")
+
+
+def wrap_id(value: Any) -> Markup:
+    """A test id (or path) that a narrow column may wrap after ``/`` and ``::`` only."""
+    return Markup(_ID_BREAKS.sub(r"\1<wbr>", str(escape("" if value is None else str(value)))))
+
+
+def badge_class(badge: str) -> str:
+    """The CSS class of a history badge (``new failure``, ``fixed``, ``flaky (...)``)."""
+    return "hb-" + badge.split(" ", 1)[0] if badge else "hb"
+
+
 @functools.lru_cache(maxsize=4)
 def _static(folder: str) -> dict[str, str]:
     files: dict[str, str] = {}
@@ -133,6 +147,8 @@ def environment(folder: str) -> jinja2.Environment:
     env.filters["ms"] = fmt_ms
     env.filters["bytes"] = fmt_bytes
     env.filters["cell"] = cell
+    env.filters["wrap_id"] = wrap_id
+    env.filters["badge_class"] = badge_class
     return env
 
 

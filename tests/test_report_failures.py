@@ -1,0 +1,98 @@
+"""A failing test's record and report: message, its own frame, captured output, verdicts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+FAILING = """
+import logging
+import sys
+
+import pytest
+
+def helper(value):
+    return value + 1
+
+def test_total():
+    print("computing the total")
+    print("to stderr", file=sys.stderr)
+    logging.getLogger("calc").error("bad total")
+    total = helper(2)
+    assert total == 4
+
+@pytest.mark.kari_budget(duration_ms=0.001)
+def test_over_budget():
+    sum(range(10000))
+
+def test_ok():
+    print("quiet")
+"""
+
+
+def _run(pytester: pytest.Pytester) -> tuple[dict[str, dict], str]:
+    pytester.makepyfile(test_calc=FAILING)
+    result = pytester.runpytest(
+        "--kari-debug", "--kari-json=run.json", "--kari-report=report.html", "--kari-store=none"
+    )
+    result.assert_outcomes(passed=1, failed=2)
+    document = json.loads((pytester.path / "run.json").read_text(encoding="utf-8"))
+    tests = {t["nodeid"].split("::")[-1]: t for t in document["tests"]}
+    return tests, (pytester.path / "report.html").read_text(encoding="utf-8")
+
+
+def test_failure_points_at_the_tests_own_frame(pytester: pytest.Pytester) -> None:
+    """The record's failure has the message and source lines of the test's frame."""
+    tests, _ = _run(pytester)
+    failure = tests["test_total"]["failure"]
+    assert failure["message"] == "AssertionError: assert 3 == 4"
+    assert failure["location"] == "test_calc.py:14"
+    assert ">   14  assert total == 4" in failure["excerpt"]
+    assert "E       AssertionError: assert 3 == 4" in failure["excerpt"]
+    assert tests["test_ok"].get("failure") is None
+
+
+def test_captured_output_per_phase_is_recorded(pytester: pytest.Pytester) -> None:
+    """stdout, stderr and the captured log of each phase are kept with the test."""
+    tests, _ = _run(pytester)
+    captured = {(c["phase"], c["stream"]): c["text"] for c in tests["test_total"]["captured"]}
+    assert captured[("call", "stdout")] == "computing the total\n"
+    assert captured[("call", "stderr")] == "to stderr\n"
+    assert "bad total" in captured[("call", "log")]
+    assert tests["test_ok"]["captured"] == [
+        {"phase": "call", "stream": "stdout", "text": "quiet\n"}
+    ]
+
+
+def test_verdict_is_an_alert_not_an_error_group(pytester: pytest.Pytester) -> None:
+    """A broken budget names rule, value and threshold at the test, and makes no error group."""
+    tests, html = _run(pytester)
+    failure = tests["test_over_budget"]["failure"]
+    assert failure["verdict"] is True
+    assert failure["location"] == "test_calc.py:16"
+    assert failure["message"].startswith("kari_budget(duration_ms=0.001) exceeded")
+    assert "core.py" not in tests["test_over_budget"]["longrepr"]
+    errors = tests["test_over_budget"]["collected_data"].get("error_tracking") or {}
+    assert not errors.get("records")
+    assert "KariDebugAssertion" not in html
+    article = html.split('id="fail-1"', 1)[1].split("</article>", 1)[0]
+    assert '<table class="verdicts">' in article
+    assert "<td>duration_ms</td>" in article
+    assert "test_calc.py:16" in article
+
+
+def test_report_lists_failures_before_everything_else(pytester: pytest.Pytester) -> None:
+    """The failing tests come right after the header, with message, frame and output."""
+    _, html = _run(pytester)
+    main = html.split('<main id="main">', 1)[1]
+    assert main.index('id="failures"') < main.index('id="summary"')
+    article = html.split('id="fail-0"', 1)[1].split("</article>", 1)[0]
+    assert "AssertionError: assert 3 == 4" in article
+    assert "computing the total" in article
+    assert "Captured stderr (call)" in article
+    assert "bad total" in article  # the error-level log line
+    assert "pytest_kari_debug.alerts" not in article
+    counts = html.split('class="counts-line"', 1)[1].split("</p>", 1)[0]
+    assert 'data-outcome="failed"' in counts
+    assert "2 failed" in counts
