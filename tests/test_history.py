@@ -90,9 +90,9 @@ class CountingStore(Store):
         return super()._query(sql, params)
 
 
-def test_history_of_many_tests_costs_two_queries(tmp_path: Path) -> None:
+def test_history_of_many_tests_costs_two_queries(store_location: str) -> None:
     """The window's run ids and every test's outcomes come in two queries, not one per test."""
-    store = CountingStore(tmp_path / "kari.db")
+    store = CountingStore(store_location)
     for run in range(4):
         run_id = store.begin_run({"uuid": f"run-{run}", "started_at": float(run)})
         tests = [
