@@ -7,7 +7,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from api_support import framework_client
 
+from pytest_kari_debug.api import PREFIX, create_app
+from pytest_kari_debug.cli import main
 from pytest_kari_debug.history import build_history, load_history
 from pytest_kari_debug.storage import Store
 
@@ -130,3 +133,62 @@ def test_three_pytester_runs_sharing_a_store(pytester: pytest.Pytester) -> None:
     assert "flaky (failed 1 of last 3)" in html
     with sqlite3.connect(store) as db:
         assert db.execute("SELECT count(*) FROM runs").fetchone()[0] == 3
+
+
+def _flipping_store(path: Path) -> Path:
+    """A store of four runs: test_flip passes, fails, passes, fails; test_steady passes."""
+    store = Store(path)
+    for run, outcome in enumerate(("passed", "failed", "passed", "failed")):
+        run_id = store.begin_run({"uuid": f"run-{run}", "started_at": float(run)})
+        store.write_tests(
+            run_id,
+            [
+                {"nodeid": "t.py::test_flip", "outcome": outcome, "duration_ms": 10.0 + run},
+                {"nodeid": "t.py::test_steady", "outcome": "passed", "duration_ms": 1.0},
+            ],
+        )
+    store.close()
+    return path
+
+
+def test_cli_history_and_flaky(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`kari-debug history NODEID` and `kari-debug flaky` read the store's histories."""
+    store = str(_flipping_store(tmp_path / "kari.db"))
+    assert main(["--store", store, "--no-color", "history", "t.py::test_flip"]) == 0
+    out = capsys.readouterr().out
+    assert "t.py::test_flip: last 4 run(s), oldest first ✓✗✓✗" in out
+    assert "new failure, flaky (failed 2 of last 4)" in out
+    assert main(["--store", store, "--format", "json", "history", "t.py::test_flip"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [r["outcome"] for r in document["runs"]] == ["passed", "failed", "passed", "failed"]
+    assert document["flaky"] is True
+    assert main(["--store", store, "--no-color", "flaky", "--runs", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "1 flaky test(s) in the last 3 stored run(s)" in out
+    assert "✗✓✗" in out
+    assert "failed 2 of 3" in out
+    assert "test_steady" not in out
+    assert main(["--store", store, "history", "t.py::nope"]) == 0
+    assert "no stored run has the test 't.py::nope'" in capsys.readouterr().err
+    assert main(["--store", store, "flaky", "--runs", "0"]) == 2
+
+
+def test_api_history_and_flaky(tmp_path: Path) -> None:
+    """The REST API serves the same histories as the CLI."""
+    store = _flipping_store(tmp_path / "kari.db")
+    with framework_client(create_app(store_path=store, include_registry=False)) as client:
+        flaky = client.get(f"{PREFIX}/history/flaky", params={"runs": 4}).json()
+        assert flaky["runs"] == [1, 2, 3, 4]
+        assert [h["nodeid"] for h in flaky["flaky"]] == ["t.py::test_flip"]
+        assert flaky["new_failures"] == ["t.py::test_flip"]
+        one = client.get(f"{PREFIX}/history/test", params={"nodeid": "t.py::test_steady"})
+        assert one.status_code == 200
+        assert one.json()["badges"] == []
+        missing = client.get(f"{PREFIX}/history/test", params={"nodeid": "t.py::nope"})
+        assert missing.status_code == 404
+        assert "t.py::nope" in missing.json()["detail"]
+        assert client.get(f"{PREFIX}/history/flaky", params={"runs": 0}).status_code == 422
+    with framework_client(create_app(include_registry=False)) as client:
+        response = client.get(f"{PREFIX}/history/flaky")
+        assert response.status_code == 404
+        assert "no store" in response.json()["detail"]

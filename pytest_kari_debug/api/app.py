@@ -19,8 +19,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..dashboard import DashboardError, ExtensionDebugDashboard
 from ..exceptions import ConfigurationError, StoreError
+from ..history import DEFAULT_RUNS, load_history
 from ..logger import to_epoch
 from ..manager import ExtensionDebugManager
+from ..storage import Store
 from . import exports, models
 from .hub import DashboardHub, ManagerSource
 from .page import render_page
@@ -404,6 +406,37 @@ def _routes(api: FastAPI) -> None:
         """Counts by severity, type and status; mean time to resolve; notifications."""
         return dashboard.get_alert_statistics()
 
+    # Test history ------------------------------------------------------------------------
+    @api.get(f"{PREFIX}/history/flaky", tags=["history"], response_model=models.FlakyOut,
+             responses=NOT_FOUND)  # fmt: skip
+    def flaky_tests(
+        request: Request,
+        runs: Annotated[int, Query(ge=1, le=1000)] = DEFAULT_RUNS,
+        extension_id: Annotated[str | None, Query(max_length=200)] = None,
+    ) -> dict[str, Any]:
+        """Tests that both passed and failed in the newest stored runs, most failures first."""
+        found = load_history(_stored(request), runs=runs, extension_id=extension_id)
+        return {
+            "runs": list(found.run_ids),
+            "flaky": [h.to_dict() for h in found.flaky()],
+            "new_failures": [h.nodeid for h in found.new_failures()],
+            "fixed": [h.nodeid for h in found.fixed()],
+        }
+
+    @api.get(f"{PREFIX}/history/test", tags=["history"], response_model=models.TestHistoryOut,
+             responses=NOT_FOUND)  # fmt: skip
+    def test_history(
+        request: Request,
+        nodeid: Annotated[str, Query(min_length=1, max_length=2000)],
+        runs: Annotated[int, Query(ge=1, le=1000)] = DEFAULT_RUNS,
+    ) -> dict[str, Any]:
+        """One test's outcome and duration in each of the newest stored runs it ran in."""
+        found = load_history(_stored(request), runs=runs, nodeid=nodeid).get(nodeid)
+        if found is None:
+            msg = f"no stored run has the test {nodeid!r}"
+            raise LookupError(msg)
+        return found.to_dict()
+
     # Export ------------------------------------------------------------------------------
     export_responses: dict[int | str, dict[str, Any]] = {
         200: {"content": {media.split(";")[0]: {} for media in exports.MEDIA_TYPES.values()},
@@ -466,6 +499,14 @@ def _routes(api: FastAPI) -> None:
             " frame-ancestors 'none'"
         )
         return HTMLResponse(html, headers={"Content-Security-Policy": csp})
+
+
+def _stored(request: Request) -> Store:
+    store = _hub(request).store()
+    if store is None:
+        msg = "no store: the test history is read from the store (serve it with --store PATH)"
+        raise LookupError(msg)
+    return store
 
 
 def _list_alerts(

@@ -217,3 +217,34 @@ class DashboardOut(_Open):
     errors: ErrorsOut
     alerts: list[AlertOut]
     sessions: dict[str, list[SessionOut]]
+
+
+# Test history ------------------------------------------------------------------------------
+class HistoryRun(_Open):
+    """One stored run of a test."""
+
+    run_id: int
+    outcome: str
+    duration_ms: float | None = None
+
+
+class TestHistoryOut(_Open):
+    """A test's outcomes in the newest stored runs it ran in (oldest first) and its badges."""
+
+    nodeid: str
+    runs: list[HistoryRun]
+    failures: int
+    flips: int
+    new_failure: bool
+    fixed: bool
+    flaky: bool
+    badges: list[str]
+
+
+class FlakyOut(_Open):
+    """The flaky tests of the newest stored runs, and the newest run's new failures and fixes."""
+
+    runs: list[int]
+    flaky: list[TestHistoryOut]
+    new_failures: list[str]
+    fixed: list[str]
