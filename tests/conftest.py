@@ -17,6 +17,10 @@ from pytest_kari_debug.manager import ExtensionDebugManager
 
 REPO = Path(__file__).resolve().parent.parent
 
+# Imported once here, so pytester's in-process runs find it imported (not imported anew).
+with contextlib.suppress(ImportError):
+    import psycopg  # noqa: F401
+
 
 def require_tool(path_or_name: str) -> str:
     """Return the path of an external tool; skip the test without it, unless CI demands it.

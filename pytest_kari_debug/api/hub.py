@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..backends import as_location, location_exists
 from ..dashboard import ExtensionDebugDashboard, configuration_from
 from ..exceptions import ConfigurationError, StoreError
 from ..manager import ExtensionDebugManager, list_managers
@@ -47,7 +48,7 @@ class DashboardHub:
         include_registry: bool = True,
     ) -> None:
         self.managers = managers
-        self.store_path = Path(store_path) if store_path is not None else None
+        self.store_path = as_location(store_path) if store_path is not None else None
         self.include_registry = include_registry
         self.started: dict[str, ExtensionDebugManager] = {}
         self._store: Store | None = None
@@ -70,7 +71,11 @@ class DashboardHub:
     def store(self) -> Store | None:
         """The store, opened on first use once its file exists; ``None`` without one."""
         with self._lock:
-            if self._store is None and self.store_path is not None and self.store_path.exists():
+            if (
+                self._store is None
+                and self.store_path is not None
+                and location_exists(self.store_path)
+            ):
                 try:
                     self._store = Store(self.store_path, create=False)
                 except StoreError:

@@ -6,6 +6,7 @@ import pytest
 
 pytest_plugins = [
     "pytest_kari_debug.plugin.core",
+    "pytest_kari_debug.plugin.sharing",
     "pytest_kari_debug.plugin.logcapture",
     "pytest_kari_debug.plugin.errors",
     "pytest_kari_debug.plugin.tracing",

@@ -27,9 +27,10 @@ from ..logger import ExtensionLogger
 from ..manager import ExtensionDebugManager
 from ..metrics import MetricsCollector
 from ..profiler import PerformanceProfiler
-from ..storage import DEFAULT_STORE, Store, dumps, loads_many
+from ..storage import Store, dumps, loads_many
 from ..tracing import ExtensionTracer
 from .failures import captured_sections, failure_summary, verdict_longrepr
+from .sharing import begin_run, run_uuid, settle, store_label, store_location, write_batch
 from .state import (
     FLUSH_EVERY_SECONDS,
     FLUSH_EVERY_TESTS,
@@ -75,8 +76,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         group,
         parser,
         "store",
-        metavar="PATH",
-        help="SQLite store (default .kari-debug/kari.db under the rootdir; 'none': no store)",
+        metavar="PATH|URL",
+        help="Store: a SQLite file (default .kari-debug/kari.db under the rootdir),"
+        " postgresql://user@host:port/db, or 'none'",
     )
     add_option(
         group, parser, "json", metavar="PATH", help="Write the run as one JSON document to PATH"
@@ -140,13 +142,7 @@ def _settings(config: pytest.Config) -> PluginSettings:
     if memory:
         values["memory_tracking"] = True
     configuration = DebugConfiguration(**values)
-    store_text = option_text(config, "store")
-    if store_text.lower() == "none":
-        store_path = None
-    elif store_text:
-        store_path = Path(store_text)
-    else:
-        store_path = config.rootpath / DEFAULT_STORE
+    store_path = store_location(config)
     json_text = option_text(config, "json")
     csv_text = option_text(config, "csv")
     return PluginSettings(
@@ -560,7 +556,7 @@ def _git(rootdir: Path, *args: str) -> str | None:
 def _run_meta(config: pytest.Config) -> dict[str, Any]:
     """What is known of the run when it starts (the rest when a test is recorded)."""
     return {
-        "uuid": uuid.uuid4().hex,
+        "uuid": run_uuid(config) or uuid.uuid4().hex,
         "id": None,
         "started_at": time.time(),
         "rootdir": str(config.rootpath),
@@ -591,12 +587,14 @@ def _open_store(config: pytest.Config, state: KariState) -> Store | None:
     try:
         state.store = Store(path)
         _complete_run_meta(config, state)
-        state.run_id = state.store.begin_run(state.run)
-        state.run["id"] = state.run_id
+        begin_run(config, state, state.store)
     except StoreError as exc:
         state.store_failed = True
         state.store = None
-        state.diagnose(f"store disabled: {exc}")
+        state.diagnose(
+            f"store disabled: {exc}; no test of this run is stored (`kari-debug import`"
+            " adds a --kari-json document later)"
+        )
     return state.store
 
 
@@ -609,10 +607,7 @@ def flush(config: pytest.Config, state: KariState) -> None:
     batch, state.pending = state.pending, []
     if store is None or state.run_id is None:
         return
-    try:
-        store.write_tests(state.run_id, [r for r, _ in batch], [t for _, t in batch])
-    except Exception as exc:
-        state.diagnose(f"could not write {len(batch)} test(s) to the store: {exc}")
+    write_batch(state, store, batch)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -646,6 +641,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int | pytest.ExitC
 def _finish_run(config: pytest.Config, state: KariState, exitstatus: int | pytest.ExitCode) -> None:
     with guard(config, "writing the store"):
         flush(config, state)
+        if state.store is not None:
+            settle(state, state.store)
     finished = time.time()
     with guard(config, "reading run metadata"):
         _complete_run_meta(config, state)
@@ -670,7 +667,7 @@ def _finish_run(config: pytest.Config, state: KariState, exitstatus: int | pytes
                 exit_status=int(exitstatus),
                 data={"diagnostics": state.diagnostics, "sections": state.sections},
             )
-            state.outputs.setdefault("store", f"{state.settings.store_path} (run {state.run_id})")
+            state.outputs.setdefault("store", f"{store_label(state)} (run {state.run_id})")
     if state.settings.json_path is not None:
         with guard(config, "writing the JSON export"):
             document = build_run_document(

@@ -18,6 +18,7 @@ try:
 except ImportError:  # Windows
     _RUSAGE_THREAD = None
 
+from ..backends import location_exists, redact
 from ..exceptions import ConfigurationError, StoreError
 from ..gates import (
     BaselineError,
@@ -177,11 +178,11 @@ def _load_baseline(config: pytest.Config, settings: GateSettings) -> None:
             settings.baseline_label = f"file {settings.baseline_file}"
             return
         store_path = state.settings.store_path
-        if store_path is None or not Path(store_path).exists():
+        if store_path is None or not location_exists(store_path):
             if target == "last":
                 settings.baseline_label = "last (no earlier run: every test is new)"
                 return
-            msg = f"no baseline {target!r}: there is no store at {str(store_path)!r}"
+            msg = f"no baseline {target!r}: there is no store at {redact(store_path)!r}"
             raise BaselineError(msg)
         store = Store(store_path, create=False)
         try:
@@ -198,7 +199,7 @@ def _load_baseline(config: pytest.Config, settings: GateSettings) -> None:
             else:
                 document = store.load_baseline(target)
                 if document is None:
-                    msg = f"no baseline {target!r} in store {str(store_path)!r}"
+                    msg = f"no baseline {target!r} in store {redact(store_path)!r}"
                     raise BaselineError(msg)
                 settings.baseline = check_baseline(document, source=f"baseline {target!r}")
                 settings.baseline_label = f"baseline {target}"
@@ -491,7 +492,7 @@ def pytest_kari_debug_run_finished(
             document = build_baseline(settings.save, tests, run)
             if state.store is not None:
                 state.store.save_baseline(settings.save, document, state.run_id)
-                state.outputs[f"baseline {settings.save}"] = f"{state.settings.store_path}"
+                state.outputs[f"baseline {settings.save}"] = state.store.label
             if settings.baseline_file is not None:
                 path = write_baseline_file(settings.baseline_file, document)
                 state.outputs[f"baseline {settings.save} (file)"] = str(path)

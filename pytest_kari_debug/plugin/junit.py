@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 import pytest
 
+from ..backends import redact
 from ..rules import RecordFigures
 from .state import STATE, guard, kari_markers, option_text, register_when_sessions
 
@@ -124,8 +125,6 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     state = config.stash.get(STATE, None)
     if not config.getoption("xmlpath", None) or state is None:
         return
-    store = state.settings.store_path
-    register_when_sessions(
-        config, PLUGIN, lambda: JunitProperties(_report_path(config), str(store) if store else None)
-    )
+    store = redact(state.settings.store_path) if state.settings.store_path else None
+    register_when_sessions(config, PLUGIN, lambda: JunitProperties(_report_path(config), store))
 

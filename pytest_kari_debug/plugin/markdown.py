@@ -117,7 +117,7 @@ def _outputs(state: KariState) -> dict[str, str]:
     if state.settings.json_path is not None:
         outputs.setdefault("json", str(state.settings.json_path))
     if state.store is not None and state.run_id is not None:
-        outputs.setdefault("store", f"{state.settings.store_path} (run {state.run_id})")
+        outputs.setdefault("store", f"{state.store.label} (run {state.run_id})")
     return outputs
 
 

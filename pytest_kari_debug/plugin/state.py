@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from ..backends import StoreLocation
 from ..config import DebugConfiguration
 from ..exceptions import KariDebugWarning
 from ..exporters.csv_export import write_csv
@@ -27,7 +28,7 @@ class PluginSettings:
 
     enabled: bool
     configuration: DebugConfiguration
-    store_path: Path | None
+    store_path: StoreLocation | None
     json_path: Path | None
     csv_dir: Path | None
     extension_id: str | None
@@ -47,6 +48,13 @@ class KariState:
     managers: dict[str, ExtensionDebugManager] = field(default_factory=dict)
     store: Store | None = None
     store_failed: bool = False
+    #: Tests whose write failed, kept for a retry; tests given up on (their node ids).
+    unstored: list[tuple[dict[str, Any], str]] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+    #: The first failure of the store in this run, failures in a row, when to try again.
+    store_problem: str | None = None
+    store_failures: int = 0
+    retry_at: float = 0.0
     run_id: int | None = None
     run: dict[str, Any] = field(default_factory=dict)
     #: Every finished test's record as the store's JSON text: compact, and nothing the

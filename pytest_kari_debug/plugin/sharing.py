@@ -1,0 +1,247 @@
+"""The store shared by a team: its location, shards joining one run, retention, and writes
+that outlive a store going away.
+
+``--kari-store`` takes a SQLite path or a ``postgresql://`` URL (checked at start-up),
+``--kari-run-id`` (ini ``kari_run_id``, environment ``KARI_RUN_ID``) makes every process with
+that id add its tests to one run, and ``--kari-retention-runs`` / ``--kari-retention-days``
+prune old runs at the end of a run, within a time budget.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from ..backends import StoreLocation, parse_location, redact
+from ..exceptions import ConfigurationError
+from ..storage import DEFAULT_STORE, Store
+from .state import STATE, KariState, add_option, guard, option_source
+
+RUN_ID_ENV = "KARI_RUN_ID"
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+=-]{0,127}")
+DEFAULT_RETENTION_RUNS = 200
+DEFAULT_RETENTION_DAYS = 90.0
+#: Seconds the end of a run may spend pruning; what is left goes at the next run's end.
+RETENTION_BUDGET_S = 2.0
+#: SQLite pages (4 KiB) given back to the file system at the end of a run, at most.
+RECLAIM_PAGES = 25_000
+#: Seconds between attempts to reach a store that failed, doubling up to the last.
+RETRY_DELAYS_S = (1.0, 2.0, 5.0, 15.0, 30.0)
+#: Test records kept for a retry while the store is away; older ones are reported unstored.
+MAX_UNSTORED = 20_000
+_STORE_SETTINGS = pytest.StashKey["StoreSettings"]()
+
+
+class StoreSettings:
+    """The run id and retention limits asked for (validated at start-up)."""
+
+    __slots__ = ("retention_days", "retention_runs", "run_id")
+
+    def __init__(self, run_id: str | None, retention_runs: int, retention_days: float) -> None:
+        self.run_id = run_id
+        self.retention_runs = retention_runs
+        self.retention_days = retention_days
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Shared-run and retention options."""
+    group = parser.getgroup("kari-debug")
+    add_option(
+        group,
+        parser,
+        "run_id",
+        metavar="ID",
+        help=f"Add this run's tests to run ID (shards of one CI run share it; env {RUN_ID_ENV})",
+    )
+    add_option(
+        group,
+        parser,
+        "retention_runs",
+        metavar="N",
+        help=f"Keep the newest N runs in the store (default {DEFAULT_RETENTION_RUNS}; 0: all)",
+    )
+    add_option(
+        group,
+        parser,
+        "retention_days",
+        metavar="DAYS",
+        help=f"Remove runs older than DAYS from the store (default {DEFAULT_RETENTION_DAYS:g};"
+        " 0: never)",
+    )
+
+
+def store_location(config: pytest.Config) -> StoreLocation | None:
+    """Where the run's store is: ``--kari-store`` (a path or a URL), else the default file."""
+    text, source = option_source(config, "store")
+    text = str(text or "").strip()
+    if text.lower() == "none":
+        return None
+    if not text:
+        return config.rootpath / DEFAULT_STORE
+    return parse_location(text, source=source)
+
+
+def _run_id(config: pytest.Config) -> str | None:
+    text, source = option_source(config, "run_id")
+    text = str(text or "").strip()
+    if not text:
+        text, source = os.environ.get(RUN_ID_ENV, "").strip(), f"environment {RUN_ID_ENV}"
+    if not text:
+        return None
+    if not _RUN_ID.fullmatch(text):
+        msg = (
+            f"{source}: run id {text!r} is not accepted; use 1 to 128 letters, digits and"
+            " . _ : / @ + = - (starting with a letter or digit), e.g. the CI pipeline id"
+        )
+        raise ConfigurationError(msg)
+    return text
+
+
+def _limit(config: pytest.Config, name: str, default: float) -> float:
+    text, source = option_source(config, name)
+    text = str(text or "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        msg = f"{source}: expected a number >= 0 (0 turns the limit off), got {text!r}"
+        raise ConfigurationError(msg)
+    return value
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Check the run id and retention limits (bad values are usage errors)."""
+    try:
+        runs = _limit(config, "retention_runs", DEFAULT_RETENTION_RUNS)
+        if runs != int(runs):
+            msg = f"--kari-retention-runs: expected a whole number, got {runs!r}"
+            raise ConfigurationError(msg)
+        settings = StoreSettings(
+            _run_id(config), int(runs), _limit(config, "retention_days", DEFAULT_RETENTION_DAYS)
+        )
+    except ConfigurationError as exc:
+        raise pytest.UsageError(f"kari-debug: {exc}") from None
+    config.stash[_STORE_SETTINGS] = settings
+
+
+def run_uuid(config: pytest.Config) -> str | None:
+    """The shared run id asked for (``None``: this process is a run of its own)."""
+    settings = config.stash.get(_STORE_SETTINGS, None)
+    return settings.run_id if settings is not None else None
+
+
+def begin_run(config: pytest.Config, state: KariState, store: Store) -> None:
+    """Insert (or join) the run in *store*; a shared run id is named in the terminal."""
+    state.run_id, joined = store.join_run(state.run)
+    state.run["id"] = state.run_id
+    shared = run_uuid(config)
+    if shared is not None:
+        how = "joined it (other shards wrote to it first)" if joined else "first shard"
+        state.summary_lines.append(
+            f"run {shared!r}: store run {state.run_id} in {store.label}; {how}"
+        )
+
+
+def write_batch(state: KariState, store: Store, batch: list[tuple[dict[str, Any], str]]) -> None:
+    """Write *batch* (and any tests kept from a failed write) to the store.
+
+    While the store fails, tests are kept (up to :data:`MAX_UNSTORED`) and retried with
+    growing delays; the store reconnects by itself when the server is back.
+    """
+    assert state.run_id is not None
+    state.unstored.extend(batch)
+    if len(state.unstored) > MAX_UNSTORED:
+        overflow = len(state.unstored) - MAX_UNSTORED
+        state.lost.extend(str(record.get("nodeid")) for record, _ in state.unstored[:overflow])
+        del state.unstored[:overflow]
+    if state.store_problem is not None and time.monotonic() < state.retry_at:
+        return
+    pending = state.unstored
+    try:
+        store.write_tests(state.run_id, [r for r, _ in pending], [t for _, t in pending])
+    except Exception as exc:
+        if state.store_problem is None:
+            state.store_problem = f"{type(exc).__name__}: {exc}"
+        delay = RETRY_DELAYS_S[min(state.store_failures, len(RETRY_DELAYS_S) - 1)]
+        state.store_failures += 1
+        state.retry_at = time.monotonic() + delay
+        return
+    state.unstored = []
+    state.store_failures = 0
+    state.retry_at = 0.0
+
+
+def settle(state: KariState, store: Store) -> None:
+    """At the end of the run: one last try, then one diagnostic if the store failed.
+
+    The diagnostic names the store (password redacted), the problem and exactly which
+    tests are not in it. A store still failing is dropped for the rest of the run (its
+    later steps would only repeat the problem).
+    """
+    if state.store_problem is None:
+        return
+    if state.unstored:
+        state.retry_at = 0.0
+        write_batch(state, store, [])
+    missing = [*state.lost, *(str(record.get("nodeid")) for record, _ in state.unstored)]
+    if not missing:
+        state.diagnose(
+            f"store {store.label} failed during the run ({state.store_problem}); every test"
+            " was written once it answered again"
+        )
+        return
+    more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+    shown = ", ".join(missing[:10]) + more
+    state.diagnose(
+        f"store {store.label}: {state.store_problem}; {len(missing)} test(s) not stored: {shown}"
+        " (the --kari-json document holds them: `kari-debug import` adds them later)"
+    )
+    with contextlib.suppress(Exception):  # closing a connection to a server that went away
+        store.close()
+    state.store = None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_sessionfinish(session: pytest.Session) -> Generator[None, None, None]:
+    """After the run is closed in the store: prune it to the retention limits, in bounded time."""
+    result = yield
+    config = session.config
+    state = config.stash.get(STATE, None)
+    settings = config.stash.get(_STORE_SETTINGS, None)
+    if state is None or settings is None or state.is_worker or state.store is None:
+        return result
+    if not (settings.retention_runs or settings.retention_days):
+        return result
+    with guard(config, "pruning the store"):
+        store = state.store
+        pruned = store.prune(
+            keep_runs=settings.retention_runs,
+            older_than_days=settings.retention_days,
+            protect=[state.run_id] if state.run_id is not None else [],
+            budget_s=RETENTION_BUDGET_S,
+        )
+        if pruned.runs:
+            store.reclaim_space(RECLAIM_PAGES)
+            more = "" if pruned.complete else " (more at the next run)"
+            state.outputs["retention"] = (
+                f"removed {len(pruned.runs)} old run(s), {pruned.tests} test(s){more}"
+            )
+    return result
+
+
+def store_label(state: KariState) -> str:
+    """The run's store as it may be printed (a URL's password redacted)."""
+    if state.store is not None:
+        return state.store.label
+    return redact(state.settings.store_path)
+

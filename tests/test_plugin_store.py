@@ -1,0 +1,168 @@
+"""The plugin's store on both backends: shards joining one run, retention, a store that fails."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from conftest import fresh_postgres_database
+from tcp_proxy import TcpProxy
+
+from pytest_kari_debug.storage import Store
+
+SHARD_A = """
+def test_a1(): pass
+def test_a2(): assert 0
+"""
+SHARD_B = """
+def test_b1(): pass
+"""
+
+
+def _json(pytester: pytest.Pytester, name: str) -> dict:
+    return json.loads((pytester.path / name).read_text(encoding="utf-8"))
+
+
+def test_two_shards_with_one_run_id_are_one_run(
+    pytester: pytest.Pytester, store_location: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Shards given one run id (flag, then environment) add their tests to one stored run,
+    and each terminal says which run it joined."""
+    pytester.makepyfile(shard_a=SHARD_A, shard_b=SHARD_B)
+    first = pytester.runpytest(
+        "shard_a.py", "--kari-debug", f"--kari-store={store_location}", "--kari-run-id=ci-42"
+    )
+    first.assert_outcomes(passed=1, failed=1)
+    first.stdout.fnmatch_lines(["run 'ci-42': store run * in *; first shard"])
+    monkeypatch.setenv("KARI_RUN_ID", "ci-42")
+    second = pytester.runpytest("shard_b.py", "--kari-debug", f"--kari-store={store_location}")
+    second.assert_outcomes(passed=1)
+    second.stdout.fnmatch_lines(["run 'ci-42': store run * in *; joined it*"])
+    with contextlib.closing(Store(store_location)) as store:
+        runs = store.run_summaries()
+        assert len(runs) == 1
+        assert runs[0]["uuid"] == "ci-42"
+        assert runs[0]["outcomes"] == {"failed": 1, "passed": 2}
+        assert runs[0]["exit_status"] == 1
+        assert runs[0]["data"]["shards"] == 2
+
+
+def test_bad_store_url_run_id_and_retention_are_usage_errors(pytester: pytest.Pytester) -> None:
+    """An unknown URL scheme, a bad run id or retention value stops the run at start-up."""
+    pytester.makepyfile("def test_ok(): pass")
+    result = pytester.runpytest("--kari-store=mysql://root:hunter2@db/x")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown store URL scheme 'mysql://'*postgresql://*"])
+    assert "hunter2" not in result.stderr.str() + result.stdout.str()
+    result = pytester.runpytest("--kari-run-id=has space")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--kari-run-id: run id 'has space' is not accepted*"])
+    result = pytester.runpytest("--kari-retention-days=soon")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--kari-retention-days: expected a number >= 0*'soon'*"])
+
+
+def test_retention_keeps_the_newest_runs(pytester: pytest.Pytester, store_location: str) -> None:
+    """With kari_retention_runs = 2 the third run removes the oldest, and says so."""
+    pytester.makeini("[pytest]\nkari_retention_runs = 2\n")
+    pytester.makepyfile("def test_ok(): pass")
+    for _ in range(2):
+        pytester.runpytest("--kari-debug", f"--kari-store={store_location}").assert_outcomes(
+            passed=1
+        )
+    result = pytester.runpytest("--kari-debug", f"--kari-store={store_location}")
+    result.stdout.fnmatch_lines(["retention: removed 1 old run(s), 1 test(s)"])
+    with contextlib.closing(Store(store_location)) as store:
+        assert len(store.runs()) == 2
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_an_unreachable_server_leaves_results_and_json(pytester: pytest.Pytester) -> None:
+    """Nothing listening at the store's address: same outcomes, one diagnostic naming the
+    store with its password redacted, and the JSON written."""
+    pytest.importorskip("psycopg")
+    url = f"postgresql://kari:pw-canary@127.0.0.1:{_free_port()}/kari"
+    pytester.makepyfile("def test_ok(): pass\ndef test_bad(): assert 0")
+    result = pytester.runpytest("--kari-debug", f"--kari-store={url}", "--kari-json=run.json")
+    result.assert_outcomes(passed=1, failed=1, warnings=1)
+    result.stdout.fnmatch_lines(
+        ["*store disabled: cannot connect to store 'postgresql://kari:***@127.0.0.1:*/kari'*"
+         "no test of this run is stored*"]
+    )  # fmt: skip
+    assert "pw-canary" not in result.stdout.str()
+    assert len(_json(pytester, "run.json")["tests"]) == 2
+
+
+@pytest.fixture
+def proxied_database() -> Iterator[tuple[str, TcpProxy]]:
+    """A fresh PostgreSQL database reached through a proxy the test can cut."""
+    with fresh_postgres_database() as url:
+        parts = urlsplit(url)
+        proxy = TcpProxy((parts.hostname or "127.0.0.1", int(parts.port or 5432)))
+        netloc = parts.netloc.rsplit("@", 1)[0] + f"@127.0.0.1:{proxy.port}"
+        try:
+            yield urlunsplit(parts._replace(netloc=netloc)), proxy
+        finally:
+            proxy.close()
+
+
+SERVER_GOES_AWAY = """
+import time
+from tcp_proxy import send
+
+def test_1(): time.sleep(1.1)
+def test_2(): time.sleep(1.1)
+def test_3(): send({port}, "cut"); time.sleep(1.1)
+def test_4(): time.sleep(1.1)
+def test_5(): {last}
+"""
+
+
+def test_a_server_going_away_mid_run_names_the_tests_not_stored(
+    pytester: pytest.Pytester, proxied_database: tuple[str, TcpProxy]
+) -> None:
+    """The server goes away after two tests: outcomes unchanged, the JSON holds every test,
+    the store the ones written before, and one diagnostic names the others."""
+    url, proxy = proxied_database
+    pytester.syspathinsert(Path(__file__).parent)
+    pytester.makepyfile(SERVER_GOES_AWAY.format(port=proxy.control_port, last="assert 0"))
+    result = pytester.runpytest("--kari-debug", f"--kari-store={url}", "--kari-json=run.json")
+    result.assert_outcomes(passed=4, failed=1, warnings=1)
+    result.stdout.fnmatch_lines(
+        ["*store postgresql://postgres:***@127.0.0.1:*: StoreError: * test(s) not stored: *"
+         "test_4, *test_5*kari-debug import*"]
+    )  # fmt: skip
+    assert len(_json(pytester, "run.json")["tests"]) == 5
+    proxy.restore()
+    with contextlib.closing(Store(url)) as store:
+        stored = [t["nodeid"].split("::")[-1] for t in store.tests(store.runs()[0]["id"])]
+    assert stored[:2] == ["test_1", "test_2"]
+    assert "test_4" not in stored
+
+
+def test_a_server_back_before_the_end_gets_every_test(
+    pytester: pytest.Pytester, proxied_database: tuple[str, TcpProxy]
+) -> None:
+    """The server goes away and comes back: every test ends up stored, and one diagnostic
+    says the store failed during the run."""
+    url, proxy = proxied_database
+    pytester.syspathinsert(Path(__file__).parent)
+    restore = f"send({proxy.control_port}, 'restore')"
+    pytester.makepyfile(SERVER_GOES_AWAY.format(port=proxy.control_port, last=restore))
+    result = pytester.runpytest("--kari-debug", f"--kari-store={url}")
+    result.assert_outcomes(passed=5, warnings=1)
+    result.stdout.fnmatch_lines(
+        ["*store postgresql://postgres:***@* failed during the run (*); every test was written*"]
+    )
+    with contextlib.closing(Store(url)) as store:
+        assert len(store.tests(store.runs()[0]["id"])) == 5
