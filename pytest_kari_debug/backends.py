@@ -176,6 +176,10 @@ class SQLiteBackend:
                 msg = f"store {self.label!r} is not a usable SQLite database: {exc}"
                 raise StoreError(msg) from exc
 
+    def size_bytes(self) -> int:
+        wal = self.path.with_name(self.path.name + "-wal")
+        return sum(path.stat().st_size for path in (self.path, wal) if path.exists())
+
     def integrity(self) -> str:
         rows = self.query("PRAGMA quick_check")
         return "; ".join(str(row[0]) for row in rows[:5]) or "ok"
@@ -465,6 +469,9 @@ class PostgresBackend:
                 _refuse_newer(self.label, version, len(migrations))
             if version < len(migrations):
                 _apply(db.execute, version, migrations, _postgres_ddl)
+
+    def size_bytes(self) -> int:
+        return int(self.query("SELECT pg_database_size(current_database())")[0][0])
 
     def integrity(self) -> str:
         self.query("SELECT 1")

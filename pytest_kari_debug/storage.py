@@ -204,6 +204,10 @@ class Store:
             self._backend.close()
             raise
 
+    def size_bytes(self) -> int:
+        """The space the store takes: the SQLite file and its WAL, or the server's database."""
+        return self._backend.size_bytes()
+
     @property
     def schema_version(self) -> int:
         return self._backend.schema_version()

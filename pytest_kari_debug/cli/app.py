@@ -13,7 +13,8 @@ from typing import Any
 import click
 
 from .. import __version__
-from ..exceptions import KariDebugError, StoreError
+from ..backends import StoreLocation, location_exists, parse_location, redact
+from ..exceptions import ConfigurationError, KariDebugError, StoreError
 from ..storage import DEFAULT_STORE, Store
 from .render import to_json
 
@@ -149,7 +150,7 @@ class Scope:
 class Env:
     """The global options of one invocation."""
 
-    store_path: Path
+    store_path: StoreLocation
     extension_id: str | None
     run: str | None
     fmt: str
@@ -175,12 +176,18 @@ class Env:
             click.echo("null")
         return 0
 
-    def open_store(self) -> Store | None:
-        """The store, or ``None`` when it does not exist yet."""
+    @property
+    def files_path(self) -> Path:
+        """The SQLite store, or for a database server the default file's place: the live
+        managers keep their files beside it."""
+        return self.store_path if isinstance(self.store_path, Path) else default_store_path()
+
+    def open_store(self, *, create: bool = False) -> Store | None:
+        """The store (made when *create*), or ``None`` when it does not exist yet."""
         if self._store is None:
-            if not self.store_path.exists():
+            if not create and not location_exists(self.store_path):
                 return None
-            self._store = Store(self.store_path, create=False)
+            self._store = Store(self.store_path, create=create)
         return self._store
 
     def close(self) -> None:
@@ -190,7 +197,7 @@ class Env:
 
     def no_store_hint(self) -> int:
         return self.hint(
-            f"no data yet: no store at {str(self.store_path)!r}; record some with"
+            f"no data yet: no store at {redact(self.store_path)!r}; record some with"
             " `pytest --kari-debug` (or pass --store PATH)"
         )
 
@@ -269,9 +276,10 @@ def require_extension(env: Env, what: str) -> str:
     "--store",
     "store",
     envvar="KARI_DEBUG_STORE",
-    metavar="PATH",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="SQLite store (default: .kari-debug/kari.db under the rootdir pytest would pick)",
+    metavar="PATH|URL",
+    callback=lambda _ctx, _param, value: _store_option(value),
+    help="SQLite file (default: .kari-debug/kari.db under the rootdir pytest would pick) or"
+    " postgresql://user@host:port/db",
 )
 @click.option(
     "--run",
@@ -293,7 +301,7 @@ def require_extension(env: Env, what: str) -> str:
 def cli(
     ctx: click.Context,
     extension_id: str | None,
-    store: Path | None,
+    store: StoreLocation | None,
     run: str | None,
     fmt: str,
     no_color: bool,
@@ -324,6 +332,19 @@ def cli(
 
 
 pass_env = click.make_pass_decorator(Env)
+
+
+def _store_option(value: str | None) -> StoreLocation | None:
+    if value is None or not str(value).strip():
+        return None
+    try:
+        location = parse_location(str(value).strip(), source="--store")
+    except ConfigurationError as exc:
+        raise click.BadParameter(str(exc).removeprefix("--store: ")) from None
+    if isinstance(location, Path) and location.is_dir():
+        msg = f"{str(location)!r} is a directory; give the path of the store file"
+        raise click.BadParameter(msg)
+    return location
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import click
 
+from ..backends import redact
 from ..config import DebugConfiguration
 from ..manager import STATUS_ORDER
 from ..storage import SCHEMA_VERSION, Store
@@ -68,6 +70,12 @@ def start(
       kari-debug --extension-id my-ext start --foreground
     """
     extension = require_extension(env, "start")
+    if not isinstance(env.store_path, Path):
+        msg = (
+            f"the live manager writes a SQLite store, not {redact(env.store_path)!r}: give"
+            " `start` a --store PATH (every other command reads a PostgreSQL store)"
+        )
+        raise CliError(msg)
     store_path = env.store_path.resolve()
     Store(store_path).close()  # create it (or fail here, with a clear message)
     status = daemon.manager_status(store_path, extension)
@@ -139,7 +147,7 @@ def stop(env: Env) -> int:
       kari-debug --extension-id my-ext stop
     """
     extension = require_extension(env, "stop")
-    outcome, pid = daemon.stop_manager(env.store_path, extension)
+    outcome, pid = daemon.stop_manager(env.files_path, extension)
     if env.json:
         env.emit({"extension_id": extension, "pid": pid or None, "outcome": outcome})
     elif outcome == "not-running":
@@ -152,12 +160,11 @@ def stop(env: Env) -> int:
 
 
 def store_health(store: Store) -> dict[str, Any]:
-    """Size, schema and integrity of the store file."""
-    wal = store.path.with_name(store.path.name + "-wal")
+    """Size, schema and integrity of the store (a file, or a database on a server)."""
     integrity = store.integrity()
     return {
-        "path": str(store.path),
-        "size_bytes": store.path.stat().st_size + (wal.stat().st_size if wal.exists() else 0),
+        "path": store.label,
+        "size_bytes": store.size_bytes(),
         "schema_version": store.schema_version,
         "schema_supported": SCHEMA_VERSION,
         "integrity": integrity,
@@ -216,9 +223,9 @@ def status(env: Env) -> int:
         known = store.extensions()
         extension = known[0] if len(known) == 1 else None
     managers = (
-        [daemon.manager_status(env.store_path, extension)]
+        [daemon.manager_status(env.files_path, extension)]
         if extension
-        else daemon.all_statuses(env.store_path)
+        else daemon.all_statuses(env.files_path)
     )
     last = _last_run(store, extension)
     counts = store.record_counts(extension_id=extension)
@@ -301,7 +308,7 @@ def health(env: Env) -> int:
     extension = env.extension_id
     checks: list[dict[str, str]] = []
     if store is None and not (
-        extension and daemon.manager_status(env.store_path, extension).running
+        extension and daemon.manager_status(env.files_path, extension).running
     ):
         return env.no_store_hint()
     if store is not None:
@@ -312,7 +319,7 @@ def health(env: Env) -> int:
             known = store.extensions()
             extension = known[0] if len(known) == 1 else None
     if extension:
-        status_ = daemon.manager_status(env.store_path, extension)
+        status_ = daemon.manager_status(env.files_path, extension)
         checks.extend(_manager_checks(status_))
     if store is not None:
         last = _last_run(store, extension)

@@ -401,11 +401,11 @@ def metrics_current(env: Env) -> int:
       kari-debug --extension-id my-ext metrics current
       kari-debug --format json metrics current
     """
-    machine = machine_usage(env.store_path)
+    machine = machine_usage(env.files_path)
     if env.extension_id:
-        statuses = [daemon.manager_status(env.store_path, env.extension_id)]
+        statuses = [daemon.manager_status(env.files_path, env.extension_id)]
     else:
-        statuses = daemon.all_statuses(env.store_path)
+        statuses = daemon.all_statuses(env.files_path)
     managers = [manager_usage(s) for s in statuses if s.running or s.dead]
     if env.json:
         env.emit({"machine": machine, "managers": managers})
