@@ -62,14 +62,14 @@ POSTGRES_URL_VARIABLE = "KARI_DEBUG_TEST_POSTGRES_URL"
 
 
 def postgres_admin_url() -> str:
-    """URL of the PostgreSQL server the store tests use (``.ci/start-postgres`` starts one).
+    """URL of the PostgreSQL server the store tests use (``.ci/postgres start`` starts one).
 
     Without one the PostgreSQL tests skip, unless CI demands every tool (then they fail).
     """
     url = os.environ.get(POSTGRES_URL_VARIABLE, "")
     if not url:
         message = (
-            f"no PostgreSQL server: set {POSTGRES_URL_VARIABLE} (eval $(bash .ci/start-postgres))"
+            f"no PostgreSQL server: set {POSTGRES_URL_VARIABLE} (export $(bash .ci/postgres start))"
         )
         if os.environ.get("KARI_DEBUG_REQUIRE_TOOLS") == "1":
             pytest.fail(message)
