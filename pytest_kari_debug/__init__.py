@@ -1,37 +1,63 @@
-"""Debugging and monitoring for Kari extensions, and a pytest plugin built on it."""
+"""Debugging and monitoring for Kari extensions, and a pytest plugin built on it.
+
+The public names are imported on first use (module ``__getattr__``): pytest imports this
+package for its plugin in every run, asked for or not, and pays for none of the components.
+"""
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from .alerting import AlertingConfiguration, AlertManager, AlertSeverity
-from .config import DebugConfiguration
-from .errors import ErrorTracker
-from .exceptions import (
-    ConfigurationError,
-    KariDebugAssertion,
-    KariDebugError,
-    KariDebugWarning,
-    SessionError,
-    StoreError,
-)
-from .logger import ExtensionLogger
-from .manager import (
-    DebugSession,
-    DiagnosticsReport,
-    ExtensionDebugManager,
-    get_manager,
-    list_managers,
-)
-from .metrics import MetricsCollector
-from .profiler import PerformanceProfiler
-from .tracing import ExtensionTracer
+if TYPE_CHECKING:
+    __version__: str
 
-try:
-    __version__ = version("pytest-kari-debug")
-except PackageNotFoundError:  # imported from a source tree that is not installed
-    __version__ = "0+unknown"
-del PackageNotFoundError, version
+    from .alerting import AlertingConfiguration, AlertManager, AlertSeverity
+    from .config import DebugConfiguration
+    from .errors import ErrorTracker
+    from .exceptions import (
+        ConfigurationError,
+        KariDebugAssertion,
+        KariDebugError,
+        KariDebugWarning,
+        SessionError,
+        StoreError,
+    )
+    from .logger import ExtensionLogger
+    from .manager import (
+        DebugSession,
+        DiagnosticsReport,
+        ExtensionDebugManager,
+        get_manager,
+        list_managers,
+    )
+    from .metrics import MetricsCollector
+    from .profiler import PerformanceProfiler
+    from .tracing import ExtensionTracer
+
+#: Public name -> the module that defines it.
+_PUBLIC = {
+    "AlertManager": "alerting",
+    "AlertSeverity": "alerting",
+    "AlertingConfiguration": "alerting",
+    "ConfigurationError": "exceptions",
+    "DebugConfiguration": "config",
+    "DebugSession": "manager",
+    "DiagnosticsReport": "manager",
+    "ErrorTracker": "errors",
+    "ExtensionDebugManager": "manager",
+    "ExtensionLogger": "logger",
+    "ExtensionTracer": "tracing",
+    "KariDebugAssertion": "exceptions",
+    "KariDebugError": "exceptions",
+    "KariDebugWarning": "exceptions",
+    "MetricsCollector": "metrics",
+    "PerformanceProfiler": "profiler",
+    "SessionError": "exceptions",
+    "StoreError": "exceptions",
+    "get_manager": "manager",
+    "list_managers": "manager",
+}
 
 __all__ = [
     "AlertManager",
@@ -56,3 +82,29 @@ __all__ = [
     "get_manager",
     "list_managers",
 ]
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pytest-kari-debug")
+    except PackageNotFoundError:  # imported from a source tree that is not installed
+        return "0+unknown"
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":  # read from the installed metadata on first use
+        globals()[name] = value = _version()
+        return value
+    module = _PUBLIC.get(name)
+    if module is None:
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_PUBLIC, "__version__"})

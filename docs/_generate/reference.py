@@ -118,9 +118,11 @@ def ini_keys() -> list[IniKey]:
 
 
 def plugin_modules() -> list[Any]:
-    """The modules of the plugin (the package and those in its ``pytest_plugins``)."""
+    """The modules of the plugin: the entry point, its options module and the features it
+    loads when a run asks for them."""
     package = importlib.import_module(PLUGIN)
-    return [package, *(importlib.import_module(name) for name in package.pytest_plugins)]
+    names = [f"{PLUGIN}.options", *package.FEATURES]
+    return [package, *(importlib.import_module(name) for name in names)]
 
 
 def fixtures() -> list[tuple[str, str]]:

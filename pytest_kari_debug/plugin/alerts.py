@@ -32,15 +32,8 @@ from ..rules import (
     parse_rule,
     parse_rules,
 )
-from .state import (
-    STATE,
-    add_option,
-    guard,
-    kari_markers,
-    option_source,
-    register_once,
-    write_run_csv,
-)
+from .options import option_source
+from .state import STATE, guard, kari_markers, register_once, write_run_csv
 
 MEMORY_FIGURES = frozenset({"allocated_mb", "peak_memory_mb", "allocated_blocks"})
 FAIL_ON_CHOICES = ("low", "medium", "high", "critical", "none")
@@ -63,27 +56,6 @@ ALERTS = pytest.StashKey[AlertsState]()
 _RULES = pytest.StashKey[list[AlertRule]]()
 _PHASES = pytest.StashKey[dict[str, float]]()
 _RESULT = pytest.StashKey[dict[str, Any]]()
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    """Register ``--kari-fail-on`` and the ``kari_alert_rules`` ini key."""
-    group = parser.getgroup("kari-debug")
-    add_option(
-        group,
-        parser,
-        "fail_on",
-        metavar="SEVERITY",
-        help="Fail a test whose run fires an alert of this severity or above:"
-        " low, medium, high (default), critical, or none (only report)",
-        default="high",
-    )
-    parser.addini(
-        "kari_alert_rules",
-        "Alert rules checked on every test, one per line: FIGURE OP NUMBER [for N UNIT]"
-        " [severity=S] [inhibits=NAMES], e.g. 'peak_rss_mb > 200 severity=critical'",
-        type="linelist",
-        default=[],
-    )
 
 
 def _fail_on(config: pytest.Config) -> AlertSeverity | None:
@@ -186,6 +158,7 @@ def item_rules(item: pytest.Item) -> list[AlertRule]:
     return rules
 
 
+@pytest.hookimpl(trylast=True)  # after every plugin and conftest added its markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Parse every test's kari_alert and kari_budget markers: a bad one is a usage error."""
     ruled = False

@@ -18,18 +18,14 @@ from typing import Any
 import pytest
 
 from .. import __version__
-from ..alerting import AlertManager
-from ..config import DebugConfiguration, field_help, field_names, parse_field
-from ..errors import ErrorTracker
+from ..config import DebugConfiguration, field_names, parse_field
 from ..exceptions import ConfigurationError, KariDebugAssertion, StoreError
 from ..exporters.json_export import build_run_document, write_run_json
-from ..logger import ExtensionLogger
 from ..manager import ExtensionDebugManager
-from ..metrics import MetricsCollector
-from ..profiler import PerformanceProfiler
 from ..storage import Store, dumps, loads_many
-from ..tracing import ExtensionTracer
+from . import SESSION_STARTED
 from .failures import captured_sections, failure_summary, verdict_longrepr
+from .options import KARI_FIXTURES, option_bool, option_flag, option_text
 from .sharing import begin_run, run_uuid, settle, store_label, store_location, write_batch
 from .state import (
     FLUSH_EVERY_SECONDS,
@@ -37,85 +33,10 @@ from .state import (
     STATE,
     KariState,
     PluginSettings,
-    add_option,
     guard,
     kari_markers,
-    option_bool,
-    option_flag,
-    option_text,
     register_when_sessions,
 )
-
-KARI_FIXTURES = frozenset(
-    {"kari_debug", "kari_logger", "kari_metrics", "kari_errors", "kari_profiler", "kari_tracer",
-     "kari_alerts"}
-)  # fmt: skip
-KARI_MARKERS = {
-    "kari_extension": "kari_extension(id, name=None): the Kari extension this test exercises",
-    "kari_alert": "kari_alert(rule, severity='high'): fail the test when the alert rule fires",
-    "kari_budget": (
-        "kari_budget(duration_ms=, cpu_ms=, peak_rss_mb=, allocated_mb=, errors=, log_errors=):"
-        " fail the test when it uses more"
-    ),
-    "kari_profile": "kari_profile: profile this test's call phase (as --kari-profile does)",
-    "kari_gate": "kari_gate(spec): this test's regression gates, overriding --kari-fail-regression",
-}
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    """Register the ``kari-debug`` option group and its ini twins."""
-    group = parser.getgroup("kari-debug", "per-test logs, metrics, spans, profiles and alerts")
-    add_option(
-        group,
-        parser,
-        "debug",
-        store_true=True,
-        help="Wrap every test in a debug session of its extension",
-    )
-    add_option(
-        group,
-        parser,
-        "store",
-        metavar="PATH|URL",
-        help="Store: a SQLite file (default .kari-debug/kari.db under the rootdir),"
-        " postgresql://user@host:port/db, or 'none'",
-    )
-    add_option(
-        group, parser, "json", metavar="PATH", help="Write the run as one JSON document to PATH"
-    )
-    add_option(
-        group,
-        parser,
-        "csv",
-        metavar="DIR",
-        help="Write the run's records as CSV files (logs.csv...) in DIR",
-    )
-    add_option(
-        group,
-        parser,
-        "extension_id",
-        metavar="ID",
-        help="Extension id of tests without a kari_extension marker",
-    )
-    add_option(group, parser, "profile", store_true=True, help="Profile every test's call phase")
-    add_option(
-        group,
-        parser,
-        "trace",
-        store_true=True,
-        help="Record a trace per test, its root span being the test",
-    )
-    add_option(
-        group,
-        parser,
-        "memory",
-        store_true=True,
-        help="Trace each test's allocations with tracemalloc",
-    )
-    for name in field_names():
-        if name == "memory_tracking":
-            continue
-        add_option(group, parser, name, metavar="VALUE", help=field_help(name), default=None)
 
 
 def _settings(config: pytest.Config) -> PluginSettings:
@@ -160,9 +81,7 @@ def _settings(config: pytest.Config) -> PluginSettings:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    """Register markers, check every option, and set up the run's state."""
-    for text in KARI_MARKERS.values():
-        config.addinivalue_line("markers", text)
+    """Check every option, and set up the run's state."""
     try:
         settings = _settings(config)
     except ConfigurationError as exc:
@@ -215,6 +134,7 @@ _MARKED = pytest.StashKey["tuple[str, str | None] | None"]()
 SESSIONS_PLUGIN = "kari-debug-test-sessions"
 
 
+@pytest.hookimpl(trylast=True)  # after every plugin and conftest added its markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Check the kari markers of every collected test (bad arguments are a usage error); note
     whether a test wants a debug session."""
@@ -558,7 +478,7 @@ def _run_meta(config: pytest.Config) -> dict[str, Any]:
     return {
         "uuid": run_uuid(config) or uuid.uuid4().hex,
         "id": None,
-        "started_at": time.time(),
+        "started_at": config.stash.get(SESSION_STARTED, None) or time.time(),
         "rootdir": str(config.rootpath),
         "args": [str(arg) for arg in config.invocation_params.args],
     }
@@ -722,51 +642,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 # Fixtures ------------------------------------------------------------------------------
-def _fixture_manager(request: pytest.FixtureRequest) -> ExtensionDebugManager:
+def fixture_manager(request: pytest.FixtureRequest) -> ExtensionDebugManager:
+    """The manager behind the ``kari_*`` fixtures: the running test's session's, else its
+    extension's."""
     test = request.node.stash.get(_ITEM, None)
     return test.manager if test is not None else manager_for(request.node)
-
-
-@pytest.fixture
-def kari_debug(request: pytest.FixtureRequest) -> ExtensionDebugManager:
-    """The debug manager of this test's extension; the test runs in one of its sessions."""
-    return _fixture_manager(request)
-
-
-@pytest.fixture
-def kari_logger(kari_debug: ExtensionDebugManager) -> ExtensionLogger:
-    """The structured logger of this test's extension."""
-    return kari_debug.get_logger()
-
-
-@pytest.fixture
-def kari_metrics(kari_debug: ExtensionDebugManager) -> MetricsCollector:
-    """The metrics collector of this test's extension."""
-    return kari_debug.get_metrics_collector()
-
-
-@pytest.fixture
-def kari_errors(kari_debug: ExtensionDebugManager) -> ErrorTracker:
-    """The error tracker of this test's extension."""
-    return kari_debug.get_error_tracker()
-
-
-@pytest.fixture
-def kari_profiler(kari_debug: ExtensionDebugManager) -> PerformanceProfiler:
-    """The profiler of this test's extension."""
-    return kari_debug.get_profiler()
-
-
-@pytest.fixture
-def kari_tracer(kari_debug: ExtensionDebugManager) -> ExtensionTracer:
-    """The tracer of this test's extension."""
-    return kari_debug.get_tracer()
-
-
-@pytest.fixture
-def kari_alerts(kari_debug: ExtensionDebugManager) -> AlertManager:
-    """The alert manager of this test's extension."""
-    return kari_debug.get_alert_manager()
 
 
 def iter_records(

@@ -38,7 +38,8 @@ from ..gates import (
 from ..manager import ExtensionDebugManager
 from ..storage import Store
 from .core import session_of
-from .state import STATE, add_option, guard, kari_markers, option_text, register_once
+from .options import option_text
+from .state import STATE, guard, kari_markers, register_once
 
 #: Gates shown in the comparison table when --kari-fail-regression is not given (no failures).
 REPORT_GATES = "duration:+25%,cpu:+25%,allocated:+10%,peak_rss:+50MB"
@@ -86,41 +87,6 @@ class _Measure:
 
 _MEASURE = pytest.StashKey[_Measure]()
 _REPEAT_MARKED = pytest.StashKey[int]()
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    """Baseline, comparison and gate options."""
-    group = parser.getgroup("kari-debug")
-    for name, metavar, text in (
-        ("save_baseline", "NAME", "Save every test's figures as baseline NAME"),
-        (
-            "baseline_file",
-            "PATH",
-            "Baseline as a JSON file: written by --kari-save-baseline, read by --kari-compare",
-        ),
-        (
-            "compare",
-            "NAME|PATH|last",
-            "Compare each test with baseline NAME, a baseline file, or the previous run",
-        ),
-        (
-            "fail_regression",
-            "SPEC",
-            "Fail tests over these gates, e.g. 'duration:+25%%,allocated:+10%%,peak_rss:+50MB'",
-        ),
-        ("repeat", "N", "Run each test's call phase N times (timing samples)"),
-        (
-            "min_change_ms",
-            "MS",
-            "Timing changes below this many milliseconds are noise (default 0.25)",
-        ),
-        (
-            "confirm_runs",
-            "N",
-            "Samples a timing regression needs before it is declared (default 5)",
-        ),
-    ):
-        add_option(group, parser, name, metavar=metavar, help=text)
 
 
 def _number(text: str, kind: type, name: str, default: Any, minimum: float) -> Any:
@@ -211,9 +177,6 @@ def _load_baseline(config: pytest.Config, settings: GateSettings) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     """Check gate options and load the baseline (each xdist worker reads it too)."""
-    config.addinivalue_line(
-        "markers", "kari_repeat(n): run this test's call phase n times for timing samples"
-    )
     settings = _settings(config)
     config.stash[GATES] = settings
     if settings.compare:
@@ -252,6 +215,7 @@ def _marker_repeat(item: pytest.Item) -> int | None:
     return int(args[0])
 
 
+@pytest.hookimpl(trylast=True)  # after every plugin and conftest added its markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Check kari_gate and kari_repeat markers at collection."""
     repeated = False

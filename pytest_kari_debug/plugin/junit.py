@@ -16,7 +16,8 @@ import pytest
 
 from ..backends import redact
 from ..rules import RecordFigures
-from .state import STATE, guard, kari_markers, option_text, register_when_sessions
+from .options import option_text
+from .state import STATE, guard, kari_markers, register_when_sessions
 
 PLUGIN = "kari-debug-junit"
 #: Figure -> property name, in the order they are written.
@@ -127,4 +128,3 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         return
     store = redact(state.settings.store_path) if state.settings.store_path else None
     register_when_sessions(config, PLUGIN, lambda: JunitProperties(_report_path(config), store))
-

@@ -11,29 +11,10 @@ import pytest
 
 from ..atomic import write_atomic
 from ..summaries import Failure, History, SummaryLimits, run_summary
-from .state import STATE, KariState, add_option, guard, option_text
+from .options import STEP_SUMMARY_ENV, option_text
+from .state import STATE, KariState, guard
 
-STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 PLUGIN = "kari-debug-markdown"
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    """Register ``--kari-markdown`` (ini ``kari_markdown``) and ini ``kari_step_summary``."""
-    group = parser.getgroup("kari-debug")
-    add_option(
-        group,
-        parser,
-        "markdown",
-        metavar="FILE",
-        help="Write a Markdown summary of the run (failures, regressions, alerts, slowest) to"
-        " FILE (implies --kari-debug)",
-    )
-    parser.addini(
-        "kari_step_summary",
-        f"Append the Markdown summary to ${STEP_SUMMARY_ENV} when it is set (default true)",
-        type="bool",
-        default=True,
-    )
 
 
 class MarkdownSummary:

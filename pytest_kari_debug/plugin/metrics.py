@@ -12,7 +12,8 @@ import pytest
 from ..exceptions import ExportError
 from ..exporters import prometheus
 from ..stats import quantile
-from .state import STATE, add_option, guard, option_text, write_run_csv
+from .options import option_text
+from .state import STATE, guard, write_run_csv
 
 CSV_COLUMNS = ("ts", "extension_id", "nodeid", "session_id", "kind", "name", "value", "unit",
                "labels")  # fmt: skip
@@ -29,29 +30,6 @@ class MetricsSettings:
 
 
 METRICS_SETTINGS = pytest.StashKey[MetricsSettings]()
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    """Register ``--kari-prometheus``, ``--kari-prometheus-format`` and ``--kari-pushgateway``."""
-    group = parser.getgroup("kari-debug", "per-test logs, metrics, spans, profiles and alerts")
-    for name, metavar, text in (
-        (
-            "prometheus",
-            "PATH",
-            "Write the run's metrics to PATH in the Prometheus exposition format",
-        ),
-        (
-            "prometheus_format",
-            "FORMAT",
-            "Format of --kari-prometheus: text (default, version 0.0.4) or openmetrics",
-        ),
-        (
-            "pushgateway",
-            "URL",
-            "Push the run's metrics to the Prometheus Pushgateway at URL (job kari_debug)",
-        ),
-    ):
-        add_option(group, parser, name, metavar=metavar, help=text)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -18,7 +18,8 @@ from ..atomic import write_atomic
 from ..context import CURRENT_SESSION, SessionInfo
 from ..profiler import PerformanceProfiler, ProfileSession, bottlenecks_from_profiles
 from .core import manager_for, session_of
-from .state import STATE, add_option, guard, kari_markers, option_text, register_once
+from .options import option_text
+from .state import STATE, guard, kari_markers, register_once
 
 SLOWEST_TESTS = 5
 TOP_BOTTLENECKS = 5
@@ -45,18 +46,6 @@ class _Handle:
 _OPTIONS = pytest.StashKey[_Options]()
 _HANDLE = pytest.StashKey[_Handle]()
 _MARKED = pytest.StashKey[bool]()  # a kari_profile marker asks for the test's profile
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    """Register ``--kari-profile-dir`` and its ini twin."""
-    group = parser.getgroup("kari-debug")
-    add_option(
-        group,
-        parser,
-        "profile_dir",
-        metavar="DIR",
-        help="Write each profiled test's pyinstrument HTML and speedscope JSON to DIR",
-    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -9,21 +9,10 @@ import pytest
 
 from ..history import load_history
 from ..report import ReportError, write_report
-from .state import STATE, add_option, guard, option_text
+from .options import option_text
+from .state import STATE, guard
 
 _REPORT_PATH = pytest.StashKey[Path | None]()
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    """Register ``--kari-report`` and its ini twin."""
-    group = parser.getgroup("kari-debug")
-    add_option(
-        group,
-        parser,
-        "report",
-        metavar="PATH",
-        help="Write the run's self-contained HTML report to PATH (implies --kari-debug)",
-    )
 
 
 def _report_path(config: pytest.Config) -> Path | None:

@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
+from .options import SERVE_TOKEN_ENV
 from .state import STATE, guard
 
-TOKEN_ENV = "KARI_DEBUG_TOKEN"
+TOKEN_ENV = SERVE_TOKEN_ENV
 #: The API sits beside the plugin in the layers, so it is loaded by name (as the CLI does).
 SERVER = "pytest_kari_debug.api.server"
 
@@ -32,28 +33,6 @@ class ServeSettings:
 
 SERVE = pytest.StashKey[ServeSettings | None]()
 SERVER_KEY = pytest.StashKey[Any]()
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    """Register ``--kari-serve[=PORT]`` and ``--kari-serve-host``."""
-    group = parser.getgroup("kari-debug", "per-test logs, metrics, spans, profiles and alerts")
-    group.addoption(
-        "--kari-serve",
-        nargs="?",
-        const="0",
-        default=None,
-        metavar="PORT",
-        help="Serve the live dashboard and REST API of the run while it runs"
-        " (PORT: default a free one; write --kari-serve=PORT)",
-    )
-    parser.addini("kari_serve", "Default for --kari-serve (a port; 0 picks a free one)", default="")
-    group.addoption(
-        "--kari-serve-host",
-        metavar="HOST",
-        help="Address --kari-serve binds (default 127.0.0.1); another address needs a token:"
-        f" {TOKEN_ENV}, or one generated and printed at the start",
-    )
-    parser.addini("kari_serve_host", "Default for --kari-serve-host", default="")
 
 
 def _option(config: pytest.Config, name: str) -> str | None:

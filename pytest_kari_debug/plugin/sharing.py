@@ -21,12 +21,10 @@ import pytest
 from ..backends import StoreLocation, parse_location, redact
 from ..exceptions import ConfigurationError
 from ..storage import DEFAULT_STORE, Store
-from .state import STATE, KariState, add_option, guard, option_source
+from .options import DEFAULT_RETENTION_DAYS, DEFAULT_RETENTION_RUNS, RUN_ID_ENV, option_source
+from .state import STATE, KariState, guard
 
-RUN_ID_ENV = "KARI_RUN_ID"
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+=-]{0,127}")
-DEFAULT_RETENTION_RUNS = 200
-DEFAULT_RETENTION_DAYS = 90.0
 #: Seconds the end of a run may spend pruning; what is left goes at the next run's end.
 RETENTION_BUDGET_S = 2.0
 #: SQLite pages (4 KiB) given back to the file system at the end of a run, at most.
@@ -47,33 +45,6 @@ class StoreSettings:
         self.run_id = run_id
         self.retention_runs = retention_runs
         self.retention_days = retention_days
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    """Shared-run and retention options."""
-    group = parser.getgroup("kari-debug")
-    add_option(
-        group,
-        parser,
-        "run_id",
-        metavar="ID",
-        help=f"Add this run's tests to run ID (shards of one CI run share it; env {RUN_ID_ENV})",
-    )
-    add_option(
-        group,
-        parser,
-        "retention_runs",
-        metavar="N",
-        help=f"Keep the newest N runs in the store (default {DEFAULT_RETENTION_RUNS}; 0: all)",
-    )
-    add_option(
-        group,
-        parser,
-        "retention_days",
-        metavar="DAYS",
-        help=f"Remove runs older than DAYS from the store (default {DEFAULT_RETENTION_DAYS:g};"
-        " 0: never)",
-    )
 
 
 def store_location(config: pytest.Config) -> StoreLocation | None:
@@ -244,4 +215,3 @@ def store_label(state: KariState) -> str:
     if state.store is not None:
         return state.store.label
     return redact(state.settings.store_path)
-

@@ -24,7 +24,8 @@ from ..tracing import (
     parse_traceparent,
     uninstall_opentelemetry_capture,
 )
-from .state import STATE, add_option, guard, option_text, register_once
+from .options import option_text
+from .state import STATE, guard, register_once
 
 
 @dataclass
@@ -44,41 +45,6 @@ class TracingSettings:
 
 TRACING = pytest.StashKey[TracingSettings]()
 FAILED_OUTCOMES = frozenset({"failed", "error"})
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    """Register the tracing flags and their ini twins."""
-    group = parser.getgroup("kari-debug")
-    for name, metavar, text in (
-        (
-            "jaeger",
-            "PATH",
-            "Write the run's spans as Jaeger JSON (the UI's upload format); implies --kari-trace",
-        ),
-        (
-            "otlp_json",
-            "PATH",
-            "Write the run's spans as one OTLP/JSON document; implies --kari-trace",
-        ),
-        (
-            "otlp_endpoint",
-            "URL",
-            "Send the run's spans over OTLP/HTTP to URL (default path /v1/traces); implies"
-            " --kari-trace",
-        ),
-        (
-            "otlp_timeout",
-            "SECONDS",
-            "Longest wait for the OTLP collector at the end of the run (default 10)",
-        ),
-        (
-            "trace_parent",
-            "TRACEPARENT",
-            "W3C traceparent whose span becomes every test trace's parent (default: the"
-            " TRACEPARENT environment variable)",
-        ),
-    ):
-        add_option(group, parser, name, metavar=metavar, help=text)
 
 
 def _read_settings(config: pytest.Config) -> TracingSettings:

@@ -1,0 +1,187 @@
+"""The lazy entry point: importing it is cheap, and the features come only when asked for."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import pytest_kari_debug
+from pytest_kari_debug.plugin import FEATURES
+from pytest_kari_debug.storage import Store
+
+PLUGIN_DIR = Path(pytest_kari_debug.__file__).parent / "plugin"
+#: What importing the entry module may add to what ``import pytest`` loads.
+ENTRY_MODULES = {
+    "pytest_kari_debug",
+    "pytest_kari_debug.config",
+    "pytest_kari_debug.exceptions",
+    "pytest_kari_debug.plugin",
+    "pytest_kari_debug.plugin.options",
+}
+#: Libraries the entry must never pull in (the plugin's dependencies and the heavy stdlib).
+HEAVY = (
+    "psutil", "pyinstrument", "jinja2", "opentelemetry", "prometheus_client", "smtplib",
+    "sqlite3", "tracemalloc", "http.client", "urllib.request", "json", "socket", "email.mime",
+    "fastapi", "uvicorn", "click", "psycopg",
+)  # fmt: skip
+#: A conftest that writes, at the end of the run, which of the plugin's modules were loaded.
+PROBE = """
+import json, sys
+
+def pytest_unconfigure(config):
+    loaded = sorted(m for m in sys.modules if m.startswith("pytest_kari_debug"))
+    features = [n for n in {features!r} if config.pluginmanager.has_plugin(n)]
+    with open("probe.json", "w") as handle:
+        json.dump({{"loaded": loaded, "features": features}}, handle)
+"""
+
+
+def _new_modules(code: str) -> set[str]:
+    """The modules *code* adds to a fresh interpreter that has imported pytest."""
+    script = (
+        "import json, sys\nimport pytest\nbefore = set(sys.modules)\n"
+        f"{code}\nprint(json.dumps(sorted(set(sys.modules) - before)))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    return set(json.loads(done.stdout))
+
+
+def test_entry_import_pulls_in_nothing_heavy() -> None:
+    """Importing the pytest11 module loads only its options module and no library of the
+    plugin's: no component, store, exporter, OpenTelemetry, psutil, jinja2 or smtplib."""
+    new = _new_modules("import pytest_kari_debug.plugin")
+    ours = {m for m in new if m.startswith("pytest_kari_debug")}
+    assert ours == ENTRY_MODULES
+    heavy = sorted(m for m in new if m.split(".")[0] in HEAVY or m in HEAVY)
+    assert heavy == []
+
+
+def test_package_import_is_lazy_and_public_names_still_resolve() -> None:
+    """``import pytest_kari_debug`` loads no component; each public name is imported on first
+    use and is the defining module's object."""
+    assert _new_modules("import pytest_kari_debug") == {"pytest_kari_debug"}
+    new = _new_modules("from pytest_kari_debug import ExtensionDebugManager")
+    assert "pytest_kari_debug.manager" in new
+    from pytest_kari_debug import DebugConfiguration, ExtensionDebugManager, KariDebugWarning
+    from pytest_kari_debug.config import DebugConfiguration as Defined
+    from pytest_kari_debug.exceptions import KariDebugWarning as DefinedWarning
+    from pytest_kari_debug.manager import ExtensionDebugManager as DefinedManager
+
+    assert (DebugConfiguration, ExtensionDebugManager, KariDebugWarning) == (
+        Defined,
+        DefinedManager,
+        DefinedWarning,
+    )
+    assert set(pytest_kari_debug.__all__) <= set(dir(pytest_kari_debug))
+    for name in pytest_kari_debug.__all__:
+        assert getattr(pytest_kari_debug, name) is not None
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchThing'"):
+        _ = pytest_kari_debug.NoSuchThing
+
+
+def test_features_declare_no_options() -> None:
+    """Every flag and ini key is registered by the entry point: a feature module with its own
+    ``pytest_addoption`` would only be seen once the feature is loaded, too late for pytest."""
+    for name in FEATURES:
+        path = PLUGIN_DIR / f"{name.rsplit('.', 1)[1]}.py"
+        tree = ast.parse(path.read_text())
+        hooks = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+        assert "pytest_addoption" not in hooks, f"{path.name}: declare options in options.py"
+
+
+def _probe(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict[str, list[str]]]:
+    pytester.makeconftest(PROBE.format(features=list(FEATURES)))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
+    return result, json.loads((pytester.path / "probe.json").read_text())
+
+
+def test_a_run_that_does_not_ask_loads_no_feature(pytester: pytest.Pytester) -> None:
+    """Without a kari flag, ini key, fixture or marker no feature module is imported or
+    registered, and nothing is written."""
+    pytester.makepyfile("import pytest\n\n@pytest.mark.slow\ndef test_a():\n    pass\n")
+    pytester.makeini("[pytest]\nmarkers = slow: slow\n")
+    result, probe = _probe(pytester)
+    result.assert_outcomes(passed=1)
+    assert probe["features"] == []
+    assert set(probe["loaded"]) == ENTRY_MODULES | {"pytest_kari_debug.hookspecs"}
+    assert not (pytester.path / ".kari-debug").exists()
+
+
+@pytest.mark.parametrize(
+    ("test_file", "args"),
+    [
+        ("def test_a(kari_metrics):\n    assert kari_metrics is not None\n", ()),
+        ("import pytest\n\n@pytest.mark.kari_extension('ext')\ndef test_a():\n    pass\n", ()),
+        (
+            "import pytest\n\npytestmark = pytest.mark.kari_profile\n\ndef test_a():\n    pass\n",
+            (),
+        ),
+        ("def test_a():\n    pass\n", ("--kari-debug",)),
+        ("def test_a():\n    pass\n", ("-o", "kari_debug=true")),
+    ],
+    ids=["fixture", "marker", "module-marker", "flag", "ini"],
+)
+def test_what_asks_for_the_plugin_loads_it(
+    pytester: pytest.Pytester, test_file: str, args: tuple[str, ...]
+) -> None:
+    """A kari fixture, a marker (on the test or its module), a flag or an ini key loads every
+    feature, and the test is recorded in the default store."""
+    pytester.makepyfile(test_file)
+    result, probe = _probe(pytester, *args)
+    result.assert_outcomes(passed=1)
+    assert probe["features"] == list(FEATURES)
+    store = Store(pytester.path / ".kari-debug" / "kari.db")
+    try:
+        (run,) = store.runs()
+        assert [t["nodeid"] for t in store.tests(run["id"])] == [
+            "test_what_asks_for_the_plugin_loads_it.py::test_a"
+        ]
+    finally:
+        store.close()
+
+
+def test_a_fixture_asked_for_inside_a_test_loads_the_plugin(pytester: pytest.Pytester) -> None:
+    """``request.getfixturevalue('kari_debug')`` works in a run that asked for nothing else."""
+    pytester.makepyfile(
+        """
+        def test_a(request):
+            manager = request.getfixturevalue("kari_debug")
+            assert manager.extension_id
+        """
+    )
+    result, probe = _probe(pytester)
+    result.assert_outcomes(passed=1)
+    assert probe["features"] == list(FEATURES)
+
+
+def test_xdist_controller_records_workers_tests_asked_for_by_a_marker(
+    pytester: pytest.Pytester,
+) -> None:
+    """Under xdist the controller collects nothing: the workers' records of marked tests bring
+    the plugin in on the controller, and every marked test is recorded once."""
+    pytester.makepyfile(
+        "import pytest\n\n"
+        + "".join(
+            f"@pytest.mark.kari_extension('ext')\ndef test_{n}():\n    pass\n\n" for n in range(6)
+        )
+        + "def test_plain():\n    pass\n"
+    )
+    result, probe = _probe(pytester, "-n", "2")
+    result.assert_outcomes(passed=7)
+    assert probe["features"] == list(FEATURES)
+    store = Store(pytester.path / ".kari-debug" / "kari.db")
+    try:
+        (run,) = store.runs()
+        assert sorted(t["nodeid"].split("::")[1] for t in store.tests(run["id"])) == [
+            f"test_{n}" for n in range(6)
+        ]
+        assert run["started_at"] <= min(t["started_at"] for t in store.tests(run["id"]))
+    finally:
+        store.close()
