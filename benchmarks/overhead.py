@@ -132,13 +132,21 @@ def make_suite(folder: Path, tests: int, body: str, head: str = "") -> None:
         (folder / f"test_gen_{start // 100:03d}.py").write_text(text)
 
 
+def _child_env() -> dict[str, str]:
+    """The environment of the measured processes: bytecode caches on, as a user has them
+    (``PYTHONDONTWRITEBYTECODE`` would make every import compile its source), no addopts."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.pop("PYTEST_ADDOPTS", None)
+    return env
+
+
 def run(folder: Path, args: list[str]) -> Sample:
     """Run pytest once in a fresh process and time it."""
     out = folder / "times.json"
     out.unlink(missing_ok=True)
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]
-    env = {**os.environ, "KARI_BENCH_OUT": str(out)}
-    env.pop("PYTEST_ADDOPTS", None)
+    env = {**_child_env(), "KARI_BENCH_OUT": str(out)}
     started = time.perf_counter()
     done = subprocess.run(command, cwd=folder, capture_output=True, text=True, check=False, env=env)
     wall, ended_at = time.perf_counter() - started, time.time()
@@ -182,6 +190,7 @@ def import_times(code: str, after: str, rounds: int) -> float:
             capture_output=True,
             text=True,
             check=True,
+            env=_child_env(),
         )
         total, counting = 0.0, False
         for match in IMPORT_LINE.finditer(done.stderr):
@@ -245,7 +254,9 @@ def main() -> None:
         for suite in suites:
             configs = configurations(suite.folder, has_otel)
             suite.samples = {name: [] for name in configs}
-            run(suite.folder, configs["--kari-debug"])  # warm the file cache and bytecode
+            if suite is suites[0]:  # warm the file cache and write every bytecode cache
+                for args in configs.values():
+                    run(suite.folder, args)
             plan.extend((suite, name, args) for name, args in configs.items())
         for round_no in range(options.rounds):
             shift = round_no % len(plan)

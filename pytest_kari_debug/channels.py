@@ -15,22 +15,20 @@ import html
 import json
 import logging
 import queue
-import smtplib
-import ssl
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .exceptions import ConfigurationError, KariDebugError
 from .rules import AlertSeverity
+
+if TYPE_CHECKING:  # the senders import their libraries when they send
+    import ssl
+    from email.message import EmailMessage
 
 ALERT_LOGGER = "pytest_kari_debug.alerts"
 _LOG_LEVELS = {
@@ -347,6 +345,9 @@ class WebhookNotificationChannel(NotificationChannel):
         return data
 
     def send(self, notification: Mapping[str, Any]) -> None:
+        import urllib.error
+        import urllib.request
+
         body = json.dumps({"version": "1", **notification}, default=str).encode("utf-8")
         headers = {"Content-Type": "application/json", "User-Agent": "pytest-kari-debug"}
         headers.update({k: v.reveal() for k, v in self._headers.items()})
@@ -473,6 +474,9 @@ class EmailNotificationChannel(NotificationChannel):
 
     def build_message(self, notification: Mapping[str, Any]) -> EmailMessage:
         """The e-mail of *notification*: headers, a plain-text part and an HTML part."""
+        from email.message import EmailMessage
+        from email.utils import formatdate, make_msgid
+
         alert = _alert(notification)
         message = EmailMessage()
         subject = f"{self.subject_prefix} {summary_line(notification)}".strip()
@@ -502,6 +506,9 @@ class EmailNotificationChannel(NotificationChannel):
         return message
 
     def send(self, notification: Mapping[str, Any]) -> None:
+        import smtplib
+        import ssl
+
         message = self.build_message(notification)
         context = self.ssl_context or ssl.create_default_context()
         try:

@@ -18,7 +18,6 @@ import os
 import re
 import site
 import sys
-import sysconfig
 import threading
 import time
 from collections import OrderedDict
@@ -314,8 +313,12 @@ class _SessionErrors:
 
 
 # In-app detection -------------------------------------------------------------------------
+@functools.cache
 def _library_dirs() -> tuple[str, ...]:
-    """Directories whose code is not the user's: the standard library and site-packages."""
+    """Directories whose code is not the user's: the standard library and site-packages
+    (found once, on the first error: sysconfig is slow to import)."""
+    import sysconfig
+
     found: set[str] = set()
     paths = sysconfig.get_paths()
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):
@@ -328,9 +331,6 @@ def _library_dirs() -> tuple[str, ...]:
         pass
     found.add(os.path.dirname(os.path.abspath(__file__)))
     return tuple(sorted({os.path.join(os.path.realpath(p), "") for p in found if p}))
-
-
-_LIBRARY_DIRS = _library_dirs()
 
 
 @functools.lru_cache(maxsize=4096)
@@ -874,7 +874,7 @@ class ErrorTracker(Component):
         path = os.path.realpath(filename)
         if f"{os.sep}site-packages{os.sep}" in path or f"{os.sep}dist-packages{os.sep}" in path:
             return False
-        return not path.startswith(_LIBRARY_DIRS)
+        return not path.startswith(_library_dirs())
 
     def _select(self, count: int, first: int = 0) -> tuple[list[int], int]:
         """Indexes of the frames kept from *first* to *count*, and how many are left out."""

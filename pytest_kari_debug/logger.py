@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as _dt
 import enum
 import functools
@@ -1004,12 +1003,18 @@ def _as_float(where: str, name: str, value: Any) -> float:
     raise ConfigurationError(msg)
 
 
-_get_running_loop = asyncio._get_running_loop
 _current_thread = threading.current_thread
 
 
-def _task_name(loop: asyncio.AbstractEventLoop) -> str | None:
-    task = asyncio.current_task(loop)
+def _get_running_loop() -> Any:
+    """This thread's running event loop, else ``None``; no loop runs before asyncio is
+    imported, so this never imports it."""
+    asyncio = sys.modules.get("asyncio")
+    return None if asyncio is None else asyncio._get_running_loop()
+
+
+def _task_name(loop: Any) -> str | None:
+    task = sys.modules["asyncio"].current_task(loop)
     return None if task is None else task.get_name()
 
 

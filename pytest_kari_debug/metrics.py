@@ -23,7 +23,6 @@ from its figures, which the regression gates compare exactly.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
 import math
@@ -34,7 +33,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -930,7 +929,7 @@ class MetricsCollector(Component):
                 current_value=breach.value,
                 threshold_value=breach.threshold,
             )
-            if asyncio.iscoroutine(result):
+            if isinstance(result, Coroutine):
                 result.close()
                 self.add_diagnostic(
                     "the alert handler returned a coroutine; pass a synchronous callable"

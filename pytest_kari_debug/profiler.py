@@ -43,7 +43,6 @@ import inspect
 import itertools
 import math
 import os
-import pstats
 import random
 import sys
 import threading
@@ -99,11 +98,18 @@ WAIT_FUNCTIONS = frozenset(
 SYNTHETIC = frozenset({"[await]", "[out-of-context]", "[self]"})
 _HERE = os.path.abspath(__file__)
 _PACKAGE_DIR = os.path.dirname(_HERE)
-_PYINSTRUMENT_DIR = ""
-with contextlib.suppress(ImportError):
-    import pyinstrument as _pyinstrument
+_PYINSTRUMENT_DIR: list[str] = []
 
-    _PYINSTRUMENT_DIR = os.path.dirname(os.path.abspath(_pyinstrument.__file__))
+
+def _pyinstrument_dir() -> str:
+    """pyinstrument's directory once it is imported (before, none of its frames can run)."""
+    if not _PYINSTRUMENT_DIR:
+        module = sys.modules.get("pyinstrument")
+        file = getattr(module, "__file__", None)
+        if not file:
+            return ""
+        _PYINSTRUMENT_DIR.append(os.path.dirname(os.path.abspath(file)))
+    return _PYINSTRUMENT_DIR[0]
 
 
 # Records ---------------------------------------------------------------------------------
@@ -304,7 +310,17 @@ def _ours(file: str | None) -> bool:
     if not file:
         return False
     path = os.path.abspath(file)
-    return path == _HERE or bool(_PYINSTRUMENT_DIR and path.startswith(_PYINSTRUMENT_DIR))
+    if path == _HERE:
+        return True
+    pyinstrument_dir = _pyinstrument_dir()
+    return bool(pyinstrument_dir and path.startswith(pyinstrument_dir))
+
+
+def _func_std_string(key: tuple[str, int, str]) -> str:
+    """pstats' name of a cProfile entry (pstats is imported only when rows are made)."""
+    import pstats
+
+    return str(pstats.func_std_string(key))  # type: ignore[attr-defined]
 
 
 def compact_tree(node: _Node, total: float, min_share: float) -> dict[str, Any]:
@@ -540,7 +556,7 @@ def _cprofile_rows(
             continue
         rows.append(
             {
-                "function": pstats.func_std_string(key),  # type: ignore[attr-defined]
+                "function": _func_std_string(key),
                 "name": func,
                 "file": file,
                 "line": line,
@@ -572,7 +588,7 @@ def _excluded(filename: str) -> bool:
             filename in ("<unknown>", tracemalloc.__file__)
             or filename.startswith("<frozen importlib")
             or path.startswith(_PACKAGE_DIR + os.sep)
-            or bool(_PYINSTRUMENT_DIR and path.startswith(_PYINSTRUMENT_DIR + os.sep))
+            or bool(_pyinstrument_dir() and path.startswith(_pyinstrument_dir() + os.sep))
         )
         if len(_EXCLUDED_FILES) < 10000:
             _EXCLUDED_FILES[filename] = known

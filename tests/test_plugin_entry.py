@@ -185,3 +185,33 @@ def test_xdist_controller_records_workers_tests_asked_for_by_a_marker(
         assert run["started_at"] <= min(t["started_at"] for t in store.tests(run["id"]))
     finally:
         store.close()
+
+
+#: What a default ``--kari-debug`` run never needs: the report, the Prometheus exporter, the
+#: e-mail and webhook senders, the profiler's sampler, asyncio (no test here uses it).
+NOT_IN_A_DEFAULT_RUN = (
+    "jinja2", "prometheus_client", "smtplib", "ssl", "urllib.request", "http.client",
+    "pyinstrument", "asyncio", "sysconfig", "pstats",
+)  # fmt: skip
+
+
+def test_a_default_run_imports_only_what_it_uses(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--kari-debug`` without outputs imports no library that only an output, a channel or
+    the profiler needs (this plugin alone, no other plugin autoloaded)."""
+    pytester.makepyfile("def test_a():\n    pass\n")
+    pytester.makeconftest(
+        "import json, sys\n\n"
+        "def pytest_unconfigure(config):\n"
+        "    with open('modules.json', 'w') as handle:\n"
+        "        json.dump(sorted(sys.modules), handle)\n"
+    )
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    result = pytester.runpytest_subprocess(
+        "-p", "pytest_kari_debug.plugin", "-p", "no:cacheprovider", "--kari-debug"
+    )
+    result.assert_outcomes(passed=1)
+    loaded = set(json.loads((pytester.path / "modules.json").read_text()))
+    assert "pytest_kari_debug.manager" in loaded  # the run did load the features
+    assert sorted(loaded.intersection(NOT_IN_A_DEFAULT_RUN)) == []

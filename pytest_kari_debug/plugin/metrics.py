@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 from ..exceptions import ExportError
-from ..exporters import prometheus
 from ..stats import quantile
 from .options import option_text
 from .state import STATE, guard, write_run_csv
@@ -35,18 +34,22 @@ METRICS_SETTINGS = pytest.StashKey[MetricsSettings]()
 def pytest_configure(config: pytest.Config) -> None:
     """Check the metrics flags: a bad format or Pushgateway URL is a usage error."""
     fmt = option_text(config, "prometheus_format") or "text"
-    if fmt not in prometheus.FORMATS:
-        msg = (
-            f"kari-debug: --kari-prometheus-format {fmt!r} is not known;"
-            f" accepted: {', '.join(prometheus.FORMATS)}"
-        )
-        raise pytest.UsageError(msg)
     gateway = option_text(config, "pushgateway") or None
-    if gateway is not None:
-        try:
-            gateway = prometheus.gateway_address(gateway)
-        except ExportError as exc:
-            raise pytest.UsageError(f"kari-debug: --kari-pushgateway: {exc}") from None
+    if fmt != "text" or gateway is not None:
+        # prometheus_client is imported only by a run that exports to it.
+        from ..exporters import prometheus
+
+        if fmt not in prometheus.FORMATS:
+            msg = (
+                f"kari-debug: --kari-prometheus-format {fmt!r} is not known;"
+                f" accepted: {', '.join(prometheus.FORMATS)}"
+            )
+            raise pytest.UsageError(msg)
+        if gateway is not None:
+            try:
+                gateway = prometheus.gateway_address(gateway)
+            except ExportError as exc:
+                raise pytest.UsageError(f"kari-debug: --kari-pushgateway: {exc}") from None
     path = option_text(config, "prometheus")
     config.stash[METRICS_SETTINGS] = MetricsSettings(Path(path) if path else None, fmt, gateway)
 
@@ -205,6 +208,10 @@ def pytest_kari_debug_run_finished(
             write_run_csv(state, "metrics.csv", csv_rows(tests), CSV_COLUMNS, output="metrics csv")
     if settings is None:
         return
+    if settings.prometheus_path is None and settings.pushgateway is None:
+        return
+    from ..exporters import prometheus
+
     if settings.prometheus_path is not None:
         with guard(config, "writing --kari-prometheus"):
             path = settings.prometheus_path

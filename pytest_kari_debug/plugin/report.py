@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from ..history import load_history
-from ..report import ReportError, write_report
 from .options import option_text
 from .state import STATE, guard
 
@@ -55,6 +54,8 @@ def pytest_kari_debug_run_finished(
     if path is None or state is None:
         return
     with guard(config, "writing the HTML report"):
+        from ..report import ReportError, write_report  # jinja2: only in a run with a report
+
         past = None
         if state.store is not None and state.run_id is not None:
             with guard(config, "reading the tests' history from the store"):
