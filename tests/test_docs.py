@@ -90,20 +90,24 @@ def test_every_option_of_pytest_help_is_in_the_site(site: Path, pytest_help: str
     assert keys <= set(re.findall(r"(kari_[a-z0-9_]+)", text)), sorted(keys)
 
 
-def test_every_marker_is_in_the_site(site: Path) -> None:
-    """Each kari_* marker that pytest --markers lists is on the plugin page."""
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--markers", "-p", "no:cacheprovider"],
-        cwd=site,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    names = set(re.findall(r"@pytest\.mark\.(kari_[a-z_]+)", result.stdout))
-    assert "kari_budget" in names
+def test_every_marker_and_fixture_is_in_the_site(site: Path) -> None:
+    """Each kari_* marker of pytest --markers and fixture of pytest --fixtures is documented."""
+    listed = {}
+    for option in ("--markers", "--fixtures"):
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", option, "-p", "no:cacheprovider"],
+            cwd=site,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        names = re.findall(r"^(?:@pytest\.mark\.)?(kari_[a-z_]+)", result.stdout, re.M)
+        listed[option] = set(names)
+    assert "kari_budget" in listed["--markers"]
+    assert "kari_debug" in listed["--fixtures"]
     text = page_text(site, "reference/pytest-plugin")
-    for name in names:
-        assert f"{name}" in text, name
+    for name in listed["--markers"] | listed["--fixtures"]:
+        assert name in text, name
 
 
 def test_option_reference_is_exactly_the_parsers_options(pytest_help: str) -> None:

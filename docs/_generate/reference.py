@@ -117,40 +117,40 @@ def ini_keys() -> list[IniKey]:
     return keys
 
 
-def plugin_modules() -> list[Any]:
-    """The modules of the plugin: the entry point, its options module and the features it
-    loads when a run asks for them."""
-    package = importlib.import_module(PLUGIN)
-    names = [f"{PLUGIN}.options", *package.FEATURES]
-    return [package, *(importlib.import_module(name) for name in names)]
-
-
-def fixtures() -> list[tuple[str, str]]:
-    """``(name, docstring)`` of every ``kari_*`` fixture the plugin defines."""
-    found = {}
-    for module in plugin_modules():
-        for name, value in vars(module).items():
-            marked = hasattr(value, "_fixture_function_marker") or hasattr(
-                value, "_pytestfixturefunction"
-            )
-            if marked and getattr(value, "name", name).startswith("kari_"):
-                found[getattr(value, "name", name)] = prose(inspect.getdoc(value) or "")
-    return sorted(found.items())
-
-
-def markers() -> list[tuple[str, str]]:
-    """``(signature, help)`` of every ``kari_*`` marker, as ``pytest --markers`` lists them."""
+def pytest_listing(option: str) -> str:
+    """What ``pytest OPTION`` (``--markers``, ``--fixtures``) prints outside any project."""
     with tempfile.TemporaryDirectory() as folder:  # no project configuration, no conftest
         result = subprocess.run(
-            [sys.executable, "-m", "pytest", "--markers", "-p", "no:cacheprovider"],
+            [sys.executable, "-m", "pytest", option, "-p", "no:cacheprovider"],
             cwd=folder,
             capture_output=True,
             text=True,
             timeout=120,
             check=True,
         )
+    return result.stdout
+
+
+def fixtures() -> list[tuple[str, str]]:
+    """``(name, docstring)`` of every ``kari_*`` fixture, as ``pytest --fixtures`` lists them."""
     found = []
-    for line in result.stdout.splitlines():
+    lines = pytest_listing("--fixtures").splitlines()
+    for index, line in enumerate(lines):
+        match = re.match(r"(kari_\w+)(?: \[\w+ scope\])? -- ", line)
+        if match:
+            doc = []
+            for following in lines[index + 1 :]:
+                if not following.startswith("    "):
+                    break
+                doc.append(following.strip())
+            found.append((match.group(1), " ".join(doc)))
+    return found
+
+
+def markers() -> list[tuple[str, str]]:
+    """``(signature, help)`` of every ``kari_*`` marker, as ``pytest --markers`` lists them."""
+    found = []
+    for line in pytest_listing("--markers").splitlines():
         if line.startswith("@pytest.mark.kari_"):
             signature, _, text = line.removeprefix("@pytest.mark.").partition(": ")
             found.append((signature, text))
