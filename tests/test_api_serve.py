@@ -61,7 +61,7 @@ def _refused(url: str) -> bool:
 def test_kari_serve_serves_the_live_run_and_stops_with_it(pytester: pytest.Pytester) -> None:
     """--kari-serve serves the run's live managers while it runs, on 127.0.0.1, then stops."""
     pytester.makepyfile(test_inner=INNER)
-    result = pytester.runpytest("--kari-debug", "--kari-serve=0", "-p", "no:cacheprovider")
+    result = pytester.runpytest("-v", "--kari-debug", "--kari-serve=0", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=1)
     line = next(x for x in result.outlines if x.startswith("kari-debug dashboard: "))
     url = line.split(": ", 1)[1].rstrip("/")

@@ -136,7 +136,7 @@ def test_store_none_writes_no_store(pytester: pytest.Pytester, pytester_store: P
 def test_terminal_summary_counts_and_names_files(pytester: pytest.Pytester) -> None:
     """The kari-debug section gives the counts and the paths written."""
     pytester.makepyfile(test_outcomes=OUTCOMES_FILE)
-    result = pytester.runpytest("--kari-debug", "--kari-json=run.json")
+    result = pytester.runpytest("-v", "--kari-debug", "--kari-json=run.json")
     result.stdout.fnmatch_lines(
         [
             "*= kari-debug =*",

@@ -47,7 +47,7 @@ def _logs(test: dict[str, Any]) -> list[dict[str, Any]]:
 def test_stdlib_records_are_captured_per_test(pytester: pytest.Pytester) -> None:
     """Each test's stdlib records land in its own session with extras, redacted."""
     pytester.makepyfile(APP_TESTS)
-    result = pytester.runpytest("--kari-debug", "--kari-json=run.json")
+    result = pytester.runpytest("-v", "--kari-debug", "--kari-json=run.json")
     result.assert_outcomes(passed=2)
     tests = {t["nodeid"].split("::")[1]: t for t in _json(pytester)["tests"]}
     logs = {r["message"]: r for r in _logs(tests["test_logs"])}
@@ -194,7 +194,7 @@ def test_logs_csv_is_written_and_parses_back(pytester: pytest.Pytester) -> None:
             logging.getLogger("app").warning("two")
         """
     )
-    result = pytester.runpytest("--kari-csv=out", "--kari-json=run.json")
+    result = pytester.runpytest("-v", "--kari-csv=out", "--kari-json=run.json")
     result.assert_outcomes(passed=2, warnings=0)  # the store and JSON took the text too
     stored = Store(pytester.path / ".kari-debug" / "kari.db", create=False)
     try:
@@ -228,7 +228,7 @@ def test_drops_show_in_csv_summary_and_json(pytester: pytest.Pytester) -> None:
                 kari_logger.info(f"n{n}")
         """
     )
-    result = pytester.runpytest(
+    result = pytester.runpytest("-v", 
         "--kari-max-log-entries=3", "--kari-csv=out", "--kari-json=run.json"
     )
     result.assert_outcomes(passed=1)

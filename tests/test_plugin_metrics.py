@@ -49,7 +49,7 @@ def run_json(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, d
 
 def test_every_test_gets_resource_figures(pytester: pytest.Pytester) -> None:
     """Each test's record carries resources, samples and its recorded points."""
-    result, document = run_json(pytester)
+    result, document = run_json(pytester, "-v")
     result.assert_outcomes(passed=2, failed=1)
     by_id = {t["nodeid"].split("::")[-1]: t for t in document["tests"]}
     for test in by_id.values():
@@ -117,7 +117,7 @@ def test_fast_sampling_fills_samples(pytester: pytest.Pytester) -> None:
 
 def test_metrics_csv_written_with_formula_guard(pytester: pytest.Pytester) -> None:
     """--kari-csv writes metrics.csv: points and resource rows, formulas neutralised."""
-    result, _ = run_json(pytester, "--kari-csv=csv")
+    result, _ = run_json(pytester, "-v", "--kari-csv=csv")
     result.assert_outcomes(passed=2, failed=1)
     path = pytester.path / "csv" / "metrics.csv"
     with path.open(newline="", encoding="utf-8") as handle:
@@ -133,7 +133,7 @@ def test_metrics_csv_written_with_formula_guard(pytester: pytest.Pytester) -> No
 
 def test_kari_prometheus_writes_text_exposition(pytester: pytest.Pytester) -> None:
     """--kari-prometheus writes the text format with gauges for every test."""
-    result, _ = run_json(pytester, "--kari-prometheus=out/metrics.prom")
+    result, _ = run_json(pytester, "-v", "--kari-prometheus=out/metrics.prom")
     result.assert_outcomes(passed=2, failed=1)
     text = (pytester.path / "out" / "metrics.prom").read_text(encoding="utf-8")
     families = {f.name: f for f in parse_text(text)}

@@ -176,7 +176,7 @@ def test_marked():
 def test_profile_dir_writes_html_and_speedscope(pytester: pytest.Pytester) -> None:
     """--kari-profile-dir writes pyinstrument HTML and speedscope JSON per profiled test."""
     pytester.makepyfile(test_work=TESTS)
-    result, document = run_json(pytester, "--kari-profile", "--kari-profile-dir=profiles")
+    result, document = run_json(pytester, "-v", "--kari-profile", "--kari-profile-dir=profiles")
     result.assert_outcomes(passed=2)
     folder = pytester.path / "profiles"
     html = sorted(folder.glob("*.html"))
@@ -203,7 +203,7 @@ def test_profile_dir_writes_html_and_speedscope(pytester: pytest.Pytester) -> No
 def test_terminal_summary_names_slowest_tests_and_bottlenecks(pytester: pytest.Pytester) -> None:
     """The summary lists the slowest tests and names the CPU-bound function as top bottleneck."""
     pytester.makepyfile(test_work=TESTS)
-    result, document = run_json(pytester, "--kari-profile")
+    result, document = run_json(pytester, "-v", "--kari-profile")
     result.stdout.fnmatch_lines(
         [
             "profiling: 2 test(s) profiled; slowest tests (call phase):",
@@ -282,7 +282,7 @@ def test_call_heavy(kari_profiler):
     assert kari_profiler.get_function_stats("tiny")["calls"] == 20_000
 """
     )
-    result, document = run_json(pytester, "--kari-profile", "--kari-profiling-overhead-limit=1")
+    result, document = run_json(pytester, "-v", "--kari-profile", "--kari-profiling-overhead-limit=1")
     result.assert_outcomes(passed=1)
     data = by_name(document)["test_call_heavy"]["collected_data"]["profiling"]
     assert data["profile"]["overhead"]["function_timing_every"] > 1
@@ -389,7 +389,7 @@ def test_profiles_with_xdist(pytester: pytest.Pytester) -> None:
         profiling.write_atomic = _logged
         """
     )
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest_subprocess("-v", 
         "-n", "2", "--kari-profile", "--kari-profile-dir=profiles", "--kari-json=run.json"
     )
     result.assert_outcomes(passed=2)

@@ -123,7 +123,7 @@ def test_without_trace_flag_no_root_spans(pytester: pytest.Pytester) -> None:
 def test_jaeger_flag_writes_the_ui_shape_and_implies_tracing(pytester: pytest.Pytester) -> None:
     """--kari-jaeger alone turns tracing on and writes a Jaeger document of every test."""
     pytester.makepyfile(test_mod=TESTS)
-    result = pytester.runpytest("-p", "no:cacheprovider", "--kari-jaeger=out/jaeger.json")
+    result = pytester.runpytest("-v", "-p", "no:cacheprovider", "--kari-jaeger=out/jaeger.json")
     result.assert_outcomes(passed=2, failed=1)
     document = json.loads((pytester.path / "out" / "jaeger.json").read_text())
     check_jaeger_shape(document)
@@ -156,7 +156,7 @@ def test_otlp_endpoint_sends_to_a_collector(pytester: pytest.Pytester) -> None:
     collector.thread.start()
     try:
         pytester.makepyfile(test_mod=TESTS)
-        result = pytester.runpytest(
+        result = pytester.runpytest("-v", 
             "-p", "no:cacheprovider", f"--kari-otlp-endpoint={collector.url}"
         )
     finally:

@@ -145,7 +145,7 @@ def test_plugin_pushes_at_the_end_of_the_run(pushgateway: str, pytester: pytest.
             kari_metrics.record_metric("payload_size", 512, "bytes")
         """
     )
-    result = pytester.runpytest("--kari-store=none", f"--kari-pushgateway={pushgateway}")
+    result = pytester.runpytest("-v", "--kari-store=none", f"--kari-pushgateway={pushgateway}")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["pushgateway: 1 group(s) pushed, job kari_debug*plugin-push"])
     found = [

@@ -96,3 +96,29 @@ def test_report_lists_failures_before_everything_else(pytester: pytest.Pytester)
     counts = html.split('class="counts-line"', 1)[1].split("</p>", 1)[0]
     assert 'data-outcome="failed"' in counts
     assert "2 failed" in counts
+
+
+def _kari_section(text: str) -> list[str]:
+    section = text.split("= kari-debug =", 1)[1].split("short test summary info", 1)[0]
+    return [line for line in section.splitlines()[1:-1] if line.strip()]
+
+
+def test_terminal_summary_is_short_by_default(pytester: pytest.Pytester) -> None:
+    """With every flag the kari-debug section stays within 12 lines; -v shows the rest."""
+    pytester.makepyfile(test_calc=FAILING)
+    flags = [
+        "--kari-debug", "--kari-trace", "--kari-profile", "--kari-json=run.json",
+        "--kari-report=report.html", "--kari-csv=csv", "--kari-prometheus=m.prom",
+    ]  # fmt: skip
+    short = _kari_section(pytester.runpytest(*flags).stdout.str())
+    assert len(short) <= 12, short
+    assert short[0].startswith("3 tests recorded")
+    assert any(line.startswith("alerts: 1 fired") for line in short)
+    assert any(line.startswith("report: ") for line in short)
+    assert not any(line.startswith("alert notifications") for line in short)  # no channel
+    assert short[-1].startswith("(") and "with -v" in short[-1]
+    verbose = _kari_section(pytester.runpytest("-v", *flags).stdout.str())
+    assert len(verbose) > len(short)
+    assert any(line.startswith("json: ") for line in verbose)
+    assert any(line.startswith("metrics: ") for line in verbose)
+    assert not any(line.startswith("alert notifications") for line in verbose)

@@ -462,11 +462,16 @@ def _summary_lines(
 
 
 def _delivery_lines(alerts: list[dict[str, Any]]) -> list[str]:
-    """One line of notification outcomes, and one per failed channel (errors are scrubbed)."""
+    """One line of notification outcomes, and one per failed channel (errors are scrubbed).
+
+    Nothing when no channel but the built-in log channel is configured.
+    """
     outcomes: dict[str, int] = {}
     failures: dict[str, str] = {}
     for alert in alerts:
         for delivery in alert.get("deliveries") or ():
+            if delivery.get("channel") == "log":
+                continue  # the built-in log channel notifies no one: not a notification
             outcomes[delivery["status"]] = outcomes.get(delivery["status"], 0) + 1
             if delivery["status"] in ("failed", "dropped"):
                 failures.setdefault(delivery["channel_id"], str(delivery.get("error")))

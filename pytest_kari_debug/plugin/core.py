@@ -602,30 +602,70 @@ def _finish_run(config: pytest.Config, state: KariState, exitstatus: int | pytes
                 )
 
 
+#: Features whose summary shows by default (a headline and its first indented lines).
+HEADLINE_BLOCKS = ("alerts:", "alert notifications:", "errors:")
+HEADLINE_DETAILS = 3
+#: Outputs named by default; the others with -v.
+HEADLINE_OUTPUTS = ("report",)
+
+
+def summary_blocks(lines: list[str]) -> list[list[str]]:
+    """A feature's summary lines as blocks: a headline and the indented lines under it."""
+    blocks: list[list[str]] = []
+    for line in lines:
+        if line.startswith(" ") and blocks:
+            blocks[-1].append(line)
+        else:
+            blocks.append([line])
+    return blocks
+
+
+def headline_lines(lines: list[str]) -> tuple[list[str], int]:
+    """The lines shown without -v and how many were left for -v."""
+    shown: list[str] = []
+    for block in summary_blocks(lines):
+        if block[0].startswith(HEADLINE_BLOCKS):
+            shown.extend(block[: 1 + HEADLINE_DETAILS])
+            if len(block) > 1 + HEADLINE_DETAILS:
+                shown.append(f"  ... {len(block) - 1 - HEADLINE_DETAILS} more")
+    return shown, len(lines) - sum(1 for line in shown if not line.startswith("  ... "))
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    """Counts per outcome and the paths of the files written."""
+    """Counts, alerts, error groups and where the report is; everything else with -v."""
     state = config.stash.get(STATE, None)
     if state is None or state.is_worker or not (state.tests or state.diagnostics):
         return
     with guard(config, "writing the terminal summary"):
+        verbose = config.get_verbosity() > 0
+        write = terminalreporter.write_line
         terminalreporter.section("kari-debug")
         extensions = sorted(state.extensions)
         outcome_text = ", ".join(f"{n} {o}" for o, n in sorted(state.outcomes.items()))
-        terminalreporter.write_line(
+        write(
             f"{len(state.tests)} tests recorded for {len(extensions)} extension(s)"
             f" ({', '.join(extensions)}): {outcome_text}"
         )
-        for line in state.summary_lines:
-            terminalreporter.write_line(line)
+        if verbose:
+            lines, hidden = state.summary_lines, 0
+        else:
+            lines, hidden = headline_lines(state.summary_lines)
+        for line in lines:
+            write(line)
         for label, path in state.outputs.items():
-            terminalreporter.write_line(f"{label}: {path}")
+            if verbose or label in HEADLINE_OUTPUTS:
+                write(f"{label}: {path}")
+            else:
+                hidden += 1
         if state.diagnostics:
-            terminalreporter.write_line(
+            write(
                 f"diagnostics: {len(state.diagnostics)} internal problem(s);"
                 " test results unaffected"
             )
-            for message in state.diagnostics[:10]:
-                terminalreporter.write_line(f"  - {message}")
+            for message in state.diagnostics[: 10 if verbose else 3]:
+                write(f"  - {message}")
+        if hidden and not verbose:
+            write(f"({hidden} more line(s) with -v: metrics, logs, profiles, outputs)")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -294,7 +294,8 @@ def summary_lines(section: dict[str, Any]) -> list[str]:
     lines = [head]
     for group in groups[:SUMMARY_GROUPS]:
         ident = f"#{group['group_id']} " if group.get("group_id") is not None else ""
-        text = group.get("template") or group.get("message") or ""
+        # the first occurrence's own words; the template (with <num>) is for grouping
+        text = group.get("message") or group.get("template") or ""
         line = (
             f"  [{ident}{group['fingerprint'][:8]}] {group['count']}x"
             f" {group['error_type']}: {_short(text, 100)} ({group['category']};"
