@@ -228,8 +228,8 @@ def test_drops_show_in_csv_summary_and_json(pytester: pytest.Pytester) -> None:
                 kari_logger.info(f"n{n}")
         """
     )
-    result = pytester.runpytest("-v", 
-        "--kari-max-log-entries=3", "--kari-csv=out", "--kari-json=run.json"
+    result = pytester.runpytest(
+        "-v", "--kari-max-log-entries=3", "--kari-csv=out", "--kari-json=run.json"
     )
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["logs: 3 records (0 error, 0 warning), 7 dropped"])

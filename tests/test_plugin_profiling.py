@@ -282,7 +282,9 @@ def test_call_heavy(kari_profiler):
     assert kari_profiler.get_function_stats("tiny")["calls"] == 20_000
 """
     )
-    result, document = run_json(pytester, "-v", "--kari-profile", "--kari-profiling-overhead-limit=1")
+    result, document = run_json(
+        pytester, "-v", "--kari-profile", "--kari-profiling-overhead-limit=1"
+    )
     result.assert_outcomes(passed=1)
     data = by_name(document)["test_call_heavy"]["collected_data"]["profiling"]
     assert data["profile"]["overhead"]["function_timing_every"] > 1
@@ -389,8 +391,8 @@ def test_profiles_with_xdist(pytester: pytest.Pytester) -> None:
         profiling.write_atomic = _logged
         """
     )
-    result = pytester.runpytest_subprocess("-v", 
-        "-n", "2", "--kari-profile", "--kari-profile-dir=profiles", "--kari-json=run.json"
+    result = pytester.runpytest_subprocess(
+        "-v", "-n", "2", "--kari-profile", "--kari-profile-dir=profiles", "--kari-json=run.json"
     )
     result.assert_outcomes(passed=2)
     document = json.loads((pytester.path / "run.json").read_text())

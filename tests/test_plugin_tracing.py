@@ -156,8 +156,8 @@ def test_otlp_endpoint_sends_to_a_collector(pytester: pytest.Pytester) -> None:
     collector.thread.start()
     try:
         pytester.makepyfile(test_mod=TESTS)
-        result = pytester.runpytest("-v", 
-            "-p", "no:cacheprovider", f"--kari-otlp-endpoint={collector.url}"
+        result = pytester.runpytest(
+            "-v", "-p", "no:cacheprovider", f"--kari-otlp-endpoint={collector.url}"
         )
     finally:
         collector.server.shutdown()
