@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import inspect
 import json
 import re
@@ -36,10 +37,19 @@ def cell(text: object) -> str:
     return text
 
 
-def prose(text: str) -> str:
-    """A docstring's reStructuredText roles and literals as Markdown."""
-    text = re.sub(r":[a-z]+:`~?([^`]*?)`", lambda m: f"`{m.group(1).rsplit('.', 1)[-1]}`", text)
-    return text.replace("``", "`")
+def _sibling(name: str) -> Any:
+    """The module *name* of this folder (mkdocs loads this file by path, not as a package)."""
+    path = Path(__file__).with_name(f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"kari_docs_{name}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+#: A docstring's reStructuredText roles and literals as Markdown (as the API pages get them).
+prose = _sibling("griffe_roles").markdown
 
 
 def code(text: object) -> str:
