@@ -7,6 +7,8 @@ methods here, so :mod:`storage` keeps one text of every query.
 
 from __future__ import annotations
 
+import json
+import math
 import re
 import sqlite3
 import threading
@@ -307,10 +309,35 @@ def _pg_sql(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
+#: A JSON ``\u0000`` escape (not an escaped backslash followed by ``u0000``).
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
 def _pg_value(value: Any) -> Any:
-    """A parameter PostgreSQL accepts: text without NUL or lone surrogates."""
-    if isinstance(value, str) and (not value.isascii() or "\x00" in value):
+    r"""A parameter PostgreSQL accepts: text without NUL or lone surrogates, and JSON without
+    ``\u0000`` (its JSON functions refuse it): NUL becomes the text ``\x00`` in both."""
+    if not isinstance(value, str):
+        return value
+    if value[:1] == "\n":
+        # The store's rare fallback JSON (the standard library's) may hold what PostgreSQL's
+        # JSON refuses: a lone surrogate's \udcxx escape (kept as text) and NaN (null).
+        value = "\n" + json.dumps(_postgres_json(json.loads(value)), separators=(",", ":"))
+    if "\\u0000" in value:
+        value = _JSON_NUL.sub(r"\1\\\\x00", value)
+    if not value.isascii() or "\x00" in value:
         return value.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
+
+
+def _postgres_json(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {_postgres_json(k): _postgres_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_postgres_json(item) for item in value]
     return value
 
 

@@ -622,7 +622,12 @@ class Store:
 
     # Error groups (issue #5) -------------------------------------------------------------
     def sync_error_groups(
-        self, run_id: int, groups: Iterable[Mapping[str, Any]], *, now: float | None = None
+        self,
+        run_id: int,
+        groups: Iterable[Mapping[str, Any]],
+        *,
+        now: float | None = None,
+        accumulate: bool = False,
     ) -> list[dict[str, Any]]:
         """Merge the error groups of run *run_id* into the store; return their stored state.
 
@@ -631,7 +636,8 @@ class Store:
         ``culprit``, ``tests`` (tests affected), ``first_ts``, ``last_ts`` and ``sample`` (a
         JSON-able example record). A new fingerprint is inserted as first seen in this run.
         A resolved group that occurred after its resolution is reopened and flagged as a
-        regression of this run. Syncing the same run again replaces that run's counts.
+        regression of this run. Syncing the same run again replaces that run's counts, or
+        with *accumulate* (the shards of one run, each syncing its own errors) adds to them.
 
         Returns one dict per group (the columns of :meth:`error_groups`) plus ``run_count``,
         ``new`` (first seen in this run) and ``regressed_now`` (regressed in this run).
@@ -640,11 +646,11 @@ class Store:
         result = []
         with self.transaction() as db:
             for group in groups:
-                result.append(self._sync_group(db, run_id, group, stamp))
+                result.append(self._sync_group(db, run_id, group, stamp, accumulate))
         return result
 
     def _sync_group(
-        self, db: Any, run_id: int, group: Mapping[str, Any], now: float
+        self, db: Any, run_id: int, group: Mapping[str, Any], now: float, accumulate: bool
     ) -> dict[str, Any]:
         extension_id = str(group.get("extension_id") or "")
         fingerprint = str(group["fingerprint"])
@@ -671,6 +677,8 @@ class Store:
             (extension_id, fingerprint),
         ).fetchone()
         group_id = int(row[0])
+        # Writers syncing this group at once take turns from here (a row lock on PostgreSQL).
+        db.execute("UPDATE error_groups SET count = count WHERE id = ?", (group_id,))
         regressed_now = False
         if int(row[4]) > 0:
             status, resolved_at = row[1], row[2]
@@ -683,9 +691,16 @@ class Store:
                     (now, run_id, group_id),
                 )
         previous = db.execute(
-            "SELECT count FROM error_group_runs WHERE group_id=? AND run_id=?",
+            "SELECT count, tests, first_ts, last_ts FROM error_group_runs"
+            " WHERE group_id=? AND run_id=?",
             (group_id, run_id),
         ).fetchone()
+        added = count - (int(previous[0]) if previous else 0)
+        if accumulate and previous is not None:
+            added = count
+            count, tests = count + int(previous[0]), tests + int(previous[1] or 0)
+            first_ts = min((t for t in (first_ts, previous[2]) if t is not None), default=None)
+            last_ts = max((t for t in (last_ts, previous[3]) if t is not None), default=None)
         db.execute(
             "INSERT INTO error_group_runs(group_id, run_id, count, tests, first_ts,"
             " last_ts) VALUES (?,?,?,?,?,?) ON CONFLICT(group_id, run_id) DO UPDATE SET"
@@ -702,7 +717,7 @@ class Store:
             " culprit=COALESCE(?, culprit), data=COALESCE(?, data)"
             " WHERE id=?",
             (
-                count - (int(previous[0]) if previous else 0),
+                added,
                 0 if previous else 1,
                 run_id,
                 last_ts,

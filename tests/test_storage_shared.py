@@ -237,3 +237,42 @@ def test_two_processes_write_one_postgresql_store_at_once(tmp_path: Path) -> Non
             assert {b["name"] for b in store.baselines()} == {"w1", "w2"}
             assert runs[0]["data"]["shards"] == 2
             assert len(store.error_groups()) == 1
+
+
+def test_shards_add_their_errors_to_the_run(store: Store) -> None:
+    """Shards of one run each syncing their errors add up (a single run's resync replaces)."""
+    run_id, _ = store.join_run({"uuid": "ci-9", "started_at": 1.0})
+    group = {"extension_id": "ext", "fingerprint": "f1", "error_type": "KeyError"}
+    store.sync_error_groups(run_id, [{**group, "count": 2, "tests": 1, "last_ts": 5.0}],
+                            accumulate=True)  # fmt: skip
+    synced = store.sync_error_groups(
+        run_id, [{**group, "count": 3, "tests": 2, "last_ts": 4.0}], accumulate=True
+    )
+    assert (synced[0]["run_count"], synced[0]["count"], synced[0]["runs_seen"]) == (5, 5, 1)
+    history = store.error_group_history(synced[0]["id"])
+    assert [(h["count"], h["tests"], h["last_ts"]) for h in history] == [(5, 3, 5.0)]
+    again = store.sync_error_groups(run_id, [{**group, "count": 1}])
+    assert (again[0]["run_count"], again[0]["count"]) == (1, 1)
+
+
+def test_hostile_text_round_trips_on_both_backends(store: Store) -> None:
+    """NUL characters and non-ASCII text in node ids, and lone surrogates in records, are
+    stored and read back (PostgreSQL refuses NUL in text: the store escapes it)."""
+    nodeid = "t.py::test[\x00-é]"
+    test = _test(nodeid, 10.0, "failed")
+    test["extension_id"] = "ext-ü"
+    test["collected_data"]["logging"]["records"] = [
+        {"ts": 10.0, "level": "ERROR", "message": "nul \x00 surrogate \udcff", "name": "n"}
+    ]
+    test["huge"] = 2**70  # written by the standard library's JSON
+    run_id = store.begin_run({"uuid": "hostile\x00", "started_at": 1.0, "args": ["a\x00"]})
+    store.write_tests(run_id, [test])
+    stored = store.tests(run_id)
+    assert len(stored) == 1
+    assert stored[0]["collected_data"]["logging"]["records"][0]["message"].startswith("nul ")
+    assert store.extensions() == ["ext-ü"]
+    assert store.slim_tests(None, run_id=run_id)[0]["collected_data"]["logging"]["records"] == [
+        {"level": "ERROR"}
+    ]
+    assert len(store.select_records("log", levels=["error"], nodeid="test[")) == 1
+    assert store.run_summaries()[0]["outcomes"] == {"failed": 1}
