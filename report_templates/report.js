@@ -786,6 +786,16 @@
       })));
     }
     if (t.hist) body.appendChild(historyPanel(t.hist));
+    var hang = t.extra && t.extra.hang_dump;
+    if (hang && hang.dumps && hang.dumps.length) {
+      // the stacks of every thread and asyncio task while the test hung (--kari-hang-dump, pytest-timeout)
+      body.appendChild(panel("Hang dump", hang.dumps.length + " dump(s), " + (hang.reason || "slow"),
+        hang.dumps.map(function (dump, n) {
+          var title = "after " + Number(dump.after_s).toFixed(1) + " s (" + (dump.reason || hang.reason) + ")";
+          return el("details", { class: "extra", open: n === hang.dumps.length - 1 ? "" : null },
+            el("summary", null, title), el("pre", { class: "tb hang", text: String(dump.text || "") }));
+        })));
+    }
     var kinds = KIND_ORDER.filter(function (k) { return d[k]; }).concat(Object.keys(d).filter(function (k) { return KIND_ORDER.indexOf(k) < 0; }));
     kinds.forEach(function (k) {
       var made;
@@ -799,7 +809,7 @@
     });
     if (t.extra) {
       // what other features added to the test's record (record["extra"][feature])
-      body.appendChild(panel("More data", null, Object.keys(t.extra).map(function (k) {
+      body.appendChild(panel("More data", null, Object.keys(t.extra).filter(function (k) { return k !== "hang_dump"; }).map(function (k) {
         return el("details", { class: "extra" }, el("summary", null, k), jsonView(t.extra[k]));
       })));
     }

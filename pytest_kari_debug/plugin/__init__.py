@@ -41,6 +41,7 @@ FEATURES = (
     "pytest_kari_debug.plugin.report",
     "pytest_kari_debug.plugin.markdown",
     "pytest_kari_debug.plugin.junit",
+    "pytest_kari_debug.plugin.hangdump",
     "pytest_kari_debug.plugin.serve",
 )
 WATCHER = "kari-debug-record-watcher"

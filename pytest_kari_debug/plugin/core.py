@@ -335,6 +335,24 @@ class SessionHooks:
         return report
 
 
+def keep_unfinished(item: pytest.Item, longrepr: str) -> None:
+    """Record *item*, still running, as failed with *longrepr* (its process is about to end)."""
+    test = item.stash.get(_ITEM, None)
+    if test is None:
+        return
+    del item.stash[_ITEM]
+    with guard(item.config, "stopping the debug session of an unfinished test"):
+        test.collected = test.manager.stop_debug_session(test.session_id).collected_data
+    elapsed = round((time.time() - test.started_at) * 1000.0, 3)
+    test.phases.setdefault("call", max(0.0, elapsed - sum(test.phases.values())))
+    test.reports.setdefault("call", ("failed", False))
+    test.longrepr = _text(longrepr)
+    record = _test_record(item, test)
+    state = item.config.stash[STATE]
+    if not state.is_worker:
+        _keep(item.config, state, record)
+
+
 def _fail_with(messages: list[str]) -> None:
     __tracebackhide__ = True
     raise KariDebugAssertion("\n".join(messages))
@@ -543,10 +561,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int | pytest.ExitCode) -> None:
     """On the controller: finish the store's run, let features write outputs, write the JSON."""
-    config = session.config
+    finish_run(session.config, exitstatus)
+
+
+def finish_run(config: pytest.Config, exitstatus: int | pytest.ExitCode) -> None:
+    """Write the run's outputs now (at the end of the session, or before the process is ended
+    under a hung test: pytest-timeout's thread method)."""
     state = config.stash.get(STATE, None)
-    if state is None or state.is_worker or not state.tests:
+    if state is None or state.is_worker or not state.tests or state.finished:
         return
+    state.finished = True
     # Decoding every record makes many objects at once and none is garbage: a collection
     # they set off would walk the whole heap for nothing (pytest collects after the run).
     gc_was_enabled = gc.isenabled()

@@ -15,7 +15,7 @@ from urllib.parse import quote
 import pytest
 
 from ..backends import redact
-from ..rules import RecordFigures
+from ..figures import RecordFigures
 from .options import option_text
 from .state import STATE, guard, kari_markers, register_when_sessions
 

@@ -70,6 +70,7 @@ class KariState:
     outputs: dict[str, str] = field(default_factory=dict)
     sections: dict[str, Any] = field(default_factory=dict)
     summary_lines: list[str] = field(default_factory=list)
+    finished: bool = False  # the outputs are written (at most once a run)
 
     def diagnose(self, message: str) -> None:
         """Record an internal problem (once) and tell the user with a KariDebugWarning."""
