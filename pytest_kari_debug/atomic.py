@@ -17,10 +17,16 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
-def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> Path:
-    """Write *data* to *path* through a temp file in the same folder, fsync and os.replace."""
+def write_atomic(
+    path: str | os.PathLike[str], data: str | bytes, *, make_folder: bool = True
+) -> Path:
+    """Write *data* to *path* through a temp file in the same folder, fsync and os.replace.
+
+    Without *make_folder*, a missing folder is a ``FileNotFoundError`` rather than created.
+    """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if make_folder:
+        target.parent.mkdir(parents=True, exist_ok=True)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:

@@ -3,11 +3,30 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from markdown_support import body, parse
-from test_cli import DEMO, QUIET, kari
+from test_cli import DEMO, QUIET, kari, one_error_line
+from test_cli_live import (
+    CLI_WITH_CTRL_C,
+    DEADLINE_S,
+    SECOND,
+    _lines,
+    _running,
+    _status,
+    _wait_for,
+    manager_dir,
+)
+from test_cli_live import kari as kari_process
+
+__all__ = ["manager_dir"]  # a fixture used here
 
 
 @pytest.fixture
@@ -66,3 +85,121 @@ def test_compare_markdown_lists_regressions_then_improvements(store: Path, tmp_p
     assert parse(same.stdout).headings == ["kari-debug compare: ✅ no regression"]
     missing = kari(store, "compare", str(tmp_path / "nope.json"), "--format", "markdown")
     assert missing.exit_code == 2
+
+
+def test_alerts_resolve_of_an_unknown_id_fails(store: Path, tmp_path: Path) -> None:
+    """alerts resolve of an id never recorded exits 1 with one clear line: with no store, with
+    a store holding no alert, and with alerts but not that one."""
+    nothing = kari(tmp_path / "none.db", "alerts", "resolve", "a-1")
+    assert nothing.exit_code == 1
+    assert "no alert 'a-1': nothing recorded yet (no store at" in one_error_line(nothing)
+    assert not (tmp_path / "none.db").exists()
+    unknown = kari(store, "alerts", "resolve", "a-1")
+    assert unknown.exit_code == 1
+    assert "no alert 'a-1'" in one_error_line(unknown)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "test_quiet.py").write_text("def test_quiet(kari_logger):\n    pass\n")
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:asyncio",
+            "--kari-store=kari.db",
+            "test_quiet.py",
+        ],
+        cwd=empty,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    no_alerts = kari(empty / "kari.db", "alerts", "resolve", "a-1")
+    assert no_alerts.exit_code == 1
+    assert "no alert 'a-1': no alerts recorded for any extension yet" in one_error_line(no_alerts)
+
+
+def test_follow_started_before_any_store_waits_for_records(tmp_path: Path) -> None:
+    """logs show --follow in an empty folder waits (like tail -F); a pytest run in another
+    process then records, and its log line is printed within 3 s of that run's end."""
+    follow = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            CLI_WITH_CTRL_C,
+            "-e",
+            "my-ext",
+            "logs",
+            "show",
+            "--follow",
+            "--poll",
+            "0.1",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        errors: list[str] = []
+        _wait_for(_lines(follow.stderr), "waiting for log records of 'my-ext'", errors)
+        time.sleep(0.5)
+        assert follow.poll() is None, "follow ended instead of waiting"
+        (tmp_path / "test_later.py").write_text(SECOND)
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-p",
+                "pytest_kari_debug.plugin",
+                "--kari-debug",
+                "-p",
+                "no:cacheprovider",
+                "test_later.py",
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+        ended = time.monotonic()
+        lines: list[str] = []
+        _wait_for(_lines(follow.stdout), "second run marker", lines)
+        assert time.monotonic() - ended < 3.0
+        follow.send_signal(signal.SIGINT)
+        assert follow.wait(timeout=DEADLINE_S) in (0, 130)
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+            follow.wait()
+        for stream in (follow.stdout, follow.stderr):
+            if stream:
+                stream.close()
+
+
+def test_manager_stops_when_its_store_folder_disappears(manager_dir: Path) -> None:
+    """A background manager whose store folder is removed stops on its own and does not
+    recreate the folder."""
+    started = kari_process(
+        "-e", "gone-ext", "start", "--interval", "0.1", "--no-server", cwd=manager_dir
+    )
+    assert started.returncode == 0, started.stderr
+    pid = _status(manager_dir, "gone-ext")["managers"][0]["pid"]
+    deadline = time.monotonic() + DEADLINE_S
+    while (manager_dir / ".kari-debug").exists():  # the manager may add a file meanwhile
+        shutil.rmtree(manager_dir / ".kari-debug", ignore_errors=True)
+        assert time.monotonic() < deadline, "the store folder could not be removed"
+    while _running(pid):
+        assert time.monotonic() < deadline, "the manager kept running without its store"
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert not (manager_dir / ".kari-debug").exists()

@@ -13,13 +13,18 @@ import asyncio
 import inspect
 import re
 import shlex
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from pytest_kari_debug.manager import ExtensionDebugManager
+from pytest_kari_debug.storage import Store
 
 SEED = Path(__file__).resolve().parent.parent / "docs" / "seed-README.md"
 IMPORT_PATH = "src.core.extensions.debugging"
@@ -223,10 +228,50 @@ def test_seed_has_every_section() -> None:
     assert "Debug the Debugger" in headings
 
 
+def _record_the_alert_the_seed_resolves(folder: Path) -> None:
+    """Store alert ``alert-123`` of my-ext: `alerts resolve` of an id never recorded fails."""
+    manager = ExtensionDebugManager("my-ext")
+    alert = manager.get_alert_manager().raise_alert(
+        "high_cpu", "medium", "High CPU Usage", "CPU usage is 85%", "cpu_percent", 85.0, 80.0
+    )
+    assert alert is not None
+    store = Store(folder / ".kari-debug" / "kari.db")
+    store.write_records("alert", "my-ext", [{**alert.to_dict(), "alert_id": "alert-123"}])
+    store.close()
+    manager.stop()
+
+
+def _restore_sigint() -> None:
+    """In the child: SIGINT raises KeyboardInterrupt as on a terminal (a suite started in the
+    background ignores SIGINT, and children inherit that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _follow_until_ctrl_c(command: list[str], cwd: Path) -> None:
+    """Run a --follow command, let it follow for a moment, press Ctrl-C: it ends cleanly."""
+    follow = subprocess.Popen(
+        command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=_restore_sigint,
+    )  # fmt: skip
+    try:
+        time.sleep(1.5)
+        assert follow.poll() is None, ("--follow ended on its own", follow.communicate())
+        follow.send_signal(signal.SIGINT)
+        out, err = follow.communicate(timeout=30)
+        assert follow.returncode in (0, 130), (command, out, err)
+        assert "Traceback" not in err
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+            follow.communicate()
+
+
 @pytest.mark.parametrize(("heading", "language", "code"), _cases())
 def test_seed_snippet_runs(heading: str, language: str, code: str, tmp_path: Path) -> None:
     """The snippet runs as written and does what the seed says it does."""
     if language == "bash":
+        if heading == "CLI Usage":
+            _record_the_alert_the_seed_resolves(tmp_path)
         started: list[list[str]] = []
         try:
             for line in code.splitlines():
@@ -235,6 +280,9 @@ def test_seed_snippet_runs(heading: str, language: str, code: str, tmp_path: Pat
                     command[0] = sys.executable if command[0] == "python" else command[0]
                     if command[-1] == "start":  # a background manager: stopped at the end
                         started.append([*command[:-1], "stop"])
+                    if "--follow" in command:  # runs until Ctrl-C, as `tail -f` does
+                        _follow_until_ctrl_c(command, tmp_path)
+                        continue
                     done = subprocess.run(
                         command, cwd=tmp_path, capture_output=True, text=True, timeout=60,
                         check=False,
@@ -243,6 +291,11 @@ def test_seed_snippet_runs(heading: str, language: str, code: str, tmp_path: Pat
         finally:
             for command in started:
                 subprocess.run(command, cwd=tmp_path, capture_output=True, timeout=60, check=False)
+        if heading == "CLI Usage":
+            store = Store(tmp_path / ".kari-debug" / "kari.db", create=False)
+            resolved = store.resolutions("alert", extension_id="my-ext")
+            store.close()
+            assert "Fixed by restart" in repr(resolved)
         return
     namespace = _prelude()
     if heading != "Basic Setup":

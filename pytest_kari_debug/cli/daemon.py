@@ -5,7 +5,8 @@ A manager process samples this machine's and its own resource usage through a li
 ``server`` extra and the API module are installed. Its pid file and a state file (JSON,
 rewritten atomically at every sample) live in ``<store folder>/managers/``; the CLI reads them
 for ``status``, ``health`` and ``metrics current``. The process ends on SIGTERM or SIGINT, and
-on its own when its pid file disappears or names another process.
+on its own when its pid file disappears or names another process, or when the store or its
+folder is removed.
 """
 
 from __future__ import annotations
@@ -436,6 +437,9 @@ def run_manager(
     last: dict[str, float] = {}
     try:
         while True:
+            if _store_gone(store_path, files):
+                echo(f"store {str(store_path)!r} or its folder disappeared: stopping")
+                break
             for name, value, unit in sampler.sample():
                 manager.metrics.record_metric(name, value, unit, source="manager")
                 last[name] = value
@@ -443,7 +447,7 @@ def run_manager(
             flusher.flush()
             samples += 1
             report = manager.diagnose().to_dict()
-            write_atomic(
+            if not _write_state(
                 files.state,
                 json.dumps(
                     {
@@ -469,7 +473,9 @@ def run_manager(
                         },
                     }
                 ),
-            )
+            ):
+                echo(f"store folder of {str(store_path)!r} disappeared: stopping")
+                break
             if samples == 1:
                 echo(f"manager for {extension_id!r} running (pid {os.getpid()})")
             if stop.wait(interval) or _read_pid(files.pid) != os.getpid():
@@ -489,6 +495,23 @@ def run_manager(
             files.remove()  # a newer manager's files (another pid) stay untouched
         echo(f"manager for {extension_id!r} stopped after {samples} sample(s)")
     return 0
+
+
+def _write_state(path: Path, text: str) -> bool:
+    """Rewrite the state file; False when its folder is gone (never recreated: see below)."""
+    try:
+        write_atomic(path, text, make_folder=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _store_gone(store_path: Path, files: ManagerFiles) -> bool:
+    """Whether the store file or the managers folder was removed (``rm -rf .kari-debug``).
+
+    Writing on would recreate the folder, a state file naming a store that is not there.
+    """
+    return not store_path.exists() or not files.pid.parent.is_dir()
 
 
 def free_port() -> int:

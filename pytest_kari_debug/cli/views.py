@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -19,9 +20,10 @@ import psutil
 
 from .. import views
 from ..alerting import AlertSeverity
+from ..exceptions import StoreError
 from ..logger import LogQuery
 from . import daemon
-from .app import CliError, Env, Scope, cli, pass_env
+from .app import CliError, Env, Scope, cli, pass_env, resolve_run
 from .figures import UNITS, figures_of
 from .render import (
     ago,
@@ -212,9 +214,6 @@ def logs_show(
     """
     start = _since(since)
     _grep(grep)  # a bad pattern gets the option's name in its message
-    scope = env.scope()
-    if scope is None:
-        return 0
     # The dashboard's and the API's log search: one filter, applied the same way.
     filters = LogQuery(
         level=level,
@@ -222,11 +221,15 @@ def logs_show(
         regex=f"(?i){grep}" if grep else None,
         correlation_id=correlation_id or None,
     )
-    if follow and not scope.store.record_counts(extension_id=scope.extension_id).get("log"):
-        who = repr(scope.extension_id) if scope.extension_id else "any extension"
-        return env.hint(
-            f"no logs recorded for {who} yet: record some with `pytest --kari-debug`, then follow"
-        )
+    if follow and not _has_logs(env):
+        # Like `tail -F`: wait for the store and the extension's first record, print from there.
+        found_scope = _wait_for_store(env, poll)
+        if found_scope is None:
+            return 0
+        return _follow(env, found_scope, filters, test, poll, cursor=0)
+    scope = env.scope()
+    if scope is None:
+        return 0
     cursor = scope.store.last_record_id()
     found = views.store_logs(
         scope.store,
@@ -249,13 +252,55 @@ def logs_show(
     _print_logs(env, records)
     if not follow:
         return 0
+    return _follow(env, scope, filters, test, poll, cursor=cursor)
+
+
+def _has_logs(env: Env) -> bool:
+    """Whether the store exists and holds log records of the extension asked for."""
+    try:
+        store = env.open_store()
+        return store is not None and bool(
+            store.record_counts(extension_id=env.extension_id).get("log")
+        )
+    except (StoreError, sqlite3.DatabaseError):  # a store another process is creating
+        env.close()
+        return False
+
+
+def _wait_for_store(env: Env, poll: float) -> Scope | None:
+    """Wait until the store exists and holds the extension asked for; None on Ctrl-C."""
+    who = repr(env.extension_id) if env.extension_id else "any extension"
+    click.echo(
+        f"kari-debug: waiting for log records of {who} in {str(env.store_path)!r}"
+        " (Ctrl-C to stop)",
+        err=True,
+    )
     try:
         while True:
+            try:
+                store = env.open_store()
+                if store is not None and (
+                    env.extension_id is None or store.has_extension(env.extension_id)
+                ):
+                    return Scope(store, env.extension_id, None, None)
+            except (StoreError, sqlite3.DatabaseError):  # not fully created yet: look again
+                env.close()
             time.sleep(poll)
+    except KeyboardInterrupt:
+        return None
+
+
+def _follow(
+    env: Env, scope: Scope, filters: LogQuery, test: str | None, poll: float, *, cursor: int
+) -> int:
+    """Print the log records written after record *cursor*, as they come, until Ctrl-C."""
+    try:
+        while True:
             new = _select(scope, "log", nodeid=test, after_id=cursor, newest_first=False)
             if new:
                 cursor = new[-1]["record_id"]
                 _print_logs(env, [r for r in new if filters.matches(r.get)])
+            time.sleep(poll)
     except KeyboardInterrupt:
         return 0
 
@@ -769,19 +814,29 @@ def alerts_resolve(env: Env, alert_id: str, notes: str | None) -> int:
     Examples:
       kari-debug --extension-id my-ext alerts resolve alert-123 --notes "Fixed by restart"
     """
-    scope = env.scope()
-    if scope is None:
-        return 0
+    store = env.open_store()
+    who = repr(env.extension_id) if env.extension_id else "any extension"
+    if store is None:
+        msg = (
+            f"no alert {alert_id!r}: nothing recorded yet (no store at {str(env.store_path)!r})"
+        )
+        raise CliError(msg, code=1)
+    scope = Scope(store, env.extension_id, None, None)
+    if env.run is not None:
+        run = resolve_run(store, env.run, env.extension_id)
+        if run is None:
+            raise CliError(f"run {env.run!r} not found; see `kari-debug runs list`")
+        scope.run_id = run["id"]
     candidates = views.store_alerts(
         scope.store, extension_id=scope.extension_id, run_id=scope.run_id
     )
     if not candidates:
-        who = repr(scope.extension_id) if scope.extension_id else "any extension"
-        return env.hint(f"no alerts recorded for {who} yet; nothing to resolve")
+        msg = f"no alert {alert_id!r}: no alerts recorded for {who} yet"
+        raise CliError(msg, code=1)
     try:
         found = _unique(candidates, "alert_id", alert_id, "alert")
     except CliError as exc:
-        raise CliError(f"{exc}; see `kari-debug alerts show`") from None
+        raise CliError(f"{exc}; see `kari-debug alerts show`", code=1) from None
     views.resolve_alert(
         scope.store, str(found["extension_id"]), str(found["alert_id"]), notes, at=time.time()
     )
