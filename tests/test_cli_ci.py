@@ -88,14 +88,20 @@ def test_compare_markdown_lists_regressions_then_improvements(store: Path, tmp_p
 
 
 def test_alerts_resolve_of_an_unknown_id_fails(store: Path, tmp_path: Path) -> None:
-    """alerts resolve of an id never recorded exits 1 with one clear line: with no store, with
-    a store holding no alert, and with alerts but not that one."""
+    """alerts and errors resolve of an id never recorded exit 2 with one clear line: with no
+    store, with a store holding no alert, and with alerts but not that one."""
     nothing = kari(tmp_path / "none.db", "alerts", "resolve", "a-1")
-    assert nothing.exit_code == 1
+    assert nothing.exit_code == 2
     assert "no alert 'a-1': nothing recorded yet (no store at" in one_error_line(nothing)
     assert not (tmp_path / "none.db").exists()
+    no_group = kari(tmp_path / "none.db", "errors", "resolve", "3f2a")
+    assert no_group.exit_code == 2
+    assert "no error group '3f2a': nothing recorded yet" in one_error_line(no_group)
+    unknown_group = kari(store, "errors", "resolve", "ffffffff")
+    assert unknown_group.exit_code == 2
+    assert "no error group 'ffffffff'" in one_error_line(unknown_group)
     unknown = kari(store, "alerts", "resolve", "a-1")
-    assert unknown.exit_code == 1
+    assert unknown.exit_code == 2
     assert "no alert 'a-1'" in one_error_line(unknown)
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -120,7 +126,7 @@ def test_alerts_resolve_of_an_unknown_id_fails(store: Path, tmp_path: Path) -> N
     )
     assert run.returncode == 0, run.stdout + run.stderr
     no_alerts = kari(empty / "kari.db", "alerts", "resolve", "a-1")
-    assert no_alerts.exit_code == 1
+    assert no_alerts.exit_code == 2
     assert "no alert 'a-1': no alerts recorded for any extension yet" in one_error_line(no_alerts)
 
 

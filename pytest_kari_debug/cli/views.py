@@ -657,6 +657,21 @@ def _unique(candidates: list[dict[str, Any]], key: str, wanted: str, what: str) 
     raise CliError(msg)
 
 
+def _resolve_scope(env: Env, what: str) -> Scope:
+    """The scope of a `resolve` command: an error (exit 1) when nothing was recorded yet."""
+    store = env.open_store()
+    if store is None:
+        msg = f"no {what}: nothing recorded yet (no store at {str(env.store_path)!r})"
+        raise CliError(msg)
+    scope = Scope(store, env.extension_id, None, None)
+    if env.run is not None:
+        run = resolve_run(store, env.run, env.extension_id)
+        if run is None:
+            raise CliError(f"run {env.run!r} not found; see `kari-debug runs list`")
+        scope.run_id = run["id"]
+    return scope
+
+
 @errors.command("resolve")
 @click.argument("group")
 @click.option("--notes", metavar="TEXT", help="How it was fixed (kept with the resolution)")
@@ -670,14 +685,12 @@ def errors_resolve(env: Env, group: str, notes: str | None) -> int:
     Examples:
       kari-debug --extension-id my-ext errors resolve 3f2a9c --notes "retry on timeout"
     """
-    scope = env.scope()
-    if scope is None:
-        return 0
+    scope = _resolve_scope(env, f"error group {group!r}")
     states = views.ErrorStates.of_store(scope.store, scope.extension_id)
     groups = _groups(scope, states=states)
     if not groups:
         who = repr(scope.extension_id) if scope.extension_id else "any extension"
-        return env.hint(f"no errors recorded for {who} yet; nothing to resolve")
+        raise CliError(f"no error group {group!r}: no errors recorded for {who} yet")
     try:
         found = _unique(groups, "group", group, "error group")
     except CliError as exc:
@@ -814,29 +827,18 @@ def alerts_resolve(env: Env, alert_id: str, notes: str | None) -> int:
     Examples:
       kari-debug --extension-id my-ext alerts resolve alert-123 --notes "Fixed by restart"
     """
-    store = env.open_store()
+    scope = _resolve_scope(env, f"alert {alert_id!r}")
     who = repr(env.extension_id) if env.extension_id else "any extension"
-    if store is None:
-        msg = (
-            f"no alert {alert_id!r}: nothing recorded yet (no store at {str(env.store_path)!r})"
-        )
-        raise CliError(msg, code=1)
-    scope = Scope(store, env.extension_id, None, None)
-    if env.run is not None:
-        run = resolve_run(store, env.run, env.extension_id)
-        if run is None:
-            raise CliError(f"run {env.run!r} not found; see `kari-debug runs list`")
-        scope.run_id = run["id"]
     candidates = views.store_alerts(
         scope.store, extension_id=scope.extension_id, run_id=scope.run_id
     )
     if not candidates:
         msg = f"no alert {alert_id!r}: no alerts recorded for {who} yet"
-        raise CliError(msg, code=1)
+        raise CliError(msg)
     try:
         found = _unique(candidates, "alert_id", alert_id, "alert")
     except CliError as exc:
-        raise CliError(f"{exc}; see `kari-debug alerts show`", code=1) from None
+        raise CliError(f"{exc}; see `kari-debug alerts show`") from None
     views.resolve_alert(
         scope.store, str(found["extension_id"]), str(found["alert_id"]), notes, at=time.time()
     )

@@ -22,25 +22,13 @@ import pytest
 
 from ..hangdump import HangWatchdog, capture_stacks, format_dump
 from .core import finish_run, keep_unfinished
-from .state import STATE, add_option, guard, option_source, register_when_sessions
+from .options import option_source
+from .state import STATE, guard, register_when_sessions
 
 DUMPS_PER_TEST = 3
 WATCHDOG = pytest.StashKey[HangWatchdog | None]()
 _DUMPS = pytest.StashKey[dict[str, Any]]()
 _STARTED = pytest.StashKey[float]()
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    """Register ``--kari-hang-dump`` and its ini twin."""
-    group = parser.getgroup("kari-debug")
-    add_option(
-        group,
-        parser,
-        "hang_dump",
-        metavar="SECONDS",
-        help="Record the stacks of every thread and asyncio task of a test running longer than"
-        f" SECONDS (again at 2x and 3x; up to {DUMPS_PER_TEST}); implies --kari-debug",
-    )
 
 
 def _seconds(config: pytest.Config) -> float | None:

@@ -103,6 +103,12 @@ VALUE_OPTIONS: tuple[tuple[str, str, str], ...] = (
         "Write a Markdown summary of the run (failures, regressions, alerts, slowest) to"
         " FILE (implies --kari-debug)",
     ),
+    (
+        "hang_dump",
+        "SECONDS",
+        "Record the stacks of every thread and asyncio task of a test running longer than"
+        " SECONDS (again at 2x and 3x); implies --kari-debug",
+    ),
 )
 SERVE_TOKEN_ENV = "KARI_DEBUG_TOKEN"
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
