@@ -8,22 +8,28 @@ deadline, from one daemon thread for the whole process.
 
 from __future__ import annotations
 
-import asyncio
 import sys
-import sysconfig
 import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
+from functools import cache
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import asyncio
 
 MAX_FRAMES = 50
-_STDLIB = tuple(
-    path
-    for path in {sysconfig.get_paths().get("stdlib"), sysconfig.get_paths().get("platstdlib")}
-    if path
-)
+
+
+@cache
+def _stdlib() -> tuple[str, ...]:
+    """The standard library's folders (sysconfig is read on the first dump only)."""
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    return tuple(p for p in {paths.get("stdlib"), paths.get("platstdlib")} if p)
 
 
 def _frames(frame: FrameType | None, limit: int) -> list[dict[str, Any]]:
@@ -39,7 +45,7 @@ def _frames(frame: FrameType | None, limit: int) -> list[dict[str, Any]]:
 def _own_function(frames: list[dict[str, Any]]) -> str:
     """The innermost function outside the standard library (where the waiting code is)."""
     for frame in reversed(frames):
-        if not str(frame["file"]).startswith(_STDLIB) and frame["file"] != __file__:
+        if not str(frame["file"]).startswith(_stdlib()) and frame["file"] != __file__:
             return str(frame["function"])
     return str(frames[-1]["function"]) if frames else ""
 
@@ -47,6 +53,9 @@ def _own_function(frames: list[dict[str, Any]]) -> str:
 def _loops(frames: dict[int, FrameType]) -> dict[int, asyncio.AbstractEventLoop]:
     """Running event loops, by the ident of the thread running each (found on its stack)."""
     found: dict[int, asyncio.AbstractEventLoop] = {}
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:  # never imported: no loop runs (and a dump does not import it)
+        return found
     for ident, frame in frames.items():
         walker: FrameType | None = frame
         while walker is not None:
@@ -59,6 +68,8 @@ def _loops(frames: dict[int, FrameType]) -> dict[int, asyncio.AbstractEventLoop]
 
 
 def _tasks(loop: asyncio.AbstractEventLoop) -> list[asyncio.Task[Any]]:
+    import asyncio
+
     # all_tasks reads a WeakSet the loop's thread may change meanwhile: retry a few times.
     for _ in range(5):
         try:

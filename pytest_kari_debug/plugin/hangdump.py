@@ -16,17 +16,19 @@ import threading
 import time
 from collections.abc import Generator
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ..hangdump import HangWatchdog, capture_stacks, format_dump
 from .core import finish_run, keep_unfinished
 from .options import option_source
 from .state import STATE, guard, register_when_sessions
 
+if TYPE_CHECKING:  # imported when a run asks for dumps (it reads sysconfig and asyncio)
+    from ..hangdump import HangWatchdog
+
 DUMPS_PER_TEST = 3
-WATCHDOG = pytest.StashKey[HangWatchdog | None]()
+WATCHDOG = pytest.StashKey["HangWatchdog | None"]()
 _DUMPS = pytest.StashKey[dict[str, Any]]()
 _STARTED = pytest.StashKey[float]()
 
@@ -48,6 +50,8 @@ def _seconds(config: pytest.Config) -> float | None:
 
 def _add_dump(item: pytest.Item, reason: str, seconds: float | None, **capture: Any) -> None:
     """Append a dump of the process now to *item*'s hang record."""
+    from ..hangdump import capture_stacks, format_dump
+
     started = item.stash.get(_STARTED, time.monotonic())
     entry = item.stash.get(_DUMPS, None)
     if entry is None:
@@ -186,6 +190,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if state is None:
         return
     if seconds is not None:
+        from ..hangdump import HangWatchdog
+
         state.settings.enabled = True  # a dump needs the test's record to live in
         config.stash[WATCHDOG] = HangWatchdog(seconds, DUMPS_PER_TEST)
     if config.pluginmanager.hasplugin("timeout"):
