@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from markdown_support import body, parse
 
@@ -202,3 +204,38 @@ def test_inline_text_reads_back_as_itself(hostile: str) -> None:
     parsed = parse(f"| h |\n|---|\n| {inline(hostile)} |\n")
     assert parsed.tables[""][1] == [expected]
     assert "html_inline" not in parsed.token_types
+
+
+def test_summary_lists_new_and_flaky_tests_from_the_store_history(
+    pytester: pytest.Pytester,
+) -> None:
+    """With earlier runs in the store the summary names the tests new in this run and the
+    flaky ones (passed, failed, passed); a first run lists neither."""
+    pytester.makepyfile(
+        test_h="""
+        import os
+
+        def test_steady():
+            pass
+
+        def test_wobbly():
+            assert os.environ.get("WOBBLE") != "1"
+        """
+    )
+    pytester.runpytest("--kari-markdown=first.md").assert_outcomes(passed=2)
+    first = parse((pytester.path / "first.md").read_text())
+    assert not [h for h in first.headings if h.startswith(("New tests", "Flaky tests"))]
+    os.environ["WOBBLE"] = "1"
+    try:
+        pytester.runpytest("--kari-debug").assert_outcomes(passed=1, failed=1)
+    finally:
+        del os.environ["WOBBLE"]
+    pytester.makepyfile(test_new="def test_fresh():\n    pass\n")
+    pytester.runpytest("--kari-markdown=third.md").assert_outcomes(passed=3)
+    text = (pytester.path / "third.md").read_text()
+    parsed = parse(text)
+    assert "New tests (1)" in parsed.headings
+    assert "- test\\_new.py::test\\_fresh" in text
+    assert body(parsed, "Flaky tests") == [
+        ["test_h.py::test_wobbly", "PFP: failed 1 of the last 3 runs"]
+    ]

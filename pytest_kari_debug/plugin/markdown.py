@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from ..atomic import write_atomic
+from ..history import load_history
 from ..summaries import Failure, History, SummaryLimits, run_summary
 from .options import STEP_SUMMARY_ENV, option_text
 from .state import STATE, KariState, guard
@@ -105,8 +106,21 @@ def _outputs(state: KariState) -> dict[str, str]:
 def _history(
     config: pytest.Config, state: KariState, tests: list[dict[str, Any]]
 ) -> History | None:
-    """New and flaky tests from the store's earlier runs (None without a store)."""
-    return None
+    """New and flaky tests from the store's earlier runs (None without a store or a past)."""
+    if state.store is None or state.run_id is None:
+        return None
+    past = load_history(state.store, until_run=state.run_id)
+    if len(past.run_ids) < 2:
+        return None  # a first run: every test would be "new"
+    current = state.run_id
+    window = past.tests.values()
+    new = sorted(h.nodeid for h in window if h.run_ids == (current,))
+    flaky = [
+        (h.nodeid, f"{h.letters()}: failed {h.failures} of the last {h.runs} runs")
+        for h in past.flaky()
+        if h.run_ids[-1] == current
+    ]
+    return History(new=new, flaky=flaky)
 
 
 def _resolve(config: pytest.Config, text: str, *, from_cli: bool) -> Path:
