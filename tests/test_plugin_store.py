@@ -75,7 +75,7 @@ def test_retention_keeps_the_newest_runs(pytester: pytest.Pytester, store_locati
         pytester.runpytest("--kari-debug", f"--kari-store={store_location}").assert_outcomes(
             passed=1
         )
-    result = pytester.runpytest("--kari-debug", f"--kari-store={store_location}")
+    result = pytester.runpytest("--kari-debug", f"--kari-store={store_location}", "-v")
     result.stdout.fnmatch_lines(["retention: removed 1 old run(s), 1 test(s)"])
     with contextlib.closing(Store(store_location)) as store:
         assert len(store.runs()) == 2
