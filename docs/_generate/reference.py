@@ -581,13 +581,24 @@ def hooks_page() -> str:
 PUBLIC_MODULES = (
     "pytest_kari_debug",
     "pytest_kari_debug.alerting",
+    "pytest_kari_debug.dashboard",
+    "pytest_kari_debug.report",
     "pytest_kari_debug.api",
 )
 
 
 def public_names(module_name: str) -> list[str]:
+    """The names of *module_name*'s ``__all__``, else the public classes and functions it
+    defines."""
     module = importlib.import_module(module_name)
-    names: list[str] = list(getattr(module, "__all__", []))
+    names: list[str] | None = getattr(module, "__all__", None)
+    if names is None:
+        names = [
+            name
+            for name, value in vars(module).items()
+            if (inspect.isclass(value) or inspect.isfunction(value))
+            and getattr(value, "__module__", "") == module_name
+        ]
     return [n for n in names if not n.startswith("_")]
 
 
