@@ -56,6 +56,14 @@ def parse_location(text: str, *, source: str = "--kari-store") -> StoreLocation:
     return text
 
 
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@]*:)[^\s@/]*@")
+
+
+def redact_urls(text: str) -> str:
+    """*text* (a command-line argument, say) with the password of every URL in it hidden."""
+    return _URL_PASSWORD.sub(r"\1***@", text) if "://" in text else text
+
+
 def location_exists(location: StoreLocation) -> bool:
     """Whether a store may be at *location*: a SQLite file that exists, or any server URL."""
     return is_url(location) or Path(location).exists()

@@ -166,3 +166,26 @@ def test_a_server_back_before_the_end_gets_every_test(
     )
     with contextlib.closing(Store(url)) as store:
         assert len(store.tests(store.runs()[0]["id"])) == 5
+
+
+def test_the_password_of_a_store_url_is_in_no_output(pytester: pytest.Pytester) -> None:
+    """With a PostgreSQL URL holding a password: the terminal, JSON, report, JUnit XML,
+    Markdown summary and the stored run's arguments never contain it."""
+    with fresh_postgres_database() as url:
+        password = urlsplit(url).password
+        assert password
+        pytester.makepyfile("def test_ok(): pass\ndef test_bad(): assert 0")
+        result = pytester.runpytest(
+            "--kari-debug", f"--kari-store={url}", "--kari-json=run.json",
+            "--kari-report=report.html", "--junitxml=junit.xml", "--kari-markdown=summary.md",
+            "-v",
+        )  # fmt: skip
+        result.assert_outcomes(passed=1, failed=1)
+        assert "postgresql://postgres:***@" in result.stdout.str()
+        assert password not in result.stdout.str() + result.stderr.str()
+        for name in ("run.json", "report.html", "junit.xml", "summary.md"):
+            assert password not in (pytester.path / name).read_text(), name
+        with contextlib.closing(Store(url)) as store:
+            args = store.runs()[0]["args"]
+        assert any("postgresql://postgres:***@" in arg for arg in args)
+        assert not any(password in arg for arg in args)

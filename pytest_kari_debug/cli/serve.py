@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from ..backends import redact
 from . import daemon
 from .app import CliError, Env, cli, pass_env
 
@@ -78,7 +79,7 @@ def serve(env: Env, host: str, port: int, token: str | None, allow_hosts: tuple[
     try:
         for line in server.announce():
             click.echo(line)
-        click.echo(f"  store: {env.store_path}; Ctrl-C stops")
+        click.echo(f"  store: {redact(env.store_path)}; Ctrl-C stops")
         while not stop.wait(0.5):
             if not server.running:
                 raise CliError("the API server stopped unexpectedly", code=1)

@@ -20,6 +20,7 @@ import psutil
 
 from .. import views
 from ..alerting import AlertSeverity
+from ..backends import redact
 from ..exceptions import StoreError
 from ..logger import LogQuery
 from . import daemon
@@ -271,7 +272,7 @@ def _wait_for_store(env: Env, poll: float) -> Scope | None:
     """Wait until the store exists and holds the extension asked for; None on Ctrl-C."""
     who = repr(env.extension_id) if env.extension_id else "any extension"
     click.echo(
-        f"kari-debug: waiting for log records of {who} in {str(env.store_path)!r}"
+        f"kari-debug: waiting for log records of {who} in {redact(env.store_path)!r}"
         " (Ctrl-C to stop)",
         err=True,
     )
@@ -661,7 +662,7 @@ def _resolve_scope(env: Env, what: str) -> Scope:
     """The scope of a `resolve` command: an error (exit 1) when nothing was recorded yet."""
     store = env.open_store()
     if store is None:
-        msg = f"no {what}: nothing recorded yet (no store at {str(env.store_path)!r})"
+        msg = f"no {what}: nothing recorded yet (no store at {redact(env.store_path)!r})"
         raise CliError(msg)
     scope = Scope(store, env.extension_id, None, None)
     if env.run is not None:

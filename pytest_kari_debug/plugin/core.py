@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from .. import __version__
+from ..backends import redact_urls
 from ..config import DebugConfiguration, field_names, parse_field
 from ..exceptions import ConfigurationError, KariDebugAssertion, StoreError
 from ..exporters.json_export import build_run_document, write_run_json
@@ -498,7 +499,8 @@ def _run_meta(config: pytest.Config) -> dict[str, Any]:
         "id": None,
         "started_at": config.stash.get(SESSION_STARTED, None) or time.time(),
         "rootdir": str(config.rootpath),
-        "args": [str(arg) for arg in config.invocation_params.args],
+        # --kari-store=postgresql://user:PASSWORD@...: the password stays out of every output.
+        "args": [redact_urls(str(arg)) for arg in config.invocation_params.args],
     }
 
 
