@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import jsonschema
@@ -594,3 +595,23 @@ def test_markers_added_by_a_conftest_at_collection_count(pytester: pytest.Pytest
     tests = {t["nodeid"].split("::")[-1]: t for t in _json(pytester)["tests"]}
     assert set(tests) == {"test_tagged"}  # a kari marker puts the test in a session
     assert tests["test_tagged"]["extension_id"] == "added-ext"
+
+
+def test_run_records_the_git_commit_and_branch(pytester: pytest.Pytester) -> None:
+    """A run in a git repository records HEAD's commit and branch; outside one, neither."""
+    pytester.makepyfile("def test_a():\n    pass\n")
+    run = ("--kari-debug", "--kari-store=none", "--kari-json=run.json")
+    pytester.runpytest(*run).assert_outcomes(passed=1)
+    outside = _json(pytester)["run"]
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=trunk"]
+    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "one"]):
+        subprocess.run([*git, *args], cwd=pytester.path, check=True, capture_output=True)
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=pytester.path, check=True, capture_output=True, text=True
+    )
+    pytester.runpytest(*run).assert_outcomes(passed=1)
+    inside = _json(pytester)["run"]
+    assert (inside["git_commit"], inside["git_branch"]) == (head.stdout.strip(), "trunk")
+    parent = subprocess.run(["git", "rev-parse"], cwd=pytester.path.parent, capture_output=True)
+    if parent.returncode != 0:  # the temporary folder is in no repository
+        assert (outside["git_commit"], outside["git_branch"]) == (None, None)

@@ -508,10 +508,12 @@ def _complete_run_meta(config: pytest.Config, state: KariState) -> None:
     """Add the git commit, host and versions: asked only by a run that records a test."""
     if "host" in state.run:
         return
-    rootdir = config.rootpath
+    # One git process for both (the commit, then the branch): each spawn is milliseconds.
+    head = (_git(config.rootpath, "rev-parse", "HEAD", "--abbrev-ref", "HEAD") or "").split()
+    commit, branch = head if len(head) == 2 else (None, None)
     state.run.update(
-        git_commit=_git(rootdir, "rev-parse", "HEAD"),
-        git_branch=_git(rootdir, "rev-parse", "--abbrev-ref", "HEAD"),
+        git_commit=commit,
+        git_branch=branch,
         host=socket.gethostname(),
         python_version=platform.python_version(),
         pytest_version=pytest.__version__,
