@@ -15,16 +15,15 @@ Per-test memory with tracemalloc (``memory_tracking`` or a session's ``profile_m
 tracemalloc is shared with the profiler and the user through :mod:`.memtrace` (one owner count
 for the process: tracing runs while a memory session is open and is stopped by the last one
 to end, only if it was started by us; each session's peak survives the resets made for
-others). A memory session starts with a full garbage collection (``gc.collect()``, as the
-``sys.getallocatedblocks`` documentation advises): without it, unreachable cycles left by
-earlier code could be freed by an automatic collection during the session and be subtracted
-from its figures, which the regression gates compare exactly.
+others). Unreachable cycles left by earlier code could be freed by an automatic collection
+during a session and be subtracted from its figures, which the regression gates compare
+exactly: :mod:`.memtrace` freezes the objects of earlier code while a memory session is open
+(``gc.freeze()``, O(1)), where a full ``gc.collect()`` before each session walked the heap.
 """
 
 from __future__ import annotations
 
 import contextlib
-import gc
 import math
 import numbers
 import os
@@ -39,7 +38,7 @@ from typing import Any, NamedTuple
 
 import psutil
 
-from . import memtrace
+from . import memtrace, selfcost
 from .component import Component
 from .context import CURRENT_SESSION, SessionInfo
 from .exceptions import ConfigurationError
@@ -351,20 +350,21 @@ class _Meter:
 
 def _sampler_loop(ref: weakref.ref[MetricsCollector], stop: threading.Event, every: float) -> None:
     """Body of the sampler thread; holds the collector weakly so it never keeps it alive."""
-    deadline = time.monotonic() + every
-    while not stop.wait(max(0.0, deadline - time.monotonic())):
-        collector = ref()
-        if collector is None:
-            return
-        try:
-            collector.sample_now()
-        except Exception as exc:  # the sampler keeps going whatever a reading does
-            collector.add_diagnostic(f"resource sampler: {type(exc).__name__}: {exc}")
-        del collector
-        deadline += every
-        now = time.monotonic()
-        if deadline < now:  # fell behind (suspended, overloaded): skip the missed ticks
-            deadline = now + every
+    with selfcost.own_thread():  # its CPU time is not the running test's
+        deadline = time.monotonic() + every
+        while not stop.wait(max(0.0, deadline - time.monotonic())):
+            collector = ref()
+            if collector is None:
+                return
+            try:
+                collector.sample_now()
+            except Exception as exc:  # the sampler keeps going whatever a reading does
+                collector.add_diagnostic(f"resource sampler: {type(exc).__name__}: {exc}")
+            del collector
+            deadline += every
+            now = time.monotonic()
+            if deadline < now:  # fell behind (suspended, overloaded): skip the missed ticks
+                deadline = now + every
 
 
 class MetricsCollector(Component):
@@ -486,9 +486,6 @@ class MetricsCollector(Component):
         return list(meter.samples) if meter is not None else []
 
     def _begin_memory(self) -> _MemoryMeter:
-        # Unreachable cycles of earlier code, freed by an automatic collection during the
-        # session, would be subtracted from its figures: collect them first.
-        gc.collect()
         memtrace.acquire()
         return _MemoryMeter(memtrace.open_meter(), sys.getallocatedblocks())
 

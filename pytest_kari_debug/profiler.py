@@ -55,7 +55,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
-from . import memtrace
+from . import memtrace, selfcost
 from .component import Component
 from .context import CURRENT_SESSION, SessionInfo, register_session_option
 from .exceptions import ConfigurationError, SessionError
@@ -595,12 +595,22 @@ def _excluded(filename: str) -> bool:
     return known
 
 
+_BASELINE: list[tracemalloc.Snapshot] = []  # the newest end-of-session snapshot, if any
+
+
 class _MemoryWatch:
     """tracemalloc figures of one session: net, peak, top allocation sites, optional diff.
 
     A daemon poller reads ``get_traced_memory()`` every ``MEMORY_POLL_S`` and takes a snapshot
     when the traced size doubled since the last one: allocations freed before the session
     stops (a test's locals) still show up in the top sites, taken at that peak.
+
+    Snapshots copy every trace, so their cost grows with the traced heap: when tracing ran
+    before the session, the top sites are diffed against the newest end-of-session snapshot
+    (between sessions only pytest and this package allocate, and their frames are left out)
+    rather than a snapshot of the session's start, and a session whose traced size never grew
+    by ``MIN_SNAPSHOT_BYTES`` takes no snapshot at all. A start snapshot is taken only for
+    *diff*, which asks for one, and when there is no earlier snapshot yet.
     """
 
     def __init__(self, top: int, diff: bool) -> None:
@@ -613,7 +623,8 @@ class _MemoryWatch:
         self.cost_s = 0.0
         self.snapshots = 0
         began = time.perf_counter()
-        self.start_snapshot = None if self.started_tracing else _snapshot()
+        needs_start = not self.started_tracing and (diff or not _BASELINE)
+        self.start_snapshot = _snapshot() if needs_start else None
         self.cost_s += time.perf_counter() - began
         self.best_increase = 0
         self.best_snapshot: tracemalloc.Snapshot | None = None
@@ -653,28 +664,43 @@ class _MemoryWatch:
                 }
                 return memory, [], None
             began = time.perf_counter()
-            end_snapshot = _snapshot()
             figures = memtrace.close_meter(self.meter)
             current, peak = figures or tracemalloc.get_traced_memory()
             with self._lock:
                 self.done = True
                 best, best_increase = self.best_snapshot, self.best_increase
+            grew = max(current, peak, self.max_seen) - self.start_current >= MIN_SNAPSHOT_BYTES
+            end_snapshot: tracemalloc.Snapshot | None = None
+            if grew or self.diff or self.started_tracing:
+                end_snapshot = _snapshot()
             # The meter kept the peak across every reset made by this package; only a
             # reset_peak() by other code could hide part of it (then the poller's highest).
             self.max_seen = max(self.max_seen, current)
             peak_bytes = max(peak, self.max_seen)
             exact = peak >= self.max_seen
             end_increase = current - self.start_current
+            baseline = self.start_snapshot
+            if baseline is None and not self.started_tracing and _BASELINE:
+                baseline = _BASELINE[0]
+            top: list[dict[str, Any]] = []
+            chosen: tracemalloc.Snapshot | None = end_snapshot
+            at = "end"
             if best is not None and best_increase > end_increase:
                 chosen, at = best, "peak"
-            else:
-                chosen, at = end_snapshot, "end"
-            top = _top_sites(chosen, self.start_snapshot, self.top)
+            if chosen is not None:
+                top = _top_sites(chosen, baseline, self.top)
+            elif self.top:
+                self.notes.append(
+                    f"the traced size grew by less than {MIN_SNAPSHOT_BYTES // 1024} KiB:"
+                    " no snapshot, so no allocation sites"
+                )
             for row in top:
                 row["at"] = at
             diff = None
-            if self.diff:
+            if self.diff and end_snapshot is not None:
                 diff = _diff_sites(end_snapshot, self.start_snapshot, self.top)
+            if end_snapshot is not None:
+                _BASELINE[:] = [end_snapshot]
             self.cost_s += time.perf_counter() - began
             if best is None and peak_bytes - self.start_current >= MIN_SNAPSHOT_BYTES * 4:
                 self.notes.append(
@@ -690,7 +716,9 @@ class _MemoryWatch:
                 "peak_increase_bytes": max(0, peak_bytes - self.start_current),
                 "peak_exact": exact,
                 "tracemalloc_started_by_session": self.started_tracing,
-                "snapshots": self.snapshots + 1 + (self.start_snapshot is not None),
+                "snapshots": (
+                    self.snapshots + (end_snapshot is not None) + (self.start_snapshot is not None)
+                ),
                 "snapshot_cost_ms": round(self.cost_s * 1000.0, 3),
                 "notes": self.notes,
             }
@@ -772,16 +800,17 @@ class _MemoryPoller:
             self._watches.discard(watch)
 
     def _run(self) -> None:
-        while True:
-            time.sleep(MEMORY_POLL_S)
-            with self._lock:
-                watches = list(self._watches)
-                if not watches:
-                    self._thread = None
-                    return
-            for watch in watches:
-                with contextlib.suppress(Exception):  # a failed poll only loses a snapshot
-                    watch.poll()
+        with selfcost.own_thread():  # its snapshots are not the running test's CPU time
+            while True:
+                time.sleep(MEMORY_POLL_S)
+                with self._lock:
+                    watches = list(self._watches)
+                    if not watches:
+                        self._thread = None
+                        return
+                for watch in watches:
+                    with contextlib.suppress(Exception):  # a failed poll only loses a snapshot
+                        watch.poll()
 
 
 _MEMORY_POLLER = _MemoryPoller()

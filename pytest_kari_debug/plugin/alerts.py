@@ -11,7 +11,6 @@ export (a section), ``alerts.csv`` with ``--kari-csv`` and the terminal summary.
 from __future__ import annotations
 
 import time
-from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,7 +53,6 @@ class AlertsState:
 
 ALERTS = pytest.StashKey[AlertsState]()
 _RULES = pytest.StashKey[list[AlertRule]]()
-_PHASES = pytest.StashKey[dict[str, float]]()
 _RESULT = pytest.StashKey[dict[str, Any]]()
 
 
@@ -180,28 +178,6 @@ class RuledTests:
             return {"profile_memory": True}
         return None
 
-    @pytest.hookimpl(wrapper=True, trylast=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
-        """Time the call phase itself (the verdict runs before pytest's call report exists)."""
-        if not item.stash.get(_RULES, True):  # no rule reads phase times: nothing to time
-            return (yield)
-        began = time.perf_counter()
-        try:
-            return (yield)
-        finally:
-            phases = item.stash.setdefault(_PHASES, {})
-            phases["call"] = round((time.perf_counter() - began) * 1000.0, 3)
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(
-        self, item: pytest.Item, call: pytest.CallInfo[None]
-    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        """Keep the setup time of a test with rules: its call phase's rules may read it."""
-        report = yield
-        if report.when == "setup" and item.stash.get(_RULES, True):
-            with guard(item.config, "recording alert phases"):
-                item.stash.setdefault(_PHASES, {})["setup"] = round(report.duration * 1000.0, 3)
-        return report
 
 
 def pytest_exception_interact(
@@ -241,11 +217,13 @@ def _evaluate(
     alert_manager = manager.get_alert_manager()
     if not rules and not alert_manager.session_records(session_id):
         return []  # no rule and no alert raised: nothing to judge or to note
-    phases = item.stash.get(_PHASES, {}).copy()
+    from .core import own_figures  # the test's own work, timed by the core's clock
+
+    phases, own = own_figures(item) or ({}, {})
     evaluations: list[Evaluation] = []
     raised: set[str] = set()
     if rules:
-        figures = SessionFigures(manager, session_id, phases)
+        figures = SessionFigures(manager, session_id, phases, own)
         evaluations = evaluate_rules(rules, figures, state.states)
         for evaluation in evaluations:
             if evaluation.fired:

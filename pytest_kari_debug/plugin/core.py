@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import tracemalloc
 import uuid
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
@@ -17,12 +18,13 @@ from typing import Any
 
 import pytest
 
-from .. import __version__
+from .. import __version__, memtrace, selfcost
 from ..backends import redact_urls
 from ..config import DebugConfiguration, field_names, parse_field
 from ..exceptions import ConfigurationError, KariDebugAssertion, StoreError
 from ..exporters.json_export import build_run_document, write_run_json
 from ..manager import ExtensionDebugManager
+from ..model import SCHEMA_VERSION
 from ..storage import Store, dumps, loads_many
 from . import SESSION_STARTED
 from .failures import captured_sections, failure_summary, verdict_longrepr
@@ -148,10 +150,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     state.sessions_wanted = wanted
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Set up per-test sessions when a collected test wants one (markers may come from any
-    plugin's or conftest's ``pytest_collection_modifyitems``: this runs after all of them)."""
+    plugin's or conftest's ``pytest_collection_modifyitems``: this runs after all of them).
+
+    The own-work clock is registered last: of ``trylast`` wrappers pluggy calls the one
+    registered last innermost, so every feature's wrapper runs outside its windows.
+    """
     register_when_sessions(session.config, SESSIONS_PLUGIN, SessionHooks)
+    register_when_sessions(session.config, CLOCK_PLUGIN, OwnWorkClock)
 
 
 _PACKAGE_ROOTS: dict[str, str] = {}
@@ -221,7 +229,12 @@ class _TestState:
     manager: ExtensionDebugManager
     session_id: str
     started_at: float
+    #: The test's own time per phase, in ms (timed by OwnWorkClock, inside every wrapper).
     phases: dict[str, float] = field(default_factory=dict)
+    #: pytest's time per phase, in ms: the test's own plus the plugin's work around it.
+    pytest_ms: dict[str, float] = field(default_factory=dict)
+    #: The test's own CPU seconds over setup + call (without the plugin's threads).
+    cpu_s: float = 0.0
     reports: dict[str, tuple[str, bool]] = field(default_factory=dict)
     longrepr: str | None = None
     failure: dict[str, Any] | None = None
@@ -230,6 +243,24 @@ class _TestState:
 
 
 _ITEM = pytest.StashKey[_TestState]()
+
+
+def own_figures(item: pytest.Item) -> tuple[dict[str, float], dict[str, float]] | None:
+    """The running test's own phase times so far and its ``cpu_ms`` / ``kari_overhead_ms``.
+
+    What :class:`~pytest_kari_debug.figures.SessionFigures` needs so that a verdict reads the
+    same figures as the record: the test's own work, never the plugin's.
+    """
+    test = item.stash.get(_ITEM, None)
+    if test is None:
+        return None
+    overhead = sum(test.pytest_ms.values()) - sum(
+        test.phases.get(when, 0.0) for when in test.pytest_ms
+    )
+    return dict(test.phases), {
+        "cpu_ms": round(test.cpu_s * 1000.0, 3),
+        "kari_overhead_ms": round(max(0.0, overhead), 3),
+    }
 
 
 def session_of(item: pytest.Item) -> tuple[ExtensionDebugManager, str] | None:
@@ -262,6 +293,69 @@ def _session_options(item: pytest.Item, state: KariState) -> dict[str, Any]:
     return options
 
 
+class OwnWorkClock:
+    """Times each phase of a test inside every other hook wrapper: the test's own work.
+
+    Its wrappers are ``trylast`` and it is registered after the features' hook objects, so
+    the debug session's start and stop, verdicts, profiler start/stop and gate repeats all
+    run outside its windows. CPU is the process's CPU time in the same windows minus what
+    the package's own threads used meanwhile (:mod:`pytest_kari_debug.selfcost`).
+    """
+
+    @staticmethod
+    def _timed(item: pytest.Item, when: str) -> Generator[None, object, object]:
+        test = item.stash.get(_ITEM, None)
+        if test is None:
+            return (yield)
+        # The CPU readings nest inside the wall-clock ones: CPU never gains a reading's time.
+        began = time.perf_counter()
+        own_cpu = selfcost.cpu_seconds()
+        cpu = time.process_time()
+        try:
+            return (yield)
+        finally:
+            cpu = time.process_time() - cpu
+            cpu -= selfcost.cpu_seconds() - own_cpu
+            wall = time.perf_counter() - began
+            test.phases[when] = round(wall * 1000.0, 3)
+            if when != "teardown":
+                test.cpu_s += max(0.0, cpu)
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, object, object]:
+        """Time the test's own setup (its fixtures)."""
+        return (yield from self._timed(item, "setup"))
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
+        """Time the test's own call phase."""
+        return (yield from self._timed(item, "call"))
+
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def pytest_runtest_teardown(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> Generator[None, object, object]:
+        """Time the test's own teardown."""
+        return (yield from self._timed(item, "teardown"))
+
+
+CLOCK_PLUGIN = "kari-debug-own-work-clock"
+
+
+def _hold_tracemalloc(config: pytest.Config) -> None:
+    """Keep tracemalloc on to the end of the run once a test started it.
+
+    Starting and stopping it around every test cost each test tens of milliseconds; per-test
+    figures come from ``reset_peak`` and the traced size at the test's start (``memtrace``).
+    """
+    if not config.stash.get(_TRACEMALLOC_HELD, False) and tracemalloc.is_tracing():
+        memtrace.acquire()
+        config.stash[_TRACEMALLOC_HELD] = True
+
+
+_TRACEMALLOC_HELD = pytest.StashKey[bool]()
+
+
 class SessionHooks:
     """The per-test hooks of a run where some test has a debug session.
 
@@ -279,6 +373,7 @@ class SessionHooks:
                     _session_options(item, state), name=item.nodeid
                 )
                 item.stash[_ITEM] = _TestState(manager, session_id, time.time())
+                _hold_tracemalloc(item.config)
         return (yield)
 
     @pytest.hookimpl(wrapper=True)
@@ -320,7 +415,8 @@ class SessionHooks:
         test = item.stash.get(_ITEM, None)
         if test is not None:
             with guard(item.config, "building the test record"):
-                test.phases[report.when] = round(report.duration * 1000.0, 3)
+                test.pytest_ms[report.when] = round(report.duration * 1000.0, 3)
+                test.phases.setdefault(report.when, test.pytest_ms[report.when])
                 test.reports[report.when] = (report.outcome, hasattr(report, "wasxfail"))
                 excinfo = call.excinfo
                 if report.failed and excinfo and isinstance(excinfo.value, KariDebugAssertion):
@@ -388,13 +484,16 @@ def outcome_of(reports: dict[str, tuple[str, bool]]) -> str:
 
 def _test_record(item: pytest.Item, test: _TestState) -> dict[str, Any]:
     state = item.config.stash[STATE]
+    own = own_figures(item) or ({}, {})
     record: dict[str, Any] = {
+        "record_version": SCHEMA_VERSION,
         "nodeid": item.nodeid,
         "extension_id": test.manager.extension_id,
         "extension_name": test.manager.extension_name,
         "outcome": outcome_of(test.reports),
         "phases": test.phases,
-        "duration_ms": round(sum(test.phases.values()), 3),
+        "duration_ms": round(test.phases.get("setup", 0.0) + test.phases.get("call", 0.0), 3),
+        **own[1],
         "started_at": test.started_at,
         "finished_at": time.time(),
         "session_id": test.session_id,
@@ -441,6 +540,7 @@ class RunRecorder:
 def _crash_record(report: pytest.TestReport, state: KariState) -> dict[str, Any]:
     """A record for a test whose worker died under it (xdist reports it with when='???')."""
     return {
+        "record_version": SCHEMA_VERSION,
         "nodeid": report.nodeid,
         "extension_id": state.settings.extension_id or "unknown",
         "outcome": "failed",
@@ -705,6 +805,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     with guard(config, "stopping managers"):
         for manager in state.managers.values():
             manager.stop()
+    if config.stash.get(_TRACEMALLOC_HELD, False):
+        config.stash[_TRACEMALLOC_HELD] = False
+        memtrace.release()
     if state.store is not None:
         with guard(config, "closing the store"):
             state.store.close()
