@@ -205,6 +205,10 @@ class TestRecord:
     session_id: str | None = None
     worker: str | None = None
     longrepr: str | None = None
+    #: Where and why the test failed (phase, message, location, excerpt, verdict), if it did.
+    failure: Mapping[str, Any] | None = None
+    #: Output captured per phase and stream (``{"phase", "stream", "text"}`` each).
+    captured: tuple[Mapping[str, Any], ...] = ()
     crashed: bool = False
     collected: Mapping[Kind, ComponentData] = field(default_factory=lambda: MappingProxyType({}))
     #: Unknown components' data, kept as written so nothing is lost on a round trip.
@@ -267,6 +271,12 @@ class TestRecord:
             session_id=_text(data.get("session_id")),
             worker=_text(data.get("worker")),
             longrepr=_text(data.get("longrepr")),
+            failure=_frozen(data["failure"]) if isinstance(data.get("failure"), Mapping) else None,
+            captured=tuple(
+                MappingProxyType(dict(c))
+                for c in data.get("captured") or ()
+                if isinstance(c, Mapping)
+            ),
             crashed=bool(data.get("crashed", False)),
             collected=MappingProxyType(collected),
             other_data=MappingProxyType(other),
@@ -299,6 +309,10 @@ class TestRecord:
         }
         if self.extension_name is not None:
             out["extension_name"] = self.extension_name
+        if self.failure is not None:
+            out["failure"] = None if self.failure is None else dict(self.failure)
+        if self.captured:
+            out["captured"] = [dict(c) for c in self.captured]
         if self.crashed:
             out["crashed"] = True
         out.update(self.unknown)
@@ -308,7 +322,7 @@ class TestRecord:
 _TEST_KEYS = (
     "nodeid", "extension_id", "extension_name", "outcome", "phases", "duration_ms", "cpu_ms",
     "kari_overhead_ms", "started_at", "finished_at", "session_id", "worker", "longrepr",
-    "crashed", "collected_data", "extra",
+    "failure", "captured", "crashed", "collected_data", "extra",
 )  # fmt: skip
 
 

@@ -137,7 +137,13 @@ def test_component_data_round_trip() -> None:
 
 def test_schema_names_every_field_of_the_model() -> None:
     """The schema's test properties are exactly the fields a TestRecord writes."""
-    written = set(TestRecord.from_dict({**V1_RECORD, "crashed": True}).to_dict())
+    full = {
+        **V1_RECORD,
+        "crashed": True,
+        "failure": {"phase": "call", "message": "boom"},
+        "captured": [{"phase": "call", "stream": "stdout", "text": "hi"}],
+    }
+    written = set(TestRecord.from_dict(full).to_dict())
     written -= set(V1_RECORD) - set(TEST_SCHEMA["properties"])  # the unknown key kept as is
     assert written == set(TEST_SCHEMA["properties"])
     assert tuple(TEST_SCHEMA["properties"]["outcome"]["enum"]) == OUTCOMES
