@@ -257,6 +257,42 @@ class Store:
         row = db.execute("SELECT id FROM runs WHERE uuid = ?", (meta["uuid"],)).fetchone()
         return int(row[0]), not inserted
 
+    def set_run_progress(self, run_id: int, progress: Mapping[str, Any]) -> None:
+        """Note how far run *run_id* is (``data["progress"]``: collected, running) while it runs."""
+        with self.transaction() as db:
+            row = db.execute("SELECT data FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                return
+            data = json.loads(row[0] or "{}")
+            data["progress"] = dict(progress)
+            db.execute("UPDATE runs SET data = ? WHERE id = ?", (dumps(data), run_id))
+
+    def run_progress(self, *, limit: int = 10) -> list[dict[str, Any]]:
+        """The newest runs with their progress: collected, done, outcomes, running tests."""
+        found = []
+        for run in self.run_summaries(limit=limit):
+            data = run.get("data")
+            progress = data.get("progress") if isinstance(data, dict) else None
+            if not isinstance(progress, dict):
+                progress = {}
+            finished = run.get("finished_at") is not None
+            done = int(run["tests_count"])
+            found.append(
+                {
+                    "id": run["id"],
+                    "uuid": run.get("uuid"),
+                    "started_at": run.get("started_at"),
+                    "finished_at": run.get("finished_at"),
+                    "status": "finished" if finished else "running",
+                    "collected": max(int(progress.get("collected") or 0), done),
+                    "done": done,
+                    "outcomes": run["outcomes"],
+                    "running": [] if finished else list(progress.get("running") or []),
+                    "progress_at": progress.get("ts"),
+                }
+            )
+        return found
+
     def finish_run(
         self, run_id: int, *, finished_at: float, exit_status: int, data: dict[str, Any]
     ) -> None:

@@ -26,6 +26,77 @@
     return node;
   }
 
+  /* a test id that wraps after "/" and "::" only */
+  function idNode(text) {
+    const node = el("span", { class: "nodeid" });
+    String(text).split(/(?<=::|\/)/).forEach((part, i) => {
+      if (i) node.append(document.createElement("wbr"));
+      node.append(el("span", { class: "seg" }, part));
+    });
+    return node;
+  }
+
+  // Runs: progress of the selected (by default the newest) run ---------------------------
+  const SYMBOLS = { passed: "✓", failed: "✗", error: "⚠", skipped: "↷", xfailed: "⊘", xpassed: "★" };
+  async function refreshRuns() {
+    let data;
+    try {
+      data = await api("/runs/progress?limit=20");
+    } catch (error) {
+      return;  // no store: the run card stays empty
+    }
+    const runs = data.runs || [];
+    const select = $("run");
+    const newest = runs.length ? runs[0].id : null;
+    if (newest !== null && state.newestRun !== undefined && newest !== state.newestRun) {
+      // a new run: the health shown must be its own, not the previous run's
+      api(`/health/${enc(state.ext || "")}/check`, { body: {} }).then(refresh).catch(() => {});
+    }
+    state.newestRun = newest;
+    const wanted = state.runFollow === false ? state.runChosen : newest;
+    select.textContent = "";
+    for (const run of runs) {
+      select.append(el("option", { value: String(run.id) }, `#${run.id} ${run.status === "running" ? "(running)" : clock(run.started_at)}`));
+    }
+    if (!runs.length) { select.append(el("option", { value: "" }, "no run recorded")); return; }
+    const run = runs.find((r) => r.id === wanted) || runs[0];
+    select.value = String(run.id);
+    setStatus($("run-status"), run.status === "running" ? "degraded" : "healthy", run.status);
+    const bar = $("run-bar");
+    bar.max = Math.max(1, run.collected);
+    bar.value = run.done;
+    $("run-done").textContent = `${run.done} of ${run.collected} tests done`;
+    const counts = $("run-counts");
+    counts.textContent = "";
+    for (const [outcome, n] of Object.entries(run.outcomes || {})) {
+      counts.append(el("li", { dataset: { outcome } }, el("span", { class: `badge o-${outcome}` }, `${SYMBOLS[outcome] || "?"} ${n} ${outcome}`)));
+    }
+    const running = $("run-running");
+    running.textContent = "";
+    if (!run.running.length) running.append(el("li", { class: "empty" }, run.status === "running" ? "between tests" : "nothing: the run is over"));
+    for (const test of run.running) {
+      running.append(el("li", null, idNode(test.nodeid), el("span", { class: "muted" }, ` since ${clock(test.started_at)}`)));
+    }
+  }
+
+  async function refreshFlaky() {
+    let data;
+    try {
+      data = await api("/history/flaky?runs=10");
+    } catch (error) {
+      return;
+    }
+    const body = $("flaky");
+    body.textContent = "";
+    if (!data.flaky.length) body.append(el("tr", null, el("td", { colspan: "3", class: "empty" }, "no flaky test")));
+    for (const h of data.flaky.slice(0, 30)) {
+      body.append(el("tr", null,
+        el("td", { class: "mono" }, h.runs.map((r) => SYMBOLS[r.outcome] || "?").join("")),
+        el("td", { class: "num" }, `${h.failures} of ${h.runs.length}`),
+        el("td", null, idNode(h.nodeid))));
+    }
+  }
+
   function enc(text) { return encodeURIComponent(text); }
 
   function showProblem(text) {
@@ -325,6 +396,7 @@
     return el("li", { dataset: { level: record.level, seq: record.seq === undefined ? "" : record.seq } },
       el("span", { class: "muted" }, clock(record.ts)),
       el("span", { class: `lv lv-${String(record.level).toLowerCase()}` }, record.level),
+      el("span", { class: "test", title: record.test || "" }, idNode(record.test || "")),
       el("span", { class: "msg" }, ...text));
   }
 
@@ -392,6 +464,16 @@
   const first = fillExtensions(boot.extensions || []);
   if (first) choose(first);
   else showProblem("no extension yet: start a manager or record a run with pytest --kari-debug");
+  $("run").addEventListener("change", (event) => {
+    const id = Number(event.target.value);
+    state.runFollow = id === state.newestRun;
+    state.runChosen = id;
+    refreshRuns();
+  });
+  refreshRuns();
+  refreshFlaky();
+  state.timers.push(setInterval(refreshRuns, 1000));
+  state.timers.push(setInterval(refreshFlaky, 15000));
   state.timers.push(setInterval(refresh, 2500));
   state.timers.push(setInterval(realtime, 1000));
   state.timers.push(setInterval(refreshExtensions, 10000));

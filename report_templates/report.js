@@ -86,7 +86,7 @@
     var node = el("span", Object.assign({ class: "nodeid" }, attrs || {}));
     String(text).split(/(?<=::|\/)/).forEach(function (part, i) {
       if (i) node.appendChild(document.createElement("wbr"));
-      node.appendChild(document.createTextNode(part));
+      node.appendChild(el("span", { class: "seg" }, part));
     });
     return node;
   }

@@ -189,6 +189,8 @@ def test_api_history_and_flaky(tmp_path: Path) -> None:
         assert "t.py::nope" in missing.json()["detail"]
         assert client.get(f"{PREFIX}/history/flaky", params={"runs": 0}).status_code == 422
     with framework_client(create_app(include_registry=False)) as client:
-        response = client.get(f"{PREFIX}/history/flaky")
+        assert client.get(f"{PREFIX}/history/flaky").json()["flaky"] == []  # nothing recorded
+        assert client.get(f"{PREFIX}/runs/progress").json() == {"runs": []}
+        response = client.get(f"{PREFIX}/history/test", params={"nodeid": "t.py::a"})
         assert response.status_code == 404
         assert "no store" in response.json()["detail"]

@@ -406,6 +406,16 @@ def _routes(api: FastAPI) -> None:
         """Counts by severity, type and status; mean time to resolve; notifications."""
         return dashboard.get_alert_statistics()
 
+    # Runs --------------------------------------------------------------------------------
+    @api.get(f"{PREFIX}/runs/progress", tags=["history"], response_model=models.RunsProgressOut,
+             responses=NOT_FOUND)  # fmt: skip
+    def runs_progress(
+        request: Request, limit: Annotated[int, Query(ge=1, le=200)] = 10
+    ) -> dict[str, Any]:
+        """The newest runs, a running one with its progress (done of collected, tests running)."""
+        store = _hub(request).store()
+        return {"runs": store.run_progress(limit=limit) if store is not None else []}
+
     # Test history ------------------------------------------------------------------------
     @api.get(f"{PREFIX}/history/flaky", tags=["history"], response_model=models.FlakyOut,
              responses=NOT_FOUND)  # fmt: skip
@@ -415,7 +425,10 @@ def _routes(api: FastAPI) -> None:
         extension_id: Annotated[str | None, Query(max_length=200)] = None,
     ) -> dict[str, Any]:
         """Tests that both passed and failed in the newest stored runs, most failures first."""
-        found = load_history(_stored(request), runs=runs, extension_id=extension_id)
+        store = _hub(request).store()
+        if store is None:  # nothing recorded (yet): no flaky test
+            return {"runs": [], "flaky": [], "new_failures": [], "fixed": []}
+        found = load_history(store, runs=runs, extension_id=extension_id)
         return {
             "runs": list(found.run_ids),
             "flaky": [h.to_dict() for h in found.flaky()],
@@ -504,7 +517,7 @@ def _routes(api: FastAPI) -> None:
 def _stored(request: Request) -> Store:
     store = _hub(request).store()
     if store is None:
-        msg = "no store: the test history is read from the store (serve it with --store PATH)"
+        msg = "no store: runs and test histories are read from the store (serve with --store PATH)"
         raise LookupError(msg)
     return store
 

@@ -248,3 +248,30 @@ class FlakyOut(_Open):
     flaky: list[TestHistoryOut]
     new_failures: list[str]
     fixed: list[str]
+
+
+# Runs --------------------------------------------------------------------------------------
+class RunningTest(_Open):
+    """A test that has started and not finished."""
+
+    nodeid: str
+    started_at: float | None = None
+
+
+class RunProgress(_Open):
+    """A stored run: finished or still running, how far it is and its outcomes so far."""
+
+    id: int
+    status: Literal["running", "finished"]
+    started_at: float | None = None
+    finished_at: float | None = None
+    collected: int
+    done: int
+    outcomes: dict[str, int]
+    running: list[RunningTest]
+
+
+class RunsProgressOut(_Open):
+    """The newest stored runs, newest first."""
+
+    runs: list[RunProgress]

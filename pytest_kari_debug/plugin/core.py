@@ -29,6 +29,7 @@ from ..storage import Store, dumps, loads_many
 from . import SESSION_STARTED
 from .failures import captured_sections, failure_summary, verdict_longrepr
 from .options import KARI_FIXTURES, option_bool, option_flag, option_text
+from .progress import RunProgress
 from .sharing import begin_run, run_uuid, settle, store_label, store_location, write_batch
 from .state import (
     FLUSH_EVERY_SECONDS,
@@ -98,6 +99,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE] = state
     if not state.is_worker:  # an xdist worker's records ride on its reports to the controller
         config.pluginmanager.register(RunRecorder(config), "kari-debug-recorder")
+        progress = RunProgress(config, lambda: _open_store(config, state))
+        config.pluginmanager.register(progress, "kari-debug-progress")
 
 
 # Markers -------------------------------------------------------------------------------

@@ -102,8 +102,19 @@ _ID_BREAKS = re.compile(r"(::|/)")
 
 
 def wrap_id(value: Any) -> Markup:
-    """A test id (or path) that a narrow column may wrap after ``/`` and ``::`` only."""
-    return Markup(_ID_BREAKS.sub(r"\1<wbr>", str(escape("" if value is None else str(value)))))
+    """A test id (or path) that a narrow column may wrap after ``/`` and ``::`` only.
+
+    Each piece is a ``nowrap`` span (a ``-`` inside a parameter is no place to break); a
+    ``<wbr>`` between pieces is where the line may end.
+    """
+    pieces = [p for p in _ID_BREAKS.split("" if value is None else str(value)) if p]
+    joined: list[str] = []
+    for piece in pieces:
+        if piece in ("/", "::") and joined:
+            joined[-1] += piece
+        else:
+            joined.append(piece)
+    return Markup("<wbr>".join(f'<span class="seg">{escape(p)}</span>' for p in joined))
 
 
 def badge_class(badge: str) -> str:

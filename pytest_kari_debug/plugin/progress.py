@@ -1,0 +1,78 @@
+"""A run's progress in the store while it runs: tests collected and tests running now.
+
+The dashboard shows a run in progress from it (done/total, live counts, tests running now).
+Written on the controller only, at most every :data:`PROGRESS_EVERY_SECONDS`, next to the
+test records it already writes (one small update, never one per test).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from ..storage import Store
+from .state import STATE, guard
+
+PROGRESS_EVERY_SECONDS = 0.5
+#: Running tests named in the store (an xdist run has one per worker).
+RUNNING_SHOWN = 64
+
+
+class RunProgress:
+    """Counts collected tests and follows the running ones (registered on the controller)."""
+
+    def __init__(self, config: pytest.Config, open_store: Callable[[], Store | None]) -> None:
+        self.config = config
+        self.open_store = open_store
+        self.collected = 0
+        self.running: dict[str, float] = {}
+        self.written_at = 0.0
+        #: The last progress written named no running test: the next start is news.
+        self.idle_written = True
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """The number of tests this process collected (a run without xdist)."""
+        self.collected = max(self.collected, len(session.items))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """The number of tests an xdist worker collected (they all collect the same)."""
+        self.collected = max(self.collected, len(ids))
+
+    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
+        """A test started (here or on a worker)."""
+        self.running[nodeid] = time.time()
+        self.write(force=self.idle_written)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """A test is over once its teardown is reported."""
+        if report.when == "teardown" or report.when not in ("setup", "call"):
+            self.running.pop(report.nodeid, None)
+            self.write()
+
+    def write(self, *, force: bool = False) -> None:
+        """Write the progress to the run's row, unless written less than a moment ago."""
+        now = time.monotonic()
+        if not force and now - self.written_at < PROGRESS_EVERY_SECONDS:
+            return
+        state = self.config.stash.get(STATE, None)
+        if state is None or not (state.settings.enabled or state.tests):
+            return  # no test of this run is recorded (yet): the store is not ours to open
+        self.written_at = now
+        with guard(self.config, "writing the run's progress"):
+            store = self.open_store()
+            if store is None or state.run_id is None:
+                return
+            running = sorted(self.running.items(), key=lambda item: item[1])[:RUNNING_SHOWN]
+            self.idle_written = not running
+            store.set_run_progress(
+                state.run_id,
+                {
+                    "collected": self.collected,
+                    "running": [{"nodeid": n, "started_at": t} for n, t in running],
+                    "ts": time.time(),
+                },
+            )
