@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import re
 import threading
 from collections.abc import Iterable
@@ -131,60 +132,69 @@ _TYPE_NAMES: dict[str, str] = {
     "AssertionRewritingError": "programming",
 }
 
+
 # Parts of a class name -> category, for names not in the table (``UpstreamTimeout``...).
-_NAME_PARTS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern, re.I), category)
-    for pattern, category in (
-        (r"timeout|timedout|deadline", "timeout"),
-        (r"permission|forbidden|unauthori[sz]ed|auth|accessdenied|credential", "permission"),
-        (r"connect|network|socket|http|dns|ssl|tls|remote|upstream|unreachable", "network"),
-        (r"memory|resource|quota|ratelimit|throttl|exhausted|toomany|diskfull", "resource"),
-        (r"config|setting|environment|missingenv", "configuration"),
-        (r"import|dependency|module|package|version", "dependency"),
-        (r"valid|invalid|schema|parse|format|decode|malformed|badrequest", "validation"),
-        (r"assert", "assertion"),
+@functools.cache
+def _name_parts() -> tuple[tuple[re.Pattern[str], str], ...]:
+    """Class-name parts and their categories, compiled on first use."""
+    return tuple(
+        (re.compile(pattern, re.I), category)
+        for pattern, category in (
+            (r"timeout|timedout|deadline", "timeout"),
+            (r"permission|forbidden|unauthori[sz]ed|auth|accessdenied|credential", "permission"),
+            (r"connect|network|socket|http|dns|ssl|tls|remote|upstream|unreachable", "network"),
+            (r"memory|resource|quota|ratelimit|throttl|exhausted|toomany|diskfull", "resource"),
+            (r"config|setting|environment|missingenv", "configuration"),
+            (r"import|dependency|module|package|version", "dependency"),
+            (r"valid|invalid|schema|parse|format|decode|malformed|badrequest", "validation"),
+            (r"assert", "assertion"),
+        )
     )
-)
+
 
 # Message patterns, tried when the type says nothing specific (RuntimeError, Exception...).
-_MESSAGE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern, re.I), category)
-    for pattern, category in (
-        (r"timed? ?out|timeout|deadline exceeded", "timeout"),
-        (
-            r"permission denied|forbidden|unauthori[sz]ed|access denied|not allowed"
-            r"|\b40[13]\b|invalid (api )?(key|token)|credentials",
-            "permission",
-        ),
-        (
-            r"connection (refused|reset|aborted|closed)|network|unreachable|name resolution"
-            r"|could not resolve|no route to host|\b50[234]\b|bad gateway|service unavailable"
-            r"|ssl|certificate",
-            "network",
-        ),
-        (
-            r"out of memory|cannot allocate|memory|no space left|disk full|too many open files"
-            r"|quota|rate limit|\b429\b|too many requests|resource exhausted",
-            "resource",
-        ),
-        (
-            r"no module named|cannot import|could not import|not installed|requires .* version"
-            r"|incompatible version|version conflict",
-            "dependency",
-        ),
-        (
-            r"config|setting|environment variable|not configured|missing (key|option|setting)"
-            r"|no such file|not found in path",
-            "configuration",
-        ),
-        (
-            r"invalid|validation|must be|expected .* got|is required|required field|malformed"
-            r"|cannot parse|could not parse|unexpected (token|value|type)|out of range",
-            "validation",
-        ),
-        (r"assert", "assertion"),
+@functools.cache
+def _message_patterns() -> tuple[tuple[re.Pattern[str], str], ...]:
+    """Message patterns and their categories, compiled on first use."""
+    return tuple(
+        (re.compile(pattern, re.I), category)
+        for pattern, category in (
+            (r"timed? ?out|timeout|deadline exceeded", "timeout"),
+            (
+                r"permission denied|forbidden|unauthori[sz]ed|access denied|not allowed"
+                r"|\b40[13]\b|invalid (api )?(key|token)|credentials",
+                "permission",
+            ),
+            (
+                r"connection (refused|reset|aborted|closed)|network|unreachable|name resolution"
+                r"|could not resolve|no route to host|\b50[234]\b|bad gateway|service unavailable"
+                r"|ssl|certificate",
+                "network",
+            ),
+            (
+                r"out of memory|cannot allocate|memory|no space left|disk full|too many open files"
+                r"|quota|rate limit|\b429\b|too many requests|resource exhausted",
+                "resource",
+            ),
+            (
+                r"no module named|cannot import|could not import|not installed|requires .* version"
+                r"|incompatible version|version conflict",
+                "dependency",
+            ),
+            (
+                r"config|setting|environment variable|not configured|missing (key|option|setting)"
+                r"|no such file|not found in path",
+                "configuration",
+            ),
+            (
+                r"invalid|validation|must be|expected .* got|is required|required field|malformed"
+                r"|cannot parse|could not parse|unexpected (token|value|type)|out of range",
+                "validation",
+            ),
+            (r"assert", "assertion"),
+        )
     )
-)
+
 
 # errno of an OSError -> category (the subclass of OSError is not always specific).
 _ERRNO: dict[int, str] = {
@@ -338,13 +348,13 @@ class ErrorClassifier:
             found = _TYPE_NAMES.get(name)
             if found is not None:
                 return found
-            for pattern, category in _NAME_PARTS:
+            for pattern, category in _name_parts():
                 if pattern.search(name):
                     return category
         code = getattr(exc, "errno", None) if isinstance(exc, OSError) else None
         if isinstance(code, int) and code in _ERRNO:
             return _ERRNO[code]
-        for pattern, category in _MESSAGE_PATTERNS:
+        for pattern, category in _message_patterns():
             if pattern.search(message):
                 return category
         return "unknown"

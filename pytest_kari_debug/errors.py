@@ -52,26 +52,32 @@ MAX_LOCALS = 50
 #: otherwise read as thousands per hour).
 MIN_RATE_WINDOW_S = 60.0
 
+
 # Variable parts of messages, replaced in this order (URLs before paths, uuids before hex...).
-_MESSAGE_VARIABLES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern, re.I), placeholder)
-    for pattern, placeholder in (
-        (r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", "<url>"),
-        (r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b", "<email>"),
-        (r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", "<uuid>"),
-        (r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"", "<str>"),
-        (r"\b[a-z]:\\[^\s'\"]+", "<path>"),
-        (r"(?<![\w.<>])(?:~|\.{1,2})?/[\w.@+-]+(?:/[\w.@+-]*)*", "<path>"),
-        (
-            r"\b\d{4}-\d{2}-\d{2}(?:[t ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:z|[+-]\d{2}:?\d{2})?)?",
-            "<datetime>",
-        ),
-        (r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b", "<ip>"),
-        (r"\b0x[0-9a-f]+\b", "<hex>"),
-        (r"\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{8,}\b", "<hex>"),
-        (r"\d+(?:\.\d+)*", "<num>"),
-    )
-)  # fmt: skip
+@functools.cache
+def _message_variables() -> tuple[tuple[re.Pattern[str], str], ...]:
+    """Variable parts of messages and their placeholders, compiled on first use."""
+    return tuple(
+        (re.compile(pattern, re.I), placeholder)
+        for pattern, placeholder in (
+            (r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", "<url>"),
+            (r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b", "<email>"),
+            (r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", "<uuid>"),
+            (r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"", "<str>"),
+            (r"\b[a-z]:\\[^\s'\"]+", "<path>"),
+            (r"(?<![\w.<>])(?:~|\.{1,2})?/[\w.@+-]+(?:/[\w.@+-]*)*", "<path>"),
+            (
+                r"\b\d{4}-\d{2}-\d{2}"
+                r"(?:[t ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:z|[+-]\d{2}:?\d{2})?)?",
+                "<datetime>",
+            ),
+            (r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b", "<ip>"),
+            (r"\b0x[0-9a-f]+\b", "<hex>"),
+            (r"\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{8,}\b", "<hex>"),
+            (r"\d+(?:\.\d+)*", "<num>"),
+        )
+    )  # fmt: skip
+
 
 _WHOLE_QUOTED = re.compile(r"(['\"])((?:(?!\1).)*)\1", re.S)
 _TRACEBACK_FRAME = re.compile(
@@ -96,7 +102,7 @@ def normalize_message(message: str) -> str:
     if whole is not None:
         return f"{whole[1]}{normalize_message(whole[2])}{whole[1]}"
     text = message
-    for pattern, placeholder in _MESSAGE_VARIABLES:
+    for pattern, placeholder in _message_variables():
         text = pattern.sub(placeholder, text)
     return " ".join(text.split())
 

@@ -29,7 +29,6 @@ import math
 import platform
 import re
 import socket
-import statistics
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -101,6 +100,13 @@ _NO_GATE = {
 _GATE = re.compile(
     r"^\s*(?P<metric>[a-z_.]+)\s*:\s*\+?(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>%|[a-zA-Z]*)\s*$"
 )
+
+
+def _median(values: Iterable[float]) -> float:
+    """The median of *values* (statistics is imported by the runs that compare)."""
+    import statistics
+
+    return float(statistics.median(values))
 
 
 class BaselineError(KariDebugError):
@@ -260,7 +266,7 @@ def build_baseline(
         "created_at": time.time(),
         "run": {k: (run or {}).get(k) for k in ("uuid", "id", "git_commit", "git_branch")},
         "machine": machine_info(),
-        "reference_ms": statistics.median(references) if references else None,
+        "reference_ms": _median(references) if references else None,
         "tests": entries,
         "excluded": {k: v for k, v in excluded.items() if k not in entries},
     }
@@ -291,7 +297,7 @@ def merge_baselines(name: str, documents: Sequence[Mapping[str, Any]]) -> dict[s
             for metric, value in entry.get("figures", {}).items():
                 values.setdefault(metric, []).append(float(value))
         figures = {
-            metric: min(runs) if metric in TIMING else statistics.median(runs)
+            metric: min(runs) if metric in TIMING else _median(runs)
             for metric, runs in values.items()
         }
         samples = {metric: runs for metric, runs in values.items() if metric in TIMING}
@@ -308,7 +314,7 @@ def merge_baselines(name: str, documents: Sequence[Mapping[str, Any]]) -> dict[s
         "created_at": time.time(),
         "run": {**dict(last_run), "merged": [dict(d.get("run") or {}) for d in documents]},
         "machine": documents[-1].get("machine") or machine_info(),
-        "reference_ms": statistics.median(references) if references else None,
+        "reference_ms": _median(references) if references else None,
         "tests": entries,
         "excluded": {k: v for k, v in excluded.items() if k not in entries},
     }
@@ -473,7 +479,7 @@ def _timing_verdict(
 ) -> tuple[str, str]:
     if new - base <= options.min_change_ms:
         return "ok", f"change below the {options.min_change_ms:g} ms noise floor"
-    if len(base_samples) >= 3 and new <= statistics.median(base_samples):
+    if len(base_samples) >= 3 and new <= _median(base_samples):
         return "ok", "within the baseline's own spread"
     if len(new_samples) < options.confirm_runs:
         return "unconfirmed", f"needs {options.confirm_runs} samples, has {len(new_samples)}"
@@ -495,7 +501,7 @@ def slowdown_of(references: Iterable[float], base_reference: float | None) -> fl
     found = [float(value) for value in references if finite(value) and value > 0]
     if not found or not base_reference:
         return 1.0
-    return statistics.median(found) / float(base_reference)
+    return _median(found) / float(base_reference)
 
 
 @dataclass
@@ -635,7 +641,7 @@ def total_change(
         scale = slowdown if metric in TIMING and slowdown > 1.0 else 1.0
         base_sum += float(base)
         new_sum += float(new) / scale
-        typical += statistics.median(base_samples) if len(base_samples) >= 3 else float(base)
+        typical += _median(base_samples) if len(base_samples) >= 3 else float(base)
         samples_at_hand.append(len(samples.get(metric) or []))
     if count < 2:
         return None
