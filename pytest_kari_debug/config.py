@@ -81,6 +81,9 @@ class DebugConfiguration:
     profile_min_percent: float = _field(
         1.0, "Percent of a test's time a call-tree node needs to be kept"
     )
+    profile_framework_frames: bool = _field(
+        False, "Show pytest's and pluggy's frames in profiles and allocation sites (true/false)"
+    )
     slow_span_ms: float = _field(100.0, "Spans longer than this are flagged as bottlenecks")
     max_alerts: int = _field(1000, "Alerts kept in memory per extension")
     max_sessions: int = _field(

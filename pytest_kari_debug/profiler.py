@@ -112,6 +112,43 @@ def _pyinstrument_dir() -> str:
     return _PYINSTRUMENT_DIR[0]
 
 
+_FRAMEWORK_DIRS: list[str] = []
+_OWNERS: dict[str, str] = {}
+
+
+def _framework_dirs() -> list[str]:
+    """The folders of pytest and pluggy: their frames are the test runner's, not the test's."""
+    if not _FRAMEWORK_DIRS:
+        for name in ("_pytest", "pytest", "pluggy"):
+            module = sys.modules.get(name)
+            file = getattr(module, "__file__", None)
+            if file:
+                _FRAMEWORK_DIRS.append(os.path.dirname(os.path.abspath(file)))
+    return _FRAMEWORK_DIRS
+
+
+def frame_owner(file: str | None) -> str:
+    """``"package"`` for a frame of pytest_kari_debug (or pyinstrument), ``"framework"`` for
+    one of pytest or pluggy, ``""`` for the user's (the code a profile is about)."""
+    if not file:
+        return ""
+    owner = _OWNERS.get(file)
+    if owner is None:
+        path = os.path.abspath(file) if file.startswith(os.sep) else file
+        instrument = _pyinstrument_dir()
+        if path.startswith(_PACKAGE_DIR + os.sep) or bool(
+            instrument and path.startswith(instrument + os.sep)
+        ):
+            owner = "package"
+        elif any(path.startswith(folder + os.sep) for folder in _framework_dirs()):
+            owner = "framework"
+        else:
+            owner = ""
+        if len(_OWNERS) < 20000:
+            _OWNERS[file] = owner
+    return owner
+
+
 # Records ---------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Timing:
@@ -304,6 +341,40 @@ def _cut_at(
 
 def _same_file(a: str, b: str) -> bool:
     return a == b or os.path.abspath(a) == os.path.abspath(b)
+
+
+def _merge_into(children: dict[str, _Node], node: _Node) -> None:
+    found = children.get(node.key)
+    if found is None:
+        children[node.key] = node
+        return
+    found.time += node.time
+    for child in node.children.values():
+        _merge_into(found.children, child)
+
+
+def prune_tree(node: _Node, *, framework_frames: bool = False) -> float:
+    """Leave this package's frames (and their time) out of the tree under *node*, and fold
+    pytest's and pluggy's frames into their callers unless *framework_frames*.
+
+    The package's time inside a test is its own cost, reported as ``kari_overhead_ms``, not
+    the test's; the runner's frames between the test and the code it calls are noise.
+    Returns the seconds taken out.
+    """
+    removed = 0.0
+    for key, child in list(node.children.items()):
+        owner = frame_owner(_split_identifier(key)[1])
+        if owner == "package":
+            del node.children[key]
+            removed += child.time
+            continue
+        removed += prune_tree(child, framework_frames=framework_frames)
+        if owner == "framework" and not framework_frames:
+            del node.children[key]
+            for grandchild in child.children.values():
+                _merge_into(node.children, grandchild)
+    node.time -= removed
+    return removed
 
 
 def _ours(file: str | None) -> bool:
@@ -542,7 +613,10 @@ def _cprofile_key() -> int:
 
 
 def _cprofile_rows(
-    before: dict[Any, tuple[Any, ...]], after: dict[Any, tuple[Any, ...]]
+    before: dict[Any, tuple[Any, ...]],
+    after: dict[Any, tuple[Any, ...]],
+    *,
+    framework_frames: bool = False,
 ) -> list[dict[str, Any]]:
     rows = []
     for key, (cc, nc, tt, ct, _callers) in after.items():
@@ -553,6 +627,9 @@ def _cprofile_rows(
             continue
         file, line, func = key
         if _ours(file) or func in ("<method 'disable' of '_lsprof.Profiler' objects>",):
+            continue
+        owner = frame_owner(file)
+        if owner == "package" or (owner == "framework" and not framework_frames):
             continue
         rows.append(
             {
@@ -579,8 +656,10 @@ def _snapshot() -> tracemalloc.Snapshot:
 _EXCLUDED_FILES: dict[str, bool] = {}
 
 
-def _excluded(filename: str) -> bool:
-    """Allocation sites that are the measuring machinery, not the measured code."""
+def _excluded(filename: str, framework_frames: bool = False) -> bool:
+    """Allocation sites that are the measuring machinery or the runner, not the measured code."""
+    if not framework_frames and frame_owner(filename) == "framework":
+        return True
     known = _EXCLUDED_FILES.get(filename)
     if known is None:
         path = os.path.abspath(filename) if filename.startswith(os.sep) else filename
@@ -613,9 +692,10 @@ class _MemoryWatch:
     *diff*, which asks for one, and when there is no earlier snapshot yet.
     """
 
-    def __init__(self, top: int, diff: bool) -> None:
+    def __init__(self, top: int, diff: bool, framework_frames: bool = False) -> None:
         self.top = top
         self.diff = diff
+        self.framework_frames = framework_frames
         self.started_tracing = memtrace.acquire()
         self.meter = memtrace.open_meter()
         self.start_current = self.meter.start_bytes
@@ -688,7 +768,7 @@ class _MemoryWatch:
             if best is not None and best_increase > end_increase:
                 chosen, at = best, "peak"
             if chosen is not None:
-                top = _top_sites(chosen, baseline, self.top)
+                top = _top_sites(chosen, baseline, self.top, self.framework_frames)
             elif self.top:
                 self.notes.append(
                     f"the traced size grew by less than {MIN_SNAPSHOT_BYTES // 1024} KiB:"
@@ -698,7 +778,9 @@ class _MemoryWatch:
                 row["at"] = at
             diff = None
             if self.diff and end_snapshot is not None:
-                diff = _diff_sites(end_snapshot, self.start_snapshot, self.top)
+                diff = _diff_sites(
+                    end_snapshot, self.start_snapshot, self.top, self.framework_frames
+                )
             if end_snapshot is not None:
                 _BASELINE[:] = [end_snapshot]
             self.cost_s += time.perf_counter() - began
@@ -738,20 +820,23 @@ def _site(trace_frame: tracemalloc.Frame) -> dict[str, Any]:
 
 
 def _top_sites(
-    snapshot: tracemalloc.Snapshot, baseline: tracemalloc.Snapshot | None, top: int
+    snapshot: tracemalloc.Snapshot,
+    baseline: tracemalloc.Snapshot | None,
+    top: int,
+    framework_frames: bool = False,
 ) -> list[dict[str, Any]]:
     # Grouping first (in C) and filtering the groups is far cheaper than filter_traces.
     rows: list[dict[str, Any]] = []
     if baseline is None:
         for stat in snapshot.statistics("lineno"):
-            if _excluded(stat.traceback[0].filename):
+            if _excluded(stat.traceback[0].filename, framework_frames):
                 continue
             rows.append({**_site(stat.traceback[0]), "size_bytes": stat.size, "count": stat.count})
             if len(rows) >= top:
                 break
         return rows
     for diff in snapshot.compare_to(baseline, "lineno"):
-        if diff.size_diff <= 0 or _excluded(diff.traceback[0].filename):
+        if diff.size_diff <= 0 or _excluded(diff.traceback[0].filename, framework_frames):
             continue
         row = {**_site(diff.traceback[0]), "size_bytes": diff.size_diff, "count": diff.count_diff}
         rows.append(row)
@@ -760,7 +845,10 @@ def _top_sites(
 
 
 def _diff_sites(
-    end: tracemalloc.Snapshot, start: tracemalloc.Snapshot | None, top: int
+    end: tracemalloc.Snapshot,
+    start: tracemalloc.Snapshot | None,
+    top: int,
+    framework_frames: bool = False,
 ) -> list[dict[str, Any]]:
     baseline = start
     if baseline is None:  # tracing began with the session: nothing was traced before it
@@ -774,7 +862,7 @@ def _diff_sites(
             "count": diff.count,
         }
         for diff in end.compare_to(baseline, "lineno")
-        if not _excluded(diff.traceback[0].filename)
+        if not _excluded(diff.traceback[0].filename, framework_frames)
     ][:top]
 
 
@@ -1203,7 +1291,11 @@ class PerformanceProfiler(Component):
             if profile_cpu:
                 self._start_sampler(session, running, interval, async_mode, caller)
             if profile_memory:
-                running.memory = _MemoryWatch(max(0, top_allocations), memory_diff)
+                running.memory = _MemoryWatch(
+                    max(0, top_allocations),
+                    memory_diff,
+                    self.configuration.profile_framework_frames,
+                )
         except BaseException:
             self._release(session_id, running)
             raise
@@ -1350,7 +1442,11 @@ class PerformanceProfiler(Component):
         if running.cprofile is not None:  # first: keep the rest of the stop out of its stats
             share = running.cprofile
             after = share.snapshot() if len(share.users) > 1 else _final_stats(share)
-            session.cprofile_stats = _cprofile_rows(running.cprofile_before or {}, after)
+            session.cprofile_stats = _cprofile_rows(
+                running.cprofile_before or {},
+                after,
+                framework_frames=self.configuration.profile_framework_frames,
+            )
             self._note_calls(session.cprofile_stats)
         sampling_cost = 0.0
         sampler = running.sampler
@@ -1409,7 +1505,9 @@ class PerformanceProfiler(Component):
             # stacks share ~50 pytest frames above the test function).
             records = _cut_at(records, running.focus)
         root = _trim(_build_tree(records), start_stack, running.focus)
-        if root is None:
+        if root is not None:
+            prune_tree(root, framework_frames=self.configuration.profile_framework_frames)
+        if root is None or root.time <= 0:
             session.notes.append(
                 f"{running.focus[1] if running.focus else 'the focus'} was not sampled: it ran"
                 f" for less than the sampling interval ({session.interval_s:g} s)"

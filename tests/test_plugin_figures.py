@@ -157,3 +157,94 @@ def test_memory_run_keeps_tracemalloc_on_and_stops_it_after(pytester: pytest.Pyt
     result.assert_outcomes(passed=2)
     # Between tests it stays on (started by the first test, held by the run) ...
     assert "TRACING-BETWEEN [True] AFTER False" in result.stdout.str()
+
+
+PROFILED_FILE = """
+import time
+import pytest
+
+def busy(seconds):
+    end = time.perf_counter() + seconds
+    total = 0
+    while time.perf_counter() < end:
+        total += sum(range(300))
+    return total
+
+def test_busy_and_noisy(kari_logger, kari_metrics):
+    for i in range(300):
+        kari_logger.info("step", i=i)
+        kari_metrics.record_metric("steps", i)
+    keep = [bytearray(1000) for _ in range(1000)]
+    busy(0.15)
+    with pytest.raises(ZeroDivisionError):
+        busy(0.05) / 0
+    end = time.perf_counter() + 0.1
+    while time.perf_counter() < end:
+        assert 0.1 + 0.2 == pytest.approx(0.3)  # time spent in pytest's own frames
+    assert len(keep) == 1000
+
+def test_fails():
+    busy(0.1)
+    raise RuntimeError("boom " * 1000)
+"""
+
+
+def _frames(test, owner_files: tuple[str, ...]) -> list[str]:
+    """Files of *owner_files* in a test's call tree, hot functions and allocation sites."""
+    found: list[str] = []
+    profiling = test.component("profiling")
+    if profiling is None:
+        return found
+    data = profiling.to_dict()
+
+    def walk(node):
+        if isinstance(node, dict):
+            file = node.get("file")
+            if isinstance(file, str) and any(part in file for part in owner_files):
+                found.append(file)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    for key in ("call_tree", "hot_functions", "top_allocations", "hot_paths", "cprofile_stats"):
+        walk(data.get(key))
+    for path in data.get("hot_paths") or ():
+        found.extend(p for p in path.get("path", ()) if any(o in p for o in owner_files))
+    return found
+
+
+def test_profiles_leave_out_the_plugins_and_the_runners_frames(pytester: pytest.Pytester) -> None:
+    """Call trees, hot functions, allocation sites and bottlenecks show the test's code only."""
+    pytester.makepyfile(PROFILED_FILE)
+    result = pytester.runpytest_subprocess(
+        "--kari-profile", "--kari-memory", "--kari-store=none", "--kari-json=run.json", "-v"
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    run = RunRecord.from_dict(json.loads((pytester.path / "run.json").read_text()))
+    for test in run.tests:
+        assert _frames(test, ("pytest_kari_debug",)) == [], test.nodeid
+        assert _frames(test, ("_pytest", "pluggy")) == [], test.nodeid
+    busy = run.tests[0].component("profiling")
+    assert busy is not None
+    assert "busy" in json.dumps(busy.to_dict().get("call_tree"))
+    lines = result.stdout.lines
+    start = next(i for i, line in enumerate(lines) if "top bottlenecks" in line)
+    bottlenecks = "\n".join(lines[start + 1 : start + 12])
+    assert "busy" in bottlenecks
+    for name in ("pytest_kari_debug", "_pytest", "pluggy"):
+        assert name not in bottlenecks
+
+
+def test_an_option_shows_the_runners_frames(pytester: pytest.Pytester) -> None:
+    """--kari-profile-framework-frames=true keeps pytest's frames (never the plugin's)."""
+    pytester.makepyfile(PROFILED_FILE)
+    pytester.runpytest_subprocess(
+        "--kari-profile", "--kari-store=none", "--kari-json=run.json",
+        "--kari-profile-framework-frames=true", "-k", "busy_and_noisy",
+    )  # fmt: skip
+    run = RunRecord.from_dict(json.loads((pytester.path / "run.json").read_text()))
+    (test,) = run.tests
+    assert _frames(test, ("_pytest",)) != []
+    assert _frames(test, ("pytest_kari_debug",)) == []
