@@ -367,6 +367,8 @@ class Options:
     min_change_ms: float = 0.25
     confirm_runs: int = 5
     faster_percent: float = 50.0
+    #: Timing samples the baseline needs before a timing change is judged (1: any).
+    base_runs: int = 1
 
 
 @dataclass
@@ -481,7 +483,17 @@ def _timing_verdict(
         return "ok", f"change below the {options.min_change_ms:g} ms noise floor"
     if len(base_samples) >= 3 and new <= _median(base_samples):
         return "ok", "within the baseline's own spread"
+    if (len(base_samples) or 1) < options.base_runs:  # no samples: the figure is one
+        return "unconfirmed", (
+            f"not enough samples: the baseline has {len(base_samples) or 1}, a timing verdict"
+            f" needs {options.base_runs} (pytest --kari-repeat={options.confirm_runs})"
+        )
     if len(new_samples) < options.confirm_runs:
+        if options.base_runs > 1:
+            return "unconfirmed", (
+                f"not enough samples: head has {len(new_samples)}, a timing verdict needs"
+                f" {options.confirm_runs} (pytest --kari-repeat={options.confirm_runs})"
+            )
         return "unconfirmed", f"needs {options.confirm_runs} samples, has {len(new_samples)}"
     return "regression", f"min of {len(new_samples)} runs"
 
@@ -630,6 +642,7 @@ def total_change(
         return None
     base_sum = new_sum = typical = 0.0
     samples_at_hand: list[int] = []
+    base_at_hand: list[int] = []
     count = 0
     for entry, figures, samples in compared:
         base = entry.get("figures", {}).get(metric)
@@ -643,6 +656,7 @@ def total_change(
         new_sum += float(new) / scale
         typical += _median(base_samples) if len(base_samples) >= 3 else float(base)
         samples_at_hand.append(len(samples.get(metric) or []))
+        base_at_hand.append(len(base_samples) or 1)
     if count < 2:
         return None
     note = f"sum over {count} tests"
@@ -657,6 +671,8 @@ def total_change(
                 verdict, why = "ok", f"change below the {floor:g} ms noise floor of {count} tests"
             elif new_sum <= typical:
                 verdict, why = "ok", "within the baseline's own spread"
+            elif min(base_at_hand) < options.base_runs:
+                verdict, why = "unconfirmed", "not enough samples in the baseline"
             elif min(samples_at_hand) < options.confirm_runs:
                 verdict, why = "unconfirmed", f"needs {options.confirm_runs} samples per test"
             else:

@@ -307,6 +307,10 @@ def _value(value: float | None, metric: str) -> str:
     return number(value, UNITS.get(metric, ""))
 
 
+#: The gates of ``compare`` without --fail.
+DEFAULT_GATES = "duration:+25%"
+
+
 def _render_comparison(env: Env, comparison: Comparison, show_all: bool) -> None:
     shown = [
         c
@@ -347,10 +351,12 @@ def _render_comparison(env: Env, comparison: Comparison, show_all: bool) -> None
 @click.option(
     "--fail",
     "spec",
-    default="duration:+25%",
-    show_default=True,
+    default=None,
     metavar="GATES",
-    help="Gates METRIC:+N% or METRIC:+N<unit>, comma-separated (as --kari-fail-regression)",
+    help=(
+        "Gates METRIC:+N% or METRIC:+N<unit>, comma-separated (as --kari-fail-regression);"
+        " default duration:+25%, judged only on enough samples"
+    ),
 )
 @click.option(
     "--min-change-ms",
@@ -372,7 +378,7 @@ def compare(
     env: Env,
     base: str,
     head: str,
-    spec: str,
+    spec: str | None,
     min_change_ms: float,
     show_all: bool,
     compare_format: str | None,
@@ -391,6 +397,11 @@ def compare(
     applies to the total over the tests passing in both. Gates: duration (call phase), cpu,
     allocated, blocks, peak_rss (alias memory, rss), spans, logs, errors.
 
+    Without --fail a timing change is judged only when the baseline has at least 2 samples
+    and head at least 5 (pytest --kari-repeat=5); with fewer it is "not enough samples" and
+    does not fail. Given --fail, single samples are judged (their minimum). Deterministic
+    figures (allocated, blocks, spans, logs, errors) always compare exactly.
+
     Exit status: 0 no regression, 1 regression, 2 missing or unreadable baseline (with every
     --format; markdown puts regressions first, then improvements, then how many are unchanged).
 
@@ -401,8 +412,9 @@ def compare(
       kari-debug compare main --fail "cpu:+20%,errors:+0"
       kari-debug --extension-id my-ext compare baseline.json run.json --fail "peak_rss:+50MB"
     """
+    explicit = spec is not None
     try:
-        gates = parse_gates(spec, source="--fail")
+        gates = parse_gates(spec or DEFAULT_GATES, source="--fail")
     except ConfigurationError as exc:
         raise CliError(str(exc)) from None
     store = env.open_store()
@@ -418,7 +430,9 @@ def compare(
         head_tests,
         gates,
         baseline_name=base_label,
-        options=Options(min_change_ms=min_change_ms, confirm_runs=1),
+        options=Options(min_change_ms=min_change_ms, confirm_runs=1)
+        if explicit
+        else Options(min_change_ms=min_change_ms, base_runs=2),
         excluded=baseline.get("excluded") or {},
         slowdown=slowdown_of(references, baseline.get("reference_ms")),
     )
@@ -426,8 +440,6 @@ def compare(
         msg = f"no passing test is in both {base_label} and {head_label}: nothing to compare"
         raise CliError(msg)
     regressions = comparison.regressions()
-    for change in regressions[:20]:
-        click.echo(f"kari-debug: {change.message()}", err=True)
     fmt = compare_format or env.fmt
     if fmt == "markdown":
         text = comparison_markdown(
@@ -460,6 +472,12 @@ def compare(
         if comparison.slowdown > 1.0
         else ""
     )
+    undecided = sum(1 for c in comparison.changes if c.verdict == "unconfirmed")
+    if undecided:
+        env.echo(
+            f"{undecided} timing change(s) not judged: not enough samples (record them with"
+            " pytest --kari-repeat=5, or pass --fail to judge single samples)"
+        )
     env.echo(
         f"{head_label} against {base_label} ({comparison.compared_tests} tests,"
         f" gates {', '.join(gate.text for gate in gates)}{slower}): {verdict}"
