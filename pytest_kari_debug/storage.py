@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -391,12 +391,18 @@ class Store:
             )
         return len(rows)
 
-    def import_run(self, document: Mapping[str, Any]) -> ImportResult:
+    def import_run(
+        self,
+        document: Mapping[str, Any],
+        *,
+        error_groups: Callable[[list[dict[str, Any]]], Iterable[Mapping[str, Any]]] | None = None,
+    ) -> ImportResult:
         """Add a run JSON document (``--kari-json``) to the store, in one transaction.
 
         Joined by run uuid: the tests of a shard's document join the run that other shards
         (or the live store) started. A test already stored for that run (same node id and
-        end time) is skipped, so importing a document twice changes nothing.
+        end time) is skipped, so importing a document twice changes nothing. *error_groups*
+        groups the added tests' errors, which are added to the run's error groups.
         """
         run = document["run"]
         tests = [test for test in document["tests"] if isinstance(test, dict)]
@@ -408,6 +414,10 @@ class Store:
             stored = {(row[0], row[1]) for row in rows}
             new = [t for t in tests if (t.get("nodeid"), t.get("finished_at")) not in stored]
             self._insert_tests(db, run_id, new, None)
+            if new and error_groups is not None:
+                stamp = time.time()
+                for group in error_groups(new):
+                    self._sync_group(db, run_id, group, stamp, True)
             if new and run.get("finished_at") is not None:
                 data = {
                     "diagnostics": list(document.get("diagnostics") or []),

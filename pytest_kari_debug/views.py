@@ -51,8 +51,10 @@ __all__ = [
     "metric_stats",
     "resolution_status",
     "resolve_alert",
+    "run_error_groups",
     "severity_counts",
     "severity_rank",
+    "short_text",
     "status_matches",
     "store_alerts",
     "store_error_groups",
@@ -589,3 +591,84 @@ def store_logs(
         before = rows[-1]["record_id"]
         size = max(PAGE, limit - len(found))
     return found[:limit]
+
+
+#: Node ids an error group of a run keeps (the plugin's section shows them).
+GROUP_NODEIDS = 20
+
+
+# Run-level error groups (the plugin at the end of a run, `kari-debug import`) ------------
+def run_error_groups(tests: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The run's error groups from the test records, most errors first.
+
+    A test's errors are counted as every view counts them
+    (:func:`error_occurrences`: the session's exact per-group
+    counters, which go past ``max_errors``, else one per record); each group keeps what the
+    store's error groups need (template, culprit, an example record).
+    """
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for test in tests:
+        extension_id = str(test.get("extension_id") or "")
+        nodeid = str(test.get("nodeid") or "")
+        seen_here: set[tuple[str, str]] = set()
+        for error, count, first, last in error_occurrences(test):
+            key = (extension_id, error_key(error))
+            has_record = "ts" in error  # a counter without its record (dropped) has none
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = {
+                    "extension_id": extension_id,
+                    **_group_fields(error, key[1]),
+                    "suggestion": error.get("suggestion"),
+                    "count": 0,
+                    "tests": 0,
+                    "nodeids": [],
+                    "first_ts": first,
+                    "last_ts": last,
+                    "sample": _sample(dict(error)) if has_record else None,
+                }
+            group["count"] += count
+            if nodeid and key not in seen_here:
+                seen_here.add(key)
+                group["tests"] += 1
+                if len(group["nodeids"]) < GROUP_NODEIDS:
+                    group["nodeids"].append(nodeid)
+            group["first_ts"] = _extreme(min, group["first_ts"], first)
+            group["last_ts"] = _extreme(max, group["last_ts"], last)
+            if group["sample"] is None and has_record:
+                group["sample"] = _sample(dict(error))
+                group["suggestion"] = error.get("suggestion")
+    return sorted(groups.values(), key=lambda g: (-g["count"], g["error_type"]))
+
+
+def _group_fields(source: Mapping[str, Any], fingerprint: str) -> dict[str, Any]:
+    return {
+        "fingerprint": fingerprint,
+        "error_type": str(source.get("error_type") or "Error"),
+        "message": short_text(source.get("message", source.get("error_message"))),
+        "template": short_text(source.get("template")),
+        "category": source.get("category") or "unknown",
+        "grouping": source.get("grouping"),
+        "culprit": source.get("culprit"),
+    }
+
+
+def short_text(value: Any, limit: int = 500) -> str | None:
+    """*value* as text of at most *limit* characters (``...`` marks a cut)."""
+    if value is None:
+        return None
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _sample(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An example record of a group, without frame locals (they stay in the test record)."""
+    if record is None:
+        return None
+    sample = {key: value for key, value in record.items() if key not in ("frames", "chain")}
+    sample["frames"] = [
+        {k: v for k, v in frame.items() if k != "locals"}
+        for frame in record.get("frames") or ()
+        if isinstance(frame, dict)
+    ]
+    return sample

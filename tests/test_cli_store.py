@@ -59,6 +59,8 @@ def test_import_joins_shards_and_is_idempotent(
         assert len(runs) == 1
         assert runs[0]["outcomes"] == {"failed": 1, "passed": 2}
         assert [r["message"] for r in store.records("log")] == ["shard one"]
+        groups = store.error_groups(run_id=runs[0]["id"])
+        assert [(g["error_type"], g["run_count"]) for g in groups] == [("AssertionError", 1)]
 
 
 def test_import_refuses_foreign_and_corrupt_files_by_name(

@@ -13,6 +13,7 @@ from ..backends import redact
 from ..history import load_history
 from ..model import RUN_FORMAT, SCHEMA_VERSION
 from ..report import ReportError, write_report
+from ..views import run_error_groups
 from .app import CliError, Env, cli, pass_env, resolve_run
 
 
@@ -88,7 +89,7 @@ def import_(env: Env, files: tuple[Path, ...]) -> int:
             failed += 1
             click.echo(f"kari-debug: error: {exc}", err=True)
             continue
-        result = store.import_run(document)
+        result = store.import_run(document, error_groups=run_error_groups)
         results.append({"file": str(path), **vars(result)})
         if not env.json:
             how = "joined" if result.joined else "new"

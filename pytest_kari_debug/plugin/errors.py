@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable, Mapping
+from collections.abc import Generator
 from typing import Any
 
 import pytest
@@ -11,7 +11,7 @@ from ..context import current_session
 from ..errors import trend_direction
 from ..exceptions import KariDebugAssertion
 from ..exporters.csv_export import write_csv
-from ..views import error_key, error_occurrences
+from ..views import run_error_groups, short_text
 from .core import iter_records
 from .sharing import run_uuid
 from .state import STATE, KariState, guard, register_when_sessions
@@ -21,7 +21,6 @@ SUMMARY_GROUPS = 10
 #: Groups kept in the run's ``errors`` section (JSON export and store).
 SECTION_GROUPS = 100
 #: Test ids kept per group in the section.
-SECTION_TESTS = 20
 #: Runs of the store the per-run trend looks back over.
 TREND_RUNS = 10
 
@@ -101,87 +100,6 @@ def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> 
                 error["nodeid"] = record.get("nodeid")
 
 
-# Run-level grouping ---------------------------------------------------------------------
-def run_groups(tests: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The run's error groups from the test records, most errors first.
-
-    A test's errors are counted as every view counts them
-    (:func:`~pytest_kari_debug.views.error_occurrences`: the session's exact per-group
-    counters, which go past ``max_errors``, else one per record); each group keeps what the
-    store's error groups need (template, culprit, an example record).
-    """
-    groups: dict[tuple[str, str], dict[str, Any]] = {}
-    for test in tests:
-        extension_id = str(test.get("extension_id") or "")
-        nodeid = str(test.get("nodeid") or "")
-        seen_here: set[tuple[str, str]] = set()
-        for error, count, first, last in error_occurrences(test):
-            key = (extension_id, error_key(error))
-            has_record = "ts" in error  # a counter without its record (dropped) has none
-            group = groups.get(key)
-            if group is None:
-                group = groups[key] = {
-                    "extension_id": extension_id,
-                    **_group_fields(error, key[1]),
-                    "suggestion": error.get("suggestion"),
-                    "count": 0,
-                    "tests": 0,
-                    "nodeids": [],
-                    "first_ts": first,
-                    "last_ts": last,
-                    "sample": _sample(dict(error)) if has_record else None,
-                }
-            group["count"] += count
-            if nodeid and key not in seen_here:
-                seen_here.add(key)
-                group["tests"] += 1
-                if len(group["nodeids"]) < SECTION_TESTS:
-                    group["nodeids"].append(nodeid)
-            group["first_ts"] = _extreme(min, group["first_ts"], first)
-            group["last_ts"] = _extreme(max, group["last_ts"], last)
-            if group["sample"] is None and has_record:
-                group["sample"] = _sample(dict(error))
-                group["suggestion"] = error.get("suggestion")
-    return sorted(groups.values(), key=lambda g: (-g["count"], g["error_type"]))
-
-
-def _group_fields(source: Mapping[str, Any], fingerprint: str) -> dict[str, Any]:
-    return {
-        "fingerprint": fingerprint,
-        "error_type": str(source.get("error_type") or "Error"),
-        "message": _short(source.get("message", source.get("error_message"))),
-        "template": _short(source.get("template")),
-        "category": source.get("category") or "unknown",
-        "grouping": source.get("grouping"),
-        "culprit": source.get("culprit"),
-    }
-
-
-def _short(value: Any, limit: int = 500) -> str | None:
-    if value is None:
-        return None
-    text = str(value)
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _extreme(pick: Any, a: Any, b: Any) -> Any:
-    values = [v for v in (a, b) if isinstance(v, (int, float))]
-    return pick(values) if values else None
-
-
-def _sample(record: dict[str, Any] | None) -> dict[str, Any] | None:
-    """An example record of a group, without frame locals (they stay in the test record)."""
-    if record is None:
-        return None
-    sample = {key: value for key, value in record.items() if key not in ("frames", "chain")}
-    sample["frames"] = [
-        {k: v for k, v in frame.items() if k != "locals"}
-        for frame in record.get("frames") or ()
-        if isinstance(frame, dict)
-    ]
-    return sample
-
-
 # End of run -----------------------------------------------------------------------------
 def pytest_kari_debug_run_finished(
     config: pytest.Config,
@@ -201,7 +119,7 @@ def _finish(
     sections: dict[str, Any],
 ) -> None:
     state = config.stash[STATE]
-    groups = run_groups(tests)
+    groups = run_error_groups(tests)
     stored: dict[tuple[str, str], dict[str, Any]] = {}
     trend: list[dict[str, Any]] = []
     store = state.store
@@ -301,7 +219,7 @@ def summary_lines(section: dict[str, Any]) -> list[str]:
         text = group.get("message") or group.get("template") or ""
         line = (
             f"  [{ident}{group['fingerprint'][:8]}] {group['count']}x"
-            f" {group['error_type']}: {_short(text, 100)} ({group['category']};"
+            f" {group['error_type']}: {short_text(text, 100)} ({group['category']};"
             f" {group['tests']} test(s))"
         )
         if group.get("culprit"):
@@ -352,4 +270,4 @@ def _write_csv(
     state.outputs["errors csv"] = str(path)
 
 
-__all__ = ["ERRORS_CSV_COLUMNS", "run_groups", "summary_lines"]
+__all__ = ["ERRORS_CSV_COLUMNS", "summary_lines"]
