@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from pytest_kari_debug.exporters.json_export import build_run_document, write_run_json  # noqa: E402
+from pytest_kari_debug.history import build_history  # noqa: E402
 from pytest_kari_debug.report import write_report  # noqa: E402
 from pytest_kari_debug.report.sample import sample_run  # noqa: E402
 
@@ -93,8 +94,28 @@ def main() -> None:
     parser.add_argument("--tests", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-browser", action="store_true", help="Skip the Chromium figures")
+    parser.add_argument(
+        "--history", type=int, default=10, metavar="RUNS",
+        help="Stored runs of history per test (sparkline, badges; 0: none)",
+    )  # fmt: skip
     options = parser.parse_args()
     run, tests = sample_run(options.tests)
+    history = None
+    if options.history:
+        # The worst case: every test ran in every stored run, every third one flaky; each
+        # failing test printed a line on stdout and stderr.
+        rows = [
+            (r, str(t["nodeid"]), "failed" if (i % 3 == 0 and (r + i) % 2) else "passed", 10.0 + r)
+            for r in range(1, options.history + 1)
+            for i, t in enumerate(tests)
+        ]
+        history = build_history(range(1, options.history + 1), rows)
+        for test in tests:
+            if test.get("outcome") in ("failed", "error"):
+                test["captured"] = [
+                    {"phase": "call", "stream": "stdout", "text": "connecting to the provider\n"},
+                    {"phase": "call", "stream": "stderr", "text": "warning: slow response\n"},
+                ]
     small_run, small_tests = sample_run(100)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -104,7 +125,9 @@ def main() -> None:
             lambda: write_run_json(folder / "run.json", build_run_document(run, tests)),
             options.rounds,
         )
-        html_s, html_cpu = timed(lambda: write_report(page, run, tests), options.rounds)
+        html_s, html_cpu = timed(
+            lambda: write_report(page, run, tests, history=history), options.rounds
+        )
         write_report(small, small_run, small_tests)
         size = page.stat().st_size
         zipped = len(gzip.compress(page.read_bytes(), 6))
@@ -113,7 +136,10 @@ def main() -> None:
         if not options.no_browser:
             figures = browser_figures(page, options.rounds)
             small_figures = browser_figures(small, options.rounds)
-    print(f"synthetic run of {options.tests} tests, medians of {options.rounds} rounds")
+    print(
+        f"synthetic run of {options.tests} tests, medians of {options.rounds} rounds,"
+        f" {options.history} runs of history per test"
+    )
     print(f"{'figure':44} {'value':>12} {'baseline':>12} {'ratio':>7}")
     print(f"{'page size (MB)':44} {size / 1e6:12.2f} {json_size / 1e6:12.2f} "
           f"{size / json_size:7.2f}   baseline: the --kari-json file")  # fmt: skip

@@ -93,6 +93,15 @@
   var HIST_WORDS = { P: "passed", F: "failed", E: "error", S: "skipped", x: "xfailed", X: "xpassed" };
   /* the test's outcomes in its last stored runs, oldest first: one bar each, as tall as its
      duration is long; red for a failure */
+  /* a test's stored history, decoded once from its compact form (report/data.py) */
+  function histOf(t) {
+    if (!t.h) return null;
+    if (t._hist) return t._hist;
+    var parts = String(t.h).split(" "), o = parts[0], runs = DATA.historyRuns || [];
+    t._hist = { o: o, d: parts.slice(1).map(function (x) { return x === "-" ? null : Number(x); }),
+      r: t.hr || runs.slice(runs.length - o.length), b: t.hb };
+    return t._hist;
+  }
   function sparkline(h) {
     if (!h || !h.o) return null;
     var n = h.o.length, W = 6, H = 16, max = 0;
@@ -281,6 +290,15 @@
       var md = downsample(opts.marks, 400).map(function (p) { return "M" + X(p[0]).toFixed(1) + " " + Y(p[1]).toFixed(1) + "h0"; }).join("");
       g.appendChild(svg("path", { class: "dots-fail", d: md }));
     }
+    (opts.picks || []).forEach(function (p) {
+      if (!isNum(p.x) || !isNum(p.y)) return;
+      var c = svg("circle", { class: "pick", cx: X(p.x).toFixed(1), cy: Y(p.y).toFixed(1), r: 4, tabindex: "0", role: "link",
+        "aria-label": p.text }, svg("title", null, p.text));
+      var go = function () { openTest(p.test, true); };
+      c.addEventListener("click", go);
+      c.addEventListener("keydown", function (ev) { if (ev.key === "Enter") go(); });
+      g.appendChild(c);
+    });
     if (!opts.dots && pts.length <= 40) {
       pts.forEach(function (p) {
         g.appendChild(svg("circle", { class: "pt", cx: X(p[0]).toFixed(1), cy: Y(p[1]).toFixed(1), r: 2 },
@@ -289,6 +307,20 @@
     }
     return el("figure", { class: "chart" }, el("figcaption", null, opts.title + " (" + opts.unit + ")"), g,
       opts.note ? el("p", { class: "note" }, opts.note) : null);
+  }
+
+  /* tests ranked by a figure: one bar each, as long as its value is big; selecting one opens
+     the test */
+  function rankedBars(title, rows) {
+    var max = 0;
+    rows.forEach(function (r) { if (r[1] > max) max = r[1]; });
+    return el("figure", { class: "chart ranked" }, el("figcaption", null, title),
+      el("ol", { class: "bars" }, rows.map(function (r) {
+        var t = TESTS[r[0]], bar = el("span", { class: "bar" + (t.outcome === "failed" || t.outcome === "error" ? " fail" : "") });
+        bar.style.width = (max > 0 ? Math.max(1, (r[1] / max) * 100) : 0) + "%";
+        return el("li", null, el("a", { href: "#test-" + r[0], title: t.nodeid + ": " + r[2] },
+          el("span", { class: "bar-label" }, idNode(t.nodeid)), el("span", { class: "bar-track" }, bar), el("span", { class: "bar-value" }, r[2])));
+      })));
   }
 
   // ---------------------------------------------------------------- per-test panels
@@ -489,9 +521,29 @@
     return panel("Metrics", samples.length ? samples.length + " samples" : null, parts, omittedNote(data, "metric points"));
   }
 
+  /* keys a person has no use for: the plugin's own flags and empty notes */
+  var INTERNAL = /(_by_session|_started_by_|^notes$|^session_id$|^extension_id$|_internal$)/;
+  var FIGURES = DATA.figures || {};
+  /* the value of *k* in the catalogue's unit (peak_rss_bytes is shown as peak_rss_mb's MiB) */
+  function catalogued(k) {
+    var name = FIGURES[k] ? k : FIGURES[k.replace(/_bytes$/, "_mb")] ? k.replace(/_bytes$/, "_mb") : null;
+    return name ? FIGURES[name] : null;
+  }
   function kvTable(obj) {
-    return el("table", { class: "kv" }, el("tbody", null, Object.keys(obj).map(function (k) {
-      return el("tr", null, el("th", { scope: "row" }, k), el("td", { class: "num" }, fmtValue(k, obj[k])));
+    var keys = Object.keys(obj).filter(function (k) {
+      var v = obj[k];
+      if (INTERNAL.test(k) || v === null || v === undefined) return false;
+      if (Array.isArray(v) && !v.length) return false;
+      // a figure given twice in two units: keep the bytes (shown in MiB)
+      if (/_mb$/.test(k) && (k.replace(/_mb$/, "_bytes") in obj)) return false;
+      return true;
+    });
+    return el("table", { class: "kv" }, el("tbody", null, keys.map(function (k) {
+      var fig = catalogued(k), v = obj[k];
+      var shown = fmtValue(k, v);
+      if (fig && isNum(v) && fig.unit === "MiB" && /_mb$/.test(k)) shown = fmtBytes(v * 1048576);
+      return el("tr", null, el("th", { scope: "row", title: fig ? fig.about : null }, k.replace(/_(bytes|ms|s|mb)$/, "")),
+        el("td", { class: "num" }, typeof v === "object" ? objectView(v) : shown));
     })));
   }
 
@@ -785,7 +837,7 @@
         return [el("h4", null, c.stream + (c.phase ? " (" + c.phase + ")" : "")), el("pre", { class: "captured", text: c.text })];
       })));
     }
-    if (t.hist) body.appendChild(historyPanel(t.hist));
+    if (t.h) body.appendChild(historyPanel(histOf(t)));
     var hang = t.extra && t.extra.hang_dump;
     if (hang && hang.dumps && hang.dumps.length) {
       // the stacks of every thread and asyncio task while the test hung (--kari-hang-dump, pytest-timeout)
@@ -875,8 +927,8 @@
     var alerts = c.alerts ? el("span", null, String(c.alerts), " ", el("span", { class: "badge sev-high" }, "! alert" + (c.alerts > 1 ? "s" : ""))) : "0";
     return el("tr", { class: "row", "data-index": String(i) },
       el("th", { scope: "row" }, el("button", { type: "button", class: "expand", id: "test-" + i, "aria-expanded": String(open), "aria-controls": "detail-" + i },
-        el("span", { class: "chev", "aria-hidden": "true" }), idNode(t.nodeid)), histBadges(t.hist)),
-      el("td", { "data-label": "outcome" }, badge(t.outcome), sparkline(t.hist)),
+        el("span", { class: "chev", "aria-hidden": "true" }), idNode(t.nodeid)), histBadges(histOf(t))),
+      el("td", { "data-label": "outcome" }, badge(t.outcome), sparkline(histOf(t))),
       MANY_EXT ? el("td", { "data-label": "extension" }, t.ext) : null,
       el("td", { class: "num", "data-label": "duration" }, fmtMs(t.duration)),
       el("td", { class: "num", "data-label": "peak RSS" }, isNum(t.rss) ? fmtBytes(t.rss) : "–"),
@@ -1047,10 +1099,17 @@
         var p = [t.t0 - t0, t.duration];
         (t.outcome === "failed" || t.outcome === "error" ? fails : pts).push(p);
       });
+      // the dots a pointer can name and open: every test of a small run, else the failed and
+      // the slowest ones
+      var pickable = withStart.slice();
+      if (pickable.length > 400) {
+        pickable = pickable.filter(function (t) { return t.outcome === "failed" || t.outcome === "error"; })
+          .concat(pickable.slice().sort(function (a, b) { return b.duration - a.duration; }).slice(0, 200));
+      }
       charts.push(chart({ title: "Test duration", unit: "ms", xLabel: "s since the run started", dots: true,
-        points: pts.concat(fails), marks: fails, note: "One dot per test at its start; square red marks are failed tests." }));
-      var rss = withStart.filter(function (t) { return isNum(t.rss); }).map(function (t) { return [t.t0 - t0, t.rss / 1048576]; });
-      if (rss.length) charts.push(chart({ title: "Peak RSS per test", unit: "MiB", xLabel: "s since the run started", points: rss, cls: "series2" }));
+        points: pts.concat(fails), marks: fails,
+        picks: pickable.map(function (t) { return { x: t.t0 - t0, y: t.duration, test: TESTS.indexOf(t), text: t.nodeid + ": " + fmtMs(t.duration) + " (" + t.outcome + ")" }; }),
+        note: "One dot per test at its start; square red marks are failed tests. Point at a dot for its test; select it to open the test." }));
       var cpu = withStart.filter(function (t) { return isNum(t.cpu); }).map(function (t) { return [t.t0 - t0, t.cpu]; });
       if (cpu.length) charts.push(chart({ title: "CPU time per test", unit: "ms", xLabel: "s since the run started", points: cpu, dots: true }));
     }
@@ -1067,6 +1126,14 @@
       if (cpuS.length) charts.push(chart({ title: "CPU over the run (samples)", unit: "%", xLabel: "s since the run started", points: cpuS }));
       if (rssS.length) charts.push(chart({ title: "RSS over the run (samples)", unit: "MiB", xLabel: "s since the run started", points: rssS, cls: "series2" }));
     }
+    var indexed = TESTS.map(function (t, i) { return [t, i]; });
+    var slow = indexed.filter(function (p) { return isNum(p[0].duration); }).sort(function (a, b) { return b[0].duration - a[0].duration; }).slice(0, 10);
+    if (slow.length) charts.push(rankedBars("Slowest tests", slow.map(function (p) { return [p[1], p[0].duration, fmtMs(p[0].duration)]; })));
+    // a test's own traced peak where measured (--kari-memory), else the process's peak RSS
+    var memKey = indexed.some(function (p) { return isNum(p[0].alloc); }) ? "alloc" : "rss";
+    var mem = indexed.filter(function (p) { return isNum(p[0][memKey]); }).sort(function (a, b) { return b[0][memKey] - a[0][memKey]; }).slice(0, 10);
+    if (mem.length) charts.push(rankedBars(memKey === "alloc" ? "Biggest memory users (traced peak)" : "Biggest memory users (peak RSS of the process)",
+      mem.map(function (p) { return [p[1], p[0][memKey], fmtBytes(p[0][memKey])]; })));
     box.replaceChildren();
     if (!charts.length) box.appendChild(el("p", null, "No timed tests to draw."));
     charts.forEach(function (c) { box.appendChild(c); });
@@ -1088,7 +1155,7 @@
             g.suggestion ? el("div", { class: "note" }, "Suggestion: " + g.suggestion) : null),
           el("td", null, g.tests.slice(0, 8).map(function (i) {
             return el("div", null, el("a", { href: "#test-" + i, class: "nodeid" }, TESTS[i] ? TESTS[i].nodeid : "#" + i));
-          }), g.tests.length > 0 ? el("button", { type: "button", onclick: function () {
+          }), g.tests.length > 8 ? el("button", { type: "button", onclick: function () {
             setGroup(g);
             document.getElementById("tests").scrollIntoView();
           } }, "Show all " + g.tests.length + " in the test table") : null));
@@ -1102,8 +1169,7 @@
     if (!box) return;
     Object.keys(sections).forEach(function (k) {
       var v = sections[k];
-      box.appendChild(el("details", null, el("summary", null, k),
-        Array.isArray(v) && v.length && typeof v[0] === "object" ? genericTable(v) : jsonView(v)));
+      box.appendChild(el("details", null, el("summary", null, k), objectView(v)));
     });
   }
 

@@ -127,8 +127,11 @@ def test_three_pytester_runs_sharing_a_store(pytester: pytest.Pytester) -> None:
         html = (pytester.path / "report.html").read_text(encoding="utf-8")
         data = html.split('id="kari-data">', 1)[1].split("</script>", 1)[0]
         rows = {t["nodeid"]: t for t in json.loads(data)["tests"]}
-        badges.append(rows["test_flip.py::test_flip"].get("hist", {}).get("b", []))
+        flip = rows["test_flip.py::test_flip"]
+        badges.append(flip.get("hb", []))
     assert badges == [[], ["new failure"], ["fixed", "flaky (failed 1 of last 3)"]]
+    assert flip["h"].split(" ")[0] == "PFP"  # oldest first, then the three durations
+    assert len(flip["h"].split(" ")) == 4
     assert 'id="flaky"' in html
     assert "flaky (failed 1 of last 3)" in html
     with sqlite3.connect(store) as db:

@@ -226,3 +226,90 @@ def test_dashboard_follows_a_real_run(browser: Any, tmp_path: Path) -> None:
     assert dones == sorted(dones)
     assert any("test_slow.py::test_slow[" in s[2] for s in during), during
     assert final == "8 of 8 tests done"
+
+
+def test_charts_rank_tests_and_open_them(browser: Any, suite_run: tuple[Path, Path]) -> None:
+    """The slowest tests are ranked bars; a bar and a chart's dot name their test and open it."""
+    report, _ = suite_run
+    page = _open(browser, report.as_uri(), 1440)
+    page.wait_for_selector("html[data-ready=true]")
+    tests = page.evaluate("window.kariReport.data.tests")
+    slowest = max(range(len(tests)), key=lambda i: tests[i]["duration"])
+    page.locator("#run-metrics").scroll_into_view_if_needed()
+    ranked = page.locator("figure.ranked", has_text="Slowest tests")
+    ranked.wait_for()
+    first = ranked.locator("ol.bars li a").first
+    assert first.get_attribute("title").startswith(tests[slowest]["nodeid"] + ": ")
+    first.click()
+    page.wait_for_selector(f"#detail-{slowest}")
+    dot = page.locator("#run-charts svg circle.pick").first
+    text = dot.locator("title").text_content()
+    index = next(i for i, t in enumerate(tests) if text.startswith(t["nodeid"] + ": "))
+    dot.dispatch_event("click")
+    page.wait_for_selector(f"#detail-{index}")
+    assert page.errors == []
+    page.context.close()
+
+
+def test_detail_panes_read_as_tables_for_people(browser: Any, suite_run: tuple[Path, Path]) -> None:
+    """A test's figures show once each, in their unit, without the plugin's internal flags."""
+    report, _ = suite_run
+    page = _open(browser, report.as_uri(), 1440)
+    page.wait_for_selector("html[data-ready=true]")
+    page.locator("#test-0").dispatch_event("click")
+    table = page.locator("#detail-0 table.kv").first
+    table.wait_for()
+    labels = table.locator("th").all_inner_texts()
+    assert labels
+    assert len(labels) == len(set(labels))  # no figure twice in two units
+    assert not [label for label in labels if "by_session" in label or label == "notes"]
+    values = table.locator("td").all_inner_texts()
+    assert not [v for v in values if len(v.split(".")[-1].split(" ")[0]) > 3 and v[0].isdigit()]
+    assert page.locator("#test-table th", has_text="Extension").count() == 0  # one extension
+    assert page.errors == []
+    page.context.close()
+
+
+FLIPPING = """
+import os
+
+def test_steady():
+    pass
+
+def test_flip():
+    assert os.environ["KARI_FLIP"] != "fail"
+"""
+
+
+def test_history_badges_after_three_runs(browser: Any, tmp_path: Path) -> None:
+    """Three runs into one store, a test passing, failing, passing: its row says so."""
+    (tmp_path / "test_flip.py").write_text(FLIPPING, encoding="utf-8")
+    for flip in ("pass", "fail", "pass"):
+        subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--kari-debug",
+             f"--kari-store={tmp_path / 'kari.db'}", "--kari-report=report.html", "test_flip.py"],
+            cwd=tmp_path, capture_output=True, check=False, timeout=120,
+            env={**os.environ, "KARI_FLIP": flip},
+        )  # fmt: skip
+    page = _open(browser, (tmp_path / "report.html").as_uri(), 1440)
+    page.wait_for_selector("html[data-ready=true]")
+    row = page.locator("#t-body tr.row", has_text="::test_flip")
+    assert row.locator(".badge.hb-fixed").inner_text() == "fixed"
+    assert row.locator(".badge.hb-flaky").inner_text() == "flaky (failed 1 of last 3)"
+    spark = row.locator("svg.spark")
+    assert spark.locator("rect").count() == 3
+    assert spark.locator("rect.F").count() == 1
+    assert "oldest first: passed" in spark.get_attribute("aria-label")
+    flaky = page.locator("#flaky-table tbody tr")
+    assert flaky.count() == 1
+    assert "::test_flip" in flaky.inner_text()
+    page.locator(".counts-line a.flaky").click()
+    index = page.evaluate(
+        "window.kariReport.data.tests.findIndex(t => t.nodeid.endsWith('test_flip'))"
+    )
+    page.locator(f"#test-{index}").dispatch_event("click")
+    history = page.locator(f"#detail-{index} table.history tbody tr")
+    assert history.count() == 3
+    assert "#3" in history.first.inner_text()  # newest first
+    assert page.errors == []
+    page.context.close()

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import figures as figures_catalogue
 from .. import views
 from ..exceptions import KariDebugError
 from ..history import RunHistory
@@ -451,21 +452,31 @@ def _failure_facts(
 
 
 def _history_of(history: RunHistory | None, nodeid: str) -> dict[str, Any] | None:
-    """A test's stored history as the page keeps it: outcome letters, durations, badges."""
+    """A test's stored history as the page keeps it, compactly (the page decodes it).
+
+    ``h``: the outcome letters and the durations in ms, space-separated (``"PPF 12 11 40"``,
+    ``-`` for unknown); ``hb``: its badges; ``hr``: its run ids, only when they are not the
+    newest of the page's ``historyRuns``.
+    """
     if history is None:
         return None
     past = history.get(nodeid)
     if past is None or past.runs < 2:
         return None
-    found: dict[str, Any] = {
-        "o": past.letters(),
-        "d": [None if d is None else round(d, 1) for d in past.durations],
-        "r": list(past.run_ids),
-    }
+    durations = " ".join(_short_ms(d) for d in past.durations)
+    found: dict[str, Any] = {"h": f"{past.letters()} {durations}"}
     badges = past.badges()
     if badges:
-        found["b"] = badges
+        found["hb"] = badges
+    if past.run_ids != history.run_ids[-past.runs :]:
+        found["hr"] = list(past.run_ids)
     return found
+
+
+def _short_ms(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "-"
+    return str(round(value)) if value >= 10 else f"{value:.1f}".rstrip("0").rstrip(".")
 
 
 def _page_group(
@@ -650,7 +661,7 @@ def build_report_model(
         captured = _captured(test, limits.text_chars)
         past = _history_of(history, row["nodeid"])
         if past:
-            row["hist"] = past
+            row.update(past)
         if outcome in FAILING_OUTCOMES:
             failures_total += 1
             if len(failures) < limits.static_failures:
@@ -665,7 +676,7 @@ def build_report_model(
                         **_failure_facts(test, test_alerts, limits.text_chars),
                         "captured": captured,
                         "error_logs": _error_logs(test, limits.text_chars),
-                        "history": past,
+                        "history": {"b": past.get("hb", [])} if past else None,
                     }
                 )
         elif captured:
@@ -718,6 +729,12 @@ def build_report_model(
         "dropped": dict(dropped_rows),
         "extensions": extensions,
         "extensionNames": extension_names,
+        "historyRuns": list(history.run_ids) if history is not None else [],
+        # units and meanings for the detail panes: one catalogue for every surface
+        "figures": {
+            spec.name: {"unit": spec.unit, "about": spec.description}
+            for spec in figures_catalogue.catalogue()
+        },
     }
     meta = [
         (label, value)
