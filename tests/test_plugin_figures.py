@@ -248,3 +248,32 @@ def test_an_option_shows_the_runners_frames(pytester: pytest.Pytester) -> None:
     (test,) = run.tests
     assert _frames(test, ("_pytest",)) != []
     assert _frames(test, ("pytest_kari_debug",)) == []
+
+
+def test_overhead_is_its_own_figure_in_json_report_and_terminal(pytester: pytest.Pytester) -> None:
+    """kari_overhead_ms per test and per run; the self-monitoring alert shows in the report."""
+    pytester.makepyfile(
+        """
+        import time
+        import pytest
+
+        @pytest.mark.parametrize("n", range(12))
+        def test_waits(n):
+            time.sleep(0.1)
+        """
+    )
+    result = pytester.runpytest_subprocess(
+        "--kari-debug", "--kari-store=none", "--kari-json=run.json",
+        "--kari-report=report.html", "--kari-profiling-overhead-limit=0.0001",
+    )  # fmt: skip
+    result.assert_outcomes(passed=12)
+    document = json.loads((pytester.path / "run.json").read_text())
+    run = RunRecord.from_dict(document)
+    per_test = [t.kari_overhead_ms for t in run.tests]
+    assert all(value is not None and value >= 0 for value in per_test)
+    assert document["run"]["kari_overhead_ms"] == pytest.approx(run.kari_overhead_ms, abs=0.01)
+    result.stdout.fnmatch_lines(["kari overhead: * ms in 12 tests (* ms per test)*"])
+    page = (pytester.path / "report.html").read_text()
+    assert "Plugin overhead" in page
+    assert "self-monitoring alert [low] Debug overhead above its limit" in page
+    assert "No internal problems" not in page

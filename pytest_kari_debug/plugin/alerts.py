@@ -179,7 +179,6 @@ class RuledTests:
         return None
 
 
-
 def pytest_exception_interact(
     node: pytest.Item | pytest.Collector, call: pytest.CallInfo[Any], report: Any
 ) -> None:

@@ -568,6 +568,10 @@ def _keep(config: pytest.Config, state: KariState, record: dict[str, Any]) -> No
         state.workers.add(worker)
     outcome = str(record.get("outcome"))
     state.outcomes[outcome] = state.outcomes.get(outcome, 0) + 1
+    overhead = record.get("kari_overhead_ms")
+    if isinstance(overhead, (int, float)):
+        state.kari_overhead_ms += overhead
+        state.overhead_tests += 1
     state.extensions.add(str(record.get("extension_id")))
     text = dumps(record)
     state.tests.append(text)
@@ -702,6 +706,7 @@ def _finish_run(config: pytest.Config, state: KariState, exitstatus: int | pytes
         exit_status=int(exitstatus),
         duration_s=round(max(0.0, finished - state.run.get("started_at", finished)), 3),
         workers=len(state.workers),
+        kari_overhead_ms=round(state.kari_overhead_ms, 3),
     )
     tests: list[dict[str, Any]] = []
     with guard(config, "reading the run's test records"):
@@ -763,6 +768,15 @@ def headline_lines(lines: list[str]) -> tuple[list[str], int]:
     return shown, len(lines) - sum(1 for line in shown if not line.startswith("  ... "))
 
 
+def overhead_line(state: KariState) -> str:
+    """The plugin's own cost in the run's test windows (``kari_overhead_ms``), one line."""
+    total, count = state.kari_overhead_ms, state.overhead_tests
+    return (
+        f"kari overhead: {total:.1f} ms in {count} tests ({total / count:.2f} ms per test),"
+        " kept out of every test's figures"
+    )
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     """Counts, alerts, error groups and where the report is; everything else with -v."""
     state = config.stash.get(STATE, None)
@@ -778,6 +792,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             f"{len(state.tests)} tests recorded for {len(extensions)} extension(s)"
             f" ({', '.join(extensions)}): {outcome_text}"
         )
+        if state.overhead_tests:
+            write(overhead_line(state))
         if verbose:
             lines, hidden = state.summary_lines, 0
         else:

@@ -63,6 +63,9 @@ class KariState:
     #: Records (and their texts) not yet written to the store.
     pending: list[tuple[dict[str, Any], str]] = field(default_factory=list)
     outcomes: dict[str, int] = field(default_factory=dict)
+    #: The plugin's own time in the recorded tests' windows, and how many tests it timed.
+    kari_overhead_ms: float = 0.0
+    overhead_tests: int = 0
     extensions: set[str] = field(default_factory=set)
     workers: set[str] = field(default_factory=set)
     last_flush: float = field(default_factory=time.monotonic)

@@ -341,43 +341,6 @@ def _slim_collected(
 
 
 # Per-test figures ------------------------------------------------------------------------
-def peak_rss_bytes(test: Mapping[str, Any]) -> float | None:
-    """The test's peak RSS in bytes, from the metrics resources or samples; None if unknown."""
-    metrics = (test.get("collected_data") or {}).get("metrics")
-    if not isinstance(metrics, Mapping):
-        return None
-    resources = metrics.get("resources")
-    if isinstance(resources, Mapping) and _num(resources.get("peak_rss_bytes")) > 0:
-        return _num(resources.get("peak_rss_bytes"))
-    samples = metrics.get("samples")
-    if isinstance(samples, list):
-        values = [_num(s.get("rss_bytes")) for s in samples if isinstance(s, Mapping)]
-        if values and max(values) > 0:
-            return max(values)
-    return None
-
-
-def _resource(test: Mapping[str, Any], key: str) -> float | None:
-    metrics = (test.get("collected_data") or {}).get("metrics")
-    if isinstance(metrics, Mapping):
-        for holder in (metrics.get("resources"), metrics.get("memory")):
-            if isinstance(holder, Mapping) and key in holder:
-                value = holder.get(key)
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    return float(value) if math.isfinite(value) else None
-    return None
-
-
-def _alloc_peak(test: Mapping[str, Any]) -> float | None:
-    for kind in ("metrics", "profiling"):
-        data = (test.get("collected_data") or {}).get(kind)
-        if isinstance(data, Mapping) and isinstance(data.get("memory"), Mapping):
-            value = data["memory"].get("peak_bytes")
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-                return float(value)
-    return None
-
-
 _ERROR_LEVELS = frozenset({"ERROR", "CRITICAL", "FATAL"})
 #: Error-level log records shown with a failing test.
 ERROR_LOGS_SHOWN = 10
@@ -558,6 +521,32 @@ def _regressions(
     return None, [], ""
 
 
+def _self_monitoring(sections: Mapping[str, Any] | None) -> list[str]:
+    """The plugin's alerts about itself (debug overhead above its limit...), as diagnostics."""
+    alerts = ((sections or {}).get("alerts") or {}).get("manager_alerts") or ()
+    return [
+        f"self-monitoring alert [{a.get('severity')}] {a.get('title')}: {a.get('message')}"
+        for a in alerts
+        if isinstance(a, Mapping)
+    ]
+
+
+def _overhead_text(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The plugin's own time in the tests' windows (kari_overhead_ms), run total and mean."""
+    values = [float(r["overhead"]) for r in rows if r.get("overhead") is not None]
+    if not values:
+        return ""
+    total = sum(values)
+    return (
+        f"{total:.1f} ms in {len(values)} tests ({total / len(values):.2f} ms per test;"
+        " kari_overhead_ms, not part of any test's figures)"
+    )
+
+
+#: The per-test figures of the report, read from the figures catalogue (MiB ones in bytes).
+REPORT_FIGURES = ("duration_ms", "cpu_ms", "peak_rss_mb", "peak_memory_mb", "kari_overhead_ms")
+
+
 # The model -------------------------------------------------------------------------------
 def build_report_model(
     run: Mapping[str, Any],
@@ -596,7 +585,8 @@ def build_report_model(
     for index, test in enumerate(tests):
         outcome = str(test.get("outcome") or "unknown")
         outcomes[outcome] += 1
-        duration = _num(test.get("duration_ms"))
+        measured = figures_catalogue.values(REPORT_FIGURES, test, base=True)
+        duration = measured.get("duration_ms", 0.0)
         tests_ms += duration
         collected = test.get("collected_data") or {}
         if isinstance(collected, Mapping):
@@ -618,8 +608,12 @@ def build_report_model(
             "spans": len(_records(test, "tracing")),
             "alerts": len(test_alerts),
         }
-        figures = {"rss": peak_rss_bytes(test), "cpu": _resource(test, "cpu_ms")}
-        figures["alloc"] = _alloc_peak(test)
+        figures = {
+            "rss": measured.get("peak_rss_mb"),
+            "cpu": measured.get("cpu_ms"),
+            "alloc": measured.get("peak_memory_mb"),
+            "overhead": measured.get("kari_overhead_ms"),
+        }
         row: dict[str, Any] = {
             "nodeid": str(test.get("nodeid") or f"test #{index}"),
             "outcome": outcome,
@@ -709,7 +703,7 @@ def build_report_model(
         for r in regressions
         if str(r.get("nodeid")) in index_of
     }
-    diagnostics = [str(d) for d in diagnostics]
+    diagnostics = [str(d) for d in diagnostics] + _self_monitoring(sections)
     extensions = sorted({r["ext"] for r in rows})
     dropped_rows = [(k, n) for k, n in sorted(dropped.items()) if n]
     dropped_rows += [(f"{k} (left out of this page)", n) for k, n in sorted(truncated.items())]
@@ -751,6 +745,7 @@ def build_report_model(
             ("Platform", str(run.get("platform") or "")),
             ("Workers", str(run.get("workers") or "") if run.get("workers") else ""),
             ("Exit status", "" if run.get("exit_status") is None else str(run["exit_status"])),
+            ("Plugin overhead", _overhead_text(summary_rows)),
         )
         if value
     ]
