@@ -170,6 +170,15 @@
   }
   var TESTS = DATA.tests || [];
   var MANY_EXT = (DATA.extensions || []).length > 1;
+  /* what the page stores once or inside the test's data (report/data.py), back on each test */
+  TESTS.forEach(function (t) {
+    if (typeof t.ext === "number") t.ext = (DATA.extensions || [])[t.ext] || "";
+    var res = t.data && t.data.metrics && t.data.metrics.resources;
+    if (res) {
+      if (t.rss === undefined && isNum(res.peak_rss_bytes)) t.rss = res.peak_rss_bytes;
+      if (t.cpu === undefined && isNum(res.cpu_ms)) t.cpu = res.cpu_ms;
+    }
+  });
   var RUN = DATA.run || {};
   var NAMES = DATA.extensionNames || {};
 
@@ -341,7 +350,9 @@
     if (isNum(t.rss)) facts.push(["peak RSS", fmtBytes(t.rss)]);
     if (isNum(t.alloc)) facts.push(["traced peak", fmtBytes(t.alloc)]);
     if (t.crashed) facts.push(["crashed", "the worker died under this test"]);
-    var phases = t.phases || {}, names = Object.keys(phases), total = 0;
+    var phases = t.phases || {};
+    if (Array.isArray(phases)) phases = { setup: phases[0], call: phases[1], teardown: phases[2] };
+    var names = Object.keys(phases), total = 0;
     names.forEach(function (n) { if (isNum(phases[n])) total += phases[n]; });
     var bar = el("div", { class: "phasebar", role: "img", "aria-label": "Phase durations: " +
       names.map(function (n) { return n + " " + fmtMs(phases[n]); }).join(", ") });

@@ -414,6 +414,19 @@ def _failure_facts(
     return facts
 
 
+_PHASE_NAMES = ("setup", "call", "teardown")
+
+
+def _page_phases(phases: Any) -> Any:
+    """The phase durations: ``[setup, call, teardown]`` (rounded to the µs) when those are all
+    there are, else as given."""
+    if isinstance(phases, Mapping) and set(phases) == set(_PHASE_NAMES):
+        values = [phases[name] for name in _PHASE_NAMES]
+        if all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+            return [round(float(v), 3) for v in values]
+    return jsonable(phases or {})
+
+
 def _history_of(history: RunHistory | None, nodeid: str) -> dict[str, Any] | None:
     """A test's stored history as the page keeps it, compactly (the page decodes it).
 
@@ -619,7 +632,7 @@ def build_report_model(
             "outcome": outcome,
             "ext": str(test.get("extension_id") or ""),
             "duration": round(duration, 3),
-            "phases": jsonable(test.get("phases") or {}),
+            "phases": _page_phases(test.get("phases")),
             "t0": t0,
             **figures,
             "counts": {k: n for k, n in counts.items() if n},
@@ -631,6 +644,11 @@ def build_report_model(
         for key in ("rss", "alloc"):
             if isinstance(row.get(key), float) and row[key].is_integer():
                 row[key] = int(row[key])
+        # the page reads these from the test's resources when they are the same figure
+        resources = (row["data"].get("metrics") or {}).get("resources") or {}
+        for key, source in (("rss", "peak_rss_bytes"), ("cpu", "cpu_ms")):
+            if key in row and resources.get(source) == row[key]:
+                del row[key]
         summary_rows.append(
             {"nodeid": row["nodeid"], "outcome": outcome, "duration": duration, **figures}
         )
@@ -705,6 +723,9 @@ def build_report_model(
     }
     diagnostics = [str(d) for d in diagnostics] + _self_monitoring(sections)
     extensions = sorted({r["ext"] for r in rows})
+    ext_index = {ext: i for i, ext in enumerate(extensions)}
+    for row in rows:
+        row["ext"] = ext_index[row["ext"]]  # the page names it from "extensions"
     dropped_rows = [(k, n) for k, n in sorted(dropped.items()) if n]
     dropped_rows += [(f"{k} (left out of this page)", n) for k, n in sorted(truncated.items())]
 
