@@ -38,6 +38,7 @@ from typing import Any
 
 from .atomic import write_atomic
 from .exceptions import ConfigurationError, KariDebugError
+from .figures import Figures, values
 
 BASELINE_FORMAT = "pytest-kari-debug/baseline"
 BASELINE_VERSION = 1
@@ -174,6 +175,25 @@ def parse_gates(spec: str, *, source: str = "--kari-fail-regression") -> list[Ga
 
 
 # Figures of one test ------------------------------------------------------------------------
+#: A gate's figure -> the catalogue's figure it is (read in base units: bytes, not MiB).
+GATE_FIGURES = {
+    "call_ms": "call_ms",
+    "cpu_ms": "cpu_ms",
+    "peak_rss_bytes": "peak_rss_mb",
+    "allocated_bytes": "allocated_mb",
+    "allocated_blocks": "allocated_blocks",
+    "spans": "spans",
+    "logs": "logs",
+    "errors": "errors",
+}
+
+
+def live_figures(source: Figures) -> dict[str, float]:
+    """The gate figures a running test has after its first call (its timings aside)."""
+    measured = values([n for k, n in GATE_FIGURES.items() if k not in TIMING], source, base=True)
+    return {key: measured[name] for key, name in GATE_FIGURES.items() if name in measured}
+
+
 def figures_of(record: Mapping[str, Any]) -> dict[str, float]:
     """The comparable figures of one test record (those that were measured).
 
@@ -183,31 +203,12 @@ def figures_of(record: Mapping[str, Any]) -> dict[str, float]:
     gates = (record.get("extra") or {}).get("gates") or {}
     if gates.get("figures"):
         return {key: float(value) for key, value in gates["figures"].items()}
-    figures: dict[str, float] = {}
+    measured = values(list(GATE_FIGURES.values()), record, base=True)
+    figures = {key: measured[name] for key, name in GATE_FIGURES.items() if name in measured}
     samples = gates.get("samples") or {}
-    call = samples.get("call_ms") or []
-    if call:
-        figures["call_ms"] = min(call)
-    elif "call" in (record.get("phases") or {}):
-        figures["call_ms"] = float(record["phases"]["call"])
-    cpu = samples.get("cpu_ms") or []
-    data = record.get("collected_data") or {}
-    metrics = data.get("metrics") or {}
-    resources = metrics.get("resources") or {}
-    if cpu:
-        figures["cpu_ms"] = min(cpu)
-    elif "cpu_ms" in resources:
-        figures["cpu_ms"] = float(resources["cpu_ms"])
-    if "peak_rss_bytes" in resources:
-        figures["peak_rss_bytes"] = float(resources["peak_rss_bytes"])
-    memory = metrics.get("memory") or {}
-    for key in ("allocated_bytes", "allocated_blocks"):
-        if key in memory:
-            figures[key] = float(memory[key])
-    for kind, name in (("tracing", "spans"), ("logging", "logs"), ("error_tracking", "errors")):
-        component = data.get(kind)
-        if isinstance(component, dict) and isinstance(component.get("records"), list):
-            figures[name] = float(len(component["records"]) + int(component.get("dropped", 0) or 0))
+    for key in ("call_ms", "cpu_ms"):
+        if samples.get(key):
+            figures[key] = min(samples[key])
     return figures
 
 

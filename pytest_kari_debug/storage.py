@@ -1060,7 +1060,12 @@ class Store:
             f" {db.json_value('data', cd, 'metrics', 'memory')},"
             f" {db.json_array_length('data', cd, 'error_tracking', 'records')},"
             f" {db.json_array_length('data', cd, 'tracing', 'records')},"
-            f" {db.json_joined_field('tests.data', 'level', cd, 'logging', 'records')}"
+            f" {db.json_joined_field('tests.data', 'level', cd, 'logging', 'records')},"
+            f" {db.json_value('data', 'record_version')}, {db.json_value('data', 'cpu_ms')},"
+            f" {db.json_value('data', 'kari_overhead_ms')},"
+            f" {db.json_value('data', cd, 'error_tracking', 'dropped')},"
+            f" {db.json_value('data', cd, 'tracing', 'dropped')},"
+            f" {db.json_value('data', cd, 'logging', 'dropped')}"
             f" FROM tests WHERE {where} ORDER BY id",
             params,
         )
@@ -1072,12 +1077,19 @@ class Store:
                     "memory": json.loads(row[6]) if row[6] else {},
                 }
             }
-            for kind, count in (("error_tracking", row[7]), ("tracing", row[8])):
+            for kind, count, dropped in (
+                ("error_tracking", row[7], row[13]),
+                ("tracing", row[8], row[14]),
+            ):
                 if count is not None:
                     collected[kind] = {"records": [{}] * int(count)}
+                    collected[kind]["dropped"] = _scalar(dropped) or 0
             if row[9] is not None:
                 levels = row[9].split(",") if row[9] else []
-                collected["logging"] = {"records": [{"level": level} for level in levels]}
+                collected["logging"] = {
+                    "records": [{"level": level} for level in levels],
+                    "dropped": _scalar(row[15]) or 0,
+                }
             result.append(
                 {
                     "nodeid": row[0],
@@ -1085,6 +1097,9 @@ class Store:
                     "finished_at": row[2],
                     "duration_ms": row[3],
                     "phases": json.loads(row[4]) if row[4] else {},
+                    "record_version": _scalar(row[10]),
+                    "cpu_ms": _scalar(row[11]),
+                    "kari_overhead_ms": _scalar(row[12]),
                     "collected_data": collected,
                 }
             )
@@ -1321,6 +1336,11 @@ def worst_exit_status(old: int | None, new: int) -> int:
         return new
     rank = {0: 0, 5: 1}
     return max(int(old), int(new), key=lambda status: (rank.get(status, 2), status))
+
+
+def _scalar(value: Any) -> Any:
+    """A JSON scalar read from a row (PostgreSQL gives its text, SQLite the value)."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 #: collected_data key of each component -> record kind in the store.

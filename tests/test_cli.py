@@ -518,8 +518,12 @@ def test_errors_are_one_line_with_exit_status_2(store: Path, tmp_path: Path) -> 
 def test_no_data_is_a_hint_with_exit_status_0(store: Path, tmp_path: Path) -> None:
     """No store, or nothing for the extension: a one-line hint on stderr and exit status 0."""
     commands = (
-        ["status"], ["logs", "show"], ["health"], ["export", "-o", "x.json"],
-        ["errors", "patterns"], ["runs", "list"],
+        ["status"],
+        ["logs", "show"],
+        ["health"],
+        ["export", "-o", "x.json"],
+        ["errors", "patterns"],
+        ["runs", "list"],
     )  # fmt: skip  (alerts resolve of an id never recorded is an error: test_cli_ci.py)
     for args in commands:
         result = kari(tmp_path / "none.db", *args)

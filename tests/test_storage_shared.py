@@ -143,7 +143,9 @@ def test_password_is_redacted_and_unknown_schemes_are_refused() -> None:
     assert shown.startswith("postgresql://kari:***@db.example:5433/ci")
     assert parse_location(url) == url
     assert parse_location("out/kari.db") == Path("out/kari.db")
-    with pytest.raises(ConfigurationError, match=r"unknown store URL scheme 'mysql://'.*postgresql"):
+    with pytest.raises(
+        ConfigurationError, match=r"unknown store URL scheme 'mysql://'.*postgresql"
+    ):
         parse_location("mysql://root:hunter2@h/db")
     with pytest.raises(ConfigurationError) as caught:
         parse_location("mysql://root:hunter2@h/db")

@@ -26,6 +26,7 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 
 from ..atomic import write_atomic
 from ..exceptions import ExportError
+from ..figures import values
 from ..naming import prometheus_unit, sanitize_label_name, sanitize_metric_name
 from ..stats import quantile
 
@@ -55,6 +56,18 @@ MEMORY_GAUGES: dict[str, tuple[str, str, str]] = {
     "allocated_bytes": ("allocated_bytes", "bytes", "Traced bytes allocated and not freed"),
     "allocated_blocks": ("allocated_blocks", "", "Allocator blocks allocated and not freed"),
 }
+
+
+#: Gauges read from the figures catalogue: figure -> (family, key of the table above).
+FIGURE_GAUGES: dict[str, tuple[str, str]] = {
+    "cpu_ms": ("resources", "cpu_ms"),
+    "peak_rss_mb": ("resources", "peak_rss_bytes"),
+    "peak_memory_mb": ("memory", "peak_bytes"),
+    "allocated_mb": ("memory", "allocated_bytes"),
+    "allocated_blocks": ("memory", "allocated_blocks"),
+}
+FROM_CATALOGUE = frozenset(key for _, key in FIGURE_GAUGES.values())
+CATALOGUE_GAUGES = ("duration_ms", "kari_overhead_ms", *FIGURE_GAUGES)
 
 
 def _number(value: Any) -> float | None:
@@ -116,7 +129,13 @@ class PrometheusExporter:
         outcomes: dict[tuple[str, str], int] = {}
         duration = GaugeMetricFamily(
             f"{p}_test_duration_seconds",
-            "Duration of the test (setup, call and teardown)",
+            "The test's own setup + call time (duration_ms of the figures catalogue)",
+            labels=base,
+            unit="seconds",
+        )
+        overhead = GaugeMetricFamily(
+            f"{p}_test_overhead_seconds",
+            "The plugin's own time in the test's window (kari_overhead_ms), in no other figure",
             labels=base,
             unit="seconds",
         )
@@ -154,9 +173,11 @@ class PrometheusExporter:
             result = str(test.get("outcome") or "unknown")
             outcomes[(extension, result)] = outcomes.get((extension, result), 0) + 1
             outcome.add_metric([*labels, result], 1.0)
-            total = _number(test.get("duration_ms"))
-            if total is not None:
-                duration.add_metric(labels, total / 1000.0)
+            measured = values(CATALOGUE_GAUGES, test, base=True)
+            if "duration_ms" in measured:
+                duration.add_metric(labels, measured["duration_ms"] / 1000.0)
+            if "kari_overhead_ms" in measured:
+                overhead.add_metric(labels, measured["kari_overhead_ms"] / 1000.0)
             for phase, ms in sorted((test.get("phases") or {}).items()):
                 value = _number(ms)
                 if value is not None:
@@ -165,17 +186,18 @@ class PrometheusExporter:
             for component, data in sorted(collected.items()):
                 if isinstance(data, dict) and _number(data.get("dropped")):
                     dropped.add_metric([*labels, str(component)], float(data["dropped"]))
+            for figure, (where, key) in FIGURE_GAUGES.items():
+                if figure in measured:
+                    target = resources if where == "resources" else memory
+                    scale = RESOURCE_GAUGES[key][2] if where == "resources" else 1.0
+                    target[key].add_metric(labels, measured[figure] * scale)
             metrics = collected.get("metrics")
             if not isinstance(metrics, dict):
                 continue
             for key, value in (metrics.get("resources") or {}).items():
                 number = _number(value)
-                if key in resources and number is not None:
+                if key in resources and key not in FROM_CATALOGUE and number is not None:
                     resources[key].add_metric(labels, number * RESOURCE_GAUGES[key][2])
-            for key, value in (metrics.get("memory") or {}).items():
-                number = _number(value)
-                if key in memory and number is not None:
-                    memory[key].add_metric(labels, number)
             for point in metrics.get("records") or ():
                 self._add_point(families, extension, nodeid, point)
         tests = CounterMetricFamily(
@@ -185,6 +207,8 @@ class PrometheusExporter:
             tests.add_metric([extension, result], float(count))
         yield tests
         yield duration
+        if overhead.samples:
+            yield overhead
         yield phases
         yield outcome
         for gauge in (*resources.values(), *memory.values()):

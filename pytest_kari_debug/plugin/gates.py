@@ -20,6 +20,7 @@ except ImportError:  # Windows
 
 from ..backends import location_exists, redact
 from ..exceptions import ConfigurationError, StoreError
+from ..figures import SessionFigures
 from ..gates import (
     BaselineError,
     Change,
@@ -29,6 +30,7 @@ from ..gates import (
     build_baseline,
     check_baseline,
     compare_test,
+    live_figures,
     needs_confirmation,
     parse_gates,
     read_baseline_file,
@@ -37,7 +39,7 @@ from ..gates import (
 )
 from ..manager import ExtensionDebugManager
 from ..storage import Store
-from .core import session_of
+from .core import own_figures, session_of
 from .options import option_text
 from .state import STATE, guard, kari_markers, register_once
 
@@ -328,24 +330,8 @@ def _live_figures(item: pytest.Item) -> dict[str, float]:
     if found is None:
         return {}
     manager, session_id = found
-    figures: dict[str, float] = {}
-    metrics = manager.get_metrics_collector()
-    resources = metrics.session_resources(session_id) if metrics.enabled else {}
-    if "peak_rss_bytes" in resources:
-        figures["peak_rss_bytes"] = float(resources["peak_rss_bytes"])
-    session_memory = getattr(metrics, "session_memory", None)
-    memory = session_memory(session_id) if callable(session_memory) and metrics.enabled else {}
-    for key in ("allocated_bytes", "allocated_blocks"):
-        if key in (memory or {}):
-            figures[key] = float(memory[key])
-    for name, component in (
-        ("logs", manager.get_logger()),
-        ("errors", manager.get_error_tracker()),
-        ("spans", manager.get_tracer()),
-    ):
-        if component.enabled:
-            figures[name] = float(len(component.session_records(session_id)))
-    return figures
+    phases, own = own_figures(item) or ({}, {})
+    return live_figures(SessionFigures(manager, session_id, phases, own))
 
 
 def _figures(measure: _Measure) -> dict[str, float]:
