@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 
 def _current_umask() -> int:
@@ -24,16 +26,25 @@ def write_atomic(
 
     Without *make_folder*, a missing folder is a ``FileNotFoundError`` rather than created.
     """
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    with open_atomic(path, make_folder=make_folder) as handle:
+        handle.write(payload)
+    return Path(path)
+
+
+@contextlib.contextmanager
+def open_atomic(path: str | os.PathLike[str], *, make_folder: bool = True) -> Iterator[BinaryIO]:
+    """A binary file to write *path* piece by piece: a temp file in the same folder, fsynced
+    and moved over *path* when the block ends without an error (removed if it raises)."""
     target = Path(path)
     if make_folder:
         target.parent.mkdir(parents=True, exist_ok=True)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         # mkstemp creates 0600; give the file the mode a plain open() would (0666 - umask).
         os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)
@@ -41,4 +52,3 @@ def write_atomic(
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    return target

@@ -13,6 +13,7 @@ import pluggy
 if TYPE_CHECKING:
     import pytest
 
+    from .journal import RunRecords
     from .manager import ExtensionDebugManager
 
 hookspec = pluggy.HookspecMarker("pytest")
@@ -50,11 +51,13 @@ def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> 
 def pytest_kari_debug_run_finished(
     config: pytest.Config,
     run: dict[str, Any],
-    tests: list[dict[str, Any]],
+    tests: RunRecords,
     sections: dict[str, Any],
 ) -> None:
     """On the controller, once every test is recorded: write outputs, fill JSON *sections*.
 
-    *tests* are the records as the store holds them (decoded from its JSON). Automatic garbage
-    collection is paused while this hook runs (none of those objects is garbage).
+    *tests* are the records as the store holds them, read from the run's journal one at a
+    time each time they are iterated (``len(tests)`` is their count): keep aggregates, not the
+    records. To amend records for the JSON and the report, add a function to
+    ``tests.transforms``. Automatic garbage collection is paused while this hook runs.
     """

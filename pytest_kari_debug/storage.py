@@ -9,6 +9,8 @@ transaction per batch.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -243,10 +245,12 @@ class Store:
         )  # fmt: skip
         values = [meta.get(c) for c in columns]
         values[3] = dumps(meta.get("args", []))
+        # The process writing the run: a run without an end whose process is gone crashed.
+        data = dumps({"pid": meta["pid"]} if meta.get("pid") is not None else {})
         inserted = db.execute(
-            f"INSERT INTO runs({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-            " ON CONFLICT(uuid) DO NOTHING",
-            values,
+            f"INSERT INTO runs({', '.join(columns)}, data)"
+            f" VALUES ({', '.join('?' * len(columns))}, ?) ON CONFLICT(uuid) DO NOTHING",
+            [*values, data],
         ).rowcount
         if not inserted and meta.get("started_at") is not None:
             earliest = self._backend.least("started_at", "?")
@@ -325,6 +329,19 @@ class Store:
                 run_id,
             ),
         )
+
+    def mark_run(self, run_id: int, *, status: str) -> None:
+        """Set the status word of run *run_id* (kept in its data: ``crashed``...)."""
+        with self.transaction() as db:
+            row = db.execute("SELECT data FROM runs WHERE id=?", (run_id,)).fetchone()
+            data = json.loads(row[0] or "{}") if row else {}
+            data["status"] = status
+            db.execute("UPDATE runs SET data=? WHERE id=?", (dumps(data), run_id))
+
+    def test_keys(self, run_id: int) -> set[tuple[str, float | None]]:
+        """The ``(nodeid, finished_at)`` of every test stored for run *run_id*."""
+        rows = self._query("SELECT nodeid, finished_at FROM tests WHERE run_id=?", (run_id,))
+        return {(row["nodeid"], row["finished_at"]) for row in rows}
 
     def write_tests(
         self, run_id: int, tests: Sequence[dict[str, Any]], texts: Sequence[str] | None = None
@@ -1326,6 +1343,8 @@ def merge_run_data(
     if isinstance(sections, dict) and isinstance(new.get("sections"), dict):
         merged["sections"] = {**sections, **new["sections"]}
     merged["shards"] = int(old.get("shards") or 1) + 1
+    if "interrupted" in (old.get("status"), new.get("status")):
+        merged["status"] = "interrupted"  # one shard stopped short: so did the run
     return merged
 
 
@@ -1404,7 +1423,35 @@ def _run_dict(row: Any) -> dict[str, Any]:
     data = dict(row)
     data["args"] = json.loads(data["args"] or "[]")
     data["data"] = json.loads(data["data"] or "{}")
+    data["status"] = run_status(data)
     return data
+
+
+def run_status(run: Mapping[str, Any]) -> str:
+    """How a stored run ended: ``finished``, ``interrupted`` (Ctrl-C), ``crashed`` (no end
+    recorded and its process on this host is gone: killed), ``running``, or ``unfinished``
+    (no end recorded by a process of another host)."""
+    found = run.get("data")
+    data: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+    if data.get("status"):
+        return str(data["status"])
+    if run.get("finished_at") is not None:
+        return "finished"
+    pid = data.get("pid")
+    if isinstance(pid, int) and run.get("host") == socket.gethostname():
+        return "running" if process_alive(pid) else "crashed"
+    return "unfinished"
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process *pid* exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # alive, owned by another user
+        return True
+    return True
 
 
 def _where(

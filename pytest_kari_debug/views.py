@@ -386,7 +386,7 @@ def error_occurrences(
 
 
 def error_groups_of_tests(
-    tests: Sequence[Mapping[str, Any]], states: ErrorStates
+    tests: Iterable[Mapping[str, Any]], states: ErrorStates
 ) -> list[dict[str, Any]]:
     """The groups of the errors in a run's test records, most errors first.
 
@@ -404,6 +404,7 @@ def error_groups_of_tests(
             group["count"] += count
             if not group["indexes"] or group["indexes"][-1] != index:
                 group["indexes"].append(index)
+                group["nodeid"] = test.get("nodeid")
             group["first"] = _extreme(min, group["first"], first)
             group["last"] = _extreme(max, group["last"], last)
             if last is not None and (group["newest_ts"] is None or last >= group["newest_ts"]):
@@ -411,7 +412,7 @@ def error_groups_of_tests(
     groups = []
     for (extension, fingerprint), group in found.items():
         newest = dict(group["newest"])
-        newest.setdefault("nodeid", tests[group["indexes"][-1]].get("nodeid"))
+        newest.setdefault("nodeid", group["nodeid"])
         view = error_group(
             extension,
             fingerprint,

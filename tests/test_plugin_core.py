@@ -565,19 +565,6 @@ def test_the_run_leaves_garbage_collection_as_it_found_it(
             gc.enable()
 
 
-def test_kept_texts_decode_in_order_across_chunks() -> None:
-    """The records come back in finishing order, whole, whatever the chunking."""
-    from types import SimpleNamespace
-
-    from pytest_kari_debug.plugin.core import run_records
-
-    records = [{"nodeid": f"t{n}", "text": 'a,b]\n"c"', "n": n} for n in range(7)]
-    state = SimpleNamespace(tests=[json.dumps(r) for r in records])
-    for chunk in (1, 2, 3, 7, 100):
-        assert run_records(state, chunk=chunk) == records  # type: ignore[arg-type]
-    assert run_records(SimpleNamespace(tests=[])) == []  # type: ignore[arg-type]
-
-
 def test_markers_added_by_a_conftest_at_collection_count(pytester: pytest.Pytester) -> None:
     """A kari marker a conftest adds in pytest_collection_modifyitems is honoured."""
     pytester.makeconftest(

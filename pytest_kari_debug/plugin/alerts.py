@@ -18,6 +18,7 @@ import pytest
 
 from ..alerting import ACTIVE, Alert, AlertManager
 from ..exceptions import ConfigurationError
+from ..journal import RunRecords
 from ..manager import ExtensionDebugManager
 from ..rules import (
     RULE_OPTIONS,
@@ -334,7 +335,7 @@ def _live_alerts(managers: dict[str, ExtensionDebugManager]) -> dict[str, Alert]
 def pytest_kari_debug_run_finished(
     config: pytest.Config,
     run: dict[str, Any],
-    tests: list[dict[str, Any]],
+    tests: RunRecords,
     sections: dict[str, Any],
 ) -> None:
     """Gather fired alerts: JSON section ``alerts``, ``alerts.csv`` and summary lines."""
@@ -342,22 +343,29 @@ def pytest_kari_debug_run_finished(
         _summarise(config, tests, sections)
 
 
-def _summarise(
-    config: pytest.Config, tests: list[dict[str, Any]], sections: dict[str, Any]
-) -> None:
+def _summarise(config: pytest.Config, tests: RunRecords, sections: dict[str, Any]) -> None:
     state = config.stash[STATE]
     alerts_state = config.stash[ALERTS]
     live = _live_alerts(state.managers)
+
+    def amend(test: dict[str, Any]) -> None:
+        """Delivery outcomes known since the test ended, in the records every output reads."""
+        collected = (test.get("collected_data") or {}).get("alerting") or {}
+        for record in collected.get("records") or ():
+            if isinstance(record, dict) and record.get("alert_id") in live:
+                record.update(live[record["alert_id"]].to_dict())
+
+    if live:
+        tests.transforms.append(amend)
     rows: list[dict[str, Any]] = []
+    judged = False
     for test in tests:
         collected = (test.get("collected_data") or {}).get("alerting") or {}
         records = {
             r.get("alert_id"): r for r in collected.get("records") or () if isinstance(r, dict)
         }
-        for alert_id, record in records.items():
-            if alert_id in live:  # delivery outcomes known since the test ended
-                record.update(live[alert_id].to_dict())
         result = (test.get("extra") or {}).get("alerts") or {}
+        judged = judged or bool(result)
         by_name = {r.get("name"): r for r in records.values()}
         for entry in result.get("fired") or ():
             record = by_name.get(entry["name"], {})
@@ -374,7 +382,6 @@ def _summarise(
                 }
             )
     manager_alerts = [alert.to_dict() for alert in live.values() if alert.session_id is None]
-    judged = any((test.get("extra") or {}).get("alerts") for test in tests)
     if not (judged or rows or manager_alerts or alerts_state.ini_rules):
         return  # no rule, no alert: nothing to report
     counts = {s.value: 0 for s in AlertSeverity}

@@ -11,7 +11,7 @@ import sys
 import time
 import tracemalloc
 import uuid
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,10 +22,18 @@ from .. import __version__, memtrace, selfcost
 from ..backends import redact_urls
 from ..config import DebugConfiguration, field_names, parse_field
 from ..exceptions import ConfigurationError, KariDebugAssertion, StoreError
-from ..exporters.json_export import build_run_document, write_run_json
+from ..exporters.json_export import add_dropped, stream_run_json, summary_of
+from ..journal import (
+    MemoryRecords,
+    RunJournal,
+    RunRecords,
+    journal_dir,
+    line_of,
+    recover_journals,
+)
 from ..manager import ExtensionDebugManager
 from ..model import SCHEMA_VERSION
-from ..storage import Store, dumps, loads_many
+from ..storage import Store, dumps
 from . import SESSION_STARTED
 from .failures import captured_sections, failure_summary, verdict_longrepr
 from .options import KARI_FIXTURES, option_bool, option_flag, option_text
@@ -574,19 +582,49 @@ def _keep(config: pytest.Config, state: KariState, record: dict[str, Any]) -> No
         state.overhead_tests += 1
     state.extensions.add(str(record.get("extension_id")))
     text = dumps(record)
-    state.tests.append(text)
+    state.recorded += 1
+    add_dropped(state.dropped, record)
+    journal = _open_journal(config, state)
+    try:
+        journal.append(text)
+    except OSError as exc:
+        state.diagnose(f"could not append to the run's journal, records kept in memory: {exc}")
+        state.journal = MemoryRecords()
+        state.journal.transforms = journal.transforms
+        for old in journal.texts():
+            state.journal.append(old.decode("utf-8", "surrogatepass"))
+        state.journal.append(text)
     state.pending.append((record, text))
     due = time.monotonic() - state.last_flush >= FLUSH_EVERY_SECONDS
-    if len(state.pending) >= FLUSH_EVERY_TESTS or due:
+    # The first test opens the store and its run: a killed run shows from then on.
+    if len(state.pending) >= FLUSH_EVERY_TESTS or due or state.recorded == 1:
         flush(config, state)
 
 
-def run_records(state: KariState, chunk: int = 1000) -> list[dict[str, Any]]:
-    """Every finished test's record, decoded from the texts kept during the run."""
-    records: list[dict[str, Any]] = []
-    for start in range(0, len(state.tests), chunk):
-        records.extend(loads_many(state.tests[start : start + chunk]))
-    return records
+def _open_journal(config: pytest.Config, state: KariState) -> RunRecords:
+    """The run's journal, made at its first test: next to the store (a killed run's journal
+    is imported by the next run), in a temporary folder without one, in memory without disk."""
+    if state.journal is not None:
+        return state.journal
+    with guard(config, "reading run metadata"):
+        _complete_run_meta(config, state)
+    store_path = state.settings.store_path
+    header = {k: v for k, v in state.run.items() if k != "id"}
+    folders = [None] if store_path is None else [journal_dir(store_path, config.rootpath), None]
+    for folder in folders:
+        try:
+            state.journal = RunJournal(folder, header)
+            return state.journal
+        except OSError as exc:
+            problem = exc
+    state.diagnose(f"could not create the run's journal, records kept in memory: {problem}")
+    state.journal = MemoryRecords()
+    return state.journal
+
+
+def run_records(state: KariState) -> RunRecords:
+    """Every finished test's record, read one at a time from the run's journal."""
+    return state.journal if state.journal is not None else MemoryRecords()
 
 
 def _git(rootdir: Path, *args: str) -> str | None:
@@ -604,6 +642,7 @@ def _run_meta(config: pytest.Config) -> dict[str, Any]:
     return {
         "uuid": run_uuid(config) or uuid.uuid4().hex,
         "id": None,
+        "pid": os.getpid(),
         "started_at": config.stash.get(SESSION_STARTED, None) or time.time(),
         "rootdir": str(config.rootpath),
         # --kari-store=postgresql://user:PASSWORD@...: the password stays out of every output.
@@ -635,6 +674,12 @@ def _open_store(config: pytest.Config, state: KariState) -> Store | None:
     path = state.settings.store_path
     try:
         state.store = Store(path)
+        recovered = recover_journals(state.store, journal_dir(path, config.rootpath))
+        if recovered:
+            state.diagnose(
+                f"store: imported the journal of {len(recovered)} killed run(s)"
+                f" (run {', '.join(map(str, recovered))}), marked crashed"
+            )
         _complete_run_meta(config, state)
         begin_run(config, state, state.store)
     except StoreError as exc:
@@ -679,11 +724,11 @@ def finish_run(config: pytest.Config, exitstatus: int | pytest.ExitCode) -> None
     """Write the run's outputs now (at the end of the session, or before the process is ended
     under a hung test: pytest-timeout's thread method)."""
     state = config.stash.get(STATE, None)
-    if state is None or state.is_worker or not state.tests or state.finished:
+    if state is None or state.is_worker or not state.recorded or state.finished:
         return
     state.finished = True
-    # Decoding every record makes many objects at once and none is garbage: a collection
-    # they set off would walk the whole heap for nothing (pytest collects after the run).
+    # Records are decoded one at a time and freed by reference counting: a collection the
+    # allocations set off would walk the whole heap for nothing (pytest collects after the run).
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -691,6 +736,11 @@ def finish_run(config: pytest.Config, exitstatus: int | pytest.ExitCode) -> None
     finally:
         if gc_was_enabled:
             gc.enable()
+        # Kept while the store lacks some test: the next run imports them.
+        lagging = state.store_failed or state.store_problem is not None
+        if state.journal is not None and not lagging:
+            with guard(config, "removing the run's journal"):
+                state.journal.remove()
 
 
 def _finish_run(config: pytest.Config, state: KariState, exitstatus: int | pytest.ExitCode) -> None:
@@ -704,13 +754,12 @@ def _finish_run(config: pytest.Config, state: KariState, exitstatus: int | pytes
     state.run.update(
         finished_at=finished,
         exit_status=int(exitstatus),
+        status=run_status_of(exitstatus),
         duration_s=round(max(0.0, finished - state.run.get("started_at", finished)), 3),
         workers=len(state.workers),
         kari_overhead_ms=round(state.kari_overhead_ms, 3),
     )
-    tests: list[dict[str, Any]] = []
-    with guard(config, "reading the run's test records"):
-        tests = run_records(state)
+    tests = run_records(state)
     with guard(config, "writing run outputs"):
         config.hook.pytest_kari_debug_run_finished(
             config=config, run=state.run, tests=tests, sections=state.sections
@@ -721,16 +770,27 @@ def _finish_run(config: pytest.Config, state: KariState, exitstatus: int | pytes
                 state.run_id,
                 finished_at=finished,
                 exit_status=int(exitstatus),
-                data={"diagnostics": state.diagnostics, "sections": state.sections},
+                data={
+                    "pid": state.run.get("pid"),
+                    "status": state.run["status"],
+                    "diagnostics": state.diagnostics,
+                    "sections": state.sections,
+                },
             )
             state.outputs.setdefault("store", f"{store_label(state)} (run {state.run_id})")
     if state.settings.json_path is not None:
         with guard(config, "writing the JSON export"):
-            document = build_run_document(
-                state.run, tests, diagnostics=state.diagnostics, sections=state.sections
-            )
+            summary = summary_of(state.recorded, state.outcomes, state.extensions, state.dropped)
+            texts = (line_of(dumps(test)) for test in tests) if tests.transforms else tests.texts()
             try:
-                path = write_run_json(state.settings.json_path, document)
+                path = stream_run_json(
+                    state.settings.json_path,
+                    state.run,
+                    summary,
+                    texts,
+                    diagnostics=state.diagnostics,
+                    sections=state.sections,
+                )
                 state.outputs["json"] = str(path)
             except OSError as exc:
                 state.diagnose(
@@ -777,10 +837,16 @@ def overhead_line(state: KariState) -> str:
     )
 
 
+def run_status_of(exitstatus: int | pytest.ExitCode) -> str:
+    """The run's status word: ``interrupted`` after Ctrl-C (or a ``pytest.exit``), else
+    ``finished`` (the exit status says whether tests failed)."""
+    return "interrupted" if int(exitstatus) == pytest.ExitCode.INTERRUPTED else "finished"
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     """Counts, alerts, error groups and where the report is; everything else with -v."""
     state = config.stash.get(STATE, None)
-    if state is None or state.is_worker or not (state.tests or state.diagnostics):
+    if state is None or state.is_worker or not (state.recorded or state.diagnostics):
         return
     with guard(config, "writing the terminal summary"):
         verbose = config.get_verbosity() > 0
@@ -789,7 +855,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         extensions = sorted(state.extensions)
         outcome_text = ", ".join(f"{n} {o}" for o, n in sorted(state.outcomes.items()))
         write(
-            f"{len(state.tests)} tests recorded for {len(extensions)} extension(s)"
+            f"{state.recorded} tests recorded for {len(extensions)} extension(s)"
             f" ({', '.join(extensions)}): {outcome_text}"
         )
         if state.overhead_tests:
@@ -841,7 +907,7 @@ def fixture_manager(request: pytest.FixtureRequest) -> ExtensionDebugManager:
 
 
 def iter_records(
-    tests: list[dict[str, Any]], component: str
+    tests: Iterable[dict[str, Any]], component: str
 ) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
     """Yield ``(test, record)`` for every record of *component* in *tests*."""
     for test in tests:

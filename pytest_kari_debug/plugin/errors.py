@@ -11,6 +11,7 @@ from ..context import current_session
 from ..errors import trend_direction
 from ..exceptions import KariDebugAssertion
 from ..exporters.csv_export import write_csv
+from ..journal import RunRecords
 from ..views import run_error_groups, short_text
 from .core import iter_records
 from .sharing import run_uuid
@@ -104,7 +105,7 @@ def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> 
 def pytest_kari_debug_run_finished(
     config: pytest.Config,
     run: dict[str, Any],
-    tests: list[dict[str, Any]],
+    tests: RunRecords,
     sections: dict[str, Any],
 ) -> None:
     """Group the run's errors, sync them with the store, write errors.csv, note the summary."""
@@ -115,7 +116,7 @@ def pytest_kari_debug_run_finished(
 def _finish(
     config: pytest.Config,
     run: dict[str, Any],
-    tests: list[dict[str, Any]],
+    tests: Iterable[dict[str, Any]],
     sections: dict[str, Any],
 ) -> None:
     state = config.stash[STATE]
@@ -241,7 +242,7 @@ def summary_lines(section: dict[str, Any]) -> list[str]:
 def _write_csv(
     state: KariState,
     run: dict[str, Any],
-    tests: list[dict[str, Any]],
+    tests: Iterable[dict[str, Any]],
     stored: dict[tuple[str, str], dict[str, Any]],
 ) -> None:
     csv_dir = state.settings.csv_dir

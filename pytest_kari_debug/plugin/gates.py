@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from ..journal import RunRecords
+
 try:
     import resource
 
@@ -422,7 +424,7 @@ class MeasuredTests:
 def pytest_kari_debug_run_finished(
     config: pytest.Config,
     run: dict[str, Any],
-    tests: list[dict[str, Any]],
+    tests: RunRecords,
     sections: dict[str, Any],
 ) -> None:
     """Save the baseline asked for; gather the comparison for the JSON, store and summary."""

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pytest
 
 from ..context import current_session
 from ..exporters.logs_export import drop_marker, log_rows
+from ..journal import RunRecords
 from ..logger import LEVELS, KariLogHandler
 from .state import STATE, guard, register_when_sessions, write_run_csv
 
@@ -138,18 +140,19 @@ def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> 
         }
 
 
-def run_log_records(tests: list[dict[str, Any]], limit: int | None = None) -> list[dict[str, Any]]:
+def run_log_records(
+    tests: Iterable[dict[str, Any]], limit: int | None = None
+) -> Iterator[dict[str, Any]]:
     """Every test's log records in finishing order, a drop marker after a test that dropped."""
-    rows: list[dict[str, Any]] = []
     for test in tests:
         data = _logging_data(test)
         if data is None:
             continue
         records = [r for r in data.get("records") or () if isinstance(r, dict)]
-        rows.extend(records)
+        yield from records
         dropped = int(data.get("dropped") or 0)
         if dropped:
-            rows.append(
+            yield (
                 drop_marker(
                     dropped,
                     extension_id=str(test.get("extension_id") or ""),
@@ -159,13 +162,12 @@ def run_log_records(tests: list[dict[str, Any]], limit: int | None = None) -> li
                     ts=records[-1].get("ts") if records else test.get("finished_at"),
                 )
             )
-    return rows
 
 
 def pytest_kari_debug_run_finished(
     config: pytest.Config,
     run: dict[str, Any],
-    tests: list[dict[str, Any]],
+    tests: RunRecords,
     sections: dict[str, Any],
 ) -> None:
     """Write ``logs.csv`` under ``--kari-csv``; add the run's log counts to its sections."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 
 from ..exceptions import ExportError
+from ..journal import RunRecords
 from ..stats import quantile
 from .options import option_text
 from .state import STATE, guard, write_run_csv
@@ -59,9 +61,8 @@ def _metrics_of(test: dict[str, Any]) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def csv_rows(tests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def csv_rows(tests: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """Rows of ``metrics.csv``: recorded points, then per-test resource and memory figures."""
-    rows: list[dict[str, Any]] = []
     for test in tests:
         metrics = _metrics_of(test)
         if not metrics:
@@ -72,16 +73,15 @@ def csv_rows(tests: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "session_id": test.get("session_id"),
         }
         for point in metrics.get("records") or ():
-            rows.append({**base, "kind": "metric", **point, "labels": point.get("labels") or {}})
+            yield {**base, "kind": "metric", **point, "labels": point.get("labels") or {}}
         ended = test.get("finished_at")
         for kind in ("resources", "memory"):
             for name, value in (metrics.get(kind) or {}).items():
                 if _is_number(value):
-                    rows.append({**base, "ts": ended, "kind": kind, "name": name,
-                                 "value": value, "unit": _unit(name), "labels": {}})  # fmt: skip
+                    yield {**base, "ts": ended, "kind": kind, "name": name,
+                           "value": value, "unit": _unit(name), "labels": {}}  # fmt: skip
         for point in metrics.get("samples") or ():
-            rows.extend(_sample_rows(base, point))
-    return rows
+            yield from _sample_rows(base, point)
 
 
 def _is_number(value: Any) -> bool:
@@ -117,7 +117,7 @@ def _unit(name: str) -> str:
     return "count"
 
 
-def run_summary(tests: list[dict[str, Any]]) -> dict[str, Any]:
+def run_summary(tests: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """The ``metrics`` section of the run: per extension and per metric name, plus the tops."""
     extensions: dict[str, dict[str, Any]] = {}
     values: dict[str, list[float]] = {}
@@ -192,7 +192,7 @@ def _summary_line(section: dict[str, Any]) -> str:
 def pytest_kari_debug_run_finished(
     config: pytest.Config,
     run: dict[str, Any],
-    tests: list[dict[str, Any]],
+    tests: RunRecords,
     sections: dict[str, Any],
 ) -> None:
     """Write metrics.csv, the Prometheus file and the push; add the ``metrics`` section."""

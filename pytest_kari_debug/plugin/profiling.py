@@ -7,7 +7,7 @@ import hashlib
 import inspect
 import re
 import sys
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ import pytest
 
 from ..atomic import write_atomic
 from ..context import CURRENT_SESSION, SessionInfo
+from ..journal import RunRecords
 from ..profiler import PerformanceProfiler, ProfileSession, bottlenecks_from_profiles
 from .core import manager_for, session_of
 from .options import option_text
@@ -230,7 +231,7 @@ class ProfiledTests:
             record["extra"]["profiling"] = {"pending_files": handle.pending}
 
 
-def _profiles(tests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _profiles(tests: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     found = []
     for test in tests:
         data = (test.get("collected_data") or {}).get("profiling")
@@ -256,7 +257,7 @@ def _overhead(profiles: list[dict[str, Any]]) -> dict[str, Any]:
 def pytest_kari_debug_run_finished(
     config: pytest.Config,
     run: dict[str, Any],
-    tests: list[dict[str, Any]],
+    tests: RunRecords,
     sections: dict[str, Any],
 ) -> None:
     """Rank the run's bottlenecks and slowest tests; summary lines; the profile folder."""

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from ..history import load_history
+from ..journal import RunRecords
 from .options import option_text
 from .state import STATE, guard
 
@@ -45,7 +46,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_kari_debug_run_finished(
     config: pytest.Config,
     run: dict[str, Any],
-    tests: list[dict[str, Any]],
+    tests: RunRecords,
     sections: dict[str, Any],
 ) -> None:
     """Write the HTML report after every other feature has filled its sections."""

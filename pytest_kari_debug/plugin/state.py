@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from ..backends import StoreLocation
 from ..config import DebugConfiguration
 from ..exceptions import KariDebugWarning
 from ..exporters.csv_export import write_csv
+from ..journal import RunRecords
 from ..manager import ExtensionDebugManager
 from ..storage import Store
 
@@ -57,9 +59,12 @@ class KariState:
     retry_at: float = 0.0
     run_id: int | None = None
     run: dict[str, Any] = field(default_factory=dict)
-    #: Every finished test's record as the store's JSON text: compact, and nothing the
-    #: garbage collector has to walk while the run goes on (decoded once at its end).
-    tests: list[str] = field(default_factory=list)
+    #: Every finished test's record, one JSON line each in the run's journal (on disk: memory
+    #: stays flat however long the run), streamed from there into the outputs at the end.
+    journal: RunRecords | None = None
+    #: How many tests were recorded, and their dropped records per component.
+    recorded: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
     #: Records (and their texts) not yet written to the store.
     pending: list[tuple[dict[str, Any], str]] = field(default_factory=list)
     outcomes: dict[str, int] = field(default_factory=dict)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import os
 import platform
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import pytest
 from ..exceptions import ExportError
 from ..exporters.jaeger import SpanBatch, write_jaeger
 from ..exporters.otlp import check_endpoint, require_otlp_exporter, send_otlp, write_otlp_json
+from ..journal import RunRecords
 from ..tracing import (
     analyze_spans,
     ensure_tracer_provider,
@@ -218,7 +221,7 @@ def _reason(longrepr: str | None) -> str:
     return f": {text[:500]}" if text else ""
 
 
-def _iter_spans(tests: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+def _iter_spans(tests: Iterable[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
     for test in tests:
         data = (test.get("collected_data") or {}).get("tracing")
         if isinstance(data, dict):
@@ -227,7 +230,7 @@ def _iter_spans(tests: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], d
                     yield test, span
 
 
-def span_batches(tests: list[dict[str, Any]], run_id: str) -> list[SpanBatch]:
+def span_batches(tests: Iterable[dict[str, Any]], run_id: str) -> list[SpanBatch]:
     """The run's spans grouped by extension and worker (a Jaeger process / OTLP resource)."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for test, span in _iter_spans(tests):
@@ -248,21 +251,53 @@ def span_batches(tests: list[dict[str, Any]], run_id: str) -> list[SpanBatch]:
     return batches
 
 
-def _slowest(tests: list[dict[str, Any]], top: int = 10) -> list[dict[str, Any]]:
-    spans = sorted(
-        (s for _, s in _iter_spans(tests)), key=lambda s: -float(s.get("duration_ms") or 0)
-    )
-    return [
-        {"trace_id": s.get("trace_id"), "span_id": s.get("span_id"), "name": s.get("name"),
-         "duration_ms": s.get("duration_ms")}
-        for s in spans[:top]
-    ]  # fmt: skip
+class _TraceSummary:
+    """The run's span figures, gathered one test at a time (the spans are never all kept):
+    counts, trace ids, the slowest spans and the bottlenecks of each test's traces."""
+
+    SLOWEST = 10
+    BOTTLENECKS = 20
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+        self.spans = 0
+        self.dropped = 0
+        self.unsampled = 0
+        self.traces: set[Any] = set()
+        self.order = itertools.count()  # ties never compare the dicts
+        self.slowest: list[tuple[float, int, dict[str, Any]]] = []
+        self.bottlenecks: list[tuple[float, int, dict[str, Any]]] = []
+
+    def _keep(self, heap: list[tuple[float, int, dict[str, Any]]], size: int,
+              duration: float, item: dict[str, Any]) -> None:  # fmt: skip
+        entry = (duration, -next(self.order), item)
+        if len(heap) < size:
+            heapq.heappush(heap, entry)
+        elif entry > heap[0]:
+            heapq.heapreplace(heap, entry)
+
+    def add(self, test: dict[str, Any]) -> None:
+        data = (test.get("collected_data") or {}).get("tracing") or {}
+        if not isinstance(data, dict):
+            return
+        self.dropped += int(data.get("dropped") or 0)
+        self.unsampled += data.get("sampled") is False
+        by_trace: dict[Any, list[dict[str, Any]]] = {}
+        for span in data.get("records") or ():
+            if isinstance(span, dict):
+                self.spans += 1
+                by_trace.setdefault(span.get("trace_id"), []).append(span)
+                self._keep(self.slowest, self.SLOWEST, float(span.get("duration_ms") or 0), span)
+        self.traces.update(by_trace)
+        for trace_spans in by_trace.values():
+            for found in analyze_spans(trace_spans, self.threshold)["bottlenecks"]:
+                self._keep(self.bottlenecks, self.BOTTLENECKS, found["duration_ms"], found)
 
 
 def pytest_kari_debug_run_finished(
     config: pytest.Config,
     run: dict[str, Any],
-    tests: list[dict[str, Any]],
+    tests: RunRecords,
     sections: dict[str, Any],
 ) -> None:
     """Write the Jaeger and OTLP outputs, send OTLP, and add the ``tracing`` section."""
@@ -271,46 +306,35 @@ def pytest_kari_debug_run_finished(
     if settings is None or not state.settings.trace:
         return
     with guard(config, "summarising traces"):
-        spans = [span for _, span in _iter_spans(tests)]
-        traces = {s.get("trace_id") for s in spans}
-        dropped = sum(
-            int(((t.get("collected_data") or {}).get("tracing") or {}).get("dropped") or 0)
-            for t in tests
-        )
-        unsampled = sum(
-            1
-            for t in tests
-            if ((t.get("collected_data") or {}).get("tracing") or {}).get("sampled") is False
-        )
         threshold = state.settings.configuration.slow_span_ms
-        by_trace: dict[Any, list[dict[str, Any]]] = {}
-        for span in spans:
-            by_trace.setdefault(span.get("trace_id"), []).append(span)
-        bottlenecks = [
-            found
-            for trace_spans in by_trace.values()
-            for found in analyze_spans(trace_spans, threshold)["bottlenecks"]
-        ]
-        bottlenecks.sort(key=lambda b: -b["duration_ms"])
+        summary = _TraceSummary(threshold)
+        for test in tests:
+            summary.add(test)
+        traces, dropped, unsampled = summary.traces, summary.dropped, summary.unsampled
         section: dict[str, Any] = {
             "run_id": settings.run_id,
             "parent": settings.parent,
-            "spans": len(spans),
+            "spans": summary.spans,
             "traces": len(traces),
             "dropped_spans": dropped,
             "unsampled_tests": unsampled,
             "sampling_rate": state.settings.configuration.sampling_rate,
             "slow_span_ms": threshold,
-            "slowest": _slowest(tests),
-            "bottlenecks": bottlenecks[:20],
+            "slowest": [
+                {k: s.get(k) for k in ("trace_id", "span_id", "name", "duration_ms")}
+                for _, _, s in sorted(summary.slowest, reverse=True)
+            ],
+            "bottlenecks": [b for _, _, b in sorted(summary.bottlenecks, reverse=True)],
             "opentelemetry_provider_set": settings.provider_set,
             "outputs": {},
         }
         sections["tracing"] = section
-        line = f"tracing: {len(spans)} spans in {len(traces)} traces"
+        line = f"tracing: {summary.spans} spans in {len(traces)} traces"
         if dropped or unsampled:
             line += f" ({dropped} spans dropped, {unsampled} tests unsampled)"
         state.summary_lines.append(line)
+    if settings.jaeger is None and settings.otlp_json is None and not settings.otlp_endpoint:
+        return
     batches = span_batches(tests, settings.run_id)
     for target, write, label, key, where in (
         (settings.jaeger, write_jaeger, "jaeger", "jaeger", "writing the Jaeger JSON"),

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_atomic
+from ..atomic import open_atomic
 from ..history import RunHistory
-from .data import ReportError, ReportLimits, ReportModel, build_report_model
-from .templates import render, templates_dir
+from .data import TESTS_PLACEHOLDER, ReportError, ReportLimits, ReportModel, build_report_model
+from .templates import render, script_json, templates_dir
 
 __all__ = [
     "ReportError",
@@ -48,7 +49,7 @@ def render_report(
 def write_report(
     path: str | Path,
     run: Mapping[str, Any],
-    tests: Sequence[Mapping[str, Any]],
+    tests: Iterable[Mapping[str, Any]],
     *,
     sections: Mapping[str, Any] | None = None,
     diagnostics: Iterable[str] = (),
@@ -56,18 +57,42 @@ def write_report(
     title: str | None = None,
     history: RunHistory | None = None,
 ) -> Path:
-    """Render the report of one run and write it to *path* atomically."""
-    html = render_report(
-        run,
-        tests,
-        sections=sections,
-        diagnostics=diagnostics,
-        limits=limits,
-        title=title,
-        history=history,
-    )
-    try:
-        return write_atomic(path, html)
-    except OSError as exc:
-        msg = f"cannot write the report to {str(path)!r}: {exc}"
-        raise ReportError(msg) from exc
+    """Render the report of one run and write it to *path* atomically.
+
+    Each test's row is turned into its page JSON as soon as it is made and parked in a
+    temporary file, then copied into the page: the rows are never all in memory.
+    """
+    with tempfile.TemporaryFile() as spill:
+
+        def park(row: dict[str, Any]) -> None:
+            spill.write(script_json(row).encode("utf-8", "backslashreplace") + b"\n")
+
+        model = build_report_model(
+            run,
+            tests,
+            sections=sections,
+            diagnostics=diagnostics,
+            limits=limits,
+            title=title,
+            history=history,
+            row_sink=park,
+        )
+        html = render(model)
+        marker = str(script_json(TESTS_PLACEHOLDER))
+        if html.count(marker) != 1:
+            msg = "report template must embed the payload once"
+            raise ReportError(msg)
+        head, tail = html.split(marker)
+        spill.seek(0)
+        try:
+            with open_atomic(path) as out:
+                out.write(head.encode("utf-8", "backslashreplace") + b"[")
+                separator = b""
+                for line in spill:
+                    out.write(separator + line.rstrip(b"\n"))
+                    separator = b","
+                out.write(b"]" + tail.encode("utf-8", "backslashreplace"))
+        except OSError as exc:
+            msg = f"cannot write the report to {str(path)!r}: {exc}"
+            raise ReportError(msg) from exc
+    return Path(path)

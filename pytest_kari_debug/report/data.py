@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +40,10 @@ _REPEATS = {
 #: Epoch-seconds keys the page stores as milliseconds since the test started.
 TIME_KEYS = frozenset({"ts", "start", "end", "created_at", "resolved_at"})
 _MAX_DEPTH = 40
+
+
+#: The payload's ``tests`` when the rows went to a sink: the writer puts them there.
+TESTS_PLACEHOLDER = "\x00kari-report-tests\x00"
 
 
 class ReportError(KariDebugError):
@@ -563,7 +567,7 @@ REPORT_FIGURES = ("duration_ms", "cpu_ms", "peak_rss_mb", "peak_memory_mb", "kar
 # The model -------------------------------------------------------------------------------
 def build_report_model(
     run: Mapping[str, Any],
-    tests: Sequence[Mapping[str, Any]],
+    tests: Iterable[Mapping[str, Any]],
     *,
     sections: Mapping[str, Any] | None = None,
     diagnostics: Iterable[str] = (),
@@ -572,6 +576,7 @@ def build_report_model(
     error_states: views.ErrorStates | None = None,
     alert_resolutions: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
     history: RunHistory | None = None,
+    row_sink: Callable[[dict[str, Any]], None] | None = None,
 ) -> ReportModel:
     """Assemble the report of one run from its metadata, test records and sections.
 
@@ -581,6 +586,11 @@ def build_report_model(
     says so or *alert_resolutions* (``store.resolutions("alert")``) holds it. *history*
     (:func:`pytest_kari_debug.history.load_history`) adds each test's recent outcomes,
     its badges (new failure, fixed, flaky) and the flaky tests.
+
+
+    *tests* is iterated once per view (a run's journal reads it from disk each time). With
+    *row_sink*, each test's page row goes to it as soon as it is made and the payload's
+    ``tests`` is :data:`TESTS_PLACEHOLDER`: the page's rows are never all in memory.
     """
     limits = limits or ReportLimits()
     sections = sections or {}
@@ -589,6 +599,7 @@ def build_report_model(
     outcomes: Counter[str] = Counter()
     alert_records: list[Mapping[str, Any]] = []
     rows: list[dict[str, Any]] = []
+    ext_index: dict[str, int] = {}
     summary_rows: list[dict[str, Any]] = []
     extension_names: dict[str, str] = {}
     failures: list[dict[str, Any]] = []
@@ -693,7 +704,12 @@ def build_report_model(
                 )
         elif captured:
             row["captured"] = captured
-        rows.append(row)
+        # The page names a test's extension by its index in "extensions" (first seen first).
+        row["ext"] = ext_index.setdefault(row["ext"], len(ext_index))
+        if row_sink is None:
+            rows.append(row)
+        else:
+            row_sink(row)
 
     if error_states is None:
         section = sections.get("errors")
@@ -710,9 +726,10 @@ def build_report_model(
     ]
     metrics = list(views.metric_aggregates(views.metric_rows_of_tests(tests)).values())
     figures_of = summary_rows
-    slowest = sorted(range(len(rows)), key=lambda i: -figures_of[i]["duration"])[: limits.top]
+    count = len(summary_rows)
+    slowest = sorted(range(count), key=lambda i: -figures_of[i]["duration"])[: limits.top]
     # Tracemalloc's peak (where measured) says more about one test than the process's RSS.
-    with_rss = [i for i in range(len(rows)) if figures_of[i]["rss"] or figures_of[i]["alloc"]]
+    with_rss = [i for i in range(count) if figures_of[i]["rss"] or figures_of[i]["alloc"]]
     with_rss.sort(key=lambda i: (-(figures_of[i]["alloc"] or 0.0), -(figures_of[i]["rss"] or 0.0)))
     regressions_key, regressions, regressions_note = _regressions(sections)
     index_of = {r["nodeid"]: i for i, r in enumerate(summary_rows)}
@@ -722,10 +739,6 @@ def build_report_model(
         if str(r.get("nodeid")) in index_of
     }
     diagnostics = [str(d) for d in diagnostics] + _self_monitoring(sections)
-    extensions = sorted({r["ext"] for r in rows})
-    ext_index = {ext: i for i, ext in enumerate(extensions)}
-    for row in rows:
-        row["ext"] = ext_index[row["ext"]]  # the page names it from "extensions"
     dropped_rows = [(k, n) for k, n in sorted(dropped.items()) if n]
     dropped_rows += [(f"{k} (left out of this page)", n) for k, n in sorted(truncated.items())]
 
@@ -737,12 +750,12 @@ def build_report_model(
         "format": FORMAT,
         "version": VERSION,
         "run": jsonable(dict(run)),
-        "tests": rows,
+        "tests": rows if row_sink is None else TESTS_PLACEHOLDER,
         "errorGroups": page_groups,
         "sections": jsonable(dict(sections), 0, limits.text_chars),
         "diagnostics": diagnostics,
         "dropped": dict(dropped_rows),
-        "extensions": extensions,
+        "extensions": list(ext_index),
         "extensionNames": extension_names,
         "historyRuns": list(history.run_ids) if history is not None else [],
         # units and meanings for the detail panes: one catalogue for every surface
@@ -767,6 +780,7 @@ def build_report_model(
             ("Workers", str(run.get("workers") or "") if run.get("workers") else ""),
             ("Exit status", "" if run.get("exit_status") is None else str(run["exit_status"])),
             ("Plugin overhead", _overhead_text(summary_rows)),
+            ("Status", str(run.get("status") or "")),
         )
         if value
     ]
@@ -788,7 +802,7 @@ def build_report_model(
         title=title or (f"kari-debug report: {root}" if root else "kari-debug report"),
         meta=meta,
         outcomes=_ordered(outcomes, OUTCOME_ORDER),
-        total=len(rows),
+        total=count,
         duration_s=_num(run.get("duration_s")) if run.get("duration_s") is not None else None,
         tests_ms=tests_ms,
         alerts_by_severity=[(k, n) for k, n in views.severity_counts(alerts).items() if n],
@@ -810,7 +824,7 @@ def build_report_model(
         diagnostics=diagnostics,
         dropped=dropped_rows,
         generated_at=_fmt_ts(time.time()),
-        extensions=extensions,
+        extensions=sorted(ext_index),
         alerts=[a | {"index": index_of.get(str(a.get("test")))} for a in alerts[: limits.alerts]],
         metrics=metrics[: limits.metrics],
         flaky=flaky[: limits.alerts],

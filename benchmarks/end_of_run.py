@@ -1,0 +1,101 @@
+"""What the end of a run costs: from the last test's teardown to the process's exit.
+
+Runs pytest on N generated trivial tests (default 2,000) in rotated rounds: plain pytest (the
+plugin not loaded), ``--kari-debug`` (store on) and ``--kari-debug --kari-json --kari-report``.
+A conftest notes the wall clock when the first test starts and when the last one's teardown
+ends; this script notes when the process has exited. It prints, as medians over the rounds,
+the in-loop time (first test to last teardown), the end of run (last teardown to exit: the
+store's last batch, the features' summaries, the outputs, the terminal summary, interpreter
+shutdown) and the end of run as a share of the in-loop time. Issue 18 asks for at most 10 %
+with ``--kari-debug``; what plain pytest spends there is in the first row.
+
+    python benchmarks/end_of_run.py [--tests 2000] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CONFTEST = """
+import json, os, time
+
+_T = {}
+
+
+def pytest_runtest_logstart(nodeid, location):
+    _T.setdefault("first", time.time())
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    _T["last"] = time.time()
+
+
+def pytest_sessionfinish(session):
+    with open(os.environ["KARI_BENCH_TIMES"], "w") as handle:
+        json.dump(_T, handle)
+"""
+
+
+def make_suite(folder: Path, tests: int) -> None:
+    """Write *tests* trivial tests in files of 100."""
+    (folder / "pytest.ini").write_text("[pytest]\n")
+    (folder / "conftest.py").write_text(CONFTEST)
+    for start in range(0, tests, 100):
+        body = "".join(
+            f"def test_{n}():\n    pass\n\n" for n in range(start, min(start + 100, tests))
+        )
+        (folder / f"test_gen_{start // 100:03d}.py").write_text(body)
+
+
+def run(folder: Path, args: list[str]) -> tuple[float, float]:
+    """Run pytest once; return (in-loop seconds, end-of-run seconds)."""
+    out = folder / "times.json"
+    out.unlink(missing_ok=True)
+    env = {**os.environ, "KARI_BENCH_TIMES": str(out)}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]
+    subprocess.run(command, cwd=folder, env=env, capture_output=True, check=False)
+    exited = time.time()
+    times = json.loads(out.read_text())
+    return times["last"] - times["first"], exited - times["last"]
+
+
+def main() -> None:
+    """Run the configurations in rotated rounds and print the medians."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tests", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=5)
+    options = parser.parse_args()
+    configs = {
+        "plain pytest": ["-p", "no:kari_debug"],
+        "--kari-debug": ["--kari-debug"],
+        "--kari-debug --kari-json --kari-report": [
+            "--kari-debug", "--kari-json=run.json", "--kari-report=report.html",
+        ],
+    }  # fmt: skip
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in configs}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        make_suite(folder, options.tests)
+        names = list(configs)
+        for round_ in range(options.rounds):
+            for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+                results[name].append(run(folder, configs[name]))
+    print(f"{options.tests} trivial tests, {options.rounds} rotated rounds, medians")
+    print("| configuration | in-loop ms | end of run ms | end / in-loop |")
+    print("| --- | ---: | ---: | ---: |")
+    for name, found in results.items():
+        loop = statistics.median(r[0] for r in found) * 1000
+        end = statistics.median(r[1] for r in found) * 1000
+        print(f"| {name} | {loop:.0f} | {end:.0f} | {end / loop:.1%} |")
+
+
+if __name__ == "__main__":
+    main()

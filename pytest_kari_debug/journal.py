@@ -1,0 +1,229 @@
+"""The journal of a run: each finished test's record as one JSON line, appended as it finishes.
+
+One ``write`` per test, no fsync: like the store's WAL (``synchronous=NORMAL``) it survives the
+process being killed (SIGKILL, ``os._exit``, a segfault), not the machine losing power. The
+plugin writes the store from it in batches, streams the run's outputs from it at the end (the
+run's records are never all in memory) and deletes it. A journal left behind by a killed run
+is imported into the store by the next run (:func:`recover_journals`), its run marked
+``crashed`` with every finished test present.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import json
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from .storage import Store, dumps, process_alive
+
+SUFFIX = ".jsonl"
+
+
+def journal_dir(location: Path | str, rootdir: Path) -> Path:
+    """Where the journals of the runs of the store at *location* are kept: beside a SQLite
+    file, under *rootdir*'s ``.kari-debug`` for a server's URL (one folder per URL)."""
+    if isinstance(location, Path):
+        return location.with_name(location.name + "-runs")
+    digest = hashlib.sha256(location.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return rootdir / ".kari-debug" / f"runs-{digest}"
+
+
+def _decode(line: bytes) -> Any:
+    """One JSON text of :func:`~pytest_kari_debug.storage.dumps`, decoded."""
+    if line[:1] == b" ":  # the standard library wrote it (an integer past 64 bits): it reads it
+        return json.loads(line.decode("utf-8", "surrogatepass"))
+    return orjson.loads(line)
+
+
+def read_lines(path: Path) -> Iterator[Any]:
+    """Decode the complete lines of journal *path* in order, header first (a line cut short by
+    a kill, the last one, is skipped)."""
+    with open(path, "rb") as handle:
+        for line in handle:
+            if line.endswith(b"\n"):
+                yield _decode(line)
+
+
+class RunRecords:
+    """The test records of a run, handed out one at a time (never all in memory at once).
+
+    Iterating decodes each record in the order the tests finished, then applies every
+    function of :attr:`transforms` to it (a feature amending records at the end of the run:
+    the JSON and the report see the amended records); ``len`` is the count.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.transforms: list[Callable[[dict[str, Any]], None]] = []
+
+    def texts(self) -> Iterator[bytes]:
+        """Each record's JSON text (UTF-8) as written."""
+        raise NotImplementedError
+
+    def append(self, text: str) -> None:
+        """Add one test record (its :func:`~pytest_kari_debug.storage.dumps` text)."""
+        raise NotImplementedError
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        transforms = self.transforms
+        for text in self.texts():
+            record = _decode(text)
+            for transform in transforms:
+                transform(record)
+            yield record
+
+    def __contains__(self, item: object) -> bool:
+        return any(record == item for record in self)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        """The record at *index* (read up to it: iterate instead when you want many)."""
+        position = index + self.count if index < 0 else index
+        if not 0 <= position < self.count:
+            msg = f"test record index {index} out of range ({self.count} records)"
+            raise IndexError(msg)
+        return next(itertools.islice(iter(self), position, None))
+
+    def remove(self) -> None:
+        """Let go of the records."""
+
+
+def line_of(text: str) -> bytes:
+    """One line's bytes: what the standard library wrote (``dumps`` starts it with a newline)
+    starts with a space instead, which JSON allows and which tells the reader to use it too."""
+    if text[:1] == "\n":
+        text = " " + text[1:]
+    return text.encode("utf-8", "surrogatepass")
+
+
+class MemoryRecords(RunRecords):
+    """Records kept in memory as compact text: where no journal file can be written."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._texts: list[bytes] = []
+
+    def append(self, text: str) -> None:
+        self._texts.append(line_of(text))
+        self.count += 1
+
+    def texts(self) -> Iterator[bytes]:
+        yield from self._texts[: self.count]
+
+    def remove(self) -> None:
+        self._texts.clear()
+
+
+class RunJournal(RunRecords):
+    """The journal file of the running run, one line per finished test after a header."""
+
+    def __init__(self, folder: Path | None, header: dict[str, Any]) -> None:
+        super().__init__()
+        self.temporary = folder is None
+        made = Path(tempfile.mkdtemp(prefix="kari-debug-run-")) if folder is None else folder
+        made.mkdir(parents=True, exist_ok=True)
+        self.path = made / f"{header.get('uuid') or os.urandom(8).hex()}{SUFFIX}"
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        self._fd: int | None = os.open(self.path, flags, 0o644)
+        self._write(line_of(dumps({"journal": 1, "host": socket.gethostname(), **header})))
+
+    def _write(self, data: bytes) -> None:
+        if self._fd is None:
+            msg = f"journal {str(self.path)!r} is closed"
+            raise OSError(msg)
+        view = memoryview(data + b"\n")
+        while view:
+            view = view[os.write(self._fd, view) :]
+
+    def append(self, text: str) -> None:
+        self._write(line_of(text))
+        self.count += 1
+
+    def texts(self) -> Iterator[bytes]:
+        remaining = self.count  # what was written when the reader started
+        with open(self.path, "rb") as handle:
+            handle.readline()  # the header
+            for line in handle:
+                if remaining <= 0:
+                    break
+                remaining -= 1
+                yield line.rstrip(b"\n")
+
+    def close(self) -> None:
+        """Close the file (it stays on disk)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def remove(self) -> None:
+        """Close and delete the journal (and its folder when it was a temporary one)."""
+        self.close()
+        if self.temporary:
+            shutil.rmtree(self.path.parent, ignore_errors=True)
+        else:
+            self.path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # only when no other run's journal is left
+                self.path.parent.rmdir()
+
+
+def recover_journals(store: Store, folder: Path, batch: int = 200) -> list[int]:
+    """Import the journals in *folder* left by runs whose process is gone into *store*.
+
+    Tests the store lacks are added; a run with no end recorded is marked ``crashed``. A
+    journal that cannot be read or imported stays where it is. Returns the recovered runs' ids.
+    """
+    recovered: list[int] = []
+    try:
+        paths = sorted(folder.glob(f"*{SUFFIX}"))
+    except OSError:
+        return recovered
+    for path in paths:
+        try:
+            run_id = _recover(store, path, batch)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if run_id is not None:
+            recovered.append(run_id)
+            path.unlink(missing_ok=True)
+    return recovered
+
+
+def _recover(store: Store, path: Path, batch: int) -> int | None:
+    lines = read_lines(path)
+    header = next(lines, None)
+    if not isinstance(header, dict) or "uuid" not in header:
+        return None
+    pid = header.get("pid")
+    if header.get("host") != socket.gethostname() or not isinstance(pid, int):
+        return None  # another machine's run: it may still be going
+    if pid == os.getpid() or process_alive(pid):
+        return None
+    run = store.get_run(str(header["uuid"]))
+    run_id = int(run["id"]) if run is not None else store.begin_run(header)
+    known = store.test_keys(run_id)
+    pending: list[dict[str, Any]] = []
+    for record in lines:
+        if not isinstance(record, dict):
+            continue
+        if (record.get("nodeid"), record.get("finished_at")) not in known:
+            pending.append(record)
+            if len(pending) >= batch:
+                store.write_tests(run_id, pending)
+                pending = []
+    if pending:
+        store.write_tests(run_id, pending)
+    if run is None or run.get("finished_at") is None:
+        store.mark_run(run_id, status="crashed")
+    return run_id
