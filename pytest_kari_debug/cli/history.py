@@ -74,7 +74,7 @@ def runs_list(env: Env, limit: int) -> int:
             [
                 f"#{run['id']}",
                 ago(run["started_at"]),
-                ms(took),
+                ms(took) if run.get("status") == "finished" else str(run.get("status")),
                 str(run["tests_count"]),
                 commit,
                 ", ".join(run["extensions"]),

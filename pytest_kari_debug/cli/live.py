@@ -282,6 +282,7 @@ def _run_json(run: dict[str, Any] | None) -> dict[str, Any] | None:
         "started_at",
         "finished_at",
         "exit_status",
+        "status",
         "git_branch",
         "git_commit",
         "host",
