@@ -59,7 +59,7 @@ class RunProgress:
         if not force and now - self.written_at < PROGRESS_EVERY_SECONDS:
             return
         state = self.config.stash.get(STATE, None)
-        if state is None or not (state.settings.enabled or state.tests):
+        if state is None or not (state.settings.enabled or state.recorded):
             return  # no test of this run is recorded (yet): the store is not ours to open
         self.written_at = now
         with guard(self.config, "writing the run's progress"):
