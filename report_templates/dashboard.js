@@ -208,6 +208,15 @@
     }
   }
 
+  /* a notes box whose text survives the list being redrawn by the next poll */
+  const typedNotes = new Map();
+  function notesInput(key) {
+    const input = el("input", { type: "text", class: "notes", placeholder: "notes", "aria-label": "resolution notes" });
+    input.value = typedNotes.get(key) || "";
+    input.addEventListener("input", () => typedNotes.set(key, input.value));
+    return input;
+  }
+
   function renderErrors(e) {
     const body = $("errors");
     body.textContent = "";
@@ -217,8 +226,10 @@
       const text = `${g.error_type || "Error"}: ${g.message || ""}`;
       let action = null;
       if (g.status !== "resolved") {
-        action = el("button", { type: "button", class: "resolve" }, "Resolve");
-        action.addEventListener("click", () => resolveGroup(g.fingerprint, action));
+        const notes = notesInput(`group:${g.fingerprint}`);
+        const button = el("button", { type: "button", class: "resolve" }, "Resolve");
+        button.addEventListener("click", () => resolveGroup(g.fingerprint, button, notes.value));
+        action = el("span", { class: "resolve-with" }, notes, button);
       }
       const row = el("tr", { dataset: { fingerprint: g.fingerprint } },
         el("td", { class: "num" }, number(g.count, 0)),
@@ -236,13 +247,14 @@
     const active = alerts.filter((a) => a.status === "active");
     if (!active.length) list.append(el("li", { class: "empty" }, "no active alerts"));
     for (const alert of active) {
+      const notes = notesInput(`alert:${alert.alert_id}`);
       const button = el("button", { type: "button", class: "resolve" }, "Resolve");
-      button.addEventListener("click", () => resolveAlert(alert.alert_id, button));
+      button.addEventListener("click", () => resolveAlert(alert.alert_id, button, notes.value));
       list.append(el("li", { dataset: { alertId: alert.alert_id, severity: alert.severity } },
         el("span", { class: `badge sev-${alert.severity}` }, alert.severity),
         el("span", { class: "title" }, alert.title || alert.message || alert.alert_type || alert.alert_id),
         el("span", { class: "muted" }, clock(alert.ts)),
-        button));
+        notes, button));
     }
   }
 
@@ -298,10 +310,10 @@
     }
   }
 
-  async function resolveGroup(fingerprint, button) {
+  async function resolveGroup(fingerprint, button, notes) {
     button.disabled = true;
     try {
-      await api(`/dashboard/${enc(state.ext)}/errors/${enc(fingerprint)}/resolve`, { body: { notes: "resolved from the dashboard" } });
+      await api(`/dashboard/${enc(state.ext)}/errors/${enc(fingerprint)}/resolve`, { body: { notes: (notes || "").trim() || "resolved from the dashboard" } });
       await refresh();
     } catch (error) {
       button.disabled = false;
@@ -309,10 +321,10 @@
     }
   }
 
-  async function resolveAlert(id, button) {
+  async function resolveAlert(id, button, notes) {
     button.disabled = true;
     try {
-      await api(`/alerts/${enc(state.ext)}/${enc(id)}/resolve`, { body: { notes: "resolved from the dashboard" } });
+      await api(`/alerts/${enc(state.ext)}/${enc(id)}/resolve`, { body: { notes: (notes || "").trim() || "resolved from the dashboard" } });
       await refresh();
     } catch (error) {
       button.disabled = false;

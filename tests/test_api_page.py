@@ -149,11 +149,14 @@ def test_resolving_an_error_group_updates_the_list(
     opened.evaluate("window.__marker = 'same page'")
     row = opened.locator("#errors tr[data-fingerprint]")
     assert row.locator("td.status").inner_text() == "open"
+    row.locator("input.notes").fill("fixed by retrying")
+    time.sleep(3)  # a poll redraws the list meanwhile: the typed notes stay
+    assert row.locator("input.notes").input_value() == "fixed by retrying"
     row.locator("button.resolve").click()
     _until(lambda: row.locator("td.status").inner_text() == "resolved", "the group resolved")
     assert row.locator("button.resolve").count() == 0
     [group] = manager.get_error_tracker().get_groups()
-    assert (group.status, group.notes) == ("resolved", "resolved from the dashboard")
+    assert (group.status, group.notes) == ("resolved", "fixed by retrying")
     assert opened.evaluate("window.__marker") == "same page"  # no reload happened
     assert problems == []
 
