@@ -49,6 +49,8 @@ __all__ = [
     "values",
 ]
 
+#: Tag of a debug session's root span (a test under --kari-trace): not counted in its figures.
+ROOT_TAG = "kari.session.root"
 SPAN_AGGREGATES = ("count", "total_ms", "max_ms", "min_ms", "mean_ms", "p50_ms", "p90_ms",
                    "p95_ms", "p99_ms")  # fmt: skip
 METRIC_AGGREGATES = ("last", "max", "min", "mean", "sum", "count", "p50", "p90", "p95", "p99")
@@ -168,7 +170,7 @@ FIGURES: dict[str, FigureSpec] = {
         ),
         FigureSpec(
             "spans", "spans", "finished spans of the test (kept and dropped at the cap)",
-            source="the tracer",
+            source="the tracer (the session's root span aside)",
         ),
     )
 }  # fmt: skip
@@ -555,6 +557,8 @@ class DataFigures:
         spans = self._load("spans")
         if isinstance(spans, str):
             return self._missing(spec, "spans", spans)
+        # The session's root span is the plugin's picture of the test, not a span it made.
+        spans = [span for span in spans if not (_field(span, "tags") or {}).get(ROOT_TAG)]
         source = self.sources["spans"]
         if name == "spans":
             count = len(spans) + self.dropped().get(Kind.TRACING.value, 0)

@@ -464,7 +464,10 @@ class MetricsCollector(Component):
         meter = self._meters.get(session_id)
         if meter is None:
             return {}
-        return _resources(meter.start, _PROBE.read(), meter.peak_rss)
+        now = _PROBE.read()
+        if now[5] is not None and now[5] > meter.peak_rss:
+            meter.peak_rss = now[5]  # a peak seen now is the session's, at its end too
+        return _resources(meter.start, now, meter.peak_rss)
 
     def session_memory(self, session_id: str) -> dict[str, Any]:
         """tracemalloc figures of the open session *session_id* so far (empty without them).
