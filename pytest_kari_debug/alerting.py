@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
+import os
 import threading
 import time
 import uuid
@@ -28,7 +29,7 @@ from .channels import (
     Secret,
     WebhookNotificationChannel,
 )
-from .component import Component
+from .component import Component, export_text
 from .context import CURRENT_SESSION
 from .exceptions import ConfigurationError
 from .rules import (
@@ -640,6 +641,14 @@ class AlertManager(Component):
             and (session_id is None or a.session_id == session_id)
         ]
         return sorted(found, key=lambda a: -a.created_at)
+
+    def export(self, format: str = "json", *, path: str | os.PathLike[str] | None = None) -> str:
+        """The alerts kept, oldest first, with their statistics as ``json``, or as ``csv``;
+        with *path*, also written there atomically."""
+        fields = self.export_fields()
+        fields["alerts"] = [alert.to_dict() for alert in reversed(self.get_alerts())]
+        fields["alert_statistics"] = self.get_alert_statistics()
+        return export_text("alerts", format, fields, path)
 
     def get_active_alerts(self) -> list[Alert]:
         """The alerts not yet resolved (inhibited ones excluded), newest first."""

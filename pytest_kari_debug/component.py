@@ -2,12 +2,71 @@
 
 from __future__ import annotations
 
+import os
 import threading
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
+from .atomic import write_atomic
 from .buffer import RecordBuffer
 from .config import DebugConfiguration
 from .context import SessionInfo
+from .exceptions import ExportError
+
+#: Renders one component's data (a JSON-able mapping) in one format as text.
+ExportRenderer = Callable[[Mapping[str, Any]], str]
+
+
+class ExportRegistry:
+    """Renderers by (kind, format), filled by :mod:`pytest_kari_debug.exporters` on import.
+
+    Components may not import the exporters (they sit below them); the exporters register
+    here instead -- the registry is handed down, the imports still point down.
+    """
+
+    def __init__(self) -> None:
+        self._renderers: dict[tuple[str, str], ExportRenderer] = {}
+
+    def register(self, kind: str, fmt: str, renderer: ExportRenderer) -> None:
+        """Make *renderer* the one of *kind* in *fmt*."""
+        self._renderers[(kind, fmt)] = renderer
+
+    def formats(self, kind: str) -> list[str]:
+        """The formats *kind* can be exported in."""
+        return [fmt for (k, fmt) in self._renderers if k == kind]
+
+    def render(self, kind: str, fmt: str, data: Mapping[str, Any]) -> str:
+        """*data* of *kind* as *fmt* text; a clear ExportError for a format not served."""
+        renderer = self._renderers.get((kind, fmt))
+        if renderer is None:
+            if not self._renderers:
+                msg = (
+                    f"no exporter is loaded for {kind}: import pytest_kari_debug.exporters"
+                    " (a debug manager does)"
+                )
+                raise ExportError(msg)
+            accepted = ", ".join(self.formats(kind)) or "none"
+            msg = f"{kind} cannot be exported as {fmt!r}; accepted formats: {accepted}"
+            raise ExportError(msg)
+        return renderer(data)
+
+
+EXPORTS = ExportRegistry()
+
+
+def export_text(
+    kind: str,
+    fmt: str,
+    data: Mapping[str, Any],
+    path: str | os.PathLike[str] | None = None,
+    *,
+    registry: ExportRegistry = EXPORTS,
+) -> str:
+    """Render *data* of *kind* as *fmt*; with *path*, also write it there atomically."""
+    text = registry.render(kind, fmt, data)
+    if path is not None:
+        write_atomic(path, text)
+    return text
 
 
 class Component:
@@ -55,6 +114,17 @@ class Component:
     def session_records(self, session_id: str) -> list[Any]:
         """The records of the open session *session_id* so far (for verdicts mid-test)."""
         return self.records.peek_session(session_id)
+
+    # Export ----------------------------------------------------------------------------
+    def export_fields(self) -> dict[str, Any]:
+        """This component's part of an export (fields of ``exporters.bundle.ExportBundle``)."""
+        return {
+            "extension_id": self.extension_id,
+            "overview": {
+                "counts": {self.kind: len(self.records)},
+                "dropped": {self.kind: self.records.dropped},
+            },
+        }
 
     # Self-monitoring -------------------------------------------------------------------
     def add_diagnostic(self, message: str) -> None:

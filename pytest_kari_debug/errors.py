@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from types import FrameType, TracebackType
 from typing import Any
 
-from .component import Component
+from .component import Component, export_text
 from .context import CURRENT_SESSION, SessionInfo
 from .error_classes import ErrorClassifier
 
@@ -1076,6 +1076,14 @@ class ErrorTracker(Component):
             and (category is None or record.category == category)
         ]
         return found[:limit] if limit is not None else found
+
+    def export(self, format: str = "json", *, path: str | os.PathLike[str] | None = None) -> str:
+        """The errors kept, oldest first, and their groups as ``json``, or the errors as
+        ``csv``; with *path*, also written there atomically."""
+        fields = self.export_fields()
+        fields["errors"] = [record.to_dict() for record in reversed(self.get_errors())]
+        fields["error_groups"] = [group.to_dict() for group in self.get_groups()]
+        return export_text("errors", format, fields, path)
 
     def get_groups(self, *, status: str | None = None) -> list[ErrorGroup]:
         """Every group, most frequent first (*status*: ``resolved`` or ``unresolved`` filters)."""

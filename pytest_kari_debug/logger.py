@@ -9,6 +9,7 @@ import itertools
 import json
 import logging
 import math
+import os
 import re
 import sys
 import threading
@@ -26,7 +27,7 @@ from pathlib import PurePath
 from types import TracebackType
 from typing import Any
 
-from .component import Component
+from .component import Component, export_text
 from .context import CURRENT_SESSION, SessionInfo
 from .exceptions import ConfigurationError
 
@@ -956,6 +957,18 @@ class ExtensionLogger(Component):
         """
         query = LogQuery(level=level, limit=limit, session_id=session_id, **filters)
         return query.apply(reversed(self.records.snapshot()), LogRecord.get)
+
+    def export(
+        self, format: str = "json", *, path: str | os.PathLike[str] | None = None, **filters: Any
+    ) -> str:
+        """The records matching *filters* (those of :meth:`get_logs`), oldest first, as
+        ``json`` (the REST API's logs document), ``jsonl`` or ``csv``; with *path*, also
+        written there atomically."""
+        fields = self.export_fields()
+        fields["logs"] = [record.to_dict() for record in reversed(self.get_logs(**filters))]
+        fields["logs_dropped"] = self.records.dropped
+        fields["overview"]["log_levels"] = self.level_counts()
+        return export_text("logs", format, fields, path)
 
     def search_logs(self, query: str | None = None, **filters: Any) -> list[LogRecord]:
         """Records whose text contains *query* (case-insensitive), newest first; see get_logs."""

@@ -14,11 +14,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .alerting import AlertManager, AlertSeverity
+from .atomic import write_atomic
 from .component import Component
 from .config import DebugConfiguration
 from .context import CURRENT_SESSION, SESSION_OPTIONS, SessionInfo
 from .errors import ErrorTracker
 from .exceptions import ConfigurationError, SessionError
+from .exporters.bundle import (
+    ExportBundle,
+    check_format,
+    render_export,
+    render_traces,
+    session_tests,
+)
 from .logger import ExtensionLogger
 from .metrics import MetricsCollector
 from .profiler import PerformanceProfiler
@@ -418,6 +426,62 @@ class ExtensionDebugManager:
         message = f"{where}: {type(exc).__name__}: {exc}"
         if message not in self.diagnostics and len(self.diagnostics) < 100:
             self.diagnostics.append(message)
+
+    # Export ------------------------------------------------------------------------------
+    def export_bundle(self, *, with_tests: bool = False) -> ExportBundle:
+        """Everything this manager keeps, as the plain data every export renders.
+
+        *with_tests*: the stopped sessions as test records too (the Prometheus run families).
+        """
+        fields: dict[str, Any] = {"extension_id": self.extension_id}
+        logs = self.logger.get_logs()
+        errors = self.error_tracker.get_errors()
+        alerts = self.alert_manager.get_alerts()
+        summary = self.get_debug_summary()
+        fields.update(
+            logs=[record.to_dict() for record in reversed(logs)],
+            logs_dropped=self.logger.records.dropped,
+            metrics=self.metrics.export_data(),
+            latest_metrics=self.metrics.latest_values(),
+            errors=[record.to_dict() for record in reversed(errors)],
+            error_groups=[group.to_dict() for group in self.error_tracker.get_groups()],
+            alerts=[alert.to_dict() for alert in reversed(alerts)],
+            alert_statistics=self.alert_manager.get_alert_statistics(),
+            overview={
+                "counts": summary["counts"],
+                "dropped": summary["dropped"],
+                "log_levels": self.logger.level_counts(),
+            },
+            sessions=[session.to_dict() for session in self.sessions],
+            spans=self.tracer.get_spans(),
+            tests=session_tests(self.sessions) if with_tests else [],
+        )
+        return ExportBundle(**fields)
+
+    def export(
+        self,
+        kind: str = "all",
+        format: str = "json",
+        *,
+        trace_id: str | None = None,
+        path: str | os.PathLike[str] | None = None,
+    ) -> str:
+        """This manager's *kind* of data (logs, metrics, errors, alerts, traces, all) as
+        *format* text -- the REST API's export of a live manager; with *path*, also written
+        there atomically.
+
+        Formats: json, csv, prometheus, openmetrics; traces: jaeger or otlp (``otlp-json``).
+        """
+        fmt = "otlp" if kind == "traces" and format == "otlp-json" else format
+        check_format(kind, fmt)
+        bundle = self.export_bundle(with_tests=fmt in ("prometheus", "openmetrics"))
+        if kind == "traces":
+            text = render_traces(bundle, fmt, trace_id)
+        else:
+            text = render_export(bundle, kind, fmt).decode("utf-8")
+        if path is not None:
+            write_atomic(path, text)
+        return text
 
     def get_debug_summary(self) -> dict[str, Any]:
         """Enabled components, overhead, counts and drops of this manager."""

@@ -39,7 +39,7 @@ from typing import Any, NamedTuple
 import psutil
 
 from . import memtrace, selfcost
-from .component import Component
+from .component import Component, export_text
 from .context import CURRENT_SESSION, SessionInfo
 from .exceptions import ConfigurationError
 from .naming import sanitize_metric_name
@@ -937,6 +937,25 @@ class MetricsCollector(Component):
                 )
         except Exception as exc:
             self.add_diagnostic(f"alert handler raised {type(exc).__name__}: {exc}")
+
+    def export(self, format: str = "json", *, path: str | os.PathLike[str] | None = None) -> str:
+        """Everything kept (:meth:`export_data`) as ``json``, ``csv``, ``prometheus`` or
+        ``openmetrics`` text; with *path*, also written there atomically."""
+        fields = self.export_fields()
+        fields["metrics"] = self.export_data()
+        fields["latest_metrics"] = self.latest_values()
+        return export_text("metrics", format, fields, path)
+
+    def latest_values(self) -> dict[str, dict[str, Any]]:
+        """The newest value of each metric and resource field: name -> value and unit."""
+        latest: dict[str, dict[str, Any]] = {}
+        for sample in list(self.samples):
+            for key, value in sample.items():
+                if key != "ts":
+                    latest[key] = {"value": value, "unit": ""}
+        for point in self.records.snapshot():
+            latest[point.name] = {"value": point.value, "unit": point.unit}
+        return latest
 
     def export_data(self) -> dict[str, Any]:
         """Everything kept, as JSON-able data (for JSON and CSV exports outside pytest).

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import os
 import random
 import re
 import threading
@@ -36,9 +37,10 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.trace import SpanContext, StatusCode, TraceFlags, TraceState
 
 from .buffer import RecordBuffer
-from .component import Component
+from .component import Component, export_text
 from .config import DebugConfiguration
 from .context import CURRENT_SESSION, SessionInfo, register_session_option
+from .exceptions import ExportError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -945,6 +947,24 @@ class ExtensionTracer(Component):
             for span in list(bucket.spans)
         ]
         return sorted(spans, key=lambda s: s["start"])
+
+    def export(
+        self,
+        format: str = "jaeger",
+        trace_id: str | None = None,
+        *,
+        path: str | os.PathLike[str] | None = None,
+    ) -> str:
+        """The finished spans kept (of *trace_id*, or all) as ``jaeger`` JSON (the Jaeger UI's
+        upload format) or ``otlp-json``; with *path*, also written there atomically."""
+        spans = self.get_spans(trace_id)
+        if trace_id is not None and not spans:
+            kept = [t["trace_id"] for t in self.get_traces()[:5]]
+            msg = f"no finished span of trace {trace_id!r} is kept (some kept: {kept or 'none'})"
+            raise ExportError(msg)
+        fields = self.export_fields()
+        fields.update(spans=spans, trace_id=trace_id)
+        return export_text("traces", format, fields, path)
 
     def get_trace(self, trace_id: str) -> list[dict[str, Any]]:
         """The finished spans kept of trace *trace_id*."""

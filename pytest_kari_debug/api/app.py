@@ -475,7 +475,7 @@ def _routes(api: FastAPI) -> None:
                      + ", ".join(sorted(m.split(";")[0] for m in exports.MEDIA_TYPES.values()))},
                     status_code=406,
                 )  # fmt: skip
-            body = exports.render_export(dashboard, kind, fmt, limit=limit)
+            body = exports.export(dashboard, kind, fmt, limit=limit)
             name = exports.filename(dashboard.extension_id, kind, fmt)
             return Response(
                 body,
@@ -488,6 +488,8 @@ def _routes(api: FastAPI) -> None:
         return handler
 
     for kind in exports.KINDS:
+        if kind == "traces":
+            continue
         api.get(
             f"{PREFIX}/export/{{extension_id}}/{kind}",
             tags=["export"],
@@ -495,6 +497,31 @@ def _routes(api: FastAPI) -> None:
             responses=export_responses,
             name=f"export_{kind}",
         )(export(kind))
+
+    @api.get(
+        f"{PREFIX}/export/{{extension_id}}/traces",
+        tags=["export"],
+        response_class=Response,
+        responses={200: {"content": {"application/json": {}},
+                         "description": "Jaeger JSON or an OTLP/JSON document"}, **NOT_FOUND},
+        name="export_traces",
+    )  # fmt: skip
+    def export_traces(
+        dashboard: Dashboard,
+        format: Annotated[
+            Literal["jaeger", "otlp"],
+            Query(description="jaeger (the Jaeger UI's JSON upload) or otlp (OTLP/JSON)"),
+        ] = "jaeger",
+        limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+    ) -> Response:
+        """Export the spans as Jaeger JSON or OTLP/JSON."""
+        body = exports.export(dashboard, "traces", format, limit=limit)
+        name = exports.filename(dashboard.extension_id, "traces", format)
+        return Response(
+            body,
+            media_type=exports.MEDIA_TYPES[format],
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
 
     # The page ----------------------------------------------------------------------------
     @api.get("/", include_in_schema=False)

@@ -18,6 +18,7 @@ from .. import __version__
 from ..exporters.csv_export import render_csv
 from ..exporters.jaeger import SpanBatch, build_jaeger_document
 from ..exporters.json_export import build_run_document
+from ..exporters.otlp import build_otlp_json
 from ..storage import Store
 from .figures import MIB, figures_of
 from .render import iso, to_json
@@ -58,6 +59,7 @@ NEEDS: dict[str, tuple[str, tuple[str, ...], bool]] = {
     "csv": ("none", RECORD_KINDS, False),
     "prometheus": ("newest", RECORD_KINDS, False),
     "jaeger": ("none", ("span",), False),
+    "otlp": ("none", ("span",), False),
 }
 
 
@@ -265,13 +267,21 @@ def render_prometheus_generic(data: dict[str, Any], extension_id: str | None) ->
     return generate_latest(registry).decode("utf-8")
 
 
-def render_jaeger(data: dict[str, Any], extension_id: str | None) -> str:
-    """Spans as the JSON the Jaeger UI loads (``{"data": [trace, ...]}``): the package's
-    Jaeger exporter over one span batch per extension."""
+def _span_batches(data: dict[str, Any], extension_id: str | None) -> list[SpanBatch]:
     services: dict[str, list[dict[str, Any]]] = {}
     for span in data["records"].get("span", []):
         service = str(span.get("extension_id") or extension_id or "kari")
         services.setdefault(service, []).append(span)
-    return to_json(
-        build_jaeger_document([SpanBatch(service, spans) for service, spans in services.items()])
-    )
+    return [SpanBatch(service, spans) for service, spans in services.items()]
+
+
+def render_jaeger(data: dict[str, Any], extension_id: str | None) -> str:
+    """Spans as the JSON the Jaeger UI loads (``{"data": [trace, ...]}``): the package's
+    Jaeger exporter over one span batch per extension."""
+    return to_json(build_jaeger_document(_span_batches(data, extension_id)))
+
+
+def render_otlp(data: dict[str, Any], extension_id: str | None) -> str:
+    """Spans as one OTLP/JSON document (``resourceSpans``): the package's OTLP exporter,
+    one resource per extension."""
+    return to_json(build_otlp_json(_span_batches(data, extension_id)))

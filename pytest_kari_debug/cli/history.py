@@ -486,25 +486,40 @@ def compare(
 
 
 # export ------------------------------------------------------------------------------------
+def _export_format(export_format: str | None, kinds: Sequence[str]) -> str:
+    """The format asked for, checked against --kind (traces go as jaeger or otlp only)."""
+    traces = "traces" in kinds
+    if export_format is None:
+        return "jaeger" if traces else "json"
+    if export_format in ("jaeger", "otlp") and set(kinds) - {"traces", "span"}:
+        msg = f"--format {export_format} exports traces only; got --kind {', '.join(kinds)}"
+        raise CliError(msg)
+    if traces and export_format not in ("jaeger", "otlp", "csv"):
+        msg = f"--kind traces exports as --format jaeger, otlp or csv, not {export_format!r}"
+        raise CliError(msg)
+    return export_format
+
+
 @cli.command()
 @click.option(
     "--format",
     "export_format",
-    type=click.Choice(["json", "csv", "prometheus", "jaeger"]),
-    default="json",
-    show_default=True,
-    help="json: run documents; csv: records; prometheus: text exposition; jaeger: traces",
+    type=click.Choice(["json", "csv", "prometheus", "jaeger", "otlp"]),
+    default=None,
+    help="json: run documents (default); csv: records; prometheus: text exposition;"
+    " jaeger or otlp (OTLP/JSON): traces (default with --kind traces: jaeger)",
 )
 @click.option("--output", "-o", default="-", show_default=True, metavar="PATH", help="'-': stdout")
 @click.option(
     "--kind",
     "kinds",
     multiple=True,
-    type=click.Choice(exports.RECORD_KINDS),
-    help="CSV only: record kinds to include (repeatable; default all)",
+    type=click.Choice([*exports.RECORD_KINDS, "traces"]),
+    help="Record kinds to include in CSV (repeatable; default all); traces: the spans, as"
+    " jaeger or otlp",
 )
 @pass_env
-def export(env: Env, export_format: str, output: str, kinds: Sequence[str]) -> int:
+def export(env: Env, export_format: str | None, output: str, kinds: Sequence[str]) -> int:
     """Export the extension's data (every run, or --run) to PATH, written atomically.
 
     \b
@@ -513,7 +528,11 @@ def export(env: Env, export_format: str, output: str, kinds: Sequence[str]) -> i
       kari-debug --extension-id my-ext --run last export --format prometheus -o kari.prom
       kari-debug --extension-id my-ext export --format csv --kind log --kind error -o logs.csv
       kari-debug --extension-id my-ext export --format jaeger --output traces.json
+      kari-debug --extension-id my-ext export --kind traces --format otlp -o traces.otlp.json
     """
+    export_format = _export_format(export_format, kinds)
+    if export_format == "csv":
+        kinds = tuple("span" if kind == "traces" else kind for kind in kinds)
     scope = env.scope()
     if scope is None:
         return 0
@@ -531,6 +550,8 @@ def export(env: Env, export_format: str, output: str, kinds: Sequence[str]) -> i
         text = exports.render_csv_export(data, needed)
     elif export_format == "prometheus":
         text = exports.render_prometheus(data, scope.extension_id)
+    elif export_format == "otlp":
+        text = exports.render_otlp(data, scope.extension_id)
     else:
         text = exports.render_jaeger(data, scope.extension_id)
     if output == "-":

@@ -110,17 +110,9 @@ class PrometheusExporter:
 
         Each session stands for one test: its name is the ``test`` label.
         """
-        tests = [
-            {
-                "nodeid": session.name,
-                "extension_id": session.extension_id,
-                "outcome": "completed",
-                "duration_ms": session.duration_seconds * 1000.0,
-                "collected_data": session.collected_data,
-            }
-            for session in sessions
-        ]
-        return cls(tests, prefix=prefix)
+        from .bundle import session_tests
+
+        return cls(session_tests(sessions), prefix=prefix)
 
     def collect(self) -> Iterator[Metric]:
         """Yield every metric family (prometheus_client's collector protocol)."""

@@ -1,0 +1,363 @@
+"""Exports of one extension's logs, metrics, errors, alerts and traces, from plain data.
+
+The REST API (from its dashboard), ``debug_manager.export()`` (from its components) and each
+component's ``export()`` (through :mod:`.registry`) gather an :class:`ExportBundle` and render
+it here: one JSON document shape, one CSV layout per kind, one Prometheus exposition, Jaeger and
+OTLP/JSON traces. Nothing here reads or writes a file; ``path=`` writing is the callers'.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..exceptions import ExportError
+from .csv_export import render_csv
+from .logs_export import logs_to_csv, with_drops
+
+KINDS = ("logs", "metrics", "errors", "alerts", "traces", "all")
+FORMATS = ("json", "csv", "prometheus", "openmetrics")
+TRACE_FORMATS = ("jaeger", "otlp")
+#: What each kind can be exported as.
+KIND_FORMATS: dict[str, tuple[str, ...]] = {
+    "logs": FORMATS,
+    "metrics": FORMATS,
+    "errors": FORMATS,
+    "alerts": FORMATS,
+    "all": FORMATS,
+    "traces": TRACE_FORMATS,
+}
+EXPORT_FORMAT = "pytest-kari-debug/export"
+MEDIA_TYPES = {
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "prometheus": "text/plain; version=0.0.4; charset=utf-8",
+    "openmetrics": "application/openmetrics-text; version=1.0.0; charset=utf-8",
+    "jaeger": "application/json",
+    "otlp": "application/json",
+}
+#: Accept media type -> format, in the order a tie is settled.
+ACCEPTED = {
+    "application/json": "json",
+    "text/csv": "csv",
+    "application/openmetrics-text": "openmetrics",
+    "text/plain": "prometheus",
+    "application/*": "json",
+    "text/*": "csv",
+    "*/*": "json",
+}
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+METRIC_COLUMNS = ("ts", "name", "value", "unit", "session_id", "labels", "source")
+ERROR_COLUMNS = ("ts", "error_type", "error_message", "fingerprint", "category", "culprit",
+                 "level", "session_id", "nodeid", "suggestion")  # fmt: skip
+ALERT_COLUMNS = ("ts", "alert_id", "severity", "status", "alert_type", "title", "message",
+                 "metric_name", "current_value", "threshold_value", "occurrences",
+                 "session_id", "resolved_at", "resolution_notes")  # fmt: skip
+ALL_COLUMNS = ("kind", "ts", "name", "level", "value", "message", "session_id", "data")
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+@dataclass
+class ExportBundle:
+    """What one extension has recorded, as plain records (oldest first)."""
+
+    extension_id: str
+    source: str = "live"
+    plugin_version: str = ""
+    logs: list[dict[str, Any]] = field(default_factory=list)
+    logs_dropped: int = 0
+    #: ``records`` (points), ``samples`` (resource samples), ``dropped``...
+    metrics: dict[str, Any] = field(default_factory=dict)
+    #: Newest value of each metric: name -> {"value", "unit"}.
+    latest_metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    error_groups: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    alert_statistics: dict[str, Any] = field(default_factory=dict)
+    #: ``counts``, ``dropped`` (per component) and ``log_levels``.
+    overview: dict[str, Any] = field(default_factory=dict)
+    sessions: Any = field(default_factory=list)  # the dashboard's sessions view, or a list
+    #: Test records (stopped sessions, or a stored run's tests) for the run's families.
+    tests: list[dict[str, Any]] = field(default_factory=list)
+    spans: list[dict[str, Any]] = field(default_factory=list)
+    process_tags: dict[str, Any] = field(default_factory=dict)
+
+
+def session_tests(sessions: Iterable[Any]) -> list[dict[str, Any]]:
+    """Stopped debug sessions (``DebugSession``) as test records: each stands for one test."""
+    return [
+        {
+            "nodeid": session.name,
+            "extension_id": session.extension_id,
+            "outcome": "completed",
+            "duration_ms": session.duration_seconds * 1000.0,
+            "collected_data": session.collected_data,
+        }
+        for session in sessions
+    ]
+
+
+def check_format(kind: str, fmt: str) -> None:
+    """A clear ExportError unless *kind* can be exported as *fmt*."""
+    if kind not in KIND_FORMATS:
+        msg = f"unknown export kind {kind!r}; accepted: {', '.join(KINDS)}"
+        raise ExportError(msg)
+    if fmt not in KIND_FORMATS[kind]:
+        msg = f"{kind} cannot be exported as {fmt!r}; accepted: {', '.join(KIND_FORMATS[kind])}"
+        raise ExportError(msg)
+
+
+def negotiate(fmt: str | None, accept: str | None) -> str | None:
+    """The export format: *fmt* when given, else the best of the Accept header.
+
+    ``None`` when the Accept header accepts none of the formats (a 406).
+    """
+    if fmt:
+        return fmt
+    if not accept or not accept.strip():
+        return "json"
+    best: tuple[float, int, str] | None = None
+    order = list(ACCEPTED)
+    for part in accept.split(","):
+        media, *params = (p.strip() for p in part.split(";"))
+        quality = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        media = media.lower()
+        if media not in ACCEPTED or not 0 < quality <= 1 or not math.isfinite(quality):
+            continue
+        rank = (quality, -order.index(media), ACCEPTED[media])
+        if best is None or rank[:2] > best[:2]:
+            best = rank
+    return None if best is None else best[2]
+
+
+def filename(extension_id: str, kind: str, fmt: str) -> str:
+    """A safe download name: ``<extension>-<kind>.<ext>``."""
+    suffix = {"json": "json", "csv": "csv", "prometheus": "prom", "openmetrics": "om",
+              "jaeger": "jaeger.json", "otlp": "otlp.json"}[fmt]  # fmt: skip
+    return f"{_SAFE_NAME.sub('_', extension_id)[:80] or 'extension'}-{kind}.{suffix}"
+
+
+def finite(value: Any) -> Any:
+    """*value* with every non-finite float as its repr (JSON has no NaN or Infinity)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {str(k): finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def to_json(document: Any) -> str:
+    """One JSON text: non-finite floats as text, anything else unknown as its repr."""
+    return json.dumps(finite(document), default=repr, ensure_ascii=False)
+
+
+# Prometheus -------------------------------------------------------------------------------
+class _LiveCollector:
+    """Families of what is kept now (``kari_live_*``), beside the run's families."""
+
+    def __init__(self, bundle: ExportBundle, kind: str) -> None:
+        self.bundle = bundle
+        self.kind = kind
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import GaugeMetricFamily
+
+        bundle, kind, ext = self.bundle, self.kind, self.bundle.extension_id
+        overview = bundle.overview
+        records = GaugeMetricFamily(
+            "kari_live_records", "Records kept, by component", labels=["extension", "component"]
+        )
+        dropped = GaugeMetricFamily(
+            "kari_live_records_dropped",
+            "Records dropped at the buffer limit, by component",
+            labels=["extension", "component"],
+        )
+        for component, count in sorted((overview.get("counts") or {}).items()):
+            records.add_metric([ext, component], float(count))
+        for component, count in sorted((overview.get("dropped") or {}).items()):
+            dropped.add_metric([ext, component], float(count))
+        yield records
+        yield dropped
+        if kind in ("logs", "all"):
+            levels = GaugeMetricFamily(
+                "kari_live_log_records", "Log records kept, by level", labels=["extension", "level"]
+            )
+            counts = overview.get("log_levels") or {}
+            for level in LEVELS:
+                levels.add_metric([ext, level], float(counts.get(level, 0)))
+            yield levels
+        if kind in ("errors", "all"):
+            groups = GaugeMetricFamily(
+                "kari_live_error_occurrences",
+                "Errors per group",
+                labels=["extension", "fingerprint", "error_type", "status"],
+            )
+            for group in bundle.error_groups:
+                groups.add_metric(
+                    [ext, str(group.get("fingerprint")), str(group.get("error_type") or ""),
+                     str(group.get("status") or "")],
+                    float(group.get("count") or 0),
+                )  # fmt: skip
+            yield groups
+        if kind in ("alerts", "all"):
+            alerts = GaugeMetricFamily(
+                "kari_live_alerts", "Alerts by severity and status",
+                labels=["extension", "severity", "status"],
+            )  # fmt: skip
+            by_key: dict[tuple[str, str], int] = {}
+            for alert in bundle.alerts:
+                key = (str(alert.get("severity") or ""), str(alert.get("status") or ""))
+                by_key[key] = by_key.get(key, 0) + 1
+            for (severity, status), count in sorted(by_key.items()):
+                alerts.add_metric([ext, severity, status], float(count))
+            yield alerts
+        if kind in ("metrics", "all"):
+            latest = GaugeMetricFamily(
+                "kari_live_metric_value",
+                "Newest value of each metric and resource field",
+                labels=["extension", "metric", "unit"],
+            )
+            for name, value in sorted(bundle.latest_metrics.items()):
+                number = value.get("value")
+                if isinstance(number, (int, float)) and not isinstance(number, bool):
+                    latest.add_metric([ext, name, str(value.get("unit") or "")], float(number))
+            yield latest
+
+
+def render_prometheus(bundle: ExportBundle, kind: str, fmt: str) -> bytes:
+    """The exposition of *kind*: the run's families (metrics, all) and the live ones."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+
+    from .prometheus import PrometheusExporter
+
+    registry = CollectorRegistry(auto_describe=False)
+    if kind in ("metrics", "all"):
+        registry.register(PrometheusExporter(bundle.tests))
+    registry.register(_LiveCollector(bundle, kind))
+    return generate_openmetrics(registry) if fmt == "openmetrics" else generate_latest(registry)
+
+
+# Traces -----------------------------------------------------------------------------------
+def render_traces(bundle: ExportBundle, fmt: str, trace_id: str | None = None) -> str:
+    """The spans (of *trace_id*, or all) as a Jaeger JSON or an OTLP/JSON document."""
+    from .jaeger import SpanBatch, build_jaeger_document
+    from .otlp import build_otlp_json
+
+    spans = [s for s in bundle.spans if trace_id is None or s.get("trace_id") == trace_id]
+    batch = SpanBatch(bundle.extension_id, spans, bundle.process_tags)
+    if fmt == "jaeger":
+        return to_json(build_jaeger_document([batch]))
+    if fmt == "otlp":
+        return to_json(build_otlp_json([batch]))
+    check_format("traces", fmt)
+    return ""  # unreachable: check_format raised
+
+
+# Documents --------------------------------------------------------------------------------
+def render_export(bundle: ExportBundle, kind: str, fmt: str) -> bytes:
+    """The export of *kind* (logs, metrics, errors, alerts, traces, all) in *fmt*."""
+    check_format(kind, fmt)
+    if kind == "traces":
+        return render_traces(bundle, fmt).encode("utf-8")
+    if fmt in ("prometheus", "openmetrics"):
+        return render_prometheus(bundle, kind, fmt)
+    if fmt == "csv":
+        return render_bundle_csv(bundle, kind).encode("utf-8")
+    return to_json(document(bundle, kind)).encode("utf-8")
+
+
+def document(bundle: ExportBundle, kind: str) -> dict[str, Any]:
+    """The JSON document of *kind*."""
+    found: dict[str, Any] = {
+        "format": EXPORT_FORMAT,
+        "version": 1,
+        "kind": kind,
+        "extension_id": bundle.extension_id,
+        "source": bundle.source,
+        "exported_at": time.time(),
+        "plugin_version": bundle.plugin_version,
+    }
+    if kind in ("logs", "all"):
+        found["logs"] = with_drops(
+            bundle.logs, bundle.logs_dropped, extension_id=bundle.extension_id, limit=None
+        )
+        found["logs_dropped"] = bundle.logs_dropped
+    if kind in ("metrics", "all"):
+        found["metrics"] = bundle.metrics
+    if kind in ("errors", "all"):
+        found["errors"] = bundle.errors
+        found["error_groups"] = bundle.error_groups
+    if kind in ("alerts", "all"):
+        found["alerts"] = bundle.alerts
+        found["alert_statistics"] = bundle.alert_statistics
+    if kind == "all":
+        found["overview"] = bundle.overview
+        found["sessions"] = bundle.sessions
+        found["spans"] = bundle.spans
+    return found
+
+
+def metric_rows(metrics: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Metric points and resource samples as CSV rows, oldest first."""
+    rows = [{**p, "source": "recorded"} for p in metrics.get("records") or ()]
+    for sample in metrics.get("samples") or ():
+        for key, value in sample.items():
+            if key != "ts" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                rows.append({"ts": sample.get("ts"), "name": key, "value": value,
+                             "source": "sampler"})  # fmt: skip
+    rows.sort(key=lambda r: r.get("ts") or 0.0)
+    return rows
+
+
+def render_bundle_csv(bundle: ExportBundle, kind: str) -> str:
+    """*kind* as one CSV table (``all``: one row per record of every kind)."""
+    if kind == "logs":
+        return logs_to_csv(bundle.logs)
+    if kind == "metrics":
+        return render_csv(metric_rows(bundle.metrics), METRIC_COLUMNS)
+    if kind == "errors":
+        return render_csv(bundle.errors, ERROR_COLUMNS)
+    if kind == "alerts":
+        return render_csv(bundle.alerts, ALERT_COLUMNS)
+    rows: list[dict[str, Any]] = []
+    for record in bundle.logs:
+        rows.append({"kind": "log", "ts": record.get("ts"), "name": record.get("name"),
+                     "level": record.get("level"), "message": record.get("message"),
+                     "session_id": record.get("session_id"), "data": record})  # fmt: skip
+    for point in bundle.metrics.get("records") or ():
+        rows.append({"kind": "metric", "ts": point.get("ts"), "name": point.get("name"),
+                     "value": point.get("value"), "session_id": point.get("session_id"),
+                     "data": point})  # fmt: skip
+    for error in bundle.errors:
+        rows.append({"kind": "error", "ts": error.get("ts"), "name": error.get("error_type"),
+                     "level": error.get("level"), "message": error.get("error_message"),
+                     "session_id": error.get("session_id"), "data": error})  # fmt: skip
+    for alert in bundle.alerts:
+        rows.append({"kind": "alert", "ts": alert.get("ts"), "name": alert.get("alert_type"),
+                     "level": alert.get("severity"), "value": alert.get("current_value"),
+                     "message": alert.get("title"), "session_id": alert.get("session_id"),
+                     "data": alert})  # fmt: skip
+    rows.sort(key=lambda r: r.get("ts") or 0.0)
+    return render_csv(rows, ALL_COLUMNS)
+
+
+__all__: Sequence[str] = [
+    "ACCEPTED", "ALERT_COLUMNS", "ERROR_COLUMNS", "EXPORT_FORMAT", "FORMATS", "KINDS",
+    "KIND_FORMATS", "MEDIA_TYPES", "METRIC_COLUMNS", "TRACE_FORMATS", "ExportBundle",
+    "check_format", "document", "filename", "negotiate", "render_export", "render_traces",
+]  # fmt: skip
