@@ -13,6 +13,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from functools import cache
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
     import asyncio
 
 MAX_FRAMES = 50
+#: Threads and tasks kept per dump (the rest are counted): a dump stays a bounded record.
+MAX_THREADS = 200
+MAX_TASKS = 200
 
 
 @cache
@@ -92,8 +96,12 @@ def capture_stacks(
     names = {thread.ident: thread for thread in threading.enumerate()}
     main = threading.main_thread().ident
     threads: list[dict[str, Any]] = []
+    omitted = {"threads": 0, "tasks": 0}
     for ident, frame in sorted(frames.items(), key=lambda kv: (kv[0] != main, kv[0])):
         if ident in skipped:
+            continue
+        if len(threads) >= MAX_THREADS:
+            omitted["threads"] += 1
             continue
         if ident == main and main_frame is not None:
             frame = main_frame
@@ -112,6 +120,9 @@ def capture_stacks(
         for ident, loop in _loops(frames).items():
             loop_thread = names.get(ident)
             for task in _tasks(loop):
+                if len(tasks) >= MAX_TASKS:
+                    omitted["tasks"] += 1
+                    continue
                 stack = []
                 for task_frame in task.get_stack(limit=limit):
                     stack.extend(_frames(task_frame, 1))
@@ -126,7 +137,7 @@ def capture_stacks(
                 })  # fmt: skip
     except Exception as exc:  # a loop changing under us must not lose the threads' stacks
         tasks.append({"error": f"{type(exc).__name__}: {exc}"})
-    return {"threads": threads, "tasks": tasks}
+    return {"threads": threads, "tasks": tasks, "omitted": omitted}
 
 
 def format_dump(dump: dict[str, Any]) -> str:
@@ -145,6 +156,12 @@ def format_dump(dump: dict[str, Any]) -> str:
             f" in {task.get('function')}:"
         )
         lines += _frame_lines(task.get("frames") or ())
+    omitted = dump.get("omitted") or {}
+    if omitted.get("threads") or omitted.get("tasks"):
+        lines.append(
+            f"... and {omitted.get('threads', 0)} more threads, {omitted.get('tasks', 0)} more"
+            " tasks (not kept)"
+        )
     return "\n".join(lines)
 
 
@@ -164,7 +181,13 @@ class HangWatchdog:
     run of many short tests pays next to nothing.
     """
 
-    def __init__(self, seconds: float, repeats: int = 3) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        repeats: int = 3,
+        *,
+        thread_context: Callable[[], AbstractContextManager[object]] = nullcontext,
+    ) -> None:
         if not seconds > 0:
             msg = f"hang dump seconds must be > 0, got {seconds!r}"
             raise ValueError(msg)
@@ -175,6 +198,8 @@ class HangWatchdog:
         self._thread: threading.Thread | None = None
         self._closed = False
         self.last_error: str | None = None
+        #: Entered by the watchdog thread for its life (the plugin counts its CPU as its own).
+        self.thread_context = thread_context
 
     @property
     def thread_ident(self) -> int | None:
@@ -210,6 +235,10 @@ class HangWatchdog:
             thread.join(timeout=5.0)
 
     def _run(self) -> None:
+        with self.thread_context():
+            self._loop()
+
+    def _loop(self) -> None:
         while True:
             due: list[tuple[object, int, Callable[[object, int], None]]] = []
             with self._cond:

@@ -191,9 +191,11 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     if seconds is not None:
         from ..hangdump import HangWatchdog
+        from ..selfcost import own_thread
 
         state.settings.enabled = True  # a dump needs the test's record to live in
-        config.stash[WATCHDOG] = HangWatchdog(seconds, DUMPS_PER_TEST)
+        # The dumps' CPU time is the plugin's own, never the hung test's.
+        config.stash[WATCHDOG] = HangWatchdog(seconds, DUMPS_PER_TEST, thread_context=own_thread)
     if config.pluginmanager.hasplugin("timeout"):
         config.pluginmanager.register(TimeoutHooks(seconds), "kari-debug-timeout")
 
