@@ -11,15 +11,17 @@ from __future__ import annotations
 import ast
 import asyncio
 import inspect
+import queue
 import re
 import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
@@ -247,23 +249,44 @@ def _restore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
+def _pump(stream: IO[str], lines: queue.Queue[str]) -> None:
+    with stream:
+        for line in stream:
+            lines.put(line)
+
+
 def _follow_until_ctrl_c(command: list[str], cwd: Path) -> None:
     """Run a --follow command, let it follow for a moment, press Ctrl-C: it ends cleanly."""
     follow = subprocess.Popen(
         command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         preexec_fn=_restore_sigint,
     )  # fmt: skip
+    lines: queue.Queue[str] = queue.Queue()
+    pumps = [
+        threading.Thread(target=_pump, args=(stream, lines), daemon=True)
+        for stream in (follow.stdout, follow.stderr)
+        if stream is not None
+    ]
+    for pump in pumps:
+        pump.start()
     try:
-        time.sleep(1.5)
-        assert follow.poll() is None, ("--follow ended on its own", follow.communicate())
+        # Ctrl-C once it runs: its first line (a record, or that it waits for them) says so.
+        lines.get(timeout=60)
+        time.sleep(0.5)
+        assert follow.poll() is None, ("--follow ended on its own", follow.returncode)
         follow.send_signal(signal.SIGINT)
-        out, err = follow.communicate(timeout=30)
-        assert follow.returncode in (0, 130), (command, out, err)
-        assert "Traceback" not in err
+        follow.wait(timeout=30)
     finally:
         if follow.poll() is None:
             follow.kill()
-            follow.communicate()
+            follow.wait()
+        for pump in pumps:
+            pump.join(timeout=10)
+    rest = []
+    while not lines.empty():
+        rest.append(lines.get())
+    assert follow.returncode in (0, 130), (command, rest)
+    assert not any("Traceback" in line for line in rest)
 
 
 @pytest.mark.parametrize(("heading", "language", "code"), _cases())
