@@ -19,9 +19,10 @@ def inline(value: object, limit: int = 200) -> str:
     """*value* as one line of literal Markdown text, at most *limit* characters of it.
 
     Line breaks become spaces (a table row is one line); HTML-significant characters become
-    entities; every other Markdown punctuation is backslash-escaped.
+    entities; every other Markdown punctuation is backslash-escaped; a lone surrogate (text
+    decoded from bytes that were not UTF-8) becomes "?", so any writer can write it.
     """
-    text = " ".join(str(value).split())
+    text = " ".join(str(value).encode("utf-8", "replace").decode("utf-8").split())
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     out: list[str] = []

@@ -197,10 +197,12 @@ def test_summary_size_cap_cuts_at_a_line_and_counts_the_rest() -> None:
     assert "more lines (size cap)" in text.splitlines()[-1]
 
 
-@pytest.mark.parametrize("hostile", [*HOSTILE, "a\nb", "&amp;", "<!-- x -->", "\\|", "`` ` ``"])
+@pytest.mark.parametrize(
+    "hostile", [*HOSTILE, "a\nb", "&amp;", "<!-- x -->", "\\|", "`` ` ``", "\x00\u202e"]
+)
 def test_inline_text_reads_back_as_itself(hostile: str) -> None:
     """inline() of any text parses back to that text (line breaks as spaces), in a table too."""
-    expected = " ".join(hostile.split())
+    expected = " ".join(hostile.split()).replace("\x00", "\ufffd")  # CommonMark's NUL rule
     parsed = parse(f"| h |\n|---|\n| {inline(hostile)} |\n")
     assert parsed.tables[""][1] == [expected]
     assert "html_inline" not in parsed.token_types
@@ -239,3 +241,25 @@ def test_summary_lists_new_and_flaky_tests_from_the_store_history(
     assert body(parsed, "Flaky tests") == [
         ["test_h.py::test_wobbly", "PFP: failed 1 of the last 3 runs"]
     ]
+
+
+def test_summary_of_undecodable_text_is_written(pytester: pytest.Pytester) -> None:
+    """A failure message holding bytes that were not UTF-8 (lone surrogates) still gives a
+    summary."""
+    pytester.makepyfile(
+        """
+        def test_bytes():
+            text = b"caf\\xe9 ok".decode("utf-8", "surrogateescape")
+            assert not text, text
+        """
+    )
+    pytester.runpytest("--kari-markdown=summary.md").assert_outcomes(failed=1)
+    rows = body(parse((pytester.path / "summary.md").read_text()), "Failing tests")
+    assert rows[0][2].startswith("AssertionError: caf")
+    assert rows[0][2].endswith(" ok")
+
+
+def test_inline_replaces_lone_surrogates() -> None:
+    """Text decoded with surrogateescape becomes writable UTF-8."""
+    assert inline("caf\udce9 | x") == "caf? \\| x"
+    assert inline("caf\udce9").encode("utf-8") == b"caf?"
