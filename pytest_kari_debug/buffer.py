@@ -1,8 +1,11 @@
 """Bounded record buffers shared by the components.
 
 A :class:`RecordBuffer` keeps the newest ``limit`` records of a component in a ring, counts
-what it had to drop, and keeps a second, equally bounded list per open debug session so that a
-session's records can be handed over at its end without scanning the ring.
+what it had to drop, and keeps a second, equally bounded slice per open debug session so that a
+session's records can be handed over at its end without scanning the ring. A full session slice
+keeps the session's first ``limit // 2`` records and its newest ``limit - limit // 2``: how a test
+began and what happened just before it ended (what explains a failure); the middle is dropped
+and counted.
 """
 
 from __future__ import annotations
@@ -16,10 +19,39 @@ from typing import Generic, TypeVar
 T = TypeVar("T")
 
 
+class SessionSlice(Generic[T]):
+    """One session's records: the first ``limit // 2``, then the newest that fit the limit."""
+
+    __slots__ = ("dropped", "head", "head_limit", "tail")
+
+    def __init__(self, limit: int) -> None:
+        self.head_limit = limit // 2
+        self.head: list[T] = []
+        self.tail: deque[T] = deque(maxlen=limit - self.head_limit)
+        self.dropped = 0
+
+    def append(self, record: T) -> None:
+        if len(self.head) < self.head_limit:
+            self.head.append(record)
+            return
+        tail = self.tail
+        if len(tail) == tail.maxlen:
+            self.dropped += 1  # the oldest of the tail leaves: a record from the middle
+        tail.append(record)
+
+    def records(self) -> list[T]:
+        """The kept records in the order they were made."""
+        while True:
+            try:
+                return [*self.head, *self.tail]
+            except RuntimeError:  # the tail moved under another thread: try again
+                continue
+
+
 class RecordBuffer(Generic[T]):
     """A ring of at most *limit* records plus per-session slices of the same bound."""
 
-    __slots__ = ("_appended", "_cleared", "_lock", "_ring", "_sessions", "limit", "session_drops")
+    __slots__ = ("_appended", "_cleared", "_lock", "_ring", "_sessions", "limit")
 
     def __init__(self, limit: int) -> None:
         if limit < 0:
@@ -27,8 +59,7 @@ class RecordBuffer(Generic[T]):
             raise ValueError(msg)
         self.limit = limit
         self._ring: deque[T] = deque(maxlen=limit)
-        self._sessions: dict[str, list[T]] = {}
-        self.session_drops: dict[str, int] = {}
+        self._sessions: dict[str, SessionSlice[T]] = {}
         # itertools.count is atomic under the GIL: exact totals from many threads, no lock.
         self._appended = itertools.count()
         self._cleared = 0
@@ -41,23 +72,30 @@ class RecordBuffer(Generic[T]):
         if session_id is not None:
             bucket = self._sessions.get(session_id)
             if bucket is not None:
-                if len(bucket) < self.limit:
-                    bucket.append(record)
-                else:
-                    self.session_drops[session_id] = self.session_drops.get(session_id, 0) + 1
+                bucket.append(record)
 
     def open_session(self, session_id: str) -> None:
         """Start keeping a slice for *session_id*."""
-        self._sessions.setdefault(session_id, [])
+        if session_id not in self._sessions:
+            self._sessions[session_id] = SessionSlice(self.limit)
 
     def peek_session(self, session_id: str) -> list[T]:
         """Return a copy of the records of an open session so far."""
-        return list(self._sessions.get(session_id, ()))
+        bucket = self._sessions.get(session_id)
+        return [] if bucket is None else bucket.records()
 
     def close_session(self, session_id: str) -> tuple[list[T], int]:
         """Stop keeping *session_id*'s slice; return its records and how many it dropped."""
-        records = self._sessions.pop(session_id, [])
-        return records, self.session_drops.pop(session_id, 0)
+        head, tail, dropped = self.close_session_parts(session_id)
+        return [*head, *tail], dropped
+
+    def close_session_parts(self, session_id: str) -> tuple[list[T], list[T], int]:
+        """Stop keeping *session_id*'s slice; return its first records, its newest records and
+        how many were dropped between them."""
+        bucket = self._sessions.pop(session_id, None)
+        if bucket is None:
+            return [], [], 0
+        return bucket.head, list(bucket.tail), bucket.dropped
 
     @property
     def total(self) -> int:

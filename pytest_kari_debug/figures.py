@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from .exceptions import ConfigurationError
-from .model import LOG_LEVELS, MIB, ComponentData, Kind, TestRecord, Unit
+from .model import DROP_MARKER_ORIGIN, LOG_LEVELS, MIB, ComponentData, Kind, TestRecord, Unit
 from .stats import quantile
 
 __all__ = [
@@ -542,6 +542,7 @@ class DataFigures:
         logs = self._load("logs")
         if isinstance(logs, str):
             return self._missing(spec, "logs", logs)
+        logs = [r for r in logs if _field(r, "origin", None) != DROP_MARKER_ORIGIN]
         if name == "logs":
             count = len(logs) + self.dropped().get(Kind.LOGGING.value, 0)
             return Measurement(float(count), self.sources["logs"], spec.unit)

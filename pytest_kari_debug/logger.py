@@ -16,6 +16,7 @@ import threading
 import time
 import traceback
 import uuid
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar, Token
@@ -30,6 +31,7 @@ from typing import Any
 from .component import Component, export_text
 from .context import CURRENT_SESSION, SessionInfo
 from .exceptions import ConfigurationError
+from .model import DROP_MARKER_ORIGIN
 
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 LEVEL_NAMES = {number: name for name, number in LEVELS.items()}
@@ -234,6 +236,8 @@ _RECORD_KEYS = frozenset(
      "origin", "seq"}
 )  # fmt: skip
 _new_record = tuple.__new__
+#: Logger name of the records the plugin itself writes into a test's logs.
+DROP_LOGGER_NAME = "kari.debug"
 
 
 def iso_utc(ts: float) -> str:
@@ -550,6 +554,10 @@ class KariLogHandler(logging.Handler):
         super().__init__(level)
         self.target = target
         self.fallback: SessionInfo | None = None
+        #: Threads that outlived the test they were started in, and where their records go
+        #: (never to a later test): set by the plugin.
+        self.strays: weakref.WeakKeyDictionary[threading.Thread, str] = weakref.WeakKeyDictionary()
+        self.unowned: Callable[[logging.LogRecord, str], None] | None = None
 
     def handle(self, record: logging.LogRecord) -> bool:
         """Filter and emit without the handler lock: emit is thread-safe on its own."""
@@ -561,7 +569,15 @@ class KariLogHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if getattr(_in_capture, "active", False):
             return  # a record made while converting one (a __repr__ that logs): skip it
-        session = CURRENT_SESSION.get() or self.fallback
+        session = CURRENT_SESSION.get()
+        if session is None:
+            session = self.fallback
+            if self.strays:
+                born_in = self.strays.get(_current_thread())
+                if born_in is not None:  # a thread outliving its test: not this test's record
+                    if self.unowned is not None:
+                        self.unowned(record, born_in)
+                    return
         logger = self.target
         if logger is None:
             if session is None:
@@ -936,8 +952,42 @@ class ExtensionLogger(Component):
         _SESSION_LOGGERS[session.session_id] = self
 
     def end_session(self, session: SessionInfo) -> dict[str, Any]:
+        """The session's records; when it reached ``max_log_entries``, its first and newest
+        records with a WARNING marker record where the middle ones were dropped."""
         _SESSION_LOGGERS.pop(session.session_id, None)
-        return super().end_session(session)
+        head, tail, dropped = self.records.close_session_parts(session.session_id)
+        records = [record.to_dict() for record in head]
+        if dropped:
+            records.append(self._drop_marker(session, dropped, len(head), len(tail), tail))
+        records.extend(record.to_dict() for record in tail)
+        return {"records": records, "dropped": dropped}
+
+    def _drop_marker(
+        self, session: SessionInfo, dropped: int, first: int, newest: int, tail: list[LogRecord]
+    ) -> dict[str, Any]:
+        ts = tail[0][_R_TS] if tail else time.time()
+        return {
+            "ts": ts,
+            "timestamp": iso_utc(ts),
+            "level": "WARNING",
+            "message": (
+                f"{dropped} log record(s) dropped here: the test reached max_log_entries="
+                f"{self.records.limit}; its first {first} and newest {newest} records are kept"
+            ),
+            "name": DROP_LOGGER_NAME,
+            "extension_id": self.extension_id,
+            "session_id": session.session_id,
+            "test": session.name,
+            "correlation_id": None,
+            "user_id": None,
+            "tenant_id": None,
+            "thread": None,
+            "task": None,
+            "fields": {"event": "log_records_dropped", "dropped": dropped},
+            "exception": None,
+            "origin": DROP_MARKER_ORIGIN,
+            "seq": None,
+        }
 
     # Reading ---------------------------------------------------------------------------
     def get_logs(

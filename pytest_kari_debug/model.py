@@ -33,6 +33,9 @@ RUN_FORMAT = "pytest-kari-debug/run"
 OUTCOMES = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
 #: The phases of a test, in order.
 PHASES = ("setup", "call", "teardown")
+#: ``origin`` of the log record a capped session puts where it dropped records (a marker, not
+#: one of the user's records: no figure counts it).
+DROP_MARKER_ORIGIN = "kari.drops"
 
 
 # Vocabulary ----------------------------------------------------------------------------------

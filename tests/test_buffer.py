@@ -30,17 +30,31 @@ def test_clear_is_not_a_drop() -> None:
 
 
 def test_session_slices_are_separate_and_bounded() -> None:
-    """Only records of an open session land in its slice, up to the limit, with a drop count."""
+    """Only records of an open session land in its slice, up to the limit, with a drop count;
+    a full slice keeps the first record and the newest (limit 2: one of each)."""
     buffer: RecordBuffer[str] = RecordBuffer(2)
     buffer.open_session("a")
     for value in ("a1", "a2", "a3"):
         buffer.append(value, "a")
     buffer.append("b1", "b")  # session b is not open: ring only
     buffer.append("none")
-    assert buffer.peek_session("a") == ["a1", "a2"]
+    assert buffer.peek_session("a") == ["a1", "a3"]
     records, dropped = buffer.close_session("a")
-    assert (records, dropped) == (["a1", "a2"], 1)
+    assert (records, dropped) == (["a1", "a3"], 1)
     assert buffer.close_session("a") == ([], 0)
+
+
+@pytest.mark.parametrize(("limit", "head", "tail"), [(100, 50, 50), (7, 3, 4), (1, 0, 1)])
+def test_a_full_slice_keeps_the_first_and_the_newest(limit: int, head: int, tail: int) -> None:
+    """1,000 records at limit N: the first N//2 and the newest N - N//2, the rest counted."""
+    buffer: RecordBuffer[int] = RecordBuffer(limit)
+    buffer.open_session("s")
+    for value in range(1000):
+        buffer.append(value, "s")
+    first, newest, dropped = buffer.close_session_parts("s")
+    assert first == list(range(head))
+    assert newest == list(range(1000 - tail, 1000))
+    assert dropped == 1000 - limit
 
 
 def test_negative_limit_is_refused() -> None:

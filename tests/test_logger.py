@@ -544,9 +544,17 @@ def test_ring_keeps_the_newest_and_counts_drops(manager: ExtensionDebugManager) 
     session = small.get_session(session_id)
     assert session is not None
     assert session.collected_data["logging"]["dropped"] == 7
-    assert [r["message"] for r in session.collected_data["logging"]["records"]] == [
-        f"m{n}" for n in range(5)
-    ]
+    records = session.collected_data["logging"]["records"]
+    # The session keeps its first 2 and newest 3 records, a marker where 7 were dropped.
+    assert [r["message"] for r in records[:2] + records[3:]] == ["m0", "m1", "m9", "m10", "m11"]
+    marker = records[2]
+    assert (marker["level"], marker["name"], marker["fields"]) == (
+        "WARNING",
+        "kari.debug",
+        {"event": "log_records_dropped", "dropped": 7},
+    )
+    assert "7 log record(s) dropped here" in marker["message"]
+    assert "first 2 and newest 3" in marker["message"]
     assert [r.message for r in logger.get_logs()] == [f"m{n}" for n in range(11, 6, -1)]
     summary = small.get_debug_summary()
     assert summary["dropped"]["logging"] == 7

@@ -234,9 +234,18 @@ def test_drops_show_in_csv_summary_and_json(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["logs: 3 records (0 error, 0 warning), 7 dropped"])
     rows = list(csv.DictReader(io.StringIO((pytester.path / "out/logs.csv").read_text())))
-    assert [row["message"] for row in rows][:3] == ["n0", "n1", "n2"]
-    assert rows[3]["message"] == "7 log record(s) dropped at the buffer limit (max_log_entries=3)"
-    assert rows[3]["fields.dropped"] == "7"
+    # The first record, the marker where 7 were dropped, the newest 2.
+    assert [row["message"] for row in rows][:1] + [r["message"] for r in rows][2:] == [
+        "n0",
+        "n8",
+        "n9",
+    ]
+    assert rows[1]["message"] == (
+        "7 log record(s) dropped here: the test reached max_log_entries=3;"
+        " its first 1 and newest 2 records are kept"
+    )
+    assert rows[1]["fields.dropped"] == "7"
+    assert len(rows) == 4
     document = _json(pytester)
     assert document["summary"]["dropped"]["logging"] == 7
     assert document["sections"]["logging"] == {

@@ -800,7 +800,7 @@ def _finish_run(config: pytest.Config, state: KariState, exitstatus: int | pytes
 
 #: Features whose summary shows by default (a headline and its first indented lines).
 #: ("run 'ID'": the shared run a shard joined.)
-HEADLINE_BLOCKS = ("alerts:", "alert notifications:", "errors:", "run '")
+HEADLINE_BLOCKS = ("alerts:", "alert notifications:", "errors:", "unowned:", "run '")
 HEADLINE_DETAILS = 3
 #: Outputs named by default; the others with -v.
 HEADLINE_OUTPUTS = ("report",)

@@ -13,6 +13,8 @@ from ..context import current_session
 from ..exporters.logs_export import drop_marker, log_rows
 from ..journal import RunRecords
 from ..logger import LEVELS, KariLogHandler
+from ..model import DROP_MARKER_ORIGIN
+from . import unowned
 from .state import STATE, guard, register_when_sessions, write_run_csv
 
 _HANDLER = pytest.StashKey[KariLogHandler]()
@@ -24,8 +26,9 @@ CSV_NAME = "logs.csv"
 
 def pytest_configure(config: pytest.Config) -> None:
     """Make the run's stdlib capture handler (attached while tests run, as pytest's is)."""
-    config.stash[_HANDLER] = KariLogHandler()
+    handler = config.stash[_HANDLER] = KariLogHandler()
     config.stash[_ATTACHED] = []
+    unowned.install(config, handler)
 
 
 def _attach(handler: KariLogHandler, attached: list[logging.Logger]) -> None:
@@ -72,6 +75,11 @@ def _detach(handler: KariLogHandler, attached: list[logging.Logger]) -> None:
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Capture stdlib records in runs where some test has a debug session."""
     register_when_sessions(session.config, "kari-debug-log-capture", CaptureHooks)
+    handler = session.config.stash.get(_HANDLER, None)
+    if handler is not None:
+        register_when_sessions(
+            session.config, "kari-debug-stray-threads", lambda: unowned.StrayHooks(handler)
+        )
 
 
 class CaptureHooks:
@@ -129,7 +137,7 @@ def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> 
         counts = dict.fromkeys(LEVELS, 0)
         total = 0
         for entry in data.get("records") or ():
-            if isinstance(entry, dict):
+            if isinstance(entry, dict) and entry.get("origin") != DROP_MARKER_ORIGIN:
                 level = str(entry.get("level"))
                 counts[level] = counts.get(level, 0) + 1
                 total += 1
@@ -151,7 +159,7 @@ def run_log_records(
         records = [r for r in data.get("records") or () if isinstance(r, dict)]
         yield from records
         dropped = int(data.get("dropped") or 0)
-        if dropped:
+        if dropped and not any(r.get("origin") == DROP_MARKER_ORIGIN for r in records):
             yield (
                 drop_marker(
                     dropped,
@@ -170,8 +178,11 @@ def pytest_kari_debug_run_finished(
     tests: RunRecords,
     sections: dict[str, Any],
 ) -> None:
-    """Write ``logs.csv`` under ``--kari-csv``; add the run's log counts to its sections."""
+    """Write ``logs.csv`` under ``--kari-csv``; add the run's log counts to its sections and
+    the records of threads that outlived their test."""
     state = config.stash[STATE]
+    with guard(config, "summarising unowned records"):
+        unowned.finish(config, state, sections)
     with guard(config, "summarising the run's logs"):
         limit = state.settings.configuration.max_log_entries
         counts: Counter[str] = Counter()
@@ -182,7 +193,9 @@ def pytest_kari_debug_run_finished(
                 continue
             dropped += int(data.get("dropped") or 0)
             counts.update(
-                str(r.get("level")) for r in data.get("records") or () if isinstance(r, dict)
+                str(r.get("level"))
+                for r in data.get("records") or ()
+                if isinstance(r, dict) and r.get("origin") != DROP_MARKER_ORIGIN
             )
         total = sum(counts.values())
         if total or dropped:  # a run without log records gets no section

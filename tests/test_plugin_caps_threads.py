@@ -1,0 +1,119 @@
+"""Caps keep what explains a failure; threads outliving their test never write into the next."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_kari_debug.storage import Store
+
+
+def _json(pytester: pytest.Pytester) -> dict[str, Any]:
+    return json.loads((pytester.path / "run.json").read_text(encoding="utf-8"))
+
+
+def test_a_full_log_cap_keeps_the_first_and_newest_with_a_marker_everywhere(
+    pytester: pytest.Pytester, pytester_store: Path
+) -> None:
+    """1,000 records at max_log_entries=100: records 0..49 and 950..999, a marker for 900."""
+    pytester.makepyfile(
+        """
+        import logging
+
+        def test_fails_at_the_end(kari_logger):
+            for i in range(1000):
+                kari_logger.info("step", i=i)
+            logging.getLogger("app").error("the cause, at the very end")
+            assert False
+        """
+    )
+    result = pytester.runpytest(
+        "--kari-debug", "--kari-max-log-entries=100", "--kari-json=run.json",
+        "--kari-report=report.html",
+    )  # fmt: skip
+    result.assert_outcomes(failed=1)
+    (test,) = _json(pytester)["tests"]
+    data = test["collected_data"]["logging"]
+    records = data["records"]
+    assert data["dropped"] == 901
+    assert len(records) == 101
+    assert [r["fields"]["i"] for r in records[:50]] == list(range(50))
+    marker = records[50]
+    assert (marker["level"], marker["name"], marker["fields"]["dropped"]) == (
+        "WARNING", "kari.debug", 901,
+    )  # fmt: skip
+    assert [r["fields"]["i"] for r in records[51:-1]] == list(range(951, 1000))
+    assert records[-1]["message"] == "the cause, at the very end"  # what explains the failure
+    assert test["extra"]["logging"]["records"] == 100  # the marker is not one of the user's
+    assert "901 log record(s) dropped here" in (pytester.path / "report.html").read_text()
+    store = Store(pytester_store, create=False)
+    try:
+        names = [r.get("name") for r in store.records("log", newest_first=False)]
+    finally:
+        store.close()
+    assert names.count("kari.debug") == 1
+    assert names[-1] == "app"
+
+
+STRAY = """
+import logging, threading, time
+
+log = logging.getLogger("worker")
+
+
+def _chatter(stop):
+    while not stop.is_set():
+        log.warning("still here")
+        time.sleep(0.005)
+
+
+STOP = threading.Event()
+
+
+def test_a():
+    threading.Thread(target=_chatter, args=(STOP,), daemon=True, name="chatter").start()
+    time.sleep(0.05)
+
+
+def test_b():
+    time.sleep(0.3)
+    log.warning("test_b's own record")
+
+
+def test_c():
+    STOP.set()
+"""
+
+
+def test_a_thread_outliving_its_test_never_writes_into_the_next(
+    pytester: pytest.Pytester, pytester_store: Path
+) -> None:
+    pytester.makepyfile(test_stray=STRAY)
+    result = pytester.runpytest("--kari-debug", "--kari-json=run.json", "--kari-report=r.html")
+    result.assert_outcomes(passed=3)
+    document = _json(pytester)
+    logs = {
+        t["nodeid"].split("::")[-1]: [
+            r["message"] for r in t["collected_data"]["logging"]["records"]
+        ]
+        for t in document["tests"]
+    }
+    assert set(logs["test_a"]) == {"still here"}  # while test_a ran, the thread was its
+    assert logs["test_b"] == ["test_b's own record"]
+    section = document["sections"]["unowned"]
+    assert section["records"] >= 20  # test_b slept 0.3 s while the thread logged every 5 ms
+    assert section["threads"] == {"chatter": "test_stray.py::test_a"}
+    assert {r["started_in"] for r in section["logs"]} == {"test_stray.py::test_a"}
+    assert section["kept"] + section["dropped"] == section["records"]
+    result.stdout.fnmatch_lines(["unowned: * log record(s) from 1 thread(s) that outlived*"])
+    assert "outlived their test" not in "".join(logs["test_b"])
+    assert "chatter" in (pytester.path / "r.html").read_text()
+    store = Store(pytester_store, create=False)
+    try:
+        stored = [r for r in store.records("log") if r.get("test_id") is None]
+    finally:
+        store.close()
+    assert len(stored) == section["kept"]
