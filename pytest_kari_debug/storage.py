@@ -264,6 +264,8 @@ class Store:
     def set_run_progress(self, run_id: int, progress: Mapping[str, Any]) -> None:
         """Note how far run *run_id* is (``data["progress"]``: collected, running) while it runs."""
         with self.transaction() as db:
+            # Write first: shards of one run update its row in turn (see _finish_run).
+            db.execute("UPDATE runs SET data = data WHERE id = ?", (run_id,))
             row = db.execute("SELECT data FROM runs WHERE id = ?", (run_id,)).fetchone()
             if row is None:
                 return

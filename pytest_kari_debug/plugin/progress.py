@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
+from ..exceptions import StoreError
 from ..storage import Store
+from .sharing import note_store_failure, store_failing
 from .state import STATE, guard
 
 PROGRESS_EVERY_SECONDS = 0.5
@@ -62,17 +64,20 @@ class RunProgress:
         if state is None or not (state.settings.enabled or state.recorded):
             return  # no test of this run is recorded (yet): the store is not ours to open
         self.written_at = now
+        if store_failing(state):
+            return  # the test writes retry it; their end-of-run diagnostic tells
         with guard(self.config, "writing the run's progress"):
             store = self.open_store()
             if store is None or state.run_id is None:
                 return
             running = sorted(self.running.items(), key=lambda item: item[1])[:RUNNING_SHOWN]
             self.idle_written = not running
-            store.set_run_progress(
-                state.run_id,
-                {
-                    "collected": self.collected,
-                    "running": [{"nodeid": n, "started_at": t} for n, t in running],
-                    "ts": time.time(),
-                },
-            )
+            progress = {
+                "collected": self.collected,
+                "running": [{"nodeid": n, "started_at": t} for n, t in running],
+                "ts": time.time(),
+            }
+            try:
+                store.set_run_progress(state.run_id, progress)
+            except StoreError as exc:  # the store went away: one diagnostic at the end
+                note_store_failure(state, exc)

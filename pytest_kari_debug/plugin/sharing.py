@@ -141,15 +141,25 @@ def write_batch(state: KariState, store: Store, batch: list[tuple[dict[str, Any]
     try:
         store.write_tests(state.run_id, [r for r, _ in pending], [t for _, t in pending])
     except Exception as exc:
-        if state.store_problem is None:
-            state.store_problem = f"{type(exc).__name__}: {exc}"
-        delay = RETRY_DELAYS_S[min(state.store_failures, len(RETRY_DELAYS_S) - 1)]
-        state.store_failures += 1
-        state.retry_at = time.monotonic() + delay
+        note_store_failure(state, exc)
         return
     state.unstored = []
     state.store_failures = 0
     state.retry_at = 0.0
+
+
+def note_store_failure(state: KariState, exc: Exception) -> None:
+    """Count a failed write to the store; :func:`settle` reports the first at the end."""
+    if state.store_problem is None:
+        state.store_problem = f"{type(exc).__name__}: {exc}"
+    delay = RETRY_DELAYS_S[min(state.store_failures, len(RETRY_DELAYS_S) - 1)]
+    state.store_failures += 1
+    state.retry_at = time.monotonic() + delay
+
+
+def store_failing(state: KariState) -> bool:
+    """Whether the last write to the store failed (and no test write has succeeded since)."""
+    return state.store_failures > 0
 
 
 def settle(state: KariState, store: Store) -> None:
