@@ -41,6 +41,7 @@ from .rules import (
     evaluate_rules,
     parse_rule,
 )
+from .values import label_text, safe_str
 
 __all__ = [
     "Alert",
@@ -402,8 +403,8 @@ class AlertManager(Component):
                 alert_id=uuid.uuid4().hex[:16],
                 alert_type=alert_type.strip(),
                 severity=level,
-                title=str(title),
-                message=str(message),
+                title=safe_str(title, 1000),
+                message=safe_str(message),
                 created_at=now,
                 session_id=session_id,
                 metric_name=metric_name,
@@ -412,7 +413,7 @@ class AlertManager(Component):
                 last_seen=now,
                 rule=rule,
                 source=source,
-                labels={str(k): str(v) for k, v in (labels or {}).items()},
+                labels={label_text(k, 200): label_text(v) for k, v in (labels or {}).items()},
                 extension_id=self.extension_id,
             )
             existing = self._active_by_key.get(candidate.key)
@@ -506,6 +507,7 @@ class AlertManager(Component):
             self.dispatcher.submit(channel, notification, delivery)
         except Exception as exc:  # never raised into the caller
             delivery.status, delivery.error = "failed", channel.error_text(exc)
+            self.dispatcher.undelivered += 1
             self.add_diagnostic(
                 f"notifying channel {channel.channel_id!r} failed: {delivery.error}"
             )
@@ -692,7 +694,8 @@ class AlertManager(Component):
 
     # Component ---------------------------------------------------------------------------
     def flush_notifications(self, timeout: float = 5.0) -> bool:
-        """Wait up to *timeout* s for queued notifications; True when none is left."""
+        """Wait up to *timeout* s for queued notifications; True only when every notification
+        since the last flush was delivered (False: one is pending, failed or was dropped)."""
         return self.dispatcher.flush(timeout)
 
     def start(self) -> None:

@@ -19,6 +19,15 @@ def _current_umask() -> int:
 _UMASK = _current_umask()
 
 
+def _encode(text: str) -> bytes:
+    # Any string is written: what UTF-8 cannot hold (a lone surrogate) is backslash-escaped,
+    # as values.encode_text does (this module sits below it).
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace")
+
+
 def write_atomic(
     path: str | os.PathLike[str], data: str | bytes, *, make_folder: bool = True
 ) -> Path:
@@ -26,7 +35,7 @@ def write_atomic(
 
     Without *make_folder*, a missing folder is a ``FileNotFoundError`` rather than created.
     """
-    payload = data.encode("utf-8") if isinstance(data, str) else data
+    payload = _encode(data) if isinstance(data, str) else data
     with open_atomic(path, make_folder=make_folder) as handle:
         handle.write(payload)
     return Path(path)

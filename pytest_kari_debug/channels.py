@@ -10,6 +10,7 @@ and they are scrubbed from every recorded error.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import html
 import json
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .exceptions import ConfigurationError, KariDebugError
 from .rules import AlertSeverity
+from .values import safe_str, truncate_text, writable_text
 
 if TYPE_CHECKING:  # the senders import their libraries when they send
     import ssl
@@ -83,11 +85,31 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
 
 
 class DeliveryError(KariDebugError):
-    """A channel could not deliver; ``retryable`` says whether trying again may help."""
+    """A channel could not deliver; ``retryable`` says whether trying again may help, and
+    ``retry_after`` how long the server asked to wait first (seconds, or None)."""
 
-    def __init__(self, message: str, *, retryable: bool) -> None:
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.retry_after = retry_after
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        from email.utils import parsedate_to_datetime  # only for a server that sent a date
+
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    return max(0.0, moment.timestamp() - (time.time() if now is None else now))
 
 
 @dataclass
@@ -141,6 +163,7 @@ class NotificationChannel:
         timeout: float = 5.0,
         retries: int = 2,
         backoff: float = 0.5,
+        max_retry_after: float = 60.0,
     ) -> None:
         if not isinstance(channel_id, str) or not channel_id.strip():
             msg = f"channel_id must be a non-empty string, got {channel_id!r}"
@@ -161,6 +184,8 @@ class NotificationChannel:
         self.timeout = float(timeout)
         self.retries = retries
         self.backoff = float(backoff)
+        _positive("max_retry_after", max_retry_after)
+        self.max_retry_after = float(max_retry_after)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.channel_id!r}>"
@@ -201,7 +226,7 @@ class NotificationChannel:
                 delivery.error = self.error_text(exc)
                 if attempt >= self.retries or not self.is_retryable(exc):
                     break
-                if wait(min(self.backoff * (2**attempt), 30.0)):
+                if wait(self.retry_delay(exc, attempt)):
                     delivery.error = f"{delivery.error} (gave up: dispatcher stopping)"
                     break
             else:
@@ -210,6 +235,15 @@ class NotificationChannel:
                 return
         delivery.status = "failed"
         delivery.finished_at = time.time()
+
+    def retry_delay(self, exc: BaseException, attempt: int) -> float:
+        """Seconds before the next attempt: the backoff, or longer when the server said
+        ``Retry-After`` (honoured up to :attr:`max_retry_after`)."""
+        delay: float = min(self.backoff * (2**attempt), 30.0)
+        asked = getattr(exc, "retry_after", None)
+        if isinstance(asked, (int, float)) and asked > delay:
+            delay = min(float(asked), self.max_retry_after)
+        return delay
 
     def error_text(self, exc: BaseException) -> str:
         """A one-line description of *exc* with every secret scrubbed."""
@@ -235,13 +269,14 @@ def summary_line(notification: Mapping[str, Any]) -> str:
     prefix = "RESOLVED " if event == "resolved" else ""
     severity = str(alert.get("severity", "")).upper()
     text = f"{prefix}[{severity}] {alert.get('title', '')}: {alert.get('message', '')}"
-    return " ".join(text.split())
+    return writable_text(" ".join(text.split()))
 
 
 class LogNotificationChannel(NotificationChannel):
     """Writes each notification to the ``pytest_kari_debug.alerts`` logger and keeps the lines.
 
-    The level follows the severity (low INFO, medium WARNING, high ERROR, critical CRITICAL).
+    The level follows the severity (low INFO, medium WARNING, high ERROR, critical CRITICAL);
+    each alert is one line of at most *max_line_chars* characters.
     """
 
     kind = "log"
@@ -254,18 +289,41 @@ class LogNotificationChannel(NotificationChannel):
         *,
         logger: logging.Logger | None = None,
         max_lines: int = 1000,
+        max_line_chars: int = 500,
         **options: Any,
     ) -> None:
         options.setdefault("retries", 0)
         super().__init__(channel_id, name, **options)
+        if isinstance(max_line_chars, bool) or not isinstance(max_line_chars, int):
+            msg = f"max_line_chars must be a whole number >= 80, got {max_line_chars!r}"
+            raise ConfigurationError(msg)
+        if max_line_chars < 80:
+            msg = f"max_line_chars must be a whole number >= 80, got {max_line_chars!r}"
+            raise ConfigurationError(msg)
+        #: Longest line written per alert; the rest is cut with a visible marker.
+        self.max_line_chars = max_line_chars
         self.logger = logger or logging.getLogger(ALERT_LOGGER)
         self.lines: deque[str] = deque(maxlen=max_lines)
 
     def send(self, notification: Mapping[str, Any]) -> None:
-        line = summary_line(notification)
+        line = truncate_text(summary_line(notification), self.max_line_chars)
         self.lines.append(line)
         level = _LOG_LEVELS.get(str(_alert(notification).get("severity")), logging.WARNING)
         self.logger.log(level, "%s", line)
+
+
+#: Default largest webhook request body (256 KiB).
+MAX_PAYLOAD_BYTES = 256 * 1024
+
+
+def _json_body(document: Mapping[str, Any]) -> bytes:
+    # ensure_ascii: any string, a lone surrogate too, is written as a JSON escape.
+    return json.dumps(document, default=safe_str, separators=(",", ":")).encode("ascii")
+
+
+def _host_port(parts: urllib.parse.SplitResult) -> str:
+    """The netloc of *parts* without userinfo."""
+    return parts.netloc.rpartition("@")[2]
 
 
 class WebhookNotificationChannel(NotificationChannel):
@@ -289,6 +347,8 @@ class WebhookNotificationChannel(NotificationChannel):
         backoff: float = 0.5,
         send_resolved: bool = True,
         severities: Iterable[AlertSeverity | str] | None = None,
+        max_payload_bytes: int = MAX_PAYLOAD_BYTES,
+        max_retry_after: float = 60.0,
     ) -> None:
         super().__init__(
             channel_id,
@@ -298,9 +358,29 @@ class WebhookNotificationChannel(NotificationChannel):
             timeout=timeout,
             retries=retries,
             backoff=backoff,
+            max_retry_after=max_retry_after,
         )
+        if (
+            isinstance(max_payload_bytes, bool)
+            or not isinstance(max_payload_bytes, int)
+            or max_payload_bytes < 1024
+        ):
+            msg = (
+                f"max_payload_bytes of channel {channel_id!r} must be a whole number"
+                f" >= 1024, got {max_payload_bytes!r}"
+            )
+            raise ConfigurationError(msg)
+        #: Largest request body; longer alert texts are cut to fit (see :attr:`truncated`).
+        self.max_payload_bytes = max_payload_bytes
+        #: How many payloads had to be cut to fit.
+        self.truncated = 0
         url = Secret(webhook_url)
-        parsed = urllib.parse.urlsplit(url.reveal())
+        try:
+            parsed = urllib.parse.urlsplit(url.reveal())
+            parsed.port  # noqa: B018 - a bad port raises here, not at the first alert
+        except ValueError as exc:
+            msg = f"webhook_url of channel {channel_id!r} is not a valid URL: {exc}"
+            raise ConfigurationError(scrub(msg, [url.reveal()])) from None
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
             msg = (
                 f"webhook_url of channel {channel_id!r} must be an http:// or https:// URL"
@@ -308,6 +388,14 @@ class WebhookNotificationChannel(NotificationChannel):
             )
             raise ConfigurationError(msg)
         self._url = url
+        #: The URL requests go to: without userinfo, which becomes basic auth instead.
+        self._target = Secret(urllib.parse.urlunsplit(parsed._replace(netloc=_host_port(parsed))))
+        self._auth: Secret | None = None
+        if parsed.username is not None or parsed.password is not None:
+            user = urllib.parse.unquote(parsed.username or "")
+            password = urllib.parse.unquote(parsed.password or "")
+            token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+            self._auth = Secret(f"Basic {token}")
         self._headers: dict[str, Secret] = {}
         for key, value in (headers or {}).items():
             if not isinstance(key, str) or not isinstance(value, (str, Secret)):
@@ -334,7 +422,10 @@ class WebhookNotificationChannel(NotificationChannel):
     def secrets(self) -> list[str]:
         url = self._url.reveal()
         parts = urllib.parse.urlsplit(url)
-        found = [url, parts.path, parts.query, parts.password or ""]
+        found = [url, self._target.reveal(), parts.path, parts.query, parts.password or ""]
+        found += [urllib.parse.unquote(parts.password or ""), parts.username or ""]
+        if self._auth is not None:
+            found += [self._auth.reveal(), self._auth.reveal().split(" ", 1)[1]]
         found += [v.reveal() for v in self._headers.values()]
         return [s for s in found if s and s != "/"]
 
@@ -344,23 +435,64 @@ class WebhookNotificationChannel(NotificationChannel):
         data.update(url="<secret>", host=host, headers=sorted(self._headers))
         return data
 
+    def payload(self, notification: Mapping[str, Any]) -> bytes:
+        """The JSON body of *notification*, at most :attr:`max_payload_bytes` long.
+
+        A body that is too long has its longest alert texts cut (each with a visible marker)
+        until it fits; ``"truncated": {"characters": N, "fields": [...]}`` says what was cut.
+        """
+        document: dict[str, Any] = {"version": "1", **notification}
+        body = _json_body(document)
+        if len(body) <= self.max_payload_bytes:
+            return body
+        alert = dict(_alert(notification))
+        cut: dict[str, int] = {}
+        while len(body) > self.max_payload_bytes:
+            texts = [(len(v), k) for k, v in alert.items() if isinstance(v, str) and len(v) > 64]
+            if not texts:  # nothing left to cut: send the alert's identity only
+                keep = ("alert_id", "alert_type", "severity", "title", "status", "rule")
+                alert = {k: alert[k] for k in keep if k in alert and len(str(alert[k])) < 256}
+                cut["[other fields]"] = cut.get("[other fields]", 0) + 1
+                document = {**document, "alert": alert}
+                body = _json_body(document)
+                break
+            size, key = max(texts)
+            excess = len(body) - self.max_payload_bytes
+            keep_chars = max(32, size - excess - 100, size // 2 if excess > size else 0)
+            keep_chars = min(keep_chars, size - 1)
+            alert[key] = truncate_text(alert[key], keep_chars)
+            cut[key] = cut.get(key, 0) + size - keep_chars
+            document = {
+                **document,
+                "alert": alert,
+                "truncated": {"characters": sum(cut.values()), "fields": sorted(cut)},
+            }
+            body = _json_body(document)
+        self.truncated += 1
+        return body
+
     def send(self, notification: Mapping[str, Any]) -> None:
         import urllib.error
         import urllib.request
 
-        body = json.dumps({"version": "1", **notification}, default=str).encode("utf-8")
+        body = self.payload(notification)
         headers = {"Content-Type": "application/json", "User-Agent": "pytest-kari-debug"}
+        if self._auth is not None:
+            headers["Authorization"] = self._auth.reveal()
         headers.update({k: v.reveal() for k, v in self._headers.items()})
         request = urllib.request.Request(
-            self._url.reveal(), data=body, headers=headers, method="POST"
+            self._target.reveal(), data=body, headers=headers, method="POST"
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 response.read(65536)
         except urllib.error.HTTPError as exc:
             retryable = exc.code >= 500 or exc.code == 429
+            retry_after = parse_retry_after(exc.headers.get("Retry-After")) if exc.headers else None
             exc.close()
-            raise DeliveryError(f"HTTP {exc.code} {exc.reason}", retryable=retryable) from None
+            raise DeliveryError(
+                f"HTTP {exc.code} {exc.reason}", retryable=retryable, retry_after=retry_after
+            ) from None
         except urllib.error.URLError as exc:
             reason = exc.reason
             text = (
@@ -493,11 +625,14 @@ class EmailNotificationChannel(NotificationChannel):
         ]
         rows = [(k, v) for k, v in rows if v not in (None, "", [], {})]
         width = max(len(k) for k, _ in rows)
-        plain = "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+        plain = writable_text("\n".join(f"{k.ljust(width)}  {v}" for k, v in rows))
         message.set_content(plain + "\n")
-        cells = "".join(
-            f"<tr><th align='left'>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-            for k, v in rows
+        cells = writable_text(
+            "".join(
+                f"<tr><th align='left'>{html.escape(str(k))}</th>"
+                f"<td>{html.escape(safe_str(v))}</td></tr>"
+                for k, v in rows
+            )
         )
         title = html.escape(summary_line(notification))
         message.add_alternative(
@@ -603,6 +738,8 @@ class NotificationDispatcher:
         self.queue_size = queue_size
         self.stopped = threading.Event()
         self.dropped = 0
+        #: Notifications not delivered (failed or dropped) since the last :meth:`flush`.
+        self.undelivered = 0
         self._workers: dict[str, _Worker] = {}
         self._pending = 0
         self._idle = threading.Condition()
@@ -618,6 +755,7 @@ class NotificationDispatcher:
         if self.stopped.is_set():
             delivery.status, delivery.error = "dropped", "dispatcher stopped"
             self.dropped += 1
+            self.undelivered += 1
             return
         if not channel.background:
             channel.deliver(notification, delivery, lambda _s: True)
@@ -634,10 +772,14 @@ class NotificationDispatcher:
         except queue.Full:
             self.done()
             self.dropped += 1
+            self.undelivered += 1
             delivery.status = "dropped"
             delivery.error = f"queue of channel {channel.channel_id!r} full ({self.queue_size})"
 
     def finished(self, delivery: Delivery) -> None:
+        if delivery.status != "sent":
+            with self._lock:
+                self.undelivered += 1
         if self._on_finished is not None:
             self._on_finished(delivery)
 
@@ -657,7 +799,11 @@ class NotificationDispatcher:
         return self._pending
 
     def flush(self, timeout: float) -> bool:
-        """Wait up to *timeout* seconds for every queued delivery; True when all finished."""
+        """Wait up to *timeout* seconds for every queued delivery.
+
+        True only when every notification since the last flush was delivered: False when
+        one is still pending, failed or was dropped (their deliveries say why).
+        """
         deadline = time.monotonic() + timeout
         with self._idle:
             while self._pending > 0:
@@ -665,7 +811,9 @@ class NotificationDispatcher:
                 if left <= 0:
                     return False
                 self._idle.wait(left)
-        return True
+        with self._lock:
+            delivered, self.undelivered = self.undelivered == 0, 0
+        return delivered
 
     def close(self, timeout: float = 5.0) -> bool:
         """Let queued deliveries finish for at most *timeout* s, then stop every worker.
@@ -688,6 +836,7 @@ class NotificationDispatcher:
                 if job is not _STOP:
                     job[1].status, job[1].error = "dropped", "dispatcher stopped"
                     self.dropped += 1
+                    self.undelivered += 1
                     self.done()
             with contextlib.suppress(queue.Full):
                 worker.queue.put_nowait(_STOP)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,8 @@ DEFAULT_REDACT_FIELDS = (
     "cookie",
     "set-cookie",
 )
+#: List fields given one item per line (ini and flags), not comma-separated.
+LINE_LISTS = frozenset({"redact_patterns"})
 
 
 def _field(default: Any, help: str) -> Any:
@@ -72,6 +75,11 @@ class DebugConfiguration:
     redact_fields: tuple[str, ...] = _field(
         DEFAULT_REDACT_FIELDS, "Comma-separated field names whose values are redacted"
     )
+    redact_patterns: tuple[str, ...] = _field(
+        (),
+        "Regular expressions (one per line) of secrets in messages, exception and failure"
+        " text, beyond the built-in ones",
+    )
     max_repr_length: int = _field(2000, "Longest repr kept for a value that is not JSON-able")
     max_stack_frames: int = _field(50, "Frames kept per stack trace")
     memory_tracking: bool = _field(
@@ -121,7 +129,21 @@ class DebugConfiguration:
         """Return the settings as JSON-able data."""
         data = dataclasses.asdict(self)
         data["redact_fields"] = list(self.redact_fields)
+        data["redact_patterns"] = list(self.redact_patterns)
         return data
+
+
+def compile_user_pattern(pattern: str) -> re.Pattern[str]:
+    """Compile one ``redact_patterns`` entry, or raise a ConfigurationError saying why."""
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        msg = f"redact pattern {pattern!r} is not a regular expression: {exc}"
+        raise ConfigurationError(msg) from None
+    if compiled.match(""):
+        msg = f"redact pattern {pattern!r} matches the empty text; it must match a secret"
+        raise ConfigurationError(msg)
+    return compiled
 
 
 def field_names() -> list[str]:
@@ -166,6 +188,8 @@ def parse_field(name: str, value: Any, *, source: str = "") -> Any:
             return int(text)
         if kind == "float":
             return float(text)
+        if name in LINE_LISTS:  # regular expressions hold commas: one per line
+            return tuple(line.strip() for line in text.splitlines() if line.strip())
         if kind == "list":
             parts = text.replace("\n", ",").split(",")
             return tuple(part.strip() for part in parts if part.strip())
@@ -209,6 +233,9 @@ def _check_field(name: str, value: Any) -> None:
     if kind == "list":
         if not isinstance(value, (tuple, list)) or not all(isinstance(v, str) for v in value):
             _fail(name, value, "a sequence of strings")
+        if name == "redact_patterns":
+            for pattern in value:
+                compile_user_pattern(pattern)
         return
     if name == "log_level" and (not isinstance(value, str) or value.upper() not in LOG_LEVELS):
         _fail(name, value, f"one of {', '.join(LOG_LEVELS)}")

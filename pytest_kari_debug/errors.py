@@ -29,6 +29,8 @@ from typing import Any
 from .component import Component, export_text
 from .context import CURRENT_SESSION, SessionInfo
 from .error_classes import ErrorClassifier
+from .scrub import scrubber_for
+from .values import ValueSerializer, clean_text, safe_repr, safe_str
 
 #: Accepted severities of an error record (its ``level``).
 SEVERITIES = ("debug", "info", "warning", "error", "critical")
@@ -366,23 +368,21 @@ def _type_display(exc_type: type) -> str:
 
 
 def _safe_str(exc: BaseException) -> str:
-    try:
-        text = str(exc)
-    except Exception as problem:  # an exception whose __str__ raises is still recorded
-        text = f"<unprintable {type(exc).__name__}: str() raised {type(problem).__name__}>"
-    if not isinstance(text, str):
-        text = f"<unprintable {type(exc).__name__}>"
-    return text[:MAX_MESSAGE]
+    """The exception's text (bounded user code, cleaned); never raises."""
+    return safe_str(exc, MAX_MESSAGE)
 
 
-def _safe_repr(value: Any, limit: int) -> str:
-    try:
-        text = repr(value)
-    except Exception as problem:
-        text = f"<unrepresentable {type(value).__name__}: repr() raised {type(problem).__name__}>"
-    if not isinstance(text, str):
-        text = f"<unrepresentable {type(value).__name__}>"
-    return text if len(text) <= limit else text[:limit] + "..."
+class _ContextSerializer(ValueSerializer):
+    """The serializer of error context: fields named in ``redact_fields`` are redacted."""
+
+    def __init__(self, redact: frozenset[str], **options: Any) -> None:
+        super().__init__(**options)
+        self.redact = redact
+
+    def field(self, key: str, value: Any, depth: int, seen: set[int]) -> Any:
+        if key.lower() in self.redact:
+            return "[REDACTED]"
+        return self.value(value, depth + 1, seen)
 
 
 def _is_group(exc: BaseException) -> bool:
@@ -489,7 +489,17 @@ class ErrorTracker(Component):
         self._sessions: dict[str, _SessionErrors] = {}
         self._in_app_cache: dict[tuple[str, str], bool] = {}
         self._lock = threading.RLock()
-        self._redact = frozenset(f.lower() for f in self.configuration.redact_fields)
+        cfg = self.configuration
+        self._redact = frozenset(f.lower() for f in cfg.redact_fields)
+        self._scrub = scrubber_for(cfg.redact_patterns).scrub
+        self._values = _ContextSerializer(
+            self._redact,
+            max_repr_length=cfg.max_repr_length,
+            max_text_length=cfg.max_repr_length,
+            max_depth=5,
+            max_items=100,
+            text_filter=self._scrub,
+        )
 
     @property
     def group_counts(self) -> dict[str, int]:
@@ -540,7 +550,7 @@ class ErrorTracker(Component):
             msg = f"error_type must be a non-empty string, got {error_type!r}"
             raise TypeError(msg)
         if not isinstance(error_message, str):
-            error_message = _safe_repr(error_message, MAX_MESSAGE)
+            error_message = safe_repr(error_message, MAX_MESSAGE)
         if stack_trace is not None and not isinstance(stack_trace, str):
             msg = f"stack_trace must be traceback text or None, got {type(stack_trace).__name__}"
             raise TypeError(msg)
@@ -704,6 +714,11 @@ class ErrorTracker(Component):
         ts: float | None = None,
         session_id: str | None = None,
     ) -> ErrorRecord:
+        # Text leaves here for storage: made writable and its secrets scrubbed.
+        message = self._scrub(clean_text(message, MAX_MESSAGE))
+        if stack_text is not None:
+            stack_text = self._scrub(clean_text(stack_text, MAX_STACK_TEXT))
+        error_type = clean_text(error_type, 500)
         template = normalize_message(message)
         if root is not None and root.fingerprint_keys():
             grouping = "stack"
@@ -824,25 +839,7 @@ class ErrorTracker(Component):
         if not isinstance(context, Mapping):
             msg = f"context must be a mapping (dict) or None, got {type(context).__name__}"
             raise TypeError(msg)
-        return {str(key): self._jsonable(str(key), value, 0) for key, value in context.items()}
-
-    def _jsonable(self, key: str, value: Any, depth: int) -> Any:
-        if key.lower() in self._redact:
-            return "[REDACTED]"
-        if value is None or isinstance(value, (bool, int)):
-            return value
-        if isinstance(value, float):
-            return value if math.isfinite(value) else repr(value)
-        limit = self.configuration.max_repr_length
-        if isinstance(value, str):
-            return value if len(value) <= limit else value[:limit] + "..."
-        if depth < 4 and isinstance(value, Mapping):
-            return {
-                str(k): self._jsonable(str(k), v, depth + 1) for k, v in list(value.items())[:100]
-            }
-        if depth < 4 and isinstance(value, (list, tuple)):
-            return [self._jsonable("", v, depth + 1) for v in list(value)[:100]]
-        return _safe_repr(value, limit)
+        return self._values.mapping(context)
 
     def _locals(self, frame: FrameType) -> dict[str, str]:
         limit = self.configuration.max_repr_length
@@ -851,7 +848,7 @@ class ErrorTracker(Component):
             if name.lower() in self._redact:
                 found[name] = "[REDACTED]"
             else:
-                found[name] = _safe_repr(value, limit)
+                found[name] = self._scrub(safe_repr(value, limit))
         return found
 
     # Frames ----------------------------------------------------------------------------
@@ -944,11 +941,11 @@ class ErrorTracker(Component):
             line = linecache.getline(filename, lineno or 0, frame.f_globals).strip()[:300]
             frames.append(
                 StackFrame(
-                    filename=filename,
+                    filename=clean_text(filename, 1000),
                     module=module,
                     function=function,
                     lineno=lineno,
-                    line=line,
+                    line=self._scrub(clean_text(line)),
                     in_app=in_app,
                     locals=self._locals(frame) if want_locals and in_app else None,
                 )
@@ -965,7 +962,9 @@ class ErrorTracker(Component):
             frames=frames,
             omitted=omitted,
             outer_omitted=outer,
-            notes=[str(n)[:1000] for n in notes[:20]] if isinstance(notes, list) else [],
+            notes=[self._scrub(safe_str(n, 1000)) for n in notes[:20]]
+            if isinstance(notes, list)
+            else [],
         )
 
     def _frame_keys(

@@ -336,7 +336,45 @@ def check_baseline(document: Any, *, source: str) -> dict[str, Any]:
     ):
         msg = f"{source}: 'tests' must map each nodeid to its figures"
         raise BaselineError(msg)
+    problems = [
+        f"test {nodeid!r} {part} {name!r} is {value!r}"
+        for nodeid, entry in tests.items()
+        for part, name, value in _entry_values(entry)
+        if not _is_figure(value)
+    ]
+    reference = document.get("reference_ms")
+    if reference is not None and not _is_figure(reference):
+        problems.insert(0, f"reference_ms is {reference!r}")
+    if problems:
+        shown = "; ".join(problems[:5]) + (
+            f"; and {len(problems) - 5} more" if len(problems) > 5 else ""
+        )
+        msg = f"{source}: figures must be finite numbers (or null): {shown}"
+        raise BaselineError(msg)
     return document
+
+
+def _entry_values(entry: Mapping[str, Any]) -> Iterable[tuple[str, str, Any]]:
+    """``(part, name, value)`` of every figure and sample of one baseline entry."""
+    for name, value in entry["figures"].items():
+        yield "figure", name, value
+    samples = entry.get("samples") or {}
+    if not isinstance(samples, dict):
+        yield "samples", "", samples
+        return
+    for name, runs in samples.items():
+        if not isinstance(runs, list):
+            yield "samples of", name, runs
+            continue
+        for value in runs:
+            yield "sample of", name, value
+
+
+def _is_figure(value: Any) -> bool:
+    """Whether *value* is what a baseline may hold for a figure: a finite number or None."""
+    if value is None:
+        return True
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def read_baseline_file(path: str | Path) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import enum
 import functools
 import itertools
 import json
@@ -17,14 +16,11 @@ import time
 import traceback
 import uuid
 import weakref
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
-from decimal import Decimal
 from itertools import islice
 from operator import itemgetter
-from pathlib import PurePath
 from types import TracebackType
 from typing import Any
 
@@ -32,18 +28,24 @@ from .component import Component, export_text
 from .context import CURRENT_SESSION, SessionInfo
 from .exceptions import ConfigurationError
 from .model import DROP_MARKER_ORIGIN
+from .scrub import DEFAULT_SCRUBBER, TextScrubber, scrubber_for
+from .values import (
+    MAX_DEPTH,
+    MAX_TEXT_LENGTH,
+    ValueSerializer,
+    bounded_call,
+    clean_text,
+    in_bounded_call,
+    plain,
+    safe_repr,
+    safe_str,
+)
 
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 LEVEL_NAMES = {number: name for name, number in LEVELS.items()}
 #: Accepted spellings of level names beyond the canonical five.
 _LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}
 
-#: Longest message or string field kept; longer text is cut with a visible marker.
-MAX_TEXT_LENGTH = 32_768
-#: Nesting depth at which containers in fields are cut (cycles are cut where they close).
-MAX_DEPTH = 8
-#: Items kept per container in a field; the rest is summarised.
-MAX_ITEMS = 1000
 REDACTED = "[REDACTED]"
 #: Name of the extra record made for drops in exports (see exporters/logs_export.py).
 ORIGIN_KARI = "kari"
@@ -278,9 +280,9 @@ def level_name(levelno: int) -> str:
 
 
 # Sanitising ------------------------------------------------------------------------------
+_INT_MIN, _INT_MAX = -(2**63), 2**64
 _CAMEL = re.compile(r"([a-z0-9])([A-Z])")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s\"'<>]+")
-_PLAIN_TYPES = frozenset({int, bool, type(None)})
 
 
 def normalise_field_name(name: str) -> str:
@@ -288,53 +290,9 @@ def normalise_field_name(name: str) -> str:
     return _CAMEL.sub(r"\1_\2", name).lower().replace("-", "_").replace(" ", "_")
 
 
-def truncate_text(text: str, limit: int = MAX_TEXT_LENGTH) -> str:
-    """Cut *text* to *limit* characters with a visible marker naming what was cut."""
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}… [truncated {len(text) - limit} characters]"
-
-
-def clean_text(text: str, limit: int = MAX_TEXT_LENGTH) -> str:
-    """Cut *text* to *limit* and make it encodable (lone surrogates become ``\\udxxx``)."""
-    if len(text) > limit:
-        text = truncate_text(text, limit)
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
-
-
-def safe_repr(value: Any, limit: int) -> str:
-    """``repr(value)`` cut to *limit*; a failing ``__repr__`` gives a placeholder, never raises."""
-    try:
-        text = repr(value)
-        if not isinstance(text, str):
-            raise TypeError("__repr__ returned a non-string")
-    except Exception as exc:
-        try:
-            kind = type(value).__qualname__
-        except Exception:
-            kind = "object"
-        text = f"<unrepresentable {kind}: {type(exc).__name__}>"
-    return clean_text(text, limit)
-
-
-def safe_str(value: Any, limit: int = MAX_TEXT_LENGTH) -> str:
-    """``str(value)`` cut to *limit*; falls back to :func:`safe_repr` if ``__str__`` fails."""
-    try:
-        text = str(value)
-        if not isinstance(text, str):
-            raise TypeError("__str__ returned a non-string")
-    except Exception:
-        return safe_repr(value, limit)
-    return clean_text(text, limit)
-
-
-class Redactor:
-    """Redacts secret-named fields (nested too) and secrets in URLs; cuts what is unbounded.
+class Redactor(ValueSerializer):
+    """The serializer of log fields: redacts secret-named fields (nested too), secrets in
+    URLs and secrets in text; cuts what is unbounded.
 
     A field is secret when its normalised name (camelCase and dashes become ``_``, lower
     case) equals one of *names* or ends with ``_<name>``: ``password``, ``db_password``,
@@ -342,10 +300,17 @@ class Redactor:
     ``max_tokens`` does not.
     """
 
-    def __init__(self, names: Iterable[str], *, max_repr_length: int = 2000) -> None:
+    def __init__(
+        self,
+        names: Iterable[str],
+        *,
+        max_repr_length: int = 2000,
+        scrubber: TextScrubber | None = None,
+    ) -> None:
+        self.scrubber = scrubber or DEFAULT_SCRUBBER
+        super().__init__(max_repr_length=max_repr_length, text_filter=self.scrub_text)
         self.names = frozenset(normalise_field_name(n) for n in names if n)
         self.suffixes = tuple("_" + n for n in self.names)
-        self.max_repr_length = max_repr_length
         self._secret_keys: dict[str, bool] = {}
 
     def is_secret(self, key: str) -> bool:
@@ -358,104 +323,49 @@ class Redactor:
                 self._secret_keys[key] = known
         return known
 
-    # The hot path: a fresh kwargs dict of plain values is kept as it is.
-    def fields(self, fields: dict[str, Any]) -> dict[str, Any]:
+    def scrub_text(self, text: str) -> str:
+        """*text* without URL userinfo, secret query values and secrets the scrubber finds."""
+        if "://" in text:
+            text = self.url_text(text)
+        return self.scrubber.scrub(text)
+
+    def kept_key(self, key: Any) -> bool:
+        """Whether field *key* is kept as it is: a known name that is not secret."""
+        return self._secret_keys.get(key) is False
+
+    # The hot path (the base class's, inlined): a fresh kwargs dict of plain values is kept.
+    def fields(self, fields: Mapping[Any, Any]) -> dict[str, Any]:
         """Return *fields* safe to store: redacted, JSON-able, bounded."""
+        if type(fields) is not dict:
+            return self.mapping(fields)
         secret = self._secret_keys
+        scrubber = self.scrubber
+        clean = scrubber.known_clean
         for key, value in fields.items():
             if secret.get(key) is not False:
-                return self._fields_slow(fields)
+                return self.mapping(fields)
             kind = type(value)
             if kind is str:
-                if len(value) > MAX_TEXT_LENGTH or "://" in value or not value.isascii():
-                    return self._fields_slow(fields)
-            elif kind not in _PLAIN_TYPES and (kind is not float or not math.isfinite(value)):
-                return self._fields_slow(fields)
+                if value not in clean and (
+                    len(value) > MAX_TEXT_LENGTH
+                    or "://" in value
+                    or not value.isascii()
+                    or scrubber.maybe_secret(value)
+                ):
+                    return self.mapping(fields)
+            elif kind is int:
+                if not _INT_MIN <= value < _INT_MAX:
+                    return self.mapping(fields)
+            elif kind is float:
+                if not math.isfinite(value):
+                    return self.mapping(fields)
+            elif kind is not bool and value is not None:
+                return self.mapping(fields)
         return fields
 
-    def _fields_slow(self, fields: Mapping[Any, Any]) -> dict[str, Any]:
-        return self._mapping(fields, 0, set())
-
-    def _mapping(self, mapping: Mapping[Any, Any], depth: int, seen: set[int]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        try:
-            items = list(islice(mapping.items(), MAX_ITEMS + 1))
-        except Exception as exc:
-            return {"[unreadable]": f"{type(exc).__name__}"}
-        for index, (key, value) in enumerate(items):
-            if index >= MAX_ITEMS:
-                try:
-                    more = f"{len(mapping) - MAX_ITEMS} more items not kept"
-                except Exception:
-                    more = "more items not kept"
-                out["[more]"] = more
-                break
-            name = key if isinstance(key, str) else safe_str(key, self.max_repr_length)
-            name = clean_text(name, 200)
-            out[name] = REDACTED if self.is_secret(name) else self.value(value, depth + 1, seen)
-        return out
-
-    def value(self, value: Any, depth: int = 0, seen: set[int] | None = None) -> Any:
-        """One value made JSON-able: containers walked (to :data:`MAX_DEPTH`), others repr'd."""
-        kind = type(value)
-        if kind is str:
-            text = clean_text(value)
-            return self.url_text(text) if "://" in text else text
-        if kind in _PLAIN_TYPES:
-            return value
-        if kind is float:
-            return value if math.isfinite(value) else repr(value)
-        if isinstance(value, (bool, int)) and not isinstance(value, enum.Enum):
-            return int(value) if not isinstance(value, bool) else bool(value)
-        if isinstance(value, float):
-            return float(value) if math.isfinite(value) else repr(float(value))
-        if isinstance(value, str):
-            return self.value(str.__str__(value), depth, seen)
-        if seen is None:
-            seen = set()
-        if isinstance(value, (Mapping, list, tuple, set, frozenset, deque)):
-            if depth >= MAX_DEPTH:
-                return f"[cut at depth {MAX_DEPTH}: {type(value).__name__}]"
-            marker = id(value)
-            if marker in seen:
-                return f"[cycle: {type(value).__name__}]"
-            seen.add(marker)
-            try:
-                if isinstance(value, Mapping):
-                    return self._mapping(value, depth, seen)
-                return self._sequence(value, depth, seen)
-            finally:
-                seen.discard(marker)
-        if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
-            return value.isoformat()
-        if isinstance(value, (uuid.UUID, Decimal, PurePath)):
-            return self.value(str(value), depth, seen)
-        if isinstance(value, enum.Enum):
-            return self.value(value.value, depth, seen)
-        if isinstance(value, (bytes, bytearray, memoryview)):
-            return safe_repr(bytes(value[: self.max_repr_length]), self.max_repr_length)
-        if isinstance(value, BaseException):
-            return clean_text(f"{type(value).__name__}: {safe_str(value)}", self.max_repr_length)
-        return self.url_text(safe_repr(value, self.max_repr_length))
-
-    def _sequence(self, value: Any, depth: int, seen: set[int]) -> list[Any]:
-        out: list[Any] = []
-        iterator = iter(value)
-        if isinstance(value, (set, frozenset)) and len(value) <= MAX_ITEMS:
-            try:  # a stable order for small sets; a set of unorderable reprs keeps its own
-                iterator = iter(sorted(value, key=repr))
-            except Exception:
-                iterator = iter(value)
-        for index, item in enumerate(iterator):
-            if index >= MAX_ITEMS:
-                try:
-                    more = len(value) - MAX_ITEMS
-                except Exception:
-                    more = -1
-                out.append(f"[{more} more items not kept]" if more > 0 else "[more items]")
-                break
-            out.append(self.value(item, depth + 1, seen))
-        return out
+    def field(self, key: str, value: Any, depth: int, seen: set[int]) -> Any:
+        """A secret-named field's value is :data:`REDACTED`; others are serialized."""
+        return REDACTED if self.is_secret(key) else self.value(value, depth + 1, seen)
 
     def url_text(self, text: str) -> str:
         """*text* with every URL's userinfo removed and its secret query values redacted."""
@@ -501,8 +411,21 @@ def _unquote(text: str) -> str:
         return text
 
 
-def exception_info(exc_info: Any, *, limit: int | None = None) -> dict[str, str] | None:
-    """``{type, message, traceback}`` of an exception, an ``exc_info`` tuple or ``True``."""
+def _stdlib_message(record: logging.LogRecord) -> Any:
+    """``record.getMessage()``; bounded in time when its arguments are not plain values."""
+    args = record.args
+    if plain(record.msg) and (
+        not args or (type(args) is tuple and all(plain(arg) for arg in args))
+    ):
+        return record.getMessage()
+    return bounded_call(logging.LogRecord.getMessage, record)
+
+
+def exception_info(
+    exc_info: Any, *, limit: int | None = None, scrubber: TextScrubber = DEFAULT_SCRUBBER
+) -> dict[str, str] | None:
+    """``{type, message, traceback}`` of an exception, an ``exc_info`` tuple or ``True``;
+    secrets in the message and traceback are scrubbed."""
     if exc_info is None or exc_info is False:
         return None
     if exc_info is True:
@@ -520,14 +443,24 @@ def exception_info(exc_info: Any, *, limit: int | None = None) -> dict[str, str]
     except Exception:
         name = "Exception"
     try:
-        text = "".join(traceback.format_exception(kind, value, tb, limit=limit))
-    except Exception as exc:  # a broken __str__ inside the chain, say
-        text = f"<traceback unavailable: {type(exc).__name__}>"
+        job = (kind, value, tb, limit)
+        chained = value.__cause__ is not None or value.__context__ is not None
+        if plain(value) and not chained:
+            text = "".join(_format_exception(job))
+        else:
+            text = "".join(bounded_call(_format_exception, job, 2.0))
+    except Exception as exc:  # a broken or slow __str__ inside the chain, say
+        text = f"<traceback unavailable: {type(exc).__name__}: {exc}>"
     return {
         "type": clean_text(name, 500),
-        "message": safe_str(value),
-        "traceback": clean_text(text),
+        "message": scrubber.scrub(safe_str(value)),
+        "traceback": scrubber.scrub(clean_text(text)),
     }
+
+
+def _format_exception(args: tuple[Any, Any, Any, int | None]) -> list[str]:
+    kind, value, tb, limit = args
+    return traceback.format_exception(kind, value, tb, limit=limit)
 
 
 # Routing stdlib records ------------------------------------------------------------------
@@ -567,7 +500,7 @@ class KariLogHandler(logging.Handler):
         return True
 
     def emit(self, record: logging.LogRecord) -> None:
-        if getattr(_in_capture, "active", False):
+        if getattr(_in_capture, "active", False) or in_bounded_call():
             return  # a record made while converting one (a __repr__ that logs): skip it
         session = CURRENT_SESSION.get()
         if session is None:
@@ -628,7 +561,13 @@ class ExtensionLogger(Component):
         self.metrics = metrics
         self.on_error = on_error
         cfg = self.configuration
-        self.redactor = Redactor(cfg.redact_fields, max_repr_length=cfg.max_repr_length)
+        self.redactor = Redactor(
+            cfg.redact_fields,
+            max_repr_length=cfg.max_repr_length,
+            scrubber=scrubber_for(cfg.redact_patterns),
+        )
+        self._scrub = self.redactor.scrub_text
+        self._known_clean = self.redactor.scrubber.known_clean
         self._level = level_number(cfg.log_level)
         self._min_level = self._level if self.enabled else 100
         self._seq = itertools.count(1)
@@ -670,6 +609,8 @@ class ExtensionLogger(Component):
                 message = safe_str(message)
             elif len(message) > MAX_TEXT_LENGTH or not message.isascii():
                 message = clean_text(message)
+            if message not in self._known_clean:
+                message = self._scrub(message)
             if fields:
                 fields = self.redactor.fields(fields)
             exception = exc = None
@@ -710,7 +651,7 @@ class ExtensionLogger(Component):
                 return None, None
         elif exc_info is True:
             exc_info = sys.exc_info()
-        info = exception_info(exc_info, limit=self._stack_limit)
+        info = exception_info(exc_info, limit=self._stack_limit, scrubber=self.redactor.scrubber)
         if info is None:
             return None, None
         exc = exc_info if isinstance(exc_info, BaseException) else exc_info[1]
@@ -781,7 +722,7 @@ class ExtensionLogger(Component):
             return
         try:
             try:
-                message = record.getMessage()
+                message = _stdlib_message(record)
             except Exception as exc:
                 message = (
                     f"{safe_repr(record.msg, self.redactor.max_repr_length)} % "
@@ -789,6 +730,7 @@ class ExtensionLogger(Component):
                     f" [formatting failed: {type(exc).__name__}]"
                 )
             message = clean_text(message) if isinstance(message, str) else safe_str(message)
+            message = self.redactor.scrub_text(message)
             attributes = record.__dict__
             fields: dict[str, Any] = {}
             if len(attributes) > _STDLIB_BASE:
@@ -802,10 +744,13 @@ class ExtensionLogger(Component):
                     fields = self.redactor.fields(extra)
             exception, exc_value = None, None
             if record.exc_info and record.exc_info[1] is not None:
-                exception = exception_info(record.exc_info, limit=self._stack_limit)
+                exception = exception_info(
+                    record.exc_info, limit=self._stack_limit, scrubber=self.redactor.scrubber
+                )
                 exc_value = record.exc_info[1]
             elif record.exc_text:
-                exception = {"type": "", "message": "", "traceback": clean_text(record.exc_text)}
+                text = self.redactor.text(str(record.exc_text))
+                exception = {"type": "", "message": "", "traceback": text}
             task = getattr(record, "taskName", None)
             if task is None:
                 loop = _get_running_loop()

@@ -44,6 +44,7 @@ from .context import CURRENT_SESSION, SessionInfo
 from .exceptions import ConfigurationError
 from .naming import sanitize_metric_name
 from .stats import quantile
+from .values import clean_text, label_text
 
 try:
     import resource as _resource
@@ -359,7 +360,7 @@ def _sampler_loop(ref: weakref.ref[MetricsCollector], stop: threading.Event, eve
             try:
                 collector.sample_now()
             except Exception as exc:  # the sampler keeps going whatever a reading does
-                collector.add_diagnostic(f"resource sampler: {type(exc).__name__}: {exc}")
+                collector.sampler_failed(exc)
             del collector
             deadline += every
             now = time.monotonic()
@@ -380,6 +381,8 @@ class MetricsCollector(Component):
         self.breaches: deque[ThresholdBreach] = deque(maxlen=MAX_BREACHES)
         self.samples: deque[dict[str, Any]] = deque(maxlen=MAX_RUN_SAMPLES)
         self.samples_total = 0
+        #: Resource readings that failed (the first is a diagnostic).
+        self.sampler_failures = 0
         #: Wall clock of every timestamp (tests inject a fake one).
         self.clock: Callable[[], float] = time.time
         self.created_at = self.clock()
@@ -566,10 +569,10 @@ class MetricsCollector(Component):
         point = MetricPoint(
             name,
             value,
-            unit,
+            unit if unit.isascii() else clean_text(unit, 100),
             self.clock(),
             session_id,
-            {k: v if type(v) is str else str(v) for k, v in labels.items()} if labels else {},
+            {label_text(k, 200): label_text(v) for k, v in labels.items()} if labels else {},
         )
         self.records.append(point, session_id)
         self._latest[name] = point
@@ -680,6 +683,9 @@ class MetricsCollector(Component):
         with self._read_lock:  # psutil's cpu_percent keeps state between calls
             point = self.read_resources()
             custom = self.collect_custom()
+        if "rss_bytes" not in point and "cpu_percent" not in point:
+            # psutil answered nothing (access denied, a dead /proc...): not a silent zero.
+            self.sampler_failed(RuntimeError("psutil returned no CPU or memory reading"))
         if custom:
             point["custom"] = custom
         # Short critical section: end_session takes this lock to detach its meter, so a
@@ -700,6 +706,15 @@ class MetricsCollector(Component):
                 if key in SAMPLE_FIELDS:
                     self._check_thresholds(key, float(value), None)
         return point
+
+    def sampler_failed(self, exc: BaseException) -> None:
+        """Count a failed resource reading; the first one becomes a diagnostic (once, not one
+        per tick), so a run whose samples are missing says why."""
+        self.sampler_failures += 1
+        if self.sampler_failures == 1:
+            self.add_diagnostic(
+                f"resource sampler failed, its samples are missing: {type(exc).__name__}: {exc}"
+            )
 
     @property
     def samples_dropped(self) -> int:

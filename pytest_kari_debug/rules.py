@@ -379,8 +379,12 @@ def _parse(
 
 
 def parse_rules(lines: Iterable[str], *, origin: str = "ini") -> list[AlertRule]:
-    """Parse one rule per non-empty line (``#`` starts a comment)."""
+    """Parse one rule per non-empty line (``#`` starts a comment).
+
+    Every bad line is reported at once, one per line of the error's message.
+    """
     rules = []
+    problems = []
     for number, line in enumerate(lines, 1):
         text = line.split("#", 1)[0].strip()
         if not text:
@@ -388,8 +392,12 @@ def parse_rules(lines: Iterable[str], *, origin: str = "ini") -> list[AlertRule]
         try:
             rules.append(parse_rule(text, origin=origin))
         except ConfigurationError as exc:
-            msg = f"line {number}: {exc}"
-            raise ConfigurationError(msg) from None
+            problems.append(f"line {number}: {exc}")
+    if len(problems) == 1:
+        raise ConfigurationError(problems[0])
+    if problems:
+        msg = f"{len(problems)} bad rules:\n  " + "\n  ".join(problems)
+        raise ConfigurationError(msg)
     return rules
 
 

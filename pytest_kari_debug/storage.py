@@ -22,6 +22,7 @@ import orjson
 
 from .backends import Backend, StoreLocation, open_backend, redact
 from .exceptions import StoreError
+from .values import repair, to_jsonable, writable_text
 
 DEFAULT_STORE = Path(".kari-debug") / "kari.db"
 
@@ -159,16 +160,46 @@ _ENCODER = json.JSONEncoder(default=repr, separators=(",", ":"))
 
 
 def dumps(value: Any) -> str:
-    """The store's compact JSON of *value* (what cannot be JSON becomes its repr).
+    """The store's compact JSON of *value*; never raises.
 
-    orjson writes it (a test's record on every test: the hot path). What orjson refuses (an
-    integer past 64 bits) is written by the standard library after a newline, which JSON
-    allows and which tells :func:`loads_many` to read it back with the standard library too.
+    orjson writes it (a test's record on every test: the hot path). What orjson refuses goes
+    through the one serializer (:func:`~pytest_kari_debug.values.to_jsonable`: a lone
+    surrogate escaped, an over-long integer or an object whose repr fails replaced by a
+    placeholder) first. What orjson still refuses (an integer past 64 bits) is written by the
+    standard library after a newline, which JSON allows and which tells :func:`loads_many` to
+    read it back with the standard library too.
     """
     try:
-        return orjson.dumps(value, default=repr, option=orjson.OPT_NON_STR_KEYS).decode()
+        return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS).decode()
     except TypeError:  # orjson.JSONEncodeError
+        value = repair(value)
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
         return "\n" + _ENCODER.encode(value)
+
+
+def _default(value: Any) -> Any:
+    return to_jsonable(value)
+
+
+def dumps_record(record: dict[str, Any]) -> tuple[dict[str, Any], str, list[str]]:
+    """A test's record and its store JSON; never raises.
+
+    A record orjson writes as it is (the common case) is kept as it is. Otherwise the record
+    is repaired (:func:`~pytest_kari_debug.values.repair`) and the paths of the parts it had
+    to replace are returned, for a diagnostic naming them.
+    """
+    try:
+        return record, orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS).decode(), []
+    except TypeError:  # orjson.JSONEncodeError: a surrogate, a huge int, an object
+        replaced: list[str] = []
+        try:
+            fixed = repair(record, replaced)
+        except RecursionError:
+            fixed = to_jsonable(record)
+            replaced.append("nested too deeply: cut by the serializer")
+        return fixed, dumps(fixed), replaced
 
 
 def loads_many(texts: Sequence[str]) -> list[Any]:
@@ -370,16 +401,16 @@ class Store:
                 f"INSERT INTO tests({_TEST_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     run_id,
-                    test["nodeid"],
-                    test.get("extension_id", ""),
-                    test.get("outcome", "unknown"),
+                    _param(test["nodeid"]),
+                    _param(test.get("extension_id", "")),
+                    _param(test.get("outcome", "unknown")),
                     test.get("started_at"),
                     test.get("finished_at"),
                     test.get("duration_ms"),
                     phases.get("setup"),
                     phases.get("call"),
                     phases.get("teardown"),
-                    test.get("session_id"),
+                    _param(test.get("session_id")),
                     dumps(test) if texts is None else texts[index],
                 ),
             )
@@ -1384,13 +1415,18 @@ def _record_row(
         test_id,
         kind,
         record.get("ts"),
-        extension_id,
-        record.get("session_id"),
-        record.get("name"),
-        record.get("level"),
+        _param(extension_id),
+        _param(record.get("session_id")),
+        _param(record.get("name")),
+        _param(record.get("level")),
         value if isinstance(value, (int, float)) and not isinstance(value, bool) else None,
         dumps(record),
     )
+
+
+def _param(value: Any) -> Any:
+    """A query parameter the database takes: text UTF-8 cannot hold is escaped."""
+    return writable_text(value) if type(value) is str else value
 
 
 def _record_rows(run_id: int, test_id: int, test: dict[str, Any]) -> list[tuple[Any, ...]]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import math
 import os
 import random
 import re
@@ -41,6 +40,8 @@ from .component import Component, export_text
 from .config import DebugConfiguration
 from .context import CURRENT_SESSION, SessionInfo, register_session_option
 from .exceptions import ExportError
+from .scrub import scrubber_for
+from .values import ValueSerializer, safe_str
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -200,36 +201,6 @@ def _bound(rate: float) -> int:
     return max(0, int(rate * _TWO64))
 
 
-# JSON-able values ----------------------------------------------------------------------
-def _clean(value: Any, limit: int) -> Any:
-    """*value* as a JSON-able tag value: scalars kept, sequences cleaned, the rest repr'd."""
-    kind = type(value)
-    if kind is str:
-        return value if len(value) <= limit else value[:limit] + "..."
-    if kind is bool or kind is int or value is None:
-        return value
-    if kind is float:
-        return value if math.isfinite(value) else repr(value)
-    if isinstance(value, (list, tuple)):
-        return [_clean(item, limit) for item in value[:1000]]
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return _clean(float(value), limit)
-    if isinstance(value, str):
-        return _clean(str(value), limit)
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _clean_map(values: Mapping[str, Any] | None, limit: int) -> dict[str, Any]:
-    if not values:
-        return {}
-    return {str(key): _clean(value, limit) for key, value in values.items()}
-
-
 # Spans ---------------------------------------------------------------------------------
 class _LocalTrace:
     """The spans of one trace recorded in this process under one local root."""
@@ -336,11 +307,12 @@ class Span(otel_trace.Span):
 
     # Recording ---------------------------------------------------------------------------
     def set_tag(self, key: str, value: Any) -> None:
-        """Attach *key* = *value* to the span (non-JSON values are kept as their repr)."""
-        if type(value) is str and len(value) <= 256:
-            self.tags[key] = value
-        else:
-            self.tags[key] = _clean(value, self._tracer.configuration.max_repr_length)
+        """Attach *key* = *value* to the span (non-JSON values are kept as their bounded
+        repr; never raises because of the value)."""
+        values = self._tracer.values
+        if type(key) is not str or not key.isascii():
+            key = values.key(key)
+        self.tags[key] = values.value(value)
 
     def set_tags(self, **tags: Any) -> None:
         """Attach several tags at once."""
@@ -364,7 +336,7 @@ class Span(otel_trace.Span):
     ) -> None:
         """Add a timestamped event (*timestamp* in epoch nanoseconds, default now)."""
         ts_ns = self._tracer._clock() if timestamp is None else timestamp
-        limit = self._tracer.configuration.max_repr_length
+        values = self._tracer.values
         events = self.__dict__.get("events")
         if events is None:
             events = self.events = []
@@ -372,7 +344,11 @@ class Span(otel_trace.Span):
             self.tags["kari.events_dropped"] = int(self.tags.get("kari.events_dropped", 0)) + 1
             return
         events.append(
-            {"ts": ts_ns / 1e9, "name": str(name), "attributes": _clean_map(attributes, limit)}
+            {
+                "ts": ts_ns / 1e9,
+                "name": values.text(safe_str(name), 500),
+                "attributes": values.mapping(attributes),
+            }
         )
 
     def log(self, message: str, **fields: Any) -> None:
@@ -395,7 +371,7 @@ class Span(otel_trace.Span):
         )
         event = {
             "exception.type": type(exception).__qualname__,
-            "exception.message": str(exception),
+            "exception.message": safe_str(exception),
             "exception.stacktrace": stack,
             "exception.escaped": escaped,
         }
@@ -405,11 +381,12 @@ class Span(otel_trace.Span):
     def fail(self, exception: BaseException) -> None:
         """Mark the span ``error`` because of *exception* (type and message recorded)."""
         self.status = "error"
-        message = str(exception)
+        values = self._tracer.values
+        message = values.text(safe_str(exception), values.max_repr_length)
         self.status_message = f"{type(exception).__qualname__}: {message}"
         self.tags["error"] = True
         self.tags["error.type"] = type(exception).__qualname__
-        self.tags["error.message"] = _clean(message, self._tracer.configuration.max_repr_length)
+        self.tags["error.message"] = message
         self.record_exception(exception, escaped=True)
 
     def set_status(self, status: Any, description: str | None = None) -> None:
@@ -679,6 +656,13 @@ class ExtensionTracer(Component):
         clock: Callable[[], int] | None = None,
     ) -> None:
         super().__init__(extension_id, configuration, enabled=enabled)
+        cfg = self.configuration
+        #: The serializer of tags, event attributes and error texts.
+        self.values = ValueSerializer(
+            max_repr_length=cfg.max_repr_length,
+            max_text_length=cfg.max_repr_length,
+            text_filter=scrubber_for(cfg.redact_patterns).scrub,
+        )
         self.records = RecordBuffer(self.max_session_spans)
         self.max_traces = self.configuration.max_traces
         self._clock: Callable[[], int] = clock or time.time_ns
@@ -760,7 +744,7 @@ class ExtensionTracer(Component):
                 self._clock(),
                 session_id,
                 parent._bucket,
-                dict(tags) if tags else {},
+                self.values.fields(dict(tags)) if tags else {},
                 kind,
                 parent._tracestate,
             )
@@ -826,7 +810,7 @@ class ExtensionTracer(Component):
             start_ns,
             session_id,
             bucket,
-            dict(tags) if tags else {},
+            self.values.fields(dict(tags)) if tags else {},
             kind,
             tracestate,
         )
@@ -1049,7 +1033,7 @@ class ExtensionTracer(Component):
             "kari.session.id": session.session_id,
             "kari.session.root": True,
         }
-        tags.update(_clean_map(session.options.get("trace_tags"), 2000))
+        tags.update(self.values.mapping(session.options.get("trace_tags")))
         current = _get_current_span() if parent is None else parent
         if isinstance(current, (Span, UnsampledSpan)) and getattr(current, "_tracer", self) is self:
             root = self.start_span(
@@ -1126,7 +1110,7 @@ class ExtensionTracer(Component):
         """Keep a finished OpenTelemetry SDK span as one of ours."""
         context = readable.context
         parent = readable.parent
-        limit = self.configuration.max_repr_length
+        values = self.values
         span = Span(
             self,
             readable.name,
@@ -1137,7 +1121,7 @@ class ExtensionTracer(Component):
             readable.start_time or self._clock(),
             session_id,
             bucket,
-            _clean_map(readable.attributes, limit),
+            values.mapping(readable.attributes),
             readable.kind.name.lower() if readable.kind is not None else "internal",
         )
         span.source = "opentelemetry"
@@ -1150,7 +1134,7 @@ class ExtensionTracer(Component):
                 {
                     "ts": event.timestamp / 1e9,
                     "name": event.name,
-                    "attributes": _clean_map(event.attributes, limit),
+                    "attributes": values.mapping(event.attributes),
                 }
             )
         status = readable.status

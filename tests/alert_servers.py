@@ -20,7 +20,9 @@ from typing import Any
 class WebhookServer:
     """An HTTP server that records every POST; *behaviour* says how it answers."""
 
-    behaviour: str = "ok"  # ok, fail-first (500 then 200), hang (never answers), status:<code>
+    #: ok, fail-first (500 then 200), hang (never answers), status:<code>,
+    #: retry-after:<header> (429 with that Retry-After header, then 200)
+    behaviour: str = "ok"
     requests: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
     release: threading.Event = field(default_factory=threading.Event)
@@ -46,19 +48,28 @@ def _handler(server: WebhookServer) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(length).decode("utf-8")
             with server.arrived:
                 server.requests.append(
-                    {"path": self.path, "headers": dict(self.headers), "body": body}
+                    {
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "body": body,
+                        "at": time.monotonic(),
+                    }
                 )
                 count = len(server.requests)
                 server.arrived.notify_all()
             if server.behaviour == "hang":
                 server.release.wait(30)
                 return
-            status = 200
+            status, retry_after = 200, None
             if server.behaviour == "fail-first" and count == 1:
                 status = 500
             elif server.behaviour.startswith("status:"):
                 status = int(server.behaviour.split(":", 1)[1])
+            elif server.behaviour.startswith("retry-after:") and count == 1:
+                status, retry_after = 429, server.behaviour.split(":", 1)[1]
             self.send_response(status)
+            if retry_after is not None:
+                self.send_header("Retry-After", retry_after)
             self.send_header("Content-Length", "2")
             self.end_headers()
             self.wfile.write(b"ok")

@@ -179,9 +179,10 @@ def test_alert_raised_by_the_test_fails_it(pytester: pytest.Pytester) -> None:
     ],
 )
 def test_bad_marker_is_a_usage_error(pytester: pytest.Pytester, marker: str, expected: str) -> None:
-    """A bad rule or budget in a marker stops the run with a usage error naming marker and test."""
+    """A bad rule or budget in a marker stops a run that asked for the plugin with a usage error
+    naming marker and test (without --kari-debug only that test fails: test_plugin_smaller)."""
     pytester.makepyfile(test_bad=f"import pytest\n\n@pytest.mark.{marker}\ndef test_it(): pass\n")
-    result = _run(pytester, "--kari-store=none")
+    result = _run(pytester, "--kari-debug", "--kari-store=none")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert f"kari-debug: {expected}" in result.stderr.str()
 

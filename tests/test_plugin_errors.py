@@ -166,7 +166,7 @@ def test_failing_exception_whose_str_raises_is_recorded(pytester: pytest.Pyteste
     result.assert_outcomes(failed=1)
     [record] = _error_records(_run_json(pytester))
     assert record["error_type"] == "test_bad.Broken"
-    assert record["error_message"] == "<unprintable Broken: str() raised RuntimeError>"
+    assert record["error_message"] == "<unrepresentable Broken: str raised RuntimeError: no text>"
     assert record["grouping"] == "stack"
 
 

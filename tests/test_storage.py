@@ -107,7 +107,8 @@ def test_opening_existing_store_keeps_data(store_location: str, tmp_path: Path) 
 
 
 def test_dumps_and_loads_many_round_trip_what_json_can_hold() -> None:
-    """Records written fast come back equal; what orjson refuses round-trips exactly too."""
+    """Records written fast come back equal; a big integer orjson refuses round-trips exactly;
+    what no JSON writer can hold (NaN) or an object comes back as the serializer's text."""
     plain = {"nodeid": "t::a", "phases": {"call": 0.25}, "n": 1, "ok": True, "none": None,
              "text": "quote \" newline \n unicode é", "nested": [{"a": [1, 2.5e-7]}]}  # fmt: skip
     huge = {"nodeid": "t::b", "big": 2**70, "nan": float("nan"), 3: "int key"}
@@ -119,8 +120,8 @@ def test_dumps_and_loads_many_round_trip_what_json_can_hold() -> None:
     assert back[1]["big"] == 2**70
     assert isinstance(back[1]["big"], int)
     assert back[1]["3"] == "int key"
-    assert back[1]["nan"] != back[1]["nan"]
-    assert back[2]["obj"] == repr(Path("/x"))
+    assert back[1]["nan"] == "nan"
+    assert back[2]["obj"] == "/x"
     assert loads_many([dumps(plain), dumps(plain)]) == [plain, plain]
     assert loads_many([]) == []
     assert json.loads(texts[0]) == plain  # plain JSON for every other reader (SQLite, jq)

@@ -79,4 +79,3 @@ def export(dashboard: ExtensionDebugDashboard, kind: str, fmt: str, *, limit: in
     if kind == "traces":
         return render_traces(bundle, fmt).encode("utf-8")
     return render_export(bundle, kind, fmt)
-

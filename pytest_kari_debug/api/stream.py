@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import re
 import threading
 import time
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..dashboard import ExtensionDebugDashboard, LogBatch
+from ..values import encode_text, repair, to_jsonable
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _FIELD_BAD = re.compile(r"[\r\n\x00]")
@@ -37,12 +37,12 @@ def sse_event(data: str, *, event: str | None = None, event_id: str | None = Non
     if event is not None:
         lines.append(f"event: {_FIELD_BAD.sub('', event)}")
     lines.extend(f"data: {line}" for line in _LINE_BREAK.split(data))
-    return ("\n".join(lines) + "\n\n").encode("utf-8")
+    return encode_text("\n".join(lines) + "\n\n")
 
 
 def sse_comment(text: str) -> bytes:
     """A comment line (ignored by clients; keeps proxies and idle timers from closing)."""
-    return f": {_LINE_BREAK.sub(' ', text)}\n\n".encode()
+    return encode_text(f": {_LINE_BREAK.sub(' ', text)}\n\n")
 
 
 @dataclass
@@ -77,22 +77,13 @@ class _ClientQueue:
         return bool(batch.records or batch.missed)
 
 
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return repr(value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
 def _dumps(record: Any) -> str:
-    """JSON text a browser can parse: NaN and infinities become their text."""
+    """JSON text a browser can parse: NaN, infinities and what a writer cannot write (an
+    over-long integer) are repaired by the one serializer."""
     try:
-        return json.dumps(record, default=repr, ensure_ascii=False, allow_nan=False)
+        return json.dumps(record, default=to_jsonable, ensure_ascii=False, allow_nan=False)
     except ValueError:
-        return json.dumps(_finite(record), default=repr, ensure_ascii=False, allow_nan=False)
+        return json.dumps(repair(record), default=to_jsonable, ensure_ascii=False)
 
 
 async def log_events(

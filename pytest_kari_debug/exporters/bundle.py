@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..exceptions import ExportError
+from ..values import encode_text, repair, to_jsonable
 from .csv_export import render_csv
 from .logs_export import logs_to_csv, with_drops
 
@@ -161,8 +162,12 @@ def finite(value: Any) -> Any:
 
 
 def to_json(document: Any) -> str:
-    """One JSON text: non-finite floats as text, anything else unknown as its repr."""
-    return json.dumps(finite(document), default=repr, ensure_ascii=False)
+    """One JSON text: non-finite floats as text, anything else (an over-long integer, an
+    object) through the one serializer."""
+    try:
+        return json.dumps(finite(document), default=to_jsonable, ensure_ascii=False)
+    except ValueError:  # an integer past the int-to-str limit
+        return json.dumps(repair(document), default=to_jsonable, ensure_ascii=False)
 
 
 # Prometheus -------------------------------------------------------------------------------
@@ -273,12 +278,12 @@ def render_export(bundle: ExportBundle, kind: str, fmt: str) -> bytes:
     """The export of *kind* (logs, metrics, errors, alerts, traces, all) in *fmt*."""
     check_format(kind, fmt)
     if kind == "traces":
-        return render_traces(bundle, fmt).encode("utf-8")
+        return encode_text(render_traces(bundle, fmt))
     if fmt in ("prometheus", "openmetrics"):
         return render_prometheus(bundle, kind, fmt)
     if fmt == "csv":
-        return render_bundle_csv(bundle, kind).encode("utf-8")
-    return to_json(document(bundle, kind)).encode("utf-8")
+        return encode_text(render_bundle_csv(bundle, kind))
+    return encode_text(to_json(document(bundle, kind)))
 
 
 def document(bundle: ExportBundle, kind: str) -> dict[str, Any]:

@@ -10,8 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_atomic
+from ..values import repair, to_jsonable
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: Characters a spreadsheet may drop before it reads a formula ("\0=cmd" runs as "=cmd").
+_IGNORED_LEAD = "\0\x0b\x0c\n \u00a0\ufeff"
 
 
 def cell(value: Any) -> str:
@@ -22,10 +25,19 @@ def cell(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
-    text = value if isinstance(value, str) else json.dumps(value, default=repr, sort_keys=True)
-    if text.startswith(_FORMULA_START):
+    text = value if isinstance(value, str) else _json(value)
+    if text.startswith(_FORMULA_START) or (
+        text[:1] in _IGNORED_LEAD and text.lstrip(_IGNORED_LEAD).startswith(_FORMULA_START)
+    ):
         return "'" + text
     return text
+
+
+def _json(value: Any) -> str:
+    try:
+        return json.dumps(value, default=to_jsonable, sort_keys=True)
+    except (TypeError, ValueError):  # an over-long integer, keys that do not sort
+        return json.dumps(repair(value), default=to_jsonable)
 
 
 def render_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:

@@ -29,6 +29,7 @@ from ..exceptions import ExportError
 from ..figures import values
 from ..naming import prometheus_unit, sanitize_label_name, sanitize_metric_name
 from ..stats import quantile
+from ..values import repair
 
 FORMATS = ("text", "openmetrics")
 JOB = "kari_debug"
@@ -293,15 +294,25 @@ def registry_for(tests: Iterable[dict[str, Any]], *, prefix: str = "kari") -> Co
 
 
 def render(tests: Iterable[dict[str, Any]], fmt: str = "text", *, prefix: str = "kari") -> bytes:
-    """The exposition of *tests* in *fmt*: ``text`` (version 0.0.4) or ``openmetrics``."""
-    registry = registry_for(tests, prefix=prefix)
+    """The exposition of *tests* in *fmt*: ``text`` (version 0.0.4) or ``openmetrics``.
+
+    Any label text is written: one that UTF-8 cannot hold (a lone surrogate) is escaped.
+    """
+    if fmt not in FORMATS:
+        msg = f"unknown Prometheus format {fmt!r}; accepted: {', '.join(FORMATS)}"
+        raise ExportError(msg)
+    tests = list(tests)
+    try:
+        return _exposition(registry_for(tests, prefix=prefix), fmt)
+    except UnicodeEncodeError:
+        return _exposition(registry_for(repair(tests), prefix=prefix), fmt)
+
+
+def _exposition(registry: CollectorRegistry, fmt: str) -> bytes:
     if fmt == "text":
         return generate_latest(registry)
-    if fmt == "openmetrics":
-        exposition: bytes = generate_openmetrics(registry)  # untyped in prometheus_client
-        return exposition
-    msg = f"unknown Prometheus format {fmt!r}; accepted: {', '.join(FORMATS)}"
-    raise ExportError(msg)
+    exposition: bytes = generate_openmetrics(registry)  # untyped in prometheus_client
+    return exposition
 
 
 def write_prometheus(

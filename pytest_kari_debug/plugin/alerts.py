@@ -33,7 +33,7 @@ from ..rules import (
     parse_rules,
 )
 from .options import option_source
-from .state import STATE, guard, kari_markers, register_once, write_run_csv
+from .state import STATE, checked_marker, guard, kari_markers, register_once, write_run_csv
 
 MEMORY_FIGURES = frozenset({"allocated_mb", "peak_memory_mb", "allocated_blocks"})
 FAIL_ON_CHOICES = ("low", "medium", "high", "critical", "none")
@@ -159,10 +159,11 @@ def item_rules(item: pytest.Item) -> list[AlertRule]:
 
 @pytest.hookimpl(trylast=True)  # after every plugin and conftest added its markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Parse every test's kari_alert and kari_budget markers: a bad one is a usage error."""
+    """Parse every test's kari_alert and kari_budget markers: a bad one is a usage error (or,
+    in a run that did not ask for the plugin, a failure of its test)."""
     ruled = False
     for item in items:
-        rules = item.stash[_RULES] = item_rules(item)
+        rules = item.stash[_RULES] = checked_marker(item, item_rules, [])
         ruled = ruled or bool(rules)
     if ruled:  # only a run with rules pays for timing the phases the rules read
         register_once(config, "kari-debug-ruled-tests", RuledTests)

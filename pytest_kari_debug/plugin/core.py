@@ -20,7 +20,7 @@ import pytest
 
 from .. import __version__, memtrace, selfcost
 from ..backends import redact_urls
-from ..config import DebugConfiguration, field_names, parse_field
+from ..config import LINE_LISTS, DebugConfiguration, field_names, parse_field
 from ..exceptions import ConfigurationError, KariDebugAssertion, StoreError
 from ..exporters.json_export import add_dropped, stream_run_json, summary_of
 from ..journal import (
@@ -33,7 +33,9 @@ from ..journal import (
 )
 from ..manager import ExtensionDebugManager
 from ..model import SCHEMA_VERSION
-from ..storage import Store, dumps
+from ..scrub import scrubber_for
+from ..storage import Store, dumps, dumps_record
+from ..values import writable_text
 from . import SESSION_STARTED
 from .failures import captured_sections, failure_summary, verdict_longrepr
 from .options import KARI_FIXTURES, option_bool, option_flag, option_text
@@ -45,9 +47,11 @@ from .state import (
     STATE,
     KariState,
     PluginSettings,
+    checked_marker,
     guard,
     kari_markers,
     register_when_sessions,
+    settle_outputs,
 )
 
 
@@ -62,7 +66,7 @@ def _settings(config: pytest.Config) -> PluginSettings:
         if raw is None or raw == "" or raw == []:
             continue
         if isinstance(raw, list):  # a linelist-style ini value
-            raw = ",".join(raw)
+            raw = ("\n" if name in LINE_LISTS else ",").join(raw)
         values[name] = parse_field(name, raw, source=source)
     enabled = option_bool(config, "debug")
     profile = option_bool(config, "profile")
@@ -109,6 +113,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(RunRecorder(config), "kari-debug-recorder")
         progress = RunProgress(config, lambda: _open_store(config, state))
         config.pluginmanager.register(progress, "kari-debug-progress")
+        if settings.json_path is not None:
+            state.expect_output("json", settings.json_path)
 
 
 # Markers -------------------------------------------------------------------------------
@@ -144,6 +150,10 @@ def _check_flag_marker(item: pytest.Item, name: str) -> None:
         raise pytest.UsageError(msg)
 
 
+def _check_profile_marker(item: pytest.Item) -> None:
+    _check_flag_marker(item, "kari_profile")
+
+
 _MARKED = pytest.StashKey["tuple[str, str | None] | None"]()
 SESSIONS_PLUGIN = "kari-debug-test-sessions"
 
@@ -155,8 +165,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     state = config.stash[STATE]
     wanted = state.settings.enabled
     for item in items:
-        item.stash[_MARKED] = _extension_marker(item)
-        _check_flag_marker(item, "kari_profile")
+        item.stash[_MARKED] = checked_marker(item, _extension_marker, None)
+        checked_marker(item, _check_profile_marker, None)
         wanted = wanted or _wants_session(item, state)
     state.sessions_wanted = wanted
 
@@ -434,7 +444,7 @@ class SessionHooks:
                     # the user's verdict, not an error of theirs: no plugin frames
                     report.longrepr = verdict_longrepr(item, str(excinfo.value))
                 if report.failed and test.longrepr is None:
-                    test.longrepr = _text(report.longreprtext)
+                    test.longrepr = _text(item.config, report.longreprtext)
                     test.failure = failure_summary(item, call, report)
                 if report.when == "teardown":
                     test.captured = captured_sections(report)
@@ -454,7 +464,7 @@ def keep_unfinished(item: pytest.Item, longrepr: str) -> None:
     elapsed = round((time.time() - test.started_at) * 1000.0, 3)
     test.phases.setdefault("call", max(0.0, elapsed - sum(test.phases.values())))
     test.reports.setdefault("call", ("failed", False))
-    test.longrepr = _text(longrepr)
+    test.longrepr = _text(item.config, longrepr)
     record = _test_record(item, test)
     state = item.config.stash[STATE]
     if not state.is_worker:
@@ -466,12 +476,23 @@ def _fail_with(messages: list[str]) -> None:
     raise KariDebugAssertion("\n".join(messages))
 
 
-def _text(value: str, limit: int = 50_000) -> str:
-    return (
-        value
-        if len(value) <= limit
-        else value[:limit] + f"\n[... {len(value) - limit} more characters]"
-    )
+def _scrubbed(config: pytest.Config, value: Any) -> Any:
+    """Failure details and captured output with every text made writable and scrubbed."""
+    if isinstance(value, str):
+        return _text(config, value)
+    if isinstance(value, dict):
+        return {key: _scrubbed(config, item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(config, item) for item in value]
+    return value
+
+
+def _text(config: pytest.Config, value: str, limit: int = 50_000) -> str:
+    """Failure text as it is kept: cut, writable, its secrets scrubbed."""
+    if len(value) > limit:
+        value = value[:limit] + f"\n[... {len(value) - limit} more characters]"
+    patterns = config.stash[STATE].settings.configuration.redact_patterns
+    return scrubber_for(patterns).scrub(writable_text(value))
 
 
 def outcome_of(reports: dict[str, tuple[str, bool]]) -> str:
@@ -510,15 +531,31 @@ def _test_record(item: pytest.Item, test: _TestState) -> dict[str, Any]:
         "session_id": test.session_id,
         "worker": state.worker_id,
         "longrepr": test.longrepr,
-        "failure": test.failure,
-        "captured": test.captured,
+        "failure": _scrubbed(item.config, test.failure),
+        "captured": _scrubbed(item.config, test.captured),
         "collected_data": test.collected,
         "extra": {},
     }
-    item.config.hook.pytest_kari_debug_test_record(item=item, record=record)
-    if state.is_worker and state.diagnostics:
-        record["diagnostics"] = list(state.diagnostics)
+    try:
+        item.config.hook.pytest_kari_debug_test_record(item=item, record=record)
+    except Exception as exc:  # a feature's part is lost, never the test
+        state.diagnose(
+            f"test {item.nodeid!r}: a part of its record could not be built and is missing:"
+            f" {type(exc).__name__}: {exc}"
+        )
+    if state.is_worker:
+        component_diagnostics(state)
+        if state.diagnostics:
+            record["diagnostics"] = list(state.diagnostics)
     return record
+
+
+def component_diagnostics(state: KariState) -> None:
+    """Make each component's internal problems (a failing sampler...) run diagnostics."""
+    for manager in state.managers.values():
+        for component in manager.components.values():
+            for message in list(component.diagnostics):
+                state.diagnose(f"{manager.extension_id} {component.kind}: {message}")
 
 
 # Collecting records on the controller ---------------------------------------------------
@@ -545,10 +582,12 @@ class RunRecorder:
                 del report.kari_debug
                 _keep(config, state, record)
             elif report.when not in ("setup", "call", "teardown") and report.failed:
-                _keep(config, state, _crash_record(report, state))
+                _keep(config, state, _crash_record(config, report, state))
 
 
-def _crash_record(report: pytest.TestReport, state: KariState) -> dict[str, Any]:
+def _crash_record(
+    config: pytest.Config, report: pytest.TestReport, state: KariState
+) -> dict[str, Any]:
     """A record for a test whose worker died under it (xdist reports it with when='???')."""
     return {
         "record_version": SCHEMA_VERSION,
@@ -561,7 +600,7 @@ def _crash_record(report: pytest.TestReport, state: KariState) -> dict[str, Any]
         "finished_at": time.time(),
         "session_id": None,
         "worker": getattr(report, "node", None) and str(getattr(report.node, "gateway", "")),
-        "longrepr": _text(report.longreprtext),
+        "longrepr": _text(config, report.longreprtext),
         "crashed": True,
         "collected_data": {},
         "extra": {},
@@ -581,7 +620,12 @@ def _keep(config: pytest.Config, state: KariState, record: dict[str, Any]) -> No
         state.kari_overhead_ms += overhead
         state.overhead_tests += 1
     state.extensions.add(str(record.get("extension_id")))
-    text = dumps(record)
+    record, text, replaced = dumps_record(record)
+    if replaced:
+        state.diagnose(
+            f"test {record.get('nodeid')!r}: {len(replaced)} part(s) of its record could not"
+            f" be kept and were replaced: {'; '.join(replaced[:5])}"
+        )
     state.recorded += 1
     add_dropped(state.dropped, record)
     journal = _open_journal(config, state)
@@ -685,6 +729,7 @@ def _open_store(config: pytest.Config, state: KariState) -> Store | None:
     except StoreError as exc:
         state.store_failed = True
         state.store = None
+        state.failed_outputs["store"] = str(exc)
         state.diagnose(
             f"store disabled: {exc}; no test of this run is stored (`kari-debug import`"
             " adds a --kari-json document later)"
@@ -716,31 +761,46 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int | pytest.ExitCode) -> None:
-    """On the controller: finish the store's run, let features write outputs, write the JSON."""
+    """On the controller: finish the store's run, let features write outputs, write the JSON;
+    under --kari-strict-exports an output that could not be written fails the run."""
     finish_run(session.config, exitstatus)
+    state = session.config.stash.get(STATE, None)
+    if state is None or state.is_worker or not state.failed_outputs:
+        return
+    if option_bool(session.config, "strict_exports"):
+        failed = ", ".join(sorted(state.failed_outputs))
+        state.summary_lines.append(
+            f"--kari-strict-exports: the run fails because {failed} could not be written"
+        )
+        if session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def finish_run(config: pytest.Config, exitstatus: int | pytest.ExitCode) -> None:
     """Write the run's outputs now (at the end of the session, or before the process is ended
     under a hung test: pytest-timeout's thread method)."""
     state = config.stash.get(STATE, None)
-    if state is None or state.is_worker or not state.recorded or state.finished:
+    if state is None or state.is_worker or state.finished:
         return
     state.finished = True
-    # Records are decoded one at a time and freed by reference counting: a collection the
-    # allocations set off would walk the whole heap for nothing (pytest collects after the run).
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        _finish_run(config, state, exitstatus)
-    finally:
-        if gc_was_enabled:
-            gc.enable()
-        # Kept while the store lacks some test: the next run imports them.
-        lagging = state.store_failed or state.store_problem is not None
-        if state.journal is not None and not lagging:
-            with guard(config, "removing the run's journal"):
-                state.journal.remove()
+    if state.recorded:
+        # Records are decoded one at a time and freed by reference counting: a collection the
+        # allocations set off would walk the whole heap for nothing (pytest collects after
+        # the run).
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            _finish_run(config, state, exitstatus)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+            # Kept while the store lacks some test: the next run imports them.
+            lagging = state.store_failed or state.store_problem is not None
+            if state.journal is not None and not lagging:
+                with guard(config, "removing the run's journal"):
+                    state.journal.remove()
+    with guard(config, "settling the outputs"):
+        settle_outputs(state)
 
 
 def _finish_run(config: pytest.Config, state: KariState, exitstatus: int | pytest.ExitCode) -> None:
@@ -759,6 +819,8 @@ def _finish_run(config: pytest.Config, state: KariState, exitstatus: int | pytes
         workers=len(state.workers),
         kari_overhead_ms=round(state.kari_overhead_ms, 3),
     )
+    with guard(config, "reading the components' diagnostics"):
+        component_diagnostics(state)
     tests = run_records(state)
     with guard(config, "writing run outputs"):
         config.hook.pytest_kari_debug_run_finished(
@@ -792,15 +854,20 @@ def _finish_run(config: pytest.Config, state: KariState, exitstatus: int | pytes
                     sections=state.sections,
                 )
                 state.outputs["json"] = str(path)
-            except OSError as exc:
-                state.diagnose(
-                    f"could not write --kari-json {str(state.settings.json_path)!r}: {exc}"
+            except Exception as exc:  # never leave an earlier run's JSON standing
+                state.output_failed(
+                    "json",
+                    state.settings.json_path,
+                    f"{type(exc).__name__}: {exc}",
+                    shown="--kari-json",
                 )
 
 
 #: Features whose summary shows by default (a headline and its first indented lines).
 #: ("run 'ID'": the shared run a shard joined.)
-HEADLINE_BLOCKS = ("alerts:", "alert notifications:", "errors:", "unowned:", "run '")
+HEADLINE_BLOCKS = (
+    "alerts:", "alert notifications:", "errors:", "unowned:", "run '", "--kari-strict-exports:",
+)  # fmt: skip
 HEADLINE_DETAILS = 3
 #: Outputs named by default; the others with -v.
 HEADLINE_OUTPUTS = ("report",)

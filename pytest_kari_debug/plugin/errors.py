@@ -265,8 +265,10 @@ def _write_csv(
     rows.sort(key=lambda row: row.get("ts") or 0.0)
     try:
         path = write_csv(csv_dir / "errors.csv", rows, ERRORS_CSV_COLUMNS)
-    except OSError as exc:
-        state.diagnose(f"could not write errors.csv in {str(csv_dir)!r}: {exc}")
+    except Exception as exc:
+        state.output_failed(
+            "errors csv", csv_dir / "errors.csv", f"{type(exc).__name__}: {exc}", shown=""
+        )
         return
     state.outputs["errors csv"] = str(path)
 

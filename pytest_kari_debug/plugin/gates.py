@@ -43,7 +43,7 @@ from ..manager import ExtensionDebugManager
 from ..storage import Store
 from .core import own_figures, session_of
 from .options import option_text
-from .state import STATE, guard, kari_markers, register_once
+from .state import STATE, checked_marker, guard, kari_markers, register_once
 
 #: Gates shown in the comparison table when --kari-fail-regression is not given (no failures).
 REPORT_GATES = "duration:+25%,cpu:+25%,allocated:+10%,peak_rss:+50MB"
@@ -224,8 +224,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Check kari_gate and kari_repeat markers at collection."""
     repeated = False
     for item in items:
-        _marker_gates(item)
-        repeat = _marker_repeat(item)
+        checked_marker(item, _marker_gates, None)
+        repeat = checked_marker(item, _marker_repeat, None)
         if repeat is not None:
             item.stash[_REPEAT_MARKED] = repeat
             repeated = True

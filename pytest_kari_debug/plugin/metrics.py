@@ -218,14 +218,16 @@ def pytest_kari_debug_run_finished(
             try:
                 prometheus.write_prometheus(path, tests, settings.prometheus_format)
                 state.outputs["prometheus"] = str(path)
-            except OSError as exc:
-                state.diagnose(f"could not write --kari-prometheus {str(path)!r}: {exc}")
+            except Exception as exc:
+                state.output_failed(
+                    "prometheus", path, f"{type(exc).__name__}: {exc}", shown="--kari-prometheus"
+                )
     if settings.pushgateway is not None:
         with guard(config, "pushing to --kari-pushgateway"):
             try:
                 pushed = prometheus.push(settings.pushgateway, tests)
             except ExportError as exc:
-                state.diagnose(str(exc))
+                state.output_failed("pushgateway", None, str(exc), shown="--kari-pushgateway")
             else:
                 state.outputs["pushgateway"] = (
                     f"{len(pushed)} group(s) pushed, job {prometheus.JOB}, extension(s)"

@@ -178,6 +178,12 @@ def add_options(parser: pytest.Parser) -> dict[str, Any]:
     add.option(
         "extension_id", metavar="ID", help="Extension id of tests without a kari_extension marker"
     )
+    add.option(
+        "strict_exports",
+        store_true=True,
+        help="Fail the run (exit status 1) when an output (report, JSON, CSV, store...)"
+        " cannot be written",
+    )
     add.option("profile", store_true=True, help="Profile every test's call phase")
     add.option(
         "trace", store_true=True, help="Record a trace per test, its root span being the test"

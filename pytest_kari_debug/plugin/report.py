@@ -40,6 +40,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if path is not None and state is not None:
         # A report of only the tests that happen to use a kari fixture would mislead.
         state.settings.enabled = True
+        if not state.is_worker:
+            state.expect_output("report", path, page=True)
 
 
 @pytest.hookimpl(trylast=True)
@@ -65,7 +67,16 @@ def pytest_kari_debug_run_finished(
             written = write_report(
                 path, run, tests, sections=sections, diagnostics=state.diagnostics, history=past
             )
-        except ReportError as exc:
-            state.diagnose(f"could not write --kari-report {str(path)!r}: {exc}")
+        except (ReportError, OSError) as exc:
+            state.output_failed("report", path, str(exc), page=True, shown="--kari-report")
+            return
+        except Exception as exc:  # never leave an earlier run's report standing
+            state.output_failed(
+                "report",
+                path,
+                f"{type(exc).__name__}: {exc}",
+                page=True,
+                shown="--kari-report",
+            )
             return
         state.outputs["report"] = str(written)

@@ -152,6 +152,7 @@ def note_store_failure(state: KariState, exc: Exception) -> None:
     """Count a failed write to the store; :func:`settle` reports the first at the end."""
     if state.store_problem is None:
         state.store_problem = f"{type(exc).__name__}: {exc}"
+    state.failed_outputs.setdefault("store", state.store_problem)
     delay = RETRY_DELAYS_S[min(state.store_failures, len(RETRY_DELAYS_S) - 1)]
     state.store_failures += 1
     state.retry_at = time.monotonic() + delay

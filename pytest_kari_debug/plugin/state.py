@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import html
 import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
+from ..atomic import write_atomic
 from ..backends import StoreLocation
 from ..config import DebugConfiguration
 from ..exceptions import KariDebugWarning
@@ -79,6 +81,10 @@ class KariState:
     sections: dict[str, Any] = field(default_factory=dict)
     summary_lines: list[str] = field(default_factory=list)
     finished: bool = False  # the outputs are written (at most once a run)
+    #: Files this run must write (label -> path, whether a failure page stands in for it).
+    expected_outputs: dict[str, tuple[Path, bool]] = field(default_factory=dict)
+    #: Outputs that could not be written, with the reason (label -> reason).
+    failed_outputs: dict[str, str] = field(default_factory=dict)
 
     def diagnose(self, message: str) -> None:
         """Record an internal problem (once) and tell the user with a KariDebugWarning."""
@@ -87,6 +93,85 @@ class KariState:
         if len(self.diagnostics) < 200:
             self.diagnostics.append(message)
         warn(message)
+
+    def expect_output(self, label: str, path: Path, *, page: bool = False) -> None:
+        """Note that this run writes *path*; if it does not, no earlier run's file may stay
+        there (see :func:`settle_outputs`). *page*: an HTML file, replaced by a page saying
+        why, rather than removed."""
+        self.expected_outputs[label] = (path, page)
+
+    def output_failed(
+        self,
+        label: str,
+        path: Path | None,
+        reason: str,
+        *,
+        page: bool = False,
+        shown: str | None = None,
+    ) -> None:
+        """Output *label* (the file *path*, or a push when None) could not be written:
+        diagnose it (naming it as *shown*, e.g. its flag), and make sure no stale file of an
+        earlier run stays at *path*."""
+        self.failed_outputs[label] = reason
+        name = label if shown is None else shown
+        if path is None:
+            self.diagnose(f"could not send {name}: {reason}")
+            return
+        done = discard_stale(path, failure_page(label, reason, self.run) if page else None)
+        where = f"{name} {str(path)!r}" if name else repr(str(path))
+        self.diagnose(f"could not write {where}: {reason} ({done})")
+
+
+def failure_page(label: str, reason: str, run: Mapping[str, Any]) -> str:
+    """The HTML page that stands at an output's path when this run could not write it."""
+    started = run.get("started_at")
+    when = (
+        time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(started))
+        if isinstance(started, (int, float))
+        else "unknown"
+    )
+    args = " ".join(str(arg) for arg in run.get("args") or ())
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>kari-debug: {html.escape(label)} not written</title></head><body>"
+        f"<h1>The kari-debug {html.escape(label)} of this run could not be written</h1>"
+        f"<p>Reason: <code>{html.escape(reason)}</code></p>"
+        f"<p>Run started {html.escape(when)}; pytest arguments: "
+        f"<code>{html.escape(args)}</code></p>"
+        "<p>No earlier run's report is shown here: it would not describe this run.</p>"
+        "</body></html>\n"
+    )
+
+
+def discard_stale(path: Path, page: str | None) -> str:
+    """Replace the file at *path* by *page*, or remove it (*page* None); say what was done."""
+    if page is not None:
+        try:
+            write_atomic(path, page)
+        except OSError:
+            pass
+        else:
+            return "a page saying so stands at its path"
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return "no earlier file at its path"
+    except OSError as exc:
+        return f"the earlier file at its path could not be removed: {exc}"
+    return "the earlier file at its path was removed"
+
+
+def settle_outputs(state: KariState) -> None:
+    """After the outputs were written: an expected output that was not written (an error
+    swallowed by a guard, or no test recorded) leaves no earlier run's file behind."""
+    for label, (path, page) in state.expected_outputs.items():
+        if label in state.outputs or label in state.failed_outputs:
+            continue
+        if state.recorded:
+            state.output_failed(label, path, "not written (see the diagnostics)", page=page)
+        else:
+            reason = "no test was recorded in this run"
+            discard_stale(path, failure_page(label, reason, state.run) if page else None)
 
 
 def write_run_csv(
@@ -105,8 +190,8 @@ def write_run_csv(
     path = csv_dir / name
     try:
         write_csv(path, rows, columns)
-    except OSError as exc:
-        state.diagnose(f"could not write {str(path)!r}: {exc}")
+    except Exception as exc:
+        state.output_failed(output, path, f"{type(exc).__name__}: {exc}", shown="")
         return
     state.outputs[output] = str(path)
 
@@ -145,6 +230,36 @@ def kari_markers(item: pytest.Item) -> frozenset[str]:
         found = frozenset(m.name for m in item.iter_markers() if m.name.startswith("kari_"))
         item.stash[_KARI_MARKERS] = found
     return found
+
+
+_MARKER_PROBLEM = pytest.StashKey[str]()
+T = TypeVar("T")
+
+
+def checked_marker(item: pytest.Item, check: Callable[[pytest.Item], T], fallback: T) -> T:
+    """``check(item)`` of *item*'s kari markers; when it finds a bad one (a UsageError): a usage
+    error at start-up in a run that asked for the plugin (``--kari-debug``, a report...),
+    else only *item* fails, at its setup, with the same message, and *fallback* is used."""
+    try:
+        return check(item)
+    except pytest.UsageError as exc:
+        state = item.config.stash.get(STATE, None)
+        if state is None or state.settings.enabled:
+            raise
+        item.stash.setdefault(_MARKER_PROBLEM, str(exc))
+        register_once(item.config, "kari-debug-bad-markers", BadMarkers)
+        return fallback
+
+
+class BadMarkers:
+    """Fails each test whose kari marker is wrong (registered only when there is one)."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """Fail a test with a bad marker before anything else sets it up."""
+        problem = item.stash.get(_MARKER_PROBLEM, None)
+        if problem is not None:
+            pytest.fail(problem, pytrace=False)
 
 
 def warn(message: str) -> None:

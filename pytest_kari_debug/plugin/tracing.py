@@ -353,8 +353,13 @@ def pytest_kari_debug_run_finished(
                 path = write(target, batches)
                 state.outputs[label] = str(path)
                 sections["tracing"]["outputs"][key] = str(path)
-            except ExportError as exc:
-                state.diagnose(str(exc))
+            except Exception as exc:
+                state.output_failed(
+                    label,
+                    Path(target),
+                    f"{type(exc).__name__}: {exc}",
+                    shown=f"--kari-{label}",
+                )
     if settings.otlp_endpoint:
         with guard(config, "sending OTLP"):
             try:
@@ -363,4 +368,4 @@ def pytest_kari_debug_run_finished(
                 sections["tracing"]["outputs"]["otlp_endpoint"] = settings.otlp_endpoint
                 sections["tracing"]["outputs"]["otlp_sent"] = sent
             except ExportError as exc:
-                state.diagnose(str(exc))
+                state.output_failed("otlp", None, str(exc), shown="--kari-otlp-endpoint")

@@ -109,6 +109,15 @@ class ReportModel:
 
 
 # JSON hygiene ---------------------------------------------------------------------------
+def _status_text(status: Any) -> str:
+    """The run's status for the header: only a run that did not complete is labelled."""
+    if status == "interrupted":
+        return "interrupted: only the tests that finished before the interruption are here"
+    if status == "crashed":
+        return "crashed: the run did not finish; the tests that finished are here"
+    return str(status or "")
+
+
 def jsonable(value: Any, depth: int = 0, text_chars: int = 50_000) -> Any:
     """Return *value* as data ``JSON.parse`` accepts: no NaN, no infinities, no objects.
 
@@ -780,7 +789,7 @@ def build_report_model(
             ("Workers", str(run.get("workers") or "") if run.get("workers") else ""),
             ("Exit status", "" if run.get("exit_status") is None else str(run["exit_status"])),
             ("Plugin overhead", _overhead_text(summary_rows)),
-            ("Status", str(run.get("status") or "")),
+            ("Status", _status_text(run.get("status"))),
         )
         if value
     ]
