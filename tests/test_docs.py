@@ -193,3 +193,20 @@ def test_linkcheck_reports_missing_pages_files_and_anchors(tmp_path: Path) -> No
     assert any("img/shot.png" in p for p in problems)
     assert any("no anchor #teardown" in p for p in problems)
     assert linkcheck.main([str(tmp_path)]) == 1
+
+
+def test_readme_is_a_short_entry_page_whose_links_resolve() -> None:
+    """The README stays short, starts with the demo and test commands (the test command is
+    what .ci/run runs) and links only to files that exist."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 200
+    commands = re.findall(r"```bash\n(.*?)\n```", readme, re.S)
+    assert "pytest --kari-debug" in commands[0]
+    assert "examples/" in commands[0]
+    assert commands[1].endswith("-m pytest -n 2 tests/")
+    assert "-m pytest -n 2 tests/" in (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", readme)
+    assert targets
+    for target in targets:
+        if "://" not in target:
+            assert (ROOT / target).exists(), target
