@@ -41,7 +41,13 @@ def _start(pytester: pytest.Pytester, *args: str) -> subprocess.Popen[bytes]:
         cwd=pytester.path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        preexec_fn=_sigint_as_in_a_terminal,
     )
+
+
+def _sigint_as_in_a_terminal() -> None:
+    """An xdist worker's children inherit SIGINT ignored; Ctrl-C must reach pytest."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_for(pytester: pytest.Pytester, name: str, child: subprocess.Popen[bytes]) -> None:
