@@ -239,6 +239,14 @@ class SQLiteBackend:
         )
 
     @staticmethod
+    def json_count_tagged(column: str, tag: str, *path: str) -> str:
+        where = f"'$.{'.'.join(path)}'"
+        return (
+            f"CASE WHEN json_type({column}, {where}) = 'array' THEN (SELECT count(*) FROM"
+            f" json_each({column}, {where}) WHERE json_extract(value, '$.tags.\"{tag}\"')) END"
+        )
+
+    @staticmethod
     def greatest(*expressions: str) -> str:
         return f"MAX({', '.join(expressions)})"
 
@@ -545,6 +553,14 @@ class PostgresBackend:
             f"CASE WHEN json_typeof({value}) = 'array' THEN coalesce((SELECT"
             f" string_agg(coalesce(e ->> '{field}', ''), ',') FROM json_array_elements({value})"
             " AS e), '') END"
+        )
+
+    @staticmethod
+    def json_count_tagged(column: str, tag: str, *path: str) -> str:
+        value = f"({column}::json #> '{{{','.join(path)}}}')"
+        return (
+            f"CASE WHEN json_typeof({value}) = 'array' THEN (SELECT count(*) FROM"
+            f" json_array_elements({value}) AS e WHERE (e #>> '{{tags,{tag}}}') = 'true') END"
         )
 
     @staticmethod

@@ -22,6 +22,7 @@ import orjson
 
 from .backends import Backend, StoreLocation, open_backend, redact
 from .exceptions import StoreError
+from .figures import ROOT_TAG
 from .values import repair, to_jsonable, writable_text
 
 DEFAULT_STORE = Path(".kari-debug") / "kari.db"
@@ -1115,7 +1116,8 @@ class Store:
             f" {db.json_value('data', 'kari_overhead_ms')},"
             f" {db.json_value('data', cd, 'error_tracking', 'dropped')},"
             f" {db.json_value('data', cd, 'tracing', 'dropped')},"
-            f" {db.json_value('data', cd, 'logging', 'dropped')}"
+            f" {db.json_value('data', cd, 'logging', 'dropped')},"
+            f" {db.json_count_tagged('tests.data', ROOT_TAG, cd, 'tracing', 'records')}"
             f" FROM tests WHERE {where} ORDER BY id",
             params,
         )
@@ -1132,7 +1134,11 @@ class Store:
                 ("tracing", row[8], row[14]),
             ):
                 if count is not None:
-                    collected[kind] = {"records": [{}] * int(count)}
+                    records: list[dict[str, Any]] = [{}] * int(count)
+                    if kind == "tracing" and row[16]:  # the session's root spans stay marked
+                        roots = int(row[16])
+                        records = [{"tags": {ROOT_TAG: True}}] * roots + records[roots:]
+                    collected[kind] = {"records": records}
                     collected[kind]["dropped"] = _scalar(dropped) or 0
             if row[9] is not None:
                 levels = row[9].split(",") if row[9] else []
