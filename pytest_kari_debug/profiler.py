@@ -689,8 +689,9 @@ class _MemoryWatch:
     (between sessions only pytest and this package allocate, and their frames are left out)
     rather than a snapshot of the session's start, and a session whose traced size never grew
     by ``MIN_SNAPSHOT_BYTES`` takes no snapshot at all. A start snapshot is taken only for
-    *diff*, which asks for one, and when there is no earlier snapshot yet. Nor does the poller
-    snapshot peaks then (the sites are what the test held at its end).
+    *diff*, which asks for one, and when there is no earlier snapshot yet. The poller snapshots
+    a session's peak once it grew by ``MIN_SNAPSHOT_BYTES``, so the sites name what a test
+    allocated even when it freed it before its end.
     """
 
     def __init__(self, top: int, diff: bool, framework_frames: bool = False) -> None:
@@ -720,10 +721,6 @@ class _MemoryWatch:
             return
         current, _ = tracemalloc.get_traced_memory()
         self.max_seen = max(self.max_seen, current)
-        if not self.started_tracing:
-            # A snapshot copies every trace and holds the GIL meanwhile: with tracing kept on
-            # for a whole run that stalls the measured test for longer than it ran.
-            return
         increase = current - self.start_current
         if (
             increase >= MIN_SNAPSHOT_BYTES
