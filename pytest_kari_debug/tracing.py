@@ -677,6 +677,7 @@ class ExtensionTracer(Component):
         self.unsampled_traces = 0
         self._open_traces: OrderedDict[int, tuple[AnySpan, Any]] = OrderedDict()
         self._session_roots: dict[str, tuple[AnySpan, Any]] = {}
+        self._session_windows: dict[str, tuple[int, int]] = {}
         self._capture_provider: Any = None
 
     # Sampling ----------------------------------------------------------------------------
@@ -1051,17 +1052,35 @@ class ExtensionTracer(Component):
         _attach(_set_span_in_context(root))
         self._session_roots[session.session_id] = (root, previous)
 
+    def time_session_root(self, session_id: str, start_ns: int, end_ns: int) -> None:
+        """Time the session's root span to the window of the session's own work.
+
+        *start_ns* and *end_ns* are epoch nanoseconds of this tracer's clock; the root span
+        ends there when the session ends, so work done around the session's own (a test
+        runner's verdicts, say) stays out of it.
+        """
+        entry = self._session_roots.get(session_id)
+        if entry is not None and end_ns >= start_ns:
+            self._session_windows[session_id] = (start_ns, end_ns)
+
     def end_session(self, session: SessionInfo) -> dict[str, Any]:
         """End the session's root span; return its spans, drops, trace id and analysis."""
         _SESSION_TRACERS.pop(session.session_id, None)
         entry = self._session_roots.pop(session.session_id, None)
+        window = self._session_windows.pop(session.session_id, None)
         root: AnySpan | None = None
         if entry is not None:
             root, previous = entry
             current = _get_current_span()
             if current is root or getattr(current, "session_id", None) == session.session_id:
                 _attach(previous)  # also forgets spans the test left open in this context
-            root.end()
+            if window is None:
+                root.end()
+            else:
+                if isinstance(root, Span):
+                    root.start_ns = window[0]
+                    root._bucket.started_ns = min(root._bucket.started_ns, window[0])
+                root.end(window[1])
         spans, dropped = self.records.close_session(session.session_id)
         spans.sort(key=lambda s: s.start_ns)
         records = [span.to_dict() for span in spans]

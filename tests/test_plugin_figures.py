@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 import pytest
 
-from pytest_kari_debug.figures import measure
-from pytest_kari_debug.model import RunRecord
+from pytest_kari_debug.figures import ROOT_TAG, measure
+from pytest_kari_debug.model import Kind, RunRecord, TestRecord
 
 #: Every diagnostics flag set a verdict must not depend on.
 FLAG_SETS = (
@@ -277,3 +279,71 @@ def test_overhead_is_its_own_figure_in_json_report_and_terminal(pytester: pytest
     assert "Plugin overhead" in page
     assert "self-monitoring alert [low] Debug overhead above its limit" in page
     assert "No internal problems" not in page
+
+
+ROOT_SPAN_FILE = """
+import time
+import pytest
+
+@pytest.fixture
+def resource():
+    time.sleep(0.02)
+    yield
+    time.sleep(0.05)
+
+def test_with_fixture(resource, kari_tracer):
+    with kari_tracer.start_span("work"):
+        time.sleep(0.03)
+
+def test_slow_verdict():
+    time.sleep(0.03)
+
+def test_fails():
+    assert 1 + 1 == 3
+"""
+
+SLOW_PLUGIN_WORK = """
+import time
+
+def pytest_kari_debug_verdicts(item, manager, session_id):
+    if item.name == "test_slow_verdict":
+        time.sleep(0.4)  # a slow verdict: the runner's work, not the test's
+    return []
+
+def pytest_kari_debug_test_record(item, record):
+    time.sleep(0.1)  # a slow record hook, after the session
+"""
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [("--kari-trace",), ("--kari-trace", "--kari-memory"), ("--kari-trace", "--kari-profile"),
+     ("--kari-trace", "--kari-memory", "--kari-profile")],
+    ids=["trace", "trace+memory", "trace+profile", "all"],
+)  # fmt: skip
+def test_root_span_is_timed_to_the_tests_own_work(
+    pytester: pytest.Pytester, flags: tuple[str, ...]
+) -> None:
+    """A test's root span lasts its own setup + call (``duration_ms``), at least its call
+    phase, and never the verdicts, the profiler's stop or other plugins' work around it."""
+    pytester.makeconftest(SLOW_PLUGIN_WORK)
+    pytester.makepyfile(ROOT_SPAN_FILE)
+    run = _run(pytester, *flags)
+    assert len(run.tests) == 3
+    for test in run.tests:
+        root = _root_span(test)
+        call_ms = test.phases.get("call", 0.0)
+        assert call_ms - 0.01 <= root["duration_ms"] <= test.duration_ms + 0.01, (
+            test.nodeid, root["duration_ms"], test.phases,
+        )  # fmt: skip
+    slow = next(t for t in run.tests if t.nodeid.endswith("test_slow_verdict"))
+    assert slow.duration_ms < 400.0  # the 0.4 s verdict is not the test's time either
+    assert _root_span(slow)["duration_ms"] < 400.0
+
+
+def _root_span(test: TestRecord) -> Mapping[str, Any]:
+    tracing = test.component(Kind.TRACING)
+    assert tracing is not None, test.nodeid
+    roots = [s for s in tracing.records if (s.get("tags") or {}).get(ROOT_TAG)]
+    assert len(roots) == 1, (test.nodeid, tracing.records)
+    return roots[0]

@@ -254,6 +254,8 @@ class _TestState:
     phases: dict[str, float] = field(default_factory=dict)
     #: pytest's time per phase, in ms: the test's own plus the plugin's work around it.
     pytest_ms: dict[str, float] = field(default_factory=dict)
+    #: Epoch ns at the start of the test's own setup: where its root span starts.
+    began_ns: int = 0
     #: The test's own CPU seconds over setup + call (without the plugin's threads).
     cpu_s: float = 0.0
     reports: dict[str, tuple[str, bool]] = field(default_factory=dict)
@@ -329,6 +331,8 @@ class OwnWorkClock:
         if test is None:
             return (yield)
         # The CPU readings nest inside the wall-clock ones: CPU never gains a reading's time.
+        if when == "setup":
+            test.began_ns = time.time_ns()
         began = time.perf_counter()
         own_cpu = selfcost.cpu_seconds()
         cpu = time.process_time()
@@ -424,6 +428,7 @@ class SessionHooks:
             test = item.stash.get(_ITEM, None)
             if test is not None:
                 with guard(item.config, "stopping the debug session"):
+                    _time_root_span(test)
                     session = test.manager.stop_debug_session(test.session_id)
                     test.collected = session.collected_data
 
@@ -451,6 +456,17 @@ class SessionHooks:
                     report.kari_debug = _test_record(item, test)  # type: ignore[attr-defined]
                     del item.stash[_ITEM]  # the session is over; pytest keeps items to the end
         return report
+
+
+def _time_root_span(test: _TestState) -> None:
+    """Time the session's root span (under --kari-trace) like ``duration_ms``: from the start
+    of the test's own setup, as long as its own setup + call, without the plugin's work."""
+    tracer = test.manager.get_tracer()
+    if test.began_ns and getattr(tracer, "enabled", False):
+        own_ms = test.phases.get("setup", 0.0) + test.phases.get("call", 0.0)
+        tracer.time_session_root(
+            test.session_id, test.began_ns, test.began_ns + round(own_ms * 1e6)
+        )
 
 
 def keep_unfinished(item: pytest.Item, longrepr: str) -> None:
