@@ -338,6 +338,14 @@ def test_generic_prometheus_export_holds_tests_and_records(store: Path) -> None:
     assert last["response_time"] == 300.0
     durations = {s.labels["test"]: s.value for s in families["kari_test_duration_seconds"].samples}
     assert durations["test_demo.py::test_slow"] >= 0.03
+    # bytes are the record's bytes, not a rounded MiB figure scaled back
+    peaks = {s.labels["test"]: s.value for s in families["kari_test_peak_rss_bytes"].samples}
+    recorded = {
+        t["nodeid"]: t["collected_data"]["metrics"]["resources"]["peak_rss_bytes"]
+        for t in data["runs"][0]["tests"]
+    }
+    assert peaks == recorded
+    assert any(value % 1000 for value in peaks.values())
     kinds = {s.labels["kind"]: s.value for s in families["kari_records"].samples}
     assert (kinds["error"], kinds["alert"]) == (2.0, 2.0)
     assert kinds["log"] >= 3.0

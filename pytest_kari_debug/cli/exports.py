@@ -19,8 +19,8 @@ from ..exporters.csv_export import render_csv
 from ..exporters.jaeger import SpanBatch, build_jaeger_document
 from ..exporters.json_export import build_run_document
 from ..exporters.otlp import build_otlp_json
+from ..figures import figure_spec, values
 from ..storage import Store
-from .figures import MIB, figures_of
 from .render import iso, to_json
 
 EXPORT_FORMAT = "pytest-kari-debug/export"
@@ -197,30 +197,31 @@ def render_prometheus_generic(data: dict[str, Any], extension_id: str | None) ->
     outcomes = Gauge(
         "kari_tests", "Tests of the run by outcome", ["extension", "outcome"], registry=registry
     )
-    # Base units (seconds, bytes) and the labels of the package's Prometheus exporter.
+    # Base units (seconds, bytes) and the labels of the package's Prometheus exporter; each
+    # value is the catalogue's figure in its base unit (ms -> s here), never a rounded MiB.
     figures = {
         figure: (
-            Gauge(f"kari_test_{name}", text, ["extension", "test"], registry=registry),
+            Gauge(f"kari_test_{name}", figure_spec(figure).description, ["extension", "test"],
+                  registry=registry),
             scale,
         )
-        for figure, name, text, scale in (
-            ("duration_ms", "duration_seconds", "Test duration, all phases", 0.001),
-            ("cpu_ms", "cpu_seconds", "CPU time of the test", 0.001),
-            ("peak_rss_mb", "peak_rss_bytes", "Peak resident memory during the test", MIB),
-            ("allocated_mb", "allocated_bytes", "Memory allocated by the test (tracemalloc)", MIB),
+        for figure, name, scale in (
+            ("duration_ms", "duration_seconds", 0.001),
+            ("cpu_ms", "cpu_seconds", 0.001),
+            ("peak_rss_mb", "peak_rss_bytes", 1.0),
+            ("allocated_mb", "allocated_bytes", 1.0),
         )
-    }
+    }  # fmt: skip
     if run is not None:
         counts = Counter((t.get("extension_id", ""), t.get("outcome", "")) for t in run["tests"])
         for (extension, outcome), count in sorted(counts.items()):
             outcomes.labels(extension, outcome).set(count)
         for test in run["tests"]:
-            values = figures_of(test)
+            measured = values(list(figures), test, base=True)
             for figure, (gauge, scale) in figures.items():
-                if figure in values:
+                if figure in measured:
                     labels = (test.get("extension_id", ""), test["nodeid"])
-                    value = values[figure] * scale  # MiB figures (3 decimals) -> whole bytes
-                    gauge.labels(*labels).set(round(value) if scale == MIB else value)
+                    gauge.labels(*labels).set(measured[figure] * scale)
     records = Gauge(
         "kari_records", "Records in scope by kind", ["extension", "kind"], registry=registry
     )
