@@ -19,11 +19,11 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from pytest_kari_debug.config import DebugConfiguration
 from pytest_kari_debug.manager import ExtensionDebugManager
 from pytest_kari_debug.tracing import (
-    _CAPTURE,
     Span,
     install_opentelemetry_capture,
     uninstall_opentelemetry_capture,
 )
+from pytest_kari_debug.tracing.capture import _CAPTURE
 
 REPO = Path(__file__).resolve().parent.parent
 
