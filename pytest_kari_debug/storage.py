@@ -23,6 +23,7 @@ import orjson
 from .backends import Backend, StoreLocation, open_backend, redact
 from .exceptions import StoreError
 from .figures import ROOT_TAG
+from .resolutions import ERROR_GROUP, OPEN, REGRESSED, RESOLVED, check_kind, status_of
 from .values import repair, to_jsonable, writable_text
 
 DEFAULT_STORE = Path(".kari-debug") / "kari.db"
@@ -147,6 +148,51 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX records_run ON records(run_id);
     CREATE INDEX runs_started ON runs(started_at);
+    """,
+    # One table of resolutions (issue 22): error groups' states move into `resolutions`,
+    # which gains a state (resolved, regressed, open) and the regression history. Where
+    # `error_groups` kept a state of its own, it wins: it is what every surface showed.
+    """
+    CREATE TABLE resolutions_v2 (
+        kind TEXT NOT NULL,
+        extension_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        state TEXT NOT NULL,
+        resolved_at REAL,
+        resolved_run INTEGER,
+        notes TEXT,
+        regressed_at REAL,
+        regressed_run INTEGER,
+        regressions INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (kind, extension_id, key)
+    );
+    INSERT INTO resolutions_v2(kind, extension_id, key, state, resolved_at, notes)
+        SELECT kind, extension_id, key, 'resolved', resolved_at, notes FROM resolutions;
+    INSERT INTO resolutions_v2(kind, extension_id, key, state, resolved_at, resolved_run, notes,
+            regressed_at, regressed_run, regressions)
+        SELECT 'error_group', extension_id, fingerprint,
+            CASE WHEN regressed <> 0 THEN 'regressed'
+                 WHEN status = 'resolved' THEN 'resolved' ELSE 'open' END,
+            resolved_at, resolved_run, notes, regressed_at, regressed_run, regressions
+        FROM error_groups
+        WHERE status = 'resolved' OR regressed <> 0 OR regressions > 0
+            OR resolved_at IS NOT NULL OR notes IS NOT NULL
+        ON CONFLICT (kind, extension_id, key) DO UPDATE SET state = excluded.state,
+            resolved_at = excluded.resolved_at, resolved_run = excluded.resolved_run,
+            notes = COALESCE(excluded.notes, resolutions_v2.notes),
+            regressed_at = excluded.regressed_at, regressed_run = excluded.regressed_run,
+            regressions = excluded.regressions;
+    DROP TABLE resolutions;
+    ALTER TABLE resolutions_v2 RENAME TO resolutions;
+    DROP INDEX error_groups_status;
+    ALTER TABLE error_groups DROP COLUMN status;
+    ALTER TABLE error_groups DROP COLUMN resolved_at;
+    ALTER TABLE error_groups DROP COLUMN resolved_run;
+    ALTER TABLE error_groups DROP COLUMN notes;
+    ALTER TABLE error_groups DROP COLUMN regressed;
+    ALTER TABLE error_groups DROP COLUMN regressed_at;
+    ALTER TABLE error_groups DROP COLUMN regressed_run;
+    ALTER TABLE error_groups DROP COLUMN regressions;
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -769,24 +815,14 @@ class Store:
             ),
         )  # fmt: skip
         row = db.execute(
-            "SELECT id, status, resolved_at, count, runs_seen FROM error_groups"
-            " WHERE extension_id=? AND fingerprint=?",
+            "SELECT id FROM error_groups WHERE extension_id=? AND fingerprint=?",
             (extension_id, fingerprint),
         ).fetchone()
         group_id = int(row[0])
         # Writers syncing this group at once take turns from here (a row lock on PostgreSQL).
         db.execute("UPDATE error_groups SET count = count WHERE id = ?", (group_id,))
-        regressed_now = False
-        if int(row[4]) > 0:
-            status, resolved_at = row[1], row[2]
-            occurred = float(last_ts) if isinstance(last_ts, (int, float)) else now
-            if status == "resolved" and (resolved_at is None or occurred > float(resolved_at)):
-                regressed_now = True
-                db.execute(
-                    "UPDATE error_groups SET status='unresolved', regressed=1, regressed_at=?,"
-                    " regressed_run=?, regressions=regressions+1 WHERE id=?",
-                    (now, run_id, group_id),
-                )
+        occurred = float(last_ts) if isinstance(last_ts, (int, float)) else now
+        regressed_now = self._note_regression(db, extension_id, fingerprint, occurred, run_id, now)
         previous = db.execute(
             "SELECT count, tests, first_ts, last_ts FROM error_group_runs"
             " WHERE group_id=? AND run_id=?",
@@ -825,13 +861,29 @@ class Store:
                 group_id,
             ),
         )
-        stored = db.execute(
-            f"SELECT {_GROUP_COLUMNS} FROM error_groups WHERE id=?", (group_id,)
-        ).fetchone()
-        data = _group_dict(dict(zip(_GROUP_COLUMN_NAMES, stored, strict=True)))
+        stored = db.execute(f"{_GROUP_SELECT} WHERE g.id=?", (group_id,)).fetchone()
+        data = _group_dict(dict(zip(_GROUP_SELECTED, stored, strict=True)))
         data.update(run_count=count, new=data["first_seen_run"] == run_id)
         data["regressed_now"] = regressed_now
         return data
+
+    @staticmethod
+    def _note_regression(
+        db: Any, extension_id: str, key: str, occurred: float, run_id: int, now: float
+    ) -> bool:
+        """Mark the resolved group *key* regressed when it occurred after its resolution."""
+        row = db.execute(
+            "SELECT state, resolved_at FROM resolutions WHERE kind=? AND extension_id=? AND key=?",
+            (ERROR_GROUP, extension_id, key),
+        ).fetchone()
+        if row is None or row[0] != RESOLVED or (row[1] is not None and occurred <= row[1]):
+            return False
+        db.execute(
+            "UPDATE resolutions SET state=?, regressed_at=?, regressed_run=?,"
+            " regressions=regressions+1 WHERE kind=? AND extension_id=? AND key=?",
+            (REGRESSED, now, run_id, ERROR_GROUP, extension_id, key),
+        )
+        return True
 
     def error_groups(
         self,
@@ -866,30 +918,30 @@ class Store:
         if order not in orders:
             msg = f"order must be one of {sorted(orders)}, got {order!r}"
             raise StoreError(msg)
-        columns = ", ".join(f"g.{name}" for name in _GROUP_COLUMN_NAMES)
-        sql = f"SELECT {columns}"
+        sql = _GROUP_SELECT
         params: list[Any] = []
         if run_id is not None:
-            sql += ", r.count AS run_count FROM error_groups g JOIN error_group_runs r"
-            sql += " ON r.group_id = g.id AND r.run_id = ?"
+            sql = sql.replace(" FROM error_groups g", ", r.count AS run_count FROM error_groups g")
+            sql += " JOIN error_group_runs r ON r.group_id = g.id AND r.run_id = ?"
             params.append(run_id)
-        else:
-            sql += " FROM error_groups g"
         where, params = _where(
-            params=params,
-            alias="g.",
-            extension_id=extension_id,
-            equal={
-                "status": status,
-                "category": category,
-                "regressed": None if regressed is None else int(regressed),
-            },
+            params=params, alias="g.", extension_id=extension_id, equal={"category": category}
         )
         sql += f" WHERE {where} ORDER BY {orders[order]}, g.id"
-        if limit is not None:
+        # The status is the resolution's rule (resolutions.status_of), applied once, here.
+        filtered = status is not None or regressed is not None
+        if limit is not None and not filtered:
             sql += " LIMIT ?"
             params.append(int(limit))
-        return [_group_dict(dict(row)) for row in self._query(sql, params)]
+        groups = [_group_dict(dict(row)) for row in self._query(sql, params)]
+        if filtered:
+            groups = [
+                g
+                for g in groups
+                if (status is None or g["status"] == status)
+                and (regressed is None or g["regressed"] == regressed)
+            ]
+        return groups if limit is None else groups[: int(limit)]
 
     def get_error_group(
         self, group: int | str, *, extension_id: str | None = None
@@ -900,23 +952,18 @@ class Store:
         naming the candidates. ``None`` when nothing matches.
         """
         text = str(group).strip()
-        columns = ", ".join(_GROUP_COLUMN_NAMES)
         where, params = "", []
         if extension_id is not None:
-            where, params = " AND extension_id = ?", [extension_id]
+            where, params = " AND g.extension_id = ?", [extension_id]
         if text.isdigit():
-            rows = self._query(
-                f"SELECT {columns} FROM error_groups WHERE id = ?{where}", [int(text), *params]
-            )
+            rows = self._query(f"{_GROUP_SELECT} WHERE g.id = ?{where}", [int(text), *params])
             if rows:
                 return _group_dict(dict(rows[0]))
-        rows = self._query(
-            f"SELECT {columns} FROM error_groups WHERE fingerprint = ?{where}", [text, *params]
-        )
+        rows = self._query(f"{_GROUP_SELECT} WHERE g.fingerprint = ?{where}", [text, *params])
         if not rows and len(text) >= 4:
             escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             rows = self._query(
-                f"SELECT {columns} FROM error_groups WHERE fingerprint LIKE ? ESCAPE '\\'{where}",
+                f"{_GROUP_SELECT} WHERE g.fingerprint LIKE ? ESCAPE '\\'{where}",
                 [escaped + "%", *params],
             )
         if len(rows) > 1:
@@ -943,31 +990,23 @@ class Store:
         extension_id: str | None = None,
         now: float | None = None,
     ) -> dict[str, Any]:
-        """Mark a group resolved (with *notes*); clears its regression flag. Returns the group.
+        """Mark a group (id, fingerprint or unique prefix) resolved, with *notes*; return it.
 
-        If it occurs again in a later run, :meth:`sync_error_groups` reopens it as a regression.
+        If it occurs again in a later run, :meth:`sync_error_groups` flags it regressed.
         """
         found = self._require_group(group, extension_id)
-        last_run = self._query("SELECT MAX(id) FROM runs")[0][0]
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE error_groups SET status='resolved', resolved_at=?, resolved_run=?,"
-                " notes=COALESCE(?, notes), regressed=0 WHERE id=?",
-                (time.time() if now is None else now, last_run, notes, found["id"]),
-            )
+        self.resolve(
+            ERROR_GROUP, found["extension_id"], found["fingerprint"], notes=notes,
+            at=time.time() if now is None else now,
+        )  # fmt: skip
         return self._require_group(found["id"], None)
 
     def unresolve_error_group(
         self, group: int | str, *, extension_id: str | None = None
     ) -> dict[str, Any]:
-        """Mark a group unresolved again (its notes stay). Returns the group."""
+        """Reopen a resolved group (its notes stay). Returns the group."""
         found = self._require_group(group, extension_id)
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE error_groups SET status='unresolved', resolved_at=NULL, resolved_run=NULL"
-                " WHERE id=?",
-                (found["id"],),
-            )
+        self.reopen(ERROR_GROUP, found["extension_id"], found["fingerprint"])
         return self._require_group(found["id"], None)
 
     def error_group_history(self, group_id: int, *, limit: int = 50) -> list[dict[str, Any]]:
@@ -1313,28 +1352,64 @@ class Store:
         return self._backend.integrity()
 
     def resolve(
-        self, kind: str, extension_id: str, key: str, *, notes: str | None, at: float
+        self,
+        kind: str,
+        extension_id: str,
+        key: str,
+        *,
+        notes: str | None = None,
+        at: float,
+        run_id: int | None = None,
     ) -> None:
-        """Mark the error group or alert *key* of *extension_id* resolved at *at*."""
+        """Mark the error group or alert *key* of *extension_id* resolved at *at*.
+
+        *notes* replace earlier ones when given; *run_id* (default: the newest run) is the
+        run it was resolved after.
+        """
+        check_kind(kind)
         with self.transaction() as db:
+            if run_id is None:
+                run_id = db.execute("SELECT MAX(id) FROM runs").fetchone()[0]
             db.execute(
-                "INSERT INTO resolutions(kind, extension_id, key, resolved_at, notes)"
-                " VALUES (?,?,?,?,?) ON CONFLICT(kind, extension_id, key) DO UPDATE SET"
-                " resolved_at = excluded.resolved_at, notes = excluded.notes",
-                (kind, extension_id, key, at, notes),
+                "INSERT INTO resolutions(kind, extension_id, key, state, resolved_at,"
+                " resolved_run, notes) VALUES (?,?,?,?,?,?,?)"
+                " ON CONFLICT(kind, extension_id, key) DO UPDATE SET state = excluded.state,"
+                " resolved_at = excluded.resolved_at, resolved_run = excluded.resolved_run,"
+                " notes = COALESCE(excluded.notes, resolutions.notes)",
+                (kind, extension_id, key, RESOLVED, at, run_id, notes),
             )
+
+    def reopen(self, kind: str, extension_id: str, key: str) -> bool:
+        """Reopen the error group or alert *key*: open again, notes and history kept.
+
+        Returns whether it was resolved (or regressed) before.
+        """
+        check_kind(kind)
+        with self.transaction() as db:
+            changed = db.execute(
+                "UPDATE resolutions SET state=?, resolved_at=NULL, resolved_run=NULL"
+                " WHERE kind=? AND extension_id=? AND key=? AND state <> ?",
+                (OPEN, kind, extension_id, key, OPEN),
+            ).rowcount
+        return bool(changed)
 
     def resolutions(
         self, kind: str, *, extension_id: str | None = None
     ) -> dict[tuple[str, str], dict[str, Any]]:
-        """Resolutions of *kind* (``error_group`` or ``alert``) by (extension_id, key)."""
+        """Resolutions of *kind* (``error_group`` or ``alert``) by (extension_id, key).
+
+        Each: ``state`` (resolved, regressed or open: see :mod:`resolutions`),
+        ``resolved_at``, ``resolved_run``, ``notes``, ``regressed_at``, ``regressed_run``
+        and ``regressions``.
+        """
+        check_kind(kind)
         where, params = _where("kind = ?", params=[kind], extension_id=extension_id)
-        sql = f"SELECT extension_id, key, resolved_at, notes FROM resolutions WHERE {where}"
+        columns = ", ".join(_RESOLUTION_COLUMNS)
+        sql = f"SELECT extension_id, key, {columns} FROM resolutions WHERE {where}"
         return {
-            (row["extension_id"], row["key"]): {"resolved_at": row["resolved_at"],
-                                               "notes": row["notes"]}
+            (row["extension_id"], row["key"]): {name: row[name] for name in _RESOLUTION_COLUMNS}
             for row in self._query(sql, params)
-        }  # fmt: skip
+        }
 
 
 @dataclass
@@ -1450,16 +1525,31 @@ def _record_rows(run_id: int, test_id: int, test: dict[str, Any]) -> list[tuple[
 _GROUP_COLUMN_NAMES = (
     "id", "extension_id", "fingerprint", "error_type", "message", "template", "category",
     "culprit", "first_seen_run", "first_seen_ts", "last_seen_run", "last_seen_ts", "count",
-    "runs_seen", "status", "resolved_at", "resolved_run", "notes", "regressed", "regressed_at",
-    "regressed_run", "regressions", "data",
+    "runs_seen", "data",
 )  # fmt: skip
-_GROUP_COLUMNS = ", ".join(_GROUP_COLUMN_NAMES)
+_RESOLUTION_COLUMNS = (
+    "state", "resolved_at", "resolved_run", "notes", "regressed_at", "regressed_run",
+    "regressions",
+)  # fmt: skip
+#: What a group row is read with: its columns and its resolution's (the one table of them).
+_GROUP_SELECTED = (*_GROUP_COLUMN_NAMES, *_RESOLUTION_COLUMNS)
+_GROUP_SELECT = (
+    f"SELECT {', '.join('g.' + name for name in _GROUP_COLUMN_NAMES)},"
+    f" {', '.join('res.' + name for name in _RESOLUTION_COLUMNS)} FROM error_groups g"
+    " LEFT JOIN resolutions res ON res.kind = 'error_group'"
+    " AND res.extension_id = g.extension_id AND res.key = g.fingerprint"
+)
 
 
 def _group_dict(row: dict[str, Any]) -> dict[str, Any]:
+    """A group row as :meth:`Store.error_groups` gives it: its status from its resolution."""
     data = json.loads(row.pop("data", None) or "{}")
     row["sample"] = data.get("sample")
-    row["regressed"] = bool(row.get("regressed"))
+    resolution = {"state": row.pop("state"), "resolved_at": row["resolved_at"]}
+    status = status_of(resolution if resolution["state"] else None, row["last_seen_ts"])
+    row["status"] = RESOLVED if status == RESOLVED else "unresolved"
+    row["regressed"] = status == REGRESSED
+    row["regressions"] = int(row["regressions"] or 0)
     return row
 
 

@@ -21,9 +21,19 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .alerting import ACTIVE, RESOLVED, AlertSeverity
+from .alerting import ACTIVE, AlertSeverity
 from .exceptions import ConfigurationError, KariDebugError
 from .logger import LEVELS, LogQuery, level_name, level_number, to_epoch
+from .resolutions import (
+    ALERT,
+    ERROR_GROUP,
+    ERROR_STATUSES,
+    OPEN,
+    REGRESSED,
+    RESOLVED,
+    resolution_of,
+    status_of,
+)
 from .stats import quantile
 from .storage import Store
 
@@ -43,13 +53,11 @@ __all__ = [
     "error_key",
     "error_occurrences",
     "group_points",
-    "group_status",
     "level_floor",
     "live_error_groups",
     "metric_aggregates",
     "metric_rows_of_tests",
     "metric_stats",
-    "resolution_status",
     "resolve_alert",
     "run_error_groups",
     "severity_counts",
@@ -153,32 +161,8 @@ def _records(test: Mapping[str, Any], kind: str) -> list[Mapping[str, Any]]:
 
 
 # Error groups ----------------------------------------------------------------------------
-OPEN, REGRESSED = "open", "regressed"
-ERROR_STATUSES = (OPEN, REGRESSED, RESOLVED)
 #: What an error-group filter may ask for: a status, or ``unresolved`` (open or regressed).
 STATUS_FILTERS = (*ERROR_STATUSES, "unresolved")
-
-
-def group_status(status: str | None, regressed: bool) -> str:
-    """The status of a group that keeps its own state (a live tracker's, the store's groups).
-
-    Regressed wins: the tracker and the store flag a resolved group that occurred again.
-    """
-    if regressed:
-        return REGRESSED
-    return RESOLVED if status == RESOLVED else OPEN
-
-
-def resolution_status(resolution: Mapping[str, Any] | None, last_seen: float | None) -> str:
-    """The status of a group marked resolved in the store's resolutions (or never marked).
-
-    A group whose newest error came after its resolution has regressed.
-    """
-    if resolution is None:
-        return OPEN
-    if last_seen and float(last_seen) > float(resolution["resolved_at"]):
-        return REGRESSED
-    return RESOLVED
 
 
 def status_matches(status: str, wanted: str | None) -> bool:
@@ -194,62 +178,64 @@ def status_matches(status: str, wanted: str | None) -> bool:
 
 
 class ErrorStates:
-    """Whether each error group is open, resolved or regressed, and where that is kept.
+    """Whether each error group is open, resolved or regressed: one resolution per group.
 
-    *tracked* are groups with their own state (``status``, ``regressed``, ``resolved_at``,
-    ``notes``: the store's ``error_groups``, a live tracker's groups, a run's errors section);
-    *resolutions* (``Store.resolutions("error_group")``) decide for the other groups.
+    *resolutions* map ``(extension_id, fingerprint)`` to a resolution (the store's one
+    ``resolutions`` table, or what a live tracker's groups and a run's errors section imply:
+    :func:`~pytest_kari_debug.resolutions.resolution_of`); :func:`status_of` decides.
+    *details* are groups whose own fields (category, culprit, new...) a view may fall back on.
     """
 
     def __init__(
         self,
-        tracked: Iterable[Mapping[str, Any]] = (),
         resolutions: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
         *,
         store: Store | None = None,
+        details: Iterable[Mapping[str, Any]] = (),
     ) -> None:
         self.store = store
-        self.tracked: dict[tuple[str, str], Mapping[str, Any]] = {
+        self.resolutions = dict(resolutions or {})
+        self._details: dict[tuple[str, str], Mapping[str, Any]] = {
             (str(group.get("extension_id") or ""), str(group["fingerprint"])): group
-            for group in tracked
+            for group in details
             if isinstance(group, Mapping) and group.get("fingerprint")
         }
-        self.resolutions = dict(resolutions or {})
 
     @classmethod
     def of_store(cls, store: Store, extension_id: str | None = None) -> ErrorStates:
-        """The states the store keeps for *extension_id* (every extension when ``None``)."""
-        return cls(
-            store.error_groups(extension_id=extension_id),
-            store.resolutions("error_group", extension_id=extension_id),
-            store=store,
-        )
+        """The resolutions the store keeps for *extension_id* (every extension when ``None``)."""
+        return cls(store.resolutions(ERROR_GROUP, extension_id=extension_id), store=store)
+
+    @classmethod
+    def of_groups(cls, groups: Iterable[Mapping[str, Any]]) -> ErrorStates:
+        """The states groups carry themselves (a live tracker's, a run's errors section)."""
+        kept = [g for g in groups if isinstance(g, Mapping) and g.get("fingerprint")]
+        resolutions = {}
+        for group in kept:
+            resolution = resolution_of(group)
+            if resolution is not None:
+                key = (str(group.get("extension_id") or ""), str(group["fingerprint"]))
+                resolutions[key] = resolution
+        return cls(resolutions, details=kept)
 
     def state(
         self, extension: str, fingerprint: str, last_seen: float | None
     ) -> tuple[str, float | None, str | None]:
         """``(status, resolved_at, notes)`` of a group whose newest error is at *last_seen*."""
-        group = self.tracked.get((extension, fingerprint))
-        if group is not None:
-            status = group_status(group.get("status"), bool(group.get("regressed")))
-            return status, group.get("resolved_at"), group.get("notes")
         found = self.resolutions.get((extension, fingerprint))
-        status = resolution_status(found, last_seen)
+        status = status_of(found, last_seen)
         return status, (found or {}).get("resolved_at"), (found or {}).get("notes")
 
     def details(self, extension: str, fingerprint: str) -> Mapping[str, Any]:
-        """The tracked group's own fields (category, culprit, new...), when there is one."""
-        return self.tracked.get((extension, fingerprint)) or {}
+        """The group's own fields (category, culprit, new...), when it came with them."""
+        return self._details.get((extension, fingerprint)) or {}
 
     def resolve(self, extension: str, fingerprint: str, notes: str | None, *, at: float) -> None:
-        """Mark the group resolved in the store, where its state is kept."""
+        """Mark the group resolved in the store."""
         if self.store is None:
             msg = f"error group {fingerprint!r} has no store to keep its resolution in"
             raise KariDebugError(msg)
-        if (extension, fingerprint) in self.tracked:
-            self.store.resolve_error_group(fingerprint, notes=notes, extension_id=extension, now=at)
-        else:
-            self.store.resolve("error_group", extension, fingerprint, notes=notes, at=at)
+        self.store.resolve(ERROR_GROUP, extension, fingerprint, notes=notes, at=at)
 
 
 def error_group(
@@ -302,7 +288,9 @@ def live_error_groups(tracker: ErrorTracker) -> list[dict[str, Any]]:
     """The groups of a live error tracker, most errors first."""
     extension = str(tracker.extension_id)
     groups = tracker.get_groups()
-    states = ErrorStates({**group.to_dict(), "extension_id": extension} for group in groups)
+    states = ErrorStates.of_groups(
+        {**group.to_dict(), "extension_id": extension} for group in groups
+    )
     return _most_first(
         [
             error_group(
@@ -483,7 +471,7 @@ def alert_view(
         test=record.get("nodeid"),
     )
     resolution = (resolutions or {}).get((extension, alert_id))
-    if resolution is not None:
+    if resolution is not None and status_of(resolution) == RESOLVED:
         alert.update(status=RESOLVED, resolved_at=resolution["resolved_at"],
                      resolution_notes=resolution["notes"])  # fmt: skip
     return alert
@@ -519,7 +507,7 @@ def store_alerts(
     limit: int = MAX_ALERTS,
 ) -> list[dict[str, Any]]:
     """The alerts the store recorded, newest first, once each, that *keep* accepts."""
-    resolutions = store.resolutions("alert", extension_id=extension_id)
+    resolutions = store.resolutions(ALERT, extension_id=extension_id)
     seen: set[tuple[str, str]] = set()
     found: list[dict[str, Any]] = []
     before: int | None = None
@@ -541,7 +529,7 @@ def resolve_alert(
     store: Store, extension_id: str, alert_id: str, notes: str | None, *, at: float
 ) -> None:
     """Keep in the store that alert *alert_id* was resolved (:func:`alert_view` reads it)."""
-    store.resolve("alert", extension_id, alert_id, notes=notes, at=at)
+    store.resolve(ALERT, extension_id, alert_id, notes=notes, at=at)
 
 
 # Logs ------------------------------------------------------------------------------------

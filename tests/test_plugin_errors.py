@@ -347,10 +347,12 @@ def test_resolution_and_regression_across_two_runs(pytester: pytest.Pytester) ->
     assert (stored["first_seen_run"], stored["runs_seen"], stored["total_count"]) == (1, 2, 4)
     persisted = (
         sqlite3.connect(db)
-        .execute("SELECT status, regressed, regressed_run, notes FROM error_groups")
+        .execute("SELECT kind, key, state, regressed_run, notes FROM resolutions")
         .fetchall()
     )
-    assert persisted == [("unresolved", 1, 2, "fixed the cache lookup")]
+    assert persisted == [
+        ("error_group", group["fingerprint"], "regressed", 2, "fixed the cache lookup")
+    ]
     third = pytester.runpytest("--kari-debug")
     third.assert_outcomes(failed=2)
     assert "REGRESSED" not in third.stdout.str()

@@ -13,6 +13,7 @@ from pytest_kari_debug import views
 from pytest_kari_debug.cli import cli
 from pytest_kari_debug.dashboard import ExtensionDebugDashboard
 from pytest_kari_debug.report import build_report_model
+from pytest_kari_debug.resolutions import resolution_of, status_of
 from pytest_kari_debug.storage import Store
 
 EXT = "parity-ext"
@@ -60,21 +61,24 @@ def test_percentiles_interpolate_between_closest_ranks() -> None:
 
 
 def test_error_group_status_rule() -> None:
-    """Regressed wins over resolved; a store resolution regresses when the group is seen later."""
-    assert views.group_status("resolved", regressed=False) == "resolved"
-    assert views.group_status("unresolved", regressed=True) == "regressed"
-    assert views.group_status("unresolved", regressed=False) == "open"
-    resolution = {"resolved_at": 100.0, "notes": None}
-    assert views.resolution_status(None, 50.0) == "open"
-    assert views.resolution_status(resolution, 50.0) == "resolved"
-    assert views.resolution_status(resolution, 150.0) == "regressed"
+    """One rule over one resolution: regressed wins; a resolution regresses when seen later."""
+    resolution = {"state": "resolved", "resolved_at": 100.0, "notes": None}
+    assert status_of(None, 50.0) == "open"
+    assert status_of(resolution, 50.0) == "resolved"
+    assert status_of(resolution, 150.0) == "regressed"
+    assert status_of({**resolution, "state": "regressed"}, 50.0) == "regressed"
+    assert status_of({**resolution, "state": "open", "resolved_at": None}, 150.0) == "open"
+    # A group that keeps its own state (a live tracker's, a run's section) implies its resolution.
+    assert resolution_of({"status": "resolved", "regressed": False})["state"] == "resolved"
+    assert resolution_of({"status": "unresolved", "regressed": True})["state"] == "regressed"
+    assert resolution_of({"status": "unresolved", "regressed": False}) is None
     assert views.status_matches("regressed", "unresolved")
     assert not views.status_matches("resolved", "unresolved")
-    states = views.ErrorStates(
-        [{"extension_id": "e", "fingerprint": "f1", "status": "resolved", "regressed": False}],
-        {("e", "f2"): resolution},
+    tracked = views.ErrorStates.of_groups(
+        [{"extension_id": "e", "fingerprint": "f1", "status": "resolved", "regressed": False}]
     )
-    assert states.state("e", "f1", 999.0)[0] == "resolved"  # a tracked group decides itself
+    assert tracked.state("e", "f1", 999.0)[0] == "resolved"  # resolved with no time: stays
+    states = views.ErrorStates({("e", "f2"): resolution})
     assert states.state("e", "f2", 150.0) == ("regressed", 100.0, None)
     assert states.state("e", "f3", 150.0) == ("open", None, None)
 
@@ -86,7 +90,7 @@ def test_alerts_are_listed_once_with_their_resolution() -> None:
         {"alert_id": "a1", "severity": "high", "status": "active", "ts": 1.0},
         {"alert_id": "a2", "level": "low", "ts": 1.5, "extension_id": "e"},
     ]
-    resolutions = {("e", "a2"): {"resolved_at": 3.0, "notes": "done"}}
+    resolutions = {("e", "a2"): {"state": "resolved", "resolved_at": 3.0, "notes": "done"}}
     found = list(views.unique_alerts(records, resolutions, extension_id="e"))
     assert [(a["alert_id"], a["ts"], a["status"]) for a in found] == [
         ("a1", 2.0, "active"),

@@ -723,7 +723,7 @@ def build_report_model(
     if error_states is None:
         section = sections.get("errors")
         tracked = section.get("groups") if isinstance(section, Mapping) else None
-        error_states = views.ErrorStates(tracked if isinstance(tracked, list) else ())
+        error_states = views.ErrorStates.of_groups(tracked if isinstance(tracked, list) else ())
     page_groups = [
         _page_group(group, error_states, run)
         for group in views.error_groups_of_tests(tests, error_states)
