@@ -1,0 +1,167 @@
+"""Log records, log levels and timestamps."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from operator import itemgetter
+from typing import Any
+
+from ..context import SessionInfo
+from ..exceptions import ConfigurationError
+from .correlation import LogContext
+
+LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
+LEVEL_NAMES = {number: name for name, number in LEVELS.items()}
+#: Accepted spellings of level names beyond the canonical five.
+_LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}
+
+
+#: Name of the extra record made for drops in exports (see exporters/logs_export.py).
+ORIGIN_KARI = "kari"
+ORIGIN_STDLIB = "stdlib"
+
+
+# Records ---------------------------------------------------------------------------------
+_R_TS, _R_LEVEL, _R_MESSAGE, _R_NAME, _R_EXT, _R_SESSION, _R_CONTEXT = range(7)
+_R_THREAD, _R_TASK, _R_FIELDS, _R_EXCEPTION, _R_ORIGIN, _R_SEQ = range(7, 13)
+
+
+class LogRecord(tuple):  # type: ignore[type-arg]
+    """One structured log record (immutable).
+
+    A tuple underneath so that making one costs a single allocation; read it through its
+    attributes or :meth:`to_dict`.
+    """
+
+    __slots__ = ()
+
+    ts: float = property(itemgetter(_R_TS))  # type: ignore[assignment]
+    level: str = property(itemgetter(_R_LEVEL))  # type: ignore[assignment]
+    message: str = property(itemgetter(_R_MESSAGE))  # type: ignore[assignment]
+    name: str = property(itemgetter(_R_NAME))  # type: ignore[assignment]
+    extension_id: str = property(itemgetter(_R_EXT))  # type: ignore[assignment]
+    session: SessionInfo | None = property(itemgetter(_R_SESSION))  # type: ignore[assignment]
+    context: LogContext = property(itemgetter(_R_CONTEXT))  # type: ignore[assignment]
+    thread: str = property(itemgetter(_R_THREAD))  # type: ignore[assignment]
+    task: str | None = property(itemgetter(_R_TASK))  # type: ignore[assignment]
+    fields: dict[str, Any] = property(itemgetter(_R_FIELDS))  # type: ignore[assignment]
+    exception: dict[str, str] | None = property(itemgetter(_R_EXCEPTION))  # type: ignore[assignment]
+    origin: str = property(itemgetter(_R_ORIGIN))  # type: ignore[assignment]
+    seq: int = property(itemgetter(_R_SEQ))  # type: ignore[assignment]
+
+    @property
+    def logger(self) -> str:
+        """The logger name (same as :attr:`name`)."""
+        return self[_R_NAME]  # type: ignore[no-any-return]
+
+    @property
+    def levelno(self) -> int:
+        return LEVELS[self[_R_LEVEL]]
+
+    @property
+    def session_id(self) -> str | None:
+        session = self[_R_SESSION]
+        return None if session is None else session.session_id
+
+    @property
+    def test(self) -> str | None:
+        """The name of the debug session (a test's node id under pytest)."""
+        session = self[_R_SESSION]
+        return None if session is None else session.name
+
+    @property
+    def correlation_id(self) -> str | None:
+        return self[_R_CONTEXT].correlation_id  # type: ignore[no-any-return]
+
+    @property
+    def user_id(self) -> str | None:
+        return self[_R_CONTEXT].user_id  # type: ignore[no-any-return]
+
+    @property
+    def tenant_id(self) -> str | None:
+        return self[_R_CONTEXT].tenant_id  # type: ignore[no-any-return]
+
+    @property
+    def timestamp(self) -> str:
+        """The record's time as ISO 8601 in UTC."""
+        return iso_utc(self[_R_TS])
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Read a key of :meth:`to_dict` without building the whole dict."""
+        if key in _RECORD_KEYS:
+            return getattr(self, key)
+        return default
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the record as JSON-able data (the ``logging`` data contract)."""
+        session = self[_R_SESSION]
+        context = self[_R_CONTEXT]
+        return {
+            "ts": self[_R_TS],
+            "timestamp": iso_utc(self[_R_TS]),
+            "level": self[_R_LEVEL],
+            "message": self[_R_MESSAGE],
+            "name": self[_R_NAME],
+            "extension_id": self[_R_EXT],
+            "session_id": None if session is None else session.session_id,
+            "test": None if session is None else session.name,
+            "correlation_id": context.correlation_id,
+            "user_id": context.user_id,
+            "tenant_id": context.tenant_id,
+            "thread": self[_R_THREAD],
+            "task": self[_R_TASK],
+            "fields": self[_R_FIELDS],
+            "exception": self[_R_EXCEPTION],
+            "origin": self[_R_ORIGIN],
+            "seq": self[_R_SEQ],
+        }
+
+    def __repr__(self) -> str:
+        return f"<LogRecord {self[_R_LEVEL]} {self[_R_NAME]!r} {self[_R_MESSAGE][:80]!r}>"
+
+
+_RECORD_KEYS = frozenset(
+    {"ts", "timestamp", "level", "message", "name", "logger", "extension_id", "session_id",
+     "test", "correlation_id", "user_id", "tenant_id", "thread", "task", "fields", "exception",
+     "origin", "seq"}
+)  # fmt: skip
+_new_record = tuple.__new__
+#: Logger name of the records the plugin itself writes into a test's logs.
+DROP_LOGGER_NAME = "kari.debug"
+
+
+def iso_utc(ts: float) -> str:
+    """Epoch seconds as ISO 8601 UTC text with microseconds and a ``Z``."""
+    try:
+        moment = _dt.datetime.fromtimestamp(ts, tz=_dt.timezone.utc)
+    except (OverflowError, OSError, ValueError, TypeError):
+        return ""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def level_number(level: str | int) -> int:
+    """The number of a level name (any case, ``WARN``/``FATAL`` accepted) or level number."""
+    if isinstance(level, bool):
+        pass
+    elif isinstance(level, int):
+        return level
+    elif isinstance(level, str):
+        name = level.strip().upper()
+        name = _LEVEL_ALIASES.get(name, name)
+        if name in LEVELS:
+            return LEVELS[name]
+    msg = f"unknown log level {level!r}; accepted: {', '.join(LEVELS)} (any case) or a number"
+    raise ConfigurationError(msg)
+
+
+def level_name(levelno: int) -> str:
+    """The canonical name of the highest standard level at or below *levelno*."""
+    if levelno >= 50:
+        return "CRITICAL"
+    if levelno >= 40:
+        return "ERROR"
+    if levelno >= 30:
+        return "WARNING"
+    if levelno >= 20:
+        return "INFO"
+    return "DEBUG"
