@@ -745,6 +745,8 @@ class ErrorTracker(Component):
         if session_id is None:
             session = CURRENT_SESSION.get()
             session_id = session.session_id if session else None
+            # The session's name is its test's node id, as the stored test record says.
+            nodeid = nodeid or (session.name if session else None)
         record = ErrorRecord(
             error_type=error_type,
             error_message=message,

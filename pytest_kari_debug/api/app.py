@@ -196,8 +196,7 @@ def _routes(api: FastAPI) -> None:
               response_model=models.ManagerStatus, responses=LIVE_ONLY)  # fmt: skip
     def stop_manager(dashboard: Dashboard) -> dict[str, Any]:
         """Stop the extension's live manager's background work (its data stays)."""
-        manager = dashboard._live("stopping a manager")
-        manager.stop()
+        dashboard.stop_manager()
         return _status(dashboard)
 
     @api.get(f"{PREFIX}/managers/{{extension_id}}/status", tags=["managers"],
