@@ -35,6 +35,7 @@ from .exporters.bundle import session_tests
 from .logger import LEVELS, LogQuery, LogRecord
 from .manager import STATUS_ORDER, DebugSession, ExtensionDebugManager
 from .metrics import SAMPLE_FIELDS
+from .resolutions import ALERT, ERROR_GROUP
 from .storage import RECORD_KINDS, Store
 
 __all__ = [
@@ -52,8 +53,6 @@ __all__ = [
     "error_analysis",
 ]
 
-#: What :meth:`RecordSource.resolve` resolves: an error group (by fingerprint) or an alert.
-ERROR_GROUP, ALERT = "error_group", "alert"
 #: Record kinds a source gives (the store's names), by the component that records them.
 KINDS = RECORD_KINDS
 #: A resource reading younger than this is "real time" enough; older ones are read again.
