@@ -189,6 +189,15 @@ class ExtensionSource(RecordSource, Protocol):
         """Running sessions and the newest completed ones."""
         ...
 
+    def run_tests(self) -> list[dict[str, Any]]:
+        """The tests of the run in scope (the newest without one; live: stopped sessions)."""
+        ...
+
+    def metric_document(self, *, limit: int) -> dict[str, Any]:
+        """The newest *limit* metric records, oldest first, with what else the source keeps
+        of metrics (live: resource samples, aggregates, thresholds, breaches, drops)."""
+        ...
+
     def live_manager(self, what: str) -> ExtensionDebugManager:
         """The live manager, or :class:`LiveOnlyError` naming *what* needed it."""
         ...
@@ -520,6 +529,14 @@ class LiveSource:
         completed = [session_summary(s) for s in list(self.manager.sessions)[-limit:]]
         return {"active": active, "completed": list(reversed(completed))}
 
+    def run_tests(self) -> list[dict[str, Any]]:
+        return self.tests()
+
+    def metric_document(self, *, limit: int) -> dict[str, Any]:
+        document = self.manager.metrics.export_data()
+        document["records"] = document["records"][-limit:]
+        return document
+
 
 # Store -------------------------------------------------------------------------------------
 class StoreSource:
@@ -779,6 +796,15 @@ class StoreSource:
                      "run_id": run["id"]}
                 )  # fmt: skip
         return {"active": [], "completed": completed}
+
+    def run_tests(self) -> list[dict[str, Any]]:
+        run = self._run_summary()
+        return [] if run is None else self.store.tests(run["id"], extension_id=self.extension_id)
+
+    def metric_document(self, *, limit: int) -> dict[str, Any]:
+        rows = self.records("metric", limit=limit)
+        return {"extension_id": self.extension_id, "records": list(reversed(rows)),
+                "samples": [], "dropped": 0}  # fmt: skip
 
 
 # A finished run's test records -------------------------------------------------------------

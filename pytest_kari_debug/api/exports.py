@@ -2,8 +2,9 @@
 
 The rendering (JSON, CSV, Prometheus/OpenMetrics, Jaeger, OTLP) is the package's
 (:mod:`pytest_kari_debug.exporters.bundle`), shared with ``debug_manager.export()`` and the
-components' ``export()``; this module only gathers the records, from a live manager or the
-store. No export reads or writes a file, so no request can name a path.
+components' ``export()``; this module only gathers the records through the dashboard's record
+source (a live manager's or the store's). No export reads or writes a file, so no request can
+name a path.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from ..exporters.bundle import (
     negotiate,
     render_export,
     render_traces,
-    session_tests,
 )
 
 __all__ = [
@@ -28,45 +28,26 @@ __all__ = [
 
 
 def bundle_of(dashboard: ExtensionDebugDashboard, kind: str, *, limit: int) -> ExportBundle:
-    """The records of *kind* the dashboard sees: a live manager's, or the store's."""
-    ext = dashboard.extension_id
-    manager, store = dashboard.manager, dashboard.store
-    bundle = ExportBundle(extension_id=ext, source=dashboard.source, plugin_version=__version__)
+    """The records of *kind* the dashboard's source holds (a live manager's, or the store's)."""
+    source = dashboard.record_source
+    bundle = ExportBundle(
+        extension_id=dashboard.extension_id, source=dashboard.source, plugin_version=__version__
+    )
     if kind in ("logs", "all"):
         bundle.logs = list(reversed(dashboard.search_logs(limit=limit)))
-        bundle.logs_dropped = manager.logger.records.dropped if manager is not None else 0
+        bundle.logs_dropped = int(source.status()["dropped"].get("logging", 0))
     if kind in ("metrics", "all"):
-        if manager is not None:
-            bundle.metrics = manager.metrics.export_data()
-            bundle.metrics["records"] = bundle.metrics["records"][-limit:]
-            bundle.tests = session_tests(manager.sessions)
-        else:
-            assert store is not None
-            rows = store.select_records("metric", extension_id=ext, limit=limit, newest_first=True)
-            bundle.metrics = {"extension_id": ext, "records": list(reversed(rows)),
-                              "samples": [], "dropped": 0}  # fmt: skip
-            runs = store.run_summaries(extension_id=ext, limit=1)
-            bundle.tests = store.tests(runs[0]["id"], extension_id=ext) if runs else []
+        bundle.metrics = source.metric_document(limit=limit)
+        bundle.tests = source.run_tests()
         bundle.latest_metrics = dashboard.get_metrics(window_seconds=24 * 3600.0)["latest"]
     if kind in ("errors", "all"):
-        if manager is not None:
-            found = manager.error_tracker.get_errors(limit=limit)
-            bundle.errors = [e.to_dict() for e in reversed(found)]
-        else:
-            assert store is not None
-            rows = store.select_records("error", extension_id=ext, limit=limit)
-            bundle.errors = list(reversed(rows))
+        bundle.errors = list(reversed(source.records("error", limit=limit)))
         bundle.error_groups = dashboard.get_errors(limit=1000)["groups"]
     if kind in ("alerts", "all"):
         bundle.alerts = list(reversed(dashboard.get_alerts(limit=min(limit, 1000))))
         bundle.alert_statistics = dashboard.get_alert_statistics()
     if kind == "traces":
-        if manager is not None:
-            bundle.spans = manager.tracer.get_spans()[-limit:]
-        else:
-            assert store is not None
-            rows = store.select_records("span", extension_id=ext, limit=limit, newest_first=True)
-            bundle.spans = list(reversed(rows))
+        bundle.spans = list(reversed(source.records("span", limit=limit)))
     bundle.overview = dashboard.get_overview()
     if kind == "all":
         bundle.sessions = dashboard.get_sessions()
