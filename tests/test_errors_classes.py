@@ -11,8 +11,8 @@ import urllib.error
 import pytest
 
 from pytest_kari_debug.config import DebugConfiguration
-from pytest_kari_debug.error_classes import CATEGORIES, SUGGESTIONS, ErrorClassifier
 from pytest_kari_debug.errors import ErrorTracker
+from pytest_kari_debug.errors.classify import CATEGORIES, SUGGESTIONS, ErrorClassifier
 
 
 class UpstreamTimeout(Exception):

@@ -1,36 +1,32 @@
-"""``ErrorTracker``: errors of one extension, grouped by fingerprint, classified and analysed.
-
-Grouping follows Sentry's idea: two errors are the same bug when they have the same exception
-type and were raised through the same in-app code path (modules and functions, never line
-numbers or addresses). An error without a stack is grouped by its type and its message with
-the variable parts (numbers, ids, quoted values, paths, URLs) replaced by placeholders.
-"""
+"""``ErrorTracker``: errors of one extension, grouped by fingerprint, classified and analysed."""
 
 from __future__ import annotations
 
-import builtins
-import functools
-import hashlib
-import itertools
-import linecache
 import math
 import os
-import re
-import site
-import sys
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import FrameType, TracebackType
 from typing import Any
 
-from .component import Component, export_text
-from .context import CURRENT_SESSION, SessionInfo
-from .error_classes import ErrorClassifier
-from .scrub import scrubber_for
-from .values import ValueSerializer, clean_text, safe_repr, safe_str
+from ..component import Component, export_text
+from ..context import CURRENT_SESSION, SessionInfo
+from ..scrub import scrubber_for
+from ..values import ValueSerializer, clean_text, safe_repr
+from .capture import (
+    MAX_MESSAGE,
+    MAX_STACK_TEXT,
+    ExceptionNode,
+    StackCapture,
+    chain_entry,
+    render,
+    safe_message,
+    type_display,
+)
+from .classify import ErrorClassifier
+from .grouping import ErrorGroup, ErrorRecord, fingerprint_of, normalize_message, trend_direction
 
 #: Accepted severities of an error record (its ``level``).
 SEVERITIES = ("debug", "info", "warning", "error", "critical")
@@ -38,233 +34,11 @@ SEVERITIES = ("debug", "info", "warning", "error", "critical")
 MAX_GROUPS = 5000
 #: Test ids and session ids remembered per group (the counts stop growing past it).
 MAX_AFFECTED = 200
-#: Exceptions kept from one chain (causes, contexts, members of exception groups).
-MAX_CHAIN = 16
-#: In-app frames (after collapsing recursion) that make up a stack fingerprint.
-FINGERPRINT_FRAMES = 50
-#: Longest error message kept, in characters.
-MAX_MESSAGE = 10_000
-#: Longest stack trace text kept, in characters.
-MAX_STACK_TEXT = 100_000
 #: Seconds of per-second error counts kept for time-bucket trends.
 HISTOGRAM_SECONDS = 20_000
-#: Variables kept per frame when locals are captured.
-MAX_LOCALS = 50
 #: The shortest window an error rate is extrapolated from (a burst just after start would
 #: otherwise read as thousands per hour).
 MIN_RATE_WINDOW_S = 60.0
-
-
-# Variable parts of messages, replaced in this order (URLs before paths, uuids before hex...).
-@functools.cache
-def _message_variables() -> tuple[tuple[re.Pattern[str], str], ...]:
-    """Variable parts of messages and their placeholders, compiled on first use."""
-    return tuple(
-        (re.compile(pattern, re.I), placeholder)
-        for pattern, placeholder in (
-            (r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+", "<url>"),
-            (r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b", "<email>"),
-            (r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", "<uuid>"),
-            (r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"", "<str>"),
-            (r"\b[a-z]:\\[^\s'\"]+", "<path>"),
-            (r"(?<![\w.<>])(?:~|\.{1,2})?/[\w.@+-]+(?:/[\w.@+-]*)*", "<path>"),
-            (
-                r"\b\d{4}-\d{2}-\d{2}"
-                r"(?:[t ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:z|[+-]\d{2}:?\d{2})?)?",
-                "<datetime>",
-            ),
-            (r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?\b", "<ip>"),
-            (r"\b0x[0-9a-f]+\b", "<hex>"),
-            (r"\b(?=[0-9a-f]*[a-f])(?=[0-9a-f]*\d)[0-9a-f]{8,}\b", "<hex>"),
-            (r"\d+(?:\.\d+)*", "<num>"),
-        )
-    )  # fmt: skip
-
-
-_WHOLE_QUOTED = re.compile(r"(['\"])((?:(?!\1).)*)\1", re.S)
-_TRACEBACK_FRAME = re.compile(
-    r'^[\s|+-]*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>.+?)\s*$'
-)
-_CHAIN_CAUSE = "The above exception was the direct cause of the following exception:"
-_CHAIN_CONTEXT = "During handling of the above exception, another exception occurred:"
-_EXCEPTION_LINE = re.compile(r"^[\s|]*(?P<type>[A-Za-z_][\w.]*)(?::\s?(?P<message>.*))?$")
-_TEST_FILE = re.compile(r"^(test_.*|.*_test|conftest)\.py$")
-
-#: Module prefixes never in-app: this package and pytest's machinery.
-_NOT_IN_APP_MODULES = ("pytest_kari_debug", "_pytest", "pytest", "pluggy", "xdist", "execnet")
-
-
-def normalize_message(message: str) -> str:
-    """*message* with its variable parts (ids, numbers, quoted values...) as placeholders.
-
-    A message that is one quoted string as a whole (``KeyError('user 42 missing')`` prints
-    ``'user 42 missing'``) is normalized inside its quotes.
-    """
-    whole = _WHOLE_QUOTED.fullmatch(message.strip())
-    if whole is not None:
-        return f"{whole[1]}{normalize_message(whole[2])}{whole[1]}"
-    text = message
-    for pattern, placeholder in _message_variables():
-        text = pattern.sub(placeholder, text)
-    return " ".join(text.split())
-
-
-def trend_direction(counts: Sequence[float]) -> str:
-    """``rising``, ``falling`` or ``stable`` for a series of counts, oldest first.
-
-    The series is rising when its least-squares line climbs, from first to last point, by
-    more than half the mean (and by at least one error); falling for the mirror case.
-    """
-    values = [float(v) for v in counts]
-    n = len(values)
-    if n < 2:
-        return "stable"
-    mean = sum(values) / n
-    if mean == 0:
-        return "stable"
-    x_mean = (n - 1) / 2
-    denominator = sum((x - x_mean) ** 2 for x in range(n))
-    slope = sum((x - x_mean) * (y - mean) for x, y in enumerate(values)) / denominator
-    change = slope * (n - 1)
-    if change > max(0.5 * mean, 1.0):
-        return "rising"
-    if -change > max(0.5 * mean, 1.0):
-        return "falling"
-    return "stable"
-
-
-# Records ---------------------------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class StackFrame:
-    """One frame of a stack trace (never with memory addresses; locals only when asked)."""
-
-    filename: str
-    module: str
-    function: str
-    lineno: int | None
-    line: str
-    in_app: bool
-    locals: dict[str, str] | None = None
-
-    @property
-    def key(self) -> str:
-        """The frame's identity for grouping: ``module:function``."""
-        return f"{self.module}:{self.function}"
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the frame as JSON-able data."""
-        data: dict[str, Any] = {
-            "filename": self.filename,
-            "module": self.module,
-            "function": self.function,
-            "lineno": self.lineno,
-            "line": self.line,
-            "in_app": self.in_app,
-        }
-        if self.locals is not None:
-            data["locals"] = self.locals
-        return data
-
-
-@dataclass(frozen=True, slots=True)
-class ErrorRecord:
-    """One recorded error: what happened, where, its group, category and suggestion."""
-
-    error_type: str
-    error_message: str
-    fingerprint: str
-    ts: float
-    session_id: str | None = None
-    stack_trace: str | None = None
-    context: dict[str, Any] = field(default_factory=dict)
-    severity: str = "error"
-    category: str = "unknown"
-    suggestion: str = ""
-    grouping: str = "message"
-    culprit: str | None = None
-    frames: list[dict[str, Any]] = field(default_factory=list)
-    frames_omitted: int = 0
-    chain: list[dict[str, Any]] = field(default_factory=list)
-    exception_notes: list[str] = field(default_factory=list)
-    nodeid: str | None = None
-    extension_id: str | None = None
-    source: str = "record"
-
-    @property
-    def level(self) -> str:
-        return self.severity
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the record as JSON-able data (the ``error_tracking`` record contract)."""
-        return {
-            "ts": self.ts,
-            "session_id": self.session_id,
-            "extension_id": self.extension_id,
-            "nodeid": self.nodeid,
-            "error_type": self.error_type,
-            "error_message": self.error_message,
-            "name": self.error_type,
-            "fingerprint": self.fingerprint,
-            "grouping": self.grouping,
-            "category": self.category,
-            "suggestion": self.suggestion,
-            "culprit": self.culprit,
-            "stack_trace": self.stack_trace,
-            "frames": self.frames,
-            "frames_omitted": self.frames_omitted,
-            "chain": self.chain,
-            "exception_notes": self.exception_notes,
-            "context": self.context,
-            "level": self.severity,
-            "source": self.source,
-        }
-
-
-@dataclass
-class ErrorGroup:
-    """Every error of one fingerprint: counts, first and last seen, affected tests, status."""
-
-    fingerprint: str
-    error_type: str
-    message: str
-    template: str
-    category: str
-    suggestion: str
-    grouping: str
-    culprit: str | None
-    first_seen: float
-    last_seen: float
-    count: int = 0
-    sessions: set[str] = field(default_factory=set)
-    nodeids: set[str] = field(default_factory=set)
-    status: str = "unresolved"
-    resolved_at: float | None = None
-    notes: str | None = None
-    regressed: bool = False
-    last_record: ErrorRecord | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the group as JSON-able data (without its sample record)."""
-        return {
-            "fingerprint": self.fingerprint,
-            "error_type": self.error_type,
-            "message": self.message,
-            "template": self.template,
-            "category": self.category,
-            "suggestion": self.suggestion,
-            "grouping": self.grouping,
-            "culprit": self.culprit,
-            "count": self.count,
-            "first_seen": self.first_seen,
-            "last_seen": self.last_seen,
-            "affected_tests": sorted(self.nodeids),
-            "affected_tests_count": len(self.nodeids),
-            "affected_sessions_count": len(self.sessions),
-            "status": self.status,
-            "resolved_at": self.resolved_at,
-            "notes": self.notes,
-            "regressed": self.regressed,
-        }
 
 
 @dataclass(frozen=True)
@@ -320,58 +94,6 @@ class _SessionErrors:
     log_keys: set[tuple[Any, ...]] = field(default_factory=set)
 
 
-# In-app detection -------------------------------------------------------------------------
-@functools.cache
-def _library_dirs() -> tuple[str, ...]:
-    """Directories whose code is not the user's: the standard library and site-packages
-    (found once, on the first error: sysconfig is slow to import)."""
-    import sysconfig
-
-    found: set[str] = set()
-    paths = sysconfig.get_paths()
-    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
-        if paths.get(key):
-            found.add(paths[key])
-    try:
-        found.update(site.getsitepackages())
-        found.add(site.getusersitepackages())
-    except AttributeError:  # site of some embedded interpreters lacks these
-        pass
-    found.add(os.path.dirname(os.path.abspath(__file__)))
-    return tuple(sorted({os.path.join(os.path.realpath(p), "") for p in found if p}))
-
-
-@functools.lru_cache(maxsize=4096)
-def _module_from_path(filename: str) -> str:
-    """The dotted module name of a source file, from the longest ``sys.path`` entry holding it."""
-    if filename.startswith("<"):
-        return filename
-    path = os.path.realpath(filename)
-    best = ""
-    for entry in sys.path:
-        root = os.path.join(os.path.realpath(entry or os.getcwd()), "")
-        if path.startswith(root) and len(root) > len(best):
-            best = root
-    relative = path[len(best) :] if best else os.path.basename(path)
-    stem = os.path.splitext(relative)[0]
-    parts = [part for part in stem.split(os.sep) if part]
-    if parts and parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts) or os.path.basename(path)
-
-
-def _type_display(exc_type: type) -> str:
-    """The class name as tracebacks print it: bare for builtins, else module-qualified."""
-    module = getattr(exc_type, "__module__", None) or ""
-    name = getattr(exc_type, "__qualname__", None) or exc_type.__name__
-    return name if module in ("builtins", "__main__", "") else f"{module}.{name}"
-
-
-def _safe_str(exc: BaseException) -> str:
-    """The exception's text (bounded user code, cleaned); never raises."""
-    return safe_str(exc, MAX_MESSAGE)
-
-
 class _ContextSerializer(ValueSerializer):
     """The serializer of error context: fields named in ``redact_fields`` are redacted."""
 
@@ -383,69 +105,6 @@ class _ContextSerializer(ValueSerializer):
         if key.lower() in self.redact:
             return "[REDACTED]"
         return self.value(value, depth + 1, seen)
-
-
-def _is_group(exc: BaseException) -> bool:
-    """True for an exception group (the builtin one, or a backport's)."""
-    group_type = getattr(builtins, "BaseExceptionGroup", None)
-    if group_type is not None and isinstance(exc, group_type):
-        return True
-    return isinstance(getattr(exc, "exceptions", None), tuple) and any(
-        klass.__name__ == "BaseExceptionGroup" for klass in type(exc).__mro__
-    )
-
-
-def _collapse_cycles(keys: Sequence[str], longest: int = 4) -> list[str]:
-    """*keys* with repeated runs (recursion, mutual recursion) reduced to one occurrence."""
-    out: list[str] = []
-    for key in keys:
-        out.append(key)
-        changed = True
-        while changed:
-            changed = False
-            for length in range(1, longest + 1):
-                if len(out) >= 2 * length and out[-length:] == out[-2 * length : -length]:
-                    del out[-length:]
-                    changed = True
-                    break
-    return out
-
-
-def _outer_library_frames(in_app: Sequence[bool]) -> int:
-    """How many outermost frames run before the first in-app one (the harness calling in)."""
-    for index, flag in enumerate(in_app):
-        if flag:
-            return index
-    return 0
-
-
-def _hash(parts: Iterable[str]) -> str:
-    digest = hashlib.sha256("\n".join(parts).encode("utf-8", "surrogatepass"))
-    return digest.hexdigest()[:16]
-
-
-@dataclass
-class _ExcNode:
-    """One exception of a chain, with its extracted frames."""
-
-    type_name: str
-    message: str
-    relation: str
-    depth: int
-    all_keys: list[str]
-    app_keys: list[str]
-    test_free_keys: list[str]
-    frames: list[StackFrame]
-    omitted: int
-    notes: list[str]
-    outer_omitted: int = 0
-    cause: _ExcNode | None = None
-    members: list[_ExcNode] = field(default_factory=list)
-
-    def fingerprint_keys(self) -> list[str]:
-        """In-app frames without test files when any remain; in-app; else every frame."""
-        keys = self.test_free_keys or self.app_keys or self.all_keys
-        return _collapse_cycles(keys)[-FINGERPRINT_FRAMES:]
 
 
 class ErrorTracker(Component):
@@ -473,13 +132,6 @@ class ErrorTracker(Component):
         self.classifier = classifier or ErrorClassifier()
         #: Capture frame locals of in-app frames (off unless the user asks).
         self.capture_locals = False
-        #: Module prefixes counted as in-app even when installed in site-packages.
-        self.in_app_include: list[str] = []
-        package = self.extension_id.replace("-", "_")
-        if package.isidentifier():
-            self.in_app_include.append(package)
-        #: Module prefixes never counted as in-app.
-        self.in_app_exclude: list[str] = []
         self.groups: dict[str, ErrorGroup] = {}
         self.total_recorded = 0
         self.ungrouped = 0
@@ -487,7 +139,6 @@ class ErrorTracker(Component):
         self._window_start = clock()
         self._histogram: OrderedDict[int, int] = OrderedDict()
         self._sessions: dict[str, _SessionErrors] = {}
-        self._in_app_cache: dict[tuple[str, str], bool] = {}
         self._lock = threading.RLock()
         cfg = self.configuration
         self._redact = frozenset(f.lower() for f in cfg.redact_fields)
@@ -500,6 +151,32 @@ class ErrorTracker(Component):
             max_items=100,
             text_filter=self._scrub,
         )
+        package = self.extension_id.replace("-", "_")
+        #: How stacks are read (in-app frames, kept frames, locals).
+        self.capture = StackCapture(
+            cfg,
+            redact=self._redact,
+            scrub=self._scrub,
+            in_app_include=[package] if package.isidentifier() else [],
+        )
+
+    @property
+    def in_app_include(self) -> list[str]:
+        """Module prefixes counted as in-app even when installed in site-packages."""
+        return self.capture.in_app_include
+
+    @in_app_include.setter
+    def in_app_include(self, prefixes: Iterable[str]) -> None:
+        self.capture.in_app_include = list(prefixes)
+
+    @property
+    def in_app_exclude(self) -> list[str]:
+        """Module prefixes never counted as in-app."""
+        return self.capture.in_app_exclude
+
+    @in_app_exclude.setter
+    def in_app_exclude(self, prefixes: Iterable[str]) -> None:
+        self.capture.in_app_exclude = list(prefixes)
 
     @property
     def group_counts(self) -> dict[str, int]:
@@ -561,9 +238,9 @@ class ErrorTracker(Component):
             return None
         message = error_message[:MAX_MESSAGE]
         text = None
-        nodes: list[_ExcNode] = []
+        nodes: list[ExceptionNode] = []
         if stack_trace and stack_trace.strip() and stack_trace.strip() != "NoneType: None":
-            text, nodes = self._parse_traceback(stack_trace)
+            text, nodes = self.capture.parse_traceback(stack_trace)
         return self._store(
             error_type=error_type.strip(),
             message=message,
@@ -603,8 +280,8 @@ class ErrorTracker(Component):
             return None
         if source == "exception" and context_data.get("source") == "log":
             source = "log"  # reported live by the logger for an ERROR record with exc_info
-        message = _safe_str(exc)
-        type_name = _type_display(type(exc))
+        message = safe_message(exc)
+        type_name = type_display(type(exc))
         session = CURRENT_SESSION.get()
         if session is not None:
             key = (id(exc), type_name, message)
@@ -616,13 +293,13 @@ class ErrorTracker(Component):
                     if len(state.exception_keys) < 1000:
                         state.exception_keys.add(key)
         want_locals = self.capture_locals if capture_locals is None else bool(capture_locals)
-        root: _ExcNode | None
-        flat: list[_ExcNode]
+        root: ExceptionNode | None
+        flat: list[ExceptionNode]
         stack_text: str | None
         try:
-            flat = self._exception_nodes(exc, want_locals)
+            flat = self.capture.exception_nodes(exc, want_locals)
             root = flat[0]
-            stack_text = _render(root)[:MAX_STACK_TEXT]
+            stack_text = render(root)[:MAX_STACK_TEXT]
         except Exception as problem:  # never lose the error to a failure of the analysis
             self.add_diagnostic(f"stack analysis failed: {type(problem).__name__}: {problem}")
             root, flat, stack_text = None, [], None
@@ -670,9 +347,9 @@ class ErrorTracker(Component):
                     state.log_keys.add(log_key)
         traceback_text = exception.get("traceback")
         text: str | None = None
-        nodes: list[_ExcNode] = []
+        nodes: list[ExceptionNode] = []
         if isinstance(traceback_text, str) and traceback_text.strip():
-            text, nodes = self._parse_traceback(traceback_text)
+            text, nodes = self.capture.parse_traceback(traceback_text)
         if nodes and nodes[0].type_name:
             error_type = nodes[0].type_name
         ts = data.get("ts")
@@ -702,8 +379,8 @@ class ErrorTracker(Component):
         *,
         error_type: str,
         message: str,
-        root: _ExcNode | None,
-        flat: Sequence[_ExcNode],
+        root: ExceptionNode | None,
+        flat: Sequence[ExceptionNode],
         stack_text: str | None,
         context: dict[str, Any],
         severity: str,
@@ -725,13 +402,13 @@ class ErrorTracker(Component):
             parts = [error_type, *root.fingerprint_keys()]
             for node in flat:
                 parts += ["|", node.type_name, *node.fingerprint_keys()]
-            default = _hash(["stack", *parts])
+            default = fingerprint_of(["stack", *parts])
         else:
             grouping = "message"
-            default = _hash(["message", error_type, template])
+            default = fingerprint_of(["message", error_type, template])
         if custom is not None:
             grouping = "custom"
-            fingerprint = _hash(
+            fingerprint = fingerprint_of(
                 ["custom", *(default if part == "{{ default }}" else part for part in custom)]
             )
         else:
@@ -762,7 +439,7 @@ class ErrorTracker(Component):
             culprit=culprit,
             frames=[frame.to_dict() for frame in root.frames] if root is not None else [],
             frames_omitted=root.omitted + root.outer_omitted if root is not None else 0,
-            chain=[_chain_entry(node) for node in flat],
+            chain=[chain_entry(node) for node in flat],
             exception_notes=list(root.notes) if root is not None else [],
             nodeid=nodeid,
             extension_id=self.extension_id,
@@ -842,222 +519,6 @@ class ErrorTracker(Component):
             msg = f"context must be a mapping (dict) or None, got {type(context).__name__}"
             raise TypeError(msg)
         return self._values.mapping(context)
-
-    def _locals(self, frame: FrameType) -> dict[str, str]:
-        limit = self.configuration.max_repr_length
-        found: dict[str, str] = {}
-        for name, value in list(frame.f_locals.items())[:MAX_LOCALS]:
-            if name.lower() in self._redact:
-                found[name] = "[REDACTED]"
-            else:
-                found[name] = self._scrub(safe_repr(value, limit))
-        return found
-
-    # Frames ----------------------------------------------------------------------------
-    def _in_app(self, filename: str, module: str) -> bool:
-        key = (filename, module)
-        cached = self._in_app_cache.get(key)
-        if cached is not None:
-            return cached
-        result = self._decide_in_app(filename, module)
-        if len(self._in_app_cache) < 10_000:
-            self._in_app_cache[key] = result
-        return result
-
-    def _decide_in_app(self, filename: str, module: str) -> bool:
-        def under(prefixes: Iterable[str]) -> bool:
-            return any(module == p or module.startswith(p + ".") for p in prefixes if p)
-
-        if under(self.in_app_exclude):
-            return False
-        if under(self.in_app_include):
-            return True
-        if under(_NOT_IN_APP_MODULES):
-            return False
-        if filename.startswith("<"):
-            return "frozen" not in filename
-        path = os.path.realpath(filename)
-        if f"{os.sep}site-packages{os.sep}" in path or f"{os.sep}dist-packages{os.sep}" in path:
-            return False
-        return not path.startswith(_library_dirs())
-
-    def _select(self, count: int, first: int = 0) -> tuple[list[int], int]:
-        """Indexes of the frames kept from *first* to *count*, and how many are left out."""
-        limit = self.configuration.max_stack_frames
-        if count - first <= limit:
-            return list(range(first, count)), 0
-        head = limit // 4
-        tail = limit - head
-        return [*range(first, first + head), *range(count - tail, count)], count - first - limit
-
-    def _exception_nodes(self, exc: BaseException, want_locals: bool) -> list[_ExcNode]:
-        """The exception and its chain as nodes, preorder (the exception first)."""
-        flat: list[_ExcNode] = []
-        seen: set[int] = set()
-
-        def visit(current: BaseException, relation: str, depth: int) -> _ExcNode | None:
-            if id(current) in seen or len(flat) >= MAX_CHAIN:
-                return None
-            seen.add(id(current))
-            node = self._live_node(current, relation, depth, want_locals)
-            flat.append(node)
-            if _is_group(current):
-                for index, member in enumerate(getattr(current, "exceptions", ())):
-                    child = visit(member, f"group[{index}]", depth + 1)
-                    if child is not None:
-                        node.members.append(child)
-            cause = current.__cause__
-            context = current.__context__
-            if cause is not None:
-                node.cause = visit(cause, "cause", depth + 1)
-            elif context is not None and not current.__suppress_context__:
-                node.cause = visit(context, "context", depth + 1)
-            return node
-
-        visit(exc, "exception", 0)
-        return flat
-
-    def _live_node(
-        self, exc: BaseException, relation: str, depth: int, want_locals: bool
-    ) -> _ExcNode:
-        entries: list[tuple[FrameType, int | None]] = []
-        tb: TracebackType | None = exc.__traceback__
-        while tb is not None:
-            entries.append((tb.tb_frame, tb.tb_lineno))
-            tb = tb.tb_next
-        located: list[tuple[str, str, str]] = []
-        for frame, _ in entries:
-            code = frame.f_code
-            module = frame.f_globals.get("__name__")
-            if not isinstance(module, str) or module == "__main__":
-                module = _module_from_path(code.co_filename)
-            located.append((code.co_filename, module, code.co_name))
-        all_keys, app_keys, test_free, in_apps = self._frame_keys(located)
-        outer = _outer_library_frames(in_apps)
-        kept, omitted = self._select(len(entries), outer)
-        frames = []
-        for index in kept:
-            frame, lineno = entries[index]
-            filename, module, function = located[index]
-            in_app = in_apps[index]
-            line = linecache.getline(filename, lineno or 0, frame.f_globals).strip()[:300]
-            frames.append(
-                StackFrame(
-                    filename=clean_text(filename, 1000),
-                    module=module,
-                    function=function,
-                    lineno=lineno,
-                    line=self._scrub(clean_text(line)),
-                    in_app=in_app,
-                    locals=self._locals(frame) if want_locals and in_app else None,
-                )
-            )
-        notes = getattr(exc, "__notes__", None)
-        return _ExcNode(
-            type_name=_type_display(type(exc)),
-            message=_safe_str(exc),
-            relation=relation,
-            depth=depth,
-            all_keys=all_keys,
-            app_keys=app_keys,
-            test_free_keys=test_free,
-            frames=frames,
-            omitted=omitted,
-            outer_omitted=outer,
-            notes=[self._scrub(safe_str(n, 1000)) for n in notes[:20]]
-            if isinstance(notes, list)
-            else [],
-        )
-
-    def _frame_keys(
-        self, located: Sequence[tuple[str, str, str]]
-    ) -> tuple[list[str], list[str], list[str], list[bool]]:
-        """Grouping keys (``module:function``) of frames given as (filename, module, function).
-
-        Returns every frame's key, the in-app frames' keys, the in-app keys outside test
-        files, and whether each frame is in-app.
-        """
-        all_keys: list[str] = []
-        app_keys: list[str] = []
-        test_free: list[str] = []
-        in_apps: list[bool] = []
-        for filename, module, function in located:
-            in_app = self._in_app(filename, module)
-            key = f"{module}:{function}"
-            in_apps.append(in_app)
-            all_keys.append(key)
-            if in_app:
-                app_keys.append(key)
-                if not _TEST_FILE.match(os.path.basename(filename)):
-                    test_free.append(key)
-        return all_keys, app_keys, test_free, in_apps
-
-    def _parse_traceback(self, text: str) -> tuple[str, list[_ExcNode]]:
-        """Truncated traceback text and its exceptions as nodes (the last printed first)."""
-        blocks: list[tuple[str, list[str]]] = [("exception", [])]
-        for line in text.splitlines():
-            stripped = line.strip(" |")
-            if stripped == _CHAIN_CAUSE:
-                blocks.append(("cause", []))
-            elif stripped == _CHAIN_CONTEXT:
-                blocks.append(("context", []))
-            else:
-                blocks[-1][1].append(line)
-        # Python prints the root cause first: the exception itself is the last block.
-        ordered = list(reversed(blocks))
-        nodes: list[_ExcNode] = []
-        for depth, (_, lines) in enumerate(ordered[:MAX_CHAIN]):
-            relation = "exception" if depth == 0 else ordered[depth - 1][0]
-            nodes.append(self._text_node(lines, relation, depth))
-        for parent, child in itertools.pairwise(nodes):
-            parent.cause = child
-        return _truncate_text(text, self.configuration.max_stack_frames), nodes
-
-    def _text_node(self, lines: list[str], relation: str, depth: int) -> _ExcNode:
-        parsed: list[tuple[str, int, str, str]] = []
-        type_name, message = "", ""
-        for index, line in enumerate(lines):
-            match = _TRACEBACK_FRAME.match(line)
-            if match:
-                following = lines[index + 1] if index + 1 < len(lines) else ""
-                source = "" if _TRACEBACK_FRAME.match(following) else following.strip()
-                parsed.append((match["file"], int(match["line"]), match["func"], source))
-                continue
-        for line in reversed(lines):
-            match = _EXCEPTION_LINE.match(line)
-            if match and line.strip() and not line.startswith((" ", "\t")):
-                type_name, message = match["type"], (match["message"] or "")
-                break
-        located = [
-            (filename, _module_from_path(filename), function) for filename, _, function, _ in parsed
-        ]
-        all_keys, app_keys, test_free, in_apps = self._frame_keys(located)
-        outer = _outer_library_frames(in_apps)
-        kept, omitted = self._select(len(parsed), outer)
-        frames = [
-            StackFrame(
-                filename=parsed[i][0],
-                module=located[i][1],
-                function=parsed[i][2],
-                lineno=parsed[i][1],
-                line=parsed[i][3][:300],
-                in_app=in_apps[i],
-            )
-            for i in kept
-        ]
-        return _ExcNode(
-            type_name=type_name,
-            message=message[:MAX_MESSAGE],
-            relation=relation,
-            depth=depth,
-            all_keys=all_keys,
-            app_keys=app_keys,
-            test_free_keys=test_free,
-            frames=frames,
-            omitted=omitted,
-            outer_omitted=outer,
-            notes=[],
-        )
 
     # Reading ---------------------------------------------------------------------------
     def get_errors(
@@ -1263,123 +724,8 @@ def _check_fingerprint(fingerprint: str | Sequence[str] | None) -> list[str] | N
     return parts
 
 
-def _chain_entry(node: _ExcNode) -> dict[str, Any]:
-    return {
-        "relation": node.relation,
-        "depth": node.depth,
-        "error_type": node.type_name,
-        "error_message": node.message,
-        "frames": [frame.to_dict() for frame in node.frames],
-        "frames_omitted": node.omitted + node.outer_omitted,
-        "exception_notes": node.notes,
-    }
-
-
-def _render_frames(frames: Sequence[StackFrame], omitted: int, indent: str) -> list[str]:
-    """Frame lines as Python prints them: runs of one repeated line collapsed after three."""
-    lines: list[str] = []
-    # The kept frames are the outermost quarter and the innermost rest (see _select).
-    split = len(frames) // 4 if omitted else None
-    previous: tuple[str, int | None, str] | None = None
-    repeats = 0
-
-    def close_run() -> None:
-        if repeats > 3:
-            lines.append(f"{indent}  [Previous line repeated {repeats - 3} more times]")
-
-    for index, frame in enumerate(frames):
-        if index == split:
-            close_run()
-            previous, repeats = None, 0
-            lines.append(f"{indent}  [... {omitted} frames omitted ...]")
-        identity = (frame.filename, frame.lineno, frame.function)
-        if identity == previous:
-            repeats += 1
-            if repeats > 3:
-                continue
-        else:
-            close_run()
-            previous, repeats = identity, 1
-        lines.append(f'{indent}  File "{frame.filename}", line {frame.lineno}, in {frame.function}')
-        if frame.line:
-            lines.append(f"{indent}    {frame.line}")
-        if frame.locals:
-            lines.extend(f"{indent}    {name} = {value}" for name, value in frame.locals.items())
-    if split is not None and split >= len(frames):
-        close_run()
-        previous, repeats = None, 0
-        lines.append(f"{indent}  [... {omitted} frames omitted ...]")
-    close_run()
-    return lines
-
-
-def _render(node: _ExcNode, indent: str = "") -> str:
-    """Traceback text of *node* and its chain, causes first as Python prints them."""
-    lines: list[str] = []
-    if node.cause is not None:
-        lines.append(_render(node.cause, indent))
-        separator = _CHAIN_CAUSE if node.cause.relation == "cause" else _CHAIN_CONTEXT
-        lines.append(f"{indent}\n{indent}{separator}\n{indent}")
-    if node.frames or node.omitted or node.outer_omitted:
-        lines.append(f"{indent}Traceback (most recent call last):")
-        if node.outer_omitted:
-            lines.append(
-                f"{indent}  [... {node.outer_omitted} outer frames of the test runner and"
-                " libraries omitted ...]"
-            )
-        lines.extend(_render_frames(node.frames, node.omitted, indent))
-    lines.append(
-        f"{indent}{node.type_name}: {node.message}" if node.message else indent + node.type_name
-    )
-    lines.extend(f"{indent}{note}" for note in node.notes)
-    for index, member in enumerate(node.members, start=1):
-        lines.append(f"{indent}+---------------- {index} ----------------")
-        lines.append(_render(member, indent + "| "))
-    return "\n".join(lines)
-
-
-def _truncate_text(text: str, max_frames: int) -> str:
-    """Traceback text with frames past *max_frames* per chain block cut from the middle."""
-    blocks: list[list[str]] = [[]]
-    for line in text.splitlines():
-        blocks[-1].append(line)
-        if line.strip(" |") in (_CHAIN_CAUSE, _CHAIN_CONTEXT):
-            blocks.append([])
-    result = "\n".join(line for block in blocks for line in _truncate_block(block, max_frames))
-    if len(result) > MAX_STACK_TEXT:
-        half = MAX_STACK_TEXT // 2
-        cut = len(result) - MAX_STACK_TEXT
-        result = f"{result[:half]}\n[... {cut} characters omitted ...]\n{result[-half:]}"
-    return result
-
-
-def _truncate_block(lines: list[str], max_frames: int) -> list[str]:
-    """One exception's traceback lines, keeping the outer quarter and the inner rest of frames."""
-    starts = [i for i, line in enumerate(lines) if _TRACEBACK_FRAME.match(line)]
-    if len(starts) <= max_frames:
-        return lines
-    head = max_frames // 4
-    tail = max_frames - head
-    cut_from = starts[head]
-    cut_to = starts[len(starts) - tail] if tail > 0 else _after_last_frame(lines, starts)
-    omitted = len(starts) - max_frames
-    return [*lines[:cut_from], f"  [... {omitted} frames omitted ...]", *lines[cut_to:]]
-
-
-def _after_last_frame(lines: list[str], starts: list[int]) -> int:
-    last = starts[-1]
-    if last + 1 < len(lines) and lines[last + 1].startswith("    "):
-        return last + 2
-    return last + 1
-
-
 __all__ = [
     "SEVERITIES",
     "ErrorAnalysis",
-    "ErrorGroup",
-    "ErrorRecord",
     "ErrorTracker",
-    "StackFrame",
-    "normalize_message",
-    "trend_direction",
 ]
