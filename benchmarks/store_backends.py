@@ -9,9 +9,16 @@ Reports the medians over the rounds of pytest's wall time from session start to 
 and of the end of the run (``pytest_sessionfinish``: the last writes, closing the run,
 retention), and the store's cost per test against the no-store baseline of the same round.
 Wall time, because a PostgreSQL store's work is partly the server's: noisier than CPU time
-on a shared machine, hence rotated rounds and medians.
+on a shared machine, hence rotated rounds and medians. The CPU time of the pytest process (all
+its threads: the store's writer thread included) is reported next to it.
+
+``--baseline-ref REF`` also runs every configuration with the package as it was at git commit
+*REF* (``git archive`` into a temporary folder, first on ``PYTHONPATH``), in the same rotated
+rounds, and prints each store's per-test cost before and after with their ratio: e.g. ``3a6c4c9``,
+the last commit that wrote the store in batches of 200 tests / 1 s rather than a commit per test.
 
     python benchmarks/store_backends.py [--tests 2000] [--rounds 5] [--url postgresql://...]
+                                        [--baseline-ref REF]
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -68,17 +76,40 @@ def make_suite(folder: Path, tests: int) -> None:
         (folder / f"test_gen_{start // 100:03d}.py").write_text(body)
 
 
-def run(folder: Path, store: str) -> dict[str, float]:
-    """Run the suite once with *store*; return its wall and end-of-run seconds."""
+def run(folder: Path, store: str, pythonpath: str | None = None) -> dict[str, float]:
+    """Run the suite once with *store* (and the package at *pythonpath*, when given); return its
+    wall and end-of-run seconds and the CPU seconds of the pytest process."""
     out = folder / "bench.json"
     env = {**os.environ, "KARI_BENCH_OUT": str(out), "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("PYTEST_ADDOPTS", None)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = pythonpath
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:asyncio",
          "--kari-debug", f"--kari-store={store}"],
         cwd=folder, env=env, check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
-    return dict(json.loads(out.read_text()))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return {**json.loads(out.read_text()), "cpu": cpu}
+
+
+def extract(ref: str, folder: Path) -> str:
+    """The package as it was at git commit *ref*, unpacked under *folder*; its import path."""
+    root = Path(__file__).resolve().parent.parent
+    archive = subprocess.run(
+        ["git", "-C", str(root), "archive", ref, "pytest_kari_debug", "report_templates"],
+        check=True, capture_output=True,
+    ).stdout  # fmt: skip
+    folder.mkdir(parents=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return str(folder)
+
+
+def _median_cost(results: list[dict[str, float]], base: list[dict[str, float]], key: str) -> float:
+    """Median over the rounds of *key* minus the baseline's in the same round."""
+    return statistics.median(r[key] - b[key] for r, b in zip(results, base, strict=True))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--url", default=os.environ.get("KARI_DEBUG_TEST_POSTGRES_URL", ""))
+    parser.add_argument("--baseline-ref", default="", help="also run the package at this commit")
     args = parser.parse_args(argv)
     if not args.url:
         parser.error("no PostgreSQL server: pass --url or set KARI_DEBUG_TEST_POSTGRES_URL")
@@ -97,40 +129,60 @@ def main(argv: list[str] | None = None) -> int:
     pg_url = urlunsplit(urlsplit(args.url)._replace(path=f"/{name}"))
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
+            folder = Path(tmp) / "suite"
+            folder.mkdir()
             make_suite(folder, args.tests)
-            stores = {
-                "none": "none",
-                "sqlite": str(folder / "kari.db"),
-                "postgresql": pg_url,
-            }
-            order = list(stores)
-            results: dict[str, list[dict[str, float]]] = {key: [] for key in stores}
-            run(folder, stores["sqlite"])  # warm-up: imports compiled, files created
+            stores = {"none": "none", "sqlite": str(folder / "kari.db"), "postgresql": pg_url}
+            trees: dict[str, str | None] = {"now": None}
+            if args.baseline_ref:
+                trees["before"] = extract(args.baseline_ref, Path(tmp) / "before")
+            order = [(tree, key) for key in stores for tree in trees]
+            results: dict[tuple[str, str], list[dict[str, float]]] = {c: [] for c in order}
+            for tree in trees.values():  # warm-up: imports compiled, files created
+                run(folder, stores["sqlite"], tree)
             for round_ in range(args.rounds):
                 rotated = order[round_ % len(order) :] + order[: round_ % len(order)]
-                for key in rotated:
-                    results[key].append(run(folder, stores[key]))
+                for tree, key in rotated:
+                    results[tree, key].append(run(folder, stores[key], trees[tree]))
     finally:
         with psycopg.connect(args.url, autocommit=True) as db:
             db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    base = [r["wall"] for r in results["none"]]
-    print(f"{args.tests} trivial tests, --kari-debug, {args.rounds} rotated rounds (medians)")
-    print(f"{'store':<12}{'wall s':>9}{'end of run ms':>15}{'store per test µs':>19}"
-          f"{'vs sqlite':>11}")  # fmt: skip
-    per_test: dict[str, float] = {}
-    for key in stores:
-        walls = [r["wall"] for r in results[key]]
-        cost = statistics.median(w - b for w, b in zip(walls, base, strict=True))
-        per_test[key] = cost / args.tests * 1e6
-    for key in stores:
-        walls = [r["wall"] for r in results[key]]
-        finish = statistics.median(r["finish"] or 0.0 for r in results[key]) * 1000
-        ratio = statistics.median(
-            w / s for w, s in zip(walls, (r["wall"] for r in results["sqlite"]), strict=True)
-        )
-        print(f"{key:<12}{statistics.median(walls):>9.2f}{finish:>15.0f}"
-              f"{per_test[key]:>19.0f}{ratio:>10.2f}x")  # fmt: skip
+    load = os.getloadavg()[0]
+    print(f"{args.tests} trivial tests, --kari-debug, {args.rounds} rotated rounds (medians),"
+          f" load average {load:.1f} at the end")  # fmt: skip
+    print(f"{'tree':<8}{'store':<12}{'wall s':>8}{'end of run ms':>15}"
+          f"{'store per test µs':>19}{'CPU per test µs':>17}{'vs sqlite':>11}")  # fmt: skip
+    per_test: dict[tuple[str, str], tuple[float, float]] = {}
+    for tree, key in results:
+        base = results[tree, "none"]
+        wall = _median_cost(results[tree, key], base, "wall") / args.tests * 1e6
+        cpu = _median_cost(results[tree, key], base, "cpu") / args.tests * 1e6
+        per_test[tree, key] = (wall, cpu)
+    for tree in trees:
+        for key in stores:
+            found = results[tree, key]
+            finish = statistics.median(r["finish"] or 0.0 for r in found) * 1000
+            ratio = statistics.median(
+                r["wall"] / s["wall"] for r, s in zip(found, results[tree, "sqlite"], strict=True)
+            )
+            wall, cpu = per_test[tree, key]
+            print(f"{tree:<8}{key:<12}{statistics.median(r['wall'] for r in found):>8.2f}"
+                  f"{finish:>15.0f}{wall:>19.0f}{cpu:>17.0f}{ratio:>10.2f}x")  # fmt: skip
+    if "before" in trees:
+        print(f"store cost per test, now / before ({args.baseline_ref}), same rounds:")
+        for key in ("sqlite", "postgresql"):
+            now_wall, now_cpu = per_test["now", key]
+            old_wall, old_cpu = per_test["before", key]
+            print(
+                f"  {key:<11} wall {old_wall:.0f} -> {now_wall:.0f} µs,"
+                f" CPU {old_cpu:.0f} -> {now_cpu:.0f} µs"
+            )
+        for key in stores:
+            ratio = statistics.median(
+                n["wall"] / b["wall"]
+                for n, b in zip(results["now", key], results["before", key], strict=True)
+            )
+            print(f"  whole run, {key:<11} now / before: {ratio:.3f}x (wall, paired by round)")
     return 0
 
 

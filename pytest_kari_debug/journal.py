@@ -2,10 +2,12 @@
 
 One ``write`` per test, no fsync: like the store's WAL (``synchronous=NORMAL``) it survives the
 process being killed (SIGKILL, ``os._exit``, a segfault), not the machine losing power. The
-plugin writes the store from it in batches, streams the run's outputs from it at the end (the
-run's records are never all in memory) and deletes it. A journal left behind by a killed run
-is imported into the store by the next run (:func:`recover_journals`), its run marked
-``crashed`` with every finished test present.
+plugin streams the run's outputs from it at the end (the run's records are never all in
+memory) and deletes it. The store gets each test by a commit of its own before the next test's
+call phase (:mod:`pytest_kari_debug.plugin.committer`); the journal still holds a test killed
+between its end and that commit, and the tests of a store that failed. A journal left behind
+by a killed run is imported into the store by the next run (:func:`recover_journals`), its run
+marked ``crashed`` with every finished test present.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 An embedded SQLite file (WAL mode, busy timeout) by default, or a PostgreSQL database that a
 team's CI machines share (:mod:`backends` holds the two dialects). The plugin writes it; the
-CLI, REST API, history and regression gates read it. Tests are written in batches, one
-transaction per batch.
+CLI, REST API, history and regression gates read it. The plugin commits each finished test in
+a transaction of its own (several in one when they arrive together).
 """
 
 from __future__ import annotations

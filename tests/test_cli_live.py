@@ -269,3 +269,69 @@ def test_foreground_manager_stops_cleanly_on_sigint(tmp_path: Path) -> None:
             if stream:
                 stream.close()
     assert not (tmp_path / ".kari-debug" / "managers" / "fg-ext.pid").exists()
+
+
+def test_start_with_a_postgresql_store_keeps_its_password_off_every_command_line(
+    manager_dir: Path,
+) -> None:
+    """start with a PostgreSQL store: the manager samples into the database, serves the API,
+    and its password is in no process's command line or environment, no log and no file."""
+    from urllib.parse import urlsplit
+
+    from conftest import POSTGRES_URL_VARIABLE, fresh_postgres_database
+
+    # The test server's URL stays out of the environment the manager inherits.
+    env = {k: v for k, v in os.environ.items() if k != POSTGRES_URL_VARIABLE}
+    with fresh_postgres_database() as url:
+        password = urlsplit(url).password
+        assert password
+        where = ("--store", url, "-e", "pg-ext")
+        started = kari(*where, "start", "--interval", "0.2", cwd=manager_dir, env=env)
+        assert started.returncode == 0, started.stderr
+        assert "manager for 'pg-ext' started: pid" in started.stdout
+        pid = int(started.stdout.split("pid ")[1].split()[0].rstrip(","))
+        try:
+            assert not list(manager_dir.rglob("*.store-url"))  # read and deleted at its start
+            process = psutil.Process(pid)
+            assert password not in " ".join(process.cmdline())
+            assert password.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+            assert password.encode() not in Path(f"/proc/{pid}/environ").read_bytes()
+            listing = subprocess.run(
+                ["ps", "-eo", "pid,args", "-ww"], capture_output=True, text=True, check=True
+            ).stdout
+            assert "--store-url-file" in next(
+                line for line in listing.splitlines() if line.split()[0] == str(pid)
+            )
+            assert password not in listing
+            deadline = time.monotonic() + DEADLINE_S
+            while True:
+                done = kari(*where, "--format", "json", "status", cwd=manager_dir, env=env)
+                assert done.returncode == 0, done.stderr
+                (manager,) = json.loads(done.stdout)["managers"]
+                if manager.get("samples", 0) >= 3:
+                    break
+                assert time.monotonic() < deadline, "the manager never sampled three times"
+                time.sleep(0.1)
+            assert manager["running"]
+            assert manager["pid"] == pid
+            assert password not in done.stdout + started.stdout + started.stderr
+            api = manager["url"] + "/api/extensions/debugging"
+            with urllib.request.urlopen(f"{api}/health/pg-ext", timeout=10) as response:
+                assert json.loads(response.read())["extension_id"] == "pg-ext"
+            with urllib.request.urlopen(f"{api}/runs/progress", timeout=10) as response:
+                assert json.loads(response.read())["runs"] == []  # read from the database
+            store = Store(url, create=False)
+            try:
+                names = {r["name"] for r in store.select_records("metric", extension_id="pg-ext")}
+            finally:
+                store.close()
+            assert {"system_cpu_percent", "process_rss_bytes"} <= names
+        finally:
+            stopped = kari(*where, "stop", cwd=manager_dir, env=env)
+        assert stopped.returncode == 0, stopped.stderr
+        assert f"(pid {pid}) stopped" in stopped.stdout
+        assert not _running(pid)
+        written = [p for p in manager_dir.rglob("*") if p.is_file()]
+        assert any(p.name == "pg-ext.log" for p in written)
+        for path in written:
+            assert password.encode() not in path.read_bytes(), path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -150,3 +151,70 @@ def test_the_store_off_still_streams_the_outputs(pytester: pytest.Pytester) -> N
     assert [t["outcome"] for t in document["tests"]] == ["passed", "failed"]
     assert document["summary"]["outcomes"] == {"failed": 1, "passed": 1}
     assert not (pytester.path / ".kari-debug").exists()
+
+
+#: Each test reads the store from a connection of its own: every test before it is there.
+COMMITTED_SUITE = """
+import os, time
+
+from pytest_kari_debug.storage import Store
+
+STORE = os.environ["KARI_TEST_STORE"]
+
+
+def _stored():
+    if "://" not in STORE and not os.path.exists(STORE):
+        return []  # the first test: the run's row may not be written yet
+    store = Store(STORE, create=False)
+    try:
+        runs = store.runs()
+        assert len(runs) <= 1
+        return [t["nodeid"].split("::")[-1] for run in runs for t in store.tests(run["id"])]
+    finally:
+        store.close()
+
+
+def _note(name):
+    with open("progress.txt", "a") as handle:
+        handle.write(name + "\\n")
+
+{tests}
+"""
+
+
+def test_every_finished_test_is_committed_before_the_next_call_and_survives_sigkill(
+    pytester: pytest.Pytester, store_location: str
+) -> None:
+    """The store holds every test that finished before the next one's call phase starts;
+    SIGKILL mid-test leaves exactly the finished tests in the store, with no import needed."""
+    tests = []
+    for n in range(STOP_AT + 1):
+        body = f"    assert _stored() == {[f'test_{k}' for k in range(n)]!r}\n"
+        body += f"    _note('test_{n}')\n"
+        if n == STOP_AT:
+            body += "    time.sleep(600)\n"
+        tests.append(f"def test_{n}(kari_logger):\n{body}    kari_logger.info('done', n={n})\n")
+    pytester.makepyfile(test_kill=COMMITTED_SUITE.format(tests="\n".join(tests)))
+    child = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--kari-debug",
+         f"--kari-store={store_location}"],
+        cwd=pytester.path,
+        env={**os.environ, "KARI_TEST_STORE": store_location},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    _wait_for(pytester, f"test_{STOP_AT}", child)
+    child.send_signal(signal.SIGKILL)
+    output = child.communicate(timeout=60)[0].decode()
+    assert f"{STOP_AT} passed" not in output  # killed, no summary
+    assert "FAILED" not in output, output
+    store = Store(store_location, create=False)
+    try:
+        (run,) = store.runs()
+        tests_stored = store.tests(run["id"])
+    finally:
+        store.close()
+    assert [t["nodeid"].split("::")[-1] for t in tests_stored] == FINISHED
+    assert [t["outcome"] for t in tests_stored] == ["passed"] * STOP_AT
+    assert all(t["collected_data"]["logging"]["records"] for t in tests_stored)
+    assert run["status"] == "crashed"  # no end recorded, its process on this host gone

@@ -3,7 +3,8 @@
 A manager process samples this machine's and its own resource usage through a live
 :class:`ExtensionDebugManager` into the store, and serves the REST API on 127.0.0.1 when the
 ``server`` extra and the API module are installed. Its pid file and a state file (JSON,
-rewritten atomically at every sample) live in ``<store folder>/managers/``; the CLI reads them
+rewritten atomically at every sample) live in ``<store folder>/managers/`` (for a PostgreSQL
+store, beside the default store file's place); the CLI reads them
 for ``status``, ``health`` and ``metrics current``. The process ends on SIGTERM or SIGINT, and
 on its own when its pid file disappears or names another process, or when the store or its
 folder is removed.
@@ -33,7 +34,9 @@ from typing import Any
 import psutil
 
 from ..atomic import write_atomic
+from ..backends import StoreLocation, is_url, redact
 from ..config import DebugConfiguration
+from ..exceptions import StoreError
 from ..manager import ExtensionDebugManager
 from ..storage import RECORD_KINDS, Store
 
@@ -75,6 +78,31 @@ class ManagerFiles:
         for path in (self.pid, self.state):
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
+
+
+def hand_over_url(files: ManagerFiles, url: str) -> Path:
+    """Write a store URL (its password with it) for the manager process to read at start.
+
+    The URL never goes on the process's command line, where ``ps`` shows it to every user: a
+    file only its owner may read (mode 0600, made exclusively) carries it, and the manager
+    deletes the file as it reads it (:func:`take_url`).
+    """
+    path = files.pid.with_suffix(".store-url")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(url)
+    return path
+
+
+def take_url(path: Path) -> str:
+    """The store URL :func:`hand_over_url` wrote, read once: the file is gone afterwards."""
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def read_state(path: Path) -> dict[str, Any] | None:
@@ -313,15 +341,19 @@ class _Flusher:
             self.lost += new - len(kept)
             self.seen[kind] = total
             records = [r.to_dict() if hasattr(r, "to_dict") else dict(r) for r in kept]
-            self.store.write_records(
-                RECORD_KINDS.get(kind, kind), self.manager.extension_id, records
-            )
+            try:
+                self.store.write_records(
+                    RECORD_KINDS.get(kind, kind), self.manager.extension_id, records
+                )
+            except StoreError:
+                self.lost += len(records)
+                raise
             count += len(records)
         self.written += count
         return count
 
 
-def _load_app(spec: str, manager: ExtensionDebugManager, store_path: Path) -> Any:
+def _load_app(spec: str, manager: ExtensionDebugManager, store_path: StoreLocation) -> Any:
     """The ASGI app named ``module:attribute`` (a factory is called with what it accepts)."""
     module_name, _, attribute = spec.partition(":")
     module = importlib.import_module(module_name)
@@ -403,16 +435,27 @@ class _Server:
 
 
 def run_manager(
-    store_path: Path,
+    store_path: StoreLocation,
     extension_id: str,
     *,
     interval: float,
     serve: tuple[str, int] | None,
     server_note: str = "",
     echo: Callable[[str], None] = print,
+    files_path: Path | None = None,
 ) -> int:
-    """Run the manager of *extension_id* in this process until SIGTERM/SIGINT; return 0."""
-    files = ManagerFiles.of(store_path, extension_id)
+    """Run the manager of *extension_id* in this process until SIGTERM/SIGINT; return 0.
+
+    *store_path* is a SQLite file or a PostgreSQL URL; the pid, state and log files go beside
+    *files_path* (by default the SQLite file).
+    """
+    if files_path is None:
+        if is_url(store_path):
+            msg = "a manager of a PostgreSQL store needs files_path: where its files go"
+            raise ValueError(msg)
+        files_path = Path(store_path)
+    files = ManagerFiles.of(files_path, extension_id)
+    label = redact(store_path) if is_url(store_path) else str(Path(store_path).resolve())
     store = Store(store_path)
     configuration = DebugConfiguration(metrics_interval=interval)
     manager = ExtensionDebugManager(extension_id, configuration=configuration)
@@ -434,17 +477,23 @@ def run_manager(
     flusher = _Flusher(manager, store)
     started = time.time()
     samples = 0
+    problem = ""
     last: dict[str, float] = {}
     try:
         while True:
             if _store_gone(store_path, files):
-                echo(f"store {str(store_path)!r} or its folder disappeared: stopping")
+                echo(f"store {label!r} or its folder disappeared: stopping")
                 break
             for name, value, unit in sampler.sample():
                 manager.metrics.record_metric(name, value, unit, source="manager")
                 last[name] = value
             manager.metrics.collect_custom()
-            flusher.flush()
+            try:
+                flusher.flush()
+            except StoreError as exc:  # a server away: say so once, sample on, retry later
+                if problem != str(exc):
+                    problem = str(exc)
+                    echo(f"cannot write the store: {problem}")
             samples += 1
             report = manager.diagnose().to_dict()
             if not _write_state(
@@ -455,7 +504,7 @@ def run_manager(
                         "pid": os.getpid(),
                         "process_created": me.create_time(),
                         "ready": True,
-                        "store": str(store_path.resolve()),
+                        "store": label,
                         "url": server.url if server else None,
                         "server_note": server_note,
                         "started_at": started,
@@ -474,7 +523,7 @@ def run_manager(
                     }
                 ),
             ):
-                echo(f"store folder of {str(store_path)!r} disappeared: stopping")
+                echo(f"store folder of {label!r} disappeared: stopping")
                 break
             if samples == 1:
                 echo(f"manager for {extension_id!r} running (pid {os.getpid()})")
@@ -506,12 +555,15 @@ def _write_state(path: Path, text: str) -> bool:
     return True
 
 
-def _store_gone(store_path: Path, files: ManagerFiles) -> bool:
+def _store_gone(store_path: StoreLocation, files: ManagerFiles) -> bool:
     """Whether the store file or the managers folder was removed (``rm -rf .kari-debug``).
 
-    Writing on would recreate the folder, a state file naming a store that is not there.
+    Writing on would recreate the folder, a state file naming a store that is not there. (A
+    server's database going away is a failing write, retried by the reconnecting store.)
     """
-    return not store_path.exists() or not files.pid.parent.is_dir()
+    if not is_url(store_path) and not Path(store_path).exists():
+        return True
+    return not files.pid.parent.is_dir()
 
 
 def free_port() -> int:

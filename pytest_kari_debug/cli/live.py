@@ -9,7 +9,6 @@ from typing import Any
 
 import click
 
-from ..backends import redact
 from ..config import DebugConfiguration
 from ..manager import STATUS_ORDER
 from ..storage import SCHEMA_VERSION, Store
@@ -53,32 +52,40 @@ def _log_tail(path: Any, lines: int = 5) -> str:
     help="ASGI app (or factory) to serve as the live API",
 )
 @click.option("--no-server", is_flag=True, help="Sample only; serve no API")
+@click.option("--store-url-file", type=click.Path(path_type=Path), hidden=True)
 @pass_env
 def start(
-    env: Env, foreground: bool, interval: float, port: int, app_spec: str, no_server: bool
+    env: Env,
+    foreground: bool,
+    interval: float,
+    port: int,
+    app_spec: str,
+    no_server: bool,
+    store_url_file: Path | None,
 ) -> int:
     """Start a debug manager for the extension in the background.
 
     It samples this machine's and its own resource usage into the store every INTERVAL
     seconds and, when the server extra is installed, serves the live API on 127.0.0.1.
-    Returns at once with the process id and the URL; `stop` ends it.
+    Returns at once with the process id and the URL; `stop` ends it. With a PostgreSQL
+    store the URL reaches the manager in a file only you can read, deleted as it starts:
+    its password is never on a command line.
 
     \b
     Examples:
       kari-debug --extension-id my-ext start
       kari-debug --extension-id my-ext start --interval 5 --port 8765
       kari-debug --extension-id my-ext start --foreground
+      kari-debug --store postgresql://ci@db:5432/kari --extension-id my-ext start
     """
     extension = require_extension(env, "start")
-    if not isinstance(env.store_path, Path):
-        msg = (
-            f"the live manager writes a SQLite store, not {redact(env.store_path)!r}: give"
-            " `start` a --store PATH (every other command reads a PostgreSQL store)"
-        )
-        raise CliError(msg)
-    store_path = env.store_path.resolve()
-    Store(store_path).close()  # create it (or fail here, with a clear message)
-    status = daemon.manager_status(store_path, extension)
+    # The manager process of a PostgreSQL store: its URL comes in a file (see hand_over_url).
+    location = daemon.take_url(store_url_file) if store_url_file else env.store_path
+    files_path = env.files_path.resolve()
+    if isinstance(location, Path):
+        location = files_path
+    Store(location).close()  # create it (or fail here, with a clear message)
+    status = daemon.manager_status(files_path, extension)
     if status.running:
         url = (status.state or {}).get("url")
         message = f"manager for {extension!r} is already running (pid {status.pid}"
@@ -90,45 +97,39 @@ def start(
         return 0
     reason = "--no-server given" if no_server else daemon.server_available(app_spec)
     serve = None if reason else (app_spec, port)
+    files = daemon.ManagerFiles.of(files_path, extension)
     if foreground:
-        daemon.ManagerFiles.of(store_path, extension).remove()
+        files.remove()
         return daemon.run_manager(
-            store_path,
+            location,
             extension,
             interval=interval,
             serve=serve,
             server_note=reason or "",
             echo=lambda text: click.echo(text, err=True),
+            files_path=files_path,
         )
-    files = daemon.ManagerFiles.of(store_path, extension)
     files.remove()
-    argv = [
-        sys.executable,
-        "-m",
-        "pytest_kari_debug.cli",
-        "--store",
-        str(store_path),
-        "--extension-id",
-        extension,
-        "start",
-        "--foreground",
-        "--interval",
-        str(interval),
-        "--port",
-        str(port),
-        "--app",
-        app_spec,
-    ]
+    argv = [sys.executable, "-m", "pytest_kari_debug.cli", "--store", str(files_path)]
+    argv += ["--extension-id", extension, "start", "--foreground", "--interval", str(interval)]
+    argv += ["--port", str(port), "--app", app_spec]
     if serve is None:
         argv.append("--no-server")
-    pid = daemon.spawn_detached(argv, files.log)
-    state = daemon.wait_ready(files, pid)
+    handed = daemon.hand_over_url(files, location) if isinstance(location, str) else None
+    if handed is not None:
+        argv += ["--store-url-file", str(handed)]
+    try:
+        pid = daemon.spawn_detached(argv, files.log)
+        state = daemon.wait_ready(files, pid)
+    finally:
+        if handed is not None:
+            handed.unlink(missing_ok=True)  # read by the manager as it started, or never
     if state is None:
         tail = _log_tail(files.log)
         msg = f"the manager for {extension!r} did not start (pid {pid}): {tail or 'no output'}"
         raise CliError(msg, code=1)
     if env.json:
-        env.emit({**daemon.manager_status(store_path, extension).to_dict(), "note": reason})
+        env.emit({**daemon.manager_status(files_path, extension).to_dict(), "note": reason})
         return 0
     line = f"manager for {extension!r} started: pid {pid}"
     line += f", live API at {state['url']}" if state.get("url") else f" (no live API: {reason})"

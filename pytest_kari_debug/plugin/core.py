@@ -37,13 +37,12 @@ from ..scrub import scrubber_for
 from ..storage import Store, dumps, dumps_record
 from ..values import writable_text
 from . import SESSION_STARTED
+from .committer import StoreCommitter, close_committer, committer_of
 from .failures import captured_sections, failure_summary, verdict_longrepr
 from .options import KARI_FIXTURES, option_bool, option_flag, option_text
 from .progress import RunProgress
-from .sharing import begin_run, run_uuid, settle, store_label, store_location, write_batch
+from .sharing import begin_run, run_uuid, settle, store_label, store_location
 from .state import (
-    FLUSH_EVERY_SECONDS,
-    FLUSH_EVERY_TESTS,
     STATE,
     KariState,
     PluginSettings,
@@ -111,7 +110,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE] = state
     if not state.is_worker:  # an xdist worker's records ride on its reports to the controller
         config.pluginmanager.register(RunRecorder(config), "kari-debug-recorder")
-        progress = RunProgress(config, lambda: _open_store(config, state))
+        progress = RunProgress(config, lambda done: _committer(config, state).set_progress(done))
         config.pluginmanager.register(progress, "kari-debug-progress")
         if settings.json_path is not None:
             state.expect_output("json", settings.json_path)
@@ -654,11 +653,13 @@ def _keep(config: pytest.Config, state: KariState, record: dict[str, Any]) -> No
         for old in journal.texts():
             state.journal.append(old.decode("utf-8", "surrogatepass"))
         state.journal.append(text)
-    state.pending.append((record, text))
-    due = time.monotonic() - state.last_flush >= FLUSH_EVERY_SECONDS
-    # The first test opens the store and its run: a killed run shows from then on.
-    if len(state.pending) >= FLUSH_EVERY_TESTS or due or state.recorded == 1:
-        flush(config, state)
+    if state.settings.store_path is not None and not state.store_failed:
+        # Committed before the next test's call phase (the first opens the store and its run).
+        _committer(config, state).add_test(record, text)
+
+
+def _committer(config: pytest.Config, state: KariState) -> StoreCommitter:
+    return committer_of(config, state, lambda: _open_store(config, state))
 
 
 def _open_journal(config: pytest.Config, state: KariState) -> RunRecords:
@@ -753,18 +754,6 @@ def _open_store(config: pytest.Config, state: KariState) -> Store | None:
     return state.store
 
 
-def flush(config: pytest.Config, state: KariState) -> None:
-    """Write the pending test records to the store in one transaction."""
-    state.last_flush = time.monotonic()
-    if not state.pending:
-        return
-    store = _open_store(config, state)
-    batch, state.pending = state.pending, []
-    if store is None or state.run_id is None:
-        return
-    write_batch(state, store, batch)
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Note the run's metadata (controller only)."""
@@ -799,6 +788,8 @@ def finish_run(config: pytest.Config, exitstatus: int | pytest.ExitCode) -> None
     if state is None or state.is_worker or state.finished:
         return
     state.finished = True
+    with guard(config, "writing the store"):
+        close_committer(config)
     if state.recorded:
         # Records are decoded one at a time and freed by reference counting: a collection the
         # allocations set off would walk the whole heap for nothing (pytest collects after
@@ -821,7 +812,6 @@ def finish_run(config: pytest.Config, exitstatus: int | pytest.ExitCode) -> None
 
 def _finish_run(config: pytest.Config, state: KariState, exitstatus: int | pytest.ExitCode) -> None:
     with guard(config, "writing the store"):
-        flush(config, state)
         if state.store is not None:
             settle(state, state.store)
     finished = time.time()
@@ -976,8 +966,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if config.stash.get(_TRACEMALLOC_HELD, False):
         config.stash[_TRACEMALLOC_HELD] = False
         memtrace.release()
-    if state.store is not None:
-        with guard(config, "closing the store"):
+    with guard(config, "closing the store"):
+        close_committer(config)
+        if state.store is not None:
             state.store.close()
 
 

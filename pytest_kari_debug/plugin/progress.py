@@ -1,8 +1,9 @@
 """A run's progress in the store while it runs: tests collected and tests running now.
 
 The dashboard shows a run in progress from it (done/total, live counts, tests running now).
-Written on the controller only, at most every :data:`PROGRESS_EVERY_SECONDS`, next to the
-test records it already writes (one small update, never one per test).
+Written on the controller only, at most every :data:`PROGRESS_EVERY_SECONDS`, by the store's
+writer thread next to the test records (one small update, never one per test; a failing store
+skips it: the test writes retry, and their end-of-run diagnostic tells).
 """
 
 from __future__ import annotations
@@ -13,9 +14,6 @@ from typing import Any
 
 import pytest
 
-from ..exceptions import StoreError
-from ..storage import Store
-from .sharing import note_store_failure, store_failing
 from .state import STATE, guard
 
 PROGRESS_EVERY_SECONDS = 0.5
@@ -26,9 +24,9 @@ RUNNING_SHOWN = 64
 class RunProgress:
     """Counts collected tests and follows the running ones (registered on the controller)."""
 
-    def __init__(self, config: pytest.Config, open_store: Callable[[], Store | None]) -> None:
+    def __init__(self, config: pytest.Config, send: Callable[[dict[str, Any]], None]) -> None:
         self.config = config
-        self.open_store = open_store
+        self.send = send
         self.collected = 0
         self.running: dict[str, float] = {}
         self.written_at = 0.0
@@ -56,28 +54,23 @@ class RunProgress:
             self.write()
 
     def write(self, *, force: bool = False) -> None:
-        """Write the progress to the run's row, unless written less than a moment ago."""
+        """Hand the progress to the store's writer thread, unless written a moment ago."""
         now = time.monotonic()
         if not force and now - self.written_at < PROGRESS_EVERY_SECONDS:
             return
         state = self.config.stash.get(STATE, None)
         if state is None or not (state.settings.enabled or state.recorded):
             return  # no test of this run is recorded (yet): the store is not ours to open
+        if state.settings.store_path is None or state.store_failed:
+            return
         self.written_at = now
-        if store_failing(state):
-            return  # the test writes retry it; their end-of-run diagnostic tells
         with guard(self.config, "writing the run's progress"):
-            store = self.open_store()
-            if store is None or state.run_id is None:
-                return
             running = sorted(self.running.items(), key=lambda item: item[1])[:RUNNING_SHOWN]
             self.idle_written = not running
-            progress = {
-                "collected": self.collected,
-                "running": [{"nodeid": n, "started_at": t} for n, t in running],
-                "ts": time.time(),
-            }
-            try:
-                store.set_run_progress(state.run_id, progress)
-            except StoreError as exc:  # the store went away: one diagnostic at the end
-                note_store_failure(state, exc)
+            self.send(
+                {
+                    "collected": self.collected,
+                    "running": [{"nodeid": n, "started_at": t} for n, t in running],
+                    "ts": time.time(),
+                }
+            )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import threading
 import time
 import warnings
 from collections import Counter
@@ -21,9 +22,6 @@ from ..exporters.csv_export import write_csv
 from ..journal import RunRecords
 from ..manager import ExtensionDebugManager
 from ..storage import Store
-
-FLUSH_EVERY_TESTS = 200
-FLUSH_EVERY_SECONDS = 1.0
 
 
 @dataclass
@@ -67,16 +65,17 @@ class KariState:
     #: How many tests were recorded, and their dropped records per component.
     recorded: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
-    #: Records (and their texts) not yet written to the store.
-    pending: list[tuple[dict[str, Any], str]] = field(default_factory=list)
     outcomes: dict[str, int] = field(default_factory=dict)
     #: The plugin's own time in the recorded tests' windows, and how many tests it timed.
     kari_overhead_ms: float = 0.0
     overhead_tests: int = 0
     extensions: set[str] = field(default_factory=set)
     workers: set[str] = field(default_factory=set)
-    last_flush: float = field(default_factory=time.monotonic)
     diagnostics: list[str] = field(default_factory=list)
+    #: pytest's thread, and the diagnostics of the plugin's own threads (the store's writer)
+    #: not warned yet: a warning is given on pytest's thread only.
+    thread: int = field(default_factory=threading.get_ident)
+    unwarned: list[str] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)
     sections: dict[str, Any] = field(default_factory=dict)
     summary_lines: list[str] = field(default_factory=list)
@@ -92,7 +91,16 @@ class KariState:
             return
         if len(self.diagnostics) < 200:
             self.diagnostics.append(message)
+        if threading.get_ident() != self.thread:
+            self.unwarned.append(message)
+            return
+        self.warn_unwarned()
         warn(message)
+
+    def warn_unwarned(self) -> None:
+        """Warn (on pytest's thread) the diagnostics the plugin's threads found meanwhile."""
+        while self.unwarned:
+            warn(self.unwarned.pop(0))
 
     def expect_output(self, label: str, path: Path, *, page: bool = False) -> None:
         """Note that this run writes *path*; if it does not, no earlier run's file may stay
