@@ -15,7 +15,8 @@ import pytest
 from pytest_kari_debug.config import DebugConfiguration
 from pytest_kari_debug.exceptions import ConfigurationError
 from pytest_kari_debug.manager import ExtensionDebugManager
-from pytest_kari_debug.metrics import MetricsCollector, _resources
+from pytest_kari_debug.metrics import MetricsCollector
+from pytest_kari_debug.metrics.readings import _resources
 from pytest_kari_debug.stats import quantile
 
 

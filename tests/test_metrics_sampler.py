@@ -17,7 +17,8 @@ import pytest
 from pytest_kari_debug.config import DebugConfiguration
 from pytest_kari_debug.exceptions import ConfigurationError
 from pytest_kari_debug.manager import ExtensionDebugManager
-from pytest_kari_debug.metrics import SAMPLE_FIELDS, MetricsCollector, _Probe
+from pytest_kari_debug.metrics import SAMPLE_FIELDS, MetricsCollector
+from pytest_kari_debug.metrics.readings import _Probe
 
 FAST = DebugConfiguration(metrics_interval=0.01)
 
@@ -144,7 +145,7 @@ def test_missing_counters_are_absent_not_errors(monkeypatch: pytest.MonkeyPatch)
     """A counter the platform lacks or refuses is left out of the point; nothing raises."""
     collector = MetricsCollector("limited")
     collector._process = _LimitedProcess()  # type: ignore[assignment]
-    monkeypatch.setattr("pytest_kari_debug.metrics._resource", None)
+    monkeypatch.setattr("pytest_kari_debug.metrics.core._resource", None)
     point = collector.read_resources()
     assert {"cpu_percent", "rss_bytes", "cpu_user_s"} <= set(point)
     assert not {"threads", "open_fds", "io_read_bytes", "uss_bytes", "ctx_switches"} & set(point)
@@ -153,7 +154,7 @@ def test_missing_counters_are_absent_not_errors(monkeypatch: pytest.MonkeyPatch)
 
 def test_probe_without_proc_files_falls_back_to_psutil(monkeypatch: pytest.MonkeyPatch) -> None:
     """Session boundary readings still have RSS when /proc cannot be read."""
-    monkeypatch.setattr("pytest_kari_debug.metrics._open_proc", lambda path: None)
+    monkeypatch.setattr("pytest_kari_debug.metrics.readings._open_proc", lambda path: None)
     probe = _Probe()
     reading = probe.read()
     assert reading[5] is not None

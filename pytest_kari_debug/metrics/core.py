@@ -1,25 +1,4 @@
-"""``MetricsCollector``: resource sampling, custom metrics and collectors, aggregation, thresholds.
-
-Two ways of reading the process are used, on purpose:
-
-* the **sampler** (a daemon thread at ``metrics_interval``) takes a full picture with psutil
-  inside ``Process.oneshot()``: CPU percent and seconds, RSS, USS, VMS, threads, open file
-  descriptors, context switches, disk io bytes and the *system-wide* network bytes;
-* **session boundaries** (the start and end of every debug session, i.e. of every test) must
-  cost microseconds, so they read only what is cheap: ``getrusage`` (CPU seconds, context
-  switches, lifetime peak RSS) and, on Linux, ``/proc/self/statm`` and ``/proc/self/io`` through
-  descriptors kept open. Elsewhere they fall back to psutil. A counter the platform lacks is
-  simply absent.
-
-Per-test memory with tracemalloc (``memory_tracking`` or a session's ``profile_memory``):
-tracemalloc is shared with the profiler and the user through :mod:`.memtrace` (one owner count
-for the process: tracing runs while a memory session is open and is stopped by the last one
-to end, only if it was started by us; each session's peak survives the resets made for
-others). Unreachable cycles left by earlier code could be freed by an automatic collection
-during a session and be subtracted from its figures, which the regression gates compare
-exactly: :mod:`.memtrace` freezes the objects of earlier code while a memory session is open
-(``gc.freeze()``, O(1)), where a full ``gc.collect()`` before each session walked the heap.
-"""
+"""``MetricsCollector``: the metrics component of one extension."""
 
 from __future__ import annotations
 
@@ -33,25 +12,35 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import psutil
 
-from . import memtrace, selfcost
-from .component import Component, export_text
-from .context import CURRENT_SESSION, SessionInfo
-from .exceptions import ConfigurationError
-from .naming import sanitize_metric_name
-from .stats import quantile
-from .values import clean_text, label_text
+from .. import memtrace, selfcost
+from ..component import Component, export_text
+from ..context import CURRENT_SESSION, SessionInfo
+from ..exceptions import ConfigurationError
+from ..naming import sanitize_metric_name
+from ..stats import quantile
+from ..values import clean_text, label_text
+from .readings import _PROBE, MIB, Reading, _resources
+from .records import (
+    _OP_ALIASES,
+    _OPS,
+    SAMPLE_FIELDS,
+    SEVERITIES,
+    MetricAggregate,
+    MetricPoint,
+    Threshold,
+    ThresholdBreach,
+)
 
 try:
     import resource as _resource
 except ImportError:  # Windows
     _resource = None  # type: ignore[assignment]
 
-MIB = 1024.0 * 1024.0
+
 #: Per-session cap on sampler points kept for the report's charts.
 MAX_SESSION_SAMPLES = 10_000
 #: Sampler points kept for the whole run (real-time view, run aggregation).
@@ -60,262 +49,6 @@ MAX_RUN_SAMPLES = 10_000
 USS_EVERY_SECONDS = 1.0
 MAX_SESSION_BREACHES = 100
 MAX_BREACHES = 1000
-
-#: Fields of a sampler point (besides ``ts`` and ``custom``) and their units.
-SAMPLE_FIELDS: dict[str, str] = {
-    "cpu_percent": "percent",
-    "cpu_user_s": "seconds",
-    "cpu_system_s": "seconds",
-    "rss_bytes": "bytes",
-    "memory_mb": "MiB",
-    "uss_bytes": "bytes",
-    "vms_bytes": "bytes",
-    "threads": "count",
-    "open_fds": "count",
-    "ctx_switches": "count",
-    "io_read_bytes": "bytes",
-    "io_write_bytes": "bytes",
-    "net_bytes_sent": "bytes",
-    "net_bytes_recv": "bytes",
-}
-
-_OPS: dict[str, Callable[[float, float], bool]] = {
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-}
-_OP_ALIASES = {"gt": ">", "ge": ">=", "gte": ">=", "lt": "<", "le": "<=", "lte": "<=",
-               "eq": "==", "ne": "!="}  # fmt: skip
-SEVERITIES = ("low", "medium", "high", "critical")
-
-
-# Records ---------------------------------------------------------------------------------
-class MetricPoint(NamedTuple):
-    """One value of a metric, observed inside one debug session (or none).
-
-    A NamedTuple rather than a frozen dataclass: equally immutable, and built about three
-    times faster, which matters on ``record_metric``'s path (see benchmarks/metrics_bench.py).
-    """
-
-    name: str
-    value: float
-    unit: str
-    ts: float
-    session_id: str | None = None
-    labels: dict[str, str] = {}  # shared default, never mutated; record_metric passes its own
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the point as JSON-able data."""
-        return {
-            "name": self.name,
-            "value": self.value,
-            "unit": self.unit,
-            "ts": self.ts,
-            "session_id": self.session_id,
-            "labels": dict(self.labels),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class MetricAggregate:
-    """Statistics of one metric over a window (last N seconds, a session or the whole run)."""
-
-    name: str
-    count: int
-    sum: float
-    min: float
-    max: float
-    mean: float
-    p50: float
-    p90: float
-    p95: float
-    p99: float
-    last: float
-    rate_per_second: float
-    window_seconds: float
-    first_ts: float
-    last_ts: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the aggregate as JSON-able data."""
-        return {name: getattr(self, name) for name in self.__slots__}
-
-
-@dataclass(frozen=True, slots=True)
-class Threshold:
-    """A limit on a metric: a value for which ``value <op> limit`` holds is a breach."""
-
-    name: str
-    op: str
-    value: float
-    severity: str
-
-    def breached_by(self, value: float) -> bool:
-        """Whether *value* breaks this threshold."""
-        return _OPS[self.op](value, self.value)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the threshold as JSON-able data."""
-        return {"name": self.name, "op": self.op, "value": self.value, "severity": self.severity}
-
-
-@dataclass(frozen=True, slots=True)
-class ThresholdBreach:
-    """A metric value that went across a threshold (recorded on the transition only)."""
-
-    name: str
-    op: str
-    threshold: float
-    value: float
-    severity: str
-    ts: float
-    session_id: str | None
-
-    @property
-    def message(self) -> str:
-        return f"{self.name} = {self.value:g} breaks threshold {self.op} {self.threshold:g}"
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the breach as JSON-able data."""
-        return {
-            "name": self.name,
-            "op": self.op,
-            "threshold": self.threshold,
-            "value": self.value,
-            "severity": self.severity,
-            "level": self.severity,
-            "ts": self.ts,
-            "session_id": self.session_id,
-            "message": self.message,
-        }
-
-
-# Cheap readings at session boundaries ----------------------------------------------------
-#: (cpu_user_s, cpu_system_s, ctx_voluntary, ctx_involuntary, lifetime_peak_rss, rss,
-#:  io_read_bytes, io_write_bytes); None where the platform has no such counter.
-Reading = tuple[
-    float, float, int | None, int | None, int | None, int | None, int | None, int | None
-]
-
-
-class _Probe:
-    """Microsecond readings of this process: CPU, context switches, RSS, peak RSS, disk io."""
-
-    def __init__(self) -> None:
-        self._pid = -1
-        self._statm: int | None = None
-        self._io: int | None = None
-        self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-        self._process: psutil.Process | None = None
-        self._lock = threading.Lock()
-        # ru_maxrss is in KiB on Linux and the BSDs, in bytes on macOS.
-        self._maxrss_factor = 1 if sys.platform == "darwin" else 1024
-        self._linux = sys.platform.startswith("linux")
-
-    def _open(self) -> None:
-        with self._lock:
-            if self._pid == os.getpid():
-                return
-            for fd in (self._statm, self._io):  # inherited over fork: they read the parent
-                if fd is not None:
-                    with contextlib.suppress(OSError):
-                        os.close(fd)
-            self._statm = self._io = None
-            if sys.platform.startswith("linux"):
-                self._statm = _open_proc("/proc/self/statm")
-                self._io = _open_proc("/proc/self/io")
-            self._process = psutil.Process()
-            self._pid = os.getpid()
-
-    def read(self) -> Reading:
-        """Return the current readings; a counter the platform lacks is ``None``."""
-        if self._pid != os.getpid():
-            self._open()
-        ctx_voluntary = ctx_involuntary = maxrss = rss = io_read = io_write = None
-        if _resource is not None:
-            usage = _resource.getrusage(_resource.RUSAGE_SELF)
-            user, system = usage.ru_utime, usage.ru_stime
-            ctx_voluntary, ctx_involuntary = usage.ru_nvcsw, usage.ru_nivcsw
-            maxrss = usage.ru_maxrss * self._maxrss_factor
-            if self._linux:
-                # Linux derives ru_inblock/ru_oublock from /proc/self/io's read_bytes and
-                # write_bytes (>> 9): the same counters, without a second read.
-                io_read, io_write = usage.ru_inblock * 512, usage.ru_oublock * 512
-        else:
-            times = os.times()
-            user, system = times.user, times.system
-        if self._statm is not None:
-            try:
-                rss = int(os.pread(self._statm, 128, 0).split()[1]) * self._page
-            except (OSError, ValueError, IndexError):
-                self._statm = None
-        if rss is None and self._process is not None:
-            with contextlib.suppress(psutil.Error, OSError):
-                rss = self._process.memory_info().rss
-        if io_read is None and self._io is not None:
-            try:
-                # "rchar: N wchar: N syscr: N syscw: N read_bytes: N write_bytes: N ..."
-                fields = os.pread(self._io, 512, 0).split()
-                if fields[8] != b"read_bytes:" or fields[10] != b"write_bytes:":
-                    raise ValueError(fields)
-                io_read, io_write = int(fields[9]), int(fields[11])
-            except (OSError, ValueError, IndexError):
-                self._io = None
-        elif (
-            io_read is None and self._process is not None and hasattr(self._process, "io_counters")
-        ):
-            try:
-                counters = self._process.io_counters()
-                io_read, io_write = counters.read_bytes, counters.write_bytes
-            except (psutil.Error, OSError, NotImplementedError):
-                pass
-        return (user, system, ctx_voluntary, ctx_involuntary, maxrss, rss, io_read, io_write)
-
-
-def _open_proc(path: str) -> int | None:
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-        os.pread(fd, 1, 0)  # some containers let open() succeed and refuse the read
-        return fd
-    except OSError:
-        return None
-
-
-_PROBE = _Probe()
-
-
-def _resources(start: Reading, now: Reading, peak_rss: float) -> dict[str, Any]:
-    """Per-session figures from two readings and the sampler's highest RSS in between."""
-    user = now[0] - start[0]
-    system = now[1] - start[1]
-    out: dict[str, Any] = {
-        "cpu_user_s": round(user, 6),
-        "cpu_system_s": round(system, 6),
-        "cpu_ms": round((user + system) * 1000.0, 3),
-    }
-    rss_start, rss_end = start[5], now[5]
-    if rss_start is not None and rss_end is not None:
-        peak = max(peak_rss, rss_start, rss_end)
-        # A lifetime peak that rose during the session was reached during the session.
-        if start[4] is not None and now[4] is not None and now[4] > start[4]:
-            peak = max(peak, now[4])
-        out["rss_start_bytes"] = rss_start
-        out["rss_end_bytes"] = rss_end
-        out["peak_rss_bytes"] = int(peak)
-        out["peak_rss_mb"] = round(peak / MIB, 3)
-    if start[6] is not None and now[6] is not None:
-        out["io_read_bytes"] = now[6] - start[6]
-        out["io_write_bytes"] = now[7] - start[7]  # type: ignore[operator]
-    if start[2] is not None and now[2] is not None:
-        voluntary = now[2] - start[2]
-        involuntary = now[3] - start[3]  # type: ignore[operator]
-        out["ctx_switches"] = voluntary + involuntary
-        out["ctx_switches_voluntary"] = voluntary
-        out["ctx_switches_involuntary"] = involuntary
-    return out
 
 
 # tracemalloc, shared with other code -----------------------------------------------------
@@ -1030,14 +763,3 @@ def _put(point: dict[str, Any], key: str, read: Callable[[], Any] | None) -> Non
     value = _get(read)
     if value is not None:
         point[key] = value
-
-
-__all__ = [
-    "SAMPLE_FIELDS",
-    "MetricAggregate",
-    "MetricPoint",
-    "MetricsCollector",
-    "Threshold",
-    "ThresholdBreach",
-    "quantile",
-]
