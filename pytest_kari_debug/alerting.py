@@ -582,6 +582,23 @@ class AlertManager(Component):
             self._notify_resolved(alert)
         return alert
 
+    def reopen_alert(self, alert_id: str) -> Alert:
+        """Mark the resolved alert *alert_id* active again (undoes :meth:`resolve_alert`).
+
+        Its next occurrence counts on it, unless another alert of its key is active by now.
+        """
+        with self._lock:
+            alert = self.alerts.get(alert_id)
+            if alert is None:
+                msg = f"no alert {alert_id!r}"
+                raise KeyError(msg)
+            if alert.status == RESOLVED:
+                alert.status = ACTIVE
+                alert.resolved_at = None
+                alert.resolution_notes = None
+                self._active_by_key.setdefault(alert.key, alert)
+            return alert
+
     def _close(self, alert: Alert, now: float, notes: str | None) -> None:
         alert.status = RESOLVED
         alert.resolved_at = now

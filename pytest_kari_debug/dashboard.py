@@ -31,6 +31,7 @@ from .sources import (
     LiveSource,
     LogBatch,
     StoreSource,
+    alert_statistics,
     session_summary,
 )
 from .storage import Store
@@ -108,7 +109,8 @@ class ExtensionDebugDashboard:
     :class:`~pytest_kari_debug.sources.LiveSource`);
     ``ExtensionDebugDashboard(store=Store(path), extension_id="my-ext")`` reads the store (a
     :class:`~pytest_kari_debug.sources.StoreSource`); ``source=`` takes any
-    :class:`~pytest_kari_debug.sources.ExtensionSource` (one run of the store, say).
+    :class:`~pytest_kari_debug.sources.ExtensionSource` (one run of the store, say:
+    :meth:`for_run`, where every view is that run's).
     """
 
     def __init__(
@@ -165,6 +167,36 @@ class ExtensionDebugDashboard:
         """``"live"`` (a manager in this process) or ``"store"`` (recorded data)."""
         return self.record_source.name
 
+    @property
+    def run_id(self) -> int | None:
+        """The stored run every view is scoped to (``None``: every run, or live data)."""
+        run = getattr(self.record_source, "run", None)
+        return run if isinstance(run, int) else None
+
+    def for_run(self, run_id: int | None) -> ExtensionDebugDashboard:
+        """This extension's dashboard with every view (counters, log levels, errors, alerts,
+        logs, metrics, sessions, health) scoped to stored run *run_id*.
+
+        ``None`` gives this dashboard; a run the store does not hold is a LookupError.
+        """
+        if run_id is None:
+            return self
+        if self.store is None:
+            msg = f"run #{run_id} is read from the store, and this dashboard has none"
+            raise DashboardError(msg)
+        if self.store.get_run(run_id) is None:
+            msg = f"no run #{run_id} in the store"
+            raise LookupError(msg)
+        scoped = StoreSource(self.store, self.extension_id, run_id, clock=self.clock)
+        return ExtensionDebugDashboard(source=scoped, clock=self.clock)
+
+    def _every_run(self) -> ExtensionDebugDashboard:
+        if self.run_id is None:
+            return self
+        assert self.store is not None
+        return ExtensionDebugDashboard(store=self.store, extension_id=self.extension_id,
+                                       clock=self.clock)  # fmt: skip
+
     # Everything at once ------------------------------------------------------------------
     def get_dashboard_data(
         self, *, window_seconds: float = 3600.0, log_limit: int = 50
@@ -173,6 +205,7 @@ class ExtensionDebugDashboard:
         return {
             "extension_id": self.extension_id,
             "source": self.source,
+            "run_id": self.run_id,
             "generated_at": self.clock(),
             "overview": self.get_overview(),
             "health": self.get_health(),
@@ -189,7 +222,7 @@ class ExtensionDebugDashboard:
         source = self.record_source
         status = source.status()
         groups = source.error_groups()
-        stats = source.alert_statistics()
+        stats = self.get_alert_statistics()
         health = self._health
         return {
             "extension_id": self.extension_id,
@@ -243,7 +276,9 @@ class ExtensionDebugDashboard:
         window = _window(window_seconds)
         wanted = None if names is None else set(_names(names))
         _limit(max_points, "max_points", 5000)
-        rows = self.record_source.metric_rows(since=self.clock() - window)
+        # a run's own points, however old it is
+        since = None if self.run_id is not None else self.clock() - window
+        rows = self.record_source.metric_rows(since=since)
         points, units = views.group_points(rows)
         every = sorted(points)
         if wanted is not None:
@@ -345,11 +380,36 @@ class ExtensionDebugDashboard:
         """
         return self.record_source.resolve(ERROR_GROUP, fingerprint, notes)
 
+    def reopen_error_group(self, fingerprint: str) -> dict[str, Any]:
+        """Mark error group *fingerprint* open again (undoes a resolution); return it."""
+        if not isinstance(fingerprint, str):
+            msg = f"fingerprint must be text, got {fingerprint!r}"
+            raise ConfigurationError(msg)
+        every = self._every_run()
+        if not any(g["fingerprint"] == fingerprint for g in every.record_source.error_groups()):
+            msg = f"no error group {fingerprint!r} for extension {self.extension_id!r}"
+            raise LookupError(msg)
+        if self.manager is not None:
+            self.manager.error_tracker.unresolve(fingerprint)
+        else:
+            assert self.store is not None
+            views.ErrorStates.of_store(self.store, self.extension_id).reopen(
+                self.extension_id, fingerprint
+            )
+        return next(
+            g for g in every.record_source.error_groups() if g["fingerprint"] == fingerprint
+        )
+
     # Alerts ------------------------------------------------------------------------------
     def get_alerts(
         self, *, status: str | None = None, severity: str | None = None, limit: int = 100
     ) -> list[dict[str, Any]]:
-        """Alerts, newest first (*status*: active, resolved or inhibited; *severity*: least)."""
+        """Alerts, one per rule and test across runs, the newest occurrence first.
+
+        Each is :func:`pytest_kari_debug.views.alert_groups`' view: the newest occurrence with
+        ``group``, ``occurrences``, ``alert_ids``, ``runs``, ``first_seen`` and ``last_seen``.
+        *status*: active, resolved or inhibited; *severity*: the least severity kept.
+        """
         if status not in (None, *ALERT_STATUSES):
             msg = f"status must be 'active', 'resolved' or 'inhibited', got {status!r}"
             raise ConfigurationError(msg)
@@ -361,15 +421,62 @@ class ExtensionDebugDashboard:
                 return False
             return views.severity_rank(alert["severity"]) >= least
 
-        return self.record_source.alerts(keep=keep, limit=limit)
+        return [alert for alert in self._alert_groups() if keep(alert)][:limit]
+
+    def _alert_groups(self) -> list[dict[str, Any]]:
+        resolutions = None
+        if self.manager is None and self.store is not None:
+            resolutions = self.store.resolutions(ALERT, extension_id=self.extension_id)
+        return views.alert_groups(self.record_source.alerts(), resolutions)
 
     def get_alert_statistics(self) -> dict[str, Any]:
-        """Counts by severity, type and status (and, live, notification outcomes)."""
-        return self.record_source.alert_statistics()
+        """Counts by severity, type and status of the alerts shown (one per rule and test;
+        ``occurrences`` sums theirs); live, the notification outcomes too."""
+        stats = self.record_source.alert_statistics() if self.manager is not None else {}
+        return {**stats, **alert_statistics(self._alert_groups())}
+
+    def _alert_group(self, alert_id: str) -> dict[str, Any]:
+        """The group of alert *alert_id* (a group id or the id of one of its occurrences),
+        from every run."""
+        if not isinstance(alert_id, str):
+            msg = f"alert_id must be text, got {alert_id!r}"
+            raise ConfigurationError(msg)
+        for group in self._every_run()._alert_groups():
+            if alert_id == group["group"] or alert_id in group["alert_ids"]:
+                return group
+        what = "" if self.manager is not None else "recorded "
+        msg = f"no alert {alert_id!r} {what}for extension {self.extension_id!r}"
+        raise LookupError(msg)
 
     def resolve_alert(self, alert_id: str, notes: str | None = None) -> dict[str, Any]:
-        """Mark alert *alert_id* resolved (kept in the store for recorded alerts)."""
-        return self.record_source.resolve(ALERT, alert_id, notes)
+        """Mark alert *alert_id* resolved with *notes* (given a group id: every occurrence of
+        its rule and test). Return its group as it is now.
+
+        Recorded alerts keep their resolution in the store; a later occurrence of the group
+        makes it active again.
+        """
+        group = self._alert_group(alert_id)
+        if self.manager is not None:
+            wanted = group["alert_ids"] if alert_id == group["group"] else [alert_id]
+            for member in wanted:
+                self.record_source.resolve(ALERT, member, notes)
+        else:
+            assert self.store is not None
+            extension = str(group["extension_id"])
+            views.resolve_alert(self.store, extension, alert_id, notes, at=self.clock())
+        return self._alert_group(group["group"])
+
+    def reopen_alert(self, alert_id: str) -> dict[str, Any]:
+        """Mark alert *alert_id* and its group active again; return the group."""
+        group = self._alert_group(alert_id)
+        if self.manager is not None:
+            for member in group["alert_ids"]:
+                self.manager.alert_manager.reopen_alert(member)
+        else:
+            assert self.store is not None
+            views.reopen_alert(self.store, str(group["extension_id"]),
+                               [group["group"], *group["alert_ids"]])  # fmt: skip
+        return self._alert_group(group["group"])
 
     # Sessions ----------------------------------------------------------------------------
     def get_sessions(self, *, limit: int = 100) -> dict[str, Any]:

@@ -539,6 +539,10 @@ class LiveSource:
 
 
 # Store -------------------------------------------------------------------------------------
+#: The sampler's readings a store source gives as metric rows (kept in the tests' records).
+STORED_SAMPLES = ("cpu_percent", "rss_bytes")
+
+
 class StoreSource:
     """What the store recorded for an extension (``None``: every one), or for one run of it."""
 
@@ -621,7 +625,10 @@ class StoreSource:
         return alert_statistics(self.alerts())
 
     def metric_rows(self, *, since: float | None = None) -> list[views.MetricRow]:
-        return self.store.metric_points(since=since, **self._scope())
+        """Recorded points, and the sampler's CPU and RSS readings kept in the tests."""
+        rows = self.store.metric_points(since=since, **self._scope())
+        sampled = self.store.resource_samples(STORED_SAMPLES, since=since, **self._scope())
+        return rows + [(name, SAMPLE_FIELDS[name], ts, value) for name, ts, value in sampled]
 
     def counts(self) -> dict[str, int]:
         counts = self.store.record_counts(**self._scope())

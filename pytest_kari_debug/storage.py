@@ -1131,6 +1131,33 @@ class Store:
         )
         return [(str(row[0]), str(row[1]), float(row[2]), float(row[3])) for row in rows]
 
+    def resource_samples(
+        self,
+        fields: Sequence[str],
+        *,
+        extension_id: str | None = None,
+        run_id: int | None = None,
+        since: float | None = None,
+    ) -> list[tuple[str, float, float]]:
+        """``(field, ts, value)`` of the sampler's readings of *fields* kept in the tests."""
+        where, params = _where(
+            time_column="finished_at", since=since, extension_id=extension_id, run_id=run_id
+        )
+        path = self._backend.json_value("data", "collected_data", "metrics", "samples")
+        rows = self._query(f"SELECT {path} FROM tests WHERE {where} ORDER BY id", params)
+        found: list[tuple[str, float, float]] = []
+        for (text,) in rows:
+            samples = json.loads(text) if isinstance(text, str) and text else []
+            for sample in samples if isinstance(samples, list) else ():
+                ts = sample.get("ts") if isinstance(sample, dict) else None
+                if not isinstance(ts, (int, float)) or (since is not None and ts < since):
+                    continue
+                for name in fields:
+                    value = sample.get(name)
+                    if isinstance(value, (int, float)) and not isinstance(value, bool):
+                        found.append((name, float(ts), float(value)))
+        return found
+
     def slim_tests(
         self, since: float | None, *, extension_id: str | None = None, run_id: int | None = None
     ) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ wherever it is shown:
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,8 @@ __all__ = [
     "SEVERITIES",
     "STATUS_FILTERS",
     "ErrorStates",
+    "alert_group_key",
+    "alert_groups",
     "alert_view",
     "error_groups_of_tests",
     "error_key",
@@ -58,6 +61,7 @@ __all__ = [
     "metric_aggregates",
     "metric_rows_of_tests",
     "metric_stats",
+    "reopen_alert",
     "resolve_alert",
     "run_error_groups",
     "severity_counts",
@@ -236,6 +240,13 @@ class ErrorStates:
             msg = f"error group {fingerprint!r} has no store to keep its resolution in"
             raise KariDebugError(msg)
         self.store.resolve(ERROR_GROUP, extension, fingerprint, notes=notes, at=at)
+
+    def reopen(self, extension: str, fingerprint: str) -> None:
+        """Mark the group open again in the store (its notes and history stay)."""
+        if self.store is None:
+            msg = f"error group {fingerprint!r} has no store to reopen it in"
+            raise KariDebugError(msg)
+        self.store.reopen(ERROR_GROUP, extension, fingerprint)
 
 
 def error_group(
@@ -530,6 +541,66 @@ def resolve_alert(
 ) -> None:
     """Keep in the store that alert *alert_id* was resolved (:func:`alert_view` reads it)."""
     store.resolve(ALERT, extension_id, alert_id, notes=notes, at=at)
+
+
+def reopen_alert(store: Store, extension_id: str, keys: Iterable[str]) -> None:
+    """Reopen the alerts or alert groups *keys*: they are active again."""
+    for key in keys:
+        store.reopen(ALERT, extension_id, key)
+
+
+def alert_group_key(alert: Mapping[str, Any]) -> str:
+    """The id of the alert's group: one per extension, rule (or alert type) and test.
+
+    The same budget broken by the same test in ten runs is one group with ten occurrences.
+    """
+    rule = alert.get("rule") or ""
+    kind = alert.get("alert_type") or alert.get("name") or ""
+    parts = (alert.get("extension_id") or "", kind, rule, alert.get("test") or "")
+    digest = hashlib.sha256("\x00".join(map(str, parts)).encode("utf-8", "replace"))
+    return f"ag-{digest.hexdigest()[:16]}"
+
+
+def _seen(alert: Mapping[str, Any]) -> tuple[float | None, float | None]:
+    first = _number(alert.get("created_at")) or _number(alert.get("ts"))
+    last = _number(alert.get("last_seen")) or first
+    return first, _extreme(max, first, last)
+
+
+def alert_groups(
+    alerts: Iterable[Mapping[str, Any]],
+    resolutions: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """One alert per rule and test (:func:`alert_group_key`), newest first, from *alerts*
+    (:func:`alert_view` dicts of every run, newest first).
+
+    Each is its newest occurrence's view with ``group``, ``occurrences`` (summed over the
+    alerts of the group), ``alert_ids``, ``runs`` (distinct run ids), ``first_seen`` and
+    ``last_seen``. It is resolved when its newest occurrence is, or when the group was
+    resolved (*resolutions*, by group id) after its last occurrence; an occurrence after
+    that makes it active again.
+    """
+    groups: dict[str, dict[str, Any]] = {}
+    for alert in alerts:
+        key = alert_group_key(alert)
+        first, last = _seen(alert)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = {**alert, "group": key, "occurrences": 0, "alert_ids": [],
+                                   "runs": [], "first_seen": first, "last_seen": last}  # fmt: skip
+        group["occurrences"] += int(_number(alert.get("occurrences")) or 1)
+        group["alert_ids"].append(alert["alert_id"])
+        run = alert.get("run_id")
+        if run is not None and run not in group["runs"]:
+            group["runs"].append(run)
+        group["first_seen"] = _extreme(min, group["first_seen"], first)
+        group["last_seen"] = _extreme(max, group["last_seen"], last)
+    for key, group in groups.items():
+        found = (resolutions or {}).get((str(group["extension_id"]), key))
+        if found is not None and status_of(found, group["last_seen"]) == RESOLVED:
+            group.update(status=RESOLVED, resolved_at=found["resolved_at"],
+                         resolution_notes=found["notes"])  # fmt: skip
+    return sorted(groups.values(), key=lambda g: -(g["last_seen"] or 0.0))
 
 
 # Logs ------------------------------------------------------------------------------------

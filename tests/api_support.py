@@ -52,10 +52,11 @@ def test_slow(kari_logger, kari_errors, kari_alerts):
 """
 
 
-def record_store(folder: Path) -> Path:
-    """Run the RUN tests with ``pytest --kari-debug`` in *folder*; return the store's path."""
+def record_store(folder: Path, source: str = RUN, *options: str) -> Path:
+    """Run the RUN tests (or *source*) with ``pytest --kari-debug`` (and *options*) in
+    *folder*; return the store's path."""
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "test_run.py").write_text(RUN)
+    (folder / "test_run.py").write_text(source)
     (folder / "pytest.ini").write_text("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     env = {
         **os.environ,
@@ -65,7 +66,7 @@ def record_store(folder: Path) -> Path:
     env.pop("PYTEST_XDIST_WORKER", None)
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--kari-debug",
-         "test_run.py"],
+         *options, "test_run.py"],
         cwd=folder, env=env, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr

@@ -55,6 +55,10 @@ Fingerprint = Annotated[
     ),
 ]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Most records returned")]
+RunScope = Annotated[
+    int | None,
+    Query(ge=1, description="Only this stored run (every counter, panel and chart is its own)"),
+]
 #: The problems every endpoint may answer with, as ``{"detail": ...}``: an unknown extension,
 #: bad input (a validation list, or the reason as text), and an unreadable store.
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
@@ -219,9 +223,15 @@ def _routes(api: FastAPI) -> None:
         dashboard: Dashboard,
         window_seconds: Annotated[float, Query(gt=0, le=366 * 24 * 3600)] = 3600.0,
         log_limit: Limit = 50,
+        run_id: RunScope = None,
     ) -> dict[str, Any]:
-        """Overview, health, metrics, recent logs, error groups, alerts and sessions."""
-        return dashboard.get_dashboard_data(window_seconds=window_seconds, log_limit=log_limit)
+        """Overview, health, metrics, recent logs, error groups, alerts and sessions.
+
+        With ``run_id``, all of them are that stored run's.
+        """
+        return dashboard.for_run(run_id).get_dashboard_data(
+            window_seconds=window_seconds, log_limit=log_limit
+        )
 
     @api.get(f"{PREFIX}/dashboard/{{extension_id}}/overview", tags=["dashboard"],
              response_model=models.OverviewOut, responses=NOT_FOUND)  # fmt: skip
@@ -283,6 +293,13 @@ def _routes(api: FastAPI) -> None:
         """Mark the error group resolved, with notes (a later error of it: regressed)."""
         return dashboard.resolve_error_group(fingerprint, (body or models.Resolve()).notes)
 
+    @api.post(f"{PREFIX}/dashboard/{{extension_id}}/errors/{{fingerprint}}/reopen",
+              tags=["dashboard"], response_model=models.ErrorGroupOut,
+              responses=NOT_FOUND)  # fmt: skip
+    def reopen_error_group(dashboard: Dashboard, fingerprint: Fingerprint) -> dict[str, Any]:
+        """Mark the error group open again (undoes a resolution)."""
+        return dashboard.reopen_error_group(fingerprint)
+
     api.get(f"{PREFIX}/dashboard/{{extension_id}}/alerts", tags=["dashboard"],
             response_model=models.AlertsOut, responses=NOT_FOUND,
             name="dashboard_alerts")(_list_alerts)  # fmt: skip
@@ -311,6 +328,7 @@ def _routes(api: FastAPI) -> None:
         level: models.Level | None = None,
         query: Annotated[str | None, Query(max_length=1000)] = None,
         backlog: Annotated[int, Query(ge=0, le=1000)] = 0,
+        run_id: RunScope = None,
         last_event_id: Annotated[str | None, Query(max_length=200)] = None,
         last_event_header: Annotated[
             str | None, Header(alias="Last-Event-ID", max_length=200)
@@ -318,7 +336,7 @@ def _routes(api: FastAPI) -> None:
     ) -> Response:
         """New log records as server-sent events, from the newest (or after Last-Event-ID)."""
         settings: StreamSettings = request.app.state.stream
-        dashboard = _hub(request).dashboard(extension_id)
+        dashboard = _hub(request).dashboard(extension_id).for_run(run_id)
         if settings.open_streams >= settings.max_streams:
             return JSONResponse(
                 {"detail": f"too many open log streams (at most {settings.max_streams})"},
@@ -398,6 +416,12 @@ def _routes(api: FastAPI) -> None:
     ) -> dict[str, Any]:
         """Mark the alert resolved, with notes."""
         return dashboard.resolve_alert(alert_id, (body or models.Resolve()).notes)
+
+    @api.post(f"{PREFIX}/alerts/{{extension_id}}/{{alert_id}}/reopen", tags=["alerts"],
+              response_model=models.AlertOut, responses=NOT_FOUND)  # fmt: skip
+    def reopen_alert(dashboard: Dashboard, alert_id: AlertId) -> dict[str, Any]:
+        """Mark the alert (a group id: every occurrence of it) active again."""
+        return dashboard.reopen_alert(alert_id)
 
     @api.get(f"{PREFIX}/alerts/{{extension_id}}/statistics", tags=["alerts"],
              response_model=models.AlertStatistics, responses=NOT_FOUND)  # fmt: skip

@@ -149,12 +149,20 @@ class ErrorsOut(_Open):
 
 
 class AlertOut(_Open):
+    """One alert per rule and test across runs: its newest occurrence, counted."""
+
     alert_id: str
     severity: str
     status: str
     ts: float | None = None
     title: str | None = None
     message: str | None = None
+    group: str | None = None
+    occurrences: int | None = None
+    first_seen: float | None = None
+    last_seen: float | None = None
+    alert_ids: list[str] | None = None
+    runs: list[int] | None = None
 
 
 class AlertsOut(_Open):
@@ -209,6 +217,7 @@ class OverviewOut(_Open):
 class DashboardOut(_Open):
     extension_id: str
     source: Literal["live", "store"]
+    run_id: int | None = None
     generated_at: float
     overview: OverviewOut
     health: HealthOut

@@ -686,16 +686,7 @@ def errors_resolve(env: Env, group: str, notes: str | None) -> int:
     Examples:
       kari-debug --extension-id my-ext errors resolve 3f2a9c --notes "retry on timeout"
     """
-    scope = _resolve_scope(env, f"error group {group!r}")
-    states = views.ErrorStates.of_store(scope.store, scope.extension_id)
-    groups = _groups(scope, states=states)
-    if not groups:
-        who = repr(scope.extension_id) if scope.extension_id else "any extension"
-        raise CliError(f"no error group {group!r}: no errors recorded for {who} yet")
-    try:
-        found = _unique(groups, "group", group, "error group")
-    except CliError as exc:
-        raise CliError(f"{exc}; see `kari-debug errors patterns`") from None
+    states, found = _find_group(env, group)
     states.resolve(str(found["extension_id"]), str(found["group"]), notes, at=time.time())
     result = {
         "group": found["group"],
@@ -711,6 +702,41 @@ def errors_resolve(env: Env, group: str, notes: str | None) -> int:
             f"resolved error group {found['group']} ({found['error_type']}, {found['count']}"
             f" occurrence(s)){': ' + notes if notes else ''}"
         )
+    return 0
+
+
+def _find_group(env: Env, group: str) -> tuple[views.ErrorStates, dict[str, Any]]:
+    """The error group *group* names (its id or a unique prefix), with the store's states."""
+    scope = _resolve_scope(env, f"error group {group!r}")
+    states = views.ErrorStates.of_store(scope.store, scope.extension_id)
+    groups = _groups(scope, states=states)
+    if not groups:
+        who = repr(scope.extension_id) if scope.extension_id else "any extension"
+        raise CliError(f"no error group {group!r}: no errors recorded for {who} yet")
+    try:
+        return states, _unique(groups, "group", group, "error group")
+    except CliError as exc:
+        raise CliError(f"{exc}; see `kari-debug errors patterns`") from None
+
+
+@errors.command("reopen")
+@click.argument("group")
+@pass_env
+def errors_reopen(env: Env, group: str) -> int:
+    """Mark error GROUP (its id, or a unique prefix of it) open again: undoes `errors resolve`.
+
+    \b
+    Examples:
+      kari-debug --extension-id my-ext errors reopen 3f2a9c
+    """
+    states, found = _find_group(env, group)
+    states.reopen(str(found["extension_id"]), str(found["group"]))
+    result = {"group": found["group"], "extension_id": found["extension_id"],
+              "count": found["count"], "status": "open"}  # fmt: skip
+    if env.json:
+        env.emit(result)
+    else:
+        env.echo(f"reopened error group {found['group']} ({found['error_type']})")
     return 0
 
 
@@ -738,6 +764,10 @@ def alert_dict(alert: dict[str, Any]) -> dict[str, Any]:
         "current_value": alert.get("current_value"),
         "threshold_value": alert.get("threshold_value"),
         "occurrences": alert.get("occurrences"),
+        "group": alert.get("group"),
+        "first_seen": alert.get("first_seen"),
+        "last_seen": alert.get("last_seen"),
+        "runs": alert.get("runs"),
         "extension_id": alert["extension_id"],
         "test": alert["test"],
         "run_id": alert.get("run_id"),
@@ -760,7 +790,7 @@ def alert_dict(alert: dict[str, Any]) -> dict[str, Any]:
 def alerts_show(
     env: Env, severity: str | None, unresolved: bool, limit: int, since: str | None
 ) -> int:
-    """Show alerts, newest first.
+    """Show alerts, one per rule and test across runs (with occurrences), newest first.
 
     \b
     Examples:
@@ -778,17 +808,13 @@ def alerts_show(
             return False
         return not unresolved or alert["status"] != "resolved"
 
-    found = [
-        alert_dict(alert)
-        for alert in views.store_alerts(
-            scope.store,
-            extension_id=scope.extension_id,
-            run_id=scope.run_id,
-            since=start,
-            keep=keep,
-            limit=limit,
-        )
-    ]
+    groups = views.alert_groups(
+        views.store_alerts(
+            scope.store, extension_id=scope.extension_id, run_id=scope.run_id, since=start
+        ),
+        scope.store.resolutions("alert", extension_id=scope.extension_id),
+    )
+    found = [alert_dict(alert) for alert in groups if keep(alert)][:limit]
     if _answered_without_table(env, found, "alerts"):
         return 0
     rows = []
@@ -800,8 +826,9 @@ def alerts_show(
                 value += f" > {a['threshold_value']:g}"
         rows.append(
             [
-                clock(a["ts"]),
+                clock(a["last_seen"] or a["ts"]),
                 str(a["alert_id"] or "-")[:12],
+                str(a["occurrences"] or 1),
                 paint(str(a["severity"] or "-"), str(a["severity"] or "")),
                 paint(a["status"]),
                 short_test(a["test"]),
@@ -811,7 +838,9 @@ def alerts_show(
         )
     env.echo(
         table(
-            ["time", "id", "severity", "status", "test", "value", "title"], rows, max_width=_width()
+            ["last seen", "id", "n", "severity", "status", "test", "value", "title"],
+            rows,
+            max_width=_width(),
         )
     )
     return 0
@@ -856,5 +885,46 @@ def alerts_resolve(env: Env, alert_id: str, notes: str | None) -> int:
         env.echo(
             f"resolved alert {found['alert_id']} ({found.get('title') or found.get('alert_type')})"
             f"{': ' + notes if notes else ''}"
+        )
+    return 0
+
+
+@alerts.command("reopen")
+@click.argument("alert_id", metavar="ID")
+@pass_env
+def alerts_reopen(env: Env, alert_id: str) -> int:
+    """Mark alert ID (or a unique prefix of it) active again: undoes `alerts resolve`.
+
+    The alert's group (its rule and test, across runs) is reopened with it.
+
+    \b
+    Examples:
+      kari-debug --extension-id my-ext alerts reopen alert-123
+    """
+    scope = _resolve_scope(env, f"alert {alert_id!r}")
+    groups = views.alert_groups(
+        views.store_alerts(scope.store, extension_id=scope.extension_id, run_id=scope.run_id),
+        scope.store.resolutions("alert", extension_id=scope.extension_id),
+    )
+    candidates = [{**group, "id": key} for group in groups
+                  for key in (group["group"], *group["alert_ids"])]  # fmt: skip
+    if not candidates:
+        who = repr(env.extension_id) if env.extension_id else "any extension"
+        raise CliError(f"no alert {alert_id!r}: no alerts recorded for {who} yet")
+    try:
+        found = _unique(candidates, "id", alert_id, "alert")
+    except CliError as exc:
+        raise CliError(f"{exc}; see `kari-debug alerts show`") from None
+    views.reopen_alert(
+        scope.store, str(found["extension_id"]), [found["group"], *found["alert_ids"]]
+    )
+    result = {"alert_id": found["id"], "group": found["group"],
+              "extension_id": found["extension_id"], "status": "active"}  # fmt: skip
+    if env.json:
+        env.emit(result)
+    else:
+        env.echo(
+            f"reopened alert {found['id']} ({found.get('title') or found.get('alert_type')};"
+            f" {len(found['alert_ids'])} occurrence(s) of its rule and test)"
         )
     return 0
