@@ -84,18 +84,11 @@ __all__ = [
 ]
 
 
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("pytest-kari-debug")
-    except PackageNotFoundError:  # imported from a source tree that is not installed
-        return "0+unknown"
-
-
 def __getattr__(name: str) -> Any:
     if name == "__version__":  # read from the installed metadata on first use
-        globals()[name] = value = _version()
+        from .version import plugin_version
+
+        globals()[name] = value = plugin_version()
         return value
     module = _PUBLIC.get(name)
     if module is None:

@@ -30,6 +30,7 @@ from .channels import (
     WebhookNotificationChannel,
 )
 from .component import Component, export_text
+from .config import documented
 from .context import CURRENT_SESSION
 from .exceptions import ConfigurationError
 from .rules import (
@@ -136,6 +137,7 @@ class Alert:
         }
 
 
+@documented
 @dataclass
 class AlertingConfiguration:
     """Noise control and routing of alerts (the seed's fields, checked at construction).

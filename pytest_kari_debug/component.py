@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
@@ -11,6 +10,7 @@ from .atomic import write_atomic
 from .buffer import RecordBuffer
 from .config import DebugConfiguration
 from .context import SessionInfo
+from .diagnostics import Diagnostics
 from .exceptions import ExportError
 
 #: Renders one component's data (a JSON-able mapping) in one format as text.
@@ -92,8 +92,7 @@ class Component:
         self.enabled = enabled
         limit = getattr(self.configuration, self.limit_field) if self.limit_field else 10000
         self.records: RecordBuffer[Any] = RecordBuffer(limit)
-        self.diagnostics: list[str] = []
-        self._diagnostics_lock = threading.Lock()
+        self.diagnostics = Diagnostics(100)
 
     # Lifecycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -129,9 +128,7 @@ class Component:
     # Self-monitoring -------------------------------------------------------------------
     def add_diagnostic(self, message: str) -> None:
         """Remember an internal problem once, for ``run_diagnostics`` and the report."""
-        with self._diagnostics_lock:
-            if message not in self.diagnostics and len(self.diagnostics) < 100:
-                self.diagnostics.append(message)
+        self.diagnostics.add(message)
 
     def stats(self) -> dict[str, int]:
         """Counts for ``get_debug_summary()``: records kept, ever recorded, dropped."""
@@ -147,7 +144,7 @@ class Component:
         if not self.enabled:
             return "healthy", "disabled"
         if self.diagnostics:
-            return "degraded", "; ".join(self.diagnostics[-3:])
+            return "degraded", self.diagnostics.latest()
         dropped = self.records.dropped
         if dropped:
             return "degraded", f"{dropped} records dropped at limit {self.records.limit}"

@@ -7,7 +7,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .exceptions import ConfigurationError
 
@@ -32,10 +32,32 @@ def _field(default: Any, help: str) -> Any:
     return dataclasses.field(default=default, metadata={"help": help})
 
 
+_Documented = TypeVar("_Documented", bound=type)
+
+
+def documented(cls: _Documented) -> _Documented:
+    """Check, when the dataclass *cls* is defined, that every field has its help text in its
+    metadata (the plugin's ``--kari-<field>`` help, the docs): a field without one is a
+    ``TypeError`` at import, never a ``KeyError`` when the help is first shown."""
+    missing = [
+        spec.name
+        for spec in dataclasses.fields(cls)
+        if not str(spec.metadata.get("help") or "").strip()
+    ]
+    if missing:
+        msg = (
+            f"{cls.__name__} field(s) {missing!r} have no help text: declare each with"
+            " metadata={'help': ...}"
+        )
+        raise TypeError(msg)
+    return cls
+
+
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
 
+@documented
 @dataclass(frozen=True)
 class DebugConfiguration:
     """Settings of one :class:`~pytest_kari_debug.manager.ExtensionDebugManager`.
@@ -268,6 +290,7 @@ __all__ = [
     "DEFAULT_REDACT_FIELDS",
     "LOG_LEVELS",
     "DebugConfiguration",
+    "documented",
     "field_help",
     "field_names",
     "parse_field",

@@ -39,6 +39,7 @@ from typing import Any
 from .atomic import write_atomic
 from .exceptions import ConfigurationError, KariDebugError
 from .figures import Figures, values
+from .optionspec import CONFIRM_RUNS, MIN_CHANGE_MS
 
 BASELINE_FORMAT = "pytest-kari-debug/baseline"
 BASELINE_VERSION = 1
@@ -403,8 +404,8 @@ def write_baseline_file(path: str | Path, document: Mapping[str, Any]) -> Path:
 class Options:
     """Tuning of the noise-aware comparison."""
 
-    min_change_ms: float = 0.25
-    confirm_runs: int = 5
+    min_change_ms: float = MIN_CHANGE_MS.default
+    confirm_runs: int = CONFIRM_RUNS.default
     faster_percent: float = 50.0
     #: Timing samples the baseline needs before a timing change is judged (1: any).
     base_runs: int = 1
@@ -434,7 +435,7 @@ class Change:
         change = f"{self.percent:+.1f}%" if self.percent is not None else "n/a"
         return (
             f"regression gate {self.gate!r} on {self.nodeid}: {self.metric}"
-            f" {_show(self.baseline, unit)} -> {_show(self.current, unit)} ({change})"
+            f" {show_value(self.baseline, unit)} -> {show_value(self.current, unit)} ({change})"
             + (f"; {self.note}" if self.note else "")
         )
 
@@ -455,7 +456,8 @@ class Change:
 SEVERITY = {"regression": 0, "unconfirmed": 1, "faster": 2, "new": 3, "ok": 4, "unmeasured": 5}
 
 
-def _show(value: float | None, unit: str) -> str:
+def show_value(value: float | None, unit: str) -> str:
+    """*value* in *unit* for a message or a table: bytes as B or MB, ms with 3 decimals."""
     if value is None:
         return "-"
     if unit == "B":

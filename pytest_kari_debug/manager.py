@@ -18,6 +18,7 @@ from .atomic import write_atomic
 from .component import Component
 from .config import DebugConfiguration
 from .context import CURRENT_SESSION, SESSION_OPTIONS, SessionInfo
+from .diagnostics import Diagnostics
 from .errors import ErrorTracker
 from .exceptions import ConfigurationError, SessionError
 from .exporters.bundle import (
@@ -190,7 +191,7 @@ class ExtensionDebugManager:
         self.started_at: float | None = None
         self.sessions: deque[DebugSession] = deque(maxlen=cfg.max_sessions)
         self.completed_sessions = 0  # every stopped session, also those no longer kept
-        self.diagnostics: list[str] = []
+        self.diagnostics = Diagnostics(100)
         self.effective_sampling_rate = cfg.sampling_rate
         self.adjustments: list[dict[str, Any]] = []
         self._active: dict[str, _Running] = {}
@@ -424,8 +425,7 @@ class ExtensionDebugManager:
 
     def _note(self, where: str, exc: Exception) -> None:
         message = f"{where}: {type(exc).__name__}: {exc}"
-        if message not in self.diagnostics and len(self.diagnostics) < 100:
-            self.diagnostics.append(message)
+        self.diagnostics.add(message)
 
     # Export ------------------------------------------------------------------------------
     def export_bundle(self, *, with_tests: bool = False) -> ExportBundle:
@@ -520,7 +520,7 @@ class ExtensionDebugManager:
             ComponentCheck(
                 "manager",
                 manager_status,
-                "; ".join(self.diagnostics[-3:]) or ("running" if self.running else "not started"),
+                self.diagnostics.latest() or ("running" if self.running else "not started"),
             )
         )
         overall = max((c.status for c in checks), key=STATUS_ORDER.index)

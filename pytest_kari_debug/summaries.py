@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .gates import UNITS, Comparison, _show
+from .gates import UNITS, Comparison, show_value
 from .markdown import capped_table, first_line, inline
 
 #: GitHub refuses a job summary over 1 MiB; stay well below with room for other steps.
@@ -50,7 +50,7 @@ class History:
 
 
 def _ms(value: Any) -> str:
-    return _show(float(value), "ms") if isinstance(value, (int, float)) else "-"
+    return show_value(float(value), "ms") if isinstance(value, (int, float)) else "-"
 
 
 class _Facts:
@@ -297,8 +297,8 @@ def _change_row(change: Mapping[str, Any]) -> list[str]:
     return [
         inline(metric),
         inline(change.get("nodeid")),
-        inline(_show(base, unit) if isinstance(base, (int, float)) else "-"),
-        inline(_show(head, unit) if isinstance(head, (int, float)) else "-"),
+        inline(show_value(base, unit) if isinstance(base, (int, float)) else "-"),
+        inline(show_value(head, unit) if isinstance(head, (int, float)) else "-"),
         f"{percent:+.1f}%" if isinstance(percent, (int, float)) else "-",
         inline(change.get("note") or ""),
     ]

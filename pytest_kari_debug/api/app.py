@@ -16,13 +16,13 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import __version__
 from ..dashboard import DashboardError, ExtensionDebugDashboard
 from ..exceptions import ConfigurationError, StoreError
 from ..history import DEFAULT_RUNS, load_history
 from ..logger import to_epoch
 from ..manager import ExtensionDebugManager
 from ..storage import Store
+from ..version import plugin_version
 from . import exports, models
 from .hub import DashboardHub, ManagerSource
 from .page import render_page
@@ -135,7 +135,7 @@ def create_app(
     hub = DashboardHub(source, store_path=store_path, include_registry=include_registry)
     api = FastAPI(
         title="pytest-kari-debug",
-        version=__version__,
+        version=plugin_version(),
         description="Live debugging data of Kari extensions: managers, dashboards, logs, "
         "metrics, errors, alerts, sessions, health and exports.",
         docs_url=None,  # Swagger UI loads from a CDN; the page and the API are self-contained

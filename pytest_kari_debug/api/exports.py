@@ -9,7 +9,6 @@ name a path.
 
 from __future__ import annotations
 
-from .. import __version__
 from ..dashboard import ExtensionDebugDashboard
 from ..exporters.bundle import (
     KINDS,
@@ -21,6 +20,7 @@ from ..exporters.bundle import (
     render_export,
     render_traces,
 )
+from ..version import plugin_version
 
 __all__ = [
     "KINDS", "MEDIA_TYPES", "TRACE_FORMATS", "bundle_of", "export", "filename", "negotiate",
@@ -31,7 +31,9 @@ def bundle_of(dashboard: ExtensionDebugDashboard, kind: str, *, limit: int) -> E
     """The records of *kind* the dashboard's source holds (a live manager's, or the store's)."""
     source = dashboard.record_source
     bundle = ExportBundle(
-        extension_id=dashboard.extension_id, source=dashboard.source, plugin_version=__version__
+        extension_id=dashboard.extension_id,
+        source=dashboard.source,
+        plugin_version=plugin_version(),
     )
     if kind in ("logs", "all"):
         bundle.logs = list(reversed(dashboard.search_logs(limit=limit)))

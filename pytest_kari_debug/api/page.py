@@ -14,8 +14,8 @@ from typing import Any
 
 from markupsafe import Markup
 
-from .. import __version__
 from ..report.templates import environment, templates_dir
+from ..version import plugin_version
 
 TEMPLATE = "dashboard.html.j2"
 #: The report's stylesheet first (shared look), then the dashboard's own rules and script.
@@ -42,14 +42,19 @@ def render_page(
     """The dashboard page's HTML."""
     folder = str(templates_dir())
     assets = _assets(folder)
-    boot = {"api": api_prefix, "extensions": extensions, "first": first, "version": __version__}
+    boot = {
+        "api": api_prefix,
+        "extensions": extensions,
+        "first": first,
+        "version": plugin_version(),
+    }
     return (
         environment(folder)
         .get_template(TEMPLATE)
         .render(
             boot=boot,
             nonce=nonce,
-            version=__version__,
+            version=plugin_version(),
             css=Markup(assets["report.css"] + "\n" + assets["dashboard.css"]),
             js=Markup(assets["dashboard.js"]),
         )

@@ -5,24 +5,26 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
-from .. import __version__
 from ..backends import StoreLocation, location_exists, parse_location, redact
 from ..exceptions import ConfigurationError, KariDebugError, StoreError
+from ..optionspec import OptionSpec
 from ..storage import DEFAULT_STORE, Store
+from ..version import plugin_version
 from .render import to_json
 
 PROG = "kari-debug"
+_Command = TypeVar("_Command", bound=Callable[..., Any])
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-class CliError(Exception):
+class CliError(KariDebugError):
     """A problem the user can fix: one line on stderr and exit status *code* (2 by default)."""
 
     def __init__(self, message: str, code: int = 2) -> None:
@@ -102,30 +104,25 @@ def _silence_stdout() -> None:
         pass
 
 
-_ROOT_MARKERS = (
-    ("pytest.ini", None),
-    (".pytest.ini", None),
-    ("pyproject.toml", "[tool.pytest"),
-    ("tox.ini", "[pytest]"),
-    ("setup.cfg", "[tool:pytest]"),
-)
-
-
 def find_rootdir(cwd: Path) -> Path:
-    """The folder pytest would take as rootdir from *cwd*: the nearest with a pytest config."""
-    for folder in (cwd, *cwd.parents):
-        for name, section in _ROOT_MARKERS:
-            path = folder / name
-            if not path.is_file():
-                continue
-            if section is None:
-                return folder
-            try:
-                if section in path.read_text(encoding="utf-8", errors="replace"):
-                    return folder
-            except OSError:
-                continue
-    return cwd
+    """The rootdir pytest picks when started in *cwd* without arguments, by pytest's own
+    search (ini files, ``pyproject.toml``, ``setup.py``...), so the CLI reads the store the
+    plugin wrote."""
+    import inspect
+
+    from _pytest.config.findpaths import determine_setup  # private, but the one true search
+
+    wanted: dict[str, Any] = {
+        "inifile": None,
+        "args": [str(cwd)],
+        "rootdir_cmd_arg": None,
+        "invocation_dir": cwd,
+        "override_ini": None,
+        "config": None,
+    }
+    accepted = inspect.signature(determine_setup).parameters  # it changes between versions
+    rootdir = determine_setup(**{k: v for k, v in wanted.items() if k in accepted})[0]
+    return Path(rootdir)
 
 
 def default_store_path(cwd: Path | None = None) -> Path:
@@ -296,7 +293,7 @@ def require_extension(env: Env, what: str) -> str:
     help="Tables for people or JSON (stable keys) for machines",
 )
 @click.option("--no-color", is_flag=True, help="No colour, even on a terminal (also: NO_COLOR)")
-@click.version_option(__version__, prog_name=PROG)
+@click.version_option(plugin_version(), prog_name=PROG)
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -345,6 +342,27 @@ def _store_option(value: str | None) -> StoreLocation | None:
         msg = f"{str(location)!r} is a directory; give the path of the store file"
         raise click.BadParameter(msg)
     return location
+
+
+def spec_option(
+    spec: OptionSpec, dest: str | None = None, **changes: Any
+) -> Callable[[_Command], _Command]:
+    """The click option of *spec*, an option the plugin has too (as ``--kari-<name>``):
+    same help, default and accepted values. *changes* override click's arguments."""
+    kind: Any = None
+    if spec.kind is int:
+        kind = click.IntRange(min=spec.minimum, max=spec.maximum)  # type: ignore[arg-type]
+    elif spec.kind is float:
+        kind = click.FloatRange(min=spec.minimum, max=spec.maximum)
+    arguments: dict[str, Any] = {
+        "type": kind,
+        "default": spec.default,
+        "show_default": spec.default is not None,
+        "metavar": spec.metavar,
+        "help": spec.help,
+        **changes,
+    }
+    return click.option(spec.cli, dest or spec.name, **arguments)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,13 +14,13 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from .. import __version__
 from ..exporters.csv_export import render_csv
 from ..exporters.jaeger import SpanBatch, build_jaeger_document
 from ..exporters.json_export import build_run_document
 from ..exporters.otlp import build_otlp_json
 from ..figures import figure_spec, values
 from ..storage import Store
+from ..version import plugin_version
 from .render import iso, to_json
 
 EXPORT_FORMAT = "pytest-kari-debug/export"
@@ -130,7 +130,7 @@ def render_json(data: dict[str, Any], extension_id: str | None) -> str:
             "format": EXPORT_FORMAT,
             "version": 1,
             "exported_at": time.time(),
-            "plugin_version": __version__,
+            "plugin_version": plugin_version(),
             "extension_id": extension_id,
             "runs": data["runs"],
             "manager_records": {kind: rows for kind, rows in standalone.items() if rows},

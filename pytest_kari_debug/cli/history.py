@@ -24,13 +24,13 @@ from ..gates import (
     parse_gates,
     slowdown_of,
 )
+from ..optionspec import FAIL_REGRESSION, MIN_CHANGE_MS
 from ..storage import Store
 from ..summaries import comparison_markdown
 from . import exports
-from .app import CliError, Env, cli, pass_env, resolve_run
+from .app import CliError, Env, cli, pass_env, resolve_run, spec_option
 from .figures import figures_of
-from .live import _run_json, _run_text
-from .render import ago, ms, number, paint, pairs, table
+from .render import ago, ms, number, paint, pairs, run_json, run_text, table
 from .views import short_test
 
 
@@ -55,7 +55,7 @@ def runs_list(env: Env, limit: int) -> int:
         return env.no_store_hint()
     found = store.run_summaries(extension_id=env.extension_id, limit=limit)
     if env.json:
-        env.emit([_run_json(run) for run in found])
+        env.emit([run_json(run) for run in found])
         return 0
     if not found:
         return env.hint("no test run recorded yet; record one with `pytest --kari-debug`")
@@ -121,7 +121,7 @@ def runs_show(env: Env, run: str) -> int:
     if env.json:
         env.emit(
             {
-                "run": _run_json(meta),
+                "run": run_json(meta),
                 "diagnostics": (found.get("data") or {}).get("diagnostics", []),
                 "tests": tests,
             }
@@ -130,7 +130,7 @@ def runs_show(env: Env, run: str) -> int:
     env.echo(
         pairs(
             [
-                ("run", _run_text(meta)),
+                ("run", run_text(meta)),
                 ("uuid", str(found["uuid"])),
                 (
                     "host",
@@ -348,23 +348,13 @@ def _render_comparison(env: Env, comparison: Comparison, show_all: bool) -> None
 @cli.command()
 @click.argument("base")
 @click.argument("head", default="last")
-@click.option(
-    "--fail",
+@spec_option(
+    FAIL_REGRESSION,
     "spec",
-    default=None,
-    metavar="GATES",
-    help=(
-        "Gates METRIC:+N% or METRIC:+N<unit>, comma-separated (as --kari-fail-regression);"
-        " default duration:+25%, judged only on enough samples"
-    ),
+    help=f"Gates, as {FAIL_REGRESSION.flag}: METRIC:+N% or METRIC:+N<unit>, comma-separated;"
+    f" default {DEFAULT_GATES}, judged only on enough samples",
 )
-@click.option(
-    "--min-change-ms",
-    type=click.FloatRange(min=0),
-    default=Options.min_change_ms,
-    show_default=True,
-    help="Timing changes below this many ms (per test) are noise",
-)
+@spec_option(MIN_CHANGE_MS)
 @click.option("--all", "show_all", is_flag=True, help="Show every comparison, not only regressions")
 @click.option(
     "--format",

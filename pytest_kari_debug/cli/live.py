@@ -14,7 +14,7 @@ from ..manager import STATUS_ORDER
 from ..storage import SCHEMA_VERSION, Store
 from . import daemon
 from .app import CliError, Env, cli, pass_env, require_extension
-from .render import ago, ms, paint, pairs, size
+from .render import ago, paint, pairs, run_json, run_text, size
 
 
 def _log_tail(path: Any, lines: int = 5) -> str:
@@ -178,18 +178,6 @@ def _last_run(store: Store, extension: str | None) -> dict[str, Any] | None:
     return runs[0] if runs else None
 
 
-def _run_text(run: dict[str, Any]) -> str:
-    outcomes = ", ".join(
-        paint(f"{n} {o}", o) for o, n in sorted(run["outcomes"].items(), key=lambda i: -i[1])
-    )
-    took = (run["finished_at"] - run["started_at"]) * 1000 if run.get("finished_at") else None
-    return (
-        f"#{run['id']} {ago(run['started_at'])}: {outcomes or 'no tests'}"
-        f" ({ms(took) if took is not None else 'unfinished'})"
-        + (f", {run['git_branch']}@{str(run['git_commit'])[:8]}" if run.get("git_commit") else "")
-    )
-
-
 def _manager_text(status: daemon.ManagerStatus) -> str:
     if status.dead:
         return paint("died", "unhealthy") + f" (pid {status.pid}); `start` it again"
@@ -237,7 +225,7 @@ def status(env: Env) -> int:
                 "extension_id": extension,
                 "extensions": store.extensions(),
                 "managers": [m.to_dict() for m in managers],
-                "last_run": _run_json(last),
+                "last_run": run_json(last),
                 "records": counts,
                 "store": health,
             }
@@ -253,7 +241,7 @@ def status(env: Env) -> int:
         )
     if not managers:
         items.append(("managers", "none running (`kari-debug --extension-id ID start`)"))
-    items.append(("last run", _run_text(last) if last else "none yet (`pytest --kari-debug`)"))
+    items.append(("last run", run_text(last) if last else "none yet (`pytest --kari-debug`)"))
     items.append(
         ("records", ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none yet")
     )
@@ -272,26 +260,6 @@ def status(env: Env) -> int:
             err=True,
         )
     return 0
-
-
-def _run_json(run: dict[str, Any] | None) -> dict[str, Any] | None:
-    if run is None:
-        return None
-    keys = (
-        "id",
-        "uuid",
-        "started_at",
-        "finished_at",
-        "exit_status",
-        "status",
-        "git_branch",
-        "git_commit",
-        "host",
-        "outcomes",
-        "tests_count",
-        "extensions",
-    )
-    return {key: run.get(key) for key in keys}
 
 
 @cli.command()

@@ -208,3 +208,37 @@ def parse_since(text: str, *, now: float | None = None) -> float:
         )
         raise ConfigurationError(msg) from None
     return moment.timestamp()
+
+
+def run_text(run: dict[str, Any]) -> str:
+    """One line about a stored run: id, age, outcomes, duration, branch@commit."""
+    outcomes = ", ".join(
+        paint(f"{n} {o}", o) for o, n in sorted(run["outcomes"].items(), key=lambda i: -i[1])
+    )
+    took = (run["finished_at"] - run["started_at"]) * 1000 if run.get("finished_at") else None
+    return (
+        f"#{run['id']} {ago(run['started_at'])}: {outcomes or 'no tests'}"
+        f" ({ms(took) if took is not None else 'unfinished'})"
+        + (f", {run['git_branch']}@{str(run['git_commit'])[:8]}" if run.get("git_commit") else "")
+    )
+
+
+def run_json(run: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The stable JSON keys of a stored run (``None`` stays ``None``)."""
+    if run is None:
+        return None
+    keys = (
+        "id",
+        "uuid",
+        "started_at",
+        "finished_at",
+        "exit_status",
+        "status",
+        "git_branch",
+        "git_commit",
+        "host",
+        "outcomes",
+        "tests_count",
+        "extensions",
+    )
+    return {key: run.get(key) for key in keys}

@@ -82,7 +82,7 @@ def pytest_configure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if rules and state is not None:
         # Rules the user wrote for every test must see every test.
-        state.settings.enabled = True
+        state.wrap_every_test()
 
 
 # Markers -----------------------------------------------------------------------------------
@@ -190,13 +190,13 @@ def pytest_exception_interact(
     with guard(node.config, "evaluating alert rules of a failed test"):
         test = _core_test(node)
         if test is not None:
-            _evaluate(node, test.manager, test.session_id, judge=False)
+            _evaluate(node, *test, judge=False)
 
 
-def _core_test(item: pytest.Item) -> Any:
-    from .core import _ITEM  # the core's per-test state: manager and session id
+def _core_test(item: pytest.Item) -> tuple[ExtensionDebugManager, str] | None:
+    from .core import session_of  # the core's per-test state: manager and session id
 
-    return item.stash.get(_ITEM, None)
+    return session_of(item)
 
 
 def pytest_kari_debug_verdicts(

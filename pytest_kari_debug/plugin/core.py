@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from .. import __version__, memtrace, selfcost
+from .. import memtrace, selfcost
 from ..backends import redact_urls
 from ..config import LINE_LISTS, DebugConfiguration, field_names, parse_field
 from ..exceptions import ConfigurationError, KariDebugAssertion, StoreError
@@ -36,6 +36,7 @@ from ..model import SCHEMA_VERSION
 from ..scrub import scrubber_for
 from ..storage import Store, dumps, dumps_record
 from ..values import writable_text
+from ..version import plugin_version
 from . import SESSION_STARTED
 from .committer import StoreCommitter, close_committer, committer_of
 from .failures import captured_sections, failure_summary, verdict_longrepr
@@ -591,8 +592,7 @@ class RunRecorder:
             record = getattr(report, "kari_debug", None)
             if report.when == "teardown" and isinstance(record, dict):
                 for message in record.pop("diagnostics", ()):
-                    if message not in state.diagnostics:
-                        state.diagnostics.append(message)
+                    state.diagnostics.add(message)  # the worker warned
                 # pytest keeps every report to the end: the record lives on as text only.
                 del report.kari_debug
                 _keep(config, state, record)
@@ -724,7 +724,7 @@ def _complete_run_meta(config: pytest.Config, state: KariState) -> None:
         host=socket.gethostname(),
         python_version=platform.python_version(),
         pytest_version=pytest.__version__,
-        plugin_version=__version__,
+        plugin_version=plugin_version(),
         platform=sys.platform,
     )
 
@@ -841,7 +841,7 @@ def _finish_run(config: pytest.Config, state: KariState, exitstatus: int | pytes
                 data={
                     "pid": state.run.get("pid"),
                     "status": state.run["status"],
-                    "diagnostics": state.diagnostics,
+                    "diagnostics": list(state.diagnostics),
                     "sections": state.sections,
                 },
             )

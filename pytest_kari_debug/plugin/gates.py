@@ -40,9 +40,10 @@ from ..gates import (
     write_baseline_file,
 )
 from ..manager import ExtensionDebugManager
+from ..optionspec import CONFIRM_RUNS, MIN_CHANGE_MS, REPEAT
 from ..storage import Store
 from .core import own_figures, session_of
-from .options import option_text
+from .options import option_text, option_value
 from .state import STATE, checked_marker, guard, kari_markers, register_once
 
 #: Gates shown in the comparison table when --kari-fail-regression is not given (no failures).
@@ -93,21 +94,6 @@ _MEASURE = pytest.StashKey[_Measure]()
 _REPEAT_MARKED = pytest.StashKey[int]()
 
 
-def _number(text: str, kind: type, name: str, default: Any, minimum: float) -> Any:
-    if not text:
-        return default
-    try:
-        value = kind(text)
-    except ValueError:
-        value = None
-    if value is None or value < minimum:
-        accepted = "a whole number" if kind is int else "a number"
-        flag = "--" + name.replace("_", "-")
-        msg = f"kari-debug: {flag} must be {accepted} >= {minimum:g}, got {text!r}"
-        raise pytest.UsageError(msg)
-    return value
-
-
 def _settings(config: pytest.Config) -> GateSettings:
     spec = option_text(config, "fail_regression")
     try:
@@ -120,14 +106,10 @@ def _settings(config: pytest.Config) -> GateSettings:
         baseline_file=Path(baseline_file) if baseline_file else None,
         compare=option_text(config, "compare") or None,
         gates=gates,
-        repeat=_number(option_text(config, "repeat"), int, "kari_repeat", None, 1),
+        repeat=option_value(config, REPEAT),
         options=Options(
-            min_change_ms=_number(
-                option_text(config, "min_change_ms"), float, "kari_min_change_ms", 0.25, 0
-            ),
-            confirm_runs=_number(
-                option_text(config, "confirm_runs"), int, "kari_confirm_runs", 5, 1
-            ),
+            min_change_ms=option_value(config, MIN_CHANGE_MS),
+            confirm_runs=option_value(config, CONFIRM_RUNS),
         ),
     )
 

@@ -193,7 +193,7 @@ def pytest_configure(config: pytest.Config) -> None:
         from ..hangdump import HangWatchdog
         from ..selfcost import own_thread
 
-        state.settings.enabled = True  # a dump needs the test's record to live in
+        state.wrap_every_test()  # a dump needs the test's record to live in
         # The dumps' CPU time is the plugin's own, never the hung test's.
         config.stash[WATCHDOG] = HangWatchdog(seconds, DUMPS_PER_TEST, thread_context=own_thread)
     if config.pluginmanager.hasplugin("timeout"):

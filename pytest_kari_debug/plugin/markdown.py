@@ -146,7 +146,7 @@ def pytest_configure(config: pytest.Config) -> None:
                 f"kari-debug: --kari-markdown {text!r} is a directory; give the path of a .md file"
             )
             raise pytest.UsageError(msg)
-        state.settings.enabled = True  # a summary of only some tests would mislead
+        state.wrap_every_test()  # a summary of only some tests would mislead
     step_text = os.environ.get(STEP_SUMMARY_ENV, "").strip()
     step = Path(step_text) if step_text and config.getini("kari_step_summary") else None
     if path is not None or step is not None:

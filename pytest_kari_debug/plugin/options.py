@@ -8,6 +8,16 @@ from typing import Any
 import pytest
 
 from ..config import field_help, field_names
+from ..exceptions import ConfigurationError
+from ..optionspec import (
+    CONFIRM_RUNS,
+    FAIL_REGRESSION,
+    MIN_CHANGE_MS,
+    REPEAT,
+    RETENTION_DAYS,
+    RETENTION_RUNS,
+    OptionSpec,
+)
 
 KARI_FIXTURES = frozenset(
     {"kari_debug", "kari_logger", "kari_metrics", "kari_errors", "kari_profiler", "kari_tracer",
@@ -62,18 +72,6 @@ VALUE_OPTIONS: tuple[tuple[str, str, str], ...] = (
         "NAME|PATH|last",
         "Compare each test with baseline NAME, a baseline file, or the previous run",
     ),
-    (
-        "fail_regression",
-        "SPEC",
-        "Fail tests over these gates, e.g. 'duration:+25%%,allocated:+10%%,peak_rss:+50MB'",
-    ),
-    ("repeat", "N", "Run each test's call phase N times (timing samples)"),
-    (
-        "min_change_ms",
-        "MS",
-        "Timing changes below this many milliseconds are noise (default 0.25)",
-    ),
-    ("confirm_runs", "N", "Samples a timing regression needs before it is declared (default 5)"),
     # metrics
     ("prometheus", "PATH", "Write the run's metrics to PATH in the Prometheus exposition format"),
     (
@@ -110,11 +108,11 @@ VALUE_OPTIONS: tuple[tuple[str, str, str], ...] = (
         " SECONDS (again at 2x and 3x); implies --kari-debug",
     ),
 )
+#: Options defined in :mod:`~pytest_kari_debug.optionspec` (some shared with the CLI).
+SPEC_OPTIONS = (FAIL_REGRESSION, REPEAT, MIN_CHANGE_MS, CONFIRM_RUNS)
 SERVE_TOKEN_ENV = "KARI_DEBUG_TOKEN"
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 RUN_ID_ENV = "KARI_RUN_ID"
-DEFAULT_RETENTION_RUNS = 200
-DEFAULT_RETENTION_DAYS = 90.0
 
 
 def option_flag(name: str) -> str:
@@ -160,6 +158,11 @@ class _Registrar:
             self.group.addoption(flag, dest=dest, metavar=metavar, help=help)
             self.ini(dest, f"Default for {flag}", default=default)
 
+    def spec(self, spec: OptionSpec) -> None:
+        """Register the option *spec* defines (its ini key defaults to empty: not asked for)."""
+        help = spec.help_with_default().replace("%", "%%")  # argparse formats help with %
+        self.option(spec.name, metavar=spec.metavar, help=help)
+
 
 def add_options(parser: pytest.Parser) -> dict[str, Any]:
     """Register every flag and ini key of the plugin; return the ini keys' defaults."""
@@ -194,22 +197,15 @@ def add_options(parser: pytest.Parser) -> dict[str, Any]:
             add.option(name, metavar="VALUE", help=field_help(name), default=None)
     for name, metavar, text in VALUE_OPTIONS:
         add.option(name, metavar=metavar, help=text)
+    for spec in SPEC_OPTIONS:
+        add.spec(spec)
     add.option(
         "run_id",
         metavar="ID",
         help=f"Add this run's tests to run ID (shards of one CI run share it; env {RUN_ID_ENV})",
     )
-    add.option(
-        "retention_runs",
-        metavar="N",
-        help=f"Keep the newest N runs in the store (default {DEFAULT_RETENTION_RUNS}; 0: all)",
-    )
-    add.option(
-        "retention_days",
-        metavar="DAYS",
-        help=f"Remove runs older than DAYS from the store (default {DEFAULT_RETENTION_DAYS:g};"
-        " 0: never)",
-    )
+    add.spec(RETENTION_RUNS)
+    add.spec(RETENTION_DAYS)
     add.option(
         "fail_on",
         metavar="SEVERITY",
@@ -268,6 +264,16 @@ def option_source(config: pytest.Config, name: str) -> tuple[Any, str]:
     if value is None or value == "":
         return config.getini(dest), f"ini {dest}"
     return value, option_flag(name)
+
+
+def option_value(config: pytest.Config, spec: OptionSpec) -> Any:
+    """Option *spec*'s value, flag first, then ini, else its default; a bad value is a usage
+    error naming where it came from and what is accepted."""
+    raw, source = option_source(config, spec.name)
+    try:
+        return spec.parse(raw, source=source)
+    except ConfigurationError as exc:
+        raise pytest.UsageError(f"kari-debug: {exc}") from None
 
 
 def option_text(config: pytest.Config, name: str) -> str:

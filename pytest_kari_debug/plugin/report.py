@@ -39,7 +39,7 @@ def pytest_configure(config: pytest.Config) -> None:
     state = config.stash.get(STATE, None)
     if path is not None and state is not None:
         # A report of only the tests that happen to use a kari fixture would mislead.
-        state.settings.enabled = True
+        state.wrap_every_test()
         if not state.is_worker:
             state.expect_output("report", path, page=True)
 

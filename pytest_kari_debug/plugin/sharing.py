@@ -20,8 +20,9 @@ import pytest
 
 from ..backends import StoreLocation, parse_location, redact
 from ..exceptions import ConfigurationError
+from ..optionspec import RETENTION_DAYS, RETENTION_RUNS
 from ..storage import DEFAULT_STORE, Store
-from .options import DEFAULT_RETENTION_DAYS, DEFAULT_RETENTION_RUNS, RUN_ID_ENV, option_source
+from .options import RUN_ID_ENV, option_source, option_value
 from .state import STATE, KariState, guard
 
 _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+=-]{0,127}")
@@ -74,32 +75,12 @@ def _run_id(config: pytest.Config) -> str | None:
     return text
 
 
-def _limit(config: pytest.Config, name: str, default: float) -> float:
-    text, source = option_source(config, name)
-    text = str(text or "").strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value >= 0 or value == float("inf"):
-        msg = f"{source}: expected a number >= 0 (0 turns the limit off), got {text!r}"
-        raise ConfigurationError(msg)
-    return value
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     """Check the run id and retention limits (bad values are usage errors)."""
+    runs, days = option_value(config, RETENTION_RUNS), option_value(config, RETENTION_DAYS)
     try:
-        runs = _limit(config, "retention_runs", DEFAULT_RETENTION_RUNS)
-        if runs != int(runs):
-            msg = f"--kari-retention-runs: expected a whole number, got {runs!r}"
-            raise ConfigurationError(msg)
-        settings = StoreSettings(
-            _run_id(config), int(runs), _limit(config, "retention_days", DEFAULT_RETENTION_DAYS)
-        )
+        settings = StoreSettings(_run_id(config), runs, days)
     except ConfigurationError as exc:
         raise pytest.UsageError(f"kari-debug: {exc}") from None
     config.stash[_STORE_SETTINGS] = settings

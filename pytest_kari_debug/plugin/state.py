@@ -17,6 +17,7 @@ import pytest
 from ..atomic import write_atomic
 from ..backends import StoreLocation
 from ..config import DebugConfiguration
+from ..diagnostics import Diagnostics
 from ..exceptions import KariDebugWarning
 from ..exporters.csv_export import write_csv
 from ..journal import RunRecords
@@ -71,7 +72,7 @@ class KariState:
     overhead_tests: int = 0
     extensions: set[str] = field(default_factory=set)
     workers: set[str] = field(default_factory=set)
-    diagnostics: list[str] = field(default_factory=list)
+    diagnostics: Diagnostics = field(default_factory=lambda: Diagnostics(200))
     #: pytest's thread, and the diagnostics of the plugin's own threads (the store's writer)
     #: not warned yet: a warning is given on pytest's thread only.
     thread: int = field(default_factory=threading.get_ident)
@@ -85,12 +86,15 @@ class KariState:
     #: Outputs that could not be written, with the reason (label -> reason).
     failed_outputs: dict[str, str] = field(default_factory=dict)
 
+    def wrap_every_test(self) -> None:
+        """Put every test in a debug session, as ``--kari-debug`` does: for a feature whose
+        output would mislead with only some tests (a report, ini alert rules...)."""
+        self.settings.enabled = True
+
     def diagnose(self, message: str) -> None:
         """Record an internal problem (once) and tell the user with a KariDebugWarning."""
-        if message in self.diagnostics:
+        if not self.diagnostics.add(message):
             return
-        if len(self.diagnostics) < 200:
-            self.diagnostics.append(message)
         if threading.get_ident() != self.thread:
             self.unwarned.append(message)
             return

@@ -615,7 +615,7 @@ class ExtensionTracer(Component):
         if not self.enabled:
             return "healthy", "disabled"
         if self.diagnostics:
-            return "degraded", "; ".join(self.diagnostics[-3:])
+            return "degraded", self.diagnostics.latest()
         if self.dropped_traces:
             return "degraded", (
                 f"{self.dropped_traces} traces ({self.dropped_spans} spans) dropped at"
