@@ -64,7 +64,9 @@ def test_bad_store_url_run_id_and_retention_are_usage_errors(pytester: pytest.Py
     result.stderr.fnmatch_lines(["*--kari-run-id: run id 'has space' is not accepted*"])
     result = pytester.runpytest("--kari-retention-days=soon")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--kari-retention-days: expected a number >= 0*'soon'*"])
+    result.stderr.fnmatch_lines(
+        ["*--kari-retention-days must be a number >= 0 (0: never), got 'soon'*"]
+    )
 
 
 def test_retention_keeps_the_newest_runs(pytester: pytest.Pytester, store_location: str) -> None:
