@@ -23,6 +23,13 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .alerting import ACTIVE, AlertSeverity
+from .errors.grouping import (
+    Occurrence,
+    OccurrenceGroup,
+    error_key,
+    group_errors,
+    occurrences_of_test,
+)
 from .exceptions import ConfigurationError, KariDebugError
 from .logger import LEVELS, LogQuery, level_name, level_number, to_epoch
 from .resolutions import (
@@ -249,24 +256,15 @@ class ErrorStates:
         self.store.reopen(ERROR_GROUP, extension, fingerprint)
 
 
-def error_group(
-    extension_id: str,
-    fingerprint: str,
-    last: Mapping[str, Any],
-    *,
-    count: int,
-    tests: int,
-    first_seen: float | None,
-    last_seen: float | None,
-    states: ErrorStates,
-) -> dict[str, Any]:
-    """One error group as every surface shows it; *last* is its newest error record.
+def group_view(group: OccurrenceGroup, states: ErrorStates) -> dict[str, Any]:
+    """One error group as every surface shows it (its newest error's words).
 
     ``group`` repeats ``fingerprint`` (the CLI's name for it); ``tests`` counts the tests the
     group's errors occurred in; ``regressed`` is ``status == "regressed"``.
     """
+    extension_id, fingerprint, last = group.extension_id, group.fingerprint, group.newest
     details = states.details(extension_id, fingerprint)
-    status, resolved_at, notes = states.state(extension_id, fingerprint, last_seen)
+    status, resolved_at, notes = states.state(extension_id, fingerprint, group.last_seen)
     return {
         "fingerprint": fingerprint,
         "group": fingerprint,
@@ -276,11 +274,11 @@ def error_group(
         "category": last.get("category") or details.get("category") or "unknown",
         "suggestion": last.get("suggestion") or details.get("suggestion") or None,
         "culprit": last.get("culprit") or details.get("culprit"),
-        "count": int(count),
-        "tests": int(tests),
-        "first_seen": first_seen,
-        "last_seen": last_seen,
-        "last_test": last.get("nodeid"),
+        "count": group.count,
+        "tests": group.tests,
+        "first_seen": group.first_seen,
+        "last_seen": group.last_seen,
+        "last_test": group.last_test,
         "status": status,
         "regressed": status == REGRESSED,
         "resolved_at": resolved_at,
@@ -288,35 +286,24 @@ def error_group(
     }
 
 
-def _most_first(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Most errors first, then the most recently seen, then by fingerprint."""
-    return sorted(
-        groups, key=lambda g: (-g["count"], -(_number(g["last_seen"]) or 0.0), g["fingerprint"])
-    )
-
-
 def live_error_groups(tracker: ErrorTracker) -> list[dict[str, Any]]:
     """The groups of a live error tracker, most errors first."""
     extension = str(tracker.extension_id)
-    groups = tracker.get_groups()
-    states = ErrorStates.of_groups(
-        {**group.to_dict(), "extension_id": extension} for group in groups
+    tracked = tracker.get_groups()
+    states = ErrorStates.of_groups({**g.to_dict(), "extension_id": extension} for g in tracked)
+    occurrences = (
+        Occurrence(
+            extension,
+            group.fingerprint,
+            group.last_record.to_dict() if group.last_record is not None else group.to_dict(),
+            group.count,
+            group.first_seen,
+            group.last_seen,
+            tests=len(group.nodeids),
+        )
+        for group in tracked
     )
-    return _most_first(
-        [
-            error_group(
-                extension,
-                group.fingerprint,
-                group.last_record.to_dict() if group.last_record is not None else {},
-                count=group.count,
-                tests=len(group.nodeids),
-                first_seen=group.first_seen,
-                last_seen=group.last_seen,
-                states=states,
-            )
-            for group in groups
-        ]
-    )
+    return [group_view(group, states) for group in group_errors(occurrences)]
 
 
 def store_error_groups(
@@ -327,61 +314,37 @@ def store_error_groups(
     since: float | None = None,
     states: ErrorStates | None = None,
 ) -> list[dict[str, Any]]:
-    """The groups of the errors the store recorded (of a run, since a time), most first."""
+    """The groups of the errors the store recorded (of a run, since a time), most first.
+
+    The store counts its records per fingerprint (one SQL query); :func:`group_errors` sums
+    and orders those counts as every other view's.
+    """
     states = states or ErrorStates.of_store(store, extension_id)
-    found = store.group_records(
+    counted = store.group_records(
         "error", "fingerprint", extension_id=extension_id, run_id=run_id, since=since
     )
-    return _most_first(
-        [
-            error_group(
-                str(group["extension_id"]),
-                str(group["key"]),
-                group["last"],
-                count=int(group["count"]),
-                tests=int(group["tests"]),
-                first_seen=group["first_ts"],
-                last_seen=group["last_ts"],
-                states=states,
-            )
-            for group in found
-        ]
+    occurrences = (
+        Occurrence(
+            str(row["extension_id"]),
+            str(row["key"]),
+            row["last"],
+            int(row["count"]),
+            row["first_ts"],
+            row["last_ts"],
+            tests=int(row["tests"]),
+        )
+        for row in counted
     )
-
-
-def error_key(record: Mapping[str, Any]) -> str:
-    """The group an error record belongs to: its fingerprint, else its type and message."""
-    fingerprint = record.get("fingerprint")
-    if fingerprint:
-        return str(fingerprint)
-    kind = record.get("error_type") or record.get("name") or "error"
-    return f"{kind}: {record.get('error_message') or record.get('message') or ''}"
+    return [group_view(group, states) for group in group_errors(occurrences)]
 
 
 def error_occurrences(
     test: Mapping[str, Any],
 ) -> Iterator[tuple[Mapping[str, Any], int, float | None, float | None]]:
-    """``(error, count, first_ts, last_ts)`` per group of one test record's errors.
-
-    The tracker's exact per-group counters (``groups``, which go past its record limit) count
-    where the test has them, each with its newest record's fields; otherwise every record
-    counts once.
-    """
-    records = _records(test, "error_tracking")
-    data = (test.get("collected_data") or {}).get("error_tracking")
-    counted = data.get("groups") if isinstance(data, Mapping) else None
-    if not isinstance(counted, list) or not counted:
-        for record in records:
-            ts = _number(record.get("ts"))
-            yield record, 1, ts, ts
-        return
-    newest = {r.get("fingerprint"): r for r in records if r.get("fingerprint")}
-    for entry in counted:
-        if isinstance(entry, Mapping) and entry.get("fingerprint"):
-            sample = newest.get(entry["fingerprint"], {})
-            first = _number(entry.get("first_ts")) or _number(sample.get("ts"))
-            last = _number(entry.get("last_ts")) or _number(sample.get("ts"))
-            yield {**entry, **sample}, int(_number(entry.get("count")) or 1), first, last
+    """``(error, count, first_ts, last_ts)`` per occurrence of one test record's errors
+    (:func:`~pytest_kari_debug.errors.grouping.occurrences_of_test`)."""
+    for found in occurrences_of_test(test):
+        yield found.error, found.count, found.first_ts, found.last_ts
 
 
 def error_groups_of_tests(
@@ -391,45 +354,17 @@ def error_groups_of_tests(
 
     Each also lists ``test_indexes``: the positions in *tests* of the tests it occurred in.
     """
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    for index, test in enumerate(tests):
-        extension = str(test.get("extension_id") or "")
-        for error, count, first, last in error_occurrences(test):
-            key = (extension, error_key(error))
-            group = found.get(key)
-            if group is None:
-                group = found[key] = {"count": 0, "indexes": [], "first": first, "last": last,
-                                      "newest": error, "newest_ts": last}  # fmt: skip
-            group["count"] += count
-            if not group["indexes"] or group["indexes"][-1] != index:
-                group["indexes"].append(index)
-                group["nodeid"] = test.get("nodeid")
-            group["first"] = _extreme(min, group["first"], first)
-            group["last"] = _extreme(max, group["last"], last)
-            if last is not None and (group["newest_ts"] is None or last >= group["newest_ts"]):
-                group["newest"], group["newest_ts"] = error, last
-    groups = []
-    for (extension, fingerprint), group in found.items():
-        newest = dict(group["newest"])
-        newest.setdefault("nodeid", group["nodeid"])
-        view = error_group(
-            extension,
-            fingerprint,
-            newest,
-            count=group["count"],
-            tests=len(group["indexes"]),
-            first_seen=group["first"],
-            last_seen=group["last"],
-            states=states,
-        )
-        view["test_indexes"] = group["indexes"]
-        groups.append(view)
-    return _most_first(groups)
-
-
-def _extreme(pick: Callable[..., float], a: float | None, b: float | None) -> float | None:
-    values = [v for v in (a, b) if v is not None]
-    return pick(values) if values else None
+    occurrences = (
+        found
+        for index, test in enumerate(tests)
+        for found in occurrences_of_test(test, test_key=index)
+    )
+    views = []
+    for group in group_errors(occurrences):
+        view = group_view(group, states)
+        view["test_indexes"] = group.test_keys
+        views.append(view)
+    return views
 
 
 # Alerts ----------------------------------------------------------------------------------
@@ -524,9 +459,13 @@ def store_alerts(
     before: int | None = None
     while len(found) < limit:
         rows = store.select_records(
-            "alert", extension_id=extension_id, run_id=run_id, since=since,
-            before_id=before, limit=PAGE,
-        )  # fmt: skip
+            "alert",
+            extension_id=extension_id,
+            run_id=run_id,
+            since=since,
+            before_id=before,
+            limit=PAGE,
+        )
         for alert in unique_alerts(rows, resolutions, extension_id=extension_id, seen=seen):
             if keep is None or keep(alert):
                 found.append(alert)
@@ -642,9 +581,17 @@ def store_logs(
     size = limit
     while len(found) < limit:
         rows = store.select_records(
-            "log", extension_id=extension_id, run_id=run_id, since=since, until=until,
-            levels=levels, nodeid=nodeid, equals=equals, before_id=before, limit=size,
-        )  # fmt: skip
+            "log",
+            extension_id=extension_id,
+            run_id=run_id,
+            since=since,
+            until=until,
+            levels=levels,
+            nodeid=nodeid,
+            equals=equals,
+            before_id=before,
+            limit=size,
+        )
         found.extend(row for row in rows if filters.matches(row.get))
         if len(rows) < size:
             break
@@ -653,64 +600,36 @@ def store_logs(
     return found[:limit]
 
 
-#: Node ids an error group of a run keeps (the plugin's section shows them).
-GROUP_NODEIDS = 20
-
-
 # Run-level error groups (the plugin at the end of a run, `kari-debug import`) ------------
 def run_error_groups(tests: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The run's error groups from the test records, most errors first.
+    """The run's error groups from the test records, in the one order of groups.
 
-    A test's errors are counted as every view counts them
-    (:func:`error_occurrences`: the session's exact per-group
+    A test's errors are counted as every view counts them (the session's exact per-group
     counters, which go past ``max_errors``, else one per record); each group keeps what the
-    store's error groups need (template, culprit, an example record).
+    store's error groups need (template, culprit, an example record). Its words are its
+    newest error's, as in every view.
     """
-    groups: dict[tuple[str, str], dict[str, Any]] = {}
-    for test in tests:
-        extension_id = str(test.get("extension_id") or "")
-        nodeid = str(test.get("nodeid") or "")
-        seen_here: set[tuple[str, str]] = set()
-        for error, count, first, last in error_occurrences(test):
-            key = (extension_id, error_key(error))
-            has_record = "ts" in error  # a counter without its record (dropped) has none
-            group = groups.get(key)
-            if group is None:
-                group = groups[key] = {
-                    "extension_id": extension_id,
-                    **_group_fields(error, key[1]),
-                    "suggestion": error.get("suggestion"),
-                    "count": 0,
-                    "tests": 0,
-                    "nodeids": [],
-                    "first_ts": first,
-                    "last_ts": last,
-                    "sample": _sample(dict(error)) if has_record else None,
-                }
-            group["count"] += count
-            if nodeid and key not in seen_here:
-                seen_here.add(key)
-                group["tests"] += 1
-                if len(group["nodeids"]) < GROUP_NODEIDS:
-                    group["nodeids"].append(nodeid)
-            group["first_ts"] = _extreme(min, group["first_ts"], first)
-            group["last_ts"] = _extreme(max, group["last_ts"], last)
-            if group["sample"] is None and has_record:
-                group["sample"] = _sample(dict(error))
-                group["suggestion"] = error.get("suggestion")
-    return sorted(groups.values(), key=lambda g: (-g["count"], g["error_type"]))
-
-
-def _group_fields(source: Mapping[str, Any], fingerprint: str) -> dict[str, Any]:
-    return {
-        "fingerprint": fingerprint,
-        "error_type": str(source.get("error_type") or "Error"),
-        "message": short_text(source.get("message", source.get("error_message"))),
-        "template": short_text(source.get("template")),
-        "category": source.get("category") or "unknown",
-        "grouping": source.get("grouping"),
-        "culprit": source.get("culprit"),
-    }
+    occurrences = (found for test in tests for found in occurrences_of_test(test))
+    return [
+        {
+            "extension_id": group.extension_id,
+            "fingerprint": group.fingerprint,
+            "error_type": str(group.newest.get("error_type") or "Error"),
+            "message": short_text(group.newest.get("error_message") or group.newest.get("message")),
+            "template": short_text(group.newest.get("template")),
+            "category": group.newest.get("category") or "unknown",
+            "grouping": group.newest.get("grouping"),
+            "culprit": group.newest.get("culprit"),
+            "suggestion": (group.sample or group.newest).get("suggestion"),
+            "count": group.count,
+            "tests": group.tests,
+            "nodeids": group.nodeids,
+            "first_ts": group.first_seen,
+            "last_ts": group.last_seen,
+            "sample": _sample(group.sample),
+        }
+        for group in group_errors(occurrences)
+    ]
 
 
 def short_text(value: Any, limit: int = 500) -> str | None:
@@ -721,7 +640,7 @@ def short_text(value: Any, limit: int = 500) -> str | None:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _sample(record: dict[str, Any] | None) -> dict[str, Any] | None:
+def _sample(record: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """An example record of a group, without frame locals (they stay in the test record)."""
     if record is None:
         return None

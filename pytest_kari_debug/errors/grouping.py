@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,10 +192,165 @@ class ErrorGroup:
         }
 
 
+# Grouping occurrences -------------------------------------------------------------------
+#: Node ids a group of occurrences lists, in the order first seen (its ``tests`` counts all).
+GROUP_NODEIDS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Occurrence:
+    """Errors of one fingerprint seen in one place, counted there.
+
+    One error record; a test's exact per-group counter (it goes past the record limit); a
+    store's count of its records; a live tracker's group. *error* holds the newest error's
+    fields. *test_key* names the test it occurred in (its position in a run's records or its
+    node id): occurrences of one test count one test. Without one, *tests* is how many
+    distinct tests the place already counted.
+    """
+
+    extension_id: str
+    fingerprint: str
+    error: Mapping[str, Any]
+    count: int = 1
+    first_ts: float | None = None
+    last_ts: float | None = None
+    nodeid: str | None = None
+    test_key: object = None
+    tests: int = 0
+
+
+@dataclass(slots=True)
+class OccurrenceGroup:
+    """The occurrences of one (extension, fingerprint), summed by :func:`group_errors`."""
+
+    extension_id: str
+    fingerprint: str
+    count: int = 0
+    tests: int = 0
+    first_seen: float | None = None
+    last_seen: float | None = None
+    #: The newest error's fields (of equal times, the one given last).
+    newest: Mapping[str, Any] = field(default_factory=dict)
+    #: Node id of the newest error's test.
+    last_test: str | None = None
+    #: The newest error that is a record (a counter whose records were dropped is none).
+    sample: Mapping[str, Any] | None = None
+    #: Node ids of its tests, first seen first, at most :data:`GROUP_NODEIDS`.
+    nodeids: list[str] = field(default_factory=list)
+    #: The test keys (positions in a run's records, when given so) of its tests.
+    test_keys: list[object] = field(default_factory=list)
+    _newest_ts: float | None = None
+    _sample_ts: float | None = None
+
+    def add(self, occurrence: Occurrence) -> None:
+        """Count *occurrence* in."""
+        self.count += occurrence.count
+        key = occurrence.test_key
+        if key is None:
+            self.tests += occurrence.tests
+        elif not self.test_keys or self.test_keys[-1] != key:
+            self.tests += 1
+            self.test_keys.append(key)
+            if occurrence.nodeid and len(self.nodeids) < GROUP_NODEIDS:
+                self.nodeids.append(occurrence.nodeid)
+        self.first_seen = _earliest(self.first_seen, occurrence.first_ts)
+        self.last_seen = _latest(self.last_seen, occurrence.last_ts)
+        last = occurrence.last_ts
+        if not self.newest or _not_older(last, self._newest_ts):
+            self.newest, self._newest_ts = occurrence.error, last
+            self.last_test = occurrence.error.get("nodeid") or occurrence.nodeid
+        if "ts" in occurrence.error and (self.sample is None or _not_older(last, self._sample_ts)):
+            self.sample, self._sample_ts = occurrence.error, last
+
+
+def group_order(group: Any) -> tuple[int, float, str]:
+    """The one order of error groups: most errors, then most recently seen, then fingerprint."""
+    return (-group.count, -(group.last_seen or 0.0), group.fingerprint)
+
+
+def group_errors(occurrences: Iterable[Occurrence]) -> list[OccurrenceGroup]:
+    """The occurrences summed per (extension, fingerprint), in :func:`group_order`."""
+    groups: dict[tuple[str, str], OccurrenceGroup] = {}
+    for occurrence in occurrences:
+        key = (occurrence.extension_id, occurrence.fingerprint)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = OccurrenceGroup(*key)
+        group.add(occurrence)
+    return sorted(groups.values(), key=group_order)
+
+
+def error_key(record: Mapping[str, Any]) -> str:
+    """The group an error record belongs to: its fingerprint, else its type and message."""
+    fingerprint = record.get("fingerprint")
+    if fingerprint:
+        return str(fingerprint)
+    kind = record.get("error_type") or record.get("name") or "error"
+    return f"{kind}: {record.get('error_message') or record.get('message') or ''}"
+
+
+def occurrences_of_test(test: Mapping[str, Any], test_key: object = None) -> Iterator[Occurrence]:
+    """The occurrences of one test record's errors (*test_key* names the test; default its
+    node id).
+
+    The tracker's exact per-group counters (``groups``, which go past its record limit) count
+    where the test has them, each with its newest record's fields; otherwise every record
+    counts once.
+    """
+    extension = str(test.get("extension_id") or "")
+    nodeid = str(test.get("nodeid") or "") or None
+    key = nodeid if test_key is None else test_key
+    data = (test.get("collected_data") or {}).get("error_tracking")
+    if not isinstance(data, Mapping):
+        return
+    records = [r for r in data.get("records") or () if isinstance(r, Mapping)]
+    counted = data.get("groups")
+    if not isinstance(counted, list) or not counted:
+        for record in records:
+            ts = _number(record.get("ts"))
+            yield Occurrence(extension, error_key(record), record, 1, ts, ts, nodeid, key)
+        return
+    newest = {r.get("fingerprint"): r for r in records if r.get("fingerprint")}
+    for entry in counted:
+        if isinstance(entry, Mapping) and entry.get("fingerprint"):
+            sample = newest.get(entry["fingerprint"], {})
+            first = _number(entry.get("first_ts")) or _number(sample.get("ts"))
+            last = _number(entry.get("last_ts")) or _number(sample.get("ts"))
+            count = int(_number(entry.get("count")) or 1)
+            error = {**entry, **sample}
+            yield Occurrence(extension, error_key(error), error, count, first, last, nodeid, key)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _not_older(ts: float | None, than: float | None) -> bool:
+    """Whether *ts* is as new as *than* (of equal times the later given wins)."""
+    return ts is not None and (than is None or ts >= than)
+
+
+def _earliest(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _latest(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
 __all__ = [
+    "GROUP_NODEIDS",
     "ErrorGroup",
     "ErrorRecord",
+    "Occurrence",
+    "OccurrenceGroup",
+    "error_key",
     "fingerprint_of",
+    "group_errors",
+    "group_order",
     "normalize_message",
+    "occurrences_of_test",
     "trend_direction",
 ]

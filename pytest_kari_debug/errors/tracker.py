@@ -26,7 +26,14 @@ from .capture import (
     type_display,
 )
 from .classify import ErrorClassifier
-from .grouping import ErrorGroup, ErrorRecord, fingerprint_of, normalize_message, trend_direction
+from .grouping import (
+    ErrorGroup,
+    ErrorRecord,
+    fingerprint_of,
+    group_order,
+    normalize_message,
+    trend_direction,
+)
 
 #: Accepted severities of an error record (its ``level``).
 SEVERITIES = ("debug", "info", "warning", "error", "critical")
@@ -554,7 +561,7 @@ class ErrorTracker(Component):
             raise ValueError(msg)
         with self._lock:
             groups = [g for g in self.groups.values() if status is None or g.status == status]
-        return sorted(groups, key=lambda g: (-g.count, -g.last_seen))
+        return sorted(groups, key=group_order)
 
     def get_group(self, fingerprint: str) -> ErrorGroup:
         """The group of *fingerprint* (a unique prefix of at least 4 characters will do)."""
@@ -634,7 +641,7 @@ class ErrorTracker(Component):
         """
         now = self.clock()
         with self._lock:
-            groups = sorted(self.groups.values(), key=lambda g: (-g.count, -g.last_seen))
+            groups = sorted(self.groups.values(), key=group_order)
             total = self.total_recorded
             histogram = dict(self._histogram)
             known = set(self.known_fingerprints)
