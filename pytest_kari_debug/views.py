@@ -26,8 +26,10 @@ from .alerting import ACTIVE, AlertSeverity
 from .errors.grouping import (
     Occurrence,
     OccurrenceGroup,
+    earliest,
     error_key,
     group_errors,
+    latest,
     occurrences_of_test,
 )
 from .exceptions import ConfigurationError, KariDebugError
@@ -503,7 +505,7 @@ def alert_group_key(alert: Mapping[str, Any]) -> str:
 def _seen(alert: Mapping[str, Any]) -> tuple[float | None, float | None]:
     first = _number(alert.get("created_at")) or _number(alert.get("ts"))
     last = _number(alert.get("last_seen")) or first
-    return first, _extreme(max, first, last)
+    return first, latest(first, last)
 
 
 def alert_groups(
@@ -532,8 +534,8 @@ def alert_groups(
         run = alert.get("run_id")
         if run is not None and run not in group["runs"]:
             group["runs"].append(run)
-        group["first_seen"] = _extreme(min, group["first_seen"], first)
-        group["last_seen"] = _extreme(max, group["last_seen"], last)
+        group["first_seen"] = earliest(group["first_seen"], first)
+        group["last_seen"] = latest(group["last_seen"], last)
     for key, group in groups.items():
         found = (resolutions or {}).get((str(group["extension_id"]), key))
         if found is not None and status_of(found, group["last_seen"]) == RESOLVED:

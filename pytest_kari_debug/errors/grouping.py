@@ -253,8 +253,8 @@ class OccurrenceGroup:
             self.test_keys.append(key)
             if occurrence.nodeid and len(self.nodeids) < GROUP_NODEIDS:
                 self.nodeids.append(occurrence.nodeid)
-        self.first_seen = _earliest(self.first_seen, occurrence.first_ts)
-        self.last_seen = _latest(self.last_seen, occurrence.last_ts)
+        self.first_seen = earliest(self.first_seen, occurrence.first_ts)
+        self.last_seen = latest(self.last_seen, occurrence.last_ts)
         last = occurrence.last_ts
         if not self.newest or _not_older(last, self._newest_ts):
             self.newest, self._newest_ts = occurrence.error, last
@@ -332,11 +332,13 @@ def _not_older(ts: float | None, than: float | None) -> bool:
     return ts is not None and (than is None or ts >= than)
 
 
-def _earliest(a: float | None, b: float | None) -> float | None:
+def earliest(a: float | None, b: float | None) -> float | None:
+    """The earlier of two times, either of which may be unknown."""
     return b if a is None else a if b is None else min(a, b)
 
 
-def _latest(a: float | None, b: float | None) -> float | None:
+def latest(a: float | None, b: float | None) -> float | None:
+    """The later of two times, either of which may be unknown."""
     return b if a is None else a if b is None else max(a, b)
 
 
@@ -346,10 +348,12 @@ __all__ = [
     "ErrorRecord",
     "Occurrence",
     "OccurrenceGroup",
+    "earliest",
     "error_key",
     "fingerprint_of",
     "group_errors",
     "group_order",
+    "latest",
     "normalize_message",
     "occurrences_of_test",
     "trend_direction",
