@@ -31,7 +31,6 @@ from .sources import (
     LiveSource,
     LogBatch,
     StoreSource,
-    alert_statistics,
     session_summary,
 )
 from .storage import Store
@@ -190,13 +189,6 @@ class ExtensionDebugDashboard:
         scoped = StoreSource(self.store, self.extension_id, run_id, clock=self.clock)
         return ExtensionDebugDashboard(source=scoped, clock=self.clock)
 
-    def _every_run(self) -> ExtensionDebugDashboard:
-        if self.run_id is None:
-            return self
-        assert self.store is not None
-        return ExtensionDebugDashboard(store=self.store, extension_id=self.extension_id,
-                                       clock=self.clock)  # fmt: skip
-
     # Everything at once ------------------------------------------------------------------
     def get_dashboard_data(
         self, *, window_seconds: float = 3600.0, log_limit: int = 50
@@ -222,7 +214,7 @@ class ExtensionDebugDashboard:
         source = self.record_source
         status = source.status()
         groups = source.error_groups()
-        stats = self.get_alert_statistics()
+        stats = self.record_source.alert_statistics()
         health = self._health
         return {
             "extension_id": self.extension_id,
@@ -382,23 +374,7 @@ class ExtensionDebugDashboard:
 
     def reopen_error_group(self, fingerprint: str) -> dict[str, Any]:
         """Mark error group *fingerprint* open again (undoes a resolution); return it."""
-        if not isinstance(fingerprint, str):
-            msg = f"fingerprint must be text, got {fingerprint!r}"
-            raise ConfigurationError(msg)
-        every = self._every_run()
-        if not any(g["fingerprint"] == fingerprint for g in every.record_source.error_groups()):
-            msg = f"no error group {fingerprint!r} for extension {self.extension_id!r}"
-            raise LookupError(msg)
-        if self.manager is not None:
-            self.manager.error_tracker.unresolve(fingerprint)
-        else:
-            assert self.store is not None
-            views.ErrorStates.of_store(self.store, self.extension_id).reopen(
-                self.extension_id, fingerprint
-            )
-        return next(
-            g for g in every.record_source.error_groups() if g["fingerprint"] == fingerprint
-        )
+        return self.record_source.reopen(ERROR_GROUP, fingerprint)
 
     # Alerts ------------------------------------------------------------------------------
     def get_alerts(
@@ -421,32 +397,12 @@ class ExtensionDebugDashboard:
                 return False
             return views.severity_rank(alert["severity"]) >= least
 
-        return [alert for alert in self._alert_groups() if keep(alert)][:limit]
-
-    def _alert_groups(self) -> list[dict[str, Any]]:
-        resolutions = None
-        if self.manager is None and self.store is not None:
-            resolutions = self.store.resolutions(ALERT, extension_id=self.extension_id)
-        return views.alert_groups(self.record_source.alerts(), resolutions)
+        return [alert for alert in self.record_source.alert_groups() if keep(alert)][:limit]
 
     def get_alert_statistics(self) -> dict[str, Any]:
         """Counts by severity, type and status of the alerts shown (one per rule and test;
         ``occurrences`` sums theirs); live, the notification outcomes too."""
-        stats = self.record_source.alert_statistics() if self.manager is not None else {}
-        return {**stats, **alert_statistics(self._alert_groups())}
-
-    def _alert_group(self, alert_id: str) -> dict[str, Any]:
-        """The group of alert *alert_id* (a group id or the id of one of its occurrences),
-        from every run."""
-        if not isinstance(alert_id, str):
-            msg = f"alert_id must be text, got {alert_id!r}"
-            raise ConfigurationError(msg)
-        for group in self._every_run()._alert_groups():
-            if alert_id == group["group"] or alert_id in group["alert_ids"]:
-                return group
-        what = "" if self.manager is not None else "recorded "
-        msg = f"no alert {alert_id!r} {what}for extension {self.extension_id!r}"
-        raise LookupError(msg)
+        return self.record_source.alert_statistics()
 
     def resolve_alert(self, alert_id: str, notes: str | None = None) -> dict[str, Any]:
         """Mark alert *alert_id* resolved with *notes* (given a group id: every occurrence of
@@ -455,28 +411,11 @@ class ExtensionDebugDashboard:
         Recorded alerts keep their resolution in the store; a later occurrence of the group
         makes it active again.
         """
-        group = self._alert_group(alert_id)
-        if self.manager is not None:
-            wanted = group["alert_ids"] if alert_id == group["group"] else [alert_id]
-            for member in wanted:
-                self.record_source.resolve(ALERT, member, notes)
-        else:
-            assert self.store is not None
-            extension = str(group["extension_id"])
-            views.resolve_alert(self.store, extension, alert_id, notes, at=self.clock())
-        return self._alert_group(group["group"])
+        return self.record_source.resolve(ALERT, alert_id, notes)
 
     def reopen_alert(self, alert_id: str) -> dict[str, Any]:
         """Mark alert *alert_id* and its group active again; return the group."""
-        group = self._alert_group(alert_id)
-        if self.manager is not None:
-            for member in group["alert_ids"]:
-                self.manager.alert_manager.reopen_alert(member)
-        else:
-            assert self.store is not None
-            views.reopen_alert(self.store, str(group["extension_id"]),
-                               [group["group"], *group["alert_ids"]])  # fmt: skip
-        return self._alert_group(group["group"])
+        return self.record_source.reopen(ALERT, alert_id)
 
     # Sessions ----------------------------------------------------------------------------
     def get_sessions(self, *, limit: int = 100) -> dict[str, Any]:

@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -81,7 +81,8 @@ class LogBatch:
     cursors: list[str] = field(default_factory=list)
 
 
-AlertFilter = Callable[[dict[str, Any]], bool]
+#: Keeps a record (or an alert view) when it returns true.
+RecordFilter = Callable[[dict[str, Any]], bool]
 
 
 @runtime_checkable
@@ -102,8 +103,19 @@ class RecordSource(Protocol):
         """The test records in scope, in the order they finished (*slim*: figures only)."""
         ...
 
-    def records(self, kind: str, *, limit: int = MAX_RECORDS) -> list[dict[str, Any]]:
-        """Records of *kind* (``log``, ``metric``, ``error``, ``span``, ``alert``), newest first."""
+    def records(
+        self,
+        kind: str,
+        *,
+        limit: int = MAX_RECORDS,
+        since: float | None = None,
+        nodeid: str | None = None,
+        keep: RecordFilter | None = None,
+    ) -> list[dict[str, Any]]:
+        """Records of *kind* (``log``, ``metric``, ``error``, ``span``, ``alert``), newest first.
+
+        Only those since *since*, of tests whose node id holds *nodeid*, that *keep* accepts.
+        """
         ...
 
     def logs(
@@ -117,13 +129,18 @@ class RecordSource(Protocol):
         ...
 
     def alerts(
-        self, *, keep: AlertFilter | None = None, since: float | None = None, limit: int = ...
+        self, *, keep: RecordFilter | None = None, since: float | None = None, limit: int = ...
     ) -> list[dict[str, Any]]:
         """The alerts *keep* accepts, newest first, once each."""
         ...
 
+    def alert_groups(self, *, since: float | None = None) -> list[dict[str, Any]]:
+        """One alert per rule and test (:func:`pytest_kari_debug.views.alert_groups`), newest
+        first, with its occurrences (of alerts since *since*)."""
+        ...
+
     def alert_statistics(self) -> dict[str, Any]:
-        """Alerts by severity, type and status."""
+        """The alert groups by severity, type and status; live, notification outcomes too."""
         ...
 
     def metric_rows(self, *, since: float | None = None) -> list[views.MetricRow]:
@@ -135,10 +152,16 @@ class RecordSource(Protocol):
         ...
 
     def resolve(self, what: str, key: str, notes: str | None = None) -> dict[str, Any]:
-        """Mark error group or alert *key* resolved (*what*: ``error_group`` or ``alert``).
+        """Mark error group *key* (*what* ``error_group``) or alert *key* (``alert``: an alert
+        id, or an alert group's id for every occurrence of it) resolved.
 
-        Returns the group or alert as it is now; ``LookupError`` when there is none of *key*.
+        Returns the error group or alert group as it is now; ``LookupError`` when none has
+        *key*. An occurrence after the resolution makes it regressed (active) again.
         """
+        ...
+
+    def reopen(self, what: str, key: str) -> dict[str, Any]:
+        """Mark error group *key*, or the alert group of alert *key*, open again."""
         ...
 
 
@@ -180,7 +203,13 @@ class ExtensionSource(RecordSource, Protocol):
         ...
 
     def logs_after(
-        self, cursor: str | None, filters: LogQuery, *, backlog: int, limit: int
+        self,
+        cursor: str | None,
+        filters: LogQuery,
+        *,
+        backlog: int,
+        limit: int,
+        nodeid: str | None = None,
     ) -> LogBatch:
         """Log records newer than *cursor*, oldest first (see the dashboard's logs_after)."""
         ...
@@ -264,22 +293,27 @@ def _since(found: list[dict[str, Any]], since: float | None, key: str) -> list[d
     return [item for item in found if float(item.get(key) or 0.0) >= since]
 
 
-def _kept(
-    alerts: Iterable[dict[str, Any]], keep: AlertFilter | None, since: float | None, limit: int
-) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    for alert in alerts:
-        if len(found) >= limit:
-            break
-        if since is not None and float(alert.get("ts") or 0.0) < since:
-            continue
-        if keep is None or keep(alert):
-            found.append(alert)
-    return found
-
-
 def _nodeid_has(record: Mapping[str, Any], nodeid: str | None) -> bool:
     return nodeid is None or nodeid in str(record.get("nodeid") or record.get("test") or "")
+
+
+def _filtered(
+    records: Iterable[dict[str, Any]],
+    limit: int,
+    since: float | None,
+    nodeid: str | None,
+    keep: RecordFilter | None,
+) -> list[dict[str, Any]]:
+    """The first *limit* of *records* (newest first) that pass the filters of ``records()``."""
+    found: list[dict[str, Any]] = []
+    for record in records:
+        if len(found) >= limit:
+            break
+        if since is not None and float(record.get("ts") or record.get("start") or 0.0) < since:
+            continue
+        if _nodeid_has(record, nodeid) and (keep is None or keep(record)):
+            found.append(record)
+    return found
 
 
 def session_summary(session: DebugSession) -> dict[str, Any]:
@@ -300,8 +334,84 @@ def session_summary(session: DebugSession) -> dict[str, Any]:
     }
 
 
+class _Resolutions:
+    """Resolving and reopening, the same for every source: find the group, mark it, read it.
+
+    A source says where its groups are (:meth:`_groups`, of every run) and how a mark is kept
+    (:meth:`_mark`); the lookup, its errors and the answer are shared.
+    """
+
+    extension_id: str | None
+
+    def resolve(self, what: str, key: str, notes: str | None = None) -> dict[str, Any]:
+        _check_resolve(what, key, notes)
+        group = self._find(what, key)
+        self._mark(what, group, key, notes)
+        return self._find(what, key)
+
+    def reopen(self, what: str, key: str) -> dict[str, Any]:
+        _check_resolve(what, key, None)
+        group = self._find(what, key)
+        self._mark(what, group, key, None, reopen=True)
+        return self._find(what, key)
+
+    def _find(self, what: str, key: str) -> dict[str, Any]:
+        if what == ERROR_GROUP:
+            found = [g for g in self._groups(what) if g["fingerprint"] == key]
+        else:
+            found = [g for g in self._groups(what) if key == g["group"] or key in g["alert_ids"]]
+        label = "error group" if what == ERROR_GROUP else "alert"
+        if not found:
+            msg = f"no {label} {key!r} {self._where()}"
+            raise LookupError(msg)
+        extensions = sorted({str(item["extension_id"]) for item in found})
+        if len(extensions) > 1:
+            msg = f"{label} {key!r} is recorded for several extensions ({', '.join(extensions)})"
+            raise LookupError(msg + "; name one")
+        return found[0]
+
+    def _where(self) -> str:
+        return f"recorded for extension {self.extension_id!r}" if self.extension_id else (
+            "recorded for any extension"
+        )  # fmt: skip
+
+    def _groups(self, what: str) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def _mark(
+        self,
+        what: str,
+        group: dict[str, Any],
+        key: str,
+        notes: str | None,
+        *,
+        reopen: bool = False,
+    ) -> None:
+        raise NotImplementedError
+
+
+def _mark_in_store(
+    store: Store,
+    what: str,
+    group: dict[str, Any],
+    key: str,
+    notes: str | None,
+    *,
+    reopen: bool,
+    at: float,
+) -> None:
+    """Keep a resolution in the store's one table; reopening an alert reopens its group."""
+    extension = str(group["extension_id"])
+    if not reopen:
+        store.resolve(what, extension, key, notes=notes, at=at)
+        return
+    keys = [key] if what == ERROR_GROUP else [group["group"], *group["alert_ids"]]
+    for each in keys:
+        store.reopen(what, extension, each)
+
+
 # Live --------------------------------------------------------------------------------------
-class LiveSource:
+class LiveSource(_Resolutions):
     """A live manager's records, read through its components' public methods."""
 
     name = "live"
@@ -337,21 +447,36 @@ class LiveSource:
             sessions = [s for s in sessions if float(s.ended_at or 0.0) >= since]
         return session_tests(sessions)
 
-    def records(self, kind: str, *, limit: int = MAX_RECORDS) -> list[dict[str, Any]]:
+    def records(
+        self,
+        kind: str,
+        *,
+        limit: int = MAX_RECORDS,
+        since: float | None = None,
+        nodeid: str | None = None,
+        keep: RecordFilter | None = None,
+    ) -> list[dict[str, Any]]:
         _check_kind(kind)
+        return _filtered(self._newest(kind), limit, since, nodeid, keep)
+
+    def _newest(self, kind: str) -> Iterator[dict[str, Any]]:
         manager = self.manager
         if kind == "log":
-            return [r.to_dict() for r in manager.logger.get_logs(limit=limit)]
-        if kind == "error":
-            return [r.to_dict() for r in manager.error_tracker.get_errors(limit=limit)]
-        if kind == "alert":
-            return [a.to_dict() for a in manager.alert_manager.get_alerts()[:limit]]
-        if kind == "metric":
-            points = manager.metrics.get_metrics()
-            return [p.to_dict() for p in reversed(points[-limit:])]
-        if kind == "span":
-            return list(reversed(manager.tracer.get_spans()[-limit:]))
-        return []  # profiles are kept per session only
+            for record in reversed(manager.logger.records.snapshot()):
+                yield record.to_dict()
+        elif kind == "error":
+            for error in manager.error_tracker.get_errors():
+                yield error.to_dict()
+        elif kind == "alert":
+            tests = self._tests_by_session()
+            for alert in manager.alert_manager.get_alerts():
+                yield {"nodeid": tests.get(str(alert.session_id)), **alert.to_dict()}
+        elif kind == "metric":
+            for point in reversed(manager.metrics.get_metrics()):
+                yield point.to_dict()
+        elif kind == "span":
+            yield from reversed(manager.tracer.get_spans())
+        # profiles are kept per session only
 
     def logs(
         self, filters: LogQuery, *, limit: int, nodeid: str | None = None
@@ -368,16 +493,12 @@ class LiveSource:
     def alerts(
         self,
         *,
-        keep: AlertFilter | None = None,
+        keep: RecordFilter | None = None,
         since: float | None = None,
         limit: int = views.MAX_ALERTS,
     ) -> list[dict[str, Any]]:
-        found = self.manager.alert_manager.get_alerts(since=since)
-        tests = self._tests_by_session()
-        alerts = (
-            views.alert_view({"nodeid": tests.get(str(a.session_id)), **a.to_dict()}) for a in found
-        )
-        return _kept(alerts, keep, None, limit)
+        alerts = (views.alert_view(record) for record in self._newest("alert"))
+        return _filtered(alerts, limit, since, None, keep)
 
     def _tests_by_session(self) -> dict[str, str]:
         """The test (name) of each session: what the store files a session's records under."""
@@ -385,8 +506,12 @@ class LiveSource:
         names.update((i.session_id, i.name) for i in self.manager.active_sessions())
         return names
 
+    def alert_groups(self, *, since: float | None = None) -> list[dict[str, Any]]:
+        return views.alert_groups(self.alerts(since=since))
+
     def alert_statistics(self) -> dict[str, Any]:
-        return self.manager.alert_manager.get_alert_statistics()
+        live = self.manager.alert_manager.get_alert_statistics()
+        return {**live, **alert_statistics(self.alert_groups())}
 
     def metric_rows(self, *, since: float | None = None) -> list[views.MetricRow]:
         metrics = self.manager.metrics
@@ -407,21 +532,33 @@ class LiveSource:
         kept = self.manager.get_debug_summary()["counts"]
         return {kind: int(kept.get(kind, 0)) for kind in KINDS}
 
-    def resolve(self, what: str, key: str, notes: str | None = None) -> dict[str, Any]:
-        _check_resolve(what, key, notes)
-        if what == ALERT:
-            try:
-                resolved = self.manager.alert_manager.resolve_alert(key, notes)
-            except KeyError:
-                msg = f"no alert {key!r} for extension {self.extension_id!r}"
-                raise LookupError(msg) from None
-            return views.alert_view(resolved.to_dict())
-        tracker = self.manager.error_tracker
-        if key not in {g.fingerprint for g in tracker.get_groups()}:
-            msg = f"no error group {key!r} for extension {self.extension_id!r}"
-            raise LookupError(msg)
-        tracker.resolve(key, notes)
-        return next(g for g in self.error_groups() if g["fingerprint"] == key)
+    def _where(self) -> str:
+        return f"for extension {self.extension_id!r}"
+
+    def _groups(self, what: str) -> list[dict[str, Any]]:
+        return self.error_groups() if what == ERROR_GROUP else self.alert_groups()
+
+    def _mark(
+        self,
+        what: str,
+        group: dict[str, Any],
+        key: str,
+        notes: str | None,
+        *,
+        reopen: bool = False,
+    ) -> None:
+        """The tracker and the alert manager keep it (a group id: each of its alerts)."""
+        tracker, alerts = self.manager.error_tracker, self.manager.alert_manager
+        if what == ERROR_GROUP and reopen:
+            tracker.unresolve(key)
+        elif what == ERROR_GROUP:
+            tracker.resolve(key, notes)
+        elif reopen:
+            for alert_id in group["alert_ids"]:
+                alerts.reopen_alert(alert_id)
+        else:
+            for alert_id in group["alert_ids"] if key == group["group"] else [key]:
+                alerts.resolve_alert(alert_id, notes)
 
     # ExtensionSource ---------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -485,9 +622,19 @@ class LiveSource:
             return self._fresh
 
     def logs_after(
-        self, cursor: str | None, filters: LogQuery, *, backlog: int, limit: int
+        self,
+        cursor: str | None,
+        filters: LogQuery,
+        *,
+        backlog: int,
+        limit: int,
+        nodeid: str | None = None,
     ) -> LogBatch:
         """Cursors are ``l<tag>:<seq>``: a record's place in this manager's logger."""
+
+        def matches(record: LogRecord) -> bool:
+            return filters.matches(record.get) and (nodeid is None or nodeid in (record.test or ""))
+
         logger = self.manager.logger
         tag = f"l{self._tag}:"
         after: int | None = None
@@ -496,7 +643,7 @@ class LiveSource:
         kept = logger.records.snapshot()
         if after is None:
             newest = kept[-1].seq if kept else 0
-            recent = [r for r in reversed(kept) if filters.matches(r.get)][:backlog]
+            recent = [r for r in reversed(kept) if matches(r)][:backlog]
             recent.reverse()
             return LogBatch(
                 [r.to_dict() for r in recent],
@@ -515,7 +662,7 @@ class LiveSource:
             missed += len(fresh) - limit
             fresh = fresh[-limit:]
         last = fresh[-1].seq if fresh else after
-        passed = [r for r in fresh if filters.matches(r.get)]
+        passed = [r for r in fresh if matches(r)]
         return LogBatch(
             [r.to_dict() for r in passed], f"{tag}{last}", missed, [f"{tag}{r.seq}" for r in passed]
         )
@@ -543,7 +690,7 @@ class LiveSource:
 STORED_SAMPLES = ("cpu_percent", "rss_bytes")
 
 
-class StoreSource:
+class StoreSource(_Resolutions):
     """What the store recorded for an extension (``None``: every one), or for one run of it."""
 
     name = "store"
@@ -594,9 +741,29 @@ class StoreSource:
             return self.store.slim_tests(since, **self._scope())
         return self.store.tests_since(since, **self._scope())
 
-    def records(self, kind: str, *, limit: int = MAX_RECORDS) -> list[dict[str, Any]]:
+    def records(
+        self,
+        kind: str,
+        *,
+        limit: int = MAX_RECORDS,
+        since: float | None = None,
+        nodeid: str | None = None,
+        keep: RecordFilter | None = None,
+    ) -> list[dict[str, Any]]:
+        """SQLite filters by time and test; pages of rows are read while *keep* drops some."""
         _check_kind(kind)
-        return self.store.select_records(kind, limit=limit, **self._scope())
+        found: list[dict[str, Any]] = []
+        before: int | None = None
+        size = limit if keep is None else views.PAGE
+        while len(found) < limit:
+            page = self.store.select_records(
+                kind, since=since, nodeid=nodeid, before_id=before, limit=size, **self._scope()
+            )
+            found.extend(record for record in page if keep is None or keep(record))
+            if len(page) < size:
+                break
+            before = page[-1]["record_id"]
+        return found[:limit]
 
     def logs(
         self, filters: LogQuery, *, limit: int, nodeid: str | None = None
@@ -615,14 +782,18 @@ class StoreSource:
     def alerts(
         self,
         *,
-        keep: AlertFilter | None = None,
+        keep: RecordFilter | None = None,
         since: float | None = None,
         limit: int = views.MAX_ALERTS,
     ) -> list[dict[str, Any]]:
         return views.store_alerts(self.store, since=since, keep=keep, limit=limit, **self._scope())
 
+    def alert_groups(self, *, since: float | None = None) -> list[dict[str, Any]]:
+        resolutions = self.store.resolutions(ALERT, extension_id=self.extension_id)
+        return views.alert_groups(self.alerts(since=since), resolutions)
+
     def alert_statistics(self) -> dict[str, Any]:
-        return alert_statistics(self.alerts())
+        return alert_statistics(self.alert_groups())
 
     def metric_rows(self, *, since: float | None = None) -> list[views.MetricRow]:
         """Recorded points, and the sampler's CPU and RSS readings kept in the tests."""
@@ -634,44 +805,21 @@ class StoreSource:
         counts = self.store.record_counts(**self._scope())
         return {kind: counts.get(record_kind, 0) for kind, record_kind in RECORD_KINDS.items()}
 
-    def resolve(self, what: str, key: str, notes: str | None = None) -> dict[str, Any]:
-        _check_resolve(what, key, notes)
-        if what == ALERT:
-            return self._resolve_alert(key, notes)
-        states = self.error_states()
-        found = [g for g in self.error_groups(states=states) if g["fingerprint"] == key]
-        if not found:
-            msg = f"no error group {key!r} recorded for {self._who()}"
-            raise LookupError(msg)
-        extension = self._one_extension(found, "error group", key)
-        states.resolve(extension, key, notes, at=self.clock())
-        return next(
-            g for g in self.error_groups() if g["fingerprint"] == key and
-            g["extension_id"] == extension
-        )  # fmt: skip
+    def _groups(self, what: str) -> list[dict[str, Any]]:
+        """Of every run: a resolution holds for the extension, whatever run is in scope."""
+        every = self if self.run is None else StoreSource(self.store, self.extension_id)
+        return every.error_groups() if what == ERROR_GROUP else every.alert_groups()
 
-    def _resolve_alert(self, alert_id: str, notes: str | None) -> dict[str, Any]:
-        def same(alert: dict[str, Any]) -> bool:
-            return bool(alert["alert_id"] == alert_id)
-
-        found = self.alerts(keep=same)
-        if not found:
-            msg = f"no alert {alert_id!r} recorded for {self._who()}"
-            raise LookupError(msg)
-        extension = self._one_extension(found, "alert", alert_id)
-        views.resolve_alert(self.store, extension, alert_id, notes, at=self.clock())
-        return next(a for a in self.alerts(keep=same) if a["extension_id"] == extension)
-
-    def _who(self) -> str:
-        return f"extension {self.extension_id!r}" if self.extension_id else "any extension"
-
-    @staticmethod
-    def _one_extension(found: list[dict[str, Any]], what: str, key: str) -> str:
-        extensions = sorted({str(item["extension_id"]) for item in found})
-        if len(extensions) > 1:
-            msg = f"{what} {key!r} is recorded for several extensions ({', '.join(extensions)})"
-            raise LookupError(msg + "; name one")
-        return extensions[0]
+    def _mark(
+        self,
+        what: str,
+        group: dict[str, Any],
+        key: str,
+        notes: str | None,
+        *,
+        reopen: bool = False,
+    ) -> None:
+        _mark_in_store(self.store, what, group, key, notes, reopen=reopen, at=self.clock())
 
     # ExtensionSource ---------------------------------------------------------------------
     def _run_summary(self) -> dict[str, Any] | None:
@@ -766,7 +914,13 @@ class StoreSource:
         return out
 
     def logs_after(
-        self, cursor: str | None, filters: LogQuery, *, backlog: int, limit: int
+        self,
+        cursor: str | None,
+        filters: LogQuery,
+        *,
+        backlog: int,
+        limit: int,
+        nodeid: str | None = None,
     ) -> LogBatch:
         """Cursors are ``s:<record id>``: a record's place in the store."""
         store = self.store
@@ -778,11 +932,11 @@ class StoreSource:
             start = newest[0]["record_id"] if newest else 0
             recent: list[dict[str, Any]] = []
             if backlog:
-                found = self.logs(filters, limit=backlog)
+                found = self.logs(filters, limit=backlog, nodeid=nodeid)
                 recent = [r for r in reversed(found) if r["record_id"] <= start]
             return LogBatch(recent, f"s:{start}", 0, [f"s:{r['record_id']}" for r in recent])
         rows = store.select_records(
-            "log", after_id=after, newest_first=False, limit=limit, **self._scope()
+            "log", after_id=after, nodeid=nodeid, newest_first=False, limit=limit, **self._scope()
         )
         last = rows[-1]["record_id"] if rows else after
         passed = [r for r in rows if filters.matches(r.get)]
@@ -815,7 +969,7 @@ class StoreSource:
 
 
 # A finished run's test records -------------------------------------------------------------
-class RunSource:
+class RunSource(_Resolutions):
     """The records inside a finished run's test records (the plugin's, or a run JSON's).
 
     *tests* is iterated once per question, never kept as a list (a run's journal reads it from
@@ -875,20 +1029,27 @@ class RunSource:
     def tests(self, *, since: float | None = None, slim: bool = False) -> list[dict[str, Any]]:
         return _since([dict(t) for t in self._each()], since, "finished_at")
 
-    def records(self, kind: str, *, limit: int = MAX_RECORDS) -> list[dict[str, Any]]:
+    def records(
+        self,
+        kind: str,
+        *,
+        limit: int = MAX_RECORDS,
+        since: float | None = None,
+        nodeid: str | None = None,
+        keep: RecordFilter | None = None,
+    ) -> list[dict[str, Any]]:
         _check_kind(kind)
         component = next(c for c, k in KINDS.items() if k == kind)
         found = list(self._records(component))
         found.sort(key=lambda r: -float(r.get("ts") or r.get("start") or 0.0))
-        return found[:limit]
+        return _filtered(found, limit, since, nodeid, keep)
 
     def logs(
         self, filters: LogQuery, *, limit: int, nodeid: str | None = None
     ) -> list[dict[str, Any]]:
-        found = [
-            r for r in self.records("log") if _nodeid_has(r, nodeid) and filters.matches(r.get)
-        ]
-        return found[:limit]
+        return self.records(
+            "log", limit=limit, nodeid=nodeid, keep=lambda r: filters.matches(r.get)
+        )
 
     def error_groups(self, *, since: float | None = None) -> list[dict[str, Any]]:
         """Each group also lists ``test_indexes``: the positions of its tests in the run."""
@@ -898,15 +1059,18 @@ class RunSource:
     def alerts(
         self,
         *,
-        keep: AlertFilter | None = None,
+        keep: RecordFilter | None = None,
         since: float | None = None,
         limit: int = views.MAX_ALERTS,
     ) -> list[dict[str, Any]]:
         found = views.unique_alerts(self.records("alert"), self.alert_resolutions)
-        return _kept(found, keep, since, limit)
+        return _filtered(found, limit, since, None, keep)
+
+    def alert_groups(self, *, since: float | None = None) -> list[dict[str, Any]]:
+        return views.alert_groups(self.alerts(since=since), self.alert_resolutions)
 
     def alert_statistics(self) -> dict[str, Any]:
-        return alert_statistics(self.alerts())
+        return alert_statistics(self.alert_groups())
 
     def metric_rows(self, *, since: float | None = None) -> list[views.MetricRow]:
         rows = views.metric_rows_of_tests(self._each())
@@ -918,29 +1082,25 @@ class RunSource:
             counts[component] = sum(1 for _ in self._records(component))
         return dict(counts)
 
-    def resolve(self, what: str, key: str, notes: str | None = None) -> dict[str, Any]:
-        """Keep the resolution in the store the source was given (a run keeps none itself)."""
-        _check_resolve(what, key, notes)
+    def _where(self) -> str:
+        return "in this run"
+
+    def _groups(self, what: str) -> list[dict[str, Any]]:
+        return self.error_groups() if what == ERROR_GROUP else self.alert_groups()
+
+    def _mark(
+        self,
+        what: str,
+        group: dict[str, Any],
+        key: str,
+        notes: str | None,
+        *,
+        reopen: bool = False,
+    ) -> None:
+        """Kept in the store the source was given (a run's records keep no resolutions)."""
         if self.store is None:
             msg = f"{what} {key!r}: a run's records keep no resolutions; give RunSource a store"
             raise KariDebugError(msg)
-        label = "alert" if what == ALERT else "error group"
-        found = self.alerts() if what == ALERT else self.error_groups()
-        id_key = "alert_id" if what == ALERT else "fingerprint"
-        found = [item for item in found if item[id_key] == key]
-        if not found:
-            msg = f"no {label} {key!r} in this run"
-            raise LookupError(msg)
-        extension = StoreSource._one_extension(found, label, key)
-        if what == ALERT:
-            views.resolve_alert(self.store, extension, key, notes, at=self.clock())
-            self.alert_resolutions = self.store.resolutions("alert", extension_id=self.extension_id)
-            found = self.alerts()
-        else:
-            states = self.error_states
-            if states.store is None:
-                states = views.ErrorStates.of_store(self.store, self.extension_id)
-            states.resolve(extension, key, notes, at=self.clock())
-            self.error_states = views.ErrorStates.of_store(self.store, self.extension_id)
-            found = self.error_groups()
-        return next(i for i in found if i[id_key] == key and i["extension_id"] == extension)
+        _mark_in_store(self.store, what, group, key, notes, reopen=reopen, at=self.clock())
+        self.error_states = views.ErrorStates.of_store(self.store, self.extension_id)
+        self.alert_resolutions = self.store.resolutions(ALERT, extension_id=self.extension_id)

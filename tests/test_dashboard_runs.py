@@ -132,7 +132,8 @@ def test_resolve_with_notes_then_reopen_a_stored_alert_group(store: Store) -> No
     assert (reopened["status"], reopened["resolution_notes"]) == ("active", None)
     # resolving the newest occurrence alone (as `alerts resolve ID` does) resolves the group
     dashboard.resolve_alert(cpu["alert_ids"][0], "newest only")
-    assert dashboard._alert_group(cpu["group"])["status"] == "resolved"
+    [group] = [g for g in dashboard.get_alerts() if g["group"] == cpu["group"]]
+    assert group["status"] == "resolved"
     assert dashboard.reopen_alert(cpu["group"])["status"] == "active"
     kept = store.resolutions("alert", extension_id=EXT)
     assert {r["state"] for r in kept.values()} == {"open"}  # reopened, notes kept

@@ -89,6 +89,10 @@ def _answers(source: RecordSource) -> dict[str, Any]:
         "counts": source.counts(),
         "groups": [{k: g[k] for k in GROUP_FIELDS} for g in source.error_groups()],
         "alerts": [{k: a[k] for k in ALERT_FIELDS} for a in source.alerts()],
+        "alert_groups": [
+            (g["group"], g["occurrences"], g["status"], g["alert_ids"])
+            for g in source.alert_groups()
+        ],
         "statistics": {k: source.alert_statistics()[k] for k in STAT_FIELDS},
         "metric_rows": sorted(source.metric_rows()),
         "warnings": [
@@ -105,6 +109,13 @@ def _answers(source: RecordSource) -> dict[str, Any]:
             for kind in ("log", "metric", "error", "alert")
         },
         "tests": [t["nodeid"] for t in source.tests()],
+        "filtered": [
+            r["error_message"]
+            for r in source.records(
+                "error", since=0.0, nodeid="test_pay", keep=lambda r: "2" in r["error_message"]
+            )
+        ],
+        "newest_two": [r["message"] for r in source.records("log", limit=2)],
     }
 
 
@@ -121,6 +132,8 @@ def test_live_stored_and_run_sources_answer_alike(
     assert live["of_test"] == ["payment failed", "slow backend", "listing items"]
     assert len(live["metric_rows"]) == 3
     assert live["tests"] == list(NODEIDS)
+    assert live["filtered"] == ["price 2 is negative"]
+    assert live["newest_two"] == ["payment failed", "slow backend"]
     for name in live:
         assert stored[name] == live[name], name
         assert run[name] == live[name], name
@@ -142,7 +155,7 @@ def test_sources_keep_the_protocols(
 def test_resolving_through_a_source_shows_in_its_answers(
     recorded: tuple[ExtensionDebugManager, Store, int, list[Any]], index: int
 ) -> None:
-    """An error group and an alert resolved through any source read back resolved."""
+    """An error group and an alert resolved (then reopened) through any source read back so."""
     source = _three(recorded)[index]
     [group] = source.error_groups()
     done = source.resolve(ERROR_GROUP, group["fingerprint"], "validated prices")
@@ -152,6 +165,11 @@ def test_resolving_through_a_source_shows_in_its_answers(
     resolved = source.resolve(ALERT, alert["alert_id"], "queue drained")
     assert (resolved["status"], resolved["resolution_notes"]) == ("resolved", "queue drained")
     assert source.alert_statistics()["by_status"]["resolved"] == 1
+    reopened = source.reopen(ERROR_GROUP, group["fingerprint"])
+    assert (reopened["status"], [g["status"] for g in source.error_groups()]) == ("open", ["open"])
+    again = source.reopen(ALERT, alert["alert_id"])
+    assert (again["status"], again["resolution_notes"]) == ("active", None)
+    assert source.alert_statistics()["by_status"]["resolved"] == 0
     with pytest.raises(LookupError, match="no error group 'ffff'"):
         source.resolve(ERROR_GROUP, "ffff")
     with pytest.raises(LookupError, match="no alert 'nope'"):

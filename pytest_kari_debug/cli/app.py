@@ -15,6 +15,7 @@ import click
 from ..backends import StoreLocation, location_exists, parse_location, redact
 from ..exceptions import ConfigurationError, KariDebugError, StoreError
 from ..optionspec import OptionSpec
+from ..sources import StoreSource
 from ..storage import DEFAULT_STORE, Store
 from ..version import plugin_version
 from .render import to_json
@@ -141,6 +142,11 @@ class Scope:
     extension_id: str | None
     run_id: int | None
     run: dict[str, Any] | None
+
+    @property
+    def source(self) -> StoreSource:
+        """The records in scope, read as the dashboard and the API read them."""
+        return StoreSource(self.store, self.extension_id, self.run_id)
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """``logs``, ``metrics``, ``errors`` and ``alerts``: what the tests and managers recorded.
 
-The figures, statuses and filters are :mod:`pytest_kari_debug.views`' (the dashboard's and the
-HTML report's too); this module picks the records and prints them.
+The records come from the scope's :class:`~pytest_kari_debug.sources.StoreSource`, as the
+dashboard's and the API's do (their figures, statuses and filters are the same); this module
+picks what to show and prints it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from ..alerting import AlertSeverity
 from ..backends import redact
 from ..exceptions import StoreError
 from ..logger import LogQuery
+from ..resolutions import ALERT, ERROR_GROUP
+from ..sources import StoreSource
 from . import daemon
 from .app import CliError, Env, Scope, cli, pass_env, resolve_run
 from .figures import UNITS, figures_of
@@ -41,7 +44,8 @@ from .render import (
 )
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-PAGE = 500
+#: Most log records --follow reads at once (it reads again at once when there were more).
+FOLLOW_BATCH = 5000
 
 
 def _since(text: str | None) -> float | None:
@@ -56,34 +60,6 @@ def _grep(pattern: str | None) -> re.Pattern[str] | None:
     except re.error as exc:
         msg = f"--grep {pattern!r} is not a regular expression ({exc}); escape special characters"
         raise CliError(msg) from None
-
-
-def paged(
-    fetch: Callable[[int | None, int], list[dict[str, Any]]],
-    keep: Callable[[dict[str, Any]], bool] | None,
-    limit: int,
-) -> list[dict[str, Any]]:
-    """Up to *limit* records (newest first) that *keep* accepts, fetched a page at a time.
-
-    *fetch(before_id, size)* returns the next page; without *keep* one page of *limit* does.
-    """
-    found: list[dict[str, Any]] = []
-    before: int | None = None
-    size = limit if keep is None else PAGE
-    while len(found) < limit:
-        page = fetch(before, size)
-        found.extend(record for record in page if keep is None or keep(record))
-        if len(page) < size:
-            break
-        before = page[-1]["record_id"]
-    return found[:limit]
-
-
-def _select(scope: Scope, kind: str, **filters: Any) -> list[dict[str, Any]]:
-    """Records of *kind* in the command's scope (extension and run) matching *filters*."""
-    return scope.store.select_records(
-        kind, extension_id=scope.extension_id, run_id=scope.run_id, **filters
-    )
 
 
 def short_test(nodeid: str | None) -> str:
@@ -232,14 +208,7 @@ def logs_show(
     if scope is None:
         return 0
     cursor = scope.store.last_record_id()
-    found = views.store_logs(
-        scope.store,
-        filters,
-        extension_id=scope.extension_id,
-        run_id=scope.run_id,
-        nodeid=test,
-        limit=limit,
-    )
+    found = scope.source.logs(filters, limit=limit, nodeid=test)
     records = [r for r in reversed(found) if r["record_id"] <= cursor]
     if not records and not follow:
         if env.json:
@@ -295,13 +264,14 @@ def _follow(
     env: Env, scope: Scope, filters: LogQuery, test: str | None, poll: float, *, cursor: int
 ) -> int:
     """Print the log records written after record *cursor*, as they come, until Ctrl-C."""
+    source, after = scope.source, f"s:{cursor}"
     try:
         while True:
-            new = _select(scope, "log", nodeid=test, after_id=cursor, newest_first=False)
-            if new:
-                cursor = new[-1]["record_id"]
-                _print_logs(env, [r for r in new if filters.matches(r.get)])
-            time.sleep(poll)
+            batch = source.logs_after(after, filters, backlog=0, limit=FOLLOW_BATCH, nodeid=test)
+            _print_logs(env, batch.records)
+            if batch.cursor == after:  # nothing new: look again after a pause
+                time.sleep(poll)
+            after = batch.cursor
     except KeyboardInterrupt:
         return 0
 
@@ -352,12 +322,11 @@ def metrics_show(env: Env, hours: float, name_filter: str | None) -> int:
     if scope is None:
         return 0
     since = time.time() - hours * 3600.0
-    recorded = views.metric_aggregates(
-        scope.store.metric_points(extension_id=scope.extension_id, run_id=scope.run_id, since=since)
-    )
+    source = scope.source
+    recorded = views.metric_aggregates(source.metric_rows(since=since))
     rows = [{**stats, "source": "metric"} for stats in recorded.values()]
     figures: list[views.MetricRow] = []
-    for test in scope.store.slim_tests(since, extension_id=scope.extension_id, run_id=scope.run_id):
+    for test in source.tests(since=since, slim=True):
         ts = float(test.get("finished_at") or 0.0)
         for figure, value in figures_of(test).items():
             figures.append((f"test.{figure}", UNITS.get(figure, ""), ts, value))
@@ -548,7 +517,8 @@ def errors_show(env: Env, unresolved: bool, limit: int, since: str | None, test:
     scope = env.scope()
     if scope is None:
         return 0
-    states = views.ErrorStates.of_store(scope.store, scope.extension_id)
+    source = scope.source
+    states = source.error_states()
 
     def status(record: dict[str, Any]) -> str:
         return states.state(
@@ -557,10 +527,8 @@ def errors_show(env: Env, unresolved: bool, limit: int, since: str | None, test:
             float(record.get("ts") or 0.0),
         )[0]
 
-    def fetch(before: int | None, size: int) -> list[dict[str, Any]]:
-        return _select(scope, "error", since=start, nodeid=test, before_id=before, limit=size)
-
-    found = paged(fetch, (lambda r: status(r) != "resolved") if unresolved else None, limit)
+    keep = (lambda r: status(r) != "resolved") if unresolved else None
+    found = source.records("error", limit=limit, since=start, nodeid=test, keep=keep)
     if env.json:
         env.emit([error_dict(r, status(r)) for r in found])
         return 0
@@ -587,18 +555,6 @@ def errors_show(env: Env, unresolved: bool, limit: int, since: str | None, test:
     return 0
 
 
-def _groups(
-    scope: Scope, since: float | None = None, states: views.ErrorStates | None = None
-) -> list[dict[str, Any]]:
-    return views.store_error_groups(
-        scope.store,
-        extension_id=scope.extension_id,
-        run_id=scope.run_id,
-        since=since,
-        states=states,
-    )
-
-
 @errors.command("patterns")
 @click.option("--unresolved", is_flag=True, help="Only groups not resolved (or seen again since)")
 @click.option("--since", metavar="WHEN", help="Only errors since then: 2h, 1d or an ISO date")
@@ -615,7 +571,8 @@ def errors_patterns(env: Env, unresolved: bool, since: str | None) -> int:
     scope = env.scope()
     if scope is None:
         return 0
-    groups = [g for g in _groups(scope, start) if not unresolved or g["status"] != "resolved"]
+    groups = scope.source.error_groups(since=start)
+    groups = [g for g in groups if not unresolved or g["status"] != "resolved"]
     if _answered_without_table(env, groups, "error groups"):
         return 0
     rows = []
@@ -673,6 +630,11 @@ def _resolve_scope(env: Env, what: str) -> Scope:
     return scope
 
 
+def _own(scope: Scope, found: dict[str, Any]) -> StoreSource:
+    """The records of *found*'s own extension: where the API resolves and reopens it too."""
+    return StoreSource(scope.store, str(found["extension_id"]))
+
+
 @errors.command("resolve")
 @click.argument("group")
 @click.option("--notes", metavar="TEXT", help="How it was fixed (kept with the resolution)")
@@ -686,8 +648,8 @@ def errors_resolve(env: Env, group: str, notes: str | None) -> int:
     Examples:
       kari-debug --extension-id my-ext errors resolve 3f2a9c --notes "retry on timeout"
     """
-    states, found = _find_group(env, group)
-    states.resolve(str(found["extension_id"]), str(found["group"]), notes, at=time.time())
+    scope, found = _find_group(env, group)
+    _own(scope, found).resolve(ERROR_GROUP, str(found["group"]), notes)
     result = {
         "group": found["group"],
         "extension_id": found["extension_id"],
@@ -705,16 +667,15 @@ def errors_resolve(env: Env, group: str, notes: str | None) -> int:
     return 0
 
 
-def _find_group(env: Env, group: str) -> tuple[views.ErrorStates, dict[str, Any]]:
-    """The error group *group* names (its id or a unique prefix), with the store's states."""
+def _find_group(env: Env, group: str) -> tuple[Scope, dict[str, Any]]:
+    """The error group *group* names (its id or a unique prefix), and the scope it is in."""
     scope = _resolve_scope(env, f"error group {group!r}")
-    states = views.ErrorStates.of_store(scope.store, scope.extension_id)
-    groups = _groups(scope, states=states)
+    groups = scope.source.error_groups()
     if not groups:
         who = repr(scope.extension_id) if scope.extension_id else "any extension"
         raise CliError(f"no error group {group!r}: no errors recorded for {who} yet")
     try:
-        return states, _unique(groups, "group", group, "error group")
+        return scope, _unique(groups, "group", group, "error group")
     except CliError as exc:
         raise CliError(f"{exc}; see `kari-debug errors patterns`") from None
 
@@ -729,8 +690,8 @@ def errors_reopen(env: Env, group: str) -> int:
     Examples:
       kari-debug --extension-id my-ext errors reopen 3f2a9c
     """
-    states, found = _find_group(env, group)
-    states.reopen(str(found["extension_id"]), str(found["group"]))
+    scope, found = _find_group(env, group)
+    _own(scope, found).reopen(ERROR_GROUP, str(found["group"]))
     result = {"group": found["group"], "extension_id": found["extension_id"],
               "count": found["count"], "status": "open"}  # fmt: skip
     if env.json:
@@ -808,12 +769,7 @@ def alerts_show(
             return False
         return not unresolved or alert["status"] != "resolved"
 
-    groups = views.alert_groups(
-        views.store_alerts(
-            scope.store, extension_id=scope.extension_id, run_id=scope.run_id, since=start
-        ),
-        scope.store.resolutions("alert", extension_id=scope.extension_id),
-    )
+    groups = scope.source.alert_groups(since=start)
     found = [alert_dict(alert) for alert in groups if keep(alert)][:limit]
     if _answered_without_table(env, found, "alerts"):
         return 0
@@ -859,9 +815,7 @@ def alerts_resolve(env: Env, alert_id: str, notes: str | None) -> int:
     """
     scope = _resolve_scope(env, f"alert {alert_id!r}")
     who = repr(env.extension_id) if env.extension_id else "any extension"
-    candidates = views.store_alerts(
-        scope.store, extension_id=scope.extension_id, run_id=scope.run_id
-    )
+    candidates = scope.source.alerts()
     if not candidates:
         msg = f"no alert {alert_id!r}: no alerts recorded for {who} yet"
         raise CliError(msg)
@@ -869,9 +823,7 @@ def alerts_resolve(env: Env, alert_id: str, notes: str | None) -> int:
         found = _unique(candidates, "alert_id", alert_id, "alert")
     except CliError as exc:
         raise CliError(f"{exc}; see `kari-debug alerts show`") from None
-    views.resolve_alert(
-        scope.store, str(found["extension_id"]), str(found["alert_id"]), notes, at=time.time()
-    )
+    _own(scope, found).resolve(ALERT, str(found["alert_id"]), notes)
     if env.json:
         env.emit(
             {
@@ -902,10 +854,7 @@ def alerts_reopen(env: Env, alert_id: str) -> int:
       kari-debug --extension-id my-ext alerts reopen alert-123
     """
     scope = _resolve_scope(env, f"alert {alert_id!r}")
-    groups = views.alert_groups(
-        views.store_alerts(scope.store, extension_id=scope.extension_id, run_id=scope.run_id),
-        scope.store.resolutions("alert", extension_id=scope.extension_id),
-    )
+    groups = scope.source.alert_groups()
     candidates = [{**group, "id": key} for group in groups
                   for key in (group["group"], *group["alert_ids"])]  # fmt: skip
     if not candidates:
@@ -915,9 +864,7 @@ def alerts_reopen(env: Env, alert_id: str) -> int:
         found = _unique(candidates, "id", alert_id, "alert")
     except CliError as exc:
         raise CliError(f"{exc}; see `kari-debug alerts show`") from None
-    views.reopen_alert(
-        scope.store, str(found["extension_id"]), [found["group"], *found["alert_ids"]]
-    )
+    _own(scope, found).reopen(ALERT, str(found["group"]))
     result = {"alert_id": found["id"], "group": found["group"],
               "extension_id": found["extension_id"], "status": "active"}  # fmt: skip
     if env.json:
