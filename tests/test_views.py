@@ -148,8 +148,7 @@ def test_dashboard_cli_and_report_show_the_same_figures(two_runs: Path) -> None:
             run,
             tests,
             sections=sections,
-            error_states=views.ErrorStates.of_store(store, EXT),
-            alert_resolutions=store.resolutions("alert", extension_id=EXT),
+            store=store,
         )
         at_run_end = build_report_model(run, tests, sections=sections)  # as the plugin builds it
         board_groups = dashboard.get_errors()["groups"]

@@ -18,6 +18,8 @@ from .. import figures as figures_catalogue
 from .. import views
 from ..exceptions import KariDebugError
 from ..history import RunHistory
+from ..sources import MAX_RECORDS, RunSource
+from ..storage import Store
 
 FORMAT = "pytest-kari-debug/report"
 VERSION = 1
@@ -573,6 +575,15 @@ def _overhead_text(rows: Sequence[Mapping[str, Any]]) -> str:
 REPORT_FIGURES = ("duration_ms", "cpu_ms", "peak_rss_mb", "peak_memory_mb", "kari_overhead_ms")
 
 
+def _section_states(sections: Mapping[str, Any], store: Store | None) -> views.ErrorStates | None:
+    """Without a store, the group states the run's ``errors`` section kept at its end."""
+    if store is not None:
+        return None
+    section = sections.get("errors")
+    tracked = section.get("groups") if isinstance(section, Mapping) else None
+    return views.ErrorStates.of_groups(tracked if isinstance(tracked, list) else ())
+
+
 # The model -------------------------------------------------------------------------------
 def build_report_model(
     run: Mapping[str, Any],
@@ -582,17 +593,17 @@ def build_report_model(
     diagnostics: Iterable[str] = (),
     limits: ReportLimits | None = None,
     title: str | None = None,
-    error_states: views.ErrorStates | None = None,
-    alert_resolutions: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
+    store: Store | None = None,
     history: RunHistory | None = None,
     row_sink: Callable[[dict[str, Any]], None] | None = None,
 ) -> ReportModel:
     """Assemble the report of one run from its metadata, test records and sections.
 
-    An error group's status comes from *error_states* (``ErrorStates.of_store(store)``: a
-    report rebuilt from the store shows later resolutions), else from the run's ``errors``
-    section (the store's state when the run ended); an alert is resolved when its record
-    says so or *alert_resolutions* (``store.resolutions("alert")``) holds it. *history*
+    Error groups, alerts and metrics are read through a
+    :class:`~pytest_kari_debug.sources.RunSource` of *tests*. A group's or alert's status comes
+    from the *store*'s resolutions (a report rebuilt from the store shows later ones), else
+    from the run's ``errors`` section (the store's state when the run ended) and the alert
+    records. *history*
     (:func:`pytest_kari_debug.history.load_history`) adds each test's recent outcomes,
     its badges (new failure, fixed, flaky) and the flaky tests.
 
@@ -606,7 +617,6 @@ def build_report_model(
     truncated: Counter[str] = Counter()
     dropped: Counter[str] = Counter()
     outcomes: Counter[str] = Counter()
-    alert_records: list[Mapping[str, Any]] = []
     rows: list[dict[str, Any]] = []
     ext_index: dict[str, int] = {}
     summary_rows: list[dict[str, Any]] = []
@@ -628,12 +638,6 @@ def build_report_model(
                     dropped[str(kind)] += int(_num(data.get("dropped")))
         t0 = _num(test.get("started_at")) or None
         test_alerts = [a for a in _records(test, "alerting") if isinstance(a, Mapping)]
-        for alert in test_alerts:
-            record = dict(alert)
-            for key in ("nodeid", "extension_id"):
-                if not record.get(key):
-                    record[key] = test.get(key)
-            alert_records.append(record)
         error_count = sum(count for _, count, _, _ in views.error_occurrences(test))
         counts = {
             "logs": len(_records(test, "logging")),
@@ -720,20 +724,10 @@ def build_report_model(
         else:
             row_sink(row)
 
-    if error_states is None:
-        section = sections.get("errors")
-        tracked = section.get("groups") if isinstance(section, Mapping) else None
-        error_states = views.ErrorStates.of_groups(tracked if isinstance(tracked, list) else ())
-    page_groups = [
-        _page_group(group, error_states, run)
-        for group in views.error_groups_of_tests(tests, error_states)
-    ]
-    alert_records.sort(key=lambda a: -_num(a.get("ts")))
-    alerts = [
-        jsonable(a, 0, limits.text_chars)
-        for a in views.unique_alerts(alert_records, alert_resolutions)
-    ]
-    metrics = list(views.metric_aggregates(views.metric_rows_of_tests(tests)).values())
+    records = RunSource(tests, store=store, error_states=_section_states(sections, store))
+    page_groups = [_page_group(g, records.error_states, run) for g in records.error_groups()]
+    alerts = [jsonable(a, 0, limits.text_chars) for a in records.alerts(limit=MAX_RECORDS)]
+    metrics = list(views.metric_aggregates(records.metric_rows()).values())
     figures_of = summary_rows
     count = len(summary_rows)
     slowest = sorted(range(count), key=lambda i: -figures_of[i]["duration"])[: limits.top]
