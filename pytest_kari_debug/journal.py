@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 
-from .storage import Store, dumps, process_alive
+from .storage import ErrorGrouper, Store, dumps, process_alive
 
 SUFFIX = ".jsonl"
 
@@ -180,11 +180,15 @@ class RunJournal(RunRecords):
                 self.path.parent.rmdir()
 
 
-def recover_journals(store: Store, folder: Path, batch: int = 200) -> list[int]:
+def recover_journals(
+    store: Store, folder: Path, batch: int = 200, error_groups: ErrorGrouper | None = None
+) -> list[int]:
     """Import the journals in *folder* left by runs whose process is gone into *store*.
 
-    Tests the store lacks are added; a run with no end recorded is marked ``crashed``. A
-    journal that cannot be read or imported stays where it is. Returns the recovered runs' ids.
+    Tests the store lacks are added; a run with no end recorded is marked ``crashed``; with
+    *error_groups*, the run's error groups are counted from its stored tests (a killed run
+    never counted its errors). A journal that cannot be read or imported stays where it is.
+    Returns the recovered runs' ids.
     """
     recovered: list[int] = []
     try:
@@ -194,6 +198,8 @@ def recover_journals(store: Store, folder: Path, batch: int = 200) -> list[int]:
     for path in paths:
         try:
             run_id = _recover(store, path, batch)
+            if run_id is not None and error_groups is not None:
+                store.resync_run_errors(run_id, error_groups)
         except (OSError, ValueError, KeyError, TypeError):
             continue
         if run_id is not None:

@@ -27,6 +27,8 @@ from .resolutions import ERROR_GROUP, OPEN, REGRESSED, RESOLVED, check_kind, sta
 from .values import repair, to_jsonable, writable_text
 
 DEFAULT_STORE = Path(".kari-debug") / "kari.db"
+#: Groups test records' errors (:func:`~pytest_kari_debug.views.run_error_groups`).
+ErrorGrouper = Callable[[list[dict[str, Any]]], Iterable[Mapping[str, Any]]]
 
 #: Schema migrations; the schema version is the number of migrations applied.
 MIGRATIONS: list[str] = [
@@ -492,14 +494,15 @@ class Store:
         self,
         document: Mapping[str, Any],
         *,
-        error_groups: Callable[[list[dict[str, Any]]], Iterable[Mapping[str, Any]]] | None = None,
+        error_groups: ErrorGrouper | None = None,
     ) -> ImportResult:
         """Add a run JSON document (``--kari-json``) to the store, in one transaction.
 
         Joined by run uuid: the tests of a shard's document join the run that other shards
         (or the live store) started. A test already stored for that run (same node id and
         end time) is skipped, so importing a document twice changes nothing. *error_groups*
-        groups the added tests' errors, which are added to the run's error groups.
+        groups test records: the run's error groups are then counted again from all its
+        stored tests (:meth:`resync_run_errors`).
         """
         run = document["run"]
         tests = [test for test in document["tests"] if isinstance(test, dict)]
@@ -512,9 +515,7 @@ class Store:
             new = [t for t in tests if (t.get("nodeid"), t.get("finished_at")) not in stored]
             self._insert_tests(db, run_id, new, None)
             if new and error_groups is not None:
-                stamp = time.time()
-                for group in error_groups(new):
-                    self._sync_group(db, run_id, group, stamp, True)
+                self._resync_run_errors(db, run_id, error_groups, time.time())
             if new and run.get("finished_at") is not None:
                 data = {
                     "diagnostics": list(document.get("diagnostics") or []),
@@ -791,6 +792,40 @@ class Store:
             for group in groups:
                 result.append(self._sync_group(db, run_id, group, stamp, accumulate))
         return result
+
+    def resync_run_errors(
+        self, run_id: int, error_groups: ErrorGrouper, *, now: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Count run *run_id*'s error groups again from every test the store holds for it.
+
+        What every writer of a run calls once its tests are in: a shard writing live, a
+        ``kari-debug import`` of another shard's document, the import of a killed run's
+        journal. The counts then always agree with the run's stored tests, whichever mix of
+        them added tests, in whichever order (never counted twice, never left out).
+        *error_groups* groups test records (:func:`~pytest_kari_debug.views.run_error_groups`).
+        Returns what :meth:`sync_error_groups` returns.
+        """
+        stamp = time.time() if now is None else now
+        with self.transaction() as db:
+            return self._resync_run_errors(db, run_id, error_groups, stamp)
+
+    def _resync_run_errors(
+        self, db: Any, run_id: int, error_groups: ErrorGrouper, now: float
+    ) -> list[dict[str, Any]]:
+        # Write first: writers of one run recount it in turn, each seeing the others' tests.
+        db.execute("UPDATE runs SET data = data WHERE id = ?", (run_id,))
+        errors = self._backend.json_value("data", "collected_data", "error_tracking")
+        rows = db.execute(
+            f"SELECT nodeid, extension_id, {errors} FROM tests WHERE run_id = ? ORDER BY id",
+            (run_id,),
+        ).fetchall()
+        tests = [
+            {"nodeid": row[0], "extension_id": row[1],
+             "collected_data": {"error_tracking": json.loads(row[2])}}
+            for row in rows
+            if row[2] not in (None, "null")
+        ]  # fmt: skip
+        return [self._sync_group(db, run_id, group, now, False) for group in error_groups(tests)]
 
     def _sync_group(
         self, db: Any, run_id: int, group: Mapping[str, Any], now: float, accumulate: bool

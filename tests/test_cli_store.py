@@ -5,6 +5,9 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -172,3 +175,81 @@ def test_status_reads_a_postgresql_store(shard_documents: list[Path]) -> None:
         data = json.loads(kari(url, "--format", "json", "status").stdout)
         assert data["store"]["integrity"] == "ok"
         assert data["store"]["size_bytes"] > 0
+
+
+MIXED_A = """
+def test_a1(): raise ValueError("boom")
+def test_a2(): raise ValueError("boom")
+def test_a3(): pass
+"""
+MIXED_B = """
+def test_b1(): raise ValueError("boom")
+def test_b2(): raise KeyError("nope")
+"""
+MIXED_KILLED = """
+import time
+
+def test_k1(): raise ValueError("boom")
+def test_k2():
+    open("k2-started", "w").close()
+    time.sleep(600)
+"""
+
+
+def _error_counts(store_location: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Errors per type of run 'mix-1' as the store counts them, and as its stored tests hold."""
+    from pytest_kari_debug.views import run_error_groups
+
+    with contextlib.closing(Store(store_location)) as store:
+        run = store.get_run("mix-1")
+        assert run is not None
+        counted: dict[str, int] = {}
+        for group in store.error_groups(run_id=run["id"]):
+            assert group["count"] == group["run_count"]  # no other run has errors
+            counted[group["error_type"]] = counted.get(group["error_type"], 0) + group["run_count"]
+        held: dict[str, int] = {}
+        for group in run_error_groups(store.tests(run["id"])):
+            held[group["error_type"]] = held.get(group["error_type"], 0) + group["count"]
+    return counted, held
+
+
+def test_error_counts_agree_when_live_shards_imports_and_a_killed_shard_mix(
+    pytester: pytest.Pytester, store_location: str
+) -> None:
+    """One run fed by a live shard, an imported shard, repeated imports and a shard killed
+    mid-run: its error counts always equal the errors of the tests stored for it."""
+    pytester.makepyfile(shard_a=MIXED_A, shard_b=MIXED_B, shard_k=MIXED_KILLED)
+    shared = ("--kari-debug", "--kari-run-id=mix-1", *QUIET)
+    pytester.runpytest(
+        "shard_a.py", *shared, f"--kari-store={store_location}", "--kari-json=a.json"
+    ).assert_outcomes(passed=1, failed=2)
+    counted, held = _error_counts(store_location)
+    assert counted == held == {"ValueError": 2}
+    pytester.runpytest(
+        "shard_b.py", *shared, "--kari-store=none", "--kari-json=b.json"
+    ).assert_outcomes(failed=2)
+    for _ in range(2):  # the live shard's own document and a second import change nothing
+        done = kari(store_location, "import", "b.json", "a.json")
+        assert done.exit_code == 0, done.output
+        counted, held = _error_counts(store_location)
+        assert counted == held == {"ValueError": 3, "KeyError": 1}
+    killed = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "shard_k.py", *shared, f"--kari-store={store_location}"],
+        cwd=pytester.path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (pytester.path / "k2-started").exists():
+        assert killed.poll() is None, "shard k ended before k2"
+        assert time.monotonic() < deadline, "shard k never got to k2"
+        time.sleep(0.05)
+    killed.kill()
+    killed.wait(timeout=60)
+    counted, held = _error_counts(store_location)
+    assert held == {"ValueError": 4, "KeyError": 1}  # k1 was committed before k2 started
+    # The next run on the store imports the killed shard's journal and recounts the run.
+    pytester.makepyfile(test_next="def test_next(): pass")
+    pytester.runpytest(
+        "test_next.py", "--kari-debug", f"--kari-store={store_location}", *QUIET
+    ).assert_outcomes(passed=1)
+    counted, held = _error_counts(store_location)
+    assert counted == held == {"ValueError": 4, "KeyError": 1}

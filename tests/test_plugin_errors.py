@@ -407,7 +407,7 @@ def explode(self, *args, **kwargs):
     raise RuntimeError("injected fault")
 
 ErrorTracker.record_exception = explode
-Store.sync_error_groups = explode
+Store.resync_run_errors = explode
 """
 
 

@@ -37,6 +37,7 @@ from ..scrub import scrubber_for
 from ..storage import Store, dumps, dumps_record
 from ..values import writable_text
 from ..version import plugin_version
+from ..views import run_error_groups
 from . import SESSION_STARTED
 from .committer import StoreCommitter, close_committer, committer_of
 from .failures import captured_sections, failure_summary, verdict_longrepr
@@ -735,7 +736,8 @@ def _open_store(config: pytest.Config, state: KariState) -> Store | None:
     path = state.settings.store_path
     try:
         state.store = Store(path)
-        recovered = recover_journals(state.store, journal_dir(path, config.rootpath))
+        folder = journal_dir(path, config.rootpath)
+        recovered = recover_journals(state.store, folder, error_groups=run_error_groups)
         if recovered:
             state.diagnose(
                 f"store: imported the journal of {len(recovered)} killed run(s)"

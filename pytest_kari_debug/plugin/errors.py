@@ -14,7 +14,6 @@ from ..exporters.csv_export import write_csv
 from ..journal import RunRecords
 from ..views import run_error_groups, short_text
 from .core import iter_records
-from .sharing import run_uuid
 from .state import STATE, KariState, guard, register_when_sessions
 
 #: Groups listed in the terminal summary.
@@ -127,9 +126,9 @@ def _finish(
     run_id = state.run_id
     if store is not None and run_id is not None:
         with guard(config, "syncing error groups with the store"):
-            # Shards of one run (--kari-run-id) each add their own errors to the run's.
-            shared = run_uuid(config) is not None
-            synced = store.sync_error_groups(run_id, groups, accumulate=shared)
+            # Counted from every test the store holds for the run: other shards' (live or
+            # imported) included, whatever their order, none twice.
+            synced = store.resync_run_errors(run_id, run_error_groups)
             stored = {(g["extension_id"], g["fingerprint"]): g for g in synced}
         with guard(config, "reading the error trend from the store"):
             trend = store.error_trend(runs=TREND_RUNS, until_run=run_id)
