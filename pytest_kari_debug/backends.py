@@ -129,15 +129,15 @@ class SQLiteBackend:
             raise StoreError(msg) from exc
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[SQLiteCursor]:
         with self.lock, self._db:
-            yield self._db
+            yield SQLiteCursor(self._db)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self.lock:
             self._db.row_factory = sqlite3.Row
             try:
-                return self._db.execute(sql, params).fetchall()
+                return self._db.execute(sql, _sqlite_params(params)).fetchall()
             finally:
                 self._db.row_factory = None
 
@@ -146,7 +146,7 @@ class SQLiteBackend:
             return int(db.execute(sql, params).lastrowid or 0)
 
     @staticmethod
-    def inserted_id(db: sqlite3.Connection, sql: str, params: Sequence[Any]) -> int:
+    def inserted_id(db: SQLiteCursor, sql: str, params: Sequence[Any]) -> int:
         return int(db.execute(sql, params).lastrowid or 0)
 
     def schema_version(self) -> int:
@@ -257,6 +257,40 @@ class SQLiteBackend:
     @staticmethod
     def contains(haystack: str) -> str:
         return f"instr({haystack}, ?) > 0"
+
+
+def _sqlite_params(params: Sequence[Any]) -> Sequence[Any]:
+    """Parameters SQLite's driver takes: text UTF-8 cannot hold (a lone surrogate from a
+    non-UTF-8 file name, say) backslash-escaped, as PostgreSQL's are (:func:`_pg_value`)."""
+    for value in params:
+        if type(value) is str and not value.isascii():
+            return [_utf8(v) if type(v) is str else v for v in params]
+    return params
+
+
+def _utf8(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+class SQLiteCursor:
+    """What :meth:`SQLiteBackend.transaction` hands out: the connection's execute calls, any
+    text a parameter (run metadata, notes, names: text from outside a test record)."""
+
+    __slots__ = ("_db",)
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self._db.execute(sql, _sqlite_params(params))
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> sqlite3.Cursor:
+        """Rows of records, their text already made writable (``storage._record_row``)."""
+        return self._db.executemany(sql, rows)
 
 
 def _sqlite_ddl(statement: str) -> str:

@@ -45,7 +45,7 @@ def busy() -> Iterator[ExtensionDebugManager]:
     metrics = manager.get_metrics_collector()
     for value in (100.0, 200.0, 300.0):
         metrics.record_metric("response_time", value, "ms")
-    metrics.record_metric("queue.depth{a=\"b\"}", 1e308, "")
+    metrics.record_metric('queue.depth{a="b"}', 1e308, "")
     manager.get_error_tracker().record_error("ValueError", 'bad "input", 42')
     manager.get_alert_manager().raise_alert(
         "high_cpu", "high", "High CPU", "cpu 95%", "cpu_percent", 95.0, 80.0

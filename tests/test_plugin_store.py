@@ -191,3 +191,39 @@ def test_the_password_of_a_store_url_is_in_no_output(pytester: pytest.Pytester) 
             args = store.runs()[0]["args"]
         assert any("postgresql://postgres:***@" in arg for arg in args)
         assert not any(password in arg for arg in args)
+
+
+def test_a_non_utf8_project_folder_is_stored_on_both_backends(
+    pytester: pytest.Pytester, store_location: str
+) -> None:
+    """A rootdir whose name is not UTF-8 (its run metadata and default extension id hold a
+    lone surrogate) is stored with every test, escaped, on SQLite and PostgreSQL."""
+    import os
+    import subprocess
+    import sys
+
+    folder = pytester.path / os.fsdecode(b"proj-\xff")
+    folder.mkdir()
+    (folder / "pytest.ini").write_text("[pytest]\n")
+    (folder / "test_a.py").write_text(
+        "def test_a(kari_logger):\n    kari_logger.info('x')\n\ndef test_b():\n    assert 0\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--kari-debug",
+         f"--kari-store={store_location}"],
+        cwd=folder, capture_output=True, text=True, errors="replace", timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "diagnostics" not in done.stdout, done.stdout
+    with contextlib.closing(Store(store_location)) as store:
+        (run,) = store.runs()
+        assert run["rootdir"].endswith("proj-\\udcff")
+        assert run["status"] == "finished"
+        tests = store.tests(run["id"])
+        assert [(t["nodeid"], t["outcome"]) for t in tests] == [
+            ("test_a.py::test_a", "passed"),
+            ("test_a.py::test_b", "failed"),
+        ]
+        assert store.extensions() == ["proj-\\udcff"]
+        (group,) = store.error_groups(run_id=run["id"])
+        assert group["extension_id"] == "proj-\\udcff"

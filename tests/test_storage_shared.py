@@ -278,3 +278,62 @@ def test_hostile_text_round_trips_on_both_backends(store: Store) -> None:
     ]
     assert len(store.select_records("log", levels=["error"], nodeid="test[")) == 1
     assert store.run_summaries()[0]["outcomes"] == {"failed": 1}
+
+
+#: A lone surrogate (a non-UTF-8 file name), NUL, non-ASCII and SQL in one string.
+HOSTILE = "h\udcff\x00é🙂'; DROP TABLE runs; --"
+
+
+def _kept(value: Any) -> None:
+    """*value* is *HOSTILE* as the store keeps it: writable UTF-8, nothing else lost."""
+    assert isinstance(value, str)
+    value.encode("utf-8")  # no lone surrogate left
+    assert value.startswith("h\\udcff")
+    assert value.endswith("é🙂'; DROP TABLE runs; --")
+
+
+def test_hostile_text_outside_test_records_is_kept_on_both_backends(store: Store) -> None:
+    """Run metadata, progress, diagnostics, alerts, error groups, resolutions and their notes
+    and baseline names take any text: stored, found again by the same text, read back."""
+    run_id = store.begin_run(
+        {"uuid": HOSTILE, "started_at": 1.0, "rootdir": HOSTILE, "args": [HOSTILE],
+         "git_commit": HOSTILE, "git_branch": HOSTILE, "host": HOSTILE,
+         "python_version": HOSTILE, "pytest_version": HOSTILE, "plugin_version": HOSTILE}
+    )  # fmt: skip
+    store.set_run_progress(run_id, {"collected": 1, "running": [{"nodeid": HOSTILE}]})
+    store.finish_run(run_id, finished_at=2.0, exit_status=0, data={"diagnostics": [HOSTILE]})
+    store.write_records(
+        "alert", HOSTILE, [{"ts": 1.5, "name": HOSTILE, "level": HOSTILE, "message": HOSTILE,
+                            "session_id": HOSTILE}], run_id=run_id,
+    )  # fmt: skip
+    columns = ("extension_id", "fingerprint", "error_type", "message", "template", "category")
+    group = dict.fromkeys((*columns, "culprit"), HOSTILE)
+    (synced,) = store.sync_error_groups(run_id, [{**group, "count": 2, "sample": {"m": HOSTILE}}])
+    store.resolve_error_group(synced["id"], notes=HOSTILE)
+    store.resolve("alert", HOSTILE, HOSTILE, notes=HOSTILE, at=3.0)
+    store.save_baseline(HOSTILE, {"created_at": 4.0, "tests": {HOSTILE: {"call_ms": 1.0}}}, run_id)
+
+    run = store.get_run(HOSTILE)  # found by the same text
+    assert run is not None
+    assert run["id"] == run_id
+    for column in ("uuid", "rootdir", "git_commit", "git_branch", "host", "python_version"):
+        _kept(run[column])
+    _kept(run["args"][0])
+    _kept(run["data"]["diagnostics"][0])
+    _kept(run["data"]["progress"]["running"][0]["nodeid"])
+    (alert,) = store.select_records("alert", extension_id=HOSTILE)
+    for key in ("name", "level", "message", "session_id"):
+        _kept(alert[key])
+    (stored,) = store.error_groups(extension_id=HOSTILE)
+    for key in ("fingerprint", "error_type", "message", "template", "category", "culprit"):
+        _kept(stored[key])
+    _kept(stored["notes"])
+    assert stored["status"] == "resolved"
+    _kept(stored["sample"]["m"])
+    assert store.get_error_group(HOSTILE) is not None
+    ((extension, key), resolution) = next(iter(store.resolutions("alert").items()))
+    for text in (extension, key, resolution["notes"]):
+        _kept(text)
+    assert store.load_baseline(HOSTILE)["tests"]  # type: ignore[index]
+    _kept(store.baselines()[0]["name"])
+    assert len(store.runs()) == 1  # the SQL in the text stayed text
