@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .exceptions import ConfigurationError, KariDebugError
-from .rules import AlertSeverity
+from .model import AlertSeverity
 from .values import safe_str, truncate_text, writable_text
 
 if TYPE_CHECKING:  # the senders import their libraries when they send

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .exceptions import ConfigurationError
+from .model import LOG_LEVEL_NAMES
 
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_REDACT_FIELDS = (
     "password",
     "passwd",
@@ -259,8 +259,8 @@ def _check_field(name: str, value: Any) -> None:
             for pattern in value:
                 compile_user_pattern(pattern)
         return
-    if name == "log_level" and (not isinstance(value, str) or value.upper() not in LOG_LEVELS):
-        _fail(name, value, f"one of {', '.join(LOG_LEVELS)}")
+    if name == "log_level" and (not isinstance(value, str) or value.upper() not in LOG_LEVEL_NAMES):
+        _fail(name, value, f"one of {', '.join(LOG_LEVEL_NAMES)}")
 
 
 def _check_range(name: str, value: float) -> None:
@@ -288,7 +288,6 @@ CONFIG_FIELDS: tuple[str, ...] = tuple(field_names())
 __all__ = [
     "CONFIG_FIELDS",
     "DEFAULT_REDACT_FIELDS",
-    "LOG_LEVELS",
     "DebugConfiguration",
     "documented",
     "field_help",

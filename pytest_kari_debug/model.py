@@ -16,6 +16,7 @@ Version history of a test record (``record_version``) and of a run document (``v
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -89,12 +90,52 @@ _SPELLINGS = {
     spelling: kind for kind in Kind for spelling in (kind.value, _RECORD[kind], _RECORD[kind] + "s")
 }
 
-#: Alert severities, lowest first.
-SEVERITIES = ("low", "medium", "high", "critical")
-#: Log level names and their numbers (``logging``'s).
+
+@functools.total_ordering
+class AlertSeverity(enum.Enum):
+    """How bad an alert is; severities are ordered LOW < MEDIUM < HIGH < CRITICAL."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        """1 for LOW up to 4 for CRITICAL."""
+        return ALERT_SEVERITIES.index(self.value) + 1
+
+    def __lt__(self, other: object) -> bool:
+        if not isinstance(other, AlertSeverity):
+            return NotImplemented
+        return self.rank < other.rank
+
+    @classmethod
+    def parse(cls, value: str | AlertSeverity) -> AlertSeverity:
+        """Return the severity named *value* (case-insensitive)."""
+        if isinstance(value, AlertSeverity):
+            return value
+        if isinstance(value, str):
+            found = cls.__members__.get(value.strip().upper())
+            if found is not None:
+                return found
+        accepted = ", ".join(s.value for s in cls)
+        msg = f"unknown alert severity {value!r}; accepted: {accepted}"
+        raise ConfigurationError(msg)
+
+
+#: Alert severity names, lowest first.
+ALERT_SEVERITIES: tuple[str, ...] = tuple(s.value for s in AlertSeverity)
+#: Alert severity names, worst first (the order views list them in).
+ALERT_SEVERITIES_WORST_FIRST: tuple[str, ...] = ALERT_SEVERITIES[::-1]
+#: Log level names and their numbers (``logging``'s), lowest first.
 LOG_LEVELS: Mapping[str, int] = MappingProxyType(
     {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 )
+#: Log level names as log records spell them, lowest first.
+LOG_LEVEL_NAMES: tuple[str, ...] = tuple(name.upper() for name in LOG_LEVELS)
+#: Other spellings accepted for a log level name.
+LOG_LEVEL_ALIASES: Mapping[str, str] = MappingProxyType({"WARN": "WARNING", "FATAL": "CRITICAL"})
 #: Comparison operators of rules and thresholds.
 OPERATORS: Mapping[str, Callable[[float, float], bool]] = MappingProxyType(
     {
@@ -105,6 +146,10 @@ OPERATORS: Mapping[str, Callable[[float, float], bool]] = MappingProxyType(
         "==": operator.eq,
         "!=": operator.ne,
     }
+)
+#: Other spellings accepted for a comparison operator.
+OPERATOR_ALIASES: Mapping[str, str] = MappingProxyType(
+    {"gt": ">", "ge": ">=", "gte": ">=", "lt": "<", "le": "<=", "lte": "<=", "eq": "==", "ne": "!="}
 )
 MIB = 1024.0 * 1024.0
 

@@ -19,7 +19,6 @@ test record, :class:`StaticFigures` a plain mapping.
 
 from __future__ import annotations
 
-import enum
 import fnmatch
 import math
 import re
@@ -43,61 +42,7 @@ from .figures import (
     figure_spec,
     known_figures,
 )
-from .model import LOG_LEVELS, MIB, OPERATORS
-
-
-class AlertSeverity(enum.Enum):
-    """How bad an alert is; severities are ordered LOW < MEDIUM < HIGH < CRITICAL."""
-
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        return _RANK[self]
-
-    def __lt__(self, other: object) -> bool:
-        if not isinstance(other, AlertSeverity):
-            return NotImplemented
-        return self.rank < other.rank
-
-    def __le__(self, other: object) -> bool:
-        if not isinstance(other, AlertSeverity):
-            return NotImplemented
-        return self.rank <= other.rank
-
-    def __gt__(self, other: object) -> bool:
-        if not isinstance(other, AlertSeverity):
-            return NotImplemented
-        return self.rank > other.rank
-
-    def __ge__(self, other: object) -> bool:
-        if not isinstance(other, AlertSeverity):
-            return NotImplemented
-        return self.rank >= other.rank
-
-    @classmethod
-    def parse(cls, value: str | AlertSeverity) -> AlertSeverity:
-        """Return the severity named *value* (case-insensitive)."""
-        if isinstance(value, AlertSeverity):
-            return value
-        if isinstance(value, str):
-            found = cls.__members__.get(value.strip().upper())
-            if found is not None:
-                return found
-        accepted = ", ".join(s.value for s in cls)
-        msg = f"unknown alert severity {value!r}; accepted: {accepted}"
-        raise ConfigurationError(msg)
-
-
-_RANK = {
-    AlertSeverity.LOW: 1,
-    AlertSeverity.MEDIUM: 2,
-    AlertSeverity.HIGH: 3,
-    AlertSeverity.CRITICAL: 4,
-}
+from .model import LOG_LEVELS, MIB, OPERATORS, AlertSeverity
 
 
 def _number(value: Any) -> float | None:

@@ -35,6 +35,7 @@ from .exporters.bundle import session_tests
 from .logger import LEVELS, LogQuery, LogRecord
 from .manager import STATUS_ORDER, DebugSession, ExtensionDebugManager
 from .metrics import SAMPLE_FIELDS
+from .model import ALERT_SEVERITIES
 from .resolutions import ALERT, ERROR_GROUP
 from .storage import RECORD_KINDS, Store
 
@@ -254,7 +255,7 @@ def alert_statistics(alerts: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 
 def known_severities(alerts: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     """Alerts per known severity (as the live alert manager's statistics count them)."""
-    return {k: n for k, n in views.severity_counts(alerts).items() if k in views.SEVERITIES}
+    return {k: n for k, n in views.severity_counts(alerts).items() if k in ALERT_SEVERITIES}
 
 
 def error_analysis(groups: list[dict[str, Any]]) -> dict[str, Any]:

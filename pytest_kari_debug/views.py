@@ -34,6 +34,7 @@ from .errors.grouping import (
 )
 from .exceptions import ConfigurationError, KariDebugError
 from .logger import LEVELS, LogQuery, level_name, level_number, to_epoch
+from .model import ALERT_SEVERITIES_WORST_FIRST
 from .resolutions import (
     ALERT,
     ERROR_GROUP,
@@ -55,7 +56,6 @@ __all__ = [
     "OPEN",
     "REGRESSED",
     "RESOLVED",
-    "SEVERITIES",
     "STATUS_FILTERS",
     "ErrorStates",
     "alert_group_key",
@@ -371,7 +371,6 @@ def error_groups_of_tests(
 
 # Alerts ----------------------------------------------------------------------------------
 #: Alert severities, worst first.
-SEVERITIES = tuple(s.value for s in sorted(AlertSeverity, reverse=True))
 
 
 def severity_rank(value: Any) -> int:
@@ -384,7 +383,7 @@ def severity_rank(value: Any) -> int:
 
 def severity_counts(alerts: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     """Alerts per severity: every known one, worst first, then others alphabetically."""
-    counts = dict.fromkeys(SEVERITIES, 0)
+    counts = dict.fromkeys(ALERT_SEVERITIES_WORST_FIRST, 0)
     other: dict[str, int] = {}
     for alert in alerts:
         severity = str(alert.get("severity") or "unknown").lower()

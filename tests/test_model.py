@@ -80,10 +80,63 @@ def test_store_record_kinds_are_the_model_kinds() -> None:
 
 
 def test_severities_are_the_alert_severities() -> None:
-    """The shared severity vocabulary is the alert severities, lowest first."""
-    from pytest_kari_debug.model import SEVERITIES
+    """The alert severity vocabulary is AlertSeverity's values, lowest first; views list them
+    worst first under a name of their own."""
+    from pytest_kari_debug.model import ALERT_SEVERITIES, ALERT_SEVERITIES_WORST_FIRST
 
-    assert tuple(s.value for s in sorted(AlertSeverity)) == SEVERITIES
+    assert tuple(s.value for s in sorted(AlertSeverity)) == ALERT_SEVERITIES
+    assert ALERT_SEVERITIES == ("low", "medium", "high", "critical")
+    assert ALERT_SEVERITIES_WORST_FIRST == ("critical", "high", "medium", "low")
+
+
+def test_alert_severities_order_and_refuse_other_types() -> None:
+    """Severities compare by rank in every direction; a comparison with a string is a TypeError."""
+    low, high = AlertSeverity.LOW, AlertSeverity.HIGH
+    assert low < high
+    assert low <= high
+    assert low <= low
+    assert high > low
+    assert high >= low
+    assert not high < low
+    assert not high <= low
+    assert not low > high
+    assert not low >= high
+    assert [s.rank for s in AlertSeverity] == [1, 2, 3, 4]
+    with pytest.raises(TypeError):
+        assert low < "high"  # type: ignore[operator]
+    with pytest.raises(ConfigurationError, match="accepted: low, medium, high, critical"):
+        AlertSeverity.parse("severe")
+
+
+def test_shared_vocabulary_is_defined_once() -> None:
+    """Log levels, alert severities and operators come from model wherever they are used, and
+    no module keeps a name ``SEVERITIES`` that means different things in different places."""
+    import importlib
+    import pkgutil
+
+    import pytest_kari_debug
+    from pytest_kari_debug import alerting, channels, config, logger, model, rules
+    from pytest_kari_debug.cli import views as cli_views
+    from pytest_kari_debug.metrics import MetricsCollector
+
+    assert rules.AlertSeverity is model.AlertSeverity is alerting.AlertSeverity
+    assert channels.AlertSeverity is model.AlertSeverity
+    assert {name.upper(): n for name, n in model.LOG_LEVELS.items()} == logger.LEVELS
+    assert tuple(logger.LEVELS) == model.LOG_LEVEL_NAMES
+    assert logger.level_number("warn") == logger.level_number("WARNING") == 30
+    with pytest.raises(ConfigurationError, match="DEBUG, INFO, WARNING, ERROR, CRITICAL"):
+        config.DebugConfiguration(log_level="TRACE")
+    assert cli_views.ALERT_SEVERITIES is model.ALERT_SEVERITIES
+    collector = MetricsCollector("ops")
+    for spelling in (*model.OPERATORS, *model.OPERATOR_ALIASES):
+        collector.set_threshold("m", spelling, 1.0)
+    with pytest.raises(ConfigurationError, match="accepted: >, >=, <, <=, ==, !=, gt, ge"):
+        collector.set_threshold("m", "~", 1.0)
+    for info in pkgutil.walk_packages(pytest_kari_debug.__path__, "pytest_kari_debug."):
+        if info.name.startswith(("pytest_kari_debug.plugin", "pytest_kari_debug.api")):
+            continue  # pytest / the API's optional dependencies; neither defines vocabulary
+        module = importlib.import_module(info.name)
+        assert "SEVERITIES" not in vars(module), info.name
 
 
 def test_units_convert_to_base_units() -> None:
@@ -188,13 +241,15 @@ def test_newer_or_foreign_documents_are_refused() -> None:
 
 
 def test_model_is_at_the_bottom_of_the_layers() -> None:
-    """An import-linter contract places model in the lowest layer above the exceptions."""
+    """An import-linter contract places model alone in the lowest layer above the exceptions
+    (config and the other small modules read the vocabulary from it)."""
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     config = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
     contracts = config["tool"]["importlinter"]["contracts"]
     layers = next(c for c in contracts if c["type"] == "layers")["layers"]
-    assert "(model)" in layers[-2]
+    assert layers[-2] == "(model)"
     assert layers[-1] == "exceptions"
-    assert layers[-3] == "(figures)"
+    assert "config" in layers[-3].split(" : ")
+    assert layers.index("(figures)") < len(layers) - 3
     forbidden = next(c for c in contracts if c["name"] == "pytest stays in the plugin layer")
     assert "pytest_kari_debug.model" in forbidden["source_modules"]

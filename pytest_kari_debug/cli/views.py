@@ -24,6 +24,7 @@ from ..alerting import AlertSeverity
 from ..backends import redact
 from ..exceptions import StoreError
 from ..logger import LogQuery
+from ..model import ALERT_SEVERITIES, LOG_LEVEL_NAMES
 from ..resolutions import ALERT, ERROR_GROUP
 from ..sources import StoreSource
 from . import daemon
@@ -43,7 +44,6 @@ from .render import (
     table,
 )
 
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 #: Most log records --follow reads at once (it reads again at once when there were more).
 FOLLOW_BATCH = 5000
 
@@ -146,7 +146,7 @@ def log_line(record: dict[str, Any]) -> str:
 @logs.command("show")
 @click.option(
     "--level",
-    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    type=click.Choice(LOG_LEVEL_NAMES, case_sensitive=False),
     help="Lowest level shown (that level and above)",
 )
 @click.option(
@@ -707,7 +707,6 @@ def alerts() -> None:
     """Alerts fired during tests and by live managers, and their resolution."""
 
 
-SEVERITIES = tuple(s.value for s in AlertSeverity)
 
 
 def alert_dict(alert: dict[str, Any]) -> dict[str, Any]:
@@ -741,7 +740,7 @@ def alert_dict(alert: dict[str, Any]) -> dict[str, Any]:
 @alerts.command("show")
 @click.option(
     "--severity",
-    type=click.Choice(SEVERITIES, case_sensitive=False),
+    type=click.Choice(ALERT_SEVERITIES, case_sensitive=False),
     help="Lowest severity shown (that severity and above)",
 )
 @click.option("--unresolved", is_flag=True, help="Only alerts not resolved")

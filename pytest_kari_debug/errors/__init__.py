@@ -17,12 +17,11 @@ from .classify import (
     ErrorClassifier,
 )
 from .grouping import ErrorGroup, ErrorRecord, normalize_message, trend_direction
-from .tracker import SEVERITIES, ErrorAnalysis, ErrorTracker
+from .tracker import ErrorAnalysis, ErrorTracker
 
 __all__ = [
     "CATEGORIES",
     "DEFAULT_CLASSIFIER",
-    "SEVERITIES",
     "SUGGESTIONS",
     "CategoryRule",
     "Classification",

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..component import Component, export_text
 from ..context import CURRENT_SESSION, SessionInfo
+from ..model import LOG_LEVELS
 from ..scrub import scrubber_for
 from ..values import ValueSerializer, clean_text, safe_repr
 from .capture import (
@@ -36,7 +37,6 @@ from .grouping import (
 )
 
 #: Accepted severities of an error record (its ``level``).
-SEVERITIES = ("debug", "info", "warning", "error", "critical")
 #: Error groups kept per tracker; errors of further new fingerprints are only counted.
 MAX_GROUPS = 5000
 #: Test ids and session ids remembered per group (the counts stop growing past it).
@@ -707,9 +707,9 @@ def _check_severity(severity: str | None) -> str:
     if severity is None:
         return "error"
     text = getattr(severity, "value", severity)
-    if isinstance(text, str) and text.lower() in SEVERITIES:
+    if isinstance(text, str) and text.lower() in LOG_LEVELS:
         return text.lower()
-    msg = f"severity must be one of {', '.join(SEVERITIES)} (or None), got {severity!r}"
+    msg = f"severity must be one of {', '.join(LOG_LEVELS)} (or None), got {severity!r}"
     raise ValueError(msg)
 
 
@@ -732,7 +732,6 @@ def _check_fingerprint(fingerprint: str | Sequence[str] | None) -> list[str] | N
 
 
 __all__ = [
-    "SEVERITIES",
     "ErrorAnalysis",
     "ErrorTracker",
 ]

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..exceptions import ExportError
+from ..model import LOG_LEVEL_NAMES
 from ..values import encode_text, repair, to_jsonable
 from .csv_export import render_csv
 from .logs_export import logs_to_csv, with_drops
@@ -52,7 +53,6 @@ ACCEPTED = {
     "text/*": "csv",
     "*/*": "json",
 }
-LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 METRIC_COLUMNS = ("ts", "name", "value", "unit", "session_id", "labels", "source")
 ERROR_COLUMNS = ("ts", "error_type", "error_message", "fingerprint", "category", "culprit",
                  "level", "session_id", "nodeid", "suggestion")  # fmt: skip
@@ -202,7 +202,7 @@ class _LiveCollector:
                 "kari_live_log_records", "Log records kept, by level", labels=["extension", "level"]
             )
             counts = overview.get("log_levels") or {}
-            for level in LEVELS:
+            for level in LOG_LEVEL_NAMES:
                 levels.add_metric([ext, level], float(counts.get(level, 0)))
             yield levels
         if kind in ("errors", "all"):

@@ -8,12 +8,13 @@ from typing import Any
 
 from ..context import SessionInfo
 from ..exceptions import ConfigurationError
+from ..model import LOG_LEVEL_ALIASES, LOG_LEVEL_NAMES, LOG_LEVELS
 from .correlation import LogContext
 
-LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
+LEVELS = {name: LOG_LEVELS[name.lower()] for name in LOG_LEVEL_NAMES}
 LEVEL_NAMES = {number: name for name, number in LEVELS.items()}
 #: Accepted spellings of level names beyond the canonical five.
-_LEVEL_ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}
+_LEVEL_ALIASES = LOG_LEVEL_ALIASES
 
 
 #: Name of the extra record made for drops in exports (see exporters/logs_export.py).

@@ -23,6 +23,7 @@ exactly: :mod:`.memtrace` freezes the objects of earlier code while a memory ses
 
 from __future__ import annotations
 
+from ..model import MIB
 from ..stats import quantile
 from .core import (
     MAX_BREACHES,
@@ -32,10 +33,9 @@ from .core import (
     USS_EVERY_SECONDS,
     MetricsCollector,
 )
-from .readings import MIB, Reading
+from .readings import Reading
 from .records import (
     SAMPLE_FIELDS,
-    SEVERITIES,
     MetricAggregate,
     MetricPoint,
     Threshold,
@@ -49,7 +49,6 @@ __all__ = [
     "MAX_SESSION_SAMPLES",
     "MIB",
     "SAMPLE_FIELDS",
-    "SEVERITIES",
     "USS_EVERY_SECONDS",
     "MetricAggregate",
     "MetricPoint",

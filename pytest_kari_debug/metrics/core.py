@@ -20,15 +20,13 @@ from .. import memtrace, selfcost
 from ..component import Component, export_text
 from ..context import CURRENT_SESSION, SessionInfo
 from ..exceptions import ConfigurationError
+from ..model import ALERT_SEVERITIES, MIB, OPERATOR_ALIASES, OPERATORS
 from ..naming import sanitize_metric_name
 from ..stats import quantile
 from ..values import clean_text, label_text
-from .readings import _PROBE, MIB, Reading, _resources
+from .readings import _PROBE, Reading, _resources
 from .records import (
-    _OP_ALIASES,
-    _OPS,
     SAMPLE_FIELDS,
-    SEVERITIES,
     MetricAggregate,
     MetricPoint,
     Threshold,
@@ -607,9 +605,9 @@ class MetricsCollector(Component):
         across) and handed to the alert handler when one is set.
         """
         self._check_name(name)
-        canonical = _OP_ALIASES.get(op, op) if isinstance(op, str) else op
-        if canonical not in _OPS:
-            accepted = ", ".join([*_OPS, *_OP_ALIASES])
+        canonical = OPERATOR_ALIASES.get(op, op) if isinstance(op, str) else op
+        if canonical not in OPERATORS:
+            accepted = ", ".join([*OPERATORS, *OPERATOR_ALIASES])
             msg = f"threshold operator {op!r} is not known; accepted: {accepted}"
             raise ConfigurationError(msg)
         if (
@@ -626,7 +624,7 @@ class MetricsCollector(Component):
 
     def remove_threshold(self, name: str, op: str | None = None) -> None:
         """Forget the thresholds of *name* (only the one with *op* when given)."""
-        canonical = _OP_ALIASES.get(op, op) if op is not None else None
+        canonical = OPERATOR_ALIASES.get(op, op) if op is not None else None
         for key in [k for k in self.thresholds if k[0] == name and canonical in (None, k[1])]:
             self.thresholds.pop(key, None)
             self._breached.discard(key)
@@ -744,9 +742,9 @@ class MetricsCollector(Component):
 
 def _severity(value: Any) -> str:
     text = getattr(value, "value", value)
-    if isinstance(text, str) and text.lower() in SEVERITIES:
+    if isinstance(text, str) and text.lower() in ALERT_SEVERITIES:
         return text.lower()
-    msg = f"unknown severity {value!r}; accepted: {', '.join(SEVERITIES)}"
+    msg = f"unknown severity {value!r}; accepted: {', '.join(ALERT_SEVERITIES)}"
     raise ConfigurationError(msg)
 
 

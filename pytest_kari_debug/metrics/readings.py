@@ -10,12 +10,12 @@ from typing import Any
 
 import psutil
 
+from ..model import MIB
+
 try:
     import resource as _resource
 except ImportError:  # Windows
     _resource = None  # type: ignore[assignment]
-
-MIB = 1024.0 * 1024.0
 
 
 # Cheap readings at session boundaries ----------------------------------------------------

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
+
+from ..model import OPERATORS
 
 #: Fields of a sampler point (besides ``ts`` and ``custom``) and their units.
 SAMPLE_FIELDS: dict[str, str] = {
@@ -23,18 +24,6 @@ SAMPLE_FIELDS: dict[str, str] = {
     "net_bytes_sent": "bytes",
     "net_bytes_recv": "bytes",
 }
-
-_OPS: dict[str, Callable[[float, float], bool]] = {
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-}
-_OP_ALIASES = {"gt": ">", "ge": ">=", "gte": ">=", "lt": "<", "le": "<=", "lte": "<=",
-               "eq": "==", "ne": "!="}  # fmt: skip
-SEVERITIES = ("low", "medium", "high", "critical")
 
 
 # Records ---------------------------------------------------------------------------------
@@ -100,7 +89,7 @@ class Threshold:
 
     def breached_by(self, value: float) -> bool:
         """Whether *value* breaks this threshold."""
-        return _OPS[self.op](value, self.value)
+        return OPERATORS[self.op](value, self.value)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the threshold as JSON-able data."""
