@@ -116,7 +116,7 @@ def test_shared_vocabulary_is_defined_once() -> None:
 
     import pytest_kari_debug
     from pytest_kari_debug import alerting, channels, config, logger, model, rules
-    from pytest_kari_debug.cli import views as cli_views
+    from pytest_kari_debug.cli import records as cli_records
     from pytest_kari_debug.metrics import MetricsCollector
 
     assert rules.AlertSeverity is model.AlertSeverity is alerting.AlertSeverity
@@ -126,7 +126,7 @@ def test_shared_vocabulary_is_defined_once() -> None:
     assert logger.level_number("warn") == logger.level_number("WARNING") == 30
     with pytest.raises(ConfigurationError, match="DEBUG, INFO, WARNING, ERROR, CRITICAL"):
         config.DebugConfiguration(log_level="TRACE")
-    assert cli_views.ALERT_SEVERITIES is model.ALERT_SEVERITIES
+    assert cli_records.ALERT_SEVERITIES is model.ALERT_SEVERITIES
     collector = MetricsCollector("ops")
     for spelling in (*model.OPERATORS, *model.OPERATOR_ALIASES):
         collector.set_threshold("m", spelling, 1.0)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from . import flaky, history, live, serve, stored, views
+from . import flaky, history, live, records, serve, stored
 from .app import cli, main
 
 __all__ = ["cli", "main"]
 
 # The command modules register their commands on ``cli`` when imported.
-del flaky, history, live, serve, stored, views
+del flaky, history, live, records, serve, stored

@@ -30,8 +30,8 @@ from ..summaries import comparison_markdown
 from . import exports
 from .app import CliError, Env, cli, pass_env, resolve_run, spec_option
 from .figures import figures_of
+from .records import short_test
 from .render import ago, ms, number, paint, pairs, run_json, run_text, table
-from .views import short_test
 
 
 @cli.group()

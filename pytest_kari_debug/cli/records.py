@@ -707,8 +707,6 @@ def alerts() -> None:
     """Alerts fired during tests and by live managers, and their resolution."""
 
 
-
-
 def alert_dict(alert: dict[str, Any]) -> dict[str, Any]:
     """An alert (:func:`pytest_kari_debug.views.alert_view`) for JSON output, with stable keys."""
     return {
