@@ -155,6 +155,11 @@ class DebugConfiguration:
         return data
 
 
+def is_positive_number(value: Any) -> bool:
+    """Whether *value* is a finite int or float above zero (a bool is not a number here)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and 0 < value < math.inf
+
+
 def compile_user_pattern(pattern: str) -> re.Pattern[str]:
     """Compile one ``redact_patterns`` entry, or raise a ConfigurationError saying why."""
     try:
@@ -292,5 +297,6 @@ __all__ = [
     "documented",
     "field_help",
     "field_names",
+    "is_positive_number",
     "parse_field",
 ]

@@ -9,7 +9,6 @@ live page show them.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -17,7 +16,7 @@ from typing import Any
 
 from . import views
 from .alerting import AlertSeverity
-from .config import DebugConfiguration
+from .config import DebugConfiguration, is_positive_number
 from .exceptions import ConfigurationError, SessionError
 from .logger import LogQuery
 from .manager import ExtensionDebugManager
@@ -63,11 +62,7 @@ def _limit(value: Any, name: str = "limit", upper: int = MAX_LIMIT) -> int:
 
 
 def _window(value: Any) -> float:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not 0 < float(value) < math.inf
-    ):
+    if not is_positive_number(value):
         msg = f"window_seconds must be a finite number > 0, got {value!r}"
         raise ConfigurationError(msg)
     return float(value)

@@ -7,7 +7,13 @@ import dataclasses
 import pytest
 
 from pytest_kari_debug.alerting import AlertingConfiguration
-from pytest_kari_debug.config import DebugConfiguration, field_help, field_names, parse_field
+from pytest_kari_debug.config import (
+    DebugConfiguration,
+    field_help,
+    field_names,
+    is_positive_number,
+    parse_field,
+)
 from pytest_kari_debug.exceptions import ConfigurationError
 
 
@@ -117,3 +123,35 @@ def test_flag_help_is_the_fields_help(pytester: pytest.Pytester) -> None:
     for name in field_names():
         if name != "memory_tracking":  # --kari-memory stands for it
             assert field_help(name) in text, name
+
+
+@pytest.mark.parametrize("value", [1, 0.5, 1e300])
+def test_positive_numbers_are_accepted(value: float) -> None:
+    """A finite int or float above zero is a positive number."""
+    assert is_positive_number(value)
+
+
+@pytest.mark.parametrize("value", [0, -1, 0.0, float("inf"), float("nan"), True, "1", None])
+def test_other_values_are_not_positive_numbers(value: object) -> None:
+    """Zero, negatives, infinity, NaN, bools, strings and None are refused."""
+    assert not is_positive_number(value)
+
+
+def test_window_and_interval_checks_share_the_positive_number_rule() -> None:
+    """The metrics window, the dashboard window and the profiler interval refuse the same
+    values with an error naming the parameter."""
+    from pytest_kari_debug.dashboard import ExtensionDebugDashboard
+    from pytest_kari_debug.manager import ExtensionDebugManager
+    from pytest_kari_debug.metrics import MetricsCollector
+    from pytest_kari_debug.profiler import PerformanceProfiler
+
+    with pytest.raises(ConfigurationError, match="window_seconds must be a finite number > 0"):
+        MetricsCollector("m").aggregate("x", window_seconds=True)
+    with pytest.raises(ConfigurationError, match="interval must be a number of seconds > 0"):
+        PerformanceProfiler("p").start_session(interval=float("nan"))
+    manager = ExtensionDebugManager("dash", DebugConfiguration())
+    try:
+        with pytest.raises(ConfigurationError, match="window_seconds must be a finite number > 0"):
+            ExtensionDebugDashboard(manager).get_metrics(window_seconds=0)
+    finally:
+        manager.stop()

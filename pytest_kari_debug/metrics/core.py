@@ -18,6 +18,7 @@ import psutil
 
 from .. import memtrace, selfcost
 from ..component import Component, export_text
+from ..config import is_positive_number
 from ..context import CURRENT_SESSION, SessionInfo
 from ..exceptions import ConfigurationError
 from ..model import ALERT_SEVERITIES, MIB, OPERATOR_ALIASES, OPERATORS
@@ -538,11 +539,7 @@ class MetricsCollector(Component):
         Only points carrying every given label value count. ``rate_per_second`` is the count
         divided by the window's length.
         """
-        if window_seconds is not None and (
-            isinstance(window_seconds, bool)
-            or not isinstance(window_seconds, (int, float))
-            or not 0 < window_seconds < math.inf
-        ):
+        if window_seconds is not None and not is_positive_number(window_seconds):
             msg = f"window_seconds must be a finite number > 0, got {window_seconds!r}"
             raise ConfigurationError(msg)
         now = self.clock()

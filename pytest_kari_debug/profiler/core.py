@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
 from ..component import Component
+from ..config import is_positive_number
 from ..context import CURRENT_SESSION, SessionInfo, register_session_option
 from ..exceptions import ConfigurationError, SessionError
 from .bottlenecks import rank_bottlenecks
@@ -312,11 +313,7 @@ class PerformanceProfiler(Component):
         if async_mode not in ASYNC_MODES:
             msg = f"start_session async_mode must be one of {ASYNC_MODES}, got {async_mode!r}"
             raise ConfigurationError(msg)
-        if interval is not None and (
-            isinstance(interval, bool)
-            or not isinstance(interval, (int, float))
-            or not 0 < interval < math.inf
-        ):
+        if interval is not None and not is_positive_number(interval):
             msg = f"start_session interval must be a number of seconds > 0, got {interval!r}"
             raise ConfigurationError(msg)
         if isinstance(top_allocations, bool) or not isinstance(top_allocations, int):
