@@ -624,8 +624,10 @@ def python_api_page() -> str:
         for name in documented:
             target = getattr(module, name)
             home = getattr(target, "__module__", module_name) or module_name
+            # An alias (``DashboardError = LiveOnlyError``) is documented under its own name.
+            defined = getattr(target, "__qualname__", name)
             out += [
-                f"::: {home}.{name}",
+                f"::: {home}.{defined}",
                 "    options:",
                 "      heading_level: 3",
                 "      show_root_heading: true",
