@@ -19,7 +19,7 @@ from .component import Component
 from .config import DebugConfiguration
 from .context import CURRENT_SESSION, SESSION_OPTIONS, SessionInfo
 from .diagnostics import Diagnostics
-from .errors import ErrorTracker
+from .errors import ErrorGroup, ErrorTracker
 from .exceptions import ConfigurationError, SessionError
 from .exporters.bundle import (
     ExportBundle,
@@ -31,6 +31,7 @@ from .exporters.bundle import (
 from .logger import ExtensionLogger
 from .metrics import MetricsCollector
 from .profiler import PerformanceProfiler
+from .resolutions import resolution_of, status_of
 from .tracing import ExtensionTracer
 
 STATUS_ORDER = ("healthy", "degraded", "unhealthy")
@@ -444,7 +445,7 @@ class ExtensionDebugManager:
             metrics=self.metrics.export_data(),
             latest_metrics=self.metrics.latest_values(),
             errors=[record.to_dict() for record in reversed(errors)],
-            error_groups=[group.to_dict() for group in self.error_tracker.get_groups()],
+            error_groups=[_group_data(group) for group in self.error_tracker.get_groups()],
             alerts=[alert.to_dict() for alert in reversed(alerts)],
             alert_statistics=self.alert_manager.get_alert_statistics(),
             overview={
@@ -546,3 +547,10 @@ def _check_session_options(configuration: dict[str, Any] | None) -> dict[str, An
             msg = f"debug session option {key!r} must be {kind.__name__}, got {value!r}"
             raise ConfigurationError(msg)
     return dict(configuration)
+
+
+def _group_data(group: ErrorGroup) -> dict[str, Any]:
+    """A tracker's group as exports show it: its status in the words of every view."""
+    data = group.to_dict()
+    data["status"] = status_of(resolution_of(data), data["last_seen"])
+    return data

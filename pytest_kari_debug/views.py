@@ -65,6 +65,7 @@ __all__ = [
     "error_key",
     "error_occurrences",
     "group_points",
+    "group_view",
     "level_floor",
     "live_error_groups",
     "metric_aggregates",

@@ -355,11 +355,11 @@ def test_export_prometheus_parses(client: Any, fmt: str) -> None:
     response = client.get(f"{PREFIX}/export/{LIVE}/all", params={"format": fmt})
     parse = text_string_to_metric_families if fmt == "prometheus" else openmetrics_families
     families = {f.name: f for f in parse(response.text)}
-    value = families["kari_live_metric_value"]
+    value = families["kari_latest_metric_value"]
     assert any(s.labels["metric"] == "queue_depth" and s.value == 6.0 for s in value.samples)
-    levels = {s.labels["level"]: s.value for s in families["kari_live_log_records"].samples}
+    levels = {s.labels["level"]: s.value for s in families["kari_log_records"].samples}
     assert levels["ERROR"] == 1
-    assert any(s.labels["severity"] == "high" for s in families["kari_live_alerts"].samples)
+    assert any(s.labels["severity"] == "high" for s in families["kari_alerts"].samples)
 
 
 def test_export_format_follows_accept(client: Any) -> None:

@@ -321,21 +321,23 @@ def test_export_prometheus_parses_back(store: Path) -> None:
     assert all(family.name.startswith("kari_") for family in families)
 
 
-def test_generic_prometheus_export_holds_tests_and_records(store: Path) -> None:
-    """Without a specialised exporter, gauges cover outcomes, test figures and records."""
+def test_prometheus_export_holds_tests_and_records(store: Path) -> None:
+    """The store's export: test families of the newest run and extension families of the
+    records in scope, in the one naming scheme (base units, ``_total`` counters)."""
     from prometheus_client.parser import text_string_to_metric_families
 
     opened = Store(store, create=False)
     try:
-        data = exports.collect(opened, "my-ext", None)
+        data = exports.collect(opened, "my-ext", None, documents="newest")
+        text = exports.render_prometheus(data, "my-ext", store=opened)
     finally:
         opened.close()
-    text = exports.render_prometheus_generic(data, "my-ext")
     families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert families["kari_tests"].type == "counter"
     outcomes = {s.labels["outcome"]: s.value for s in families["kari_tests"].samples}
     assert outcomes == {"passed": 2.0}
-    last = {s.labels["metric"]: s.value for s in families["kari_metric_last"].samples}
-    assert last["response_time"] == 300.0
+    last = {s.labels["metric"]: s.value for s in families["kari_latest_metric_value"].samples}
+    assert last["response_time"] == 0.3  # 300 ms, in seconds
     durations = {s.labels["test"]: s.value for s in families["kari_test_duration_seconds"].samples}
     assert durations["test_demo.py::test_slow"] >= 0.03
     # bytes are the record's bytes, not a rounded MiB figure scaled back
@@ -349,6 +351,12 @@ def test_generic_prometheus_export_holds_tests_and_records(store: Path) -> None:
     kinds = {s.labels["kind"]: s.value for s in families["kari_records"].samples}
     assert (kinds["error"], kinds["alert"]) == (2.0, 2.0)
     assert kinds["log"] >= 3.0
+    assert families["kari_errors"].type == "counter"
+    assert sum(s.value for s in families["kari_errors"].samples) == 2.0
+    groups = {s.labels["status"]: s.value for s in families["kari_error_groups"].samples}
+    assert sum(groups.values()) >= 1.0
+    severities = {s.labels["severity"] for s in families["kari_alerts"].samples}
+    assert severities
 
 
 def test_export_jaeger_has_traces_and_parent_references(store: Path) -> None:

@@ -96,11 +96,11 @@ def test_metrics_export_parses_with_prometheus_and_openmetrics_parsers(
     hold each metric's newest value; JSON and CSV hold every point."""
     metrics = busy.get_metrics_collector()
     families = {f.name: f for f in parse_prometheus(metrics.export(format="prometheus"))}
-    latest = {s.labels["metric"]: s.value for s in families["kari_live_metric_value"].samples}
-    assert latest["response_time"] == 300.0
+    latest = {s.labels["metric"]: s.value for s in families["kari_latest_metric_value"].samples}
+    assert latest["response_time"] == 0.3  # 300 ms in the base unit, seconds
     assert latest['queue.depth{a="b"}'] == 1e308
     om = {f.name: f for f in parse_openmetrics(metrics.export(format="openmetrics"))}
-    assert "kari_live_metric_value" in om
+    assert "kari_latest_metric_value" in om
     document = json.loads(metrics.export())
     assert [p["value"] for p in document["metrics"]["records"]][:3] == [100.0, 200.0, 300.0]
     rows = [r for r in _csv(metrics.export(format="csv")) if r["source"] == "recorded"]

@@ -1,29 +1,31 @@
 """``kari-debug export``: the store's data as JSON, CSV, Prometheus text or Jaeger JSON.
 
-The package's own exporters (``exporters/prometheus.py``: ``render(tests)``,
-``exporters/jaeger.py``: ``build_jaeger_document(batches)``) are used when installed; without
-them the generic renderers of this module produce the same standard formats from the stored
-records.
+What is in scope is read from the store here; the formats are the package's exporters'
+(``exporters/prometheus.py``, ``exporters/jaeger.py``, ``exporters/otlp.py``), with the same
+names and shapes as a live manager's exports.
 """
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from .. import views
+from ..errors.grouping import Occurrence, error_key, group_errors
+from ..exporters import prometheus
+from ..exporters.bundle import EXPORT_FORMAT
 from ..exporters.csv_export import render_csv
 from ..exporters.jaeger import SpanBatch, build_jaeger_document
 from ..exporters.json_export import build_run_document
 from ..exporters.otlp import build_otlp_json
-from ..figures import figure_spec, values
+from ..model import Kind
+from ..resolutions import ALERT
 from ..storage import Store
 from ..version import plugin_version
 from .render import iso, to_json
 
-EXPORT_FORMAT = "pytest-kari-debug/export"
 RECORD_KINDS = ("log", "metric", "error", "span", "alert", "profile")
 CSV_COLUMNS = (
     "record_id",
@@ -40,16 +42,6 @@ CSV_COLUMNS = (
     "message",
     "data",
 )
-
-
-def _exporter(name: str, *attributes: str) -> list[Any] | None:
-    """The named attributes of ``exporters.<name>``, or ``None`` when any is missing."""
-    try:
-        module = importlib.import_module(f"pytest_kari_debug.exporters.{name}")
-    except ImportError:
-        return None
-    found = [getattr(module, attribute, None) for attribute in attributes]
-    return found if all(item is not None for item in found) else None
 
 
 #: What each format reads: run documents ("all", "newest", "none"), record kinds, and
@@ -175,97 +167,80 @@ def render_csv_export(data: dict[str, Any], kinds: Sequence[str]) -> str:
     return render_csv(rows, CSV_COLUMNS)
 
 
-def render_prometheus(data: dict[str, Any], extension_id: str | None) -> str:
-    """Prometheus text exposition of the newest run in scope.
+def render_prometheus(
+    data: dict[str, Any], extension_id: str | None, *, store: Store | None = None
+) -> str:
+    """Prometheus text exposition of the newest run in scope and of the records in scope.
 
-    With the package's Prometheus exporter, its families over that run's tests; otherwise
-    (or when no run is in scope) gauges built here with prometheus_client.
+    The one naming scheme of :mod:`~pytest_kari_debug.exporters.prometheus`: the test
+    families of the newest run's tests, and the extension families of each extension's
+    records (error groups and alerts with their statuses from *store*'s resolutions), exactly
+    as a live manager's export names them.
     """
-    own = _exporter("prometheus", "render")
-    if own is not None and data["runs"] and data["runs"][0]["tests"]:
-        rendered = own[0](data["runs"][0]["tests"])
-        return rendered.decode("utf-8") if isinstance(rendered, bytes) else str(rendered)
-    return render_prometheus_generic(data, extension_id)
+    tests = data["runs"][0]["tests"] if data["runs"] else None
+    states = extension_states(data, extension_id, store=store)
+    return prometheus.render(tests, "text", extensions=states).decode("utf-8")
 
 
-def render_prometheus_generic(data: dict[str, Any], extension_id: str | None) -> str:
-    """Gauges of the newest run's tests and of every record in scope, via prometheus_client."""
-    from prometheus_client import CollectorRegistry, Gauge, generate_latest
+def extension_states(
+    data: dict[str, Any], extension_id: str | None, *, store: Store | None = None
+) -> list[prometheus.ExtensionState]:
+    """What each extension in scope holds: its records by kind, drops, log levels, error
+    groups, alerts and newest metric values."""
+    extensions: dict[str, dict[str, Any]] = {}
 
-    registry = CollectorRegistry()
-    run = data["runs"][0] if data["runs"] else None
-    outcomes = Gauge(
-        "kari_tests", "Tests of the run by outcome", ["extension", "outcome"], registry=registry
-    )
-    # Base units (seconds, bytes) and the labels of the package's Prometheus exporter; each
-    # value is the catalogue's figure in its base unit (ms -> s here), never a rounded MiB.
-    figures = {
-        figure: (
-            Gauge(f"kari_test_{name}", figure_spec(figure).description, ["extension", "test"],
-                  registry=registry),
-            scale,
-        )
-        for figure, name, scale in (
-            ("duration_ms", "duration_seconds", 0.001),
-            ("cpu_ms", "cpu_seconds", 0.001),
-            ("peak_rss_mb", "peak_rss_bytes", 1.0),
-            ("allocated_mb", "allocated_bytes", 1.0),
-        )
-    }  # fmt: skip
-    if run is not None:
-        counts = Counter((t.get("extension_id", ""), t.get("outcome", "")) for t in run["tests"])
-        for (extension, outcome), count in sorted(counts.items()):
-            outcomes.labels(extension, outcome).set(count)
-        for test in run["tests"]:
-            measured = values(list(figures), test, base=True)
-            for figure, (gauge, scale) in figures.items():
-                if figure in measured:
-                    labels = (test.get("extension_id", ""), test["nodeid"])
-                    gauge.labels(*labels).set(measured[figure] * scale)
-    records = Gauge(
-        "kari_records", "Records in scope by kind", ["extension", "kind"], registry=registry
-    )
-    last = Gauge(
-        "kari_metric_last",
-        "Newest value of each recorded metric",
-        ["extension", "metric", "unit"],
-        registry=registry,
-    )
-    errors = Gauge(
-        "kari_errors", "Errors in scope by type", ["extension", "error_type"], registry=registry
-    )
-    alerts = Gauge(
-        "kari_alerts",
-        "Alerts in scope by severity",
-        ["extension", "severity"],
-        registry=registry,
-    )
-    per_kind: Counter[tuple[str, str]] = Counter()
-    newest: dict[tuple[str, str, str], tuple[float, float]] = {}
-    error_types: Counter[tuple[str, str]] = Counter()
-    severities: Counter[tuple[str, str]] = Counter()
+    def part(record: dict[str, Any]) -> dict[str, Any]:
+        name = str(record.get("extension_id") or extension_id or "")
+        return extensions.setdefault(
+            name, {"records": Counter(), "levels": Counter(), "errors": [], "alerts": [],
+                   "latest": {}, "dropped": Counter()},
+        )  # fmt: skip
+
     for kind, rows in data["records"].items():
         for record in rows:
-            extension = str(record.get("extension_id") or extension_id or "")
-            per_kind[(extension, kind)] += 1
-            if kind == "metric" and isinstance(record.get("value"), (int, float)):
-                key = (extension, str(record.get("name")), str(record.get("unit") or ""))
-                ts = float(record.get("ts") or 0.0)
-                if key not in newest or ts >= newest[key][0]:
-                    newest[key] = (ts, float(record["value"]))
+            found = part(record)
+            found["records"][kind] += 1
+            if kind == "log":
+                found["levels"][str(record.get("level") or "").upper()] += 1
             elif kind == "error":
-                error_types[(extension, str(record.get("error_type") or "unknown"))] += 1
+                found["errors"].append(record)
             elif kind == "alert":
-                severities[(extension, str(record.get("severity") or "unknown"))] += 1
-    for labels, count in sorted(per_kind.items()):
-        records.labels(*labels).set(count)
-    for metric_labels, (_, value) in sorted(newest.items()):
-        last.labels(*metric_labels).set(value)
-    for labels, count in sorted(error_types.items()):
-        errors.labels(*labels).set(count)
-    for labels, count in sorted(severities.items()):
-        alerts.labels(*labels).set(count)
-    return generate_latest(registry).decode("utf-8")
+                found["alerts"].append(record)
+            elif kind == "metric" and isinstance(record.get("value"), (int, float)):
+                name, ts = str(record.get("name")), float(record.get("ts") or 0.0)
+                newest = found["latest"].get(name)
+                if newest is None or ts >= newest["ts"]:
+                    found["latest"][name] = {"ts": ts, "value": record["value"],
+                                             "unit": record.get("unit")}  # fmt: skip
+    for test in data["runs"][0]["tests"] if data["runs"] else ():
+        found = part(test)
+        for component, collected in (test.get("collected_data") or {}).items():
+            if isinstance(collected, dict) and isinstance(collected.get("dropped"), int):
+                found["dropped"][Kind.parse(component).record] += collected["dropped"]
+    resolutions = store.resolutions(ALERT) if store is not None else None
+    states = []
+    for name, found in sorted(extensions.items()):
+        error_states = (
+            views.ErrorStates.of_store(store, name) if store is not None else views.ErrorStates()
+        )
+        occurrences = (
+            Occurrence(name, error_key(r), r, 1, r.get("ts"), r.get("ts"), r.get("nodeid"))
+            for r in found["errors"]
+        )
+        groups = [views.group_view(g, error_states) for g in group_errors(occurrences)]
+        alerts = list(views.unique_alerts(reversed(found["alerts"]), resolutions))
+        states.append(
+            prometheus.ExtensionState(
+                extension_id=name,
+                records=dict(found["records"]),
+                dropped=dict(found["dropped"]),
+                log_levels=dict(found["levels"]),
+                error_groups=groups,
+                alerts=alerts,
+                latest_metrics=found["latest"],
+            )
+        )
+    return states
 
 
 def _span_batches(data: dict[str, Any], extension_id: str | None) -> list[SpanBatch]:

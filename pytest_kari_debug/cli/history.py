@@ -539,7 +539,7 @@ def export(env: Env, export_format: str | None, output: str, kinds: Sequence[str
     elif export_format == "csv":
         text = exports.render_csv_export(data, needed)
     elif export_format == "prometheus":
-        text = exports.render_prometheus(data, scope.extension_id)
+        text = exports.render_prometheus(data, scope.extension_id, store=scope.store)
     elif export_format == "otlp":
         text = exports.render_otlp(data, scope.extension_id)
     else:

@@ -12,12 +12,12 @@ import json
 import math
 import re
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..exceptions import ExportError
-from ..model import LOG_LEVEL_NAMES
+from ..exceptions import ConfigurationError, ExportError
+from ..model import Kind
 from ..values import encode_text, repair, to_jsonable
 from .csv_export import render_csv
 from .logs_export import logs_to_csv, with_drops
@@ -60,6 +60,9 @@ ALERT_COLUMNS = ("ts", "alert_id", "severity", "status", "alert_type", "title", 
                  "metric_name", "current_value", "threshold_value", "occurrences",
                  "session_id", "resolved_at", "resolution_notes")  # fmt: skip
 ALL_COLUMNS = ("kind", "ts", "name", "level", "value", "message", "session_id", "data")
+if TYPE_CHECKING:
+    from .prometheus import ExtensionState
+
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -171,90 +174,41 @@ def to_json(document: Any) -> str:
 
 
 # Prometheus -------------------------------------------------------------------------------
-class _LiveCollector:
-    """Families of what is kept now (``kari_live_*``), beside the run's families."""
+def extension_state(bundle: ExportBundle, kind: str) -> ExtensionState:
+    """What the bundle's extension holds, for the extension families of *kind*."""
+    from .prometheus import ExtensionState  # prometheus_client: only when exporting
 
-    def __init__(self, bundle: ExportBundle, kind: str) -> None:
-        self.bundle = bundle
-        self.kind = kind
+    overview = bundle.overview
 
-    def collect(self) -> Iterator[Any]:
-        from prometheus_client.core import GaugeMetricFamily
+    def by_kind(counts: Mapping[str, Any] | None) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for component, count in (counts or {}).items():
+            try:
+                name = Kind.parse(component).record
+            except ConfigurationError:
+                name = str(component)
+            found[name] = found.get(name, 0) + int(count or 0)
+        return found
 
-        bundle, kind, ext = self.bundle, self.kind, self.bundle.extension_id
-        overview = bundle.overview
-        records = GaugeMetricFamily(
-            "kari_live_records", "Records kept, by component", labels=["extension", "component"]
-        )
-        dropped = GaugeMetricFamily(
-            "kari_live_records_dropped",
-            "Records dropped at the buffer limit, by component",
-            labels=["extension", "component"],
-        )
-        for component, count in sorted((overview.get("counts") or {}).items()):
-            records.add_metric([ext, component], float(count))
-        for component, count in sorted((overview.get("dropped") or {}).items()):
-            dropped.add_metric([ext, component], float(count))
-        yield records
-        yield dropped
-        if kind in ("logs", "all"):
-            levels = GaugeMetricFamily(
-                "kari_live_log_records", "Log records kept, by level", labels=["extension", "level"]
-            )
-            counts = overview.get("log_levels") or {}
-            for level in LOG_LEVEL_NAMES:
-                levels.add_metric([ext, level], float(counts.get(level, 0)))
-            yield levels
-        if kind in ("errors", "all"):
-            groups = GaugeMetricFamily(
-                "kari_live_error_occurrences",
-                "Errors per group",
-                labels=["extension", "fingerprint", "error_type", "status"],
-            )
-            for group in bundle.error_groups:
-                groups.add_metric(
-                    [ext, str(group.get("fingerprint")), str(group.get("error_type") or ""),
-                     str(group.get("status") or "")],
-                    float(group.get("count") or 0),
-                )  # fmt: skip
-            yield groups
-        if kind in ("alerts", "all"):
-            alerts = GaugeMetricFamily(
-                "kari_live_alerts", "Alerts by severity and status",
-                labels=["extension", "severity", "status"],
-            )  # fmt: skip
-            by_key: dict[tuple[str, str], int] = {}
-            for alert in bundle.alerts:
-                key = (str(alert.get("severity") or ""), str(alert.get("status") or ""))
-                by_key[key] = by_key.get(key, 0) + 1
-            for (severity, status), count in sorted(by_key.items()):
-                alerts.add_metric([ext, severity, status], float(count))
-            yield alerts
-        if kind in ("metrics", "all"):
-            latest = GaugeMetricFamily(
-                "kari_live_metric_value",
-                "Newest value of each metric and resource field",
-                labels=["extension", "metric", "unit"],
-            )
-            for name, value in sorted(bundle.latest_metrics.items()):
-                number = value.get("value")
-                if isinstance(number, (int, float)) and not isinstance(number, bool):
-                    latest.add_metric([ext, name, str(value.get("unit") or "")], float(number))
-            yield latest
+    return ExtensionState(
+        extension_id=bundle.extension_id,
+        records=by_kind(overview.get("counts")),
+        dropped=by_kind(overview.get("dropped")),
+        log_levels=overview.get("log_levels") or {} if kind in ("logs", "all") else None,
+        error_groups=bundle.error_groups if kind in ("errors", "all") else None,
+        alerts=bundle.alerts if kind in ("alerts", "all") else None,
+        latest_metrics=bundle.latest_metrics if kind in ("metrics", "all") else None,
+    )
 
 
 def render_prometheus(bundle: ExportBundle, kind: str, fmt: str) -> bytes:
-    """The exposition of *kind*: the run's families (metrics, all) and the live ones."""
-    from prometheus_client import CollectorRegistry, generate_latest
-    from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
+    """The exposition of *kind*: the run's test families (metrics, all) and the extension's,
+    in the one naming scheme of :mod:`.prometheus`."""
+    from .prometheus import render
 
-    from .prometheus import PrometheusExporter
-
-    registry = CollectorRegistry(auto_describe=False)
-    if kind in ("metrics", "all"):
-        registry.register(PrometheusExporter(bundle.tests))
-    registry.register(_LiveCollector(bundle, kind))
-    return generate_openmetrics(registry) if fmt == "openmetrics" else generate_latest(registry)
+    tests = bundle.tests if kind in ("metrics", "all") else None
+    text_format = "openmetrics" if fmt == "openmetrics" else "text"
+    return render(tests, text_format, extensions=[extension_state(bundle, kind)])
 
 
 # Traces -----------------------------------------------------------------------------------

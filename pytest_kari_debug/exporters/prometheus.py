@@ -10,7 +10,8 @@ values and help texts; names are sanitized here (:mod:`pytest_kari_debug.naming`
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,6 +28,7 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from ..atomic import write_atomic
 from ..exceptions import ExportError
 from ..figures import values
+from ..model import LOG_LEVEL_NAMES
 from ..naming import prometheus_unit, sanitize_label_name, sanitize_metric_name
 from ..stats import quantile
 from ..values import repair
@@ -286,26 +288,166 @@ class PrometheusExporter:
         return summary
 
 
-def registry_for(tests: Iterable[dict[str, Any]], *, prefix: str = "kari") -> CollectorRegistry:
-    """A fresh registry holding only a :class:`PrometheusExporter` over *tests*."""
+# What an extension holds (live or stored alike) ------------------------------------------
+@dataclass(frozen=True)
+class ExtensionState:
+    """What one extension holds, for the extension families: the same names whether it is a
+    live manager's buffers or the store's records. A ``None`` part is not exported."""
+
+    extension_id: str
+    #: Records held, by record kind (``log``, ``metric``, ``error``, ``span``, ``alert``...).
+    records: Mapping[str, int] = field(default_factory=dict)
+    #: Records dropped at a buffer limit, by record kind.
+    dropped: Mapping[str, int] = field(default_factory=dict)
+    #: Log records by level.
+    log_levels: Mapping[str, int] | None = None
+    #: Error groups: ``fingerprint``, ``error_type``, ``status`` and ``count``.
+    error_groups: Sequence[Mapping[str, Any]] | None = None
+    #: Alerts: ``severity`` and ``status`` of each.
+    alerts: Sequence[Mapping[str, Any]] | None = None
+    #: Newest value of each metric: name -> ``{"value", "unit"}``.
+    latest_metrics: Mapping[str, Mapping[str, Any]] | None = None
+
+
+class ExtensionCollector:
+    """A ``prometheus_client`` collector of the extension families of :class:`ExtensionState`.
+
+    ``<prefix>_records``, ``<prefix>_records_dropped_total``, ``<prefix>_log_records``,
+    ``<prefix>_errors_total``, ``<prefix>_error_groups``, ``<prefix>_alerts`` and
+    ``<prefix>_latest_metric_value`` (in the metric's base unit), each labelled by extension.
+    """
+
+    def __init__(self, states: Iterable[ExtensionState], *, prefix: str = "kari") -> None:
+        self.states = list(states)
+        self.prefix = sanitize_metric_name(prefix)
+
+    def collect(self) -> Iterator[Metric]:
+        """Yield every extension family (prometheus_client's collector protocol)."""
+        p, ext = self.prefix, ["extension"]
+        records = GaugeMetricFamily(
+            f"{p}_records", "Records held, by record kind", labels=[*ext, "kind"]
+        )
+        dropped = CounterMetricFamily(
+            f"{p}_records_dropped", "Records dropped at a buffer limit, by record kind",
+            labels=[*ext, "kind"],
+        )  # fmt: skip
+        levels = GaugeMetricFamily(
+            f"{p}_log_records", "Log records held, by level", labels=[*ext, "level"]
+        )
+        errors = CounterMetricFamily(
+            f"{p}_errors", "Errors recorded, by error group",
+            labels=[*ext, "fingerprint", "error_type"],
+        )  # fmt: skip
+        groups = GaugeMetricFamily(
+            f"{p}_error_groups", "Error groups, by status", labels=[*ext, "status"]
+        )
+        alerts = GaugeMetricFamily(
+            f"{p}_alerts", "Alerts, by severity and status", labels=[*ext, "severity", "status"]
+        )
+        latest = GaugeMetricFamily(
+            f"{p}_latest_metric_value",
+            "Newest value of each recorded metric, in its base unit (label unit)",
+            labels=[*ext, "metric", "unit"],
+        )
+        wanted = {"levels": False, "errors": False, "alerts": False, "latest": False}
+        for state in self.states:
+            name = state.extension_id
+            for kind, count in sorted(state.records.items()):
+                records.add_metric([name, kind], float(count))
+            for kind, count in sorted(state.dropped.items()):
+                dropped.add_metric([name, kind], float(count))
+            if state.log_levels is not None:
+                wanted["levels"] = True
+                for level in LOG_LEVEL_NAMES:
+                    levels.add_metric([name, level], float(state.log_levels.get(level, 0)))
+            if state.error_groups is not None:
+                wanted["errors"] = True
+                by_status: dict[str, int] = {}
+                for group in state.error_groups:
+                    errors.add_metric(
+                        [name, str(group.get("fingerprint")), str(group.get("error_type") or "")],
+                        float(group.get("count") or 0),
+                    )
+                    status = str(group.get("status") or "open")
+                    by_status[status] = by_status.get(status, 0) + 1
+                for status, count in sorted(by_status.items()):
+                    groups.add_metric([name, status], float(count))
+            if state.alerts is not None:
+                wanted["alerts"] = True
+                by_key: dict[tuple[str, str], int] = {}
+                for alert in state.alerts:
+                    key = (str(alert.get("severity") or ""), str(alert.get("status") or ""))
+                    by_key[key] = by_key.get(key, 0) + 1
+                for (severity, status), count in sorted(by_key.items()):
+                    alerts.add_metric([name, severity, status], float(count))
+            if state.latest_metrics is not None:
+                wanted["latest"] = True
+                for metric, found in sorted(state.latest_metrics.items()):
+                    number = _number(found.get("value"))
+                    if number is not None:
+                        unit, factor = prometheus_unit(str(found.get("unit") or ""))
+                        latest.add_metric([name, metric, unit], number * factor)
+        yield records
+        yield dropped
+        if wanted["levels"]:
+            yield levels
+        if wanted["errors"]:
+            yield errors
+            yield groups
+        if wanted["alerts"]:
+            yield alerts
+        if wanted["latest"]:
+            yield latest
+
+
+def registry_for(
+    tests: Iterable[dict[str, Any]] | None,
+    *,
+    prefix: str = "kari",
+    extensions: Iterable[ExtensionState] = (),
+) -> CollectorRegistry:
+    """A fresh registry of a :class:`PrometheusExporter` over *tests* (``None``: no test
+    families) and, with *extensions*, an :class:`ExtensionCollector` over them: one naming
+    scheme for both."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(PrometheusExporter(tests, prefix=prefix))
+    if tests is not None:
+        registry.register(PrometheusExporter(tests, prefix=prefix))
+    states = list(extensions)
+    if states:
+        registry.register(ExtensionCollector(states, prefix=prefix))
     return registry
 
 
-def render(tests: Iterable[dict[str, Any]], fmt: str = "text", *, prefix: str = "kari") -> bytes:
-    """The exposition of *tests* in *fmt*: ``text`` (version 0.0.4) or ``openmetrics``.
+def render(
+    tests: Iterable[dict[str, Any]] | None,
+    fmt: str = "text",
+    *,
+    prefix: str = "kari",
+    extensions: Iterable[ExtensionState] = (),
+) -> bytes:
+    """The exposition of *tests* (and *extensions*) in *fmt*: ``text`` (version 0.0.4) or
+    ``openmetrics``.
 
     Any label text is written: one that UTF-8 cannot hold (a lone surrogate) is escaped.
     """
     if fmt not in FORMATS:
         msg = f"unknown Prometheus format {fmt!r}; accepted: {', '.join(FORMATS)}"
         raise ExportError(msg)
-    tests = list(tests)
+    tests = None if tests is None else list(tests)
+    states = list(extensions)
     try:
-        return _exposition(registry_for(tests, prefix=prefix), fmt)
+        return _exposition(registry_for(tests, prefix=prefix, extensions=states), fmt)
     except UnicodeEncodeError:
-        return _exposition(registry_for(repair(tests), prefix=prefix), fmt)
+        repaired = [_repaired(state) for state in states]
+        registry = registry_for(
+            None if tests is None else repair(tests), prefix=prefix, extensions=repaired
+        )
+        return _exposition(registry, fmt)
+
+
+def _repaired(state: ExtensionState) -> ExtensionState:
+    """*state* with every text made writable (a lone surrogate escaped)."""
+    return replace(state, **{f.name: repair(getattr(state, f.name)) for f in fields(state)})
 
 
 def _exposition(registry: CollectorRegistry, fmt: str) -> bytes:
@@ -377,6 +519,8 @@ def push(
 __all__ = [
     "FORMATS",
     "JOB",
+    "ExtensionCollector",
+    "ExtensionState",
     "PrometheusExporter",
     "gateway_address",
     "push",
