@@ -335,28 +335,77 @@ def session_summary(session: DebugSession) -> dict[str, Any]:
     }
 
 
-class _Resolutions:
-    """Resolving and reopening, the same for every source: find the group, mark it, read it.
+#: An error group or an alert group, as :func:`pytest_kari_debug.views.error_group` and
+#: :func:`pytest_kari_debug.views.alert_groups` give them.
+Group = dict[str, Any]
 
-    A source says where its groups are (:meth:`_groups`, of every run) and how a mark is kept
-    (:meth:`_mark`); the lookup, its errors and the answer are shared.
+
+class _Source:
+    """What every source does the same way once it says where its records are.
+
+    A source gives its records newest first (:meth:`_newest`) and its alerts as views
+    (:meth:`_alert_views`); filtering, limits, alert groups and the lookup of what to resolve
+    are shared. :meth:`_mark` keeps a resolution where the source keeps them.
     """
 
     extension_id: str | None
 
-    def resolve(self, what: str, key: str, notes: str | None = None) -> dict[str, Any]:
+    def records(
+        self,
+        kind: str,
+        *,
+        limit: int = MAX_RECORDS,
+        since: float | None = None,
+        nodeid: str | None = None,
+        keep: RecordFilter | None = None,
+    ) -> list[dict[str, Any]]:
+        _check_kind(kind)
+        page = limit if keep is None else views.PAGE
+        return _filtered(self._newest(kind, since, nodeid, page), limit, since, nodeid, keep)
+
+    def alerts(
+        self,
+        *,
+        keep: RecordFilter | None = None,
+        since: float | None = None,
+        limit: int = views.MAX_ALERTS,
+    ) -> list[dict[str, Any]]:
+        return _filtered(self._alert_views(since), limit, since, None, keep)
+
+    def error_groups(self, *, since: float | None = None) -> list[Group]:
+        raise NotImplementedError
+
+    def alert_groups(self, *, since: float | None = None) -> list[Group]:
+        raise NotImplementedError
+
+    def _newest(
+        self, kind: str, since: float | None, nodeid: str | None, page: int
+    ) -> Iterator[dict[str, Any]]:
+        """Records of *kind*, newest first (*since*, *nodeid*: filters it may apply early)."""
+        raise NotImplementedError
+
+    def _alert_views(self, since: float | None) -> Iterator[dict[str, Any]]:
+        """Each alert once, as :func:`pytest_kari_debug.views.alert_view` shows it."""
+        raise NotImplementedError
+
+    def _mark(self, what: str, group: Group, key: str, notes: str | None, reopen: bool) -> None:
+        raise NotImplementedError
+
+    def resolve(self, what: str, key: str, notes: str | None = None) -> Group:
         _check_resolve(what, key, notes)
-        group = self._find(what, key)
-        self._mark(what, group, key, notes)
+        self._mark(what, self._find(what, key), key, notes, False)
         return self._find(what, key)
 
-    def reopen(self, what: str, key: str) -> dict[str, Any]:
+    def reopen(self, what: str, key: str) -> Group:
         _check_resolve(what, key, None)
-        group = self._find(what, key)
-        self._mark(what, group, key, None, reopen=True)
+        self._mark(what, self._find(what, key), key, None, True)
         return self._find(what, key)
 
-    def _find(self, what: str, key: str) -> dict[str, Any]:
+    def _groups(self, what: str) -> list[Group]:
+        """Where :meth:`resolve` looks for *key*."""
+        return self.error_groups() if what == ERROR_GROUP else self.alert_groups()
+
+    def _find(self, what: str, key: str) -> Group:
         if what == ERROR_GROUP:
             found = [g for g in self._groups(what) if g["fingerprint"] == key]
         else:
@@ -376,32 +425,12 @@ class _Resolutions:
             "recorded for any extension"
         )  # fmt: skip
 
-    def _groups(self, what: str) -> list[dict[str, Any]]:
-        raise NotImplementedError
-
-    def _mark(
-        self,
-        what: str,
-        group: dict[str, Any],
-        key: str,
-        notes: str | None,
-        *,
-        reopen: bool = False,
-    ) -> None:
-        raise NotImplementedError
-
 
 def _mark_in_store(
-    store: Store,
-    what: str,
-    group: dict[str, Any],
-    key: str,
-    notes: str | None,
-    *,
-    reopen: bool,
-    at: float,
+    store: Store, mark: tuple[str, Group, str, str | None, bool], *, at: float
 ) -> None:
     """Keep a resolution in the store's one table; reopening an alert reopens its group."""
+    what, group, key, notes, reopen = mark
     extension = str(group["extension_id"])
     if not reopen:
         store.resolve(what, extension, key, notes=notes, at=at)
@@ -412,7 +441,7 @@ def _mark_in_store(
 
 
 # Live --------------------------------------------------------------------------------------
-class LiveSource(_Resolutions):
+class LiveSource(_Source):
     """A live manager's records, read through its components' public methods."""
 
     name = "live"
@@ -448,19 +477,9 @@ class LiveSource(_Resolutions):
             sessions = [s for s in sessions if float(s.ended_at or 0.0) >= since]
         return session_tests(sessions)
 
-    def records(
-        self,
-        kind: str,
-        *,
-        limit: int = MAX_RECORDS,
-        since: float | None = None,
-        nodeid: str | None = None,
-        keep: RecordFilter | None = None,
-    ) -> list[dict[str, Any]]:
-        _check_kind(kind)
-        return _filtered(self._newest(kind), limit, since, nodeid, keep)
-
-    def _newest(self, kind: str) -> Iterator[dict[str, Any]]:
+    def _newest(
+        self, kind: str, since: float | None, nodeid: str | None, page: int
+    ) -> Iterator[dict[str, Any]]:
         manager = self.manager
         if kind == "log":
             for record in reversed(manager.logger.records.snapshot()):
@@ -491,15 +510,9 @@ class LiveSource(_Resolutions):
     def error_groups(self, *, since: float | None = None) -> list[dict[str, Any]]:
         return _since(views.live_error_groups(self.manager.error_tracker), since, "last_seen")
 
-    def alerts(
-        self,
-        *,
-        keep: RecordFilter | None = None,
-        since: float | None = None,
-        limit: int = views.MAX_ALERTS,
-    ) -> list[dict[str, Any]]:
-        alerts = (views.alert_view(record) for record in self._newest("alert"))
-        return _filtered(alerts, limit, since, None, keep)
+    def _alert_views(self, since: float | None) -> Iterator[dict[str, Any]]:
+        for record in self._newest("alert", since, None, views.PAGE):
+            yield views.alert_view(record)
 
     def _tests_by_session(self) -> dict[str, str]:
         """The test (name) of each session: what the store files a session's records under."""
@@ -536,18 +549,7 @@ class LiveSource(_Resolutions):
     def _where(self) -> str:
         return f"for extension {self.extension_id!r}"
 
-    def _groups(self, what: str) -> list[dict[str, Any]]:
-        return self.error_groups() if what == ERROR_GROUP else self.alert_groups()
-
-    def _mark(
-        self,
-        what: str,
-        group: dict[str, Any],
-        key: str,
-        notes: str | None,
-        *,
-        reopen: bool = False,
-    ) -> None:
+    def _mark(self, what: str, group: Group, key: str, notes: str | None, reopen: bool) -> None:
         """The tracker and the alert manager keep it (a group id: each of its alerts)."""
         tracker, alerts = self.manager.error_tracker, self.manager.alert_manager
         if what == ERROR_GROUP and reopen:
@@ -691,7 +693,7 @@ class LiveSource(_Resolutions):
 STORED_SAMPLES = ("cpu_percent", "rss_bytes")
 
 
-class StoreSource(_Resolutions):
+class StoreSource(_Source):
     """What the store recorded for an extension (``None``: every one), or for one run of it."""
 
     name = "store"
@@ -742,29 +744,19 @@ class StoreSource(_Resolutions):
             return self.store.slim_tests(since, **self._scope())
         return self.store.tests_since(since, **self._scope())
 
-    def records(
-        self,
-        kind: str,
-        *,
-        limit: int = MAX_RECORDS,
-        since: float | None = None,
-        nodeid: str | None = None,
-        keep: RecordFilter | None = None,
-    ) -> list[dict[str, Any]]:
-        """SQLite filters by time and test; pages of rows are read while *keep* drops some."""
-        _check_kind(kind)
-        found: list[dict[str, Any]] = []
+    def _newest(
+        self, kind: str, since: float | None, nodeid: str | None, page: int
+    ) -> Iterator[dict[str, Any]]:
+        """The store filters by time and test; rows are read a *page* at a time."""
         before: int | None = None
-        size = limit if keep is None else views.PAGE
-        while len(found) < limit:
-            page = self.store.select_records(
-                kind, since=since, nodeid=nodeid, before_id=before, limit=size, **self._scope()
+        while True:
+            rows = self.store.select_records(
+                kind, since=since, nodeid=nodeid, before_id=before, limit=page, **self._scope()
             )
-            found.extend(record for record in page if keep is None or keep(record))
-            if len(page) < size:
-                break
-            before = page[-1]["record_id"]
-        return found[:limit]
+            yield from rows
+            if len(rows) < page:
+                return
+            before = rows[-1]["record_id"]
 
     def logs(
         self, filters: LogQuery, *, limit: int, nodeid: str | None = None
@@ -780,14 +772,11 @@ class StoreSource(_Resolutions):
         """Where each group's state is kept (the CLI reads a record's group status from it)."""
         return views.ErrorStates.of_store(self.store, self.extension_id)
 
-    def alerts(
-        self,
-        *,
-        keep: RecordFilter | None = None,
-        since: float | None = None,
-        limit: int = views.MAX_ALERTS,
-    ) -> list[dict[str, Any]]:
-        return views.store_alerts(self.store, since=since, keep=keep, limit=limit, **self._scope())
+    def _alert_views(self, since: float | None) -> Iterator[dict[str, Any]]:
+        """Each alert id once, as it was last recorded, resolved by the store's resolutions."""
+        resolutions = self.store.resolutions(ALERT, extension_id=self.extension_id)
+        rows = self._newest("alert", since, None, views.PAGE)
+        yield from views.unique_alerts(rows, resolutions, extension_id=self.extension_id)
 
     def alert_groups(self, *, since: float | None = None) -> list[dict[str, Any]]:
         resolutions = self.store.resolutions(ALERT, extension_id=self.extension_id)
@@ -806,21 +795,13 @@ class StoreSource(_Resolutions):
         counts = self.store.record_counts(**self._scope())
         return {kind: counts.get(record_kind, 0) for kind, record_kind in RECORD_KINDS.items()}
 
-    def _groups(self, what: str) -> list[dict[str, Any]]:
+    def _groups(self, what: str) -> list[Group]:
         """Of every run: a resolution holds for the extension, whatever run is in scope."""
         every = self if self.run is None else StoreSource(self.store, self.extension_id)
         return every.error_groups() if what == ERROR_GROUP else every.alert_groups()
 
-    def _mark(
-        self,
-        what: str,
-        group: dict[str, Any],
-        key: str,
-        notes: str | None,
-        *,
-        reopen: bool = False,
-    ) -> None:
-        _mark_in_store(self.store, what, group, key, notes, reopen=reopen, at=self.clock())
+    def _mark(self, what: str, group: Group, key: str, notes: str | None, reopen: bool) -> None:
+        _mark_in_store(self.store, (what, group, key, notes, reopen), at=self.clock())
 
     # ExtensionSource ---------------------------------------------------------------------
     def _run_summary(self) -> dict[str, Any] | None:
@@ -970,7 +951,7 @@ class StoreSource(_Resolutions):
 
 
 # A finished run's test records -------------------------------------------------------------
-class RunSource(_Resolutions):
+class RunSource(_Source):
     """The records inside a finished run's test records (the plugin's, or a run JSON's).
 
     *tests* is iterated once per question, never kept as a list (a run's journal reads it from
@@ -1030,20 +1011,13 @@ class RunSource(_Resolutions):
     def tests(self, *, since: float | None = None, slim: bool = False) -> list[dict[str, Any]]:
         return _since([dict(t) for t in self._each()], since, "finished_at")
 
-    def records(
-        self,
-        kind: str,
-        *,
-        limit: int = MAX_RECORDS,
-        since: float | None = None,
-        nodeid: str | None = None,
-        keep: RecordFilter | None = None,
-    ) -> list[dict[str, Any]]:
-        _check_kind(kind)
+    def _newest(
+        self, kind: str, since: float | None, nodeid: str | None, page: int
+    ) -> Iterator[dict[str, Any]]:
         component = next(c for c, k in KINDS.items() if k == kind)
         found = list(self._records(component))
         found.sort(key=lambda r: -float(r.get("ts") or r.get("start") or 0.0))
-        return _filtered(found, limit, since, nodeid, keep)
+        return iter(found)
 
     def logs(
         self, filters: LogQuery, *, limit: int, nodeid: str | None = None
@@ -1057,15 +1031,9 @@ class RunSource(_Resolutions):
         groups = views.error_groups_of_tests(self._each(), self.error_states)
         return _since(groups, since, "last_seen")
 
-    def alerts(
-        self,
-        *,
-        keep: RecordFilter | None = None,
-        since: float | None = None,
-        limit: int = views.MAX_ALERTS,
-    ) -> list[dict[str, Any]]:
-        found = views.unique_alerts(self.records("alert"), self.alert_resolutions)
-        return _filtered(found, limit, since, None, keep)
+    def _alert_views(self, since: float | None) -> Iterator[dict[str, Any]]:
+        rows = self._newest("alert", since, None, views.PAGE)
+        yield from views.unique_alerts(rows, self.alert_resolutions)
 
     def alert_groups(self, *, since: float | None = None) -> list[dict[str, Any]]:
         return views.alert_groups(self.alerts(since=since), self.alert_resolutions)
@@ -1086,22 +1054,11 @@ class RunSource(_Resolutions):
     def _where(self) -> str:
         return "in this run"
 
-    def _groups(self, what: str) -> list[dict[str, Any]]:
-        return self.error_groups() if what == ERROR_GROUP else self.alert_groups()
-
-    def _mark(
-        self,
-        what: str,
-        group: dict[str, Any],
-        key: str,
-        notes: str | None,
-        *,
-        reopen: bool = False,
-    ) -> None:
+    def _mark(self, what: str, group: Group, key: str, notes: str | None, reopen: bool) -> None:
         """Kept in the store the source was given (a run's records keep no resolutions)."""
         if self.store is None:
             msg = f"{what} {key!r}: a run's records keep no resolutions; give RunSource a store"
             raise KariDebugError(msg)
-        _mark_in_store(self.store, what, group, key, notes, reopen=reopen, at=self.clock())
+        _mark_in_store(self.store, (what, group, key, notes, reopen), at=self.clock())
         self.error_states = views.ErrorStates.of_store(self.store, self.extension_id)
         self.alert_resolutions = self.store.resolutions(ALERT, extension_id=self.extension_id)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .alerting import ACTIVE, AlertSeverity
@@ -78,7 +78,6 @@ __all__ = [
     "severity_rank",
     "short_text",
     "status_matches",
-    "store_alerts",
     "store_error_groups",
     "store_logs",
     "unique_alerts",
@@ -443,38 +442,6 @@ def unique_alerts(
         if key not in seen:
             seen.add(key)
             yield alert
-
-
-def store_alerts(
-    store: Store,
-    *,
-    extension_id: str | None = None,
-    run_id: int | None = None,
-    since: float | None = None,
-    keep: Callable[[dict[str, Any]], bool] | None = None,
-    limit: int = MAX_ALERTS,
-) -> list[dict[str, Any]]:
-    """The alerts the store recorded, newest first, once each, that *keep* accepts."""
-    resolutions = store.resolutions(ALERT, extension_id=extension_id)
-    seen: set[tuple[str, str]] = set()
-    found: list[dict[str, Any]] = []
-    before: int | None = None
-    while len(found) < limit:
-        rows = store.select_records(
-            "alert",
-            extension_id=extension_id,
-            run_id=run_id,
-            since=since,
-            before_id=before,
-            limit=PAGE,
-        )
-        for alert in unique_alerts(rows, resolutions, extension_id=extension_id, seen=seen):
-            if keep is None or keep(alert):
-                found.append(alert)
-        if len(rows) < PAGE:
-            break
-        before = rows[-1]["record_id"]
-    return found[:limit]
 
 
 def resolve_alert(
