@@ -49,6 +49,8 @@ class HookTimer:
         self.wrap = True
         self.step_ns = 0.0
         self.collections: list[int] = []
+        self.tests = 0
+        self.config: pytest.Config | None = None
         self.gc_cpu = {"loop": 0, "end": 0}
         self.gc_started = 0
 
@@ -111,7 +113,9 @@ class HookTimer:
         calls, cpu = self.costs.pop("calibrate")["noop"]
         self.step_ns = cpu / calls
 
-    def _wrap_all(self, config: pytest.Config) -> None:
+    def _wrap_all(self, config: pytest.Config | None) -> None:
+        if config is None:
+            return
         for name, caller in vars(config.pluginmanager.hook).items():
             if not hasattr(caller, "get_hookimpls"):
                 continue
@@ -125,9 +129,17 @@ class HookTimer:
                     impl.function = self._timed_call(label, impl.function)
                     self.wrapped.add(id(impl))
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
+        """Wrap what the plugin registered while its first test ran (its writer thread's hooks)."""
+        if self.wrap and self.phase == "loop" and self.tests < 2:
+            self.tests += 1
+            self._wrap_all(self.config)
+
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
         """Wrap the plugin's hooks, then time the loop."""
+        self.config = session.config
         if self.wrap:
             self._calibrate()
             self._wrap_all(session.config)

@@ -326,43 +326,62 @@ class OwnWorkClock:
     the package's own threads used meanwhile (:mod:`pytest_kari_debug.selfcost`).
     """
 
-    @staticmethod
-    def _timed(item: pytest.Item, when: str) -> Generator[None, object, object]:
-        test = item.stash.get(_ITEM, None)
-        if test is None:
-            return (yield)
-        # The CPU readings nest inside the wall-clock ones: CPU never gains a reading's time.
-        if when == "setup":
-            test.began_ns = time.time_ns()
-        began = time.perf_counter()
-        own_cpu = selfcost.cpu_seconds()
-        cpu = time.process_time()
-        try:
-            return (yield)
-        finally:
-            cpu = time.process_time() - cpu
-            cpu -= selfcost.cpu_seconds() - own_cpu
-            wall = time.perf_counter() - began
-            test.phases[when] = round(wall * 1000.0, 3)
-            if when != "teardown":
-                test.cpu_s += max(0.0, cpu)
-
+    # The CPU readings nest inside the wall-clock ones: CPU never gains a reading's time.
+    # Written out per phase (no shared generator): these run three times per test.
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, object, object]:
         """Time the test's own setup (its fixtures)."""
-        return (yield from self._timed(item, "setup"))
+        test = item.stash.get(_ITEM, None)
+        if test is None:
+            return (yield)
+        test.began_ns = time.time_ns()
+        began = _perf_counter()
+        own_cpu = _own_cpu()
+        cpu = _process_time()
+        try:
+            return (yield)
+        finally:
+            _note_phase(test, "setup", began, cpu, own_cpu)
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
         """Time the test's own call phase."""
-        return (yield from self._timed(item, "call"))
+        test = item.stash.get(_ITEM, None)
+        if test is None:
+            return (yield)
+        began = _perf_counter()
+        own_cpu = _own_cpu()
+        cpu = _process_time()
+        try:
+            return (yield)
+        finally:
+            _note_phase(test, "call", began, cpu, own_cpu)
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_teardown(
         self, item: pytest.Item, nextitem: pytest.Item | None
     ) -> Generator[None, object, object]:
-        """Time the test's own teardown."""
-        return (yield from self._timed(item, "teardown"))
+        """Time the test's own teardown (wall time only: a test's CPU is setup + call)."""
+        test = item.stash.get(_ITEM, None)
+        if test is None:
+            return (yield)
+        began = _perf_counter()
+        try:
+            return (yield)
+        finally:
+            test.phases["teardown"] = round((_perf_counter() - began) * 1000.0, 3)
+
+
+_perf_counter = time.perf_counter
+_process_time = time.process_time
+_own_cpu = selfcost.cpu_seconds
+
+
+def _note_phase(test: _TestState, when: str, began: float, cpu: float, own_cpu: float) -> None:
+    cpu = _process_time() - cpu - (_own_cpu() - own_cpu)
+    test.phases[when] = round((_perf_counter() - began) * 1000.0, 3)
+    if cpu > 0.0:
+        test.cpu_s += cpu
 
 
 CLOCK_PLUGIN = "kari-debug-own-work-clock"
@@ -442,17 +461,20 @@ class SessionHooks:
         test = item.stash.get(_ITEM, None)
         if test is not None:
             with guard(item.config, "building the test record"):
-                test.pytest_ms[report.when] = round(report.duration * 1000.0, 3)
-                test.phases.setdefault(report.when, test.pytest_ms[report.when])
-                test.reports[report.when] = (report.outcome, hasattr(report, "wasxfail"))
-                excinfo = call.excinfo
-                if report.failed and excinfo and isinstance(excinfo.value, KariDebugAssertion):
-                    # the user's verdict, not an error of theirs: no plugin frames
-                    report.longrepr = verdict_longrepr(item, str(excinfo.value))
-                if report.failed and test.longrepr is None:
-                    test.longrepr = _text(item.config, report.longreprtext)
-                    test.failure = failure_summary(item, call, report)
-                if report.when == "teardown":
+                when = report.when
+                test.pytest_ms[when] = pytest_ms = round(report.duration * 1000.0, 3)
+                if when not in test.phases:
+                    test.phases[when] = pytest_ms
+                test.reports[when] = (report.outcome, hasattr(report, "wasxfail"))
+                if report.failed:
+                    excinfo = call.excinfo
+                    if excinfo and isinstance(excinfo.value, KariDebugAssertion):
+                        # the user's verdict, not an error of theirs: no plugin frames
+                        report.longrepr = verdict_longrepr(item, str(excinfo.value))
+                    if test.longrepr is None:
+                        test.longrepr = _text(item.config, report.longreprtext)
+                        test.failure = failure_summary(item, call, report)
+                if when == "teardown":
                     test.captured = captured_sections(report)
                     report.kari_debug = _test_record(item, test)  # type: ignore[attr-defined]
                     del item.stash[_ITEM]  # the session is over; pytest keeps items to the end

@@ -45,13 +45,16 @@ class RunProgress:
     def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
         """A test started (here or on a worker)."""
         self.running[nodeid] = time.time()
-        self.write(force=self.idle_written)
+        if self.idle_written or time.monotonic() - self.written_at >= PROGRESS_EVERY_SECONDS:
+            self.write(force=True)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """A test is over once its teardown is reported."""
-        if report.when == "teardown" or report.when not in ("setup", "call"):
+        when = report.when
+        if when == "teardown" or (when != "setup" and when != "call"):
             self.running.pop(report.nodeid, None)
-            self.write()
+            if time.monotonic() - self.written_at >= PROGRESS_EVERY_SECONDS:
+                self.write(force=True)
 
     def write(self, *, force: bool = False) -> None:
         """Hand the progress to the store's writer thread, unless written a moment ago."""

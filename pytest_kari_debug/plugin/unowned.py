@@ -23,7 +23,7 @@ from .state import KariState, guard
 #: Unowned records kept for the outputs; the rest are counted.
 KEEP = 1000
 KEY = "unowned"
-_BEFORE = pytest.StashKey[frozenset[threading.Thread]]()
+_BEFORE = pytest.StashKey[list[threading.Thread]]()
 _UNOWNED = pytest.StashKey["Unowned"]()
 
 
@@ -83,7 +83,7 @@ class StrayHooks:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_call(self, item: pytest.Item) -> None:
         """The threads alive once the fixtures are set up: none of them is the test's."""
-        item.stash[_BEFORE] = frozenset(threading.enumerate())
+        item.stash[_BEFORE] = threading.enumerate()
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_teardown(
@@ -95,12 +95,21 @@ class StrayHooks:
         finally:
             before = item.stash.get(_BEFORE, None)
             if before is not None:
-                with guard(item.config, "noting threads that outlive their test"):
-                    unowned = item.config.stash[_UNOWNED]
-                    for thread in threading.enumerate():
-                        if thread not in before and thread is not threading.current_thread():
-                            self.handler.strays[thread] = item.nodeid
-                            unowned.threads[thread.name] = item.nodeid
+                del item.stash[_BEFORE]  # pytest keeps every item to the end of the run
+                now = threading.enumerate()
+                if now != before:  # threads compare by identity: the common case is cheap
+                    with guard(item.config, "noting threads that outlive their test"):
+                        self._note_strays(item, set(before), now)
+
+    def _note_strays(
+        self, item: pytest.Item, before: set[threading.Thread], now: list[threading.Thread]
+    ) -> None:
+        unowned = item.config.stash[_UNOWNED]
+        current = threading.current_thread()
+        for thread in now:
+            if thread not in before and thread is not current:
+                self.handler.strays[thread] = item.nodeid
+                unowned.threads[thread.name] = item.nodeid
 
 
 def finish(config: pytest.Config, state: KariState, sections: dict[str, Any]) -> None:
