@@ -38,6 +38,8 @@ __all__ = ["DashboardError", "ExtensionDebugDashboard", "LogBatch", "configurati
 
 #: Names the live charts follow by default: the process's CPU and resident memory.
 DEFAULT_REALTIME = ("cpu_percent", "memory_mb")
+#: The resource fields the page charts: their series always come with the metrics.
+CHARTED = ("cpu_percent", "rss_bytes")
 MAX_SERIES_POINTS = 240
 MAX_SERIES_NAMES = 24
 MAX_LIMIT = 1000
@@ -275,7 +277,7 @@ class ExtensionDebugDashboard:
             stats = views.metric_stats(name, units[name], points[name], window=window)
             aggregates[name] = stats
             latest[name] = {"value": stats["last"], "unit": stats["unit"], "ts": stats["last_ts"]}
-            if index < MAX_SERIES_NAMES or wanted is not None:
+            if index < MAX_SERIES_NAMES or wanted is not None or name in CHARTED:
                 found = sorted(points[name], key=lambda point: point[0])
                 series[name] = _downsample(found, max_points)
         return {

@@ -10,6 +10,8 @@
   const state = {
     ext: null, source: null, stream: null, paused: false, held: [], timers: [],
     series: { cpu: [], rss: [], metric: [] }, metric: "", names: [],
+    scope: null,  // "follow" (the newest run), a run id, or "all"; chosen once runs are known
+    newestRun: undefined, shownRun: undefined,
   };
 
   function el(tag, attrs, ...children) {
@@ -38,6 +40,21 @@
 
   // Runs: progress of the selected (by default the newest) run ---------------------------
   const SYMBOLS = { passed: "✓", failed: "✗", error: "⚠", skipped: "↷", xfailed: "⊘", xpassed: "★" };
+  /* the stored run every panel shows: null for every run (and live data) */
+  function scopedRun() {
+    if (state.scope === "all" || state.scope === null) return null;
+    return state.scope === "follow" ? (state.newestRun === undefined ? null : state.newestRun) : state.scope;
+  }
+  function rescope() {
+    const run = scopedRun();
+    if (run === state.shownRun) return;
+    state.shownRun = run;
+    state.series = { cpu: [], rss: [], metric: [] };
+    $("scope").textContent = run === null ? "every panel: all runs" : `every panel: run #${run}`;
+    openStream();
+    refresh();
+  }
+
   async function refreshRuns() {
     let data;
     try {
@@ -53,14 +70,19 @@
       api(`/health/${enc(state.ext || "")}/check`, { body: {} }).then(refresh).catch(() => {});
     }
     state.newestRun = newest;
-    const wanted = state.runFollow === false ? state.runChosen : newest;
+    if (state.scope === null && state.source !== undefined) {
+      state.scope = runs.length && state.source === "store" ? "follow" : "all";
+    }
+    const wanted = scopedRun();
     select.textContent = "";
+    select.append(el("option", { value: "all" }, state.source === "live" ? "all (live data)" : "all runs"));
     for (const run of runs) {
       select.append(el("option", { value: String(run.id) }, `#${run.id} ${run.status === "running" ? "(running)" : clock(run.started_at)}`));
     }
-    if (!runs.length) { select.append(el("option", { value: "" }, "no run recorded")); return; }
+    select.value = wanted === null ? "all" : String(wanted);
+    rescope();
+    if (!runs.length) return;
     const run = runs.find((r) => r.id === wanted) || runs[0];
-    select.value = String(run.id);
     setStatus($("run-status"), run.status === "running" ? "degraded" : "healthy", run.status);
     const bar = $("run-bar");
     bar.max = Math.max(1, run.collected);
@@ -127,14 +149,10 @@
     const d = new Date(ts * 1000);
     return d.toLocaleTimeString(undefined, { hour12: false }) + "." + String(d.getMilliseconds()).padStart(3, "0");
   }
-  function number(value, digits) {
-    if (typeof value !== "number" || !isFinite(value)) return "–";
-    return value.toLocaleString(undefined, { maximumFractionDigits: digits === undefined ? 2 : digits });
-  }
-  function duration(seconds) {
-    if (typeof seconds !== "number") return "–";
-    return seconds < 1 ? `${number(seconds * 1000, 1)} ms` : `${number(seconds, 2)} s`;
-  }
+  /* every figure's unit and rounding: the catalogue's (figures.js) */
+  function number(value) { return kariFormat(value, ""); }
+  function duration(seconds) { return kariFormat(seconds, "s"); }
+  function ago(ts) { return typeof ts === "number" ? clock(ts) : "–"; }
   function setStatus(node, status, text) {
     node.dataset.status = status || "";
     node.textContent = text;
@@ -168,6 +186,8 @@
   function choose(ext) {
     state.ext = ext;
     state.series = { cpu: [], rss: [], metric: [] };
+    // the run scope is chosen again once this extension's source (live or store) is known
+    Object.assign(state, { source: undefined, scope: null, shownRun: undefined });
     history.replaceState(null, "", `#ext=${enc(ext)}`);
     $("logs").textContent = "";
     openStream();
@@ -183,13 +203,13 @@
     const figures = [
       ["status", o.running ? "running" : (o.source === "store" ? "recorded" : "stopped")],
       ["sessions", `${o.sessions ? o.sessions.active : 0} active / ${o.sessions ? o.sessions.completed : 0} done`],
-      ["log records", number((o.counts || {}).logging || 0, 0)],
-      ["warnings+", number((levels.WARNING || 0) + (levels.ERROR || 0) + (levels.CRITICAL || 0), 0)],
-      ["errors", `${number(o.errors ? o.errors.total : 0, 0)} in ${number(o.errors ? o.errors.groups : 0, 0)} groups`],
-      ["active alerts", number(o.alerts ? o.alerts.active : 0, 0)],
-      ["metric points", number((o.counts || {}).metrics || 0, 0)],
-      ["dropped", number(Object.values(o.dropped || {}).reduce((a, b) => a + b, 0), 0)],
-      ["debug overhead", `${number(o.debug_overhead_ms, 1)} ms`],
+      ["log records", number((o.counts || {}).logging || 0)],
+      ["warnings+", number((levels.WARNING || 0) + (levels.ERROR || 0) + (levels.CRITICAL || 0))],
+      ["errors", `${number(o.errors ? o.errors.total : 0)} in ${number(o.errors ? o.errors.groups : 0)} groups`],
+      ["active alerts", number(o.alerts ? o.alerts.active : 0)],
+      ["metric points", number((o.counts || {}).metrics || 0)],
+      ["dropped", number(Object.values(o.dropped || {}).reduce((a, b) => a + b, 0))],
+      ["debug overhead", kariFormat(o.debug_overhead_ms, "ms")],
     ];
     for (const [name, value] of figures) {
       box.append(el("div", { dataset: { figure: name } }, el("dt", null, name), el("dd", null, value)));
@@ -224,15 +244,19 @@
     if (!groups.length) body.append(el("tr", null, el("td", { colspan: "5", class: "empty" }, "no errors")));
     for (const g of groups.slice(0, 50)) {
       const text = `${g.error_type || "Error"}: ${g.message || ""}`;
-      let action = null;
+      let action;
       if (g.status !== "resolved") {
         const notes = notesInput(`group:${g.fingerprint}`);
         const button = el("button", { type: "button", class: "resolve" }, "Resolve");
-        button.addEventListener("click", () => resolveGroup(g.fingerprint, button, notes.value));
+        button.addEventListener("click", () => change(`/dashboard/${enc(state.ext)}/errors/${enc(g.fingerprint)}/resolve`, button, notes.value));
         action = el("span", { class: "resolve-with" }, notes, button);
+      } else {
+        const button = el("button", { type: "button", class: "reopen" }, "Reopen");
+        button.addEventListener("click", () => change(`/dashboard/${enc(state.ext)}/errors/${enc(g.fingerprint)}/reopen`, button));
+        action = el("span", { class: "resolve-with" }, g.resolution_notes ? el("span", { class: "muted notes-shown" }, g.resolution_notes) : null, button);
       }
       const row = el("tr", { dataset: { fingerprint: g.fingerprint } },
-        el("td", { class: "num" }, number(g.count, 0)),
+        el("td", { class: "num" }, number(g.count)),
         el("td", { title: g.suggestion || "" }, text),
         el("td", null, g.category || ""),
         el("td", { class: "status", dataset: { status: g.status === "resolved" ? "resolved" : "active" } }, g.status),
@@ -241,20 +265,34 @@
     }
   }
 
+  /* one alert per rule and test across runs: its occurrences, when first and last seen,
+     and Resolve (with notes) or Reopen */
   function renderAlerts(alerts) {
     const list = $("alerts");
     list.textContent = "";
-    const active = alerts.filter((a) => a.status === "active");
-    if (!active.length) list.append(el("li", { class: "empty" }, "no active alerts"));
-    for (const alert of active) {
-      const notes = notesInput(`alert:${alert.alert_id}`);
-      const button = el("button", { type: "button", class: "resolve" }, "Resolve");
-      button.addEventListener("click", () => resolveAlert(alert.alert_id, button, notes.value));
-      list.append(el("li", { dataset: { alertId: alert.alert_id, severity: alert.severity } },
+    const shown = [...alerts].sort((a, b) => (a.status === "active" ? 0 : 1) - (b.status === "active" ? 0 : 1));
+    if (!shown.length) list.append(el("li", { class: "empty" }, "no alerts"));
+    for (const alert of shown.slice(0, 50)) {
+      let action;
+      if (alert.status === "resolved") {
+        const button = el("button", { type: "button", class: "reopen" }, "Reopen");
+        button.addEventListener("click", () => change(`/alerts/${enc(state.ext)}/${enc(alert.group)}/reopen`, button));
+        action = [alert.resolution_notes ? el("span", { class: "muted notes-shown" }, alert.resolution_notes) : null, button];
+      } else {
+        const notes = notesInput(`alert:${alert.group}`);
+        const button = el("button", { type: "button", class: "resolve" }, "Resolve");
+        button.addEventListener("click", () => change(`/alerts/${enc(state.ext)}/${enc(alert.group)}/resolve`, button, notes.value));
+        action = [notes, button];
+      }
+      const runs = (alert.runs || []).length;
+      const seen = `×${alert.occurrences || 1}${runs > 1 ? ` in ${runs} runs` : ""}, first ${ago(alert.first_seen)}, last ${ago(alert.last_seen)}`;
+      list.append(el("li", { dataset: { alertId: alert.alert_id, group: alert.group || "", severity: alert.severity, status: alert.status } },
         el("span", { class: `badge sev-${alert.severity}` }, alert.severity),
-        el("span", { class: "title" }, alert.title || alert.message || alert.alert_type || alert.alert_id),
-        el("span", { class: "muted" }, clock(alert.ts)),
-        notes, button));
+        el("span", { class: "title" }, alert.title || alert.message || alert.alert_type || alert.alert_id,
+          alert.test ? el("span", { class: "test" }, " ", idNode(alert.test)) : null),
+        el("span", { class: "status", dataset: { status: alert.status } }, alert.status),
+        el("span", { class: "muted seen" }, seen),
+        ...action));
     }
   }
 
@@ -275,7 +313,7 @@
 
   function fillMetricNames(names, recorded) {
     const own = recorded.filter((n) => names.includes(n));
-    const rest = names.filter((n) => !own.includes(n) && n !== "cpu_percent" && n !== "memory_mb");
+    const rest = names.filter((n) => !own.includes(n) && !["cpu_percent", "memory_mb", "rss_bytes"].includes(n));
     const wanted = [...own, ...rest];
     if (wanted.join("\n") === state.names.join("\n")) return;
     state.names = wanted;
@@ -292,9 +330,13 @@
     const ext = state.ext;
     if (!ext) return;
     try {
-      const data = await api(`/dashboard/${enc(ext)}?log_limit=1&window_seconds=3600`);
-      if (ext !== state.ext) return;
+      const run = scopedRun();
+      const scope = run === null ? "" : `&run_id=${run}`;
+      const data = await api(`/dashboard/${enc(ext)}?log_limit=1&window_seconds=3600${scope}`);
+      if (ext !== state.ext || run !== scopedRun()) return;
+      const first = state.source === undefined;
       state.source = data.source;
+      if (first) refreshRuns();
       $("source").textContent = data.source;
       renderOverview(data.overview);
       renderHealth(data.health);
@@ -302,7 +344,7 @@
       renderAlerts(data.alerts);
       renderSessions(data.sessions);
       fillMetricNames(data.metrics.names || [], data.metrics.recorded || []);
-      if (data.source === "store" || state.series.metric.length < 2) seedSeries(data.metrics);
+      seedSeries(data.metrics, run !== null || data.source === "store");
       $("updated").textContent = `updated ${clock(data.generated_at)}`;
       showProblem("");
     } catch (error) {
@@ -310,29 +352,21 @@
     }
   }
 
-  async function resolveGroup(fingerprint, button, notes) {
+  /* POST a resolve or reopen; the panels are drawn anew from the server's answer */
+  async function change(path, button, notes) {
     button.disabled = true;
+    const body = notes === undefined ? {} : { notes: (notes || "").trim() || "resolved from the dashboard" };
     try {
-      await api(`/dashboard/${enc(state.ext)}/errors/${enc(fingerprint)}/resolve`, { body: { notes: (notes || "").trim() || "resolved from the dashboard" } });
+      await api(path, { body });
       await refresh();
     } catch (error) {
       button.disabled = false;
-      showProblem(`cannot resolve error group ${fingerprint}: ${error.message}`);
+      showProblem(`cannot ${path.split("/").pop()} ${decodeURIComponent(path.split("/").slice(-2, -1)[0])}: ${error.message}`);
     }
   }
 
-  async function resolveAlert(id, button, notes) {
-    button.disabled = true;
-    try {
-      await api(`/alerts/${enc(state.ext)}/${enc(id)}/resolve`, { body: { notes: (notes || "").trim() || "resolved from the dashboard" } });
-      await refresh();
-    } catch (error) {
-      button.disabled = false;
-      showProblem(`cannot resolve alert ${id}: ${error.message}`);
-    }
-  }
-
-  // Charts -----------------------------------------------------------------------------
+  // Charts: a real time axis; no line across a stretch without samples ------------------
+  const UNITS = { cpu: "%", rss: "bytes" };
   function push(series, ts, value) {
     if (typeof value !== "number" || !isFinite(value)) return;
     if (series.length && series[series.length - 1][0] >= ts) return;
@@ -340,60 +374,127 @@
     if (series.length > MAX_POINTS) series.splice(0, series.length - MAX_POINTS);
   }
 
-  function seedSeries(metrics) {
+  function seedSeries(metrics, recorded) {
     const series = metrics.series || {};
-    state.series.metric = state.metric && series[state.metric] ? series[state.metric].slice(-MAX_POINTS) : [];
-    draw("chart-metric", state.series.metric);
+    const units = metrics.aggregates || {};
+    state.metricUnit = state.metric && units[state.metric] ? units[state.metric].unit : "";
+    if (recorded || state.series.cpu.length < 2) state.series.cpu = (series.cpu_percent || []).slice(-MAX_POINTS);
+    if (recorded || state.series.rss.length < 2) state.series.rss = (series.rss_bytes || []).slice(-MAX_POINTS);
+    if (recorded || state.series.metric.length < 2) {
+      state.series.metric = state.metric && series[state.metric] ? series[state.metric].slice(-MAX_POINTS) : [];
+    }
+    drawAll();
+  }
+  function drawAll() {
+    draw("chart-cpu", state.series.cpu, UNITS.cpu);
+    draw("chart-rss", state.series.rss, UNITS.rss);
+    draw("chart-metric", state.series.metric, state.metricUnit || "");
   }
 
-  function draw(id, points) {
+  /* a step between samples longer than this is a gap: three times the usual step, at least 2 s */
+  function gapAfter(points) {
+    const steps = [];
+    for (let i = 1; i < points.length; i++) steps.push(points[i][0] - points[i - 1][0]);
+    steps.sort((a, b) => a - b);
+    const usual = steps.length ? steps[Math.floor(steps.length / 2)] : 0;
+    return Math.max(2, usual * 3);
+  }
+  function timeTicks(t0, t1) {
+    const span = Math.max(t1 - t0, 1e-3);
+    const step = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400]
+      .find((s) => span / s <= 4) || 86400;
+    const ticks = [];
+    for (let t = Math.ceil(t0 / step) * step; t <= t1 && ticks.length < 8; t += step) ticks.push(t);
+    return ticks;
+  }
+  function hhmmss(ts) {
+    return new Date(ts * 1000).toLocaleTimeString(undefined, { hour12: false });
+  }
+
+  function draw(id, points, unit) {
     const svg = $(id);
+    const readout = $(`${id}-readout`);
     svg.textContent = "";
     const ns = "http://www.w3.org/2000/svg";
+    const node = (tag, attrs, text) => {
+      const n = document.createElementNS(ns, tag);
+      for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, String(v));
+      if (text !== undefined) n.textContent = text;
+      svg.append(n);
+      return n;
+    };
     if (points.length < 2) {
-      const text = document.createElementNS(ns, "text");
-      text.setAttribute("x", "6"); text.setAttribute("y", "44");
-      text.textContent = points.length ? "waiting for a second point" : "no data yet";
-      svg.append(text);
+      node("text", { x: 8, y: 60 }, points.length ? "waiting for a second sample" : "no samples yet");
+      svg.dataset.points = String(points.length);
+      svg.dataset.gaps = "0";
       return;
     }
-    const xs = points.map((p) => p[0]);
-    const ys = points.map((p) => p[1]);
-    const x0 = Math.min(...xs), x1 = Math.max(...xs);
-    let y0 = Math.min(...ys), y1 = Math.max(...ys);
-    if (y1 - y0 < 1e-9) { y0 -= 1; y1 += 1; }
-    const line = document.createElementNS(ns, "polyline");
-    line.setAttribute("class", "series");
-    line.setAttribute("points", points.map(([x, y]) =>
-      `${((x - x0) / (x1 - x0 || 1) * 300).toFixed(1)},${(76 - (y - y0) / (y1 - y0) * 72).toFixed(1)}`).join(" "));
-    svg.append(line);
-    for (const [value, y] of [[y1, 9], [y0, 78]]) {
-      const label = document.createElementNS(ns, "text");
-      label.setAttribute("x", "3"); label.setAttribute("y", String(y));
-      label.textContent = number(value);
-      svg.append(label);
+    const W = 360, H = 120, L = 62, R = 8, T = 8, B = 22;
+    const xs = points.map((p) => p[0]), ys = points.map((p) => p[1]);
+    const x0 = Math.min(...xs), x1 = Math.max(...xs) > x0 ? Math.max(...xs) : x0 + 1;
+    let y0 = Math.min(0, ...ys), y1 = Math.max(...ys);
+    if (y1 - y0 < 1e-9) y1 = y0 + 1;
+    const X = (v) => L + (v - x0) / (x1 - x0) * (W - L - R);
+    const Y = (v) => H - B - (v - y0) / (y1 - y0) * (H - T - B);
+    for (const v of [y0, (y0 + y1) / 2, y1]) {
+      node("line", { class: "grid", x1: L, x2: W - R, y1: Y(v), y2: Y(v) });
+      node("text", { class: "tick", x: L - 4, y: Y(v) + 3, "text-anchor": "end" }, kariFormat(v, unit));
     }
+    for (const t of timeTicks(x0, x1)) {
+      node("line", { class: "axis", x1: X(t), x2: X(t), y1: H - B, y2: H - B + 3 });
+      node("text", { class: "tick", x: X(t), y: H - 6, "text-anchor": "middle" }, hhmmss(t));
+    }
+    node("line", { class: "axis", x1: L, x2: L, y1: T, y2: H - B });
+    node("line", { class: "axis", x1: L, x2: W - R, y1: H - B, y2: H - B });
+    // one path per stretch of samples; a shaded band where there were none
+    const gap = gapAfter(points);
+    let d = "", gaps = 0;
+    points.forEach(([t, v], i) => {
+      const starts = i === 0 || t - points[i - 1][0] > gap;
+      if (i && starts) {
+        gaps += 1;
+        node("rect", { class: "gap", x: X(points[i - 1][0]), y: T, width: Math.max(1, X(t) - X(points[i - 1][0])), height: H - T - B })
+          .append(Object.assign(document.createElementNS(ns, "title"), { textContent: `no samples from ${hhmmss(points[i - 1][0])} to ${hhmmss(t)}` }));
+      }
+      d += `${starts ? "M" : "L"}${X(t).toFixed(1)} ${Y(v).toFixed(1)}`;
+    });
+    node("path", { class: "series", d });
+    svg.dataset.points = String(points.length);
+    svg.dataset.gaps = String(gaps);
+    // point at the chart: the nearest sample's time and value
+    const guide = node("line", { class: "guide", x1: L, x2: L, y1: T, y2: H - B, visibility: "hidden" });
+    const pad = node("rect", { class: "hover-pad", x: L, y: T, width: W - L - R, height: H - T - B });
+    pad.addEventListener("mousemove", (event) => {
+      const box = svg.getBoundingClientRect();
+      const scale = Math.min(box.width / W, box.height / H);
+      const left = box.left + (box.width - W * scale) / 2;
+      const at = x0 + ((event.clientX - left) / scale - L) / (W - L - R) * (x1 - x0);
+      let best = points[0];
+      for (const p of points) if (Math.abs(p[0] - at) < Math.abs(best[0] - at)) best = p;
+      guide.setAttribute("x1", X(best[0])); guide.setAttribute("x2", X(best[0]));
+      guide.setAttribute("visibility", "visible");
+      if (readout) readout.textContent = `${hhmmss(best[0])}: ${kariFormat(best[1], unit)}`;
+    });
   }
 
   async function realtime() {
     const ext = state.ext;
-    if (!ext || state.source === "store") return;
-    const names = ["cpu_percent", "memory_mb"];
+    // a run's charts are what was recorded; live readings join only the live view
+    if (!ext || state.source !== "live" || scopedRun() !== null) return;
+    const names = ["cpu_percent", "rss_bytes"];
     if (state.metric) names.push(state.metric);
     try {
       const data = await api(`/dashboard/${enc(ext)}/metrics/realtime`, { body: { names } });
       if (ext !== state.ext) return;
       const m = data.metrics;
       if (m.cpu_percent) push(state.series.cpu, m.cpu_percent.ts, m.cpu_percent.value);
-      if (m.memory_mb) push(state.series.rss, m.memory_mb.ts, m.memory_mb.value);
+      if (m.rss_bytes) push(state.series.rss, m.rss_bytes.ts, m.rss_bytes.value);
       if (state.metric && m[state.metric]) push(state.series.metric, m[state.metric].ts, m[state.metric].value);
-      $("cpu-now").textContent = m.cpu_percent ? `${number(m.cpu_percent.value, 1)} %` : "";
-      $("rss-now").textContent = m.memory_mb ? `${number(m.memory_mb.value, 1)} MiB` : "";
+      $("cpu-now").textContent = m.cpu_percent ? kariFormat(m.cpu_percent.value, "%") : "";
+      $("rss-now").textContent = m.rss_bytes ? kariFormat(m.rss_bytes.value, "bytes") : "";
       const custom = state.metric ? m[state.metric] : null;
-      $("metric-now").textContent = custom ? `${number(custom.value)} ${custom.unit || ""}` : "";
-      draw("chart-cpu", state.series.cpu);
-      draw("chart-rss", state.series.rss);
-      draw("chart-metric", state.series.metric);
+      $("metric-now").textContent = custom ? kariFormat(custom.value, custom.unit || "") : "";
+      drawAll();
     } catch (error) {
       showProblem(`cannot read real-time metrics: ${error.message}`);
     }
@@ -424,6 +525,7 @@
     $("dropped").hidden = true;
     if (!state.ext) return;
     const params = new URLSearchParams({ backlog: "100" });
+    if (scopedRun() !== null) params.set("run_id", String(scopedRun()));
     if ($("level").value) params.set("level", $("level").value);
     if ($("search").value.trim()) params.set("query", $("search").value.trim());
     $("logs").textContent = "";
@@ -462,7 +564,7 @@
   $("metric").addEventListener("change", (event) => {
     state.metric = event.target.value;
     state.series.metric = [];
-    realtime();
+    refresh();
   });
   $("health-check").addEventListener("click", async () => {
     try {
@@ -477,9 +579,8 @@
   if (first) choose(first);
   else showProblem("no extension yet: start a manager or record a run with pytest --kari-debug");
   $("run").addEventListener("change", (event) => {
-    const id = Number(event.target.value);
-    state.runFollow = id === state.newestRun;
-    state.runChosen = id;
+    const value = event.target.value;
+    state.scope = value === "all" ? "all" : Number(value) === state.newestRun ? "follow" : Number(value);
     refreshRuns();
   });
   refreshRuns();

@@ -40,41 +40,29 @@
     return add(node, Array.prototype.slice.call(arguments, 2));
   }
   function isNum(v) { return typeof v === "number" && isFinite(v); }
-  function fmtMs(v) {
-    if (!isNum(v)) return "n/a";
-    if (Math.abs(v) < 1) return v.toFixed(2) + " ms";
-    if (Math.abs(v) < 100) return v.toFixed(1) + " ms";
-    if (Math.abs(v) < 1000) return v.toFixed(0) + " ms";
-    var s = v / 1000;
-    if (Math.abs(s) < 60) return s.toFixed(2) + " s";
-    var m = Math.floor(s / 60), r = Math.round(s - m * 60);
-    return m + " min " + (r < 10 ? "0" : "") + r + " s";
-  }
-  function fmtBytes(v) {
-    if (!isNum(v)) return "n/a";
-    var units = ["B", "KiB", "MiB", "GiB"], i = 0;
-    while (Math.abs(v) >= 1024 && i < units.length - 1) { v /= 1024; i++; }
-    return i === 0 ? v.toFixed(0) + " B" : v.toFixed(1) + " " + units[i];
-  }
+  /* every figure's unit and rounding: the catalogue's (figures.js, kariFormat) */
+  function fmtMs(v) { return kariFormat(v, "ms"); }
+  function fmtBytes(v) { return kariFormat(v, "bytes"); }
+  function fmtSeconds(v) { return kariFormat(v, "s"); }
   function fmtNum(v) {
     if (!isNum(v)) return v === null || v === undefined ? "" : String(v);
-    var a = Math.abs(v);
-    if (a !== 0 && (a >= 1e6 || a < 1e-3)) return v.toExponential(2);
-    if (Number.isInteger(v)) return String(v);
-    return String(Math.round(v * 1000) / 1000);
+    return kariFormat(v, "");
   }
   function fmtTs(ts) {
     if (!isNum(ts)) return "";
     return new Date(ts * 1000).toISOString().replace("T", " ").replace("Z", " UTC");
   }
+  /* the catalogue unit of a field named *key* (peak_rss_bytes: bytes; cpu_user_s: s) */
+  function unitOfKey(key) {
+    var fig = FIGURES[key];
+    if (fig) return fig.unit;
+    var m = /_(bytes|ms|s|mb|percent)$/.exec(key);
+    return m ? { bytes: "bytes", ms: "ms", s: "s", mb: "MiB", percent: "%" }[m[1]] : "";
+  }
   function fmtValue(key, v) {
     if (!isNum(v)) return typeof v === "object" && v !== null ? JSON.stringify(v) : v === null || v === undefined ? "" : String(v);
     if (/(_at|^ts|^start|^end)$/.test(key) && v > 1e8) return fmtTs(v);
-    if (/bytes$/.test(key)) return fmtBytes(v);
-    if (/_ms$/.test(key)) return fmtMs(v);
-    if (/_s$/.test(key)) return fmtMs(v * 1000);
-    if (/percent$/.test(key)) return v.toFixed(1) + " %";
-    return fmtNum(v);
+    return kariFormat(v, unitOfKey(key));
   }
   function cell(v) {
     if (v === null || v === undefined) return "";
@@ -265,6 +253,7 @@
     var fmtY = opts.fmtY || fmtNum, fmtX = opts.fmtX || fmtNum;
     var xs = pts.map(function (p) { return p[0]; }), ys = pts.map(function (p) { return p[1]; });
     var x0 = Math.min.apply(null, xs), x1 = Math.max.apply(null, xs);
+    if (opts.xSpan) { x0 = Math.min(x0, opts.xSpan[0]); x1 = Math.max(x1, opts.xSpan[1]); }
     var y0 = Math.min(0, Math.min.apply(null, ys)), y1 = Math.max.apply(null, ys);
     if (!(x1 > x0)) x1 = x0 + 1;
     var yt = niceTicks(y0, y1 > y0 ? y1 : y0 + 1, 4);
@@ -273,7 +262,8 @@
     function X(v) { return L + (v - x0) / (x1 - x0) * (W - L - R); }
     function Y(v) { return H - B - (v - y0) / (y1 - y0 || 1) * (H - T - B); }
     var last = ys[ys.length - 1];
-    var label = opts.title + " (" + opts.unit + "): " + pts.length + " points, lowest " + fmtY(Math.min.apply(null, ys)) +
+    var named = opts.title + (opts.unit ? " (" + opts.unit + ")" : "");
+    var label = named + ": " + pts.length + " points, lowest " + fmtY(Math.min.apply(null, ys)) +
       ", highest " + fmtY(Math.max.apply(null, ys)) + ", last " + fmtY(last) + "; x axis: " + opts.xLabel;
     var g = svg("svg", { viewBox: "0 0 " + W + " " + H, role: "img", "aria-label": label, class: "chart-svg" },
       svg("title", null, label));
@@ -314,7 +304,31 @@
           svg("title", null, fmtX(p[0]) + ": " + fmtY(p[1]))));
       });
     }
-    return el("figure", { class: "chart" }, el("figcaption", null, opts.title + " (" + opts.unit + ")"), g,
+    (opts.phases || []).forEach(function (m) {
+      if (!(m[0] > x0 && m[0] < x1)) return;
+      g.appendChild(svg("line", { class: "phase-mark", x1: X(m[0]), x2: X(m[0]), y1: T, y2: H - B }));
+      g.appendChild(svg("text", { class: "phase-label", x: X(m[0]) + 2, y: T + 8 }, m[1]));
+    });
+    var readout = null;
+    if (opts.readout && pts.length) {
+      // point at the chart: the nearest sample's time and value, with a guide line
+      readout = el("p", { class: "readout note", "aria-live": "polite" }, "Point at the chart for a sample's value.");
+      var guide = svg("line", { class: "guide", x1: L, x2: L, y1: T, y2: H - B, visibility: "hidden" });
+      var dot = svg("circle", { class: "guide-dot", r: 3, cx: L, cy: H - B, visibility: "hidden" });
+      var pad = svg("rect", { class: "hover-pad", x: L, y: T, width: W - L - R, height: H - T - B });
+      g.appendChild(guide); g.appendChild(dot); g.appendChild(pad);
+      pad.addEventListener("mousemove", function (ev) {
+        var box = g.getBoundingClientRect();
+        var x = x0 + ((ev.clientX - box.left) / box.width * W - L) / (W - L - R) * (x1 - x0);
+        var best = pts[0];
+        pts.forEach(function (p) { if (Math.abs(p[0] - x) < Math.abs(best[0] - x)) best = p; });
+        guide.setAttribute("x1", X(best[0])); guide.setAttribute("x2", X(best[0]));
+        dot.setAttribute("cx", X(best[0])); dot.setAttribute("cy", Y(best[1]));
+        guide.setAttribute("visibility", "visible"); dot.setAttribute("visibility", "visible");
+        readout.textContent = opts.title + " at " + fmtX(best[0]) + ": " + fmtY(best[1]);
+      });
+    }
+    return el("figure", { class: "chart" }, el("figcaption", null, named), g, readout,
       opts.note ? el("p", { class: "note" }, opts.note) : null);
   }
 
@@ -441,13 +455,6 @@
       more, omittedNote(data, "log records"));
   }
 
-  function unitOf(key) {
-    if (/bytes$/.test(key)) return ["MiB", function (v) { return v / 1048576; }];
-    if (/percent$/.test(key)) return ["%", function (v) { return v; }];
-    if (/_ms$/.test(key)) return ["ms", function (v) { return v; }];
-    if (/_s$/.test(key)) return ["s", function (v) { return v; }];
-    return ["value", function (v) { return v; }];
-  }
   var SAMPLE_TITLES = { cpu_percent: "CPU", rss_bytes: "RSS", uss_bytes: "USS", vms_bytes: "VMS", threads: "Threads",
     open_files: "Open files", open_fds: "Open file descriptors", ctx_switches: "Context switches (cumulative)",
     cpu_user_s: "CPU user time (cumulative)", cpu_system_s: "CPU system time (cumulative)",
@@ -470,11 +477,18 @@
         var ia = SAMPLE_ORDER.indexOf(a), ib = SAMPLE_ORDER.indexOf(b);
         return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib) || (a < b ? -1 : 1);
       });
+      // where the test's setup ended and its call ended, on the same time axis
+      var phases = t.phases || {}, marks = [], at = 0;
+      if (Array.isArray(phases)) phases = { setup: phases[0], call: phases[1], teardown: phases[2] };
+      ["setup", "call", "teardown"].forEach(function (n, i) {
+        if (isNum(phases[n])) { at += phases[n]; if (i < 2) marks.push([at, i ? "teardown" : "call"]); }
+      });
       var sampleChart = function (k) {
-        var u = unitOf(k);
-        return chart({ title: SAMPLE_TITLES[k] || k, unit: u[0], xLabel: "ms since the test started",
-          points: samples.map(function (s) { return [(s.ts - t0) * 1000, isNum(s[k]) ? u[1](s[k]) : NaN]; }),
-          fmtX: fmtNum, fmtY: fmtNum, cls: k === "rss_bytes" ? "series2" : "series" });
+        var unit = unitOfKey(k);
+        return chart({ title: SAMPLE_TITLES[k] || k, unit: "", xLabel: "time since the test started",
+          points: samples.map(function (s) { return [(s.ts - t0) * 1000, isNum(s[k]) ? s[k] : NaN]; }),
+          fmtX: fmtMs, fmtY: function (v) { return kariFormat(v, unit); }, phases: marks, xSpan: [0, at],
+          readout: true, cls: k === "rss_bytes" ? "series2" : "series" });
       };
       parts.push(el("h4", null, "Resources over the test (" + samples.length + " samples)"),
         el("div", { class: "charts" }, keys.slice(0, 4).map(sampleChart)));
@@ -551,8 +565,7 @@
     });
     return el("table", { class: "kv" }, el("tbody", null, keys.map(function (k) {
       var fig = catalogued(k), v = obj[k];
-      var shown = fmtValue(k, v);
-      if (fig && isNum(v) && fig.unit === "MiB" && /_mb$/.test(k)) shown = fmtBytes(v * 1048576);
+      var shown = fig && isNum(v) && FIGURES[k] ? kariFormat(v, fig.unit) : fmtValue(k, v);
       return el("tr", null, el("th", { scope: "row", title: fig ? fig.about : null }, k.replace(/_(bytes|ms|s|mb)$/, "")),
         el("td", { class: "num" }, typeof v === "object" ? objectView(v) : shown));
     })));
@@ -667,7 +680,7 @@
       var selfShare = total ? (n.self_s || 0) / total : 0;
       var children = Array.isArray(n.children) ? n.children : [];
       var li = el("li");
-      var bar = el("span", { class: "ct-share", role: "img", "aria-label": (share * 100).toFixed(1) + "% of the time" }, el("span"));
+      var bar = el("span", { class: "ct-share", role: "img", "aria-label": kariFormat(share * 100, "%") + " of the time" }, el("span"));
       bar.firstChild.style.width = Math.min(100, share * 100) + "%";
       var toggle = null, sub = null;
       if (children.length) {
@@ -686,7 +699,7 @@
       }
       li.appendChild(el("div", { class: "ct-node" }, toggle || el("span", { class: "leaf", "aria-hidden": "true" }), bar,
         el("strong", { class: "mono" }, n.function || "?"),
-        el("span", null, (share * 100).toFixed(1) + "% · " + fmtMs((n.time_s || 0) * 1000) + " (self " + (selfShare * 100).toFixed(1) + "%)"),
+        el("span", null, kariFormat(share * 100, "%") + " · " + fmtMs((n.time_s || 0) * 1000) + " (self " + kariFormat(selfShare * 100, "%") + ")"),
         el("span", { class: "ct-file" }, (n.file || "") + (n.line ? ":" + n.line : ""))));
       // open the hot path so the answer is on screen at once
       if (toggle && depth < 8 && share >= 0.1) toggle.click();
@@ -854,7 +867,7 @@
       // the stacks of every thread and asyncio task while the test hung (--kari-hang-dump, pytest-timeout)
       body.appendChild(panel("Hang dump", hang.dumps.length + " dump(s), " + (hang.reason || "slow"),
         hang.dumps.map(function (dump, n) {
-          var title = "after " + Number(dump.after_s).toFixed(1) + " s (" + (dump.reason || hang.reason) + ")";
+          var title = "after " + fmtSeconds(Number(dump.after_s)) + " (" + (dump.reason || hang.reason) + ")";
           return el("details", { class: "extra", open: n === hang.dumps.length - 1 ? "" : null },
             el("summary", null, title), el("pre", { class: "tb hang", text: String(dump.text || "") }));
         })));
@@ -1117,12 +1130,14 @@
         pickable = pickable.filter(function (t) { return t.outcome === "failed" || t.outcome === "error"; })
           .concat(pickable.slice().sort(function (a, b) { return b.duration - a.duration; }).slice(0, 200));
       }
-      charts.push(chart({ title: "Test duration", unit: "ms", xLabel: "s since the run started", dots: true,
+      charts.push(chart({ title: "Test duration", unit: "", xLabel: "time since the run started", dots: true,
+        fmtY: fmtMs, fmtX: fmtSeconds,
         points: pts.concat(fails), marks: fails,
         picks: pickable.map(function (t) { return { x: t.t0 - t0, y: t.duration, test: TESTS.indexOf(t), text: t.nodeid + ": " + fmtMs(t.duration) + " (" + t.outcome + ")" }; }),
         note: "One dot per test at its start; square red marks are failed tests. Point at a dot for its test; select it to open the test." }));
       var cpu = withStart.filter(function (t) { return isNum(t.cpu); }).map(function (t) { return [t.t0 - t0, t.cpu]; });
-      if (cpu.length) charts.push(chart({ title: "CPU time per test", unit: "ms", xLabel: "s since the run started", points: cpu, dots: true }));
+      if (cpu.length) charts.push(chart({ title: "CPU time per test", unit: "", xLabel: "time since the run started", points: cpu,
+        dots: true, fmtY: fmtMs, fmtX: fmtSeconds }));
     }
     var samples = [];
     TESTS.forEach(function (t) {
@@ -1133,9 +1148,11 @@
     if (samples.length) {
       samples.sort(function (a, b) { return a.ts - b.ts; });
       var cpuS = samples.filter(function (s) { return isNum(s.cpu_percent); }).map(function (s) { return [s.ts - t0, s.cpu_percent]; });
-      var rssS = samples.filter(function (s) { return isNum(s.rss_bytes); }).map(function (s) { return [s.ts - t0, s.rss_bytes / 1048576]; });
-      if (cpuS.length) charts.push(chart({ title: "CPU over the run (samples)", unit: "%", xLabel: "s since the run started", points: cpuS }));
-      if (rssS.length) charts.push(chart({ title: "RSS over the run (samples)", unit: "MiB", xLabel: "s since the run started", points: rssS, cls: "series2" }));
+      var rssS = samples.filter(function (s) { return isNum(s.rss_bytes); }).map(function (s) { return [s.ts - t0, s.rss_bytes]; });
+      if (cpuS.length) charts.push(chart({ title: "CPU over the run (samples)", unit: "", xLabel: "time since the run started", points: cpuS,
+        fmtY: function (v) { return kariFormat(v, "%"); }, fmtX: fmtSeconds, readout: true }));
+      if (rssS.length) charts.push(chart({ title: "RSS over the run (samples)", unit: "", xLabel: "time since the run started", points: rssS,
+        fmtY: fmtBytes, fmtX: fmtSeconds, readout: true, cls: "series2" }));
     }
     var indexed = TESTS.map(function (t, i) { return [t, i]; });
     var slow = indexed.filter(function (p) { return isNum(p[0].duration); }).sort(function (a, b) { return b[0].duration - a[0].duration; }).slice(0, 10);

@@ -75,6 +75,23 @@ def record_store(folder: Path, source: str = RUN, *options: str) -> Path:
     return store
 
 
+#: A sampler fast enough to read CPU and RSS a few times during a 0.3 s test.
+FAST_SAMPLER = ("--kari-metrics-interval=0.05",)
+
+
+def record_two_runs(folder: Path) -> Path:
+    """Two real runs of RUN into one store (runs #1 and #2); the second logs one more line
+    ("second run only"), and test_api sleeps 0.3 s under a fast sampler in both."""
+    started = 'kari_logger.info("extension started", version="1.0.0")'
+    assert started in RUN
+    sampled = RUN.replace("import asyncio", "import asyncio\nimport time").replace(
+        started, started + "\n    time.sleep(0.3)"
+    )
+    record_store(folder, sampled, *FAST_SAMPLER)
+    second = sampled.replace(started, started + '\n    kari_logger.info("second run only")')
+    return record_store(folder, second, *FAST_SAMPLER)
+
+
 def live_manager(extension_id: str = "live-ext", **config: object) -> ExtensionDebugManager:
     """A started manager holding logs, a metric, an error and an active alert."""
     configuration = DebugConfiguration(**{"metrics_interval": 0.2, **config})  # type: ignore[arg-type]

@@ -83,7 +83,7 @@ def test_page_loads_without_console_errors(page: tuple[Any, list[str]]) -> None:
     """The page shows health, overview, charts, logs, errors, alerts; the console stays clean."""
     opened, problems = page
     opened.wait_for_selector("#health li", timeout=WAIT_MS)
-    opened.locator("#chart-rss polyline").wait_for(timeout=WAIT_MS)
+    opened.locator("#chart-rss path.series").wait_for(timeout=WAIT_MS)
     assert opened.locator("#health-status").get_attribute("data-status") in (
         "healthy", "degraded",
     )  # fmt: skip
@@ -131,13 +131,20 @@ def test_level_filter_keeps_that_level_and_above(
 def test_resolving_an_alert_updates_the_list(
     page: tuple[Any, list[str]], manager: ExtensionDebugManager
 ) -> None:
-    """The Resolve button resolves the alert on the server and the list updates."""
+    """The Resolve button resolves the alert on the server and the list updates; its Reopen
+    button makes it active again (a resolved alert stays listed, with its notes)."""
     opened, problems = page
     opened.click("#alerts li[data-alert-id] button.resolve")
-    opened.locator("#alerts li.empty").wait_for(timeout=WAIT_MS)
+    opened.locator("#alerts li[data-status=resolved]").wait_for(timeout=WAIT_MS)
     assert manager.get_alert_manager().get_active_alerts() == []
     [alert] = manager.get_alert_manager().get_alerts()
     assert alert.resolution_notes == "resolved from the dashboard"
+    assert "resolved from the dashboard" in opened.locator("#alerts").inner_text()
+    opened.click("#alerts li[data-status=resolved] button.reopen")
+    opened.locator("#alerts li[data-status=active]").wait_for(timeout=WAIT_MS)
+    assert [a.alert_id for a in manager.get_alert_manager().get_active_alerts()] == [
+        alert.alert_id
+    ]
     assert problems == []
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_support import EXT, RUN, framework_client, live_manager, record_store
+from api_support import EXT, framework_client, live_manager, record_store, record_two_runs
 from click.testing import CliRunner
 
 from pytest_kari_debug.api import create_app
@@ -20,23 +20,11 @@ from pytest_kari_debug.cli import cli
 from pytest_kari_debug.dashboard import DashboardError, ExtensionDebugDashboard
 from pytest_kari_debug.storage import Store
 
-FAST_SAMPLER = ("--kari-metrics-interval=0.05",)
-
 
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A store two real runs of the same tests filled (runs #1 and #2)."""
-    folder = tmp_path_factory.mktemp("two-runs")
-    started = 'kari_logger.info("extension started", version="1.0.0")'
-    assert started in RUN
-    # a test long enough for the sampler (every 50 ms) to read CPU and RSS a few times
-    sampled = RUN.replace("import asyncio", "import asyncio\nimport time").replace(
-        started, started + "\n    time.sleep(0.3)"
-    )
-    record_store(folder, sampled, *FAST_SAMPLER)
-    # the second run logs one more line: the scopes must not add up
-    second = sampled.replace(started, started + '\n    kari_logger.info("second run only")')
-    return record_store(folder, second, *FAST_SAMPLER)
+    return record_two_runs(tmp_path_factory.mktemp("two-runs"))
 
 
 @pytest.fixture

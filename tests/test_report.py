@@ -299,22 +299,24 @@ def test_write_report_is_atomic_and_complete(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("value", "text"),
     [
-        (0.5, "0.50 ms"),
+        (0.5, "0.500 ms"),
         (12.34, "12.3 ms"),
         (850, "850 ms"),
-        (12_345, "12.35 s"),
-        (245_000, "4 min 05 s"),
+        (12_345, "12.3 s"),
+        (245_000, "4.08 min"),
     ],
 )
 def test_fmt_ms(value: float, text: str) -> None:
-    """Durations read in the unit a person expects."""
+    """Durations read in the unit a person expects, to three significant digits (the
+    figures catalogue's rule, figures.format_value)."""
     assert fmt_ms(value) == text
 
 
 def test_fmt_bytes() -> None:
     """Sizes use binary units."""
     assert fmt_bytes(512) == "512 B"
-    assert fmt_bytes(3 * 1024 * 1024) == "3.0 MiB"
+    assert fmt_bytes(3 * 1024 * 1024) == "3 MiB"
+    assert fmt_bytes(3.5 * 1024 * 1024) == "3.50 MiB"
     assert fmt_bytes(None) == "n/a"
 
 

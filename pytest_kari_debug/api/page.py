@@ -14,12 +14,12 @@ from typing import Any
 
 from markupsafe import Markup
 
-from ..report.templates import environment, templates_dir
+from ..report.templates import environment, page_script, templates_dir
 from ..version import plugin_version
 
 TEMPLATE = "dashboard.html.j2"
 #: The report's stylesheet first (shared look), then the dashboard's own rules and script.
-ASSETS = ("report.css", "dashboard.css", "dashboard.js")
+ASSETS = ("report.css", "dashboard.css", "figures.js", "dashboard.js")
 
 
 @functools.lru_cache(maxsize=4)
@@ -56,6 +56,6 @@ def render_page(
             nonce=nonce,
             version=plugin_version(),
             css=Markup(assets["report.css"] + "\n" + assets["dashboard.css"]),
-            js=Markup(assets["dashboard.js"]),
+            js=Markup(page_script(assets["figures.js"], assets["dashboard.js"])),
         )
     )

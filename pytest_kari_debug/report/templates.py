@@ -6,7 +6,6 @@ import base64
 import functools
 import hashlib
 import json
-import math
 import re
 from pathlib import Path
 from typing import Any
@@ -14,10 +13,11 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
+from ..figures import UnknownFigure, display_rules, figure_spec, format_value
 from .data import ReportError, ReportModel, jsonable
 
 TEMPLATE = "report.html.j2"
-STATIC_FILES = ("report.css", "report.js")
+STATIC_FILES = ("report.css", "figures.js", "report.js")
 _PACKAGE = Path(__file__).resolve().parent.parent
 
 
@@ -61,30 +61,31 @@ def script_json(value: Any) -> Markup:
 
 
 def fmt_ms(value: Any) -> str:
-    """A duration in milliseconds for people: ``850 ms``, ``12.3 s``, ``4 min 05 s``."""
-    if not isinstance(value, (int, float)) or not math.isfinite(value):
-        return "n/a"
-    if value < 1:
-        return f"{value:.2f} ms"
-    if value < 1000:
-        return f"{value:.0f} ms" if value >= 100 else f"{value:.1f} ms"
-    seconds = value / 1000.0
-    if seconds < 60:
-        return f"{seconds:.2f} s"
-    minutes, rest = divmod(round(seconds), 60)
-    return f"{minutes} min {rest:02d} s"
+    """A duration in milliseconds for people (the catalogue's rule: ``850 ms``, ``12.3 s``)."""
+    return format_value(value, "ms")
 
 
 def fmt_bytes(value: Any) -> str:
-    """A size in bytes for people, in binary units."""
-    if not isinstance(value, (int, float)) or not math.isfinite(value):
-        return "n/a"
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(size) < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024.0
-    return f"{size:.1f} GiB"  # pragma: no cover - the loop always returns
+    """A size in bytes for people, in binary units (the catalogue's rule)."""
+    return format_value(value, "bytes")
+
+
+def fmt_named(value: Any, name: Any) -> str:
+    """The value of the figure (or metric) *name* in its catalogue unit; other values as
+    :func:`cell` shows them."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return cell(value)
+    try:
+        unit = figure_spec(str(name)).unit
+    except UnknownFigure:
+        unit = ""
+    return format_value(value, unit)
+
+
+def page_script(*texts: str) -> str:
+    """One page script: the catalogue's display rules (``KARI_DISPLAY``), then *texts*."""
+    rules = json.dumps(display_rules(), separators=(",", ":"))
+    return "\n".join((f"var KARI_DISPLAY = {rules};", *texts))
 
 
 def cell(value: Any) -> str:
@@ -158,6 +159,8 @@ def environment(folder: str) -> jinja2.Environment:
     env.filters["ms"] = fmt_ms
     env.filters["bytes"] = fmt_bytes
     env.filters["cell"] = cell
+    env.filters["figure"] = format_value
+    env.filters["named"] = fmt_named
     env.filters["wrap_id"] = wrap_id
     env.filters["badge_class"] = badge_class
     return env
@@ -167,14 +170,15 @@ def render(model: ReportModel, folder: Path | None = None) -> str:
     """Render *model* to one self-contained HTML page."""
     where = str(folder or templates_dir())
     assets = _static(where)
+    script = page_script(assets["figures.js"], assets["report.js"])
     try:
         template = environment(where).get_template(TEMPLATE)
         return template.render(
             model=model,
             css=Markup(assets["report.css"]),
-            js=Markup(assets["report.js"]),
+            js=Markup(script),
             csp_style=_csp_hash(assets["report.css"]),
-            csp_script=_csp_hash(assets["report.js"]),
+            csp_script=_csp_hash(script),
         )
     except jinja2.TemplateError as exc:
         msg = f"report template {TEMPLATE!r} in {where!r} failed: {type(exc).__name__}: {exc}"
