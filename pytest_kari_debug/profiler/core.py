@@ -42,12 +42,13 @@ from .samplers import (
     _cprofile_key,
     _cprofile_rows,
     _CProfileShare,
+    _final_stats,
     _PyinstrumentSampler,
     _Sampler,
     _ThreadSampler,
 )
 from .session import ProfileSession, _Running
-from .timing import FunctionStats, Timing, _p95
+from .timing import FunctionStats, Timing, _session_functions, _TimedBlock
 from .trees import _build_tree, _cut_at, _hot_functions, _trim, compact_tree, prune_tree
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -57,47 +58,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 register_session_option("profile_deferred", bool)
 #: Session option: also keep a tracemalloc snapshot diff between the profile's start and stop.
 register_session_option("memory_snapshot_diff", bool)
-
-
-class _TimedBlock:
-    """Context manager (sync and async) timing one execution of a named block."""
-
-    __slots__ = ("_c0", "_name", "_profiler", "_t0", "_t1", "_timed")
-
-    def __init__(self, profiler: PerformanceProfiler, name: str) -> None:
-        self._profiler = profiler
-        self._name = name
-        self._timed = False
-
-    def __enter__(self) -> _TimedBlock:
-        t0 = time.perf_counter()
-        profiler = self._profiler
-        if profiler.enabled and next(profiler._ticks) % profiler.timing_every == 0:
-            self._timed = True
-            self._t0 = t0
-            self._c0 = time.thread_time()
-            self._t1 = time.perf_counter()
-        else:
-            self._timed = False
-        return self
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        t2 = time.perf_counter()
-        profiler = self._profiler
-        if not profiler.enabled:
-            return
-        if not self._timed:
-            profiler._count(self._name, exc_type is not None)
-            return
-        cpu = time.thread_time() - self._c0
-        wall = t2 - self._t1
-        profiler._finish(self._name, wall, cpu, exc_type is not None, (self._t1 - self._t0), t2)
-
-    async def __aenter__(self) -> _TimedBlock:
-        return self.__enter__()
-
-    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        self.__exit__(exc_type, exc, tb)
 
 
 # The component ---------------------------------------------------------------------------
@@ -782,13 +742,6 @@ class PerformanceProfiler(Component):
                     self.stop_session(session_id)
 
 
-def _final_stats(share: _CProfileShare) -> dict[Any, tuple[Any, ...]]:
-    share.users.clear()
-    share.profile.disable()
-    share.profile.create_stats()
-    return dict(share.profile.stats)
-
-
 def _cap(table: dict[Any, Any], limit: int, weight: Callable[[Any], float]) -> None:
     """Keep the *limit* heaviest entries of *table* (bounded aggregates)."""
     if len(table) <= limit:
@@ -796,26 +749,3 @@ def _cap(table: dict[Any, Any], limit: int, weight: Callable[[Any], float]) -> N
     kept = sorted(table.items(), key=lambda item: -weight(item[1]))[: limit // 2 or 1]
     table.clear()
     table.update(kept)
-
-
-def _session_functions(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per-name timing figures of one debug session's records (timed calls only)."""
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for record in records:
-        grouped.setdefault(record["name"], []).append(record)
-    result = {}
-    for name, rows in grouped.items():
-        walls = [r["wall_ms"] for r in rows]
-        cpus = [r["cpu_ms"] for r in rows]
-        result[name] = {
-            "timed_calls": len(rows),
-            "failed": sum(1 for r in rows if r["failed"]),
-            "total_ms": round(sum(walls), 6),
-            "mean_ms": round(sum(walls) / len(walls), 6),
-            "min_ms": round(min(walls), 6),
-            "max_ms": round(max(walls), 6),
-            "p95_ms": round(_p95(walls), 6),
-            "cpu_total_ms": round(sum(cpus), 6),
-            "cpu_p95_ms": round(_p95(cpus), 6),
-        }
-    return result

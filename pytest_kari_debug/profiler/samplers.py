@@ -220,3 +220,10 @@ def _cost_per_frame() -> float:
             build_call_stack(frame, "line", None)
         _COST_PER_FRAME.append((time.perf_counter() - began) / (rounds * max(1, depth)))
     return _COST_PER_FRAME[0]
+
+
+def _final_stats(share: _CProfileShare) -> dict[Any, tuple[Any, ...]]:
+    share.users.clear()
+    share.profile.disable()
+    share.profile.create_stats()
+    return dict(share.profile.stats)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..stats import quantile
 from .limits import RESERVOIR_SIZE
+
+if TYPE_CHECKING:
+    from .core import PerformanceProfiler
 
 
 # Records ---------------------------------------------------------------------------------
@@ -114,3 +118,67 @@ class FunctionStats:
             "cpu_max_ms": round(self.cpu_max * 1000.0, 6),
             "cpu_p95_ms": round(_p95(self._cpu_reservoir) * 1000.0, 6),
         }
+
+
+def _session_functions(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per-name timing figures of one debug session's records (timed calls only)."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for record in records:
+        grouped.setdefault(record["name"], []).append(record)
+    result = {}
+    for name, rows in grouped.items():
+        walls = [r["wall_ms"] for r in rows]
+        cpus = [r["cpu_ms"] for r in rows]
+        result[name] = {
+            "timed_calls": len(rows),
+            "failed": sum(1 for r in rows if r["failed"]),
+            "total_ms": round(sum(walls), 6),
+            "mean_ms": round(sum(walls) / len(walls), 6),
+            "min_ms": round(min(walls), 6),
+            "max_ms": round(max(walls), 6),
+            "p95_ms": round(_p95(walls), 6),
+            "cpu_total_ms": round(sum(cpus), 6),
+            "cpu_p95_ms": round(_p95(cpus), 6),
+        }
+    return result
+
+
+class _TimedBlock:
+    """Context manager (sync and async) timing one execution of a named block."""
+
+    __slots__ = ("_c0", "_name", "_profiler", "_t0", "_t1", "_timed")
+
+    def __init__(self, profiler: PerformanceProfiler, name: str) -> None:
+        self._profiler = profiler
+        self._name = name
+        self._timed = False
+
+    def __enter__(self) -> _TimedBlock:
+        t0 = time.perf_counter()
+        profiler = self._profiler
+        if profiler.enabled and next(profiler._ticks) % profiler.timing_every == 0:
+            self._timed = True
+            self._t0 = t0
+            self._c0 = time.thread_time()
+            self._t1 = time.perf_counter()
+        else:
+            self._timed = False
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        t2 = time.perf_counter()
+        profiler = self._profiler
+        if not profiler.enabled:
+            return
+        if not self._timed:
+            profiler._count(self._name, exc_type is not None)
+            return
+        cpu = time.thread_time() - self._c0
+        wall = t2 - self._t1
+        profiler._finish(self._name, wall, cpu, exc_type is not None, (self._t1 - self._t0), t2)
+
+    async def __aenter__(self) -> _TimedBlock:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.__exit__(exc_type, exc, tb)
