@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .exceptions import ConfigurationError
-from .model import LOG_LEVEL_NAMES
 
 DEFAULT_REDACT_FIELDS = (
     "password",
@@ -264,8 +263,12 @@ def _check_field(name: str, value: Any) -> None:
             for pattern in value:
                 compile_user_pattern(pattern)
         return
-    if name == "log_level" and (not isinstance(value, str) or value.upper() not in LOG_LEVEL_NAMES):
-        _fail(name, value, f"one of {', '.join(LOG_LEVEL_NAMES)}")
+    if name == "log_level":
+        # Imported here: the plugin's entry point loads this module, and not the record model.
+        from .model import LOG_LEVEL_NAMES
+
+        if not isinstance(value, str) or value.upper() not in LOG_LEVEL_NAMES:
+            _fail(name, value, f"one of {', '.join(LOG_LEVEL_NAMES)}")
 
 
 def _check_range(name: str, value: float) -> None:

@@ -20,7 +20,6 @@ ENTRY_MODULES = {
     "pytest_kari_debug",
     "pytest_kari_debug.config",
     "pytest_kari_debug.exceptions",
-    "pytest_kari_debug.model",  # the shared vocabulary config checks against: stdlib only
     "pytest_kari_debug.optionspec",  # the options shared with the CLI: data, no imports
     "pytest_kari_debug.plugin",
     "pytest_kari_debug.plugin.options",
