@@ -1,16 +1,12 @@
-"""Core of the plugin: options, per-test debug sessions, fixtures, store and JSON output."""
+"""Core of the plugin: settings, per-test debug sessions and their records, the end of the run
+(outputs, JSON, terminal summary), fixtures. Keeping records and the run's metadata: `records`."""
 
 from __future__ import annotations
 
 import gc
 import os
-import platform
-import socket
-import subprocess
-import sys
 import time
 import tracemalloc
-import uuid
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,31 +15,30 @@ from typing import Any
 import pytest
 
 from .. import memtrace, selfcost
-from ..backends import redact_urls
 from ..config import LINE_LISTS, DebugConfiguration, field_names, parse_field
-from ..exceptions import ConfigurationError, KariDebugAssertion, StoreError
-from ..exporters.json_export import add_dropped, stream_run_json, summary_of
+from ..exceptions import ConfigurationError, KariDebugAssertion
+from ..exporters.json_export import stream_run_json, summary_of
 from ..journal import (
-    MemoryRecords,
-    RunJournal,
-    RunRecords,
-    journal_dir,
     line_of,
-    recover_journals,
 )
 from ..manager import ExtensionDebugManager
 from ..model import SCHEMA_VERSION
-from ..scrub import scrubber_for
-from ..storage import Store, dumps, dumps_record
-from ..values import writable_text
-from ..version import plugin_version
-from ..views import run_error_groups
-from . import SESSION_STARTED
-from .committer import StoreCommitter, close_committer, committer_of
+from ..storage import dumps
+from .committer import close_committer
 from .failures import captured_sections, failure_summary, verdict_longrepr
 from .options import KARI_FIXTURES, option_bool, option_flag, option_text
 from .progress import RunProgress
-from .sharing import begin_run, run_uuid, settle, store_label, store_location
+from .records import (
+    RunRecorder,
+    committer_for,
+    complete_run_meta,
+    keep,
+    kept_text,
+    run_meta,
+    run_records,
+    scrubbed,
+)
+from .sharing import settle, store_label, store_location
 from .state import (
     STATE,
     KariState,
@@ -112,7 +107,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE] = state
     if not state.is_worker:  # an xdist worker's records ride on its reports to the controller
         config.pluginmanager.register(RunRecorder(config), "kari-debug-recorder")
-        progress = RunProgress(config, lambda done: _committer(config, state).set_progress(done))
+        progress = RunProgress(config, lambda done: committer_for(config, state).set_progress(done))
         config.pluginmanager.register(progress, "kari-debug-progress")
         if settings.json_path is not None:
             state.expect_output("json", settings.json_path)
@@ -472,7 +467,7 @@ class SessionHooks:
                         # the user's verdict, not an error of theirs: no plugin frames
                         report.longrepr = verdict_longrepr(item, str(excinfo.value))
                     if test.longrepr is None:
-                        test.longrepr = _text(item.config, report.longreprtext)
+                        test.longrepr = kept_text(item.config, report.longreprtext)
                         test.failure = failure_summary(item, call, report)
                 if when == "teardown":
                     test.captured = captured_sections(report)
@@ -503,35 +498,16 @@ def keep_unfinished(item: pytest.Item, longrepr: str) -> None:
     elapsed = round((time.time() - test.started_at) * 1000.0, 3)
     test.phases.setdefault("call", max(0.0, elapsed - sum(test.phases.values())))
     test.reports.setdefault("call", ("failed", False))
-    test.longrepr = _text(item.config, longrepr)
+    test.longrepr = kept_text(item.config, longrepr)
     record = _test_record(item, test)
     state = item.config.stash[STATE]
     if not state.is_worker:
-        _keep(item.config, state, record)
+        keep(item.config, state, record)
 
 
 def _fail_with(messages: list[str]) -> None:
     __tracebackhide__ = True
     raise KariDebugAssertion("\n".join(messages))
-
-
-def _scrubbed(config: pytest.Config, value: Any) -> Any:
-    """Failure details and captured output with every text made writable and scrubbed."""
-    if isinstance(value, str):
-        return _text(config, value)
-    if isinstance(value, dict):
-        return {key: _scrubbed(config, item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_scrubbed(config, item) for item in value]
-    return value
-
-
-def _text(config: pytest.Config, value: str, limit: int = 50_000) -> str:
-    """Failure text as it is kept: cut, writable, its secrets scrubbed."""
-    if len(value) > limit:
-        value = value[:limit] + f"\n[... {len(value) - limit} more characters]"
-    patterns = config.stash[STATE].settings.configuration.redact_patterns
-    return scrubber_for(patterns).scrub(writable_text(value))
 
 
 def outcome_of(reports: dict[str, tuple[str, bool]]) -> str:
@@ -570,8 +546,8 @@ def _test_record(item: pytest.Item, test: _TestState) -> dict[str, Any]:
         "session_id": test.session_id,
         "worker": state.worker_id,
         "longrepr": test.longrepr,
-        "failure": _scrubbed(item.config, test.failure),
-        "captured": _scrubbed(item.config, test.captured),
+        "failure": scrubbed(item.config, test.failure),
+        "captured": scrubbed(item.config, test.captured),
         "collected_data": test.collected,
         "extra": {},
     }
@@ -597,187 +573,6 @@ def component_diagnostics(state: KariState) -> None:
                 state.diagnose(f"{manager.extension_id} {component.kind}: {message}")
 
 
-# Collecting records on the controller ---------------------------------------------------
-class RunRecorder:
-    """Keeps each finished test's record (registered on the controller, or without xdist)."""
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """Keep each finished test's record (and a crashed xdist worker's test's)."""
-        when = report.when
-        if when == "setup" or when == "call":
-            return
-        config = self.config
-        state = config.stash[STATE]
-        with guard(config, "recording a test"):
-            record = getattr(report, "kari_debug", None)
-            if report.when == "teardown" and isinstance(record, dict):
-                for message in record.pop("diagnostics", ()):
-                    state.diagnostics.add(message)  # the worker warned
-                # pytest keeps every report to the end: the record lives on as text only.
-                del report.kari_debug
-                _keep(config, state, record)
-            elif report.when not in ("setup", "call", "teardown") and report.failed:
-                _keep(config, state, _crash_record(config, report, state))
-
-
-def _crash_record(
-    config: pytest.Config, report: pytest.TestReport, state: KariState
-) -> dict[str, Any]:
-    """A record for a test whose worker died under it (xdist reports it with when='???')."""
-    return {
-        "record_version": SCHEMA_VERSION,
-        "nodeid": report.nodeid,
-        "extension_id": state.settings.extension_id or "unknown",
-        "outcome": "failed",
-        "phases": {},
-        "duration_ms": 0.0,
-        "started_at": None,
-        "finished_at": time.time(),
-        "session_id": None,
-        "worker": getattr(report, "node", None) and str(getattr(report.node, "gateway", "")),
-        "longrepr": _text(config, report.longreprtext),
-        "crashed": True,
-        "collected_data": {},
-        "extra": {},
-    }
-
-
-def _keep(config: pytest.Config, state: KariState, record: dict[str, Any]) -> None:
-    worker = record.get("worker")
-    if worker is not None:
-        if not isinstance(worker, str):
-            worker = record["worker"] = str(worker)
-        state.workers.add(worker)
-    outcome = str(record.get("outcome"))
-    state.outcomes[outcome] = state.outcomes.get(outcome, 0) + 1
-    overhead = record.get("kari_overhead_ms")
-    if isinstance(overhead, (int, float)):
-        state.kari_overhead_ms += overhead
-        state.overhead_tests += 1
-    state.extensions.add(str(record.get("extension_id")))
-    record, text, replaced = dumps_record(record)
-    if replaced:
-        state.diagnose(
-            f"test {record.get('nodeid')!r}: {len(replaced)} part(s) of its record could not"
-            f" be kept and were replaced: {'; '.join(replaced[:5])}"
-        )
-    state.recorded += 1
-    add_dropped(state.dropped, record)
-    journal = _open_journal(config, state)
-    try:
-        journal.append(text)
-    except OSError as exc:
-        state.diagnose(f"could not append to the run's journal, records kept in memory: {exc}")
-        state.journal = MemoryRecords()
-        state.journal.transforms = journal.transforms
-        for old in journal.texts():
-            state.journal.append(old.decode("utf-8", "surrogatepass"))
-        state.journal.append(text)
-    if state.settings.store_path is not None and not state.store_failed:
-        # Committed before the next test's call phase (the first opens the store and its run).
-        _committer(config, state).add_test(record, text)
-
-
-def _committer(config: pytest.Config, state: KariState) -> StoreCommitter:
-    return committer_of(config, state, lambda: _open_store(config, state))
-
-
-def _open_journal(config: pytest.Config, state: KariState) -> RunRecords:
-    """The run's journal, made at its first test: next to the store (a killed run's journal
-    is imported by the next run), in a temporary folder without one, in memory without disk."""
-    if state.journal is not None:
-        return state.journal
-    with guard(config, "reading run metadata"):
-        _complete_run_meta(config, state)
-    store_path = state.settings.store_path
-    header = {k: v for k, v in state.run.items() if k != "id"}
-    folders = [None] if store_path is None else [journal_dir(store_path, config.rootpath), None]
-    for folder in folders:
-        try:
-            state.journal = RunJournal(folder, header)
-            return state.journal
-        except OSError as exc:
-            problem = exc
-    state.diagnose(f"could not create the run's journal, records kept in memory: {problem}")
-    state.journal = MemoryRecords()
-    return state.journal
-
-
-def run_records(state: KariState) -> RunRecords:
-    """Every finished test's record, read one at a time from the run's journal."""
-    return state.journal if state.journal is not None else MemoryRecords()
-
-
-def _git(rootdir: Path, *args: str) -> str | None:
-    try:
-        result = subprocess.run(
-            ["git", *args], cwd=rootdir, capture_output=True, text=True, timeout=3, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() or None if result.returncode == 0 else None
-
-
-def _run_meta(config: pytest.Config) -> dict[str, Any]:
-    """What is known of the run when it starts (the rest when a test is recorded)."""
-    return {
-        "uuid": run_uuid(config) or uuid.uuid4().hex,
-        "id": None,
-        "pid": os.getpid(),
-        "started_at": config.stash.get(SESSION_STARTED, None) or time.time(),
-        "rootdir": str(config.rootpath),
-        # --kari-store=postgresql://user:PASSWORD@...: the password stays out of every output.
-        "args": [redact_urls(str(arg)) for arg in config.invocation_params.args],
-    }
-
-
-def _complete_run_meta(config: pytest.Config, state: KariState) -> None:
-    """Add the git commit, host and versions: asked only by a run that records a test."""
-    if "host" in state.run:
-        return
-    # One git process for both (the commit, then the branch): each spawn is milliseconds.
-    head = (_git(config.rootpath, "rev-parse", "HEAD", "--abbrev-ref", "HEAD") or "").split()
-    commit, branch = head if len(head) == 2 else (None, None)
-    state.run.update(
-        git_commit=commit,
-        git_branch=branch,
-        host=socket.gethostname(),
-        python_version=platform.python_version(),
-        pytest_version=pytest.__version__,
-        plugin_version=plugin_version(),
-        platform=sys.platform,
-    )
-
-
-def _open_store(config: pytest.Config, state: KariState) -> Store | None:
-    if state.store is not None or state.store_failed or state.settings.store_path is None:
-        return state.store
-    path = state.settings.store_path
-    try:
-        state.store = Store(path)
-        folder = journal_dir(path, config.rootpath)
-        recovered = recover_journals(state.store, folder, error_groups=run_error_groups)
-        if recovered:
-            state.diagnose(
-                f"store: imported the journal of {len(recovered)} killed run(s)"
-                f" (run {', '.join(map(str, recovered))}), marked crashed"
-            )
-        _complete_run_meta(config, state)
-        begin_run(config, state, state.store)
-    except StoreError as exc:
-        state.store_failed = True
-        state.store = None
-        state.failed_outputs["store"] = str(exc)
-        state.diagnose(
-            f"store disabled: {exc}; no test of this run is stored (`kari-debug import`"
-            " adds a --kari-json document later)"
-        )
-    return state.store
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Note the run's metadata (controller only)."""
@@ -785,7 +580,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     state = config.stash[STATE]
     if not state.is_worker:
         with guard(config, "reading run metadata"):
-            state.run = _run_meta(config)
+            state.run = run_meta(config)
 
 
 @pytest.hookimpl(trylast=True)
@@ -840,7 +635,7 @@ def _finish_run(config: pytest.Config, state: KariState, exitstatus: int | pytes
             settle(state, state.store)
     finished = time.time()
     with guard(config, "reading run metadata"):
-        _complete_run_meta(config, state)
+        complete_run_meta(config, state)
     state.run.update(
         finished_at=finished,
         exit_status=int(exitstatus),
