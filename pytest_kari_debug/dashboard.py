@@ -21,10 +21,9 @@ from .exceptions import ConfigurationError, SessionError
 from .logger import LogQuery
 from .manager import ExtensionDebugManager
 from .metrics import SAMPLE_FIELDS
+from .resolutions import ALERT, ERROR_GROUP
 from .sources import (
-    ALERT,
     ALERT_STATUSES,
-    ERROR_GROUP,
     ExtensionSource,
     LiveOnlyError,
     LiveSource,
@@ -34,7 +33,8 @@ from .sources import (
 )
 from .storage import Store
 
-__all__ = ["DashboardError", "ExtensionDebugDashboard", "LogBatch", "configuration_from"]
+# DashboardError and LogBatch stay importable from here; the sources define them.
+__all__ = ["ExtensionDebugDashboard", "configuration_from"]
 
 #: Names the live charts follow by default: the process's CPU and resident memory.
 DEFAULT_REALTIME = ("cpu_percent", "memory_mb")

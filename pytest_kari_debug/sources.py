@@ -40,9 +40,6 @@ from .resolutions import ALERT, ERROR_GROUP
 from .storage import RECORD_KINDS, Store
 
 __all__ = [
-    "ALERT",
-    "ERROR_GROUP",
-    "KINDS",
     "ExtensionSource",
     "LiveOnlyError",
     "LiveSource",
@@ -64,7 +61,10 @@ ALERT_STATUSES = (ACTIVE, RESOLVED, "inhibited")
 
 
 class LiveOnlyError(KariDebugError):
-    """What was asked needs a live debug manager; the source holds recorded data only."""
+    """What was asked needs a live debug manager; the source holds recorded data only.
+
+    ``pytest_kari_debug.dashboard.DashboardError`` is this class (the REST API answers 409).
+    """
 
 
 @dataclass(frozen=True)

@@ -582,6 +582,7 @@ PUBLIC_MODULES = (
     "pytest_kari_debug",
     "pytest_kari_debug.alerting",
     "pytest_kari_debug.dashboard",
+    "pytest_kari_debug.sources",
     "pytest_kari_debug.report",
     "pytest_kari_debug.api",
 )

@@ -18,7 +18,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..dashboard import ExtensionDebugDashboard, LogBatch
+from ..dashboard import ExtensionDebugDashboard
+from ..sources import LogBatch
 from ..values import encode_text, repair, to_jsonable
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
