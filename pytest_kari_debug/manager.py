@@ -21,13 +21,8 @@ from .context import CURRENT_SESSION, SESSION_OPTIONS, SessionInfo
 from .diagnostics import Diagnostics
 from .errors import ErrorGroup, ErrorTracker
 from .exceptions import ConfigurationError, SessionError
-from .exporters.bundle import (
-    ExportBundle,
-    check_format,
-    render_export,
-    render_traces,
-    session_tests,
-)
+from .exporters.bundle import ExportBundle, session_tests
+from .exporters.formats import check_format, exporter_for
 from .logger import ExtensionLogger
 from .metrics import MetricsCollector
 from .profiler import PerformanceProfiler
@@ -476,10 +471,7 @@ class ExtensionDebugManager:
         fmt = "otlp" if kind == "traces" and format == "otlp-json" else format
         check_format(kind, fmt)
         bundle = self.export_bundle(with_tests=fmt in ("prometheus", "openmetrics"))
-        if kind == "traces":
-            text = render_traces(bundle, fmt, trace_id)
-        else:
-            text = render_export(bundle, kind, fmt).decode("utf-8")
+        text = exporter_for(fmt).render(bundle, kind, trace_id=trace_id).decode("utf-8")
         if path is not None:
             write_atomic(path, text)
         return text

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics
 from prometheus_client.parser import text_string_to_metric_families
 
 from pytest_kari_debug.cli import cli
+from pytest_kari_debug.exceptions import ExportError
 from pytest_kari_debug.exporters.bundle import session_tests
+from pytest_kari_debug.exporters.formats import EXPORTERS, exporter_for
 from pytest_kari_debug.manager import ExtensionDebugManager
 from pytest_kari_debug.storage import Store
 
@@ -93,3 +97,44 @@ def test_openmetrics_export_keeps_the_names() -> None:
     manager = _live_manager()
     families = {(f.name, f.type) for f in openmetrics(manager.export("all", "openmetrics"))}
     assert families == _names(manager.export("all", "prometheus"))
+
+
+def test_every_json_export_has_one_document_shape(tmp_path: Path) -> None:
+    """The store's `kari-debug export --format json` and a live manager's JSON export are one
+    document shape: the same keys, the store's runs in ``runs``."""
+    manager = _live_manager()
+    live = json.loads(manager.export("all", "json"))
+    store_path = tmp_path / "kari.db"
+    with contextlib.closing(Store(store_path)) as store:
+        run_id = store.begin_run({"uuid": "shape-run", "started_at": 1.0})
+        store.write_tests(run_id, session_tests(manager.sessions))
+        store.finish_run(run_id, finished_at=2.0, exit_status=0, data={})
+    result = CliRunner().invoke(
+        cli,
+        ["--store", str(store_path), "--extension-id", "names-ext", "export", "--format", "json"],
+    )
+    assert result.exit_code == 0, result.output
+    stored = json.loads(result.stdout)
+    assert set(stored) == set(live)
+    assert (stored["format"], stored["kind"], stored["source"]) == (
+        "pytest-kari-debug/export",
+        "all",
+        "store",
+    )
+    assert (live["format"], live["kind"], live["source"]) == (stored["format"], "all", "live")
+    [run] = stored["runs"]
+    assert {test["nodeid"] for test in run["tests"]} == {"t.py::test_a", "t.py::test_b"}
+
+
+def test_exporter_for_names_every_format_and_refuses_others() -> None:
+    """exporter_for gives each format's exporter; an unknown name lists the accepted ones."""
+    assert list(EXPORTERS) == ["json", "csv", "prometheus", "openmetrics", "jaeger", "otlp"]
+    assert exporter_for("openmetrics").media_type.startswith("application/openmetrics-text")
+    bundle = _live_manager().export_bundle(with_tests=True)
+    for name, exporter in EXPORTERS.items():
+        kind = "traces" if name in ("jaeger", "otlp") else "all"
+        assert exporter.render(bundle, kind)
+    with pytest.raises(ExportError, match=r"unknown export format 'yaml'; accepted: json, csv"):
+        exporter_for("yaml")
+    with pytest.raises(ExportError, match="traces cannot be exported as 'csv'"):
+        exporter_for("csv").render(bundle, "traces")

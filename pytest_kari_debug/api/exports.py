@@ -10,16 +10,8 @@ name a path.
 from __future__ import annotations
 
 from ..dashboard import ExtensionDebugDashboard
-from ..exporters.bundle import (
-    KINDS,
-    MEDIA_TYPES,
-    TRACE_FORMATS,
-    ExportBundle,
-    filename,
-    negotiate,
-    render_export,
-    render_traces,
-)
+from ..exporters.bundle import KINDS, ExportBundle, negotiate
+from ..exporters.formats import MEDIA_TYPES, TRACE_FORMATS, exporter_for, filename
 from ..version import plugin_version
 
 __all__ = [
@@ -58,7 +50,4 @@ def bundle_of(dashboard: ExtensionDebugDashboard, kind: str, *, limit: int) -> E
 
 def export(dashboard: ExtensionDebugDashboard, kind: str, fmt: str, *, limit: int) -> bytes:
     """The export of *kind* in *fmt* (traces: jaeger or otlp)."""
-    bundle = bundle_of(dashboard, kind, limit=limit)
-    if kind == "traces":
-        return render_traces(bundle, fmt).encode("utf-8")
-    return render_export(bundle, kind, fmt)
+    return exporter_for(fmt).render(bundle_of(dashboard, kind, limit=limit), kind)

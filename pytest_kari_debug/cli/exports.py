@@ -7,7 +7,6 @@ names and shapes as a live manager's exports.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -15,8 +14,9 @@ from typing import Any
 from .. import views
 from ..errors.grouping import Occurrence, error_key, group_errors
 from ..exporters import prometheus
-from ..exporters.bundle import EXPORT_FORMAT
+from ..exporters.bundle import ExportBundle
 from ..exporters.csv_export import render_csv
+from ..exporters.formats import exporter_for
 from ..exporters.jaeger import SpanBatch, build_jaeger_document
 from ..exporters.json_export import build_run_document
 from ..exporters.otlp import build_otlp_json
@@ -112,22 +112,25 @@ def collect(
 
 
 def render_json(data: dict[str, Any], extension_id: str | None) -> str:
-    """The export document: run documents, plus the records no test owns."""
+    """The export document (the one shape of every JSON export, kind ``all``): the run
+    documents in ``runs``, and the records no test owns in their kinds' lists."""
     standalone = {
         kind: [r for r in rows if r.get("test_id") is None]
         for kind, rows in data["records"].items()
     }
-    return to_json(
-        {
-            "format": EXPORT_FORMAT,
-            "version": 1,
-            "exported_at": time.time(),
-            "plugin_version": plugin_version(),
-            "extension_id": extension_id,
-            "runs": data["runs"],
-            "manager_records": {kind: rows for kind, rows in standalone.items() if rows},
-        }
+    bundle = ExportBundle(
+        extension_id=extension_id or "",
+        source="store",
+        plugin_version=plugin_version(),
+        logs=standalone.get("log", []),
+        metrics={"records": standalone.get("metric", [])},
+        errors=standalone.get("error", []),
+        alerts=standalone.get("alert", []),
+        spans=standalone.get("span", []),
+        profiles=standalone.get("profile", []),
+        runs=data["runs"],
     )
+    return exporter_for("json").render(bundle, "all").decode("utf-8")
 
 
 def _message(record: dict[str, Any]) -> Any:

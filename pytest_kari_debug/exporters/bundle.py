@@ -18,31 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ConfigurationError, ExportError
 from ..model import Kind
-from ..values import encode_text, repair, to_jsonable
+from ..values import repair, to_jsonable
 from .csv_export import render_csv
 from .logs_export import logs_to_csv, with_drops
 
 KINDS = ("logs", "metrics", "errors", "alerts", "traces", "all")
-FORMATS = ("json", "csv", "prometheus", "openmetrics")
-TRACE_FORMATS = ("jaeger", "otlp")
-#: What each kind can be exported as.
-KIND_FORMATS: dict[str, tuple[str, ...]] = {
-    "logs": FORMATS,
-    "metrics": FORMATS,
-    "errors": FORMATS,
-    "alerts": FORMATS,
-    "all": FORMATS,
-    "traces": TRACE_FORMATS,
-}
 EXPORT_FORMAT = "pytest-kari-debug/export"
-MEDIA_TYPES = {
-    "json": "application/json",
-    "csv": "text/csv; charset=utf-8",
-    "prometheus": "text/plain; version=0.0.4; charset=utf-8",
-    "openmetrics": "application/openmetrics-text; version=1.0.0; charset=utf-8",
-    "jaeger": "application/json",
-    "otlp": "application/json",
-}
 #: Accept media type -> format, in the order a tie is settled.
 ACCEPTED = {
     "application/json": "json",
@@ -90,6 +71,10 @@ class ExportBundle:
     tests: list[dict[str, Any]] = field(default_factory=list)
     spans: list[dict[str, Any]] = field(default_factory=list)
     process_tags: dict[str, Any] = field(default_factory=dict)
+    #: Profile records (a store's records no test owns).
+    profiles: list[dict[str, Any]] = field(default_factory=list)
+    #: Run documents (``--kari-json`` shape) of a store's export.
+    runs: list[dict[str, Any]] = field(default_factory=list)
 
 
 def session_tests(sessions: Iterable[Any]) -> list[dict[str, Any]]:
@@ -104,16 +89,6 @@ def session_tests(sessions: Iterable[Any]) -> list[dict[str, Any]]:
         }
         for session in sessions
     ]
-
-
-def check_format(kind: str, fmt: str) -> None:
-    """A clear ExportError unless *kind* can be exported as *fmt*."""
-    if kind not in KIND_FORMATS:
-        msg = f"unknown export kind {kind!r}; accepted: {', '.join(KINDS)}"
-        raise ExportError(msg)
-    if fmt not in KIND_FORMATS[kind]:
-        msg = f"{kind} cannot be exported as {fmt!r}; accepted: {', '.join(KIND_FORMATS[kind])}"
-        raise ExportError(msg)
 
 
 def negotiate(fmt: str | None, accept: str | None) -> str | None:
@@ -144,13 +119,6 @@ def negotiate(fmt: str | None, accept: str | None) -> str | None:
         if best is None or rank[:2] > best[:2]:
             best = rank
     return None if best is None else best[2]
-
-
-def filename(extension_id: str, kind: str, fmt: str) -> str:
-    """A safe download name: ``<extension>-<kind>.<ext>``."""
-    suffix = {"json": "json", "csv": "csv", "prometheus": "prom", "openmetrics": "om",
-              "jaeger": "jaeger.json", "otlp": "otlp.json"}[fmt]  # fmt: skip
-    return f"{_SAFE_NAME.sub('_', extension_id)[:80] or 'extension'}-{kind}.{suffix}"
 
 
 def finite(value: Any) -> Any:
@@ -223,30 +191,19 @@ def render_traces(bundle: ExportBundle, fmt: str, trace_id: str | None = None) -
         return to_json(build_jaeger_document([batch]))
     if fmt == "otlp":
         return to_json(build_otlp_json([batch]))
-    check_format("traces", fmt)
-    return ""  # unreachable: check_format raised
+    msg = f"traces cannot be exported as {fmt!r}; accepted: jaeger, otlp"
+    raise ExportError(msg)
 
 
 # Documents --------------------------------------------------------------------------------
-def render_export(bundle: ExportBundle, kind: str, fmt: str) -> bytes:
-    """The export of *kind* (logs, metrics, errors, alerts, traces, all) in *fmt*."""
-    check_format(kind, fmt)
-    if kind == "traces":
-        return encode_text(render_traces(bundle, fmt))
-    if fmt in ("prometheus", "openmetrics"):
-        return render_prometheus(bundle, kind, fmt)
-    if fmt == "csv":
-        return encode_text(render_bundle_csv(bundle, kind))
-    return encode_text(to_json(document(bundle, kind)))
-
-
 def document(bundle: ExportBundle, kind: str) -> dict[str, Any]:
-    """The JSON document of *kind*."""
+    """The JSON document of *kind*: the one shape of every JSON export (REST API,
+    ``debug_manager.export()``, components' ``export()``, ``kari-debug export``)."""
     found: dict[str, Any] = {
         "format": EXPORT_FORMAT,
         "version": 1,
         "kind": kind,
-        "extension_id": bundle.extension_id,
+        "extension_id": bundle.extension_id or None,
         "source": bundle.source,
         "exported_at": time.time(),
         "plugin_version": bundle.plugin_version,
@@ -268,6 +225,8 @@ def document(bundle: ExportBundle, kind: str) -> dict[str, Any]:
         found["overview"] = bundle.overview
         found["sessions"] = bundle.sessions
         found["spans"] = bundle.spans
+        found["profiles"] = bundle.profiles
+        found["runs"] = bundle.runs
     return found
 
 
@@ -316,7 +275,7 @@ def render_bundle_csv(bundle: ExportBundle, kind: str) -> str:
 
 
 __all__: Sequence[str] = [
-    "ACCEPTED", "ALERT_COLUMNS", "ERROR_COLUMNS", "EXPORT_FORMAT", "FORMATS", "KINDS",
-    "KIND_FORMATS", "MEDIA_TYPES", "METRIC_COLUMNS", "TRACE_FORMATS", "ExportBundle",
-    "check_format", "document", "filename", "negotiate", "render_export", "render_traces",
+    "ACCEPTED", "ALERT_COLUMNS", "ERROR_COLUMNS", "EXPORT_FORMAT", "KINDS", "METRIC_COLUMNS",
+    "ExportBundle", "document", "extension_state", "negotiate", "render_bundle_csv",
+    "render_prometheus", "render_traces", "session_tests", "to_json",
 ]  # fmt: skip

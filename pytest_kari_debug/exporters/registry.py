@@ -14,7 +14,8 @@ from dataclasses import fields
 from typing import Any
 
 from ..component import EXPORTS, ExportRegistry
-from .bundle import ExportBundle, render_export, render_traces
+from .bundle import ExportBundle
+from .formats import exporter_for
 from .logs_export import logs_to_jsonl
 
 _FIELDS = frozenset(f.name for f in fields(ExportBundle))
@@ -26,7 +27,7 @@ def _bundle(data: Mapping[str, Any]) -> ExportBundle:
 
 def _renderer(kind: str, fmt: str) -> Any:
     def render(data: Mapping[str, Any]) -> str:
-        return render_export(_bundle(data), kind, fmt).decode("utf-8")
+        return exporter_for(fmt).render(_bundle(data), kind).decode("utf-8")
 
     return render
 
@@ -34,7 +35,8 @@ def _renderer(kind: str, fmt: str) -> Any:
 def _traces(fmt: str) -> Any:
     def render(data: Mapping[str, Any]) -> str:
         trace_id = data.get("trace_id")
-        return render_traces(_bundle(data), fmt, str(trace_id) if trace_id else None)
+        found = str(trace_id) if trace_id else None
+        return exporter_for(fmt).render(_bundle(data), "traces", trace_id=found).decode("utf-8")
 
     return render
 
