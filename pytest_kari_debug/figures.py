@@ -45,11 +45,13 @@ __all__ = [
     "UnknownFigure",
     "catalogue",
     "display_rules",
+    "figure_rows",
     "figure_spec",
     "format_figure",
     "format_value",
     "known_figures",
     "measure",
+    "test_figure_names",
     "values",
 ]
 
@@ -895,3 +897,62 @@ def format_value(value: Any, unit: str) -> str:
 def format_figure(name: str, value: Any) -> str:
     """The value of figure *name* (in its catalogue unit) as every surface shows it."""
     return format_value(value, figure_spec(name).unit)
+
+
+def test_figure_names(source: Figures | TestRecord | Mapping[str, Any]) -> list[str]:
+    """The figures a test has: every fixed figure of the catalogue, each log level, and
+    ``metric:<name>`` / ``span:<name>.total_ms`` for each metric and span name it recorded."""
+    names = [*FIGURES, *(f"log.{level}" for level in LOG_LEVELS)]
+    figures = source if _is_figures(source) else RecordFigures(source)  # type: ignore[arg-type]
+    if isinstance(figures, DataFigures):
+        points = figures._load("metric_points")
+        spans = figures._load("spans")
+        metric_names = {
+            str(_field(point, "name")) for point in (() if isinstance(points, str) else points)
+        }
+        span_names = {
+            str(_field(span, "name"))
+            for span in (() if isinstance(spans, str) else spans)
+            if not (_field(span, "tags") or {}).get(ROOT_TAG)
+        }
+        names += [
+            f"metric:{name}" for name in sorted(metric_names) if _METRIC_NAME.fullmatch(name)
+        ]
+        names += [f"span:{name}.total_ms" for name in sorted(span_names) if _plain_name(name)]
+    return names
+
+
+#: A metric name a ``metric:<name>`` figure names exactly (no glob characters, no ``.``).
+_METRIC_NAME = re.compile(r"[A-Za-z_:][\w:]*")
+
+
+def _plain_name(name: str) -> bool:
+    """A span name a figure names exactly (no glob characters)."""
+    return bool(name) and not any(c in name for c in "*?[]")
+
+
+def figure_rows(
+    source: Figures | TestRecord | Mapping[str, Any], names: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
+    """One test's figures as rows: ``name``, ``value``, ``unit``, ``base`` (the value in the
+    ``base_unit``), ``source`` and ``missing`` (why there is no value), as the API shows them.
+
+    Without *names*, :func:`test_figure_names`. An unknown name raises :class:`UnknownFigure`.
+    """
+    figures = source if _is_figures(source) else RecordFigures(source)  # type: ignore[arg-type]
+    rows = []
+    for name in names if names is not None else test_figure_names(figures):
+        spec = figure_spec(name)
+        measured = figures.measure(name)  # type: ignore[union-attr]
+        rows.append(
+            {
+                "name": name,
+                "value": measured.value,
+                "unit": measured.unit or spec.unit,
+                "base": measured.base,
+                "base_unit": spec.base_unit,
+                "source": measured.source,
+                "missing": measured.missing,
+            }
+        )
+    return rows

@@ -32,6 +32,7 @@ from . import views
 from .alerting import ACTIVE, RESOLVED
 from .exceptions import ConfigurationError, KariDebugError
 from .exporters.bundle import session_tests
+from .figures import measure
 from .logger import LEVELS, LogQuery, LogRecord
 from .manager import STATUS_ORDER, DebugSession, ExtensionDebugManager
 from .metrics import SAMPLE_FIELDS
@@ -931,7 +932,7 @@ class StoreSource(_Source):
         if run is not None:
             tests = self.store.slim_tests(None, extension_id=self.extension_id, run_id=run["id"])
             for test in reversed(tests[-limit:]):
-                duration = float(test.get("duration_ms") or 0.0) / 1000.0
+                duration = (measure("duration_ms", test).value or 0.0) / 1000.0
                 completed.append(
                     {"session_id": None, "name": test["nodeid"], "status": test["outcome"],
                      "started_at": None, "ended_at": test.get("finished_at"),

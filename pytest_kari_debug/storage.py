@@ -663,6 +663,18 @@ class Store:
         rows = self._query(f"SELECT id, data FROM tests WHERE {where} ORDER BY id", params)
         return [{"id": row["id"], **json.loads(row["data"])} for row in rows]
 
+    def test(
+        self, run_id: int, nodeid: str, *, extension_id: str | None = None
+    ) -> dict[str, Any] | None:
+        """The record of test *nodeid* in run *run_id* (its last one), or ``None``."""
+        where, params = _where(
+            run_id=run_id, extension_id=extension_id or None, equal={"nodeid": nodeid}
+        )
+        rows = self._query(
+            f"SELECT id, data FROM tests WHERE {where} ORDER BY id DESC LIMIT 1", params
+        )
+        return {"id": rows[0]["id"], **json.loads(rows[0]["data"])} if rows else None
+
     def records(
         self,
         kind: str,

@@ -12,13 +12,16 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pytest_kari_debug.api import PREFIX, create_app
 from pytest_kari_debug.cli import cli
-from pytest_kari_debug.figures import MIB, measure, values
+from pytest_kari_debug.figures import FIGURES as CATALOGUE
+from pytest_kari_debug.figures import MIB, figure_rows, measure, values
 from pytest_kari_debug.report.data import build_report_model
 
 SUITE = """
 import time
 
-def test_works(kari_logger, kari_metrics):
+def test_works(kari_logger, kari_metrics, kari_tracer):
+    with kari_tracer.start_span("load_basket"):
+        time.sleep(0.002)
     kari_logger.warning("careful")
     kari_logger.error("bad")
     kari_metrics.record_metric("queue_size", 3)
@@ -79,8 +82,21 @@ def test_every_surface_agrees_with_the_catalogue(pytester: pytest.Pytester) -> N
             truth[test["nodeid"]]["duration_ms"]
         )
 
-    # The report model.
+    # The report model; its metric table is the JSON's metrics section, whose statistics the
+    # CLI's metrics show computes the same from the store's points.
     model = build_report_model(document["run"], tests, sections=document["sections"])
+    section = document["sections"]["metrics"]["metrics"]
+    assert model.metrics == list(section.values())
+    cli_metrics = CliRunner().invoke(
+        cli, ["--store", str(pytester.path / "store.db"), "--format", "json", "--run", "last",
+              "metrics", "show"],
+    )  # fmt: skip
+    assert cli_metrics.exit_code == 0, cli_metrics.output
+    [queue] = [m for m in json.loads(cli_metrics.stdout)["metrics"] if m["name"] == "queue_size"]
+    for key in ("count", "min", "mean", "p50", "p95", "max", "last"):
+        assert section["queue_size"][key] == queue[key], key
+    most_cpu = document["sections"]["metrics"]["top_cpu_ms"][0]
+    assert most_cpu["cpu_ms"] == max(t["cpu_ms"] for t in truth.values())
     for row in model.payload["tests"]:
         want = truth[row["nodeid"]]
         assert row["duration"] == pytest.approx(want["duration_ms"])
@@ -104,10 +120,23 @@ def test_every_surface_agrees_with_the_catalogue(pytester: pytest.Pytester) -> N
             assert value == pytest.approx(expected), name
         assert {"duration_ms", "cpu_ms", "kari_overhead_ms", "log.error"} <= set(row["figures"])
 
-    # The API (the stored run, through the history endpoint).
+    # The API: every figure of the catalogue (fixed ones, each log level, each metric and span
+    # name the test recorded), as the JSON's record reads, value, unit and why one is missing.
     app = create_app(None, store_path=pytester.path / "store.db", include_registry=False)
     with framework_client(app) as client:
         for nodeid, want in truth.items():
+            response = client.get(PREFIX + "/runs/last/figures", params={"nodeid": nodeid})
+            assert response.status_code == 200, response.text
+            from_api = response.json()["figures"]
+            expected = figure_rows(by_id[nodeid])
+            assert [r["name"] for r in from_api] == [r["name"] for r in expected]
+            assert len(from_api) >= len(CATALOGUE) + 5
+            for got, row in zip(from_api, expected, strict=True):
+                assert got == row, got["name"]
+            api_values = {r["name"]: r["value"] for r in from_api if r["value"] is not None}
+            assert {k: api_values[k] for k in want} == want
+            if nodeid.endswith("test_works"):
+                assert {"metric:queue_size", "span:load_basket.total_ms"} <= set(api_values)
             response = client.get(PREFIX + "/history/test", params={"nodeid": nodeid})
             assert response.status_code == 200, response.text
             assert response.json()["runs"][-1]["duration_ms"] == pytest.approx(want["duration_ms"])

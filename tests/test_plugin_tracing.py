@@ -94,7 +94,8 @@ def test_each_test_is_a_trace_whose_root_span_is_the_test(pytester: pytest.Pytes
     schema = json.loads((SCHEMA).read_text())
     jsonschema.validate(document, schema)
     section = document["sections"]["tracing"]
-    assert section["spans"] == 5
+    # the tests' own spans (the ``spans`` figure), and one root span per traced test
+    assert (section["spans"], section["root_spans"]) == (2, 3)
     assert section["traces"] == 3
 
 
@@ -130,7 +131,9 @@ def test_jaeger_flag_writes_the_ui_shape_and_implies_tracing(pytester: pytest.Py
     assert len(document["data"]) == 3
     services = {p["serviceName"] for t in document["data"] for p in t["processes"].values()}
     assert services == {"weather", pytester.path.name}
-    result.stdout.fnmatch_lines(["*tracing: 5 spans in 3 traces*", "*jaeger: out*jaeger.json*"])
+    result.stdout.fnmatch_lines(
+        ["*tracing: 2 spans and 3 test root spans in 3 traces*", "*jaeger: out*jaeger.json*"]
+    )
 
 
 def test_otlp_json_flag_writes_one_document(pytester: pytest.Pytester) -> None:

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Body, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from pydantic import Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..dashboard import DashboardError, ExtensionDebugDashboard
@@ -23,7 +24,7 @@ from ..logger import to_epoch
 from ..manager import ExtensionDebugManager
 from ..storage import Store
 from ..version import plugin_version
-from . import exports, models
+from . import exports, figures, models
 from .hub import DashboardHub, ManagerSource
 from .page import render_page
 from .security import ApiSecurity, check_token, host_names, is_loopback
@@ -59,6 +60,11 @@ RunScope = Annotated[
     int | None,
     Query(ge=1, description="Only this stored run (every counter, panel and chart is its own)"),
 ]
+FigureNames = Annotated[
+    list[Annotated[str, Field(min_length=1, max_length=300)]] | None,
+    Query(description="Figures to read (repeatable; default: all); e.g. duration_ms, log.error,"
+          " span:db.query.p95_ms; an unknown name is a 422 listing the catalogue"),
+]  # fmt: skip
 #: The problems every endpoint may answer with, as ``{"detail": ...}``: an unknown extension,
 #: bad input (a validation list, or the reason as text), and an unreadable store.
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
@@ -382,6 +388,29 @@ def _routes(api: FastAPI) -> None:
     def stop_session(dashboard: Dashboard, session_id: SessionId) -> dict[str, Any]:
         """Stop a running session; returns it with what every component collected."""
         return dashboard.stop_session(session_id)
+
+    @api.get(f"{PREFIX}/sessions/{{extension_id}}/{{session_id}}/figures", tags=["figures"],
+             response_model=models.TestFiguresOut, responses=LIVE_ONLY)  # fmt: skip
+    def session_figures(
+        dashboard: Dashboard, session_id: SessionId, figure: FigureNames = None
+    ) -> dict[str, Any]:
+        """A live debug session's figures (a test's, under the plugin), running or stopped:
+        every figure of the catalogue, or those named by ``figure``."""
+        return figures.session_figures(dashboard, session_id, figure)
+
+    @api.get(f"{PREFIX}/runs/{{run}}/figures", tags=["figures"],
+             response_model=models.TestFiguresOut, responses=NOT_FOUND)  # fmt: skip
+    def stored_figures(
+        request: Request,
+        run: Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:~-]+$",
+                                 description="A stored run: its id, its uuid, or last")],
+        nodeid: Annotated[str, Query(min_length=1, max_length=2000, description="The test")],
+        extension_id: Annotated[str | None, Query(max_length=200)] = None,
+        figure: FigureNames = None,
+    ) -> dict[str, Any]:
+        """A test's figures in a stored run: every figure of the catalogue, or those named by
+        ``figure``; the values the JSON, the report, the CLI and the exports show."""
+        return figures.stored_figures(_stored(request), run, nodeid, extension_id, figure)
 
     @api.get(f"{PREFIX}/sessions/{{extension_id}}", tags=["sessions"],
              response_model=models.SessionsOut, responses=NOT_FOUND)  # fmt: skip

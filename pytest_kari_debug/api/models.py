@@ -284,3 +284,32 @@ class RunsProgressOut(_Open):
     """The newest stored runs, newest first."""
 
     runs: list[RunProgress]
+
+
+# Figures -----------------------------------------------------------------------------------
+class FigureOut(_Open):
+    """One figure of a test, from the figures catalogue (``kari-debug figures``)."""
+
+    name: str = Field(description="The figure's name, as alert rules and budgets name it")
+    value: float | None = Field(description="Its value in ``unit``; null when missing or unseen")
+    unit: str
+    base: float | None = Field(description="The value in ``base_unit`` (bytes for MiB)")
+    base_unit: str
+    source: str = Field(description="Where the value was read")
+    missing: str | None = Field(
+        default=None, description="Why the figure could not be measured (its instrument is off)"
+    )
+
+
+class TestFiguresOut(_Open):
+    """A test's figures: a live manager's debug session or a test of a stored run."""
+
+    extension_id: str | None = None
+    source: Literal["live", "store"]
+    name: str = Field(description="The session's name (a test's node id)")
+    status: str | None = None
+    session_id: str | None = None
+    run_id: int | None = None
+    run_uuid: str | None = None
+    nodeid: str | None = None
+    figures: list[FigureOut]

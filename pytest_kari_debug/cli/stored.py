@@ -13,6 +13,7 @@ from ..backends import redact
 from ..history import load_history
 from ..model import RUN_FORMAT, SCHEMA_VERSION
 from ..report import ReportError, write_report
+from ..summaries import metrics_section
 from ..views import run_error_groups
 from .app import CliError, Env, cli, pass_env, resolve_run
 
@@ -141,7 +142,8 @@ def report(env: Env, run_text: str | None, output: Path) -> int:
             output,
             meta,
             tests,
-            sections=data.get("sections") or {},
+            # every shard's tests: the stored section is the last shard's
+            sections={**(data.get("sections") or {}), "metrics": metrics_section(tests)},
             diagnostics=[str(d) for d in data.get("diagnostics") or ()],
             history=load_history(store, until_run=int(run["id"])),
         )

@@ -12,14 +12,11 @@ from ..errors import trend_direction
 from ..exceptions import KariDebugAssertion
 from ..exporters.csv_export import write_csv
 from ..journal import RunRecords
-from ..views import run_error_groups, short_text
+from ..summaries import affected_tests, errors_lines, errors_section
+from ..views import run_error_groups
 from .core import iter_records
 from .state import STATE, KariState, guard, register_when_sessions
 
-#: Groups listed in the terminal summary.
-SUMMARY_GROUPS = 10
-#: Groups kept in the run's ``errors`` section (JSON export and store).
-SECTION_GROUPS = 100
 #: Test ids kept per group in the section.
 #: Runs of the store the per-run trend looks back over.
 TREND_RUNS = 10
@@ -135,13 +132,15 @@ def _finish(
     for group in groups:
         known = stored.get((group["extension_id"], group["fingerprint"]))
         group.update(_stored_state(known))
-    affected = sum(1 for test in tests if _error_count(test))
-    section = _section(groups, trend, affected, has_store=store is not None)
+    direction = trend_direction([float(run["count"]) for run in trend])
+    section = errors_section(
+        groups, trend, direction, affected_tests(tests), has_store=store is not None
+    )
     sections["errors"] = section
     if state.settings.csv_dir is not None:
         with guard(config, "writing errors.csv"):
             _write_csv(state, run, tests, stored)
-    state.summary_lines.extend(summary_lines(section))
+    state.summary_lines.extend(errors_lines(section))
 
 
 def _stored_state(known: dict[str, Any] | None) -> dict[str, Any]:
@@ -160,82 +159,6 @@ def _stored_state(known: dict[str, Any] | None) -> dict[str, Any]:
         "resolved_at": known["resolved_at"],
         "notes": known["notes"],
     }
-
-
-def _error_count(test: dict[str, Any]) -> int:
-    data = (test.get("collected_data") or {}).get("error_tracking")
-    if not isinstance(data, dict):
-        return 0
-    total = data.get("total")
-    return int(total) if isinstance(total, int) else len(data.get("records") or ())
-
-
-def _section(
-    groups: list[dict[str, Any]],
-    trend: list[dict[str, Any]],
-    affected_tests: int,
-    *,
-    has_store: bool,
-) -> dict[str, Any]:
-    categories: dict[str, int] = {}
-    for group in groups:
-        categories[group["category"]] = categories.get(group["category"], 0) + group["count"]
-    return {
-        "total_errors": sum(group["count"] for group in groups),
-        "unique_errors": len(groups),
-        "affected_tests": affected_tests,
-        "categories": dict(sorted(categories.items(), key=lambda item: -item[1])),
-        "new_groups": [g["fingerprint"] for g in groups if g.get("new")],
-        "regressed_groups": [g["fingerprint"] for g in groups if g.get("regressed_now")],
-        "groups": groups[:SECTION_GROUPS],
-        "groups_omitted": max(0, len(groups) - SECTION_GROUPS),
-        "trend": {
-            "runs": trend,
-            "direction": trend_direction([float(run["count"]) for run in trend]),
-        },
-        "store": has_store,
-    }
-
-
-def summary_lines(section: dict[str, Any]) -> list[str]:
-    """Terminal summary lines of the run's errors: totals, then the top groups."""
-    total = section["total_errors"]
-    if not total:
-        return []
-    groups = section["groups"]
-    head = (
-        f"errors: {total} in {section['unique_errors']} group(s),"
-        f" {section['affected_tests']} test(s) affected"
-    )
-    if section["store"]:
-        head += f"; {len(section['new_groups'])} new, {len(section['regressed_groups'])} regressed"
-        runs = section["trend"]["runs"]
-        if len(runs) >= 2:
-            head += f"; trend over {len(runs)} runs: {section['trend']['direction']}"
-    lines = [head]
-    for group in groups[:SUMMARY_GROUPS]:
-        ident = f"#{group['group_id']} " if group.get("group_id") is not None else ""
-        # the first occurrence's own words; the template (with <num>) is for grouping
-        text = group.get("message") or group.get("template") or ""
-        line = (
-            f"  [{ident}{group['fingerprint'][:8]}] {group['count']}x"
-            f" {group['error_type']}: {short_text(text, 100)} ({group['category']};"
-            f" {group['tests']} test(s))"
-        )
-        if group.get("culprit"):
-            line += f" at {group['culprit']}"
-        if group.get("regressed_now"):
-            note = f": {group['notes']}" if group.get("notes") else ""
-            line += f" REGRESSED after being resolved{note}"
-        elif group.get("new"):
-            line += " NEW"
-        elif group.get("first_seen_run") is not None:
-            line += f" first seen run {group['first_seen_run']}"
-        lines.append(line)
-    if len(groups) > SUMMARY_GROUPS or section["groups_omitted"]:
-        more = len(groups) - SUMMARY_GROUPS + section["groups_omitted"]
-        lines.append(f"  ... {more} more group(s) (see the JSON export or errors.csv)")
-    return lines
 
 
 def _write_csv(
@@ -272,4 +195,4 @@ def _write_csv(
     state.outputs["errors csv"] = str(path)
 
 
-__all__ = ["ERRORS_CSV_COLUMNS", "summary_lines"]
+__all__ = ["ERRORS_CSV_COLUMNS"]

@@ -22,6 +22,7 @@ from .state import STATE, guard, kari_markers, register_when_sessions
 PLUGIN = "kari-debug-junit"
 #: Figure -> property name, in the order they are written.
 FIGURES = {
+    "duration_ms": "kari.duration_ms",
     "call_ms": "kari.call_ms",
     "cpu_ms": "kari.cpu_ms",
     "peak_rss_mb": "kari.peak_rss_mb",
@@ -38,10 +39,7 @@ def junit_properties(
     has_budget: bool = False,
 ) -> list[tuple[str, str]]:
     """The ``kari.*`` properties of one test record, as ``(name, text)`` pairs."""
-    props = [
-        ("kari.outcome", str(record.get("outcome"))),
-        ("kari.duration_ms", _number(record.get("duration_ms"))),
-    ]
+    props = [("kari.outcome", str(record.get("outcome")))]
     source = RecordFigures(record)
     for figure, name in FIGURES.items():
         measured = source.measure(figure)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,13 +11,12 @@ import pytest
 
 from ..exceptions import ExportError
 from ..journal import RunRecords
-from ..stats import quantile
+from ..summaries import metrics_line, metrics_section
 from .options import option_text
 from .state import STATE, guard, write_run_csv
 
 CSV_COLUMNS = ("ts", "extension_id", "nodeid", "session_id", "kind", "name", "value", "unit",
                "labels")  # fmt: skip
-TOP = 5
 
 
 @dataclass(frozen=True)
@@ -117,78 +115,6 @@ def _unit(name: str) -> str:
     return "count"
 
 
-def run_summary(tests: Iterable[dict[str, Any]]) -> dict[str, Any]:
-    """The ``metrics`` section of the run: per extension and per metric name, plus the tops."""
-    extensions: dict[str, dict[str, Any]] = {}
-    values: dict[str, list[float]] = {}
-    units: dict[str, str] = {}
-    cpu: list[tuple[float, str]] = []
-    peak: list[tuple[float, str]] = []
-    allocated: list[tuple[float, str]] = []
-    for test in tests:
-        metrics = _metrics_of(test)
-        if not metrics:
-            continue
-        nodeid = str(test.get("nodeid"))
-        entry = extensions.setdefault(
-            str(test.get("extension_id")), {"tests": 0, "points": 0, "dropped": 0}
-        )
-        entry["tests"] += 1
-        entry["points"] += len(metrics.get("records") or ())
-        entry["dropped"] += int(metrics.get("dropped") or 0)
-        for point in metrics.get("records") or ():
-            values.setdefault(point["name"], []).append(float(point["value"]))
-            units.setdefault(point["name"], point.get("unit") or "")
-        resources = metrics.get("resources") or {}
-        if "cpu_ms" in resources:
-            cpu.append((float(resources["cpu_ms"]), nodeid))
-        if "peak_rss_bytes" in resources:
-            peak.append((float(resources["peak_rss_bytes"]), nodeid))
-        memory = metrics.get("memory") or {}
-        if "allocated_bytes" in memory:
-            allocated.append((float(memory["allocated_bytes"]), nodeid))
-    names = {}
-    for name, found in sorted(values.items()):
-        ordered = sorted(found)
-        names[name] = {
-            "unit": units[name],
-            "count": len(ordered),
-            "sum": math.fsum(ordered),
-            "min": ordered[0],
-            "max": ordered[-1],
-            "mean": math.fsum(ordered) / len(ordered),
-            "p50": quantile(ordered, 0.5),
-            "p95": quantile(ordered, 0.95),
-        }
-
-    def top(pairs: list[tuple[float, str]], key: str) -> list[dict[str, Any]]:
-        return [{"nodeid": n, key: v} for v, n in sorted(pairs, key=lambda p: -p[0])[:TOP]]
-
-    return {
-        "extensions": extensions,
-        "metrics": names,
-        "top_cpu_ms": top(cpu, "cpu_ms"),
-        "top_peak_rss_bytes": top(peak, "peak_rss_bytes"),
-        "top_allocated_bytes": top(allocated, "allocated_bytes"),
-    }
-
-
-def _summary_line(section: dict[str, Any]) -> str:
-    points = sum(e["points"] for e in section["extensions"].values())
-    dropped = sum(e["dropped"] for e in section["extensions"].values())
-    tests = sum(e["tests"] for e in section["extensions"].values())
-    line = f"metrics: {points} point(s) of {len(section['metrics'])} metric(s) in {tests} test(s)"
-    if dropped:
-        line += f", {dropped} dropped at max_metrics"
-    if section["top_peak_rss_bytes"]:
-        best = section["top_peak_rss_bytes"][0]
-        line += f"; highest peak RSS {best['peak_rss_bytes'] / 2**20:.1f} MiB ({best['nodeid']})"
-    if section["top_cpu_ms"]:
-        best = section["top_cpu_ms"][0]
-        line += f"; most CPU {best['cpu_ms']:.1f} ms ({best['nodeid']})"
-    return line
-
-
 def pytest_kari_debug_run_finished(
     config: pytest.Config,
     run: dict[str, Any],
@@ -199,10 +125,11 @@ def pytest_kari_debug_run_finished(
     state = config.stash[STATE]
     settings = config.stash.get(METRICS_SETTINGS, None)
     with guard(config, "summarising metrics"):
-        section = run_summary(tests)
+        section = metrics_section(tests)
         sections["metrics"] = section
-        if section["extensions"]:
-            state.summary_lines.append(_summary_line(section))
+        line = metrics_line(section)
+        if line is not None:
+            state.summary_lines.append(line)
     if state.settings.csv_dir is not None:
         with guard(config, "writing metrics.csv"):
             write_run_csv(state, "metrics.csv", csv_rows(tests), CSV_COLUMNS, output="metrics csv")

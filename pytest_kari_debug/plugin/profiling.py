@@ -7,7 +7,7 @@ import hashlib
 import inspect
 import re
 import sys
-from collections.abc import Generator, Iterable
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,13 +17,11 @@ import pytest
 from ..atomic import write_atomic
 from ..context import CURRENT_SESSION, SessionInfo
 from ..journal import RunRecords
-from ..profiler import PerformanceProfiler, ProfileSession, bottlenecks_from_profiles
+from ..profiler import PerformanceProfiler, ProfileSession
+from ..summaries import profiling_lines, profiling_section
 from .core import manager_for, session_of
 from .options import option_text
 from .state import STATE, guard, kari_markers, register_once
-
-SLOWEST_TESTS = 5
-TOP_BOTTLENECKS = 5
 
 
 @dataclass
@@ -231,29 +229,6 @@ class ProfiledTests:
             record["extra"]["profiling"] = {"pending_files": handle.pending}
 
 
-def _profiles(tests: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    found = []
-    for test in tests:
-        data = (test.get("collected_data") or {}).get("profiling")
-        if isinstance(data, dict) and (data.get("profile") or data.get("functions")):
-            found.append(data)
-    return found
-
-
-def _overhead(profiles: list[dict[str, Any]]) -> dict[str, Any]:
-    overheads = [p["profile"]["overhead"] for p in profiles if p.get("profile")]
-    overheads = [o for o in overheads if o]
-    if not overheads:
-        return {}
-    return {
-        "limit_percent": overheads[-1].get("limit_percent"),
-        "max_percent": max(o.get("percent", 0.0) for o in overheads),
-        "adjusted_sessions": sum(1 for o in overheads if o.get("adjusted")),
-        "last_interval_s": overheads[-1].get("next_interval_s"),
-        "max_function_timing_every": max(o.get("function_timing_every", 1) for o in overheads),
-    }
-
-
 def pytest_kari_debug_run_finished(
     config: pytest.Config,
     run: dict[str, Any],
@@ -263,46 +238,12 @@ def pytest_kari_debug_run_finished(
     """Rank the run's bottlenecks and slowest tests; summary lines; the profile folder."""
     state = config.stash[STATE]
     options = config.stash[_OPTIONS]
-    profiles = _profiles(tests)
-    if not profiles:
-        return
-    slowest = sorted(
-        (t for t in tests if "call" in (t.get("phases") or {})),
-        key=lambda t: -float(t["phases"]["call"]),
-    )[:SLOWEST_TESTS]
-    bottlenecks = bottlenecks_from_profiles(profiles, limit=10)
-    overhead = _overhead(profiles)
-    files = [
-        t["extra"]["profiling"]["files"]
-        for t in tests
-        if isinstance((t.get("extra") or {}).get("profiling"), dict)
-    ]
-    sections["profiling"] = {
-        "profiled_tests": len(profiles),
-        "slowest_tests": [
-            {"nodeid": t["nodeid"], "call_ms": t["phases"]["call"], "outcome": t["outcome"]}
-            for t in slowest
-        ],
-        "bottlenecks": bottlenecks,
-        "overhead": overhead,
-        "files": files,
-    }
-    lines = [f"profiling: {len(profiles)} test(s) profiled; slowest tests (call phase):"]
-    lines += [f"  {t['phases']['call']:10.1f} ms  {t['nodeid']}" for t in slowest]
-    top = [b for b in bottlenecks if b["kind"] == "function"][:TOP_BOTTLENECKS]
-    if not top:
-        top = [b for b in bottlenecks if b["kind"] == "timed"][:TOP_BOTTLENECKS]
-    if top:
-        lines.append("top bottlenecks (share of profiled time):")
-        for entry in top:
-            advice = f": {entry['recommendation']}" if entry.get("recommendation") else ""
-            lines.append(f"  {100 * entry['share']:5.1f}%  {entry['name']}{advice}")
-    if overhead.get("adjusted_sessions") or overhead.get("max_function_timing_every", 1) > 1:
-        lines.append(
-            f"profiling overhead over the {overhead['limit_percent']:g}% limit: sampling"
-            f" interval now {overhead['last_interval_s'] * 1000:g} ms, function timing 1 in"
-            f" {overhead['max_function_timing_every']} calls"
-        )
-    state.summary_lines.extend(lines)
-    if options.profile_dir is not None and files:
-        state.outputs["profiles"] = f"{options.profile_dir} ({len(files)} test(s))"
+    with guard(config, "summarising the profiles"):
+        section = profiling_section(tests)
+        if section is None:
+            return
+        sections["profiling"] = section
+        state.summary_lines.extend(profiling_lines(section))
+        files = section["files"]
+        if options.profile_dir is not None and files:
+            state.outputs["profiles"] = f"{options.profile_dir} ({len(files)} test(s))"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import os
 import platform
 import socket
@@ -19,8 +17,8 @@ from ..exceptions import ExportError
 from ..exporters.jaeger import SpanBatch, write_jaeger
 from ..exporters.otlp import check_endpoint, require_otlp_exporter, send_otlp, write_otlp_json
 from ..journal import RunRecords
+from ..summaries import tracing_line, tracing_section
 from ..tracing import (
-    analyze_spans,
     ensure_tracer_provider,
     extract,
     install_opentelemetry_capture,
@@ -251,49 +249,6 @@ def span_batches(tests: Iterable[dict[str, Any]], run_id: str) -> list[SpanBatch
     return batches
 
 
-class _TraceSummary:
-    """The run's span figures, gathered one test at a time (the spans are never all kept):
-    counts, trace ids, the slowest spans and the bottlenecks of each test's traces."""
-
-    SLOWEST = 10
-    BOTTLENECKS = 20
-
-    def __init__(self, threshold: float) -> None:
-        self.threshold = threshold
-        self.spans = 0
-        self.dropped = 0
-        self.unsampled = 0
-        self.traces: set[Any] = set()
-        self.order = itertools.count()  # ties never compare the dicts
-        self.slowest: list[tuple[float, int, dict[str, Any]]] = []
-        self.bottlenecks: list[tuple[float, int, dict[str, Any]]] = []
-
-    def _keep(self, heap: list[tuple[float, int, dict[str, Any]]], size: int,
-              duration: float, item: dict[str, Any]) -> None:  # fmt: skip
-        entry = (duration, -next(self.order), item)
-        if len(heap) < size:
-            heapq.heappush(heap, entry)
-        elif entry > heap[0]:
-            heapq.heapreplace(heap, entry)
-
-    def add(self, test: dict[str, Any]) -> None:
-        data = (test.get("collected_data") or {}).get("tracing") or {}
-        if not isinstance(data, dict):
-            return
-        self.dropped += int(data.get("dropped") or 0)
-        self.unsampled += data.get("sampled") is False
-        by_trace: dict[Any, list[dict[str, Any]]] = {}
-        for span in data.get("records") or ():
-            if isinstance(span, dict):
-                self.spans += 1
-                by_trace.setdefault(span.get("trace_id"), []).append(span)
-                self._keep(self.slowest, self.SLOWEST, float(span.get("duration_ms") or 0), span)
-        self.traces.update(by_trace)
-        for trace_spans in by_trace.values():
-            for found in analyze_spans(trace_spans, self.threshold)["bottlenecks"]:
-                self._keep(self.bottlenecks, self.BOTTLENECKS, found["duration_ms"], found)
-
-
 def pytest_kari_debug_run_finished(
     config: pytest.Config,
     run: dict[str, Any],
@@ -307,32 +262,16 @@ def pytest_kari_debug_run_finished(
         return
     with guard(config, "summarising traces"):
         threshold = state.settings.configuration.slow_span_ms
-        summary = _TraceSummary(threshold)
-        for test in tests:
-            summary.add(test)
-        traces, dropped, unsampled = summary.traces, summary.dropped, summary.unsampled
         section: dict[str, Any] = {
             "run_id": settings.run_id,
             "parent": settings.parent,
-            "spans": summary.spans,
-            "traces": len(traces),
-            "dropped_spans": dropped,
-            "unsampled_tests": unsampled,
+            **tracing_section(tests, threshold),
             "sampling_rate": state.settings.configuration.sampling_rate,
-            "slow_span_ms": threshold,
-            "slowest": [
-                {k: s.get(k) for k in ("trace_id", "span_id", "name", "duration_ms")}
-                for _, _, s in sorted(summary.slowest, reverse=True)
-            ],
-            "bottlenecks": [b for _, _, b in sorted(summary.bottlenecks, reverse=True)],
             "opentelemetry_provider_set": settings.provider_set,
             "outputs": {},
         }
         sections["tracing"] = section
-        line = f"tracing: {summary.spans} spans in {len(traces)} traces"
-        if dropped or unsampled:
-            line += f" ({dropped} spans dropped, {unsampled} tests unsampled)"
-        state.summary_lines.append(line)
+        state.summary_lines.append(tracing_line(section))
     if settings.jaeger is None and settings.otlp_json is None and not settings.otlp_endpoint:
         return
     batches = span_batches(tests, settings.run_id)

@@ -727,7 +727,14 @@ def build_report_model(
     records = RunSource(tests, store=store, error_states=_section_states(sections, store))
     page_groups = [_page_group(g, records.error_states, run) for g in records.error_groups()]
     alerts = [jsonable(a, 0, limits.text_chars) for a in records.alerts(limit=MAX_RECORDS)]
-    metrics = list(views.metric_aggregates(records.metric_rows()).values())
+    # The run's metrics section (pytest_kari_debug.summaries): the JSON's same statistics;
+    # computed here the same way (views.metric_stats) only for sections without one.
+    metrics_section = sections.get("metrics")
+    by_name = metrics_section.get("metrics") if isinstance(metrics_section, Mapping) else None
+    if isinstance(by_name, Mapping):
+        metrics = [dict(m) for m in by_name.values() if isinstance(m, Mapping)]
+    else:
+        metrics = list(views.metric_aggregates(records.metric_rows()).values())
     figures_of = summary_rows
     count = len(summary_rows)
     slowest = sorted(range(count), key=lambda i: -figures_of[i]["duration"])[: limits.top]

@@ -11,8 +11,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .gates import UNITS, Comparison, show_value
-from .markdown import capped_table, first_line, inline
+from ..figures import measure
+from ..gates import UNITS, Comparison, show_value
+from ..markdown import capped_table, first_line, inline
 
 #: GitHub refuses a job summary over 1 MiB; stay well below with room for other steps.
 DEFAULT_MAX_CHARS = 100_000
@@ -77,7 +78,7 @@ class _Facts:
                 self.failed.append(
                     {"nodeid": nodeid, "outcome": outcome, "longrepr": test.get("longrepr")}
                 )
-        duration = test.get("duration_ms")
+        duration = measure("duration_ms", test).value
         if isinstance(duration, (int, float)) and self.limits.slowest:
             entry = (float(duration), -self.total, nodeid, outcome)
             if len(self.slowest) < self.limits.slowest:

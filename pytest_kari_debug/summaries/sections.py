@@ -1,0 +1,361 @@
+"""The run's sections (``metrics``, ``errors``, ``profiling``, ``tracing``), built once.
+
+Each section is made here from the run's test records, every per-test figure read through the
+catalogue (:mod:`pytest_kari_debug.figures`), and the same section feeds the run's JSON, the
+HTML report and the terminal summary (its ``*_lines`` function). Data in, data out: the plugin
+adds what only it knows (the store's error states, output paths), the CLI rebuilds a section
+for a run read back from the store.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..figures import ROOT_TAG, RecordFigures
+from ..model import Kind, TestRecord
+from ..profiler import bottlenecks_from_profiles
+from ..tracing import analyze_spans
+from ..views import metric_stats, short_text
+
+__all__ = [
+    "SECTION_GROUPS",
+    "affected_tests",
+    "errors_lines",
+    "errors_section",
+    "metrics_line",
+    "metrics_section",
+    "profiling_lines",
+    "profiling_section",
+    "tracing_line",
+    "tracing_section",
+]
+
+#: Tests listed in each "top" list of the metrics section.
+TOP = 5
+#: Groups kept in the run's ``errors`` section (JSON export and store).
+SECTION_GROUPS = 100
+#: Groups listed in the terminal summary.
+SUMMARY_GROUPS = 10
+#: Slowest tests (call phase) and bottlenecks the ``profiling`` section and summary list.
+SLOWEST_TESTS = 5
+TOP_BOTTLENECKS = 5
+
+_Entry = tuple[float, int, Any]
+
+
+def _keep(heap: list[_Entry], size: int, value: float, order: int, item: Any) -> None:
+    """Keep the *size* largest values in *heap* (ties: the first seen)."""
+    entry = (value, -order, item)
+    if len(heap) < size:
+        heapq.heappush(heap, entry)
+    elif entry > heap[0]:
+        heapq.heapreplace(heap, entry)
+
+
+def _largest(heap: list[_Entry]) -> list[Any]:
+    return [item for _, _, item in sorted(heap, reverse=True)]
+
+
+def _record(test: Mapping[str, Any] | TestRecord) -> TestRecord:
+    return test if isinstance(test, TestRecord) else TestRecord.from_dict(test)
+
+
+# Metrics ---------------------------------------------------------------------------------
+def metrics_section(tests: Iterable[Mapping[str, Any] | TestRecord]) -> dict[str, Any]:
+    """The ``metrics`` section: per extension and per metric name, and the tests that used
+    the most CPU, resident memory and allocated memory (the catalogue's figures, in base
+    units).
+
+    Each metric's statistics are :func:`~pytest_kari_debug.views.metric_stats` (the report's
+    table and the live dashboard show the same), plus ``sum``.
+    """
+    extensions: dict[str, dict[str, int]] = {}
+    points: dict[str, list[tuple[float, float]]] = {}
+    units: dict[str, tuple[float, str]] = {}
+    tops: dict[str, list[_Entry]] = {"cpu_ms": [], "peak_rss_bytes": [], "allocated_bytes": []}
+    for order, test in enumerate(tests):
+        record = _record(test)
+        metrics = record.component(Kind.METRICS)
+        if metrics is None:
+            continue
+        entry = extensions.setdefault(record.extension_id, {"tests": 0, "points": 0, "dropped": 0})
+        entry["tests"] += 1
+        entry["points"] += len(metrics.records)
+        entry["dropped"] += metrics.dropped
+        for point in metrics.records:
+            name, value, ts = point.get("name"), _number(point.get("value")), point.get("ts")
+            if name is None or value is None:
+                continue
+            when = _number(ts) or 0.0
+            points.setdefault(str(name), []).append((when, value))
+            seen = units.get(str(name))
+            if seen is None or when >= seen[0]:
+                units[str(name)] = (when, str(point.get("unit") or ""))
+        figures = RecordFigures(record)
+        for key, figure in (("cpu_ms", "cpu_ms"), ("peak_rss_bytes", "peak_rss_mb"),
+                            ("allocated_bytes", "allocated_mb")):  # fmt: skip
+            measured = figures.measure(figure)
+            if measured.missing is None and measured.base is not None:
+                value = measured.base if key == "cpu_ms" else round(measured.base)
+                _keep(tops[key], TOP, value, order, (record.nodeid, value))
+    names = {}
+    for name in sorted(points):
+        stats = metric_stats(name, units[name][1], points[name])
+        stats["sum"] = sum(value for _, value in points[name])
+        names[name] = stats
+    return {
+        "extensions": extensions,
+        "metrics": names,
+        **{
+            f"top_{key}": [{"nodeid": nodeid, key: value} for nodeid, value in _largest(heap)]
+            for key, heap in tops.items()
+        },
+    }
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def metrics_line(section: Mapping[str, Any]) -> str | None:
+    """The terminal summary line of the ``metrics`` section (None without metrics)."""
+    if not section.get("extensions"):
+        return None
+    points = sum(e["points"] for e in section["extensions"].values())
+    dropped = sum(e["dropped"] for e in section["extensions"].values())
+    tests = sum(e["tests"] for e in section["extensions"].values())
+    line = f"metrics: {points} point(s) of {len(section['metrics'])} metric(s) in {tests} test(s)"
+    if dropped:
+        line += f", {dropped} dropped at max_metrics"
+    if section["top_peak_rss_bytes"]:
+        best = section["top_peak_rss_bytes"][0]
+        line += f"; highest peak RSS {best['peak_rss_bytes'] / 2**20:.1f} MiB ({best['nodeid']})"
+    if section["top_cpu_ms"]:
+        best = section["top_cpu_ms"][0]
+        line += f"; most CPU {best['cpu_ms']:.1f} ms ({best['nodeid']})"
+    return line
+
+
+# Errors ----------------------------------------------------------------------------------
+def affected_tests(tests: Iterable[Mapping[str, Any] | TestRecord]) -> int:
+    """How many tests recorded at least one error (the ``errors`` figure)."""
+    count = 0
+    for test in tests:
+        measured = RecordFigures(_record(test)).measure("errors")
+        count += bool(measured.value)
+    return count
+
+
+def errors_section(
+    groups: list[dict[str, Any]],
+    trend: list[dict[str, Any]],
+    direction: str,
+    affected: int,
+    *,
+    has_store: bool,
+) -> dict[str, Any]:
+    """The ``errors`` section: totals, categories, new and regressed groups, the trend.
+
+    *groups* are the run's error groups (with the store's state merged in, when there is a
+    store), most errors first; *trend* is the store's error count of the last runs and
+    *direction* the way it goes.
+    """
+    categories: dict[str, int] = {}
+    for group in groups:
+        categories[group["category"]] = categories.get(group["category"], 0) + group["count"]
+    return {
+        "total_errors": sum(group["count"] for group in groups),
+        "unique_errors": len(groups),
+        "affected_tests": affected,
+        "categories": dict(sorted(categories.items(), key=lambda item: -item[1])),
+        "new_groups": [g["fingerprint"] for g in groups if g.get("new")],
+        "regressed_groups": [g["fingerprint"] for g in groups if g.get("regressed_now")],
+        "groups": groups[:SECTION_GROUPS],
+        "groups_omitted": max(0, len(groups) - SECTION_GROUPS),
+        "trend": {"runs": trend, "direction": direction},
+        "store": has_store,
+    }
+
+
+def errors_lines(section: Mapping[str, Any]) -> list[str]:
+    """Terminal summary lines of the ``errors`` section: totals, then the top groups."""
+    total = section["total_errors"]
+    if not total:
+        return []
+    groups = section["groups"]
+    head = (
+        f"errors: {total} in {section['unique_errors']} group(s),"
+        f" {section['affected_tests']} test(s) affected"
+    )
+    if section["store"]:
+        head += f"; {len(section['new_groups'])} new, {len(section['regressed_groups'])} regressed"
+        runs = section["trend"]["runs"]
+        if len(runs) >= 2:
+            head += f"; trend over {len(runs)} runs: {section['trend']['direction']}"
+    lines = [head]
+    for group in groups[:SUMMARY_GROUPS]:
+        ident = f"#{group['group_id']} " if group.get("group_id") is not None else ""
+        # the first occurrence's own words; the template (with <num>) is for grouping
+        text = group.get("message") or group.get("template") or ""
+        line = (
+            f"  [{ident}{group['fingerprint'][:8]}] {group['count']}x"
+            f" {group['error_type']}: {short_text(text, 100)} ({group['category']};"
+            f" {group['tests']} test(s))"
+        )
+        if group.get("culprit"):
+            line += f" at {group['culprit']}"
+        if group.get("regressed_now"):
+            note = f": {group['notes']}" if group.get("notes") else ""
+            line += f" REGRESSED after being resolved{note}"
+        elif group.get("new"):
+            line += " NEW"
+        elif group.get("first_seen_run") is not None:
+            line += f" first seen run {group['first_seen_run']}"
+        lines.append(line)
+    if len(groups) > SUMMARY_GROUPS or section["groups_omitted"]:
+        more = len(groups) - SUMMARY_GROUPS + section["groups_omitted"]
+        lines.append(f"  ... {more} more group(s) (see the JSON export or errors.csv)")
+    return lines
+
+
+# Profiling -------------------------------------------------------------------------------
+def _profiling_overhead(overheads: list[Mapping[str, Any]]) -> dict[str, Any]:
+    if not overheads:
+        return {}
+    return {
+        "limit_percent": overheads[-1].get("limit_percent"),
+        "max_percent": max(o.get("percent", 0.0) for o in overheads),
+        "adjusted_sessions": sum(1 for o in overheads if o.get("adjusted")),
+        "last_interval_s": overheads[-1].get("next_interval_s"),
+        "max_function_timing_every": max(o.get("function_timing_every", 1) for o in overheads),
+    }
+
+
+def profiling_section(tests: Iterable[Mapping[str, Any] | TestRecord]) -> dict[str, Any] | None:
+    """The ``profiling`` section (None when no test was profiled): the slowest tests by their
+    ``call_ms`` figure, the bottlenecks of every profile, the profiler's own overhead and the
+    profile files."""
+    profiles: list[dict[str, Any]] = []
+    overheads: list[Mapping[str, Any]] = []
+    slowest: list[_Entry] = []
+    files: list[Any] = []
+    for order, test in enumerate(tests):
+        record = _record(test)
+        data = record.component(Kind.PROFILING)
+        if data is not None and (data.details.get("profile") or data.details.get("functions")):
+            profile = data.to_dict()
+            profiles.append(profile)
+            overhead = (profile.get("profile") or {}).get("overhead")
+            if overhead:
+                overheads.append(overhead)
+        call = RecordFigures(record).measure("call_ms")
+        if call.value is not None and call.missing is None:
+            entry = {"nodeid": record.nodeid, "call_ms": call.value, "outcome": record.outcome}
+            _keep(slowest, SLOWEST_TESTS, call.value, order, entry)
+        found = (record.extra.get("profiling") or {}) if record.extra else {}
+        if isinstance(found, Mapping) and isinstance(found.get("files"), Mapping):
+            files.append(dict(found["files"]))
+    if not profiles:
+        return None
+    return {
+        "profiled_tests": len(profiles),
+        "slowest_tests": _largest(slowest),
+        "bottlenecks": bottlenecks_from_profiles(profiles, limit=10),
+        "overhead": _profiling_overhead(overheads),
+        "files": files,
+    }
+
+
+def profiling_lines(section: Mapping[str, Any]) -> list[str]:
+    """Terminal summary lines of the ``profiling`` section."""
+    count = section["profiled_tests"]
+    lines = [f"profiling: {count} test(s) profiled; slowest tests (call phase):"]
+    lines += [f"  {t['call_ms']:10.1f} ms  {t['nodeid']}" for t in section["slowest_tests"]]
+    bottlenecks = section["bottlenecks"]
+    top = [b for b in bottlenecks if b["kind"] == "function"][:TOP_BOTTLENECKS]
+    if not top:
+        top = [b for b in bottlenecks if b["kind"] == "timed"][:TOP_BOTTLENECKS]
+    if top:
+        lines.append("top bottlenecks (share of profiled time):")
+        for entry in top:
+            advice = f": {entry['recommendation']}" if entry.get("recommendation") else ""
+            lines.append(f"  {100 * entry['share']:5.1f}%  {entry['name']}{advice}")
+    overhead = section["overhead"]
+    if overhead.get("adjusted_sessions") or overhead.get("max_function_timing_every", 1) > 1:
+        lines.append(
+            f"profiling overhead over the {overhead['limit_percent']:g}% limit: sampling"
+            f" interval now {overhead['last_interval_s'] * 1000:g} ms, function timing 1 in"
+            f" {overhead['max_function_timing_every']} calls"
+        )
+    return lines
+
+
+# Tracing ---------------------------------------------------------------------------------
+#: Spans and bottlenecks the ``tracing`` section lists.
+SLOWEST_SPANS = 10
+BOTTLENECK_SPANS = 20
+
+
+def tracing_section(
+    tests: Iterable[Mapping[str, Any] | TestRecord], slow_span_ms: float
+) -> dict[str, Any]:
+    """The ``tracing`` section's figures, one test at a time (the spans are never all kept):
+    the tests' own spans (the ``spans`` figure: kept and dropped, root spans aside), the
+    tests' root spans, traces,
+    drops, unsampled tests, the slowest spans and the bottlenecks of each test's traces."""
+    spans = roots = dropped = unsampled = 0
+    traces: set[Any] = set()
+    order = itertools.count()  # ties never compare the dicts
+    slowest: list[_Entry] = []
+    bottlenecks: list[_Entry] = []
+    for test in tests:
+        record = _record(test)
+        data = record.component(Kind.TRACING)
+        if data is None:
+            continue
+        spans += int(RecordFigures(record).measure("spans").value or 0)
+        dropped += data.dropped
+        unsampled += data.details.get("sampled") is False
+        by_trace: dict[Any, list[dict[str, Any]]] = {}
+        for span in data.records:
+            roots += bool((span.get("tags") or {}).get(ROOT_TAG))
+            by_trace.setdefault(span.get("trace_id"), []).append(dict(span))
+            duration = float(span.get("duration_ms") or 0)
+            _keep(slowest, SLOWEST_SPANS, duration, next(order), span)
+        traces.update(by_trace)
+        for trace_spans in by_trace.values():
+            for found in analyze_spans(trace_spans, slow_span_ms)["bottlenecks"]:
+                _keep(bottlenecks, BOTTLENECK_SPANS, found["duration_ms"], next(order), found)
+    return {
+        "spans": spans,
+        "root_spans": roots,
+        "traces": len(traces),
+        "dropped_spans": dropped,
+        "unsampled_tests": unsampled,
+        "slow_span_ms": slow_span_ms,
+        "slowest": [
+            {k: s.get(k) for k in ("trace_id", "span_id", "name", "duration_ms")}
+            for s in _largest(slowest)
+        ],
+        "bottlenecks": _largest(bottlenecks),
+    }
+
+
+def tracing_line(section: Mapping[str, Any]) -> str:
+    """The terminal summary line of the ``tracing`` section."""
+    line = (
+        f"tracing: {section['spans']} spans and {section['root_spans']} test root spans in"
+        f" {section['traces']} traces"
+    )
+    if section["dropped_spans"] or section["unsampled_tests"]:
+        line += (
+            f" ({section['dropped_spans']} spans dropped,"
+            f" {section['unsampled_tests']} tests unsampled)"
+        )
+    return line
