@@ -240,9 +240,11 @@ class _Clock:
 
     def stop(self) -> tuple[float, float]:
         """(call ms, process CPU ms) since construction."""
-        wall = (time.perf_counter() - self.wall) * 1000.0
-        thread_cpu = (time.thread_time() - self.thread_cpu) * 1000.0
+        # The run-queue wait is read inside the wall-clock window (after its start, before
+        # its end): a wait for a CPU at a reading is never taken off time it is not part of.
         waited = (_run_queue_ns() - self.waited) / 1e6
+        thread_cpu = (time.thread_time() - self.thread_cpu) * 1000.0
+        wall = (time.perf_counter() - self.wall) * 1000.0
         switches = _voluntary_switches()
         cpu = (time.process_time() - self.cpu) * 1000.0
         if self.switches is not None and switches == self.switches:
