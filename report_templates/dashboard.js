@@ -424,7 +424,8 @@
       return n;
     };
     if (points.length < 2) {
-      node("text", { x: 8, y: 60 }, points.length ? "waiting for a second sample" : "no samples yet");
+      const none = scopedRun() === null ? "no samples yet" : `no samples in run #${scopedRun()}`;
+      node("text", { x: 8, y: 60 }, points.length ? "waiting for a second sample" : none);
       svg.dataset.points = String(points.length);
       svg.dataset.gaps = "0";
       return;

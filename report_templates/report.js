@@ -521,7 +521,9 @@
       if (charted.length) {
         parts.push(el("h4", null, "Metrics recorded by the test"), el("div", { class: "charts" }, charted.map(function (n) {
           var pts = byName[n];
-          return chart({ title: n, unit: pts[0].unit || "value", xLabel: "ms since the test started",
+          var unit = pts[pts.length - 1].unit || "";
+          return chart({ title: n, unit: "", xLabel: "time since the test started", readout: true,
+            fmtX: fmtMs, fmtY: function (v) { return kariFormat(v, unit); },
             points: pts.map(function (r) { return [(r.ts - t0) * 1000, r.value]; }) });
         })));
       }
@@ -529,11 +531,11 @@
       if (rest.length) {
         parts.push(el("div", { class: "scroll" }, el("table", null,
           el("thead", null, el("tr", null, el("th", { scope: "col" }, "Metric"), el("th", { scope: "col", class: "num" }, "Points"),
-            el("th", { scope: "col", class: "num" }, "Last value"), el("th", { scope: "col" }, "Unit"))),
+            el("th", { scope: "col", class: "num" }, "Last value"))),
           el("tbody", null, rest.slice(0, 500).map(function (n) {
             var pts = byName[n], lastPt = pts[pts.length - 1];
             return el("tr", null, el("td", { class: "mono" }, n), el("td", { class: "num" }, pts.length),
-              el("td", { class: "num" }, fmtNum(lastPt.value)), el("td", null, lastPt.unit || ""));
+              el("td", { class: "num" }, kariFormat(lastPt.value, lastPt.unit || "")));
           })))));
       }
     }

@@ -81,7 +81,8 @@ def suite_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     for _ in range(2):
         subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--kari-debug",
-             f"--kari-store={store}", "--kari-report=report.html", "test_shop.py"],
+             f"--kari-store={store}", "--kari-report=report.html", "--kari-metrics-interval=0.02",
+             "test_shop.py"],
             cwd=folder, capture_output=True, check=False, timeout=120,
             env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
         )  # fmt: skip

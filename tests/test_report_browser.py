@@ -176,10 +176,10 @@ def test_test_expands_with_waterfall_and_chart(browser: Any, plugin_report: Path
     assert "provider.retry" in error_row.inner_text()
     assert "error" in error_row.inner_text()
     chart = detail.locator("figure.chart", has_text="request_time")
-    assert chart.locator("svg circle").count() == 3
+    assert chart.locator("svg circle.pt").count() == 3
     label = chart.locator("svg").get_attribute("aria-label") or ""
-    assert "highest 20" in label
-    assert "ms since the test started" in label
+    assert "highest 20 ms" in label  # in the metric's unit, by the catalogue's rule
+    assert "time since the test started" in label
     assert watch.errors == []
     page.context.close()
 
