@@ -1,0 +1,115 @@
+"""The run sections built once (pytest_kari_debug.summaries) from hand-made test records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_kari_debug.figures import MIB, ROOT_TAG
+from pytest_kari_debug.summaries import (
+    affected_tests,
+    metrics_line,
+    metrics_section,
+    profiling_section,
+    tracing_line,
+    tracing_section,
+)
+from pytest_kari_debug.views import metric_stats
+
+
+def _test(nodeid: str, **data: Any) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "record_version": 2, "nodeid": nodeid, "extension_id": "ext", "outcome": "passed",
+        "phases": {"setup": 1.0, "call": 10.0, "teardown": 1.0}, "duration_ms": 11.0,
+        "collected_data": {},
+    }  # fmt: skip
+    record.update(data)
+    return record
+
+
+def _metrics(points: list[tuple[str, float, float]], **details: Any) -> dict[str, Any]:
+    records = [{"name": n, "value": v, "ts": ts, "unit": "ms"} for n, v, ts in points]
+    return {"metrics": {"records": records, **details}}
+
+
+def test_metrics_section_reads_each_tests_own_figures_and_one_statistic() -> None:
+    """Tops are the catalogue's figures in base units: "most CPU" is the test's own cpu_ms,
+    not the session's reading with the plugin's work in it; each metric's statistics are
+    views.metric_stats (the report's table, the dashboard) plus their sum."""
+    busy = _test(
+        "t.py::busy", cpu_ms=40.0,
+        collected_data=_metrics(
+            [("latency", 3.0, 1.0), ("latency", 1.0, 2.0)],
+            resources={"cpu_ms": 45.0, "peak_rss_bytes": 100 * MIB + 123},
+            memory={"allocated_bytes": 5000, "peak_bytes": 9000},
+        ),
+    )  # fmt: skip
+    # more session CPU (the plugin's own work was in that reading), less of the test's own
+    noisy = _test(
+        "t.py::noisy", cpu_ms=30.0,
+        collected_data=_metrics([("latency", 2.0, 3.0)],
+                                resources={"cpu_ms": 90.0, "peak_rss_bytes": 50 * MIB}),
+    )  # fmt: skip
+    section = metrics_section([busy, noisy, _test("t.py::no_metrics")])
+    assert section["top_cpu_ms"] == [
+        {"nodeid": "t.py::busy", "cpu_ms": 40.0}, {"nodeid": "t.py::noisy", "cpu_ms": 30.0},
+    ]  # fmt: skip
+    assert section["top_peak_rss_bytes"][0] == {
+        "nodeid": "t.py::busy", "peak_rss_bytes": 100 * MIB + 123,
+    }  # fmt: skip
+    assert section["top_allocated_bytes"] == [{"nodeid": "t.py::busy", "allocated_bytes": 5000}]
+    assert section["extensions"] == {"ext": {"tests": 2, "points": 3, "dropped": 0}}
+    expected = metric_stats("latency", "ms", [(1.0, 3.0), (2.0, 1.0), (3.0, 2.0)])
+    assert section["metrics"]["latency"] == {**expected, "sum": 6.0}
+    assert section["metrics"]["latency"]["last"] == 2.0
+    line = metrics_line(section)
+    assert line is not None
+    assert "most CPU 40.0 ms (t.py::busy)" in line
+    assert metrics_line(metrics_section([_test("t.py::none")])) is None
+
+
+def test_tracing_section_counts_the_tests_spans_apart_from_their_root_spans() -> None:
+    root = {"name": "t.py::a", "trace_id": "a" * 32, "span_id": "1" * 16, "duration_ms": 50.0,
+            "tags": {ROOT_TAG: True}}  # fmt: skip
+    child = {"name": "db", "trace_id": "a" * 32, "span_id": "2" * 16, "parent_id": "1" * 16,
+             "duration_ms": 20.0, "tags": {}}  # fmt: skip
+    traced = _test("t.py::a", collected_data={"tracing": {"records": [root, child], "dropped": 2}})
+    section = tracing_section([traced, _test("t.py::untraced")], slow_span_ms=10.0)
+    # the spans figure: the test's own kept and dropped spans
+    assert (section["spans"], section["root_spans"], section["dropped_spans"]) == (3, 1, 2)
+    assert section["traces"] == 1
+    assert [s["name"] for s in section["slowest"]] == ["t.py::a", "db"]
+    assert tracing_line(section) == (
+        "tracing: 3 spans and 1 test root spans in 1 traces (2 spans dropped, 0 tests unsampled)"
+    )
+
+
+def test_profiling_section_ranks_tests_by_their_call_ms_figure() -> None:
+    profile = {"profile": {"overhead": {"percent": 1.0, "limit_percent": 5.0}}}
+    tests = [
+        _test(f"t.py::t{i}", phases={"setup": 100.0, "call": float(i)},
+              collected_data={"profiling": profile})
+        for i in range(7)
+    ]  # fmt: skip
+    section = profiling_section(tests)
+    assert section is not None
+    assert section["profiled_tests"] == 7
+    # by the call phase, not by duration (setup + call): the setups are all 100 ms
+    slowest = [t["nodeid"] for t in section["slowest_tests"]]
+    assert slowest == [f"t.py::t{i}" for i in (6, 5, 4, 3, 2)]
+    assert section["overhead"]["max_percent"] == 1.0
+    assert profiling_section([_test("t.py::plain")]) is None
+
+
+@pytest.mark.parametrize(
+    ("error_tracking", "affected"),
+    [({"records": [{"error_type": "E"}]}, 1), ({"records": [], "dropped": 3}, 1),
+     ({"records": []}, 0)],
+)  # fmt: skip
+def test_affected_tests_counts_the_errors_figure(
+    error_tracking: dict[str, Any], affected: int
+) -> None:
+    """A test with errors kept or dropped at the cap is affected."""
+    tests = [_test("t.py::a", collected_data={"error_tracking": error_tracking}), _test("t.py::b")]
+    assert affected_tests(tests) == affected
