@@ -16,7 +16,7 @@ import math
 import threading
 import types
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from decimal import Decimal
 from itertools import islice
 from pathlib import PurePath
@@ -317,6 +317,34 @@ def label_text(value: Any, limit: int = 1000) -> str:
 TextFilter = Callable[[str], str]
 
 
+def plain_fields(
+    fields: dict[Any, Any],
+    kept_key: Callable[[Any], bool],
+    plain_text: Callable[[str], bool],
+    clean: Container[str] = (),
+) -> bool:
+    """Whether *fields* can be kept as it is: each key one *kept_key* keeps, each value a
+    ``bool``, ``None``, an ``int`` of at most 64 bits, a finite ``float`` or a ``str`` in
+    *clean* or that *plain_text* keeps. The one fast check of every serializer of fields (the
+    logging hot path: a fresh ``**kwargs`` dict of plain values)."""
+    for key, value in fields.items():
+        if not kept_key(key):
+            return False
+        kind = type(value)
+        if kind is str:
+            if value not in clean and not plain_text(value):
+                return False
+        elif kind is int:
+            if not _INT_MIN <= value < _INT_MAX:
+                return False
+        elif kind is float:
+            if not math.isfinite(value):
+                return False
+        elif kind is not bool and value is not None:
+            return False
+    return True
+
+
 class ValueSerializer:
     """Turns any value into JSON data every writer can write (the one entry for records).
 
@@ -360,26 +388,13 @@ class ValueSerializer:
     def fields(self, fields: Mapping[Any, Any]) -> dict[str, Any]:
         """*fields* as :meth:`mapping` makes them; a dict of plain values that need no change
         is returned as it is (the hot path: a fresh ``**kwargs`` dict)."""
-        if type(fields) is not dict:
-            return self.mapping(fields)
-        text = self.text
-        kept = self.kept_key
-        for key, value in fields.items():
-            if not kept(key):
-                return self.mapping(fields)
-            kind = type(value)
-            if kind is str:
-                if text(value) is not value:
-                    return self.mapping(fields)
-            elif kind is int:
-                if not _INT_MIN <= value < _INT_MAX:
-                    return self.mapping(fields)
-            elif kind is float:
-                if not math.isfinite(value):
-                    return self.mapping(fields)
-            elif kind is not bool and value is not None:
-                return self.mapping(fields)
-        return fields
+        if type(fields) is dict and plain_fields(fields, self.kept_key, self.plain_text):
+            return fields
+        return self.mapping(fields)
+
+    def plain_text(self, text: str) -> bool:
+        """Whether *text* is kept as it is."""
+        return self.text(text) is text
 
     def kept_key(self, key: Any) -> bool:
         """Whether field *key* and its value are kept as they are (no redaction by name)."""

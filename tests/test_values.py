@@ -11,12 +11,14 @@ import orjson
 import pytest
 
 from pytest_kari_debug.atomic import write_atomic
+from pytest_kari_debug.logger.redaction import Redactor
 from pytest_kari_debug.storage import dumps, dumps_record, loads_many
 from pytest_kari_debug.tracing import ExtensionTracer
 from pytest_kari_debug.values import (
     ValueSerializer,
     encode_text,
     label_text,
+    plain_fields,
     repair,
     safe_repr,
     safe_str,
@@ -197,3 +199,27 @@ def test_writers_write_any_string(tmp_path: pytest.TempPathFactory) -> None:
     assert path.read_bytes() == b"name report-\\udcff.csv"
     assert encode_text(SURROGATE) == b"report-\\udcff.csv"
     assert encode_text("caf\u00e9") == "caf\u00e9".encode()
+
+
+def test_plain_fields_is_the_one_fast_check_of_the_serializer_and_the_log_redactor() -> None:
+    """A dict of plain values is kept as it is (the same object) by the value serializer and
+    by the log redactor; anything that needs work (an object, a huge int, NaN, a secret name,
+    a URL with a password) makes both serialize it."""
+    serializer, redactor = ValueSerializer(), Redactor(["password"])
+    plain = {"a": 1, "b": "x", "c": 2.5, "d": None, "e": True}
+    redactor.fields(dict(plain))  # the redactor learns which names are not secret
+    assert plain_fields(plain, serializer.kept_key, serializer.plain_text)
+    assert serializer.fields(plain) is plain
+    assert redactor.fields(plain) is plain
+    for key, value in {
+        "o": object(),
+        "i": 2**70,
+        "f": math.nan,
+        "u": "https://user:secret@example.org/",
+    }.items():
+        fields = {**plain, key: value}
+        assert not plain_fields(fields, serializer.kept_key, serializer.plain_text) or key == "u"
+        assert redactor.fields(fields) is not fields
+    assert serializer.fields({1: 2}) == {"1": 2}
+    secret = {"password": "hunter2"}
+    assert redactor.fields(secret) == {"password": "[REDACTED]"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import re
 import sys
 import traceback
@@ -17,6 +16,7 @@ from ..values import (
     bounded_call,
     clean_text,
     plain,
+    plain_fields,
     safe_str,
 )
 
@@ -24,7 +24,6 @@ REDACTED = "[REDACTED]"
 
 
 # Sanitising ------------------------------------------------------------------------------
-_INT_MIN, _INT_MAX = -(2**63), 2**64
 _CAMEL = re.compile(r"([a-z0-9])([A-Z])")
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s\"'<>]+")
 
@@ -56,6 +55,8 @@ class Redactor(ValueSerializer):
         self.names = frozenset(normalise_field_name(n) for n in names if n)
         self.suffixes = tuple("_" + n for n in self.names)
         self._secret_keys: dict[str, bool] = {}
+        #: The known names that are not secret (a set: the hot path's check is a C call).
+        self._plain_keys: set[str] = set()
 
     def is_secret(self, key: str) -> bool:
         """Whether field *key* holds a secret."""
@@ -65,6 +66,8 @@ class Redactor(ValueSerializer):
             known = name in self.names or name.endswith(self.suffixes)
             if len(self._secret_keys) < 10_000:
                 self._secret_keys[key] = known
+                if not known:
+                    self._plain_keys.add(key)
         return known
 
     def scrub_text(self, text: str) -> str:
@@ -75,37 +78,24 @@ class Redactor(ValueSerializer):
 
     def kept_key(self, key: Any) -> bool:
         """Whether field *key* is kept as it is: a known name that is not secret."""
-        return self._secret_keys.get(key) is False
+        return key in self._plain_keys
 
-    # The hot path (the base class's, inlined): a fresh kwargs dict of plain values is kept.
     def fields(self, fields: Mapping[Any, Any]) -> dict[str, Any]:
         """Return *fields* safe to store: redacted, JSON-able, bounded."""
-        if type(fields) is not dict:
-            return self.mapping(fields)
-        secret = self._secret_keys
-        scrubber = self.scrubber
-        clean = scrubber.known_clean
-        for key, value in fields.items():
-            if secret.get(key) is not False:
-                return self.mapping(fields)
-            kind = type(value)
-            if kind is str:
-                if value not in clean and (
-                    len(value) > MAX_TEXT_LENGTH
-                    or "://" in value
-                    or not value.isascii()
-                    or scrubber.maybe_secret(value)
-                ):
-                    return self.mapping(fields)
-            elif kind is int:
-                if not _INT_MIN <= value < _INT_MAX:
-                    return self.mapping(fields)
-            elif kind is float:
-                if not math.isfinite(value):
-                    return self.mapping(fields)
-            elif kind is not bool and value is not None:
-                return self.mapping(fields)
-        return fields
+        if type(fields) is dict and plain_fields(
+            fields, self._plain_keys.__contains__, self.plain_text, self.scrubber.known_clean
+        ):
+            return fields
+        return self.mapping(fields)
+
+    def plain_text(self, text: str) -> bool:
+        """Whether *text* is kept as it is: short ASCII without a URL or a secret."""
+        return text in self.scrubber.known_clean or not (
+            len(text) > MAX_TEXT_LENGTH
+            or "://" in text
+            or not text.isascii()
+            or self.scrubber.maybe_secret(text)
+        )
 
     def field(self, key: str, value: Any, depth: int, seen: set[int]) -> Any:
         """A secret-named field's value is :data:`REDACTED`; others are serialized."""
