@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -125,8 +126,7 @@ class SQLiteBackend:
             self._db.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.DatabaseError as exc:
             self._db.close()
-            msg = f"store {str(path)!r} is not a usable SQLite database: {exc}"
-            raise StoreError(msg) from exc
+            raise StoreError(_unusable(path, exc)) from exc
 
     @contextmanager
     def transaction(self) -> Iterator[SQLiteCursor]:
@@ -183,8 +183,7 @@ class SQLiteBackend:
                     self._db.isolation_level = isolation
             except sqlite3.DatabaseError as exc:
                 self._db.close()
-                msg = f"store {self.label!r} is not a usable SQLite database: {exc}"
-                raise StoreError(msg) from exc
+                raise StoreError(_unusable(self.path, exc)) from exc
 
     def size_bytes(self) -> int:
         wal = self.path.with_name(self.path.name + "-wal")
@@ -257,6 +256,27 @@ class SQLiteBackend:
     @staticmethod
     def contains(haystack: str) -> str:
         return f"instr({haystack}, ?) > 0"
+
+
+#: Bytes free under which a file system counts as full in a store's error message.
+FULL_BELOW_BYTES = 1 << 20
+
+
+def _unusable(path: Path, exc: sqlite3.DatabaseError) -> str:
+    """Why the SQLite store at *path* cannot be used: not a database, or a file system error
+    (a full disk: said so, with the bytes left)."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return f"store {str(path)!r} is not a usable SQLite database: {exc}"
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        free = None
+    full = (
+        f" (its file system is full: {free} bytes free)"
+        if free is not None and free < FULL_BELOW_BYTES
+        else ""
+    )
+    return f"cannot open store {str(path)!r}: {exc}{full}"
 
 
 def _sqlite_params(params: Sequence[Any]) -> Sequence[Any]:

@@ -138,8 +138,12 @@ class RunJournal(RunRecords):
         made.mkdir(parents=True, exist_ok=True)
         self.path = made / f"{header.get('uuid') or os.urandom(8).hex()}{SUFFIX}"
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-        self._fd: int | None = os.open(self.path, flags, 0o644)
-        self._write(line_of(dumps({"journal": 1, "host": socket.gethostname(), **header})))
+        try:
+            self._fd: int | None = os.open(self.path, flags, 0o644)
+            self._write(line_of(dumps({"journal": 1, "host": socket.gethostname(), **header})))
+        except OSError:  # a full disk: no empty journal left behind for the next run
+            self.remove()
+            raise
 
     def _write(self, data: bytes) -> None:
         if self._fd is None:
@@ -165,8 +169,9 @@ class RunJournal(RunRecords):
 
     def close(self) -> None:
         """Close the file (it stays on disk)."""
-        if self._fd is not None:
-            os.close(self._fd)
+        fd = getattr(self, "_fd", None)
+        if fd is not None:
+            os.close(fd)
             self._fd = None
 
     def remove(self) -> None:

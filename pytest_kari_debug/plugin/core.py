@@ -19,6 +19,7 @@ from ..config import LINE_LISTS, DebugConfiguration, field_names, parse_field
 from ..exceptions import ConfigurationError, KariDebugAssertion
 from ..exporters.json_export import stream_run_json, summary_of
 from ..journal import (
+    RunJournal,
     line_of,
 )
 from ..manager import ExtensionDebugManager
@@ -620,11 +621,13 @@ def finish_run(config: pytest.Config, exitstatus: int | pytest.ExitCode) -> None
         finally:
             if gc_was_enabled:
                 gc.enable()
-            # Kept while the store lacks some test: the next run imports them.
-            lagging = state.store_failed or state.store_problem is not None
-            if state.journal is not None and not lagging:
-                with guard(config, "removing the run's journal"):
-                    state.journal.remove()
+            # Kept beside the store while it lacks some test: the next run imports them.
+            lagging = state.store_failed or bool(state.unstored or state.lost)
+            for journal in (state.journal, *state.closed_journals):
+                recoverable = isinstance(journal, RunJournal) and not journal.temporary
+                if journal is not None and not (lagging and recoverable):
+                    with guard(config, "removing the run's journal"):
+                        journal.remove()
     with guard(config, "settling the outputs"):
         settle_outputs(state)
 

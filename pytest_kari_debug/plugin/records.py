@@ -124,6 +124,9 @@ def keep(config: pytest.Config, state: KariState, record: dict[str, Any]) -> Non
         journal.append(text)
     except OSError as exc:
         state.diagnose(f"could not append to the run's journal, records kept in memory: {exc}")
+        if isinstance(journal, RunJournal):  # its complete lines stay while the store lags
+            journal.close()
+            state.closed_journals.append(journal)
         state.journal = MemoryRecords()
         state.journal.transforms = journal.transforms
         for old in journal.texts():

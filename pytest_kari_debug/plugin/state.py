@@ -63,6 +63,8 @@ class KariState:
     #: Every finished test's record, one JSON line each in the run's journal (on disk: memory
     #: stays flat however long the run), streamed from there into the outputs at the end.
     journal: RunRecords | None = None
+    #: Journals given up on (a full disk): removed at the end unless the store lacks tests.
+    closed_journals: list[RunRecords] = field(default_factory=list)
     #: How many tests were recorded, and their dropped records per component.
     recorded: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
