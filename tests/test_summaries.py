@@ -113,3 +113,40 @@ def test_affected_tests_counts_the_errors_figure(
     """A test with errors kept or dropped at the cap is affected."""
     tests = [_test("t.py::a", collected_data={"error_tracking": error_tracking}), _test("t.py::b")]
     assert affected_tests(tests) == affected
+
+
+SHARD = """
+def test_{name}(kari_metrics):
+    for value in {values}:
+        kari_metrics.record_metric("queue", value)
+"""
+
+
+def test_stored_report_of_shards_shows_every_shards_metric_points(
+    pytester: pytest.Pytester,
+) -> None:
+    """`kari-debug report` of a run two shards wrote builds the metrics section from every
+    shard's tests (the stored section is the last shard's): the table counts 3 points."""
+    from click.testing import CliRunner
+
+    from pytest_kari_debug.cli import cli
+
+    pytester.makepyfile(
+        shard_a=SHARD.format(name="a", values=(1.0, 5.0)),
+        shard_b=SHARD.format(name="b", values=(9.0,)),
+    )
+    for shard in ("shard_a.py", "shard_b.py"):
+        pytester.runpytest(
+            shard, "--kari-debug", "--kari-store=kari.db", "--kari-run-id=ci-7"
+        ).assert_outcomes(passed=1)
+    shown = CliRunner().invoke(
+        cli, ["--store", str(pytester.path / "kari.db"), "report", "--run", "ci-7", "-o",
+              str(pytester.path / "report.html")],
+    )  # fmt: skip
+    assert shown.exit_code == 0, shown.output
+    page = (pytester.path / "report.html").read_text(encoding="utf-8")
+    row = page.split('<tr data-metric="queue">', 1)[1].split("</tr>", 1)[0]
+    cells = [cell.split("<", 1)[0] for cell in row.split('<td class="num">')[1:]]
+    assert cells[0] == "3", row  # count, then min, mean, p95, max, last
+    assert float(cells[1]) == 1.0
+    assert float(cells[4]) == 9.0
