@@ -309,7 +309,7 @@ class SQLiteCursor:
         return self._db.execute(sql, _sqlite_params(params))
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> sqlite3.Cursor:
-        """Rows of records, their text already made writable (``storage._record_row``)."""
+        """Rows of records, their text already made writable (``storage.codec.record_row``)."""
         return self._db.executemany(sql, rows)
 
 

@@ -1,0 +1,105 @@
+"""The store's connection, schema and transactions, and the WHERE builder its queries share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..backends import Backend, StoreLocation, open_backend, redact
+from ..exceptions import StoreError
+from .schema import MIGRATIONS
+
+
+class StoreBase:
+    """A store's connection (SQLite file or PostgreSQL database); safe to share between threads."""
+
+    def __init__(self, location: StoreLocation, *, create: bool = True) -> None:
+        self._backend: Backend = open_backend(location, create=create)
+        #: Where the store is, as it may be printed (a URL's password redacted).
+        self.label = redact(location)
+        self.kind = self._backend.kind
+        self._migrate()
+
+    @property
+    def path(self) -> Path:
+        """The SQLite file of an embedded store."""
+        if self._backend.kind != "sqlite":
+            msg = f"store {self.label!r} is a database server, not a file"
+            raise StoreError(msg)
+        return self._backend.path  # type: ignore[union-attr]
+
+    def _migrate(self) -> None:
+        try:
+            self._backend.migrate(MIGRATIONS)
+        except BaseException:
+            self._backend.close()
+            raise
+
+    def size_bytes(self) -> int:
+        """The space the store takes: the SQLite file and its WAL, or the server's database."""
+        return self._backend.size_bytes()
+
+    @property
+    def schema_version(self) -> int:
+        return self._backend.schema_version()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        """One write transaction (committed at the end of the block, rolled back on error)."""
+        with self._backend.transaction() as db:
+            yield db
+
+    def close(self) -> None:
+        """Close the database connection."""
+        self._backend.close()
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return self._backend.query(sql, params)
+
+    def integrity(self) -> str:
+        """``"ok"`` when the database is sound (SQLite's quick check), else what was found."""
+        return self._backend.integrity()
+
+    def reclaim_space(self, pages: int | None = None) -> None:
+        """Give the space of deleted rows back (SQLite: the file shrinks; *pages* at most)."""
+        self._backend.reclaim_space(pages)
+
+
+def where_clause(
+    *fixed: str,
+    params: Iterable[Any] = (),
+    alias: str = "",
+    time_column: str = "ts",
+    extension_id: str | None = None,
+    run_id: int | None = None,
+    test_id: int | None = None,
+    since: float | None = None,
+    until: float | None = None,
+    after_id: int | None = None,
+    before_id: int | None = None,
+    equal: Mapping[str, Any] | None = None,
+) -> tuple[str, list[Any]]:
+    """A WHERE condition and its parameters: the *fixed* clauses (taking *params*) ANDed
+    with one clause per filter that is not ``None``.
+
+    Columns are prefixed with *alias* (``"r."``); *since*/*until* bound *time_column*,
+    *after_id*/*before_id* the row id; *equal* maps further columns to the value they equal.
+    """
+    clauses, values = list(fixed), list(params)
+    filters: list[tuple[str, str, Any]] = [
+        ("extension_id", "=", extension_id),
+        ("run_id", "=", run_id),
+        ("test_id", "=", test_id),
+        (time_column, ">=", since),
+        (time_column, "<=", until),
+        ("id", ">", after_id),
+        ("id", "<", before_id),
+        *((column, "=", value) for column, value in (equal or {}).items()),
+    ]
+    for column, op, value in filters:
+        if value is not None:
+            clauses.append(f"{alias}{column} {op} ?")
+            values.append(value)
+    return " AND ".join(clauses) or "1 = 1", values

@@ -1,0 +1,116 @@
+"""What goes into the store's rows: compact JSON that never fails, and records' rows."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from ..values import repair, to_jsonable, writable_text
+
+_ENCODER = json.JSONEncoder(default=repr, separators=(",", ":"))
+
+
+def dumps(value: Any) -> str:
+    """The store's compact JSON of *value*; never raises.
+
+    orjson writes it (a test's record on every test: the hot path). What orjson refuses goes
+    through the one serializer (:func:`~pytest_kari_debug.values.to_jsonable`: a lone
+    surrogate escaped, an over-long integer or an object whose repr fails replaced by a
+    placeholder) first. What orjson still refuses (an integer past 64 bits) is written by the
+    standard library after a newline, which JSON allows and which tells :func:`loads_many` to
+    read it back with the standard library too.
+    """
+    try:
+        return orjson.dumps(value, default=_default, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # orjson.JSONEncodeError
+        value = repair(value)
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return "\n" + _ENCODER.encode(value)
+
+
+def _default(value: Any) -> Any:
+    return to_jsonable(value)
+
+
+def dumps_record(record: dict[str, Any]) -> tuple[dict[str, Any], str, list[str]]:
+    """A test's record and its store JSON; never raises.
+
+    A record orjson writes as it is (the common case) is kept as it is. Otherwise the record
+    is repaired (:func:`~pytest_kari_debug.values.repair`) and the paths of the parts it had
+    to replace are returned, for a diagnostic naming them.
+    """
+    try:
+        return record, orjson.dumps(record, option=orjson.OPT_NON_STR_KEYS).decode(), []
+    except TypeError:  # orjson.JSONEncodeError: a surrogate, a huge int, an object
+        replaced: list[str] = []
+        try:
+            fixed = repair(record, replaced)
+        except RecursionError:
+            fixed = to_jsonable(record)
+            replaced.append("nested too deeply: cut by the serializer")
+        return fixed, dumps(fixed), replaced
+
+
+def loads_many(texts: Sequence[str]) -> list[Any]:
+    """Decode many :func:`dumps` texts at once (one JSON array: faster than one by one)."""
+    if not texts:
+        return []
+    if any(text[:1] == "\n" for text in texts):
+        return [json.loads(t) if t[:1] == "\n" else orjson.loads(t) for t in texts]
+    return orjson.loads("[" + ",".join(texts) + "]")  # type: ignore[no-any-return]
+
+
+def scalar(value: Any) -> Any:
+    """A JSON scalar read from a row (PostgreSQL gives its text, SQLite the value)."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+#: collected_data key of each component -> record kind in the store.
+RECORD_KINDS = {
+    "logging": "log",
+    "metrics": "metric",
+    "error_tracking": "error",
+    "tracing": "span",
+    "alerting": "alert",
+    "profiling": "profile",
+}
+
+
+def record_row(
+    run_id: int | None, test_id: int | None, kind: str, extension_id: str, record: dict[str, Any]
+) -> tuple[Any, ...]:
+    value = record.get("value")
+    return (
+        run_id,
+        test_id,
+        kind,
+        record.get("ts"),
+        param(extension_id),
+        param(record.get("session_id")),
+        param(record.get("name")),
+        param(record.get("level")),
+        value if isinstance(value, (int, float)) and not isinstance(value, bool) else None,
+        dumps(record),
+    )
+
+
+def param(value: Any) -> Any:
+    """A query parameter the database takes: text UTF-8 cannot hold is escaped."""
+    return writable_text(value) if type(value) is str else value
+
+
+def record_rows(run_id: int, test_id: int, test: dict[str, Any]) -> list[tuple[Any, ...]]:
+    rows = []
+    extension_id = test.get("extension_id", "")
+    for component, data in (test.get("collected_data") or {}).items():
+        kind = RECORD_KINDS.get(component, component)
+        if isinstance(data, dict) and isinstance(data.get("records"), list):
+            for record in data["records"]:
+                if isinstance(record, dict):
+                    rows.append(record_row(run_id, test_id, kind, extension_id, record))
+    return rows

@@ -1,0 +1,255 @@
+"""Writing runs and their tests: join (shards), progress, end, status, test records."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .base import StoreBase
+from .codec import dumps, param, record_row, record_rows
+
+TEST_COLUMNS = (
+    "run_id, nodeid, extension_id, outcome, started_at, finished_at, duration_ms,"
+    " setup_ms, call_ms, teardown_ms, session_id, data"
+)
+
+
+class RunWriting(StoreBase):
+    """Writing runs, their tests and records not tied to a test."""
+
+    def begin_run(self, meta: dict[str, Any]) -> int:
+        """Insert a run row from *meta* (or join the run of the same uuid); return its id."""
+        return self.join_run(meta)[0]
+
+    def join_run(self, meta: dict[str, Any]) -> tuple[int, bool]:
+        """The id of the run with *meta*'s uuid, and whether it existed already (joined).
+
+        Shards of one run (``--kari-run-id``) each call this: the first inserts the run, the
+        others join it, moving its start to the earliest start.
+        """
+        with self.transaction() as db:
+            return self._join_run(db, meta)
+
+    def _join_run(self, db: Any, meta: Mapping[str, Any]) -> tuple[int, bool]:
+        columns = (
+            "uuid", "started_at", "rootdir", "args", "git_commit", "git_branch", "host",
+            "python_version", "pytest_version", "plugin_version",
+        )  # fmt: skip
+        values = [meta.get(c) for c in columns]
+        values[3] = dumps(meta.get("args", []))
+        # The process writing the run: a run without an end whose process is gone crashed.
+        data = dumps({"pid": meta["pid"]} if meta.get("pid") is not None else {})
+        inserted = db.execute(
+            f"INSERT INTO runs({', '.join(columns)}, data)"
+            f" VALUES ({', '.join('?' * len(columns))}, ?) ON CONFLICT(uuid) DO NOTHING",
+            [*values, data],
+        ).rowcount
+        if not inserted and meta.get("started_at") is not None:
+            earliest = self._backend.least("started_at", "?")
+            db.execute(
+                f"UPDATE runs SET started_at = {earliest} WHERE uuid = ?",
+                (meta["started_at"], meta["uuid"]),
+            )
+        row = db.execute("SELECT id FROM runs WHERE uuid = ?", (meta["uuid"],)).fetchone()
+        return int(row[0]), not inserted
+
+    def set_run_progress(self, run_id: int, progress: Mapping[str, Any]) -> None:
+        """Note how far run *run_id* is (``data["progress"]``: collected, running) while it runs."""
+        with self.transaction() as db:
+            # Write first: shards of one run update its row in turn (see _finish_run).
+            db.execute("UPDATE runs SET data = data WHERE id = ?", (run_id,))
+            row = db.execute("SELECT data FROM runs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                return
+            data = json.loads(row[0] or "{}")
+            data["progress"] = dict(progress)
+            db.execute("UPDATE runs SET data = ? WHERE id = ?", (dumps(data), run_id))
+
+    def finish_run(
+        self, run_id: int, *, finished_at: float, exit_status: int, data: dict[str, Any]
+    ) -> None:
+        """Record the end of (one shard of) run *run_id*.
+
+        A run that several processes joined ends at the latest end, with the worst exit
+        status, the diagnostics of all, and ``data["shards"]`` counting the ends recorded.
+        """
+        with self.transaction() as db:
+            self._finish_run(db, run_id, finished_at, exit_status, data)
+
+    def _finish_run(
+        self, db: Any, run_id: int, finished_at: float, exit_status: int, data: dict[str, Any]
+    ) -> None:
+        # Write first: the row stays locked (PostgreSQL) / the file (SQLite) until commit.
+        db.execute("UPDATE runs SET finished_at = finished_at WHERE id = ?", (run_id,))
+        row = db.execute(
+            "SELECT finished_at, exit_status, data FROM runs WHERE id = ?", (run_id,)
+        ).fetchone()
+        if row is None:
+            return
+        old = json.loads(row[2] or "{}")
+        merged = merge_run_data(old if isinstance(old, dict) else {}, data, row[0] is not None)
+        db.execute(
+            "UPDATE runs SET finished_at = ?, exit_status = ?, data = ? WHERE id = ?",
+            (
+                max(float(row[0] or 0.0), finished_at),
+                worst_exit_status(row[1], exit_status),
+                dumps(merged),
+                run_id,
+            ),
+        )
+
+    def mark_run(self, run_id: int, *, status: str) -> None:
+        """Set the status word of run *run_id* (kept in its data: ``crashed``...)."""
+        with self.transaction() as db:
+            row = db.execute("SELECT data FROM runs WHERE id=?", (run_id,)).fetchone()
+            data = json.loads(row[0] or "{}") if row else {}
+            data["status"] = status
+            db.execute("UPDATE runs SET data=? WHERE id=?", (dumps(data), run_id))
+
+    def test_keys(self, run_id: int) -> set[tuple[str, float | None]]:
+        """The ``(nodeid, finished_at)`` of every test stored for run *run_id*."""
+        rows = self._query("SELECT nodeid, finished_at FROM tests WHERE run_id=?", (run_id,))
+        return {(row["nodeid"], row["finished_at"]) for row in rows}
+
+    def write_tests(
+        self, run_id: int, tests: Sequence[dict[str, Any]], texts: Sequence[str] | None = None
+    ) -> list[int]:
+        """Write *tests* (plugin test records) and their components' records in one transaction.
+
+        *texts*, when given, are the tests' records already serialized with :func:`dumps`.
+        """
+        with self.transaction() as db:
+            return self._insert_tests(db, run_id, tests, texts)
+
+    def _insert_tests(
+        self,
+        db: Any,
+        run_id: int,
+        tests: Sequence[dict[str, Any]],
+        texts: Sequence[str] | None,
+    ) -> list[int]:
+        ids = []
+        for index, test in enumerate(tests):
+            phases = test.get("phases", {})
+            test_id = self._backend.inserted_id(
+                db,
+                f"INSERT INTO tests({TEST_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    run_id,
+                    param(test["nodeid"]),
+                    param(test.get("extension_id", "")),
+                    param(test.get("outcome", "unknown")),
+                    test.get("started_at"),
+                    test.get("finished_at"),
+                    test.get("duration_ms"),
+                    phases.get("setup"),
+                    phases.get("call"),
+                    phases.get("teardown"),
+                    param(test.get("session_id")),
+                    dumps(test) if texts is None else texts[index],
+                ),
+            )
+            ids.append(test_id)
+            rows = record_rows(run_id, test_id, test)
+            if rows:
+                db.executemany(
+                    "INSERT INTO records(run_id, test_id, kind, ts, extension_id, session_id,"
+                    " name, level, value, data) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    rows,
+                )
+        return ids
+
+    def write_records(
+        self,
+        kind: str,
+        extension_id: str,
+        records: Iterable[dict[str, Any]],
+        run_id: int | None = None,
+    ) -> int:
+        """Write records not tied to a test (a live manager's samples, say)."""
+        rows = [record_row(run_id, None, kind, extension_id, record) for record in records]
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO records(run_id, test_id, kind, ts, extension_id, session_id,"
+                " name, level, value, data) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                rows,
+            )
+        return len(rows)
+
+
+@dataclass
+class ImportResult:
+    """What :meth:`Store.import_run` did with one document."""
+
+    run_id: int
+    uuid: str
+    added: int
+    skipped: int
+    joined: bool
+
+
+def merge_run_data(
+    old: Mapping[str, Any], new: Mapping[str, Any], ended_before: bool
+) -> dict[str, Any]:
+    """The data of a run after one more shard ended: *new* over *old*, diagnostics of both,
+    and ``shards`` counting the ends once a second one comes (*ended_before*)."""
+    if not ended_before:
+        return {**old, **new}
+    merged = {**old, **new}
+    diagnostics = [*(old.get("diagnostics") or ()), *(new.get("diagnostics") or ())]
+    merged["diagnostics"] = list(dict.fromkeys(str(d) for d in diagnostics))
+    sections = old.get("sections")
+    if isinstance(sections, dict) and isinstance(new.get("sections"), dict):
+        merged["sections"] = {**sections, **new["sections"]}
+    merged["shards"] = int(old.get("shards") or 1) + 1
+    if "interrupted" in (old.get("status"), new.get("status")):
+        merged["status"] = "interrupted"  # one shard stopped short: so did the run
+    return merged
+
+
+def worst_exit_status(old: int | None, new: int) -> int:
+    """The exit status of a run from two of its shards': a failure beats "no tests" (5),
+    which beats success."""
+    if old is None:
+        return new
+    rank = {0: 0, 5: 1}
+    return max(int(old), int(new), key=lambda status: (rank.get(status, 2), status))
+
+
+def run_dict(row: Any) -> dict[str, Any]:
+    data = dict(row)
+    data["args"] = json.loads(data["args"] or "[]")
+    data["data"] = json.loads(data["data"] or "{}")
+    data["status"] = run_status(data)
+    return data
+
+
+def run_status(run: Mapping[str, Any]) -> str:
+    """How a stored run ended: ``finished``, ``interrupted`` (Ctrl-C), ``crashed`` (no end
+    recorded and its process on this host is gone: killed), ``running``, or ``unfinished``
+    (no end recorded by a process of another host)."""
+    found = run.get("data")
+    data: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+    if data.get("status"):
+        return str(data["status"])
+    if run.get("finished_at") is not None:
+        return "finished"
+    pid = data.get("pid")
+    if isinstance(pid, int) and run.get("host") == socket.gethostname():
+        return "running" if process_alive(pid) else "crashed"
+    return "unfinished"
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process *pid* exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # alive, owned by another user
+        return True
+    return True

@@ -1,0 +1,176 @@
+"""The store's schema: one list of migrations for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DEFAULT_STORE = Path(".kari-debug") / "kari.db"
+
+#: Schema migrations; the schema version is the number of migrations applied.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        uuid TEXT NOT NULL UNIQUE,
+        started_at REAL NOT NULL,
+        finished_at REAL,
+        exit_status INTEGER,
+        rootdir TEXT,
+        args TEXT,
+        git_commit TEXT,
+        git_branch TEXT,
+        host TEXT,
+        python_version TEXT,
+        pytest_version TEXT,
+        plugin_version TEXT,
+        data TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE tests (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        nodeid TEXT NOT NULL,
+        extension_id TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        duration_ms REAL,
+        setup_ms REAL,
+        call_ms REAL,
+        teardown_ms REAL,
+        session_id TEXT,
+        data TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX tests_run ON tests(run_id);
+    CREATE INDEX tests_nodeid ON tests(nodeid);
+    CREATE TABLE records (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id INTEGER REFERENCES runs(id),
+        test_id INTEGER REFERENCES tests(id),
+        kind TEXT NOT NULL,
+        ts REAL,
+        extension_id TEXT NOT NULL,
+        session_id TEXT,
+        name TEXT,
+        level TEXT,
+        value REAL,
+        data TEXT NOT NULL
+    );
+    CREATE INDEX records_kind ON records(kind, extension_id, ts);
+    CREATE INDEX records_test ON records(test_id);
+    """,
+    # Error groups across runs (issue #5): one row per (extension, fingerprint), with its
+    # resolution status, and one row per run it occurred in.
+    """
+    CREATE TABLE error_groups (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        extension_id TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        error_type TEXT NOT NULL,
+        message TEXT,
+        template TEXT,
+        category TEXT,
+        culprit TEXT,
+        first_seen_run INTEGER REFERENCES runs(id),
+        first_seen_ts REAL,
+        last_seen_run INTEGER REFERENCES runs(id),
+        last_seen_ts REAL,
+        count INTEGER NOT NULL DEFAULT 0,
+        runs_seen INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL DEFAULT 'unresolved',
+        resolved_at REAL,
+        resolved_run INTEGER,
+        notes TEXT,
+        regressed INTEGER NOT NULL DEFAULT 0,
+        regressed_at REAL,
+        regressed_run INTEGER,
+        regressions INTEGER NOT NULL DEFAULT 0,
+        data TEXT NOT NULL DEFAULT '{}',
+        UNIQUE (extension_id, fingerprint)
+    );
+    CREATE INDEX error_groups_status ON error_groups(extension_id, status);
+    CREATE TABLE error_group_runs (
+        group_id INTEGER NOT NULL REFERENCES error_groups(id),
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        count INTEGER NOT NULL,
+        tests INTEGER NOT NULL DEFAULT 0,
+        first_ts REAL,
+        last_ts REAL,
+        PRIMARY KEY (group_id, run_id)
+    );
+    CREATE INDEX error_group_runs_run ON error_group_runs(run_id);
+    """,
+    # Regression baselines (issue #10): the figures of every test under a name.
+    """
+    CREATE TABLE baselines (
+        name TEXT PRIMARY KEY,
+        created_at REAL NOT NULL,
+        run_id INTEGER REFERENCES runs(id),
+        data TEXT NOT NULL
+    );
+    """,
+    # Resolutions of error groups and alerts, set by `kari-debug ... resolve` (issue 11).
+    """
+    CREATE TABLE resolutions (
+        kind TEXT NOT NULL,
+        extension_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        resolved_at REAL NOT NULL,
+        notes TEXT,
+        PRIMARY KEY (kind, extension_id, key)
+    );
+    -- newest-first listings of one kind and extension walk this index (rowid order)
+    CREATE INDEX records_kind_extension ON records(kind, extension_id);
+    """,
+    # Retention (issue 20): pruning finds a run's rows and the oldest runs by index.
+    """
+    CREATE INDEX records_run ON records(run_id);
+    CREATE INDEX runs_started ON runs(started_at);
+    """,
+    # One table of resolutions (issue 22): error groups' states move into `resolutions`,
+    # which gains a state (resolved, regressed, open) and the regression history. Where
+    # `error_groups` kept a state of its own, it wins: it is what every surface showed.
+    """
+    CREATE TABLE resolutions_v2 (
+        kind TEXT NOT NULL,
+        extension_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        state TEXT NOT NULL,
+        resolved_at REAL,
+        resolved_run INTEGER,
+        notes TEXT,
+        regressed_at REAL,
+        regressed_run INTEGER,
+        regressions INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (kind, extension_id, key)
+    );
+    INSERT INTO resolutions_v2(kind, extension_id, key, state, resolved_at, notes)
+        SELECT kind, extension_id, key, 'resolved', resolved_at, notes FROM resolutions;
+    INSERT INTO resolutions_v2(kind, extension_id, key, state, resolved_at, resolved_run, notes,
+            regressed_at, regressed_run, regressions)
+        SELECT 'error_group', extension_id, fingerprint,
+            CASE WHEN regressed <> 0 THEN 'regressed'
+                 WHEN status = 'resolved' THEN 'resolved' ELSE 'open' END,
+            resolved_at, resolved_run, notes, regressed_at, regressed_run, regressions
+        FROM error_groups
+        WHERE status = 'resolved' OR regressed <> 0 OR regressions > 0
+            OR resolved_at IS NOT NULL OR notes IS NOT NULL
+        ON CONFLICT (kind, extension_id, key) DO UPDATE SET state = excluded.state,
+            resolved_at = excluded.resolved_at, resolved_run = excluded.resolved_run,
+            notes = COALESCE(excluded.notes, resolutions_v2.notes),
+            regressed_at = excluded.regressed_at, regressed_run = excluded.regressed_run,
+            regressions = excluded.regressions;
+    DROP TABLE resolutions;
+    ALTER TABLE resolutions_v2 RENAME TO resolutions;
+    DROP INDEX error_groups_status;
+    ALTER TABLE error_groups DROP COLUMN status;
+    ALTER TABLE error_groups DROP COLUMN resolved_at;
+    ALTER TABLE error_groups DROP COLUMN resolved_run;
+    ALTER TABLE error_groups DROP COLUMN notes;
+    ALTER TABLE error_groups DROP COLUMN regressed;
+    ALTER TABLE error_groups DROP COLUMN regressed_at;
+    ALTER TABLE error_groups DROP COLUMN regressed_run;
+    ALTER TABLE error_groups DROP COLUMN regressions;
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)

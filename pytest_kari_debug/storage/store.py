@@ -1,0 +1,70 @@
+"""The store: one class over its jobs (writing runs, reading, error groups, retention)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from ..backends import StoreLocation
+from .codec import dumps
+from .errorgroups import ErrorGrouper, ErrorGroupStore
+from .reading import StoreReading
+from .retention import Retention
+from .runs import ImportResult, RunWriting
+
+
+class Store(RunWriting, ErrorGroupStore, Retention, StoreReading):
+    """A store (SQLite file or PostgreSQL database). Safe to share between threads."""
+
+    def import_run(
+        self,
+        document: Mapping[str, Any],
+        *,
+        error_groups: ErrorGrouper | None = None,
+    ) -> ImportResult:
+        """Add a run JSON document (``--kari-json``) to the store, in one transaction.
+
+        Joined by run uuid: the tests of a shard's document join the run that other shards
+        (or the live store) started. A test already stored for that run (same node id and
+        end time) is skipped, so importing a document twice changes nothing. *error_groups*
+        groups test records: the run's error groups are then counted again from all its
+        stored tests (:meth:`resync_run_errors`).
+        """
+        run = document["run"]
+        tests = [test for test in document["tests"] if isinstance(test, dict)]
+        with self.transaction() as db:
+            run_id, joined = self._join_run(db, run)
+            rows = db.execute(
+                "SELECT nodeid, finished_at FROM tests WHERE run_id = ?", (run_id,)
+            ).fetchall()
+            stored = {(row[0], row[1]) for row in rows}
+            new = [t for t in tests if (t.get("nodeid"), t.get("finished_at")) not in stored]
+            self._insert_tests(db, run_id, new, None)
+            if new and error_groups is not None:
+                self._resync_run_errors(db, run_id, error_groups, time.time())
+            if new and run.get("finished_at") is not None:
+                data = {
+                    "diagnostics": list(document.get("diagnostics") or []),
+                    "sections": dict(document.get("sections") or {}),
+                }
+                status = int(run.get("exit_status") or 0)
+                self._finish_run(db, run_id, float(run["finished_at"]), status, data)
+        return ImportResult(run_id, str(run["uuid"]), len(new), len(tests) - len(new), joined)
+
+    def save_baseline(self, name: str, document: dict[str, Any], run_id: int | None) -> None:
+        """Store (or replace) the baseline *name*."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO baselines(name, created_at, run_id, data) VALUES (?,?,?,?)"
+                " ON CONFLICT(name) DO UPDATE SET created_at = excluded.created_at,"
+                " run_id = excluded.run_id, data = excluded.data",
+                (name, document.get("created_at", 0.0), run_id, dumps(document)),
+            )
+
+
+def open_store(path: StoreLocation | None) -> Store | None:
+    """Open the store at *path* (a file or a URL); ``None`` or ``"none"`` means no store."""
+    if path is None or str(path).lower() == "none":
+        return None
+    return Store(path)
