@@ -388,7 +388,8 @@ def test_exports_never_read_a_path_the_client_names(client: Any, tmp_path: Path)
     for path, item in spec["paths"].items():
         if "/export/" in path:
             names = {p["name"] for p in item["get"]["parameters"]}
-            assert names == {"extension_id", "format", "limit"}
+            # run_id: the stored run to export (a whole number, as every dashboard view takes)
+            assert names == {"extension_id", "format", "limit", "run_id"}
     for params in ({"path": str(secret)}, {"output": str(secret)}, {"file": str(secret)}):
         response = client.get(f"{PREFIX}/export/{LIVE}/all", params=params)
         assert "TOP-SECRET-CONTENT" not in response.text

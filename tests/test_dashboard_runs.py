@@ -193,6 +193,18 @@ def test_api_scopes_by_run_and_reopens(client: Any) -> None:
     missing = client.get(base, params={"run_id": 99})
     assert (missing.status_code, missing.json()) == (404, {"detail": "no run #99 in the store"})
     assert client.get(base, params={"run_id": 0}).status_code == 422
+    # every endpoint of the extension takes the same scope
+    scoped = {"run_id": 1}
+    errors = client.get(f"{base}/errors", params=scoped).json()
+    assert errors["analysis"]["total_errors"] == one["overview"]["errors"]["total"]
+    overview = client.get(f"{base}/overview", params=scoped).json()
+    assert overview["counts"] == one["overview"]["counts"]
+    alerts = client.get(f"{PREFIX}/alerts/{EXT}", params=scoped).json()["alerts"]
+    assert {a["occurrences"] for a in alerts} == {1}
+    metrics = client.get(f"{base}/metrics", params=scoped).json()
+    assert metrics["aggregates"]["response_time"]["count"] == 3
+    logs = client.get(f"{base}/logs", params={**scoped, "limit": 1000}).json()
+    assert logs["count"] == one["overview"]["counts"]["logging"]
     alert = both["alerts"][0]
     assert alert["occurrences"] == 2
     path = f"{PREFIX}/alerts/{EXT}/{alert['group']}"

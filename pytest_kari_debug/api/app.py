@@ -82,8 +82,11 @@ def _hub(request: Request) -> DashboardHub:
     return request.app.state.hub  # type: ignore[no-any-return]
 
 
-def _dashboard(extension_id: ExtensionId, request: Request) -> ExtensionDebugDashboard:
-    return _hub(request).dashboard(extension_id)
+def _dashboard(
+    extension_id: ExtensionId, request: Request, run_id: RunScope = None
+) -> ExtensionDebugDashboard:
+    """The extension's dashboard; with ``?run_id=N`` every view of it is stored run N's."""
+    return _hub(request).dashboard(extension_id).for_run(run_id)
 
 
 Dashboard = Annotated[ExtensionDebugDashboard, Depends(_dashboard)]
@@ -229,15 +232,12 @@ def _routes(api: FastAPI) -> None:
         dashboard: Dashboard,
         window_seconds: Annotated[float, Query(gt=0, le=366 * 24 * 3600)] = 3600.0,
         log_limit: Limit = 50,
-        run_id: RunScope = None,
     ) -> dict[str, Any]:
         """Overview, health, metrics, recent logs, error groups, alerts and sessions.
 
         With ``run_id``, all of them are that stored run's.
         """
-        return dashboard.for_run(run_id).get_dashboard_data(
-            window_seconds=window_seconds, log_limit=log_limit
-        )
+        return dashboard.get_dashboard_data(window_seconds=window_seconds, log_limit=log_limit)
 
     @api.get(f"{PREFIX}/dashboard/{{extension_id}}/overview", tags=["dashboard"],
              response_model=models.OverviewOut, responses=NOT_FOUND)  # fmt: skip
