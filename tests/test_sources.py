@@ -300,3 +300,25 @@ def test_a_pytest_run_stored_and_as_its_json_answer_alike(pytester: pytest.Pytes
         assert [t["nodeid"] for t in records.tests()] == [t["nodeid"] for t in stored.tests()]
     finally:
         store.close()
+
+
+def test_store_source_pages_past_what_a_filter_drops(tmp_path: Path) -> None:
+    """A filter that keeps only old records reads page after page, and the limit holds."""
+    store = Store(tmp_path / "kari.db")
+    try:
+        now = time.time()
+        records = [
+            {"ts": now + i, "level": "INFO", "message": f"line {i}", "nodeid": "t.py::test_x"}
+            for i in range(1300)
+        ]
+        store.write_records("log", EXT, records)
+        source = StoreSource(store, EXT)
+        found = source.records("log", limit=3, keep=lambda r: int(r["message"][5:]) < 4)
+        assert [r["message"] for r in found] == ["line 3", "line 2", "line 1"]
+        assert len(source.records("log", limit=1000)) == 1000
+        recent = source.records("log", since=now + 1290)
+        assert [r["message"] for r in recent][-1] == "line 1290"
+        assert len(recent) == 10
+        assert source.records("log", nodeid="other.py") == []
+    finally:
+        store.close()
