@@ -91,6 +91,11 @@ def test_stored_resource_samples_are_charted_with_their_times(store: Store) -> N
         runs[run] = [ts for ts, _ in series["rss_bytes"]]
         assert runs[run] == sorted(runs[run])
     assert max(runs[1]) < min(runs[2])
+    # what one chart reads is bounded: the newest tests' samples (here the two of run #2)
+    every_test = store.resource_samples(("rss_bytes",), extension_id=EXT)
+    newest = store.resource_samples(("rss_bytes",), extension_id=EXT, tests=2)
+    assert 0 < len(newest) < len(every_test)
+    assert newest == every_test[len(every_test) - len(newest) :]
 
 
 def test_an_alert_is_shown_once_per_rule_and_test_across_runs(store: Store) -> None:

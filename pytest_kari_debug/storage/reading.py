@@ -257,13 +257,18 @@ class StoreReading(StoreBase):
         extension_id: str | None = None,
         run_id: int | None = None,
         since: float | None = None,
+        tests: int = 2000,
     ) -> list[tuple[str, float, float]]:
-        """``(field, ts, value)`` of the sampler's readings of *fields* kept in the tests."""
+        """``(field, ts, value)`` of the sampler's readings of *fields* kept in the newest
+        *tests* tests matching the filters (a bound on what one chart reads), oldest first."""
         where, params = where_clause(
             time_column="finished_at", since=since, extension_id=extension_id, run_id=run_id
         )
         path = self._backend.json_value("data", "collected_data", "metrics", "samples")
-        rows = self._query(f"SELECT {path} FROM tests WHERE {where} ORDER BY id", params)
+        rows = self._query(
+            f"SELECT {path} FROM tests WHERE {where} ORDER BY id DESC LIMIT ?", [*params, tests]
+        )
+        rows.reverse()
         found: list[tuple[str, float, float]] = []
         for (text,) in rows:
             samples = json.loads(text) if isinstance(text, str) and text else []
