@@ -283,6 +283,12 @@ def _check_resolve(what: str, key: Any, notes: Any) -> None:
         raise ConfigurationError(msg)
 
 
+def _check_extension(extension_id: Any) -> None:
+    if extension_id is not None and (not isinstance(extension_id, str) or not extension_id):
+        msg = f"extension_id must be a non-empty text or None, got {extension_id!r}"
+        raise ConfigurationError(msg)
+
+
 def _check_kind(kind: str) -> None:
     if kind not in KINDS.values():
         msg = f"kind must be one of {', '.join(KINDS.values())}, got {kind!r}"
@@ -710,9 +716,7 @@ class StoreSource(_Source):
         if not isinstance(store, Store):
             msg = f"a store source needs a Store, got {store!r}"
             raise ConfigurationError(msg)
-        if extension_id is not None and (not isinstance(extension_id, str) or not extension_id):
-            msg = f"extension_id must be a non-empty text or None, got {extension_id!r}"
-            raise ConfigurationError(msg)
+        _check_extension(extension_id)
         if run is not None and (isinstance(run, bool) or not isinstance(run, int)):
             msg = f"run must be a run id (a whole number) or None, got {run!r}"
             raise ConfigurationError(msg)
@@ -973,6 +977,10 @@ class RunSource(_Source):
         alert_resolutions: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if isinstance(tests, (str, bytes, Mapping)) or not isinstance(tests, Iterable):
+            msg = f"tests must be an iterable of test records (dicts), got {tests!r:.80}"
+            raise ConfigurationError(msg)
+        _check_extension(extension_id)
         self._tests = tests
         self.extension_id = extension_id
         self.store = store

@@ -228,6 +228,12 @@ def test_bad_scope_and_kinds_are_named(
         LiveSource(store)  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="kind must be one of log, metric"):
         StoreSource(store, EXT).records("logs")
+    with pytest.raises(ConfigurationError, match="tests must be an iterable of test records"):
+        RunSource({"nodeid": "t.py::test_a"})
+    with pytest.raises(ConfigurationError, match="tests must be an iterable of test records"):
+        RunSource(None)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="extension_id must be a non-empty text"):
+        RunSource([], extension_id=3)  # type: ignore[arg-type]
 
 
 def test_dashboard_reads_one_run_of_the_store(
