@@ -45,6 +45,16 @@ def _live_manager() -> ExtensionDebugManager:
     return manager
 
 
+def _stored_run(manager: ExtensionDebugManager, folder: Path) -> Path:
+    """A store holding the manager's stopped sessions as the tests of one finished run."""
+    store_path = folder / "kari.db"
+    with contextlib.closing(Store(store_path)) as store:
+        run_id = store.begin_run({"uuid": "names-run", "started_at": 1.0})
+        store.write_tests(run_id, session_tests(manager.sessions))
+        store.finish_run(run_id, finished_at=2.0, exit_status=0, data={})
+    return store_path
+
+
 def _names(text: str) -> set[tuple[str, str]]:
     return {(family.name, family.type) for family in text_string_to_metric_families(text)}
 
@@ -55,11 +65,7 @@ def test_stored_run_and_live_exports_name_every_family_alike(tmp_path: Path) -> 
     manager = _live_manager()
     live_text = manager.export("all", "prometheus")
     live = _names(live_text)
-    store_path = tmp_path / "kari.db"
-    with contextlib.closing(Store(store_path)) as store:
-        run_id = store.begin_run({"uuid": "names-run", "started_at": 1.0})
-        store.write_tests(run_id, session_tests(manager.sessions))
-        store.finish_run(run_id, finished_at=2.0, exit_status=0, data={})
+    store_path = _stored_run(manager, tmp_path)
     result = CliRunner().invoke(
         cli,
         ["--store", str(store_path), "--extension-id", "names-ext", "--run", "last",
@@ -104,11 +110,7 @@ def test_every_json_export_has_one_document_shape(tmp_path: Path) -> None:
     document shape: the same keys, the store's runs in ``runs``."""
     manager = _live_manager()
     live = json.loads(manager.export("all", "json"))
-    store_path = tmp_path / "kari.db"
-    with contextlib.closing(Store(store_path)) as store:
-        run_id = store.begin_run({"uuid": "shape-run", "started_at": 1.0})
-        store.write_tests(run_id, session_tests(manager.sessions))
-        store.finish_run(run_id, finished_at=2.0, exit_status=0, data={})
+    store_path = _stored_run(manager, tmp_path)
     result = CliRunner().invoke(
         cli,
         ["--store", str(store_path), "--extension-id", "names-ext", "export", "--format", "json"],

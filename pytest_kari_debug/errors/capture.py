@@ -306,41 +306,55 @@ class StackCapture:
             if not isinstance(module, str) or module == "__main__":
                 module = _module_from_path(code.co_filename)
             located.append((code.co_filename, module, code.co_name))
-        all_keys, app_keys, test_free, in_apps = self._frame_keys(located)
-        outer = _outer_library_frames(in_apps)
-        kept, omitted = self._select(len(entries), outer)
-        frames = []
-        for index in kept:
+
+        def make_frame(index: int, in_app: bool) -> StackFrame:
             frame, lineno = entries[index]
             filename, module, function = located[index]
-            in_app = in_apps[index]
             line = linecache.getline(filename, lineno or 0, frame.f_globals).strip()[:300]
-            frames.append(
-                StackFrame(
-                    filename=clean_text(filename, 1000),
-                    module=module,
-                    function=function,
-                    lineno=lineno,
-                    line=self.scrub(clean_text(line)),
-                    in_app=in_app,
-                    locals=self._locals(frame) if want_locals and in_app else None,
-                )
+            return StackFrame(
+                filename=clean_text(filename, 1000),
+                module=module,
+                function=function,
+                lineno=lineno,
+                line=self.scrub(clean_text(line)),
+                in_app=in_app,
+                locals=self._locals(frame) if want_locals and in_app else None,
             )
+
         notes = getattr(exc, "__notes__", None)
+        kept_notes = (
+            [self.scrub(safe_str(n, 1000)) for n in notes[:20]] if isinstance(notes, list) else []
+        )
+        head = (type_display(type(exc)), safe_message(exc), relation, depth)
+        return self._node(*head, located, make_frame, kept_notes)
+
+    def _node(
+        self,
+        type_name: str,
+        message: str,
+        relation: str,
+        depth: int,
+        located: Sequence[tuple[str, str, str]],
+        make_frame: Callable[[int, bool], StackFrame],
+        notes: list[str],
+    ) -> ExceptionNode:
+        """A node of the frames *located* (filename, module, function), outermost first;
+        *make_frame(index, in_app)* builds each frame kept."""
+        all_keys, app_keys, test_free, in_apps = self._frame_keys(located)
+        outer = _outer_library_frames(in_apps)
+        kept, omitted = self._select(len(located), outer)
         return ExceptionNode(
-            type_name=type_display(type(exc)),
-            message=safe_message(exc),
+            type_name=type_name,
+            message=message,
             relation=relation,
             depth=depth,
             all_keys=all_keys,
             app_keys=app_keys,
             test_free_keys=test_free,
-            frames=frames,
+            frames=[make_frame(index, in_apps[index]) for index in kept],
             omitted=omitted,
             outer_omitted=outer,
-            notes=[self.scrub(safe_str(n, 1000)) for n in notes[:20]]
-            if isinstance(notes, list)
-            else [],
+            notes=notes,
         )
 
     def _frame_keys(
@@ -405,32 +419,14 @@ class StackCapture:
         located = [
             (filename, _module_from_path(filename), function) for filename, _, function, _ in parsed
         ]
-        all_keys, app_keys, test_free, in_apps = self._frame_keys(located)
-        outer = _outer_library_frames(in_apps)
-        kept, omitted = self._select(len(parsed), outer)
-        frames = [
-            StackFrame(
-                filename=parsed[i][0],
-                module=located[i][1],
-                function=parsed[i][2],
-                lineno=parsed[i][1],
-                line=parsed[i][3][:300],
-                in_app=in_apps[i],
-            )
-            for i in kept
-        ]
-        return ExceptionNode(
-            type_name=type_name,
-            message=message[:MAX_MESSAGE],
-            relation=relation,
-            depth=depth,
-            all_keys=all_keys,
-            app_keys=app_keys,
-            test_free_keys=test_free,
-            frames=frames,
-            omitted=omitted,
-            outer_omitted=outer,
-            notes=[],
+
+        def make_frame(index: int, in_app: bool) -> StackFrame:
+            filename, line_number, function, source = parsed[index]
+            module = located[index][1]
+            return StackFrame(filename, module, function, line_number, source[:300], in_app)
+
+        return self._node(
+            type_name, message[:MAX_MESSAGE], relation, depth, located, make_frame, []
         )
 
 

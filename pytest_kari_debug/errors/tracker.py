@@ -114,6 +114,19 @@ class _ContextSerializer(ValueSerializer):
         return self.value(value, depth + 1, seen)
 
 
+class _OnCapture:
+    """An attribute the tracker keeps on its :class:`StackCapture` (set here, seen there)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, tracker: Any, owner: type | None = None) -> Any:
+        return self if tracker is None else getattr(tracker.capture, self.name)
+
+    def __set__(self, tracker: Any, prefixes: Iterable[str]) -> None:
+        setattr(tracker.capture, self.name, list(prefixes))
+
+
 class ErrorTracker(Component):
     """Records errors in a bounded buffer and groups them by fingerprint.
 
@@ -126,6 +139,10 @@ class ErrorTracker(Component):
 
     kind = "error_tracking"
     limit_field = "max_errors"
+    #: Module prefixes counted as in-app even when installed in site-packages.
+    in_app_include = _OnCapture()
+    #: Module prefixes never counted as in-app.
+    in_app_exclude = _OnCapture()
 
     def __init__(
         self,
@@ -166,24 +183,6 @@ class ErrorTracker(Component):
             scrub=self._scrub,
             in_app_include=[package] if package.isidentifier() else [],
         )
-
-    @property
-    def in_app_include(self) -> list[str]:
-        """Module prefixes counted as in-app even when installed in site-packages."""
-        return self.capture.in_app_include
-
-    @in_app_include.setter
-    def in_app_include(self, prefixes: Iterable[str]) -> None:
-        self.capture.in_app_include = list(prefixes)
-
-    @property
-    def in_app_exclude(self) -> list[str]:
-        """Module prefixes never counted as in-app."""
-        return self.capture.in_app_exclude
-
-    @in_app_exclude.setter
-    def in_app_exclude(self, prefixes: Iterable[str]) -> None:
-        self.capture.in_app_exclude = list(prefixes)
 
     @property
     def group_counts(self) -> dict[str, int]:
