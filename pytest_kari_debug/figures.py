@@ -915,9 +915,7 @@ def test_figure_names(source: Figures | TestRecord | Mapping[str, Any]) -> list[
             for span in (() if isinstance(spans, str) else spans)
             if not (_field(span, "tags") or {}).get(ROOT_TAG)
         }
-        names += [
-            f"metric:{name}" for name in sorted(metric_names) if _METRIC_NAME.fullmatch(name)
-        ]
+        names += [f"metric:{name}" for name in sorted(metric_names) if _METRIC_NAME.fullmatch(name)]
         names += [f"span:{name}.total_ms" for name in sorted(span_names) if _plain_name(name)]
     return names
 

@@ -33,7 +33,7 @@ from .alerting import ACTIVE, RESOLVED
 from .exceptions import ConfigurationError, KariDebugError
 from .exporters.bundle import session_tests
 from .figures import measure
-from .logger import LEVELS, LogQuery, LogRecord
+from .logger import LEVELS, LogQuery, LogRecord, to_epoch
 from .manager import STATUS_ORDER, DebugSession, ExtensionDebugManager
 from .metrics import SAMPLE_FIELDS
 from .model import ALERT_SEVERITIES
@@ -750,23 +750,40 @@ class StoreSource(_Source):
         return self.store.tests_since(since, **self._scope())
 
     def _newest(
-        self, kind: str, since: float | None, nodeid: str | None, page: int
+        self, kind: str, since: float | None, nodeid: str | None, page: int, **narrow: Any
     ) -> Iterator[dict[str, Any]]:
-        """The store filters by time and test; rows are read a *page* at a time."""
+        """The store filters by time and test (and *narrow*: ``select_records``' filters).
+
+        The first query asks for *page* rows (all a filter SQL answers alone needs), the next
+        ones for at least :data:`~pytest_kari_debug.views.PAGE`.
+        """
         before: int | None = None
         while True:
             rows = self.store.select_records(
-                kind, since=since, nodeid=nodeid, before_id=before, limit=page, **self._scope()
-            )
+                kind, since=since, nodeid=nodeid, before_id=before, limit=page, **narrow,
+                **self._scope(),
+            )  # fmt: skip
             yield from rows
             if len(rows) < page:
                 return
-            before = rows[-1]["record_id"]
+            before, page = rows[-1]["record_id"], max(page, views.PAGE)
 
     def logs(
         self, filters: LogQuery, *, limit: int, nodeid: str | None = None
     ) -> list[dict[str, Any]]:
-        return views.store_logs(self.store, filters, nodeid=nodeid, limit=limit, **self._scope())
+        """The store narrows by level, time, correlation id and test; :meth:`LogQuery.matches`
+        decides the rest, exactly as for a live logger's records."""
+        floor = views.level_floor(filters.level)
+        least = -1 if floor is None else LEVELS[floor]
+        narrow = {
+            "levels": None if floor is None else [n for n, v in LEVELS.items() if v >= least],
+            "until": None if filters.until is None else to_epoch(filters.until, "until"),
+            "equals": {"correlation_id": filters.correlation_id} if filters.correlation_id
+            else None,
+        }  # fmt: skip
+        since = None if filters.since is None else to_epoch(filters.since, "since")
+        rows = self._newest("log", since, nodeid, limit, **narrow)
+        return _filtered(rows, limit, None, None, lambda record: filters.matches(record.get))
 
     def error_groups(
         self, *, since: float | None = None, states: views.ErrorStates | None = None

@@ -33,7 +33,7 @@ from .errors.grouping import (
     occurrences_of_test,
 )
 from .exceptions import ConfigurationError, KariDebugError
-from .logger import LEVELS, LogQuery, level_name, level_number, to_epoch
+from .logger import level_name, level_number
 from .model import ALERT_SEVERITIES_WORST_FIRST
 from .resolutions import (
     ALERT,
@@ -79,7 +79,6 @@ __all__ = [
     "short_text",
     "status_matches",
     "store_error_groups",
-    "store_logs",
     "unique_alerts",
 ]
 
@@ -517,56 +516,6 @@ def level_floor(level: Any) -> str | None:
     if level is None or level == "":
         return None
     return level_name(level_number(level))
-
-
-def _levels_from(floor: str | None) -> list[str] | None:
-    if floor is None:
-        return None
-    least = LEVELS[floor]
-    return [name for name, number in LEVELS.items() if number >= least]
-
-
-def store_logs(
-    store: Store,
-    filters: LogQuery,
-    *,
-    extension_id: str | None = None,
-    run_id: int | None = None,
-    nodeid: str | None = None,
-    limit: int,
-) -> list[dict[str, Any]]:
-    """The store's newest log records that *filters* keeps (at most *limit*), newest first.
-
-    SQLite narrows by level, time, correlation id and test (*nodeid*: a part of the node
-    id); :meth:`LogQuery.matches` decides the rest, exactly as for a live logger's records.
-    """
-    levels = _levels_from(level_floor(filters.level))
-    since = None if filters.since is None else to_epoch(filters.since, "since")
-    until = None if filters.until is None else to_epoch(filters.until, "until")
-    equals = {"correlation_id": filters.correlation_id} if filters.correlation_id else None
-    found: list[dict[str, Any]] = []
-    before: int | None = None
-    # The first page is all a search SQLite can answer alone needs: one query, LIMIT *limit*.
-    size = limit
-    while len(found) < limit:
-        rows = store.select_records(
-            "log",
-            extension_id=extension_id,
-            run_id=run_id,
-            since=since,
-            until=until,
-            levels=levels,
-            nodeid=nodeid,
-            equals=equals,
-            before_id=before,
-            limit=size,
-        )
-        found.extend(row for row in rows if filters.matches(row.get))
-        if len(rows) < size:
-            break
-        before = rows[-1]["record_id"]
-        size = max(PAGE, limit - len(found))
-    return found[:limit]
 
 
 # Run-level error groups (the plugin at the end of a run, `kari-debug import`) ------------

@@ -402,8 +402,15 @@ def _routes(api: FastAPI) -> None:
              response_model=models.TestFiguresOut, responses=NOT_FOUND)  # fmt: skip
     def stored_figures(
         request: Request,
-        run: Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:~-]+$",
-                                 description="A stored run: its id, its uuid, or last")],
+        run: Annotated[
+            str,
+            Path(
+                min_length=1,
+                max_length=200,
+                pattern=r"^[A-Za-z0-9_.:~-]+$",
+                description="A stored run: its id, its uuid, or last",
+            ),
+        ],
         nodeid: Annotated[str, Query(min_length=1, max_length=2000, description="The test")],
         extension_id: Annotated[str | None, Query(max_length=200)] = None,
         figure: FigureNames = None,
