@@ -12,12 +12,12 @@ Two ways of reading the process are used, on purpose:
   simply absent.
 
 Per-test memory with tracemalloc (``memory_tracking`` or a session's ``profile_memory``):
-tracemalloc is shared with the profiler and the user through :mod:`.memtrace` (one owner count
+tracemalloc is shared with the profiler and the user through :mod:`..memtrace` (one owner count
 for the process: tracing runs while a memory session is open and is stopped by the last one
 to end, only if it was started by us; each session's peak survives the resets made for
 others). Unreachable cycles left by earlier code could be freed by an automatic collection
 during a session and be subtracted from its figures, which the regression gates compare
-exactly: :mod:`.memtrace` freezes the objects of earlier code while a memory session is open
+exactly: :mod:`..memtrace` freezes the objects of earlier code while a memory session is open
 (``gc.freeze()``, O(1)), where a full ``gc.collect()`` before each session walked the heap.
 """
 

@@ -21,9 +21,9 @@ Rules that matter when several sessions overlap (documented in the README):
   whose pyinstrument sampler runs: the session says so in ``notes``. From 3.12 cProfile uses
   ``sys.monitoring`` and both coexist (cProfile is then process-wide and shared per process).
 * **tracemalloc is shared** with the metrics component (``--kari-memory``) and with the user
-  through :mod:`.memtrace`: one owner count for the whole package, so tracing is started
+  through :mod:`..memtrace`: one owner count for the whole package, so tracing is started
   when nothing traces yet and stopped when the last memory session of either component ends,
-  only if it was started by this package. Each session's peak is a :class:`memtrace.Meter`,
+  only if it was started by this package. Each session's peak is a :class:`..memtrace.Meter`,
   kept across the ``reset_peak()`` calls made for other sessions. ``peak_exact`` is false
   only when the 5 ms poller saw more than tracemalloc's peak (a ``reset_peak()`` by other
   code); ``peak_bytes`` is then the poller's highest value.
