@@ -48,6 +48,18 @@ def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> 
 
 
 @hookspec
+def pytest_kari_debug_hang_dump(item: pytest.Item, number: int, dump: dict[str, Any]) -> None:
+    """A hang dump of *item* was just taken: its *number*-th (``--kari-hang-dump`` takes them at
+    1x, 2x and 3x the threshold; pytest-timeout's timeout adds one). *dump* holds the threads,
+    the asyncio tasks and ``text``, as the record will.
+
+    Called while the test still runs, on the plugin's watchdog thread (on pytest's for a
+    timeout): keep it short. Example, in a conftest, to see dumps as they happen in CI:
+    ``print(f"{item.nodeid} still running:\n{dump['text']}", file=sys.stderr)``
+    """
+
+
+@hookspec
 def pytest_kari_debug_run_finished(
     config: pytest.Config,
     run: dict[str, Any],

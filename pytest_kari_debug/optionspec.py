@@ -19,8 +19,10 @@ from .exceptions import ConfigurationError
 class OptionSpec:
     """One option: what it is called, what it takes and its default (``None``: unset)."""
 
+    #: The plugin's ``--kari-<name>`` and ``kari_<name>``, the CLI's ``--<name>`` (dashes).
     name: str
     metavar: str
+    #: One phrase, capitalised, no final period; the default is added where it is shown.
     help: str
     default: Any = None
     #: ``str``, ``int`` or ``float``: numbers are checked against *minimum* (and *maximum*).

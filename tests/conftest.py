@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from state_guard import no_global_state_left_behind  # noqa: F401  (autouse, every test)
 
 from pytest_kari_debug.config import DebugConfiguration
 from pytest_kari_debug.manager import ExtensionDebugManager
@@ -43,6 +46,23 @@ def _quiet_inner_runs(request: pytest.FixtureRequest, monkeypatch: pytest.Monkey
     if "pytester" in request.fixturenames:
         request.getfixturevalue("pytester")  # it clears PYTEST_ADDOPTS when it starts
         monkeypatch.setenv("PYTEST_ADDOPTS", "-o asyncio_default_fixture_loop_scope=function")
+
+
+def read_json(pytester: pytest.Pytester, name: str = "run.json") -> dict[str, Any]:
+    """The JSON document an inner run wrote (``--kari-json=run.json`` unless *name* says)."""
+    document = json.loads((pytester.path / name).read_text(encoding="utf-8"))
+    assert isinstance(document, dict), f"{name} holds {type(document).__name__}, not an object"
+    return document
+
+
+def run_with_json(
+    pytester: pytest.Pytester, *args: str, subprocess: bool = False
+) -> tuple[pytest.RunResult, dict[str, Any]]:
+    """Run pytest in *pytester* (in-process, or in a *subprocess*) with ``--kari-json=run.json``
+    and *args*; return the result and the run's JSON document."""
+    runner = pytester.runpytest_subprocess if subprocess else pytester.runpytest
+    result = runner("--kari-json=run.json", *args)
+    return result, read_json(pytester)
 
 
 @pytest.fixture

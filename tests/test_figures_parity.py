@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from api_support import framework_client
 from click.testing import CliRunner
+from conftest import read_json
 from prometheus_client.parser import text_string_to_metric_families
 
 from pytest_kari_debug.api import PREFIX, create_app
@@ -60,7 +61,7 @@ def test_every_surface_agrees_with_the_catalogue(pytester: pytest.Pytester) -> N
         "--kari-prometheus=run.prom",
     )  # fmt: skip
     result.assert_outcomes(passed=2)
-    document = json.loads((pytester.path / "run.json").read_text())
+    document = read_json(pytester)
     tests = document["tests"]
     truth = {t["nodeid"]: values(FIGURES, t) for t in tests}
     by_id = {t["nodeid"]: t for t in tests}

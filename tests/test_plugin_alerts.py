@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from alert_servers import free_port, webhook_server
+from conftest import read_json
 
 from pytest_kari_debug.storage import Store
 
@@ -28,10 +29,6 @@ def test_fast():
 def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     """Run pytest in-process."""
     return pytester.runpytest(*args)
-
-
-def _json(pytester: pytest.Pytester, name: str = "run.json") -> dict:
-    return json.loads((pytester.path / name).read_text())
 
 
 def test_breaking_a_budget_fails_with_rule_value_threshold_and_source(
@@ -66,7 +63,7 @@ def test_fail_on_none_only_reports(pytester: pytest.Pytester) -> None:
             " duration_ms = * > 5",
         ]
     )
-    document = _json(pytester)
+    document = read_json(pytester)
     section = document["sections"]["alerts"]
     assert section["fail_on"] == "none"
     (row,) = section["alerts"]
@@ -296,7 +293,7 @@ def test_inhibited_alert_does_not_fail_the_test(pytester: pytest.Pytester) -> No
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*kari_alert 'errors > 0' fired*"])
     result.stdout.no_fnmatch_line("*kari_alert 'log.error > 0' fired*")
-    rows = {r["name"]: r for r in _json(pytester)["sections"]["alerts"]["alerts"]}
+    rows = {r["name"]: r for r in read_json(pytester)["sections"]["alerts"]["alerts"]}
     assert rows["log.error > 0"]["status"] == "inhibited"
     assert rows["log.error > 0"]["inhibited_by"] == "errors > 0"
     assert rows["errors > 0"]["failed_test"] is True
@@ -359,7 +356,7 @@ def test_failing_test_still_reports_its_alerts(pytester: pytest.Pytester, tmp_pa
     result = _run(pytester, "--kari-store=none", "--kari-json=run.json", f"--kari-csv={tmp_path}")
     result.assert_outcomes(failed=1)
     result.stdout.no_fnmatch_line("*KariDebugAssertion*")
-    (row,) = _json(pytester)["sections"]["alerts"]["alerts"]
+    (row,) = read_json(pytester)["sections"]["alerts"]["alerts"]
     assert (row["name"], row["failed_test"]) == ("errors > 0", False)
     with (tmp_path / "alerts.csv").open(newline="") as handle:
         (csv_row,) = list(csv.DictReader(handle))
@@ -430,7 +427,7 @@ def test_budgets_under_xdist(pytester: pytest.Pytester) -> None:
     result = _run(pytester, "-n", "2", "--kari-store=none", "--kari-json=run.json")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*kari_budget(duration_ms=5) exceeded*"])
-    section = _json(pytester)["sections"]["alerts"]
+    section = read_json(pytester)["sections"]["alerts"]
     assert [r["name"] for r in section["alerts"]] == ["kari_budget(duration_ms=5)"]
     assert section["failed_tests"] == ["test_budgets_under_xdist.py::test_slow"]
 

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Any
 
 import pytest
+from conftest import read_json
 
 from pytest_kari_debug.storage import Store
-
-
-def _json(pytester: pytest.Pytester) -> dict[str, Any]:
-    return json.loads((pytester.path / "run.json").read_text(encoding="utf-8"))
 
 
 def test_a_full_log_cap_keeps_the_first_and_newest_with_a_marker_everywhere(
@@ -35,7 +30,7 @@ def test_a_full_log_cap_keeps_the_first_and_newest_with_a_marker_everywhere(
         "--kari-report=report.html",
     )  # fmt: skip
     result.assert_outcomes(failed=1)
-    (test,) = _json(pytester)["tests"]
+    (test,) = read_json(pytester)["tests"]
     data = test["collected_data"]["logging"]
     records = data["records"]
     assert data["dropped"] == 901
@@ -94,7 +89,7 @@ def test_a_thread_outliving_its_test_never_writes_into_the_next(
     pytester.makepyfile(test_stray=STRAY)
     result = pytester.runpytest("--kari-debug", "--kari-json=run.json", "--kari-report=r.html")
     result.assert_outcomes(passed=3)
-    document = _json(pytester)
+    document = read_json(pytester)
     logs = {
         t["nodeid"].split("::")[-1]: [
             r["message"] for r in t["collected_data"]["logging"]["records"]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from conftest import read_json
 
 from pytest_kari_debug.exporters.json_export import SCHEMA_PATH
 from pytest_kari_debug.plugin.core import session_of
@@ -52,10 +53,6 @@ def test_teardown_error(broken_teardown):
 """
 
 
-def _json(pytester: pytest.Pytester, name: str = "run.json") -> dict:
-    return json.loads((pytester.path / name).read_text(encoding="utf-8"))
-
-
 def _outcomes(document: dict) -> dict[str, str]:
     return {t["nodeid"].split("::")[-1]: t["outcome"] for t in document["tests"]}
 
@@ -67,7 +64,7 @@ def test_every_outcome_is_recorded_and_the_json_matches_its_schema(
     pytester.makepyfile(test_outcomes=OUTCOMES_FILE)
     result = pytester.runpytest("--kari-debug", "--kari-json=run.json")
     result.assert_outcomes(passed=2, failed=1, skipped=1, xfailed=1, xpassed=1, errors=2)
-    document = _json(pytester)
+    document = read_json(pytester)
     jsonschema.validate(document, json.loads(SCHEMA_PATH.read_text()))
     assert _outcomes(document) == {
         "test_pass": "passed",
@@ -105,7 +102,7 @@ def test_phases_are_timed_separately(pytester: pytest.Pytester) -> None:
         """
     )
     pytester.runpytest("--kari-debug", "--kari-json=run.json").assert_outcomes(passed=1)
-    phases = _json(pytester)["tests"][0]["phases"]
+    phases = read_json(pytester)["tests"][0]["phases"]
     assert phases["setup"] >= 50
     assert phases["teardown"] >= 30
     assert phases["call"] >= 10
@@ -171,7 +168,7 @@ def test_fixtures_work_without_kari_debug(pytester: pytest.Pytester) -> None:
         """
     )
     pytester.runpytest("--kari-json=run.json").assert_outcomes(passed=2)
-    tests = _json(pytester)["tests"]
+    tests = read_json(pytester)["tests"]
     assert [t["nodeid"].split("::")[-1] for t in tests] == ["test_uses_fixture"]
     assert tests[0]["collected_data"]["logging"]["records"][0]["message"] == "seen"
 
@@ -187,13 +184,13 @@ def test_extension_id_from_marker_then_ini_then_package(pytester: pytest.Pyteste
         "def test_unmarked(): pass\n"
     )
     pytester.runpytest("--kari-debug", "--kari-json=run.json").assert_outcomes(passed=2)
-    ids = {t["nodeid"].split("::")[-1]: t["extension_id"] for t in _json(pytester)["tests"]}
+    ids = {t["nodeid"].split("::")[-1]: t["extension_id"] for t in read_json(pytester)["tests"]}
     assert ids == {"test_marked": "from-marker", "test_unmarked": "from-ini"}
     pytester.makeini("[pytest]\n")
     pytester.runpytest("--kari-debug", "--kari-json=run.json").assert_outcomes(passed=2)
-    ids = {t["nodeid"].split("::")[-1]: t["extension_id"] for t in _json(pytester)["tests"]}
+    ids = {t["nodeid"].split("::")[-1]: t["extension_id"] for t in read_json(pytester)["tests"]}
     assert ids == {"test_marked": "from-marker", "test_unmarked": "weatherpkg"}
-    marked = next(t for t in _json(pytester)["tests"] if t["nodeid"].endswith("test_marked"))
+    marked = next(t for t in read_json(pytester)["tests"] if t["nodeid"].endswith("test_marked"))
     assert marked["extension_name"] == "Marked"
 
 
@@ -288,7 +285,7 @@ def test_unwritable_store_is_a_warning_and_results_stand(pytester: pytest.Pytest
     result.assert_outcomes(passed=1, warnings=1)
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*store disabled: cannot * store*blocker/kari.db*"])
-    assert _json(pytester)["tests"][0]["outcome"] == "passed"
+    assert read_json(pytester)["tests"][0]["outcome"] == "passed"
 
 
 def test_foreign_store_file_is_named_and_left_alone(pytester: pytest.Pytester) -> None:
@@ -327,7 +324,7 @@ def test_xdist_controller_writes_one_run_with_every_worker(
     )
     result = pytester.runpytest_subprocess("-n", "2", "--kari-debug", "--kari-json=run.json")
     result.assert_outcomes(passed=12)
-    document = _json(pytester)
+    document = read_json(pytester)
     assert len(document["tests"]) == 12
     assert {t["worker"] for t in document["tests"]} == {"gw0", "gw1"}
     assert document["run"]["workers"] == 2
@@ -351,7 +348,7 @@ def test_crashed_xdist_worker_keeps_other_tests(pytester: pytest.Pytester) -> No
     )
     result = pytester.runpytest_subprocess("-n", "2", "--kari-debug", "--kari-json=run.json")
     result.assert_outcomes(passed=6, failed=1)
-    tests = _json(pytester)["tests"]
+    tests = read_json(pytester)["tests"]
     crashed = [t for t in tests if t.get("crashed")]
     assert [t["nodeid"].split("::")[-1] for t in crashed] == ["test_crash"]
     assert crashed[0]["outcome"] == "failed"
@@ -418,7 +415,7 @@ def test_verdict_hook_fails_a_passing_test(pytester: pytest.Pytester) -> None:
     )
     failures = result.stdout.str().split("= FAILURES =")[1].split("kari-debug =")[0]
     assert "pytest_kari_debug" not in failures
-    assert _outcomes(_json(pytester)) == {"test_noisy": "failed", "test_quiet": "passed"}
+    assert _outcomes(read_json(pytester)) == {"test_noisy": "failed", "test_quiet": "passed"}
 
 
 def test_hooks_add_session_options_and_record_data(pytester: pytest.Pytester) -> None:
@@ -444,7 +441,7 @@ def test_hooks_add_session_options_and_record_data(pytester: pytest.Pytester) ->
         """
     )
     pytester.runpytest("--kari-debug", "--kari-json=run.json").assert_outcomes(passed=2)
-    document = _json(pytester)
+    document = read_json(pytester)
     assert document["sections"]["count"] == 2
     assert {t["extra"]["owner"] for t in document["tests"]} == {"team-weather"}
 
@@ -465,7 +462,7 @@ def test_async_tests_are_attributed(pytester: pytest.Pytester) -> None:
     pytester.runpytest("--kari-debug", "--kari-json=run.json", "-p", "asyncio").assert_outcomes(
         passed=1
     )
-    records = _json(pytester)["tests"][0]["collected_data"]["logging"]["records"]
+    records = read_json(pytester)["tests"][0]["collected_data"]["logging"]["records"]
     assert sorted(r["message"] for r in records) == ["child 1", "child 2"]
 
 
@@ -542,7 +539,7 @@ def test_finished_tests_are_kept_as_text_only(pytester: pytest.Pytester) -> None
     items = recorder.getcall("pytest_collection_finish").session.items
     assert len(items) == 2
     assert all(session_of(item) is None for item in items)
-    tests = {t["nodeid"].split("::")[-1]: t for t in _json(pytester)["tests"]}
+    tests = {t["nodeid"].split("::")[-1]: t for t in read_json(pytester)["tests"]}
     assert [r["message"] for r in tests["test_a"]["collected_data"]["logging"]["records"]] == [
         "kept"
     ]
@@ -579,7 +576,7 @@ def test_markers_added_by_a_conftest_at_collection_count(pytester: pytest.Pytest
     )
     pytester.makepyfile("def test_tagged():\n    pass\n\ndef test_plain():\n    pass\n")
     pytester.runpytest("--kari-store=none", "--kari-json=run.json").assert_outcomes(passed=2)
-    tests = {t["nodeid"].split("::")[-1]: t for t in _json(pytester)["tests"]}
+    tests = {t["nodeid"].split("::")[-1]: t for t in read_json(pytester)["tests"]}
     assert set(tests) == {"test_tagged"}  # a kari marker puts the test in a session
     assert tests["test_tagged"]["extension_id"] == "added-ext"
 
@@ -589,7 +586,7 @@ def test_run_records_the_git_commit_and_branch(pytester: pytest.Pytester) -> Non
     pytester.makepyfile("def test_a():\n    pass\n")
     run = ("--kari-debug", "--kari-store=none", "--kari-json=run.json")
     pytester.runpytest(*run).assert_outcomes(passed=1)
-    outside = _json(pytester)["run"]
+    outside = read_json(pytester)["run"]
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=trunk"]
     for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "one"]):
         subprocess.run([*git, *args], cwd=pytester.path, check=True, capture_output=True)
@@ -597,7 +594,7 @@ def test_run_records_the_git_commit_and_branch(pytester: pytest.Pytester) -> Non
         ["git", "rev-parse", "HEAD"], cwd=pytester.path, check=True, capture_output=True, text=True
     )
     pytester.runpytest(*run).assert_outcomes(passed=1)
-    inside = _json(pytester)["run"]
+    inside = read_json(pytester)["run"]
     assert (inside["git_commit"], inside["git_branch"]) == (head.stdout.strip(), "trunk")
     parent = subprocess.run(["git", "rev-parse"], cwd=pytester.path.parent, capture_output=True)
     if parent.returncode != 0:  # the temporary folder is in no repository

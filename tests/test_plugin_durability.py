@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -10,6 +9,7 @@ import sys
 import time
 
 import pytest
+from conftest import read_json
 
 from pytest_kari_debug.storage import Store
 
@@ -123,7 +123,7 @@ def test_ctrl_c_labels_the_run_interrupted_everywhere(pytester: pytest.Pytester)
     ((run, names),) = _stored(pytester)
     assert run["status"] == "interrupted"
     assert names[:STOP_AT] == FINISHED
-    document = json.loads((pytester.path / "run.json").read_text())
+    document = read_json(pytester)
     assert document["run"]["status"] == "interrupted"
     assert [t["nodeid"].split("::")[-1] for t in document["tests"]][:STOP_AT] == FINISHED
     page = (pytester.path / "report.html").read_text()
@@ -138,7 +138,7 @@ def test_a_store_without_journal_room_still_writes_every_output(pytester: pytest
     (pytester.path / ".kari-debug" / "kari.db-runs").write_text("in the way")
     result = pytester.runpytest("--kari-debug", "--kari-json=run.json")
     result.assert_outcomes(passed=1)
-    assert len(json.loads((pytester.path / "run.json").read_text())["tests"]) == 1
+    assert len(read_json(pytester)["tests"]) == 1
     ((run, names),) = _stored(pytester)
     assert (run["status"], names) == ("finished", ["test_a"])
 
@@ -147,7 +147,7 @@ def test_the_store_off_still_streams_the_outputs(pytester: pytest.Pytester) -> N
     pytester.makepyfile(test_a="def test_a():\n    pass\n\ndef test_b():\n    assert 0\n")
     result = pytester.runpytest("--kari-debug", "--kari-store=none", "--kari-json=run.json")
     result.assert_outcomes(passed=1, failed=1)
-    document = json.loads((pytester.path / "run.json").read_text())
+    document = read_json(pytester)
     assert [t["outcome"] for t in document["tests"]] == ["passed", "failed"]
     assert document["summary"]["outcomes"] == {"failed": 1, "passed": 1}
     assert not (pytester.path / ".kari-debug").exists()

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import read_json
 
 from pytest_kari_debug.storage import Store
 
@@ -30,16 +31,6 @@ def recurse(n):
 """
 
 
-@pytest.fixture(autouse=True)
-def _quiet_asyncio(pytester: pytest.Pytester) -> None:
-    """Inner runs set pytest-asyncio's loop scope, as the project's own config does."""
-    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
-
-
-def _run_json(pytester: pytest.Pytester, name: str = "run.json") -> dict[str, Any]:
-    return json.loads((pytester.path / name).read_text())
-
-
 def _error_records(document: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         record
@@ -55,7 +46,7 @@ def test_fifty_tests_hitting_one_bug_form_one_group(pytester: pytest.Pytester) -
     pytester.makepyfile(test_items="import kari_ext\n\n" + tests)
     result = pytester.runpytest("--kari-debug", "--kari-json=run.json", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=50)
-    document = _run_json(pytester)
+    document = read_json(pytester)
     records = _error_records(document)
     assert len(records) == 50
     assert len({record["fingerprint"] for record in records}) == 1
@@ -90,7 +81,7 @@ def test_two_bugs_with_the_same_message_form_two_groups(pytester: pytest.Pyteste
     )
     result = pytester.runpytest("--kari-debug", "--kari-json=run.json")
     result.assert_outcomes(failed=2)
-    section = _run_json(pytester)["sections"]["errors"]
+    section = read_json(pytester)["sections"]["errors"]
     assert section["unique_errors"] == 2
     assert sorted(g["culprit"] for g in section["groups"]) == [
         "kari_ext in fetch",
@@ -111,7 +102,7 @@ def test_failing_test_exception_is_recorded_with_its_nodeid(pytester: pytest.Pyt
     )
     result = pytester.runpytest("--kari-debug", "--kari-json=run.json")
     result.assert_outcomes(failed=1, passed=1)
-    document = _run_json(pytester)
+    document = read_json(pytester)
     by_test = {t["nodeid"]: t["collected_data"]["error_tracking"] for t in document["tests"]}
     [record] = by_test["test_one.py::test_fails"]["records"]
     assert by_test["test_one.py::test_passes"]["records"] == []
@@ -142,7 +133,7 @@ def test_errors_recorded_during_a_test_are_tagged_with_its_nodeid(
     )
     result = pytester.runpytest("--kari-json=run.json")
     result.assert_outcomes(passed=1)
-    [record] = _error_records(_run_json(pytester))
+    [record] = _error_records(read_json(pytester))
     assert (record["nodeid"], record["level"], record["source"]) == (
         "test_rec.py::test_records",
         "warning",
@@ -164,7 +155,7 @@ def test_failing_exception_whose_str_raises_is_recorded(pytester: pytest.Pyteste
     )
     result = pytester.runpytest("--kari-debug", "--kari-json=run.json")
     result.assert_outcomes(failed=1)
-    [record] = _error_records(_run_json(pytester))
+    [record] = _error_records(read_json(pytester))
     assert record["error_type"] == "test_bad.Broken"
     assert record["error_message"] == "<unrepresentable Broken: str raised RuntimeError: no text>"
     assert record["grouping"] == "stack"
@@ -196,7 +187,7 @@ def test_setup_and_teardown_errors_are_recorded(pytester: pytest.Pytester) -> No
     result.assert_outcomes(passed=1, errors=2)
     phases = {
         (r["nodeid"], r["context"]["phase"], r["category"])
-        for r in _error_records(_run_json(pytester))
+        for r in _error_records(read_json(pytester))
     }
     assert phases == {
         ("test_fix.py::test_setup", "setup", "permission"),
@@ -223,7 +214,7 @@ def test_skips_and_expected_failures_are_not_errors(pytester: pytest.Pytester) -
     )
     result = pytester.runpytest("--kari-debug", "--kari-json=run.json")
     result.assert_outcomes(skipped=1, xfailed=2)
-    document = _run_json(pytester)
+    document = read_json(pytester)
     assert _error_records(document) == []
     assert document["sections"]["errors"]["total_errors"] == 0
     assert "errors:" not in result.stdout.str()
@@ -249,7 +240,7 @@ def test_logged_exception_is_recorded_once_when_the_test_fails(pytester: pytest.
     )
     result = pytester.runpytest("--kari-json=run.json")
     result.assert_outcomes(failed=1, passed=1)
-    records = _error_records(_run_json(pytester))
+    records = _error_records(read_json(pytester))
     # The logger reports the exception live (source "log"); the test's failure is the same one.
     assert sorted((r["nodeid"], r["source"]) for r in records) == [
         ("test_log.py::test_logs_and_raises", "log"),
@@ -340,7 +331,7 @@ def test_resolution_and_regression_across_two_runs(pytester: pytest.Pytester) ->
             "*2x KeyError*REGRESSED after being resolved: fixed the cache lookup",
         ]
     )
-    section = _run_json(pytester, "run2.json")["sections"]["errors"]
+    section = read_json(pytester, "run2.json")["sections"]["errors"]
     assert section["regressed_groups"] == [group["fingerprint"]]
     assert section["new_groups"] == []
     [stored] = section["groups"]
@@ -368,7 +359,7 @@ def test_trend_over_runs_in_the_summary(pytester: pytest.Pytester) -> None:
         result = pytester.runpytest("--kari-debug", "--kari-json=run.json")
         result.assert_outcomes(failed=failing)
     result.stdout.fnmatch_lines(["errors: 6 in 1 group(s)*; trend over 3 runs: rising"])
-    trend = _run_json(pytester)["sections"]["errors"]["trend"]
+    trend = read_json(pytester)["sections"]["errors"]["trend"]
     assert [run["count"] for run in trend["runs"]] == [1, 3, 6]
 
 
@@ -380,7 +371,7 @@ def test_errors_grouped_across_xdist_workers(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_x="import kari_ext\n\n" + tests)
     result = pytester.runpytest("--kari-debug", "--kari-json=run.json", "-n", "2")
     result.assert_outcomes(failed=8)
-    section = _run_json(pytester)["sections"]["errors"]
+    section = read_json(pytester)["sections"]["errors"]
     assert (section["total_errors"], section["unique_errors"]) == (8, 1)
     store = Store(pytester.path / ".kari-debug" / "kari.db")
     [group] = store.error_groups()
@@ -394,7 +385,7 @@ def test_no_store_still_groups_the_run(pytester: pytest.Pytester, tmp_path: Path
     result = pytester.runpytest("--kari-debug", "--kari-store=none", "--kari-json=run.json")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["errors: 1 in 1 group(s), 1 test(s) affected", "*1x ValueError*"])
-    section = _run_json(pytester)["sections"]["errors"]
+    section = read_json(pytester)["sections"]["errors"]
     assert section["store"] is False
     assert section["groups"][0]["group_id"] is None
 
@@ -435,6 +426,6 @@ def test_error_tracking_faults_never_change_outcomes(pytester: pytest.Pytester) 
         ],
         consecutive=False,
     )
-    document = _run_json(pytester)
+    document = read_json(pytester)
     assert [t["outcome"] for t in document["tests"]] == ["passed", "failed"]
     assert document["sections"]["errors"]["total_errors"] == 0

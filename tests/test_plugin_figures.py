@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from conftest import read_json
 
 from pytest_kari_debug.figures import ROOT_TAG, measure
 from pytest_kari_debug.model import Kind, RunRecord, TestRecord
@@ -65,7 +66,7 @@ def _run(pytester: pytest.Pytester, *flags: str) -> RunRecord:
     pytester.runpytest_subprocess(
         "--kari-debug", "--kari-store=none", "--kari-json=run.json", "-p", "no:randomly", *flags
     )
-    return RunRecord.from_dict(json.loads((pytester.path / "run.json").read_text()))
+    return RunRecord.from_dict(read_json(pytester))
 
 
 @pytest.mark.parametrize("flags", FLAG_SETS, ids=FLAG_IDS)
@@ -224,7 +225,7 @@ def test_profiles_leave_out_the_plugins_and_the_runners_frames(pytester: pytest.
         "--kari-profile", "--kari-memory", "--kari-store=none", "--kari-json=run.json", "-v"
     )
     result.assert_outcomes(passed=1, failed=1)
-    run = RunRecord.from_dict(json.loads((pytester.path / "run.json").read_text()))
+    run = RunRecord.from_dict(read_json(pytester))
     for test in run.tests:
         assert _frames(test, ("pytest_kari_debug",)) == [], test.nodeid
         assert _frames(test, ("_pytest", "pluggy")) == [], test.nodeid
@@ -246,7 +247,7 @@ def test_an_option_shows_the_runners_frames(pytester: pytest.Pytester) -> None:
         "--kari-profile", "--kari-store=none", "--kari-json=run.json",
         "--kari-profile-framework-frames=true", "-k", "busy_and_noisy",
     )  # fmt: skip
-    run = RunRecord.from_dict(json.loads((pytester.path / "run.json").read_text()))
+    run = RunRecord.from_dict(read_json(pytester))
     (test,) = run.tests
     assert _frames(test, ("_pytest",)) != []
     assert _frames(test, ("pytest_kari_debug",)) == []
@@ -269,7 +270,7 @@ def test_overhead_is_its_own_figure_in_json_report_and_terminal(pytester: pytest
         "--kari-report=report.html", "--kari-profiling-overhead-limit=0.0001",
     )  # fmt: skip
     result.assert_outcomes(passed=12)
-    document = json.loads((pytester.path / "run.json").read_text())
+    document = read_json(pytester)
     run = RunRecord.from_dict(document)
     per_test = [t.kari_overhead_ms for t in run.tests]
     assert all(value is not None and value >= 0 for value in per_test)

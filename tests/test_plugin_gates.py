@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import read_json
 
 SUITE = """
 import os, time
@@ -52,7 +53,7 @@ def test_only_the_slowed_test_is_flagged_with_its_values(
             "*= kari-debug comparison with baseline main: 1 regression(s) =*",
         ]
     )
-    document = json.loads((pytester.path / "run.json").read_text())
+    document = read_json(pytester)
     regressions = [
         c for c in document["sections"]["comparison"]["changes"] if c["verdict"] == "regression"
     ]
@@ -162,14 +163,39 @@ def test_call_clock_counts_cpu_work() -> None:
     assert call_ms >= 10.0
 
 
+#: Tests whose time is a blocking wait (a timed-out Event): the clock counts a wait without
+#: the time the thread then queued for a CPU, so load cannot stretch these as it does CPU work.
+WAITING_SUITE = """
+import os, threading
+
+def wait(seconds):
+    threading.Event().wait(seconds)
+
+def test_steady():
+    wait(0.05)
+
+def test_sometimes_slow():
+    wait(0.05 * float(os.environ.get("KARI_SLOWDOWN", "1")))
+
+def test_logs(kari_logger):
+    kari_logger.info("line")
+"""
+
+
 def test_baseline_file_written_and_read(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """--kari-baseline-file writes a versioned JSON with machine info that --kari-compare reads."""
-    pytester.makepyfile(test_suite=SUITE)
+    """--kari-baseline-file writes a versioned JSON with machine info that --kari-compare reads;
+    a test waiting twice as long fails its gate, the unchanged one does not."""
+    from pytest_kari_debug.plugin import gates as plugin_gates
+
+    # One machine for both runs: the reference loop (CPU-bound) would read the load of the
+    # moment as a slower machine and scale the waits down with it.
+    monkeypatch.setattr(plugin_gates, "reference_ms", lambda: 1.0)
+    pytester.makepyfile(test_suite=WAITING_SUITE)
     _run(pytester, "--kari-save-baseline=ci", "--kari-baseline-file=base.json",
          "--kari-store=none").assert_outcomes(passed=3)  # fmt: skip
-    document = json.loads((pytester.path / "base.json").read_text())
+    document = read_json(pytester, "base.json")
     assert (document["format"], document["version"], document["name"]) == (
         "pytest-kari-debug/baseline",
         1,
@@ -185,6 +211,9 @@ def test_baseline_file_written_and_read(
         "--kari-store=none",
     )
     result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*regression gate 'duration:+20%' on test_suite.py::test_sometimes_slow*"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -295,10 +324,7 @@ def test_repeat_collects_samples(pytester: pytest.Pytester) -> None:
     _run(pytester, "--kari-repeat=3", "--kari-json=run.json", "-p", "no:randomly").assert_outcomes(
         passed=3
     )
-    tests = {
-        t["nodeid"].split("::")[-1]: t
-        for t in json.loads((pytester.path / "run.json").read_text())["tests"]
-    }
+    tests = {t["nodeid"].split("::")[-1]: t for t in read_json(pytester)["tests"]}
     assert len(tests["test_counted"]["extra"]["gates"]["samples"]["call_ms"]) == 3
     assert len(tests["test_marked"]["extra"]["gates"]["samples"]["call_ms"]) == 4
 

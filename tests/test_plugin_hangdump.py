@@ -46,10 +46,71 @@ def _threads(dump: dict[str, Any]) -> dict[str, str]:
     return {thread["name"]: thread["function"] for thread in dump["threads"]}
 
 
+#: The inner run's conftest: ``hang_dumps[n]`` is set once the test's (n+1)-th dump is taken
+#: (the pytest_kari_debug_hang_dump hook), so a test waits for dumps, not for wall time.
+DUMP_EVENTS = """
+import threading
+import pytest
+
+_EVENTS = {}
+
+@pytest.fixture
+def hang_dumps(request):
+    events = _EVENTS[request.node.nodeid] = [threading.Event() for _ in range(4)]
+    yield events
+    del _EVENTS[request.node.nodeid]
+
+def pytest_kari_debug_hang_dump(item, number, dump):
+    events = _EVENTS.get(item.nodeid)
+    if events is not None and number <= len(events):
+        events[number - 1].set()
+"""
+
+#: Stuck until the watchdog took its third dump, then as long again as a fourth would need.
+STUCK_UNTIL_DUMPED = """
+import asyncio
+import threading
+import time
+
+THRESHOLD = {threshold}
+
+def wait_for_job(release):
+    release.wait(60)
+
+def test_fast():
+    pass
+
+def test_stuck(hang_dumps):
+    release = threading.Event()
+    worker = threading.Thread(target=wait_for_job, args=(release,), name="stuck-worker")
+    worker.start()
+    third = hang_dumps[2].wait(60)
+    time.sleep(2 * THRESHOLD)  # a fourth dump would come meanwhile: it must not
+    release.set()
+    worker.join()
+    assert third
+
+async def fetch_slowly(dumped):
+    deadline = time.monotonic() + 60
+    while not dumped.is_set() and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+
+def test_async(hang_dumps):
+    async def main():
+        task = asyncio.create_task(fetch_slowly(hang_dumps[0]), name="slow-fetch")
+        await task
+    asyncio.run(main())
+    assert hang_dumps[0].is_set()
+"""
+
+
 def test_slow_test_is_dumped_without_changing_its_outcome(pytester: pytest.Pytester) -> None:
     """A test past --kari-hang-dump gets the stacks of its threads (a thread named stuck-worker
-    in its own function) and asyncio tasks in its record, at most 3 times, and still passes."""
-    pytester.makepyfile(test_h=STUCK.format(wait=1.0))
+    in its own function) and asyncio tasks in its record, at 1x, 2x and 3x the threshold and
+    never more, and still passes. The inner tests wait for the dumps (a hook tells them), not
+    for wall time, so a loaded machine cannot change the count."""
+    pytester.makeconftest(DUMP_EVENTS)
+    pytester.makepyfile(test_h=STUCK_UNTIL_DUMPED.format(threshold=0.3))
     result = pytester.runpytest(
         "--kari-hang-dump=0.3", "--kari-json=run.json", "--kari-markdown=summary.md"
     )
@@ -65,7 +126,7 @@ def test_slow_test_is_dumped_without_changing_its_outcome(pytester: pytest.Pytes
     assert _threads(first)["stuck-worker"] == "wait_for_job"
     assert _threads(first)["MainThread"] == "test_stuck"
     assert "kari-debug-hang-watchdog" not in _threads(first)
-    assert "in wait_for_job\n    release.wait(1.0)" in first["text"]
+    assert "in wait_for_job\n    release.wait(60)" in first["text"]
     tasks = tests["test_async"]["extra"]["hang_dump"]["dumps"][0]["tasks"]
     slow = next(task for task in tasks if task["name"] == "slow-fetch")
     assert slow["function"] == "fetch_slowly"
@@ -73,6 +134,36 @@ def test_slow_test_is_dumped_without_changing_its_outcome(pytester: pytest.Pytes
     rows = body(parse((pytester.path / "summary.md").read_text()), "Hang dumps")
     assert [row[0] for row in rows] == ["test_h.py::test_stuck", "test_h.py::test_async"]
     assert "stuck-worker in wait_for_job" in rows[0][3]
+
+
+def test_hang_dump_hook_sees_each_dump_as_it_is_taken(pytester: pytest.Pytester) -> None:
+    """pytest_kari_debug_hang_dump gets each dump while the test runs; a hook that raises
+    is a diagnostic, never a changed outcome or a lost dump."""
+    pytester.makeconftest(DUMP_EVENTS)
+    pytester.makepyfile(
+        brokenhook="""
+SEEN = []
+
+def pytest_kari_debug_hang_dump(item, number, dump):
+    SEEN.append((item.name, number, "stuck-worker" in dump["text"]))
+    raise RuntimeError("a broken hook")
+
+def pytest_sessionfinish(session):
+    print("seen:", SEEN)
+"""
+    )
+    pytester.syspathinsert()
+    pytester.makepyfile(test_h=STUCK_UNTIL_DUMPED.format(threshold=0.3))
+    result = pytester.runpytest(
+        "-p", "brokenhook", "--kari-hang-dump=0.3", "--kari-json=run.json", "-s", "-k", "stuck"
+    )
+    result.assert_outcomes(passed=1)
+    seen = "seen: [('test_stuck', 1, True), ('test_stuck', 2, True), ('test_stuck', 3, True)]"
+    assert seen in result.stdout.str()
+    result.stdout.fnmatch_lines(
+        ["*calling pytest_kari_debug_hang_dump*RuntimeError: a broken hook*"]
+    )
+    assert len(_tests(pytester.path / "run.json")["test_stuck"]["extra"]["hang_dump"]["dumps"]) == 3
 
 
 def test_hang_dump_value_is_checked(pytester: pytest.Pytester) -> None:

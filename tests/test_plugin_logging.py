@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import read_json
 
 from pytest_kari_debug.logger import KariLogHandler
 from pytest_kari_debug.storage import Store
@@ -36,10 +36,6 @@ def test_error():
 """
 
 
-def _json(pytester: pytest.Pytester, name: str = "run.json") -> dict[str, Any]:
-    return json.loads((pytester.path / name).read_text(encoding="utf-8"))
-
-
 def _logs(test: dict[str, Any]) -> list[dict[str, Any]]:
     return test["collected_data"]["logging"]["records"]
 
@@ -49,7 +45,7 @@ def test_stdlib_records_are_captured_per_test(pytester: pytest.Pytester) -> None
     pytester.makepyfile(APP_TESTS)
     result = pytester.runpytest("-v", "--kari-debug", "--kari-json=run.json")
     result.assert_outcomes(passed=2)
-    tests = {t["nodeid"].split("::")[1]: t for t in _json(pytester)["tests"]}
+    tests = {t["nodeid"].split("::")[1]: t for t in read_json(pytester)["tests"]}
     logs = {r["message"]: r for r in _logs(tests["test_logs"])}
     assert set(logs) == {"from kari", "fetching Oslo", "from a bare thread"}
     fetched = logs["fetching Oslo"]
@@ -108,7 +104,7 @@ def test_records_outside_tests_and_without_session_are_ignored(pytester: pytest.
         """
     )
     pytester.runpytest("--kari-json=run.json").assert_outcomes(passed=2)
-    tests = _json(pytester)["tests"]
+    tests = read_json(pytester)["tests"]
     assert [t["nodeid"].split("::")[1] for t in tests] == ["test_with_fixture"]
     assert [r["message"] for r in _logs(tests[0])] == ["fixture test"]
 
@@ -150,7 +146,7 @@ def test_non_propagating_loggers_are_captured(pytester: pytest.Pytester) -> None
         """
     )
     pytester.runpytest("--kari-json=run.json").assert_outcomes(passed=1)
-    assert [r["message"] for r in _logs(_json(pytester)["tests"][0])] == ["hidden from root"]
+    assert [r["message"] for r in _logs(read_json(pytester)["tests"][0])] == ["hidden from root"]
     assert not any(isinstance(h, KariLogHandler) for h in logging.getLogger("quiet").handlers)
 
 
@@ -168,7 +164,7 @@ def test_kari_log_level_applies_to_both_sources(pytester: pytest.Pytester) -> No
         """
     )
     pytester.runpytest("--kari-log-level=WARNING", "--kari-json=run.json").assert_outcomes(passed=1)
-    messages = sorted(r["message"] for r in _logs(_json(pytester)["tests"][0]))
+    messages = sorted(r["message"] for r in _logs(read_json(pytester)["tests"][0]))
     assert messages == ["kari warning", "stdlib error"]
 
 
@@ -201,7 +197,7 @@ def test_logs_csv_is_written_and_parses_back(pytester: pytest.Pytester) -> None:
         assert stored.records("log", newest_first=False)[0]["message"].endswith("\\ud800")
     finally:
         stored.close()
-    assert _json(pytester)["tests"][0]["collected_data"]["logging"]["records"][0]["message"][
+    assert read_json(pytester)["tests"][0]["collected_data"]["logging"]["records"][0]["message"][
         :2
     ] == ("x,")
     path = pytester.path / "out" / "logs.csv"
@@ -246,7 +242,7 @@ def test_drops_show_in_csv_summary_and_json(pytester: pytest.Pytester) -> None:
     )
     assert rows[1]["fields.dropped"] == "7"
     assert len(rows) == 4
-    document = _json(pytester)
+    document = read_json(pytester)
     assert document["summary"]["dropped"]["logging"] == 7
     assert document["sections"]["logging"] == {
         "records": 3,
@@ -326,6 +322,6 @@ def test_capture_survives_a_test_that_resets_logging(pytester: pytest.Pytester) 
         assert not any(isinstance(h, KariLogHandler) for h in root.handlers)
     finally:
         root.handlers[:] = saved  # basicConfig(force=True) ran in this process
-    tests = {t["nodeid"].split("::")[1]: t for t in _json(pytester)["tests"]}
+    tests = {t["nodeid"].split("::")[1]: t for t in read_json(pytester)["tests"]}
     assert [r["message"] for r in _logs(tests["test_reset"])] == ["before the reset"]
     assert [r["message"] for r in _logs(tests["test_after"])] == ["after the reset"]

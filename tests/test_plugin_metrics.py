@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import read_json, run_with_json
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as parse_openmetrics,
 )
@@ -34,17 +35,10 @@ def test_failing(kari_metrics):
 """
 
 
-@pytest.fixture(autouse=True)
-def _quiet_asyncio(pytester: pytest.Pytester) -> None:
-    """Inner runs set pytest-asyncio's loop scope so it warns about nothing."""
-    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
-
-
 def run_json(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict[str, Any]]:
     """Run the TESTS file with --kari-debug and a JSON export; return the result and document."""
     pytester.makepyfile(test_sample=TESTS)
-    result = pytester.runpytest("--kari-debug", "--kari-store=none", "--kari-json=run.json", *args)
-    return result, json.loads((pytester.path / "run.json").read_text(encoding="utf-8"))
+    return run_with_json(pytester, "--kari-debug", "--kari-store=none", *args)
 
 
 def test_every_test_gets_resource_figures(pytester: pytest.Pytester) -> None:
@@ -102,7 +96,7 @@ def test_fast_sampling_fills_samples(pytester: pytest.Pytester) -> None:
         "--kari-csv=csv",
     )
     result.assert_outcomes(passed=1)
-    document = json.loads((pytester.path / "run.json").read_text(encoding="utf-8"))
+    document = read_json(pytester)
     samples = document["tests"][0]["collected_data"]["metrics"]["samples"]
     assert len(samples) >= 3
     assert {"ts", "cpu_percent", "rss_bytes"} <= set(samples[0])

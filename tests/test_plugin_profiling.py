@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import read_json, run_with_json
 
 from pytest_kari_debug.storage import Store
-
-INI = "[pytest]\nasyncio_default_fixture_loop_scope = function\n"
 
 TESTS = """
 import time
@@ -42,10 +41,7 @@ def test_fast():
 
 def run_json(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict[str, Any]]:
     """Run pytest in-process with --kari-json and return the result and the document."""
-    pytester.makeini(INI)
-    result = pytester.runpytest("--kari-json=run.json", *args)
-    document = json.loads((pytester.path / "run.json").read_text())
-    return result, document
+    return run_with_json(pytester, *args)
 
 
 def by_name(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -327,7 +323,6 @@ def test_timed(kari_profiler):
         spin(0.05)
 """
     )
-    pytester.makeini(INI)
     pytester.runpytest("--kari-profile").assert_outcomes(passed=3)
     store = Store(pytester_store)
     try:
@@ -347,7 +342,6 @@ def test_profile_dir_failure_never_fails_the_test(pytester: pytest.Pytester) -> 
     """An unwritable --kari-profile-dir becomes a warning and a diagnostic, not a failure."""
     pytester.makepyfile(test_work=TESTS)
     (pytester.path / "blocked").write_text("a file, not a folder")
-    pytester.makeini(INI)
     result = pytester.runpytest("--kari-profile", "--kari-profile-dir=blocked/inner")
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["*internal error in stopping the test's profile*"])
@@ -365,14 +359,12 @@ def test_own_profiler():
     assert profiler.last_session is not None
 """
     )
-    pytester.makeini(INI)
     pytester.runpytest("--kari-profile").assert_outcomes(passed=1)
 
 
 def test_profiles_with_xdist(pytester: pytest.Pytester) -> None:
     """Under xdist the controller gets every call tree and writes every profile file."""
     pytester.makepyfile(test_work=TESTS)
-    pytester.makeini(INI)
     pytester.makeconftest(
         """
         from pytest_kari_debug.plugin import profiling
@@ -395,7 +387,7 @@ def test_profiles_with_xdist(pytester: pytest.Pytester) -> None:
         "-v", "-n", "2", "--kari-profile", "--kari-profile-dir=profiles", "--kari-json=run.json"
     )
     result.assert_outcomes(passed=2)
-    document = json.loads((pytester.path / "run.json").read_text())
+    document = read_json(pytester)
     tree = by_name(document)["test_cpu"]["collected_data"]["profiling"]["call_tree"]
     assert tree["function"] == "test_cpu"
     written = sorted(p.name for p in (pytester.path / "profiles").glob("*.speedscope.json"))

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from conftest import fresh_postgres_database
+from conftest import fresh_postgres_database, read_json
 from tcp_proxy import TcpProxy
 
 from pytest_kari_debug.storage import Store
@@ -22,10 +21,6 @@ def test_a2(): assert 0
 SHARD_B = """
 def test_b1(): pass
 """
-
-
-def _json(pytester: pytest.Pytester, name: str) -> dict:
-    return json.loads((pytester.path / name).read_text(encoding="utf-8"))
 
 
 def test_two_shards_with_one_run_id_are_one_run(
@@ -102,7 +97,7 @@ def test_an_unreachable_server_leaves_results_and_json(pytester: pytest.Pytester
          "no test of this run is stored*"]
     )  # fmt: skip
     assert "pw-canary" not in result.stdout.str()
-    assert len(_json(pytester, "run.json")["tests"]) == 2
+    assert len(read_json(pytester, "run.json")["tests"]) == 2
 
 
 @pytest.fixture
@@ -144,7 +139,7 @@ def test_a_server_going_away_mid_run_names_the_tests_not_stored(
         ["*store postgresql://postgres:***@127.0.0.1:*: StoreError: * test(s) not stored: *"
          "test_4, *test_5*kari-debug import*"]
     )  # fmt: skip
-    assert len(_json(pytester, "run.json")["tests"]) == 5
+    assert len(read_json(pytester, "run.json")["tests"]) == 5
     proxy.restore()
     with contextlib.closing(Store(url)) as store:
         stored = [t["nodeid"].split("::")[-1] for t in store.tests(store.runs()[0]["id"])]

@@ -8,6 +8,7 @@ from typing import Any
 
 import jsonschema
 import pytest
+from conftest import run_with_json
 from test_jaeger import check_jaeger_shape
 from test_otlp import Collector, _closed_port
 
@@ -45,17 +46,12 @@ def keep_global_otel_provider(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TRACEPARENT", raising=False)
 
 
-@pytest.fixture(autouse=True)
-def quiet_asyncio_ini(pytester: pytest.Pytester) -> None:
-    """Inner runs set pytest-asyncio's loop scope, so it emits no deprecation warning."""
-    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
-
-
 def run_json(pytester: pytest.Pytester, *args: str, subprocess: bool = False) -> dict[str, Any]:
-    runner = pytester.runpytest_subprocess if subprocess else pytester.runpytest
-    result = runner("-p", "no:cacheprovider", "--kari-json=run.json", *args)
+    result, document = run_with_json(
+        pytester, "-p", "no:cacheprovider", *args, subprocess=subprocess
+    )
     assert result.ret in (0, 1), result.stdout.str() + result.stderr.str()
-    return json.loads((pytester.path / "run.json").read_text())  # type: ignore[no-any-return]
+    return document
 
 
 def spans_of(test: dict[str, Any]) -> list[dict[str, Any]]:

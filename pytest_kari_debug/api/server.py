@@ -123,6 +123,9 @@ class ApiServer:
         config = uvicorn.Config(
             self.app,
             log_level="warning",
+            # No dictConfig: the server runs inside the user's process (a pytest run), whose
+            # logging is the user's; uvicorn's records reach its loggers' usual handlers.
+            log_config=None,
             lifespan="on",
             timeout_graceful_shutdown=2,
             access_log=False,

@@ -334,10 +334,7 @@ def _live_alerts(managers: dict[str, ExtensionDebugManager]) -> dict[str, Alert]
 
 
 def pytest_kari_debug_run_finished(
-    config: pytest.Config,
-    run: dict[str, Any],
-    tests: RunRecords,
-    sections: dict[str, Any],
+    config: pytest.Config, tests: RunRecords, sections: dict[str, Any]
 ) -> None:
     """Gather fired alerts: JSON section ``alerts``, ``alerts.csv`` and summary lines."""
     with guard(config, "summarising alerts"):

@@ -64,6 +64,10 @@ def _add_dump(item: pytest.Item, reason: str, seconds: float | None, **capture: 
     dump["text"] = format_dump(dump)
     entry["reason"] = reason
     entry["dumps"].append(dump)
+    with guard(item.config, "calling pytest_kari_debug_hang_dump"):
+        item.config.hook.pytest_kari_debug_hang_dump(
+            item=item, number=len(entry["dumps"]), dump=dump
+        )
 
 
 class HangHooks:

@@ -8,7 +8,6 @@ feature adds the test's figures there once its record is built. The values are t
 from __future__ import annotations
 
 from collections.abc import Generator, Mapping
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -16,7 +15,7 @@ import pytest
 
 from ..backends import redact
 from ..figures import RecordFigures
-from .options import option_text
+from .options import option_path
 from .state import STATE, guard, kari_markers, register_when_sessions
 
 PLUGIN = "kari-debug-junit"
@@ -107,14 +106,8 @@ class JunitProperties:
 
 
 def _report_path(config: pytest.Config) -> str | None:
-    text = option_text(config, "report")
-    if not text:
-        return None
-    path = Path(text)
-    if not path.is_absolute():
-        from_cli = bool(config.getoption("kari_report", default=None))
-        path = (Path(config.invocation_params.dir) if from_cli else config.rootpath) / path
-    return str(path)
+    path = option_path(config, "report")
+    return None if path is None else str(path)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -173,10 +173,7 @@ def run_log_records(
 
 
 def pytest_kari_debug_run_finished(
-    config: pytest.Config,
-    run: dict[str, Any],
-    tests: RunRecords,
-    sections: dict[str, Any],
+    config: pytest.Config, tests: RunRecords, sections: dict[str, Any]
 ) -> None:
     """Write ``logs.csv`` under ``--kari-csv``; add the run's log counts to its sections and
     the records of threads that outlived their test."""

@@ -116,10 +116,7 @@ def _unit(name: str) -> str:
 
 
 def pytest_kari_debug_run_finished(
-    config: pytest.Config,
-    run: dict[str, Any],
-    tests: RunRecords,
-    sections: dict[str, Any],
+    config: pytest.Config, tests: RunRecords, sections: dict[str, Any]
 ) -> None:
     """Write metrics.csv, the Prometheus file and the push; add the ``metrics`` section."""
     state = config.stash[STATE]

@@ -3,6 +3,7 @@ pytest surface, registered by the entry point before any feature is imported."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -279,6 +280,19 @@ def option_value(config: pytest.Config, spec: OptionSpec) -> Any:
 def option_text(config: pytest.Config, name: str) -> str:
     """Option *name* as stripped text, flag first, then ini (``""`` when neither is set)."""
     return str(option_source(config, name)[0] or "").strip()
+
+
+def option_path(config: pytest.Config, name: str) -> Path | None:
+    """Option *name* as a path (``None`` when not set): a relative one is taken from where
+    pytest was started when given on the command line, from the rootdir when in the ini."""
+    text = option_text(config, name)
+    if not text:
+        return None
+    path = Path(text)
+    if path.is_absolute():
+        return path
+    from_cli = bool(config.getoption(f"kari_{name}", default=None))
+    return (Path(config.invocation_params.dir) if from_cli else config.rootpath) / path
 
 
 def option_bool(config: pytest.Config, name: str) -> bool:

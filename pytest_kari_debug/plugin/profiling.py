@@ -230,10 +230,7 @@ class ProfiledTests:
 
 
 def pytest_kari_debug_run_finished(
-    config: pytest.Config,
-    run: dict[str, Any],
-    tests: RunRecords,
-    sections: dict[str, Any],
+    config: pytest.Config, tests: RunRecords, sections: dict[str, Any]
 ) -> None:
     """Rank the run's bottlenecks and slowest tests; summary lines; the profile folder."""
     state = config.stash[STATE]

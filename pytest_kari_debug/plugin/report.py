@@ -9,23 +9,18 @@ import pytest
 
 from ..history import load_history
 from ..journal import RunRecords
-from .options import option_text
+from .options import option_path, option_text
 from .state import STATE, guard
 
 _REPORT_PATH = pytest.StashKey[Path | None]()
 
 
 def _report_path(config: pytest.Config) -> Path | None:
-    text = option_text(config, "report")
-    if not text:
+    path = option_path(config, "report")
+    if path is None:
         return None
-    path = Path(text)
-    if not path.is_absolute():
-        # The command line is relative to where pytest was started; the ini to the rootdir.
-        from_cli = bool(config.getoption("kari_report", default=None))
-        base = Path(config.invocation_params.dir) if from_cli else config.rootpath
-        path = base / path
     if path.is_dir():
+        text = option_text(config, "report")
         msg = f"kari-debug: --kari-report {text!r} is a directory; give the path of an .html file"
         raise pytest.UsageError(msg)
     return path

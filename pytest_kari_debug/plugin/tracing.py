@@ -23,6 +23,7 @@ from ..tracing import (
     extract,
     install_opentelemetry_capture,
     parse_traceparent,
+    release_tracer_provider,
     uninstall_opentelemetry_capture,
 )
 from .options import option_text
@@ -42,6 +43,8 @@ class TracingSettings:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     provider_set: bool = False
     capture_provider: Any = None
+    #: The global provider this run set (unset again at its end), if it set one.
+    own_provider: Any = None
 
 
 TRACING = pytest.StashKey[TracingSettings]()
@@ -144,6 +147,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
         settings.provider_set = ensure_tracer_provider()
         provider = trace.get_tracer_provider()
+        if settings.provider_set:
+            settings.own_provider = provider
         if install_opentelemetry_capture(provider):
             settings.capture_provider = provider
         elif not isinstance(provider, trace.ProxyTracerProvider):
@@ -154,12 +159,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Remove the span processor added for the run."""
+    """Remove the span processor added for the run, and the global provider it set."""
     settings = config.stash.get(TRACING, None)
     if settings is not None and settings.capture_provider is not None:
         with guard(config, "removing OpenTelemetry capture"):
             uninstall_opentelemetry_capture(settings.capture_provider)
             settings.capture_provider = None
+    if settings is not None and settings.own_provider is not None:
+        with guard(config, "unsetting the OpenTelemetry TracerProvider the run set"):
+            release_tracer_provider(settings.own_provider)
+            settings.own_provider = None
 
 
 class TracedTests:
@@ -250,10 +259,7 @@ def span_batches(tests: Iterable[dict[str, Any]], run_id: str) -> list[SpanBatch
 
 
 def pytest_kari_debug_run_finished(
-    config: pytest.Config,
-    run: dict[str, Any],
-    tests: RunRecords,
-    sections: dict[str, Any],
+    config: pytest.Config, tests: RunRecords, sections: dict[str, Any]
 ) -> None:
     """Write the Jaeger and OTLP outputs, send OTLP, and add the ``tracing`` section."""
     settings = config.stash.get(TRACING, None)

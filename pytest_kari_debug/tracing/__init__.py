@@ -23,6 +23,7 @@ from .capture import (
     OpenTelemetryCapture,
     ensure_tracer_provider,
     install_opentelemetry_capture,
+    release_tracer_provider,
     uninstall_opentelemetry_capture,
 )
 from .propagation import TraceContext, extract, inject, parse_traceparent, sampling_decision
@@ -43,6 +44,7 @@ __all__ = [
     "inject",
     "install_opentelemetry_capture",
     "parse_traceparent",
+    "release_tracer_provider",
     "sampling_decision",
     "uninstall_opentelemetry_capture",
 ]

@@ -154,9 +154,9 @@ def ensure_tracer_provider(service_name: str = "pytest-kari-debug") -> bool:
     """Set an SDK ``TracerProvider`` as OpenTelemetry's global one when none is set.
 
     Without one, spans made through the OpenTelemetry API are no-ops and there is nothing
-    to capture. A provider already set (by the user) is never replaced; OpenTelemetry does
-    not allow unsetting one, so the provider set here stays for the rest of the process
-    (with no exporter of its own). Returns whether a provider was set.
+    to capture. A provider already set (by the user) is never replaced. The provider set here
+    (with no exporter of its own) stays until :func:`release_tracer_provider` unsets it.
+    Returns whether a provider was set.
     """
     current = otel_trace.get_tracer_provider()
     if not isinstance(current, otel_trace.ProxyTracerProvider):
@@ -167,3 +167,22 @@ def ensure_tracer_provider(service_name: str = "pytest-kari-debug") -> bool:
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     otel_trace.set_tracer_provider(provider)
     return otel_trace.get_tracer_provider() is provider
+
+
+def release_tracer_provider(provider: object) -> bool:
+    """Unset OpenTelemetry's global provider if it is still *provider* (the one
+    :func:`ensure_tracer_provider` set), so the process is left as it was found: a second
+    pytest run in it (pytester, an IDE) starts without the first run's provider.
+
+    OpenTelemetry has no API for this; its own test utilities reset the same two globals.
+    Where they are not found (another version), the provider stays and False is returned.
+    """
+    once = getattr(otel_trace, "_TRACER_PROVIDER_SET_ONCE", None)
+    if getattr(otel_trace, "_TRACER_PROVIDER", None) is not provider or not hasattr(once, "_done"):
+        return False
+    otel_trace._TRACER_PROVIDER = None
+    once._done = False  # type: ignore[union-attr]
+    shutdown = getattr(provider, "shutdown", None)
+    if callable(shutdown):
+        shutdown()
+    return True
