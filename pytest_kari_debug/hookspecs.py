@@ -61,10 +61,7 @@ def pytest_kari_debug_hang_dump(item: pytest.Item, number: int, dump: dict[str, 
 
 @hookspec
 def pytest_kari_debug_run_finished(
-    config: pytest.Config,
-    run: dict[str, Any],
-    tests: RunRecords,
-    sections: dict[str, Any],
+    config: pytest.Config, run: dict[str, Any], tests: RunRecords, sections: dict[str, Any]
 ) -> None:
     """On the controller, once every test is recorded: write outputs, fill JSON *sections*.
 

@@ -99,10 +99,7 @@ def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> 
 
 # End of run -----------------------------------------------------------------------------
 def pytest_kari_debug_run_finished(
-    config: pytest.Config,
-    run: dict[str, Any],
-    tests: RunRecords,
-    sections: dict[str, Any],
+    config: pytest.Config, run: dict[str, Any], tests: RunRecords, sections: dict[str, Any]
 ) -> None:
     """Group the run's errors, sync them with the store, write errors.csv, note the summary."""
     with guard(config, "grouping the run's errors"):

@@ -406,10 +406,7 @@ class MeasuredTests:
 
 
 def pytest_kari_debug_run_finished(
-    config: pytest.Config,
-    run: dict[str, Any],
-    tests: RunRecords,
-    sections: dict[str, Any],
+    config: pytest.Config, run: dict[str, Any], tests: RunRecords, sections: dict[str, Any]
 ) -> None:
     """Save the baseline asked for; gather the comparison for the JSON, store and summary."""
     settings = config.stash[GATES]

@@ -22,7 +22,7 @@ import pytest
 
 from .core import finish_run, keep_unfinished
 from .options import option_source
-from .state import STATE, guard, register_when_sessions
+from .state import STATE, after_teardown, guard, register_when_sessions
 
 if TYPE_CHECKING:  # imported when a run asks for dumps (it reads sysconfig and asyncio)
     from ..hangdump import HangWatchdog
@@ -83,15 +83,11 @@ class HangHooks:
         self.watchdog.watch(item, self._due)
         return (yield)
 
-    @pytest.hookimpl(wrapper=True, trylast=True)
-    def pytest_runtest_teardown(
-        self, item: pytest.Item, nextitem: pytest.Item | None
-    ) -> Generator[None, object, object]:
+    def _after_teardown(self, item: pytest.Item) -> None:
         """Stop the test's clock once it is torn down."""
-        try:
-            return (yield)
-        finally:
-            self.watchdog.unwatch(item)
+        self.watchdog.unwatch(item)
+
+    pytest_runtest_teardown = after_teardown(_after_teardown)
 
     def _due(self, key: object, number: int) -> None:
         item = key

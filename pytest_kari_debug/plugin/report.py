@@ -41,10 +41,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_kari_debug_run_finished(
-    config: pytest.Config,
-    run: dict[str, Any],
-    tests: RunRecords,
-    sections: dict[str, Any],
+    config: pytest.Config, run: dict[str, Any], tests: RunRecords, sections: dict[str, Any]
 ) -> None:
     """Write the HTML report after every other feature has filled its sections."""
     path = config.stash.get(_REPORT_PATH, None)

@@ -7,7 +7,7 @@ import threading
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -274,6 +274,24 @@ class BadMarkers:
         problem = item.stash.get(_MARKER_PROBLEM, None)
         if problem is not None:
             pytest.fail(problem, pytrace=False)
+
+
+def after_teardown(step: Callable[[Any, pytest.Item], None], *, first: bool = False) -> Any:
+    """A ``pytest_runtest_teardown`` hook wrapper (for a hooks class) that calls
+    ``step(hooks, item)`` once the test's teardown ran, whether it raised or not. *first*: the
+    outermost of the wrappers (after every other one), else the innermost."""
+
+    @pytest.hookimpl(wrapper=True, tryfirst=first, trylast=not first)
+    def pytest_runtest_teardown(
+        self: Any, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> Generator[None, object, object]:
+        try:
+            return (yield)
+        finally:
+            step(self, item)
+
+    pytest_runtest_teardown.__doc__ = step.__doc__
+    return pytest_runtest_teardown
 
 
 def warn(message: str) -> None:

@@ -12,13 +12,12 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Generator
 from typing import Any
 
 import pytest
 
 from ..logger import KariLogHandler, iso_utc
-from .state import KariState, guard
+from .state import KariState, after_teardown, guard
 
 #: Unowned records kept for the outputs; the rest are counted.
 KEEP = 1000
@@ -85,21 +84,17 @@ class StrayHooks:
         """The threads alive once the fixtures are set up: none of them is the test's."""
         item.stash[_BEFORE] = threading.enumerate()
 
-    @pytest.hookimpl(wrapper=True, trylast=True)
-    def pytest_runtest_teardown(
-        self, item: pytest.Item, nextitem: pytest.Item | None
-    ) -> Generator[None, object, object]:
+    def _after_teardown(self, item: pytest.Item) -> None:
         """Threads the test started that are still alive after its teardown are strays."""
-        try:
-            return (yield)
-        finally:
-            before = item.stash.get(_BEFORE, None)
-            if before is not None:
-                del item.stash[_BEFORE]  # pytest keeps every item to the end of the run
-                now = threading.enumerate()
-                if now != before:  # threads compare by identity: the common case is cheap
-                    with guard(item.config, "noting threads that outlive their test"):
-                        self._note_strays(item, set(before), now)
+        before = item.stash.get(_BEFORE, None)
+        if before is not None:
+            del item.stash[_BEFORE]  # pytest keeps every item to the end of the run
+            now = threading.enumerate()
+            if now != before:  # threads compare by identity: the common case is cheap
+                with guard(item.config, "noting threads that outlive their test"):
+                    self._note_strays(item, set(before), now)
+
+    pytest_runtest_teardown = after_teardown(_after_teardown)
 
     def _note_strays(
         self, item: pytest.Item, before: set[threading.Thread], now: list[threading.Thread]
