@@ -23,16 +23,21 @@ class OptionSpec:
     name: str
     metavar: str
     #: One phrase, capitalised, no final period; the default is added where it is shown.
-    help: str
+    help: str = ""
     default: Any = None
     #: ``str``, ``int`` or ``float``: numbers are checked against *minimum* (and *maximum*).
     kind: type = str
     minimum: float | None = None
     maximum: float | None = None
-    #: The CLI's flag when it differs from ``--<name>`` (``compare --fail``).
+    #: The CLI's flag when it differs from ``--<name>`` (``compare --fail``, ``prune``'s).
     cli_flag: str = ""
-    #: What a value means beyond its type, appended to a bad-value message.
+    #: What a value means beyond its type, appended to a bad-value message and the help.
     accepted: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.help.strip():
+            msg = f"option {self.name!r} has no help text"
+            raise TypeError(msg)
 
     @property
     def flag(self) -> str:
@@ -128,6 +133,7 @@ RETENTION_RUNS = OptionSpec(
     kind=int,
     minimum=0,
     accepted="0: all",
+    cli_flag="--keep-runs",
 )
 RETENTION_DAYS = OptionSpec(
     "retention_days",
@@ -137,4 +143,5 @@ RETENTION_DAYS = OptionSpec(
     kind=float,
     minimum=0,
     accepted="0: never",
+    cli_flag="--older-than",
 )

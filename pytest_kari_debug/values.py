@@ -255,14 +255,7 @@ def plain(value: Any) -> bool:
 def safe_repr(value: Any, limit: int = 2000, timeout: float = USER_CODE_TIMEOUT_S) -> str:
     """``repr(value)`` cut to *limit*; a failing, slow or non-str ``__repr__`` gives a
     placeholder. Never raises."""
-    try:
-        text = _user_text(repr, value, "repr", timeout)
-    except TimeoutError as exc:
-        return clean_text(placeholder(value, f"repr {exc}"), 500)
-    except Exception as exc:
-        reason = f"repr raised {type(exc).__name__}: {_exception_text(exc)}"
-        return clean_text(placeholder(value, reason), 500)
-    return clean_text(text, limit)
+    return _safe_text(repr, value, limit, timeout)
 
 
 def safe_str(value: Any, limit: int = MAX_TEXT_LENGTH, timeout: float = USER_CODE_TIMEOUT_S) -> str:
@@ -270,12 +263,17 @@ def safe_str(value: Any, limit: int = MAX_TEXT_LENGTH, timeout: float = USER_COD
     placeholder. Never raises."""
     if type(value) is str:
         return clean_text(value, limit)
+    return _safe_text(str, value, limit, timeout)
+
+
+def _safe_text(convert: Callable[[Any], str], value: Any, limit: int, timeout: float) -> str:
+    name = convert.__name__  # repr or str
     try:
-        text = _user_text(str, value, "str", timeout)
+        text = _user_text(convert, value, name, timeout)
     except TimeoutError as exc:
-        return clean_text(placeholder(value, f"str {exc}"), 500)
+        return clean_text(placeholder(value, f"{name} {exc}"), 500)
     except Exception as exc:
-        reason = f"str raised {type(exc).__name__}: {_exception_text(exc)}"
+        reason = f"{name} raised {type(exc).__name__}: {_exception_text(exc)}"
         return clean_text(placeholder(value, reason), 500)
     return clean_text(text, limit)
 

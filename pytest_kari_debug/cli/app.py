@@ -365,7 +365,7 @@ def spec_option(
         "default": spec.default,
         "show_default": spec.default is not None,
         "metavar": spec.metavar,
-        "help": spec.help,
+        "help": f"{spec.help} ({spec.accepted})" if spec.accepted else spec.help,
         **changes,
     }
     return click.option(spec.cli, dest or spec.name, **arguments)

@@ -12,10 +12,11 @@ import click
 from ..backends import redact
 from ..history import load_history
 from ..model import RUN_FORMAT, SCHEMA_VERSION
+from ..optionspec import RETENTION_DAYS, RETENTION_RUNS
 from ..report import ReportError, write_report
 from ..summaries import metrics_section
 from ..views import run_error_groups
-from .app import CliError, Env, cli, pass_env, resolve_run
+from .app import CliError, Env, cli, pass_env, resolve_run, spec_option
 
 
 def read_run_document(path: Path) -> dict[str, Any]:
@@ -159,20 +160,8 @@ def report(env: Env, run_text: str | None, output: Path) -> int:
 
 
 @cli.command("prune")
-@click.option(
-    "--keep-runs",
-    type=click.IntRange(min=0),
-    default=None,
-    metavar="N",
-    help="Keep the newest N runs (0: no limit)",
-)
-@click.option(
-    "--older-than",
-    type=click.FloatRange(min=0),
-    default=None,
-    metavar="DAYS",
-    help="Remove runs that started more than DAYS days ago",
-)
+@spec_option(RETENTION_RUNS, "keep_runs", default=None, show_default=False)
+@spec_option(RETENTION_DAYS, "older_than", default=None, show_default=False)
 @click.option("--baselines", is_flag=True, help="Also remove baselines older than --older-than")
 @click.option("--resolutions", is_flag=True, help="Also remove resolutions older than --older-than")
 @click.option("--dry-run", is_flag=True, help="Say what would go; remove nothing")
