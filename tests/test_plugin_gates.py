@@ -38,8 +38,13 @@ def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 def test_only_the_slowed_test_is_flagged_with_its_values(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """After a baseline, a real slowdown (a longer sleep) of one test fails that test alone."""
-    pytester.makepyfile(test_suite=SUITE)
+    """After a baseline, a real slowdown (a wait twice as long) of one test fails that test
+    alone. The tests wait rather than compute, and the machine-speed reference is pinned (one
+    machine for both runs), so the load of the moment cannot flag the unchanged test."""
+    from pytest_kari_debug.plugin import gates as plugin_gates
+
+    monkeypatch.setattr(plugin_gates, "reference_ms", lambda: 1.0)
+    pytester.makepyfile(test_suite=WAITING_SUITE)
     _run(pytester, "--kari-save-baseline=main").assert_outcomes(passed=3)
     monkeypatch.setenv("KARI_SLOWDOWN", "2")
     result = _run(pytester, "--kari-compare=main", "--kari-fail-regression=duration:+25%",
