@@ -5,13 +5,19 @@ each finished test in a transaction of its own (or, when several are waiting, on
 for them all: a group commit), and the run's progress. It commits while the next test's setup
 runs; that test's call phase waits for the commit only if it is not done yet, outside the
 test's own-work window (the wait is the plugin's cost, ``kari_overhead_ms``, never the test's).
+Under xdist the controller commits each test as its report arrives (workers never wait).
 
 SQLite commits in WAL mode with ``synchronous=NORMAL`` (a commit survives the process being
-killed, not the machine losing power), PostgreSQL in a round trip to the server; the driver
-releases the GIL meanwhile, so on a second core the commit costs the test run next to nothing.
-A store that fails or hangs never holds the run up: tests are kept and retried
-(:func:`~pytest_kari_debug.plugin.sharing.write_batch`), and a commit slower than
-:data:`COMMIT_WAIT_S` ends the waiting for the rest of the run (one diagnostic says so).
+killed, not the machine losing power). A PostgreSQL commit is a round trip to the server, with
+the GIL released meanwhile: the writer thread hides it behind the next test's setup. A SQLite
+commit is work in this process that needs the GIL between its C calls: a thread would only
+add a hand-over (a thread switch, milliseconds on a busy machine) to it, so pytest's thread
+commits each test itself as the test is kept, after its teardown (the writer thread still
+opens the store and writes the run's progress). A test thus pays one commit, measured by
+``benchmarks/store_commit.py``. A store that fails or hangs never holds the run up: tests
+are kept and retried (:func:`~pytest_kari_debug.plugin.sharing.write_batch`), and a commit
+slower than :data:`COMMIT_WAIT_S` ends the waiting for the rest of the run (one diagnostic
+says so).
 """
 
 from __future__ import annotations
@@ -43,6 +49,8 @@ class StoreCommitter:
         self.state = state
         self.open_store = open_store
         self._changed = threading.Condition()
+        #: Held while tests are taken and written (by the writer thread, or at the barrier).
+        self._writing = threading.Lock()
         self._tests: list[tuple[dict[str, Any], str]] = []
         self._progress: dict[str, Any] | None = None
         #: Tests handed over and tests written (committed, or kept for a retry).
@@ -54,12 +62,20 @@ class StoreCommitter:
 
     # On pytest's thread -------------------------------------------------------------------
     def add_test(self, record: dict[str, Any], text: str) -> None:
-        """Hand a finished test's record (and its store JSON) over for its commit."""
+        """Hand a finished test's record (and its store JSON) over for its commit: a SQLite
+        store's is committed here and now (see the module's docstring)."""
+        store = self.state.store
+        inline = store is not None and store.kind == "sqlite"
         with self._changed:
             self._tests.append((record, text))
             self.submitted += 1
-            self._changed.notify()
-        self._start()
+            if not inline:
+                self._changed.notify()
+        if not inline:
+            self._start()
+            return
+        with self._writing:
+            self._write_waiting(progress=False)
 
     def set_progress(self, progress: dict[str, Any]) -> None:
         """Write the run's progress next (only the newest waiting progress is written)."""
@@ -101,20 +117,30 @@ class StoreCommitter:
                 self._changed.wait_for(
                     lambda: bool(self._tests) or self._progress is not None or self._closing
                 )
-                tests, self._tests = self._tests, []
-                progress, self._progress = self._progress, None
                 closing = self._closing
-            try:
-                self._write(tests, progress)
-            except Exception as exc:  # never let the thread die: the run's tests are kept
-                problem = f"{type(exc).__name__}: {exc}"
-                self.state.diagnose(f"internal error in writing the store: {problem}")
-            finally:
+            with self._writing:
+                self._write_waiting(progress=True)
+            if closing:
                 with self._changed:
-                    self.done += len(tests)
-                    self._changed.notify_all()
-            if closing and not self._tests:
-                return
+                    if not self._tests and self._progress is None:
+                        return
+
+    def _write_waiting(self, *, progress: bool) -> None:
+        """Take the tests (and the progress) waiting and write them; hold ``_writing``."""
+        with self._changed:
+            tests, self._tests = self._tests, []
+            newest = None
+            if progress:
+                newest, self._progress = self._progress, None
+        try:
+            self._write(tests, newest)
+        except Exception as exc:  # never let the thread die: the run's tests are kept
+            problem = f"{type(exc).__name__}: {exc}"
+            self.state.diagnose(f"internal error in writing the store: {problem}")
+        finally:
+            with self._changed:
+                self.done += len(tests)
+                self._changed.notify_all()
 
     def _write(
         self, tests: list[tuple[dict[str, Any], str]], progress: dict[str, Any] | None
