@@ -17,9 +17,8 @@ from pytest_kari_debug.exceptions import ConfigurationError, KariDebugError
 from pytest_kari_debug.exporters.bundle import session_tests
 from pytest_kari_debug.logger import LogQuery
 from pytest_kari_debug.manager import ExtensionDebugManager
+from pytest_kari_debug.resolutions import ALERT, ERROR_GROUP
 from pytest_kari_debug.sources import (
-    ALERT,
-    ERROR_GROUP,
     ExtensionSource,
     LiveSource,
     RecordSource,
