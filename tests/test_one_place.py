@@ -26,8 +26,10 @@ from pytest_kari_debug.optionspec import (
 from pytest_kari_debug.version import plugin_version
 
 PACKAGE = Path(pytest_kari_debug.__file__).parent
-#: Components split by job into a package behind a facade: their modules share internals.
-COMPONENT_PACKAGES = frozenset({"profiler", "tracing", "logger", "metrics", "errors"})
+#: Modules split by job into a package behind a facade: their modules share internals.
+COMPONENT_PACKAGES = frozenset(
+    {"profiler", "tracing", "logger", "metrics", "errors", "sources", "storage", "summaries"}
+)
 
 
 def _imports(path: Path) -> list[tuple[ast.ImportFrom, str]]:
