@@ -625,8 +625,11 @@ def python_api_page() -> str:
         for name in documented:
             target = getattr(module, name)
             home = getattr(target, "__module__", module_name) or module_name
-            # An alias (``DashboardError = LiveOnlyError``) is documented under its own name.
+            # An alias (``DashboardError = LiveOnlyError``) is documented under the name it is
+            # defined with, after a line naming the alias.
             defined = getattr(target, "__qualname__", name)
+            if defined != name:
+                out += [f"`{name}` is another name of `{defined}`.", ""]
             out += [
                 f"::: {home}.{defined}",
                 "    options:",
