@@ -24,6 +24,9 @@ import pytest
 
 #: How long threads started by a test get to end after its teardown (they may be stopping).
 THREAD_GRACE_S = 2.0
+#: Idle workers of an executor that outlives the test (an event loop of a module-scoped fixture,
+#: such as Playwright's, starts them on first use): their pool owns them, not the test.
+POOL_THREADS = ("asyncio_", "ThreadPoolExecutor-")
 
 
 def _loggers() -> dict[str, logging.Logger]:
@@ -136,7 +139,10 @@ class Snapshot:
             return [
                 t
                 for t in threading.enumerate()
-                if t not in self.threads and t.is_alive() and not t.daemon
+                if t not in self.threads
+                and t.is_alive()
+                and not t.daemon
+                and not t.name.startswith(POOL_THREADS)
             ]
 
         deadline = time.monotonic() + THREAD_GRACE_S
