@@ -239,6 +239,30 @@ def test_allocates():
     assert data["call_tree"] is None  # memory only: no --kari-profile
 
 
+def test_memory_skips_the_peak_snapshot_of_a_huge_live_heap(pytester: pytest.Pytester) -> None:
+    """--kari-memory: a test holding ~600,000 live blocks at its peak gets no peak snapshot
+    (grouping one costs seconds); the note says why and the test's own site is still named."""
+    pytester.makepyfile(
+        test_huge="""
+import time
+
+def test_holds_many_blocks():
+    keep = [object() for _ in range(10_000)]
+    blocks = [object() for _ in range(600_000)]
+    time.sleep(0.05)
+    del blocks
+    assert len(keep) == 10_000
+"""
+    )
+    result, document = run_json(pytester, "--kari-memory")
+    result.assert_outcomes(passed=1)
+    data = by_name(document)["test_holds_many_blocks"]["collected_data"]["profiling"]
+    notes = data["memory"]["notes"]
+    assert any("no peak snapshot" in note and "MiB of traces" in note for note in notes), notes
+    assert data["memory"]["peak_increase_bytes"] > 8 * 1024 * 1024
+    assert data["top_allocations"][0]["file"].endswith("test_huge.py")
+
+
 def test_async_test_attributes_the_awaited_sleep(pytester: pytest.Pytester) -> None:
     """An async test's await shows under the awaiting coroutine, not in the event loop."""
     pytester.makepyfile(

@@ -11,7 +11,12 @@ from typing import Any
 
 from .. import memtrace, selfcost
 from .frames import _PACKAGE_DIR, _pyinstrument_dir, frame_owner
-from .limits import MAX_SNAPSHOTS_PER_SESSION, MEMORY_POLL_S, MIN_SNAPSHOT_BYTES
+from .limits import (
+    MAX_PEAK_SNAPSHOT_TRACE_BYTES,
+    MAX_SNAPSHOTS_PER_SESSION,
+    MEMORY_POLL_S,
+    MIN_SNAPSHOT_BYTES,
+)
 
 
 # Memory ----------------------------------------------------------------------------------
@@ -79,6 +84,7 @@ class _MemoryWatch:
         self._lock = threading.Lock()
         self.done = False
         self.notes: list[str] = []
+        self.skipped_peak = False
         _MEMORY_POLLER.add(self)
 
     def poll(self) -> None:
@@ -93,6 +99,10 @@ class _MemoryWatch:
             and increase > self.best_increase * 2
             and self.snapshots < MAX_SNAPSHOTS_PER_SESSION
         ):
+            trace_bytes = tracemalloc.get_tracemalloc_memory()
+            if trace_bytes > MAX_PEAK_SNAPSHOT_TRACE_BYTES:
+                self._skip_peak_snapshot(trace_bytes)
+                return
             began = time.perf_counter()
             snapshot = _snapshot()
             with self._lock:
@@ -100,6 +110,17 @@ class _MemoryWatch:
                     self.best_increase, self.best_snapshot = increase, snapshot
                     self.snapshots += 1
             self.cost_s += time.perf_counter() - began
+
+    def _skip_peak_snapshot(self, trace_bytes: int) -> None:
+        with self._lock:
+            if self.done or self.skipped_peak:
+                return
+            self.skipped_peak = True
+            self.notes.append(
+                f"no peak snapshot: tracemalloc held {trace_bytes / 1048576:.0f} MiB of traces,"
+                f" over the {MAX_PEAK_SNAPSHOT_TRACE_BYTES // 1048576} MiB a peak snapshot may"
+                " cost; top_allocations show what was left at the end"
+            )
 
     def finish(self) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]] | None]:
         """Stop watching; return ``(memory, top_allocations, snapshot_diff)``."""
@@ -152,7 +173,8 @@ class _MemoryWatch:
             if end_snapshot is not None:
                 _BASELINE[:] = [end_snapshot]
             self.cost_s += time.perf_counter() - began
-            if best is None and peak_bytes - self.start_current >= MIN_SNAPSHOT_BYTES * 4:
+            grew_past_poll = peak_bytes - self.start_current >= MIN_SNAPSHOT_BYTES * 4
+            if best is None and not self.skipped_peak and grew_past_poll:
                 self.notes.append(
                     f"the peak (+{(peak_bytes - self.start_current) / 1048576:.1f} MiB) lasted"
                     f" less than the {MEMORY_POLL_S * 1000:g} ms poll: its allocation sites are"
