@@ -74,8 +74,9 @@ def test_two_concurrent_shards_are_one_run_with_summed_errors(shared_store: str)
         runs = store.run_summaries()
         assert [(run["uuid"], run["tests_count"]) for run in runs] == [("ci-5", 3)]
         assert runs[0]["data"]["shards"] == 2
-        counts = {g["message"]: g["run_count"] for g in store.error_groups(run_id=runs[0]["id"])}
-        assert sum(counts.values()) == 4
+        # Summed over the groups themselves: two groups may show the same newest message.
+        counts = [g["run_count"] for g in store.error_groups(run_id=runs[0]["id"])]
+        assert sum(counts) == 4
 
 
 def test_dashboard_reads_and_resolves_in_the_shared_store(client: Any, shared_store: str) -> None:
