@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -78,6 +79,15 @@ def record_store(folder: Path, source: str = RUN, *options: str) -> Path:
 
 #: A sampler fast enough to read CPU and RSS a few times during a 0.3 s test.
 FAST_SAMPLER = ("--kari-metrics-interval=0.05",)
+
+
+def copy_store(recorded: Path, folder: Path) -> Path:
+    """A private copy of the SQLite store *recorded* (with its WAL files) in *folder*."""
+    for suffix in ("", "-wal", "-shm"):
+        source = recorded.with_name(recorded.name + suffix)
+        if source.exists():
+            shutil.copy(source, folder / ("kari.db" + suffix))
+    return folder / "kari.db"
 
 
 def record_two_runs(folder: Path) -> Path:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from api_support import EXT, framework_client, live_manager, record_store
+from api_support import EXT, copy_store, framework_client, live_manager, record_store
 from click.testing import CliRunner
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -32,11 +31,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def store_path(recorded: Path, tmp_path: Path) -> Path:
     """A private copy of the recorded store."""
-    for suffix in ("", "-wal", "-shm"):
-        source = recorded.with_name(recorded.name + suffix)
-        if source.exists():
-            shutil.copy(source, tmp_path / ("kari.db" + suffix))
-    return tmp_path / "kari.db"
+    return copy_store(recorded, tmp_path)
 
 
 @pytest.fixture

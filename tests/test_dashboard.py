@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from api_support import EXT, live_manager, record_store
+from api_support import EXT, copy_store, live_manager, record_store
 
 from pytest_kari_debug.config import DebugConfiguration
 from pytest_kari_debug.dashboard import DashboardError, ExtensionDebugDashboard
@@ -27,11 +26,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def store(recorded: Path, tmp_path: Path) -> Iterator[Store]:
     """A private copy of the recorded store (tests may resolve alerts in it)."""
-    for suffix in ("", "-wal", "-shm"):
-        source = recorded.with_name(recorded.name + suffix)
-        if source.exists():
-            shutil.copy(source, tmp_path / ("kari.db" + suffix))
-    opened = Store(tmp_path / "kari.db", create=False)
+    opened = Store(copy_store(recorded, tmp_path), create=False)
     yield opened
     opened.close()
 

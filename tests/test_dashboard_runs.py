@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from api_support import EXT, framework_client, live_manager, record_store, record_two_runs
+from api_support import (
+    EXT,
+    copy_store,
+    framework_client,
+    live_manager,
+    record_store,
+    record_two_runs,
+)
 from click.testing import CliRunner
 
 from pytest_kari_debug.api import create_app
@@ -30,11 +37,7 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def store_path(two_runs: Path, tmp_path: Path) -> Path:
     """A private copy of the two-run store (tests resolve and reopen in it)."""
-    for suffix in ("", "-wal", "-shm"):
-        source = two_runs.with_name(two_runs.name + suffix)
-        if source.exists():
-            shutil.copy(source, tmp_path / ("kari.db" + suffix))
-    return tmp_path / "kari.db"
+    return copy_store(two_runs, tmp_path)
 
 
 @pytest.fixture
