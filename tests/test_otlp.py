@@ -87,6 +87,17 @@ def test_otlp_json_parses_as_an_export_request(tmp_path: Path) -> None:
     assert parsed["call"].kind == 3  # SPAN_KIND_CLIENT
 
 
+def test_unwritable_path_is_an_export_error_naming_document_and_path(tmp_path: Path) -> None:
+    """A path under a file is an ExportError naming the OTLP/JSON document and the path."""
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    target = blocker / "otlp.json"
+    with pytest.raises(ExportError, match="OTLP/JSON document") as caught:
+        write_otlp_json(target, [SpanBatch("ext", recorded_spans())])
+    assert repr(str(target)) in str(caught.value)
+    assert blocker.read_text() == "x"
+
+
 def test_times_are_the_records_in_nanoseconds() -> None:
     """start/end nanoseconds match the records' epoch seconds (to the microsecond)."""
     spans = recorded_spans()

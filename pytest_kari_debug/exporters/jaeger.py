@@ -145,12 +145,17 @@ def build_jaeger_document(batches: Iterable[SpanBatch]) -> dict[str, Any]:
 
 def write_jaeger(path: str | os.PathLike[str], batches: Iterable[SpanBatch]) -> Path:
     """Write the Jaeger JSON of *batches* to *path* (atomically)."""
-    document = build_jaeger_document(batches)
+    return write_span_document(path, build_jaeger_document(batches), "the Jaeger JSON")
+
+
+def write_span_document(path: str | os.PathLike[str], document: Any, what: str) -> Path:
+    """Write a span *document* as compact JSON to *path* (atomically); a failure is an
+    ``ExportError`` naming *what* was written and where."""
     try:
         return write_atomic(path, json.dumps(document, separators=(",", ":")))
     except OSError as exc:
-        msg = f"could not write the Jaeger JSON to {str(path)!r}: {exc}"
+        msg = f"could not write {what} to {str(path)!r}: {exc}"
         raise ExportError(msg) from exc
 
 
-__all__ = ["SpanBatch", "build_jaeger_document", "write_jaeger"]
+__all__ = ["SpanBatch", "build_jaeger_document", "write_jaeger", "write_span_document"]

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..atomic import write_atomic
 from ..exceptions import ExportError
-from .jaeger import SpanBatch
+from .jaeger import SpanBatch, write_span_document
 
 SCOPE = "pytest-kari-debug"
 KIND_NUMBERS = {"internal": 1, "server": 2, "client": 3, "producer": 4, "consumer": 5}
@@ -121,12 +120,7 @@ def build_otlp_json(batches: Iterable[SpanBatch]) -> dict[str, Any]:
 
 def write_otlp_json(path: str | os.PathLike[str], batches: Iterable[SpanBatch]) -> Path:
     """Write the OTLP/JSON document of *batches* to *path* (atomically)."""
-    document = build_otlp_json(batches)
-    try:
-        return write_atomic(path, json.dumps(document, separators=(",", ":")))
-    except OSError as exc:
-        msg = f"could not write the OTLP/JSON file {str(path)!r}: {exc}"
-        raise ExportError(msg) from exc
+    return write_span_document(path, build_otlp_json(batches), "the OTLP/JSON document")
 
 
 def check_endpoint(url: str) -> str:
