@@ -556,6 +556,14 @@ def test_ring_keeps_the_newest_and_counts_drops(manager: ExtensionDebugManager) 
     )
     assert "7 log record(s) dropped here" in marker["message"]
     assert "first 2 and newest 3" in marker["message"]
+    # The marker is a log record like the others: the same keys, the session's ids.
+    assert list(marker) == list(records[0])
+    assert (marker["origin"], marker["session_id"], marker["seq"]) == (
+        "kari.drops",
+        session_id,
+        None,
+    )
+    assert marker["ts"] == records[3]["ts"] and marker["timestamp"] == records[3]["timestamp"]
     assert [r.message for r in logger.get_logs()] == [f"m{n}" for n in range(11, 6, -1)]
     summary = small.get_debug_summary()
     assert summary["dropped"]["logging"] == 7

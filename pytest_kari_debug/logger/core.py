@@ -15,7 +15,6 @@ from typing import Any
 from ..component import Component, export_text
 from ..context import CURRENT_SESSION, SessionInfo
 from ..exceptions import ConfigurationError
-from ..model import DROP_MARKER_ORIGIN
 from ..scrub import scrubber_for
 from ..values import (
     MAX_TEXT_LENGTH,
@@ -27,14 +26,13 @@ from .correlation import _LOG_CONTEXT, _ContextBinding, correlation_context, use
 from .query import LogQuery
 from .records import (
     _R_TS,
-    DROP_LOGGER_NAME,
     LEVEL_NAMES,
     LEVELS,
     ORIGIN_KARI,
     ORIGIN_STDLIB,
     LogRecord,
     _new_record,
-    iso_utc,
+    drop_marker_record,
     level_name,
     level_number,
 )
@@ -431,29 +429,12 @@ class ExtensionLogger(Component):
     def _drop_marker(
         self, session: SessionInfo, dropped: int, first: int, newest: int, tail: list[LogRecord]
     ) -> dict[str, Any]:
+        message = (
+            f"{dropped} log record(s) dropped here: the test reached max_log_entries="
+            f"{self.records.limit}; its first {first} and newest {newest} records are kept"
+        )
         ts = tail[0][_R_TS] if tail else time.time()
-        return {
-            "ts": ts,
-            "timestamp": iso_utc(ts),
-            "level": "WARNING",
-            "message": (
-                f"{dropped} log record(s) dropped here: the test reached max_log_entries="
-                f"{self.records.limit}; its first {first} and newest {newest} records are kept"
-            ),
-            "name": DROP_LOGGER_NAME,
-            "extension_id": self.extension_id,
-            "session_id": session.session_id,
-            "test": session.name,
-            "correlation_id": None,
-            "user_id": None,
-            "tenant_id": None,
-            "thread": None,
-            "task": None,
-            "fields": {"event": "log_records_dropped", "dropped": dropped},
-            "exception": None,
-            "origin": DROP_MARKER_ORIGIN,
-            "seq": None,
-        }
+        return drop_marker_record(ts, self.extension_id, session, dropped, message).to_dict()
 
     # Reading ---------------------------------------------------------------------------
     def get_logs(

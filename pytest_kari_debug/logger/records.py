@@ -8,7 +8,7 @@ from typing import Any
 
 from ..context import SessionInfo
 from ..exceptions import ConfigurationError
-from ..model import LOG_LEVEL_ALIASES, LOG_LEVEL_NAMES, LOG_LEVELS
+from ..model import DROP_MARKER_ORIGIN, LOG_LEVEL_ALIASES, LOG_LEVEL_NAMES, LOG_LEVELS
 from .correlation import LogContext
 
 LEVELS = {name: LOG_LEVELS[name.lower()] for name in LOG_LEVEL_NAMES}
@@ -129,6 +129,19 @@ _RECORD_KEYS = frozenset(
 _new_record = tuple.__new__
 #: Logger name of the records the plugin itself writes into a test's logs.
 DROP_LOGGER_NAME = "kari.debug"
+_NO_CONTEXT = LogContext()
+
+
+def drop_marker_record(
+    ts: float, extension_id: str, session: SessionInfo, dropped: int, message: str
+) -> LogRecord:
+    """The WARNING record standing where *dropped* of *session*'s records were not kept."""
+    fields = {"event": "log_records_dropped", "dropped": dropped}
+    return _new_record(
+        LogRecord,
+        (ts, "WARNING", message, DROP_LOGGER_NAME, extension_id, session, _NO_CONTEXT, None,
+         None, fields, None, DROP_MARKER_ORIGIN, None),
+    )  # fmt: skip
 
 
 def iso_utc(ts: float) -> str:
