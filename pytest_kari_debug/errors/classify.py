@@ -369,12 +369,3 @@ def _type_names(exc_type: type | None, error_type: str) -> list[str]:
 
 
 DEFAULT_CLASSIFIER = ErrorClassifier()
-
-__all__ = [
-    "CATEGORIES",
-    "DEFAULT_CLASSIFIER",
-    "SUGGESTIONS",
-    "CategoryRule",
-    "Classification",
-    "ErrorClassifier",
-]
