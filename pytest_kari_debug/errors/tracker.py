@@ -9,7 +9,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..component import Component, export_text
 from ..context import CURRENT_SESSION, SessionInfo
@@ -46,6 +46,60 @@ HISTOGRAM_SECONDS = 20_000
 #: The shortest window an error rate is extrapolated from (a burst just after start would
 #: otherwise read as thousands per hour).
 MIN_RATE_WINDOW_S = 60.0
+
+
+class _Stack(NamedTuple):
+    """An error's analysed stack: its exception, the chained ones, the traceback text."""
+
+    root: ExceptionNode | None
+    chain: Sequence[ExceptionNode]
+    text: str | None
+
+    def culprit(self) -> str | None:
+        """Where the error was raised: the innermost in-app frame's module and function."""
+        if self.root is None:
+            return None
+        app_frames = [f for f in self.root.frames if f.in_app] or self.root.frames
+        if not app_frames:
+            return None
+        return f"{app_frames[-1].module} in {app_frames[-1].function}"
+
+
+_NO_STACK = _Stack(None, (), None)
+
+
+def _grouping(
+    error_type: str, template: str, stack: _Stack, custom: list[str] | None
+) -> tuple[str, str]:
+    """How an error is grouped (``stack``, ``message`` or ``custom``) and its fingerprint.
+
+    Its exception's code path when the stack has one, else its type and message template;
+    a *custom* fingerprint's ``{{ default }}`` parts stand for that one.
+    """
+    root = stack.root
+    if root is not None and root.fingerprint_keys():
+        grouping = "stack"
+        parts = [error_type, *root.fingerprint_keys()]
+        for node in stack.chain:
+            parts += ["|", node.type_name, *node.fingerprint_keys()]
+        default = fingerprint_of(["stack", *parts])
+    else:
+        grouping = "message"
+        default = fingerprint_of(["message", error_type, template])
+    if custom is None:
+        return grouping, default
+    parts = [default if part == "{{ default }}" else part for part in custom]
+    return "custom", fingerprint_of(["custom", *parts])
+
+
+@dataclass(frozen=True, slots=True)
+class _Given:
+    """What a record call was given besides the error itself, checked."""
+
+    severity: str
+    context: dict[str, Any]
+    custom: list[str] | None = None
+    nodeid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -237,29 +291,14 @@ class ErrorTracker(Component):
         if stack_trace is not None and not isinstance(stack_trace, str):
             msg = f"stack_trace must be traceback text or None, got {type(stack_trace).__name__}"
             raise TypeError(msg)
-        level = _check_severity(severity)
-        custom = _check_fingerprint(fingerprint)
-        context_data = self._context(context)
+        given = self._given(severity, fingerprint, context, nodeid)
         if not self.enabled:
             return None
-        message = error_message[:MAX_MESSAGE]
-        text = None
-        nodes: list[ExceptionNode] = []
+        stack = _NO_STACK
         if stack_trace and stack_trace.strip() and stack_trace.strip() != "NoneType: None":
-            text, nodes = self.capture.parse_traceback(stack_trace)
-        return self._store(
-            error_type=error_type.strip(),
-            message=message,
-            root=nodes[0] if nodes else None,
-            flat=nodes[1:],
-            stack_text=text,
-            context=context_data,
-            severity=level,
-            custom=custom,
-            nodeid=nodeid,
-            source="record",
-            exc=None,
-        )
+            stack = self._parsed(stack_trace)
+        message = error_message[:MAX_MESSAGE]
+        return self._store(error_type.strip(), message, stack, given, source="record")
 
     def record_exception(
         self,
@@ -279,12 +318,10 @@ class ErrorTracker(Component):
         if not isinstance(exc, BaseException):
             msg = f"record_exception needs an exception instance, got {type(exc).__name__}"
             raise TypeError(msg)
-        level = _check_severity(severity)
-        custom = _check_fingerprint(fingerprint)
-        context_data = self._context(context)
+        given = self._given(severity, fingerprint, context, nodeid)
         if not self.enabled:
             return None
-        if source == "exception" and context_data.get("source") == "log":
+        if source == "exception" and given.context.get("source") == "log":
             source = "log"  # reported live by the logger for an ERROR record with exc_info
         message = safe_message(exc)
         type_name = type_display(type(exc))
@@ -299,29 +336,13 @@ class ErrorTracker(Component):
                     if len(state.exception_keys) < 1000:
                         state.exception_keys.add(key)
         want_locals = self.capture_locals if capture_locals is None else bool(capture_locals)
-        root: ExceptionNode | None
-        flat: list[ExceptionNode]
-        stack_text: str | None
         try:
-            flat = self.capture.exception_nodes(exc, want_locals)
-            root = flat[0]
-            stack_text = render(root)[:MAX_STACK_TEXT]
+            nodes = self.capture.exception_nodes(exc, want_locals)
+            stack = _Stack(nodes[0], nodes[1:], render(nodes[0])[:MAX_STACK_TEXT])
         except Exception as problem:  # never lose the error to a failure of the analysis
             self.add_diagnostic(f"stack analysis failed: {type(problem).__name__}: {problem}")
-            root, flat, stack_text = None, [], None
-        return self._store(
-            error_type=type_name,
-            message=message,
-            root=root,
-            flat=flat[1:],
-            stack_text=stack_text,
-            context=context_data,
-            severity=level,
-            custom=custom,
-            nodeid=nodeid,
-            source=source,
-            exc=exc,
-        )
+            stack = _NO_STACK
+        return self._store(type_name, message, stack, given, source=source, exc=exc)
 
     def record_log(self, record: Any) -> ErrorRecord | None:
         """Record an error-level log record that carries an exception (else do nothing).
@@ -352,26 +373,19 @@ class ErrorTracker(Component):
                 if len(state.log_keys) < 10_000:
                     state.log_keys.add(log_key)
         traceback_text = exception.get("traceback")
-        text: str | None = None
-        nodes: list[ExceptionNode] = []
+        stack = _NO_STACK
         if isinstance(traceback_text, str) and traceback_text.strip():
-            text, nodes = self.capture.parse_traceback(traceback_text)
-        if nodes and nodes[0].type_name:
-            error_type = nodes[0].type_name
+            stack = self._parsed(traceback_text)
+        if stack.root is not None and stack.root.type_name:
+            error_type = stack.root.type_name
         ts = data.get("ts")
         context = {"log_message": data.get("message"), "logger": data.get("name")}
         return self._store(
-            error_type=error_type,
-            message=message,
-            root=nodes[0] if nodes else None,
-            flat=nodes[1:],
-            stack_text=text,
-            context=self._context(context),
-            severity=level,
-            custom=None,
-            nodeid=None,
+            error_type,
+            message,
+            stack,
+            _Given(level, self._context(context)),
             source="log",
-            exc=None,
             ts=float(ts) if isinstance(ts, (int, float)) else None,
             session_id=session_id if isinstance(session_id, str) else None,
         )
@@ -380,51 +394,47 @@ class ErrorTracker(Component):
         """Feed every log record of *records* to :meth:`record_log`; return how many recorded."""
         return sum(1 for record in records if self.record_log(record) is not None)
 
+    def _given(
+        self,
+        severity: str | None,
+        fingerprint: str | Sequence[str] | None,
+        context: Mapping[str, Any] | None,
+        nodeid: str | None,
+    ) -> _Given:
+        """The options of a record call, checked (bad ones raise even while disabled)."""
+        return _Given(
+            severity=_check_severity(severity),
+            custom=_check_fingerprint(fingerprint),
+            context=self._context(context),
+            nodeid=nodeid,
+        )
+
+    def _parsed(self, traceback_text: str) -> _Stack:
+        text, nodes = self.capture.parse_traceback(traceback_text)
+        return _Stack(nodes[0] if nodes else None, nodes[1:], text)
+
     def _store(
         self,
-        *,
         error_type: str,
         message: str,
-        root: ExceptionNode | None,
-        flat: Sequence[ExceptionNode],
-        stack_text: str | None,
-        context: dict[str, Any],
-        severity: str,
-        custom: list[str] | None,
-        nodeid: str | None,
+        stack: _Stack,
+        given: _Given,
+        *,
         source: str,
-        exc: BaseException | None,
+        exc: BaseException | None = None,
         ts: float | None = None,
         session_id: str | None = None,
     ) -> ErrorRecord:
         # Text leaves here for storage: made writable and its secrets scrubbed.
         message = self._scrub(clean_text(message, MAX_MESSAGE))
-        if stack_text is not None:
-            stack_text = self._scrub(clean_text(stack_text, MAX_STACK_TEXT))
+        stack_text = (
+            None if stack.text is None else self._scrub(clean_text(stack.text, MAX_STACK_TEXT))
+        )
         error_type = clean_text(error_type, 500)
         template = normalize_message(message)
-        if root is not None and root.fingerprint_keys():
-            grouping = "stack"
-            parts = [error_type, *root.fingerprint_keys()]
-            for node in flat:
-                parts += ["|", node.type_name, *node.fingerprint_keys()]
-            default = fingerprint_of(["stack", *parts])
-        else:
-            grouping = "message"
-            default = fingerprint_of(["message", error_type, template])
-        if custom is not None:
-            grouping = "custom"
-            fingerprint = fingerprint_of(
-                ["custom", *(default if part == "{{ default }}" else part for part in custom)]
-            )
-        else:
-            fingerprint = default
+        grouping, fingerprint = _grouping(error_type, template, stack, given.custom)
         classification = self.classifier.classify(error_type, message, exc)
-        culprit = None
-        if root is not None:
-            app_frames = [f for f in root.frames if f.in_app] or root.frames
-            if app_frames:
-                culprit = f"{app_frames[-1].module} in {app_frames[-1].function}"
+        root, nodeid = stack.root, given.nodeid
         if session_id is None:
             session = CURRENT_SESSION.get()
             session_id = session.session_id if session else None
@@ -437,15 +447,15 @@ class ErrorTracker(Component):
             ts=self.clock() if ts is None else ts,
             session_id=session_id,
             stack_trace=stack_text,
-            context=context,
-            severity=severity,
+            context=given.context,
+            severity=given.severity,
             category=classification.category,
             suggestion=classification.suggestion,
             grouping=grouping,
-            culprit=culprit,
+            culprit=stack.culprit(),
             frames=[frame.to_dict() for frame in root.frames] if root is not None else [],
             frames_omitted=root.omitted + root.outer_omitted if root is not None else 0,
-            chain=[chain_entry(node) for node in flat],
+            chain=[chain_entry(node) for node in stack.chain],
             exception_notes=list(root.notes) if root is not None else [],
             nodeid=nodeid,
             extension_id=self.extension_id,
