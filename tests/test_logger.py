@@ -563,7 +563,7 @@ def test_ring_keeps_the_newest_and_counts_drops(manager: ExtensionDebugManager) 
         session_id,
         None,
     )
-    assert marker["ts"] == records[3]["ts"] and marker["timestamp"] == records[3]["timestamp"]
+    assert (marker["ts"], marker["timestamp"]) == (records[3]["ts"], records[3]["timestamp"])
     assert [r.message for r in logger.get_logs()] == [f"m{n}" for n in range(11, 6, -1)]
     summary = small.get_debug_summary()
     assert summary["dropped"]["logging"] == 7
