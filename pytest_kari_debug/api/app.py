@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
-from fastapi import Body, Depends, FastAPI, Header, Path, Query, Request
+from fastapi import APIRouter, Body, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from pydantic import Field
@@ -72,8 +72,8 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
     422: {"model": models.Problem, "description": "Bad parameters or body"},
     503: {"model": models.Problem, "description": "The store cannot be read"},
 }
+#: What an endpoint that needs a live manager adds.
 LIVE_ONLY: dict[int | str, dict[str, Any]] = {
-    **NOT_FOUND,
     409: {"model": models.Problem, "description": "Needs a live manager"},
 }
 
@@ -106,6 +106,35 @@ def _epoch(value: datetime | None, name: str) -> float | None:
 
 def _status(dashboard: ExtensionDebugDashboard) -> dict[str, Any]:
     return {"extension_id": dashboard.extension_id, **dashboard.get_status()}
+
+
+def _search_logs(
+    dashboard: ExtensionDebugDashboard,
+    query: str | None,
+    level: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+) -> dict[str, Any]:
+    """The log records found, newest first, as ``LogsOut``."""
+    records = dashboard.search_logs(
+        query, level, _epoch(since, "since"), _epoch(until, "until"), limit
+    )
+    return {"extension_id": dashboard.extension_id, "source": dashboard.source,
+            "count": len(records), "records": records}  # fmt: skip
+
+
+def _attachment(
+    dashboard: ExtensionDebugDashboard, kind: str, fmt: str, limit: int
+) -> Response:
+    """The export of *kind* in *fmt* as a download named for the extension."""
+    body = exports.export(dashboard, kind, fmt, limit=limit)
+    name = exports.filename(dashboard.extension_id, kind, fmt)
+    return Response(
+        body,
+        media_type=exports.MEDIA_TYPES[fmt],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 def create_app(
@@ -189,9 +218,11 @@ def _handlers(api: FastAPI) -> None:
 
 
 def _routes(api: FastAPI) -> None:
+    router = APIRouter(prefix=PREFIX, responses=NOT_FOUND)
+
     # Debug managers ------------------------------------------------------------------------
-    @api.post(f"{PREFIX}/managers/{{extension_id}}/start", tags=["managers"],
-              response_model=models.ManagerStatus, responses=NOT_FOUND)  # fmt: skip
+    @router.post("/managers/{extension_id}/start", tags=["managers"],
+                 response_model=models.ManagerStatus)  # fmt: skip
     def start_manager(
         extension_id: ExtensionId,
         request: Request,
@@ -205,29 +236,27 @@ def _routes(api: FastAPI) -> None:
         )
         return {**_status(hub.dashboard(extension_id)), "created": created}
 
-    @api.post(f"{PREFIX}/managers/{{extension_id}}/stop", tags=["managers"],
-              response_model=models.ManagerStatus, responses=LIVE_ONLY)  # fmt: skip
+    @router.post("/managers/{extension_id}/stop", tags=["managers"],
+                 response_model=models.ManagerStatus, responses=LIVE_ONLY)  # fmt: skip
     def stop_manager(dashboard: Dashboard) -> dict[str, Any]:
         """Stop the extension's live manager's background work (its data stays)."""
         dashboard.stop_manager()
         return _status(dashboard)
 
-    @api.get(f"{PREFIX}/managers/{{extension_id}}/status", tags=["managers"],
-             response_model=models.ManagerStatus, responses=NOT_FOUND)  # fmt: skip
+    @router.get("/managers/{extension_id}/status", tags=["managers"],
+                response_model=models.ManagerStatus)  # fmt: skip
     def manager_status(dashboard: Dashboard) -> dict[str, Any]:
         """Whether the manager runs, its components, record counts, drops and sessions."""
         return _status(dashboard)
 
-    @api.get(f"{PREFIX}/managers", tags=["managers"], response_model=models.ManagerList,
-             responses=NOT_FOUND)  # fmt: skip
+    @router.get("/managers", tags=["managers"], response_model=models.ManagerList)
     def list_managers(request: Request) -> dict[str, Any]:
         """Every extension served: live managers of this process and recorded extensions."""
         found = _hub(request).extensions()
         return {"managers": found, "count": len(found)}
 
     # Dashboard ---------------------------------------------------------------------------
-    @api.get(f"{PREFIX}/dashboard/{{extension_id}}", tags=["dashboard"],
-             response_model=models.DashboardOut, responses=NOT_FOUND)  # fmt: skip
+    @router.get("/dashboard/{extension_id}", tags=["dashboard"], response_model=models.DashboardOut)
     def dashboard_data(
         dashboard: Dashboard,
         window_seconds: Annotated[float, Query(gt=0, le=366 * 24 * 3600)] = 3600.0,
@@ -239,14 +268,14 @@ def _routes(api: FastAPI) -> None:
         """
         return dashboard.get_dashboard_data(window_seconds=window_seconds, log_limit=log_limit)
 
-    @api.get(f"{PREFIX}/dashboard/{{extension_id}}/overview", tags=["dashboard"],
-             response_model=models.OverviewOut, responses=NOT_FOUND)  # fmt: skip
+    @router.get("/dashboard/{extension_id}/overview", tags=["dashboard"],
+                response_model=models.OverviewOut)  # fmt: skip
     def overview(dashboard: Dashboard) -> dict[str, Any]:
         """Who, whether it runs, counts and drops, log levels, errors, alerts, health."""
         return dashboard.get_overview()
 
-    @api.get(f"{PREFIX}/dashboard/{{extension_id}}/metrics", tags=["dashboard"],
-             response_model=models.MetricsOut, responses=NOT_FOUND)  # fmt: skip
+    @router.get("/dashboard/{extension_id}/metrics", tags=["dashboard"],
+                response_model=models.MetricsOut)  # fmt: skip
     def metrics(
         dashboard: Dashboard,
         window_seconds: Annotated[float, Query(gt=0, le=366 * 24 * 3600)] = 3600.0,
@@ -258,8 +287,7 @@ def _routes(api: FastAPI) -> None:
             window_seconds=window_seconds, names=name or None, max_points=max_points
         )
 
-    @api.get(f"{PREFIX}/dashboard/{{extension_id}}/logs", tags=["dashboard"],
-             response_model=models.LogsOut, responses=NOT_FOUND)  # fmt: skip
+    @router.get("/dashboard/{extension_id}/logs", tags=["dashboard"], response_model=models.LogsOut)
     def logs(
         dashboard: Dashboard,
         level: models.Level | None = None,
@@ -269,14 +297,10 @@ def _routes(api: FastAPI) -> None:
         limit: Limit = 100,
     ) -> dict[str, Any]:
         """Log records, newest first: least level, text, time range."""
-        records = dashboard.search_logs(
-            query, level, _epoch(since, "since"), _epoch(until, "until"), limit
-        )
-        return {"extension_id": dashboard.extension_id, "source": dashboard.source,
-                "count": len(records), "records": records}  # fmt: skip
+        return _search_logs(dashboard, query, level, since, until, limit)
 
-    @api.get(f"{PREFIX}/dashboard/{{extension_id}}/errors", tags=["dashboard"],
-             response_model=models.ErrorsOut, responses=NOT_FOUND)  # fmt: skip
+    @router.get("/dashboard/{extension_id}/errors", tags=["dashboard"],
+                response_model=models.ErrorsOut)  # fmt: skip
     def errors(
         dashboard: Dashboard,
         status: Annotated[
@@ -288,9 +312,8 @@ def _routes(api: FastAPI) -> None:
         """Error analysis (totals, rate, categories, trend) and the error groups."""
         return dashboard.get_errors(status=status, limit=limit)
 
-    @api.post(f"{PREFIX}/dashboard/{{extension_id}}/errors/{{fingerprint}}/resolve",
-              tags=["dashboard"], response_model=models.ErrorGroupOut,
-              responses=NOT_FOUND)  # fmt: skip
+    @router.post("/dashboard/{extension_id}/errors/{fingerprint}/resolve", tags=["dashboard"],
+                 response_model=models.ErrorGroupOut)  # fmt: skip
     def resolve_error_group(
         dashboard: Dashboard,
         fingerprint: Fingerprint,
@@ -299,33 +322,30 @@ def _routes(api: FastAPI) -> None:
         """Mark the error group resolved, with notes (a later error of it: regressed)."""
         return dashboard.resolve_error_group(fingerprint, (body or models.Resolve()).notes)
 
-    @api.post(f"{PREFIX}/dashboard/{{extension_id}}/errors/{{fingerprint}}/reopen",
-              tags=["dashboard"], response_model=models.ErrorGroupOut,
-              responses=NOT_FOUND)  # fmt: skip
+    @router.post("/dashboard/{extension_id}/errors/{fingerprint}/reopen", tags=["dashboard"],
+                 response_model=models.ErrorGroupOut)  # fmt: skip
     def reopen_error_group(dashboard: Dashboard, fingerprint: Fingerprint) -> dict[str, Any]:
         """Mark the error group open again (undoes a resolution)."""
         return dashboard.reopen_error_group(fingerprint)
 
-    api.get(f"{PREFIX}/dashboard/{{extension_id}}/alerts", tags=["dashboard"],
-            response_model=models.AlertsOut, responses=NOT_FOUND,
-            name="dashboard_alerts")(_list_alerts)  # fmt: skip
+    router.get("/dashboard/{extension_id}/alerts", tags=["dashboard"],
+               response_model=models.AlertsOut, name="dashboard_alerts")(_list_alerts)  # fmt: skip
 
     # Real time ---------------------------------------------------------------------------
-    @api.post(f"{PREFIX}/dashboard/{{extension_id}}/metrics/realtime", tags=["real-time"],
-              response_model=models.RealtimeOut, responses=NOT_FOUND)  # fmt: skip
+    @router.post("/dashboard/{extension_id}/metrics/realtime", tags=["real-time"],
+                 response_model=models.RealtimeOut)  # fmt: skip
     def realtime(dashboard: Dashboard, body: models.RealtimeRequest) -> dict[str, Any]:
         """The newest value of each metric or resource field named (null when never seen)."""
         values = dashboard.get_real_time_metrics(body.names)
         return {"extension_id": dashboard.extension_id, "ts": time.time(), "metrics": values}
 
-    @api.get(
-        f"{PREFIX}/dashboard/{{extension_id}}/logs/stream",
+    @router.get(
+        "/dashboard/{extension_id}/logs/stream",
         tags=["real-time"],
         response_class=StreamingResponse,
         responses={
             200: {"content": {"text/event-stream": {}},
                   "description": "One `log` event per record; `dropped` says how many were lost"},
-            **NOT_FOUND,
         },
     )  # fmt: skip
     async def stream_logs(
@@ -362,20 +382,15 @@ def _routes(api: FastAPI) -> None:
             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
         )
 
-    @api.post(f"{PREFIX}/dashboard/{{extension_id}}/logs/search", tags=["real-time"],
-              response_model=models.LogsOut, responses=NOT_FOUND)  # fmt: skip
+    @router.post("/dashboard/{extension_id}/logs/search", tags=["real-time"],
+                 response_model=models.LogsOut)  # fmt: skip
     def search_logs(dashboard: Dashboard, body: models.LogSearch) -> dict[str, Any]:
         """Log records holding the text (case-insensitive), newest first."""
-        records = dashboard.search_logs(
-            body.query, body.level, _epoch(body.since, "since"), _epoch(body.until, "until"),
-            body.limit,
-        )  # fmt: skip
-        return {"extension_id": dashboard.extension_id, "source": dashboard.source,
-                "count": len(records), "records": records}  # fmt: skip
+        return _search_logs(dashboard, body.query, body.level, body.since, body.until, body.limit)
 
     # Sessions ----------------------------------------------------------------------------
-    @api.post(f"{PREFIX}/sessions/{{extension_id}}/start", tags=["sessions"],
-              response_model=models.SessionOut, responses=LIVE_ONLY)  # fmt: skip
+    @router.post("/sessions/{extension_id}/start", tags=["sessions"],
+                 response_model=models.SessionOut, responses=LIVE_ONLY)  # fmt: skip
     def start_session(
         dashboard: Dashboard, body: Annotated[models.SessionStart | None, Body()] = None
     ) -> dict[str, Any]:
@@ -383,14 +398,14 @@ def _routes(api: FastAPI) -> None:
         body = body or models.SessionStart()
         return dashboard.start_session(body.configuration or None, name=body.name)
 
-    @api.post(f"{PREFIX}/sessions/{{extension_id}}/{{session_id}}/stop", tags=["sessions"],
-              response_model=models.SessionOut, responses=LIVE_ONLY)  # fmt: skip
+    @router.post("/sessions/{extension_id}/{session_id}/stop", tags=["sessions"],
+                 response_model=models.SessionOut, responses=LIVE_ONLY)  # fmt: skip
     def stop_session(dashboard: Dashboard, session_id: SessionId) -> dict[str, Any]:
         """Stop a running session; returns it with what every component collected."""
         return dashboard.stop_session(session_id)
 
-    @api.get(f"{PREFIX}/sessions/{{extension_id}}/{{session_id}}/figures", tags=["figures"],
-             response_model=models.TestFiguresOut, responses=LIVE_ONLY)  # fmt: skip
+    @router.get("/sessions/{extension_id}/{session_id}/figures", tags=["figures"],
+                response_model=models.TestFiguresOut, responses=LIVE_ONLY)  # fmt: skip
     def session_figures(
         dashboard: Dashboard, session_id: SessionId, figure: FigureNames = None
     ) -> dict[str, Any]:
@@ -398,8 +413,7 @@ def _routes(api: FastAPI) -> None:
         every figure of the catalogue, or those named by ``figure``."""
         return figures.session_figures(dashboard, session_id, figure)
 
-    @api.get(f"{PREFIX}/runs/{{run}}/figures", tags=["figures"],
-             response_model=models.TestFiguresOut, responses=NOT_FOUND)  # fmt: skip
+    @router.get("/runs/{run}/figures", tags=["figures"], response_model=models.TestFiguresOut)
     def stored_figures(
         request: Request,
         run: Annotated[
@@ -419,32 +433,28 @@ def _routes(api: FastAPI) -> None:
         ``figure``; the values the JSON, the report, the CLI and the exports show."""
         return figures.stored_figures(_stored(request), run, nodeid, extension_id, figure)
 
-    @api.get(f"{PREFIX}/sessions/{{extension_id}}", tags=["sessions"],
-             response_model=models.SessionsOut, responses=NOT_FOUND)  # fmt: skip
+    @router.get("/sessions/{extension_id}", tags=["sessions"], response_model=models.SessionsOut)
     def list_sessions(dashboard: Dashboard, limit: Limit = 100) -> dict[str, Any]:
         """Running sessions and the newest completed ones."""
         return {"extension_id": dashboard.extension_id, **dashboard.get_sessions(limit=limit)}
 
     # Health ------------------------------------------------------------------------------
-    @api.post(f"{PREFIX}/health/{{extension_id}}/check", tags=["health"],
-              response_model=models.HealthOut, responses=NOT_FOUND)  # fmt: skip
+    @router.post("/health/{extension_id}/check", tags=["health"], response_model=models.HealthOut)
     def health_check(dashboard: Dashboard) -> dict[str, Any]:
         """Check every component (or the store) now."""
         return dashboard.run_health_check()
 
-    @api.get(f"{PREFIX}/health/{{extension_id}}", tags=["health"],
-             response_model=models.HealthOut, responses=NOT_FOUND)  # fmt: skip
+    @router.get("/health/{extension_id}", tags=["health"], response_model=models.HealthOut)
     def health(dashboard: Dashboard) -> dict[str, Any]:
         """The last health check's report (one is run when there was none)."""
         return dashboard.get_health()
 
     # Alerts ------------------------------------------------------------------------------
-    api.get(f"{PREFIX}/alerts/{{extension_id}}", tags=["alerts"],
-            response_model=models.AlertsOut, responses=NOT_FOUND,
-            name="alerts")(_list_alerts)  # fmt: skip
+    router.get("/alerts/{extension_id}", tags=["alerts"], response_model=models.AlertsOut,
+               name="alerts")(_list_alerts)  # fmt: skip
 
-    @api.post(f"{PREFIX}/alerts/{{extension_id}}/{{alert_id}}/resolve", tags=["alerts"],
-              response_model=models.AlertOut, responses=NOT_FOUND)  # fmt: skip
+    @router.post("/alerts/{extension_id}/{alert_id}/resolve", tags=["alerts"],
+                 response_model=models.AlertOut)  # fmt: skip
     def resolve_alert(
         dashboard: Dashboard,
         alert_id: AlertId,
@@ -453,21 +463,20 @@ def _routes(api: FastAPI) -> None:
         """Mark the alert resolved, with notes."""
         return dashboard.resolve_alert(alert_id, (body or models.Resolve()).notes)
 
-    @api.post(f"{PREFIX}/alerts/{{extension_id}}/{{alert_id}}/reopen", tags=["alerts"],
-              response_model=models.AlertOut, responses=NOT_FOUND)  # fmt: skip
+    @router.post("/alerts/{extension_id}/{alert_id}/reopen", tags=["alerts"],
+                 response_model=models.AlertOut)  # fmt: skip
     def reopen_alert(dashboard: Dashboard, alert_id: AlertId) -> dict[str, Any]:
         """Mark the alert (a group id: every occurrence of it) active again."""
         return dashboard.reopen_alert(alert_id)
 
-    @api.get(f"{PREFIX}/alerts/{{extension_id}}/statistics", tags=["alerts"],
-             response_model=models.AlertStatistics, responses=NOT_FOUND)  # fmt: skip
+    @router.get("/alerts/{extension_id}/statistics", tags=["alerts"],
+                response_model=models.AlertStatistics)  # fmt: skip
     def alert_statistics(dashboard: Dashboard) -> dict[str, Any]:
         """Counts by severity, type and status; mean time to resolve; notifications."""
         return dashboard.get_alert_statistics()
 
     # Runs --------------------------------------------------------------------------------
-    @api.get(f"{PREFIX}/runs/progress", tags=["history"], response_model=models.RunsProgressOut,
-             responses=NOT_FOUND)  # fmt: skip
+    @router.get("/runs/progress", tags=["history"], response_model=models.RunsProgressOut)
     def runs_progress(
         request: Request, limit: Annotated[int, Query(ge=1, le=200)] = 10
     ) -> dict[str, Any]:
@@ -476,8 +485,7 @@ def _routes(api: FastAPI) -> None:
         return {"runs": store.run_progress(limit=limit) if store is not None else []}
 
     # Test history ------------------------------------------------------------------------
-    @api.get(f"{PREFIX}/history/flaky", tags=["history"], response_model=models.FlakyOut,
-             responses=NOT_FOUND)  # fmt: skip
+    @router.get("/history/flaky", tags=["history"], response_model=models.FlakyOut)
     def flaky_tests(
         request: Request,
         runs: Annotated[int, Query(ge=1, le=1000)] = DEFAULT_RUNS,
@@ -495,8 +503,7 @@ def _routes(api: FastAPI) -> None:
             "fixed": [h.nodeid for h in found.fixed()],
         }
 
-    @api.get(f"{PREFIX}/history/test", tags=["history"], response_model=models.TestHistoryOut,
-             responses=NOT_FOUND)  # fmt: skip
+    @router.get("/history/test", tags=["history"], response_model=models.TestHistoryOut)
     def test_history(
         request: Request,
         nodeid: Annotated[str, Query(min_length=1, max_length=2000)],
@@ -513,7 +520,6 @@ def _routes(api: FastAPI) -> None:
     export_responses: dict[int | str, dict[str, Any]] = {
         200: {"content": {media.split(";")[0]: {} for media in exports.MEDIA_TYPES.values()},
               "description": "The export, as the format (or Accept header) asked"},
-        **NOT_FOUND,
         406: {"model": models.Problem},
     }  # fmt: skip
 
@@ -534,13 +540,7 @@ def _routes(api: FastAPI) -> None:
                      + ", ".join(sorted(m.split(";")[0] for m in exports.MEDIA_TYPES.values()))},
                     status_code=406,
                 )  # fmt: skip
-            body = exports.export(dashboard, kind, fmt, limit=limit)
-            name = exports.filename(dashboard.extension_id, kind, fmt)
-            return Response(
-                body,
-                media_type=exports.MEDIA_TYPES[fmt],
-                headers={"Content-Disposition": f'attachment; filename="{name}"'},
-            )
+            return _attachment(dashboard, kind, fmt, limit)
 
         handler.__name__ = f"export_{kind}"
         handler.__doc__ = f"Export {'every kind of data' if kind == 'all' else kind}."
@@ -549,20 +549,20 @@ def _routes(api: FastAPI) -> None:
     for kind in exports.KINDS:
         if kind == "traces":
             continue
-        api.get(
-            f"{PREFIX}/export/{{extension_id}}/{kind}",
+        router.get(
+            f"/export/{{extension_id}}/{kind}",
             tags=["export"],
             response_class=Response,
             responses=export_responses,
             name=f"export_{kind}",
         )(export(kind))
 
-    @api.get(
-        f"{PREFIX}/export/{{extension_id}}/traces",
+    @router.get(
+        "/export/{extension_id}/traces",
         tags=["export"],
         response_class=Response,
         responses={200: {"content": {"application/json": {}},
-                         "description": "Jaeger JSON or an OTLP/JSON document"}, **NOT_FOUND},
+                         "description": "Jaeger JSON or an OTLP/JSON document"}},
         name="export_traces",
     )  # fmt: skip
     def export_traces(
@@ -574,13 +574,9 @@ def _routes(api: FastAPI) -> None:
         limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
     ) -> Response:
         """Export the spans as Jaeger JSON or OTLP/JSON."""
-        body = exports.export(dashboard, "traces", format, limit=limit)
-        name = exports.filename(dashboard.extension_id, "traces", format)
-        return Response(
-            body,
-            media_type=exports.MEDIA_TYPES[format],
-            headers={"Content-Disposition": f'attachment; filename="{name}"'},
-        )
+        return _attachment(dashboard, "traces", format, limit)
+
+    api.include_router(router)
 
     # The page ----------------------------------------------------------------------------
     @api.get("/", include_in_schema=False)

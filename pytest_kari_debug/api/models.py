@@ -28,6 +28,13 @@ class _Open(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class _Sourced(_Open):
+    """A view of one extension, read from its live manager or from the store."""
+
+    extension_id: str
+    source: Literal["live", "store"]
+
+
 # Requests --------------------------------------------------------------------------------
 class ManagerStart(_Body):
     """Start (creating when needed) the live manager of an extension."""
@@ -86,9 +93,7 @@ class ManagerList(_Open):
     count: int
 
 
-class ManagerStatus(_Open):
-    extension_id: str
-    source: Literal["live", "store"]
+class ManagerStatus(_Sourced):
     running: bool
     enabled_components: list[str]
     counts: dict[str, int]
@@ -105,9 +110,7 @@ class LogRecordOut(_Open):
     session_id: str | None = None
 
 
-class LogsOut(_Open):
-    extension_id: str
-    source: Literal["live", "store"]
+class LogsOut(_Sourced):
     count: int
     records: list[LogRecordOut]
 
@@ -118,9 +121,7 @@ class MetricValue(_Open):
     ts: float | None = None
 
 
-class MetricsOut(_Open):
-    extension_id: str
-    source: Literal["live", "store"]
+class MetricsOut(_Sourced):
     window_seconds: float
     names: list[str]
     aggregates: dict[str, dict[str, Any]]
@@ -141,9 +142,7 @@ class ErrorGroupOut(_Open):
     resolution_notes: str | None = None
 
 
-class ErrorsOut(_Open):
-    extension_id: str
-    source: Literal["live", "store"]
+class ErrorsOut(_Sourced):
     analysis: dict[str, Any]
     groups: list[ErrorGroupOut]
 
@@ -204,9 +203,7 @@ class HealthOut(_Open):
     checks: list[HealthCheck]
 
 
-class OverviewOut(_Open):
-    extension_id: str
-    source: Literal["live", "store"]
+class OverviewOut(_Sourced):
     running: bool
     counts: dict[str, int]
     log_levels: dict[str, int]
@@ -214,9 +211,7 @@ class OverviewOut(_Open):
     alerts: dict[str, Any]
 
 
-class DashboardOut(_Open):
-    extension_id: str
-    source: Literal["live", "store"]
+class DashboardOut(_Sourced):
     run_id: int | None = None
     generated_at: float
     overview: OverviewOut
