@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     from .journal import RunRecords
     from .manager import ExtensionDebugManager
+    from .summaries import RunSections
 
 hookspec = pluggy.HookspecMarker("pytest")
 
@@ -61,12 +62,18 @@ def pytest_kari_debug_hang_dump(item: pytest.Item, number: int, dump: dict[str, 
 
 @hookspec
 def pytest_kari_debug_run_finished(
-    config: pytest.Config, run: dict[str, Any], tests: RunRecords, sections: dict[str, Any]
+    config: pytest.Config,
+    run: dict[str, Any],
+    tests: RunRecords,
+    sections: dict[str, Any],
+    built: RunSections,
 ) -> None:
     """On the controller, once every test is recorded: write outputs, fill JSON *sections*.
 
     *tests* are the records as the store holds them, read from the run's journal one at a
     time each time they are iterated (``len(tests)`` is their count): keep aggregates, not the
     records. To amend records for the JSON and the report, add a function to
-    ``tests.transforms``. Automatic garbage collection is paused while this hook runs.
+    ``tests.transforms``. *built* holds what reads every typed record (the metrics and
+    profiling sections, the tests with errors, the tracing figures), made in one pass before
+    this hook. Automatic garbage collection is paused while this hook runs.
     """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from pytest_kari_debug.summaries import (
     metrics_line,
     metrics_section,
     profiling_section,
+    run_sections,
     tracing_line,
     tracing_section,
 )
@@ -150,3 +152,85 @@ def test_stored_report_of_shards_shows_every_shards_metric_points(
     assert cells[0] == "3", row  # count, then min, mean, p95, max, last
     assert float(cells[1]) == 1.0
     assert float(cells[4]) == 9.0
+
+
+def test_run_sections_builds_every_section_as_its_own_function_does() -> None:
+    """One pass gives what each section's function gives alone, in the same order of ties."""
+    root = {"name": "t.py::a", "trace_id": "a" * 32, "span_id": "1" * 16, "duration_ms": 50.0,
+            "tags": {ROOT_TAG: True}}  # fmt: skip
+    profile = {"profile": {"overhead": {"percent": 1.0, "limit_percent": 5.0}}}
+    tests = [
+        _test(f"t.py::t{i}", cpu_ms=float(i % 3), phases={"setup": 1.0, "call": float(i % 4)},
+              collected_data={
+                  **_metrics([("latency", float(i), float(i))],
+                             resources={"peak_rss_bytes": (i % 5) * MIB}),
+                  "error_tracking": {"records": [{"error_type": "E"}] * (i % 2)},
+                  "profiling": profile if i % 3 == 0 else {},
+                  "tracing": {"records": [root]} if i % 2 else {"records": []},
+              })
+        for i in range(12)
+    ]  # fmt: skip
+    built = run_sections(tests, slow_span_ms=10.0)
+    assert built.metrics == metrics_section(tests)
+    assert built.profiling == profiling_section(tests)
+    assert built.affected_tests == affected_tests(tests) == 6
+    assert built.tracing == tracing_section(tests, 10.0)
+    assert run_sections(tests).tracing is None  # an untraced run has no tracing figures
+
+
+PARSE_COUNTER = """
+import pytest
+from pytest_kari_debug.model import TestRecord
+
+PARSED = []
+_from_dict = TestRecord.from_dict.__func__
+
+
+def _counting(cls, data):
+    PARSED.append(data.get("nodeid"))
+    return _from_dict(cls, data)
+
+
+TestRecord.from_dict = classmethod(_counting)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session):
+    PARSED.clear()  # the end of the run starts here
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    with open("parsed.txt", "w") as handle:
+        handle.write("\\n".join(PARSED))
+"""
+
+
+def test_the_end_of_a_run_parses_each_test_record_once(pytester: pytest.Pytester) -> None:
+    """The metrics, errors and profiling sections (and tracing under --kari-trace) share one
+    pass over the run's journal: each test's record is parsed into a TestRecord once."""
+    pytester.makeconftest(PARSE_COUNTER)
+    pytester.makepyfile(
+        test_three="""
+        import pytest
+
+        def test_a(kari_metrics):
+            kari_metrics.record_metric("queue", 1.0)
+
+        @pytest.mark.kari_profile
+        def test_b():
+            sum(range(1000))
+
+        def test_c():
+            raise ValueError("boom")
+        """
+    )
+    result = pytester.runpytest("--kari-debug", "--kari-trace", "--kari-json=run.json")
+    result.assert_outcomes(passed=2, failed=1)
+    parsed = (pytester.path / "parsed.txt").read_text().split("\n")
+    assert sorted(parsed) == sorted(f"test_three.py::test_{name}" for name in "abc")
+    sections = json.loads((pytester.path / "run.json").read_text())["sections"]
+    assert sections["metrics"]["metrics"]["queue"]["count"] == 1
+    assert sections["errors"]["affected_tests"] == 1
+    assert sections["profiling"]["profiled_tests"] == 1
+    assert sections["tracing"]["root_spans"] == 3

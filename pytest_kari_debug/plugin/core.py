@@ -25,6 +25,7 @@ from ..journal import (
 from ..manager import ExtensionDebugManager
 from ..model import SCHEMA_VERSION
 from ..storage import dumps
+from ..summaries import run_sections
 from .committer import close_committer
 from .failures import captured_sections, failure_summary, verdict_longrepr
 from .options import KARI_FIXTURES, option_bool, option_flag, option_text
@@ -650,9 +651,14 @@ def _finish_run(config: pytest.Config, state: KariState, exitstatus: int | pytes
     with guard(config, "reading the components' diagnostics"):
         component_diagnostics(state)
     tests = run_records(state)
+    trace = state.settings.trace
+    built = run_sections(())
+    with guard(config, "summarising the run's tests"):
+        slow_span_ms = state.settings.configuration.slow_span_ms if trace else None
+        built = run_sections(tests, slow_span_ms)
     with guard(config, "writing run outputs"):
         config.hook.pytest_kari_debug_run_finished(
-            config=config, run=state.run, tests=tests, sections=state.sections
+            config=config, run=state.run, tests=tests, sections=state.sections, built=built
         )
     if state.store is not None and state.run_id is not None:
         with guard(config, "closing the run in the store"):

@@ -12,7 +12,7 @@ from ..errors import trend_direction
 from ..exceptions import KariDebugAssertion
 from ..exporters.csv_export import write_csv
 from ..journal import RunRecords
-from ..summaries import affected_tests, errors_lines, errors_section
+from ..summaries import RunSections, errors_lines, errors_section
 from ..views import run_error_groups
 from .core import iter_records
 from .state import STATE, KariState, guard, register_when_sessions
@@ -99,11 +99,15 @@ def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> 
 
 # End of run -----------------------------------------------------------------------------
 def pytest_kari_debug_run_finished(
-    config: pytest.Config, run: dict[str, Any], tests: RunRecords, sections: dict[str, Any]
+    config: pytest.Config,
+    run: dict[str, Any],
+    tests: RunRecords,
+    sections: dict[str, Any],
+    built: RunSections,
 ) -> None:
     """Group the run's errors, sync them with the store, write errors.csv, note the summary."""
     with guard(config, "grouping the run's errors"):
-        _finish(config, run, tests, sections)
+        _finish(config, run, tests, sections, built.affected_tests)
 
 
 def _finish(
@@ -111,6 +115,7 @@ def _finish(
     run: dict[str, Any],
     tests: Iterable[dict[str, Any]],
     sections: dict[str, Any],
+    affected: int,
 ) -> None:
     state = config.stash[STATE]
     groups = run_error_groups(tests)
@@ -130,9 +135,7 @@ def _finish(
         known = stored.get((group["extension_id"], group["fingerprint"]))
         group.update(_stored_state(known))
     direction = trend_direction([float(run["count"]) for run in trend])
-    section = errors_section(
-        groups, trend, direction, affected_tests(tests), has_store=store is not None
-    )
+    section = errors_section(groups, trend, direction, affected, has_store=store is not None)
     sections["errors"] = section
     if state.settings.csv_dir is not None:
         with guard(config, "writing errors.csv"):

@@ -11,7 +11,7 @@ import pytest
 
 from ..exceptions import ExportError
 from ..journal import RunRecords
-from ..summaries import metrics_line, metrics_section
+from ..summaries import RunSections, metrics_line
 from .options import option_text
 from .state import STATE, guard, write_run_csv
 
@@ -116,13 +116,13 @@ def _unit(name: str) -> str:
 
 
 def pytest_kari_debug_run_finished(
-    config: pytest.Config, tests: RunRecords, sections: dict[str, Any]
+    config: pytest.Config, tests: RunRecords, sections: dict[str, Any], built: RunSections
 ) -> None:
     """Write metrics.csv, the Prometheus file and the push; add the ``metrics`` section."""
     state = config.stash[STATE]
     settings = config.stash.get(METRICS_SETTINGS, None)
     with guard(config, "summarising metrics"):
-        section = metrics_section(tests)
+        section = built.metrics
         sections["metrics"] = section
         line = metrics_line(section)
         if line is not None:

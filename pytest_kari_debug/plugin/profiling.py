@@ -16,9 +16,8 @@ import pytest
 
 from ..atomic import write_atomic
 from ..context import CURRENT_SESSION, SessionInfo
-from ..journal import RunRecords
 from ..profiler import PerformanceProfiler, ProfileSession
-from ..summaries import profiling_lines, profiling_section
+from ..summaries import RunSections, profiling_lines
 from .core import manager_for, session_of
 from .options import option_text
 from .state import STATE, guard, kari_markers, register_once
@@ -230,13 +229,13 @@ class ProfiledTests:
 
 
 def pytest_kari_debug_run_finished(
-    config: pytest.Config, tests: RunRecords, sections: dict[str, Any]
+    config: pytest.Config, sections: dict[str, Any], built: RunSections
 ) -> None:
     """Rank the run's bottlenecks and slowest tests; summary lines; the profile folder."""
     state = config.stash[STATE]
     options = config.stash[_OPTIONS]
     with guard(config, "summarising the profiles"):
-        section = profiling_section(tests)
+        section = built.profiling
         if section is None:
             return
         sections["profiling"] = section

@@ -17,7 +17,7 @@ from ..exceptions import ExportError
 from ..exporters.jaeger import SpanBatch, write_jaeger
 from ..exporters.otlp import check_endpoint, require_otlp_exporter, send_otlp, write_otlp_json
 from ..journal import RunRecords
-from ..summaries import tracing_line, tracing_section
+from ..summaries import RunSections, tracing_line, tracing_section
 from ..tracing import (
     ensure_tracer_provider,
     extract,
@@ -259,7 +259,7 @@ def span_batches(tests: Iterable[dict[str, Any]], run_id: str) -> list[SpanBatch
 
 
 def pytest_kari_debug_run_finished(
-    config: pytest.Config, tests: RunRecords, sections: dict[str, Any]
+    config: pytest.Config, tests: RunRecords, sections: dict[str, Any], built: RunSections
 ) -> None:
     """Write the Jaeger and OTLP outputs, send OTLP, and add the ``tracing`` section."""
     settings = config.stash.get(TRACING, None)
@@ -268,10 +268,12 @@ def pytest_kari_debug_run_finished(
         return
     with guard(config, "summarising traces"):
         threshold = state.settings.configuration.slow_span_ms
+        # built in the run's one pass over its tests; read again only if that pass failed
+        figures = built.tracing if built.tracing is not None else tracing_section(tests, threshold)
         section: dict[str, Any] = {
             "run_id": settings.run_id,
             "parent": settings.parent,
-            **tracing_section(tests, threshold),
+            **figures,
             "sampling_rate": state.settings.configuration.sampling_rate,
             "opentelemetry_provider_set": settings.provider_set,
             "outputs": {},

@@ -15,6 +15,7 @@ from .ci_markdown import (
 )
 from .sections import (
     SECTION_GROUPS,
+    RunSections,
     affected_tests,
     errors_lines,
     errors_section,
@@ -22,6 +23,7 @@ from .sections import (
     metrics_section,
     profiling_lines,
     profiling_section,
+    run_sections,
     tracing_line,
     tracing_section,
 )
@@ -32,6 +34,7 @@ __all__ = [
     "SECTION_GROUPS",
     "Failure",
     "History",
+    "RunSections",
     "SummaryLimits",
     "affected_tests",
     "comparison_markdown",
@@ -41,6 +44,7 @@ __all__ = [
     "metrics_section",
     "profiling_lines",
     "profiling_section",
+    "run_sections",
     "run_summary",
     "tracing_line",
     "tracing_section",

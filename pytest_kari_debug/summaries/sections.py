@@ -13,26 +13,14 @@ import heapq
 import itertools
 import math
 from collections.abc import Iterable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from ..figures import ROOT_TAG, RecordFigures
 from ..model import Kind, TestRecord
 from ..profiler import bottlenecks_from_profiles
 from ..tracing import analyze_spans
 from ..views import metric_stats, short_text
-
-__all__ = [
-    "SECTION_GROUPS",
-    "affected_tests",
-    "errors_lines",
-    "errors_section",
-    "metrics_line",
-    "metrics_section",
-    "profiling_lines",
-    "profiling_section",
-    "tracing_line",
-    "tracing_section",
-]
 
 #: Tests listed in each "top" list of the metrics section.
 TOP = 5
@@ -60,32 +48,72 @@ def _largest(heap: list[_Entry]) -> list[Any]:
     return [item for _, _, item in sorted(heap, reverse=True)]
 
 
-def _record(test: Mapping[str, Any] | TestRecord) -> TestRecord:
-    return test if isinstance(test, TestRecord) else TestRecord.from_dict(test)
+class _Part(Protocol):
+    def add(self, order: int, record: TestRecord, figures: RecordFigures) -> None: ...
+
+
+def _feed(tests: Iterable[Mapping[str, Any] | TestRecord], parts: tuple[_Part, ...]) -> None:
+    """Read each test's record once and hand it (and its figures) to every part."""
+    for order, test in enumerate(tests):
+        record = test if isinstance(test, TestRecord) else TestRecord.from_dict(test)
+        figures = RecordFigures(record)
+        for part in parts:
+            part.add(order, record, figures)
+
+
+@dataclass(frozen=True)
+class RunSections:
+    """The sections of a run that read every test, built in one pass over its tests."""
+
+    metrics: dict[str, Any]
+    #: None when no test was profiled.
+    profiling: dict[str, Any] | None
+    #: Tests that recorded at least one error (the ``errors`` section's ``affected_tests``).
+    affected_tests: int
+    #: The tracing figures (:func:`tracing_section`), when the run was traced.
+    tracing: dict[str, Any] | None = None
+
+
+def run_sections(
+    tests: Iterable[Mapping[str, Any] | TestRecord], slow_span_ms: float | None = None
+) -> RunSections:
+    """The metrics and profiling sections, the tests with errors and, with *slow_span_ms*
+    (a traced run), the tracing figures: each test's record read and parsed once for all."""
+    metrics, profiling, affected = _MetricsPart(), _ProfilingPart(), _AffectedPart()
+    tracing = _TracingPart(slow_span_ms) if slow_span_ms is not None else None
+    parts: tuple[_Part, ...] = (metrics, profiling, affected)
+    _feed(tests, parts if tracing is None else (*parts, tracing))
+    return RunSections(
+        metrics=metrics.section(),
+        profiling=profiling.section(),
+        affected_tests=affected.count,
+        tracing=tracing.section() if tracing is not None else None,
+    )
 
 
 # Metrics ---------------------------------------------------------------------------------
-def metrics_section(tests: Iterable[Mapping[str, Any] | TestRecord]) -> dict[str, Any]:
-    """The ``metrics`` section: per extension and per metric name, and the tests that used
-    the most CPU, resident memory and allocated memory (the catalogue's figures, in base
-    units).
+class _MetricsPart:
+    """The ``metrics`` section, one test at a time."""
 
-    Each metric's statistics are :func:`~pytest_kari_debug.views.metric_stats` (the report's
-    table and the live dashboard show the same), plus ``sum``.
-    """
-    extensions: dict[str, dict[str, int]] = {}
-    points: dict[str, list[tuple[float, float]]] = {}
-    units: dict[str, tuple[float, str]] = {}
-    tops: dict[str, list[_Entry]] = {"cpu_ms": [], "peak_rss_bytes": [], "allocated_bytes": []}
-    for order, test in enumerate(tests):
-        record = _record(test)
+    def __init__(self) -> None:
+        self.extensions: dict[str, dict[str, int]] = {}
+        self.points: dict[str, list[tuple[float, float]]] = {}
+        self.units: dict[str, tuple[float, str]] = {}
+        self.tops: dict[str, list[_Entry]] = {
+            "cpu_ms": [], "peak_rss_bytes": [], "allocated_bytes": [],
+        }  # fmt: skip
+
+    def add(self, order: int, record: TestRecord, figures: RecordFigures) -> None:
         metrics = record.component(Kind.METRICS)
         if metrics is None:
-            continue
-        entry = extensions.setdefault(record.extension_id, {"tests": 0, "points": 0, "dropped": 0})
+            return
+        entry = self.extensions.setdefault(
+            record.extension_id, {"tests": 0, "points": 0, "dropped": 0}
+        )
         entry["tests"] += 1
         entry["points"] += len(metrics.records)
         entry["dropped"] += metrics.dropped
+        points, units = self.points, self.units
         for point in metrics.records:
             name, value, ts = point.get("name"), _number(point.get("value")), point.get("ts")
             if name is None or value is None:
@@ -95,26 +123,43 @@ def metrics_section(tests: Iterable[Mapping[str, Any] | TestRecord]) -> dict[str
             seen = units.get(str(name))
             if seen is None or when >= seen[0]:
                 units[str(name)] = (when, str(point.get("unit") or ""))
-        figures = RecordFigures(record)
-        for key, figure in (("cpu_ms", "cpu_ms"), ("peak_rss_bytes", "peak_rss_mb"),
-                            ("allocated_bytes", "allocated_mb")):  # fmt: skip
+        for key, figure in _TOP_FIGURES:
             measured = figures.measure(figure)
             if measured.missing is None and measured.base is not None:
                 value = measured.base if key == "cpu_ms" else round(measured.base)
-                _keep(tops[key], TOP, value, order, (record.nodeid, value))
-    names = {}
-    for name in sorted(points):
-        stats = metric_stats(name, units[name][1], points[name])
-        stats["sum"] = sum(value for _, value in points[name])
-        names[name] = stats
-    return {
-        "extensions": extensions,
-        "metrics": names,
-        **{
-            f"top_{key}": [{"nodeid": nodeid, key: value} for nodeid, value in _largest(heap)]
-            for key, heap in tops.items()
-        },
-    }
+                _keep(self.tops[key], TOP, value, order, (record.nodeid, value))
+
+    def section(self) -> dict[str, Any]:
+        names = {}
+        for name in sorted(self.points):
+            stats = metric_stats(name, self.units[name][1], self.points[name])
+            stats["sum"] = sum(value for _, value in self.points[name])
+            names[name] = stats
+        return {
+            "extensions": self.extensions,
+            "metrics": names,
+            **{
+                f"top_{key}": [{"nodeid": nodeid, key: value} for nodeid, value in _largest(heap)]
+                for key, heap in self.tops.items()
+            },
+        }
+
+
+_TOP_FIGURES = (("cpu_ms", "cpu_ms"), ("peak_rss_bytes", "peak_rss_mb"),
+                ("allocated_bytes", "allocated_mb"))  # fmt: skip
+
+
+def metrics_section(tests: Iterable[Mapping[str, Any] | TestRecord]) -> dict[str, Any]:
+    """The ``metrics`` section: per extension and per metric name, and the tests that used
+    the most CPU, resident memory and allocated memory (the catalogue's figures, in base
+    units).
+
+    Each metric's statistics are :func:`~pytest_kari_debug.views.metric_stats` (the report's
+    table and the live dashboard show the same), plus ``sum``.
+    """
+    part = _MetricsPart()
+    _feed(tests, (part,))
+    return part.section()
 
 
 def _number(value: Any) -> float | None:
@@ -143,13 +188,21 @@ def metrics_line(section: Mapping[str, Any]) -> str | None:
 
 
 # Errors ----------------------------------------------------------------------------------
+class _AffectedPart:
+    """How many tests recorded at least one error, one test at a time."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def add(self, order: int, record: TestRecord, figures: RecordFigures) -> None:
+        self.count += bool(figures.measure("errors").value)
+
+
 def affected_tests(tests: Iterable[Mapping[str, Any] | TestRecord]) -> int:
     """How many tests recorded at least one error (the ``errors`` figure)."""
-    count = 0
-    for test in tests:
-        measured = RecordFigures(_record(test)).measure("errors")
-        count += bool(measured.value)
-    return count
+    part = _AffectedPart()
+    _feed(tests, (part,))
+    return part.count
 
 
 def errors_section(
@@ -237,39 +290,50 @@ def _profiling_overhead(overheads: list[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
+class _ProfilingPart:
+    """The ``profiling`` section, one test at a time."""
+
+    def __init__(self) -> None:
+        self.profiles: list[dict[str, Any]] = []
+        self.overheads: list[Mapping[str, Any]] = []
+        self.slowest: list[_Entry] = []
+        self.files: list[Any] = []
+
+    def add(self, order: int, record: TestRecord, figures: RecordFigures) -> None:
+        data = record.component(Kind.PROFILING)
+        if data is not None and (data.details.get("profile") or data.details.get("functions")):
+            profile = data.to_dict()
+            self.profiles.append(profile)
+            overhead = (profile.get("profile") or {}).get("overhead")
+            if overhead:
+                self.overheads.append(overhead)
+        call = figures.measure("call_ms")
+        if call.value is not None and call.missing is None:
+            entry = {"nodeid": record.nodeid, "call_ms": call.value, "outcome": record.outcome}
+            _keep(self.slowest, SLOWEST_TESTS, call.value, order, entry)
+        found = (record.extra.get("profiling") or {}) if record.extra else {}
+        if isinstance(found, Mapping) and isinstance(found.get("files"), Mapping):
+            self.files.append(dict(found["files"]))
+
+    def section(self) -> dict[str, Any] | None:
+        if not self.profiles:
+            return None
+        return {
+            "profiled_tests": len(self.profiles),
+            "slowest_tests": _largest(self.slowest),
+            "bottlenecks": bottlenecks_from_profiles(self.profiles, limit=10),
+            "overhead": _profiling_overhead(self.overheads),
+            "files": self.files,
+        }
+
+
 def profiling_section(tests: Iterable[Mapping[str, Any] | TestRecord]) -> dict[str, Any] | None:
     """The ``profiling`` section (None when no test was profiled): the slowest tests by their
     ``call_ms`` figure, the bottlenecks of every profile, the profiler's own overhead and the
     profile files."""
-    profiles: list[dict[str, Any]] = []
-    overheads: list[Mapping[str, Any]] = []
-    slowest: list[_Entry] = []
-    files: list[Any] = []
-    for order, test in enumerate(tests):
-        record = _record(test)
-        data = record.component(Kind.PROFILING)
-        if data is not None and (data.details.get("profile") or data.details.get("functions")):
-            profile = data.to_dict()
-            profiles.append(profile)
-            overhead = (profile.get("profile") or {}).get("overhead")
-            if overhead:
-                overheads.append(overhead)
-        call = RecordFigures(record).measure("call_ms")
-        if call.value is not None and call.missing is None:
-            entry = {"nodeid": record.nodeid, "call_ms": call.value, "outcome": record.outcome}
-            _keep(slowest, SLOWEST_TESTS, call.value, order, entry)
-        found = (record.extra.get("profiling") or {}) if record.extra else {}
-        if isinstance(found, Mapping) and isinstance(found.get("files"), Mapping):
-            files.append(dict(found["files"]))
-    if not profiles:
-        return None
-    return {
-        "profiled_tests": len(profiles),
-        "slowest_tests": _largest(slowest),
-        "bottlenecks": bottlenecks_from_profiles(profiles, limit=10),
-        "overhead": _profiling_overhead(overheads),
-        "files": files,
-    }
+    part = _ProfilingPart()
+    _feed(tests, (part,))
+    return part.section()
 
 
 def profiling_lines(section: Mapping[str, Any]) -> list[str]:
@@ -302,6 +366,52 @@ SLOWEST_SPANS = 10
 BOTTLENECK_SPANS = 20
 
 
+class _TracingPart:
+    """The ``tracing`` section, one test at a time (the spans are never all kept)."""
+
+    def __init__(self, slow_span_ms: float) -> None:
+        self.slow_span_ms = slow_span_ms
+        self.spans = self.roots = self.dropped = self.unsampled = 0
+        self.traces: set[Any] = set()
+        self.order = itertools.count()  # ties never compare the dicts
+        self.slowest: list[_Entry] = []
+        self.bottlenecks: list[_Entry] = []
+
+    def add(self, order: int, record: TestRecord, figures: RecordFigures) -> None:
+        data = record.component(Kind.TRACING)
+        if data is None:
+            return
+        self.spans += int(figures.measure("spans").value or 0)
+        self.dropped += data.dropped
+        self.unsampled += data.details.get("sampled") is False
+        by_trace: dict[Any, list[dict[str, Any]]] = {}
+        for span in data.records:
+            self.roots += bool((span.get("tags") or {}).get(ROOT_TAG))
+            by_trace.setdefault(span.get("trace_id"), []).append(dict(span))
+            duration = float(span.get("duration_ms") or 0)
+            _keep(self.slowest, SLOWEST_SPANS, duration, next(self.order), span)
+        self.traces.update(by_trace)
+        for trace_spans in by_trace.values():
+            for found in analyze_spans(trace_spans, self.slow_span_ms)["bottlenecks"]:
+                order_ = next(self.order)
+                _keep(self.bottlenecks, BOTTLENECK_SPANS, found["duration_ms"], order_, found)
+
+    def section(self) -> dict[str, Any]:
+        return {
+            "spans": self.spans,
+            "root_spans": self.roots,
+            "traces": len(self.traces),
+            "dropped_spans": self.dropped,
+            "unsampled_tests": self.unsampled,
+            "slow_span_ms": self.slow_span_ms,
+            "slowest": [
+                {k: s.get(k) for k in ("trace_id", "span_id", "name", "duration_ms")}
+                for s in _largest(self.slowest)
+            ],
+            "bottlenecks": _largest(self.bottlenecks),
+        }
+
+
 def tracing_section(
     tests: Iterable[Mapping[str, Any] | TestRecord], slow_span_ms: float
 ) -> dict[str, Any]:
@@ -309,42 +419,9 @@ def tracing_section(
     the tests' own spans (the ``spans`` figure: kept and dropped, root spans aside), the
     tests' root spans, traces,
     drops, unsampled tests, the slowest spans and the bottlenecks of each test's traces."""
-    spans = roots = dropped = unsampled = 0
-    traces: set[Any] = set()
-    order = itertools.count()  # ties never compare the dicts
-    slowest: list[_Entry] = []
-    bottlenecks: list[_Entry] = []
-    for test in tests:
-        record = _record(test)
-        data = record.component(Kind.TRACING)
-        if data is None:
-            continue
-        spans += int(RecordFigures(record).measure("spans").value or 0)
-        dropped += data.dropped
-        unsampled += data.details.get("sampled") is False
-        by_trace: dict[Any, list[dict[str, Any]]] = {}
-        for span in data.records:
-            roots += bool((span.get("tags") or {}).get(ROOT_TAG))
-            by_trace.setdefault(span.get("trace_id"), []).append(dict(span))
-            duration = float(span.get("duration_ms") or 0)
-            _keep(slowest, SLOWEST_SPANS, duration, next(order), span)
-        traces.update(by_trace)
-        for trace_spans in by_trace.values():
-            for found in analyze_spans(trace_spans, slow_span_ms)["bottlenecks"]:
-                _keep(bottlenecks, BOTTLENECK_SPANS, found["duration_ms"], next(order), found)
-    return {
-        "spans": spans,
-        "root_spans": roots,
-        "traces": len(traces),
-        "dropped_spans": dropped,
-        "unsampled_tests": unsampled,
-        "slow_span_ms": slow_span_ms,
-        "slowest": [
-            {k: s.get(k) for k in ("trace_id", "span_id", "name", "duration_ms")}
-            for s in _largest(slowest)
-        ],
-        "bottlenecks": _largest(bottlenecks),
-    }
+    part = _TracingPart(slow_span_ms)
+    _feed(tests, (part,))
+    return part.section()
 
 
 def tracing_line(section: Mapping[str, Any]) -> str:
