@@ -86,6 +86,7 @@ _RECORD = {
     Kind.ALERTING: "alert",
     Kind.PROFILING: "profile",
 }
+_KINDS = {kind.value: kind for kind in Kind}
 _SPELLINGS = {
     spelling: kind for kind in Kind for spelling in (kind.value, _RECORD[kind], _RECORD[kind] + "s")
 }
@@ -181,13 +182,22 @@ class Unit(enum.Enum):
 
 # Records -------------------------------------------------------------------------------------
 def _number(value: Any) -> float | None:
+    kind = type(value)
+    if kind is float:  # the common cases first: records are read by the thousand
+        return value if math.isfinite(value) else None
+    if kind is int:
+        return float(value)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     return float(value) if math.isfinite(value) else None
 
 
+def _is_mapping(value: Any) -> bool:
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _frozen(value: Any) -> Mapping[str, Any]:
-    return MappingProxyType(dict(value)) if isinstance(value, Mapping) else MappingProxyType({})
+    return MappingProxyType(dict(value)) if _is_mapping(value) else MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,16 +219,17 @@ class ComponentData:
     def from_dict(cls, kind: Kind, data: Mapping[str, Any]) -> ComponentData:
         """Read one ``collected_data`` entry."""
         records = data.get("records")
-        dropped = _number(data.get("dropped")) or 0.0
+        dropped = int(_number(data.get("dropped")) or 0.0)
+        details = dict(data)
+        details.pop("records", None)
+        details.pop("dropped", None)
         return cls(
             kind=kind,
-            records=tuple(r for r in records if isinstance(r, Mapping))
-            if isinstance(records, (list, tuple))
+            records=tuple(r for r in records if _is_mapping(r))
+            if records and isinstance(records, (list, tuple))
             else (),
-            dropped=max(0, int(dropped)),
-            details=MappingProxyType(
-                {k: v for k, v in data.items() if k not in ("records", "dropped")}
-            ),
+            dropped=dropped if dropped > 0 else 0,
+            details=MappingProxyType(details),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -280,31 +291,30 @@ class TestRecord:
     def from_dict(cls, data: Mapping[str, Any]) -> TestRecord:
         """Read a test record of any version (older ones are migrated, see the module)."""
         version = int(_number(data.get("record_version")) or 1)
-        phases = {
-            name: value
-            for name, value in (
-                (p, _number((data.get("phases") or {}).get(p)))
-                for p in PHASES
-                if isinstance(data.get("phases"), Mapping)
-            )
-            if value is not None
-        }
+        phases: dict[str, float] = {}
+        raw_phases = data.get("phases")
+        if _is_mapping(raw_phases):
+            for phase in PHASES:
+                value = _number(raw_phases.get(phase))
+                if value is not None:
+                    phases[phase] = value
         collected: dict[Kind, ComponentData] = {}
         other: dict[str, Any] = {}
         raw = data.get("collected_data")
-        for key, value in raw.items() if isinstance(raw, Mapping) else ():
-            try:
-                kind = Kind(key)
-            except ValueError:
-                other[key] = value
-                continue
-            if isinstance(value, Mapping):
+        for key, value in raw.items() if _is_mapping(raw) else ():
+            kind = _KINDS.get(key) if type(key) is str else None
+            if kind is None:
+                try:
+                    kind = Kind(key)
+                except ValueError:
+                    other[key] = value
+                    continue
+            if _is_mapping(value):
                 collected[kind] = ComponentData.from_dict(kind, value)
         duration = _number(data.get("duration_ms"))
         if version < 2 or duration is None:
             # Version 1 summed every phase; the figure is setup + call.
             duration = round(phases.get("setup", 0.0) + phases.get("call", 0.0), 3)
-        known = {*_TEST_KEYS, "record_version"}
         return cls(
             nodeid=str(data.get("nodeid", "")),
             extension_id=str(data.get("extension_id") or "unknown"),
@@ -319,17 +329,19 @@ class TestRecord:
             session_id=_text(data.get("session_id")),
             worker=_text(data.get("worker")),
             longrepr=_text(data.get("longrepr")),
-            failure=_frozen(data["failure"]) if isinstance(data.get("failure"), Mapping) else None,
+            failure=_frozen(data["failure"]) if _is_mapping(data.get("failure")) else None,
             captured=tuple(
-                MappingProxyType(dict(c))
-                for c in data.get("captured") or ()
-                if isinstance(c, Mapping)
+                MappingProxyType(dict(c)) for c in data.get("captured") or () if _is_mapping(c)
             ),
             crashed=bool(data.get("crashed", False)),
             collected=MappingProxyType(collected),
             other_data=MappingProxyType(other),
             extra=_frozen(data.get("extra")),
-            unknown=MappingProxyType({k: v for k, v in data.items() if k not in known}),
+            unknown=MappingProxyType(
+                {}
+                if data.keys() <= _KNOWN_KEYS
+                else {k: v for k, v in data.items() if k not in _KNOWN_KEYS}
+            ),
             version=version,
         )
 
@@ -372,6 +384,7 @@ _TEST_KEYS = (
     "kari_overhead_ms", "started_at", "finished_at", "session_id", "worker", "longrepr",
     "failure", "captured", "crashed", "collected_data", "extra",
 )  # fmt: skip
+_KNOWN_KEYS = frozenset((*_TEST_KEYS, "record_version"))
 
 
 def _text(value: Any) -> str | None:
