@@ -102,12 +102,12 @@ class ManagerStatus(_Sourced):
 
 
 class LogRecordOut(_Open):
-    ts: float
-    level: str
+    ts: float = Field(description="When it was logged (epoch seconds)")
+    level: str = Field(description="DEBUG, INFO, WARNING, ERROR or CRITICAL")
     message: str
-    name: str | None = None
+    name: str | None = Field(default=None, description="The logger's name")
     extension_id: str | None = None
-    session_id: str | None = None
+    session_id: str | None = Field(default=None, description="The debug session it was logged in")
 
 
 class LogsOut(_Sourced):
@@ -150,18 +150,20 @@ class ErrorsOut(_Sourced):
 class AlertOut(_Open):
     """One alert per rule and test across runs: its newest occurrence, counted."""
 
-    alert_id: str
-    severity: str
-    status: str
-    ts: float | None = None
+    alert_id: str = Field(description="The newest occurrence's id")
+    severity: str = Field(description="low, medium, high or critical")
+    status: str = Field(description="active, resolved or inhibited")
+    ts: float | None = Field(default=None, description="When the newest occurrence fired")
     title: str | None = None
     message: str | None = None
-    group: str | None = None
-    occurrences: int | None = None
-    first_seen: float | None = None
-    last_seen: float | None = None
-    alert_ids: list[str] | None = None
-    runs: list[int] | None = None
+    group: str | None = Field(
+        default=None, description="The group's id (extension, rule and test): resolve takes it"
+    )
+    occurrences: int | None = Field(default=None, description="Times fired, over every run")
+    first_seen: float | None = Field(default=None, description="The first occurrence's time")
+    last_seen: float | None = Field(default=None, description="The newest occurrence's time")
+    alert_ids: list[str] | None = Field(default=None, description="Its occurrences, newest first")
+    runs: list[int] | None = Field(default=None, description="The stored runs it fired in")
 
 
 class AlertsOut(_Open):
