@@ -169,9 +169,7 @@ class NotificationChannel:
             msg = f"channel_id must be a non-empty string, got {channel_id!r}"
             raise ConfigurationError(msg)
         _positive("timeout", timeout)
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            msg = f"retries must be an integer >= 0, got {retries!r}"
-            raise ConfigurationError(msg)
+        _whole("retries", retries, 0)
         if isinstance(backoff, bool) or not isinstance(backoff, (int, float)) or backoff < 0:
             msg = f"backoff must be a number of seconds >= 0, got {backoff!r}"
             raise ConfigurationError(msg)
@@ -257,6 +255,21 @@ def _positive(name: str, value: Any) -> None:
         raise ConfigurationError(msg)
 
 
+def _whole(what: str, value: Any, least: int, most: int | None = None) -> int:
+    """*value* when it is a whole number from *least* (to *most*); else a ConfigurationError
+    naming *what*, the value and the range accepted."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < least
+        or (most is not None and value > most)
+    ):
+        accepted = f">= {least}" if most is None else f"from {least} to {most}"
+        msg = f"{what} must be a whole number {accepted}, got {value!r}"
+        raise ConfigurationError(msg)
+    return value
+
+
 def _alert(notification: Mapping[str, Any]) -> Mapping[str, Any]:
     alert = notification.get("alert")
     return alert if isinstance(alert, Mapping) else {}
@@ -294,16 +307,10 @@ class LogNotificationChannel(NotificationChannel):
     ) -> None:
         options.setdefault("retries", 0)
         super().__init__(channel_id, name, **options)
-        if isinstance(max_line_chars, bool) or not isinstance(max_line_chars, int):
-            msg = f"max_line_chars must be a whole number >= 80, got {max_line_chars!r}"
-            raise ConfigurationError(msg)
-        if max_line_chars < 80:
-            msg = f"max_line_chars must be a whole number >= 80, got {max_line_chars!r}"
-            raise ConfigurationError(msg)
         #: Longest line written per alert; the rest is cut with a visible marker.
-        self.max_line_chars = max_line_chars
+        self.max_line_chars = _whole("max_line_chars", max_line_chars, 80)
         self.logger = logger or logging.getLogger(ALERT_LOGGER)
-        self.lines: deque[str] = deque(maxlen=max_lines)
+        self.lines: deque[str] = deque(maxlen=_whole("max_lines", max_lines, 0))
 
     def send(self, notification: Mapping[str, Any]) -> None:
         line = truncate_text(summary_line(notification), self.max_line_chars)
@@ -360,18 +367,10 @@ class WebhookNotificationChannel(NotificationChannel):
             backoff=backoff,
             max_retry_after=max_retry_after,
         )
-        if (
-            isinstance(max_payload_bytes, bool)
-            or not isinstance(max_payload_bytes, int)
-            or max_payload_bytes < 1024
-        ):
-            msg = (
-                f"max_payload_bytes of channel {channel_id!r} must be a whole number"
-                f" >= 1024, got {max_payload_bytes!r}"
-            )
-            raise ConfigurationError(msg)
         #: Largest request body; longer alert texts are cut to fit (see :attr:`truncated`).
-        self.max_payload_bytes = max_payload_bytes
+        self.max_payload_bytes = _whole(
+            f"max_payload_bytes of channel {channel_id!r}", max_payload_bytes, 1024
+        )
         #: How many payloads had to be cut to fit.
         self.truncated = 0
         url = Secret(webhook_url)
@@ -509,6 +508,20 @@ class WebhookNotificationChannel(NotificationChannel):
             raise DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True) from None
 
 
+def _addresses(channel_id: str, sender: str, to_addresses: Iterable[str]) -> list[str]:
+    """The recipients of an e-mail channel: one or more addresses, each plain (no line
+    break, list separator or angle bracket that could add a header or a recipient)."""
+    recipients = [to_addresses] if isinstance(to_addresses, str) else list(to_addresses)
+    if not recipients or not all(isinstance(a, str) and "@" in a for a in recipients):
+        msg = f"to_addresses of channel {channel_id!r} must be addresses, got {recipients!r}"
+        raise ConfigurationError(msg)
+    for address in [sender, *recipients]:
+        if any(c in address for c in "\r\n,;<>"):
+            msg = f"e-mail address {address!r} of channel {channel_id!r} is not a plain address"
+            raise ConfigurationError(msg)
+    return recipients
+
+
 class EmailNotificationChannel(NotificationChannel):
     """Sends each notification as an e-mail with a plain-text and an HTML body over SMTP.
 
@@ -549,23 +562,9 @@ class EmailNotificationChannel(NotificationChannel):
             retries=retries,
             backoff=backoff,
         )
-        recipients = [to_addresses] if isinstance(to_addresses, str) else list(to_addresses)
-        if not recipients or not all(isinstance(a, str) and "@" in a for a in recipients):
-            msg = f"to_addresses of channel {channel_id!r} must be addresses, got {recipients!r}"
-            raise ConfigurationError(msg)
-        for address in [from_address, *recipients]:
-            if any(c in address for c in "\r\n,;<>"):
-                msg = f"e-mail address {address!r} of channel {channel_id!r} is not a plain address"
-                raise ConfigurationError(msg)
+        recipients = _addresses(channel_id, from_address, to_addresses)
         if not isinstance(smtp_host, str) or not smtp_host:
             msg = f"smtp_host of channel {channel_id!r} must be a host name, got {smtp_host!r}"
-            raise ConfigurationError(msg)
-        if (
-            isinstance(smtp_port, bool)
-            or not isinstance(smtp_port, int)
-            or not 0 < smtp_port < 65536
-        ):
-            msg = f"smtp_port of channel {channel_id!r} must be a port number, got {smtp_port!r}"
             raise ConfigurationError(msg)
         if use_starttls and use_ssl:
             msg = f"channel {channel_id!r}: use_starttls and use_ssl exclude each other"
@@ -574,7 +573,7 @@ class EmailNotificationChannel(NotificationChannel):
             msg = f"channel {channel_id!r}: give both username and password, or neither"
             raise ConfigurationError(msg)
         self.smtp_host = smtp_host
-        self.smtp_port = smtp_port
+        self.smtp_port = _whole(f"smtp_port of channel {channel_id!r}", smtp_port, 1, 65535)
         self.from_address = from_address
         self.to_addresses = recipients
         self.username = username

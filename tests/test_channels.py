@@ -236,6 +236,29 @@ def test_email_rejects_bad_settings() -> None:
         EmailNotificationChannel("m", "M", "h", 25, "a@b", ["x@y"], username="u")
     with pytest.raises(ConfigurationError, match="exclude"):
         EmailNotificationChannel("m", "M", "h", 25, "a@b", ["x@y"], use_starttls=True, use_ssl=True)
+    for port in (0, 65536, True, "25"):
+        with pytest.raises(ConfigurationError, match=f"smtp_port .* from 1 to 65535, got {port!r}"):
+            EmailNotificationChannel("m", "M", "h", port, "a@b", ["x@y"])  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="plain address"):
+        EmailNotificationChannel("m", "M", "h", 25, "Eve <a@b>", ["x@y"])
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"retries": -1}, "retries must be a whole number >= 0, got -1"),
+        ({"retries": 1.5}, "retries must be a whole number >= 0, got 1.5"),
+        ({"max_line_chars": 79}, "max_line_chars must be a whole number >= 80, got 79"),
+        ({"max_line_chars": "500"}, "max_line_chars must be a whole number >= 80, got '500'"),
+        ({"max_lines": -1}, "max_lines must be a whole number >= 0, got -1"),
+        ({"max_lines": None}, "max_lines must be a whole number >= 0, got None"),
+    ],
+)
+def test_log_channel_rejects_bad_numbers_naming_them(options: dict, expected: str) -> None:
+    """Bad whole-number options are refused at construction, naming option, value and range."""
+    with pytest.raises(ConfigurationError) as caught:
+        LogNotificationChannel(**options)
+    assert str(caught.value) == expected
 
 
 def test_log_channel_logs_at_the_severity_level(caplog: pytest.LogCaptureFixture) -> None:
