@@ -53,33 +53,49 @@ def test_a_full_log_cap_keeps_the_first_and_newest_with_a_marker_everywhere(
     assert names[-1] == "app"
 
 
+#: The thread's writes are counted, and the tests wait for the ones they need (never a
+#: sleep that a loaded machine may not fill): test_a ends after its first record, test_b after
+#: 25 more, test_c once the thread has stopped.
 STRAY = """
 import logging, threading, time
 
 log = logging.getLogger("worker")
+WAIT_S = 60
+STOP = threading.Event()
+FIRST = threading.Event()
+ENOUGH = threading.Event()
+logged = 0
+wanted = None
 
 
-def _chatter(stop):
-    while not stop.is_set():
+def _chatter():
+    global logged
+    while not STOP.is_set():
         log.warning("still here")
+        logged += 1
+        FIRST.set()
+        if wanted is not None and logged >= wanted:
+            ENOUGH.set()
         time.sleep(0.005)
 
 
-STOP = threading.Event()
-
-
 def test_a():
-    threading.Thread(target=_chatter, args=(STOP,), daemon=True, name="chatter").start()
-    time.sleep(0.05)
+    threading.Thread(target=_chatter, daemon=True, name="chatter").start()
+    assert FIRST.wait(WAIT_S)
 
 
 def test_b():
-    time.sleep(0.3)
+    global wanted
+    wanted = logged + 25
+    assert ENOUGH.wait(WAIT_S)
     log.warning("test_b's own record")
 
 
 def test_c():
     STOP.set()
+    [chatter] = [t for t in threading.enumerate() if t.name == "chatter"]
+    chatter.join(WAIT_S)
+    assert not chatter.is_alive()
 """
 
 
@@ -99,7 +115,7 @@ def test_a_thread_outliving_its_test_never_writes_into_the_next(
     assert set(logs["test_a"]) == {"still here"}  # while test_a ran, the thread was its
     assert logs["test_b"] == ["test_b's own record"]
     section = document["sections"]["unowned"]
-    assert section["records"] >= 20  # test_b slept 0.3 s while the thread logged every 5 ms
+    assert section["records"] >= 24  # test_b waited for 25 of the thread's records
     assert section["threads"] == {"chatter": "test_stray.py::test_a"}
     assert {r["started_in"] for r in section["logs"]} == {"test_stray.py::test_a"}
     assert section["kept"] + section["dropped"] == section["records"]
