@@ -15,6 +15,7 @@ from click.testing import CliRunner, Result
 from pytest_kari_debug.cli import cli, exports, main
 from pytest_kari_debug.cli.figures import figures_of
 from pytest_kari_debug.exporters.json_export import SCHEMA_PATH
+from pytest_kari_debug.sources import StoreSource
 from pytest_kari_debug.storage import Store
 
 DEMO = """
@@ -328,8 +329,8 @@ def test_prometheus_export_holds_tests_and_records(store: Path) -> None:
 
     opened = Store(store, create=False)
     try:
-        data = exports.collect(opened, "my-ext", None, documents="newest")
-        text = exports.render_prometheus(data, "my-ext", store=opened)
+        bundle = exports.gather(StoreSource(opened, "my-ext"), "prometheus")
+        text = exports.render(bundle, "prometheus")
     finally:
         opened.close()
     families = {f.name: f for f in text_string_to_metric_families(text)}
@@ -344,7 +345,7 @@ def test_prometheus_export_holds_tests_and_records(store: Path) -> None:
     peaks = {s.labels["test"]: s.value for s in families["kari_test_peak_rss_bytes"].samples}
     recorded = {
         t["nodeid"]: t["collected_data"]["metrics"]["resources"]["peak_rss_bytes"]
-        for t in data["runs"][0]["tests"]
+        for t in bundle.tests
     }
     assert peaks == recorded
     assert any(value % 1000 for value in peaks.values())

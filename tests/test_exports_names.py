@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -12,8 +14,9 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families
 
 from pytest_kari_debug.cli import cli
+from pytest_kari_debug.config import DebugConfiguration
 from pytest_kari_debug.exceptions import ExportError
-from pytest_kari_debug.exporters.bundle import session_tests
+from pytest_kari_debug.exporters.bundle import RECORD_COLUMNS, session_tests
 from pytest_kari_debug.exporters.formats import EXPORTERS, exporter_for
 from pytest_kari_debug.manager import ExtensionDebugManager
 from pytest_kari_debug.storage import Store
@@ -140,3 +143,90 @@ def test_exporter_for_names_every_format_and_refuses_others() -> None:
         exporter_for("yaml")
     with pytest.raises(ExportError, match="traces cannot be exported as 'csv'"):
         exporter_for("csv").render(bundle, "traces")
+
+
+def _rows(text: str) -> tuple[list[str], list[dict[str, str]]]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    rows = list(reader)
+    return list(reader.fieldnames or ()), rows
+
+
+def test_every_csv_of_records_has_one_layout(tmp_path: Path) -> None:
+    """A live manager's ``all`` CSV and the store's `kari-debug export --format csv` have one
+    layout (RECORD_COLUMNS); a record reads the same in both, its test and extension named."""
+    manager = _live_manager()
+    live_columns, live = _rows(manager.export("all", "csv"))
+    store_path = _stored_run(manager, tmp_path)
+    with contextlib.closing(Store(store_path)) as store:
+        run_id = store.run_summaries(limit=1)[0]["id"]
+        sample = {"ts": 3.0, "level": "INFO", "message": "a sample", "name": "sampler"}
+        store.write_records("log", "names-ext", [sample], run_id=run_id)
+    result = CliRunner().invoke(
+        cli, ["--store", str(store_path), "-e", "names-ext", "export", "--format", "csv"]
+    )
+    assert result.exit_code == 0, result.output
+    stored_columns, stored = _rows(result.stdout)
+    assert live_columns == stored_columns == list(RECORD_COLUMNS)
+    assert {row["kind"] for row in live} >= {"log", "metric", "error", "alert"}
+    assert {row["kind"] for row in stored} >= {"log", "metric", "error", "alert"}
+    for rows in (live, stored):
+        [error] = [
+            row for row in rows if row["kind"] == "error" and row["message"] == "bad input 1"
+        ]
+        assert (error["name"], error["extension_id"]) == ("ValueError", "names-ext")
+        [alert] = [row for row in rows if row["kind"] == "alert"][:1]
+        assert (alert["level"], alert["value"], alert["message"]) == (
+            "high",
+            "120.0",
+            "latency above 100 ms",
+        )
+        assert json.loads(error["data"])["error_message"] == "bad input 1"
+    [error] = [row for row in stored if row["kind"] == "error" and row["message"] == "bad input 1"]
+    assert error["test"] == "t.py::test_b"
+    assert error["record_id"].isdigit()
+    assert error["run_id"].isdigit()
+    assert error["time"].endswith("+00:00")
+    assert "record_id" not in json.loads(error["data"])
+    [sample] = [row for row in stored if row["message"] == "a sample"]
+    assert (sample["test"], sample["name"], sample["level"]) == ("", "sampler", "INFO")
+
+
+def test_a_store_export_of_several_extensions_is_one_exposition(tmp_path: Path) -> None:
+    """Without --extension-id, the store's Prometheus export holds each extension's families
+    in one valid exposition, and its traces one service per extension."""
+    traced = DebugConfiguration(tracing_enabled=True)
+    first = ExtensionDebugManager("names-ext", "Names", traced)
+    second = ExtensionDebugManager("other-ext", "Other", traced)
+    with first.debug_session(name="t.py::test_a"):
+        first.get_error_tracker().record_error("ValueError", "bad input")
+    with second.debug_session(name="o.py::test_o"):
+        second.get_logger().warning("other")
+        with second.get_tracer().start_span("other_work"):
+            second.get_error_tracker().record_error("KeyError", "missing")
+    with first.debug_session(name="t.py::test_c"), first.get_tracer().start_span("work"):
+        pass
+    store_path = tmp_path / "kari.db"
+    with contextlib.closing(Store(store_path)) as store:
+        run_id = store.begin_run({"uuid": "two-run", "started_at": 1.0})
+        store.write_tests(run_id, session_tests([*first.sessions, *second.sessions]))
+        store.finish_run(run_id, finished_at=2.0, exit_status=0, data={})
+
+    def export(*args: str) -> str:
+        result = CliRunner().invoke(cli, ["--store", str(store_path), "export", *args])
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    families = {f.name: f for f in text_string_to_metric_families(export("--format", "prometheus"))}
+    extensions = {s.labels["extension"] for s in families["kari_records"].samples}
+    assert extensions == {"names-ext", "other-ext"}
+    errors = {s.labels["extension"]: s.labels["error_type"] for s in families["kari_errors"].samples
+              if s.labels["extension"] == "other-ext"}  # fmt: skip
+    assert errors == {"other-ext": "KeyError"}
+    document = json.loads(export("--format", "jaeger"))
+    services = {
+        process["serviceName"]: {s["operationName"] for s in trace["spans"]}
+        for trace in document["data"]
+        for process in trace["processes"].values()
+    }
+    assert services["other-ext"] >= {"other_work"}
+    assert services["names-ext"] >= {"work"}

@@ -193,6 +193,12 @@ class Env:
             self._store = Store(self.store_path, create=create)
         return self._store
 
+    def source(self, extension_id: str | None = None) -> StoreSource | None:
+        """What the store recorded for *extension_id* (``None``: every extension), or
+        ``None`` when there is no store yet."""
+        store = self.open_store()
+        return None if store is None else StoreSource(store, extension_id)
+
     def close(self) -> None:
         if self._store is not None:
             self._store.close()
@@ -210,11 +216,12 @@ class Env:
         if store is None:
             self.no_store_hint()
             return None
+        everything = StoreSource(store)
         extension = self.extension_id
-        if extension is not None and store.has_extension(extension):
+        if extension is not None and everything.has_extension(extension):
             known = [extension]
         else:
-            known = store.extensions()
+            known = everything.extensions()
         if extension is None and len(known) == 1:
             extension = known[0]
         if extension is not None and extension not in known:
@@ -230,7 +237,7 @@ class Env:
         run = None
         text = self.run or ("last" if need_run else None)
         if text is not None:
-            run = resolve_run(store, text, extension)
+            run = StoreSource(store, extension).find_run(text)
             if run is None:
                 if self.run is None:
                     self.hint(
@@ -241,22 +248,6 @@ class Env:
                 msg = f"run {text!r} not found; see `{PROG} runs list` (or use --run last)"
                 raise CliError(msg)
         return Scope(store, extension, run["id"] if run else None, run)
-
-
-def resolve_run(store: Store, text: str, extension_id: str | None) -> dict[str, Any] | None:
-    """The run named *text*: an id, a uuid, ``last`` or ``last~N`` (N runs before the last)."""
-    text = str(text).strip()
-    if text == "last" or text.startswith("last~"):
-        back = 0
-        if text != "last":
-            try:
-                back = int(text[5:])
-            except ValueError:
-                msg = f"run {text!r}: write last~N with a whole number N, e.g. last~1"
-                raise CliError(msg) from None
-        runs = store.run_summaries(extension_id=extension_id, limit=back + 1)
-        return runs[back] if len(runs) > back else None
-    return store.get_run(int(text) if text.isdigit() else text)
 
 
 def require_extension(env: Env, what: str) -> str:

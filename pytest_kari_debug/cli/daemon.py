@@ -434,6 +434,11 @@ class _Server:
         self.socket.close()
 
 
+def create_store(location: StoreLocation) -> None:
+    """Create the store a manager will write (a clear error here if it cannot be)."""
+    Store(location).close()
+
+
 def run_manager(
     store_path: StoreLocation,
     extension_id: str,

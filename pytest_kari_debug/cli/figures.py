@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..figures import MIB, figure_spec, values
+from ..model import TestRecord
 
 __all__ = ["DISPLAY_FIGURES", "MIB", "UNITS", "figures_of"]
 
@@ -27,7 +28,7 @@ DISPLAY_FIGURES = (
 UNITS: dict[str, str] = {name: figure_spec(name).unit for name in DISPLAY_FIGURES}
 
 
-def figures_of(record: Mapping[str, Any]) -> dict[str, float]:
+def figures_of(record: TestRecord | Mapping[str, Any]) -> dict[str, float]:
     """The shown figures of one test record, only those it measured.
 
     Each is the catalogue's value (:func:`pytest_kari_debug.figures.measure`): the value an

@@ -24,11 +24,12 @@ from ..gates import (
     parse_gates,
     slowdown_of,
 )
+from ..model import TestRecord
 from ..optionspec import FAIL_REGRESSION, MIN_CHANGE_MS
-from ..storage import Store
+from ..sources import StoreSource
 from ..summaries import comparison_markdown
 from . import exports
-from .app import CliError, Env, cli, pass_env, resolve_run, spec_option
+from .app import CliError, Env, cli, pass_env, spec_option
 from .figures import figures_of
 from .records import short_test
 from .render import ago, ms, number, paint, pairs, run_json, run_text, table
@@ -50,10 +51,10 @@ def runs_list(env: Env, limit: int) -> int:
       kari-debug runs list
       kari-debug --extension-id my-ext --format json runs list --limit 5
     """
-    store = env.open_store()
-    if store is None:
+    source = env.source(env.extension_id)
+    if source is None:
         return env.no_store_hint()
-    found = store.run_summaries(extension_id=env.extension_id, limit=limit)
+    found = source.runs(limit=limit)
     if env.json:
         env.emit([run_json(run) for run in found])
         return 0
@@ -85,13 +86,12 @@ def runs_list(env: Env, limit: int) -> int:
     return 0
 
 
-def _test_row(test: dict[str, Any]) -> dict[str, Any]:
-    figures = figures_of(test)
+def _test_row(test: TestRecord) -> dict[str, Any]:
     return {
-        "nodeid": test.get("nodeid"),
-        "extension_id": test.get("extension_id"),
-        "outcome": test.get("outcome"),
-        "figures": figures,
+        "nodeid": test.nodeid,
+        "extension_id": test.extension_id,
+        "outcome": test.outcome,
+        "figures": figures_of(test),
     }
 
 
@@ -106,18 +106,17 @@ def runs_show(env: Env, run: str) -> int:
       kari-debug runs show last
       kari-debug --extension-id my-ext runs show 12
     """
-    store = env.open_store()
-    if store is None:
+    source = env.source(env.extension_id)
+    if source is None:
         return env.no_store_hint()
-    found = resolve_run(store, run, env.extension_id)
+    found = source.find_run(run)
     if found is None:
         if run == "last":
             return env.hint("no test run recorded yet; record one with `pytest --kari-debug`")
         msg = f"run {run!r} not found; see `kari-debug runs list`"
         raise CliError(msg)
-    summary = store.run_summaries(extension_id=None, limit=1_000_000)
-    meta = next((r for r in summary if r["id"] == found["id"]), found)
-    tests = [_test_row(t) for t in store.tests(found["id"], extension_id=env.extension_id)]
+    meta = source.run_summary(found["id"]) or found
+    tests = [_test_row(t) for t in source.run_records(found["id"])]
     if env.json:
         env.emit(
             {
@@ -220,20 +219,19 @@ _KINDS = (
 )
 
 
-def load_baseline(
-    store: Store | None, text: str, extension_id: str | None
-) -> tuple[dict[str, Any], str]:
+def load_baseline(source: StoreSource | None, text: str) -> tuple[dict[str, Any], str]:
     """The baseline document BASE names, and a label for it.
 
     BASE is a JSON file (a baseline file, a run document, or an export whose runs merge into
     one baseline), a run of the store (id, uuid, ``last``, ``last~N``) or a baseline saved in
     the store by ``--kari-save-baseline NAME``.
     """
+    extension_id = None if source is None else source.extension_id
     if _is_file(text):
         data = _read_json(text, "baseline")
         if isinstance(data, Mapping) and data.get("format") == BASELINE_FORMAT:
-            source = f"baseline file {text!r}"
-            return _checked_baseline(data, source, extension_id), f"baseline file {text}"
+            checked = _checked_baseline(data, f"baseline file {text!r}", extension_id)
+            return checked, f"baseline file {text}"
         runs = [(run, _of_extension(tests, extension_id)) for run, tests in _runs_of_document(data)]
         runs = [(run, tests) for run, tests in runs if tests]
         if not runs:
@@ -242,24 +240,24 @@ def load_baseline(
         documents = [build_baseline(text, tests, run) for run, tests in runs]
         label = text if len(runs) == 1 else f"{text} ({len(runs)} runs)"
         return merge_baselines(text, documents), label
-    if store is None:
+    if source is None:
         msg = f"baseline {text!r} is neither a JSON file nor a run: there is no store yet"
         raise CliError(msg)
-    run = resolve_run(store, text, extension_id)
+    run = source.find_run(text)
     if run is None and (text == "last" or text.startswith("last~") or text.isdigit()):
         msg = f"baseline run {text!r} not found in the store; see `kari-debug runs list`"
         raise CliError(msg)
     if run is not None:
-        tests = store.tests(run["id"], extension_id=extension_id)
+        tests = source.run_tests(run["id"])
         if not tests:
             msg = f"baseline run #{run['id']} has no tests" + (
                 f" of extension {extension_id!r}" if extension_id else ""
             )
             raise CliError(msg)
         return build_baseline(f"run #{run['id']}", tests, run), f"run #{run['id']}"
-    saved = store.load_baseline(text)
+    saved = source.baseline(text)
     if saved is None:
-        names = [b["name"] for b in store.baselines()]
+        names = source.baseline_names()
         known = f" (saved baselines: {', '.join(names[:10])})" if names else ""
         msg = (
             f"baseline {text!r} is not a run nor a baseline saved in the store{known};"
@@ -269,10 +267,9 @@ def load_baseline(
     return _checked_baseline(saved, f"baseline {text!r}", extension_id), f"baseline {text}"
 
 
-def load_head(
-    store: Store | None, text: str, extension_id: str | None
-) -> tuple[list[dict[str, Any]], str]:
+def load_head(source: StoreSource | None, text: str) -> tuple[list[dict[str, Any]], str]:
     """The test records of HEAD (a run of the store, or a run document) and a label."""
+    extension_id = None if source is None else source.extension_id
     if _is_file(text):
         data = _read_json(text, "head")
         if isinstance(data, Mapping) and data.get("format") == BASELINE_FORMAT:
@@ -287,14 +284,14 @@ def load_head(
             )
             raise CliError(msg)
         return runs[0], text
-    if store is None:
+    if source is None:
         msg = f"head {text!r} is neither a JSON file nor a run: there is no store yet"
         raise CliError(msg)
-    run = resolve_run(store, text, extension_id)
+    run = source.find_run(text)
     if run is None:
         msg = f"head run {text!r} not found in the store; see `kari-debug runs list`"
         raise CliError(msg)
-    tests = store.tests(run["id"], extension_id=extension_id)
+    tests = source.run_tests(run["id"])
     if not tests:
         msg = f"head run #{run['id']} has no tests" + (
             f" of extension {extension_id!r}" if extension_id else ""
@@ -407,13 +404,13 @@ def compare(
         gates = parse_gates(spec or DEFAULT_GATES, source="--fail")
     except ConfigurationError as exc:
         raise CliError(str(exc)) from None
-    store = env.open_store()
-    baseline, base_label = load_baseline(store, base, env.extension_id)
-    head_tests, head_label = load_head(store, head, env.extension_id)
+    source = env.source(env.extension_id)
+    baseline, base_label = load_baseline(source, base)
+    head_tests, head_label = load_head(source, head)
     references = [
         value
         for test in head_tests
-        for value in ((test.get("extra") or {}).get("gates") or {}).get("reference_ms") or []
+        for value in (TestRecord.from_dict(test).extra.get("gates") or {}).get("reference_ms") or []
     ]
     comparison = compare_runs(
         baseline["tests"],
@@ -526,24 +523,8 @@ def export(env: Env, export_format: str | None, output: str, kinds: Sequence[str
     scope = env.scope()
     if scope is None:
         return 0
-    run_ids = [scope.run_id] if scope.run_id is not None else None
-    documents, needed, standalone = exports.NEEDS[export_format]
-    if export_format == "csv" and kinds:
-        needed = tuple(kinds)
-    data = exports.collect(
-        scope.store, scope.extension_id, run_ids, documents=documents, kinds=needed,
-        standalone_only=standalone,
-    )  # fmt: skip
-    if export_format == "json":
-        text = exports.render_json(data, scope.extension_id)
-    elif export_format == "csv":
-        text = exports.render_csv_export(data, needed)
-    elif export_format == "prometheus":
-        text = exports.render_prometheus(data, scope.extension_id, store=scope.store)
-    elif export_format == "otlp":
-        text = exports.render_otlp(data, scope.extension_id)
-    else:
-        text = exports.render_jaeger(data, scope.extension_id)
+    bundle = exports.gather(scope.source, export_format, kinds if export_format == "csv" else ())
+    text = exports.render(bundle, export_format)
     if output == "-":
         click.echo(text, nl=not text.endswith("\n"))
         return 0
@@ -552,23 +533,17 @@ def export(env: Env, export_format: str | None, output: str, kinds: Sequence[str
     except OSError as exc:
         msg = f"cannot write --output {output!r}: {exc.strerror or exc}"
         raise CliError(msg, code=1) from None
-    records = sum(len(rows) for rows in data["records"].values()) + sum(
-        len(part.get("records") or [])
-        for document in data["runs"]
-        for test in document["tests"]
-        for part in (test.get("collected_data") or {}).values()
-        if isinstance(part, dict)
-    )
+    records = exports.record_count(bundle)
     if env.json:
         env.emit(
             {
                 "output": str(path),
                 "format": export_format,
-                "runs": len(data["runs"]),
+                "runs": len(bundle.runs),
                 "records": records,
                 "bytes": len(text.encode()),
             }
         )
     else:
-        env.echo(f"wrote {path} ({export_format}, {len(data['runs'])} run(s), {records} record(s))")
+        env.echo(f"wrote {path} ({export_format}, {len(bundle.runs)} run(s), {records} record(s))")
     return 0

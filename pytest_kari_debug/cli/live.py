@@ -11,7 +11,8 @@ import click
 
 from ..config import DebugConfiguration
 from ..manager import STATUS_ORDER
-from ..storage import SCHEMA_VERSION, Store
+from ..sources import StoreSource
+from ..sources.store import run_check, store_check
 from . import daemon
 from .app import CliError, Env, cli, pass_env, require_extension
 from .render import ago, paint, pairs, run_json, run_text, size
@@ -84,7 +85,7 @@ def start(
     files_path = env.files_path.resolve()
     if isinstance(location, Path):
         location = files_path
-    Store(location).close()  # create it (or fail here, with a clear message)
+    daemon.create_store(location)  # or fail here, with a clear message
     status = daemon.manager_status(files_path, extension)
     if status.running:
         url = (status.state or {}).get("url")
@@ -160,21 +161,8 @@ def stop(env: Env) -> int:
     return 0
 
 
-def store_health(store: Store) -> dict[str, Any]:
-    """Size, schema and integrity of the store (a file, or a database on a server)."""
-    integrity = store.integrity()
-    return {
-        "path": store.label,
-        "size_bytes": store.size_bytes(),
-        "schema_version": store.schema_version,
-        "schema_supported": SCHEMA_VERSION,
-        "integrity": integrity,
-        "status": "healthy" if integrity == "ok" else "unhealthy",
-    }
-
-
-def _last_run(store: Store, extension: str | None) -> dict[str, Any] | None:
-    runs = store.run_summaries(extension_id=extension, limit=1)
+def _last_run(source: StoreSource) -> dict[str, Any] | None:
+    runs = source.runs(limit=1)
     return runs[0] if runs else None
 
 
@@ -204,26 +192,27 @@ def status(env: Env) -> int:
       kari-debug --extension-id my-ext status
       kari-debug --format json status
     """
-    store = env.open_store()
-    extension = env.extension_id
-    if store is None:
+    everything = env.source()
+    if everything is None:
         return env.no_store_hint()
+    extensions = everything.extensions()
+    extension = env.extension_id
     if extension is None:
-        known = store.extensions()
-        extension = known[0] if len(known) == 1 else None
+        extension = extensions[0] if len(extensions) == 1 else None
     managers = (
         [daemon.manager_status(env.files_path, extension)]
         if extension
         else daemon.all_statuses(env.files_path)
     )
-    last = _last_run(store, extension)
-    counts = store.record_counts(extension_id=extension)
-    health = store_health(store)
+    source = StoreSource(everything.store, extension)
+    last = _last_run(source)
+    counts = source.record_counts()
+    health = source.store_health()
     if env.json:
         env.emit(
             {
                 "extension_id": extension,
-                "extensions": store.extensions(),
+                "extensions": extensions,
                 "managers": [m.to_dict() for m in managers],
                 "last_run": run_json(last),
                 "records": counts,
@@ -231,7 +220,7 @@ def status(env: Env) -> int:
             }
         )
         return 0
-    items = [("extension", extension or f"all ({', '.join(store.extensions()) or 'none yet'})")]
+    items = [("extension", extension or f"all ({', '.join(extensions) or 'none yet'})")]
     for manager in managers or []:
         items.append(
             (
@@ -274,27 +263,26 @@ def health(env: Env) -> int:
       kari-debug --extension-id my-ext health
       kari-debug --extension-id my-ext --format json health || echo "needs attention"
     """
-    store = env.open_store()
+    everything = env.source()
     extension = env.extension_id
     checks: list[dict[str, str]] = []
-    if store is None and not (
+    if everything is None and not (
         extension and daemon.manager_status(env.files_path, extension).running
     ):
         return env.no_store_hint()
-    if store is not None:
-        info = store_health(store)
-        detail = f"schema {info['schema_version']}, integrity {info['integrity']}"
-        checks.append({"component": "store", "status": info["status"], "detail": detail})
+    if everything is not None:
+        checks.append(store_check(everything.store_health()))
         if extension is None:
-            known = store.extensions()
+            known = everything.extensions()
             extension = known[0] if len(known) == 1 else None
     if extension:
         status_ = daemon.manager_status(env.files_path, extension)
         checks.extend(_manager_checks(status_))
-    if store is not None:
-        last = _last_run(store, extension)
+    if everything is not None:
+        source = StoreSource(everything.store, extension)
+        last = _last_run(source)
         if last is not None:
-            checks.extend(_run_checks(store, last, extension))
+            checks.extend(_run_checks(source, last))
     overall = max((c["status"] for c in checks), key=STATUS_ORDER.index, default="healthy")
     code = 0 if overall == "healthy" else 1
     if env.json:
@@ -358,30 +346,13 @@ def _manager_checks(status: daemon.ManagerStatus) -> list[dict[str, str]]:
     return checks
 
 
-def _run_checks(store: Store, run: dict[str, Any], extension: str | None) -> list[dict[str, str]]:
-    checks = []
-    diagnostics = (run.get("data") or {}).get("diagnostics") or []
-    if diagnostics:
-        checks.append(
-            {
-                "component": f"run #{run['id']}",
-                "status": "degraded",
-                "detail": f"{len(diagnostics)} internal problem(s): {diagnostics[0]}",
-            }
-        )
-    else:
-        checks.append(
-            {
-                "component": f"run #{run['id']}",
-                "status": "healthy",
-                "detail": "no internal problems",
-            }
-        )
+def _run_checks(source: StoreSource, run: dict[str, Any]) -> list[dict[str, str]]:
+    checks = [run_check(run)]
     dropped: dict[str, int] = {}
-    for test in store.tests(run["id"], extension_id=extension):
-        for kind, data in (test.get("collected_data") or {}).items():
-            if isinstance(data, dict) and data.get("dropped"):
-                dropped[kind] = dropped.get(kind, 0) + int(data["dropped"])
+    for test in source.run_records(int(run["id"])):
+        for kind, data in test.collected.items():
+            if data.dropped:
+                dropped[kind.value] = dropped.get(kind.value, 0) + data.dropped
     if dropped:
         text = ", ".join(f"{kind} {n}" for kind, n in sorted(dropped.items()))
         checks.append(

@@ -28,7 +28,7 @@ from ..model import ALERT_SEVERITIES, LOG_LEVEL_NAMES
 from ..resolutions import ALERT, ERROR_GROUP
 from ..sources import StoreSource
 from . import daemon
-from .app import CliError, Env, Scope, cli, pass_env, resolve_run
+from .app import CliError, Env, Scope, cli, pass_env
 from .figures import UNITS, figures_of
 from .render import (
     ago,
@@ -207,7 +207,7 @@ def logs_show(
     scope = env.scope()
     if scope is None:
         return 0
-    cursor = scope.store.last_record_id()
+    cursor = scope.source.newest_record_id()
     found = scope.source.logs(filters, limit=limit, nodeid=test)
     records = [r for r in reversed(found) if r["record_id"] <= cursor]
     if not records and not follow:
@@ -228,10 +228,8 @@ def logs_show(
 def _has_logs(env: Env) -> bool:
     """Whether the store exists and holds log records of the extension asked for."""
     try:
-        store = env.open_store()
-        return store is not None and bool(
-            store.record_counts(extension_id=env.extension_id).get("log")
-        )
+        source = env.source(env.extension_id)
+        return source is not None and bool(source.record_counts().get("log"))
     except (StoreError, sqlite3.DatabaseError):  # a store another process is creating
         env.close()
         return False
@@ -250,7 +248,7 @@ def _wait_for_store(env: Env, poll: float) -> Scope | None:
             try:
                 store = env.open_store()
                 if store is not None and (
-                    env.extension_id is None or store.has_extension(env.extension_id)
+                    env.extension_id is None or StoreSource(store).has_extension(env.extension_id)
                 ):
                     return Scope(store, env.extension_id, None, None)
             except (StoreError, sqlite3.DatabaseError):  # not fully created yet: look again
@@ -623,7 +621,7 @@ def _resolve_scope(env: Env, what: str) -> Scope:
         raise CliError(msg)
     scope = Scope(store, env.extension_id, None, None)
     if env.run is not None:
-        run = resolve_run(store, env.run, env.extension_id)
+        run = StoreSource(store, env.extension_id).find_run(env.run)
         if run is None:
             raise CliError(f"run {env.run!r} not found; see `kari-debug runs list`")
         scope.run_id = run["id"]

@@ -6,12 +6,13 @@ import json
 import re
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import click
 
 from ..exceptions import ConfigurationError
+from ..exporters.csv_export import iso_time
 
 LEVEL_COLOURS = {
     "DEBUG": "bright_black",
@@ -175,9 +176,7 @@ def clock(ts: float | None) -> str:
 
 def iso(ts: float | None) -> str | None:
     """*ts* as an ISO 8601 UTC timestamp (for JSON and CSV)."""
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(float(ts), tz=timezone.utc).isoformat(timespec="milliseconds")
+    return iso_time(ts)
 
 
 def to_json(value: Any) -> str:

@@ -14,9 +14,10 @@ from ..history import load_history
 from ..model import RUN_FORMAT, SCHEMA_VERSION
 from ..optionspec import RETENTION_DAYS, RETENTION_RUNS
 from ..report import ReportError, write_report
+from ..sources import StoreSource
 from ..summaries import metrics_section
 from ..views import run_error_groups
-from .app import CliError, Env, cli, pass_env, resolve_run, spec_option
+from .app import CliError, Env, cli, pass_env, spec_option
 
 
 def read_run_document(path: Path) -> dict[str, Any]:
@@ -129,7 +130,7 @@ def report(env: Env, run_text: str | None, output: Path) -> int:
     if store is None:
         return env.no_store_hint()
     text = run_text or env.run or "last"
-    run = resolve_run(store, text, None)
+    run = StoreSource(store).find_run(text)
     if run is None:
         msg = f"no run {text!r} in the store {redact(env.store_path)!r} (see `kari-debug runs`)"
         raise CliError(msg, code=1)

@@ -2,8 +2,10 @@
 
 The REST API (from its dashboard), ``debug_manager.export()`` (from its components) and each
 component's ``export()`` (through :mod:`.registry`) gather an :class:`ExportBundle` and render
-it here: one JSON document shape, one CSV layout per kind, one Prometheus exposition, Jaeger and
-OTLP/JSON traces. Nothing here reads or writes a file; ``path=`` writing is the callers'.
+it here: one JSON document shape, one CSV layout per kind (and one, :data:`RECORD_COLUMNS`, for
+the records of every kind), one Prometheus exposition, Jaeger and OTLP/JSON traces. ``kari-debug
+export`` renders the store's bundle here too. Nothing here reads or writes a file; ``path=``
+writing is the callers'.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from ..exceptions import ConfigurationError, ExportError
 from ..model import Kind
 from ..values import repair, to_jsonable
-from .csv_export import render_csv
+from .csv_export import iso_time, render_csv
 from .logs_export import logs_to_csv, with_drops
 
 KINDS = ("logs", "metrics", "errors", "alerts", "traces", "all")
@@ -40,7 +42,20 @@ ERROR_COLUMNS = ("ts", "error_type", "error_message", "fingerprint", "category",
 ALERT_COLUMNS = ("ts", "alert_id", "severity", "status", "alert_type", "title", "message",
                  "metric_name", "current_value", "threshold_value", "occurrences",
                  "session_id", "resolved_at", "resolution_notes")  # fmt: skip
-ALL_COLUMNS = ("kind", "ts", "name", "level", "value", "message", "session_id", "data")
+#: The one layout of records of every kind (``all``; ``kari-debug export --format csv``): a row
+#: per record, the whole record (but its store keys) in ``data``.
+RECORD_COLUMNS = ("record_id", "kind", "time", "ts", "extension_id", "run_id", "test",
+                  "session_id", "name", "level", "value", "message", "data")  # fmt: skip
+#: Where each column of :data:`RECORD_COLUMNS` is read from in a record, first found first.
+_RECORD_FIELDS = {
+    "ts": ("ts", "start"),
+    "test": ("nodeid", "test"),
+    "name": ("name", "error_type", "alert_type"),
+    "level": ("level", "severity"),
+    "value": ("value", "current_value"),
+}
+#: Keys of a stored record that only say where the store keeps it.
+_STORE_KEYS = ("record_id", "run_id", "test_id", "nodeid")
 if TYPE_CHECKING:
     from .prometheus import ExtensionState
 
@@ -75,6 +90,9 @@ class ExportBundle:
     profiles: list[dict[str, Any]] = field(default_factory=list)
     #: Run documents (``--kari-json`` shape) of a store's export.
     runs: list[dict[str, Any]] = field(default_factory=list)
+    #: One bundle per extension when this one holds several (a store's export of every
+    #: extension): each gives its own extension families of the Prometheus exposition.
+    parts: list[ExportBundle] = field(default_factory=list)
 
 
 def session_tests(sessions: Iterable[Any]) -> list[dict[str, Any]]:
@@ -176,7 +194,8 @@ def render_prometheus(bundle: ExportBundle, kind: str, fmt: str) -> bytes:
 
     tests = bundle.tests if kind in ("metrics", "all") else None
     text_format = "openmetrics" if fmt == "openmetrics" else "text"
-    return render(tests, text_format, extensions=[extension_state(bundle, kind)])
+    states = [extension_state(part, kind) for part in bundle.parts or [bundle]]
+    return render(tests, text_format, extensions=states)
 
 
 # Traces -----------------------------------------------------------------------------------
@@ -185,12 +204,18 @@ def render_traces(bundle: ExportBundle, fmt: str, trace_id: str | None = None) -
     from .jaeger import SpanBatch, build_jaeger_document
     from .otlp import build_otlp_json
 
-    spans = [s for s in bundle.spans if trace_id is None or s.get("trace_id") == trace_id]
-    batch = SpanBatch(bundle.extension_id, spans, bundle.process_tags)
+    services: dict[str, list[dict[str, Any]]] = {bundle.extension_id: []}
+    for span in bundle.spans:
+        if trace_id is None or span.get("trace_id") == trace_id:
+            service = str(span.get("extension_id") or bundle.extension_id)
+            services.setdefault(service, []).append(span)
+    if len(services) > 1 and not services[bundle.extension_id]:
+        del services[bundle.extension_id]  # a store's spans name their own extensions
+    batches = [SpanBatch(name, spans, bundle.process_tags) for name, spans in services.items()]
     if fmt == "jaeger":
-        return to_json(build_jaeger_document([batch]))
+        return to_json(build_jaeger_document(batches))
     if fmt == "otlp":
-        return to_json(build_otlp_json([batch]))
+        return to_json(build_otlp_json(batches))
     msg = f"traces cannot be exported as {fmt!r}; accepted: jaeger, otlp"
     raise ExportError(msg)
 
@@ -252,30 +277,52 @@ def render_bundle_csv(bundle: ExportBundle, kind: str) -> str:
         return render_csv(bundle.errors, ERROR_COLUMNS)
     if kind == "alerts":
         return render_csv(bundle.alerts, ALERT_COLUMNS)
-    rows: list[dict[str, Any]] = []
-    for record in bundle.logs:
-        rows.append({"kind": "log", "ts": record.get("ts"), "name": record.get("name"),
-                     "level": record.get("level"), "message": record.get("message"),
-                     "session_id": record.get("session_id"), "data": record})  # fmt: skip
-    for point in bundle.metrics.get("records") or ():
-        rows.append({"kind": "metric", "ts": point.get("ts"), "name": point.get("name"),
-                     "value": point.get("value"), "session_id": point.get("session_id"),
-                     "data": point})  # fmt: skip
-    for error in bundle.errors:
-        rows.append({"kind": "error", "ts": error.get("ts"), "name": error.get("error_type"),
-                     "level": error.get("level"), "message": error.get("error_message"),
-                     "session_id": error.get("session_id"), "data": error})  # fmt: skip
-    for alert in bundle.alerts:
-        rows.append({"kind": "alert", "ts": alert.get("ts"), "name": alert.get("alert_type"),
-                     "level": alert.get("severity"), "value": alert.get("current_value"),
-                     "message": alert.get("title"), "session_id": alert.get("session_id"),
-                     "data": alert})  # fmt: skip
-    rows.sort(key=lambda r: r.get("ts") or 0.0)
-    return render_csv(rows, ALL_COLUMNS)
+    return render_csv(record_rows(bundle), RECORD_COLUMNS)
+
+
+def record_rows(bundle: ExportBundle) -> list[dict[str, Any]]:
+    """Every record of the bundle as a row of :data:`RECORD_COLUMNS`, oldest first."""
+    kinds = (
+        ("log", bundle.logs), ("metric", bundle.metrics.get("records") or ()),
+        ("error", bundle.errors), ("alert", bundle.alerts), ("span", bundle.spans),
+        ("profile", bundle.profiles),
+    )  # fmt: skip
+    rows = [
+        record_row(kind, record, bundle.extension_id) for kind, found in kinds for record in found
+    ]
+    rows.sort(key=lambda row: (row["ts"] or 0.0, row["record_id"] or 0))
+    return rows
+
+
+def record_row(kind: str, record: Mapping[str, Any], extension_id: str = "") -> dict[str, Any]:
+    """One record of *kind* as a row of :data:`RECORD_COLUMNS`."""
+
+    def first(column: str) -> Any:
+        return next((record[k] for k in _RECORD_FIELDS[column] if record.get(k) is not None), None)
+
+    ts = first("ts")
+    return {
+        "record_id": record.get("record_id"),
+        "kind": kind,
+        "time": iso_time(ts),
+        "ts": ts,
+        "extension_id": record.get("extension_id") or extension_id or None,
+        "run_id": record.get("run_id"),
+        "test": first("test"),
+        "session_id": record.get("session_id"),
+        "name": first("name"),
+        "level": first("level"),
+        "value": first("value"),
+        "message": next(
+            (record[k] for k in ("message", "error_message", "title") if record.get(k)), None
+        ),
+        "data": {k: v for k, v in record.items() if k not in _STORE_KEYS},
+    }
 
 
 __all__: Sequence[str] = [
     "ACCEPTED", "ALERT_COLUMNS", "ERROR_COLUMNS", "EXPORT_FORMAT", "KINDS", "METRIC_COLUMNS",
-    "ExportBundle", "document", "extension_state", "negotiate", "render_bundle_csv",
+    "RECORD_COLUMNS", "ExportBundle", "document", "extension_state", "negotiate", "record_row",
+    "record_rows", "render_bundle_csv",
     "render_prometheus", "render_traces", "session_tests", "to_json",
 ]  # fmt: skip

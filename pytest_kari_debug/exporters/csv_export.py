@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,13 @@ def _json(value: Any) -> str:
         return json.dumps(value, default=to_jsonable, sort_keys=True)
     except (TypeError, ValueError):  # an over-long integer, keys that do not sort
         return json.dumps(repair(value), default=to_jsonable)
+
+
+def iso_time(ts: float | None) -> str | None:
+    """*ts* (epoch seconds) as an ISO 8601 UTC time to the millisecond (JSON and CSV)."""
+    if ts is None or isinstance(ts, bool) or not isinstance(ts, (int, float)):
+        return None
+    return datetime.fromtimestamp(float(ts), tz=timezone.utc).isoformat(timespec="milliseconds")
 
 
 def render_csv(rows: Iterable[Mapping[str, Any]], columns: Sequence[str]) -> str:

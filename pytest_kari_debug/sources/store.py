@@ -12,8 +12,9 @@ from ..figures import measure
 from ..logger import LEVELS, LogQuery, to_epoch
 from ..manager import STATUS_ORDER, ExtensionDebugManager
 from ..metrics import SAMPLE_FIELDS
+from ..model import TestRecord
 from ..resolutions import ALERT, ERROR_GROUP
-from ..storage import RECORD_KINDS, Store
+from ..storage import RECORD_KINDS, SCHEMA_VERSION, Store
 from .base import (
     Group,
     LiveOnlyError,
@@ -205,25 +206,10 @@ class StoreSource(_Source):
         return error_analysis(groups)
 
     def health(self) -> dict[str, Any]:
-        integrity = self.store.integrity()
-        checks = [
-            {
-                "component": "store",
-                "status": "healthy" if integrity == "ok" else "unhealthy",
-                "detail": f"schema {self.store.schema_version}, integrity {integrity}",
-            }
-        ]
+        checks = [store_check(self.store_health())]
         run = self._run_summary()
         if run is not None:
-            diagnostics = (run.get("data") or {}).get("diagnostics") or []
-            checks.append(
-                {
-                    "component": f"run #{run['id']}",
-                    "status": "degraded" if diagnostics else "healthy",
-                    "detail": f"{len(diagnostics)} internal problem(s)"
-                    + (f": {diagnostics[0]}" if diagnostics else ""),
-                }
-            )
+            checks.append(run_check(run))
         overall = max((c["status"] for c in checks), key=STATUS_ORDER.index)
         return {
             "overall_status": overall,
@@ -293,11 +279,114 @@ class StoreSource(_Source):
                 )  # fmt: skip
         return {"active": [], "completed": completed}
 
-    def run_tests(self) -> list[dict[str, Any]]:
-        run = self._run_summary()
-        return [] if run is None else self.store.tests(run["id"], extension_id=self.extension_id)
+    def run_tests(self, run_id: int | None = None) -> list[dict[str, Any]]:
+        """The tests of run *run_id* (default: the run in scope, the newest without one)."""
+        if run_id is None:
+            run = self._run_summary()
+            run_id = None if run is None else int(run["id"])
+        return [] if run_id is None else self.store.tests(run_id, extension_id=self.extension_id)
 
     def metric_document(self, *, limit: int) -> dict[str, Any]:
         rows = self.records("metric", limit=limit)
         return {"extension_id": self.extension_id, "records": list(reversed(rows)),
                 "samples": [], "dropped": 0}  # fmt: skip
+
+    # The store's runs, baselines and state (what the CLI reads besides records) -----------
+    def of(self, extension_id: str | None) -> StoreSource:
+        """The same store and run in scope, for *extension_id* (``None``: every one)."""
+        return StoreSource(self.store, extension_id, self.run, clock=self.clock)
+
+    def runs(self, *, limit: int = 20, extension_only: bool = True) -> list[dict[str, Any]]:
+        """The newest stored runs, with their tests' outcome counts and extensions.
+
+        Only runs with tests of the extension, unless *extension_only* is false (then the
+        counts are of every extension's tests).
+        """
+        extension = self.extension_id if extension_only else None
+        return self.store.run_summaries(extension_id=extension, limit=limit)
+
+    def find_run(self, text: str) -> dict[str, Any] | None:
+        """The stored run *text* names: an id, a uuid, ``last`` or ``last~N`` (N runs before
+        the last run with tests of the extension); ``None`` when there is none."""
+        text = str(text).strip()
+        if text == "last" or text.startswith("last~"):
+            back = 0
+            if text != "last":
+                try:
+                    back = int(text[5:])
+                except ValueError:
+                    msg = f"run {text!r}: write last~N with a whole number N, e.g. last~1"
+                    raise ConfigurationError(msg) from None
+            runs = self.runs(limit=back + 1)
+            return runs[back] if len(runs) > back else None
+        return self.store.get_run(int(text) if text.isdigit() else text)
+
+    def run_summary(self, run_id: int) -> dict[str, Any] | None:
+        """Run *run_id* with its outcome counts over every extension's tests."""
+        return next((r for r in self.runs(limit=1_000_000, extension_only=False)
+                     if r["id"] == run_id), None)  # fmt: skip
+
+    def run_records(self, run_id: int) -> list[TestRecord]:
+        """The tests of run *run_id* (of the extension) as typed records."""
+        return [TestRecord.from_dict(test) for test in self.run_tests(run_id)]
+
+    def every_record(self, kind: str, *, standalone: bool = False) -> list[dict[str, Any]]:
+        """Every record of *kind* in scope, oldest first; *standalone*: only those no test
+        owns (a live manager's samples). What an export writes, without a limit."""
+        rows = list(self._newest(kind, None, None, views.PAGE, without_test=standalone))
+        rows.reverse()
+        return rows
+
+    def extensions(self) -> list[str]:
+        """Every extension the store has records or tests of."""
+        return self.store.extensions()
+
+    def has_extension(self, extension_id: str) -> bool:
+        """Whether the store has records or tests of *extension_id*."""
+        return self.store.has_extension(extension_id)
+
+    def record_counts(self) -> dict[str, int]:
+        """Records in scope by record kind (``log``, ``metric``...), only kinds it has."""
+        return self.store.record_counts(**self._scope())
+
+    def newest_record_id(self) -> int:
+        """The id of the store's newest record (0 when there is none)."""
+        return self.store.last_record_id()
+
+    def baseline(self, name: str) -> dict[str, Any] | None:
+        """The baseline saved as *name* (``--kari-save-baseline``), or ``None``."""
+        return self.store.load_baseline(name)
+
+    def baseline_names(self) -> list[str]:
+        """The names of the baselines saved in the store."""
+        return [str(b["name"]) for b in self.store.baselines()]
+
+    def store_health(self) -> dict[str, Any]:
+        """Size, schema and integrity of the store (a file, or a database on a server)."""
+        integrity = self.store.integrity()
+        return {
+            "path": self.store.label,
+            "size_bytes": self.store.size_bytes(),
+            "schema_version": self.store.schema_version,
+            "schema_supported": SCHEMA_VERSION,
+            "integrity": integrity,
+            "status": "healthy" if integrity == "ok" else "unhealthy",
+        }
+
+
+def store_check(health: dict[str, Any]) -> dict[str, str]:
+    """The health check of the store, from :meth:`StoreSource.store_health`."""
+    detail = f"schema {health['schema_version']}, integrity {health['integrity']}"
+    return {"component": "store", "status": health["status"], "detail": detail}
+
+
+def run_check(run: dict[str, Any]) -> dict[str, str]:
+    """The health check of a stored run: degraded when it noted internal problems."""
+    diagnostics = (run.get("data") or {}).get("diagnostics") or []
+    return {
+        "component": f"run #{run['id']}",
+        "status": "degraded" if diagnostics else "healthy",
+        "detail": f"{len(diagnostics)} internal problem(s): {diagnostics[0]}"
+        if diagnostics
+        else "no internal problems",
+    }
