@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import traceback
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import trace as otel_trace
 from opentelemetry.trace import SpanContext, StatusCode
@@ -44,7 +44,56 @@ class _LocalTrace:
         self.dropped = 0
 
 
-class Span(otel_trace.Span):
+class _CurrentSpan(otel_trace.Span):
+    """What both spans do as a (sync or async) context manager: while inside, the span is the
+    current one (``__enter__`` attaches it); leaving detaches it."""
+
+    __slots__ = ()
+    sampled: bool
+    _sid: int
+    _tracestate: str
+    _token: Any
+
+    @property
+    def trace_id(self) -> str:
+        """The trace id, 32 lowercase hex digits."""
+        raise NotImplementedError
+
+    @property
+    def span_id(self) -> str:
+        """The span's id (an unsampled span: the one that carries the trace's context), 16
+        lowercase hex digits."""
+        return f"{self._sid:016x}"
+
+    @property
+    def context(self) -> TraceContext:
+        """This span's context, e.g. to pass as ``parent=`` to another tracer."""
+        return TraceContext(
+            self.trace_id, self.span_id, self.sampled, self._tracestate, remote=False
+        )
+
+    @property
+    def traceparent(self) -> str:
+        """This span as a W3C ``traceparent`` value (flags ``01`` sampled, ``00`` not)."""
+        return f"00-{self.trace_id}-{self._sid:016x}-{'01' if self.sampled else '00'}"
+
+    def _detach_token(self) -> None:
+        token, self._token = self._token, None
+        if token is not None:
+            _detach(token)
+
+    async def __aenter__(self: _Span) -> _Span:
+        self.__enter__()
+        return self
+
+    async def __aexit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+        self.__exit__(kind, exc, tb)
+
+
+_Span = TypeVar("_Span", bound=_CurrentSpan)
+
+
+class Span(_CurrentSpan):
     """A recorded span: a timed operation of a trace, also an OpenTelemetry ``Span``.
 
     Use it as a (sync or async) context manager: while inside, it is the current span and
@@ -98,24 +147,9 @@ class Span(otel_trace.Span):
         return self._trace_hex
 
     @property
-    def span_id(self) -> str:
-        """The span id, 16 lowercase hex digits."""
-        return f"{self._sid:016x}"
-
-    @property
     def parent_id(self) -> str | None:
         """The parent span's id, or ``None`` for a root span."""
         return None if self._parent_sid is None else f"{self._parent_sid:016x}"
-
-    @property
-    def context(self) -> TraceContext:
-        """This span's context, e.g. to pass as ``parent=`` to another tracer."""
-        return TraceContext(self._trace_hex, self.span_id, True, self._tracestate, remote=False)
-
-    @property
-    def traceparent(self) -> str:
-        """This span as a W3C ``traceparent`` value."""
-        return f"00-{self._trace_hex}-{self._sid:016x}-01"
 
     @property
     def start(self) -> float:
@@ -271,15 +305,7 @@ class Span(otel_trace.Span):
         if self.end_ns is None:
             self.end_ns = self._tracer._clock()
             self._tracer._finish(self)
-        token, self._token = self._token, None
-        if token is not None:
-            _detach(token)
-
-    async def __aenter__(self) -> Span:
-        return self.__enter__()
-
-    async def __aexit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
-        self.__exit__(kind, exc, tb)
+        self._detach_token()
 
     def __repr__(self) -> str:
         return f"<Span {self.name!r} trace={self._trace_hex} span={self.span_id} {self.status}>"
@@ -312,7 +338,7 @@ class Span(otel_trace.Span):
         return record
 
 
-class UnsampledSpan(otel_trace.Span):
+class UnsampledSpan(_CurrentSpan):
     """A span of a trace that sampling left out: accepts every call, records nothing.
 
     It still carries the trace's ids, so spans under it (ours and OpenTelemetry's) stay in
@@ -350,21 +376,6 @@ class UnsampledSpan(otel_trace.Span):
     def trace_id(self) -> str:
         """The trace id, 32 lowercase hex digits."""
         return f"{self._tid:032x}"
-
-    @property
-    def span_id(self) -> str:
-        """Id of the span that carries this trace's context, 16 hex digits."""
-        return f"{self._sid:016x}"
-
-    @property
-    def context(self) -> TraceContext:
-        """This span's context (unsampled)."""
-        return TraceContext(self.trace_id, self.span_id, False, self._tracestate, remote=False)
-
-    @property
-    def traceparent(self) -> str:
-        """This span as a W3C ``traceparent`` value (flags ``00``)."""
-        return f"00-{self._tid:032x}-{self._sid:016x}-00"
 
     @property
     def tags(self) -> dict[str, Any]:
@@ -432,15 +443,7 @@ class UnsampledSpan(otel_trace.Span):
         return self
 
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
-        token, self._token = self._token, None
-        if token is not None:
-            _detach(token)
-
-    async def __aenter__(self) -> UnsampledSpan:
-        return self.__enter__()
-
-    async def __aexit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
-        self.__exit__(kind, exc, tb)
+        self._detach_token()
 
     def __repr__(self) -> str:
         return f"<UnsampledSpan {self.name!r} trace={self.trace_id}>"
