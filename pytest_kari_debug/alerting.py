@@ -10,15 +10,16 @@ on the same session; active alerts resolve by themselves after ``auto_resolve_af
 from __future__ import annotations
 
 import fnmatch
+import functools
 import math
 import os
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from .channels import (
     Delivery,
@@ -251,6 +252,22 @@ def _number(value: Any, what: str) -> float | None:
     return float(value)
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _awaitable(method: Callable[_P, _R], name: str) -> Callable[_P, Coroutine[Any, Any, _R]]:
+    """An ``async`` twin of *method*, named *name*: its signature, its docstring, its result."""
+
+    @functools.wraps(method)
+    async def twin(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        return method(*args, **kwargs)
+
+    twin.__name__ = name
+    twin.__qualname__ = f"{method.__qualname__.rpartition('.')[0]}.{name}"
+    return twin
+
+
 class AlertManager(Component):
     """Creates, deduplicates, inhibits and resolves alerts, evaluates rules, notifies channels.
 
@@ -342,33 +359,6 @@ class AlertManager(Component):
         return inhibit
 
     # Creating alerts -------------------------------------------------------------------
-    async def create_alert(
-        self,
-        alert_type: str,
-        severity: AlertSeverity | str,
-        title: str,
-        message: str,
-        metric_name: str | None = None,
-        current_value: float | None = None,
-        threshold_value: float | None = None,
-        **options: Any,
-    ) -> Alert | None:
-        """Create an alert (or count another occurrence of the same active one).
-
-        Options: ``labels`` (dict), ``rule``, ``source``, ``session_id``, ``cooldown_minutes``.
-        Returns ``None`` when alerting is disabled.
-        """
-        return self.raise_alert(
-            alert_type,
-            severity,
-            title,
-            message,
-            metric_name,
-            current_value,
-            threshold_value,
-            **options,
-        )
-
     def raise_alert(
         self,
         alert_type: str,
@@ -386,7 +376,12 @@ class AlertManager(Component):
         cooldown_minutes: float | None = None,
         inhibited_by: str | None = None,
     ) -> Alert | None:
-        """Synchronous twin of :meth:`create_alert`."""
+        """Create an alert (or count another occurrence of the same active one).
+
+        *labels* (a dict) and the session are part of what makes two alerts the same; *rule*
+        names the rule it came from, *source* what raised it; *cooldown_minutes* overrides
+        the rule's cooldown between notifications. Returns ``None`` when alerting is disabled.
+        """
         if not isinstance(alert_type, str) or not alert_type.strip():
             msg = f"alert_type must be a non-empty string, got {alert_type!r}"
             raise ConfigurationError(msg)
@@ -438,6 +433,9 @@ class AlertManager(Component):
         for channel in targets:
             self._send(channel, candidate, "firing")
         return candidate
+
+    create_alert = _awaitable(raise_alert, "create_alert")
+    """``await`` :meth:`raise_alert` (the seed's API): the same arguments and result."""
 
     def _inhibitor_of(self, candidate: Alert) -> str | None:
         for inhibit in self.inhibit_rules:
