@@ -570,10 +570,7 @@ class AlertManager(Component):
     def resolve_alert(self, alert_id: str, notes: str | None = None) -> Alert:
         """Mark the alert *alert_id* resolved; channels with ``send_resolved`` are told."""
         with self._lock:
-            alert = self.alerts.get(alert_id)
-            if alert is None:
-                msg = f"no alert {alert_id!r}"
-                raise KeyError(msg)
+            alert = self._known(alert_id)
             if alert.status == RESOLVED:
                 return alert
             was_notified = alert.notification == "sent"
@@ -588,10 +585,7 @@ class AlertManager(Component):
         Its next occurrence counts on it, unless another alert of its key is active by now.
         """
         with self._lock:
-            alert = self.alerts.get(alert_id)
-            if alert is None:
-                msg = f"no alert {alert_id!r}"
-                raise KeyError(msg)
+            alert = self._known(alert_id)
             if alert.status == RESOLVED:
                 alert.status = ACTIVE
                 alert.resolved_at = None
@@ -634,6 +628,14 @@ class AlertManager(Component):
             for a in list(self.alerts.values())
             if a.session_id == session_id and a.status != RESOLVED
         ]
+
+    def _known(self, alert_id: str) -> Alert:
+        """The kept alert *alert_id*; a ``KeyError`` naming it when there is none."""
+        alert = self.alerts.get(alert_id)
+        if alert is None:
+            msg = f"no alert {alert_id!r}"
+            raise KeyError(msg)
+        return alert
 
     # Queries -----------------------------------------------------------------------------
     def get_alert(self, alert_id: str) -> Alert | None:

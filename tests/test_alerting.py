@@ -203,6 +203,8 @@ def test_resolve_alert_and_statistics() -> None:
     assert left.resolution_notes == "session ended"
     with pytest.raises(KeyError, match="no alert 'nope'"):
         alerts.resolve_alert("nope")
+    with pytest.raises(KeyError, match="no alert 'nope'"):
+        alerts.reopen_alert("nope")
     recurring = _raise(alerts)
     assert recurring is not cpu
     assert recurring.occurrences == 1
