@@ -7,8 +7,8 @@ from datetime import datetime
 import click
 import pytest
 
-from pytest_kari_debug.cli.figures import figures_of
-from pytest_kari_debug.cli.render import ago, clip, ms, number, parse_since, size, table
+from pytest_kari_debug.cli.figures import figures_of, shown, shown_figure
+from pytest_kari_debug.cli.render import ago, clip, ms, parse_since, size, table
 from pytest_kari_debug.exceptions import ConfigurationError
 from pytest_kari_debug.gates import (
     Options,
@@ -52,13 +52,23 @@ def test_human_units() -> None:
         "0 ms", "250 µs", "12.3 ms", "1.52 s", "1.5 min",
     ]  # fmt: skip
     assert [size(512), size(2048), size(5 * 1024**3)] == ["512 B", "2.0 KiB", "5.0 GiB"]
-    assert number(85.0, "%") == "85.0%"
-    assert number(3, "count") == "3 count"
     assert [ago(NOW - 5, now=NOW), ago(NOW - 125, now=NOW), ago(NOW - 7300, now=NOW)] == [
         "5s ago", "2m ago", "2h ago",
     ]  # fmt: skip
     assert ago(NOW - 3 * 86400, now=NOW) == "3d ago"
     assert clip("a  long\nmessage here", 10) == "a long me…"
+
+
+def test_figures_read_as_every_surface_shows_them() -> None:
+    """The CLI shows a figure with the catalogue's one display rule (as the report and the
+    dashboard): the largest readable unit, three significant digits; "-" when not measured."""
+    assert [shown(v, u) for v, u in ((85.0, "%"), (3, "count"), (300.0, "ms"), (1520, "ms"))] == [
+        "85 %", "3 count", "300 ms", "1.52 s",
+    ]  # fmt: skip
+    figures = {"peak_rss_mb": 175.25, "duration_ms": 0.001}
+    assert shown_figure("peak_rss_mb", figures) == "175 MiB"
+    assert shown_figure("duration_ms", figures) == "0.001 ms"
+    assert shown_figure("cpu_ms", figures) == "-"
 
 
 def test_table_aligns_columns_ignoring_colour() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..figures import MIB, figure_spec, values
+from ..figures import MIB, figure_spec, format_value, values
 from ..model import TestRecord
 
-__all__ = ["DISPLAY_FIGURES", "MIB", "UNITS", "figures_of"]
+__all__ = ["DISPLAY_FIGURES", "MIB", "UNITS", "figures_of", "shown", "shown_figure"]
 
 #: The per-test figures ``runs show``, ``metrics show`` and the exports show.
 DISPLAY_FIGURES = (
@@ -35,3 +35,15 @@ def figures_of(record: TestRecord | Mapping[str, Any]) -> dict[str, float]:
     alert rule on that figure tests.
     """
     return values(DISPLAY_FIGURES, record)
+
+
+def shown(value: float | None, unit: str) -> str:
+    """*value* in *unit* as every surface shows it (:func:`~pytest_kari_debug.figures.
+    format_value`: the largest readable unit, three significant digits); ``-`` for none."""
+    return "-" if value is None else format_value(value, unit)
+
+
+def shown_figure(name: str, figures: Mapping[str, float]) -> str:
+    """Figure *name* of *figures* (:func:`figures_of`) in its catalogue unit; ``-`` when the
+    test did not measure it."""
+    return shown(figures.get(name), UNITS.get(name) or figure_spec(name).unit)

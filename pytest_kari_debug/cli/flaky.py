@@ -6,7 +6,8 @@ import click
 
 from ..history import DEFAULT_RUNS, TestHistory, load_history
 from .app import Env, cli, pass_env
-from .render import ms, paint, table
+from .figures import shown
+from .render import paint, table
 
 _RUNS = click.option(
     "--runs",
@@ -57,7 +58,7 @@ def history_command(env: Env, nodeid: str, runs: int) -> int:
             "  " + ", ".join(paint(b, "failed" if "fixed" not in b else "passed") for b in badges)
         )
     rows = [
-        [f"#{run_id}", paint(outcome, outcome), ms(duration)]
+        [f"#{run_id}", paint(outcome, outcome), shown(duration, "ms")]
         for run_id, outcome, duration in reversed(
             list(zip(found.run_ids, found.outcomes, found.durations, strict=True))
         )

@@ -30,9 +30,9 @@ from ..sources import StoreSource
 from ..summaries import comparison_markdown
 from . import exports
 from .app import CliError, Env, cli, pass_env, spec_option
-from .figures import figures_of
+from .figures import figures_of, shown, shown_figure
 from .records import short_test
-from .render import ago, ms, number, paint, pairs, run_json, run_text, table
+from .render import ago, ms, paint, pairs, run_json, run_text, table
 
 
 @cli.group()
@@ -149,9 +149,9 @@ def runs_show(env: Env, run: str) -> int:
         rows.append(
             [
                 paint(str(test["outcome"])),
-                number(f.get("duration_ms"), "ms"),
-                number(f.get("cpu_ms"), "ms"),
-                f"{f['peak_rss_mb']:.1f} MiB" if "peak_rss_mb" in f else "-",
+                shown_figure("duration_ms", f),
+                shown_figure("cpu_ms", f),
+                shown_figure("peak_rss_mb", f),
                 str(int(f.get("log.warning", 0))),
                 str(int(f.get("errors", 0))),
                 short_test(test["nodeid"]),
@@ -301,7 +301,7 @@ def load_head(source: StoreSource | None, text: str) -> tuple[list[dict[str, Any
 
 
 def _value(value: float | None, metric: str) -> str:
-    return number(value, UNITS.get(metric, ""))
+    return shown(value, UNITS.get(metric, ""))
 
 
 #: The gates of ``compare`` without --fail.

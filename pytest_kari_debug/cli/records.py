@@ -29,13 +29,12 @@ from ..resolutions import ALERT, ERROR_GROUP
 from ..sources import StoreSource
 from . import daemon
 from .app import CliError, Env, Scope, cli, pass_env
-from .figures import UNITS, figures_of
+from .figures import UNITS, figures_of, shown
 from .render import (
     ago,
     clip,
     clock,
     iso,
-    number,
     paint,
     pairs,
     parse_since,
@@ -346,11 +345,11 @@ def metrics_show(env: Env, hours: float, name_filter: str | None) -> int:
                 [
                     row["name"],
                     str(row["count"]),
-                    number(row["min"], row["unit"]),
-                    number(row["mean"], row["unit"]),
-                    number(row["p95"], row["unit"]),
-                    number(row["max"], row["unit"]),
-                    number(row["last"], row["unit"]),
+                    shown(row["min"], row["unit"]),
+                    shown(row["mean"], row["unit"]),
+                    shown(row["p95"], row["unit"]),
+                    shown(row["max"], row["unit"]),
+                    shown(row["last"], row["unit"]),
                     ago(row["last_ts"]),
                 ]
                 for row in rows

@@ -137,20 +137,6 @@ def percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}%"
 
 
-def number(value: float | None, unit: str = "") -> str:
-    """A measurement in its own unit, human-scaled for bytes and milliseconds."""
-    if value is None:
-        return "-"
-    if unit in ("ms", "milliseconds"):
-        return ms(value)
-    if unit in ("bytes", "B"):
-        return size(value)
-    if unit in ("%", "percent"):
-        return percent(value)
-    text = f"{value:.0f}" if float(value).is_integer() else f"{value:.3g}"
-    return f"{text} {unit}".strip()
-
-
 def ago(ts: float | None, *, now: float | None = None) -> str:
     """A moment relative to now: ``12s ago``, ``3h ago``, ``2d ago``."""
     if ts is None:
