@@ -7,7 +7,7 @@ import gc
 import os
 import time
 import tracemalloc
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -243,7 +243,7 @@ def _manager_for(item: pytest.Item) -> ExtensionDebugManager:
 
 
 # Per-test debug sessions ---------------------------------------------------------------
-@dataclass
+@dataclass(slots=True)
 class _TestState:
     manager: ExtensionDebugManager
     session_id: str
@@ -314,6 +314,31 @@ def _session_options(item: pytest.Item, state: KariState) -> dict[str, Any]:
     return options
 
 
+def _own_work(when: str) -> Callable[..., Generator[None, object, object]]:
+    """The wrapper that times the test's own *when* phase (setup: its fixtures; call: the
+    test itself), wall clock and CPU. The setup's also notes when the test's own work began."""
+    starts = when == "setup"
+
+    # The CPU readings nest inside the wall-clock ones: CPU never gains a reading's time.
+    @pytest.hookimpl(wrapper=True, trylast=True)
+    def own_phase(self: OwnWorkClock, item: pytest.Item) -> Generator[None, object, object]:
+        test = item.stash.get(_ITEM, None)
+        if test is None:
+            return (yield)
+        if starts:
+            test.began_ns = time.time_ns()
+        began = _perf_counter()
+        own_cpu = _own_cpu()
+        cpu = _process_time()
+        try:
+            return (yield)
+        finally:
+            _note_phase(test, when, began, cpu, own_cpu)
+
+    own_phase.__doc__ = f"Time the test's own {when} phase."
+    return own_phase
+
+
 class OwnWorkClock:
     """Times each phase of a test inside every other hook wrapper: the test's own work.
 
@@ -323,36 +348,8 @@ class OwnWorkClock:
     the package's own threads used meanwhile (:mod:`pytest_kari_debug.selfcost`).
     """
 
-    # The CPU readings nest inside the wall-clock ones: CPU never gains a reading's time.
-    # Written out per phase (no shared generator): these run three times per test.
-    @pytest.hookimpl(wrapper=True, trylast=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, object, object]:
-        """Time the test's own setup (its fixtures)."""
-        test = item.stash.get(_ITEM, None)
-        if test is None:
-            return (yield)
-        test.began_ns = time.time_ns()
-        began = _perf_counter()
-        own_cpu = _own_cpu()
-        cpu = _process_time()
-        try:
-            return (yield)
-        finally:
-            _note_phase(test, "setup", began, cpu, own_cpu)
-
-    @pytest.hookimpl(wrapper=True, trylast=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
-        """Time the test's own call phase."""
-        test = item.stash.get(_ITEM, None)
-        if test is None:
-            return (yield)
-        began = _perf_counter()
-        own_cpu = _own_cpu()
-        cpu = _process_time()
-        try:
-            return (yield)
-        finally:
-            _note_phase(test, "call", began, cpu, own_cpu)
+    pytest_runtest_setup = _own_work("setup")
+    pytest_runtest_call = _own_work("call")
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_teardown(
