@@ -23,6 +23,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from .channels import (
     Delivery,
+    DeliveryOptions,
     EmailNotificationChannel,
     LogNotificationChannel,
     NotificationChannel,
@@ -51,6 +52,7 @@ __all__ = [
     "AlertRule",
     "AlertSeverity",
     "AlertingConfiguration",
+    "DeliveryOptions",
     "EmailNotificationChannel",
     "InhibitRule",
     "LogNotificationChannel",

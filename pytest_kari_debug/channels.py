@@ -22,7 +22,7 @@ import urllib.parse
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
 from .exceptions import ConfigurationError, KariDebugError
 from .model import AlertSeverity
@@ -31,6 +31,8 @@ from .values import safe_str, truncate_text, writable_text
 if TYPE_CHECKING:  # the senders import their libraries when they send
     import ssl
     from email.message import EmailMessage
+
+    from typing_extensions import Unpack
 
 ALERT_LOGGER = "pytest_kari_debug.alerts"
 _LOG_LEVELS = {
@@ -137,6 +139,16 @@ class Delivery:
             "queued_at": self.queued_at,
             "finished_at": self.finished_at,
         }
+
+
+class DeliveryOptions(TypedDict, total=False):
+    """The delivery options every channel takes as keywords, besides ``timeout`` and
+    ``retries`` (see :class:`NotificationChannel`)."""
+
+    severities: Iterable[AlertSeverity | str] | None
+    send_resolved: bool
+    backoff: float
+    max_retry_after: float
 
 
 class NotificationChannel:
@@ -289,7 +301,8 @@ class LogNotificationChannel(NotificationChannel):
     """Writes each notification to the ``pytest_kari_debug.alerts`` logger and keeps the lines.
 
     The level follows the severity (low INFO, medium WARNING, high ERROR, critical CRITICAL);
-    each alert is one line of at most *max_line_chars* characters.
+    each alert is one line of at most *max_line_chars* characters. The other keywords are
+    the :class:`DeliveryOptions`.
     """
 
     kind = "log"
@@ -303,10 +316,11 @@ class LogNotificationChannel(NotificationChannel):
         logger: logging.Logger | None = None,
         max_lines: int = 1000,
         max_line_chars: int = 500,
-        **options: Any,
+        timeout: float = 5.0,
+        retries: int = 0,
+        **options: Unpack[DeliveryOptions],
     ) -> None:
-        options.setdefault("retries", 0)
-        super().__init__(channel_id, name, **options)
+        super().__init__(channel_id, name, timeout=timeout, retries=retries, **options)
         #: Longest line written per alert; the rest is cut with a visible marker.
         self.max_line_chars = _whole("max_line_chars", max_line_chars, 80)
         self.logger = logger or logging.getLogger(ALERT_LOGGER)
@@ -337,7 +351,8 @@ class WebhookNotificationChannel(NotificationChannel):
     """POSTs each notification as JSON to a webhook URL.
 
     The URL and the header values are secrets: they are sent, never shown. The body is
-    ``{"version": "1", "event", "extension_id", "alert": {...}}``.
+    ``{"version": "1", "event", "extension_id", "alert": {...}}``. The other keywords are the
+    :class:`DeliveryOptions` (``send_resolved`` is on by default here).
     """
 
     kind = "webhook"
@@ -351,22 +366,11 @@ class WebhookNotificationChannel(NotificationChannel):
         timeout: float = 5.0,
         retries: int = 2,
         *,
-        backoff: float = 0.5,
-        send_resolved: bool = True,
-        severities: Iterable[AlertSeverity | str] | None = None,
         max_payload_bytes: int = MAX_PAYLOAD_BYTES,
-        max_retry_after: float = 60.0,
+        **options: Unpack[DeliveryOptions],
     ) -> None:
-        super().__init__(
-            channel_id,
-            name,
-            severities=severities,
-            send_resolved=send_resolved,
-            timeout=timeout,
-            retries=retries,
-            backoff=backoff,
-            max_retry_after=max_retry_after,
-        )
+        options.setdefault("send_resolved", True)
+        super().__init__(channel_id, name, timeout=timeout, retries=retries, **options)
         #: Largest request body; longer alert texts are cut to fit (see :attr:`truncated`).
         self.max_payload_bytes = _whole(
             f"max_payload_bytes of channel {channel_id!r}", max_payload_bytes, 1024
@@ -527,7 +531,7 @@ class EmailNotificationChannel(NotificationChannel):
 
     ``use_starttls`` upgrades the connection before ``login`` (``use_ssl`` connects with TLS
     from the start); *ssl_context* defaults to the system's trusted CAs. The password is a
-    secret.
+    secret. The other keywords are the :class:`DeliveryOptions`.
     """
 
     kind = "email"
@@ -546,22 +550,12 @@ class EmailNotificationChannel(NotificationChannel):
         use_starttls: bool = False,
         use_ssl: bool = False,
         ssl_context: ssl.SSLContext | None = None,
+        subject_prefix: str = "[kari-debug]",
         timeout: float = 10.0,
         retries: int = 2,
-        backoff: float = 0.5,
-        subject_prefix: str = "[kari-debug]",
-        send_resolved: bool = False,
-        severities: Iterable[AlertSeverity | str] | None = None,
+        **options: Unpack[DeliveryOptions],
     ) -> None:
-        super().__init__(
-            channel_id,
-            name,
-            severities=severities,
-            send_resolved=send_resolved,
-            timeout=timeout,
-            retries=retries,
-            backoff=backoff,
-        )
+        super().__init__(channel_id, name, timeout=timeout, retries=retries, **options)
         recipients = _addresses(channel_id, from_address, to_addresses)
         if not isinstance(smtp_host, str) or not smtp_host:
             msg = f"smtp_host of channel {channel_id!r} must be a host name, got {smtp_host!r}"

@@ -26,6 +26,7 @@ from pytest_kari_debug.channels import (
     scrub,
 )
 from pytest_kari_debug.exceptions import ConfigurationError
+from pytest_kari_debug.model import AlertSeverity
 
 
 def _note(severity: str = "high", title: str = "High CPU Usage", **alert: Any) -> dict[str, Any]:
@@ -337,3 +338,37 @@ def test_delivery_error_from_send_is_recorded_not_raised() -> None:
     delivery = _deliver(Broken("b"))
     assert delivery.status == "failed"
     assert delivery.error == "nope, token=<secret>"
+
+
+@pytest.mark.parametrize(
+    ("make", "send_resolved", "timeout", "retries"),
+    [
+        (lambda **o: LogNotificationChannel(**o), False, 5.0, 0),
+        (lambda **o: WebhookNotificationChannel("w", "W", "http://h/x", **o), True, 5.0, 2),
+        (lambda **o: EmailNotificationChannel("m", "M", "h", 25, "a@b", ["x@y"], **o),
+         False, 10.0, 2),
+    ],
+)
+def test_every_channel_takes_the_delivery_options(
+    make: Any, send_resolved: bool, timeout: float, retries: int
+) -> None:
+    """Each channel has its own defaults and passes the DeliveryOptions keywords on."""
+    default = make()
+    assert (default.send_resolved, default.timeout, default.retries) == (
+        send_resolved,
+        timeout,
+        retries,
+    )
+    assert (default.severities, default.backoff, default.max_retry_after) == (None, 0.5, 60.0)
+    given = make(severities=["high"], send_resolved=not send_resolved, backoff=0.1,
+                 max_retry_after=5)  # fmt: skip
+    assert given.severities == frozenset({AlertSeverity.HIGH})
+    assert (given.send_resolved, given.backoff, given.max_retry_after) == (
+        not send_resolved,
+        0.1,
+        5.0,
+    )
+    with pytest.raises(ConfigurationError, match="max_retry_after"):
+        make(max_retry_after=0)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        make(sevrities=["high"])
