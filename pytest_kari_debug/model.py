@@ -19,10 +19,10 @@ import enum
 import functools
 import math
 import operator
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, TypeGuard
+from typing import Any, TypeAlias, TypeGuard
 
 from .exceptions import ConfigurationError
 
@@ -218,19 +218,8 @@ class ComponentData:
     @classmethod
     def from_dict(cls, kind: Kind, data: Mapping[str, Any]) -> ComponentData:
         """Read one ``collected_data`` entry."""
-        records = data.get("records")
-        dropped = int(_number(data.get("dropped")) or 0.0)
-        details = dict(data)
-        details.pop("records", None)
-        details.pop("dropped", None)
-        return cls(
-            kind=kind,
-            records=tuple(r for r in records if _is_mapping(r))
-            if records and isinstance(records, (list, tuple))
-            else (),
-            dropped=dropped if dropped > 0 else 0,
-            details=MappingProxyType(details),
-        )
+        records, dropped, details = component_parts(data)
+        return cls(kind=kind, records=records, dropped=dropped, details=details)
 
     def to_dict(self) -> dict[str, Any]:
         """The ``collected_data`` entry this was read from."""
@@ -291,17 +280,10 @@ class TestRecord:
     def from_dict(cls, data: Mapping[str, Any]) -> TestRecord:
         """Read a test record of any version (older ones are migrated, see the module)."""
         version = int(_number(data.get("record_version")) or 1)
-        phases: dict[str, float] = {}
-        raw_phases = data.get("phases")
-        if _is_mapping(raw_phases):
-            for phase in PHASES:
-                value = _number(raw_phases.get(phase))
-                if value is not None:
-                    phases[phase] = value
+        phases = _phases(data)
         collected: dict[Kind, ComponentData] = {}
         other: dict[str, Any] = {}
-        raw = data.get("collected_data")
-        for key, value in raw.items() if _is_mapping(raw) else ():
+        for key, value in _collected(data).items():
             kind = _KINDS.get(key) if type(key) is str else None
             if kind is None:
                 try:
@@ -319,7 +301,7 @@ class TestRecord:
             nodeid=str(data.get("nodeid", "")),
             extension_id=str(data.get("extension_id") or "unknown"),
             outcome=str(data.get("outcome") or "error"),
-            phases=MappingProxyType(phases),
+            phases=phases,
             duration_ms=duration,
             cpu_ms=_number(data.get("cpu_ms")) if version >= 2 else None,
             kari_overhead_ms=_number(data.get("kari_overhead_ms")) if version >= 2 else None,
@@ -389,6 +371,89 @@ _KNOWN_KEYS = frozenset((*_TEST_KEYS, "record_version"))
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+# Reading a test as a stored dict or a typed record -------------------------------------------
+#: A test as the layers above the components get it: typed, or the dict the journal, the store
+#: and a run document keep (read here, by the functions below, without building a record).
+AnyTest: TypeAlias = "TestRecord | Mapping[str, Any]"
+
+
+def _collected(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    raw = data.get("collected_data")
+    return raw if _is_mapping(raw) else {}
+
+
+def _phases(data: Mapping[str, Any]) -> Mapping[str, float]:
+    phases: dict[str, float] = {}
+    raw = data.get("phases")
+    if _is_mapping(raw):
+        for phase in PHASES:
+            value = _number(raw.get(phase))
+            if value is not None:
+                phases[phase] = value
+    return MappingProxyType(phases)
+
+
+def _component_records(data: Mapping[str, Any]) -> tuple[Mapping[str, Any], ...]:
+    records = data.get("records")
+    if not records or not isinstance(records, (list, tuple)):
+        return ()
+    return tuple(r for r in records if _is_mapping(r))
+
+
+def _component_dropped(data: Mapping[str, Any]) -> int:
+    dropped = int(_number(data.get("dropped")) or 0.0)
+    return dropped if dropped > 0 else 0
+
+
+def component_parts(
+    data: Mapping[str, Any],
+) -> tuple[tuple[Mapping[str, Any], ...], int, Mapping[str, Any]]:
+    """One component's ``collected_data`` entry as :class:`ComponentData` keeps it: its
+    records, how many it dropped, the rest (also for a component this version does not know,
+    kept in :attr:`TestRecord.other_data`)."""
+    details = dict(data)
+    details.pop("records", None)
+    details.pop("dropped", None)
+    return _component_records(data), _component_dropped(data), MappingProxyType(details)
+
+
+def phases_of(test: AnyTest) -> Mapping[str, float]:
+    """The test's own time per phase, in ms (:attr:`TestRecord.phases`)."""
+    return test.phases if isinstance(test, TestRecord) else _phases(test)
+
+
+def component_of(test: AnyTest, kind: Kind | str) -> ComponentData | None:
+    """The data of component *kind* (any spelling) of *test*, or None when it was off."""
+    if isinstance(test, TestRecord):
+        return test.component(kind)
+    kind = Kind.parse(kind)
+    data = _collected(test).get(kind.value)
+    return ComponentData.from_dict(kind, data) if _is_mapping(data) else None
+
+
+def records_of(test: AnyTest, kind: Kind | str) -> tuple[Mapping[str, Any], ...]:
+    """The records component *kind* (any spelling) kept for *test*; none when it was off."""
+    if isinstance(test, TestRecord):
+        found = test.component(kind)
+        return found.records if found is not None else ()
+    data = _collected(test).get(Kind.parse(kind).value)
+    return _component_records(data) if _is_mapping(data) else ()
+
+
+def dropped_of(test: AnyTest) -> dict[str, int]:
+    """Records each component of *test* dropped at its cap, by ``collected_data`` key: every
+    component the test has data of (0 where it dropped none), unknown ones too."""
+    if isinstance(test, TestRecord):
+        found = {kind.value: data.dropped for kind, data in test.collected.items()}
+        entries: Iterable[tuple[str, Any]] = test.other_data.items()
+    else:
+        found, entries = {}, _collected(test).items()
+    for key, data in entries:
+        if _is_mapping(data):
+            found[str(key)] = _component_dropped(data)
+    return found
 
 
 @dataclass(frozen=True, slots=True)

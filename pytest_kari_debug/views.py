@@ -34,7 +34,7 @@ from .errors.grouping import (
 )
 from .exceptions import ConfigurationError, KariDebugError
 from .logger import level_name, level_number
-from .model import ALERT_SEVERITIES_WORST_FIRST
+from .model import ALERT_SEVERITIES_WORST_FIRST, AnyTest, Kind, records_of
 from .resolutions import (
     ALERT,
     ERROR_GROUP,
@@ -152,24 +152,16 @@ def _number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def metric_rows_of_tests(tests: Iterable[Mapping[str, Any]]) -> list[MetricRow]:
+def metric_rows_of_tests(tests: Iterable[AnyTest]) -> list[MetricRow]:
     """The numeric metric points recorded in test records (what the store keeps of them)."""
     rows: list[MetricRow] = []
     for test in tests:
-        for record in _records(test, "metrics"):
+        for record in records_of(test, Kind.METRICS):
             value = _number(record.get("value"))
             if value is not None and record.get("name") is not None:
                 ts = _number(record.get("ts")) or 0.0
                 rows.append((str(record["name"]), str(record.get("unit") or ""), ts, value))
     return rows
-
-
-def _records(test: Mapping[str, Any], kind: str) -> list[Mapping[str, Any]]:
-    data = (test.get("collected_data") or {}).get(kind)
-    records = data.get("records") if isinstance(data, Mapping) else None
-    if not isinstance(records, list):
-        return []
-    return [record for record in records if isinstance(record, Mapping)]
 
 
 # Error groups ----------------------------------------------------------------------------
@@ -340,7 +332,7 @@ def store_error_groups(
 
 
 def error_occurrences(
-    test: Mapping[str, Any],
+    test: AnyTest,
 ) -> Iterator[tuple[Mapping[str, Any], int, float | None, float | None]]:
     """``(error, count, first_ts, last_ts)`` per occurrence of one test record's errors
     (:func:`~pytest_kari_debug.errors.grouping.occurrences_of_test`)."""
@@ -348,9 +340,7 @@ def error_occurrences(
         yield found.error, found.count, found.first_ts, found.last_ts
 
 
-def error_groups_of_tests(
-    tests: Iterable[Mapping[str, Any]], states: ErrorStates
-) -> list[dict[str, Any]]:
+def error_groups_of_tests(tests: Iterable[AnyTest], states: ErrorStates) -> list[dict[str, Any]]:
     """The groups of the errors in a run's test records, most errors first.
 
     Each also lists ``test_indexes``: the positions in *tests* of the tests it occurred in.
@@ -519,7 +509,7 @@ def level_floor(level: Any) -> str | None:
 
 
 # Run-level error groups (the plugin at the end of a run, `kari-debug import`) ------------
-def run_error_groups(tests: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def run_error_groups(tests: Iterable[AnyTest]) -> list[dict[str, Any]]:
     """The run's error groups from the test records, in the one order of groups.
 
     A test's errors are counted as every view counts them (the session's exact per-group

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..model import AnyTest, Kind, TestRecord, component_of
+
 
 # Variable parts of messages, replaced in this order (URLs before paths, uuids before hex...).
 @functools.cache
@@ -289,7 +291,7 @@ def error_key(record: Mapping[str, Any]) -> str:
     return f"{kind}: {record.get('error_message') or record.get('message') or ''}"
 
 
-def occurrences_of_test(test: Mapping[str, Any], test_key: object = None) -> Iterator[Occurrence]:
+def occurrences_of_test(test: AnyTest, test_key: object = None) -> Iterator[Occurrence]:
     """The occurrences of one test record's errors (*test_key* names the test; default its
     node id).
 
@@ -297,14 +299,17 @@ def occurrences_of_test(test: Mapping[str, Any], test_key: object = None) -> Ite
     where the test has them, each with its newest record's fields; otherwise every record
     counts once.
     """
-    extension = str(test.get("extension_id") or "")
-    nodeid = str(test.get("nodeid") or "") or None
+    if isinstance(test, TestRecord):
+        extension, nodeid = test.extension_id, test.nodeid or None
+    else:
+        extension = str(test.get("extension_id") or "")
+        nodeid = str(test.get("nodeid") or "") or None
     key = nodeid if test_key is None else test_key
-    data = (test.get("collected_data") or {}).get("error_tracking")
-    if not isinstance(data, Mapping):
+    data = component_of(test, Kind.ERROR_TRACKING)
+    if data is None:
         return
-    records = [r for r in data.get("records") or () if isinstance(r, Mapping)]
-    counted = data.get("groups")
+    records = data.records
+    counted = data.details.get("groups")
     if not isinstance(counted, list) or not counted:
         for record in records:
             ts = _number(record.get("ts"))

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import open_atomic, write_atomic
-from ..model import RUN_FORMAT, SCHEMA_VERSION
+from ..model import RUN_FORMAT, SCHEMA_VERSION, AnyTest, dropped_of
 
 FORMAT = RUN_FORMAT
 VERSION = SCHEMA_VERSION
@@ -31,11 +31,9 @@ def run_summary(tests: Iterable[dict[str, Any]]) -> dict[str, Any]:
     return summary_of(count, outcomes, extensions, dropped)
 
 
-def add_dropped(dropped: Counter[str], test: dict[str, Any]) -> None:
+def add_dropped(dropped: Counter[str], test: AnyTest) -> None:
     """Add *test*'s dropped records per component to *dropped*."""
-    for component, data in (test.get("collected_data") or {}).items():
-        if isinstance(data, dict):
-            dropped[component] += int(data.get("dropped", 0) or 0)
+    dropped.update(dropped_of(test))
 
 
 def summary_of(

@@ -28,7 +28,7 @@ from prometheus_client.openmetrics.exposition import generate_latest as generate
 from ..atomic import write_atomic
 from ..exceptions import ExportError
 from ..figures import values
-from ..model import LOG_LEVEL_NAMES
+from ..model import LOG_LEVEL_NAMES, Kind, TestRecord, dropped_of
 from ..naming import prometheus_unit, sanitize_label_name, sanitize_metric_name
 from ..stats import quantile
 from ..values import repair
@@ -168,32 +168,30 @@ class PrometheusExporter:
             result = str(test.get("outcome") or "unknown")
             outcomes[(extension, result)] = outcomes.get((extension, result), 0) + 1
             outcome.add_metric([*labels, result], 1.0)
-            measured = values(CATALOGUE_GAUGES, test, base=True)
+            record = TestRecord.from_dict(test)
+            measured = values(CATALOGUE_GAUGES, record, base=True)
             if "duration_ms" in measured:
                 duration.add_metric(labels, measured["duration_ms"] / 1000.0)
             if "kari_overhead_ms" in measured:
                 overhead.add_metric(labels, measured["kari_overhead_ms"] / 1000.0)
-            for phase, ms in sorted((test.get("phases") or {}).items()):
-                value = _number(ms)
-                if value is not None:
-                    phases.add_metric([*labels, str(phase)], value / 1000.0)
-            collected = test.get("collected_data") or {}
-            for component, data in sorted(collected.items()):
-                if isinstance(data, dict) and _number(data.get("dropped")):
-                    dropped.add_metric([*labels, str(component)], float(data["dropped"]))
+            for phase, ms in sorted(record.phases.items()):
+                phases.add_metric([*labels, phase], ms / 1000.0)
+            for component, count in sorted(dropped_of(record).items()):
+                if count:
+                    dropped.add_metric([*labels, component], float(count))
             for figure, (where, key) in FIGURE_GAUGES.items():
                 if figure in measured:
                     target = resources if where == "resources" else memory
                     scale = RESOURCE_GAUGES[key][2] if where == "resources" else 1.0
                     target[key].add_metric(labels, measured[figure] * scale)
-            metrics = collected.get("metrics")
-            if not isinstance(metrics, dict):
+            metrics = record.component(Kind.METRICS)
+            if metrics is None:
                 continue
-            for key, value in (metrics.get("resources") or {}).items():
+            for key, value in (record.detail(Kind.METRICS, "resources") or {}).items():
                 number = _number(value)
                 if key in resources and key not in FROM_CATALOGUE and number is not None:
                     resources[key].add_metric(labels, number * RESOURCE_GAUGES[key][2])
-            for point in metrics.get("records") or ():
+            for point in metrics.records:
                 self._add_point(families, extension, nodeid, point)
         tests = CounterMetricFamily(
             f"{p}_tests", "Tests recorded, by outcome", labels=["extension", "outcome"]
@@ -217,7 +215,7 @@ class PrometheusExporter:
     def _add_point(
         self, families: dict[str, _Family], extension: str, nodeid: str, point: Any
     ) -> None:
-        if not isinstance(point, dict):
+        if not isinstance(point, Mapping):
             return
         raw = point.get("name")
         value = _number(point.get("value"))

@@ -20,6 +20,7 @@ from ..alerting import ACTIVE, Alert, AlertManager
 from ..exceptions import ConfigurationError
 from ..journal import RunRecords
 from ..manager import ExtensionDebugManager
+from ..model import Kind, records_of
 from ..rules import (
     RULE_OPTIONS,
     AlertRule,
@@ -358,10 +359,7 @@ def _summarise(config: pytest.Config, tests: RunRecords, sections: dict[str, Any
     rows: list[dict[str, Any]] = []
     judged = False
     for test in tests:
-        collected = (test.get("collected_data") or {}).get("alerting") or {}
-        records = {
-            r.get("alert_id"): r for r in collected.get("records") or () if isinstance(r, dict)
-        }
+        records = {r.get("alert_id"): r for r in records_of(test, Kind.ALERTING)}
         result = (test.get("extra") or {}).get("alerts") or {}
         judged = judged or bool(result)
         by_name = {r.get("name"): r for r in records.values()}

@@ -7,7 +7,7 @@ import gc
 import os
 import time
 import tracemalloc
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from ..journal import (
     line_of,
 )
 from ..manager import ExtensionDebugManager
-from ..model import SCHEMA_VERSION
+from ..model import SCHEMA_VERSION, records_of
 from ..storage import dumps
 from ..summaries import run_sections
 from .committer import close_committer
@@ -807,10 +807,8 @@ def fixture_manager(request: pytest.FixtureRequest) -> ExtensionDebugManager:
 
 def iter_records(
     tests: Iterable[dict[str, Any]], component: str
-) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+) -> Iterator[tuple[dict[str, Any], Mapping[str, Any]]]:
     """Yield ``(test, record)`` for every record of *component* in *tests*."""
     for test in tests:
-        data = (test.get("collected_data") or {}).get(component)
-        if isinstance(data, dict):
-            for record in data.get("records") or ():
-                yield test, record
+        for record in records_of(test, component):
+            yield test, record

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -13,7 +13,7 @@ from ..context import current_session
 from ..exporters.logs_export import drop_marker, log_rows
 from ..journal import RunRecords
 from ..logger import LEVELS, KariLogHandler
-from ..model import DROP_MARKER_ORIGIN
+from ..model import DROP_MARKER_ORIGIN, Kind, component_of
 from . import unowned
 from .state import STATE, guard, register_when_sessions, write_run_csv
 
@@ -123,42 +123,37 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         _detach(handler, config.stash.get(_ATTACHED, []))
 
 
-def _logging_data(record: dict[str, Any]) -> dict[str, Any] | None:
-    data = (record.get("collected_data") or {}).get("logging")
-    return data if isinstance(data, dict) else None
-
-
 def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> None:
     """Put the test's log counts per level and its drops under ``extra["logging"]``."""
     with guard(item.config, "counting the test's log records"):
-        data = _logging_data(record)
+        data = component_of(record, Kind.LOGGING)
         if data is None:
             return
         counts = dict.fromkeys(LEVELS, 0)
         total = 0
-        for entry in data.get("records") or ():
-            if isinstance(entry, dict) and entry.get("origin") != DROP_MARKER_ORIGIN:
+        for entry in data.records:
+            if entry.get("origin") != DROP_MARKER_ORIGIN:
                 level = str(entry.get("level"))
                 counts[level] = counts.get(level, 0) + 1
                 total += 1
         record.setdefault("extra", {})[KEY] = {
             "counts": counts,
             "records": total,
-            "dropped": int(data.get("dropped") or 0),
+            "dropped": data.dropped,
         }
 
 
 def run_log_records(
     tests: Iterable[dict[str, Any]], limit: int | None = None
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[Mapping[str, Any]]:
     """Every test's log records in finishing order, a drop marker after a test that dropped."""
     for test in tests:
-        data = _logging_data(test)
+        data = component_of(test, Kind.LOGGING)
         if data is None:
             continue
-        records = [r for r in data.get("records") or () if isinstance(r, dict)]
+        records = data.records
         yield from records
-        dropped = int(data.get("dropped") or 0)
+        dropped = data.dropped
         if dropped and not any(r.get("origin") == DROP_MARKER_ORIGIN for r in records):
             yield (
                 drop_marker(
@@ -185,14 +180,12 @@ def pytest_kari_debug_run_finished(
         counts: Counter[str] = Counter()
         dropped = 0
         for test in tests:
-            data = _logging_data(test)
+            data = component_of(test, Kind.LOGGING)
             if data is None:
                 continue
-            dropped += int(data.get("dropped") or 0)
+            dropped += data.dropped
             counts.update(
-                str(r.get("level"))
-                for r in data.get("records") or ()
-                if isinstance(r, dict) and r.get("origin") != DROP_MARKER_ORIGIN
+                str(r.get("level")) for r in data.records if r.get("origin") != DROP_MARKER_ORIGIN
             )
         total = sum(counts.values())
         if total or dropped:  # a run without log records gets no section

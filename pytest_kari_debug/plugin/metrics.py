@@ -11,6 +11,7 @@ import pytest
 
 from ..exceptions import ExportError
 from ..journal import RunRecords
+from ..model import Kind, component_of
 from ..summaries import RunSections, metrics_line
 from .options import option_text
 from .state import STATE, guard, write_run_csv
@@ -54,31 +55,26 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[METRICS_SETTINGS] = MetricsSettings(Path(path) if path else None, fmt, gateway)
 
 
-def _metrics_of(test: dict[str, Any]) -> dict[str, Any]:
-    data = (test.get("collected_data") or {}).get("metrics")
-    return data if isinstance(data, dict) else {}
-
-
 def csv_rows(tests: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     """Rows of ``metrics.csv``: recorded points, then per-test resource and memory figures."""
     for test in tests:
-        metrics = _metrics_of(test)
-        if not metrics:
+        metrics = component_of(test, Kind.METRICS)
+        if metrics is None:
             continue
         base = {
             "extension_id": test.get("extension_id"),
             "nodeid": test.get("nodeid"),
             "session_id": test.get("session_id"),
         }
-        for point in metrics.get("records") or ():
+        for point in metrics.records:
             yield {**base, "kind": "metric", **point, "labels": point.get("labels") or {}}
         ended = test.get("finished_at")
         for kind in ("resources", "memory"):
-            for name, value in (metrics.get(kind) or {}).items():
+            for name, value in (metrics.details.get(kind) or {}).items():
                 if _is_number(value):
                     yield {**base, "ts": ended, "kind": kind, "name": name,
                            "value": value, "unit": _unit(name), "labels": {}}  # fmt: skip
-        for point in metrics.get("samples") or ():
+        for point in metrics.details.get("samples") or ():
             yield from _sample_rows(base, point)
 
 

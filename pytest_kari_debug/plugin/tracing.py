@@ -6,7 +6,7 @@ import os
 import platform
 import socket
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from ..exceptions import ExportError
 from ..exporters.jaeger import SpanBatch, write_jaeger
 from ..exporters.otlp import check_endpoint, require_otlp_exporter, send_otlp, write_otlp_json
 from ..journal import RunRecords
+from ..model import Kind, records_of
 from ..summaries import RunSections, tracing_line, tracing_section
 from ..tracing import (
     ensure_tracer_provider,
@@ -228,18 +229,17 @@ def _reason(longrepr: str | None) -> str:
     return f": {text[:500]}" if text else ""
 
 
-def _iter_spans(tests: Iterable[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+def _iter_spans(
+    tests: Iterable[dict[str, Any]],
+) -> Iterator[tuple[dict[str, Any], Mapping[str, Any]]]:
     for test in tests:
-        data = (test.get("collected_data") or {}).get("tracing")
-        if isinstance(data, dict):
-            for span in data.get("records") or ():
-                if isinstance(span, dict):
-                    yield test, span
+        for span in records_of(test, Kind.TRACING):
+            yield test, span
 
 
 def span_batches(tests: Iterable[dict[str, Any]], run_id: str) -> list[SpanBatch]:
     """The run's spans grouped by extension and worker (a Jaeger process / OTLP resource)."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for test, span in _iter_spans(tests):
         key = (str(test.get("extension_id") or "unknown"), str(test.get("worker") or ""))
         groups.setdefault(key, []).append(span)

@@ -18,6 +18,7 @@ from .. import figures as figures_catalogue
 from .. import views
 from ..exceptions import KariDebugError
 from ..history import RunHistory
+from ..model import Kind, TestRecord, component_parts, dropped_of, records_of
 from ..sources import MAX_RECORDS, RunSource
 from ..storage import Store
 
@@ -291,68 +292,73 @@ def _num(value: Any) -> float:
     return 0.0
 
 
-def _records(test: Mapping[str, Any], kind: str) -> list[Any]:
-    data = (test.get("collected_data") or {}).get(kind)
-    if isinstance(data, Mapping):
-        records = data.get("records")
-        if isinstance(records, list):
-            return records
-    return []
-
-
 def _slim_collected(
-    collected: Any,
+    record: TestRecord,
     limits: ReportLimits,
     truncated: Counter[str],
     t0: float | None,
-    nodeid: str = "",
 ) -> dict[str, Any]:
+    """Each component's data as the page keeps it (see :func:`_slim_component`)."""
     out: dict[str, Any] = {}
-    if not isinstance(collected, Mapping):
-        return out
-    for kind, data in collected.items():
-        kind = str(kind)
-        if not isinstance(data, Mapping):
-            value = jsonable(data, 1, limits.text_chars)
-            if value not in (None, {}, [], ""):
-                out[kind] = value
+    parts = [(k.value, (d.records, d.dropped, d.details)) for k, d in record.collected.items()]
+    for key, data in record.other_data.items():  # a newer plugin's components
+        if isinstance(data, Mapping):
+            parts.append((str(key), component_parts(data)))
             continue
-        slim: dict[str, Any] = {}
-        for key, value in data.items():
-            if key == "records" and isinstance(value, list):
-                if len(value) > limits.records_per_kind:
-                    cut = len(value) - limits.records_per_kind
-                    truncated[kind] += cut
-                    slim["omitted"] = cut
-                    value = value[-limits.records_per_kind :]
-                if value:
-                    rows, common = _factor(
-                        _link_parents(
-                            [
-                                _name_test(_slim_record(r, limits.text_chars, t0), nodeid)
-                                for r in value
-                            ]
-                        )
-                    )
-                    slim["records"] = _columns(rows)
-                    if common:
-                        slim["common"] = common
-            elif key == "samples" and isinstance(value, list):
-                if value:
-                    slim["samples"] = _columns(
-                        [_slim_record(r, limits.text_chars, t0) for r in value]
-                    )
-            elif key == "call_tree":
-                tree, lost = _prune_tree(value, limits.call_tree_nodes, limits.text_chars)
-                if tree is not None:
-                    slim["call_tree"] = tree
-                if lost:
-                    truncated[f"{kind}.call_tree"] += lost
-            elif value not in (None, {}, [], "") and not (key == "dropped" and value == 0):
-                slim[str(key)] = jsonable(value, 1, limits.text_chars)
+        value = jsonable(data, 1, limits.text_chars)
+        if value not in (None, {}, [], ""):
+            out[str(key)] = value
+    for kind, (records, dropped, details) in parts:
+        slim = _slim_component(
+            kind, records, dropped, details, limits, truncated, t0, record.nodeid
+        )
         if slim:
             out[kind] = slim
     return out
+
+
+def _slim_component(
+    kind: str,
+    records: Sequence[Mapping[str, Any]],
+    dropped: int,
+    details: Mapping[str, Any],
+    limits: ReportLimits,
+    truncated: Counter[str],
+    t0: float | None,
+    nodeid: str,
+) -> dict[str, Any]:
+    """One component's data for the page: its newest records (slim, parents linked, common
+    keys factored out, as columns), drops, samples as columns, a pruned call tree."""
+    slim: dict[str, Any] = {}
+    if len(records) > limits.records_per_kind:
+        cut = len(records) - limits.records_per_kind
+        truncated[kind] += cut
+        slim["omitted"] = cut
+        records = records[-limits.records_per_kind :]
+    if records:
+        rows, common = _factor(
+            _link_parents(
+                [_name_test(_slim_record(r, limits.text_chars, t0), nodeid) for r in records]
+            )
+        )
+        slim["records"] = _columns(rows)
+        if common:
+            slim["common"] = common
+    if dropped:
+        slim["dropped"] = dropped
+    for key, value in details.items():
+        if key == "samples" and isinstance(value, list):
+            if value:
+                slim["samples"] = _columns([_slim_record(r, limits.text_chars, t0) for r in value])
+        elif key == "call_tree":
+            tree, lost = _prune_tree(value, limits.call_tree_nodes, limits.text_chars)
+            if tree is not None:
+                slim["call_tree"] = tree
+            if lost:
+                truncated[f"{kind}.call_tree"] += lost
+        elif value not in (None, {}, [], ""):
+            slim[str(key)] = jsonable(value, 1, limits.text_chars)
+    return slim
 
 
 # Per-test figures ------------------------------------------------------------------------
@@ -377,12 +383,10 @@ def _captured(test: Mapping[str, Any], text_chars: int) -> list[dict[str, str]]:
     ]
 
 
-def _error_logs(test: Mapping[str, Any], text_chars: int) -> list[dict[str, str]]:
+def _error_logs(test: TestRecord, text_chars: int) -> list[dict[str, str]]:
     """The test's log records at ERROR and above (the first few)."""
     shown = []
-    for record in _records(test, "logging"):
-        if not isinstance(record, Mapping):
-            continue
+    for record in records_of(test, Kind.LOGGING):
         logger = str(record.get("name") or record.get("logger") or "")
         if logger.startswith("pytest_kari_debug"):
             continue  # the plugin's own lines (an alert's log line) repeat the verdict
@@ -628,21 +632,18 @@ def build_report_model(
     for index, test in enumerate(tests):
         outcome = str(test.get("outcome") or "unknown")
         outcomes[outcome] += 1
-        measured = figures_catalogue.values(REPORT_FIGURES, test, base=True)
+        record = TestRecord.from_dict(test)
+        measured = figures_catalogue.values(REPORT_FIGURES, record, base=True)
         duration = measured.get("duration_ms", 0.0)
         tests_ms += duration
-        collected = test.get("collected_data") or {}
-        if isinstance(collected, Mapping):
-            for kind, data in collected.items():
-                if isinstance(data, Mapping):
-                    dropped[str(kind)] += int(_num(data.get("dropped")))
+        dropped.update(dropped_of(record))
         t0 = _num(test.get("started_at")) or None
-        test_alerts = [a for a in _records(test, "alerting") if isinstance(a, Mapping)]
-        error_count = sum(count for _, count, _, _ in views.error_occurrences(test))
+        test_alerts = records_of(record, Kind.ALERTING)
+        error_count = sum(count for _, count, _, _ in views.error_occurrences(record))
         counts = {
-            "logs": len(_records(test, "logging")),
+            "logs": len(records_of(record, Kind.LOGGING)),
             "errors": error_count,
-            "spans": len(_records(test, "tracing")),
+            "spans": len(records_of(record, Kind.TRACING)),
             "alerts": len(test_alerts),
         }
         figures = {
@@ -656,13 +657,11 @@ def build_report_model(
             "outcome": outcome,
             "ext": str(test.get("extension_id") or ""),
             "duration": round(duration, 3),
-            "phases": _page_phases(test.get("phases")),
+            "phases": _page_phases(record.phases),
             "t0": t0,
             **figures,
             "counts": {k: n for k, n in counts.items() if n},
-            "data": _slim_collected(
-                collected, limits, truncated, t0, str(test.get("nodeid") or "")
-            ),
+            "data": _slim_collected(record, limits, truncated, t0),
         }
         row = {k: v for k, v in row.items() if v is not None}
         for key in ("rss", "alloc"):
@@ -711,7 +710,7 @@ def build_report_model(
                         "longrepr": jsonable(str(longrepr or ""), 0, limits.text_chars),
                         **_failure_facts(test, test_alerts, limits.text_chars),
                         "captured": captured,
-                        "error_logs": _error_logs(test, limits.text_chars),
+                        "error_logs": _error_logs(record, limits.text_chars),
                         "history": {"b": past.get("hb", [])} if past else None,
                     }
                 )

@@ -10,6 +10,7 @@ from typing import Any
 from .. import views
 from ..exceptions import ConfigurationError, KariDebugError
 from ..logger import LogQuery
+from ..model import records_of
 from ..resolutions import ALERT
 from ..storage import Store
 from .base import (
@@ -74,15 +75,12 @@ class RunSource(_Source):
     def _records(self, component: str) -> Iterable[dict[str, Any]]:
         """Each record of *component* in the tests, with the test's node id and extension."""
         for test in self._each():
-            data = (test.get("collected_data") or {}).get(component)
-            records = data.get("records") if isinstance(data, Mapping) else None
-            for record in records if isinstance(records, list) else ():
-                if isinstance(record, Mapping):
-                    found = dict(record)
-                    for key in ("nodeid", "extension_id"):
-                        if not found.get(key):
-                            found[key] = test.get(key)
-                    yield found
+            for record in records_of(test, component):
+                found = dict(record)
+                for key in ("nodeid", "extension_id"):
+                    if not found.get(key):
+                        found[key] = test.get(key)
+                yield found
 
     # RecordSource ------------------------------------------------------------------------
     def tests(self, *, since: float | None = None, slim: bool = False) -> list[dict[str, Any]]:
