@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Generator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import Token
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .alerting import AlertManager, AlertSeverity
 from .atomic import write_atomic
@@ -21,13 +21,14 @@ from .context import CURRENT_SESSION, SESSION_OPTIONS, SessionInfo
 from .diagnostics import Diagnostics
 from .errors import ErrorGroup, ErrorTracker
 from .exceptions import ConfigurationError, SessionError
-from .exporters.bundle import ExportBundle, session_tests
-from .exporters.formats import check_format, exporter_for
 from .logger import ExtensionLogger
 from .metrics import MetricsCollector
 from .profiler import PerformanceProfiler
 from .resolutions import resolution_of, status_of
 from .tracing import ExtensionTracer
+
+if TYPE_CHECKING:
+    from .exporters.bundle import ExportBundle
 
 STATUS_ORDER = ("healthy", "degraded", "unhealthy")
 #: Session time over which the debug overhead share is judged (seconds).
@@ -429,6 +430,9 @@ class ExtensionDebugManager:
 
         *with_tests*: the stopped sessions as test records too (the Prometheus run families).
         """
+        # The export formats are imported by the first export, not by every manager's start.
+        from .exporters.bundle import ExportBundle, session_tests
+
         fields: dict[str, Any] = {"extension_id": self.extension_id}
         logs = self.logger.get_logs()
         errors = self.error_tracker.get_errors()
@@ -468,6 +472,8 @@ class ExtensionDebugManager:
 
         Formats: json, csv, prometheus, openmetrics; traces: jaeger or otlp (``otlp-json``).
         """
+        from .exporters.formats import check_format, exporter_for
+
         fmt = "otlp" if kind == "traces" and format == "otlp-json" else format
         check_format(kind, fmt)
         bundle = self.export_bundle(with_tests=fmt in ("prometheus", "openmetrics"))

@@ -4,30 +4,47 @@ Components sit below the exporters and may not import them: :func:`install` hand
 renderers down into :data:`pytest_kari_debug.component.EXPORTS` instead (done when this package
 is imported, which every debug manager does). Each renderer turns the component's plain data
 (the fields of an :class:`~.bundle.ExportBundle`, plus ``trace_id`` for traces) into the same
-text the REST API and ``debug_manager.export()`` produce.
+text the REST API and ``debug_manager.export()`` produce. The formats are imported by the
+first export, not by a manager's start (every ``--kari-debug`` run starts one).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..component import EXPORTS, ExportRegistry
-from .bundle import ExportBundle
-from .formats import exporter_for
-from .logs_export import logs_to_jsonl
 
-_FIELDS = frozenset(f.name for f in fields(ExportBundle))
+if TYPE_CHECKING:
+    from .bundle import ExportBundle
+    from .formats import Exporter
+
+
+@functools.cache
+def _fields() -> frozenset[str]:
+    from .bundle import ExportBundle
+
+    return frozenset(f.name for f in fields(ExportBundle))
 
 
 def _bundle(data: Mapping[str, Any]) -> ExportBundle:
-    return ExportBundle(**{k: v for k, v in data.items() if k in _FIELDS})
+    from .bundle import ExportBundle
+
+    names = _fields()
+    return ExportBundle(**{k: v for k, v in data.items() if k in names})
+
+
+def _exporter(fmt: str) -> Exporter:
+    from .formats import exporter_for
+
+    return exporter_for(fmt)
 
 
 def _renderer(kind: str, fmt: str) -> Any:
     def render(data: Mapping[str, Any]) -> str:
-        return exporter_for(fmt).render(_bundle(data), kind).decode("utf-8")
+        return _exporter(fmt).render(_bundle(data), kind).decode("utf-8")
 
     return render
 
@@ -36,12 +53,14 @@ def _traces(fmt: str) -> Any:
     def render(data: Mapping[str, Any]) -> str:
         trace_id = data.get("trace_id")
         found = str(trace_id) if trace_id else None
-        return exporter_for(fmt).render(_bundle(data), "traces", trace_id=found).decode("utf-8")
+        return _exporter(fmt).render(_bundle(data), "traces", trace_id=found).decode("utf-8")
 
     return render
 
 
 def _jsonl(data: Mapping[str, Any]) -> str:
+    from .logs_export import logs_to_jsonl
+
     return logs_to_jsonl(data.get("logs") or ())
 
 
