@@ -195,11 +195,11 @@ NOT_IN_A_DEFAULT_RUN = (
     "pyinstrument", "asyncio", "sysconfig", "pstats",
 )  # fmt: skip
 #: The package's own modules a default run never needs: the export formats (a manager's start
-#: imports none; the first export does).
+#: imports none; the first export does), the Markdown summary, the history of past runs.
 OWN_NOT_IN_A_DEFAULT_RUN = (
-    "pytest_kari_debug.exporters.bundle",
-    "pytest_kari_debug.exporters.formats",
-)
+    "pytest_kari_debug.exporters.bundle", "pytest_kari_debug.exporters.formats",
+    "pytest_kari_debug.summaries.ci_markdown", "pytest_kari_debug.history",
+)  # fmt: skip
 
 
 def test_a_default_run_imports_only_what_it_uses(

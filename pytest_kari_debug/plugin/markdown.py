@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ..atomic import write_atomic
-from ..history import load_history
-from ..summaries import Failure, History, SummaryLimits, run_summary
 from .options import STEP_SUMMARY_ENV, option_text
 from .state import STATE, KariState, guard
+
+if TYPE_CHECKING:
+    from ..summaries.ci_markdown import Failure, History, SummaryLimits
 
 PLUGIN = "kari-debug-markdown"
 
@@ -46,6 +47,10 @@ class MarkdownSummary:
             location = f"{path}:{(line or 0) + 1}"
         headline = next((part.strip() for part in message.splitlines() if part.strip()), "")
         phase = "" if report.when == "call" else f" (in {report.when})"
+        from ..summaries.ci_markdown import (
+            Failure,
+        )  # the Markdown is imported by a run that writes it
+
         self.failures[report.nodeid] = Failure(headline + phase, location)
 
     def _relative(self, path: str) -> str:
@@ -67,6 +72,8 @@ class MarkdownSummary:
         yield
         state = config.stash[STATE]
         with guard(config, "writing the Markdown summary"):
+            from ..summaries.ci_markdown import run_summary
+
             text = run_summary(
                 run,
                 tests,
@@ -109,6 +116,9 @@ def _history(
     """New and flaky tests from the store's earlier runs (None without a store or a past)."""
     if state.store is None or state.run_id is None:
         return None
+    from ..history import load_history
+    from ..summaries.ci_markdown import History
+
     past = load_history(state.store, until_run=state.run_id)
     if len(past.run_ids) < 2:
         return None  # a first run: every test would be "new"
@@ -150,6 +160,8 @@ def pytest_configure(config: pytest.Config) -> None:
     step_text = os.environ.get(STEP_SUMMARY_ENV, "").strip()
     step = Path(step_text) if step_text and config.getini("kari_step_summary") else None
     if path is not None or step is not None:
+        from ..summaries.ci_markdown import SummaryLimits
+
         config.pluginmanager.register(
             MarkdownSummary(config.rootpath, path, step, SummaryLimits()), PLUGIN
         )

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from ..history import load_history
 from ..journal import RunRecords
 from .options import option_path, option_text
 from .state import STATE, guard
@@ -54,6 +53,8 @@ def pytest_kari_debug_run_finished(
         past = None
         if state.store is not None and state.run_id is not None:
             with guard(config, "reading the tests' history from the store"):
+                from ..history import load_history  # a run with a report and a store
+
                 past = load_history(state.store, until_run=state.run_id)
         try:
             written = write_report(
