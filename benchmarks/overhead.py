@@ -19,11 +19,16 @@ start to unconfigure, all threads) and the end of the run (from the last test to
 The import time of the entry module and of the features comes from ``-X importtime``. The
 measured processes run with bytecode caches on, as an installed package has them.
 
+``--baseline-ref REF`` adds the two ``--kari-debug`` configurations with the package as it was
+at git commit *REF* (``git archive`` into a temporary folder, first on ``PYTHONPATH``) to the
+same rotated rounds: a before/after of a change on a busy machine.
+
 Run it from a venv with the bench extra (pytest-opentelemetry is an auto-loaded plugin: keep it
 out of the development venv)::
 
     python -m venv .benchvenv && .benchvenv/bin/pip install -e '.[bench]'
     .benchvenv/bin/python benchmarks/overhead.py [--tests 2000] [--mixed 500] [--rounds 7]
+                                                 [--baseline-ref REF]
 
 It prints Markdown: the README's overhead tables are its output.
 """
@@ -44,6 +49,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from store_backends import extract
 
 CONFTEST = """
 import json, os, time
@@ -144,12 +151,14 @@ def _child_env() -> dict[str, str]:
     return env
 
 
-def run(folder: Path, args: list[str]) -> Sample:
-    """Run pytest once in a fresh process and time it."""
+def run(folder: Path, args: list[str], pythonpath: str | None = None) -> Sample:
+    """Run pytest once in a fresh process and time it (with *pythonpath* first on the path)."""
     out = folder / "times.json"
     out.unlink(missing_ok=True)
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]
     env = {**_child_env(), "KARI_BENCH_OUT": str(out)}
+    if pythonpath is not None:
+        env["PYTHONPATH"] = pythonpath
     with tempfile.TemporaryFile("w+") as output:
         started = time.perf_counter()
         child = subprocess.Popen(command, cwd=folder, stdout=output, stderr=output, env=env)
@@ -253,6 +262,7 @@ def main() -> None:
     parser.add_argument("--tests", type=int, default=2000, help="trivial tests (default 2000)")
     parser.add_argument("--mixed", type=int, default=500, help="mixed tests (default 500)")
     parser.add_argument("--rounds", type=int, default=7, help="rotated rounds (default 7)")
+    parser.add_argument("--baseline-ref", default="", help="also run the package at this commit")
     options = parser.parse_args()
     has_otel = importlib.util.find_spec(OTEL) is not None
     load_before = os.getloadavg()
@@ -266,18 +276,24 @@ def main() -> None:
         ]
         make_suite(suites[0].folder, options.tests, "def test_{n}():\n    pass\n\n")
         make_suite(suites[1].folder, options.mixed, MIXED_TEST, MIXED_HEAD.format(work=work))
+        before = extract(options.baseline_ref, root / "before") if options.baseline_ref else None
         plan = []
         for suite in suites:
             configs = configurations(suite.folder, has_otel)
+            paths: dict[str, str | None] = dict.fromkeys(configs)
+            if before is not None:
+                for name in ("--kari-debug", "--kari-debug --kari-json --kari-report"):
+                    configs[f"{name} at {options.baseline_ref}"] = configs[name]
+                    paths[f"{name} at {options.baseline_ref}"] = before
             suite.samples = {name: [] for name in configs}
             if suite is suites[0]:  # warm the file cache and write every bytecode cache
-                for args in configs.values():
-                    run(suite.folder, args)
-            plan.extend((suite, name, args) for name, args in configs.items())
+                for name, args in configs.items():
+                    run(suite.folder, args, paths[name])
+            plan.extend((suite, name, args, paths[name]) for name, args in configs.items())
         for round_no in range(options.rounds):
             shift = round_no % len(plan)
-            for suite, name, args in plan[shift:] + plan[:shift]:
-                suite.samples[name].append(run(suite.folder, args))
+            for suite, name, args, path in plan[shift:] + plan[:shift]:
+                suite.samples[name].append(run(suite.folder, args, path))
         pytest_ms = import_times("import pytest", "pytest", options.rounds)
         entry_ms = import_times(
             "import pytest; import pytest_kari_debug.plugin",
