@@ -36,7 +36,6 @@ LAYOUT_KEYS = frozenset({"collected_data", "phases"})
 #: Modules (or ``module:function``) that read those keys, and why they may.
 OWNERS = {
     "model.py": "the typed model: the one reader of the stored layout",
-    "figures.py": "the figures catalogue (its table of sources is keyed by loader name)",
     "figures/measure.py": "the figures catalogue (its table of sources is keyed by loader name)",
     "storage/codec.py": "the store splits a test into its record tables",
     "storage/runs.py": "the store indexes a test's phases when it writes it",

@@ -11,7 +11,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def test_wheel_ships_entry_point_templates_schema_and_py_typed(tmp_path: Path) -> None:
-    """A built wheel declares pytest11 and holds report_templates, the JSON schema and py.typed."""
+    """A built wheel declares pytest11 and holds report_templates, the JSON schema, the figures'
+    catalogue and py.typed."""
     done = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
          "-w", str(tmp_path), str(REPO)],
@@ -22,6 +23,7 @@ def test_wheel_ships_entry_point_templates_schema_and_py_typed(tmp_path: Path) -
     names = zipfile.ZipFile(wheel).namelist()
     assert "pytest_kari_debug/py.typed" in names
     assert "pytest_kari_debug/schemas/run.schema.json" in names
+    assert "pytest_kari_debug/figures/catalogue.json" in names
     assert any(n.startswith("pytest_kari_debug/report_templates/") for n in names)
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()

@@ -304,7 +304,7 @@ def figures_page() -> str:
         [
             "# Figures",
             "",
-            "*Generated from the catalogue in `pytest_kari_debug/figures.py`.*",
+            "*Generated from the catalogue in `pytest_kari_debug/figures/catalogue.json`.*",
             "",
             "A figure is something measured about a test, named by alert rules"
             " (`kari_alert_rules`, `kari_alert`), budgets (`kari_budget`) and regression gates."
