@@ -589,6 +589,16 @@ class Comparison:
         """Metrics of a gate that some compared test lacks on one side."""
         return sorted({c.metric for c in self.changes if c.verdict == "unmeasured"})
 
+    def left_out(self) -> list[tuple[str, list[str]]]:
+        """The tests not compared, by why (``only in head``, ``only in the baseline``, ``not
+        compared (not passed on a side)``): each reason that has tests, with their node ids."""
+        reasons = (
+            ("only in head", self.only_in_head),
+            ("only in the baseline", self.only_in_base),
+            ("not compared (not passed on a side)", self.not_comparable),
+        )
+        return [(reason, names) for reason, names in reasons if names]
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form, with stable keys."""
         return {

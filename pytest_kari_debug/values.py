@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import datetime as _dt
 import enum
+import json
 import math
 import threading
 import types
@@ -547,6 +548,24 @@ def repair(value: Any, replaced: list[str] | None = None, path: str = "") -> Any
     return kept
 
 
+def field_text(value: Any) -> str:
+    """The text of a field value, as log filters match it and CSV cells show it: ``""`` for
+    ``None``, ``true``/``false``, a number's repr, text as it is, anything else as JSON with
+    sorted keys (through the one serializer; what cannot sort or write is repaired first)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, default=to_jsonable, sort_keys=True, ensure_ascii=False)
+    except (TypeError, ValueError):  # an over-long integer, keys that do not sort
+        return json.dumps(repair(value), default=to_jsonable, ensure_ascii=False)
+
+
 __all__ = [
     "MAX_DEPTH",
     "MAX_INT_BITS",
@@ -557,6 +576,7 @@ __all__ = [
     "bounded_call",
     "clean_text",
     "encode_text",
+    "field_text",
     "float_value",
     "in_bounded_call",
     "int_value",

@@ -232,3 +232,20 @@ def test_figures_of_a_test_record_are_what_rules_test() -> None:
     del record["collected_data"]["metrics"]["memory"]
     assert "allocated_mb" not in figures_of(record)
     assert "cpu_ms" in figures_of(record)
+
+
+def test_tests_left_out_of_a_comparison_are_listed_by_reason() -> None:
+    """Comparison.left_out names the tests not compared, by reason, for the terminal and the
+    markdown alike; a reason without tests is not listed."""
+    from pytest_kari_debug.gates import Comparison
+    from pytest_kari_debug.summaries import comparison_markdown
+
+    comparison = Comparison("base", only_in_base=["t::gone"], not_comparable=["t::failed"])
+    assert comparison.left_out() == [
+        ("only in the baseline", ["t::gone"]),
+        ("not compared (not passed on a side)", ["t::failed"]),
+    ]
+    text = comparison_markdown(comparison, base_label="base", head_label="head", gates=[])
+    assert "Only in the baseline: t::gone." in text
+    assert "Not compared (not passed on a side): t::failed." in text
+    assert "Only in head" not in text

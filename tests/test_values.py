@@ -223,3 +223,19 @@ def test_plain_fields_is_the_one_fast_check_of_the_serializer_and_the_log_redact
     assert serializer.fields({1: 2}) == {"1": 2}
     secret = {"password": "hunter2"}
     assert redactor.fields(secret) == {"password": "[REDACTED]"}
+
+
+def test_log_filters_and_csv_cells_share_one_text_form() -> None:
+    """A field value reads the same in a CSV cell and to a log filter (values.field_text):
+    JSON with sorted keys and the text as written; keys that do not sort are repaired."""
+    from pytest_kari_debug.exporters.csv_export import cell
+    from pytest_kari_debug.logger import LogQuery
+    from pytest_kari_debug.values import field_text
+
+    value = {"name": "värde", "count": 2}
+    assert cell(value) == field_text(value) == '{"count": 2, "name": "värde"}'
+    record = {"level": "INFO", "message": "m", "fields": {"a": value}}
+    assert LogQuery(fields={"a": cell(value)}).apply([record]) == [record]
+    assert [field_text(v) for v in (None, True, 1.5, -3, "=x")] == ["", "true", "1.5", "-3", "=x"]
+    assert [cell(v) for v in (-3, "=x")] == ["-3", "'=x"]
+    assert json.loads(field_text({1: "a", "b": 2})) == {"1": "a", "b": 2}

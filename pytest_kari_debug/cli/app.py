@@ -172,6 +172,14 @@ class Env:
         """Print *data* as JSON on stdout."""
         click.echo(to_json(data))
 
+    def answer(self, data: Any, text: str) -> int:
+        """*data* as JSON (``--format json``), else *text* for people; exit status 0."""
+        if self.json:
+            self.emit(data)
+        else:
+            self.echo(text)
+        return 0
+
     def hint(self, text: str) -> int:
         """A one-line hint on stderr (``null`` on stdout for JSON readers); exit status 0."""
         click.echo(f"{PROG}: {text}", err=True)

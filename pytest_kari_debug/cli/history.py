@@ -331,15 +331,11 @@ def _render_comparison(env: Env, comparison: Comparison, show_all: bool) -> None
             )
         headers = ["verdict", "metric", "base", "head", "change", "test", "note"]
         env.echo(table(headers, rows))
-    for label, names in (
-        ("not measured on both sides", comparison.unmeasured()),
-        ("only in the baseline", comparison.only_in_base),
-        ("only in head", comparison.only_in_head),
-        ("not compared (not passed on a side)", comparison.not_comparable),
-    ):
+    unmeasured = ("not measured on both sides", comparison.unmeasured())
+    for reason, names in [unmeasured, *comparison.left_out()]:
         if names:
             more = f" (+{len(names) - 5} more)" if len(names) > 5 else ""
-            env.echo(f"{label}: {', '.join(names[:5])}{more}")
+            env.echo(f"{reason}: {', '.join(names[:5])}{more}")
 
 
 @cli.command()

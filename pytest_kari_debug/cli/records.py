@@ -87,31 +87,42 @@ def _width() -> int:
         return 0
 
 
+def _print_table(env: Env, headers: list[str], rows: list[list[str]]) -> int:
+    """Print *rows* under *headers*, the last column cut to the terminal's width; exit 0."""
+    env.echo(table(headers, rows, max_width=_width()))
+    return 0
+
+
 # logs --------------------------------------------------------------------------------------
 @cli.group()
 def logs() -> None:
     """Log records of the extension's tests and live manager."""
 
 
+def stable(record: dict[str, Any], keys: Iterable[str], **given: Any) -> dict[str, Any]:
+    """*record* for JSON output: *keys* in their order, each the record's field of that name
+    (``test``: its test's node id; ``time``: ``ts`` in ISO 8601), or its value in *given*."""
+    fields = {"test": "nodeid"}
+    found = {}
+    for key in keys:
+        if key in given:
+            found[key] = given[key]
+        elif key == "time":
+            found[key] = iso(record.get("ts"))
+        else:
+            found[key] = record.get(fields.get(key, key))
+    return found
+
+
+LOG_KEYS = ("record_id", "ts", "time", "level", "logger", "message", "extension_id", "test",
+            "run_id", "session_id", "correlation_id", "user_id", "tenant_id", "fields",
+            "exception")  # fmt: skip
+
+
 def log_dict(record: dict[str, Any]) -> dict[str, Any]:
     """A log record for JSON output, with stable keys."""
-    return {
-        "record_id": record.get("record_id"),
-        "ts": record.get("ts"),
-        "time": iso(record.get("ts")),
-        "level": record.get("level"),
-        "logger": record.get("logger") or record.get("name"),
-        "message": record.get("message"),
-        "extension_id": record.get("extension_id"),
-        "test": record.get("nodeid"),
-        "run_id": record.get("run_id"),
-        "session_id": record.get("session_id"),
-        "correlation_id": record.get("correlation_id"),
-        "user_id": record.get("user_id"),
-        "tenant_id": record.get("tenant_id"),
-        "fields": record.get("fields") or {},
-        "exception": record.get("exception"),
-    }
+    logger = record.get("logger") or record.get("name")
+    return stable(record, LOG_KEYS, logger=logger, fields=record.get("fields") or {})
 
 
 def log_line(record: dict[str, Any]) -> str:
@@ -474,26 +485,17 @@ def errors() -> None:
     """Recorded errors, their groups (patterns) and their resolution."""
 
 
+ERROR_KEYS = ("record_id", "ts", "time", "group", "error_type", "error_message", "category",
+              "severity", "suggestion", "extension_id", "test", "run_id", "session_id", "status",
+              "stack_trace", "context")  # fmt: skip
+
+
 def error_dict(record: dict[str, Any], status: str) -> dict[str, Any]:
     """An error record for JSON output, with stable keys."""
-    return {
-        "record_id": record.get("record_id"),
-        "ts": record.get("ts"),
-        "time": iso(record.get("ts")),
-        "group": record.get("fingerprint"),
-        "error_type": record.get("error_type"),
-        "error_message": record.get("error_message"),
-        "category": record.get("category"),
-        "severity": record.get("level"),
-        "suggestion": record.get("suggestion"),
-        "extension_id": record.get("extension_id"),
-        "test": record.get("nodeid"),
-        "run_id": record.get("run_id"),
-        "session_id": record.get("session_id"),
-        "status": status,
-        "stack_trace": record.get("stack_trace"),
-        "context": record.get("context") or {},
-    }
+    return stable(
+        record, ERROR_KEYS, group=record.get("fingerprint"), severity=record.get("level"),
+        status=status, context=record.get("context") or {},
+    )  # fmt: skip
 
 
 @errors.command("show")
@@ -589,14 +591,8 @@ def errors_patterns(env: Env, unresolved: bool, since: str | None) -> int:
                 detail,
             ]
         )
-    env.echo(
-        table(
-            ["group", "status", "count", "tests", "first", "last", "category", "error"],
-            rows,
-            max_width=_width(),
-        )
-    )
-    return 0
+    headers = ["group", "status", "count", "tests", "first", "last", "category", "error"]
+    return _print_table(env, headers, rows)
 
 
 def _unique(candidates: list[dict[str, Any]], key: str, wanted: str, what: str) -> dict[str, Any]:
@@ -654,14 +650,11 @@ def errors_resolve(env: Env, group: str, notes: str | None) -> int:
         "count": found["count"],
         "status": "resolved",
     }
-    if env.json:
-        env.emit(result)
-    else:
-        env.echo(
-            f"resolved error group {found['group']} ({found['error_type']}, {found['count']}"
-            f" occurrence(s)){': ' + notes if notes else ''}"
-        )
-    return 0
+    return env.answer(
+        result,
+        f"resolved error group {found['group']} ({found['error_type']}, {found['count']}"
+        f" occurrence(s)){': ' + notes if notes else ''}",
+    )
 
 
 def _find_group(env: Env, group: str) -> tuple[Scope, dict[str, Any]]:
@@ -691,11 +684,10 @@ def errors_reopen(env: Env, group: str) -> int:
     _own(scope, found).reopen(ERROR_GROUP, str(found["group"]))
     result = {"group": found["group"], "extension_id": found["extension_id"],
               "count": found["count"], "status": "open"}  # fmt: skip
-    if env.json:
-        env.emit(result)
-    else:
-        env.echo(f"reopened error group {found['group']} ({found['error_type']})")
-    return 0
+    return env.answer(
+        result,
+        f"reopened error group {found['group']} ({found['error_type']})",
+    )
 
 
 # alerts ------------------------------------------------------------------------------------
@@ -704,32 +696,15 @@ def alerts() -> None:
     """Alerts fired during tests and by live managers, and their resolution."""
 
 
+ALERT_KEYS = ("record_id", "alert_id", "ts", "time", "severity", "alert_type", "title", "message",
+              "metric_name", "current_value", "threshold_value", "occurrences", "group",
+              "first_seen", "last_seen", "runs", "extension_id", "test", "run_id", "status",
+              "resolved_at", "resolution_notes")  # fmt: skip
+
+
 def alert_dict(alert: dict[str, Any]) -> dict[str, Any]:
     """An alert (:func:`pytest_kari_debug.views.alert_view`) for JSON output, with stable keys."""
-    return {
-        "record_id": alert.get("record_id"),
-        "alert_id": alert["alert_id"],
-        "ts": alert.get("ts"),
-        "time": iso(alert.get("ts")),
-        "severity": alert["severity"],
-        "alert_type": alert["alert_type"],
-        "title": alert.get("title"),
-        "message": alert.get("message"),
-        "metric_name": alert.get("metric_name"),
-        "current_value": alert.get("current_value"),
-        "threshold_value": alert.get("threshold_value"),
-        "occurrences": alert.get("occurrences"),
-        "group": alert.get("group"),
-        "first_seen": alert.get("first_seen"),
-        "last_seen": alert.get("last_seen"),
-        "runs": alert.get("runs"),
-        "extension_id": alert["extension_id"],
-        "test": alert["test"],
-        "run_id": alert.get("run_id"),
-        "status": alert["status"],
-        "resolved_at": alert["resolved_at"],
-        "resolution_notes": alert["resolution_notes"],
-    }
+    return stable(alert, ALERT_KEYS, test=alert.get("test"))
 
 
 @alerts.command("show")
@@ -786,14 +761,8 @@ def alerts_show(
                 str(a["title"] or a["message"] or ""),
             ]
         )
-    env.echo(
-        table(
-            ["last seen", "id", "n", "severity", "status", "test", "value", "title"],
-            rows,
-            max_width=_width(),
-        )
-    )
-    return 0
+    headers = ["last seen", "id", "n", "severity", "status", "test", "value", "title"]
+    return _print_table(env, headers, rows)
 
 
 @alerts.command("resolve")
@@ -818,21 +787,16 @@ def alerts_resolve(env: Env, alert_id: str, notes: str | None) -> int:
     except CliError as exc:
         raise CliError(f"{exc}; see `kari-debug alerts show`") from None
     _own(scope, found).resolve(ALERT, str(found["alert_id"]), notes)
-    if env.json:
-        env.emit(
-            {
-                "alert_id": found["alert_id"],
-                "extension_id": found["extension_id"],
-                "notes": notes,
-                "status": "resolved",
-            }
-        )
-    else:
-        env.echo(
-            f"resolved alert {found['alert_id']} ({found.get('title') or found.get('alert_type')})"
-            f"{': ' + notes if notes else ''}"
-        )
-    return 0
+    return env.answer(
+        {
+            "alert_id": found["alert_id"],
+            "extension_id": found["extension_id"],
+            "notes": notes,
+            "status": "resolved",
+        },
+        f"resolved alert {found['alert_id']} ({found.get('title') or found.get('alert_type')})"
+        f"{': ' + notes if notes else ''}",
+    )
 
 
 @alerts.command("reopen")
@@ -861,11 +825,8 @@ def alerts_reopen(env: Env, alert_id: str) -> int:
     _own(scope, found).reopen(ALERT, str(found["group"]))
     result = {"alert_id": found["id"], "group": found["group"],
               "extension_id": found["extension_id"], "status": "active"}  # fmt: skip
-    if env.json:
-        env.emit(result)
-    else:
-        env.echo(
-            f"reopened alert {found['id']} ({found.get('title') or found.get('alert_type')};"
-            f" {len(found['alert_ids'])} occurrence(s) of its rule and test)"
-        )
-    return 0
+    return env.answer(
+        result,
+        f"reopened alert {found['id']} ({found.get('title') or found.get('alert_type')};"
+        f" {len(found['alert_ids'])} occurrence(s) of its rule and test)",
+    )

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ..atomic import write_atomic
-from ..values import repair, to_jsonable
+from ..values import field_text
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: Characters a spreadsheet may drop before it reads a formula ("\0=cmd" runs as "=cmd").
@@ -19,26 +18,16 @@ _IGNORED_LEAD = "\0\x0b\x0c\n \u00a0\ufeff"
 
 
 def cell(value: Any) -> str:
-    """Render *value* as CSV cell text; text a spreadsheet would run as a formula is quoted."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
+    """Render *value* as CSV cell text (:func:`~pytest_kari_debug.values.field_text`); text a
+    spreadsheet would run as a formula is quoted."""
+    text = field_text(value)
     if isinstance(value, (int, float)):
-        return repr(value)
-    text = value if isinstance(value, str) else _json(value)
+        return text
     if text.startswith(_FORMULA_START) or (
         text[:1] in _IGNORED_LEAD and text.lstrip(_IGNORED_LEAD).startswith(_FORMULA_START)
     ):
         return "'" + text
     return text
-
-
-def _json(value: Any) -> str:
-    try:
-        return json.dumps(value, default=to_jsonable, sort_keys=True)
-    except (TypeError, ValueError):  # an over-long integer, keys that do not sort
-        return json.dumps(repair(value), default=to_jsonable)
 
 
 def iso_time(ts: float | None) -> str | None:

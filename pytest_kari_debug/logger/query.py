@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
-import json
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -12,9 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..exceptions import ConfigurationError
-from ..values import (
-    MAX_DEPTH,
-)
+from ..values import MAX_DEPTH
+from ..values import field_text as field_text  # the logger's filters and the CSV cells share it
 from .records import LEVELS, level_name, level_number
 
 # Filtering ---------------------------------------------------------------------------------
@@ -180,19 +178,6 @@ def _field_equals(present: Any, wanted: Any) -> bool:
     return (
         isinstance(wanted, str) and not isinstance(present, str) and (field_text(present) == wanted)
     )
-
-
-def field_text(value: Any) -> str:
-    """The text form of a field value used by filters and CSV cells."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, default=repr, sort_keys=True, ensure_ascii=False)
 
 
 def _haystack(get: Callable[[str], Any]) -> str:

@@ -345,12 +345,8 @@ def comparison_markdown(
         )
         lines.append("")
     lines.append(f"**{unchanged}** comparisons unchanged.")
-    for label, names in (
-        ("New in head", comparison.only_in_head),
-        ("Only in the baseline", comparison.only_in_base),
-        ("Not compared (not passed on a side)", comparison.not_comparable),
-    ):
-        if names:
-            more = f" and {len(names) - 10} more" if len(names) > 10 else ""
-            lines.append(f"{label}: {', '.join(inline(n) for n in names[:10])}{more}.")
+    for reason, names in comparison.left_out():
+        more = f" and {len(names) - 10} more" if len(names) > 10 else ""
+        shown = ", ".join(inline(n) for n in names[:10])
+        lines.append(f"{reason[:1].upper()}{reason[1:]}: {shown}{more}.")
     return "\n".join(lines) + "\n"
