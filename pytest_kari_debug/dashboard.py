@@ -180,7 +180,7 @@ class ExtensionDebugDashboard:
         if self.store is None:
             msg = f"run #{run_id} is read from the store, and this dashboard has none"
             raise DashboardError(msg)
-        if self.store.get_run(run_id) is None:
+        if StoreSource(self.store).find_run(str(run_id)) is None:
             msg = f"no run #{run_id} in the store"
             raise LookupError(msg)
         scoped = StoreSource(self.store, self.extension_id, run_id, clock=self.clock)

@@ -22,7 +22,7 @@ from ..exceptions import ConfigurationError, StoreError
 from ..history import DEFAULT_RUNS, load_history
 from ..logger import to_epoch
 from ..manager import ExtensionDebugManager
-from ..storage import Store
+from ..sources import StoreSource
 from ..version import plugin_version
 from . import exports, figures, models
 from .hub import DashboardHub, ManagerSource
@@ -431,7 +431,7 @@ def _routes(api: FastAPI) -> None:
     ) -> dict[str, Any]:
         """A test's figures in a stored run: every figure of the catalogue, or those named by
         ``figure``; the values the JSON, the report, the CLI and the exports show."""
-        return figures.stored_figures(_stored(request), run, nodeid, extension_id, figure)
+        return figures.stored_figures(_stored(request, extension_id), run, nodeid, figure)
 
     @router.get("/sessions/{extension_id}", tags=["sessions"], response_model=models.SessionsOut)
     def list_sessions(dashboard: Dashboard, limit: Limit = 100) -> dict[str, Any]:
@@ -482,7 +482,7 @@ def _routes(api: FastAPI) -> None:
     ) -> dict[str, Any]:
         """The newest runs, a running one with its progress (done of collected, tests running)."""
         store = _hub(request).store()
-        return {"runs": store.run_progress(limit=limit) if store is not None else []}
+        return {"runs": StoreSource(store).run_progress(limit=limit) if store is not None else []}
 
     # Test history ------------------------------------------------------------------------
     @router.get("/history/flaky", tags=["history"], response_model=models.FlakyOut)
@@ -495,7 +495,7 @@ def _routes(api: FastAPI) -> None:
         store = _hub(request).store()
         if store is None:  # nothing recorded (yet): no flaky test
             return {"runs": [], "flaky": [], "new_failures": [], "fixed": []}
-        found = load_history(store, runs=runs, extension_id=extension_id)
+        found = load_history(StoreSource(store), runs=runs, extension_id=extension_id)
         return {
             "runs": list(found.run_ids),
             "flaky": [h.to_dict() for h in found.flaky()],
@@ -596,12 +596,13 @@ def _routes(api: FastAPI) -> None:
         return HTMLResponse(html, headers={"Content-Security-Policy": csp})
 
 
-def _stored(request: Request) -> Store:
+def _stored(request: Request, extension_id: str | None = None) -> StoreSource:
+    """What the store recorded (of *extension_id*); a LookupError (404) without a store."""
     store = _hub(request).store()
     if store is None:
         msg = "no store: runs and test histories are read from the store (serve with --store PATH)"
         raise LookupError(msg)
-    return store
+    return StoreSource(store, extension_id)
 
 
 def _list_alerts(

@@ -9,7 +9,7 @@ from typing import Any
 from ..dashboard import DashboardError, ExtensionDebugDashboard
 from ..figures import SessionFigures, figure_rows
 from ..model import SCHEMA_VERSION
-from ..storage import Store
+from ..sources import StoreSource
 
 
 def session_figures(
@@ -52,18 +52,15 @@ def session_figures(
 
 
 def stored_figures(
-    store: Store,
-    run: str,
-    nodeid: str,
-    extension_id: str | None,
-    names: Sequence[str] | None,
+    source: StoreSource, run: str, nodeid: str, names: Sequence[str] | None
 ) -> dict[str, Any]:
-    """The figures of test *nodeid* in the stored run *run* (an id, a uuid or ``last``)."""
-    found = store.get_run(run)
+    """The figures of test *nodeid* in the stored run *run* (an id, a uuid or ``last``) of
+    *source*'s extension (every extension's when it has none)."""
+    found = source.find_run(run)
     if found is None:
         msg = f"no stored run {run!r} (a run id, its uuid, or last)"
         raise LookupError(msg)
-    record = store.test(int(found["id"]), nodeid, extension_id=extension_id)
+    record = source.test(int(found["id"]), nodeid)
     if record is None:
         msg = f"the stored run {found['id']} has no test {nodeid!r}"
         raise LookupError(msg)

@@ -11,6 +11,7 @@ from ..backends import as_location, location_exists
 from ..dashboard import ExtensionDebugDashboard, configuration_from
 from ..exceptions import ConfigurationError, StoreError
 from ..manager import ExtensionDebugManager, list_managers
+from ..sources import StoreSource
 from ..storage import Store
 
 ManagerSource = (
@@ -84,7 +85,7 @@ class DashboardHub:
 
     def stored_extensions(self) -> list[str]:
         store = self.store()
-        return store.extensions() if store is not None else []
+        return StoreSource(store).extensions() if store is not None else []
 
     # Dashboards --------------------------------------------------------------------------
     def extensions(self) -> list[dict[str, Any]]:
@@ -112,7 +113,7 @@ class DashboardHub:
                     self._dashboards[extension_id] = cached
                 return cached
             store = self.store()
-            if store is not None and store.has_extension(extension_id):
+            if store is not None and StoreSource(store).has_extension(extension_id):
                 if cached is None or cached.manager is not None:
                     cached = ExtensionDebugDashboard(store=store, extension_id=extension_id)
                     self._dashboards[extension_id] = cached

@@ -8,13 +8,14 @@ What is in scope is read through a :class:`~pytest_kari_debug.sources.StoreSourc
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..exporters.bundle import ExportBundle
 from ..exporters.formats import TRACE_FORMATS, exporter_for
 from ..exporters.json_export import build_run_document
-from ..model import TestRecord
+from ..model import TestRecord, dropped_of
 from ..sources import StoreSource
 from ..version import plugin_version
 
@@ -130,13 +131,12 @@ def _parts(source: StoreSource, bundle: ExportBundle) -> list[ExportBundle]:
 
 
 def _dropped(tests: Iterable[TestRecord]) -> dict[str, int]:
-    """Records the tests' components dropped at their limits, by record kind (0 for each
-    kind they collected, as a live manager counts)."""
-    dropped: dict[str, int] = {}
+    """Records the tests' components dropped at their limits, by component (0 for each one
+    they have data of, as a live manager counts)."""
+    dropped: Counter[str] = Counter()
     for test in tests:
-        for kind, data in test.collected.items():
-            dropped[kind.record] = dropped.get(kind.record, 0) + data.dropped
-    return dropped
+        dropped.update(dropped_of(test))
+    return dict(dropped)
 
 
 def _latest(points: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -42,10 +42,11 @@ def history_command(env: Env, nodeid: str, runs: int) -> int:
       kari-debug history tests/test_api.py::test_login
       kari-debug --format json history tests/test_api.py::test_login --runs 20
     """
-    store = env.open_store()
-    if store is None:
+    source = env.source()
+    if source is None:
         return env.no_store_hint()
-    found = load_history(store, runs=runs, nodeid=nodeid, extension_id=env.extension_id).get(nodeid)
+    history = load_history(source, runs=runs, nodeid=nodeid, extension_id=env.extension_id)
+    found = history.get(nodeid)
     if env.json:
         env.emit(found.to_dict() if found else None)
         return 0
@@ -78,10 +79,10 @@ def flaky_command(env: Env, runs: int) -> int:
       kari-debug flaky
       kari-debug --format json flaky --runs 30
     """
-    store = env.open_store()
-    if store is None:
+    source = env.source()
+    if source is None:
         return env.no_store_hint()
-    history = load_history(store, runs=runs, extension_id=env.extension_id)
+    history = load_history(source, runs=runs, extension_id=env.extension_id)
     found = history.flaky()
     if env.json:
         env.emit(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import click
 
 from ..config import DebugConfiguration
 from ..manager import STATUS_ORDER
+from ..model import dropped_of
 from ..sources import StoreSource
 from ..sources.store import run_check, store_check
 from . import daemon
@@ -348,11 +350,10 @@ def _manager_checks(status: daemon.ManagerStatus) -> list[dict[str, str]]:
 
 def _run_checks(source: StoreSource, run: dict[str, Any]) -> list[dict[str, str]]:
     checks = [run_check(run)]
-    dropped: dict[str, int] = {}
+    dropped: Counter[str] = Counter()
     for test in source.run_records(int(run["id"])):
-        for kind, data in test.collected.items():
-            if data.dropped:
-                dropped[kind.value] = dropped.get(kind.value, 0) + data.dropped
+        dropped.update(dropped_of(test))
+    dropped = +dropped  # only the components that dropped records
     if dropped:
         text = ", ".join(f"{kind} {n}" for kind, n in sorted(dropped.items()))
         checks.append(

@@ -130,11 +130,12 @@ def report(env: Env, run_text: str | None, output: Path) -> int:
     if store is None:
         return env.no_store_hint()
     text = run_text or env.run or "last"
-    run = StoreSource(store).find_run(text)
+    source = StoreSource(store)
+    run = source.find_run(text)
     if run is None:
         msg = f"no run {text!r} in the store {redact(env.store_path)!r} (see `kari-debug runs`)"
         raise CliError(msg, code=1)
-    tests = [{k: v for k, v in test.items() if k != "id"} for test in store.tests(run["id"])]
+    tests = [{k: v for k, v in test.items() if k != "id"} for test in source.run_tests(run["id"])]
     data: dict[str, Any] = run["data"] if isinstance(run.get("data"), dict) else {}
     meta = {k: v for k, v in run.items() if k not in ("data", "outcomes")}
     if run.get("finished_at") is not None and run.get("started_at") is not None:
@@ -147,7 +148,7 @@ def report(env: Env, run_text: str | None, output: Path) -> int:
             # every shard's tests: the stored section is the last shard's
             sections={**(data.get("sections") or {}), "metrics": metrics_section(tests)},
             diagnostics=[str(d) for d in data.get("diagnostics") or ()],
-            history=load_history(store, until_run=int(run["id"])),
+            history=load_history(source, until_run=int(run["id"])),
         )
     except ReportError as exc:
         raise CliError(str(exc), code=1) from None

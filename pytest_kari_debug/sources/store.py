@@ -330,6 +330,28 @@ class StoreSource(_Source):
         """The tests of run *run_id* (of the extension) as typed records."""
         return [TestRecord.from_dict(test) for test in self.run_tests(run_id)]
 
+    def test(self, run_id: int, nodeid: str) -> dict[str, Any] | None:
+        """The record of test *nodeid* in run *run_id* (of the extension; its last one)."""
+        return self.store.test(run_id, nodeid, extension_id=self.extension_id)
+
+    def run_progress(self, *, limit: int = 10) -> list[dict[str, Any]]:
+        """The newest runs, a running one with its progress (done of collected, running)."""
+        return self.store.run_progress(limit=limit)
+
+    def test_outcomes(
+        self,
+        *,
+        runs: int,
+        until_run: int | None = None,
+        nodeid: str | None = None,
+        extension_id: str | None = None,
+    ) -> tuple[list[int], list[tuple[int, str, str, float | None]]]:
+        """What :func:`~pytest_kari_debug.history.load_history` reads: the newest *runs* run
+        ids up to *until_run* and their tests' ``(run_id, nodeid, outcome, duration_ms)``."""
+        return self.store.test_outcomes(
+            runs=runs, until_run=until_run, nodeid=nodeid, extension_id=extension_id
+        )
+
     def every_record(self, kind: str, *, standalone: bool = False) -> list[dict[str, Any]]:
         """Every record of *kind* in scope, oldest first; *standalone*: only those no test
         owns (a live manager's samples). What an export writes, without a limit."""
