@@ -1,23 +1,23 @@
 """Each finished test committed to the store before the next test's call phase starts.
 
-A thread of the plugin's own writes the store: the run's row when the first test is kept, then
-each finished test in a transaction of its own (or, when several are waiting, one transaction
-for them all: a group commit), and the run's progress. It commits while the next test's setup
-runs; that test's call phase waits for the commit only if it is not done yet, outside the
-test's own-work window (the wait is the plugin's cost, ``kari_overhead_ms``, never the test's).
-Under xdist the controller commits each test as its report arrives (workers never wait).
+A SQLite store is written on pytest's thread, as each test is kept (after its teardown): the
+run's row with the first test, then each finished test in a transaction of its own, and the
+run's progress. A SQLite commit is work in this process that needs the GIL between its C
+calls: a thread would only add hand-overs (thread switches: milliseconds on a busy machine),
+so no thread is started for it. SQLite commits in WAL mode with ``synchronous=NORMAL``: a
+commit survives the process being killed, not the machine losing power.
 
-SQLite commits in WAL mode with ``synchronous=NORMAL`` (a commit survives the process being
-killed, not the machine losing power). A PostgreSQL commit is a round trip to the server, with
-the GIL released meanwhile: the writer thread hides it behind the next test's setup. A SQLite
-commit is work in this process that needs the GIL between its C calls: a thread would only
-add a hand-over (a thread switch, milliseconds on a busy machine) to it, so pytest's thread
-commits each test itself as the test is kept, after its teardown (the writer thread still
-opens the store and writes the run's progress). A test thus pays one commit, measured by
-``benchmarks/store_commit.py``. A store that fails or hangs never holds the run up: tests
-are kept and retried (:func:`~pytest_kari_debug.plugin.sharing.write_batch`), and a commit
-slower than :data:`COMMIT_WAIT_S` ends the waiting for the rest of the run (one diagnostic
-says so).
+A PostgreSQL commit is a round trip to the server with the GIL released meanwhile: a thread of
+the plugin's own writes it, while the next test's setup runs (several tests waiting share one
+transaction: a group commit). That test's call phase waits for the commit only if it is not
+done yet, outside the test's own-work window (the wait is the plugin's cost,
+``kari_overhead_ms``, never the test's). Under xdist the controller commits each test as its
+report arrives (workers never wait).
+
+A store that fails or hangs never holds the run up: tests are kept and retried
+(:func:`~pytest_kari_debug.plugin.sharing.write_batch`), and a commit slower than
+:data:`COMMIT_WAIT_S` ends the waiting for the rest of the run (one diagnostic says so).
+``benchmarks/store_backends.py`` measures what a test pays.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from ..backends import is_url
 from ..exceptions import StoreError
 from ..storage import Store
 from .sharing import note_store_failure, store_failing, write_batch
@@ -40,7 +41,8 @@ _BARRIER_PLUGIN = "kari-debug-commit-barrier"
 
 
 class StoreCommitter:
-    """The store's writer thread of one run (controller only), started by its first test."""
+    """The store's writer of one run (controller only), made by its first test: on pytest's
+    thread for a SQLite file, on a thread of its own for a PostgreSQL server."""
 
     def __init__(
         self, config: pytest.Config, state: KariState, open_store: Callable[[], Store | None]
@@ -48,9 +50,13 @@ class StoreCommitter:
         self.config = config
         self.state = state
         self.open_store = open_store
-        self._changed = threading.Condition()
-        #: Held while tests are taken and written (by the writer thread, or at the barrier).
-        self._writing = threading.Lock()
+        #: Written on pytest's thread (a SQLite file), rather than by the writer thread.
+        self.inline = not is_url(state.settings.store_path)
+        lock = threading.Lock()
+        #: The writer thread waits on ``_work`` for tests, progress or the end; the barrier on
+        #: ``_written`` for commits (two conditions: a commit never wakes the writer itself).
+        self._work = threading.Condition(lock)
+        self._written = threading.Condition(lock)
         self._tests: list[tuple[dict[str, Any], str]] = []
         self._progress: dict[str, Any] | None = None
         #: Tests handed over and tests written (committed, or kept for a retry).
@@ -64,24 +70,25 @@ class StoreCommitter:
     def add_test(self, record: dict[str, Any], text: str) -> None:
         """Hand a finished test's record (and its store JSON) over for its commit: a SQLite
         store's is committed here and now (see the module's docstring)."""
-        store = self.state.store
-        inline = store is not None and store.kind == "sqlite"
-        with self._changed:
+        if self.inline:
+            self.submitted += 1
+            self._write_guarded([(record, text)], None)
+            self.done += 1
+            return
+        with self._work:
             self._tests.append((record, text))
             self.submitted += 1
-            if not inline:
-                self._changed.notify()
-        if not inline:
-            self._start()
-            return
-        with self._writing:
-            self._write_waiting(progress=False)
+            self._work.notify()
+        self._start()
 
     def set_progress(self, progress: dict[str, Any]) -> None:
-        """Write the run's progress next (only the newest waiting progress is written)."""
-        with self._changed:
+        """Write the run's progress (next, on the writer thread: only the newest waiting one)."""
+        if self.inline:
+            self._write_guarded([], progress)
+            return
+        with self._work:
             self._progress = progress
-            self._changed.notify()
+            self._work.notify()
         self._start()
 
     def wait(self, timeout: float = COMMIT_WAIT_S) -> bool:
@@ -89,17 +96,17 @@ class StoreCommitter:
         target = self.submitted
         if self.done >= target or self._thread is None:
             return True
-        with self._changed:
-            return self._changed.wait_for(lambda: self.done >= target, timeout)
+        with self._written:
+            return self._written.wait_for(lambda: self.done >= target, timeout)
 
     def close(self) -> None:
         """Write what is left and stop the thread (at the end of the run)."""
         thread = self._thread
         if thread is None:
             return
-        with self._changed:
+        with self._work:
             self._closing = True
-            self._changed.notify()
+            self._work.notify()
         thread.join()
         self._thread = None
 
@@ -113,34 +120,32 @@ class StoreCommitter:
     # On the writer thread -------------------------------------------------------------------
     def _run(self) -> None:
         while True:
-            with self._changed:
-                self._changed.wait_for(
+            with self._work:
+                self._work.wait_for(
                     lambda: bool(self._tests) or self._progress is not None or self._closing
                 )
                 closing = self._closing
-            with self._writing:
-                self._write_waiting(progress=True)
+                tests, self._tests = self._tests, []
+                progress, self._progress = self._progress, None
+            try:
+                self._write_guarded(tests, progress)
+            finally:
+                with self._written:
+                    self.done += len(tests)
+                    self._written.notify_all()
             if closing:
-                with self._changed:
+                with self._work:
                     if not self._tests and self._progress is None:
                         return
 
-    def _write_waiting(self, *, progress: bool) -> None:
-        """Take the tests (and the progress) waiting and write them; hold ``_writing``."""
-        with self._changed:
-            tests, self._tests = self._tests, []
-            newest = None
-            if progress:
-                newest, self._progress = self._progress, None
+    def _write_guarded(
+        self, tests: list[tuple[dict[str, Any], str]], progress: dict[str, Any] | None
+    ) -> None:
         try:
-            self._write(tests, newest)
+            self._write(tests, progress)
         except Exception as exc:  # never let the thread die: the run's tests are kept
             problem = f"{type(exc).__name__}: {exc}"
             self.state.diagnose(f"internal error in writing the store: {problem}")
-        finally:
-            with self._changed:
-                self.done += len(tests)
-                self._changed.notify_all()
 
     def _write(
         self, tests: list[tuple[dict[str, Any], str]], progress: dict[str, Any] | None

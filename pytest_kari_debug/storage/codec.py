@@ -81,13 +81,20 @@ RECORD_KINDS = {
 }
 
 
+#: Inserts a record; ``{parent}`` is its test's id (``NULL``: a record no test owns).
+RECORD_INSERT = (
+    "INSERT INTO records(test_id, run_id, kind, ts, extension_id, session_id, name, level,"
+    " value, data) VALUES ({parent},?,?,?,?,?,?,?,?,?)"
+)
+
+
 def record_row(
-    run_id: int | None, test_id: int | None, kind: str, extension_id: str, record: dict[str, Any]
+    run_id: int | None, kind: str, extension_id: str, record: dict[str, Any]
 ) -> tuple[Any, ...]:
+    """A record's row for :data:`RECORD_INSERT` (its test's id is not in it)."""
     value = record.get("value")
     return (
         run_id,
-        test_id,
         kind,
         record.get("ts"),
         param(extension_id),
@@ -104,7 +111,8 @@ def param(value: Any) -> Any:
     return writable_text(value) if type(value) is str else value
 
 
-def record_rows(run_id: int, test_id: int, test: dict[str, Any]) -> list[tuple[Any, ...]]:
+def record_rows(run_id: int, test: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """The rows of the records a test's components collected."""
     rows = []
     extension_id = test.get("extension_id", "")
     for component, data in (test.get("collected_data") or {}).items():
@@ -112,5 +120,5 @@ def record_rows(run_id: int, test_id: int, test: dict[str, Any]) -> list[tuple[A
         if isinstance(data, dict) and isinstance(data.get("records"), list):
             for record in data["records"]:
                 if isinstance(record, dict):
-                    rows.append(record_row(run_id, test_id, kind, extension_id, record))
+                    rows.append(record_row(run_id, kind, extension_id, record))
     return rows

@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .base import StoreBase
-from .codec import dumps, param, record_row, record_rows
+from .codec import RECORD_INSERT, dumps, param, record_row, record_rows
 
-TEST_COLUMNS = (
-    "run_id, nodeid, extension_id, outcome, started_at, finished_at, duration_ms,"
-    " setup_ms, call_ms, teardown_ms, session_id, data"
+TEST_INSERT = (
+    "INSERT INTO tests(run_id, nodeid, extension_id, outcome, started_at, finished_at,"
+    " duration_ms, setup_ms, call_ms, teardown_ms, session_id, data)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 
 
@@ -118,12 +119,14 @@ class RunWriting(StoreBase):
     def write_tests(
         self, run_id: int, tests: Sequence[dict[str, Any]], texts: Sequence[str] | None = None
     ) -> list[int]:
-        """Write *tests* (plugin test records) and their components' records in one transaction.
+        """Write *tests* (plugin test records) and their components' records in one transaction
+        (on PostgreSQL in one round trip to the server).
 
         *texts*, when given, are the tests' records already serialized with :func:`dumps`.
         """
-        with self.transaction() as db:
-            return self._insert_tests(db, run_id, tests, texts)
+        with self._backend.transaction(pipelined=True) as db:
+            inserted = self._insert_tests(db, run_id, tests, texts)
+        return [new_id() for new_id in inserted]
 
     def _insert_tests(
         self,
@@ -131,37 +134,29 @@ class RunWriting(StoreBase):
         run_id: int,
         tests: Sequence[dict[str, Any]],
         texts: Sequence[str] | None,
-    ) -> list[int]:
-        ids = []
+    ) -> list[Callable[[], int]]:
+        """Insert *tests*; what gives each one's id once the transaction is done."""
+        inserted = []
         for index, test in enumerate(tests):
             phases = test.get("phases", {})
-            test_id = self._backend.inserted_id(
-                db,
-                f"INSERT INTO tests({TEST_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    run_id,
-                    param(test["nodeid"]),
-                    param(test.get("extension_id", "")),
-                    param(test.get("outcome", "unknown")),
-                    test.get("started_at"),
-                    test.get("finished_at"),
-                    test.get("duration_ms"),
-                    phases.get("setup"),
-                    phases.get("call"),
-                    phases.get("teardown"),
-                    param(test.get("session_id")),
-                    dumps(test) if texts is None else texts[index],
-                ),
+            row = (
+                run_id,
+                param(test["nodeid"]),
+                param(test.get("extension_id", "")),
+                param(test.get("outcome", "unknown")),
+                test.get("started_at"),
+                test.get("finished_at"),
+                test.get("duration_ms"),
+                phases.get("setup"),
+                phases.get("call"),
+                phases.get("teardown"),
+                param(test.get("session_id")),
+                dumps(test) if texts is None else texts[index],
             )
-            ids.append(test_id)
-            rows = record_rows(run_id, test_id, test)
-            if rows:
-                db.executemany(
-                    "INSERT INTO records(run_id, test_id, kind, ts, extension_id, session_id,"
-                    " name, level, value, data) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    rows,
-                )
-        return ids
+            records = record_rows(run_id, test)
+            insert = self._backend.insert_with_rows
+            inserted.append(insert(db, "tests", TEST_INSERT, row, RECORD_INSERT, records))
+        return inserted
 
     def write_records(
         self,
@@ -171,13 +166,9 @@ class RunWriting(StoreBase):
         run_id: int | None = None,
     ) -> int:
         """Write records not tied to a test (a live manager's samples, say)."""
-        rows = [record_row(run_id, None, kind, extension_id, record) for record in records]
+        rows = [record_row(run_id, kind, extension_id, record) for record in records]
         with self.transaction() as db:
-            db.executemany(
-                "INSERT INTO records(run_id, test_id, kind, ts, extension_id, session_id,"
-                " name, level, value, data) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                rows,
-            )
+            db.executemany(RECORD_INSERT.format(parent="NULL"), rows)
         return len(rows)
 
 
