@@ -176,57 +176,72 @@ def test_dashboard_layout_holds_at_every_width(browser: Any, suite_run: tuple[Pa
         server.stop()
 
 
+#: Eight tests, each running until the test watching the dashboard releases it (a file named
+#: after it appears): the run moves at the pace of what the page has shown, however loaded
+#: the machine.
 SLOW_SUITE = """
+import os
 import time
 import pytest
 
 @pytest.mark.parametrize("n", range(8))
 def test_slow(n):
-    time.sleep(0.6)
+    release = os.path.join(os.environ["KARI_TEST_RELEASE"], str(n))
+    deadline = time.monotonic() + 120
+    while not os.path.exists(release):
+        assert time.monotonic() < deadline, "the dashboard test never released this test"
+        time.sleep(0.02)
     assert n != 5
 """
 
+#: What the run card shows: its status, how many tests are done, the tests running now.
+_RUN_CARD = """([status, done, running]) =>
+    document.getElementById("run-status").textContent === status
+    && document.getElementById("run-done").textContent === done
+    && document.getElementById("run-running").textContent.includes(running)"""
+
 
 def test_dashboard_follows_a_real_run(browser: Any, tmp_path: Path) -> None:
-    """While a real pytest run goes on, the dashboard's progress and counts move with it."""
+    """While a real pytest run goes on, the dashboard's progress and counts move with it: each
+    test is let go only once the page shows the tests before it done (and the first one
+    running), so every step of the bar must show."""
     (tmp_path / "test_slow.py").write_text(SLOW_SUITE, encoding="utf-8")
+    release = tmp_path / "release"
+    release.mkdir()
     store = tmp_path / "kari.db"
     run = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--kari-debug",
          f"--kari-store={store}", "test_slow.py"],
         cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "KARI_TEST_RELEASE": str(release)},
     )  # fmt: skip
     server = None
     try:
         deadline = time.monotonic() + 60
         while not store.exists():
+            assert run.poll() is None, "the run ended before it created its store"
             assert time.monotonic() < deadline, "the run never created its store"
             time.sleep(0.1)
         server = ApiServer(store_path=store, include_registry=False).start()
         page = _open(browser, f"{server.url}/", 1440)
-        seen: list[tuple[str, int, str]] = []
-        while run.poll() is None and time.monotonic() < deadline:
-            status = page.locator("#run-status").inner_text()
-            done = page.locator("#run-bar").evaluate("bar => bar.value")
-            running = page.locator("#run-running").inner_text()
-            seen.append((status, int(done), running))
-            time.sleep(0.3)
+        for n in range(8):
+            running = "test_slow.py::test_slow[0]" if n == 0 else ""
+            page.wait_for_function(
+                _RUN_CARD, arg=["running", f"{n} of 8 tests done", running], timeout=60_000
+            )
+            assert page.locator("#run-bar").evaluate("bar => [bar.value, bar.max]") == [n, 8]
+            (release / str(n)).touch()
         assert run.wait(timeout=60) == 1
-        page.wait_for_timeout(1500)
-        final = page.locator("#run-done").inner_text()
+        page.wait_for_function(
+            _RUN_CARD, arg=["finished", "8 of 8 tests done", "the run is over"], timeout=60_000
+        )
+        assert page.errors == []
         page.context.close()
     finally:
         if run.poll() is None:
             run.kill()
         if server is not None:
             server.stop()
-    during = [s for s in seen if s[0] == "running"]
-    assert during, seen
-    dones = [s[1] for s in during]
-    assert len(set(dones)) >= 3, dones  # the bar moved as tests finished
-    assert dones == sorted(dones)
-    assert any("test_slow.py::test_slow[" in s[2] for s in during), during
-    assert final == "8 of 8 tests done"
 
 
 def test_charts_rank_tests_and_open_them(browser: Any, suite_run: tuple[Path, Path]) -> None:
