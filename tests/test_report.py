@@ -364,3 +364,22 @@ def test_gates_comparison_is_summarised() -> None:
     html = render_report(run, tests, sections=sections)
     assert f'<a href="#test-1" class="nodeid">{nodeid}</a>' in html
     assert "✗ regression" in html
+
+
+def test_an_unknown_report_option_is_refused_naming_the_accepted_ones(tmp_path: Path) -> None:
+    """render_report, write_report and build_report_model share their options; a misspelt
+    one is an error at the call, not silently ignored."""
+    from pytest_kari_debug.report import build_report_model, render_report, write_report
+
+    run, tests = sample_run(2)
+    for call in (
+        lambda: render_report(run, tests, titel="x"),  # type: ignore[call-arg]
+        lambda: write_report(tmp_path / "r.html", run, tests, titel="x"),  # type: ignore[call-arg]
+        lambda: build_report_model(run, tests, titel="x"),  # type: ignore[call-arg]
+    ):
+        with pytest.raises(TypeError, match=r"unknown report option\(s\) titel; accepted: .*title"):
+            call()
+    assert not (tmp_path / "r.html").exists()
+    page = render_report(run, tests, title="Mine", diagnostics=["d1"])
+    assert "<title>Mine</title>" in page
+    assert "d1" in page

@@ -5,17 +5,27 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..atomic import open_atomic
-from ..history import RunHistory
-from .data import TESTS_PLACEHOLDER, ReportError, ReportLimits, ReportModel, build_report_model
+from .data import (
+    TESTS_PLACEHOLDER,
+    ReportError,
+    ReportLimits,
+    ReportModel,
+    ReportOptions,
+    build_report_model,
+)
 from .templates import render, script_json, templates_dir
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "ReportError",
     "ReportLimits",
     "ReportModel",
+    "ReportOptions",
     "build_report_model",
     "render_report",
     "templates_dir",
@@ -26,36 +36,17 @@ __all__ = [
 def render_report(
     run: Mapping[str, Any],
     tests: Sequence[Mapping[str, Any]],
-    *,
-    sections: Mapping[str, Any] | None = None,
-    diagnostics: Iterable[str] = (),
-    limits: ReportLimits | None = None,
-    title: str | None = None,
-    history: RunHistory | None = None,
+    **options: Unpack[ReportOptions],
 ) -> str:
     """Return the HTML page of one run (metadata, test records, feature sections)."""
-    model = build_report_model(
-        run,
-        tests,
-        sections=sections,
-        diagnostics=diagnostics,
-        limits=limits,
-        title=title,
-        history=history,
-    )
-    return render(model)
+    return render(build_report_model(run, tests, **options))
 
 
 def write_report(
     path: str | Path,
     run: Mapping[str, Any],
     tests: Iterable[Mapping[str, Any]],
-    *,
-    sections: Mapping[str, Any] | None = None,
-    diagnostics: Iterable[str] = (),
-    limits: ReportLimits | None = None,
-    title: str | None = None,
-    history: RunHistory | None = None,
+    **options: Unpack[ReportOptions],
 ) -> Path:
     """Render the report of one run and write it to *path* atomically.
 
@@ -67,16 +58,7 @@ def write_report(
         def park(row: dict[str, Any]) -> None:
             spill.write(script_json(row).encode("utf-8", "backslashreplace") + b"\n")
 
-        model = build_report_model(
-            run,
-            tests,
-            sections=sections,
-            diagnostics=diagnostics,
-            limits=limits,
-            title=title,
-            history=history,
-            row_sink=park,
-        )
+        model = build_report_model(run, tests, row_sink=park, **options)
         html = render(model)
         marker = str(script_json(TESTS_PLACEHOLDER))
         if html.count(marker) != 1:

@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from .. import figures as figures_catalogue
 from .. import views
@@ -21,6 +21,9 @@ from ..history import RunHistory
 from ..model import Kind, TestRecord, component_parts, dropped_of, records_of
 from ..sources import MAX_RECORDS, RunSource
 from ..storage import Store
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 FORMAT = "pytest-kari-debug/report"
 VERSION = 1
@@ -74,6 +77,21 @@ class ReportLimits:
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 msg = f"report limit {name} must be a positive integer, got {value!r}"
                 raise ReportError(msg)
+
+
+class ReportOptions(TypedDict, total=False):
+    """What a report is made of besides its run and tests (keywords of
+    :func:`build_report_model`, ``render_report`` and ``write_report``)."""
+
+    #: The features' sections of the run (errors, metrics, regressions...).
+    sections: Mapping[str, Any] | None
+    #: The plugin's internal problems, shown in the report's diagnostics.
+    diagnostics: Iterable[str]
+    limits: ReportLimits | None
+    #: The page's title (default: the rootdir's name).
+    title: str | None
+    #: Each test's stored history (:func:`pytest_kari_debug.history.load_history`).
+    history: RunHistory | None
 
 
 @dataclass
@@ -593,13 +611,9 @@ def build_report_model(
     run: Mapping[str, Any],
     tests: Iterable[Mapping[str, Any]],
     *,
-    sections: Mapping[str, Any] | None = None,
-    diagnostics: Iterable[str] = (),
-    limits: ReportLimits | None = None,
-    title: str | None = None,
     store: Store | None = None,
-    history: RunHistory | None = None,
     row_sink: Callable[[dict[str, Any]], None] | None = None,
+    **options: Unpack[ReportOptions],
 ) -> ReportModel:
     """Assemble the report of one run from its metadata, test records and sections.
 
@@ -616,8 +630,16 @@ def build_report_model(
     *row_sink*, each test's page row goes to it as soon as it is made and the payload's
     ``tests`` is :data:`TESTS_PLACEHOLDER`: the page's rows are never all in memory.
     """
-    limits = limits or ReportLimits()
-    sections = sections or {}
+    unknown = options.keys() - ReportOptions.__optional_keys__
+    if unknown:
+        msg = (
+            f"unknown report option(s) {', '.join(sorted(unknown))}; accepted: store, row_sink,"
+            f" {', '.join(sorted(ReportOptions.__optional_keys__))}"
+        )
+        raise TypeError(msg)
+    limits = options.get("limits") or ReportLimits()
+    sections = options.get("sections") or {}
+    history = options.get("history")
     truncated: Counter[str] = Counter()
     dropped: Counter[str] = Counter()
     outcomes: Counter[str] = Counter()
@@ -747,7 +769,7 @@ def build_report_model(
         for r in regressions
         if str(r.get("nodeid")) in index_of
     }
-    diagnostics = [str(d) for d in diagnostics] + _self_monitoring(sections)
+    diagnostics = [str(d) for d in options.get("diagnostics", ())] + _self_monitoring(sections)
     dropped_rows = [(k, n) for k, n in sorted(dropped.items()) if n]
     dropped_rows += [(f"{k} (left out of this page)", n) for k, n in sorted(truncated.items())]
 
@@ -808,7 +830,8 @@ def build_report_model(
     root = str(run.get("rootdir") or "").rstrip("/").rsplit("/", 1)[-1]
     return ReportModel(
         payload=payload,
-        title=title or (f"kari-debug report: {root}" if root else "kari-debug report"),
+        title=options.get("title")
+        or (f"kari-debug report: {root}" if root else "kari-debug report"),
         meta=meta,
         outcomes=_ordered(outcomes, OUTCOME_ORDER),
         total=count,
