@@ -327,3 +327,29 @@ def test_store_source_pages_past_what_a_filter_drops(tmp_path: Path) -> None:
         assert source.records("log", nodeid="other.py") == []
     finally:
         store.close()
+
+
+def test_a_misspelt_record_query_is_refused_by_every_source(
+    recorded: tuple[ExtensionDebugManager, Store, int, list[Any]],
+) -> None:
+    """The three sources share one RecordQuery: an unknown keyword is an error naming the
+    accepted ones, never a filter silently not applied."""
+    for source in _three(recorded):
+        with pytest.raises(TypeError, match="unknown record query nodid; accepted: keep, limit"):
+            source.records("log", nodid="test_pay")  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("live", [True, False], ids=["live", "store"])
+def test_a_log_cursor_of_another_source_starts_afresh(
+    recorded: tuple[ExtensionDebugManager, Store, int, list[Any]], live: bool
+) -> None:
+    """A cursor one source gave out resumes there; another source's, or a garbled one,
+    starts at the newest record with the backlog, as no cursor does."""
+    manager, store, run_id, _ = recorded
+    source: ExtensionSource = LiveSource(manager) if live else StoreSource(store, EXT, run_id)
+    fresh = source.logs_after(None, LogQuery(), backlog=2, limit=10)
+    assert len(fresh.records) == 2
+    assert source.logs_after(fresh.cursor, LogQuery(), backlog=2, limit=10).records == []
+    for foreign in ("s:x", "l999:1", "", "s:" if live else "l0:1"):
+        again = source.logs_after(foreign, LogQuery(), backlog=2, limit=10)
+        assert (again.records, again.cursor) == (fresh.records, fresh.cursor)

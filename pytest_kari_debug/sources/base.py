@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, runtime_checkable
 
 from .. import views
 from ..alerting import ACTIVE, RESOLVED
@@ -14,6 +14,9 @@ from ..manager import DebugSession, ExtensionDebugManager
 from ..model import ALERT_SEVERITIES
 from ..resolutions import ALERT, ERROR_GROUP
 from ..storage import RECORD_KINDS, Store
+
+if TYPE_CHECKING:
+    from typing_extensions import NotRequired, Unpack
 
 #: Record kinds a source gives (the store's names), by the component that records them.
 KINDS = RECORD_KINDS
@@ -50,6 +53,30 @@ class LogBatch:
 RecordFilter = Callable[[dict[str, Any]], bool]
 
 
+class RecordQuery(TypedDict, total=False):
+    """Which records :meth:`RecordSource.records` gives, newest first."""
+
+    #: At most this many (default :data:`MAX_RECORDS`).
+    limit: int
+    #: Only those at or after this time (epoch seconds).
+    since: float | None
+    #: Only those of tests whose node id holds this text.
+    nodeid: str | None
+    #: Only those it accepts.
+    keep: RecordFilter | None
+
+
+class LogWindow(TypedDict):
+    """Which log records :meth:`ExtensionSource.logs_after` gives after its cursor."""
+
+    #: Without a cursor: at most this many of the newest records that pass the filters.
+    backlog: int
+    #: After a cursor: at most this many (the older ones beyond are missed).
+    limit: int
+    #: Only those of tests whose node id holds this text.
+    nodeid: NotRequired[str | None]
+
+
 @runtime_checkable
 class RecordSource(Protocol):
     """The records of one extension (or every extension) wherever they are kept."""
@@ -68,19 +95,9 @@ class RecordSource(Protocol):
         """The test records in scope, in the order they finished (*slim*: figures only)."""
         ...
 
-    def records(
-        self,
-        kind: str,
-        *,
-        limit: int = MAX_RECORDS,
-        since: float | None = None,
-        nodeid: str | None = None,
-        keep: RecordFilter | None = None,
-    ) -> list[dict[str, Any]]:
-        """Records of *kind* (``log``, ``metric``, ``error``, ``span``, ``alert``), newest first.
-
-        Only those since *since*, of tests whose node id holds *nodeid*, that *keep* accepts.
-        """
+    def records(self, kind: str, **query: Unpack[RecordQuery]) -> list[dict[str, Any]]:
+        """Records of *kind* (``log``, ``metric``, ``error``, ``span``, ``alert``), newest
+        first, that the *query* (:class:`RecordQuery`) asks for."""
         ...
 
     def logs(
@@ -168,13 +185,7 @@ class ExtensionSource(RecordSource, Protocol):
         ...
 
     def logs_after(
-        self,
-        cursor: str | None,
-        filters: LogQuery,
-        *,
-        backlog: int,
-        limit: int,
-        nodeid: str | None = None,
+        self, cursor: str | None, filters: LogQuery, **window: Unpack[LogWindow]
     ) -> LogBatch:
         """Log records newer than *cursor*, oldest first (see the dashboard's logs_after)."""
         ...
@@ -264,6 +275,14 @@ def _since(found: list[dict[str, Any]], since: float | None, key: str) -> list[d
     return [item for item in found if float(item.get(key) or 0.0) >= since]
 
 
+def cursor_position(cursor: str | None, prefix: str) -> int | None:
+    """The place a log cursor ``<prefix><number>`` names, or None when it is not one of
+    this source's (no cursor, another source's, garbled): then the source starts afresh."""
+    if cursor and cursor.startswith(prefix) and cursor[len(prefix) :].isdigit():
+        return int(cursor[len(prefix) :])
+    return None
+
+
 def _nodeid_has(record: Mapping[str, Any], nodeid: str | None) -> bool:
     return nodeid is None or nodeid in str(record.get("nodeid") or record.get("test") or "")
 
@@ -320,16 +339,15 @@ class _Source:
 
     extension_id: str | None
 
-    def records(
-        self,
-        kind: str,
-        *,
-        limit: int = MAX_RECORDS,
-        since: float | None = None,
-        nodeid: str | None = None,
-        keep: RecordFilter | None = None,
-    ) -> list[dict[str, Any]]:
+    def records(self, kind: str, **query: Unpack[RecordQuery]) -> list[dict[str, Any]]:
         _check_kind(kind)
+        unknown = query.keys() - RecordQuery.__optional_keys__
+        if unknown:
+            accepted = ", ".join(sorted(RecordQuery.__optional_keys__))
+            msg = f"unknown record query {', '.join(sorted(unknown))}; accepted: {accepted}"
+            raise TypeError(msg)
+        limit, keep = query.get("limit", MAX_RECORDS), query.get("keep")
+        since, nodeid = query.get("since"), query.get("nodeid")
         page = limit if keep is None else views.PAGE
         return _filtered(self._newest(kind, since, nodeid, page), limit, since, nodeid, keep)
 

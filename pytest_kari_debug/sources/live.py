@@ -8,7 +8,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import views
 from ..exceptions import ConfigurationError
@@ -22,11 +22,16 @@ from .base import (
     KINDS,
     Group,
     LogBatch,
+    LogWindow,
     _since,
     _Source,
     alert_statistics,
+    cursor_position,
     session_summary,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 # Live --------------------------------------------------------------------------------------
@@ -214,24 +219,17 @@ class LiveSource(_Source):
             return self._fresh
 
     def logs_after(
-        self,
-        cursor: str | None,
-        filters: LogQuery,
-        *,
-        backlog: int,
-        limit: int,
-        nodeid: str | None = None,
+        self, cursor: str | None, filters: LogQuery, **window: Unpack[LogWindow]
     ) -> LogBatch:
         """Cursors are ``l<tag>:<seq>``: a record's place in this manager's logger."""
+        backlog, limit, nodeid = window["backlog"], window["limit"], window.get("nodeid")
 
         def matches(record: LogRecord) -> bool:
             return filters.matches(record.get) and (nodeid is None or nodeid in (record.test or ""))
 
         logger = self.manager.logger
         tag = f"l{self._tag}:"
-        after: int | None = None
-        if cursor and cursor.startswith(tag) and cursor[len(tag) :].isdigit():
-            after = int(cursor[len(tag) :])
+        after = cursor_position(cursor, tag)
         kept = logger.records.snapshot()
         if after is None:
             newest = kept[-1].seq if kept else 0

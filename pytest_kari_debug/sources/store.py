@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import views
 from ..exceptions import ConfigurationError
@@ -19,13 +19,18 @@ from .base import (
     Group,
     LiveOnlyError,
     LogBatch,
+    LogWindow,
     _check_extension,
     _filtered,
     _mark_in_store,
     _Source,
     alert_statistics,
+    cursor_position,
     error_analysis,
 )
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 # Store -------------------------------------------------------------------------------------
 #: The sampler's readings a store source gives as metric rows (kept in the tests' records).
@@ -235,19 +240,12 @@ class StoreSource(_Source):
         return out
 
     def logs_after(
-        self,
-        cursor: str | None,
-        filters: LogQuery,
-        *,
-        backlog: int,
-        limit: int,
-        nodeid: str | None = None,
+        self, cursor: str | None, filters: LogQuery, **window: Unpack[LogWindow]
     ) -> LogBatch:
         """Cursors are ``s:<record id>``: a record's place in the store."""
+        backlog, limit, nodeid = window["backlog"], window["limit"], window.get("nodeid")
         store = self.store
-        after: int | None = None
-        if cursor and cursor.startswith("s:") and cursor[2:].isdigit():
-            after = int(cursor[2:])
+        after = cursor_position(cursor, "s:")
         if after is None:
             newest = store.select_records("log", limit=1, **self._scope())
             start = newest[0]["record_id"] if newest else 0
