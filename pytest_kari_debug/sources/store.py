@@ -336,19 +336,10 @@ class StoreSource(_Source):
         """The newest runs, a running one with its progress (done of collected, running)."""
         return self.store.run_progress(limit=limit)
 
-    def test_outcomes(
-        self,
-        *,
-        runs: int,
-        until_run: int | None = None,
-        nodeid: str | None = None,
-        extension_id: str | None = None,
-    ) -> tuple[list[int], list[tuple[int, str, str, float | None]]]:
-        """What :func:`~pytest_kari_debug.history.load_history` reads: the newest *runs* run
-        ids up to *until_run* and their tests' ``(run_id, nodeid, outcome, duration_ms)``."""
-        return self.store.test_outcomes(
-            runs=runs, until_run=until_run, nodeid=nodeid, extension_id=extension_id
-        )
+    def test_outcomes(self, **window: Any) -> tuple[list[int], list[tuple[Any, ...]]]:
+        """What :func:`~pytest_kari_debug.history.load_history` reads (its *window*: runs,
+        until_run, nodeid, extension_id): the run ids and their tests' outcomes."""
+        return self.store.test_outcomes(**window)
 
     def every_record(self, kind: str, *, standalone: bool = False) -> list[dict[str, Any]]:
         """Every record of *kind* in scope, oldest first; *standalone*: only those no test
