@@ -9,8 +9,9 @@ pytest's own per-test work does):
 - ``batched``: the plugin before: records collected on pytest's thread and written in one
   transaction per 200 tests or per second (``FLUSH_EVERY_TESTS`` / ``FLUSH_EVERY_SECONDS``);
 - ``inline``: a commit per test on pytest's thread (the naive way: its whole cost in line);
-- ``committer``: the plugin now (:mod:`pytest_kari_debug.plugin.committer`): handed to the
-  writer thread, committed while the next setup runs, waited for before the next call.
+- ``committer``: the plugin now (:mod:`pytest_kari_debug.plugin.committer`): SQLite committed
+  on pytest's thread; PostgreSQL handed to the writer thread, committed while the next setup
+  runs, waited for before the next call.
 
 Per test it prints the time on pytest's thread spent storing (handing over, writing, waiting:
 what the test run waits for), and the process CPU beyond ``none`` (all threads: the writer
@@ -121,7 +122,10 @@ class Inline(Way):
 class Committer(Way):
     def __init__(self, store: Store | None, run_id: int) -> None:
         super().__init__(store, run_id)
-        settings = PluginSettings(True, DebugConfiguration(), Path("unused"), None, None, None)
+        assert store is not None
+        # Where the store is decides how the committer writes it (pytest's thread or its own).
+        location = store.label if store.kind == "postgresql" else store.path
+        settings = PluginSettings(True, DebugConfiguration(), location, None, None, None)
         self.state = KariState(settings=settings, is_worker=False, run_id=run_id, store=store)
         self.committer = StoreCommitter(None, self.state, lambda: store)  # type: ignore[arg-type]
 

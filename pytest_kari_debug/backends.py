@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .exceptions import ConfigurationError, StoreError
+from .text import writable_text
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 POSTGRES_SCHEMES = ("postgresql", "postgres")
@@ -99,7 +100,64 @@ def _statements(script: str) -> list[str]:
     return [part.strip() for part in script.split(";") if part.strip()]
 
 
-class SQLiteBackend:
+class SqlDialect:
+    """The constructs SQLite and PostgreSQL spell differently, each built from a backend's
+    :attr:`SPELLING`: templates of a JSON value at a path in a column (``{dotted}`` and
+    ``{braced}`` spell the path), of a JSON array's elements ``e``, and function names."""
+
+    SPELLING: dict[str, str]
+
+    @classmethod
+    def _spell(cls, name: str, column: str = "", path: Sequence[str] = (), **parts: str) -> str:
+        dotted, braced = ".".join(path), "{" + ",".join(path) + "}"
+        return cls.SPELLING[name].format(column=column, dotted=dotted, braced=braced, **parts)
+
+    @classmethod
+    def json_text(cls, column: str) -> str:
+        """The text at a JSON path (a parameter: :meth:`json_path`) in *column*."""
+        return cls._spell("json_text", column)
+
+    @classmethod
+    def json_value(cls, column: str, *path: str) -> str:
+        return cls._spell("json_value", column, path)
+
+    @classmethod
+    def json_array_length(cls, column: str, *path: str) -> str:
+        return cls._spell("json_array_length", column, path)
+
+    @classmethod
+    def greatest(cls, *expressions: str) -> str:
+        return f"{cls.SPELLING['greatest']}({', '.join(expressions)})"
+
+    @classmethod
+    def least(cls, *expressions: str) -> str:
+        return f"{cls.SPELLING['least']}({', '.join(expressions)})"
+
+    @classmethod
+    def contains(cls, haystack: str) -> str:
+        return f"{cls.SPELLING['position']}({haystack}, ?) > 0"
+
+    @classmethod
+    def json_joined_field(cls, column: str, field: str, *path: str) -> str:
+        """*field* of every element of the JSON array at *path*, joined by commas."""
+        element = cls._spell("element_text", field=field)
+        return (
+            f"CASE WHEN {cls._spell('is_array', column, path)} THEN coalesce((SELECT"
+            f" {cls.SPELLING['join_text']}(coalesce({element}, ''), ',') FROM"
+            f" {cls._spell('elements', column, path)}), '') END"
+        )
+
+    @classmethod
+    def json_count_tagged(cls, column: str, tag: str, *path: str) -> str:
+        """How many elements of the JSON array at *path* have the tag *tag* true."""
+        tagged = cls._spell("element_tagged", tag=tag)
+        return (
+            f"CASE WHEN {cls._spell('is_array', column, path)} THEN (SELECT count(*) FROM"
+            f" {cls._spell('elements', column, path)} WHERE {tagged}) END"
+        )
+
+
+class SQLiteBackend(SqlDialect):
     """A SQLite file in WAL mode with a busy timeout; new files vacuum incrementally."""
 
     kind = "sqlite"
@@ -229,50 +287,20 @@ class SQLiteBackend:
             self._db.close()
 
     # Dialect ----------------------------------------------------------------------------
-    @staticmethod
-    def json_text(column: str) -> str:
-        return f"CAST(json_extract({column}, ?) AS TEXT)"
+    SPELLING = {
+        "json_text": "CAST(json_extract({column}, ?) AS TEXT)",
+        "json_value": "json_extract({column}, '$.{dotted}')",
+        "json_array_length": "json_array_length({column}, '$.{dotted}')",
+        "is_array": "json_type({column}, '$.{dotted}') = 'array'",
+        "elements": "json_each({column}, '$.{dotted}') AS e",
+        "element_text": "json_extract(e.value, '$.{field}')",
+        "element_tagged": """json_extract(e.value, '$.tags."{tag}"')""",
+        "greatest": "MAX", "least": "MIN", "position": "instr", "join_text": "group_concat",
+    }  # fmt: skip
 
     @staticmethod
     def json_path(field: str) -> str:
         return f"$.{field}"
-
-    @staticmethod
-    def json_value(column: str, *path: str) -> str:
-        return f"json_extract({column}, '$.{'.'.join(path)}')"
-
-    @staticmethod
-    def json_array_length(column: str, *path: str) -> str:
-        return f"json_array_length({column}, '$.{'.'.join(path)}')"
-
-    @staticmethod
-    def json_joined_field(column: str, field: str, *path: str) -> str:
-        where = f"'$.{'.'.join(path)}'"
-        return (
-            f"CASE WHEN json_type({column}, {where}) = 'array' THEN coalesce((SELECT"
-            f" group_concat(coalesce(json_extract(value, '$.{field}'), ''), ',') FROM"
-            f" json_each({column}, {where})), '') END"
-        )
-
-    @staticmethod
-    def json_count_tagged(column: str, tag: str, *path: str) -> str:
-        where = f"'$.{'.'.join(path)}'"
-        return (
-            f"CASE WHEN json_type({column}, {where}) = 'array' THEN (SELECT count(*) FROM"
-            f" json_each({column}, {where}) WHERE json_extract(value, '$.tags.\"{tag}\"')) END"
-        )
-
-    @staticmethod
-    def greatest(*expressions: str) -> str:
-        return f"MAX({', '.join(expressions)})"
-
-    @staticmethod
-    def least(*expressions: str) -> str:
-        return f"MIN({', '.join(expressions)})"
-
-    @staticmethod
-    def contains(haystack: str) -> str:
-        return f"instr({haystack}, ?) > 0"
 
 
 #: Bytes free under which a file system counts as full in a store's error message.
@@ -301,16 +329,8 @@ def _sqlite_params(params: Sequence[Any]) -> Sequence[Any]:
     non-UTF-8 file name, say) backslash-escaped, as PostgreSQL's are (:func:`_pg_value`)."""
     for value in params:
         if type(value) is str and not value.isascii():
-            return [_utf8(v) if type(v) is str else v for v in params]
+            return [writable_text(v) if type(v) is str else v for v in params]
     return params
-
-
-def _utf8(text: str) -> str:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
 
 
 class SQLiteCursor:
@@ -488,7 +508,7 @@ class PgCursor:
             cursor.executemany(_pg_sql(sql), [_pg_params(row) for row in rows])
 
 
-class PostgresBackend:
+class PostgresBackend(SqlDialect):
     """A PostgreSQL database reached by URL; reconnects when the server comes back."""
 
     kind = "postgresql"
@@ -624,51 +644,23 @@ class PostgresBackend:
                 self._connection.close()
 
     # Dialect ----------------------------------------------------------------------------
-    @staticmethod
-    def json_text(column: str) -> str:
-        return f"({column}::json #>> ?)"
+    SPELLING = {
+        "json_text": "({column}::json #>> ?)",
+        "json_value": "({column}::json #> '{braced}')::text",
+        "json_array_length": (
+            "CASE WHEN json_typeof({column}::json #> '{braced}') = 'array'"
+            " THEN json_array_length({column}::json #> '{braced}') END"
+        ),
+        "is_array": "json_typeof({column}::json #> '{braced}') = 'array'",
+        "elements": "json_array_elements({column}::json #> '{braced}') AS e",
+        "element_text": "e ->> '{field}'",
+        "element_tagged": "(e #>> '{{tags,{tag}}}') = 'true'",
+        "greatest": "GREATEST", "least": "LEAST", "position": "strpos", "join_text": "string_agg",
+    }  # fmt: skip
 
     @staticmethod
     def json_path(field: str) -> list[str]:
         return field.split(".")
-
-    @staticmethod
-    def json_value(column: str, *path: str) -> str:
-        return f"({column}::json #> '{{{','.join(path)}}}')::text"
-
-    @staticmethod
-    def json_array_length(column: str, *path: str) -> str:
-        value = f"({column}::json #> '{{{','.join(path)}}}')"
-        return f"CASE WHEN json_typeof({value}) = 'array' THEN json_array_length({value}) END"
-
-    @staticmethod
-    def json_joined_field(column: str, field: str, *path: str) -> str:
-        value = f"({column}::json #> '{{{','.join(path)}}}')"
-        return (
-            f"CASE WHEN json_typeof({value}) = 'array' THEN coalesce((SELECT"
-            f" string_agg(coalesce(e ->> '{field}', ''), ',') FROM json_array_elements({value})"
-            " AS e), '') END"
-        )
-
-    @staticmethod
-    def json_count_tagged(column: str, tag: str, *path: str) -> str:
-        value = f"({column}::json #> '{{{','.join(path)}}}')"
-        return (
-            f"CASE WHEN json_typeof({value}) = 'array' THEN (SELECT count(*) FROM"
-            f" json_array_elements({value}) AS e WHERE (e #>> '{{tags,{tag}}}') = 'true') END"
-        )
-
-    @staticmethod
-    def greatest(*expressions: str) -> str:
-        return f"GREATEST({', '.join(expressions)})"
-
-    @staticmethod
-    def least(*expressions: str) -> str:
-        return f"LEAST({', '.join(expressions)})"
-
-    @staticmethod
-    def contains(haystack: str) -> str:
-        return f"strpos({haystack}, ?) > 0"
 
 
 def _is_driver_error(exc: BaseException) -> bool:

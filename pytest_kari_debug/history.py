@@ -10,7 +10,12 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .storage import OutcomeWindow
 
 #: Runs looked back over by default ("flaky (failed 3 of last 10)").
 DEFAULT_RUNS = 10
@@ -26,12 +31,7 @@ class OutcomeSource(Protocol):
     """What the history reads: a store's ``test_outcomes`` (one query for the window)."""
 
     def test_outcomes(
-        self,
-        *,
-        runs: int,
-        until_run: int | None = None,
-        nodeid: str | None = None,
-        extension_id: str | None = None,
+        self, **window: Unpack[OutcomeWindow]
     ) -> tuple[list[int], list[tuple[int, str, str, float | None]]]: ...
 
 

@@ -23,6 +23,8 @@ from itertools import islice
 from pathlib import PurePath
 from typing import Any
 
+from .text import encode_text, writable_text
+
 #: Longest message or string field kept; longer text is cut with a visible marker.
 MAX_TEXT_LENGTH = 32_768
 #: Nesting depth at which containers are cut (cycles are cut where they close).
@@ -64,25 +66,6 @@ def clean_text(text: str, limit: int = MAX_TEXT_LENGTH) -> str:
             text.encode("utf-8")
         except UnicodeEncodeError:
             text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
-
-
-def encode_text(text: str) -> bytes:
-    """*text* as UTF-8 for a writer: what UTF-8 cannot hold (surrogates) is backslash-escaped."""
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace")
-
-
-def writable_text(text: str) -> str:
-    """*text* with what UTF-8 cannot hold backslash-escaped (unchanged when it can)."""
-    if text.isascii():
-        return text
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text
 
 

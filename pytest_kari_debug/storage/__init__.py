@@ -13,6 +13,7 @@ JSON), :mod:`.base` (connection, transactions), :mod:`.runs` (writing runs and t
 
 from __future__ import annotations
 
+from .base import OutcomeWindow, RowFilters
 from .codec import RECORD_KINDS, dumps, dumps_record, loads_many
 from .errorgroups import ErrorGrouper
 from .retention import PruneResult
@@ -27,7 +28,9 @@ __all__ = [
     "SCHEMA_VERSION",
     "ErrorGrouper",
     "ImportResult",
+    "OutcomeWindow",
     "PruneResult",
+    "RowFilters",
     "Store",
     "dumps",
     "dumps_record",

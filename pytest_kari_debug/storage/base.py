@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from ..backends import Backend, StoreLocation, open_backend, redact
 from ..exceptions import StoreError
 from .schema import MIGRATIONS
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 class StoreBase:
@@ -67,39 +70,64 @@ class StoreBase:
         self._backend.reclaim_space(pages)
 
 
+class RowFilters(TypedDict, total=False):
+    """The filters of a query of the store's rows (``None``: not filtered): the extension, run
+    and test the rows belong to, their time (*since*/*until*, inclusive) and row id (exclusive)."""
+
+    extension_id: str | None
+    run_id: int | None
+    test_id: int | None
+    since: float | None
+    until: float | None
+    after_id: int | None
+    before_id: int | None
+
+
+class _NewestRuns(TypedDict):
+    runs: int
+
+
+class OutcomeWindow(_NewestRuns, total=False):
+    """What a test history reads: the newest *runs* runs up to *until_run* (inclusive), of one
+    test (*nodeid*) or one extension (``None``: every one)."""
+
+    until_run: int | None
+    nodeid: str | None
+    extension_id: str | None
+
+
+#: Each filter's column (``None``: the time column) and comparison.
+_FILTER_SQL = {
+    "extension_id": ("extension_id", "="),
+    "run_id": ("run_id", "="),
+    "test_id": ("test_id", "="),
+    "since": (None, ">="),
+    "until": (None, "<="),
+    "after_id": ("id", ">"),
+    "before_id": ("id", "<"),
+}
+
+
 def where_clause(
     *fixed: str,
     params: Iterable[Any] = (),
     alias: str = "",
     time_column: str = "ts",
-    extension_id: str | None = None,
-    run_id: int | None = None,
-    test_id: int | None = None,
-    since: float | None = None,
-    until: float | None = None,
-    after_id: int | None = None,
-    before_id: int | None = None,
     equal: Mapping[str, Any] | None = None,
+    **filters: Unpack[RowFilters],
 ) -> tuple[str, list[Any]]:
     """A WHERE condition and its parameters: the *fixed* clauses (taking *params*) ANDed
     with one clause per filter that is not ``None``.
 
-    Columns are prefixed with *alias* (``"r."``); *since*/*until* bound *time_column*,
-    *after_id*/*before_id* the row id; *equal* maps further columns to the value they equal.
+    Columns are prefixed with *alias* (``"r."``); *since*/*until* bound *time_column*;
+    *equal* maps further columns to the value they equal.
     """
     clauses, values = list(fixed), list(params)
-    filters: list[tuple[str, str, Any]] = [
-        ("extension_id", "=", extension_id),
-        ("run_id", "=", run_id),
-        ("test_id", "=", test_id),
-        (time_column, ">=", since),
-        (time_column, "<=", until),
-        ("id", ">", after_id),
-        ("id", "<", before_id),
-        *((column, "=", value) for column, value in (equal or {}).items()),
-    ]
-    for column, op, value in filters:
+    found: dict[str, Any] = dict(filters)
+    compared = [(*_FILTER_SQL[name], value) for name, value in found.items()]
+    compared.extend((column, "=", value) for column, value in (equal or {}).items())
+    for column, op, value in compared:
         if value is not None:
-            clauses.append(f"{alias}{column} {op} ?")
+            clauses.append(f"{alias}{column or time_column} {op} ?")
             values.append(value)
     return " AND ".join(clauses) or "1 = 1", values

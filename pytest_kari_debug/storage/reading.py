@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..figures import ROOT_TAG
-from .base import StoreBase, where_clause
+from .base import OutcomeWindow, RowFilters, StoreBase, where_clause
 from .codec import RECORD_KINDS, scalar
 from .runs import run_dict
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 class StoreReading(StoreBase):
@@ -56,27 +59,12 @@ class StoreReading(StoreBase):
         self,
         kind: str,
         *,
-        extension_id: str | None = None,
-        run_id: int | None = None,
-        test_id: int | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        after_id: int | None = None,
         limit: int | None = None,
         newest_first: bool = True,
+        **filters: Unpack[RowFilters],
     ) -> list[dict[str, Any]]:
         """Records of one *kind* (log, metric, error, span, alert, profile) matching filters."""
-        where, params = where_clause(
-            "r.kind = ?",
-            params=[kind],
-            alias="r.",
-            extension_id=extension_id,
-            run_id=run_id,
-            test_id=test_id,
-            since=since,
-            until=until,
-            after_id=after_id,
-        )
+        where, params = where_clause("r.kind = ?", params=[kind], alias="r.", **filters)
         return self._select_records(
             where, params, with_test=False, limit=limit, newest_first=newest_first
         )
@@ -172,18 +160,13 @@ class StoreReading(StoreBase):
         self,
         kind: str,
         *,
-        extension_id: str | None = None,
-        run_id: int | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        after_id: int | None = None,
-        before_id: int | None = None,
         levels: Sequence[str] | None = None,
         nodeid: str | None = None,
         equals: dict[str, str] | None = None,
         without_test: bool = False,
         limit: int | None = None,
         newest_first: bool = True,
+        **filters: Unpack[RowFilters],
     ) -> list[dict[str, Any]]:
         """Records of one *kind* with their test's node id, filtered in SQL.
 
@@ -203,17 +186,7 @@ class StoreReading(StoreBase):
         for field_name, text in (equals or {}).items():
             clauses.append(f"{self._backend.json_text('r.data')} = ?")
             params.extend((self._backend.json_path(field_name), text))
-        where, params = where_clause(
-            *clauses,
-            params=params,
-            alias="r.",
-            extension_id=extension_id,
-            run_id=run_id,
-            since=since,
-            until=until,
-            after_id=after_id,
-            before_id=before_id,
-        )
+        where, params = where_clause(*clauses, params=params, alias="r.", **filters)
         return self._select_records(
             where, params, with_test=True, limit=limit, newest_first=newest_first
         )
@@ -465,15 +438,12 @@ class StoreReading(StoreBase):
         ]
 
     def test_outcomes(
-        self,
-        *,
-        runs: int,
-        until_run: int | None = None,
-        nodeid: str | None = None,
-        extension_id: str | None = None,
+        self, **window: Unpack[OutcomeWindow]
     ) -> tuple[list[int], list[tuple[int, str, str, float | None]]]:
         """The newest *runs* run ids up to *until_run* (oldest first) and the
         ``(run_id, nodeid, outcome, duration_ms)`` of their tests, read in one pass."""
+        runs, until_run = window["runs"], window.get("until_run")
+        nodeid, extension_id = window.get("nodeid"), window.get("extension_id")
         where, params = where_clause(equal={"nodeid": nodeid}, extension_id=extension_id)
         run_where = "id <= ?" if until_run is not None else "1 = 1"
         run_params: list[Any] = [until_run] if until_run is not None else []
