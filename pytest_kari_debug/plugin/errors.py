@@ -99,25 +99,18 @@ def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> 
 
 # End of run -----------------------------------------------------------------------------
 def pytest_kari_debug_run_finished(
-    config: pytest.Config,
-    run: dict[str, Any],
-    tests: RunRecords,
-    sections: dict[str, Any],
-    built: RunSections,
+    config: pytest.Config, tests: RunRecords, sections: dict[str, Any], built: RunSections
 ) -> None:
     """Group the run's errors, sync them with the store, write errors.csv, note the summary."""
     with guard(config, "grouping the run's errors"):
-        _finish(config, run, tests, sections, built.affected_tests)
+        _finish(config, tests, sections, built.affected_tests)
 
 
 def _finish(
-    config: pytest.Config,
-    run: dict[str, Any],
-    tests: Iterable[dict[str, Any]],
-    sections: dict[str, Any],
-    affected: int,
+    config: pytest.Config, tests: Iterable[dict[str, Any]], sections: dict[str, Any], affected: int
 ) -> None:
     state = config.stash[STATE]
+    run = state.run  # the run's metadata, as the hook's ``run`` argument
     groups = run_error_groups(tests)
     stored: dict[tuple[str, str], dict[str, Any]] = {}
     trend: list[dict[str, Any]] = []
