@@ -368,3 +368,31 @@ def test_call_clock_falls_back_to_wall_time_without_switch_counts(
     monkeypatch.setattr(gates, "_read_switches", lambda: 7)  # a sandbox reporting no change
     assert gates._switches_counted() is False
     gates._switches_counted.cache_clear()
+
+
+def test_cpu_samples_leave_out_the_plugins_own_threads(pytester: pytest.Pytester) -> None:
+    """A thread of the package's own (standing in for the sampler or the memory poller) burning
+    40 ms of CPU while the test waits for it is not the test's CPU: a `cpu` gate must not flip
+    because a diagnostic's thread was busy."""
+    pytester.makepyfile(
+        test_own="""
+        import threading, time
+        from pytest_kari_debug import selfcost
+
+        def burn():
+            with selfcost.own_thread():
+                end = time.thread_time() + 0.04
+                while time.thread_time() < end:
+                    pass
+
+        def test_waits_for_the_plugins_thread():
+            thread = threading.Thread(target=burn)
+            thread.start()
+            thread.join()
+        """
+    )
+    _run(pytester, "--kari-repeat=3", "--kari-json=run.json").assert_outcomes(passed=1)
+    (record,) = read_json(pytester)["tests"]
+    samples = record["extra"]["gates"]["samples"]["cpu_ms"]
+    assert len(samples) == 3
+    assert max(samples) < 20.0, samples

@@ -20,6 +20,7 @@ try:
 except ImportError:  # Windows
     _RUSAGE_THREAD = None
 
+from .. import selfcost
 from ..backends import location_exists, redact
 from ..exceptions import ConfigurationError, StoreError
 from ..figures import SessionFigures
@@ -235,18 +236,21 @@ class _Clock:
 
     def __init__(self) -> None:
         self.switches = _voluntary_switches()
+        self.own_cpu = selfcost.cpu_seconds()
         self.wall, self.cpu, self.waited = time.perf_counter(), time.process_time(), _run_queue_ns()
         self.thread_cpu = time.thread_time()
 
     def stop(self) -> tuple[float, float]:
-        """(call ms, process CPU ms) since construction."""
+        """(call ms, process CPU ms without the package's own threads) since construction."""
         # The run-queue wait is read inside the wall-clock window (after its start, before
         # its end): a wait for a CPU at a reading is never taken off time it is not part of.
         waited = (_run_queue_ns() - self.waited) / 1e6
         thread_cpu = (time.thread_time() - self.thread_cpu) * 1000.0
         wall = (time.perf_counter() - self.wall) * 1000.0
         switches = _voluntary_switches()
-        cpu = (time.process_time() - self.cpu) * 1000.0
+        # The package's own threads (sampler, poller, store writer) ran meanwhile: not the test's.
+        own = selfcost.cpu_seconds() - self.own_cpu
+        cpu = max(time.process_time() - self.cpu - own, 0.0) * 1000.0
         if self.switches is not None and switches == self.switches:
             return thread_cpu, cpu
         kept = wall - waited if 0.0 <= waited < wall else wall  # clocks disagree: keep wall
