@@ -13,8 +13,8 @@ import re
 import shutil
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -187,10 +187,20 @@ class SQLiteBackend(SqlDialect):
             raise StoreError(_unusable(path, exc)) from exc
 
     @contextmanager
-    def transaction(self, *, pipelined: bool = False) -> Iterator[SQLiteCursor]:
-        """One write transaction (*pipelined* matters to a server only)."""
+    def transaction(self) -> Iterator[SQLiteCursor]:
         with self.lock, self._db:
             yield SQLiteCursor(self._db)
+
+    @contextmanager
+    def statement(self) -> Iterator[SQLiteCursor]:
+        """The connection outside a transaction: a statement commits by itself (no BEGIN and
+        COMMIT around it)."""
+        with self.lock:
+            isolation, self._db.isolation_level = self._db.isolation_level, None
+            try:
+                yield SQLiteCursor(self._db)
+            finally:
+                self._db.isolation_level = isolation
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self.lock:
@@ -207,22 +217,6 @@ class SQLiteBackend(SqlDialect):
     @staticmethod
     def inserted_id(db: SQLiteCursor, sql: str, params: Sequence[Any]) -> int:
         return int(db.execute(sql, params).lastrowid or 0)
-
-    @staticmethod
-    def insert_with_rows(
-        db: SQLiteCursor,
-        table: str,
-        sql: str,
-        params: Sequence[Any],
-        rows_sql: str,
-        rows: Sequence[Sequence[Any]],
-    ) -> Callable[[], int]:
-        """Insert a row of *table* (*sql*), then *rows* (*rows_sql*, where ``{parent}`` stands
-        for the new row's id); what gives the new row's id once the transaction is done."""
-        new_id = int(db.execute(sql, params).lastrowid or 0)
-        if rows:
-            db.executemany(rows_sql.format(parent="?"), [(new_id, *row) for row in rows])
-        return lambda: new_id
 
     def schema_version(self) -> int:
         with self.lock:
@@ -561,14 +555,15 @@ class PostgresBackend(SqlDialect):
                 raise self._error(doing, exc) from None
 
     @contextmanager
-    def transaction(self, *, pipelined: bool = False) -> Iterator[PgCursor]:
-        """One write transaction. *pipelined*: its statements go to the server without waiting
-        for their results, in one round trip with the commit; their results are read after it."""
-        with (
-            self._guarded("cannot write to") as connection,
-            connection.pipeline() if pipelined else nullcontext(),
-            connection.transaction(),
-        ):
+    def transaction(self) -> Iterator[PgCursor]:
+        with self._guarded("cannot write to") as connection, connection.transaction():
+            yield PgCursor(connection)
+
+    @contextmanager
+    def statement(self) -> Iterator[PgCursor]:
+        """The connection outside a transaction: a statement commits by itself, in one round
+        trip to the server (a transaction adds two: BEGIN and COMMIT)."""
+        with self._guarded("cannot write to") as connection:
             yield PgCursor(connection)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[PgRow]:
@@ -586,24 +581,6 @@ class PostgresBackend(SqlDialect):
     @staticmethod
     def inserted_id(db: PgCursor, sql: str, params: Sequence[Any]) -> int:
         return int(db.execute(sql + " RETURNING id", params).fetchone()[0])
-
-    @staticmethod
-    def insert_with_rows(
-        db: PgCursor,
-        table: str,
-        sql: str,
-        params: Sequence[Any],
-        rows_sql: str,
-        rows: Sequence[Sequence[Any]],
-    ) -> Callable[[], int]:
-        """Insert a row of *table* (*sql*), then *rows* (*rows_sql*, where ``{parent}`` stands
-        for the new row's id: the sequence's value in this session, so that a pipelined
-        transaction never waits for it); what gives the new row's id once it is done."""
-        cursor = db.execute(sql + " RETURNING id", params)
-        if rows:
-            parent = f"currval(pg_get_serial_sequence('{table}', 'id'))"
-            db.executemany(rows_sql.format(parent=parent), rows)
-        return lambda: int(cursor.fetchone()[0])
 
     def schema_version(self) -> int:
         rows = self.query("SELECT to_regclass('meta') IS NOT NULL")

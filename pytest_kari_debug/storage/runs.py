@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,44 +119,34 @@ class RunWriting(StoreBase):
     def write_tests(
         self, run_id: int, tests: Sequence[dict[str, Any]], texts: Sequence[str] | None = None
     ) -> list[int]:
-        """Write *tests* (plugin test records) and their components' records in one transaction
-        (on PostgreSQL in one round trip to the server).
+        """Write *tests* (plugin test records) and their components' records in one transaction.
 
-        *texts*, when given, are the tests' records already serialized with :func:`dumps`.
+        *texts*, when given, are the tests' records already serialized with :func:`dumps`. One
+        test without records (a test's commit, most often) is one statement that commits by
+        itself: on PostgreSQL one round trip to the server rather than three.
         """
-        with self._backend.transaction(pipelined=True) as db:
-            inserted = self._insert_tests(db, run_id, tests, texts)
-        return [new_id() for new_id in inserted]
+        prepared = _prepared(run_id, tests, texts)
+        if len(prepared) == 1 and not prepared[0][1]:
+            with self._backend.statement() as db:
+                return self._insert_prepared(db, prepared)
+        with self.transaction() as db:
+            return self._insert_prepared(db, prepared)
 
     def _insert_tests(
-        self,
-        db: Any,
-        run_id: int,
-        tests: Sequence[dict[str, Any]],
-        texts: Sequence[str] | None,
-    ) -> list[Callable[[], int]]:
-        """Insert *tests*; what gives each one's id once the transaction is done."""
-        inserted = []
-        for index, test in enumerate(tests):
-            phases = test.get("phases", {})
-            row = (
-                run_id,
-                param(test["nodeid"]),
-                param(test.get("extension_id", "")),
-                param(test.get("outcome", "unknown")),
-                test.get("started_at"),
-                test.get("finished_at"),
-                test.get("duration_ms"),
-                phases.get("setup"),
-                phases.get("call"),
-                phases.get("teardown"),
-                param(test.get("session_id")),
-                dumps(test) if texts is None else texts[index],
-            )
-            records = record_rows(run_id, test)
-            insert = self._backend.insert_with_rows
-            inserted.append(insert(db, "tests", TEST_INSERT, row, RECORD_INSERT, records))
-        return inserted
+        self, db: Any, run_id: int, tests: Sequence[dict[str, Any]], texts: Sequence[str] | None
+    ) -> list[int]:
+        return self._insert_prepared(db, _prepared(run_id, tests, texts))
+
+    def _insert_prepared(self, db: Any, prepared: list[tuple[Row, list[Row]]]) -> list[int]:
+        """Insert each test's row and its records' rows; the tests' ids."""
+        ids = []
+        for row, records in prepared:
+            test_id = self._backend.inserted_id(db, TEST_INSERT, row)
+            ids.append(test_id)
+            if records:
+                rows = [(test_id, *record) for record in records]
+                db.executemany(RECORD_INSERT.format(parent="?"), rows)
+        return ids
 
     def write_records(
         self,
@@ -170,6 +160,35 @@ class RunWriting(StoreBase):
         with self.transaction() as db:
             db.executemany(RECORD_INSERT.format(parent="NULL"), rows)
         return len(rows)
+
+
+Row = tuple[Any, ...]
+
+
+def _prepared(
+    run_id: int, tests: Sequence[dict[str, Any]], texts: Sequence[str] | None
+) -> list[tuple[Row, list[Row]]]:
+    """Each test's row for :data:`TEST_INSERT` (its JSON: ``texts[i]`` when given) and its
+    records' rows."""
+    prepared = []
+    for index, test in enumerate(tests):
+        phases = test.get("phases", {})
+        row = (
+            run_id,
+            param(test["nodeid"]),
+            param(test.get("extension_id", "")),
+            param(test.get("outcome", "unknown")),
+            test.get("started_at"),
+            test.get("finished_at"),
+            test.get("duration_ms"),
+            phases.get("setup"),
+            phases.get("call"),
+            phases.get("teardown"),
+            param(test.get("session_id")),
+            dumps(test) if texts is None else texts[index],
+        )
+        prepared.append((row, record_rows(run_id, test)))
+    return prepared
 
 
 @dataclass
