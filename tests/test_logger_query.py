@@ -252,6 +252,8 @@ def test_drops_are_shown_in_exports(tmp_path: Path) -> None:
     array = json.loads((tmp_path / "logs.json").read_text(encoding="utf-8"))
     assert [r["message"] for r in array[:3]] == ["m7", "m8", "m9"]
     assert array[-1]["fields"] == {"event": "log_records_dropped", "dropped": 7}
+    # The session's marker's origin: whatever counts records skips both markers alike.
+    assert array[-1]["origin"] == "kari.drops"
     assert with_drops([], 0) == []
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..atomic import write_atomic
 from ..exceptions import ExportError
+from ..model import DROP_MARKER_ORIGIN
 from .csv_export import render_csv
 
 #: Fixed leading columns of the logs CSV, in order.
@@ -66,7 +67,7 @@ def drop_marker(
         "extension_id": extension_id,
         "session_id": session_id,
         "test": test,
-        "origin": "kari",
+        "origin": DROP_MARKER_ORIGIN,
         "fields": {"event": "log_records_dropped", "dropped": dropped},
         "exception": None,
     }

@@ -17,7 +17,7 @@ LEVEL_NAMES = {number: name for name, number in LEVELS.items()}
 _LEVEL_ALIASES = LOG_LEVEL_ALIASES
 
 
-#: Name of the extra record made for drops in exports (see exporters/logs_export.py).
+#: Origin of the records logged through a Kari logger (stdlib records are ORIGIN_STDLIB).
 ORIGIN_KARI = "kari"
 ORIGIN_STDLIB = "stdlib"
 
