@@ -140,20 +140,23 @@ class SqlDialect:
     @classmethod
     def json_joined_field(cls, column: str, field: str, *path: str) -> str:
         """*field* of every element of the JSON array at *path*, joined by commas."""
-        element = cls._spell("element_text", field=field)
-        return (
-            f"CASE WHEN {cls._spell('is_array', column, path)} THEN coalesce((SELECT"
-            f" {cls.SPELLING['join_text']}(coalesce({element}, ''), ',') FROM"
-            f" {cls._spell('elements', column, path)}), '') END"
-        )
+        element = f"coalesce({cls._spell('element_text', field=field)}, '')"
+        joined = f"coalesce({cls.SPELLING['join_text']}({element}, ','), '')"
+        return cls._over_elements(column, path, joined)
 
     @classmethod
     def json_count_tagged(cls, column: str, tag: str, *path: str) -> str:
         """How many elements of the JSON array at *path* have the tag *tag* true."""
-        tagged = cls._spell("element_tagged", tag=tag)
+        return cls._over_elements(column, path, "count(*)", cls._spell("element_tagged", tag=tag))
+
+    @classmethod
+    def _over_elements(cls, column: str, path: Sequence[str], select: str, where: str = "") -> str:
+        """*select* (an aggregate) over the elements ``e`` of the JSON array at *path* in
+        *column* (those matching *where*); NULL when there is no array there."""
+        matching = f" WHERE {where}" if where else ""
         return (
-            f"CASE WHEN {cls._spell('is_array', column, path)} THEN (SELECT count(*) FROM"
-            f" {cls._spell('elements', column, path)} WHERE {tagged}) END"
+            f"CASE WHEN {cls._spell('is_array', column, path)} THEN (SELECT {select} FROM"
+            f" {cls._spell('elements', column, path)}{matching}) END"
         )
 
 
