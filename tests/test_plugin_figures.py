@@ -308,7 +308,7 @@ import time
 
 def pytest_kari_debug_verdicts(item, manager, session_id):
     if item.name == "test_slow_verdict":
-        time.sleep(0.4)  # a slow verdict: the runner's work, not the test's
+        time.sleep(1.0)  # a slow verdict: the runner's work, not the test's
     return []
 
 def pytest_kari_debug_test_record(item, record):
@@ -338,8 +338,10 @@ def test_root_span_is_timed_to_the_tests_own_work(
             test.nodeid, root["duration_ms"], test.phases,
         )  # fmt: skip
     slow = next(t for t in run.tests if t.nodeid.endswith("test_slow_verdict"))
-    assert slow.duration_ms < 400.0  # the 0.4 s verdict is not the test's time either
-    assert _root_span(slow)["duration_ms"] < 400.0
+    # The 1 s verdict is not the test's time either. Its 30 ms sleep once measured 483 ms at
+    # load 20 (a 0.4 s verdict and bound then): the bound is the verdict's, not the test's.
+    assert slow.duration_ms < 1000.0
+    assert _root_span(slow)["duration_ms"] < 1000.0
 
 
 def _root_span(test: TestRecord) -> Mapping[str, Any]:
