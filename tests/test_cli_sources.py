@@ -77,4 +77,5 @@ def test_an_import_contract_keeps_the_store_under_the_sources() -> None:
         line.split(" -> ")[0].removeprefix("pytest_kari_debug.")
         for line in contract["ignore_imports"]
     }
-    assert ignored == {"cli.app", "api.hub", "cli.daemon", "dashboard", "report.data"}
+    # report and report.data annotate the store= parameter of write_report and the model.
+    assert ignored == {"cli.app", "api.hub", "cli.daemon", "dashboard", "report", "report.data"}

@@ -253,3 +253,28 @@ def test_error_counts_agree_when_live_shards_imports_and_a_killed_shard_mix(
     ).assert_outcomes(passed=1)
     counted, held = _error_counts(store_location)
     assert counted == held == {"ValueError": 4, "KeyError": 1}
+
+
+def test_report_rebuilt_from_the_store_shows_todays_error_statuses(
+    pytester: pytest.Pytester,
+) -> None:
+    """An error group resolved after its run shows as resolved in `kari-debug report`; the
+    run's own --kari-report page keeps the status it had when the run ended."""
+    pytester.makepyfile(shard_1=SHARD_1)
+    pytester.runpytest("shard_1.py", "--kari-debug", "--kari-report=live.html", *QUIET)
+    store = str(pytester.path / ".kari-debug" / "kari.db")
+    shown = kari(store, "--format", "json", "errors", "show")
+    assert shown.exit_code == 0, shown.output
+    (group,) = json.loads(shown.stdout)
+    assert group["status"] == "open"
+    resolved = kari(store, "errors", "resolve", group["group"][:8], "--notes", "fixed later")
+    assert resolved.exit_code == 0, resolved.output
+    result = kari(store, "report", "--output", str(pytester.path / "stored.html"))
+    assert result.exit_code == 0, result.output
+
+    def statuses(page: str) -> list[str]:
+        return re.findall(r'"status":\s*"(open|resolved|regressed|ignored)"', page)
+
+    assert "resolved" in statuses((pytester.path / "stored.html").read_text())
+    assert "resolved" not in statuses((pytester.path / "live.html").read_text())
+    assert "open" in statuses((pytester.path / "live.html").read_text())

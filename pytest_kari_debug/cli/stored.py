@@ -149,6 +149,7 @@ def report(env: Env, run_text: str | None, output: Path) -> int:
             sections={**(data.get("sections") or {}), "metrics": metrics_section(tests)},
             diagnostics=[str(d) for d in data.get("diagnostics") or ()],
             history=load_history(source, until_run=int(run["id"])),
+            store=store,  # today's resolutions, not those kept at the run's end
         )
     except ReportError as exc:
         raise CliError(str(exc), code=1) from None

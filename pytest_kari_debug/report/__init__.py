@@ -21,6 +21,8 @@ from .templates import render, script_json, templates_dir
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from ..storage import Store
+
 __all__ = [
     "ReportError",
     "ReportLimits",
@@ -36,19 +38,30 @@ __all__ = [
 def render_report(
     run: Mapping[str, Any],
     tests: Sequence[Mapping[str, Any]],
+    *,
+    store: Store | None = None,
     **options: Unpack[ReportOptions],
 ) -> str:
-    """Return the HTML page of one run (metadata, test records, feature sections)."""
-    return render(build_report_model(run, tests, **options))
+    """Return the HTML page of one run (metadata, test records, feature sections).
+
+    With *store*, error groups and alerts show their statuses in it now (see
+    :func:`build_report_model`).
+    """
+    return render(build_report_model(run, tests, store=store, **options))
 
 
 def write_report(
     path: str | Path,
     run: Mapping[str, Any],
     tests: Iterable[Mapping[str, Any]],
+    *,
+    store: Store | None = None,
     **options: Unpack[ReportOptions],
 ) -> Path:
     """Render the report of one run and write it to *path* atomically.
+
+    With *store* (a report rebuilt from it), error groups and alerts show their statuses in
+    the store now, not those the run kept at its end.
 
     Each test's row is turned into its page JSON as soon as it is made and parked in a
     temporary file, then copied into the page: the rows are never all in memory.
@@ -58,7 +71,7 @@ def write_report(
         def park(row: dict[str, Any]) -> None:
             spill.write(script_json(row).encode("utf-8", "backslashreplace") + b"\n")
 
-        model = build_report_model(run, tests, row_sink=park, **options)
+        model = build_report_model(run, tests, store=store, row_sink=park, **options)
         html = render(model)
         marker = str(script_json(TESTS_PLACEHOLDER))
         if html.count(marker) != 1:
