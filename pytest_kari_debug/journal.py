@@ -17,6 +17,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import shutil
 import socket
 import tempfile
@@ -38,6 +39,14 @@ def journal_dir(location: Path | str, rootdir: Path) -> Path:
         return location.with_name(location.name + "-runs")
     digest = hashlib.sha256(location.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     return rootdir / ".kari-debug" / f"runs-{digest}"
+
+
+def journal_name(header: dict[str, Any]) -> str:
+    """The file name of a new journal: the run id (made a safe file name) and this process's
+    own part. Shards of one run on one machine share the folder of their store, each with a
+    journal of its own; the header, not the name, tells which run a journal is."""
+    run = re.sub(r"[^A-Za-z0-9._-]", "_", str(header.get("uuid") or "run"))[:128]
+    return f"{run}.{os.getpid()}-{os.urandom(4).hex()}{SUFFIX}"
 
 
 def _decode(line: bytes) -> Any:
@@ -136,10 +145,16 @@ class RunJournal(RunRecords):
         self.temporary = folder is None
         made = Path(tempfile.mkdtemp(prefix="kari-debug-run-")) if folder is None else folder
         made.mkdir(parents=True, exist_ok=True)
-        self.path = made / f"{header.get('uuid') or os.urandom(8).hex()}{SUFFIX}"
+        self.path = made / journal_name(header)
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        self._fd: int | None = None
         try:
-            self._fd: int | None = os.open(self.path, flags, 0o644)
+            self._fd = os.open(self.path, flags, 0o644)
+        except OSError:  # nothing of ours to delete at self.path (another's file, maybe)
+            if self.temporary:
+                shutil.rmtree(made, ignore_errors=True)
+            raise
+        try:
             self._write(line_of(dumps({"journal": 1, "host": socket.gethostname(), **header})))
         except OSError:  # a full disk: no empty journal left behind for the next run
             self.remove()

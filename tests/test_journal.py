@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from pytest_kari_debug.journal import MemoryRecords, RunJournal, journal_dir, recover_journals
+from pytest_kari_debug.journal import (
+    MemoryRecords,
+    RunJournal,
+    journal_dir,
+    read_lines,
+    recover_journals,
+)
 from pytest_kari_debug.storage import Store, dumps
 
 
@@ -116,3 +122,30 @@ def test_records_can_be_indexed_like_the_list_they_replace(tmp_path: Path) -> No
     assert journal[-1]["nodeid"] == "t2"
     with pytest.raises(IndexError, match="out of range"):
         journal[3]
+
+
+def test_shards_of_one_run_keep_journals_of_their_own(tmp_path: Path) -> None:
+    """Shards of one run id on one machine share the journal folder of their store: each
+    writes a file of its own there, and one opening or removing its journal never touches
+    another's (it used to take the run id as its name and delete the other's on a clash)."""
+    header = {"uuid": "ci-5", "pid": os.getpid(), "host": socket.gethostname()}
+    first = RunJournal(tmp_path / "runs", header)
+    first.append(dumps({"nodeid": "a", "finished_at": 1.0}))
+    second = RunJournal(tmp_path / "runs", header)
+    second.append(dumps({"nodeid": "b", "finished_at": 2.0}))
+    assert first.path != second.path
+    assert {first.path.parent, second.path.parent} == {tmp_path / "runs"}  # both recoverable
+    second.remove()
+    assert [record["nodeid"] for record in first] == ["a"]
+    first.remove()
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_run_id_with_a_slash_gets_a_recoverable_journal(tmp_path: Path) -> None:
+    """A run id may hold ``/`` (``pipeline/123``): its journal is still a file of the store's
+    journal folder, which the next run imports after a kill, not one in a temporary folder."""
+    journal = RunJournal(tmp_path / "runs", {"uuid": "pipeline/123", "pid": 1})
+    journal.append(dumps({"nodeid": "a", "finished_at": 1.0}))
+    journal.close()
+    assert journal.path.parent == tmp_path / "runs"
+    assert next(read_lines(journal.path))["uuid"] == "pipeline/123"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -12,6 +15,8 @@ import pytest
 from conftest import fresh_postgres_database, read_json
 from tcp_proxy import TcpProxy
 
+from pytest_kari_debug.backends import as_location
+from pytest_kari_debug.journal import journal_dir
 from pytest_kari_debug.storage import Store
 
 SHARD_A = """
@@ -45,6 +50,103 @@ def test_two_shards_with_one_run_id_are_one_run(
         assert runs[0]["outcomes"] == {"failed": 1, "passed": 2}
         assert runs[0]["exit_status"] == 1
         assert runs[0]["data"]["shards"] == 2
+
+
+INTERLEAVED_A = """
+import time
+from pathlib import Path
+
+
+def test_first(kari_errors):
+    kari_errors.record_error("ValueError", "invalid input 1")
+
+
+def test_last(kari_errors):
+    Path("a_waiting").touch()
+    deadline = time.monotonic() + 120
+    while not Path("b_done").exists():
+        assert time.monotonic() < deadline, "shard b never finished"
+        time.sleep(0.02)
+    kari_errors.record_error("ValueError", "invalid input 3")
+    kari_errors.record_error("TimeoutError", "upstream timed out after 30s")
+"""
+INTERLEAVED_B = """
+def test_b(kari_errors):
+    kari_errors.record_error("ValueError", "invalid input 2")
+"""
+
+
+def _await_file(path: Path, process: subprocess.Popen[str]) -> None:
+    """Wait until *path* exists (written by *process*, which must still be running)."""
+    deadline = time.monotonic() + 120
+    while not path.exists():
+        assert process.poll() is None, process.communicate()[0]
+        assert time.monotonic() < deadline, f"{path.name} never appeared"
+        time.sleep(0.02)
+
+
+def test_a_shard_ending_inside_another_leaves_it_whole(
+    pytester: pytest.Pytester, store_location: str
+) -> None:
+    """Two shards of one run on one machine, interleaved: shard b runs whole while shard a
+    waits in its last test. Both keep their journal (a's used to be deleted by b), a's end
+    recounts the run's errors with its last test in, and neither has a diagnostic."""
+    pytester.makepyfile(shard_a=INTERLEAVED_A, shard_b=INTERLEAVED_B)
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--kari-debug",
+               f"--kari-store={store_location}", "--kari-run-id=ci-7"]  # fmt: skip
+    shard_a = subprocess.Popen(
+        [*command, "shard_a.py"], cwd=pytester.path, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        _await_file(pytester.path / "a_waiting", shard_a)
+        shard_b = subprocess.run(
+            [*command, "shard_b.py"], cwd=pytester.path, capture_output=True, text=True,
+            timeout=120, check=False,
+        )  # fmt: skip
+        (pytester.path / "b_done").touch()
+        output_a = shard_a.communicate(timeout=120)[0]
+    finally:
+        if shard_a.poll() is None:
+            shard_a.kill()
+            shard_a.wait()
+    assert shard_b.returncode == 0, shard_b.stdout + shard_b.stderr
+    assert shard_a.returncode == 0, output_a
+    for output in (output_a, shard_b.stdout):
+        assert "diagnostics" not in output, output
+    with contextlib.closing(Store(store_location)) as store:
+        (run,) = store.run_summaries()
+        assert run["tests_count"] == 3
+        counts = {g["error_type"]: g["run_count"] for g in store.error_groups(run_id=run["id"])}
+        assert counts == {"ValueError": 3, "TimeoutError": 1}
+
+
+def test_a_journal_deleted_under_the_run_leaves_the_stored_error_counts_whole(
+    pytester: pytest.Pytester, store_location: str
+) -> None:
+    """The run's journal deleted while it runs (a cleanup script, another process) costs the
+    summaries read from it, with a diagnostic: the store's recount of the run's errors reads
+    the store only, and still counts both tests."""
+    folder = journal_dir(as_location(store_location), pytester.path)
+    pytester.makepyfile(
+        f"""
+        from pathlib import Path
+
+        def test_error(kari_errors):
+            kari_errors.record_error("ValueError", "invalid input 1")
+
+        def test_deletes_the_journal(kari_errors):
+            kari_errors.record_error("ValueError", "invalid input 2")
+            for journal in Path({str(folder)!r}).glob("*.jsonl"):
+                journal.unlink()
+        """
+    )
+    result = pytester.runpytest("--kari-debug", f"--kari-store={store_location}")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*internal error in grouping the run's errors: FileNotFound*"])
+    with contextlib.closing(Store(store_location)) as store:
+        (run,) = store.runs()
+        assert [g["run_count"] for g in store.error_groups(run_id=run["id"])] == [2]
 
 
 def test_bad_store_url_run_id_and_retention_are_usage_errors(pytester: pytest.Pytester) -> None:

@@ -111,7 +111,6 @@ def _finish(
 ) -> None:
     state = config.stash[STATE]
     run = state.run  # the run's metadata, as the hook's ``run`` argument
-    groups = run_error_groups(tests)
     stored: dict[tuple[str, str], dict[str, Any]] = {}
     trend: list[dict[str, Any]] = []
     store = state.store
@@ -124,6 +123,9 @@ def _finish(
             stored = {(g["extension_id"], g["fingerprint"]): g for g in synced}
         with guard(config, "reading the error trend from the store"):
             trend = store.error_trend(runs=TREND_RUNS, until_run=run_id)
+    # After the store's recount, which reads the store only: a journal that cannot be read
+    # (deleted under the run) costs this run's summary, never the stored counts.
+    groups = run_error_groups(tests)
     for group in groups:
         known = stored.get((group["extension_id"], group["fingerprint"]))
         group.update(_stored_state(known))
