@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import traceback
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -55,9 +56,9 @@ class _CurrentSpan(otel_trace.Span):
     _token: Any
 
     @property
+    @abc.abstractmethod
     def trace_id(self) -> str:
-        """The trace id, 32 lowercase hex digits."""
-        raise NotImplementedError
+        """The trace id, 32 lowercase hex digits (each span class keeps it its own way)."""
 
     @property
     def span_id(self) -> str:
