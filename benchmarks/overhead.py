@@ -14,8 +14,10 @@ The headline is the whole-process wall time from ``subprocess`` start to exit, a
 over the rounds and as the median of each round's difference to ``plain`` (per test, and as a
 ratio): rounds are paired, so load from other processes hits both sides of a difference. Extra
 columns: the whole process's CPU time (user + system, from ``wait4``: what load and a busy disk
-disturb least), the in-loop wall time (``pytest_runtestloop``), the session CPU time (session
-start to unconfigure, all threads) and the end of the run (from the last test to process exit).
+disturb least), the start-up (from process start to the first test's
+``pytest_runtest_protocol``: wall time, and the process's CPU time by then), the in-loop wall
+time (``pytest_runtestloop``), the session CPU time (session start to unconfigure, all threads)
+and the end of the run (from the last test to process exit).
 The import time of the entry module and of the features comes from ``-X importtime``. The
 measured processes run with bytecode caches on, as an installed package has them.
 
@@ -65,6 +67,13 @@ def pytest_sessionstart(session):
     _T["cpu0"] = time.process_time()
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_protocol(item, nextitem):
+    if "first" not in _T:
+        _T["first"], _T["first_cpu"] = time.time(), time.process_time()
+    return (yield)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtestloop(session):
     _T["loop0"] = time.time()
@@ -104,6 +113,8 @@ class Sample:
 
     wall: float  # start to exit, seconds
     cpu_total: float  # start to exit, CPU seconds (user + system)
+    startup: float  # start to the first test's protocol, seconds
+    startup_cpu: float  # the same, CPU seconds of the process (all threads)
     loop: float  # pytest_runtestloop, seconds
     end: float  # last test to exit, seconds
     cpu: float  # session start to unconfigure, CPU seconds
@@ -160,7 +171,7 @@ def run(folder: Path, args: list[str], pythonpath: str | None = None) -> Sample:
     if pythonpath is not None:
         env["PYTHONPATH"] = pythonpath
     with tempfile.TemporaryFile("w+") as output:
-        started = time.perf_counter()
+        started, started_at = time.perf_counter(), time.time()
         child = subprocess.Popen(command, cwd=folder, stdout=output, stderr=output, env=env)
         # wait4: the child's own CPU time (and that of the processes it waited for).
         _, status, usage = os.wait4(child.pid, 0)
@@ -173,6 +184,8 @@ def run(folder: Path, args: list[str], pythonpath: str | None = None) -> Sample:
     return Sample(
         wall=wall,
         cpu_total=usage.ru_utime + usage.ru_stime,
+        startup=times["first"] - started_at,
+        startup_cpu=times["first_cpu"],
         loop=times["loop1"] - times["loop0"],
         end=ended_at - times["loop1"],
         cpu=times["cpu"],
@@ -238,8 +251,9 @@ def table(suite: Suite) -> list[str]:
     base = suite.samples["plain"]
     lines = [
         "| configuration | whole process s | ratio | µs/test | CPU ratio | CPU µs/test"
-        " | in-loop µs/test | session CPU µs/test | end of run ms |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        " | start-up ms | start-up CPU ms | in-loop µs/test | session CPU µs/test"
+        " | end of run ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     per_test = 1e6 / suite.tests
     for name, samples in suite.samples.items():
@@ -249,9 +263,12 @@ def table(suite: Suite) -> list[str]:
         loop_diff, _ = _paired(samples, base, "loop")
         cpu_diff, _ = _paired(samples, base, "cpu")
         end = statistics.median(s.end for s in samples) * 1000.0
+        startup = statistics.median(s.startup for s in samples) * 1000.0
+        startup_cpu = statistics.median(s.startup_cpu for s in samples) * 1000.0
         lines.append(
             f"| {name} | {wall:.3f} | {wall_ratio:.2f}× | {wall_diff * per_test:+.0f}"
             f" | {total_ratio:.2f}× | {total_diff * per_test:+.0f}"
+            f" | {startup:.0f} | {startup_cpu:.0f}"
             f" | {loop_diff * per_test:+.0f} | {cpu_diff * per_test:+.0f} | {end:.0f} |"
         )
     return lines
