@@ -223,3 +223,50 @@ def test_a_default_run_imports_only_what_it_uses(
     assert "pytest_kari_debug.manager" in loaded  # the run did load the features
     assert sorted(loaded.intersection(NOT_IN_A_DEFAULT_RUN)) == []
     assert sorted(loaded.intersection(OWN_NOT_IN_A_DEFAULT_RUN)) == []
+
+
+#: A conftest that writes which loader imported each of the plugin's modules.
+LOADERS = """
+import json, sys
+
+def pytest_unconfigure(config):
+    loaders = {
+        name: type(module.__spec__.loader).__name__
+        for name, module in list(sys.modules.items())
+        if name.startswith("pytest_kari_debug")
+    }
+    with open("loaders.json", "w") as handle:
+        json.dump(loaders, handle)
+"""
+
+
+def test_the_package_is_imported_outside_the_assertion_rewriter(pytester: pytest.Pytester) -> None:
+    """pytest's assertion rewriter would load every module of the plugin's distribution (about
+    0.3 ms each): only the two modules imported before the entry point runs go through it, the
+    rest load as outside pytest, and pytest warns about none of them."""
+    pytester.makeconftest(LOADERS)
+    pytester.makepyfile("def test_a():\n    assert 1 + 1 == 2\n")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--kari-debug", "-W", "error::pytest.PytestAssertRewriteWarning"
+    )
+    result.assert_outcomes(passed=1)
+    loaders = json.loads((pytester.path / "loaders.json").read_text())
+    assert "pytest_kari_debug.manager" in loaders
+    rewritten = sorted(name for name, kind in loaders.items() if kind != "SourceFileLoader")
+    assert rewritten == ["pytest_kari_debug", "pytest_kari_debug.plugin"]
+    assert "PytestAssertRewriteWarning" not in result.stdout.str() + result.stderr.str()
+
+
+def test_an_in_process_run_warns_about_no_already_imported_module(
+    pytester: pytest.Pytester,
+) -> None:
+    """In a process that already imported the package (pytester's in-process runs) pytest
+    finds nothing to warn about: the features are registered without marking them for
+    rewriting, and the test file's own asserts are still rewritten."""
+    pytester.makepyfile("def test_a():\n    value = 3\n    assert value == 2\n")
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "--kari-debug", "-W", "error::pytest.PytestAssertRewriteWarning"
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*assert 3 == 2*"])
+    assert "PytestAssertRewriteWarning" not in result.stdout.str()
