@@ -71,7 +71,8 @@ class Late:
             mark("first test done")
 
 pytest.main(sys.argv[2:], plugins=[Early(), Late()])
-marks["package"] = sys.modules.get("pytest_kari_debug").__file__ if "pytest_kari_debug" in sys.modules else None
+package = sys.modules.get("pytest_kari_debug")
+marks["package"] = None if package is None else package.__file__
 with open(sys.argv[1], "w") as handle:
     json.dump(marks, handle)
 """
