@@ -204,3 +204,37 @@ def test_no_sampler_threads_leak_from_this_module() -> None:
         lambda: not any(t.name.endswith(("[sampled]", "[lifecycle]")) for t in _sampler_threads()),
         "sampler threads to end",
     )
+
+
+def test_the_first_point_counts_cpu_from_the_start() -> None:
+    """``start()`` marks the process's CPU clock without psutil (imported at the first point):
+    the first point's cpu_percent covers the busy time since the start, not a psutil baseline
+    taken at that point (0.0), and a later idle interval reads lower."""
+    collector = MetricsCollector("cpu", DebugConfiguration(metrics_interval=3600))
+    collector.start()
+    try:
+        end = time.thread_time() + 0.3
+        while time.thread_time() < end:
+            pass
+        busy = collector.sample_now()["cpu_percent"]
+        time.sleep(0.3)
+        idle = collector.sample_now()["cpu_percent"]
+    finally:
+        collector.stop()
+    assert busy > 20.0
+    assert idle < busy
+
+
+def test_a_probe_whose_proc_file_fails_later_reads_rss_from_psutil(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """/proc/self/statm opened and then unreadable: the reading falls back to psutil's RSS."""
+    probe = _Probe()
+    assert probe.read()[5] is not None
+    monkeypatch.setattr("pytest_kari_debug.metrics.readings.os.pread", _refused)
+    reading = probe.read()
+    assert reading[5] == pytest.approx(psutil.Process().memory_info().rss, rel=0.5)
+
+
+def _refused(*args: object) -> bytes:
+    raise OSError("refused")

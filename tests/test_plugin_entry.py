@@ -189,10 +189,12 @@ def test_xdist_controller_records_workers_tests_asked_for_by_a_marker(
 
 
 #: What a default ``--kari-debug`` run never needs: the report, the Prometheus exporter, the
-#: e-mail and webhook senders, the profiler's sampler, asyncio (no test here uses it).
+#: e-mail and webhook senders, the profiler's sampler, asyncio (no test here uses it); psutil
+#: (the resource sampler imports it at its first point, ``metrics_interval`` after the start:
+#: the readings at a test's start and end come from getrusage and /proc).
 NOT_IN_A_DEFAULT_RUN = (
     "jinja2", "prometheus_client", "smtplib", "ssl", "urllib.request", "http.client",
-    "pyinstrument", "asyncio", "sysconfig", "pstats",
+    "pyinstrument", "asyncio", "sysconfig", "pstats", "psutil",
 )  # fmt: skip
 #: The package's own modules a default run never needs: the export formats (a manager's start
 #: imports none; the first export does), the Markdown summary, the history of past runs.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
 import os
@@ -12,9 +11,7 @@ import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from typing import Any
-
-import psutil
+from typing import TYPE_CHECKING, Any
 
 from .. import memtrace, selfcost
 from ..component import Component, export_text
@@ -33,6 +30,9 @@ from .records import (
     Threshold,
     ThresholdBreach,
 )
+
+if TYPE_CHECKING:
+    import psutil
 
 try:
     import resource as _resource
@@ -123,7 +123,9 @@ class MetricsCollector(Component):
         self._names: dict[str, str] = {}
         self._latest: dict[str, MetricPoint] = {}
         self._meters: dict[str, _Meter] = {}
-        self._process = psutil.Process()
+        self._psutil_process: psutil.Process | None = None
+        #: (monotonic, process CPU seconds) at the last point: the base of its cpu_percent.
+        self._cpu_mark: tuple[float, float] | None = None
         self._sample_lock = threading.Lock()
         self._read_lock = threading.Lock()
         self._uss: tuple[float, int] | None = None
@@ -135,8 +137,8 @@ class MetricsCollector(Component):
         """Start the resource sampler thread (daemon; idempotent)."""
         if not self.enabled or (self._thread is not None and self._thread.is_alive()):
             return
-        with contextlib.suppress(psutil.Error):
-            self._process.cpu_percent(None)  # the first call only primes psutil's baseline
+        with self._read_lock:
+            self._cpu_mark = _cpu_mark()  # the first point's cpu_percent counts from here
         self._stop = threading.Event()
         self._thread = threading.Thread(
             target=_sampler_loop,
@@ -156,6 +158,21 @@ class MetricsCollector(Component):
             memories = [m.memory for m in self._meters.values() if m.memory is not None]
         for memory in memories:
             self._cut_short(memory, "the collector stopped before the session ended")
+
+    @property
+    def _process(self) -> psutil.Process:
+        """This process in psutil, which is imported at the first sampler point (a run
+        shorter than ``metrics_interval`` never needs it)."""
+        process = self._psutil_process
+        if process is None:
+            import psutil
+
+            process = self._psutil_process = psutil.Process()
+        return process
+
+    @_process.setter
+    def _process(self, process: psutil.Process) -> None:
+        self._psutil_process = process
 
     @property
     def sampling(self) -> bool:
@@ -355,10 +372,12 @@ class MetricsCollector(Component):
     # Sampling --------------------------------------------------------------------------
     def read_resources(self) -> dict[str, Any]:
         """Read the process's resources now with psutil (one sampler point, not recorded)."""
+        import psutil
+
         process = self._process
         point: dict[str, Any] = {"ts": self.clock()}
         with process.oneshot():
-            _put(point, "cpu_percent", lambda: round(process.cpu_percent(None), 3))
+            point["cpu_percent"] = self._cpu_percent()
             times = _get(getattr(process, "cpu_times", None))
             if times is not None:
                 point["cpu_user_s"] = times.user
@@ -392,6 +411,17 @@ class MetricsCollector(Component):
             point["net_bytes_sent"] = net.bytes_sent
             point["net_bytes_recv"] = net.bytes_recv
         return point
+
+    def _cpu_percent(self) -> float:
+        """The process's CPU time over the wall time since the last point, in percent of one
+        CPU (psutil's ``cpu_percent(None)``: 0.0 for a first point without a mark)."""
+        mark, self._cpu_mark = self._cpu_mark, _cpu_mark()
+        if mark is None:
+            return 0.0
+        wall = self._cpu_mark[0] - mark[0]
+        if wall <= 0.0:
+            return 0.0
+        return round((self._cpu_mark[1] - mark[1]) / wall * 100.0, 1)
 
     def _read_uss(self, now: float) -> int | None:
         if self._uss is not None and now - self._uss[0] < USS_EVERY_SECONDS:
@@ -745,9 +775,17 @@ def _severity(value: Any) -> str:
     raise ConfigurationError(msg)
 
 
+def _cpu_mark() -> tuple[float, float]:
+    """Now on the monotonic clock, and the CPU seconds of the whole process (every thread)."""
+    times = os.times()
+    return time.monotonic(), times.user + times.system
+
+
 def _get(read: Callable[[], Any] | None) -> Any:
     if read is None:  # the platform's psutil has no such method
         return None
+    import psutil
+
     try:
         return read()
     except (psutil.Error, OSError, NotImplementedError, AttributeError):

@@ -6,11 +6,12 @@ import contextlib
 import os
 import sys
 import threading
-from typing import Any
-
-import psutil
+from typing import TYPE_CHECKING, Any
 
 from ..model import MIB
+
+if TYPE_CHECKING:
+    import psutil
 
 try:
     import resource as _resource
@@ -52,8 +53,17 @@ class _Probe:
             if sys.platform.startswith("linux"):
                 self._statm = _open_proc("/proc/self/statm")
                 self._io = _open_proc("/proc/self/io")
-            self._process = psutil.Process()
+            self._process = None  # psutil's, made when /proc cannot answer (see _fallback)
             self._pid = os.getpid()
+
+    def _fallback(self) -> psutil.Process:
+        """psutil's view of this process, for what /proc cannot read here (imported then)."""
+        process = self._process
+        if process is None:
+            import psutil
+
+            process = self._process = psutil.Process()
+        return process
 
     def read(self) -> Reading:
         """Return the current readings; a counter the platform lacks is ``None``."""
@@ -77,9 +87,11 @@ class _Probe:
                 rss = int(os.pread(self._statm, 128, 0).split()[1]) * self._page
             except (OSError, ValueError, IndexError):
                 self._statm = None
-        if rss is None and self._process is not None:
+        if rss is None:
+            import psutil
+
             with contextlib.suppress(psutil.Error, OSError):
-                rss = self._process.memory_info().rss
+                rss = self._fallback().memory_info().rss
         if io_read is None and self._io is not None:
             try:
                 # "rchar: N wchar: N syscr: N syscw: N read_bytes: N write_bytes: N ..."
@@ -89,11 +101,11 @@ class _Probe:
                 io_read, io_write = int(fields[9]), int(fields[11])
             except (OSError, ValueError, IndexError):
                 self._io = None
-        elif (
-            io_read is None and self._process is not None and hasattr(self._process, "io_counters")
-        ):
+        elif io_read is None and hasattr(self._fallback(), "io_counters"):
+            import psutil
+
             try:
-                counters = self._process.io_counters()
+                counters = self._fallback().io_counters()
                 io_read, io_write = counters.read_bytes, counters.write_bytes
             except (psutil.Error, OSError, NotImplementedError):
                 pass
