@@ -6,8 +6,9 @@ package for its plugin in every run, asked for or not, and pays for none of the 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .lazy import lazy_exports
 
 if TYPE_CHECKING:
     __version__: str
@@ -84,20 +85,10 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "__version__":  # read from the installed metadata on first use
-        from .version import plugin_version
+def _version() -> str:
+    from .version import plugin_version
 
-        globals()[name] = value = plugin_version()
-        return value
-    module = _PUBLIC.get(name)
-    if module is None:
-        msg = f"module {__name__!r} has no attribute {name!r}"
-        raise AttributeError(msg)
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+    return plugin_version()
 
 
-def __dir__() -> list[str]:
-    return sorted({*globals(), *_PUBLIC, "__version__"})
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC, {"__version__": _version})

@@ -18,6 +18,7 @@ PLUGIN_DIR = Path(pytest_kari_debug.__file__).parent / "plugin"
 #: What importing the entry module may add to what ``import pytest`` loads.
 ENTRY_MODULES = {
     "pytest_kari_debug",
+    "pytest_kari_debug.lazy",  # the package's public names, imported on first use
     "pytest_kari_debug.config",
     "pytest_kari_debug.exceptions",
     "pytest_kari_debug.optionspec",  # the options shared with the CLI: data, no imports
@@ -67,7 +68,8 @@ def test_entry_import_pulls_in_nothing_heavy() -> None:
 def test_package_import_is_lazy_and_public_names_still_resolve() -> None:
     """``import pytest_kari_debug`` loads no component; each public name is imported on first
     use and is the defining module's object."""
-    assert _new_modules("import pytest_kari_debug") == {"pytest_kari_debug"}
+    new = _new_modules("import pytest_kari_debug")
+    assert new == {"pytest_kari_debug", "pytest_kari_debug.lazy"}
     new = _new_modules("from pytest_kari_debug import ExtensionDebugManager")
     assert "pytest_kari_debug.manager" in new
     from pytest_kari_debug import DebugConfiguration, ExtensionDebugManager, KariDebugWarning
@@ -191,16 +193,20 @@ def test_xdist_controller_records_workers_tests_asked_for_by_a_marker(
 #: What a default ``--kari-debug`` run never needs: the report, the Prometheus exporter, the
 #: e-mail and webhook senders, the profiler's sampler, asyncio (no test here uses it); psutil
 #: (the resource sampler imports it at its first point, ``metrics_interval`` after the start:
-#: the readings at a test's start and end come from getrusage and /proc).
+#: the readings at a test's start and end come from getrusage and /proc); OpenTelemetry (a
+#: disabled tracer imports it with the span classes at its first span).
 NOT_IN_A_DEFAULT_RUN = (
     "jinja2", "prometheus_client", "smtplib", "ssl", "urllib.request", "http.client",
-    "pyinstrument", "asyncio", "sysconfig", "pstats", "psutil",
+    "pyinstrument", "asyncio", "sysconfig", "pstats", "psutil", "opentelemetry",
 )  # fmt: skip
 #: The package's own modules a default run never needs: the export formats (a manager's start
-#: imports none; the first export does), the Markdown summary, the history of past runs.
+#: imports none; the first export does), the Markdown summary, the history of past runs, the
+#: tracer's spans, OpenTelemetry capture, propagation and decorator (tracing is off).
 OWN_NOT_IN_A_DEFAULT_RUN = (
     "pytest_kari_debug.exporters.bundle", "pytest_kari_debug.exporters.formats",
     "pytest_kari_debug.summaries.ci_markdown", "pytest_kari_debug.history",
+    "pytest_kari_debug.tracing.spans", "pytest_kari_debug.tracing.capture",
+    "pytest_kari_debug.tracing.propagation", "pytest_kari_debug.tracing.decorate",
 )  # fmt: skip
 
 
@@ -244,8 +250,8 @@ def pytest_unconfigure(config):
 
 def test_the_package_is_imported_outside_the_assertion_rewriter(pytester: pytest.Pytester) -> None:
     """pytest's assertion rewriter would load every module of the plugin's distribution (about
-    0.3 ms each): only the two modules imported before the entry point runs go through it, the
-    rest load as outside pytest, and pytest warns about none of them."""
+    0.3 ms each): only the three modules imported before the entry point runs go through it,
+    the rest load as outside pytest, and pytest warns about none of them."""
     pytester.makeconftest(LOADERS)
     pytester.makepyfile("def test_a():\n    assert 1 + 1 == 2\n")
     result = pytester.runpytest_subprocess(
@@ -255,7 +261,7 @@ def test_the_package_is_imported_outside_the_assertion_rewriter(pytester: pytest
     loaders = json.loads((pytester.path / "loaders.json").read_text())
     assert "pytest_kari_debug.manager" in loaders
     rewritten = sorted(name for name, kind in loaders.items() if kind != "SourceFileLoader")
-    assert rewritten == ["pytest_kari_debug", "pytest_kari_debug.plugin"]
+    assert rewritten == ["pytest_kari_debug", "pytest_kari_debug.lazy", "pytest_kari_debug.plugin"]
     assert "PytestAssertRewriteWarning" not in result.stdout.str() + result.stderr.str()
 
 
@@ -272,3 +278,35 @@ def test_an_in_process_run_warns_about_no_already_imported_module(
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*assert 3 == 2*"])
     assert "PytestAssertRewriteWarning" not in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        "with tracer.start_span('outer') as span:\n    kind = type(span).__name__\n",
+        "tracer.enabled = True\n"
+        "session = manager.start_debug_session({'enable_tracing': True})\n"
+        "with tracer.start_span('inner') as span:\n    kind = type(span).__name__\n"
+        "data = manager.stop_debug_session(session).collected_data['tracing']\n"
+        "assert 'inner' in [s['name'] for s in data['records']], data\n",
+    ],
+    ids=["span-of-a-disabled-tracer", "session-of-a-tracer-enabled-later"],
+)
+def test_a_tracer_imports_opentelemetry_at_its_first_use(use: str) -> None:
+    """A manager's tracer, off by default, loads no OpenTelemetry; its first span (inert while
+    it is off) or a session after it is switched on imports it, and works."""
+    code = (
+        "import sys\n"
+        "from pytest_kari_debug import ExtensionDebugManager\n"
+        "manager = ExtensionDebugManager('ext')\n"
+        "tracer = manager.get_tracer()\n"
+        "assert not any(m.startswith('opentelemetry') for m in sys.modules)\n"
+        f"{use}"
+        "assert 'opentelemetry.trace' in sys.modules\n"
+        "print(kind)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() in ("UnsampledSpan", "Span")

@@ -12,8 +12,8 @@ from conftest import run_with_json
 from test_jaeger import check_jaeger_shape
 from test_otlp import Collector, _closed_port
 
+from pytest_kari_debug import tracing
 from pytest_kari_debug.exceptions import KariDebugWarning
-from pytest_kari_debug.plugin import tracing as plugin_tracing
 from pytest_kari_debug.storage import Store
 
 SCHEMA = (
@@ -41,8 +41,9 @@ def test_other_extension():
 
 @pytest.fixture(autouse=True)
 def keep_global_otel_provider(monkeypatch: pytest.MonkeyPatch) -> None:
-    """In-process runs must not set OpenTelemetry's process-wide provider in this process."""
-    monkeypatch.setattr(plugin_tracing, "ensure_tracer_provider", lambda: False)
+    """In-process runs must not set OpenTelemetry's process-wide provider in this process (the
+    plugin imports the function from the tracing package when a run traces)."""
+    monkeypatch.setattr(tracing, "ensure_tracer_provider", lambda: False)
     monkeypatch.delenv("TRACEPARENT", raising=False)
 
 

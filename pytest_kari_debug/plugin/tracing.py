@@ -19,14 +19,6 @@ from ..exporters.otlp import check_endpoint, require_otlp_exporter, send_otlp, w
 from ..journal import RunRecords
 from ..model import Kind, records_of
 from ..summaries import RunSections, tracing_line, tracing_section
-from ..tracing import (
-    ensure_tracer_provider,
-    extract,
-    install_opentelemetry_capture,
-    parse_traceparent,
-    release_tracer_provider,
-    uninstall_opentelemetry_capture,
-)
 from .options import option_text
 from .state import STATE, guard, register_once
 
@@ -74,14 +66,20 @@ def _read_settings(config: pytest.Config) -> TracingSettings:
         if not 0.0 < settings.otlp_timeout < 3600.0:
             msg = f"kari-debug: --kari-otlp-timeout {timeout!r} is not a number of seconds > 0"
             raise pytest.UsageError(msg)
+    # OpenTelemetry comes with propagation and capture: only a run that traces or is given a
+    # parent context imports them.
     parent = option_text(config, "trace_parent")
     if parent:
+        from ..tracing import parse_traceparent
+
         try:
             settings.parent = parse_traceparent(parent).traceparent
         except ValueError as exc:
             raise pytest.UsageError(f"kari-debug: --kari-trace-parent: {exc}") from None
         settings.parent_source = "--kari-trace-parent"
     elif os.environ.get("TRACEPARENT"):
+        from ..tracing import extract
+
         found = extract(os.environ)
         if found is None:
             settings.parent_source = "invalid TRACEPARENT"
@@ -146,6 +144,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     with guard(config, "setting up OpenTelemetry capture"):
         from opentelemetry import trace
 
+        from ..tracing import ensure_tracer_provider, install_opentelemetry_capture
+
         settings.provider_set = ensure_tracer_provider()
         provider = trace.get_tracer_provider()
         if settings.provider_set:
@@ -164,10 +164,14 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     settings = config.stash.get(TRACING, None)
     if settings is not None and settings.capture_provider is not None:
         with guard(config, "removing OpenTelemetry capture"):
+            from ..tracing import uninstall_opentelemetry_capture
+
             uninstall_opentelemetry_capture(settings.capture_provider)
             settings.capture_provider = None
     if settings is not None and settings.own_provider is not None:
         with guard(config, "unsetting the OpenTelemetry TracerProvider the run set"):
+            from ..tracing import release_tracer_provider
+
             release_tracer_provider(settings.own_provider)
             settings.own_provider = None
 

@@ -18,17 +18,44 @@ the same rate) shares the decision.
 
 from __future__ import annotations
 
-from .analysis import analyze_spans
-from .capture import (
-    OpenTelemetryCapture,
-    ensure_tracer_provider,
-    install_opentelemetry_capture,
-    release_tracer_provider,
-    uninstall_opentelemetry_capture,
-)
-from .propagation import TraceContext, extract, inject, parse_traceparent, sampling_decision
-from .spans import SPAN_KINDS, Span, UnsampledSpan
-from .tracer import ExtensionTracer, current_span
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .analysis import analyze_spans
+    from .capture import (
+        OpenTelemetryCapture,
+        ensure_tracer_provider,
+        install_opentelemetry_capture,
+        release_tracer_provider,
+        uninstall_opentelemetry_capture,
+    )
+    from .propagation import TraceContext, extract, inject, parse_traceparent
+    from .sampling import sampling_decision
+    from .spans import SPAN_KINDS, Span, UnsampledSpan
+    from .tracer import ExtensionTracer, current_span
+
+#: Public name -> the module that defines it: each is imported on first use, so a run that
+#: does not trace imports neither OpenTelemetry nor the span classes (which subclass its Span).
+_PUBLIC = {
+    "SPAN_KINDS": "spans",
+    "ExtensionTracer": "tracer",
+    "OpenTelemetryCapture": "capture",
+    "Span": "spans",
+    "TraceContext": "propagation",
+    "UnsampledSpan": "spans",
+    "analyze_spans": "analysis",
+    "current_span": "tracer",
+    "ensure_tracer_provider": "capture",
+    "extract": "propagation",
+    "inject": "propagation",
+    "install_opentelemetry_capture": "capture",
+    "parse_traceparent": "propagation",
+    "release_tracer_provider": "capture",
+    "sampling_decision": "sampling",
+    "uninstall_opentelemetry_capture": "capture",
+}
 
 __all__ = [
     "SPAN_KINDS",
@@ -48,3 +75,4 @@ __all__ = [
     "sampling_decision",
     "uninstall_opentelemetry_capture",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)

@@ -8,11 +8,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, MutableMapping
-from typing import Any
-
-from opentelemetry import context as otel_context
-from opentelemetry import trace as otel_trace
-from opentelemetry.trace import SpanContext, StatusCode
+from typing import TYPE_CHECKING, Any
 
 from ..buffer import RecordBuffer
 from ..component import Component, export_text
@@ -22,35 +18,79 @@ from ..exceptions import ExportError
 from ..scrub import scrubber_for
 from ..values import ValueSerializer
 from .analysis import analyze_spans
-from .capture import (
-    _CAPTURE,
-    _SESSION_TRACERS,
-    install_opentelemetry_capture,
-    uninstall_opentelemetry_capture,
-)
-from .decorate import _decorate
-from .propagation import (
-    _MASK64,
-    _TWO64,
-    TraceContext,
-    _attach,
-    _bound,
-    _get_current_span,
-    _getrandbits,
-    _set_span_in_context,
-    extract,
-    inject,
-    parse_traceparent,
-)
-from .spans import _OTEL_KINDS, SPAN_KINDS, AnySpan, Span, UnsampledSpan, _LocalTrace
+from .sampling import _MASK64, _TWO64, _bound
+
+if TYPE_CHECKING:
+    from opentelemetry import context as otel_context
+    from opentelemetry import trace as otel_trace
+    from opentelemetry.trace import SpanContext, StatusCode
+
+    from .capture import (
+        _CAPTURE,
+        _SESSION_TRACERS,
+        install_opentelemetry_capture,
+        uninstall_opentelemetry_capture,
+    )
+    from .propagation import (
+        TraceContext,
+        _attach,
+        _get_current_span,
+        _getrandbits,
+        _set_span_in_context,
+    )
+    from .spans import _OTEL_KINDS, SPAN_KINDS, AnySpan, Span, UnsampledSpan, _LocalTrace
 
 # A debug session accepts these options besides the seed's ones.
 register_session_option("trace_parent", str)
 register_session_option("trace_tags", dict)
 
+#: Whether OpenTelemetry and the span classes are imported (see :func:`_load`).
+_loaded = False
+_LOAD_LOCK = threading.Lock()
+
+
+def _load() -> None:
+    """Import OpenTelemetry, the span classes (they subclass its ``Span``), propagation and
+    capture into this module, once: on the first enabled tracer, span, trace or session.
+
+    Until then a disabled tracer costs a run none of them (about 8 ms of start-up).
+    """
+    global _loaded
+    with _LOAD_LOCK:
+        if _loaded:
+            return
+        from opentelemetry import context as otel_context
+        from opentelemetry import trace as otel_trace
+        from opentelemetry.trace import SpanContext, StatusCode
+
+        from . import capture, propagation, spans
+
+        globals().update(
+            otel_context=otel_context,
+            otel_trace=otel_trace,
+            SpanContext=SpanContext,
+            StatusCode=StatusCode,
+            _CAPTURE=capture._CAPTURE,
+            _SESSION_TRACERS=capture._SESSION_TRACERS,
+            install_opentelemetry_capture=capture.install_opentelemetry_capture,
+            uninstall_opentelemetry_capture=capture.uninstall_opentelemetry_capture,
+            _attach=propagation._attach,
+            _get_current_span=propagation._get_current_span,
+            _getrandbits=propagation._getrandbits,
+            _set_span_in_context=propagation._set_span_in_context,
+            _OTEL_KINDS=spans._OTEL_KINDS,
+            SPAN_KINDS=spans.SPAN_KINDS,
+            Span=spans.Span,
+            UnsampledSpan=spans.UnsampledSpan,
+            _LocalTrace=spans._LocalTrace,
+        )
+        _loaded = True
+
 
 def current_span() -> Any:
     """The current span (ours, an OpenTelemetry one, or OpenTelemetry's ``INVALID_SPAN``)."""
+    if not _loaded:
+        _load()
     return _get_current_span()
 
 
@@ -81,6 +121,8 @@ class ExtensionTracer(Component):
         clock: Callable[[], int] | None = None,
     ) -> None:
         super().__init__(extension_id, configuration, enabled=enabled)
+        if enabled and not _loaded:
+            _load()
         cfg = self.configuration
         #: The serializer of tags, event attributes and error texts.
         self.values = ValueSerializer(
@@ -139,6 +181,8 @@ class ExtensionTracer(Component):
         Use the result with ``with``/``async with``; *parent* may be a span, a
         :class:`TraceContext` (from :func:`extract`) or an OpenTelemetry span.
         """
+        if not _loaded:
+            _load()
         if parent is None:
             parent = _get_current_span()
         parent_class = parent.__class__
@@ -189,6 +233,8 @@ class ExtensionTracer(Component):
 
         *bound* overrides the current rate's sampling bound (see :meth:`begin_session`).
         """
+        if not _loaded:
+            _load()
         if kind not in _OTEL_KINDS:
             _bad_kind(kind)
         parent_context = None
@@ -300,6 +346,8 @@ class ExtensionTracer(Component):
 
     def finish_trace(self, trace_id: str) -> None:
         """End the newest span opened by :meth:`start_trace` in trace *trace_id*."""
+        if not _loaded:
+            _load()
         with self._lock:
             key = next(
                 (
@@ -320,16 +368,20 @@ class ExtensionTracer(Component):
 
     def current_span(self) -> Any:
         """The current span (see the module function :func:`current_span`)."""
-        return _get_current_span()
+        return current_span()
 
     def inject(
         self, carrier: MutableMapping[str, str] | None = None, *, env: bool = False
     ) -> MutableMapping[str, str]:
         """Write the current span's ``traceparent``/``tracestate`` into *carrier*."""
+        from .propagation import inject
+
         return inject(carrier, env=env)
 
     def extract(self, carrier: Mapping[str, Any]) -> TraceContext | None:
         """The parent context carried by *carrier* (headers or environment), or ``None``."""
+        from .propagation import extract
+
         return extract(carrier)
 
     def trace_function(
@@ -343,6 +395,8 @@ class ExtensionTracer(Component):
         """
         if callable(name):
             return self.trace_function()(name)
+        from .decorate import _decorate
+
         return functools.partial(_decorate, self, name, dict(tags or {}))
 
     # Queries -----------------------------------------------------------------------------
@@ -443,6 +497,8 @@ class ExtensionTracer(Component):
         super().begin_session(session)
         if not self.enabled:
             return
+        if not _loaded:
+            _load()
         _SESSION_TRACERS[session.session_id] = self
         self._ensure_capture()
         if not session.options.get("enable_tracing"):
@@ -450,6 +506,8 @@ class ExtensionTracer(Component):
         parent: Any = None
         text = session.options.get("trace_parent")
         if text:
+            from .propagation import parse_traceparent
+
             try:
                 parent = parse_traceparent(text)
             except ValueError as exc:
@@ -490,6 +548,8 @@ class ExtensionTracer(Component):
 
     def end_session(self, session: SessionInfo) -> dict[str, Any]:
         """End the session's root span; return its spans, drops, trace id and analysis."""
+        if not _loaded:
+            _load()
         _SESSION_TRACERS.pop(session.session_id, None)
         entry = self._session_roots.pop(session.session_id, None)
         window = self._session_windows.pop(session.session_id, None)
@@ -540,6 +600,8 @@ class ExtensionTracer(Component):
             uninstall_opentelemetry_capture(provider)
 
     def _ensure_capture(self) -> None:
+        if not _loaded:
+            _load()
         provider = otel_trace.get_tracer_provider()
         if provider is self._capture_provider:
             return

@@ -1,0 +1,37 @@
+"""Packages whose public names are imported on first use, through a module ``__getattr__``."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Mapping
+from typing import Any
+
+
+def lazy_exports(
+    package: str,
+    public: Mapping[str, str],
+    computed: Mapping[str, Callable[[], Any]] | None = None,
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """The ``__getattr__`` and ``__dir__`` of *package*: a name of *public* (name -> the
+    submodule that defines it) is imported on first use and kept in the package's namespace;
+    a name of *computed* is the value its function returns, computed once."""
+    namespace = sys.modules[package].__dict__
+    extra = dict(computed or {})
+
+    def __getattr__(name: str) -> Any:
+        if name in extra:
+            value = extra[name]()
+        else:
+            module = public.get(name)
+            if module is None:
+                msg = f"module {package!r} has no attribute {name!r}"
+                raise AttributeError(msg)
+            value = getattr(importlib.import_module(f".{module}", package), name)
+        namespace[name] = value
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*namespace, *public, *extra})
+
+    return __getattr__, __dir__
