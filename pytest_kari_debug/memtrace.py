@@ -25,7 +25,11 @@ from __future__ import annotations
 
 import gc
 import threading
-import tracemalloc
+
+try:  # the C module that tracemalloc re-exports: asking needs no tracemalloc (nor pickle) import
+    from _tracemalloc import is_tracing as is_tracing
+except ImportError:  # an interpreter without it
+    from tracemalloc import is_tracing as is_tracing
 
 _LOCK = threading.RLock()
 _users = 0
@@ -49,8 +53,10 @@ def acquire() -> bool:
     global _users, _started_here
     with _LOCK:
         _users += 1
-        if tracemalloc.is_tracing():
+        if is_tracing():
             return False
+        import tracemalloc
+
         tracemalloc.start()
         _started_here = True
         return True
@@ -63,7 +69,9 @@ def release() -> None:
         _users = max(0, _users - 1)
         if _users == 0 and _started_here:
             _started_here = False
-            if tracemalloc.is_tracing():
+            if is_tracing():
+                import tracemalloc
+
                 tracemalloc.stop()
 
 
@@ -74,10 +82,12 @@ def users() -> int:
 
 def started_here() -> bool:
     """Whether the running tracemalloc was started by this module (and will be stopped)."""
-    return _started_here and tracemalloc.is_tracing()
+    return _started_here and is_tracing()
 
 
 def _fold() -> int:
+    import tracemalloc
+
     current, peak = tracemalloc.get_traced_memory()
     for meter in _open.values():
         if peak > meter.peak:
@@ -99,6 +109,8 @@ def open_meter() -> Meter:
             # interpreter's free lists, which a collection during the test would otherwise
             # empty and subtract from the test's allocated blocks.
             gc.collect()
+        import tracemalloc
+
         _fold()
         tracemalloc.reset_peak()
         current, _ = tracemalloc.get_traced_memory()
@@ -110,7 +122,7 @@ def open_meter() -> Meter:
 def read(meter: Meter) -> tuple[int, int] | None:
     """``(current, peak)`` traced bytes for *meter*; None when tracemalloc no longer traces."""
     with _LOCK:
-        if not tracemalloc.is_tracing():
+        if not is_tracing():
             return None
         current = _fold()
         return current, meter.peak

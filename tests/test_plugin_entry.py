@@ -194,19 +194,25 @@ def test_xdist_controller_records_workers_tests_asked_for_by_a_marker(
 #: e-mail and webhook senders, the profiler's sampler, asyncio (no test here uses it); psutil
 #: (the resource sampler imports it at its first point, ``metrics_interval`` after the start:
 #: the readings at a test's start and end come from getrusage and /proc); OpenTelemetry (a
-#: disabled tracer imports it with the span classes at its first span).
+#: disabled tracer imports it with the span classes at its first span); cProfile and
+#: tracemalloc (the profiler's first session imports its samplers and memory watch; memory
+#: figures import tracemalloc when they start it).
 NOT_IN_A_DEFAULT_RUN = (
     "jinja2", "prometheus_client", "smtplib", "ssl", "urllib.request", "http.client",
-    "pyinstrument", "asyncio", "sysconfig", "pstats", "psutil", "opentelemetry",
+    "pyinstrument", "asyncio", "sysconfig", "pstats", "psutil", "opentelemetry", "cProfile",
+    "tracemalloc",
 )  # fmt: skip
 #: The package's own modules a default run never needs: the export formats (a manager's start
 #: imports none; the first export does), the Markdown summary, the history of past runs, the
-#: tracer's spans, OpenTelemetry capture, propagation and decorator (tracing is off).
+#: tracer's spans, OpenTelemetry capture, propagation and decorator (tracing is off), the
+#: profiler's sessions, samplers and memory watch (profiling is off).
 OWN_NOT_IN_A_DEFAULT_RUN = (
     "pytest_kari_debug.exporters.bundle", "pytest_kari_debug.exporters.formats",
     "pytest_kari_debug.summaries.ci_markdown", "pytest_kari_debug.history",
     "pytest_kari_debug.tracing.spans", "pytest_kari_debug.tracing.capture",
     "pytest_kari_debug.tracing.propagation", "pytest_kari_debug.tracing.decorate",
+    "pytest_kari_debug.profiler.samplers", "pytest_kari_debug.profiler.memory",
+    "pytest_kari_debug.profiler.session",
 )  # fmt: skip
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import gc
 import os
 import time
-import tracemalloc
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -387,7 +386,7 @@ def _hold_tracemalloc(config: pytest.Config) -> None:
     Starting and stopping it around every test cost each test tens of milliseconds; per-test
     figures come from ``reset_peak`` and the traced size at the test's start (``memtrace``).
     """
-    if not config.stash.get(_TRACEMALLOC_HELD, False) and tracemalloc.is_tracing():
+    if not config.stash.get(_TRACEMALLOC_HELD, False) and memtrace.is_tracing():
         memtrace.acquire()
         config.stash[_TRACEMALLOC_HELD] = True
 

@@ -10,17 +10,19 @@ import sys
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ..atomic import write_atomic
 from ..context import CURRENT_SESSION, SessionInfo
-from ..profiler import PerformanceProfiler, ProfileSession
 from ..summaries import RunSections, profiling_lines
 from .core import manager_for, session_of
 from .options import option_text
 from .state import STATE, guard, kari_markers, register_once
+
+if TYPE_CHECKING:
+    from ..profiler import PerformanceProfiler, ProfileSession
 
 
 @dataclass

@@ -36,11 +36,29 @@ Rules that matter when several sessions overlap (documented in the README):
 
 from __future__ import annotations
 
-from .bottlenecks import bottlenecks_from_profiles, rank_bottlenecks
-from .core import PerformanceProfiler
-from .session import ProfileSession
-from .timing import FunctionStats, Timing
-from .trees import compact_tree, function_label
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from .bottlenecks import bottlenecks_from_profiles, rank_bottlenecks
+    from .core import PerformanceProfiler
+    from .session import ProfileSession
+    from .timing import FunctionStats, Timing
+    from .trees import compact_tree, function_label
+
+#: Public name -> the module that defines it, imported on first use: the profiler that a run
+#: creates switched off needs no sampler, cProfile or tracemalloc.
+_PUBLIC = {
+    "FunctionStats": "timing",
+    "PerformanceProfiler": "core",
+    "ProfileSession": "session",
+    "Timing": "timing",
+    "bottlenecks_from_profiles": "bottlenecks",
+    "compact_tree": "trees",
+    "function_label": "trees",
+    "rank_bottlenecks": "bottlenecks",
+}
 
 __all__ = [
     "FunctionStats",
@@ -52,3 +70,4 @@ __all__ = [
     "function_label",
     "rank_bottlenecks",
 ]
+__getattr__, __dir__ = lazy_exports(__name__, _PUBLIC)

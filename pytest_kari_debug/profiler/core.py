@@ -14,7 +14,7 @@ import types
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from ..component import Component
 from ..config import is_positive_number
@@ -33,23 +33,25 @@ from .limits import (
     OVERHEAD_WINDOW_S,
     PY312,
 )
-from .memory import _MemoryWatch
-from .samplers import (
-    _CPROFILES,
-    _SAMPLERS,
-    _SAMPLERS_LOCK,
-    _cost_per_frame,
-    _cprofile_key,
-    _cprofile_rows,
-    _CProfileShare,
-    _final_stats,
-    _PyinstrumentSampler,
-    _Sampler,
-    _ThreadSampler,
-)
-from .session import ProfileSession, _Running
 from .timing import FunctionStats, Timing, _session_functions, _TimedBlock
 from .trees import _build_tree, _cut_at, _hot_functions, _trim, compact_tree, prune_tree
+
+if TYPE_CHECKING:
+    from .memory import _MemoryWatch
+    from .samplers import (
+        _CPROFILES,
+        _SAMPLERS,
+        _SAMPLERS_LOCK,
+        _cost_per_frame,
+        _cprofile_key,
+        _cprofile_rows,
+        _CProfileShare,
+        _final_stats,
+        _PyinstrumentSampler,
+        _Sampler,
+        _ThreadSampler,
+    )
+    from .session import ProfileSession, _Running
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -58,6 +60,41 @@ F = TypeVar("F", bound=Callable[..., Any])
 register_session_option("profile_deferred", bool)
 #: Session option: also keep a tracemalloc snapshot diff between the profile's start and stop.
 register_session_option("memory_snapshot_diff", bool)
+
+#: Whether the sessions' machinery is imported (see :func:`_load`).
+_loaded = False
+_LOAD_LOCK = threading.Lock()
+
+
+def _load() -> None:
+    """Import the sessions' machinery into this module, once, at the first profiling session:
+    the samplers (cProfile, pyinstrument) and tracemalloc's memory watch.
+
+    Timing functions and blocks needs none of it, and a profiler that is off none at all.
+    """
+    global _loaded
+    with _LOAD_LOCK:
+        if _loaded:
+            return
+        from . import memory, samplers, session
+
+        globals().update(
+            _MemoryWatch=memory._MemoryWatch,
+            _CPROFILES=samplers._CPROFILES,
+            _SAMPLERS=samplers._SAMPLERS,
+            _SAMPLERS_LOCK=samplers._SAMPLERS_LOCK,
+            _cost_per_frame=samplers._cost_per_frame,
+            _cprofile_key=samplers._cprofile_key,
+            _cprofile_rows=samplers._cprofile_rows,
+            _CProfileShare=samplers._CProfileShare,
+            _final_stats=samplers._final_stats,
+            _PyinstrumentSampler=samplers._PyinstrumentSampler,
+            _Sampler=samplers._Sampler,
+            _ThreadSampler=samplers._ThreadSampler,
+            ProfileSession=session.ProfileSession,
+            _Running=session._Running,
+        )
+        _loaded = True
 
 
 # The component ---------------------------------------------------------------------------
@@ -279,6 +316,8 @@ class PerformanceProfiler(Component):
         if isinstance(top_allocations, bool) or not isinstance(top_allocations, int):
             msg = f"start_session top_allocations must be a whole number, got {top_allocations!r}"
             raise ConfigurationError(msg)
+        if not _loaded:
+            _load()
         session_id = uuid.uuid4().hex
         session = ProfileSession(
             session_id=session_id,
