@@ -281,18 +281,7 @@ class TestRecord:
         """Read a test record of any version (older ones are migrated, see the module)."""
         version = int(_number(data.get("record_version")) or 1)
         phases = _phases(data)
-        collected: dict[Kind, ComponentData] = {}
-        other: dict[str, Any] = {}
-        for key, value in _collected(data).items():
-            kind = _KINDS.get(key) if type(key) is str else None
-            if kind is None:
-                try:
-                    kind = Kind(key)
-                except ValueError:
-                    other[key] = value
-                    continue
-            if _is_mapping(value):
-                collected[kind] = ComponentData.from_dict(kind, value)
+        collected, other = _components(data)
         duration = _number(data.get("duration_ms"))
         if version < 2 or duration is None:
             # Version 1 summed every phase; the figure is setup + call.
@@ -384,6 +373,23 @@ def _collected(data: Mapping[str, Any]) -> Mapping[str, Any]:
     return raw if _is_mapping(raw) else {}
 
 
+def _components(data: Mapping[str, Any]) -> tuple[dict[Kind, ComponentData], dict[str, Any]]:
+    """The known components' data of a test's dict, and the unknown entries as written."""
+    collected: dict[Kind, ComponentData] = {}
+    other: dict[str, Any] = {}
+    for key, value in _collected(data).items():
+        kind = _KINDS.get(key) if type(key) is str else None
+        if kind is None:
+            try:
+                kind = Kind(key)
+            except ValueError:
+                other[key] = value
+                continue
+        if _is_mapping(value):
+            collected[kind] = ComponentData.from_dict(kind, value)
+    return collected, other
+
+
 def _phases(data: Mapping[str, Any]) -> Mapping[str, float]:
     phases: dict[str, float] = {}
     raw = data.get("phases")
@@ -454,6 +460,117 @@ def dropped_of(test: AnyTest) -> dict[str, int]:
         if _is_mapping(data):
             found[str(key)] = _component_dropped(data)
     return found
+
+
+_UNREAD = object()
+#: A component's entries that are not its details.
+_PARTS = frozenset(("records", "dropped"))
+
+
+class RecordView:
+    """A test's stored dict read as :class:`TestRecord` reads it, each part only when asked.
+
+    For a reader that looks at a few parts of many records (the run's sections, built as each
+    test finishes): the same values as ``TestRecord.from_dict(data)`` gives, without reading
+    the parts nobody asks for. :attr:`data` is the dict itself.
+    """
+
+    __slots__ = ("_collected", "_components", "_extra", "_phases", "_raws", "data")
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.data = data
+        self._components: dict[Kind, ComponentData | None] = {}
+        self._collected: Mapping[Kind, ComponentData] | None = None
+        self._raws: Mapping[str, Any] | None = None
+        self._phases: Mapping[str, float] | None = None
+        self._extra: Mapping[str, Any] | None = None
+
+    @property
+    def nodeid(self) -> str:
+        return str(self.data.get("nodeid", ""))
+
+    @property
+    def extension_id(self) -> str:
+        return str(self.data.get("extension_id") or "unknown")
+
+    @property
+    def outcome(self) -> str:
+        return str(self.data.get("outcome") or "error")
+
+    @property
+    def version(self) -> int:
+        return int(_number(self.data.get("record_version")) or 1)
+
+    @property
+    def cpu_ms(self) -> float | None:
+        return _number(self.data.get("cpu_ms")) if self.version >= 2 else None
+
+    @property
+    def kari_overhead_ms(self) -> float | None:
+        return _number(self.data.get("kari_overhead_ms")) if self.version >= 2 else None
+
+    @property
+    def phases(self) -> Mapping[str, float]:
+        if self._phases is None:
+            self._phases = _phases(self.data)
+        return self._phases
+
+    @property
+    def extra(self) -> Mapping[str, Any]:
+        if self._extra is None:  # read-only, not a copy: a view lives as long as its reader
+            raw = self.data.get("extra")
+            self._extra = MappingProxyType(raw if _is_mapping(raw) else {})
+        return self._extra
+
+    @property
+    def collected(self) -> Mapping[Kind, ComponentData]:
+        """Every known component's data, as :attr:`TestRecord.collected`."""
+        if self._collected is None:
+            self._collected = MappingProxyType(_components(self.data)[0])
+        return self._collected
+
+    def component(self, kind: Kind | str) -> ComponentData | None:
+        """The data of component *kind* (any spelling), or None when it was off."""
+        if type(kind) is not Kind:
+            kind = Kind.parse(kind)
+        found = self._components.get(kind, _UNREAD)
+        if found is _UNREAD:
+            raw = self._raw(kind)
+            found = ComponentData.from_dict(kind, raw) if raw is not None else None
+            self._components[kind] = found
+        return found  # type: ignore[return-value]
+
+    def _raw(self, kind: Kind) -> Mapping[str, Any] | None:
+        raws = self._raws
+        if raws is None:
+            raws = self._raws = _collected(self.data)
+        raw = raws.get(kind._value_)
+        return raw if _is_mapping(raw) else None
+
+    # What a reader of many records asks most, without building the component's data.
+    def has(self, kind: Kind) -> bool:
+        """Whether component *kind* recorded (``component(kind) is not None``)."""
+        return self._raw(kind) is not None
+
+    def records(self, kind: Kind) -> tuple[Mapping[str, Any], ...]:
+        """``component(kind).records`` (none when it was off)."""
+        raw = self._raw(kind)
+        return _component_records(raw) if raw is not None else ()
+
+    def dropped(self, kind: Kind) -> int:
+        """``component(kind).dropped`` (0 when it was off)."""
+        raw = self._raw(kind)
+        return _component_dropped(raw) if raw is not None else 0
+
+    def value(self, kind: Kind, key: str) -> Any:
+        """``component(kind).details.get(key)`` (None when it was off)."""
+        raw = self._raw(kind)
+        return raw.get(key) if raw is not None and key not in _PARTS else None
+
+    def detail(self, kind: Kind, key: str) -> Mapping[str, Any] | None:
+        """As :meth:`TestRecord.detail`."""
+        found = self.value(kind, key)
+        return found if isinstance(found, Mapping) and found else None
 
 
 @dataclass(frozen=True, slots=True)

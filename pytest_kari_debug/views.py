@@ -518,6 +518,11 @@ def run_error_groups(tests: Iterable[AnyTest]) -> list[dict[str, Any]]:
     newest error's, as in every view.
     """
     occurrences = (found for test in tests for found in occurrences_of_test(test))
+    return error_group_rows(group_errors(occurrences))
+
+
+def error_group_rows(groups: Iterable[OccurrenceGroup]) -> list[dict[str, Any]]:
+    """Each group of a run as :func:`run_error_groups` gives it (what the store keeps)."""
     return [
         {
             "extension_id": group.extension_id,
@@ -536,7 +541,7 @@ def run_error_groups(tests: Iterable[AnyTest]) -> list[dict[str, Any]]:
             "last_ts": group.last_seen,
             "sample": _sample(group.sample),
         }
-        for group in group_errors(occurrences)
+        for group in groups
     ]
 
 

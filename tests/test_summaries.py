@@ -9,6 +9,7 @@ import pytest
 
 from pytest_kari_debug.figures import MIB, ROOT_TAG
 from pytest_kari_debug.summaries import (
+    RunDigest,
     affected_tests,
     metrics_line,
     metrics_section,
@@ -17,7 +18,7 @@ from pytest_kari_debug.summaries import (
     tracing_line,
     tracing_section,
 )
-from pytest_kari_debug.views import metric_stats
+from pytest_kari_debug.views import metric_stats, run_error_groups
 
 
 def _test(nodeid: str, **data: Any) -> dict[str, Any]:
@@ -176,14 +177,23 @@ def test_run_sections_builds_every_section_as_its_own_function_does() -> None:
     assert built.affected_tests == affected_tests(tests) == 6
     assert built.tracing == tracing_section(tests, 10.0)
     assert run_sections(tests).tracing is None  # an untraced run has no tracing figures
+    for batch in (1, 5, 64):  # a digest read in batches, the last one not full
+        digest = RunDigest(slow_span_ms=10.0, batch=batch)
+        for test in tests:
+            digest.add(test)
+        assert digest.count == 12
+        assert digest.sections() == built
+    assert built.error_groups == run_error_groups(tests)
+    assert [g["count"] for g in built.error_groups] == [6]
 
 
 PARSE_COUNTER = """
 import pytest
-from pytest_kari_debug.model import TestRecord
+from pytest_kari_debug.model import RecordView, TestRecord
 
-PARSED = []
+PARSED, AT_END = [], []
 _from_dict = TestRecord.from_dict.__func__
+_view = RecordView.__init__
 
 
 def _counting(cls, data):
@@ -191,46 +201,278 @@ def _counting(cls, data):
     return _from_dict(cls, data)
 
 
+def _counting_view(self, data):
+    PARSED.append(data.get("nodeid"))
+    _view(self, data)
+
+
 TestRecord.from_dict = classmethod(_counting)
+RecordView.__init__ = _counting_view
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session):
-    PARSED.clear()  # the end of the run starts here
+    AT_END.append(len(PARSED))  # the end of the run starts here
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config):
+    TestRecord.from_dict = classmethod(_from_dict)  # pytester runs in this process
+    RecordView.__init__ = _view
     with open("parsed.txt", "w") as handle:
-        handle.write("\\n".join(PARSED))
+        handle.write("\\n".join(PARSED[:AT_END[0]]) + "\\n--\\n" + "\\n".join(PARSED[AT_END[0]:]))
+"""
+THREE_TESTS = """
+import pytest
+
+def test_a(kari_metrics):
+    kari_metrics.record_metric("queue", 1.0)
+
+@pytest.mark.kari_profile
+def test_b():
+    sum(range(1000))
+
+def test_c():
+    raise ValueError("boom")
 """
 
 
+def _parsed(pytester: pytest.Pytester) -> tuple[list[str], list[str]]:
+    """The records read (as a TestRecord or a view of one) during the run and at its end."""
+    during, end = (pytester.path / "parsed.txt").read_text().split("\n--\n")
+    return [n for n in during.split("\n") if n], [n for n in end.split("\n") if n]
+
+
 def test_the_end_of_a_run_parses_each_test_record_once(pytester: pytest.Pytester) -> None:
-    """The metrics, errors and profiling sections (and tracing under --kari-trace) share one
-    pass over the run's journal: each test's record is parsed into a TestRecord once."""
+    """The metrics, errors, logs, alerts and profiling sections (and tracing under
+    --kari-trace) are built from the records kept in memory, in one read of each (in batches:
+    these three at the end, a batch not being full)."""
     pytester.makeconftest(PARSE_COUNTER)
-    pytester.makepyfile(
-        test_three="""
-        import pytest
-
-        def test_a(kari_metrics):
-            kari_metrics.record_metric("queue", 1.0)
-
-        @pytest.mark.kari_profile
-        def test_b():
-            sum(range(1000))
-
-        def test_c():
-            raise ValueError("boom")
-        """
-    )
+    pytester.makepyfile(test_three=THREE_TESTS)
     result = pytester.runpytest("--kari-debug", "--kari-trace", "--kari-json=run.json")
     result.assert_outcomes(passed=2, failed=1)
-    parsed = (pytester.path / "parsed.txt").read_text().split("\n")
-    assert sorted(parsed) == sorted(f"test_three.py::test_{name}" for name in "abc")
+    during, end = _parsed(pytester)
+    assert sorted(during + end) == sorted(f"test_three.py::test_{name}" for name in "abc")
     sections = json.loads((pytester.path / "run.json").read_text())["sections"]
     assert sections["metrics"]["metrics"]["queue"]["count"] == 1
     assert sections["errors"]["affected_tests"] == 1
     assert sections["profiling"]["profiled_tests"] == 1
     assert sections["tracing"]["root_spans"] == 3
+
+
+def test_a_test_the_digest_missed_makes_the_end_read_each_record_once(
+    pytester: pytest.Pytester,
+) -> None:
+    """When a test could not be added to the run's digest (an internal error, a diagnostic),
+    the end of the run builds every section in one pass over the journal instead: each
+    record parsed once there, and the sections are the same."""
+    pytester.makeconftest(
+        PARSE_COUNTER
+        + """
+from pytest_kari_debug.summaries import RunDigest
+
+_add = RunDigest.add
+
+
+def _failing_add(self, test):
+    if test.get("nodeid", "").endswith("test_b"):
+        raise RuntimeError("digest lost a test")
+    _add(self, test)
+
+
+RunDigest.add = _failing_add
+"""
+    )
+    pytester.makepyfile(test_three=THREE_TESTS)
+    result = pytester.runpytest("--kari-debug", "--kari-trace", "--kari-json=run.json")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["*internal error in summarising the run's tests: RuntimeError*"])
+    during, end = _parsed(pytester)
+    assert during == []  # the digest's batch of three was never read: it misses test_b
+    assert sorted(end) == sorted(f"test_three.py::test_{name}" for name in "abc")
+    sections = json.loads((pytester.path / "run.json").read_text())["sections"]
+    assert sections["metrics"]["metrics"]["queue"]["count"] == 1
+    assert sections["errors"]["affected_tests"] == sections["errors"]["total_errors"] == 1
+    assert sections["profiling"]["profiled_tests"] == 1
+    assert sections["tracing"]["root_spans"] == 3
+
+
+ODD_RECORDS = """
+import dataclasses
+import datetime
+import json
+import math
+
+import pytest
+
+from pytest_kari_debug.plugin.state import STATE
+from pytest_kari_debug.storage import dumps
+from pytest_kari_debug.summaries import run_sections
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_kari_debug_test_record(item, record):
+    data = record["collected_data"]
+    if item.name == "test_odd":  # what a record in memory may hold and its JSON may not
+        metrics = data["metrics"]
+        metrics["records"] = (
+            *metrics["records"],
+            {"name": "odd", "value": math.nan, "ts": math.inf, "unit": "ms"},
+            {"name": 7, "value": True, "ts": 1.0},
+            {"name": "odd", "value": 2.5, "ts": None, "unit": datetime.date(2020, 1, 1)},
+        )
+        errors = data["error_tracking"]
+        errors["records"] = tuple(errors["records"])
+        errors["groups"] = tuple(errors["groups"])
+        logs = data["logging"]
+        logs["records"] = (*logs["records"], {"level": None}, {"level": 10, "origin": None})
+        logs["dropped"] = 3
+        data[3] = {"records": [{"name": "x"}]}
+        record["extra"]["when"] = datetime.datetime(2020, 1, 1)
+        record["cpu_ms"] = math.nan
+    if item.name == "test_no_extension":
+        record["extension_id"] = ""
+        record["phases"] = {"setup": 1, "call": math.inf}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_kari_debug_run_finished(config, tests, built):
+    state = config.stash[STATE]
+    slow = state.settings.configuration.slow_span_ms if state.settings.trace else None
+    again = run_sections(tests, slow)  # one pass over the journal, as without the digest
+
+    def written(sections):
+        return json.loads(dumps(dataclasses.asdict(sections)))
+
+    with open("compared.json", "w") as handle:
+        json.dump({"digest": written(built), "journal": written(again),
+                   "complete": state.digest.count == state.recorded}, handle)
+"""
+
+ODD_TESTS = """
+import logging
+
+import pytest
+
+log = logging.getLogger("odd")
+
+
+@pytest.mark.kari_alert("errors > 0", severity="low")
+def test_odd(kari_metrics, kari_errors, kari_tracer):
+    kari_metrics.record_metric("queue", 3.0, unit="items")
+    log.warning("careful")
+    log.error("bad %s", 1)
+    kari_errors.record_error("ValueError", "invalid input 3")
+    with kari_tracer.start_span("work"):
+        pass
+
+
+@pytest.mark.kari_alert("log.error > 0", severity="medium")
+def test_no_extension(kari_errors):
+    log.error("again")
+    kari_errors.record_error("KeyError", "missing key 'a'")
+
+
+@pytest.mark.kari_profile
+def test_profiled():
+    sum(range(10_000))
+
+
+def test_fails():
+    raise TimeoutError("too slow")
+"""
+
+
+def test_the_sections_built_as_tests_are_kept_are_those_of_the_journal(
+    pytester: pytest.Pytester,
+) -> None:
+    """Every part of the run's sections (metrics, profiling, tracing, affected tests, error
+    groups, log counts, fired alerts) built from each record in memory as its test is kept
+    equals what one pass over the run's journal builds, with every feature on and records
+    holding what JSON turns into something else (tuples, NaN, infinity, a date, an integer
+    key, no extension id)."""
+    pytester.makeconftest(ODD_RECORDS)
+    pytester.makepyfile(test_odd=ODD_TESTS)
+    result = pytester.runpytest(
+        "--kari-debug", "--kari-trace", "--kari-memory", "--kari-fail-on=none",
+        "--kari-json=run.json", "-p", "no:randomly",
+    )  # fmt: skip
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.no_fnmatch_line("*internal error*")
+    compared = json.loads((pytester.path / "compared.json").read_text())
+    assert compared["complete"]
+    assert compared["digest"] == compared["journal"]
+    built = compared["digest"]
+    assert built["logs"]["dropped"] == 3
+    assert {"ERROR": 2, "None": 1, "10": 1}.items() <= built["logs"]["by_level"].items()
+    assert sorted(g["error_type"] for g in built["error_groups"]) == [
+        "KeyError", "TimeoutError", "ValueError",
+    ]  # fmt: skip
+    assert built["alerts_judged"] is True
+    assert sorted(t["nodeid"] for t in built["alerted_tests"]) == [
+        "test_odd.py::test_no_extension", "test_odd.py::test_odd",
+    ]  # fmt: skip
+    assert built["profiling"]["profiled_tests"] >= 1
+    assert built["tracing"]["spans"] == 1
+    assert built["metrics"]["metrics"]["odd"]["count"] == 1  # NaN and a bool are no values
+
+
+JOURNAL_READS = """
+import pytest
+from pytest_kari_debug.journal import MemoryRecords, RunJournal
+
+READS = []
+
+
+ORIGINAL = {cls: cls.texts for cls in (RunJournal, MemoryRecords)}
+
+
+def _counted(cls):
+    def counting(self):
+        READS.append(cls.__name__)
+        return ORIGINAL[cls](self)
+
+    cls.texts = counting
+
+
+_counted(RunJournal)
+_counted(MemoryRecords)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session):
+    READS.clear()  # the end of the run starts here
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    for cls, texts in ORIGINAL.items():  # pytester runs in this process
+        cls.texts = texts
+    with open("reads.txt", "w") as handle:
+        handle.write(" ".join(READS))
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "reads"),
+    [
+        pytest.param([], 0, id="kari-debug"),
+        pytest.param(["--kari-trace", "--kari-profile", "--kari-memory"], 0, id="every-feature"),
+        pytest.param(["--kari-store=none"], 0, id="no-store"),
+        pytest.param(["--kari-json=run.json"], 1, id="json"),
+    ],
+)
+def test_the_end_of_a_run_reads_the_journal_only_for_an_export(
+    pytester: pytest.Pytester, args: list[str], reads: int
+) -> None:
+    """The end of a --kari-debug run reads no test record again: the summaries, the error
+    groups synced with the store and the sections it keeps were built as the tests were kept.
+    An export that writes every test (the JSON document) streams the journal once."""
+    pytester.makeconftest(JOURNAL_READS)
+    pytester.makepyfile(test_odd=ODD_TESTS)
+    result = pytester.runpytest("--kari-debug", "--kari-fail-on=none", *args)
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(["alerts: 2 fired in tests (1 medium, 1 low)*"])
+    result.stdout.fnmatch_lines(["errors: 3 in 3 group(s), 3 test(s) affected*"])
+    result.stdout.no_fnmatch_line("*internal error*")
+    assert len((pytester.path / "reads.txt").read_text().split()) == reads

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..model import AnyTest, Kind, TestRecord, component_of
+from ..model import AnyTest, Kind, RecordView, TestRecord, component_of
 
 
 # Variable parts of messages, replaced in this order (URLs before paths, uuids before hex...).
@@ -270,16 +270,34 @@ def group_order(group: Any) -> tuple[int, float, str]:
     return (-group.count, -(group.last_seen or 0.0), group.fingerprint)
 
 
+class OccurrenceGrouping:
+    """Occurrences summed per (extension, fingerprint) as they come (a run's tests as each
+    finishes); :meth:`ordered` gives what :func:`group_errors` gives for the same ones."""
+
+    __slots__ = ("groups",)
+
+    def __init__(self) -> None:
+        self.groups: dict[tuple[str, str], OccurrenceGroup] = {}
+
+    def add(self, occurrence: Occurrence) -> None:
+        """Count *occurrence* in its group."""
+        key = (occurrence.extension_id, occurrence.fingerprint)
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = OccurrenceGroup(*key)
+        group.add(occurrence)
+
+    def ordered(self) -> list[OccurrenceGroup]:
+        """The groups so far, in :func:`group_order`."""
+        return sorted(self.groups.values(), key=group_order)
+
+
 def group_errors(occurrences: Iterable[Occurrence]) -> list[OccurrenceGroup]:
     """The occurrences summed per (extension, fingerprint), in :func:`group_order`."""
-    groups: dict[tuple[str, str], OccurrenceGroup] = {}
+    grouping = OccurrenceGrouping()
     for occurrence in occurrences:
-        key = (occurrence.extension_id, occurrence.fingerprint)
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = OccurrenceGroup(*key)
-        group.add(occurrence)
-    return sorted(groups.values(), key=group_order)
+        grouping.add(occurrence)
+    return grouping.ordered()
 
 
 def error_key(record: Mapping[str, Any]) -> str:
@@ -291,7 +309,9 @@ def error_key(record: Mapping[str, Any]) -> str:
     return f"{kind}: {record.get('error_message') or record.get('message') or ''}"
 
 
-def occurrences_of_test(test: AnyTest, test_key: object = None) -> Iterator[Occurrence]:
+def occurrences_of_test(
+    test: AnyTest | RecordView, test_key: object = None
+) -> Iterator[Occurrence]:
     """The occurrences of one test record's errors (*test_key* names the test; default its
     node id).
 
@@ -301,16 +321,22 @@ def occurrences_of_test(test: AnyTest, test_key: object = None) -> Iterator[Occu
     """
     if isinstance(test, TestRecord):
         extension, nodeid = test.extension_id, test.nodeid or None
-    else:
-        extension = str(test.get("extension_id") or "")
-        nodeid = str(test.get("nodeid") or "") or None
+        data = test.component(Kind.ERROR_TRACKING)
+    else:  # a dict, or a view of one: read as the dict
+        raw = test.data if isinstance(test, RecordView) else test
+        extension = str(raw.get("extension_id") or "")
+        nodeid = str(raw.get("nodeid") or "") or None
+        data = (
+            test.component(Kind.ERROR_TRACKING)
+            if isinstance(test, RecordView)
+            else (component_of(test, Kind.ERROR_TRACKING))
+        )
     key = nodeid if test_key is None else test_key
-    data = component_of(test, Kind.ERROR_TRACKING)
     if data is None:
         return
     records = data.records
     counted = data.details.get("groups")
-    if not isinstance(counted, list) or not counted:
+    if not isinstance(counted, (list, tuple)) or not counted:
         for record in records:
             ts = _number(record.get("ts"))
             yield Occurrence(extension, error_key(record), record, 1, ts, ts, nodeid, key)
@@ -353,6 +379,7 @@ __all__ = [
     "ErrorRecord",
     "Occurrence",
     "OccurrenceGroup",
+    "OccurrenceGrouping",
     "earliest",
     "error_key",
     "fingerprint_of",

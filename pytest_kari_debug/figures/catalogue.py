@@ -54,8 +54,14 @@ class FigureSpec:
         }
 
 
+_UNITS = {unit.value: unit for unit in Unit}
+
+
 def unit_of(text: str) -> Unit:
     """The :class:`~pytest_kari_debug.model.Unit` spelled *text* (``NONE`` for another)."""
+    found = _UNITS.get(text) if type(text) is str else None  # a figure's unit, every reading
+    if found is not None:
+        return found
     try:
         return Unit(text)
     except ValueError:

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from ..model import LOG_LEVELS, ComponentData, Kind, TestRecord
+from ..model import LOG_LEVELS, ComponentData, Kind, RecordView, TestRecord
 from .catalogue import FIGURES, ROOT_TAG, figure_spec
 from .measure import DataFigures, Figures, Measurement, field_of, finite
 
@@ -127,12 +127,14 @@ class RecordFigures(DataFigures):
         "own": "record",
     }
 
-    def __init__(self, record: TestRecord | Mapping[str, Any]) -> None:
+    def __init__(self, record: TestRecord | RecordView | Mapping[str, Any]) -> None:
         super().__init__()
-        self.record = record if isinstance(record, TestRecord) else TestRecord.from_dict(record)
+        self.record = (
+            record if isinstance(record, (TestRecord, RecordView)) else TestRecord.from_dict(record)
+        )
 
     def _component(self, kind: Kind) -> ComponentData | str:
-        data = self.record.collected.get(kind)
+        data = self.record.component(kind)
         if data is None:
             return f"no {kind.value} data in the record (component disabled)"
         return data
@@ -158,10 +160,13 @@ class RecordFigures(DataFigures):
     def dropped(self) -> Mapping[str, int]:
         return {kind.value: data.dropped for kind, data in self.record.collected.items()}
 
+    def _has(self, kind: Kind) -> bool:
+        record = self.record
+        return record.has(kind) if isinstance(record, RecordView) else kind in record.collected
+
     def resources(self) -> Mapping[str, Any] | str:
-        data = self._component(Kind.METRICS)
-        if isinstance(data, str):
-            return data
+        if not self._has(Kind.METRICS):
+            return f"no {Kind.METRICS.value} data in the record (component disabled)"
         return self.record.detail(Kind.METRICS, "resources") or "no resource figures in the record"
 
     def memory(self) -> Mapping[str, Any] | str:
@@ -175,8 +180,9 @@ class RecordFigures(DataFigures):
                 "peak_bytes": profile["peak_increase_bytes"],
                 "allocated_bytes": max(0, finite(profile.get("net_allocated_bytes")) or 0),
             }
-        data = self._component(Kind.METRICS)
-        return data if isinstance(data, str) else "memory tracking was off (use --kari-memory)"
+        if not self._has(Kind.METRICS):
+            return f"no {Kind.METRICS.value} data in the record (component disabled)"
+        return "memory tracking was off (use --kari-memory)"
 
     def samples(self) -> Sequence[Any] | str:
         return self._list(Kind.METRICS, "samples")

@@ -11,6 +11,7 @@ export (a section), ``alerts.csv`` with ``--kari-csv`` and the terminal summary.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,6 @@ from ..alerting import ACTIVE, Alert, AlertManager
 from ..exceptions import ConfigurationError
 from ..journal import RunRecords
 from ..manager import ExtensionDebugManager
-from ..model import Kind, records_of
 from ..rules import (
     RULE_OPTIONS,
     AlertRule,
@@ -33,6 +33,7 @@ from ..rules import (
     parse_rule,
     parse_rules,
 )
+from ..summaries import RunSections
 from .options import option_source
 from .state import STATE, checked_marker, guard, kari_markers, register_once, write_run_csv
 
@@ -335,14 +336,16 @@ def _live_alerts(managers: dict[str, ExtensionDebugManager]) -> dict[str, Alert]
 
 
 def pytest_kari_debug_run_finished(
-    config: pytest.Config, tests: RunRecords, sections: dict[str, Any]
+    config: pytest.Config, tests: RunRecords, sections: dict[str, Any], built: RunSections
 ) -> None:
     """Gather fired alerts: JSON section ``alerts``, ``alerts.csv`` and summary lines."""
     with guard(config, "summarising alerts"):
-        _summarise(config, tests, sections)
+        _summarise(config, tests, sections, built)
 
 
-def _summarise(config: pytest.Config, tests: RunRecords, sections: dict[str, Any]) -> None:
+def _summarise(
+    config: pytest.Config, tests: RunRecords, sections: dict[str, Any], built: RunSections
+) -> None:
     state = config.stash[STATE]
     alerts_state = config.stash[ALERTS]
     live = _live_alerts(state.managers)
@@ -356,19 +359,22 @@ def _summarise(config: pytest.Config, tests: RunRecords, sections: dict[str, Any
 
     if live:
         tests.transforms.append(amend)
+    # Built as the tests were kept: only the deliveries known since are added here.
     rows: list[dict[str, Any]] = []
-    judged = False
-    for test in tests:
-        records = {r.get("alert_id"): r for r in records_of(test, Kind.ALERTING)}
-        result = (test.get("extra") or {}).get("alerts") or {}
-        judged = judged or bool(result)
+    for test in built.alerted_tests:
+        records: dict[Any, Mapping[str, Any]] = {}
+        for found in test.records:  # as amend() leaves them in every output's records
+            alert_id = found.get("alert_id")
+            if isinstance(found, dict) and alert_id in live:
+                found = {**found, **live[alert_id].to_dict()}
+            records[alert_id] = found
         by_name = {r.get("name"): r for r in records.values()}
-        for entry in result.get("fired") or ():
+        for entry in test.fired:
             record = by_name.get(entry["name"], {})
             rows.append(
                 {
-                    "nodeid": test.get("nodeid"),
-                    "extension_id": test.get("extension_id"),
+                    "nodeid": test.nodeid,
+                    "extension_id": test.extension_id,
                     **entry,
                     "alert_id": record.get("alert_id"),
                     "occurrences": record.get("occurrences"),
@@ -378,7 +384,7 @@ def _summarise(config: pytest.Config, tests: RunRecords, sections: dict[str, Any
                 }
             )
     manager_alerts = [alert.to_dict() for alert in live.values() if alert.session_id is None]
-    if not (judged or rows or manager_alerts or alerts_state.ini_rules):
+    if not (built.alerts_judged or rows or manager_alerts or alerts_state.ini_rules):
         return  # no rule, no alert: nothing to report
     counts = {s.value: 0 for s in AlertSeverity}
     for row in rows:

@@ -24,7 +24,7 @@ from ..journal import (
 from ..manager import ExtensionDebugManager
 from ..model import SCHEMA_VERSION, records_of
 from ..storage import dumps
-from ..summaries import run_sections
+from ..summaries import RunSections, run_sections
 from .committer import close_committer
 from .failures import captured_sections, failure_summary, verdict_longrepr
 from .options import KARI_FIXTURES, option_bool, option_flag, option_text
@@ -647,11 +647,7 @@ def _finish_run(config: pytest.Config, state: KariState, exitstatus: int | pytes
     with guard(config, "reading the components' diagnostics"):
         component_diagnostics(state)
     tests = run_records(state)
-    trace = state.settings.trace
-    built = run_sections(())
-    with guard(config, "summarising the run's tests"):
-        slow_span_ms = state.settings.configuration.slow_span_ms if trace else None
-        built = run_sections(tests, slow_span_ms)
+    built = _built_sections(config, state, tests)
     with guard(config, "writing run outputs"):
         config.hook.pytest_kari_debug_run_finished(
             config=config, run=state.run, tests=tests, sections=state.sections, built=built
@@ -691,6 +687,22 @@ def _finish_run(config: pytest.Config, state: KariState, exitstatus: int | pytes
                     f"{type(exc).__name__}: {exc}",
                     shown="--kari-json",
                 )
+
+
+def _built_sections(
+    config: pytest.Config, state: KariState, tests: Iterable[dict[str, Any]]
+) -> RunSections:
+    """The run's sections: as its tests were kept, else (a test the digest missed) from one
+    pass over its records."""
+    digest = state.digest
+    if digest is not None and not digest.broken and digest.count == state.recorded:
+        with guard(config, "summarising the run's tests"):
+            return digest.sections()
+    built = run_sections(())
+    with guard(config, "summarising the run's tests"):
+        trace = state.settings.trace
+        built = run_sections(tests, state.settings.configuration.slow_span_ms if trace else None)
+    return built
 
 
 #: Features whose summary shows by default (a headline and its first indented lines).

@@ -103,11 +103,14 @@ def pytest_kari_debug_run_finished(
 ) -> None:
     """Group the run's errors, sync them with the store, write errors.csv, note the summary."""
     with guard(config, "grouping the run's errors"):
-        _finish(config, tests, sections, built.affected_tests)
+        _finish(config, tests, sections, built)
 
 
 def _finish(
-    config: pytest.Config, tests: Iterable[dict[str, Any]], sections: dict[str, Any], affected: int
+    config: pytest.Config,
+    tests: Iterable[dict[str, Any]],
+    sections: dict[str, Any],
+    built: RunSections,
 ) -> None:
     state = config.stash[STATE]
     run = state.run  # the run's metadata, as the hook's ``run`` argument
@@ -123,14 +126,17 @@ def _finish(
             stored = {(g["extension_id"], g["fingerprint"]): g for g in synced}
         with guard(config, "reading the error trend from the store"):
             trend = store.error_trend(runs=TREND_RUNS, until_run=run_id)
-    # After the store's recount, which reads the store only: a journal that cannot be read
-    # (deleted under the run) costs this run's summary, never the stored counts.
-    groups = run_error_groups(tests)
+    # Built as the tests were kept (or, if that failed, in one pass over the journal), apart
+    # from the store's recount: a journal that cannot be read (deleted under the run) costs
+    # at most this run's summary, never the stored counts.
+    groups = built.error_groups
     for group in groups:
         known = stored.get((group["extension_id"], group["fingerprint"]))
         group.update(_stored_state(known))
     direction = trend_direction([float(run["count"]) for run in trend])
-    section = errors_section(groups, trend, direction, affected, has_store=store is not None)
+    section = errors_section(
+        groups, trend, direction, built.affected_tests, has_store=store is not None
+    )
     sections["errors"] = section
     if state.settings.csv_dir is not None:
         with guard(config, "writing errors.csv"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -14,6 +13,7 @@ from ..exporters.logs_export import drop_marker, log_rows
 from ..journal import RunRecords
 from ..logger import LEVELS, KariLogHandler
 from ..model import DROP_MARKER_ORIGIN, Kind, component_of
+from ..summaries import RunSections
 from . import unowned
 from .state import STATE, guard, register_when_sessions, write_run_csv
 
@@ -168,7 +168,7 @@ def run_log_records(
 
 
 def pytest_kari_debug_run_finished(
-    config: pytest.Config, tests: RunRecords, sections: dict[str, Any]
+    config: pytest.Config, tests: RunRecords, sections: dict[str, Any], built: RunSections
 ) -> None:
     """Write ``logs.csv`` under ``--kari-csv``; add the run's log counts to its sections and
     the records of threads that outlived their test."""
@@ -177,16 +177,7 @@ def pytest_kari_debug_run_finished(
         unowned.finish(config, state, sections)
     with guard(config, "summarising the run's logs"):
         limit = state.settings.configuration.max_log_entries
-        counts: Counter[str] = Counter()
-        dropped = 0
-        for test in tests:
-            data = component_of(test, Kind.LOGGING)
-            if data is None:
-                continue
-            dropped += data.dropped
-            counts.update(
-                str(r.get("level")) for r in data.records if r.get("origin") != DROP_MARKER_ORIGIN
-            )
+        counts, dropped = built.logs.by_level, built.logs.dropped
         total = sum(counts.values())
         if total or dropped:  # a run without log records gets no section
             sections[KEY] = {

@@ -23,6 +23,7 @@ from ..journal import MemoryRecords, RunJournal, RunRecords, journal_dir, recove
 from ..model import SCHEMA_VERSION
 from ..scrub import scrubber_for
 from ..storage import Store, dumps_record
+from ..summaries import RunDigest
 from ..values import writable_text
 from ..version import plugin_version
 from ..views import run_error_groups
@@ -135,6 +136,16 @@ def keep(config: pytest.Config, state: KariState, record: dict[str, Any]) -> Non
     if state.settings.store_path is not None and not state.store_failed:
         # Committed before the next test's call phase (the first opens the store and its run).
         committer_for(config, state).add_test(record, text)
+    with guard(config, "summarising the run's tests"):
+        _digest(state).add(record)
+
+
+def _digest(state: KariState) -> RunDigest:
+    """The run's sections, built as its tests are kept."""
+    if state.digest is None:
+        settings = state.settings
+        state.digest = RunDigest(settings.configuration.slow_span_ms if settings.trace else None)
+    return state.digest
 
 
 def committer_for(config: pytest.Config, state: KariState) -> StoreCommitter:

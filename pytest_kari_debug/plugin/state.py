@@ -23,6 +23,7 @@ from ..exporters.csv_export import write_csv
 from ..journal import RunRecords
 from ..manager import ExtensionDebugManager
 from ..storage import Store
+from ..summaries import RunDigest
 
 
 @dataclass
@@ -65,6 +66,8 @@ class KariState:
     journal: RunRecords | None = None
     #: Journals given up on (a full disk): removed at the end unless the store lacks tests.
     closed_journals: list[RunRecords] = field(default_factory=list)
+    #: The run's sections, built as each test is kept (the end of a run reads no test again).
+    digest: RunDigest | None = None
     #: How many tests were recorded, and their dropped records per component.
     recorded: int = 0
     dropped: Counter[str] = field(default_factory=Counter)

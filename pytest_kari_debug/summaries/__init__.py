@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     )
 from .sections import (
     SECTION_GROUPS,
+    AlertedTest,
+    LogCounts,
+    RunDigest,
     RunSections,
     affected_tests,
     errors_lines,
@@ -40,8 +43,11 @@ __all__ = [
     "DEFAULT_MAX_CHARS",
     "FAILED_OUTCOMES",
     "SECTION_GROUPS",
+    "AlertedTest",
     "Failure",
     "History",
+    "LogCounts",
+    "RunDigest",
     "RunSections",
     "SummaryLimits",
     "affected_tests",

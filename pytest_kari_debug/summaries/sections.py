@@ -11,16 +11,19 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import json
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..errors.grouping import OccurrenceGrouping, occurrences_of_test
 from ..figures import ROOT_TAG, RecordFigures
-from ..model import Kind, TestRecord
+from ..model import DROP_MARKER_ORIGIN, Kind, RecordView, TestRecord
 from ..profiler import bottlenecks_from_profiles
+from ..storage import dumps
 from ..tracing import analyze_spans
-from ..views import metric_stats, short_text
+from ..views import error_group_rows, metric_stats, short_text
 
 #: Tests listed in each "top" list of the metrics section.
 TOP = 5
@@ -49,21 +52,41 @@ def _largest(heap: list[_Entry]) -> list[Any]:
 
 
 class _Part(Protocol):
-    def add(self, order: int, record: TestRecord, figures: RecordFigures) -> None: ...
+    def add(self, order: int, record: RecordView, figures: RecordFigures) -> None: ...
 
 
 def _feed(tests: Iterable[Mapping[str, Any] | TestRecord], parts: tuple[_Part, ...]) -> None:
     """Read each test's record once and hand it (and its figures) to every part."""
     for order, test in enumerate(tests):
-        record = test if isinstance(test, TestRecord) else TestRecord.from_dict(test)
+        record = RecordView(test.to_dict() if isinstance(test, TestRecord) else test)
         figures = RecordFigures(record)
         for part in parts:
             part.add(order, record, figures)
 
 
 @dataclass(frozen=True)
+class LogCounts:
+    """The run's log records per level (drop markers aside) and the records dropped."""
+
+    by_level: dict[str, int]
+    dropped: int
+
+
+@dataclass(frozen=True)
+class AlertedTest:
+    """A test whose rules fired: its node id and extension as written, its alert records
+    and the ``fired`` entries of its ``extra["alerts"]``."""
+
+    nodeid: Any
+    extension_id: Any
+    records: tuple[Mapping[str, Any], ...]
+    fired: tuple[Mapping[str, Any], ...]
+
+
+@dataclass(frozen=True)
 class RunSections:
-    """The sections of a run that read every test, built in one pass over its tests."""
+    """The sections of a run that read every test, built in one pass over its tests (or as
+    each test finished: :class:`RunDigest`)."""
 
     metrics: dict[str, Any]
     #: None when no test was profiled.
@@ -72,23 +95,99 @@ class RunSections:
     affected_tests: int
     #: The tracing figures (:func:`tracing_section`), when the run was traced.
     tracing: dict[str, Any] | None = None
+    #: The run's error groups, as :func:`~pytest_kari_debug.views.run_error_groups` gives them.
+    error_groups: list[dict[str, Any]] = field(default_factory=list)
+    #: The log records per level.
+    logs: LogCounts = field(default_factory=lambda: LogCounts({}, 0))
+    #: Whether some test's alert rules were judged, and the tests whose rules fired.
+    alerts_judged: bool = False
+    alerted_tests: tuple[AlertedTest, ...] = ()
+
+
+class _Parts:
+    """Every part of :class:`RunSections`, fed one test at a time."""
+
+    def __init__(self, slow_span_ms: float | None) -> None:
+        self.metrics, self.profiling = _MetricsPart(), _ProfilingPart()
+        self.affected, self.errors = _AffectedPart(), _ErrorGroupsPart()
+        self.logs, self.alerts = _LogsPart(), _AlertsPart()
+        self.tracing = _TracingPart(slow_span_ms) if slow_span_ms is not None else None
+        parts: tuple[_Part, ...] = (
+            self.metrics, self.profiling, self.affected, self.errors, self.logs, self.alerts,
+        )  # fmt: skip
+        self.all = parts if self.tracing is None else (*parts, self.tracing)
+
+    def result(self) -> RunSections:
+        return RunSections(
+            metrics=self.metrics.section(),
+            profiling=self.profiling.section(),
+            affected_tests=self.affected.count,
+            tracing=self.tracing.section() if self.tracing is not None else None,
+            error_groups=error_group_rows(self.errors.grouping.ordered()),
+            logs=LogCounts(dict(self.logs.counts), self.logs.dropped),
+            alerts_judged=self.alerts.judged,
+            alerted_tests=tuple(self.alerts.tests),
+        )
 
 
 def run_sections(
     tests: Iterable[Mapping[str, Any] | TestRecord], slow_span_ms: float | None = None
 ) -> RunSections:
-    """The metrics and profiling sections, the tests with errors and, with *slow_span_ms*
-    (a traced run), the tracing figures: each test's record read and parsed once for all."""
-    metrics, profiling, affected = _MetricsPart(), _ProfilingPart(), _AffectedPart()
-    tracing = _TracingPart(slow_span_ms) if slow_span_ms is not None else None
-    parts: tuple[_Part, ...] = (metrics, profiling, affected)
-    _feed(tests, parts if tracing is None else (*parts, tracing))
-    return RunSections(
-        metrics=metrics.section(),
-        profiling=profiling.section(),
-        affected_tests=affected.count,
-        tracing=tracing.section() if tracing is not None else None,
-    )
+    """The metrics and profiling sections, the tests with errors, the error groups, the log
+    counts, the tests whose alert rules fired and, with *slow_span_ms* (a traced run), the
+    tracing figures: each test's record read once for all."""
+    parts = _Parts(slow_span_ms)
+    _feed(tests, parts.all)
+    return parts.result()
+
+
+class RunDigest:
+    """:func:`run_sections` built as the tests finish, from their records in memory: the end
+    of the run then reads no test again.
+
+    Records are read in batches of :attr:`batch` (a loop over a batch runs about twice as
+    fast as one record at a time between tests), so at most that many are held. A batch that
+    could not be read (an internal error) leaves the digest :attr:`broken`: the caller then
+    builds the sections from the run's records instead.
+    """
+
+    __slots__ = ("_parts", "_pending", "batch", "broken", "count")
+
+    def __init__(self, slow_span_ms: float | None = None, batch: int = 64) -> None:
+        self._parts = _Parts(slow_span_ms)
+        self._pending: list[Mapping[str, Any]] = []
+        self.batch = batch
+        #: The tests added.
+        self.count = 0
+        self.broken = False
+
+    def add(self, test: Mapping[str, Any]) -> None:
+        """Add one finished test's record (read, never changed; let go once its batch is read)."""
+        self.count += 1
+        self._pending.append(test)
+        if len(self._pending) >= self.batch:
+            self._read_pending()
+
+    def _read_pending(self) -> None:
+        pending, self._pending = self._pending, []
+        if self.broken:
+            return
+        self.broken = True  # until every part has the batch
+        parts = self._parts.all
+        for order, test in enumerate(pending, self.count - len(pending)):
+            record = RecordView(test)
+            figures = RecordFigures(record)
+            for part in parts:
+                part.add(order, record, figures)
+        self.broken = False
+
+    def sections(self) -> RunSections:
+        """The sections of the tests added so far."""
+        self._read_pending()
+        if self.broken:
+            msg = "a batch of test records could not be summarised"
+            raise RuntimeError(msg)
+        return self._parts.result()
 
 
 # Metrics ---------------------------------------------------------------------------------
@@ -103,18 +202,18 @@ class _MetricsPart:
             "cpu_ms": [], "peak_rss_bytes": [], "allocated_bytes": [],
         }  # fmt: skip
 
-    def add(self, order: int, record: TestRecord, figures: RecordFigures) -> None:
-        metrics = record.component(Kind.METRICS)
-        if metrics is None:
+    def add(self, order: int, record: RecordView, figures: RecordFigures) -> None:
+        if not record.has(Kind.METRICS):
             return
-        entry = self.extensions.setdefault(
-            record.extension_id, {"tests": 0, "points": 0, "dropped": 0}
-        )
+        records = record.records(Kind.METRICS)
+        entry = self.extensions.get(record.extension_id)
+        if entry is None:
+            entry = self.extensions[record.extension_id] = {"tests": 0, "points": 0, "dropped": 0}
         entry["tests"] += 1
-        entry["points"] += len(metrics.records)
-        entry["dropped"] += metrics.dropped
+        entry["points"] += len(records)
+        entry["dropped"] += record.dropped(Kind.METRICS)
         points, units = self.points, self.units
-        for point in metrics.records:
+        for point in records:
             name, value, ts = point.get("name"), _number(point.get("value")), point.get("ts")
             if name is None or value is None:
                 continue
@@ -125,9 +224,12 @@ class _MetricsPart:
                 units[str(name)] = (when, str(point.get("unit") or ""))
         for key, figure in _TOP_FIGURES:
             measured = figures.measure(figure)
-            if measured.missing is None and measured.base is not None:
-                value = measured.base if key == "cpu_ms" else round(measured.base)
-                _keep(self.tops[key], TOP, value, order, (record.nodeid, value))
+            base = measured.base if measured.missing is None else None
+            if base is not None:
+                value = base if key == "cpu_ms" else round(base)
+                heap = self.tops[key]
+                if len(heap) < TOP or value > heap[0][0]:  # else it would not be kept
+                    _keep(heap, TOP, value, order, (record.nodeid, value))
 
     def section(self) -> dict[str, Any]:
         names = {}
@@ -194,8 +296,67 @@ class _AffectedPart:
     def __init__(self) -> None:
         self.count = 0
 
-    def add(self, order: int, record: TestRecord, figures: RecordFigures) -> None:
-        self.count += bool(figures.measure("errors").value)
+    def add(self, order: int, record: RecordView, figures: RecordFigures) -> None:
+        kind = Kind.ERROR_TRACKING
+        if record.records(kind) or record.dropped(kind):  # else the figure is 0 or missing
+            self.count += bool(figures.measure("errors").value)
+
+
+class _ErrorGroupsPart:
+    """The run's error groups (:func:`~pytest_kari_debug.views.run_error_groups`), one test
+    at a time."""
+
+    def __init__(self) -> None:
+        self.grouping = OccurrenceGrouping()
+
+    def add(self, order: int, record: RecordView, figures: RecordFigures) -> None:
+        kind = Kind.ERROR_TRACKING
+        if record.records(kind) or record.value(kind, "groups"):
+            for occurrence in occurrences_of_test(record):
+                self.grouping.add(occurrence)
+
+
+class _LogsPart:
+    """The run's log records per level and the records dropped, one test at a time."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.dropped = 0
+
+    def add(self, order: int, record: RecordView, figures: RecordFigures) -> None:
+        self.dropped += record.dropped(Kind.LOGGING)
+        counts = self.counts
+        for entry in record.records(Kind.LOGGING):
+            if entry.get("origin") != DROP_MARKER_ORIGIN:
+                level = str(entry.get("level"))
+                counts[level] = counts.get(level, 0) + 1
+
+
+class _AlertsPart:
+    """Whether some test's alert rules were judged, and the tests whose rules fired."""
+
+    def __init__(self) -> None:
+        self.judged = False
+        self.tests: list[AlertedTest] = []
+
+    def add(self, order: int, record: RecordView, figures: RecordFigures) -> None:
+        result = record.extra.get("alerts")
+        if not result:
+            return
+        self.judged = True
+        fired = result.get("fired") if isinstance(result, Mapping) else None
+        if not fired:
+            return
+        # As the run's documents hold them (a record in memory may hold a tuple, a NaN...).
+        records, fired = json.loads(dumps([record.records(Kind.ALERTING), fired]))
+        self.tests.append(
+            AlertedTest(
+                nodeid=record.data.get("nodeid"),
+                extension_id=record.data.get("extension_id"),
+                records=tuple(r for r in records if isinstance(r, Mapping)),
+                fired=tuple(fired),
+            )
+        )
 
 
 def affected_tests(tests: Iterable[Mapping[str, Any] | TestRecord]) -> int:
@@ -299,7 +460,7 @@ class _ProfilingPart:
         self.slowest: list[_Entry] = []
         self.files: list[Any] = []
 
-    def add(self, order: int, record: TestRecord, figures: RecordFigures) -> None:
+    def add(self, order: int, record: RecordView, figures: RecordFigures) -> None:
         data = record.component(Kind.PROFILING)
         if data is not None and (data.details.get("profile") or data.details.get("functions")):
             profile = data.to_dict()
@@ -308,9 +469,12 @@ class _ProfilingPart:
             if overhead:
                 self.overheads.append(overhead)
         call = figures.measure("call_ms")
-        if call.value is not None and call.missing is None:
-            entry = {"nodeid": record.nodeid, "call_ms": call.value, "outcome": record.outcome}
-            _keep(self.slowest, SLOWEST_TESTS, call.value, order, entry)
+        value = call.value
+        if value is not None and call.missing is None:
+            heap = self.slowest
+            if len(heap) < SLOWEST_TESTS or value > heap[0][0]:  # else it would not be kept
+                entry = {"nodeid": record.nodeid, "call_ms": value, "outcome": record.outcome}
+                _keep(heap, SLOWEST_TESTS, value, order, entry)
         found = (record.extra.get("profiling") or {}) if record.extra else {}
         if isinstance(found, Mapping) and isinstance(found.get("files"), Mapping):
             self.files.append(dict(found["files"]))
@@ -377,7 +541,7 @@ class _TracingPart:
         self.slowest: list[_Entry] = []
         self.bottlenecks: list[_Entry] = []
 
-    def add(self, order: int, record: TestRecord, figures: RecordFigures) -> None:
+    def add(self, order: int, record: RecordView, figures: RecordFigures) -> None:
         data = record.component(Kind.TRACING)
         if data is None:
             return
