@@ -11,7 +11,11 @@ share of the in-loop time, in wall time and in CPU time (what load from other pr
 disturbs least). Issue 18 asks for at most 10 %
 with ``--kari-debug``; what plain pytest spends there is in the first row.
 
-    python benchmarks/end_of_run.py [--tests 2000] [--rounds 5]
+``--baseline-ref REF`` adds the two ``--kari-debug`` configurations with the package as it was
+at git commit *REF* (``git archive`` into a temporary folder, first on ``PYTHONPATH``) to the
+same rotated rounds: a before/after of a change on a busy machine.
+
+    python benchmarks/end_of_run.py [--tests 2000] [--rounds 5] [--baseline-ref REF]
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from store_backends import extract
 
 CONFTEST = """
 import json, os, time
@@ -64,11 +70,16 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run(folder: Path, args: list[str]) -> tuple[float, float, float, float]:
-    """Run pytest once; return the in-loop and end-of-run seconds, wall and CPU."""
+def run(
+    folder: Path, args: list[str], pythonpath: str | None = None
+) -> tuple[float, float, float, float]:
+    """Run pytest once (the package from *pythonpath* when given); return the in-loop and
+    end-of-run seconds, wall and CPU."""
     out = folder / "times.json"
     out.unlink(missing_ok=True)
     env = {**os.environ, "KARI_BENCH_TIMES": str(out)}
+    if pythonpath is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [pythonpath, env.get("PYTHONPATH")]))
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args]
     cpu_before = _children_cpu()
     subprocess.run(command, cwd=folder, env=env, capture_output=True, check=False)
@@ -87,6 +98,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--baseline-ref", default="", help="also run the package at this commit")
     options = parser.parse_args()
     configs = {
         "plain pytest": ["-p", "no:kari_debug"],
@@ -95,14 +107,22 @@ def main() -> None:
             "--kari-debug", "--kari-json=run.json", "--kari-report=report.html",
         ],
     }  # fmt: skip
-    results: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name in configs}
+    paths: dict[str, str | None] = dict.fromkeys(configs)
+    results: dict[str, list[tuple[float, float, float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
+        folder = Path(tmp) / "suite"
+        folder.mkdir()
         make_suite(folder, options.tests)
+        if options.baseline_ref:
+            before = extract(options.baseline_ref, Path(tmp) / "before")
+            for name in list(configs)[1:]:
+                configs[f"{name} at {options.baseline_ref}"] = configs[name]
+                paths[f"{name} at {options.baseline_ref}"] = before
+        results = {name: [] for name in configs}
         names = list(configs)
         for round_ in range(options.rounds):
             for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
-                results[name].append(run(folder, configs[name]))
+                results[name].append(run(folder, configs[name], paths[name]))
     print(f"{options.tests} trivial tests, {options.rounds} rotated rounds, medians")
     print(
         "| configuration | in-loop wall ms | end of run wall ms | end / in-loop (wall) |"

@@ -325,3 +325,52 @@ def test_a_non_utf8_project_folder_is_stored_on_both_backends(
         assert store.extensions() == ["proj-\\udcff"]
         (group,) = store.error_groups(run_id=run["id"])
         assert group["extension_id"] == "proj-\\udcff"
+
+
+RECOUNTS = """
+import pytest
+from pytest_kari_debug.storage import Store
+
+_resync = Store.resync_run_errors
+RECOUNTED = []
+
+
+def _counting(self, run_id, error_groups, **kwargs):
+    RECOUNTED.append(run_id)
+    return _resync(self, run_id, error_groups, **kwargs)
+
+
+Store.resync_run_errors = _counting
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    Store.resync_run_errors = _resync  # pytester runs in this process
+    with open("recounts.txt", "w") as handle:
+        handle.write(str(len(RECOUNTED)))
+"""
+
+
+@pytest.mark.parametrize(
+    ("tests", "args", "recounts"),
+    [
+        pytest.param("def test_ok(): pass", [], 0, id="green-run"),
+        pytest.param("def test_bad(): raise ValueError('x')", [], 1, id="an-error"),
+        pytest.param("def test_ok(): pass", ["--kari-run-id=ci-7"], 1, id="shared-run"),
+    ],
+)
+def test_the_store_recounts_a_runs_errors_only_where_it_can_find_one(
+    pytester: pytest.Pytester, store_location: str, tests: str, args: list[str], recounts: int
+) -> None:
+    """A run of its own whose kept tests had no error skips the store's recount (the store
+    holds exactly those tests); a run with an error, or a shard of a shared run (other shards'
+    tests count too), recounts from the store."""
+    pytester.makeconftest(RECOUNTS)
+    pytester.makepyfile(tests)
+    result = pytester.runpytest("--kari-debug", f"--kari-store={store_location}", *args)
+    result.stdout.no_fnmatch_line("*internal error*")
+    assert (pytester.path / "recounts.txt").read_text() == str(recounts)
+    with contextlib.closing(Store(store_location)) as store:
+        (run,) = store.runs()
+        groups = store.error_groups(run_id=run["id"])
+        assert [g["run_count"] for g in groups] == ([1] if "raise" in tests else [])

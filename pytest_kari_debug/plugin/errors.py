@@ -15,6 +15,7 @@ from ..journal import RunRecords
 from ..summaries import RunSections, errors_lines, errors_section
 from ..views import run_error_groups
 from .core import iter_records
+from .sharing import run_uuid
 from .state import STATE, KariState, guard, register_when_sessions
 
 #: Test ids kept per group in the section.
@@ -118,7 +119,7 @@ def _finish(
     trend: list[dict[str, Any]] = []
     store = state.store
     run_id = state.run_id
-    if store is not None and run_id is not None:
+    if store is not None and run_id is not None and _store_may_hold_errors(config, state, built):
         with guard(config, "syncing error groups with the store"):
             # Counted from every test the store holds for the run: other shards' (live or
             # imported) included, whatever their order, none twice.
@@ -142,6 +143,14 @@ def _finish(
         with guard(config, "writing errors.csv"):
             _write_csv(state, run, tests, stored)
     state.summary_lines.extend(errors_lines(section))
+
+
+def _store_may_hold_errors(config: pytest.Config, state: KariState, built: RunSections) -> bool:
+    """Whether the store's recount of the run could find an error group: not when no test of
+    a run of its own had one and the store holds every test (then it holds exactly these)."""
+    if built.error_groups or run_uuid(config) is not None:
+        return True  # a shared run: other shards' tests count too
+    return bool(state.store_problem or state.unstored or state.lost)
 
 
 def _stored_state(known: dict[str, Any] | None) -> dict[str, Any]:
