@@ -136,6 +136,9 @@ def activate(config: pytest.Config, session: pytest.Session | None = None) -> No
         manager.unregister(watcher, WATCHER)
     before = set(manager.get_plugins())
     OwnModulesFinder.install()
+    from .githead import start_git_head
+
+    start_git_head(config)  # git answers for the run's metadata while the features import
     for name in FEATURES:
         # Not import_plugin: it marks each module for assertion rewriting, and warns about
         # those already imported (the core imports some of the others).
@@ -150,6 +153,17 @@ def _replay(
 ) -> None:
     """Call *hook* with *kwargs* on the plugins registered since *before* (the features)."""
     manager.subset_hook_caller(hook, remove_plugins=before)(**kwargs)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Reap the git process a run that recorded no test never asked (see ``githead``)."""
+    if is_active(config):
+        from .githead import GIT_HEAD
+
+        probe = config.stash.get(GIT_HEAD, None)
+        if probe is not None:
+            probe.close()
 
 
 @pytest.hookimpl(tryfirst=True)

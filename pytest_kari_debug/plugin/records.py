@@ -7,11 +7,9 @@ from __future__ import annotations
 import os
 import platform
 import socket
-import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,6 +27,7 @@ from ..version import plugin_version
 from ..views import run_error_groups
 from . import SESSION_STARTED
 from .committer import StoreCommitter, committer_of
+from .githead import git_head
 from .sharing import begin_run, run_uuid
 from .state import STATE, KariState, guard
 
@@ -178,16 +177,6 @@ def run_records(state: KariState) -> RunRecords:
     return state.journal if state.journal is not None else MemoryRecords()
 
 
-def _git(rootdir: Path, *args: str) -> str | None:
-    try:
-        result = subprocess.run(
-            ["git", *args], cwd=rootdir, capture_output=True, text=True, timeout=3, check=False
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() or None if result.returncode == 0 else None
-
-
 def run_meta(config: pytest.Config) -> dict[str, Any]:
     """What is known of the run when it starts (the rest when a test is recorded)."""
     return {
@@ -205,9 +194,7 @@ def complete_run_meta(config: pytest.Config, state: KariState) -> None:
     """Add the git commit, host and versions: asked only by a run that records a test."""
     if "host" in state.run:
         return
-    # One git process for both (the commit, then the branch): each spawn is milliseconds.
-    head = (_git(config.rootpath, "rev-parse", "HEAD", "--abbrev-ref", "HEAD") or "").split()
-    commit, branch = head if len(head) == 2 else (None, None)
+    commit, branch = git_head(config)
     state.run.update(
         git_commit=commit,
         git_branch=branch,
