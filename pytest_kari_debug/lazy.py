@@ -14,8 +14,9 @@ def lazy_exports(
     computed: Mapping[str, Callable[[], Any]] | None = None,
 ) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
     """The ``__getattr__`` and ``__dir__`` of *package*: a name of *public* (name -> the
-    submodule that defines it) is imported on first use and kept in the package's namespace;
-    a name of *computed* is the value its function returns, computed once."""
+    submodule that defines it, or a module's full name) is imported on first use and kept in
+    the package's namespace; a name of *computed* is the value its function returns, computed
+    once."""
     namespace = sys.modules[package].__dict__
     extra = dict(computed or {})
 
@@ -27,7 +28,10 @@ def lazy_exports(
             if module is None:
                 msg = f"module {package!r} has no attribute {name!r}"
                 raise AttributeError(msg)
-            value = getattr(importlib.import_module(f".{module}", package), name)
+            absolute = "." in module  # a module outside the package, by its full name
+            value = getattr(
+                importlib.import_module(module if absolute else f".{module}", package), name
+            )
         namespace[name] = value
         return value
 

@@ -23,7 +23,6 @@ from ..values import (
     safe_str,
 )
 from .correlation import _LOG_CONTEXT, _ContextBinding, correlation_context, user_context
-from .query import LogQuery
 from .records import (
     _R_TS,
     LEVEL_NAMES,
@@ -452,6 +451,8 @@ class ExtensionLogger(Component):
         ``correlation_id``, ``user_id``, ``tenant_id``, ``session_id``, ``test``,
         ``logger_name``, ``origin``, ``after_seq``; then ``offset`` and ``limit``.
         """
+        from .query import LogQuery
+
         query = LogQuery(level=level, limit=limit, session_id=session_id, **filters)
         return query.apply(reversed(self.records.snapshot()), LogRecord.get)
 
