@@ -74,6 +74,8 @@ def pytest_kari_debug_run_finished(
     time each time they are iterated (``len(tests)`` is their count): keep aggregates, not the
     records. To amend records for the JSON and the report, add a function to
     ``tests.transforms``. *built* holds what reads every typed record (the metrics and
-    profiling sections, the tests with errors, the tracing figures), made in one pass before
-    this hook. Automatic garbage collection is paused while this hook runs.
+    profiling sections, the tests with errors, the tracing figures, the error groups, the log
+    counts, the tests whose alert rules fired), made from the records in memory as the tests
+    finished: a plugin that needs no more than that reads no record again. Automatic garbage
+    collection is paused while this hook runs.
     """
