@@ -476,3 +476,34 @@ def test_the_end_of_a_run_reads_the_journal_only_for_an_export(
     result.stdout.fnmatch_lines(["errors: 3 in 3 group(s), 3 test(s) affected*"])
     result.stdout.no_fnmatch_line("*internal error*")
     assert len((pytester.path / "reads.txt").read_text().split()) == reads
+
+
+def test_the_run_lets_go_of_its_sessions_at_its_end(pytester: pytest.Pytester) -> None:
+    """Once the outputs are written, the run's managers drop their sessions' records: the
+    garbage collector's passes at pytest's exit need not walk a thousand tests' data."""
+    pytester.makeconftest(
+        """
+        import pytest
+
+        SEEN = []
+
+        @pytest.fixture(autouse=True)
+        def _manager(kari_debug):
+            SEEN.append(kari_debug)
+
+        @pytest.hookimpl(trylast=True)
+        def pytest_sessionfinish(session):
+            with open("during.txt", "w") as handle:
+                handle.write(str(len(SEEN[-1].sessions)))
+
+        @pytest.hookimpl(trylast=True)
+        def pytest_unconfigure(config):
+            with open("after.txt", "w") as handle:
+                handle.write(str(len(SEEN[-1].sessions)))
+        """
+    )
+    pytester.makepyfile("def test_a(): pass\ndef test_b(): pass\n")
+    result = pytester.runpytest("--kari-debug")
+    result.assert_outcomes(passed=2)
+    assert (pytester.path / "during.txt").read_text() == "2"
+    assert (pytester.path / "after.txt").read_text() == "0"

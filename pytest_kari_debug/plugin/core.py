@@ -799,6 +799,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     with guard(config, "stopping managers"):
         for manager in state.managers.values():
             manager.stop()
+            if "dashboard" not in state.outputs:  # --kari-serve answers until it stops
+                # The run is over: its last sessions' records would only make pytest's
+                # garbage collection passes at exit walk them.
+                manager.sessions.clear()
     if config.stash.get(_TRACEMALLOC_HELD, False):
         config.stash[_TRACEMALLOC_HELD] = False
         memtrace.release()
