@@ -9,14 +9,14 @@ pytest's own per-test work does):
 - ``batched``: the plugin before: records collected on pytest's thread and written in one
   transaction per 200 tests or per second (``FLUSH_EVERY_TESTS`` / ``FLUSH_EVERY_SECONDS``);
 - ``inline``: a commit per test on pytest's thread (the naive way: its whole cost in line);
-- ``committer``: the plugin now (:mod:`pytest_kari_debug.plugin.committer`): SQLite committed
-  on pytest's thread; PostgreSQL handed to the writer thread, committed while the next setup
-  runs, waited for before the next call.
+- ``committer``: the plugin now (:mod:`pytest_kari_debug.plugin.committer`), on pytest's
+  thread: SQLite committed there and then; PostgreSQL sent without waiting (pipeline mode),
+  committed by the server while the next setup runs, its result read before the next call.
 
-Per test it prints the time on pytest's thread spent storing (handing over, writing, waiting:
-what the test run waits for), and the process CPU beyond ``none`` (all threads: the writer
-thread's commit included), for SQLite and, with ``--url`` / ``KARI_DEBUG_TEST_POSTGRES_URL``,
-PostgreSQL (a fresh database, dropped at the end).
+Per test it prints the time on pytest's thread spent storing (writing, sending, waiting: what
+the test run waits for), and the process CPU beyond ``none`` (all threads), for SQLite and,
+with ``--url`` / ``KARI_DEBUG_TEST_POSTGRES_URL``, PostgreSQL (a fresh database, dropped at
+the end).
 
     python benchmarks/store_commit.py [--tests 2000] [--rounds 5] [--setup-us 300] [--url ...]
 """
@@ -123,7 +123,7 @@ class Committer(Way):
     def __init__(self, store: Store | None, run_id: int) -> None:
         super().__init__(store, run_id)
         assert store is not None
-        # Where the store is decides how the committer writes it (pytest's thread or its own).
+        # Where the store is decides how the committer writes it (committed, or sent).
         location = store.label if store.kind == "postgresql" else store.path
         settings = PluginSettings(True, DebugConfiguration(), location, None, None, None)
         self.state = KariState(settings=settings, is_worker=False, run_id=run_id, store=store)
@@ -136,7 +136,8 @@ class Committer(Way):
 
     def before_call(self) -> None:
         began = time.perf_counter()
-        self.committer.wait()
+        if self.committer.in_flight:
+            self.committer.settle()
         self.stored += time.perf_counter() - began
 
     def finish(self) -> None:

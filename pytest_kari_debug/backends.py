@@ -13,6 +13,7 @@ import re
 import shutil
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal
@@ -21,13 +22,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .exceptions import ConfigurationError, StoreError
+from .exceptions import ConfigurationError, StoreError, StoreTimeoutError
 from .text import writable_text
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 #: Seconds to wait for a PostgreSQL server to accept a connection.
 CONNECT_TIMEOUT_S = 5
+#: A bounded connection's server-side statement and lock timeouts, as a share of its bound:
+#: the server ends a blocked statement (an error, the connection usable) before the client
+#: gives up on the connection.
+SERVER_SHARE_OF_BOUND = 0.8
+#: libpq's CONNECTION_OK.
+_CONNECTION_OK = 0
+#: Seconds a bounded connection waits at most for a schema migration to be applied.
+MIGRATION_BOUND_S = 120.0
 #: Key of the advisory lock that serialises schema migrations on a PostgreSQL server.
 _MIGRATION_LOCK = 0x6B617269  # "kari"
 
@@ -407,6 +416,24 @@ def _postgres_ddl(statement: str) -> str:
     return _pg_sql(statement)
 
 
+@lru_cache(maxsize=64)
+def _pg_numbered(sql: str) -> bytes:
+    """The store's SQL with libpq's numbered parameters (``$1``...), as bytes."""
+    parts = sql.split("?")
+    numbered = [part + f"${index}" for index, part in enumerate(parts[:-1], 1)]
+    return ("".join(numbered) + parts[-1]).encode()
+
+
+def _keepalive_params(bound_s: float) -> dict[str, Any]:
+    """TCP settings that end a connection to a server gone from the network within about
+    *bound_s* seconds (unanswered data, unanswered keepalive probes)."""
+    seconds = max(1, int(bound_s))
+    return {
+        "keepalives": 1, "keepalives_idle": seconds, "keepalives_interval": max(1, seconds // 3),
+        "keepalives_count": 3, "tcp_user_timeout": seconds * 1000,
+    }  # fmt: skip
+
+
 @lru_cache(maxsize=512)
 def _pg_sql(sql: str) -> str:
     """The store's SQL with psycopg's ``%s`` parameters (``%`` literals doubled)."""
@@ -510,9 +537,11 @@ class PostgresBackend(SqlDialect):
 
     kind = "postgresql"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, bound_s: float | None = None) -> None:
         try:
             import psycopg  # an optional dependency, imported where used
+
+            from . import pgwire
         except ImportError as exc:
             msg = (
                 f"store {redact(url)!r} needs PostgreSQL support:"
@@ -520,42 +549,108 @@ class PostgresBackend(SqlDialect):
             )
             raise StoreError(msg) from exc
         self._psycopg = psycopg
+        self._pgwire = pgwire
         self.url = url
         self.label = redact(url)
+        #: Seconds any wait for the server lasts at most (``None``: no bound).
+        self.bound_s = bound_s
         self.lock = threading.RLock()
         self._connection: Any = None
+        self._pending: Any = None  # the connection's PendingWrites
         self._connect()
 
     def _connect(self) -> Any:
         if self._connection is not None and not self._connection.closed:
             return self._connection
+        bound = self.bound_s
+        keepalive = {} if bound is None else _keepalive_params(bound)
         try:
-            self._connection = self._psycopg.connect(
+            connection = self._pgwire.BoundedConnection.connect(
                 self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
-                application_name="pytest-kari-debug",
+                application_name="pytest-kari-debug", **keepalive,
             )  # fmt: skip
+            connection.bound_s = bound
+            if bound is not None:
+                # The server ends a statement (a lock held elsewhere, say) before the client
+                # gives up on it: an error that leaves the connection usable.
+                server_ms = str(int(bound * SERVER_SHARE_OF_BOUND * 1000))
+                connection.execute(
+                    "SELECT set_config('statement_timeout', %s, false),"
+                    " set_config('lock_timeout', %s, false)",
+                    (server_ms, server_ms),
+                )
         except Exception as exc:
             if not _is_driver_error(exc):
                 raise
             raise self._error("cannot connect to", exc) from None
-        return self._connection
+        self._connection = connection
+        self._pending = self._pgwire.PendingWrites(connection)
+        return connection
 
     def _error(self, doing: str, exc: BaseException) -> StoreError:
         text = " ".join(str(exc).split()) or type(exc).__name__
-        return StoreError(f"{doing} store {self.label!r}: {redact_text(text, self.url)}")
+        kind = StoreTimeoutError if isinstance(exc, StoreTimeoutError) else StoreError
+        return kind(f"{doing} store {self.label!r}: {redact_text(text, self.url)}")
 
     @contextmanager
     def _guarded(self, doing: str) -> Iterator[Any]:
         with self.lock:
             connection = self._connect()
             try:
+                if self._pending.pending:
+                    self._settle(None)
                 yield connection
+            except StoreTimeoutError as exc:
+                connection.close()  # an answer may still come: the connection is unusable
+                raise self._error(doing, exc) from None
             except Exception as exc:
                 if not _is_driver_error(exc):
                     raise
-                if type(exc).__name__ == "OperationalError" or connection.broken:
+                if type(exc).__name__ == "OperationalError" or self._lost():
                     connection.close()
+                if getattr(exc, "sqlstate", None) in self._pgwire.SERVER_TIMEOUTS:
+                    raise self._error(doing, StoreTimeoutError(str(exc))) from None
                 raise self._error(doing, exc) from None
+
+    def send(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        """Send *statements* (the store's SQL and parameters) as one transaction without
+        waiting for the server; :meth:`settle` reads the result (any other use of the
+        connection does first)."""
+        encoded = self._pgwire.encoded
+        wire = [
+            (_pg_numbered(sql), [encoded(_pg_value(value)) for value in params])
+            for sql, params in statements
+        ]
+        with self.lock:
+            self._connect()
+            try:
+                self._pending.send(wire)
+            except StoreError as exc:
+                self._connection.close()
+                raise self._error("cannot write to", exc) from None
+
+    def settle(self, timeout: float | None) -> None:
+        """Wait for the result of every write sent (*timeout* seconds at most, ``None``: the
+        connection's bound); raise :class:`StoreError` if one failed (rolled back whole),
+        :class:`StoreTimeoutError` if the server did not answer in time."""
+        with self.lock:
+            if self._pending is None or not self._pending.pending:
+                return
+            try:
+                self._settle(timeout)
+            except StoreError as exc:
+                if isinstance(exc, StoreTimeoutError) or self._lost():
+                    self._connection.close()
+                raise self._error("cannot write to", exc) from None
+
+    def _lost(self) -> bool:
+        """Whether the connection is gone (rather than a statement on it failed)."""
+        connection = self._connection
+        return bool(connection.broken or connection.pgconn.status != _CONNECTION_OK)
+
+    def _settle(self, timeout: float | None) -> None:
+        wait = self.bound_s if timeout is None else timeout
+        self._pending.settle(None if wait is None else time.monotonic() + wait)
 
     @contextmanager
     def transaction(self) -> Iterator[PgCursor]:
@@ -606,7 +701,14 @@ class PostgresBackend(SqlDialect):
             if version > len(migrations):
                 _refuse_newer(self.label, version, len(migrations))
             if version < len(migrations):
-                _apply(db.execute, version, migrations, _postgres_ddl)
+                # A large store's migration may take long: bounded by its own, longer limit.
+                db.execute("SET LOCAL statement_timeout = 0")
+                connection, bound = self._connection, self.bound_s
+                connection.bound_s = None if bound is None else max(bound, MIGRATION_BOUND_S)
+                try:
+                    _apply(db.execute, version, migrations, _postgres_ddl)
+                finally:
+                    connection.bound_s = bound
 
     def size_bytes(self) -> int:
         return int(self.query("SELECT pg_database_size(current_database())")[0][0])
@@ -622,6 +724,7 @@ class PostgresBackend(SqlDialect):
         with self.lock:
             if self._connection is not None:
                 self._connection.close()
+                self._pending.pending = 0
 
     # Dialect ----------------------------------------------------------------------------
     SPELLING = {
@@ -659,11 +762,12 @@ def redact_text(text: str, url: str) -> str:
 
 
 def open_backend(
-    location: StoreLocation, *, create: bool = True
+    location: StoreLocation, *, create: bool = True, bound_s: float | None = None
 ) -> SQLiteBackend | PostgresBackend:
-    """The backend of *location*: a ``postgresql://`` URL or a SQLite file path."""
+    """The backend of *location*: a ``postgresql://`` URL or a SQLite file path. A server's
+    every wait ends after *bound_s* seconds (SQLite waits for a lock 10 s at most)."""
     if is_url(location):
-        return PostgresBackend(str(parse_location(str(location))))
+        return PostgresBackend(str(parse_location(str(location))), bound_s=bound_s)
     return SQLiteBackend(Path(location), create=create)
 
 

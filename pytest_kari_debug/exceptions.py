@@ -16,7 +16,11 @@ class SessionError(KariDebugError, LookupError):
 
 
 class StoreError(KariDebugError):
-    """The SQLite store cannot be opened, read or written."""
+    """The store (a SQLite file or a PostgreSQL server) cannot be opened, read or written."""
+
+
+class StoreTimeoutError(StoreError):
+    """The store's server did not answer within the bound its caller set."""
 
 
 class ExportError(KariDebugError):

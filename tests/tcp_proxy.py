@@ -9,10 +9,11 @@ import threading
 
 class TcpProxy:
     """Forwards connections on a loopback port to *upstream*; :meth:`cut` drops every
-    connection and refuses new ones, :meth:`restore` accepts again on the same port.
+    connection and refuses new ones, :meth:`hang` keeps them (and accepts new ones) but
+    forwards nothing, :meth:`restore` forwards again on the same port.
 
-    A line ``cut`` or ``restore`` sent to :attr:`control_port` does the same from anywhere
-    (a test file run by pytester, say).
+    A line ``cut``, ``hang`` or ``restore`` sent to :attr:`control_port` does the same from
+    anywhere (a test file run by pytester, say).
     """
 
     def __init__(self, upstream: tuple[str, int]) -> None:
@@ -24,10 +25,18 @@ class TcpProxy:
         self._control = socket.create_server(("127.0.0.1", 0))
         self.control_port = int(self._control.getsockname()[1])
         self._closed = False
+        #: Nothing is forwarded: a server that stopped answering (its kernel still accepts
+        #: connections and acknowledges data).
+        self.hung = False
+        self._held: list[socket.socket] = []
         threading.Thread(target=self._serve_control, daemon=True).start()
         self.restore()
 
+    def hang(self) -> None:
+        self.hung = True
+
     def restore(self) -> None:
+        self.hung = False
         with self._lock:
             if self._listener is not None:
                 return
@@ -43,7 +52,8 @@ class TcpProxy:
         with self._lock:
             listener, self._listener = self._listener, None
             connections, self._connections = self._connections, []
-        for sock in [*([listener] if listener else []), *connections]:
+        held, self._held = self._held, []
+        for sock in [*([listener] if listener else []), *connections, *held]:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
@@ -59,15 +69,20 @@ class TcpProxy:
                 client, _ = listener.accept()
             except OSError:
                 return
+            if self.hung:
+                with self._lock:
+                    self._held.append(client)  # open, never answered
+                continue
             try:
                 server = socket.create_connection(self.upstream, timeout=5)
+                server.settimeout(None)  # an idle connection stays open
             except OSError:
                 client.close()
                 continue
             with self._lock:
                 self._connections += [client, server]
             for source, target in ((client, server), (server, client)):
-                threading.Thread(target=_pump, args=(source, target), daemon=True).start()
+                threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
 
     def _serve_control(self) -> None:
         while not self._closed:
@@ -79,25 +94,27 @@ class TcpProxy:
                 command = conn.recv(64).decode().strip()
                 if command == "cut":
                     self.cut()
+                elif command == "hang":
+                    self.hang()
                 elif command == "restore":
                     self.restore()
                 conn.sendall(b"ok\n")
 
-
-def _pump(source: socket.socket, target: socket.socket) -> None:
-    try:
-        while data := source.recv(65536):
-            target.sendall(data)
-    except OSError:
-        pass
-    finally:
-        for sock in (source, target):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+    def _pump(self, source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                if not self.hung:
+                    target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, target):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
 
 
 def send(control_port: int, command: str) -> None:
-    """Send *command* (``cut`` / ``restore``) to a proxy's control port and wait for it."""
+    """Send *command* (``cut``, ``hang``, ``restore``) to a proxy's control port; wait for it."""
     with socket.create_connection(("127.0.0.1", control_port), timeout=10) as conn:
         conn.sendall(command.encode() + b"\n")
         conn.recv(16)

@@ -2,7 +2,7 @@
 
 The dashboard shows a run in progress from it (done/total, live counts, tests running now).
 Written on the controller only, at most every :data:`PROGRESS_EVERY_SECONDS`, by the store's
-writer thread next to the test records (one small update, never one per test; a failing store
+committer next to the test records (one small update, never one per test; a failing store
 skips it: the test writes retry, and their end-of-run diagnostic tells).
 """
 
@@ -57,7 +57,7 @@ class RunProgress:
                 self.write(force=True)
 
     def write(self, *, force: bool = False) -> None:
-        """Hand the progress to the store's writer thread, unless written a moment ago."""
+        """Hand the progress to the store's committer, unless written a moment ago."""
         now = time.monotonic()
         if not force and now - self.written_at < PROGRESS_EVERY_SECONDS:
             return

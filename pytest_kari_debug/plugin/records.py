@@ -1,5 +1,5 @@
-"""The run's records on the controller: each finished test kept (journal, store's writer
-thread), the run's metadata, the store opened at the first test, and failure text as it is
+"""The run's records on the controller: each finished test kept (journal, the store's
+committer), the run's metadata, the store opened at the first test, and failure text as it is
 kept (cut, writable, scrubbed)."""
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from ..summaries import RunDigest
 from ..values import writable_text
 from ..version import plugin_version
 from ..views import run_error_groups
-from . import SESSION_STARTED
+from . import SESSION_STARTED, committer
 from .committer import StoreCommitter, committer_of
 from .githead import git_head
 from .sharing import begin_run, run_uuid
@@ -211,7 +211,7 @@ def open_store(config: pytest.Config, state: KariState) -> Store | None:
         return state.store
     path = state.settings.store_path
     try:
-        state.store = Store(path)
+        state.store = Store(path, bound_s=committer.COMMIT_WAIT_S)
         folder = journal_dir(path, config.rootpath)
         recovered = recover_journals(state.store, folder, error_groups=run_error_groups)
         if recovered:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from ..backends import StoreLocation, parse_location, redact
-from ..exceptions import ConfigurationError
+from ..exceptions import ConfigurationError, StoreTimeoutError
 from ..optionspec import RETENTION_DAYS, RETENTION_RUNS
 from ..storage import DEFAULT_STORE, Store
 from .options import RUN_ID_ENV, option_source, option_value
@@ -104,11 +104,13 @@ def begin_run(config: pytest.Config, state: KariState, store: Store) -> None:
         )
 
 
-def write_batch(state: KariState, store: Store, batch: list[tuple[dict[str, Any], str]]) -> None:
-    """Write *batch* (and any tests kept from a failed write) to the store.
+def write_batch(state: KariState, store: Store, batch: list[tuple[dict[str, Any], str]]) -> int:
+    """Send *batch* (and any tests kept from a failed write) to the store; how many tests
+    were sent, their commit to confirm with :func:`confirm_batch`.
 
     While the store fails, tests are kept (up to :data:`MAX_UNSTORED`) and retried with
-    growing delays; the store reconnects by itself when the server is back.
+    growing delays; the store reconnects by itself when the server is back. A retry skips the
+    tests the store holds already (a write whose answer was lost may have been committed).
     """
     assert state.run_id is not None
     state.unstored.extend(batch)
@@ -117,14 +119,39 @@ def write_batch(state: KariState, store: Store, batch: list[tuple[dict[str, Any]
         state.lost.extend(str(record.get("nodeid")) for record, _ in state.unstored[:overflow])
         del state.unstored[:overflow]
     if state.store_problem is not None and time.monotonic() < state.retry_at:
-        return
+        return 0
     pending = state.unstored
     try:
-        store.write_tests(state.run_id, [r for r, _ in pending], [t for _, t in pending])
+        if state.store_failures:
+            stored = store.test_keys(state.run_id)
+            pending = [kept for kept in pending if _key(kept[0]) not in stored]
+            state.unstored = pending
+        store.submit_tests(state.run_id, [r for r, _ in pending], [t for _, t in pending])
+    except StoreTimeoutError:
+        raise
+    except Exception as exc:
+        note_store_failure(state, exc)
+        return 0
+    return len(pending)
+
+
+def _key(record: dict[str, Any]) -> tuple[Any, Any]:
+    return record.get("nodeid"), record.get("finished_at")
+
+
+def confirm_batch(state: KariState, store: Store, sent: int, timeout: float | None) -> None:
+    """Wait (*timeout* seconds at most) for the commit of the first *sent* kept tests, which
+    :func:`write_batch` sent; they are then no longer kept. A store that failed keeps them for
+    a retry; one that did not answer in time raises
+    :class:`~pytest_kari_debug.exceptions.StoreTimeoutError`."""
+    try:
+        store.settle_writes(timeout)
+    except StoreTimeoutError:
+        raise
     except Exception as exc:
         note_store_failure(state, exc)
         return
-    state.unstored = []
+    del state.unstored[:sent]
     state.store_failures = 0
     state.retry_at = 0.0
 
@@ -153,22 +180,32 @@ def settle(state: KariState, store: Store) -> None:
     """
     if state.store_problem is None:
         return
-    if state.unstored:
+    if state.unstored and not state.store_hung:
         state.retry_at = 0.0
-        write_batch(state, store, [])
+        with contextlib.suppress(StoreTimeoutError):
+            sent = write_batch(state, store, [])
+            if sent:
+                confirm_batch(state, store, sent, None)
     missing = [*state.lost, *(str(record.get("nodeid")) for record, _ in state.unstored)]
-    if not missing:
+    if missing:
+        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        shown = ", ".join(missing[:10]) + more
+        state.diagnose(
+            f"store {store.label}: {state.store_problem}; {len(missing)} test(s) not stored:"
+            f" {shown} (the --kari-json document holds them: `kari-debug import` adds them"
+            " later)"
+        )
+    elif state.store_hung:
+        state.diagnose(
+            f"store {store.label}: {state.store_problem}; every test was stored, the end of"
+            " the run is not"
+        )
+    else:
         state.diagnose(
             f"store {store.label} failed during the run ({state.store_problem}); every test"
             " was written once it answered again"
         )
         return
-    more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
-    shown = ", ".join(missing[:10]) + more
-    state.diagnose(
-        f"store {store.label}: {state.store_problem}; {len(missing)} test(s) not stored: {shown}"
-        " (the --kari-json document holds them: `kari-debug import` adds them later)"
-    )
     with contextlib.suppress(Exception):  # closing a connection to a server that went away
         store.close()
     state.store = None

@@ -59,6 +59,8 @@ class KariState:
     store_problem: str | None = None
     store_failures: int = 0
     retry_at: float = 0.0
+    #: The store's server did not answer within its bound: not tried again in this run.
+    store_hung: bool = False
     run_id: int | None = None
     run: dict[str, Any] = field(default_factory=dict)
     #: Every finished test's record, one JSON line each in the run's journal (on disk: memory

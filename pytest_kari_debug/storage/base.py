@@ -18,8 +18,12 @@ if TYPE_CHECKING:
 class StoreBase:
     """A store's connection (SQLite file or PostgreSQL database); safe to share between threads."""
 
-    def __init__(self, location: StoreLocation, *, create: bool = True) -> None:
-        self._backend: Backend = open_backend(location, create=create)
+    def __init__(
+        self, location: StoreLocation, *, create: bool = True, bound_s: float | None = None
+    ) -> None:
+        """Open (and migrate) the store at *location*; a server's every wait ends after
+        *bound_s* seconds (a :class:`~pytest_kari_debug.exceptions.StoreTimeoutError`)."""
+        self._backend: Backend = open_backend(location, create=create, bound_s=bound_s)
         #: Where the store is, as it may be printed (a URL's password redacted).
         self.label = redact(location)
         self.kind = self._backend.kind

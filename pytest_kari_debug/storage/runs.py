@@ -18,6 +18,9 @@ TEST_INSERT = (
     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 
+#: Inserts a record of the test inserted last in the same transaction (PostgreSQL).
+RECORD_OF_LAST_TEST = RECORD_INSERT.format(parent="currval(pg_get_serial_sequence('tests', 'id'))")
+
 
 class RunWriting(StoreBase):
     """Writing runs, their tests and records not tied to a test."""
@@ -131,6 +134,33 @@ class RunWriting(StoreBase):
                 return self._insert_prepared(db, prepared)
         with self.transaction() as db:
             return self._insert_prepared(db, prepared)
+
+    def submit_tests(
+        self, run_id: int, tests: Sequence[dict[str, Any]], texts: Sequence[str] | None = None
+    ) -> None:
+        """Write *tests* as :meth:`write_tests` does, without waiting for a server: a SQLite
+        store writes them now; a PostgreSQL store sends them in one transaction and returns,
+        and :meth:`settle_writes` reads whether they were committed (as does the store's next
+        use of its connection)."""
+        backend = self._backend
+        if backend.kind == "sqlite":
+            self.write_tests(run_id, tests, texts)
+            return
+        statements: list[tuple[str, Row]] = []
+        for row, records in _prepared(run_id, tests, texts):
+            statements.append((TEST_INSERT, row))
+            statements.extend((RECORD_OF_LAST_TEST, record) for record in records)
+        backend.send(statements)  # type: ignore[union-attr]
+
+    def settle_writes(self, timeout: float | None = None) -> None:
+        """Wait until the tests :meth:`submit_tests` sent are committed: *timeout* seconds at
+        most (``None``: the store's bound). Raises
+        :class:`~pytest_kari_debug.exceptions.StoreError` if they were not (rolled back), a
+        :class:`~pytest_kari_debug.exceptions.StoreTimeoutError` if the server did not
+        answer in time."""
+        backend = self._backend
+        if backend.kind != "sqlite":
+            backend.settle(timeout)  # type: ignore[union-attr]
 
     def _insert_tests(
         self, db: Any, run_id: int, tests: Sequence[dict[str, Any]], texts: Sequence[str] | None
