@@ -203,16 +203,16 @@ class SQLiteBackend(SqlDialect):
         with self.lock, self._db:
             yield SQLiteCursor(self._db)
 
-    @contextmanager
-    def statement(self) -> Iterator[SQLiteCursor]:
-        """The connection outside a transaction: a statement commits by itself (no BEGIN and
-        COMMIT around it)."""
+    def insert_alone(self, sql: str, params: Sequence[Any]) -> int:
+        """Insert one row by a statement that commits by itself (a test's commit: the hot
+        path); *params* are writable already. The row's id."""
         with self.lock:
-            isolation, self._db.isolation_level = self._db.isolation_level, None
+            db = self._db
+            isolation, db.isolation_level = db.isolation_level, None
             try:
-                yield SQLiteCursor(self._db)
+                return int(db.execute(sql, params).lastrowid or 0)
             finally:
-                self._db.isolation_level = isolation
+                db.isolation_level = isolation
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self.lock:
@@ -360,10 +360,16 @@ def _sqlite_ddl(statement: str) -> str:
     return statement
 
 
+#: Marks a migration statement that only SQLite runs.
+SQLITE_ONLY = "/* sqlite only */"
+
+
 def _apply(execute: Any, version: int, migrations: Sequence[str], ddl: Any) -> None:
     for number in range(version, len(migrations)):
         for statement in _statements(migrations[number]):
-            execute(ddl(statement))
+            sql = ddl(statement)
+            if sql:
+                execute(sql)
     execute(
         "INSERT INTO meta(key, value) VALUES ('schema_version', ?)"
         " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -411,6 +417,8 @@ _PG_TYPES = (
 
 
 def _postgres_ddl(statement: str) -> str:
+    if statement.startswith(SQLITE_ONLY):
+        return ""
     for pattern, replacement in _PG_TYPES:
         statement = pattern.sub(replacement, statement)
     return _pg_sql(statement)
@@ -580,7 +588,7 @@ class PostgresBackend(SqlDialect):
                     (server_ms, server_ms),
                 )
         except Exception as exc:
-            if not _is_driver_error(exc):
+            if not (_is_driver_error(exc) or isinstance(exc, self._pgwire.WriteFailed)):
                 raise
             raise self._error("cannot connect to", exc) from None
         self._connection = connection
@@ -589,7 +597,7 @@ class PostgresBackend(SqlDialect):
 
     def _error(self, doing: str, exc: BaseException) -> StoreError:
         text = " ".join(str(exc).split()) or type(exc).__name__
-        kind = StoreTimeoutError if isinstance(exc, StoreTimeoutError) else StoreError
+        kind = StoreTimeoutError if isinstance(exc, self._pgwire.NoAnswer) else StoreError
         return kind(f"{doing} store {self.label!r}: {redact_text(text, self.url)}")
 
     @contextmanager
@@ -600,8 +608,9 @@ class PostgresBackend(SqlDialect):
                 if self._pending.pending:
                     self._settle(None)
                 yield connection
-            except StoreTimeoutError as exc:
-                connection.close()  # an answer may still come: the connection is unusable
+            except self._pgwire.WriteFailed as exc:
+                if isinstance(exc, self._pgwire.NoAnswer) or self._lost():
+                    connection.close()  # an answer may still come: the connection is unusable
                 raise self._error(doing, exc) from None
             except Exception as exc:
                 if not _is_driver_error(exc):
@@ -609,7 +618,7 @@ class PostgresBackend(SqlDialect):
                 if type(exc).__name__ == "OperationalError" or self._lost():
                     connection.close()
                 if getattr(exc, "sqlstate", None) in self._pgwire.SERVER_TIMEOUTS:
-                    raise self._error(doing, StoreTimeoutError(str(exc))) from None
+                    raise self._error(doing, self._pgwire.NoAnswer(str(exc))) from None
                 raise self._error(doing, exc) from None
 
     def send(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
@@ -625,7 +634,7 @@ class PostgresBackend(SqlDialect):
             self._connect()
             try:
                 self._pending.send(wire)
-            except StoreError as exc:
+            except self._pgwire.WriteFailed as exc:
                 self._connection.close()
                 raise self._error("cannot write to", exc) from None
 
@@ -638,8 +647,8 @@ class PostgresBackend(SqlDialect):
                 return
             try:
                 self._settle(timeout)
-            except StoreError as exc:
-                if isinstance(exc, StoreTimeoutError) or self._lost():
+            except self._pgwire.WriteFailed as exc:
+                if isinstance(exc, self._pgwire.NoAnswer) or self._lost():
                     self._connection.close()
                 raise self._error("cannot write to", exc) from None
 
@@ -663,6 +672,11 @@ class PostgresBackend(SqlDialect):
         trip to the server (a transaction adds two: BEGIN and COMMIT)."""
         with self._guarded("cannot write to") as connection:
             yield PgCursor(connection)
+
+    def insert_alone(self, sql: str, params: Sequence[Any]) -> int:
+        """Insert one row by a statement that commits by itself: one round trip. Its id."""
+        with self.statement() as db:
+            return self.inserted_id(db, sql, params)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[PgRow]:
         with (

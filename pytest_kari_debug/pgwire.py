@@ -3,13 +3,14 @@ writes sent without waiting (libpq's pipeline mode) whose results are read later
 
 psycopg waits for a server without a limit: a server that accepts and never answers would hold
 its caller for ever. A :class:`BoundedConnection` gives up after its ``bound_s`` seconds with
-:class:`~pytest_kari_debug.exceptions.StoreTimeoutError` (the caller closes it: an answer may
-still be on its way). :class:`PendingWrites` sends a write (its statements and a Sync: one
-implicit transaction, committed at the Sync or rolled back whole) and returns; its result is
-read by :meth:`PendingWrites.settle`, by a deadline, while the caller does other work (the
-round trip overlaps the next test's setup).
+:class:`NoAnswer` (the caller closes it: an answer may still be on its way).
+:class:`PendingWrites` sends a write (its statements and a Sync: one implicit transaction,
+committed at the Sync or rolled back whole) and returns; its result is read by
+:meth:`PendingWrites.settle`, by a deadline, while the caller does other work (the round trip
+overlaps the next test's setup).
 
-Imported only when a PostgreSQL store is opened (psycopg is an optional dependency).
+Imported only when a PostgreSQL store is opened (psycopg is an optional dependency). It knows
+nothing of the store: :mod:`pytest_kari_debug.backends` turns its errors into the store's.
 """
 
 from __future__ import annotations
@@ -22,7 +23,14 @@ from typing import Any
 import psycopg
 from psycopg import pq
 
-from .exceptions import StoreError, StoreTimeoutError
+
+class WriteFailed(Exception):
+    """A write sent in pipeline mode failed (it was rolled back whole), or the connection did."""
+
+
+class NoAnswer(WriteFailed):
+    """The server did not answer in time, or ended a statement for its own timeout."""
+
 
 #: SQLSTATEs of a statement the server ended after its statement or lock timeout.
 SERVER_TIMEOUTS = ("57014", "55P03")
@@ -46,7 +54,7 @@ class BoundedConnection(psycopg.Connection[Any]):
         except Exception as exc:
             late = bound is not None and time.monotonic() - started >= bound
             if late and driver_error(exc):
-                raise StoreTimeoutError(f"no answer within {bound:g} s") from None
+                raise NoAnswer(f"no answer within {bound:g} s") from None
             raise
 
 
@@ -90,12 +98,12 @@ class PendingWrites:
             if not driver_error(exc):
                 raise
             self.pending = 0
-            raise StoreError(_message(exc)) from None
+            raise WriteFailed(_message(exc)) from None
 
     def settle(self, deadline: float | None) -> None:
         """Read the result of every pending write, waiting until *deadline* (monotonic) at
-        most; raise :class:`StoreError` for a write that failed (it was rolled back whole,
-        the writes after it are still committed), :class:`StoreTimeoutError` after the
+        most; raise :class:`WriteFailed` for a write that failed (it was rolled back whole,
+        the writes after it are still committed), :class:`NoAnswer` after the
         deadline (the connection is then in an unknown state: close it)."""
         pgconn = self.connection.pgconn
         problem: str | None = None
@@ -119,16 +127,16 @@ class PendingWrites:
                     gave_up = code.decode("ascii", "replace") in SERVER_TIMEOUTS
             pgconn.exit_pipeline_mode()
             pgconn.nonblocking = 0
-        except StoreTimeoutError:
+        except NoAnswer:
             self.pending = 0
             raise
         except Exception as exc:
             if not driver_error(exc):
                 raise
             self.pending = 0
-            raise StoreError(_message(exc)) from None
+            raise WriteFailed(_message(exc)) from None
         if problem is not None:
-            raise (StoreTimeoutError if gave_up else StoreError)(" ".join(problem.split()))
+            raise (NoAnswer if gave_up else WriteFailed)(" ".join(problem.split()))
 
     @staticmethod
     def _wait(socket: int, writing: bool, deadline: float | None) -> None:
@@ -136,7 +144,7 @@ class PendingWrites:
         poller.register(socket, select.POLLIN | (select.POLLOUT if writing else 0))
         left = None if deadline is None else max(0.0, deadline - time.monotonic())
         if not poller.poll(None if left is None else left * 1000):
-            raise StoreTimeoutError("no answer by the deadline")
+            raise NoAnswer("no answer by the deadline")
 
 
 def driver_error(exc: BaseException) -> bool:

@@ -130,8 +130,7 @@ class RunWriting(StoreBase):
         """
         prepared = _prepared(run_id, tests, texts)
         if len(prepared) == 1 and not prepared[0][1]:
-            with self._backend.statement() as db:
-                return self._insert_prepared(db, prepared)
+            return [self._backend.insert_alone(TEST_INSERT, prepared[0][0])]
         with self.transaction() as db:
             return self._insert_prepared(db, prepared)
 

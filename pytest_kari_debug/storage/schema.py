@@ -172,5 +172,35 @@ MIGRATIONS: list[str] = [
     ALTER TABLE error_groups DROP COLUMN regressed_run;
     ALTER TABLE error_groups DROP COLUMN regressions;
     """,
+    # A test's commit leaves sqlite_sequence alone (issue 17): SQLite's `tests` is rebuilt
+    # without AUTOINCREMENT (every id kept; a new test's id is the largest plus one), one page
+    # fewer written per commit. PostgreSQL's identity column has no such cost: these
+    # statements are SQLite's only.
+    """
+    /* sqlite only */ CREATE TABLE tests_v7 (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs(id),
+        nodeid TEXT NOT NULL,
+        extension_id TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        started_at REAL,
+        finished_at REAL,
+        duration_ms REAL,
+        setup_ms REAL,
+        call_ms REAL,
+        teardown_ms REAL,
+        session_id TEXT,
+        data TEXT NOT NULL DEFAULT '{}'
+    );
+    /* sqlite only */ INSERT INTO tests_v7(id, run_id, nodeid, extension_id, outcome, started_at,
+            finished_at, duration_ms, setup_ms, call_ms, teardown_ms, session_id, data)
+        SELECT id, run_id, nodeid, extension_id, outcome, started_at, finished_at, duration_ms,
+            setup_ms, call_ms, teardown_ms, session_id, data FROM tests ORDER BY id;
+    /* sqlite only */ DROP TABLE tests;
+    /* sqlite only */ ALTER TABLE tests_v7 RENAME TO tests;
+    /* sqlite only */ CREATE INDEX tests_run ON tests(run_id);
+    /* sqlite only */ CREATE INDEX tests_nodeid ON tests(nodeid);
+    /* sqlite only */ DELETE FROM sqlite_sequence WHERE name = 'tests';
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
