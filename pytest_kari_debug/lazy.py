@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -39,3 +40,30 @@ def lazy_exports(
         return sorted({*namespace, *public, *extra})
 
     return __getattr__, __dir__
+
+
+class LateImports:
+    """Names a module binds in its own namespace at their first use instead of at its import.
+
+    *names* maps each name to ``"module"`` or ``"module:attribute"`` (a module name may be
+    relative to *package*). :meth:`load` imports them all once, under a lock; code that uses
+    them checks :attr:`loaded` first (one attribute read on a hot path).
+    """
+
+    def __init__(self, namespace: dict[str, Any], package: str, names: Mapping[str, str]) -> None:
+        self.loaded = False
+        self._namespace = namespace
+        self._package = package
+        self._names = dict(names)
+        self._lock = threading.Lock()
+
+    def load(self) -> None:
+        """Import every name into the namespace (once; later calls return at once)."""
+        with self._lock:
+            if self.loaded:
+                return
+            for name, target in self._names.items():
+                module_name, _, attribute = target.partition(":")
+                module = importlib.import_module(module_name, self._package)
+                self._namespace[name] = getattr(module, attribute) if attribute else module
+            self.loaded = True

@@ -20,6 +20,7 @@ from ..component import Component
 from ..config import is_positive_number
 from ..context import CURRENT_SESSION, SessionInfo, register_session_option
 from ..exceptions import ConfigurationError, SessionError
+from ..lazy import LateImports
 from .bottlenecks import rank_bottlenecks
 from .limits import (
     ASYNC_MODES,
@@ -61,40 +62,29 @@ register_session_option("profile_deferred", bool)
 #: Session option: also keep a tracemalloc snapshot diff between the profile's start and stop.
 register_session_option("memory_snapshot_diff", bool)
 
-#: Whether the sessions' machinery is imported (see :func:`_load`).
-_loaded = False
-_LOAD_LOCK = threading.Lock()
-
-
-def _load() -> None:
-    """Import the sessions' machinery into this module, once, at the first profiling session:
-    the samplers (cProfile, pyinstrument) and tracemalloc's memory watch.
-
-    Timing functions and blocks needs none of it, and a profiler that is off none at all.
-    """
-    global _loaded
-    with _LOAD_LOCK:
-        if _loaded:
-            return
-        from . import memory, samplers, session
-
-        globals().update(
-            _MemoryWatch=memory._MemoryWatch,
-            _CPROFILES=samplers._CPROFILES,
-            _SAMPLERS=samplers._SAMPLERS,
-            _SAMPLERS_LOCK=samplers._SAMPLERS_LOCK,
-            _cost_per_frame=samplers._cost_per_frame,
-            _cprofile_key=samplers._cprofile_key,
-            _cprofile_rows=samplers._cprofile_rows,
-            _CProfileShare=samplers._CProfileShare,
-            _final_stats=samplers._final_stats,
-            _PyinstrumentSampler=samplers._PyinstrumentSampler,
-            _Sampler=samplers._Sampler,
-            _ThreadSampler=samplers._ThreadSampler,
-            ProfileSession=session.ProfileSession,
-            _Running=session._Running,
-        )
-        _loaded = True
+#: The sessions' machinery, imported at the first profiling session: the samplers (cProfile,
+#: pyinstrument) and tracemalloc's memory watch. Timing functions and blocks needs none of it,
+#: and a profiler that is off none at all.
+_LATE = LateImports(
+    globals(),
+    __package__,
+    {
+        "_MemoryWatch": ".memory:_MemoryWatch",
+        "_CPROFILES": ".samplers:_CPROFILES",
+        "_SAMPLERS": ".samplers:_SAMPLERS",
+        "_SAMPLERS_LOCK": ".samplers:_SAMPLERS_LOCK",
+        "_cost_per_frame": ".samplers:_cost_per_frame",
+        "_cprofile_key": ".samplers:_cprofile_key",
+        "_cprofile_rows": ".samplers:_cprofile_rows",
+        "_CProfileShare": ".samplers:_CProfileShare",
+        "_final_stats": ".samplers:_final_stats",
+        "_PyinstrumentSampler": ".samplers:_PyinstrumentSampler",
+        "_Sampler": ".samplers:_Sampler",
+        "_ThreadSampler": ".samplers:_ThreadSampler",
+        "ProfileSession": ".session:ProfileSession",
+        "_Running": ".session:_Running",
+    },
+)
 
 
 # The component ---------------------------------------------------------------------------
@@ -316,8 +306,8 @@ class PerformanceProfiler(Component):
         if isinstance(top_allocations, bool) or not isinstance(top_allocations, int):
             msg = f"start_session top_allocations must be a whole number, got {top_allocations!r}"
             raise ConfigurationError(msg)
-        if not _loaded:
-            _load()
+        if not _LATE.loaded:
+            _LATE.load()
         session_id = uuid.uuid4().hex
         session = ProfileSession(
             session_id=session_id,

@@ -15,6 +15,7 @@ from ..component import Component, export_text
 from ..config import DebugConfiguration
 from ..context import CURRENT_SESSION, SessionInfo, register_session_option
 from ..exceptions import ExportError
+from ..lazy import LateImports
 from ..scrub import scrubber_for
 from ..values import ValueSerializer
 from .analysis import analyze_spans
@@ -44,53 +45,38 @@ if TYPE_CHECKING:
 register_session_option("trace_parent", str)
 register_session_option("trace_tags", dict)
 
-#: Whether OpenTelemetry and the span classes are imported (see :func:`_load`).
-_loaded = False
-_LOAD_LOCK = threading.Lock()
-
-
-def _load() -> None:
-    """Import OpenTelemetry, the span classes (they subclass its ``Span``), propagation and
-    capture into this module, once: on the first enabled tracer, span, trace or session.
-
-    Until then a disabled tracer costs a run none of them (about 8 ms of start-up).
-    """
-    global _loaded
-    with _LOAD_LOCK:
-        if _loaded:
-            return
-        from opentelemetry import context as otel_context
-        from opentelemetry import trace as otel_trace
-        from opentelemetry.trace import SpanContext, StatusCode
-
-        from . import capture, propagation, spans
-
-        globals().update(
-            otel_context=otel_context,
-            otel_trace=otel_trace,
-            SpanContext=SpanContext,
-            StatusCode=StatusCode,
-            _CAPTURE=capture._CAPTURE,
-            _SESSION_TRACERS=capture._SESSION_TRACERS,
-            install_opentelemetry_capture=capture.install_opentelemetry_capture,
-            uninstall_opentelemetry_capture=capture.uninstall_opentelemetry_capture,
-            _attach=propagation._attach,
-            _get_current_span=propagation._get_current_span,
-            _getrandbits=propagation._getrandbits,
-            _set_span_in_context=propagation._set_span_in_context,
-            _OTEL_KINDS=spans._OTEL_KINDS,
-            SPAN_KINDS=spans.SPAN_KINDS,
-            Span=spans.Span,
-            UnsampledSpan=spans.UnsampledSpan,
-            _LocalTrace=spans._LocalTrace,
-        )
-        _loaded = True
+#: OpenTelemetry, the span classes (they subclass its ``Span``), propagation and capture: imported
+#: by the first enabled tracer, span, trace or session. A run whose tracer is off never imports
+#: them (about 8 ms of start-up).
+_LATE = LateImports(
+    globals(),
+    __package__,
+    {
+        "otel_context": "opentelemetry.context",
+        "otel_trace": "opentelemetry.trace",
+        "SpanContext": "opentelemetry.trace:SpanContext",
+        "StatusCode": "opentelemetry.trace:StatusCode",
+        "_CAPTURE": ".capture:_CAPTURE",
+        "_SESSION_TRACERS": ".capture:_SESSION_TRACERS",
+        "install_opentelemetry_capture": ".capture:install_opentelemetry_capture",
+        "uninstall_opentelemetry_capture": ".capture:uninstall_opentelemetry_capture",
+        "_attach": ".propagation:_attach",
+        "_get_current_span": ".propagation:_get_current_span",
+        "_getrandbits": ".propagation:_getrandbits",
+        "_set_span_in_context": ".propagation:_set_span_in_context",
+        "_OTEL_KINDS": ".spans:_OTEL_KINDS",
+        "SPAN_KINDS": ".spans:SPAN_KINDS",
+        "Span": ".spans:Span",
+        "UnsampledSpan": ".spans:UnsampledSpan",
+        "_LocalTrace": ".spans:_LocalTrace",
+    },
+)
 
 
 def current_span() -> Any:
     """The current span (ours, an OpenTelemetry one, or OpenTelemetry's ``INVALID_SPAN``)."""
-    if not _loaded:
-        _load()
+    if not _LATE.loaded:
+        _LATE.load()
     return _get_current_span()
 
 
@@ -121,8 +107,8 @@ class ExtensionTracer(Component):
         clock: Callable[[], int] | None = None,
     ) -> None:
         super().__init__(extension_id, configuration, enabled=enabled)
-        if enabled and not _loaded:
-            _load()
+        if enabled and not _LATE.loaded:
+            _LATE.load()
         cfg = self.configuration
         #: The serializer of tags, event attributes and error texts.
         self.values = ValueSerializer(
@@ -181,8 +167,8 @@ class ExtensionTracer(Component):
         Use the result with ``with``/``async with``; *parent* may be a span, a
         :class:`TraceContext` (from :func:`extract`) or an OpenTelemetry span.
         """
-        if not _loaded:
-            _load()
+        if not _LATE.loaded:
+            _LATE.load()
         if parent is None:
             parent = _get_current_span()
         parent_class = parent.__class__
@@ -233,8 +219,8 @@ class ExtensionTracer(Component):
 
         *bound* overrides the current rate's sampling bound (see :meth:`begin_session`).
         """
-        if not _loaded:
-            _load()
+        if not _LATE.loaded:
+            _LATE.load()
         if kind not in _OTEL_KINDS:
             _bad_kind(kind)
         parent_context = None
@@ -346,8 +332,8 @@ class ExtensionTracer(Component):
 
     def finish_trace(self, trace_id: str) -> None:
         """End the newest span opened by :meth:`start_trace` in trace *trace_id*."""
-        if not _loaded:
-            _load()
+        if not _LATE.loaded:
+            _LATE.load()
         with self._lock:
             key = next(
                 (
@@ -497,8 +483,8 @@ class ExtensionTracer(Component):
         super().begin_session(session)
         if not self.enabled:
             return
-        if not _loaded:
-            _load()
+        if not _LATE.loaded:
+            _LATE.load()
         _SESSION_TRACERS[session.session_id] = self
         self._ensure_capture()
         if not session.options.get("enable_tracing"):
@@ -548,8 +534,8 @@ class ExtensionTracer(Component):
 
     def end_session(self, session: SessionInfo) -> dict[str, Any]:
         """End the session's root span; return its spans, drops, trace id and analysis."""
-        if not _loaded:
-            _load()
+        if not _LATE.loaded:
+            _LATE.load()
         _SESSION_TRACERS.pop(session.session_id, None)
         entry = self._session_roots.pop(session.session_id, None)
         window = self._session_windows.pop(session.session_id, None)
@@ -600,8 +586,8 @@ class ExtensionTracer(Component):
             uninstall_opentelemetry_capture(provider)
 
     def _ensure_capture(self) -> None:
-        if not _loaded:
-            _load()
+        if not _LATE.loaded:
+            _LATE.load()
         provider = otel_trace.get_tracer_provider()
         if provider is self._capture_provider:
             return
