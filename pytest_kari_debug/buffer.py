@@ -59,7 +59,8 @@ class RecordBuffer(Generic[T]):
             raise ValueError(msg)
         self.limit = limit
         self._ring: deque[T] = deque(maxlen=limit)
-        self._sessions: dict[str, SessionSlice[T]] = {}
+        #: Open sessions' slices (None: open, without a record yet).
+        self._sessions: dict[str, SessionSlice[T] | None] = {}
         # itertools.count is atomic under the GIL: exact totals from many threads, no lock.
         self._appended = itertools.count()
         self._cleared = 0
@@ -71,13 +72,28 @@ class RecordBuffer(Generic[T]):
         self._ring.append(record)
         if session_id is not None:
             bucket = self._sessions.get(session_id)
-            if bucket is not None:
-                bucket.append(record)
+            if bucket is None:
+                if session_id not in self._sessions:
+                    return  # not an open session
+                bucket = self._first_record_slice(session_id)
+                if bucket is None:
+                    return
+            bucket.append(record)
+
+    def _first_record_slice(self, session_id: str) -> SessionSlice[T] | None:
+        """The slice of the open *session_id*, made by its first record (None: closed)."""
+        with self._lock:  # two threads' first records of one session share one slice
+            if session_id not in self._sessions:
+                return None
+            bucket = self._sessions[session_id]
+            if bucket is None:
+                bucket = self._sessions[session_id] = SessionSlice(self.limit)
+            return bucket
 
     def open_session(self, session_id: str) -> None:
-        """Start keeping a slice for *session_id*."""
-        if session_id not in self._sessions:
-            self._sessions[session_id] = SessionSlice(self.limit)
+        """Start keeping a slice for *session_id* (made by its first record: most sessions
+        of most components have none)."""
+        self._sessions.setdefault(session_id, None)
 
     def peek_session(self, session_id: str) -> list[T]:
         """Return a copy of the records of an open session so far."""
@@ -87,12 +103,13 @@ class RecordBuffer(Generic[T]):
     def close_session(self, session_id: str) -> tuple[list[T], int]:
         """Stop keeping *session_id*'s slice; return its records and how many it dropped."""
         head, tail, dropped = self.close_session_parts(session_id)
-        return [*head, *tail], dropped
+        return [*head, *tail] if tail else head, dropped
 
     def close_session_parts(self, session_id: str) -> tuple[list[T], list[T], int]:
         """Stop keeping *session_id*'s slice; return its first records, its newest records and
         how many were dropped between them."""
-        bucket = self._sessions.pop(session_id, None)
+        with self._lock:
+            bucket = self._sessions.pop(session_id, None)
         if bucket is None:
             return [], [], 0
         return bucket.head, list(bucket.tail), bucket.dropped

@@ -323,8 +323,20 @@ class LogNotificationChannel(NotificationChannel):
         super().__init__(channel_id, name, timeout=timeout, retries=retries, **options)
         #: Longest line written per alert; the rest is cut with a visible marker.
         self.max_line_chars = _whole("max_line_chars", max_line_chars, 80)
-        self.logger = logger or logging.getLogger(ALERT_LOGGER)
+        self._logger = logger
         self.lines: deque[str] = deque(maxlen=_whole("max_lines", max_lines, 0))
+
+    @property
+    def logger(self) -> logging.Logger:
+        """The logger written to (``pytest_kari_debug.alerts`` unless given), looked up at the
+        first alert: a run without alerts adds no logger (pytest walks them all per phase)."""
+        if self._logger is None:
+            self._logger = logging.getLogger(ALERT_LOGGER)
+        return self._logger
+
+    @logger.setter
+    def logger(self, logger: logging.Logger) -> None:
+        self._logger = logger
 
     def send(self, notification: Mapping[str, Any]) -> None:
         line = truncate_text(summary_line(notification), self.max_line_chars)

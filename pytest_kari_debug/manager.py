@@ -108,7 +108,7 @@ class DiagnosticsReport:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class _Running:
     info: SessionInfo
     token: Token[SessionInfo | None] | None
@@ -296,7 +296,7 @@ class ExtensionDebugManager:
             self._guarded("error_tracking", self.error_tracker.record_logs, logs)
         # End in the reverse order of beginning, so a component that began on top of another
         # (the profiler's tracemalloc use on top of the metrics collector's) ends first.
-        ended_data: dict[str, Any] = {}
+        parts: list[tuple[str, Any]] = []
         for component in self._reversed:
             if component.enabled:
                 try:
@@ -304,10 +304,10 @@ class ExtensionDebugManager:
                 except Exception as exc:
                     self._note(component.kind, exc)
                     data = None
-                ended_data[component.kind] = (
-                    data if data is not None else {"error": "collection failed"}
-                )
-        collected = {c.kind: ended_data[c.kind] for c in self._components if c.kind in ended_data}
+                if data is None:
+                    data = {"error": "collection failed"}
+                parts.append((component.kind, data))
+        collected = dict(reversed(parts))  # in the order of the components
         ended = time.time()
         session = DebugSession(
             session_id=session_id,

@@ -439,6 +439,20 @@ def component_of(test: AnyTest, kind: Kind | str) -> ComponentData | None:
     return ComponentData.from_dict(kind, data) if _is_mapping(data) else None
 
 
+def kept_and_dropped(
+    test: AnyTest, kind: Kind | str
+) -> tuple[tuple[Mapping[str, Any], ...], int] | None:
+    """The records component *kind* kept for *test* and how many it dropped at its cap; None
+    when it was off (what :func:`component_of` gives, without building its details)."""
+    if isinstance(test, TestRecord):
+        found = test.component(kind)
+        return None if found is None else (found.records, found.dropped)
+    data = _collected(test).get(Kind.parse(kind).value)
+    if not _is_mapping(data):
+        return None
+    return _component_records(data), _component_dropped(data)
+
+
 def records_of(test: AnyTest, kind: Kind | str) -> tuple[Mapping[str, Any], ...]:
     """The records component *kind* (any spelling) kept for *test*; none when it was off."""
     if isinstance(test, TestRecord):

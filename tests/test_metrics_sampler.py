@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import subprocess
 import sys
 import threading
@@ -238,3 +239,28 @@ def test_a_probe_whose_proc_file_fails_later_reads_rss_from_psutil(
 
 def _refused(*args: object) -> bytes:
     raise OSError("refused")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
+def test_a_forked_child_reads_its_own_memory_not_its_parents() -> None:
+    """The probe's /proc files, opened in the parent, are opened again in a forked child: the
+    child's RSS reading is its own (200 MB more than its parent's), never the parent's."""
+    probe = _Probe()
+    parent_rss = probe.read()[5]
+    assert parent_rss is not None
+    readable, writable = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: grow, read, report, leave at once
+        try:
+            ballast = b"x" * (200 * 1024 * 1024)
+            os.write(writable, str(probe.read()[5]).encode())
+            del ballast
+        finally:
+            os._exit(0)
+    os.close(writable)
+    try:
+        child_rss = int(os.read(readable, 64).decode())
+    finally:
+        os.close(readable)
+        os.waitpid(pid, 0)
+    assert child_rss > parent_rss + 150 * 1024 * 1024

@@ -24,6 +24,7 @@ from pytest_kari_debug.model import (
     component_of,
     component_parts,
     dropped_of,
+    kept_and_dropped,
     phases_of,
     records_of,
 )
@@ -117,7 +118,8 @@ ODD_TEST = {
 
 @pytest.mark.parametrize("typed", [False, True], ids=["dict", "TestRecord"])
 def test_accessors_read_a_stored_dict_and_a_typed_record_alike(typed: bool) -> None:
-    """records_of, phases_of, component_of and dropped_of give the same for both forms."""
+    """records_of, phases_of, component_of, kept_and_dropped and dropped_of give the same for
+    both forms."""
     test = TestRecord.from_dict(ODD_TEST) if typed else copy.deepcopy(ODD_TEST)
     assert records_of(test, "logs") == ({"level": "ERROR", "message": "x"},)
     assert records_of(test, Kind.TRACING) == ()
@@ -126,6 +128,9 @@ def test_accessors_read_a_stored_dict_and_a_typed_record_alike(typed: bool) -> N
     assert metrics is not None
     assert (metrics.records, dict(metrics.details)) == ((), {"resources": {"cpu_ms": 2.0}})
     assert component_of(test, Kind.PROFILING) is None
+    assert kept_and_dropped(test, "logs") == (({"level": "ERROR", "message": "x"},), 4)
+    assert kept_and_dropped(test, Kind.METRICS) == ((), 0)
+    assert kept_and_dropped(test, Kind.PROFILING) is None
     assert dropped_of(test) == {"logging": 4, "metrics": 0, "future_component": 2}
     with pytest.raises(Exception, match="unknown record kind"):
         records_of(test, "nonsense")

@@ -477,6 +477,26 @@ FEATURE_HOOKS = (
 PLAIN = "def test_a():\n    pass\n"
 
 
+def test_a_run_without_alerts_adds_no_logger(pytester: pytest.Pytester) -> None:
+    """pytest's log capture walks every logger of the process at each phase of each test: a
+    --kari-debug run adds none of its own until an alert is logged (its log channel's logger is
+    looked up then)."""
+    pytester.makeconftest(
+        """
+        import json, logging
+
+        def pytest_sessionfinish(session):
+            names = sorted(logging.getLogger().manager.loggerDict)
+            with open("loggers.json", "w") as handle:
+                json.dump([n for n in names if n.startswith("pytest_kari")], handle)
+        """
+    )
+    pytester.makepyfile(PLAIN)
+    result = pytester.runpytest_subprocess("--kari-debug", "--kari-store=none")
+    result.assert_outcomes(passed=1)
+    assert json.loads((pytester.path / "loggers.json").read_text()) == []
+
+
 @pytest.mark.parametrize(
     ("source", "args", "registered"),
     [

@@ -216,7 +216,8 @@ class ErrorTracker(Component):
         self.known_fingerprints: set[str] = set()
         self._window_start = clock()
         self._histogram: OrderedDict[int, int] = OrderedDict()
-        self._sessions: dict[str, _SessionErrors] = {}
+        #: Open sessions' counts (None: open, no error yet).
+        self._sessions: dict[str, _SessionErrors | None] = {}
         self._lock = threading.RLock()
         cfg = self.configuration
         self._redact = frozenset(f.lower() for f in cfg.redact_fields)
@@ -249,13 +250,27 @@ class ErrorTracker(Component):
         """Begin keeping *session*'s records and exact group counts."""
         super().begin_session(session)
         with self._lock:
-            self._sessions.setdefault(session.session_id, _SessionErrors())
+            self._sessions.setdefault(session.session_id, None)
+
+    def _session_state(self, session_id: str) -> _SessionErrors | None:
+        """The counts of the open session *session_id*, made by its first error (None: not
+        open). Called with the lock held."""
+        if session_id not in self._sessions:
+            return None
+        state = self._sessions[session_id]
+        if state is None:
+            state = self._sessions[session_id] = _SessionErrors()
+        return state
 
     def end_session(self, session: SessionInfo) -> dict[str, Any]:
         """Records of the session (oldest first), drops, exact total and per-group counts."""
         records, dropped = self.records.close_session(session.session_id)
         with self._lock:
-            state = self._sessions.pop(session.session_id, _SessionErrors())
+            state = self._sessions.pop(session.session_id, None)
+        if state is None:
+            if not records:  # no error in the session: most sessions
+                return {"records": [], "dropped": dropped, "total": 0, "groups": []}
+            state = _SessionErrors()
         ordered = sorted(records, key=lambda record: record.ts)
         return {
             "records": [record.to_dict() for record in ordered],
@@ -329,7 +344,7 @@ class ErrorTracker(Component):
         if session is not None:
             key = (id(exc), type_name, message)
             with self._lock:
-                state = self._sessions.get(session.session_id)
+                state = self._session_state(session.session_id)
                 if state is not None:
                     if key in state.exception_keys:
                         return None
@@ -364,7 +379,7 @@ class ErrorTracker(Component):
         message = str(exception.get("message") or "")[:MAX_MESSAGE]
         log_key = (data.get("ts"), data.get("name"), data.get("message"), error_type, message)
         with self._lock:
-            state = self._sessions.get(session_id) if isinstance(session_id, str) else None
+            state = self._session_state(session_id) if isinstance(session_id, str) else None
             if state is not None:
                 if log_key in state.log_keys or (error_type.rsplit(".", 1)[-1], message) in (
                     state.seen_errors
@@ -502,7 +517,7 @@ class ErrorTracker(Component):
                 if group.status == "resolved":
                     group.status = "unresolved"
                     group.regressed = True
-            state = self._sessions.get(record.session_id) if record.session_id else None
+            state = self._session_state(record.session_id) if record.session_id else None
             if state is not None:
                 state.total += 1
                 if len(state.seen_errors) < 1000:

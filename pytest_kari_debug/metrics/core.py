@@ -85,7 +85,10 @@ def _sampler_loop(ref: weakref.ref[MetricsCollector], stop: threading.Event, eve
     """Body of the sampler thread; holds the collector weakly so it never keeps it alive."""
     with selfcost.own_thread():  # its CPU time is not the running test's
         deadline = time.monotonic() + every
-        while not stop.wait(max(0.0, deadline - time.monotonic())):
+        while True:
+            with selfcost.idle():
+                if stop.wait(max(0.0, deadline - time.monotonic())):
+                    return
             collector = ref()
             if collector is None:
                 return

@@ -27,6 +27,9 @@ Reading = tuple[
 ]
 
 
+_TRACKS_FORKS = hasattr(os, "register_at_fork")
+
+
 class _Probe:
     """Microsecond readings of this process: CPU, context switches, RSS, peak RSS, disk io."""
 
@@ -40,6 +43,13 @@ class _Probe:
         # ru_maxrss is in KiB on Linux and the BSDs, in bytes on macOS.
         self._maxrss_factor = 1 if sys.platform == "darwin" else 1024
         self._linux = sys.platform.startswith("linux")
+        #: Opened in this process: a forked child opens its own (no getpid call per reading).
+        self._opened = False
+        if _TRACKS_FORKS:
+            os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        self._opened = False
 
     def _open(self) -> None:
         with self._lock:
@@ -55,6 +65,7 @@ class _Probe:
                 self._io = _open_proc("/proc/self/io")
             self._process = None  # psutil's, made when /proc cannot answer (see _fallback)
             self._pid = os.getpid()
+            self._opened = _TRACKS_FORKS
 
     def _fallback(self) -> psutil.Process:
         """psutil's view of this process, for what /proc cannot read here (imported then)."""
@@ -67,7 +78,7 @@ class _Probe:
 
     def read(self) -> Reading:
         """Return the current readings; a counter the platform lacks is ``None``."""
-        if self._pid != os.getpid():
+        if not self._opened and self._pid != os.getpid():
             self._open()
         ctx_voluntary = ctx_involuntary = maxrss = rss = io_read = io_write = None
         if _resource is not None:

@@ -274,12 +274,18 @@ def own_figures(item: pytest.Item) -> tuple[dict[str, float], dict[str, float]] 
     test = item.stash.get(_ITEM, None)
     if test is None:
         return None
-    overhead = sum(test.pytest_ms.values()) - sum(
-        test.phases.get(when, 0.0) for when in test.pytest_ms
-    )
-    return dict(test.phases), {
+    return dict(test.phases), _own_costs(test)
+
+
+def _own_costs(test: _TestState) -> dict[str, float]:
+    """The test's ``cpu_ms`` and the plugin's own time in its phases, ``kari_overhead_ms``."""
+    phases = test.phases
+    overhead = 0.0
+    for when, pytest_ms in test.pytest_ms.items():
+        overhead += pytest_ms - phases.get(when, 0.0)
+    return {
         "cpu_ms": round(test.cpu_s * 1000.0, 3),
-        "kari_overhead_ms": round(max(0.0, overhead), 3),
+        "kari_overhead_ms": round(overhead, 3) if overhead > 0.0 else 0.0,
     }
 
 
@@ -529,28 +535,29 @@ def outcome_of(reports: dict[str, tuple[str, bool]]) -> str:
 
 def _test_record(item: pytest.Item, test: _TestState) -> dict[str, Any]:
     state = item.config.stash[STATE]
-    own = own_figures(item) or ({}, {})
+    config = item.config
+    phases = test.phases
     record: dict[str, Any] = {
         "record_version": SCHEMA_VERSION,
         "nodeid": item.nodeid,
         "extension_id": test.manager.extension_id,
         "extension_name": test.manager.extension_name,
         "outcome": outcome_of(test.reports),
-        "phases": test.phases,
-        "duration_ms": round(test.phases.get("setup", 0.0) + test.phases.get("call", 0.0), 3),
-        **own[1],
+        "phases": phases,
+        "duration_ms": round(phases.get("setup", 0.0) + phases.get("call", 0.0), 3),
+        **_own_costs(test),
         "started_at": test.started_at,
         "finished_at": time.time(),
         "session_id": test.session_id,
         "worker": state.worker_id,
         "longrepr": test.longrepr,
-        "failure": scrubbed(item.config, test.failure),
-        "captured": scrubbed(item.config, test.captured),
+        "failure": scrubbed(config, test.failure) if test.failure else test.failure,
+        "captured": scrubbed(config, test.captured) if test.captured else [],
         "collected_data": test.collected,
         "extra": {},
     }
     try:
-        item.config.hook.pytest_kari_debug_test_record(item=item, record=record)
+        config.hook.pytest_kari_debug_test_record(item=item, record=record)
     except Exception as exc:  # a feature's part is lost, never the test
         state.diagnose(
             f"test {item.nodeid!r}: a part of its record could not be built and is missing:"

@@ -12,7 +12,7 @@ from ..context import current_session
 from ..exporters.logs_export import drop_marker, log_rows
 from ..journal import RunRecords
 from ..logger import LEVELS, KariLogHandler
-from ..model import DROP_MARKER_ORIGIN, Kind, component_of
+from ..model import DROP_MARKER_ORIGIN, Kind, component_of, kept_and_dropped
 from ..summaries import RunSections
 from . import unowned
 from .state import STATE, guard, register_when_sessions, write_run_csv
@@ -126,12 +126,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> None:
     """Put the test's log counts per level and its drops under ``extra["logging"]``."""
     with guard(item.config, "counting the test's log records"):
-        data = component_of(record, Kind.LOGGING)
-        if data is None:
+        found = kept_and_dropped(record, Kind.LOGGING)
+        if found is None:
             return
+        entries, dropped = found
         counts = dict.fromkeys(LEVELS, 0)
         total = 0
-        for entry in data.records:
+        for entry in entries:
             if entry.get("origin") != DROP_MARKER_ORIGIN:
                 level = str(entry.get("level"))
                 counts[level] = counts.get(level, 0) + 1
@@ -139,7 +140,7 @@ def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> 
         record.setdefault("extra", {})[KEY] = {
             "counts": counts,
             "records": total,
-            "dropped": data.dropped,
+            "dropped": dropped,
         }
 
 

@@ -280,7 +280,8 @@ class _MemoryPoller:
     def _run(self) -> None:
         with selfcost.own_thread():  # its snapshots are not the running test's CPU time
             while True:
-                time.sleep(MEMORY_POLL_S)
+                with selfcost.idle():
+                    time.sleep(MEMORY_POLL_S)
                 with self._lock:
                     watches = list(self._watches)
                     if not watches:

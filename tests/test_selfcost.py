@@ -1,0 +1,87 @@
+"""The package's own threads' CPU time (kept out of every test's CPU figure)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from pytest_kari_debug import selfcost
+from pytest_kari_debug.config import DebugConfiguration
+from pytest_kari_debug.manager import ExtensionDebugManager
+
+
+def _burn(seconds: float) -> None:
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
+def test_an_idle_threads_cpu_is_counted_without_reading_its_clock(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A thread waiting inside ``idle()`` counts with the CPU it had when it started waiting,
+    read from there (no clock call: cpu_seconds runs at every phase of every test); once it
+    works again its clock is read, and what it burns then counts too."""
+    waiting, resume, worked, finish = (threading.Event() for _ in range(4))
+
+    def own() -> None:
+        with selfcost.own_thread():
+            _burn(0.03)
+            with selfcost.idle():
+                waiting.set()
+                resume.wait(10)
+            _burn(0.03)
+            worked.set()
+            finish.wait(10)
+
+    before = selfcost.cpu_seconds()
+    thread = threading.Thread(target=own)
+    thread.start()
+    try:
+        assert waiting.wait(10)
+        clock_calls: list[int] = []
+        real = selfcost._clock_gettime
+
+        def counted(clock: int) -> float:
+            clock_calls.append(clock)
+            return real(clock)
+
+        monkeypatch.setattr(selfcost, "_clock_gettime", counted)
+        idle_total = selfcost.cpu_seconds()
+        assert clock_calls == []
+        assert idle_total - before >= 0.03
+        resume.set()
+        assert worked.wait(10)
+        busy_total = selfcost.cpu_seconds()
+        assert len(clock_calls) == 1  # working: read from its clock
+        assert busy_total - idle_total >= 0.03
+    finally:
+        resume.set()
+        finish.set()
+        thread.join(10)
+    assert selfcost.cpu_seconds() >= busy_total  # an ended thread's CPU stays counted
+
+
+def test_the_waiting_sampler_costs_no_clock_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The resource sampler (on in every --kari-debug run) waits inside ``idle()``: reading the
+    package's own CPU at a test's phase makes no clock call for it while it waits."""
+    manager = ExtensionDebugManager("idle", configuration=DebugConfiguration(metrics_interval=60))
+    manager.start()
+    try:
+        sampler = manager.get_metrics_collector()._thread
+        assert sampler is not None
+        deadline = time.monotonic() + 10
+        while sampler.ident not in selfcost._threads or (
+            selfcost._threads[sampler.ident].idle_cpu is None
+        ):
+            assert time.monotonic() < deadline, "the sampler never started waiting"
+            time.sleep(0.01)
+        clock = selfcost._threads[sampler.ident].clock
+        calls: list[int] = []
+        monkeypatch.setattr(selfcost, "_clock_gettime", lambda c: calls.append(c) or 0.0)
+        selfcost.cpu_seconds()
+        assert clock not in calls
+    finally:
+        manager.stop()
