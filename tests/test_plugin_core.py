@@ -520,16 +520,20 @@ def test_a_run_without_alerts_adds_no_logger(pytester: pytest.Pytester) -> None:
 def test_per_test_hooks_run_only_in_runs_that_use_them(
     pytester: pytest.Pytester, source: str, args: tuple[str, ...], registered: set[str]
 ) -> None:
-    """A run without sessions pays for no per-test hook; a plain --kari-debug run for no
-    profiling, tracing, gate or rule hook; a run that uses one of those does."""
+    """A run without sessions pays for no per-test hook or step; a plain --kari-debug run for
+    no profiling, tracing, gate or rule hook; a run that uses one of those does."""
     pytester.makeconftest(
         f"""
         FEATURE_HOOKS = {FEATURE_HOOKS!r}
 
+        from pytest_kari_debug.plugin.state import STATE
+
         def pytest_sessionfinish(session):
             manager = session.config.pluginmanager
+            state = session.config.stash.get(STATE, None)
+            steps = state.steps.names if state is not None else []
             session.config.kari_registered = sorted(
-                name for name in FEATURE_HOOKS if manager.has_plugin(name)
+                name for name in FEATURE_HOOKS if manager.has_plugin(name) or name in steps
             )
         """
     )

@@ -107,8 +107,8 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[STATE] = state
     if not state.is_worker:  # an xdist worker's records ride on its reports to the controller
-        config.pluginmanager.register(RunRecorder(config), "kari-debug-recorder")
         progress = RunProgress(config, lambda done: committer_for(config, state).set_progress(done))
+        config.pluginmanager.register(RunRecorder(config, progress), "kari-debug-recorder")
         config.pluginmanager.register(progress, "kari-debug-progress")
         if settings.json_path is not None:
             state.expect_output("json", settings.json_path)
@@ -418,11 +418,18 @@ class SessionHooks:
                 )
                 item.stash[_ITEM] = _TestState(manager, session_id, time.time())
                 _hold_tracemalloc(item.config)
+            for step in state.steps.setting_up:
+                step(item)
         return (yield)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
         """After a passing call phase, apply the verdicts (alerts, budgets, gates) asked for."""
+        steps = item.config.stash[STATE].steps.calling
+        if steps:
+            with guard(item.config, "preparing the call phase"):
+                for step in steps:
+                    step(item)
         result = yield
         test = item.stash.get(_ITEM, None)
         messages: list[str] = []
@@ -441,9 +448,19 @@ class SessionHooks:
         self, item: pytest.Item, nextitem: pytest.Item | None
     ) -> Generator[None, object, object]:
         """Stop the test's debug session once its fixtures are torn down."""
+        steps = item.config.stash[STATE].steps
         try:
             return (yield)
+        except BaseException as exc:
+            with guard(item.config, "noting the teardown's exception"):
+                for failed in steps.teardown_failed:
+                    failed(item, exc)
+            raise
         finally:
+            if steps.torn_down:
+                with guard(item.config, "checking the test's teardown"):
+                    for step in steps.torn_down:
+                        step(item)
             test = item.stash.get(_ITEM, None)
             if test is not None:
                 with guard(item.config, "stopping the debug session"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import pytest
@@ -16,7 +16,7 @@ from ..summaries import RunSections, errors_lines, errors_section
 from ..views import run_error_groups
 from .core import iter_records
 from .sharing import run_uuid
-from .state import STATE, KariState, guard, register_when_sessions
+from .state import STATE, KariState, add_test_steps, guard, register_when_sessions
 
 #: Test ids kept per group in the section.
 #: Runs of the store the per-run trend looks back over.
@@ -57,10 +57,11 @@ def _record_failure(item: pytest.Item, exc: BaseException, phase: str) -> None:
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Record failing tests' exceptions in runs where some test has a debug session."""
     register_when_sessions(session.config, "kari-debug-failures", FailureHooks)
+    add_test_steps(session.config, "kari-debug-failures", teardown_failed=_teardown_failed)
 
 
 class FailureHooks:
-    """The per-test hooks that record a failing phase's exception."""
+    """The per-test hook that records a failing phase's exception."""
 
     def pytest_exception_interact(
         self, node: pytest.Item | pytest.Collector, call: pytest.CallInfo[Any], report: Any
@@ -76,17 +77,11 @@ class FailureHooks:
             with guard(node.config, "recording the failing test's exception"):
                 _record_failure(node, call.excinfo.value, call.when)
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_teardown(
-        self, item: pytest.Item, nextitem: pytest.Item | None
-    ) -> Generator[None, object, object]:
-        """Record an exception of the teardown phase while the test's session is still open."""
-        try:
-            return (yield)
-        except BaseException as exc:
-            with guard(item.config, "recording the teardown's exception"):
-                _record_failure(item, exc, "teardown")
-            raise
+
+def _teardown_failed(item: pytest.Item, exc: BaseException) -> None:
+    """Record an exception of the teardown phase while the test's session is still open."""
+    with guard(item.config, "recording the teardown's exception"):
+        _record_failure(item, exc, "teardown")
 
 
 def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ from ..logger import LEVELS, KariLogHandler
 from ..model import DROP_MARKER_ORIGIN, Kind, component_of, kept_and_dropped
 from ..summaries import RunSections
 from . import unowned
-from .state import STATE, guard, register_when_sessions, write_run_csv
+from .state import STATE, add_test_steps, guard, write_run_csv
 
 _HANDLER = pytest.StashKey[KariLogHandler]()
 _ATTACHED = pytest.StashKey[list[logging.Logger]]()
@@ -74,39 +74,40 @@ def _detach(handler: KariLogHandler, attached: list[logging.Logger]) -> None:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Capture stdlib records in runs where some test has a debug session."""
-    register_when_sessions(session.config, "kari-debug-log-capture", CaptureHooks)
-    handler = session.config.stash.get(_HANDLER, None)
+    config = session.config
+    add_test_steps(config, "kari-debug-log-capture", setting_up=_capture_test)
+    handler = config.stash.get(_HANDLER, None)
     if handler is not None:
-        register_when_sessions(
-            session.config, "kari-debug-stray-threads", lambda: unowned.StrayHooks(handler)
+        strays = unowned.StrayThreads(handler)
+        add_test_steps(
+            config,
+            "kari-debug-stray-threads",
+            calling=strays.note_threads,
+            torn_down=strays.note_strays,
         )
 
 
-class CaptureHooks:
-    """The per-test hook of stdlib capture."""
+def _capture_test(item: pytest.Item) -> None:
+    """Copy stdlib log records into the test's debug session from its setup on.
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        """Copy stdlib log records into the test's debug session from its setup on.
-
-        The core's wrapper has started the session by now; the handler stays attached from the
-        first test to the end of the run (records outside a session are dropped at once), and is
-        attached again where a test removed it or a new logger stopped propagating.
-        """
-        handler = item.config.stash.get(_HANDLER, None)
-        if handler is None:
-            return
-        with guard(item.config, "starting stdlib log capture"):
-            session = current_session()
-            handler.fallback = session  # threads started without the test's context
-            if session is not None:
-                root = logging.getLogger()
-                if (
-                    handler not in root.handlers
-                    or len(root.manager.loggerDict) != _LOGGERS["known"]
-                    or len(_LOGGERS["loggers"]) > 0
-                ):
-                    _attach(handler, item.config.stash[_ATTACHED])
+    The core's wrapper has started the session by now; the handler stays attached from the
+    first test to the end of the run (records outside a session are dropped at once), and is
+    attached again where a test removed it or a new logger stopped propagating.
+    """
+    handler = item.config.stash.get(_HANDLER, None)
+    if handler is None:
+        return
+    with guard(item.config, "starting stdlib log capture"):
+        session = current_session()
+        handler.fallback = session  # threads started without the test's context
+        if session is not None:
+            root = logging.getLogger()
+            if (
+                handler not in root.handlers
+                or len(root.manager.loggerDict) != _LOGGERS["known"]
+                or len(_LOGGERS["loggers"]) > 0
+            ):
+                _attach(handler, item.config.stash[_ATTACHED])
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -48,13 +48,11 @@ class RunProgress:
         if self.idle_written or time.monotonic() - self.written_at >= PROGRESS_EVERY_SECONDS:
             self.write(force=True)
 
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        """A test is over once its teardown is reported."""
-        when = report.when
-        if when == "teardown" or (when != "setup" and when != "call"):
-            self.running.pop(report.nodeid, None)
-            if time.monotonic() - self.written_at >= PROGRESS_EVERY_SECONDS:
-                self.write(force=True)
+    def finished(self, nodeid: str) -> None:
+        """A test is over (its teardown is reported; called by the run's recorder)."""
+        self.running.pop(nodeid, None)
+        if time.monotonic() - self.written_at >= PROGRESS_EVERY_SECONDS:
+            self.write(force=True)
 
     def write(self, *, force: bool = False) -> None:
         """Hand the progress to the store's committer, unless written a moment ago."""

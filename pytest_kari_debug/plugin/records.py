@@ -28,6 +28,7 @@ from ..views import run_error_groups
 from . import SESSION_STARTED, committer
 from .committer import StoreCommitter, committer_of
 from .githead import git_head
+from .progress import RunProgress
 from .sharing import begin_run, run_uuid
 from .state import STATE, KariState, guard
 
@@ -52,16 +53,19 @@ def kept_text(config: pytest.Config, value: str, limit: int = 50_000) -> str:
 
 
 class RunRecorder:
-    """Keeps each finished test's record (registered on the controller, or without xdist)."""
+    """Keeps each finished test's record (registered on the controller, or without xdist), and
+    tells the run's progress that the test is over."""
 
-    def __init__(self, config: pytest.Config) -> None:
+    def __init__(self, config: pytest.Config, progress: RunProgress) -> None:
         self.config = config
+        self.progress = progress
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         """Keep each finished test's record (and a crashed xdist worker's test's)."""
         when = report.when
         if when == "setup" or when == "call":
             return
+        self.progress.finished(report.nodeid)
         config = self.config
         state = config.stash[STATE]
         with guard(config, "recording a test"):

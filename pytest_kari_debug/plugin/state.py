@@ -41,6 +41,33 @@ class PluginSettings:
     memory: bool = False
 
 
+ItemStep = Callable[[pytest.Item], None]
+
+
+@dataclass(slots=True)
+class TestSteps:
+    """The features' per-test steps, called by the core's per-test hook wrappers.
+
+    A plain call each: a hook implementation of its own would cost every test pluggy's
+    dispatch. Each step guards itself (an internal error is a diagnostic, never an outcome).
+    """
+
+    __test__ = False  # not a pytest test class
+
+    #: The features that added steps.
+    names: list[str] = field(default_factory=list)
+    #: In every test's setup, its debug session (if it has one) just started.
+    setting_up: list[ItemStep] = field(default_factory=list)
+    #: Before every test's call phase, its fixtures set up.
+    calling: list[ItemStep] = field(default_factory=list)
+    #: The test's teardown raised, its debug session still open.
+    teardown_failed: list[Callable[[pytest.Item, BaseException], None]] = field(
+        default_factory=list
+    )
+    #: After every test's teardown, its debug session still open.
+    torn_down: list[ItemStep] = field(default_factory=list)
+
+
 @dataclass
 class KariState:
     """Everything the plugin keeps for one run."""
@@ -88,6 +115,8 @@ class KariState:
     sections: dict[str, Any] = field(default_factory=dict)
     summary_lines: list[str] = field(default_factory=list)
     finished: bool = False  # the outputs are written (at most once a run)
+    #: The features' per-test steps (in a run where some test has a debug session).
+    steps: TestSteps = field(default_factory=TestSteps)
     #: Files this run must write (label -> path, whether a failure page stands in for it).
     expected_outputs: dict[str, tuple[Path, bool]] = field(default_factory=dict)
     #: Outputs that could not be written, with the reason (label -> reason).
@@ -233,6 +262,33 @@ def register_when_sessions(config: pytest.Config, name: str, hooks: Callable[[],
     state = config.stash.get(STATE, None)
     if state is not None and state.sessions_wanted:
         register_once(config, name, hooks)
+
+
+def add_test_steps(
+    config: pytest.Config,
+    name: str,
+    *,
+    setting_up: ItemStep | None = None,
+    calling: ItemStep | None = None,
+    teardown_failed: Callable[[pytest.Item, BaseException], None] | None = None,
+    torn_down: ItemStep | None = None,
+) -> None:
+    """Add feature *name*'s per-test steps (see :class:`TestSteps`), once, when a collected
+    test runs in a debug session: a run where none does pays for none of them."""
+    state = config.stash.get(STATE, None)
+    if state is None or not state.sessions_wanted or name in state.steps.names:
+        return
+    steps = state.steps
+    steps.names.append(name)
+    for added, where in (
+        (setting_up, steps.setting_up),
+        (calling, steps.calling),
+        (torn_down, steps.torn_down),
+    ):
+        if added is not None:
+            where.append(added)
+    if teardown_failed is not None:
+        steps.teardown_failed.append(teardown_failed)
 
 
 _KARI_MARKERS = pytest.StashKey[frozenset[str]]()

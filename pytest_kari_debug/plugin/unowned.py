@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from ..logger import KariLogHandler, iso_utc
-from .state import KariState, after_teardown, guard
+from .state import KariState, guard
 
 #: Unowned records kept for the outputs; the rest are counted.
 KEEP = 1000
@@ -73,18 +73,18 @@ def install(config: pytest.Config, handler: KariLogHandler) -> None:
     handler.unowned = unowned.add
 
 
-class StrayHooks:
-    """Notes the threads each test leaves running (registered with the log capture)."""
+class StrayThreads:
+    """Notes the threads each test leaves running (steps of the core's per-test wrappers,
+    added with the log capture)."""
 
     def __init__(self, handler: KariLogHandler) -> None:
         self.handler = handler
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> None:
+    def note_threads(self, item: pytest.Item) -> None:
         """The threads alive once the fixtures are set up: none of them is the test's."""
         item.stash[_BEFORE] = threading.enumerate()
 
-    def _after_teardown(self, item: pytest.Item) -> None:
+    def note_strays(self, item: pytest.Item) -> None:
         """Threads the test started that are still alive after its teardown are strays."""
         before = item.stash.get(_BEFORE, None)
         if before is not None:
@@ -93,8 +93,6 @@ class StrayHooks:
             if now != before:  # threads compare by identity: the common case is cheap
                 with guard(item.config, "noting threads that outlive their test"):
                     self._note_strays(item, set(before), now)
-
-    pytest_runtest_teardown = after_teardown(_after_teardown)
 
     def _note_strays(
         self, item: pytest.Item, before: set[threading.Thread], now: list[threading.Thread]
