@@ -145,8 +145,8 @@ class RunDigest:
     """:func:`run_sections` built as the tests finish, from their records in memory: the end
     of the run then reads no test again.
 
-    Records are read in batches of :attr:`batch` (a loop over a batch runs about twice as
-    fast as one record at a time between tests), so at most that many are held. A batch that
+    Records are read in batches of :attr:`batch` (inside a run, about 22 µs of CPU a trivial
+    test against 34 read one at a time between tests), so at most that many are held. A batch that
     could not be read (an internal error) leaves the digest :attr:`broken`: the caller then
     builds the sections from the run's records instead.
     """
