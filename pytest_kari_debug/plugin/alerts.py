@@ -35,7 +35,15 @@ from ..rules import (
 )
 from ..summaries import RunSections
 from .options import option_source
-from .state import STATE, checked_marker, guard, kari_markers, register_once, write_run_csv
+from .state import (
+    STATE,
+    checked_marker,
+    guard,
+    internal_error,
+    kari_markers,
+    register_once,
+    write_run_csv,
+)
 
 MEMORY_FIGURES = frozenset({"allocated_mb", "peak_memory_mb", "allocated_blocks"})
 FAIL_ON_CHOICES = ("low", "medium", "high", "critical", "none")
@@ -205,8 +213,10 @@ def pytest_kari_debug_verdicts(
     item: pytest.Item, manager: ExtensionDebugManager, session_id: str
 ) -> list[str] | None:
     """Failure messages of the alerts at or above --kari-fail-on fired by this test's run."""
-    with guard(item.config, "evaluating alert rules"):
+    try:  # (a try, not a guard: this runs at every test)
         return _evaluate(item, manager, session_id, judge=True)
+    except Exception as exc:
+        internal_error(item.config, "evaluating alert rules", exc)
     return None
 
 

@@ -46,6 +46,7 @@ from .state import (
     PluginSettings,
     checked_marker,
     guard,
+    internal_error,
     kari_markers,
     register_when_sessions,
     settle_outputs,
@@ -409,36 +410,42 @@ class SessionHooks:
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, object, object]:
         """Start the test's debug session before its fixtures are set up."""
-        state = item.config.stash[STATE]
-        with guard(item.config, "starting the debug session"):
+        config = item.config
+        state = config.stash[STATE]
+        try:
             if _wants_session(item, state):
                 manager = manager_for(item)
                 session_id = manager.start_debug_session(
                     _session_options(item, state), name=item.nodeid
                 )
                 item.stash[_ITEM] = _TestState(manager, session_id, time.time())
-                _hold_tracemalloc(item.config)
+                _hold_tracemalloc(config)
             for step in state.steps.setting_up:
                 step(item)
+        except Exception as exc:  # (a try, not a guard: this runs at every test)
+            internal_error(config, "starting the debug session", exc)
         return (yield)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
         """After a passing call phase, apply the verdicts (alerts, budgets, gates) asked for."""
-        steps = item.config.stash[STATE].steps.calling
-        if steps:
-            with guard(item.config, "preparing the call phase"):
-                for step in steps:
-                    step(item)
+        config = item.config
+        try:
+            for step in config.stash[STATE].steps.calling:
+                step(item)
+        except Exception as exc:
+            internal_error(config, "preparing the call phase", exc)
         result = yield
         test = item.stash.get(_ITEM, None)
         messages: list[str] = []
         if test is not None:
-            with guard(item.config, "evaluating verdicts"):
-                for found in item.config.hook.pytest_kari_debug_verdicts(
+            try:
+                for found in config.hook.pytest_kari_debug_verdicts(
                     item=item, manager=test.manager, session_id=test.session_id
                 ):
                     messages.extend(found or ())
+            except Exception as exc:
+                internal_error(config, "evaluating verdicts", exc)
         if messages:
             _fail_with(messages)
         return result
@@ -448,25 +455,29 @@ class SessionHooks:
         self, item: pytest.Item, nextitem: pytest.Item | None
     ) -> Generator[None, object, object]:
         """Stop the test's debug session once its fixtures are torn down."""
-        steps = item.config.stash[STATE].steps
+        config = item.config
+        steps = config.stash[STATE].steps
         try:
             return (yield)
         except BaseException as exc:
-            with guard(item.config, "noting the teardown's exception"):
+            with guard(config, "noting the teardown's exception"):
                 for failed in steps.teardown_failed:
                     failed(item, exc)
             raise
         finally:
-            if steps.torn_down:
-                with guard(item.config, "checking the test's teardown"):
-                    for step in steps.torn_down:
-                        step(item)
+            try:
+                for step in steps.torn_down:
+                    step(item)
+            except Exception as exc:
+                internal_error(config, "checking the test's teardown", exc)
             test = item.stash.get(_ITEM, None)
             if test is not None:
-                with guard(item.config, "stopping the debug session"):
+                try:
                     _time_root_span(test)
                     session = test.manager.stop_debug_session(test.session_id)
                     test.collected = session.collected_data
+                except Exception as exc:
+                    internal_error(config, "stopping the debug session", exc)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -476,25 +487,33 @@ class SessionHooks:
         report = yield
         test = item.stash.get(_ITEM, None)
         if test is not None:
-            with guard(item.config, "building the test record"):
-                when = report.when
-                test.pytest_ms[when] = pytest_ms = round(report.duration * 1000.0, 3)
-                if when not in test.phases:
-                    test.phases[when] = pytest_ms
-                test.reports[when] = (report.outcome, hasattr(report, "wasxfail"))
-                if report.failed:
-                    excinfo = call.excinfo
-                    if excinfo and isinstance(excinfo.value, KariDebugAssertion):
-                        # the user's verdict, not an error of theirs: no plugin frames
-                        report.longrepr = verdict_longrepr(item, str(excinfo.value))
-                    if test.longrepr is None:
-                        test.longrepr = kept_text(item.config, report.longreprtext)
-                        test.failure = failure_summary(item, call, report)
-                if when == "teardown":
-                    test.captured = captured_sections(report)
-                    report.kari_debug = _test_record(item, test)  # type: ignore[attr-defined]
-                    del item.stash[_ITEM]  # the session is over; pytest keeps items to the end
+            try:
+                _note_report(item, test, call, report)
+            except Exception as exc:
+                internal_error(item.config, "building the test record", exc)
         return report
+
+
+def _note_report(
+    item: pytest.Item, test: _TestState, call: pytest.CallInfo[None], report: pytest.TestReport
+) -> None:
+    when = report.when
+    test.pytest_ms[when] = pytest_ms = round(report.duration * 1000.0, 3)
+    if when not in test.phases:
+        test.phases[when] = pytest_ms
+    test.reports[when] = (report.outcome, hasattr(report, "wasxfail"))
+    if report.failed:
+        excinfo = call.excinfo
+        if excinfo and isinstance(excinfo.value, KariDebugAssertion):
+            # the user's verdict, not an error of theirs: no plugin frames
+            report.longrepr = verdict_longrepr(item, str(excinfo.value))
+        if test.longrepr is None:
+            test.longrepr = kept_text(item.config, report.longreprtext)
+            test.failure = failure_summary(item, call, report)
+    if when == "teardown":
+        test.captured = captured_sections(report)
+        report.kari_debug = _test_record(item, test)  # type: ignore[attr-defined]
+        del item.stash[_ITEM]  # the session is over; pytest keeps items to the end
 
 
 def _time_root_span(test: _TestState) -> None:

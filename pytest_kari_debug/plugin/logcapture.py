@@ -15,7 +15,7 @@ from ..logger import LEVELS, KariLogHandler
 from ..model import DROP_MARKER_ORIGIN, Kind, component_of, kept_and_dropped
 from ..summaries import RunSections
 from . import unowned
-from .state import STATE, add_test_steps, guard, write_run_csv
+from .state import STATE, add_test_steps, guard, internal_error, write_run_csv
 
 _HANDLER = pytest.StashKey[KariLogHandler]()
 _ATTACHED = pytest.StashKey[list[logging.Logger]]()
@@ -97,7 +97,7 @@ def _capture_test(item: pytest.Item) -> None:
     handler = item.config.stash.get(_HANDLER, None)
     if handler is None:
         return
-    with guard(item.config, "starting stdlib log capture"):
+    try:  # (a try, not a guard: this runs at every test)
         session = current_session()
         handler.fallback = session  # threads started without the test's context
         if session is not None:
@@ -108,6 +108,8 @@ def _capture_test(item: pytest.Item) -> None:
                 or len(_LOGGERS["loggers"]) > 0
             ):
                 _attach(handler, item.config.stash[_ATTACHED])
+    except Exception as exc:
+        internal_error(item.config, "starting stdlib log capture", exc)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -126,7 +128,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> None:
     """Put the test's log counts per level and its drops under ``extra["logging"]``."""
-    with guard(item.config, "counting the test's log records"):
+    try:  # (a try, not a guard: this runs at every test)
         found = kept_and_dropped(record, Kind.LOGGING)
         if found is None:
             return
@@ -143,6 +145,8 @@ def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> 
             "records": total,
             "dropped": dropped,
         }
+    except Exception as exc:
+        internal_error(item.config, "counting the test's log records", exc)
 
 
 def run_log_records(

@@ -30,7 +30,7 @@ from .committer import StoreCommitter, committer_of
 from .githead import git_head
 from .progress import RunProgress
 from .sharing import begin_run, run_uuid
-from .state import STATE, KariState, guard
+from .state import STATE, KariState, guard, internal_error
 
 
 def scrubbed(config: pytest.Config, value: Any) -> Any:
@@ -68,16 +68,18 @@ class RunRecorder:
         self.progress.finished(report.nodeid)
         config = self.config
         state = config.stash[STATE]
-        with guard(config, "recording a test"):
+        try:  # (a try, not a guard: this runs at every test)
             record = getattr(report, "kari_debug", None)
-            if report.when == "teardown" and isinstance(record, dict):
+            if when == "teardown" and isinstance(record, dict):
                 for message in record.pop("diagnostics", ()):
                     state.diagnostics.add(message)  # the worker warned
                 # pytest keeps every report to the end: the record lives on as text only.
                 del report.kari_debug
                 keep(config, state, record)
-            elif report.when not in ("setup", "call", "teardown") and report.failed:
+            elif when != "teardown" and report.failed:
                 keep(config, state, crash_record(config, report, state))
+        except Exception as exc:
+            internal_error(config, "recording a test", exc)
 
 
 def crash_record(
@@ -139,8 +141,10 @@ def keep(config: pytest.Config, state: KariState, record: dict[str, Any]) -> Non
     if state.settings.store_path is not None and not state.store_failed:
         # Committed before the next test's call phase (the first opens the store and its run).
         committer_for(config, state).add_test(record, text)
-    with guard(config, "summarising the run's tests"):
+    try:
         _digest(state).add(record)
+    except Exception as exc:
+        internal_error(config, "summarising the run's tests", exc)
 
 
 def _digest(state: KariState) -> RunDigest:

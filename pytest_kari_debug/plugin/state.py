@@ -381,10 +381,19 @@ class guard:
     def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
         if exc is None or not isinstance(exc, Exception):
             return False
-        state = self.config.stash.get(STATE, None)
-        message = f"internal error in {self.where}: {type(exc).__name__}: {exc}"
-        if state is None:
-            warn(message)
-        else:
-            state.diagnose(message)
+        internal_error(self.config, self.where, exc)
         return True
+
+
+def internal_error(config: pytest.Config, where: str, exc: Exception) -> None:
+    """What :class:`guard` does with an internal error: a diagnostic and a warning.
+
+    The per-test hooks catch ``Exception`` themselves and call this (a ``try`` costs nothing
+    until something raises; a ``with guard`` is three calls at every phase of every test).
+    """
+    state = config.stash.get(STATE, None)
+    message = f"internal error in {where}: {type(exc).__name__}: {exc}"
+    if state is None:
+        warn(message)
+    else:
+        state.diagnose(message)
