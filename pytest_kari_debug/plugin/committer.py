@@ -31,6 +31,7 @@ from typing import Any
 
 import pytest
 
+from ..backends import is_url
 from ..exceptions import StoreError, StoreTimeoutError
 from ..storage import Store
 from .sharing import confirm_batch, note_store_failure, store_failing, write_batch
@@ -132,7 +133,7 @@ class StoreCommitter:
 
 class CommitBarrier:
     """Holds a test's call phase until the tests before it are committed (registered on the
-    process that writes the store)."""
+    process that writes a PostgreSQL store)."""
 
     def __init__(self, committer: StoreCommitter) -> None:
         self.committer = committer
@@ -155,7 +156,10 @@ def committer_of(
     found = config.stash.get(COMMITTER, None)
     if found is None:
         found = config.stash[COMMITTER] = StoreCommitter(config, state, open_store)
-        if not config.pluginmanager.has_plugin(_BARRIER_PLUGIN):
+        # A SQLite store commits as each test is kept: no call phase has anything to wait for
+        # (and pytest dispatches one wrapper fewer per test).
+        server = is_url(state.settings.store_path)
+        if server and not config.pluginmanager.has_plugin(_BARRIER_PLUGIN):
             config.pluginmanager.register(CommitBarrier(found), _BARRIER_PLUGIN)
     return found
 
