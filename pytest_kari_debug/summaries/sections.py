@@ -9,6 +9,7 @@ for a run read back from the store.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import itertools
 import json
@@ -174,11 +175,19 @@ class RunDigest:
             return
         self.broken = True  # until every part has the batch
         parts = self._parts.all
-        for order, test in enumerate(pending, self.count - len(pending)):
-            record = RecordView(test)
-            figures = RecordFigures(record)
-            for part in parts:
-                part.add(order, record, figures)
+        # A batch's objects are freed as it goes: a collection they set off would walk the
+        # whole heap (every kept test of pytest's) for nothing, as at the end of a run.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            for order, test in enumerate(pending, self.count - len(pending)):
+                record = RecordView(test)
+                figures = RecordFigures(record)
+                for part in parts:
+                    part.add(order, record, figures)
+        finally:
+            if collecting:
+                gc.enable()
         self.broken = False
 
     def sections(self) -> RunSections:
