@@ -25,6 +25,7 @@ the last commit that wrote the store in batches of 200 tests / 1 s rather than a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -109,6 +110,26 @@ def extract(ref: str, folder: Path) -> str:
     return str(folder)
 
 
+def _check_stored(stores: dict[str, str], rounds: int, tests: int) -> None:
+    """Fail unless every test of every round is in the tree's stores (a store the tree
+    refused, a newer schema say, is disabled and would seem to cost nothing)."""
+    import sqlite3
+
+    import psycopg
+
+    with contextlib.closing(sqlite3.connect(stores["sqlite"])) as db:
+        in_file = db.execute("SELECT count(*) FROM tests").fetchone()[0]
+    with psycopg.connect(stores["postgresql"]) as db:
+        in_server = db.execute("SELECT count(*) FROM tests").fetchone()[0]  # type: ignore[index]
+    # The SQLite file also holds the warm-up run's tests.
+    for where, count, expected in (
+        ("sqlite", in_file, tests * (rounds + 1)),
+        ("postgresql", in_server, tests * rounds),
+    ):
+        if count != expected:
+            raise SystemExit(f"{where} store holds {count} tests, not {expected}")
+
+
 def _median_cost(results: list[dict[str, float]], base: list[dict[str, float]], key: str) -> float:
     """Median over the rounds of *key* minus the baseline's in the same round."""
     return statistics.median(r[key] - b[key] for r, b in zip(results, base, strict=True))
@@ -125,30 +146,44 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("no PostgreSQL server: pass --url or set KARI_DEBUG_TEST_POSTGRES_URL")
     import psycopg
 
-    name = f"kari_bench_{uuid.uuid4().hex[:8]}"
+    trees: dict[str, str | None] = {"now": None}
+    if args.baseline_ref:
+        trees["before"] = None  # extracted below
+    # A store of its own for each tree: a tree refuses a store of a newer schema.
+    names = {tree: f"kari_bench_{uuid.uuid4().hex[:8]}" for tree in trees}
     with psycopg.connect(args.url, autocommit=True) as db:
-        db.execute(f'CREATE DATABASE "{name}"')
-    pg_url = urlunsplit(urlsplit(args.url)._replace(path=f"/{name}"))
+        for name in names.values():
+            db.execute(f'CREATE DATABASE "{name}"')
     try:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / "suite"
             folder.mkdir()
             make_suite(folder, args.tests)
-            stores = {"none": "none", "sqlite": str(folder / "kari.db"), "postgresql": pg_url}
-            trees: dict[str, str | None] = {"now": None}
             if args.baseline_ref:
                 trees["before"] = extract(args.baseline_ref, Path(tmp) / "before")
-            order = [(tree, key) for key in stores for tree in trees]
+            stores = {
+                tree: {
+                    "none": "none",
+                    "sqlite": str(folder / f"kari-{tree}.db"),
+                    "postgresql": urlunsplit(urlsplit(args.url)._replace(path=f"/{name}")),
+                }
+                for tree, name in names.items()
+            }
+            keys = list(stores["now"])
+            order = [(tree, key) for key in keys for tree in trees]
             results: dict[tuple[str, str], list[dict[str, float]]] = {c: [] for c in order}
-            for tree in trees.values():  # warm-up: imports compiled, files created
-                run(folder, stores["sqlite"], tree)
+            for tree, path in trees.items():  # warm-up: imports compiled, files created
+                run(folder, stores[tree]["sqlite"], path)
             for round_ in range(args.rounds):
                 rotated = order[round_ % len(order) :] + order[: round_ % len(order)]
                 for tree, key in rotated:
-                    results[tree, key].append(run(folder, stores[key], trees[tree]))
+                    results[tree, key].append(run(folder, stores[tree][key], trees[tree]))
+            for tree in trees:
+                _check_stored(stores[tree], args.rounds, args.tests)
     finally:
         with psycopg.connect(args.url, autocommit=True) as db:
-            db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for name in names.values():
+                db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     load = os.getloadavg()[0]
     print(f"{args.tests} trivial tests, --kari-debug, {args.rounds} rotated rounds (medians),"
           f" load average {load:.1f} at the end")  # fmt: skip
@@ -163,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
             for figure in ("wall", "main_cpu", "cpu")
         )
     for tree in trees:
-        for key in stores:
+        for key in keys:
             found = results[tree, key]
             finish = statistics.median(r["finish"] or 0.0 for r in found) * 1000
             ratio = statistics.median(
@@ -183,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
                 f" {old_main:.0f} -> {now_main:.0f} µs,"
                 f" process CPU {old_cpu:.0f} -> {now_cpu:.0f} µs"
             )
-        for key in stores:
+        for key in keys:
             ratio = statistics.median(
                 n["wall"] / b["wall"]
                 for n, b in zip(results["now", key], results["before", key], strict=True)
