@@ -49,7 +49,8 @@ class TestSteps:
     """The features' per-test steps, called by the core's per-test hook wrappers.
 
     A plain call each: a hook implementation of its own would cost every test pluggy's
-    dispatch. Each step guards itself (an internal error is a diagnostic, never an outcome).
+    dispatch. The core turns a step's internal error into a diagnostic (never an outcome);
+    a step whose failure must not skip the steps after it catches its own.
     """
 
     __test__ = False  # not a pytest test class
