@@ -80,3 +80,30 @@ def test_counts_are_exact_across_threads() -> None:
     assert len(buffer) == 80_000
     assert len(set(buffer.snapshot())) == 80_000
     assert buffer.dropped == 0
+
+
+def test_threads_filing_a_sessions_first_records_at_once_lose_none() -> None:
+    """A session's slice is made by its first record: threads whose first records of one
+    session arrive together share one slice (none is replaced by another's), and a record
+    made after the session closed is not filed under it."""
+    buffer: RecordBuffer[int] = RecordBuffer(100_000)
+    for attempt in range(20):
+        session = f"s{attempt}"
+        buffer.open_session(session)
+        start = threading.Barrier(8)
+
+        def fill(base: int, session: str = session, start: threading.Barrier = start) -> None:
+            start.wait()
+            for n in range(200):
+                buffer.append(base + n, session)
+
+        threads = [threading.Thread(target=fill, args=(1000 * t,)) for t in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        records, dropped = buffer.close_session(session)
+        assert (len(records), dropped) == (1600, 0)
+        buffer.append(-1, session)
+        assert buffer.peek_session(session) == []
+        assert buffer.close_session(session) == ([], 0)
