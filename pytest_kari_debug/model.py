@@ -495,7 +495,7 @@ class RecordView:
         self.data = data
         self._components: dict[Kind, ComponentData | None] = {}
         self._collected: Mapping[Kind, ComponentData] | None = None
-        self._raws: Mapping[str, Any] | None = None
+        self._raws: dict[Kind, Mapping[str, Any] | None] | None = None
         self._phases: Mapping[str, float] | None = None
         self._extra: Mapping[str, Any] | None = None
 
@@ -557,9 +557,13 @@ class RecordView:
     def _raw(self, kind: Kind) -> Mapping[str, Any] | None:
         raws = self._raws
         if raws is None:
-            raws = self._raws = _collected(self.data)
-        raw = raws.get(kind._value_)
-        return raw if _is_mapping(raw) else None
+            raws = self._raws = {}
+        try:
+            return raws[kind]
+        except KeyError:
+            raw = _collected(self.data).get(kind._value_)
+            found = raws[kind] = raw if _is_mapping(raw) else None
+            return found
 
     # What a reader of many records asks most, without building the component's data.
     def has(self, kind: Kind) -> bool:
@@ -584,7 +588,7 @@ class RecordView:
     def detail(self, kind: Kind, key: str) -> Mapping[str, Any] | None:
         """As :meth:`TestRecord.detail`."""
         found = self.value(kind, key)
-        return found if isinstance(found, Mapping) and found else None
+        return found if _is_mapping(found) and found else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ import ast
 import copy
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -20,6 +21,7 @@ from pytest_kari_debug.exporters.json_export import run_summary
 from pytest_kari_debug.exporters.prometheus import render
 from pytest_kari_debug.model import (
     Kind,
+    RecordView,
     TestRecord,
     component_of,
     component_parts,
@@ -134,6 +136,53 @@ def test_accessors_read_a_stored_dict_and_a_typed_record_alike(typed: bool) -> N
     assert dropped_of(test) == {"logging": 4, "metrics": 0, "future_component": 2}
     with pytest.raises(Exception, match="unknown record kind"):
         records_of(test, "nonsense")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        ODD_TEST,
+        {},
+        {"record_version": "2", "cpu_ms": float("nan"), "kari_overhead_ms": True, "extra": [1]},
+        {
+            "record_version": 1,
+            "cpu_ms": 3.0,
+            "extension_id": "",
+            "outcome": None,
+            "nodeid": 7,
+            "collected_data": {
+                "error_tracking": {
+                    "records": ({"error_type": "E"},),
+                    "dropped": -2,
+                    "groups": ({"fingerprint": "f"},),
+                },
+                "metrics": {"resources": {}, "memory": {"peak_bytes": 3}},
+                "profiling": "no mapping",
+                3: {"records": []},
+            },
+        },
+    ],
+    ids=["odd", "empty", "odd-numbers", "odd-components"],
+)
+def test_a_record_view_reads_what_a_typed_record_holds(data: dict[str, Any]) -> None:
+    """RecordView, which reads each part of a stored dict only when asked, gives what
+    TestRecord.from_dict gives, part by part."""
+    view, typed = RecordView(data), TestRecord.from_dict(data)
+    for name in ("nodeid", "extension_id", "outcome", "version", "phases", "extra"):
+        assert getattr(view, name) == getattr(typed, name), name
+    for name in ("cpu_ms", "kari_overhead_ms"):
+        assert repr(getattr(view, name)) == repr(getattr(typed, name)), name  # NaN is NaN
+    assert view.collected == typed.collected
+    for kind in Kind:
+        component = typed.component(kind)
+        assert view.component(kind) == component
+        assert view.has(kind) is (component is not None)
+        assert view.records(kind) == (component.records if component else ())
+        assert view.dropped(kind) == (component.dropped if component else 0)
+        for key in ("resources", "memory", "groups", "records", "dropped"):
+            assert view.detail(kind, key) == typed.detail(kind, key), (kind, key)
+            expected = component.details.get(key) if component else None
+            assert view.value(kind, key) == expected, (kind, key)
 
 
 def test_component_parts_split_an_unknown_component_as_a_known_one() -> None:
