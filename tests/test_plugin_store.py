@@ -374,3 +374,44 @@ def test_the_store_recounts_a_runs_errors_only_where_it_can_find_one(
         (run,) = store.runs()
         groups = store.error_groups(run_id=run["id"])
         assert [g["run_count"] for g in groups] == ([1] if "raise" in tests else [])
+
+
+ODD_FIELDS = """
+def test_before(): pass
+def test_odd(): pass
+def test_after(): assert 0
+"""
+ODD_FIELDS_CONFTEST = """
+def pytest_kari_debug_test_record(item, record):
+    if item.name == "test_odd":
+        record["extension_id"] = None
+        record["session_id"] = {"not": "text"}
+        record["duration_ms"] = "fast"
+        record["started_at"] = 10**400
+        record["phases"] = "odd"
+        record["nodeid"] = 42
+        record["cpu_ms"] = "fast"
+"""
+
+
+def test_a_record_whose_columns_a_hook_made_odd_is_stored_with_every_later_test(
+    pytester: pytest.Pytester, store_location: str
+) -> None:
+    """A user's record hook that sets a column the store indexes to the wrong type (a None
+    extension, a number for a node id, text for a duration) costs no test its row: the odd
+    values are stored as text or NULL, and the tests after it are stored too."""
+    pytester.makeconftest(ODD_FIELDS_CONFTEST)
+    pytester.makepyfile(test_odd=ODD_FIELDS)
+    result = pytester.runpytest("--kari-debug", f"--kari-store={store_location}")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.no_fnmatch_line("*internal error*")
+    result.stdout.no_fnmatch_line("*not stored*")
+    with contextlib.closing(Store(store_location)) as store:
+        run_id = store.runs()[0]["id"]
+        tests = {str(test["nodeid"]): test for test in store.tests(run_id)}
+        columns = {row["nodeid"]: row for row in store.slim_tests(None, run_id=run_id)}
+    assert sorted(tests) == ["42", "test_odd.py::test_after", "test_odd.py::test_before"]
+    assert tests["test_odd.py::test_after"]["outcome"] == "failed"
+    assert tests["42"]["duration_ms"] == "fast"  # the record itself is kept as the hook left it
+    assert columns["42"]["duration_ms"] is None  # its column holds numbers only
+    assert columns["test_odd.py::test_before"]["duration_ms"] >= 0

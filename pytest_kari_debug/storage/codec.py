@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -66,8 +67,26 @@ def loads_many(texts: Sequence[str]) -> list[Any]:
 
 
 def scalar(value: Any) -> Any:
-    """A JSON scalar read from a row (PostgreSQL gives its text, SQLite the value)."""
-    return json.loads(value) if isinstance(value, str) else value
+    """A JSON scalar read from a row (PostgreSQL gives its text, SQLite the value: a string
+    as itself)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def json_object(text: Any) -> dict[str, Any]:
+    """A JSON object read from a row; ``{}`` when the record holds anything else there (a
+    user's hook may have put a string where an object belongs)."""
+    if not isinstance(text, str) or not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 #: collected_data key of each component -> record kind in the store.
@@ -92,23 +111,38 @@ def record_row(
     run_id: int | None, kind: str, extension_id: str, record: dict[str, Any]
 ) -> tuple[Any, ...]:
     """A record's row for :data:`RECORD_INSERT` (its test's id is not in it)."""
-    value = record.get("value")
     return (
         run_id,
         kind,
-        record.get("ts"),
-        param(extension_id),
+        real(record.get("ts")),
+        param(extension_id, ""),
         param(record.get("session_id")),
         param(record.get("name")),
         param(record.get("level")),
-        value if isinstance(value, (int, float)) and not isinstance(value, bool) else None,
+        real(record.get("value")),
         dumps(record),
     )
 
 
-def param(value: Any) -> Any:
-    """A query parameter the database takes: text UTF-8 cannot hold is escaped."""
-    return writable_text(value) if type(value) is str else value
+def param(value: Any, default: str | None = None) -> str | None:
+    """A text column's parameter: text UTF-8 cannot hold escaped, any other value as its text,
+    ``None`` as *default* (a record a user's hook changed never fails a column's type)."""
+    if type(value) is str:
+        return writable_text(value)
+    return default if value is None else writable_text(str(value))
+
+
+def real(value: Any) -> float | None:
+    """A REAL column's parameter: a finite number, else ``None``."""
+    kind = type(value)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is int:
+        try:
+            return float(value)
+        except OverflowError:
+            return None
+    return None
 
 
 def record_rows(run_id: int, test: dict[str, Any]) -> list[tuple[Any, ...]]:

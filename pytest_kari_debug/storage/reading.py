@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..figures import ROOT_TAG
 from .base import OutcomeWindow, RowFilters, StoreBase, where_clause
-from .codec import RECORD_KINDS, scalar
+from .codec import RECORD_KINDS, json_object, scalar
 from .runs import run_dict
 
 if TYPE_CHECKING:
@@ -288,8 +288,8 @@ class StoreReading(StoreBase):
         for row in rows:
             collected: dict[str, Any] = {
                 "metrics": {
-                    "resources": json.loads(row[5]) if row[5] else {},
-                    "memory": json.loads(row[6]) if row[6] else {},
+                    "resources": json_object(row[5]),
+                    "memory": json_object(row[6]),
                 }
             }
             for kind, count, dropped in (
@@ -315,7 +315,7 @@ class StoreReading(StoreBase):
                     "outcome": row[1],
                     "finished_at": row[2],
                     "duration_ms": row[3],
-                    "phases": json.loads(row[4]) if row[4] else {},
+                    "phases": json_object(row[4]),
                     "record_version": scalar(row[10]),
                     "cpu_ms": scalar(row[11]),
                     "kari_overhead_ms": scalar(row[12]),

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .base import StoreBase
-from .codec import RECORD_INSERT, dumps, param, record_row, record_rows
+from .codec import RECORD_INSERT, dumps, param, real, record_row, record_rows
 
 TEST_INSERT = (
     "INSERT INTO tests(run_id, nodeid, extension_id, outcome, started_at, finished_at,"
@@ -201,18 +201,20 @@ def _prepared(
     records' rows."""
     prepared = []
     for index, test in enumerate(tests):
-        phases = test.get("phases", {})
+        phases = test.get("phases")
+        if not isinstance(phases, dict):
+            phases = {}
         row = (
             run_id,
-            param(test["nodeid"]),
-            param(test.get("extension_id", "")),
-            param(test.get("outcome", "unknown")),
-            test.get("started_at"),
-            test.get("finished_at"),
-            test.get("duration_ms"),
-            phases.get("setup"),
-            phases.get("call"),
-            phases.get("teardown"),
+            param(test.get("nodeid"), ""),
+            param(test.get("extension_id"), ""),
+            param(test.get("outcome"), "unknown"),
+            real(test.get("started_at")),
+            real(test.get("finished_at")),
+            real(test.get("duration_ms")),
+            real(phases.get("setup")),
+            real(phases.get("call")),
+            real(phases.get("teardown")),
             param(test.get("session_id")),
             dumps(test) if texts is None else texts[index],
         )
