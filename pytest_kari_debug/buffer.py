@@ -112,7 +112,8 @@ class RecordBuffer(Generic[T]):
             bucket = self._sessions.pop(session_id, None)
         if bucket is None:
             return [], [], 0
-        return bucket.head, list(bucket.tail), bucket.dropped
+        # Copies: a thread that looked the slice up before the close may still append to it.
+        return list(bucket.head), list(bucket.tail), bucket.dropped
 
     @property
     def total(self) -> int:
