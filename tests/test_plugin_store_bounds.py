@@ -38,10 +38,12 @@ RUN_LIMIT_S = 90
 
 def _run(pytester: pytest.Pytester, url: str) -> tuple[pytest.RunResult, float]:
     pytester.makeconftest(SHORT_BOUND)
+    # The store in the ini file, not on the command line: another test looks for the test
+    # server's password in every process's command line.
+    pytester.makeini(f"[pytest]\nkari_store = {url}\n")
     began = time.monotonic()
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--kari-debug", f"--kari-store={url}", "--kari-json=run.json",
-        timeout=RUN_LIMIT_S,
+        "-p", "no:cacheprovider", "--kari-debug", "--kari-json=run.json", timeout=RUN_LIMIT_S
     )  # fmt: skip
     return result, time.monotonic() - began
 
@@ -146,7 +148,7 @@ def test_a_server_that_stops_answering_mid_run_is_given_up_after_its_bound(
     proxy.restore()
     pytester.makepyfile(test_hang="def test_next(): pass\n")
     pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "--kari-debug", f"--kari-store={url}", timeout=RUN_LIMIT_S
+        "-p", "no:cacheprovider", "--kari-debug", timeout=RUN_LIMIT_S
     ).assert_outcomes(passed=1)  # fmt: skip
     assert sorted(_stored(direct)) == [f"test_{n}" for n in range(1, 6)] + ["test_next"]
 
