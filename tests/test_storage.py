@@ -61,11 +61,20 @@ def test_tests_and_records_round_trip(store_location: str) -> None:
 
 
 def test_a_batch_is_one_transaction(store_location: str) -> None:
-    """A failing record inside a batch leaves none of the batch behind."""
+    """A test the database refuses inside a batch leaves none of the batch behind (every
+    field is made storable first, so the database itself refuses it here: a constraint)."""
     store = Store(store_location)
     run_id = store.begin_run({"uuid": "u1", "started_at": 1.0})
-    with pytest.raises(KeyError):
-        store.write_tests(run_id, [_test_record("t::a"), {"outcome": "passed"}])
+    with store.transaction() as db:
+        if store.kind == "sqlite":
+            db.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON tests WHEN NEW.nodeid = 't::bad'"
+                " BEGIN SELECT RAISE(ABORT, 'refused'); END"
+            )
+        else:
+            db.execute("ALTER TABLE tests ADD CONSTRAINT refuse CHECK (nodeid <> 't::bad')")
+    with pytest.raises(Exception, match="refuse"):
+        store.write_tests(run_id, [_test_record("t::a"), _test_record("t::bad")])
     assert store.tests(run_id) == []
     store.close()
 
