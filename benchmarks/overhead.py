@@ -192,6 +192,15 @@ def run(folder: Path, args: list[str], pythonpath: str | None = None) -> Sample:
     )
 
 
+def own_store(args: list[str], tree: str) -> list[str]:
+    """*args* with a store of the tree's own: a package at an older commit refuses a store a
+    newer schema migrated (its runs would then write no store at all)."""
+    return [
+        arg.replace("kari.db", f"kari-{tree}.db") if arg.startswith("--kari-store=") else arg
+        for arg in args
+    ]
+
+
 def configurations(folder: Path, has_otel: bool) -> dict[str, list[str]]:
     """The command-line arguments of each configuration."""
     no_otel = ["-p", f"no:{OTEL}"] if has_otel else []
@@ -300,8 +309,9 @@ def main() -> None:
             paths: dict[str, str | None] = dict.fromkeys(configs)
             if before is not None:
                 for name in ("--kari-debug", "--kari-debug --kari-json --kari-report"):
-                    configs[f"{name} at {options.baseline_ref}"] = configs[name]
-                    paths[f"{name} at {options.baseline_ref}"] = before
+                    label = f"{name} at {options.baseline_ref}"
+                    configs[label] = own_store(configs[name], "before")
+                    paths[label] = before
             suite.samples = {name: [] for name in configs}
             if suite is suites[0]:  # warm the file cache and write every bytecode cache
                 for name, args in configs.items():
