@@ -415,3 +415,37 @@ def test_a_record_whose_columns_a_hook_made_odd_is_stored_with_every_later_test(
     assert tests["42"]["duration_ms"] == "fast"  # the record itself is kept as the hook left it
     assert columns["42"]["duration_ms"] is None  # its column holds numbers only
     assert columns["test_odd.py::test_before"]["duration_ms"] >= 0
+
+
+REFUSED = """
+def test_before(): pass
+def test_refused(): pass
+def test_after(): assert 0
+"""
+
+
+def test_a_record_the_database_refuses_costs_no_other_test_its_row(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """A SQLite store whose database refuses one test's row (here a trigger; in life a
+    constraint or a value it cannot hold) stores every other test, later ones included, names
+    the refused test with the database's reason, and still closes the run."""
+    location = str(tmp_path / "kari.db")
+    with contextlib.closing(Store(location)) as store, store.transaction() as db:
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON tests WHEN NEW.nodeid LIKE '%test_refused'"
+            " BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+        )
+    pytester.makepyfile(test_refuse=REFUSED)
+    result = pytester.runpytest("--kari-debug", f"--kari-store={location}")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*the database refused the record of test 'test_refuse.py::test_refused'*"
+         "refused by the test*every other test is stored*"]
+    )
+    with contextlib.closing(Store(location)) as store:
+        run = store.runs()[0]
+        stored = [test["nodeid"] for test in store.tests(run["id"])]
+    assert stored == ["test_refuse.py::test_before", "test_refuse.py::test_after"]
+    assert run["status"] != "crashed"
+    assert run["finished_at"] is not None

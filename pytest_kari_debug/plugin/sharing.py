@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import sqlite3
 import time
 from collections.abc import Generator
 from typing import Any
@@ -130,9 +131,49 @@ def write_batch(state: KariState, store: Store, batch: list[tuple[dict[str, Any]
     except StoreTimeoutError:
         raise
     except Exception as exc:
+        if store.kind == "sqlite" and refused_by_database(exc):
+            return _write_one_by_one(state, store, pending)
         note_store_failure(state, exc)
         return 0
     return len(pending)
+
+
+def refused_by_database(exc: BaseException) -> bool:
+    """Whether *exc* is the database refusing a record (a constraint, a value it cannot
+    hold), not the store failing: writing the same record again would fail again."""
+    return isinstance(
+        exc,
+        (sqlite3.IntegrityError, sqlite3.DataError, OverflowError),
+    )
+
+
+def _write_one_by_one(
+    state: KariState, store: Store, pending: list[tuple[dict[str, Any], str]]
+) -> int:
+    """Write each kept test alone (SQLite commits each as it is written), so that a record
+    the database refuses costs no other test its row; how many were written. A refused test
+    is set aside with a diagnostic naming it and the database's reason, never retried."""
+    assert state.run_id is not None
+    written: list[tuple[dict[str, Any], str]] = []
+    for index, kept in enumerate(pending):
+        try:
+            store.submit_tests(state.run_id, [kept[0]], [kept[1]])
+        except StoreTimeoutError:
+            raise
+        except Exception as exc:
+            if not refused_by_database(exc):
+                state.unstored = [*written, *pending[index:]]
+                note_store_failure(state, exc)
+                return 0  # the written ones are skipped by the retry (the store holds them)
+            state.diagnose(
+                f"store {store.label}: the database refused the record of test"
+                f" {str(kept[0].get('nodeid'))!r} ({type(exc).__name__}: {exc}); the test is"
+                " in the run's other outputs, not in the store; every other test is stored"
+            )
+            continue
+        written.append(kept)
+    state.unstored = written
+    return len(written)
 
 
 def _key(record: dict[str, Any]) -> tuple[Any, Any]:
