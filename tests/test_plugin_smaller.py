@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -205,3 +206,22 @@ def test_a_finished_run_is_labelled_finished(pytester: pytest.Pytester) -> None:
     pytester.runpytest("--kari-debug", "--kari-json=r.json", "--kari-report=r.html")
     assert _json(pytester.path / "r.json")["run"]["status"] == "finished"
     assert "interrupted" not in (pytester.path / "r.html").read_text(encoding="utf-8")
+
+
+def test_a_point_psutil_answered_nothing_for_is_a_failure_not_a_zero(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each of psutil's readings refused (while the CPU percentage, read without psutil, is
+    still there): the point counts as a failed reading with its diagnostic."""
+    collector = MetricsCollector("ext", DebugConfiguration(metrics_interval=60))
+
+    def denied(*args: object, **kwargs: object) -> object:
+        raise psutil.AccessDenied(pid=1)
+
+    for name in ("cpu_times", "memory_info"):
+        monkeypatch.setattr(collector._process, name, denied)
+    monkeypatch.setattr(collector._process, "oneshot", contextlib.nullcontext)
+    point = collector.sample_now()
+    assert "rss_bytes" not in point
+    assert collector.sampler_failures == 1
+    assert "psutil returned no CPU or memory reading" in collector.diagnostics[0]

@@ -134,3 +134,18 @@ def test_dumps_and_loads_many_round_trip_what_json_can_hold() -> None:
     assert loads_many([dumps(plain), dumps(plain)]) == [plain, plain]
     assert loads_many([]) == []
     assert json.loads(texts[0]) == plain  # plain JSON for every other reader (SQLite, jq)
+
+
+class _RaisingStr:
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
+@pytest.mark.parametrize("value", [10**5000, _RaisingStr()], ids=["huge-int", "raising-str"])
+def test_a_text_column_takes_a_value_without_text_as_its_default(value: object) -> None:
+    """A value whose text cannot be made (past the int-to-str limit, a raising ``__str__``)
+    becomes the column's default instead of failing the row."""
+    from pytest_kari_debug.storage.codec import param
+
+    assert param(value, "unknown") == "unknown"
+    assert param(42, "unknown") == "42"

@@ -448,7 +448,7 @@ class MetricsCollector(Component):
         with self._read_lock:  # psutil's cpu_percent keeps state between calls
             point = self.read_resources()
             custom = self.collect_custom()
-        if "rss_bytes" not in point and "cpu_percent" not in point:
+        if "rss_bytes" not in point and "cpu_user_s" not in point:
             # psutil answered nothing (access denied, a dead /proc...): not a silent zero.
             self.sampler_failed(RuntimeError("psutil returned no CPU or memory reading"))
         if custom:

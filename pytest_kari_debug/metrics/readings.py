@@ -66,6 +66,9 @@ class _Probe:
             self._process = None  # psutil's, made when /proc cannot answer (see _fallback)
             self._pid = os.getpid()
             self._opened = _TRACKS_FORKS
+            if self._statm is None:  # psutil reads the memory: imported now, not in a reading
+                with contextlib.suppress(Exception):
+                    self._fallback()
 
     def _fallback(self) -> psutil.Process:
         """psutil's view of this process, for what /proc cannot read here (imported then)."""

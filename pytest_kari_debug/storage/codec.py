@@ -129,7 +129,12 @@ def param(value: Any, default: str | None = None) -> str | None:
     ``None`` as *default* (a record a user's hook changed never fails a column's type)."""
     if type(value) is str:
         return writable_text(value)
-    return default if value is None else writable_text(str(value))
+    if value is None:
+        return default
+    try:
+        return writable_text(str(value))
+    except Exception:  # an int past the int-to-str limit, a raising __str__
+        return default
 
 
 def real(value: Any) -> float | None:
