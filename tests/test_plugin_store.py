@@ -449,3 +449,31 @@ def test_a_record_the_database_refuses_costs_no_other_test_its_row(
     assert stored == ["test_refuse.py::test_before", "test_refuse.py::test_after"]
     assert run["status"] != "crashed"
     assert run["finished_at"] is not None
+
+
+FAILING_TEST = """
+def test_fails():
+    raise KeyError("missing")
+"""
+
+
+def test_error_groups_reach_the_store_when_the_runs_summary_could_not_be_built(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A summary part that fails on the run's records (as tests finish and again in the pass
+    at the end) leaves the run's summary without error groups, so the store recounts them
+    from the tests it holds: its error groups are never lost with the summary."""
+    from pytest_kari_debug.summaries import sections
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("summary part broke")
+
+    monkeypatch.setattr(sections._ErrorGroupsPart, "add", broken)
+    location = str(tmp_path / "kari.db")
+    pytester.makepyfile(test_failing=FAILING_TEST)
+    result = pytester.runpytest_inprocess("--kari-debug", f"--kari-store={location}")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*summarising the run's tests*summary part broke*"])
+    with contextlib.closing(Store(location)) as store:
+        groups = store.error_groups()
+    assert [group["error_type"] for group in groups] == ["KeyError"]

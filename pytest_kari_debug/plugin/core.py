@@ -741,10 +741,13 @@ def _built_sections(
     if digest is not None and not digest.broken and digest.count == state.recorded:
         with guard(config, "summarising the run's tests"):
             return digest.sections()
-    built = run_sections(())
+    built = None
     with guard(config, "summarising the run's tests"):
         trace = state.settings.trace
         built = run_sections(tests, state.settings.configuration.slow_span_ms if trace else None)
+    if built is None:
+        state.sections_failed = True
+        built = run_sections(())
     return built
 
 

@@ -142,10 +142,11 @@ def _finish(
 
 def _store_may_hold_errors(config: pytest.Config, state: KariState, built: RunSections) -> bool:
     """Whether the store's recount of the run could find an error group: not when no test of
-    a run of its own had one and the store holds every test (then it holds exactly these)."""
+    a run of its own had one, its sections were built and the store holds every test (then it
+    holds exactly these)."""
     if built.error_groups or run_uuid(config) is not None:
         return True  # a shared run: other shards' tests count too
-    return bool(state.store_problem or state.unstored or state.lost)
+    return bool(state.store_problem or state.unstored or state.lost or state.sections_failed)
 
 
 def _stored_state(known: dict[str, Any] | None) -> dict[str, Any]:

@@ -85,6 +85,8 @@ class KariState:
     lost: list[str] = field(default_factory=list)
     #: The first failure of the store in this run, failures in a row, when to try again.
     store_problem: str | None = None
+    #: The run's sections could not be built (a summary then lacks what the store recounts).
+    sections_failed: bool = False
     store_failures: int = 0
     retry_at: float = 0.0
     #: The store's server did not answer within its bound: not tried again in this run.
