@@ -187,6 +187,89 @@ def test_run_sections_builds_every_section_as_its_own_function_does() -> None:
     assert [g["count"] for g in built.error_groups] == [6]
 
 
+def _raising_on(nodeid: str) -> Any:
+    def add(self: object, order: int, record: Any, figures: Any) -> None:
+        if record.nodeid == nodeid:
+            raise RuntimeError(f"odd record {nodeid}")
+
+    return add
+
+
+@pytest.mark.parametrize("digest", [False, True], ids=["one-pass", "digest"])
+def test_a_part_that_raises_costs_its_own_section_only(
+    monkeypatch: pytest.MonkeyPatch, digest: bool
+) -> None:
+    """A summary part that raises on one test's record, or when its section is made, is set
+    aside with its name and error; every other section is what it is without the failure
+    (before, one raising part left every section of the run empty)."""
+    from pytest_kari_debug.summaries import sections
+
+    tests = [
+        _test(f"t.py::t{i}", cpu_ms=float(i),
+              collected_data={**_metrics([("latency", float(i), float(i))]),
+                              "error_tracking": {"records": [{"error_type": "E"}] * (i % 2)},
+                              "profiling": {"profile": {"overhead": {"percent": 1.0}}}})
+        for i in range(6)
+    ]  # fmt: skip
+
+    def build() -> Any:
+        if not digest:
+            return run_sections(tests)
+        kept = RunDigest(batch=4)
+        for test in tests:
+            kept.add(test)
+        return kept.sections()
+
+    whole = build()
+    assert whole.failed == ()
+    monkeypatch.setattr(sections._MetricsPart, "add", _raising_on("t.py::t3"))
+
+    def broken_section(self: object) -> None:
+        raise ValueError("no profile today")
+
+    monkeypatch.setattr(sections._ProfilingPart, "section", broken_section)
+    built = build()
+    assert built.failed == (
+        "the metrics section: RuntimeError: odd record t.py::t3",
+        "the profiling section: ValueError: no profile today",
+    )
+    assert built.metrics == metrics_section([])  # empty, never a part of the tests
+    assert built.profiling is None
+    assert whole.profiling is not None
+    assert built.error_groups == whole.error_groups
+    assert [g["count"] for g in built.error_groups] == [3]
+    assert built.affected_tests == whole.affected_tests == 3
+    assert built.logs == whole.logs
+    assert (built.alerts_judged, built.alerted_tests) == (whole.alerts_judged, whole.alerted_tests)
+
+
+def test_a_raising_summary_part_is_a_diagnostic_naming_it_and_the_rest_is_summarised(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a run, a part that raises is one KariDebugWarning and diagnostic naming the part;
+    outcomes are unchanged and the other sections (alerts, errors in the terminal and the
+    JSON) are whole."""
+    from pytest_kari_debug.summaries import sections
+
+    monkeypatch.setattr(sections._LogsPart, "add", _raising_on("test_odd.py::test_fails"))
+    pytester.makepyfile(test_odd=ODD_TESTS)
+    result = pytester.runpytest_inprocess(
+        "--kari-debug", "--kari-fail-on=none", "--kari-json=run.json", "-p", "no:randomly", "-v"
+    )
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(["alerts: 2 fired in tests (1 medium, 1 low)*"])
+    result.stdout.fnmatch_lines(["errors: 3 in 3 group(s), 3 test(s) affected*"])
+    result.stdout.fnmatch_lines(
+        ["*internal error in summarising the run's tests: the log counts: RuntimeError:"
+         " odd record test_odd.py::test_fails*"]
+    )  # fmt: skip
+    result.stdout.fnmatch_lines(["*KariDebugWarning*the log counts*"])
+    document = json.loads((pytester.path / "run.json").read_text())
+    assert document["sections"]["errors"]["affected_tests"] == 3
+    assert any("the log counts" in d for d in document["diagnostics"])
+    assert document["sections"]["metrics"]["extensions"]
+
+
 PARSE_COUNTER = """
 import pytest
 from pytest_kari_debug.model import RecordView, TestRecord

@@ -736,18 +736,23 @@ def _built_sections(
     config: pytest.Config, state: KariState, tests: Iterable[dict[str, Any]]
 ) -> RunSections:
     """The run's sections: as its tests were kept, else (a test the digest missed) from one
-    pass over its records."""
+    pass over its records. A part that failed is a diagnostic naming it; the others stand."""
+    built = None
     digest = state.digest
     if digest is not None and not digest.broken and digest.count == state.recorded:
         with guard(config, "summarising the run's tests"):
-            return digest.sections()
-    built = None
-    with guard(config, "summarising the run's tests"):
-        trace = state.settings.trace
-        built = run_sections(tests, state.settings.configuration.slow_span_ms if trace else None)
+            built = digest.sections()
+    if built is None:
+        with guard(config, "summarising the run's tests"):
+            trace = state.settings.trace
+            slow_span_ms = state.settings.configuration.slow_span_ms if trace else None
+            built = run_sections(tests, slow_span_ms)
     if built is None:
         state.sections_failed = True
-        built = run_sections(())
+        return run_sections(())
+    for failure in built.failed:
+        state.sections_failed = True  # the store recounts what the summary may lack
+        state.diagnose(f"internal error in summarising the run's tests: {failure}")
     return built
 
 

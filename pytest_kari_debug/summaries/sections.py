@@ -9,14 +9,15 @@ for a run read back from the store.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import heapq
 import itertools
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from ..errors.grouping import OccurrenceGrouping, occurrences_of_test
 from ..figures import ROOT_TAG, RecordFigures
@@ -37,6 +38,7 @@ SLOWEST_TESTS = 5
 TOP_BOTTLENECKS = 5
 
 _Entry = tuple[float, int, Any]
+_T = TypeVar("_T")
 
 
 def _keep(heap: list[_Entry], size: int, value: float, order: int, item: Any) -> None:
@@ -63,6 +65,10 @@ def _feed(tests: Iterable[Mapping[str, Any] | TestRecord], parts: tuple[_Part, .
         figures = RecordFigures(record)
         for part in parts:
             part.add(order, record, figures)
+
+
+def _failure(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
 
 
 @dataclass(frozen=True)
@@ -103,10 +109,18 @@ class RunSections:
     #: Whether some test's alert rules were judged, and the tests whose rules fired.
     alerts_judged: bool = False
     alerted_tests: tuple[AlertedTest, ...] = ()
+    #: The parts that raised (on a test's record or when made), each as ``"name: error"``;
+    #: their sections are empty, the other sections are whole.
+    failed: tuple[str, ...] = ()
 
 
 class _Parts:
-    """Every part of :class:`RunSections`, fed one test at a time."""
+    """Every part of :class:`RunSections`, fed one test at a time.
+
+    A part that raises (on a record, or making its section) is set aside with its error: its
+    section is left empty and the other parts go on, so one odd record or one bug costs one
+    section, never the run's summary.
+    """
 
     def __init__(self, slow_span_ms: float | None) -> None:
         self.metrics, self.profiling = _MetricsPart(), _ProfilingPart()
@@ -117,18 +131,54 @@ class _Parts:
             self.metrics, self.profiling, self.affected, self.errors, self.logs, self.alerts,
         )  # fmt: skip
         self.all = parts if self.tracing is None else (*parts, self.tracing)
+        #: Part name -> its error, for the parts set aside.
+        self.failed: dict[str, str] = {}
+
+    def add(self, order: int, record: RecordView, figures: RecordFigures) -> None:
+        """Hand one test's record to every part still working."""
+        for part in self.all:
+            try:
+                part.add(order, record, figures)
+            except Exception as exc:
+                self._set_aside(part, _failure(exc))
+
+    def _set_aside(self, part: _Part, failure: str) -> None:
+        name = _PART_NAMES[type(part)]
+        self.failed.setdefault(name, failure)
+        self.all = tuple(p for p in self.all if p is not part)
+
+    def _made(self, part: _Part, make: Callable[[], _T], empty: _T) -> _T:
+        """``make()`` of a working *part*, else (set aside, or raising now) *empty*."""
+        if _PART_NAMES[type(part)] in self.failed:
+            return empty
+        try:
+            return make()
+        except Exception as exc:
+            self._set_aside(part, _failure(exc))
+            return empty
 
     def result(self) -> RunSections:
-        return RunSections(
-            metrics=self.metrics.section(),
-            profiling=self.profiling.section(),
-            affected_tests=self.affected.count,
-            tracing=self.tracing.section() if self.tracing is not None else None,
-            error_groups=error_group_rows(self.errors.grouping.ordered()),
-            logs=LogCounts(dict(self.logs.counts), self.logs.dropped),
-            alerts_judged=self.alerts.judged,
-            alerted_tests=tuple(self.alerts.tests),
+        made = self._made
+        tracing = self.tracing
+        errors = self.errors
+        built = RunSections(
+            metrics=made(self.metrics, self.metrics.section, _MetricsPart().section()),
+            profiling=made(self.profiling, self.profiling.section, None),
+            affected_tests=made(self.affected, lambda: self.affected.count, 0),
+            tracing=None if tracing is None else made(tracing, tracing.section, None),
+            error_groups=made(errors, lambda: error_group_rows(errors.grouping.ordered()), []),
+            logs=made(
+                self.logs,
+                lambda: LogCounts(dict(self.logs.counts), self.logs.dropped),
+                LogCounts({}, 0),
+            ),
+            alerts_judged=made(self.alerts, lambda: self.alerts.judged, False),
+            alerted_tests=made(self.alerts, lambda: tuple(self.alerts.tests), ()),
         )
+        if not self.failed:
+            return built
+        failed = tuple(f"{name}: {failure}" for name, failure in self.failed.items())
+        return dataclasses.replace(built, failed=failed)
 
 
 def run_sections(
@@ -138,7 +188,7 @@ def run_sections(
     counts, the tests whose alert rules fired and, with *slow_span_ms* (a traced run), the
     tracing figures: each test's record read once for all."""
     parts = _Parts(slow_span_ms)
-    _feed(tests, parts.all)
+    _feed(tests, (parts,))
     return parts.result()
 
 
@@ -174,7 +224,7 @@ class RunDigest:
         if self.broken:
             return
         self.broken = True  # until every part has the batch
-        parts = self._parts.all
+        parts = self._parts
         # A batch's objects are freed as it goes: a collection they set off would walk the
         # whole heap (every kept test of pytest's) for nothing, as at the end of a run.
         collecting = gc.isenabled()
@@ -182,9 +232,7 @@ class RunDigest:
         try:
             for order, test in enumerate(pending, self.count - len(pending)):
                 record = RecordView(test)
-                figures = RecordFigures(record)
-                for part in parts:
-                    part.add(order, record, figures)
+                parts.add(order, record, RecordFigures(record))
         finally:
             if collecting:
                 gc.enable()
@@ -609,3 +657,15 @@ def tracing_line(section: Mapping[str, Any]) -> str:
             f" {section['unsampled_tests']} tests unsampled)"
         )
     return line
+
+
+#: How the diagnostics name each part of :class:`RunSections`.
+_PART_NAMES: dict[type, str] = {
+    _MetricsPart: "the metrics section",
+    _ProfilingPart: "the profiling section",
+    _AffectedPart: "the count of tests with errors",
+    _ErrorGroupsPart: "the error groups",
+    _LogsPart: "the log counts",
+    _AlertsPart: "the fired alerts",
+    _TracingPart: "the tracing section",
+}
