@@ -109,6 +109,16 @@ def _statements(script: str) -> list[str]:
     return [part.strip() for part in script.split(";") if part.strip()]
 
 
+class RefusedWrites(StoreError):
+    """The database refused some of the transactions sent together (a value it cannot hold,
+    a constraint: writing them again would fail again); the others are committed.
+    :attr:`refused` maps the index of each refused one (in the order sent) to the reason."""
+
+    def __init__(self, message: str, refused: dict[int, str]) -> None:
+        super().__init__(message)
+        self.refused = refused
+
+
 class SqlDialect:
     """The constructs SQLite and PostgreSQL spell differently, each built from a backend's
     :attr:`SPELLING`: templates of a JSON value at a path in a column (``{dotted}`` and
@@ -621,27 +631,29 @@ class PostgresBackend(SqlDialect):
                     raise self._error(doing, self._pgwire.NoAnswer(str(exc))) from None
                 raise self._error(doing, exc) from None
 
-    def send(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
-        """Send *statements* (the store's SQL and parameters) as one transaction without
-        waiting for the server; :meth:`settle` reads the result (any other use of the
-        connection does first)."""
+    def send(self, transactions: Sequence[Sequence[tuple[str, Sequence[Any]]]]) -> None:
+        """Send *transactions* (each a list of the store's SQL and parameters), each committed
+        or rolled back by itself, without waiting for the server; :meth:`settle` reads the
+        results (any other use of the connection does first)."""
         encoded = self._pgwire.encoded
-        wire = [
-            (_pg_numbered(sql), [encoded(_pg_value(value)) for value in params])
-            for sql, params in statements
-        ]
         with self.lock:
             self._connect()
             try:
-                self._pending.send(wire)
+                for statements in transactions:
+                    self._pending.send(
+                        (_pg_numbered(sql), [encoded(_pg_value(value)) for value in params])
+                        for sql, params in statements
+                    )
             except self._pgwire.WriteFailed as exc:
                 self._connection.close()
                 raise self._error("cannot write to", exc) from None
 
     def settle(self, timeout: float | None) -> None:
-        """Wait for the result of every write sent (*timeout* seconds at most, ``None``: the
-        connection's bound); raise :class:`StoreError` if one failed (rolled back whole),
-        :class:`StoreTimeoutError` if the server did not answer in time."""
+        """Wait for the result of every transaction sent (*timeout* seconds at most,
+        ``None``: the connection's bound); raise :class:`RefusedWrites` if the server refused
+        some (and nothing else failed), :class:`StoreError` if one failed (rolled back
+        whole; the others are committed), :class:`StoreTimeoutError` if the server did not
+        answer in time."""
         with self.lock:
             if self._pending is None or not self._pending.pending:
                 return
@@ -650,6 +662,9 @@ class PostgresBackend(SqlDialect):
             except self._pgwire.WriteFailed as exc:
                 if isinstance(exc, self._pgwire.NoAnswer) or self._lost():
                     self._connection.close()
+                elif exc.refused and len(exc.refused) == exc.failed:
+                    reasons = {i: redact_text(text, self.url) for i, text in exc.refused.items()}
+                    raise RefusedWrites(str(self._error("cannot write to", exc)), reasons) from None
                 raise self._error("cannot write to", exc) from None
 
     def _lost(self) -> bool:

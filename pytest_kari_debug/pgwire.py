@@ -25,7 +25,18 @@ from psycopg import pq
 
 
 class WriteFailed(Exception):
-    """A write sent in pipeline mode failed (it was rolled back whole), or the connection did."""
+    """A write sent in pipeline mode failed (it was rolled back whole), or the connection did.
+
+    :attr:`refused` maps the index of each write the server refused (among those settled
+    together, in the order sent) to the server's reason: a value it cannot hold or a
+    constraint (SQLSTATE classes 22 and 23), which sending the same write again would meet
+    again. :attr:`failed` counts the writes that failed for any reason.
+    """
+
+    def __init__(self, message: str, refused: dict[int, str] | None = None, failed: int = 0):
+        super().__init__(message)
+        self.refused = refused or {}
+        self.failed = failed
 
 
 class NoAnswer(WriteFailed):
@@ -34,6 +45,8 @@ class NoAnswer(WriteFailed):
 
 #: SQLSTATEs of a statement the server ended after its statement or lock timeout.
 SERVER_TIMEOUTS = ("57014", "55P03")
+#: SQLSTATE classes of a value refused: a data exception (22), a constraint violated (23).
+REFUSALS = ("22", "23")
 #: Seconds between psycopg's wake-ups while it waits (to notice Ctrl-C), as its default.
 _WAIT_INTERVAL_S = 0.1
 
@@ -102,12 +115,13 @@ class PendingWrites:
 
     def settle(self, deadline: float | None) -> None:
         """Read the result of every pending write, waiting until *deadline* (monotonic) at
-        most; raise :class:`WriteFailed` for a write that failed (it was rolled back whole,
-        the writes after it are still committed), :class:`NoAnswer` after the
-        deadline (the connection is then in an unknown state: close it)."""
+        most; raise :class:`WriteFailed` if a write failed (that write was rolled back whole,
+        the writes after it are still committed; :attr:`WriteFailed.refused` says which the
+        server refused), :class:`NoAnswer` after the deadline (the connection is then in an
+        unknown state: close it)."""
         pgconn = self.connection.pgconn
-        problem: str | None = None
-        gave_up = False
+        problems: dict[int, tuple[str, str, str]] = {}  # write index: _problem()
+        written = 0
         try:
             while self.pending:
                 flushing = pgconn.flush() != 0
@@ -121,10 +135,9 @@ class PendingWrites:
                 status = result.status
                 if status == pq.ExecStatus.PIPELINE_SYNC:
                     self.pending -= 1
-                elif status == pq.ExecStatus.FATAL_ERROR and problem is None:
-                    problem = (result.error_message or b"").decode("utf-8", "replace")
-                    code = result.error_field(pq.DiagnosticField.SQLSTATE) or b""
-                    gave_up = code.decode("ascii", "replace") in SERVER_TIMEOUTS
+                    written += 1
+                elif status == pq.ExecStatus.FATAL_ERROR and written not in problems:
+                    problems[written] = _problem(result)
             pgconn.exit_pipeline_mode()
             pgconn.nonblocking = 0
         except NoAnswer:
@@ -135,8 +148,12 @@ class PendingWrites:
                 raise
             self.pending = 0
             raise WriteFailed(_message(exc)) from None
-        if problem is not None:
-            raise (NoAnswer if gave_up else WriteFailed)(" ".join(problem.split()))
+        if problems:
+            first = problems[min(problems)][0]
+            if any(code in SERVER_TIMEOUTS for _, _, code in problems.values()):
+                raise NoAnswer(first)
+            refused = {i: why for i, (_, why, code) in problems.items() if code[:2] in REFUSALS}
+            raise WriteFailed(first, refused, len(problems))
 
     @staticmethod
     def _wait(socket: int, writing: bool, deadline: float | None) -> None:
@@ -152,6 +169,16 @@ def driver_error(exc: BaseException) -> bool:
     pytester's in-process runs do) has new classes while its compiled part still raises the
     first import's."""
     return type(exc).__module__.split(".")[0] == "psycopg"
+
+
+def _problem(result: Any) -> tuple[str, str, str]:
+    """A failed statement's full message, its short reason (the primary message and the
+    SQLSTATE: not the row, which the full message may show whole), and its SQLSTATE."""
+    field = pq.DiagnosticField
+    code = (result.error_field(field.SQLSTATE) or b"").decode("ascii", "replace")
+    primary = (result.error_field(field.MESSAGE_PRIMARY) or b"").decode("utf-8", "replace")
+    message = (result.error_message or b"").decode("utf-8", "replace")
+    return " ".join(message.split()), f"{primary} (SQLSTATE {code})", code
 
 
 def _message(exc: BaseException) -> str:

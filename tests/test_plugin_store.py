@@ -477,3 +477,42 @@ def test_error_groups_reach_the_store_when_the_runs_summary_could_not_be_built(
     with contextlib.closing(Store(location)) as store:
         groups = store.error_groups()
     assert [group["error_type"] for group in groups] == ["KeyError"]
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        "ALTER TABLE tests ADD CONSTRAINT refuse CHECK (nodeid NOT LIKE '%test_refused')",
+        "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN IF NEW.nodeid LIKE '%test_refused'"
+        " THEN RAISE EXCEPTION 'refused by the test' USING ERRCODE = '22023'; END IF;"
+        " RETURN NEW; END $$ LANGUAGE plpgsql; CREATE TRIGGER refuse BEFORE INSERT ON tests"
+        " FOR EACH ROW EXECUTE FUNCTION refuse()",
+    ],
+    ids=["constraint", "data-exception"],
+)
+def test_a_record_the_server_refuses_costs_no_other_test_its_row(
+    pytester: pytest.Pytester, refusal: str
+) -> None:
+    """PostgreSQL: a test whose row the server refuses (SQLSTATE class 23 or 22) is set aside
+    with a diagnostic naming it and the server's reason; the tests after it are stored (none
+    is retried with it or goes unstored) and the run is closed."""
+    with fresh_postgres_database() as url:
+        with contextlib.closing(Store(url)) as store, store.transaction() as db:
+            db.execute(refusal)
+        pytester.makeini(f"[pytest]\nkari_store = {url}\n")
+        pytester.makepyfile(test_refuse=REFUSED + "def test_later(): pass\n")
+        result = pytester.runpytest("--kari-debug")
+        result.assert_outcomes(passed=3, failed=1)
+        result.stdout.fnmatch_lines(
+            ["*the database refused the record of test 'test_refuse.py::test_refused'"
+             " (*(SQLSTATE 2*)*every other test is stored*"]
+        )  # fmt: skip
+        result.stdout.no_fnmatch_line("*not stored:*")
+        result.stdout.no_fnmatch_line("*failed during the run*")
+        with contextlib.closing(Store(url)) as store:
+            run = store.runs()[0]
+            stored = [test["nodeid"] for test in store.tests(run["id"])]
+    assert stored == [
+        "test_refuse.py::test_before", "test_refuse.py::test_after", "test_refuse.py::test_later"
+    ]  # fmt: skip
+    assert run["status"] == "finished"

@@ -8,7 +8,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from conftest import fresh_postgres_database
 
+from pytest_kari_debug.backends import RefusedWrites
 from pytest_kari_debug.exceptions import StoreError
 from pytest_kari_debug.storage import SCHEMA_VERSION, Store, dumps, loads_many
 
@@ -77,6 +79,47 @@ def test_a_batch_is_one_transaction(store_location: str) -> None:
         store.write_tests(run_id, [_test_record("t::a"), _test_record("t::bad")])
     assert store.tests(run_id) == []
     store.close()
+
+
+REFUSALS = [
+    pytest.param(
+        "ALTER TABLE tests ADD CONSTRAINT refuse CHECK (nodeid <> 't::bad')",
+        "violates check constraint \"refuse\" (SQLSTATE 23514)",
+        id="constraint-23514",
+    ),
+    pytest.param(
+        "CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN IF NEW.nodeid = 't::bad' THEN"
+        " RAISE EXCEPTION 'cannot hold %', NEW.nodeid USING ERRCODE = '22023'; END IF;"
+        " RETURN NEW; END $$ LANGUAGE plpgsql;"
+        " CREATE TRIGGER refuse BEFORE INSERT ON tests FOR EACH ROW EXECUTE FUNCTION refuse()",
+        "cannot hold t::bad (SQLSTATE 22023)",
+        id="data-exception-22023",
+    ),
+]
+
+
+@pytest.mark.parametrize(("refusal", "reason"), REFUSALS)
+def test_tests_sent_together_to_a_server_are_each_a_transaction(
+    refusal: str, reason: str
+) -> None:
+    """PostgreSQL: tests sent without waiting are each committed by themselves; the ones the
+    server refuses (a constraint, class 23; a value it cannot hold, class 22) are named by
+    their place with the server's short reason (not the row), and the others are stored."""
+    with fresh_postgres_database() as url, contextlib.closing(Store(url)) as store:
+        run_id = store.begin_run({"uuid": "u1", "started_at": 1.0})
+        with store.transaction() as db:
+            db.execute(refusal)
+        tests = [_test_record(n) for n in ("t::a", "t::bad", "t::c", "t::bad")]
+        store.submit_tests(run_id, tests)
+        with pytest.raises(RefusedWrites) as raised:
+            store.settle_writes()
+        assert sorted(raised.value.refused) == [1, 3]
+        assert raised.value.refused[1].endswith(reason)
+        assert "t::a" not in raised.value.refused[1]  # the row is not in the reason
+        assert [t["nodeid"] for t in store.tests(run_id)] == ["t::a", "t::c"]
+        store.submit_tests(run_id, [_test_record("t::d")])  # the connection is usable
+        store.settle_writes()
+        assert [t["nodeid"] for t in store.tests(run_id)] == ["t::a", "t::c", "t::d"]
 
 
 def test_a_file_that_is_not_sqlite_is_refused_and_untouched(tmp_path: Path) -> None:

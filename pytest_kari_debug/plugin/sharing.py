@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from ..backends import StoreLocation, parse_location, redact
+from ..backends import RefusedWrites, StoreLocation, parse_location, redact
 from ..exceptions import ConfigurationError, StoreTimeoutError
 from ..optionspec import RETENTION_DAYS, RETENTION_RUNS
 from ..storage import DEFAULT_STORE, Store
@@ -165,15 +165,20 @@ def _write_one_by_one(
                 state.unstored = [*written, *pending[index:]]
                 note_store_failure(state, exc)
                 return 0  # the written ones are skipped by the retry (the store holds them)
-            state.diagnose(
-                f"store {store.label}: the database refused the record of test"
-                f" {str(kept[0].get('nodeid'))!r} ({type(exc).__name__}: {exc}); the test is"
-                " in the run's other outputs, not in the store; every other test is stored"
-            )
+            _set_aside(state, store, kept[0], f"{type(exc).__name__}: {exc}")
             continue
         written.append(kept)
     state.unstored = written
     return len(written)
+
+
+def _set_aside(state: KariState, store: Store, record: dict[str, Any], reason: str) -> None:
+    """A test whose row the database refused: named, with the reason, never written again."""
+    state.diagnose(
+        f"store {store.label}: the database refused the record of test"
+        f" {str(record.get('nodeid'))!r} ({reason}); the test is in the run's other outputs,"
+        " not in the store; every other test is stored"
+    )
 
 
 def _key(record: dict[str, Any]) -> tuple[Any, Any]:
@@ -184,11 +189,17 @@ def confirm_batch(state: KariState, store: Store, sent: int, timeout: float | No
     """Wait (*timeout* seconds at most) for the commit of the first *sent* kept tests, which
     :func:`write_batch` sent; they are then no longer kept. A store that failed keeps them for
     a retry; one that did not answer in time raises
-    :class:`~pytest_kari_debug.exceptions.StoreTimeoutError`."""
+    :class:`~pytest_kari_debug.exceptions.StoreTimeoutError`. A test whose row the server
+    refused (each test is a transaction of its own) is set aside, as on SQLite
+    (:func:`_write_one_by_one`): the others are committed."""
     try:
         store.settle_writes(timeout)
     except StoreTimeoutError:
         raise
+    except RefusedWrites as exc:
+        for index, reason in sorted(exc.refused.items()):
+            if index < sent:
+                _set_aside(state, store, state.unstored[index][0], reason)
     except Exception as exc:
         note_store_failure(state, exc)
         return

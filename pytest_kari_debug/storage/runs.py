@@ -137,26 +137,28 @@ class RunWriting(StoreBase):
     def submit_tests(
         self, run_id: int, tests: Sequence[dict[str, Any]], texts: Sequence[str] | None = None
     ) -> None:
-        """Write *tests* as :meth:`write_tests` does, without waiting for a server: a SQLite
-        store writes them now; a PostgreSQL store sends them in one transaction and returns,
-        and :meth:`settle_writes` reads whether they were committed (as does the store's next
-        use of its connection)."""
+        """Write *tests* without waiting for a server: a SQLite store writes them now, as
+        :meth:`write_tests` does (one transaction); a PostgreSQL store sends each test in a
+        transaction of its own and returns, and :meth:`settle_writes` reads whether they were
+        committed (as does the store's next use of its connection)."""
         backend = self._backend
         if backend.kind == "sqlite":
             self.write_tests(run_id, tests, texts)
             return
-        statements: list[tuple[str, Row]] = []
-        for row, records in _prepared(run_id, tests, texts):
-            statements.append((TEST_INSERT, row))
-            statements.extend((RECORD_OF_LAST_TEST, record) for record in records)
-        backend.send(statements)  # type: ignore[union-attr]
+        transactions = [
+            [(TEST_INSERT, row), *((RECORD_OF_LAST_TEST, record) for record in records)]
+            for row, records in _prepared(run_id, tests, texts)
+        ]
+        backend.send(transactions)  # type: ignore[union-attr]
 
     def settle_writes(self, timeout: float | None = None) -> None:
         """Wait until the tests :meth:`submit_tests` sent are committed: *timeout* seconds at
         most (``None``: the store's bound). Raises
-        :class:`~pytest_kari_debug.exceptions.StoreError` if they were not (rolled back), a
-        :class:`~pytest_kari_debug.exceptions.StoreTimeoutError` if the server did not
-        answer in time."""
+        :class:`~pytest_kari_debug.backends.RefusedWrites` naming the tests the database
+        refused (the others are committed),
+        :class:`~pytest_kari_debug.exceptions.StoreError` if a test's write failed otherwise
+        (it was rolled back), a :class:`~pytest_kari_debug.exceptions.StoreTimeoutError` if
+        the server did not answer in time."""
         backend = self._backend
         if backend.kind != "sqlite":
             backend.settle(timeout)  # type: ignore[union-attr]
