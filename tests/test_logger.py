@@ -20,6 +20,7 @@ from pytest_kari_debug.logger import (
     ExtensionLogger,
     LogRecord,
     current_correlation_id,
+    iso_utc,
 )
 from pytest_kari_debug.manager import ExtensionDebugManager
 
@@ -37,6 +38,54 @@ def only(logger: ExtensionLogger) -> LogRecord:
 
 
 # Records -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "ts",
+    [
+        0, 0.0, 1.0000005, 0.9999995, -0.5, -1e-7, -1.0000005, 1796614290.1513686,
+        1796614290.9999996, 1796614290.0000005, 1796614290.0000015, 253402300798.4,
+        -62135596800, 1796614290, True,
+    ],
+)  # fmt: skip
+def test_iso_utc_writes_what_datetime_writes(ts: float) -> None:
+    """The cached-second text equals datetime's, microseconds rounded half to even (a
+    fraction that rounds up to the next second included), on either side of the epoch."""
+    moment = dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc)
+    expected = moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    assert iso_utc(ts) == expected
+    assert iso_utc(ts + 0.25) != expected  # the cached second is not reused for another
+    assert iso_utc(ts) == expected
+
+
+@pytest.mark.parametrize("ts", [math.nan, math.inf, -math.inf, 1e20, -1e20, 10**30, "x", None])
+def test_iso_utc_of_a_time_datetime_cannot_hold_is_empty(ts: Any) -> None:
+    iso_utc(1796614290.5)  # a second in the cache
+    assert iso_utc(ts) == ""
+
+
+def test_iso_utc_from_many_threads_keeps_each_records_own_second() -> None:
+    """Threads replacing the cached second under each other never mix two seconds."""
+    stamps = [1796614290.0 + n + n / 1000.0 for n in range(50)]
+    wanted = {
+        ts: dt.datetime.fromtimestamp(ts, tz=dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        for ts in stamps
+    }
+    wrong: list[tuple[float, str]] = []
+
+    def write() -> None:
+        for _ in range(200):
+            for ts in stamps:
+                text = iso_utc(ts)
+                if text != wanted[ts]:
+                    wrong.append((ts, text))
+
+    threads = [threading.Thread(target=write) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
+
+
 def test_record_carries_every_attribute(manager: ExtensionDebugManager) -> None:
     """A record holds UTC time, level, message, fields, names, ids, thread and no task."""
     logger = manager.get_logger()

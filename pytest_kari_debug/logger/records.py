@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import math
 from operator import itemgetter
 from typing import Any
 
@@ -144,13 +145,29 @@ def drop_marker_record(
     )  # fmt: skip
 
 
+#: The last whole second :func:`iso_utc` wrote and its text up to the seconds: records come
+#: in bursts within one second, and ``strftime`` costs more than the rest of a record's dict.
+_LAST_SECOND: tuple[float, str] = (math.nan, "")
+
+
 def iso_utc(ts: float) -> str:
     """Epoch seconds as ISO 8601 UTC text with microseconds and a ``Z``."""
+    global _LAST_SECOND
     try:
-        moment = _dt.datetime.fromtimestamp(ts, tz=_dt.timezone.utc)
+        # Microseconds rounded half to even, as datetime.fromtimestamp rounds them.
+        fraction, whole = math.modf(ts)
+        micros = round(fraction * 1e6)
+        if micros >= 1_000_000:
+            whole, micros = whole + 1.0, micros - 1_000_000
+        elif micros < 0:
+            whole, micros = whole - 1.0, micros + 1_000_000
+        last = _LAST_SECOND  # one read: another thread may replace it meanwhile
+        if last[0] != whole:
+            moment = _dt.datetime.fromtimestamp(whole, tz=_dt.timezone.utc)
+            last = _LAST_SECOND = (whole, moment.strftime("%Y-%m-%dT%H:%M:%S."))
     except (OverflowError, OSError, ValueError, TypeError):
         return ""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return f"{last[1]}{micros:06d}Z"
 
 
 def level_number(level: str | int) -> int:
