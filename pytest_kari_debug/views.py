@@ -350,8 +350,16 @@ def error_groups_of_tests(tests: Iterable[AnyTest], states: ErrorStates) -> list
         for index, test in enumerate(tests)
         for found in occurrences_of_test(test, test_key=index)
     )
+    return error_group_views(group_errors(occurrences), states)
+
+
+def error_group_views(
+    groups: Iterable[OccurrenceGroup], states: ErrorStates
+) -> list[dict[str, Any]]:
+    """Each group as :func:`group_view` shows it, with ``test_indexes``: its tests' keys
+    (their positions in the run, when grouped so)."""
     views = []
-    for group in group_errors(occurrences):
+    for group in groups:
         view = group_view(group, states)
         view["test_indexes"] = group.test_keys
         views.append(view)

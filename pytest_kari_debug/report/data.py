@@ -18,6 +18,7 @@ from .. import figures as figures_catalogue
 from .. import views
 from ..exceptions import KariDebugError
 from ..history import RunHistory
+from ..errors.grouping import OccurrenceGrouping, occurrences_of_test
 from ..model import Kind, TestRecord, component_parts, dropped_of, records_of
 from ..sources import MAX_RECORDS, RunSource
 from ..storage import Store
@@ -606,6 +607,15 @@ def _section_states(sections: Mapping[str, Any], store: Store | None) -> views.E
     return views.ErrorStates.of_groups(tracked if isinstance(tracked, list) else ())
 
 
+def _alerts_only(test: Mapping[str, Any], raised: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """What :class:`~pytest_kari_debug.sources.RunSource` reads of a test for its alerts."""
+    return {
+        "nodeid": test.get("nodeid"),
+        "extension_id": test.get("extension_id"),
+        "collected_data": {Kind.ALERTING.value: {"records": list(raised)}},
+    }
+
+
 # The model -------------------------------------------------------------------------------
 def build_report_model(
     run: Mapping[str, Any],
@@ -650,10 +660,19 @@ def build_report_model(
     failures: list[dict[str, Any]] = []
     failures_total = 0
     tests_ms = 0.0
+    # The error groups and alerts are gathered in the same pass: *tests* may be a journal,
+    # decoded from disk at each pass.
+    grouping = OccurrenceGrouping()
+    alerting: list[dict[str, Any]] = []
 
     for index, test in enumerate(tests):
         outcome = str(test.get("outcome") or "unknown")
         outcomes[outcome] += 1
+        for occurrence in occurrences_of_test(test, test_key=index):
+            grouping.add(occurrence)
+        raised = records_of(test, Kind.ALERTING)
+        if raised:  # only what RunSource reads of the test for its alerts
+            alerting.append(_alerts_only(test, raised))
         record = TestRecord.from_dict(test)
         measured = figures_catalogue.values(REPORT_FIGURES, record, base=True)
         duration = measured.get("duration_ms", 0.0)
@@ -746,8 +765,12 @@ def build_report_model(
             row_sink(row)
 
     records = RunSource(tests, store=store, error_states=_section_states(sections, store))
-    page_groups = [_page_group(g, records.error_states, run) for g in records.error_groups()]
-    alerts = [jsonable(a, 0, limits.text_chars) for a in records.alerts(limit=MAX_RECORDS)]
+    states = records.error_states
+    page_groups = [
+        _page_group(g, states, run) for g in views.error_group_views(grouping.ordered(), states)
+    ]
+    raised_in = RunSource(alerting, error_states=states, alert_resolutions=records.alert_resolutions)
+    alerts = [jsonable(a, 0, limits.text_chars) for a in raised_in.alerts(limit=MAX_RECORDS)]
     # The run's metrics section (pytest_kari_debug.summaries): the JSON's same statistics;
     # computed here the same way (views.metric_stats) only for sections without one.
     metrics_section = sections.get("metrics")
