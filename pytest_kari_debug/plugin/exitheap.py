@@ -1,0 +1,47 @@
+"""The heap at the end of a run that asked for the plugin, frozen for the process's exit.
+
+After pytest's last garbage collection at ``pytest_unconfigure`` (the one that reports
+unraisable exceptions), what is still alive lives until the process exits: pytest's items,
+reports and config, the modules, the plugin's features. pytest's cleanup collects again and
+the interpreter collects while it shuts down, and each of those walks all of it: with a few
+thousand tests, more time than the plugin's whole end of run. ``gc.freeze()`` moves those
+objects out of the collector's reach, so the process ends without walking them again.
+
+Only the process's own pytest run freezes (``pytest`` or ``python -m pytest``, not a run
+nested in another, such as pytester's, and not a program that calls ``pytest.main()`` and
+goes on): its heap is about to be torn down. What is made after the freeze is collected as
+usual.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+
+import pytest
+
+
+def runs_as_the_program() -> bool:
+    """Whether pytest is this process's program (its console script or ``python -m pytest``),
+    so that the end of the run is the end of the process."""
+    main = sys.modules.get("__main__")
+    if main is None:
+        return False
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name == "pytest.__main__":
+        return True
+    return getattr(main, "console_main", None) is pytest.console_main
+
+
+def freeze_for_exit(config: pytest.Config) -> bool:
+    """Freeze the heap left after pytest's garbage collection at unconfigure; True if done.
+
+    Not when pytest's unraisable-exception plugin is off (its collection frees the run's
+    garbage first and reports what raised in a finaliser), nor when the collector is off.
+    """
+    if not gc.isenabled() or not config.pluginmanager.has_plugin("unraisableexception"):
+        return False
+    if not runs_as_the_program():
+        return False
+    gc.freeze()
+    return True

@@ -1,0 +1,79 @@
+"""The end of a run that asked for the plugin freezes what is left for the process's exit
+(pytest_kari_debug.plugin.exitheap), after pytest's own garbage collection."""
+
+from __future__ import annotations
+
+import gc
+
+import pytest
+
+FREEZE_AT_EXIT = """
+import atexit, gc, os
+
+
+def _note():  # atexit: after pytest's unconfigure and cleanup, before the interpreter's teardown
+    with open(os.path.join(os.path.dirname(__file__), "frozen.txt"), "w") as handle:
+        handle.write(str(gc.get_freeze_count()))
+
+
+atexit.register(_note)
+"""
+CYCLE_AT_THE_END = """
+class Cycle:
+    def __init__(self):
+        self.me = self
+
+    def __del__(self):
+        raise ValueError("finaliser of a cycle")
+
+
+def pytest_sessionfinish(session):
+    Cycle()  # garbage only pytest's collection at unconfigure finds
+"""
+TWO_TESTS = """
+def test_one():
+    pass
+
+
+def test_two():
+    pass
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "frozen"),
+    [
+        pytest.param(["--kari-debug"], True, id="kari-debug"),
+        pytest.param([], False, id="not-asked"),
+        pytest.param(["-p", "no:unraisableexception", "--kari-debug"], False, id="no-unraisable"),
+    ],
+)
+def test_the_process_run_freezes_its_heap_after_pytests_last_collection(
+    pytester: pytest.Pytester, args: list[str], frozen: bool
+) -> None:
+    """A ``python -m pytest --kari-debug`` process ends with its heap frozen (its cleanup and
+    the interpreter's exit do not walk it again), and pytest still reports the unraisable
+    exception of a cycle a test left, found by its collection before the freeze. A run that
+    did not ask for the plugin, or without pytest's collection, freezes nothing."""
+    pytester.makeconftest(FREEZE_AT_EXIT + CYCLE_AT_THE_END)
+    pytester.makepyfile(test_two=TWO_TESTS)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:randomly", "-W", "default::pytest.PytestUnraisableExceptionWarning", *args
+    )  # fmt: skip
+    result.assert_outcomes(passed=2)
+    count = int((pytester.path / "frozen.txt").read_text())
+    assert (count > 0) is frozen, count
+    if "no:unraisableexception" not in args:
+        # warned after the summary, so on stderr
+        result.stderr.fnmatch_lines(["*PytestUnraisableExceptionWarning*", "*finaliser of a cycle*"])
+
+
+def test_a_run_nested_in_another_process_freezes_nothing(pytester: pytest.Pytester) -> None:
+    """pytester's in-process run (as any program calling pytest.main and going on) leaves the
+    process's collector as it was: its objects stay collectable."""
+    pytester.makeconftest(FREEZE_AT_EXIT)
+    pytester.makepyfile(test_two=TWO_TESTS)
+    before = gc.get_freeze_count()
+    result = pytester.runpytest_inprocess("--kari-debug", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    assert gc.get_freeze_count() == before
