@@ -65,7 +65,9 @@ def test_the_process_run_freezes_its_heap_after_pytests_last_collection(
     assert (count > 0) is frozen, count
     if "no:unraisableexception" not in args:
         # warned after the summary, so on stderr
-        result.stderr.fnmatch_lines(["*PytestUnraisableExceptionWarning*", "*finaliser of a cycle*"])
+        result.stderr.fnmatch_lines(
+            ["*PytestUnraisableExceptionWarning*", "*finaliser of a cycle*"]
+        )
 
 
 def test_a_run_nested_in_another_process_freezes_nothing(pytester: pytest.Pytester) -> None:

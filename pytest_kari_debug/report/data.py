@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from .. import figures as figures_catalogue
 from .. import views
+from ..errors.grouping import OccurrenceGrouping, occurrences_of_test
 from ..exceptions import KariDebugError
 from ..history import RunHistory
-from ..errors.grouping import OccurrenceGrouping, occurrences_of_test
 from ..model import Kind, TestRecord, component_parts, dropped_of, records_of
 from ..sources import MAX_RECORDS, RunSource
 from ..storage import Store
@@ -769,7 +769,8 @@ def build_report_model(
     page_groups = [
         _page_group(g, states, run) for g in views.error_group_views(grouping.ordered(), states)
     ]
-    raised_in = RunSource(alerting, error_states=states, alert_resolutions=records.alert_resolutions)
+    resolutions = records.alert_resolutions
+    raised_in = RunSource(alerting, error_states=states, alert_resolutions=resolutions)
     alerts = [jsonable(a, 0, limits.text_chars) for a in raised_in.alerts(limit=MAX_RECORDS)]
     # The run's metrics section (pytest_kari_debug.summaries): the JSON's same statistics;
     # computed here the same way (views.metric_stats) only for sections without one.
