@@ -164,9 +164,12 @@ class RunJournal(RunRecords):
         if self._fd is None:
             msg = f"journal {str(self.path)!r} is closed"
             raise OSError(msg)
-        view = memoryview(data + b"\n")
-        while view:
-            view = view[os.write(self._fd, view) :]
+        data += b"\n"
+        written = os.write(self._fd, data)
+        if written < len(data):  # a signal or a full disk cut it short
+            view = memoryview(data)[written:]
+            while view:
+                view = view[os.write(self._fd, view) :]
 
     def append(self, text: str) -> None:
         self._write(line_of(text))

@@ -193,7 +193,7 @@ def _number(value: Any) -> float | None:
 
 
 def _is_mapping(value: Any) -> TypeGuard[Mapping[Any, Any]]:
-    return type(value) is dict or isinstance(value, Mapping)
+    return type(value) is dict or (value is not None and isinstance(value, Mapping))
 
 
 def _frozen(value: Any) -> Mapping[str, Any]:
@@ -409,7 +409,9 @@ def _component_records(data: Mapping[str, Any]) -> tuple[Mapping[str, Any], ...]
 
 
 def _component_dropped(data: Mapping[str, Any]) -> int:
-    dropped = int(_number(data.get("dropped")) or 0.0)
+    dropped = data.get("dropped")
+    if type(dropped) is not int:  # an int as written is the common case
+        dropped = int(_number(dropped) or 0.0)
     return dropped if dropped > 0 else 0
 
 
@@ -489,15 +491,18 @@ class RecordView:
     the parts nobody asks for. :attr:`data` is the dict itself.
     """
 
-    __slots__ = ("_collected", "_components", "_extra", "_phases", "_raws", "data")
+    __slots__ = ("_collected", "_components", "_entries", "_extra", "_phases", "_version", "data")
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         self.data = data
-        self._components: dict[Kind, ComponentData | None] = {}
+        raw = data.get("collected_data")
+        #: The ``collected_data`` entries as written (every reader asks for some).
+        self._entries: Mapping[Any, Any] = raw if _is_mapping(raw) else {}
+        self._components: dict[Kind, ComponentData | None] | None = None
         self._collected: Mapping[Kind, ComponentData] | None = None
-        self._raws: dict[Kind, Mapping[str, Any] | None] | None = None
         self._phases: Mapping[str, float] | None = None
         self._extra: Mapping[str, Any] | None = None
+        self._version: int | None = None
 
     @property
     def nodeid(self) -> str:
@@ -513,7 +518,10 @@ class RecordView:
 
     @property
     def version(self) -> int:
-        return int(_number(self.data.get("record_version")) or 1)
+        version = self._version
+        if version is None:
+            version = self._version = int(_number(self.data.get("record_version")) or 1)
+        return version
 
     @property
     def cpu_ms(self) -> float | None:
@@ -547,23 +555,20 @@ class RecordView:
         """The data of component *kind* (any spelling), or None when it was off."""
         if type(kind) is not Kind:
             kind = Kind.parse(kind)
-        found = self._components.get(kind, _UNREAD)
+        components = self._components
+        if components is None:
+            components = self._components = {}
+        found = components.get(kind, _UNREAD)
         if found is _UNREAD:
             raw = self._raw(kind)
             found = ComponentData.from_dict(kind, raw) if raw is not None else None
-            self._components[kind] = found
+            components[kind] = found
         return found  # type: ignore[return-value]
 
     def _raw(self, kind: Kind) -> Mapping[str, Any] | None:
-        raws = self._raws
-        if raws is None:
-            raws = self._raws = {}
-        try:
-            return raws[kind]
-        except KeyError:
-            raw = _collected(self.data).get(kind._value_)
-            found = raws[kind] = raw if _is_mapping(raw) else None
-            return found
+        """Component *kind*'s ``collected_data`` entry as written (None when it was off)."""
+        raw = self._entries.get(kind._value_)
+        return raw if _is_mapping(raw) else None
 
     # What a reader of many records asks most, without building the component's data.
     def has(self, kind: Kind) -> bool:

@@ -33,7 +33,8 @@ def run_summary(tests: Iterable[dict[str, Any]]) -> dict[str, Any]:
 
 def add_dropped(dropped: Counter[str], test: AnyTest) -> None:
     """Add *test*'s dropped records per component to *dropped*."""
-    dropped.update(dropped_of(test))
+    for key, count in dropped_of(test).items():  # (Counter.update: twice the time a test)
+        dropped[key] = dropped.get(key, 0) + count
 
 
 def summary_of(

@@ -37,6 +37,11 @@ class Measurement:
         return self.value * unit_of(self.unit).factor
 
 
+#: The measurements of missing figures, shared (they are frozen), and how many are kept.
+_MISSING: dict[tuple[str, str, str], Measurement] = {}
+_MISSING_KEPT = 256
+
+
 class Figures(Protocol):
     """Something that measures figures by name."""
 
@@ -93,7 +98,7 @@ class DataFigures:
     Each loader returns the data or a string saying why it is not available.
     """
 
-    def phases(self) -> dict[str, float] | str:
+    def phases(self) -> Mapping[str, float] | str:
         """Phase durations in ms (setup, call, teardown)."""
         return "no phase timings"
 
@@ -150,9 +155,12 @@ class DataFigures:
         self._cache: dict[str, Any] = {}
 
     def _load(self, what: str) -> Any:
-        if what not in self._cache:
-            self._cache[what] = getattr(self, what)()
-        return self._cache[what]
+        cache = self._cache
+        try:
+            return cache[what]
+        except KeyError:
+            found = cache[what] = getattr(self, what)()
+            return found
 
     def measure(self, name: str) -> Measurement:
         """Return the measurement of figure *name*."""
@@ -163,7 +171,13 @@ class DataFigures:
             return Measurement(None, "?", spec.unit, missing=f"{type(exc).__name__}: {exc}")
 
     def _missing(self, spec: FigureSpec, what: str, reason: str) -> Measurement:
-        return Measurement(None, self.sources[what], spec.unit, missing=reason)
+        key = (self.sources[what], spec.unit, reason)
+        found = _MISSING.get(key)
+        if found is None:  # one object per reason: most tests miss a figure the same way
+            found = Measurement(None, *key[:2], missing=reason)
+            if len(_MISSING) < _MISSING_KEPT:
+                _MISSING[key] = found
+        return found
 
     def _measure(self, name: str, spec: FigureSpec) -> Measurement:
         if name in ("duration_ms", "setup_ms", "call_ms", "teardown_ms"):

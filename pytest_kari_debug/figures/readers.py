@@ -148,9 +148,9 @@ class RecordFigures(DataFigures):
         found = data.details.get(key)
         return list(found) if isinstance(found, (list, tuple)) else []
 
-    def phases(self) -> dict[str, float] | str:
-        phases = self.record.phases
-        return dict(phases) if phases else "no phase timings"
+    def phases(self) -> Mapping[str, float] | str:
+        phases = self.record.phases  # read-only: not copied
+        return phases if phases else "no phase timings"
 
     def own(self) -> Mapping[str, Any] | str:
         if self.record.version < 2:
@@ -165,9 +165,12 @@ class RecordFigures(DataFigures):
         return record.has(kind) if isinstance(record, RecordView) else kind in record.collected
 
     def resources(self) -> Mapping[str, Any] | str:
+        found = self.record.detail(Kind.METRICS, "resources")
+        if found:
+            return found
         if not self._has(Kind.METRICS):
             return f"no {Kind.METRICS.value} data in the record (component disabled)"
-        return self.record.detail(Kind.METRICS, "resources") or "no resource figures in the record"
+        return "no resource figures in the record"
 
     def memory(self) -> Mapping[str, Any] | str:
         found = self.record.detail(Kind.METRICS, "memory")
