@@ -364,6 +364,13 @@ def _failing_add(self, test):
 
 
 RunDigest.add = _failing_add
+_unconfigure = pytest_unconfigure
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config):
+    RunDigest.add = _add  # pytester runs in this process: later runs get the real one
+    _unconfigure(config)
 """
     )
     pytester.makepyfile(test_three=THREE_TESTS)
