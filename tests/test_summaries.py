@@ -550,6 +550,8 @@ def pytest_unconfigure(config):
         pytest.param(["--kari-trace", "--kari-profile", "--kari-memory"], 0, id="every-feature"),
         pytest.param(["--kari-store=none"], 0, id="no-store"),
         pytest.param(["--kari-json=run.json"], 1, id="json"),
+        pytest.param(["--kari-report=run.html"], 1, id="report"),
+        pytest.param(["--kari-json=run.json", "--kari-report=run.html"], 2, id="json-and-report"),
     ],
 )
 def test_the_end_of_a_run_reads_the_journal_only_for_an_export(
@@ -557,7 +559,8 @@ def test_the_end_of_a_run_reads_the_journal_only_for_an_export(
 ) -> None:
     """The end of a --kari-debug run reads no test record again: the summaries, the error
     groups synced with the store and the sections it keeps were built as the tests were kept.
-    An export that writes every test (the JSON document) streams the journal once."""
+    An export that writes every test (the JSON document, the HTML report with its error groups
+    and alerts) streams the journal once."""
     pytester.makeconftest(JOURNAL_READS)
     pytester.makepyfile(test_odd=ODD_TESTS)
     result = pytester.runpytest("--kari-debug", "--kari-fail-on=none", *args)
