@@ -179,10 +179,78 @@ class SqlDialect:
         )
 
 
+#: Commits between two checkpoints in the background (about 4 WAL pages a test's commit).
+CHECKPOINT_EVERY_COMMITS = 128
+#: WAL pages after which a store that checkpoints in the background checkpoints on its
+#: writing thread too (SQLite's automatic checkpoint): the WAL starts over only after a
+#: checkpoint that no commit overtook, which the background one rarely is in a fast run.
+WRITER_CHECKPOINT_PAGES = 8192
+#: Seconds the store's closing waits at most for a background checkpoint under way.
+CHECKPOINT_STOP_WAIT_S = 10.0
+
+
+class BackgroundCheckpoints:
+    """Copies a SQLite store's WAL into its file on a thread of its own (with a connection
+    of its own), every :data:`CHECKPOINT_EVERY_COMMITS` commits.
+
+    A checkpoint syncs the WAL and the file to disk: milliseconds for each few hundred tests,
+    which the writing thread (pytest's) would otherwise wait for. SQLite runs it without
+    Python's lock, and it never blocks a writer or a reader (``PASSIVE``). It changes nothing
+    of what a commit guarantees: a committed test is in the WAL, which every reader reads.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.commits = 0
+        #: The first checkpoint that failed (the writer's own checkpoint then does the work).
+        self.problem: str | None = None
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(
+            target=self._run, name="kari-debug-store-checkpoints", daemon=True
+        )
+        self._thread.start()
+
+    def committed(self) -> None:
+        """Count a commit (the hot path: a few operations)."""
+        self.commits += 1
+        if self.commits >= CHECKPOINT_EVERY_COMMITS:
+            self.commits = 0
+            self._wake.set()
+
+    def _run(self) -> None:
+        try:
+            db = sqlite3.connect(self.path, timeout=0, isolation_level=None)
+        except Exception as exc:  # the writer's own checkpoint does the work
+            self.problem = f"{type(exc).__name__}: {exc}"
+            return
+        try:
+            while True:
+                self._wake.wait()
+                self._wake.clear()
+                if self._stopping:
+                    return
+                try:
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except Exception as exc:  # busy (another checkpoint), a full disk...
+                    self.problem = self.problem or f"{type(exc).__name__}: {exc}"
+        finally:
+            db.close()
+
+    def stop(self) -> None:
+        """End the thread (after the checkpoint under way, :data:`CHECKPOINT_STOP_WAIT_S` at
+        most); its connection closes before the writer's, whose closing checkpoints last."""
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(CHECKPOINT_STOP_WAIT_S)
+
+
 class SQLiteBackend(SqlDialect):
     """A SQLite file in WAL mode with a busy timeout; new files vacuum incrementally."""
 
     kind = "sqlite"
+    #: Checkpoints in the background (:meth:`checkpoint_in_background`), else ``None``.
+    checkpoints: BackgroundCheckpoints | None = None
 
     def __init__(self, path: Path, *, create: bool) -> None:
         self.path = path
@@ -208,10 +276,20 @@ class SQLiteBackend(SqlDialect):
             self._db.close()
             raise StoreError(_unusable(path, exc)) from exc
 
+    def checkpoint_in_background(self) -> None:
+        """Checkpoint on a thread of its own from now on (:class:`BackgroundCheckpoints`),
+        until :meth:`close`: for a writer that commits often (a test run)."""
+        with self.lock:
+            if self.checkpoints is None:
+                self._db.execute(f"PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}")
+                self.checkpoints = BackgroundCheckpoints(self.path)
+
     @contextmanager
     def transaction(self) -> Iterator[SQLiteCursor]:
         with self.lock, self._db:
             yield SQLiteCursor(self._db)
+        if self.checkpoints is not None:
+            self.checkpoints.committed()
 
     def insert_alone(self, sql: str, params: Sequence[Any]) -> int:
         """Insert one row by a statement that commits by itself (a test's commit: the hot
@@ -220,9 +298,12 @@ class SQLiteBackend(SqlDialect):
             db = self._db
             isolation, db.isolation_level = db.isolation_level, None
             try:
-                return int(db.execute(sql, params).lastrowid or 0)
+                inserted = int(db.execute(sql, params).lastrowid or 0)
             finally:
                 db.isolation_level = isolation
+            if self.checkpoints is not None:
+                self.checkpoints.committed()
+            return inserted
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self.lock:
@@ -300,6 +381,9 @@ class SQLiteBackend(SqlDialect):
 
     def close(self) -> None:
         with self.lock:
+            if self.checkpoints is not None:
+                self.checkpoints.stop()
+                self.checkpoints = None
             self._db.close()
 
     # Dialect ----------------------------------------------------------------------------
@@ -748,6 +832,9 @@ class PostgresBackend(SqlDialect):
 
     def reclaim_space(self, pages: int | None) -> None:
         """PostgreSQL's autovacuum reuses the space of deleted rows; nothing to do here."""
+
+    def checkpoint_in_background(self) -> None:
+        """The server writes its files itself; nothing to do here."""
 
     def close(self) -> None:
         with self.lock:

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from conftest import fresh_postgres_database
 
-from pytest_kari_debug.backends import RefusedWrites
+from pytest_kari_debug.backends import (
+    CHECKPOINT_EVERY_COMMITS,
+    WRITER_CHECKPOINT_PAGES,
+    RefusedWrites,
+)
 from pytest_kari_debug.exceptions import StoreError
 from pytest_kari_debug.storage import SCHEMA_VERSION, Store, dumps, loads_many
 
@@ -120,6 +127,41 @@ def test_tests_sent_together_to_a_server_are_each_a_transaction(
         store.submit_tests(run_id, [_test_record("t::d")])  # the connection is usable
         store.settle_writes()
         assert [t["nodeid"] for t in store.tests(run_id)] == ["t::a", "t::c", "t::d"]
+
+
+def _tests_in_file_alone(path: Path, copy: Path) -> int:
+    """The tests a SQLite file holds without its WAL: what checkpoints copied into it."""
+    shutil.copyfile(path, copy)
+    with contextlib.closing(sqlite3.connect(copy)) as db:
+        return int(db.execute("SELECT count(*) FROM tests").fetchone()[0])
+
+
+def test_a_store_checkpoints_in_the_background_and_stops_at_its_close(tmp_path: Path) -> None:
+    """A SQLite store told to checkpoint in the background copies its WAL into its file on a
+    thread of its own, long before its writer's own checkpoint would (not below
+    WRITER_CHECKPOINT_PAGES); every commit is readable all along; the thread ends when the
+    store closes, which leaves the file whole."""
+    path = tmp_path / "kari.db"
+    store = Store(path)
+    run_id = store.begin_run({"uuid": "u1", "started_at": 1.0})
+    store.checkpoint_in_background()
+    threads = [t for t in threading.enumerate() if t.name == "kari-debug-store-checkpoints"]
+    assert len(threads) == 1
+    commits = 3 * CHECKPOINT_EVERY_COMMITS
+    for n in range(commits):
+        store.write_tests(run_id, [{"nodeid": f"t::{n}", "outcome": "passed"}])
+    assert len(store.tests(run_id)) == commits  # each commit readable at once (from the WAL)
+    wal = path.with_name(path.name + "-wal")
+    assert wal.stat().st_size < WRITER_CHECKPOINT_PAGES * 4096  # not the writer's checkpoint
+    deadline = time.monotonic() + 30
+    while _tests_in_file_alone(path, tmp_path / "copy.db") < 2 * CHECKPOINT_EVERY_COMMITS:
+        assert time.monotonic() < deadline, "no checkpoint in the background"
+        time.sleep(0.05)
+    assert store._backend.checkpoints.problem is None  # type: ignore[union-attr]
+    store.close()
+    assert not threads[0].is_alive()
+    assert not wal.exists() or wal.stat().st_size == 0
+    assert _tests_in_file_alone(path, tmp_path / "copy.db") == commits
 
 
 def test_a_file_that_is_not_sqlite_is_refused_and_untouched(tmp_path: Path) -> None:

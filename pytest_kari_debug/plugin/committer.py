@@ -2,11 +2,13 @@
 
 Everything is written on pytest's thread, as each test is kept (after its teardown): the
 run's row with the first test, then each finished test in a transaction of its own, and the
-run's progress. No thread is started: a hand-over to one costs more than the write (thread
+run's progress. No writer thread: a hand-over to one costs more than the write (thread
 switches, the GIL; milliseconds on a busy machine).
 
 A SQLite store commits there and then, in WAL mode with ``synchronous=NORMAL``: a commit
-survives the process being killed, not the machine losing power.
+survives the process being killed, not the machine losing power. Its checkpoints (copying the
+WAL into the file and syncing both to disk, milliseconds each few hundred tests) run on a
+thread of their own (:meth:`~pytest_kari_debug.storage.Store.checkpoint_in_background`).
 
 A PostgreSQL store's commit is a round trip to the server: the test's transaction is sent
 without waiting (:meth:`~pytest_kari_debug.storage.Store.submit_tests`), the server commits it
@@ -56,6 +58,8 @@ class StoreCommitter:
         self.open_store = open_store
         #: Kept tests sent to the server whose commit is not confirmed yet (PostgreSQL).
         self.in_flight = 0
+        #: The store checkpoints in the background (asked at the first test).
+        self.checkpointing = False
 
     def add_test(self, record: dict[str, Any], text: str) -> None:
         """Write a finished test's record (and its store JSON): a SQLite store commits it now,
@@ -109,6 +113,9 @@ class StoreCommitter:
         store = self.open_store()
         if store is None or state.run_id is None:
             return
+        if not self.checkpointing:
+            self.checkpointing = True
+            store.checkpoint_in_background()
         sent = write_batch(state, store, [(record, text)])
         if store.kind == "sqlite":
             if sent:

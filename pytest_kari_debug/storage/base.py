@@ -58,6 +58,12 @@ class StoreBase:
         with self._backend.transaction() as db:
             yield db
 
+    def checkpoint_in_background(self) -> None:
+        """For a writer that commits often (a test run): SQLite's checkpoints (copying the
+        WAL into the file, syncing both to disk) run on a thread of their own until
+        :meth:`close`, not on the committing thread. A server store has nothing to do."""
+        self._backend.checkpoint_in_background()
+
     def close(self) -> None:
         """Close the database connection."""
         self._backend.close()
