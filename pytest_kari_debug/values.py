@@ -172,13 +172,22 @@ class _Worker:
 
 
 _CALLER = _BoundedCaller()
-_LOCAL = threading.local()
+
+
+class _ThreadFlags(threading.local):
+    """Whether this thread is a helper running user code (a class default: reading the flag
+    on any other thread is a plain lookup, not a missing attribute's exception)."""
+
+    worker = False
+
+
+_LOCAL = _ThreadFlags()
 
 
 def in_bounded_call() -> bool:
     """Whether this thread runs a user's repr/str for the serializer (records made here are
     the serializer's own side effects and must not be recorded: they would recurse)."""
-    return getattr(_LOCAL, "worker", False)
+    return _LOCAL.worker
 
 
 #: Types whose repr runs no user code and is cheap: called inline.

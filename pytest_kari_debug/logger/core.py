@@ -46,6 +46,9 @@ from .stdlib import (
     _task_name,
 )
 
+_STDLIB_RECORD = logging.LogRecord
+
+
 # The logger ------------------------------------------------------------------------------
 OnError = Callable[[BaseException, dict[str, Any]], Any]
 
@@ -247,8 +250,12 @@ class ExtensionLogger(Component):
                     f"{safe_repr(record.args, self.redactor.max_repr_length)}"
                     f" [formatting failed: {type(exc).__name__}]"
                 )
-            message = clean_text(message) if isinstance(message, str) else safe_str(message)
-            message = self.redactor.scrub_text(message)
+            if not isinstance(message, str):
+                message = safe_str(message)
+            elif len(message) > MAX_TEXT_LENGTH or not message.isascii():
+                message = clean_text(message)
+            if "://" in message or message not in self._known_clean:
+                message = self.redactor.scrub_text(message)
             attributes = record.__dict__
             fields: dict[str, Any] = {}
             if len(attributes) > _STDLIB_BASE:
@@ -269,19 +276,25 @@ class ExtensionLogger(Component):
             elif record.exc_text:
                 text = self.redactor.text(str(record.exc_text))
                 exception = {"type": "", "message": "", "traceback": text}
-            task = getattr(record, "taskName", None)
+            if type(record) is _STDLIB_RECORD:  # no class attribute: skip getattr's miss
+                task = attributes.get("taskName")
+            else:
+                task = getattr(record, "taskName", None)
             if task is None:
                 loop = _get_running_loop()
                 task = None if loop is None else _task_name(loop)
             if session is None:
                 session = CURRENT_SESSION.get()
+            name = record.name
+            if type(name) is not str or len(name) > 500 or not name.isascii():
+                name = clean_text(str(name), 500)
             kept: LogRecord = _new_record(
                 LogRecord,
                 (
                     record.created,
-                    level_name(levelno),
+                    LEVEL_NAMES.get(levelno) or level_name(levelno),
                     message,
-                    clean_text(str(record.name), 500),
+                    name,
                     self.extension_id,
                     session,
                     _LOG_CONTEXT.get(),

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..scrub import DEFAULT_SCRUBBER, TextScrubber
 from ..values import (
+    _TRUSTED_REPR,
     MAX_TEXT_LENGTH,
     ValueSerializer,
     bounded_call,
@@ -148,10 +149,15 @@ def _unquote(text: str) -> str:
 def _stdlib_message(record: logging.LogRecord) -> Any:
     """``record.getMessage()``; bounded in time when its arguments are not plain values."""
     args = record.args
-    if plain(record.msg) and (
-        not args or (type(args) is tuple and all(plain(arg) for arg in args))
-    ):
-        return record.getMessage()
+    if type(record.msg) is str or plain(record.msg):
+        if not args:
+            return record.getMessage()
+        if type(args) is tuple:
+            for arg in args:  # (a loop, not all(): this runs for every captured record)
+                if type(arg) is not str and type(arg) not in _TRUSTED_REPR and not plain(arg):
+                    break
+            else:
+                return record.getMessage()
     return bounded_call(logging.LogRecord.getMessage, record)
 
 

@@ -28,7 +28,16 @@ _STDLIB_ATTRS = frozenset(
 )
 #: How many attributes LogRecord.__init__ sets; extra fields come after them.
 _STDLIB_BASE = len(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
-_in_capture = threading.local()
+
+
+class _Capturing(threading.local):
+    """Whether this thread is filing a record now (a class default: no missing attribute's
+    exception at each record)."""
+
+    active = False
+
+
+_in_capture = _Capturing()
 
 
 class KariLogHandler(logging.Handler):
@@ -56,7 +65,7 @@ class KariLogHandler(logging.Handler):
         return True
 
     def emit(self, record: logging.LogRecord) -> None:
-        if getattr(_in_capture, "active", False) or in_bounded_call():
+        if _in_capture.active or in_bounded_call():
             return  # a record made while converting one (a __repr__ that logs): skip it
         session = CURRENT_SESSION.get()
         if session is None:
