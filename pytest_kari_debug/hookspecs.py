@@ -44,7 +44,8 @@ def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> 
     """Add JSON-able data to a finished test's *record* (under ``record["extra"]``).
 
     Runs where the test ran (an xdist worker included), before the record travels to the
-    controller.
+    controller. The plugin's own parts (``extra["logging"]``, ``extra["alerts"]``,
+    ``extra["hang_dump"]``, the error records' ``nodeid``) are in the record already.
     """
 
 

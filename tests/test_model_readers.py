@@ -44,7 +44,7 @@ OWNERS = {
     "storage/runs.py": "the store indexes a test's phases when it writes it",
     # The record's own hooks complete the dict they are building (they change its records).
     "plugin/alerts.py:amend": "adds delivery outcomes to the alert records being written",
-    "plugin/errors.py:pytest_kari_debug_test_record": "tags the error records with the test",
+    "plugin/errors.py:_tag_error_records": "tags the error records with the test",
     "plugin/tracing.py:pytest_kari_debug_test_record": "puts the outcome on the root span",
 }
 

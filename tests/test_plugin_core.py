@@ -6,6 +6,7 @@ import gc
 import json
 import sqlite3
 import subprocess
+import textwrap
 from pathlib import Path
 
 import jsonschema
@@ -466,7 +467,63 @@ def test_async_tests_are_attributed(pytester: pytest.Pytester) -> None:
     assert sorted(r["message"] for r in records) == ["child 1", "child 2"]
 
 
-SESSION_HOOKS = {"kari-debug-test-sessions", "kari-debug-log-capture", "kari-debug-failures"}
+def test_a_record_hook_sees_the_plugins_own_parts_of_the_record(
+    pytester: pytest.Pytester,
+) -> None:
+    """The plugin puts its parts in a test's record (log counts, alert results, error records'
+    node ids) before ``pytest_kari_debug_test_record`` runs, whichever conftest implements it
+    (a nested conftest's hook used to run first and see none of them)."""
+    hook = """
+        import json
+
+        def pytest_kari_debug_test_record(item, record):
+            errors = record["collected_data"]["error_tracking"]["records"]
+            seen = {
+                "logging": record["extra"].get("logging"),
+                "alerts": sorted(record["extra"].get("alerts") or {}),
+                "error_nodeids": [error.get("nodeid") for error in errors],
+            }
+            with open(f"{item.name}.WHO.json", "w") as handle:
+                json.dump(seen, handle)
+        """
+    pytester.makeconftest(hook.replace("WHO", "top"))
+    pytester.mkpydir("nested")
+    (pytester.path / "nested" / "conftest.py").write_text(
+        textwrap.dedent(hook.replace("WHO", "nested"))
+    )
+    test = """
+        import logging
+        import pytest
+
+        @pytest.mark.kari_budget(duration_ms=60000)
+        def test_{name}(kari_errors):
+            logging.getLogger("app").warning("careful")
+            kari_errors.record_exception(ValueError("boom"))
+        """
+    pytester.makepyfile(test_top=test.format(name="top"))
+    (pytester.path / "nested" / "test_nested.py").write_text(
+        textwrap.dedent(test.format(name="nested"))
+    )
+    pytester.runpytest("--kari-debug", "--kari-store=none").assert_outcomes(passed=2)
+    for seen_by in (
+        "test_top.top",
+        "test_nested.top",
+        "test_nested.nested",  # registered after the plugin's features: its hook ran first
+    ):
+        nodeid = (
+            "nested/test_nested.py::test_nested" if "nested" in seen_by else "test_top.py::test_top"
+        )
+        seen = json.loads((pytester.path / f"{seen_by}.json").read_text())
+        assert seen["logging"]["counts"]["WARNING"] == 1
+        assert seen["logging"]["records"] == 1
+        assert "rules" in seen["alerts"]
+        assert seen["error_nodeids"] == [nodeid]
+
+
+SESSION_HOOKS = {
+    "kari-debug-test-sessions", "kari-debug-log-capture", "kari-debug-failures",
+    "kari-debug-alerts-record", "kari-debug-hang-dump-record",
+}  # fmt: skip
 FEATURE_HOOKS = (
     "kari-debug-profiled-tests",
     "kari-debug-traced-tests",

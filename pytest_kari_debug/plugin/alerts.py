@@ -37,6 +37,7 @@ from ..summaries import RunSections
 from .options import option_source
 from .state import (
     STATE,
+    add_test_steps,
     checked_marker,
     guard,
     internal_error,
@@ -323,7 +324,12 @@ def _alert_failure(alert: Alert) -> str:
     )
 
 
-def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> None:
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Put each test's alert results in its record (a run where some test has a session)."""
+    add_test_steps(session.config, "kari-debug-alerts-record", recording=_record_alerts)
+
+
+def _record_alerts(item: pytest.Item, record: dict[str, Any]) -> None:
     """Put the test's rules, fired alerts and verdicts under ``record["extra"]["alerts"]``."""
     result = item.stash.get(_RESULT, None)
     if result is not None:

@@ -593,6 +593,8 @@ def _test_record(item: pytest.Item, test: _TestState) -> dict[str, Any]:
         "extra": {},
     }
     try:
+        for step in state.steps.recording:
+            step(item, record)
         config.hook.pytest_kari_debug_test_record(item=item, record=record)
     except Exception as exc:  # a feature's part is lost, never the test
         state.diagnose(

@@ -57,7 +57,12 @@ def _record_failure(item: pytest.Item, exc: BaseException, phase: str) -> None:
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Record failing tests' exceptions in runs where some test has a debug session."""
     register_when_sessions(session.config, "kari-debug-failures", FailureHooks)
-    add_test_steps(session.config, "kari-debug-failures", teardown_failed=_teardown_failed)
+    add_test_steps(
+        session.config,
+        "kari-debug-failures",
+        teardown_failed=_teardown_failed,
+        recording=_tag_error_records,
+    )
 
 
 class FailureHooks:
@@ -84,7 +89,7 @@ def _teardown_failed(item: pytest.Item, exc: BaseException) -> None:
         _record_failure(item, exc, "teardown")
 
 
-def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> None:
+def _tag_error_records(item: pytest.Item, record: dict[str, Any]) -> None:
     """Tag every error record of the test with its node id."""
     data = (record.get("collected_data") or {}).get("error_tracking")
     if isinstance(data, dict):

@@ -22,7 +22,7 @@ import pytest
 
 from .core import finish_run, keep_unfinished
 from .options import option_source
-from .state import STATE, after_teardown, guard, register_when_sessions
+from .state import STATE, add_test_steps, after_teardown, guard, register_when_sessions
 
 if TYPE_CHECKING:  # imported when a run asks for dumps (it reads sysconfig and asyncio)
     from ..hangdump import HangWatchdog
@@ -97,7 +97,7 @@ class HangHooks:
             _add_dump(item, "slow", self.watchdog.seconds, skip=skip)
 
 
-def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> None:
+def _record_dumps(item: pytest.Item, record: dict[str, Any]) -> None:
     """Put the test's hang dumps under ``record["extra"]["hang_dump"]``."""
     entry = item.stash.get(_DUMPS, None)
     if entry is not None:
@@ -201,7 +201,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Watch every test with a debug session (when --kari-hang-dump is on)."""
+    """Watch every test with a debug session (when --kari-hang-dump is on); put a test's
+    dumps (here or pytest-timeout's) in its record."""
+    add_test_steps(session.config, "kari-debug-hang-dump-record", recording=_record_dumps)
     watchdog = session.config.stash.get(WATCHDOG, None)
     if watchdog is not None:
         register_when_sessions(session.config, "kari-debug-hang-dump", lambda: HangHooks(watchdog))

@@ -75,7 +75,9 @@ def _detach(handler: KariLogHandler, attached: list[logging.Logger]) -> None:
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Capture stdlib records in runs where some test has a debug session."""
     config = session.config
-    add_test_steps(config, "kari-debug-log-capture", setting_up=_capture_test)
+    add_test_steps(
+        config, "kari-debug-log-capture", setting_up=_capture_test, recording=_count_logs
+    )
     handler = config.stash.get(_HANDLER, None)
     if handler is not None:
         strays = unowned.StrayThreads(handler)
@@ -126,7 +128,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         _detach(handler, config.stash.get(_ATTACHED, []))
 
 
-def pytest_kari_debug_test_record(item: pytest.Item, record: dict[str, Any]) -> None:
+def _count_logs(item: pytest.Item, record: dict[str, Any]) -> None:
     """Put the test's log counts per level and its drops under ``extra["logging"]``."""
     try:  # (a try, not a guard: this runs at every test)
         found = kept_and_dropped(record, Kind.LOGGING)

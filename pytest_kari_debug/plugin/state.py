@@ -42,6 +42,7 @@ class PluginSettings:
 
 
 ItemStep = Callable[[pytest.Item], None]
+RecordStep = Callable[[pytest.Item, dict[str, Any]], None]
 
 
 @dataclass(slots=True)
@@ -67,6 +68,9 @@ class TestSteps:
     )
     #: After every test's teardown, its debug session still open.
     torn_down: list[ItemStep] = field(default_factory=list)
+    #: The test's record is built: each feature puts its part in (before the
+    #: ``pytest_kari_debug_test_record`` hook, which then sees a whole record).
+    recording: list[RecordStep] = field(default_factory=list)
 
 
 @dataclass
@@ -275,6 +279,7 @@ def add_test_steps(
     calling: ItemStep | None = None,
     teardown_failed: Callable[[pytest.Item, BaseException], None] | None = None,
     torn_down: ItemStep | None = None,
+    recording: RecordStep | None = None,
 ) -> None:
     """Add feature *name*'s per-test steps (see :class:`TestSteps`), once, when a collected
     test runs in a debug session: a run where none does pays for none of them."""
@@ -292,6 +297,8 @@ def add_test_steps(
             where.append(added)
     if teardown_failed is not None:
         steps.teardown_failed.append(teardown_failed)
+    if recording is not None:
+        steps.recording.append(recording)
 
 
 _KARI_MARKERS = pytest.StashKey[frozenset[str]]()
