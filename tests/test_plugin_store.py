@@ -440,8 +440,10 @@ def test_a_record_the_database_refuses_costs_no_other_test_its_row(
     result = pytester.runpytest("--kari-debug", f"--kari-store={location}")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
-        ["*the database refused the record of test 'test_refuse.py::test_refused'*"
-         "refused by the test*every other test is stored*"]
+        [
+            "*the database refused the record of test 'test_refuse.py::test_refused'*"
+            "refused by the test*every other test is stored*"
+        ]
     )
     with contextlib.closing(Store(location)) as store:
         run = store.runs()[0]

@@ -91,7 +91,7 @@ def test_a_batch_is_one_transaction(store_location: str) -> None:
 REFUSALS = [
     pytest.param(
         "ALTER TABLE tests ADD CONSTRAINT refuse CHECK (nodeid <> 't::bad')",
-        "violates check constraint \"refuse\" (SQLSTATE 23514)",
+        'violates check constraint "refuse" (SQLSTATE 23514)',
         id="constraint-23514",
     ),
     pytest.param(
@@ -106,9 +106,7 @@ REFUSALS = [
 
 
 @pytest.mark.parametrize(("refusal", "reason"), REFUSALS)
-def test_tests_sent_together_to_a_server_are_each_a_transaction(
-    refusal: str, reason: str
-) -> None:
+def test_tests_sent_together_to_a_server_are_each_a_transaction(refusal: str, reason: str) -> None:
     """PostgreSQL: tests sent without waiting are each committed by themselves; the ones the
     server refuses (a constraint, class 23; a value it cannot hold, class 22) are named by
     their place with the server's short reason (not the row), and the others are stored."""
@@ -130,10 +128,16 @@ def test_tests_sent_together_to_a_server_are_each_a_transaction(
 
 
 def _tests_in_file_alone(path: Path, copy: Path) -> int:
-    """The tests a SQLite file holds without its WAL: what checkpoints copied into it."""
+    """The tests a SQLite file holds without its WAL: what checkpoints copied into it (0
+    before its first checkpoint, or in a copy taken while one was writing: ask again)."""
+    for leftover in (copy, copy.with_name(copy.name + "-wal"), copy.with_name(copy.name + "-shm")):
+        leftover.unlink(missing_ok=True)
     shutil.copyfile(path, copy)
-    with contextlib.closing(sqlite3.connect(copy)) as db:
-        return int(db.execute("SELECT count(*) FROM tests").fetchone()[0])
+    try:
+        with contextlib.closing(sqlite3.connect(copy)) as db:
+            return int(db.execute("SELECT count(*) FROM tests").fetchone()[0])
+    except sqlite3.DatabaseError:  # no tests table yet, or a page copied mid-write
+        return 0
 
 
 def test_a_store_checkpoints_in_the_background_and_stops_at_its_close(tmp_path: Path) -> None:
