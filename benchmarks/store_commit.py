@@ -44,8 +44,8 @@ BATCH_TESTS = 200
 BATCH_SECONDS = 1.0
 
 
-def record(n: int) -> dict[str, Any]:
-    """A trivial test's record: phases, figures and two log records."""
+def record(n: int, logs: int = 2) -> dict[str, Any]:
+    """A trivial test's record: phases, figures and *logs* log records."""
     now = time.time()
     return {
         "record_version": 3, "nodeid": f"test_gen_{n // 100:03d}.py::test_{n}",
@@ -57,7 +57,7 @@ def record(n: int) -> dict[str, Any]:
         "collected_data": {
             "logging": {"records": [
                 {"ts": now, "level": "INFO", "message": f"step {i} of test {n}", "name": "bench",
-                 "session_id": "s", "fields": {"i": i}} for i in range(2)
+                 "session_id": "s", "fields": {"i": i}} for i in range(logs)
             ], "dropped": 0},
             "metrics": {"resources": {"rss_bytes": 1 << 26, "cpu_ms": 0.06}, "records": []},
         },
@@ -165,6 +165,30 @@ def one_round(way: str, store: Store, tests: int, setup_s: float) -> tuple[float
     return storing.stored, time.process_time() - cpu
 
 
+def wal_pages_per_commit(folder: Path, tests: int, logs: int) -> float:
+    """WAL pages a test's commit writes to a fresh SQLite store (its own checkpoints off, the
+    first 200 tests not counted), each test with *logs* log records: the store's page
+    writes, what a checkpoint syncs later."""
+    for old in folder.glob("pages.db*"):
+        old.unlink()
+    store = Store(str(folder / "pages.db"))
+    run_id = store.begin_run({"uuid": uuid.uuid4().hex, "started_at": time.time(), "pid": 1})
+    with store.transaction() as db:
+        db.execute("PRAGMA wal_autocheckpoint = 0")
+    records = [dumps_record(record(n, logs))[:2] for n in range(tests + 200)]
+    wal = folder / "pages.db-wal"
+    try:
+        for test, text in records[:200]:
+            store.write_tests(run_id, [test], [text])
+        before = wal.stat().st_size
+        for test, text in records[200:]:
+            store.write_tests(run_id, [test], [text])
+        frame = 24 + 4096  # a WAL frame: its header and one page
+        return (wal.stat().st_size - before) / frame / tests
+    finally:
+        store.close()
+
+
 def measure(location: str, args: argparse.Namespace) -> dict[str, tuple[float, float]]:
     """Per-test figures of every way on the store at *location*, in µs: time spent storing
     on pytest's thread, and process CPU beyond ``none`` (medians over the rounds)."""
@@ -200,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, tuple[float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         results["sqlite"] = measure(str(Path(tmp) / "kari.db"), args)
+        pages = [wal_pages_per_commit(Path(tmp), args.tests, logs) for logs in (0, 2)]
     if args.url:
         import psycopg
 
@@ -213,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             with psycopg.connect(args.url, autocommit=True) as db:
                 db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    print(f"SQLite: WAL pages written per test's commit: {pages[0]:.2f} (no log records),"
+          f" {pages[1]:.2f} (two log records)")  # fmt: skip
     print(f"load average {os.getloadavg()[0]:.1f} at the end; per test, µs:")
     print(f"{'store':<12}{'way':<11}{'on pytest thread':>18}{'process CPU':>13}"
           f"{'thread vs batched':>19}")  # fmt: skip

@@ -449,7 +449,10 @@ class StoreReading(StoreBase):
         run_params: list[Any] = [until_run] if until_run is not None else []
         if nodeid is not None:
             # the runs this test ran in, so "history NODEID" reaches past runs without it
-            run_where += " AND id IN (SELECT run_id FROM tests WHERE nodeid = ?)"
+            run_where += (
+                " AND EXISTS (SELECT 1 FROM tests WHERE tests.run_id = runs.id"
+                " AND tests.nodeid = ?)"
+            )
             run_params.append(nodeid)
         ids = [
             int(row[0])

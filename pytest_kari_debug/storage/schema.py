@@ -202,5 +202,13 @@ MIGRATIONS: list[str] = [
     /* sqlite only */ CREATE INDEX tests_nodeid ON tests(nodeid);
     /* sqlite only */ DELETE FROM sqlite_sequence WHERE name = 'tests';
     """,
+    # A test's commit writes one index page fewer (issue 17): one index on (run_id, nodeid)
+    # finds a run's tests and a test in a run, as `tests_run` and `tests_nodeid` did; the
+    # runs a test ran in are found run by run (`StoreReading.test_outcomes`).
+    """
+    CREATE INDEX tests_run_nodeid ON tests(run_id, nodeid);
+    DROP INDEX tests_run;
+    DROP INDEX tests_nodeid;
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
