@@ -207,13 +207,36 @@ _EXCEPTION_STR: Any = BaseException.__str__
 _EXCEPTION_REPR: Any = BaseException.__repr__
 
 
+#: Builtin exceptions whose own ``__str__`` shows only their args, as BaseException's does
+#: (KeyError: the repr of its one arg; AttributeError, NameError: BaseException's; ImportError:
+#: its ``msg`` when that is exactly a str), and OSError's, which also shows its filenames.
+_ARGS_STR_OWNERS: frozenset[type] = frozenset(
+    {KeyError, AttributeError, NameError, ImportError, OSError}
+)
+_FILENAME_TYPES: frozenset[type] = frozenset({str, bytes, int, type(None)})
+
+
+def _builtin_exception_str(kind: Any, value: Any) -> bool:
+    """Whether *kind*'s ``__str__`` is a builtin exception's that runs no user code beyond
+    the ``repr``/``str`` of the args (checked by the caller)."""
+    owner = getattr(kind.__str__, "__objclass__", None)
+    if owner not in _ARGS_STR_OWNERS:
+        return False
+    if owner is OSError:  # it shows repr(filename), repr(filename2)
+        return (
+            type(getattr(value, "filename", None)) in _FILENAME_TYPES
+            and type(getattr(value, "filename2", None)) in _FILENAME_TYPES
+        )
+    return True
+
+
 def _trusted(value: Any, name: str) -> bool:
     """Whether ``repr``/``str`` of *value* runs no user code (then it is called inline)."""
     kind: Any = type(value)
     if kind in _TRUSTED_REPR:
         return True
     if name == "str" and kind.__str__ is not _OBJECT_STR:
-        if kind.__str__ is not _EXCEPTION_STR:
+        if kind.__str__ is not _EXCEPTION_STR and not _builtin_exception_str(kind, value):
             return False
     elif kind.__repr__ is not _OBJECT_REPR and kind.__repr__ is not _EXCEPTION_REPR:
         return False

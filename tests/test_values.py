@@ -116,6 +116,74 @@ def test_hanging_reprs_cost_a_bounded_number_of_threads() -> None:
     assert safe_repr(Hangs(), timeout=1.0) == "hangs"
 
 
+def _helper_calls(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """The values the serializer hands to its helper thread from now on."""
+    from pytest_kari_debug import values
+
+    calls: list[object] = []
+    call = values._CALLER.call
+
+    def counting(function: object, value: object, timeout: float) -> object:
+        calls.append(value)
+        return call(function, value, timeout)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(values._CALLER, "call", counting)
+    return calls
+
+
+def _raised(error: BaseException) -> BaseException:
+    try:
+        raise error
+    except BaseException as caught:
+        return caught
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        KeyError("item 7 missing"),
+        AttributeError("'NoneType' object has no attribute 'x'"),
+        NameError("name 'y' is not defined"),
+        ImportError("no module named z"),
+        FileNotFoundError(2, "No such file or directory", "/nowhere/f.txt"),
+        PermissionError(13, "Permission denied", b"/root/x", None, "/root/y"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_builtin_exceptions_showing_only_plain_args_are_read_without_the_helper_thread(
+    error: BaseException, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Their builtin __str__ runs no user code: no thread hand-off (two per recorded error)."""
+    calls = _helper_calls(monkeypatch)
+    assert safe_str(error) == str(error)
+    assert safe_repr(error) == repr(error)
+    assert calls == []
+
+
+def test_builtin_exceptions_showing_user_objects_still_go_through_the_bounded_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A user object in the args, an OSError's filename or an overridden __str__ is user
+    code: it runs on the helper thread under the time bound, as before."""
+
+    class Slow:
+        def __repr__(self) -> str:
+            time.sleep(2)
+            return "slow"
+
+    class OwnStr(KeyError):
+        def __str__(self) -> str:
+            return "own"
+
+    missing = FileNotFoundError(2, "No such file or directory")
+    missing.filename = Slow()  # type: ignore[assignment]
+    calls = _helper_calls(monkeypatch)
+    for error in (KeyError(Slow()), missing):
+        assert "took longer than" in safe_str(error, timeout=0.05), error
+    assert safe_str(OwnStr("k")) == "own"
+    assert len(calls) == 3
+
+
 def test_str_that_raises_or_returns_bytes_gives_a_placeholder() -> None:
     """safe_str checks the type of what __str__ returns and never raises."""
 
