@@ -108,7 +108,8 @@ class Component:
     def end_session(self, session: SessionInfo) -> dict[str, Any]:
         """Return *session*'s data for ``DebugSession.collected_data`` (JSON-able)."""
         records, dropped = self.records.close_session(session.session_id)
-        return {"records": [record.to_dict() for record in records], "dropped": dropped}
+        # (most sessions of most components have no record: no comprehension for them)
+        return {"records": [r.to_dict() for r in records] if records else [], "dropped": dropped}
 
     def session_records(self, session_id: str) -> list[Any]:
         """The records of the open session *session_id* so far (for verdicts mid-test)."""

@@ -48,7 +48,7 @@ class Completed:
         yield  # makes this a generator function; never reached
 
 
-@dataclass
+@dataclass(slots=True)
 class DebugSession:
     """A debug session: its time span and what every enabled component recorded in it."""
 
@@ -114,6 +114,10 @@ class _Running:
     token: Token[SessionInfo | None] | None
     started: float
 
+
+_perf_counter = time.perf_counter
+_time = time.time
+_urandom = os.urandom
 
 _REGISTRY: dict[str, weakref.ref[ExtensionDebugManager]] = {}
 _REGISTRY_LOCK = threading.Lock()
@@ -261,24 +265,23 @@ class ExtensionDebugManager:
         Records made in this context from now on (and in tasks and threads started from it
         with its context) belong to the session until :meth:`stop_debug_session`.
         """
-        began = time.perf_counter()
+        began = _perf_counter()
         options = _check_session_options(configuration) if configuration else {}
-        session_id = os.urandom(16).hex()
-        info = SessionInfo(session_id, self.extension_id, name or session_id, time.time(), options)
+        session_id = _urandom(16).hex()
+        info = SessionInfo(session_id, self.extension_id, name or session_id, _time(), options)
         for component in self._components:
             if component.enabled:
                 try:
                     component.begin_session(info)
                 except Exception as exc:
                     self._note(component.kind, exc)
-        token = CURRENT_SESSION.set(info)
-        self._active[session_id] = _Running(info, token, began)
-        self._overhead_s += time.perf_counter() - began
+        self._active[session_id] = _Running(info, CURRENT_SESSION.set(info), began)
+        self._overhead_s += _perf_counter() - began
         return session_id
 
     def stop_debug_session(self, session_id: str) -> DebugSession:
         """Stop the session *session_id* and return it with its collected data."""
-        began = time.perf_counter()
+        began = _perf_counter()
         running = self._active.pop(session_id, None)
         if running is None:
             msg = f"no running debug session {session_id!r} for extension {self.extension_id!r}"
@@ -294,37 +297,36 @@ class ExtensionDebugManager:
             # logger that reports them live (on_error) needs no collection here.
             logs = self.logger.session_records(session_id)
             self._guarded("error_tracking", self.error_tracker.record_logs, logs)
-        # End in the reverse order of beginning, so a component that began on top of another
-        # (the profiler's tracemalloc use on top of the metrics collector's) ends first.
-        parts: list[tuple[str, Any]] = []
-        for component in self._reversed:
-            if component.enabled:
-                try:
-                    data = component.end_session(info)
-                except Exception as exc:
-                    self._note(component.kind, exc)
-                    data = None
-                if data is None:
-                    data = {"error": "collection failed"}
-                parts.append((component.kind, data))
-        collected = dict(reversed(parts))  # in the order of the components
-        ended = time.time()
+        # The keys in the order of the components; each ends in the reverse order of
+        # beginning, so a component that began on top of another (the profiler's tracemalloc
+        # use on top of the metrics collector's) ends first.
+        ending = [component for component in self._components if component.enabled]
+        collected: dict[str, Any] = dict.fromkeys([component.kind for component in ending])
+        for component in reversed(ending):
+            try:
+                data = component.end_session(info)
+            except Exception as exc:
+                self._note(component.kind, exc)
+                data = None
+            collected[component.kind] = {"error": "collection failed"} if data is None else data
+        duration = _perf_counter() - running.started
         session = DebugSession(
-            session_id=session_id,
-            extension_id=self.extension_id,
-            name=info.name,
-            started_at=info.started_at,
-            configuration=dict(info.options),
-            ended_at=ended,
-            duration_seconds=max(0.0, time.perf_counter() - running.started),
-            collected_data=collected,
+            session_id,
+            self.extension_id,
+            info.name,
+            info.started_at,
+            dict(info.options) if info.options else {},
+            _time(),
+            duration if duration > 0.0 else 0.0,
+            collected,
         )
         self.sessions.append(session)
         self.completed_sessions += 1
         self._window_sessions += 1
-        self._overhead_s += time.perf_counter() - began
+        self._overhead_s += _perf_counter() - began
         self._session_wall_s += session.duration_seconds
-        self._adapt_sampling()
+        if self._session_wall_s >= OVERHEAD_WINDOW_S:
+            self._adapt_sampling()
         return session
 
     @contextmanager

@@ -249,8 +249,8 @@ class ErrorTracker(Component):
     def begin_session(self, session: SessionInfo) -> None:
         """Begin keeping *session*'s records and exact group counts."""
         super().begin_session(session)
-        with self._lock:
-            self._sessions.setdefault(session.session_id, None)
+        # No lock: no record of a session is filed before it begins, and setdefault is atomic.
+        self._sessions.setdefault(session.session_id, None)
 
     def _session_state(self, session_id: str) -> _SessionErrors | None:
         """The counts of the open session *session_id*, made by its first error (None: not

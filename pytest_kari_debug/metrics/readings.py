@@ -142,21 +142,29 @@ def _resources(start: Reading, now: Reading, peak_rss: float) -> dict[str, Any]:
     """Per-session figures from two readings and the sampler's highest RSS in between."""
     user = now[0] - start[0]
     system = now[1] - start[1]
-    out: dict[str, Any] = {
-        "cpu_user_s": round(user, 6),
-        "cpu_system_s": round(system, 6),
-        "cpu_ms": round((user + system) * 1000.0, 3),
-    }
     rss_start, rss_end = start[5], now[5]
     if rss_start is not None and rss_end is not None:
-        peak = max(peak_rss, rss_start, rss_end)
+        peak = peak_rss if peak_rss > rss_start else rss_start
+        if rss_end > peak:
+            peak = rss_end
         # A lifetime peak that rose during the session was reached during the session.
-        if start[4] is not None and now[4] is not None and now[4] > start[4]:
-            peak = max(peak, now[4])
-        out["rss_start_bytes"] = rss_start
-        out["rss_end_bytes"] = rss_end
-        out["peak_rss_bytes"] = int(peak)
-        out["peak_rss_mb"] = round(peak / MIB, 3)
+        if start[4] is not None and now[4] is not None and now[4] > start[4] and now[4] > peak:
+            peak = now[4]
+        out: dict[str, Any] = {
+            "cpu_user_s": round(user, 6),
+            "cpu_system_s": round(system, 6),
+            "cpu_ms": round((user + system) * 1000.0, 3),
+            "rss_start_bytes": rss_start,
+            "rss_end_bytes": rss_end,
+            "peak_rss_bytes": int(peak),
+            "peak_rss_mb": round(peak / MIB, 3),
+        }
+    else:
+        out = {
+            "cpu_user_s": round(user, 6),
+            "cpu_system_s": round(system, 6),
+            "cpu_ms": round((user + system) * 1000.0, 3),
+        }
     if start[6] is not None and now[6] is not None:
         out["io_read_bytes"] = now[6] - start[6]
         out["io_write_bytes"] = now[7] - start[7]  # type: ignore[operator]

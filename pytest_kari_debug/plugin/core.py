@@ -7,7 +7,6 @@ import gc
 import os
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +176,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     The own-work clock is registered last: of ``trylast`` wrappers pluggy calls the one
     registered last innermost, so every feature's wrapper runs outside its windows.
     """
-    register_when_sessions(session.config, SESSIONS_PLUGIN, SessionHooks)
+    register_when_sessions(session.config, SESSIONS_PLUGIN, lambda: SessionHooks(session.config))
     register_when_sessions(session.config, CLOCK_PLUGIN, OwnWorkClock)
 
 
@@ -216,16 +215,13 @@ _MANAGER = pytest.StashKey[ExtensionDebugManager]()
 
 def manager_for(item: pytest.Item) -> ExtensionDebugManager:
     """The debug manager of *item*'s extension, created and started on first use."""
-    found = item.stash.get(_MANAGER, None)
+    # Without a kari_extension marker every test of a module has the same extension.
+    parent = item.parent if "kari_extension" not in kari_markers(item) else None
+    if parent is None:
+        return _manager_for(item)
+    found = parent.stash.get(_MANAGER, None)
     if found is None:
-        # Without a kari_extension marker every test of a module has the same extension.
-        parent = item.parent if "kari_extension" not in kari_markers(item) else None
-        found = parent.stash.get(_MANAGER, None) if parent is not None else None
-        if found is None:
-            found = _manager_for(item)
-            if parent is not None:
-                parent.stash[_MANAGER] = found
-        item.stash[_MANAGER] = found
+        found = parent.stash[_MANAGER] = _manager_for(item)
     return found
 
 
@@ -243,27 +239,59 @@ def _manager_for(item: pytest.Item) -> ExtensionDebugManager:
 
 
 # Per-test debug sessions ---------------------------------------------------------------
-@dataclass(slots=True)
 class _TestState:
-    manager: ExtensionDebugManager
-    session_id: str
-    started_at: float
-    #: The test's own time per phase, in ms (timed by OwnWorkClock, inside every wrapper).
-    phases: dict[str, float] = field(default_factory=dict)
-    #: pytest's time per phase, in ms: the test's own plus the plugin's work around it.
-    pytest_ms: dict[str, float] = field(default_factory=dict)
-    #: Epoch ns at the start of the test's own setup: where its root span starts.
-    began_ns: int = 0
-    #: The test's own CPU seconds over setup + call (without the plugin's threads).
-    cpu_s: float = 0.0
-    reports: dict[str, tuple[str, bool]] = field(default_factory=dict)
-    longrepr: str | None = None
-    failure: dict[str, Any] | None = None
-    captured: list[dict[str, str]] = field(default_factory=list)
-    collected: dict[str, Any] = field(default_factory=dict)
+    """A running test: its debug session and what its phases showed so far."""
+
+    __slots__ = (
+        "began_ns", "captured", "collected", "cpu_s", "failure", "longrepr", "manager",
+        "phases", "pytest_ms", "reports", "session_id", "started_at",
+    )  # fmt: skip
+
+    def __init__(self, manager: ExtensionDebugManager, session_id: str, started_at: float) -> None:
+        self.manager = manager
+        self.session_id = session_id
+        self.started_at = started_at
+        #: The test's own time per phase, in ms (timed by OwnWorkClock, inside every wrapper).
+        self.phases: dict[str, float] = {}
+        #: pytest's time per phase, in ms: the test's own plus the plugin's work around it.
+        self.pytest_ms: dict[str, float] = {}
+        #: Epoch ns at the start of the test's own setup: where its root span starts.
+        self.began_ns = 0
+        #: The test's own CPU seconds over setup + call (without the plugin's threads).
+        self.cpu_s = 0.0
+        self.reports: dict[str, tuple[str, bool]] = {}
+        self.longrepr: str | None = None
+        self.failure: dict[str, Any] | None = None
+        self.captured: list[dict[str, str]] | None = None
+        #: The session's collected data, once it is stopped.
+        self.collected: dict[str, Any] | None = None
 
 
 _ITEM = pytest.StashKey[_TestState]()
+#: The running test (item, state): what each phase's hooks ask for first, without a stash
+#: lookup. One tuple, replaced whole, so that a reader never pairs one test with another's.
+_running: tuple[pytest.Item | None, _TestState | None] = (None, None)
+
+
+def _test_of(item: pytest.Item) -> _TestState | None:
+    running = _running
+    if running[0] is item:
+        return running[1]
+    return item.stash.get(_ITEM, None)
+
+
+def _begin_test(item: pytest.Item, test: _TestState) -> None:
+    global _running
+    item.stash[_ITEM] = test
+    _running = (item, test)
+
+
+def _end_test(item: pytest.Item) -> None:
+    """Forget *item*'s state: its session is over (pytest keeps every item to the end)."""
+    global _running
+    if _running[0] is item:
+        _running = (None, None)
+    del item.stash[_ITEM]
 
 
 def own_figures(item: pytest.Item) -> tuple[dict[str, float], dict[str, float]] | None:
@@ -272,7 +300,7 @@ def own_figures(item: pytest.Item) -> tuple[dict[str, float], dict[str, float]] 
     What :class:`~pytest_kari_debug.figures.SessionFigures` needs so that a verdict reads the
     same figures as the record: the test's own work, never the plugin's.
     """
-    test = item.stash.get(_ITEM, None)
+    test = _test_of(item)
     if test is None:
         return None
     return dict(test.phases), _own_costs(test)
@@ -292,7 +320,7 @@ def _own_costs(test: _TestState) -> dict[str, float]:
 
 def session_of(item: pytest.Item) -> tuple[ExtensionDebugManager, str] | None:
     """The manager and debug session id of a running test, or ``None`` when not wrapped."""
-    test = item.stash.get(_ITEM, None)
+    test = _test_of(item)
     return None if test is None else (test.manager, test.session_id)
 
 
@@ -320,26 +348,36 @@ def _session_options(item: pytest.Item, state: KariState) -> dict[str, Any]:
     return options
 
 
+_perf_counter = time.perf_counter
+_process_time = time.process_time
+_time_ns = time.time_ns
+_own_cpu = selfcost.cpu_seconds
+
+
 def _own_work(when: str) -> Callable[..., Generator[None, object, object]]:
     """The wrapper that times the test's own *when* phase (setup: its fixtures; call: the
-    test itself), wall clock and CPU. The setup's also notes when the test's own work began."""
+    test itself), wall clock and CPU. The setup's also notes when the test's own work began.
+    CPU is the process's minus what the package's own threads used meanwhile."""
     starts = when == "setup"
 
     # The CPU readings nest inside the wall-clock ones: CPU never gains a reading's time.
     @pytest.hookimpl(wrapper=True, trylast=True)
     def own_phase(self: OwnWorkClock, item: pytest.Item) -> Generator[None, object, object]:
-        test = item.stash.get(_ITEM, None)
+        test = _test_of(item)
         if test is None:
             return (yield)
         if starts:
-            test.began_ns = time.time_ns()
+            test.began_ns = _time_ns()
         began = _perf_counter()
         own_cpu = _own_cpu()
         cpu = _process_time()
         try:
             return (yield)
         finally:
-            _note_phase(test, when, began, cpu, own_cpu)
+            cpu = _process_time() - cpu - (_own_cpu() - own_cpu)
+            test.phases[when] = round((_perf_counter() - began) * 1000.0, 3)
+            if cpu > 0.0:
+                test.cpu_s += cpu
 
     own_phase.__doc__ = f"Time the test's own {when} phase."
     return own_phase
@@ -362,7 +400,7 @@ class OwnWorkClock:
         self, item: pytest.Item, nextitem: pytest.Item | None
     ) -> Generator[None, object, object]:
         """Time the test's own teardown (wall time only: a test's CPU is setup + call)."""
-        test = item.stash.get(_ITEM, None)
+        test = _test_of(item)
         if test is None:
             return (yield)
         began = _perf_counter()
@@ -370,18 +408,6 @@ class OwnWorkClock:
             return (yield)
         finally:
             test.phases["teardown"] = round((_perf_counter() - began) * 1000.0, 3)
-
-
-_perf_counter = time.perf_counter
-_process_time = time.process_time
-_own_cpu = selfcost.cpu_seconds
-
-
-def _note_phase(test: _TestState, when: str, began: float, cpu: float, own_cpu: float) -> None:
-    cpu = _process_time() - cpu - (_own_cpu() - own_cpu)
-    test.phases[when] = round((_perf_counter() - began) * 1000.0, 3)
-    if cpu > 0.0:
-        test.cpu_s += cpu
 
 
 CLOCK_PLUGIN = "kari-debug-own-work-clock"
@@ -407,45 +433,50 @@ class SessionHooks:
     Registered at the end of collection: a run where no test asks for one pays for none.
     """
 
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.state = config.stash[STATE]
+        self.steps = self.state.steps
+
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, object, object]:
         """Start the test's debug session before its fixtures are set up."""
-        config = item.config
-        state = config.stash[STATE]
+        state = self.state
         try:
             if _wants_session(item, state):
                 manager = manager_for(item)
                 session_id = manager.start_debug_session(
                     _session_options(item, state), name=item.nodeid
                 )
-                item.stash[_ITEM] = _TestState(manager, session_id, time.time())
-                _hold_tracemalloc(config)
-            for step in state.steps.setting_up:
+                _begin_test(item, _TestState(manager, session_id, time.time()))
+                if memtrace.is_tracing():
+                    _hold_tracemalloc(self.config)
+            for step in self.steps.setting_up:
                 step(item)
         except Exception as exc:  # (a try, not a guard: this runs at every test)
-            internal_error(config, "starting the debug session", exc)
+            internal_error(self.config, "starting the debug session", exc)
         return (yield)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
         """After a passing call phase, apply the verdicts (alerts, budgets, gates) asked for."""
-        config = item.config
         try:
-            for step in config.stash[STATE].steps.calling:
+            for step in self.steps.calling:
                 step(item)
         except Exception as exc:
-            internal_error(config, "preparing the call phase", exc)
+            internal_error(self.config, "preparing the call phase", exc)
         result = yield
-        test = item.stash.get(_ITEM, None)
+        test = _test_of(item)
         messages: list[str] = []
         if test is not None:
             try:
-                for found in config.hook.pytest_kari_debug_verdicts(
+                for found in self.config.hook.pytest_kari_debug_verdicts(
                     item=item, manager=test.manager, session_id=test.session_id
                 ):
-                    messages.extend(found or ())
+                    if found:
+                        messages.extend(found)
             except Exception as exc:
-                internal_error(config, "evaluating verdicts", exc)
+                internal_error(self.config, "evaluating verdicts", exc)
         if messages:
             _fail_with(messages)
         return result
@@ -455,12 +486,11 @@ class SessionHooks:
         self, item: pytest.Item, nextitem: pytest.Item | None
     ) -> Generator[None, object, object]:
         """Stop the test's debug session once its fixtures are torn down."""
-        config = item.config
-        steps = config.stash[STATE].steps
+        steps = self.steps
         try:
             return (yield)
         except BaseException as exc:
-            with guard(config, "noting the teardown's exception"):
+            with guard(self.config, "noting the teardown's exception"):
                 for failed in steps.teardown_failed:
                     failed(item, exc)
             raise
@@ -469,15 +499,16 @@ class SessionHooks:
                 for step in steps.torn_down:
                     step(item)
             except Exception as exc:
-                internal_error(config, "checking the test's teardown", exc)
-            test = item.stash.get(_ITEM, None)
+                internal_error(self.config, "checking the test's teardown", exc)
+            test = _test_of(item)
             if test is not None:
                 try:
-                    _time_root_span(test)
+                    if test.began_ns and test.manager.tracer.enabled:
+                        _time_root_span(test)
                     session = test.manager.stop_debug_session(test.session_id)
                     test.collected = session.collected_data
                 except Exception as exc:
-                    internal_error(config, "stopping the debug session", exc)
+                    internal_error(self.config, "stopping the debug session", exc)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -485,12 +516,12 @@ class SessionHooks:
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         """Note each phase's outcome and time; attach the test's record to the teardown report."""
         report = yield
-        test = item.stash.get(_ITEM, None)
+        test = _test_of(item)
         if test is not None:
             try:
                 _note_report(item, test, call, report)
             except Exception as exc:
-                internal_error(item.config, "building the test record", exc)
+                internal_error(self.config, "building the test record", exc)
         return report
 
 
@@ -501,8 +532,9 @@ def _note_report(
     test.pytest_ms[when] = pytest_ms = round(report.duration * 1000.0, 3)
     if when not in test.phases:
         test.phases[when] = pytest_ms
-    test.reports[when] = (report.outcome, hasattr(report, "wasxfail"))
-    if report.failed:
+    outcome = report.outcome
+    test.reports[when] = (outcome, hasattr(report, "wasxfail"))
+    if outcome == "failed":
         excinfo = call.excinfo
         if excinfo and isinstance(excinfo.value, KariDebugAssertion):
             # the user's verdict, not an error of theirs: no plugin frames
@@ -511,9 +543,9 @@ def _note_report(
             test.longrepr = kept_text(item.config, report.longreprtext)
             test.failure = failure_summary(item, call, report)
     if when == "teardown":
-        test.captured = captured_sections(report)
+        test.captured = captured_sections(report) if report.sections else None
         report.kari_debug = _test_record(item, test)  # type: ignore[attr-defined]
-        del item.stash[_ITEM]  # the session is over; pytest keeps items to the end
+        _end_test(item)
 
 
 def _time_root_span(test: _TestState) -> None:
@@ -529,10 +561,10 @@ def _time_root_span(test: _TestState) -> None:
 
 def keep_unfinished(item: pytest.Item, longrepr: str) -> None:
     """Record *item*, still running, as failed with *longrepr* (its process is about to end)."""
-    test = item.stash.get(_ITEM, None)
+    test = _test_of(item)
     if test is None:
         return
-    del item.stash[_ITEM]
+    _end_test(item)
     with guard(item.config, "stopping the debug session of an unfinished test"):
         test.collected = test.manager.stop_debug_session(test.session_id).collected_data
     elapsed = round((time.time() - test.started_at) * 1000.0, 3)
@@ -589,7 +621,7 @@ def _test_record(item: pytest.Item, test: _TestState) -> dict[str, Any]:
         "longrepr": test.longrepr,
         "failure": scrubbed(config, test.failure) if test.failure else test.failure,
         "captured": scrubbed(config, test.captured) if test.captured else [],
-        "collected_data": test.collected,
+        "collected_data": {} if test.collected is None else test.collected,
         "extra": {},
     }
     try:
@@ -869,7 +901,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def fixture_manager(request: pytest.FixtureRequest) -> ExtensionDebugManager:
     """The manager behind the ``kari_*`` fixtures: the running test's session's, else its
     extension's."""
-    test = request.node.stash.get(_ITEM, None)
+    test = _test_of(request.node)
     return test.manager if test is not None else manager_for(request.node)
 
 

@@ -302,6 +302,7 @@ def add_test_steps(
 
 
 _KARI_MARKERS = pytest.StashKey[frozenset[str]]()
+_NO_MARKERS: frozenset[str] = frozenset()
 
 
 def kari_markers(item: pytest.Item) -> frozenset[str]:
@@ -313,7 +314,7 @@ def kari_markers(item: pytest.Item) -> frozenset[str]:
     found = item.stash.get(_KARI_MARKERS, None)
     if found is None:
         found = frozenset(m.name for m in item.iter_markers() if m.name.startswith("kari_"))
-        item.stash[_KARI_MARKERS] = found
+        item.stash[_KARI_MARKERS] = found = found or _NO_MARKERS  # one object, not one a test
     return found
 
 
