@@ -102,8 +102,12 @@ class RecordBuffer(Generic[T]):
 
     def close_session(self, session_id: str) -> tuple[list[T], int]:
         """Stop keeping *session_id*'s slice; return its records and how many it dropped."""
-        head, tail, dropped = self.close_session_parts(session_id)
-        return [*head, *tail] if tail else head, dropped
+        with self._lock:
+            bucket = self._sessions.pop(session_id, None)
+        if bucket is None:  # (most sessions of most components: no record)
+            return [], 0
+        # A copy: a thread that looked the slice up before the close may still append to it.
+        return bucket.records(), bucket.dropped
 
     def close_session_parts(self, session_id: str) -> tuple[list[T], list[T], int]:
         """Stop keeping *session_id*'s slice; return its first records, its newest records and

@@ -432,6 +432,8 @@ class ExtensionLogger(Component):
         records with a WARNING marker record where the middle ones were dropped."""
         _SESSION_LOGGERS.pop(session.session_id, None)
         head, tail, dropped = self.records.close_session_parts(session.session_id)
+        if not head:  # no record (a session's first records fill the head)
+            return {"records": [], "dropped": dropped}
         records = [record.to_dict() for record in head]
         if dropped:
             records.append(self._drop_marker(session, dropped, len(head), len(tail), tail))

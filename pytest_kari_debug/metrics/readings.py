@@ -17,6 +17,8 @@ try:
     import resource as _resource
 except ImportError:  # Windows
     _resource = None  # type: ignore[assignment]
+_getrusage = None if _resource is None else _resource.getrusage
+_RUSAGE_SELF = 0 if _resource is None else _resource.RUSAGE_SELF
 
 
 # Cheap readings at session boundaries ----------------------------------------------------
@@ -84,15 +86,15 @@ class _Probe:
         if not self._opened and self._pid != os.getpid():
             self._open()
         ctx_voluntary = ctx_involuntary = maxrss = rss = io_read = io_write = None
-        if _resource is not None:
-            usage = _resource.getrusage(_resource.RUSAGE_SELF)
-            user, system = usage.ru_utime, usage.ru_stime
-            ctx_voluntary, ctx_involuntary = usage.ru_nvcsw, usage.ru_nivcsw
-            maxrss = usage.ru_maxrss * self._maxrss_factor
+        if _getrusage is not None:
+            # One unpacking of the struct_rusage (its fields in order), not eight lookups.
+            (user, system, maxrss, _, _, _, _, _, _, inblock, oublock, _, _, _,
+             ctx_voluntary, ctx_involuntary) = _getrusage(_RUSAGE_SELF)  # fmt: skip
+            maxrss *= self._maxrss_factor
             if self._linux:
                 # Linux derives ru_inblock/ru_oublock from /proc/self/io's read_bytes and
                 # write_bytes (>> 9): the same counters, without a second read.
-                io_read, io_write = usage.ru_inblock * 512, usage.ru_oublock * 512
+                io_read, io_write = inblock * 512, oublock * 512
         else:
             times = os.times()
             user, system = times.user, times.system
