@@ -79,3 +79,27 @@ def test_a_run_nested_in_another_process_freezes_nothing(pytester: pytest.Pytest
     result = pytester.runpytest_inprocess("--kari-debug", "-p", "no:randomly")
     result.assert_outcomes(passed=2)
     assert gc.get_freeze_count() == before
+
+
+NESTED_RUN = """
+import gc
+
+
+def test_runs_pytest_inside(pytester):
+    pytester.makepyfile(test_inner="def test_one():\\n    pass\\n")
+    before = gc.get_freeze_count()
+    result = pytester.runpytest_inprocess("--kari-debug", "-p", "no:randomly")
+    result.assert_outcomes(passed=1)
+    assert gc.get_freeze_count() == before
+"""
+
+
+def test_a_run_nested_in_a_process_that_never_loaded_the_plugin_freezes_nothing(
+    pytester: pytest.Pytester,
+) -> None:
+    """Inside ``python -m pytest -p no:kari_debug`` (the plugin's entry module never loaded
+    by the outer run), a test's in-process ``--kari-debug`` run still sees that it is nested
+    and freezes nothing."""
+    pytester.makepyfile(test_outer=NESTED_RUN)
+    result = pytester.runpytest_subprocess("-p", "pytester", "-p", "no:kari_debug")
+    result.assert_outcomes(passed=1)

@@ -104,15 +104,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     _INI_DEFAULTS.update(add_options(parser))
 
 
-#: pytest runs configured in this process and not unconfigured yet (pytester's nest).
-_open_runs = 0
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     """Register the markers; bring the features in when an option asks for them."""
-    global _open_runs
-    _open_runs += 1
     for text in KARI_MARKERS.values():
         config.addinivalue_line("markers", text)
     if asked_for(config, _INI_DEFAULTS):
@@ -165,18 +159,15 @@ def _replay(
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Reap the git process a run that recorded no test never asked (see ``githead``); at
     the end of the process's own run, freeze what is left for its exit (see ``exitheap``)."""
-    global _open_runs
-    _open_runs = max(0, _open_runs - 1)
     if is_active(config):
         from .githead import GIT_HEAD
 
         probe = config.stash.get(GIT_HEAD, None)
         if probe is not None:
             probe.close()
-        if _open_runs == 0:
-            from .exitheap import freeze_for_exit
+        from .exitheap import freeze_for_exit
 
-            freeze_for_exit(config)
+        freeze_for_exit(config)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gc
 import sys
+from types import FrameType
 
 import pytest
 
@@ -33,6 +34,21 @@ def runs_as_the_program() -> bool:
     return getattr(main, "console_main", None) is pytest.console_main
 
 
+#: Modules whose frames are on the stack while a test runs, or while pytester runs pytest.
+_INSIDE_A_RUN = frozenset({"_pytest.runner", "_pytest.pytester"})
+
+
+def nested_in_a_run() -> bool:
+    """Whether this run was started inside another one (by a test, pytester's in-process
+    runs): the other run goes on after it ends."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        if frame.f_globals.get("__name__") in _INSIDE_A_RUN:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def freeze_for_exit(config: pytest.Config) -> bool:
     """Freeze the heap left after pytest's garbage collection at unconfigure; True if done.
 
@@ -41,7 +57,7 @@ def freeze_for_exit(config: pytest.Config) -> bool:
     """
     if not gc.isenabled() or not config.pluginmanager.has_plugin("unraisableexception"):
         return False
-    if not runs_as_the_program():
+    if not runs_as_the_program() or nested_in_a_run():
         return False
     gc.freeze()
     return True
