@@ -53,11 +53,15 @@ def freeze_for_exit(config: pytest.Config) -> bool:
     """Freeze the heap left after pytest's garbage collection at unconfigure; True if done.
 
     Not when pytest's unraisable-exception plugin is off (its collection frees the run's
-    garbage first and reports what raised in a finaliser), nor when the collector is off.
+    garbage first and reports what raised in a finaliser), nor when the collector is off. A
+    pytest older than 8.4 collects nothing at its end: the garbage is collected here first.
     """
-    if not gc.isenabled() or not config.pluginmanager.has_plugin("unraisableexception"):
+    unraisable = config.pluginmanager.get_plugin("unraisableexception")
+    if not gc.isenabled() or unraisable is None:
         return False
     if not runs_as_the_program() or nested_in_a_run():
         return False
+    if not hasattr(unraisable, "pytest_unconfigure"):
+        gc.collect()
     gc.freeze()
     return True

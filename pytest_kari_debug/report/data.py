@@ -668,19 +668,19 @@ def build_report_model(
     for index, test in enumerate(tests):
         outcome = str(test.get("outcome") or "unknown")
         outcomes[outcome] += 1
+        error_count = 0
         for occurrence in occurrences_of_test(test, test_key=index):
             grouping.add(occurrence)
-        raised = records_of(test, Kind.ALERTING)
-        if raised:  # only what RunSource reads of the test for its alerts
-            alerting.append(_alerts_only(test, raised))
+            error_count += occurrence.count
+        test_alerts = records_of(test, Kind.ALERTING)
+        if test_alerts:  # only what RunSource reads of the test for its alerts
+            alerting.append(_alerts_only(test, test_alerts))
         record = TestRecord.from_dict(test)
         measured = figures_catalogue.values(REPORT_FIGURES, record, base=True)
         duration = measured.get("duration_ms", 0.0)
         tests_ms += duration
         dropped.update(dropped_of(record))
         t0 = _num(test.get("started_at")) or None
-        test_alerts = records_of(record, Kind.ALERTING)
-        error_count = sum(count for _, count, _, _ in views.error_occurrences(record))
         counts = {
             "logs": len(records_of(record, Kind.LOGGING)),
             "errors": error_count,
