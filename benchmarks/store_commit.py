@@ -14,7 +14,8 @@ pytest's own per-test work does):
   committed by the server while the next setup runs, its result read before the next call.
 
 Per test it prints the time on pytest's thread spent storing (writing, sending, waiting: what
-the test run waits for), and the process CPU beyond ``none`` (all threads), for SQLite and,
+the test run waits for) and that thread's CPU time in it (steadier on a busy machine), and the
+process CPU beyond ``none`` (all threads), for SQLite and,
 with ``--url`` / ``KARI_DEBUG_TEST_POSTGRES_URL``, PostgreSQL (a fresh database, dropped at
 the end).
 
@@ -73,12 +74,14 @@ def busy(seconds: float) -> None:
 
 
 class Way:
-    """One way of storing the tests of one round; ``stored`` is the time spent storing."""
+    """One way of storing the tests of one round; ``stored`` is the time spent storing,
+    ``stored_cpu`` the CPU time of this thread spent storing."""
 
     def __init__(self, store: Store | None, run_id: int) -> None:
         self.store = store
         self.run_id = run_id
         self.stored = 0.0
+        self.stored_cpu = 0.0
 
     def keep(self, test: dict[str, Any], text: str) -> None:
         """A test finished."""
@@ -97,11 +100,12 @@ class Batched(Way):
         self.last = time.monotonic()
 
     def keep(self, test: dict[str, Any], text: str) -> None:
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.thread_time()
         self.pending.append((test, text))
         if len(self.pending) >= BATCH_TESTS or time.monotonic() - self.last >= BATCH_SECONDS:
             self.finish()
         self.stored += time.perf_counter() - began
+        self.stored_cpu += time.thread_time() - began_cpu
 
     def finish(self) -> None:
         assert self.store is not None
@@ -114,9 +118,10 @@ class Batched(Way):
 class Inline(Way):
     def keep(self, test: dict[str, Any], text: str) -> None:
         assert self.store is not None
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.thread_time()
         self.store.write_tests(self.run_id, [test], [text])
         self.stored += time.perf_counter() - began
+        self.stored_cpu += time.thread_time() - began_cpu
 
 
 class Committer(Way):
@@ -130,15 +135,17 @@ class Committer(Way):
         self.committer = StoreCommitter(None, self.state, lambda: store)  # type: ignore[arg-type]
 
     def keep(self, test: dict[str, Any], text: str) -> None:
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.thread_time()
         self.committer.add_test(test, text)
         self.stored += time.perf_counter() - began
+        self.stored_cpu += time.thread_time() - began_cpu
 
     def before_call(self) -> None:
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.thread_time()
         if self.committer.in_flight:
             self.committer.settle()
         self.stored += time.perf_counter() - began
+        self.stored_cpu += time.thread_time() - began_cpu
 
     def finish(self) -> None:
         self.committer.close()
@@ -150,9 +157,9 @@ WAYS: dict[str, Callable[[Store | None, int], Way]] = {
 }  # fmt: skip
 
 
-def one_round(way: str, store: Store, tests: int, setup_s: float) -> tuple[float, float]:
-    """Store *tests* records one *way*; the time spent storing on this thread and the
-    process CPU, in seconds."""
+def one_round(way: str, store: Store, tests: int, setup_s: float) -> tuple[float, float, float]:
+    """Store *tests* records one *way*; the time and the CPU time spent storing on this
+    thread, and the process CPU, in seconds."""
     run_id = store.begin_run({"uuid": uuid.uuid4().hex, "started_at": time.time(), "pid": 1})
     records = [dumps_record(record(n))[:2] for n in range(tests)]
     storing = WAYS[way](store if way != "none" else None, run_id)
@@ -162,7 +169,7 @@ def one_round(way: str, store: Store, tests: int, setup_s: float) -> tuple[float
         busy(setup_s)  # the next test's setup
         storing.before_call()
     storing.finish()
-    return storing.stored, time.process_time() - cpu
+    return storing.stored, storing.stored_cpu, time.process_time() - cpu
 
 
 def wal_pages_per_commit(folder: Path, tests: int, logs: int) -> float:
@@ -189,12 +196,13 @@ def wal_pages_per_commit(folder: Path, tests: int, logs: int) -> float:
         store.close()
 
 
-def measure(location: str, args: argparse.Namespace) -> dict[str, tuple[float, float]]:
-    """Per-test figures of every way on the store at *location*, in µs: time spent storing
-    on pytest's thread, and process CPU beyond ``none`` (medians over the rounds)."""
+def measure(location: str, args: argparse.Namespace) -> dict[str, tuple[float, float, float]]:
+    """Per-test figures of every way on the store at *location*, in µs: time and CPU time
+    spent storing on pytest's thread, and process CPU beyond ``none`` (medians over the
+    rounds)."""
     store = Store(location)
     order = list(WAYS)
-    found: dict[str, list[tuple[float, float]]] = {way: [] for way in order}
+    found: dict[str, list[tuple[float, float, float]]] = {way: [] for way in order}
     try:
         one_round("committer", store, 50, args.setup_us / 1e6)  # warm-up
         for number in range(args.rounds):
@@ -204,11 +212,12 @@ def measure(location: str, args: argparse.Namespace) -> dict[str, tuple[float, f
         store.close()
     result = {}
     for way in order:
-        stored = statistics.median(s for s, _ in found[way]) / args.tests * 1e6
+        stored = statistics.median(s for s, _, _ in found[way]) / args.tests * 1e6
+        thread = statistics.median(t for _, t, _ in found[way]) / args.tests * 1e6
         cpu = statistics.median(
-            c - base for (_, c), (_, base) in zip(found[way], found["none"], strict=True)
+            c - base for (_, _, c), (_, _, base) in zip(found[way], found["none"], strict=True)
         )
-        result[way] = (stored, cpu / args.tests * 1e6)
+        result[way] = (stored, thread, cpu / args.tests * 1e6)
     return result
 
 
@@ -221,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     print(f"{args.tests} test records, {args.rounds} rotated rounds (medians),"
           f" {args.setup_us:.0f} µs of setup work between tests")  # fmt: skip
-    results: dict[str, dict[str, tuple[float, float]]] = {}
+    results: dict[str, dict[str, tuple[float, float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         results["sqlite"] = measure(str(Path(tmp) / "kari.db"), args)
         pages = [wal_pages_per_commit(Path(tmp), args.tests, logs) for logs in (0, 2)]
@@ -241,15 +250,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"SQLite: WAL pages written per test's commit: {pages[0]:.2f} (no log records),"
           f" {pages[1]:.2f} (two log records)")  # fmt: skip
     print(f"load average {os.getloadavg()[0]:.1f} at the end; per test, µs:")
-    print(f"{'store':<12}{'way':<11}{'on pytest thread':>18}{'process CPU':>13}"
-          f"{'thread vs batched':>19}")  # fmt: skip
+    print(f"{'store':<12}{'way':<11}{'on pytest thread':>18}{'its CPU':>9}{'process CPU':>13}"
+          f"{'thread vs batched':>19}{'CPU vs batched':>16}")  # fmt: skip
     for backend, ways in results.items():
-        base = ways["batched"][0]
-        for way, (stored, cpu) in ways.items():
+        base, base_cpu = ways["batched"][:2]
+        for way, (stored, thread, cpu) in ways.items():
             if way == "none":
                 continue
-            print(f"{backend:<12}{way:<11}{stored:>18.1f}{cpu:>13.1f}"
-                  f"{stored / base if base else float('nan'):>18.2f}x")  # fmt: skip
+            print(f"{backend:<12}{way:<11}{stored:>18.1f}{thread:>9.1f}{cpu:>13.1f}"
+                  f"{stored / base if base else float('nan'):>18.2f}x"
+                  f"{thread / base_cpu if base_cpu else float('nan'):>15.2f}x")  # fmt: skip
     return 0
 
 
