@@ -29,6 +29,8 @@ class TcpProxy:
         #: connections and acknowledges data).
         self.hung = False
         self._held: list[socket.socket] = []
+        #: The port, bound while cut (see cut()).
+        self._reserved: socket.socket | None = None
         threading.Thread(target=self._serve_control, daemon=True).start()
         self.restore()
 
@@ -40,13 +42,17 @@ class TcpProxy:
         with self._lock:
             if self._listener is not None:
                 return
-            listener = socket.socket()
-            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            listener.bind(("127.0.0.1", self.port))
+            listener, self._reserved = self._reserved or self._bound(), None
             listener.listen(16)
             self.port = int(listener.getsockname()[1])
             self._listener = listener
         threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def _bound(self) -> socket.socket:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
+        return sock
 
     def cut(self) -> None:
         with self._lock:
@@ -57,10 +63,17 @@ class TcpProxy:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
             sock.close()
+        if listener is not None and not self._closed:
+            # The port stays bound, not listening (a connection is refused): left free, the
+            # system could give it to an outgoing connection, and restore() could not bind it.
+            with self._lock:
+                self._reserved = self._bound()
 
     def close(self) -> None:
         self._closed = True
         self.cut()
+        if self._reserved is not None:
+            self._reserved.close()
         self._control.close()
 
     def _accept(self, listener: socket.socket) -> None:
