@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import gc
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -83,6 +85,8 @@ def test_a_run_nested_in_another_process_freezes_nothing(pytester: pytest.Pytest
 
 NESTED_RUN = """
 import gc
+import sys
+from pathlib import Path
 
 
 def test_runs_pytest_inside(pytester):
@@ -103,3 +107,18 @@ def test_a_run_nested_in_a_process_that_never_loaded_the_plugin_freezes_nothing(
     pytester.makepyfile(test_outer=NESTED_RUN)
     result = pytester.runpytest_subprocess("-p", "pytester", "-p", "no:kari_debug")
     result.assert_outcomes(passed=1)
+
+
+def test_the_pytest_console_script_freezes_too(pytester: pytest.Pytester) -> None:
+    """The ``pytest`` command (the console script, whose ``__main__`` calls
+    ``pytest.console_main``) is the process's own run as ``python -m pytest`` is."""
+    script = Path(sys.executable).parent / "pytest"
+    if not script.exists():
+        pytest.skip(f"no pytest console script beside {sys.executable}")
+    pytester.makeconftest(FREEZE_AT_EXIT)
+    pytester.makepyfile(test_two=TWO_TESTS)
+    result = pytester.run(
+        str(script), "-p", "no:randomly", "-p", "no:cacheprovider", "--kari-debug"
+    )
+    result.assert_outcomes(passed=2)
+    assert int((pytester.path / "frozen.txt").read_text()) > 0

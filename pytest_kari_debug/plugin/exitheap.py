@@ -31,7 +31,12 @@ def runs_as_the_program() -> bool:
     spec = getattr(main, "__spec__", None)
     if spec is not None and spec.name == "pytest.__main__":
         return True
-    return getattr(main, "console_main", None) is pytest.console_main
+    # the console script imports pytest's entry (``_console_main`` since pytest 9)
+    for name in ("console_main", "_console_main"):
+        entry = getattr(main, name, None)
+        if entry is not None and getattr(entry, "__module__", None) == "_pytest.config":
+            return True
+    return False
 
 
 #: Modules whose frames are on the stack while a test runs, or while pytester runs pytest.
