@@ -82,6 +82,32 @@ def test_otel_span_in_session_joins_the_test_trace(
     assert [s.name for s in exporter.get_finished_spans()] == ["http GET"]
 
 
+def test_otel_attributes_are_copied_as_they_are_and_never_shared_with_the_sdk(
+    user_provider: tuple[TracerProvider, InMemorySpanExporter],
+) -> None:
+    """A captured span's tags and event attributes hold the SDK's attribute values (sequences
+    as lists) in dicts of our own: the tag we add (the scope name) never reaches the user's
+    exported span."""
+    provider, exporter = user_provider
+    manager = make_manager()
+    otel = provider.get_tracer("lib")
+    session_id = manager.start_debug_session({"enable_tracing": True}, name="test::attrs")
+    with otel.start_as_current_span("op", kind=trace.SpanKind.SERVER) as span:
+        span.set_attributes({"n": 3, "codes": (200, 503), "ok": True, "route": "/items"})
+        span.add_event("e", {"ids": ("a", "b"), "ratio": 0.5})
+    data = manager.stop_debug_session(session_id).collected_data["tracing"]
+    [captured] = [s for s in data["records"] if s["name"] == "op"]
+    assert captured["kind"] == "server"
+    tags = captured["tags"]
+    assert tags == {
+        "n": 3, "codes": [200, 503], "ok": True, "route": "/items", "otel.scope.name": "lib"
+    }
+    assert captured["events"][0]["attributes"] == {"ids": ["a", "b"], "ratio": 0.5}
+    [exported] = exporter.get_finished_spans()
+    assert dict(exported.attributes) == {"n": 3, "codes": (200, 503), "ok": True, "route": "/items"}
+    assert dict(exported.events[0].attributes) == {"ids": ("a", "b"), "ratio": 0.5}
+
+
 def test_otel_span_outside_a_session_is_not_captured(
     user_provider: tuple[TracerProvider, InMemorySpanExporter],
 ) -> None:

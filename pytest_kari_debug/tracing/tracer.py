@@ -613,8 +613,8 @@ class ExtensionTracer(Component):
             readable.start_time or self._clock(),
             session_id,
             bucket,
-            values.mapping(readable.attributes),
-            readable.kind.name.lower() if readable.kind is not None else "internal",
+            values.fields(_attributes(readable.attributes)),
+            _kind_name(readable.kind),
         )
         span.source = "opentelemetry"
         scope = getattr(readable, "instrumentation_scope", None)
@@ -626,7 +626,7 @@ class ExtensionTracer(Component):
                 {
                     "ts": event.timestamp / 1e9,
                     "name": event.name,
-                    "attributes": values.mapping(event.attributes),
+                    "attributes": values.fields(_attributes(event.attributes)),
                 }
             )
         status = readable.status
@@ -666,6 +666,38 @@ class ExtensionTracer(Component):
                 f" max_traces={self.max_traces}"
             )
         return "healthy", f"{len(self._traces)} traces, sampling rate {self._rate:g}"
+
+
+def _attributes(attributes: Any) -> Any:
+    """An SDK span's or event's attributes as a dict of our own: a ``mappingproxy`` of
+    ``BoundedAttributes`` copies its dict at once, where reading it item by item goes
+    through Python methods and a lock per item. Anything else is passed on as it is."""
+    if not attributes:
+        return {}
+    try:
+        copied = attributes.copy()
+    except Exception:  # another implementation's mapping: read it item by item
+        return attributes
+    return copied if type(copied) is dict else attributes
+
+
+_KIND_NAMES: dict[Any, str] = {}
+
+
+def _kind_name(kind: Any) -> str:
+    """``SpanKind.SERVER`` -> ``"server"``; ``None`` -> ``"internal"`` (an enum's ``name``
+    is a property: the five kinds' names are looked up once)."""
+    if kind is None:
+        return "internal"
+    try:
+        return _KIND_NAMES[kind]
+    except TypeError:  # unhashable
+        return str(kind.name).lower()
+    except KeyError:
+        name = str(kind.name).lower()
+        if len(_KIND_NAMES) < 16:
+            _KIND_NAMES[kind] = name
+        return name
 
 
 def _bad_kind(kind: str) -> None:
