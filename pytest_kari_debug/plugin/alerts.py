@@ -210,10 +210,11 @@ def _core_test(item: pytest.Item) -> tuple[ExtensionDebugManager, str] | None:
     return session_of(item)
 
 
-def pytest_kari_debug_verdicts(
+def _alert_verdicts(
     item: pytest.Item, manager: ExtensionDebugManager, session_id: str
 ) -> list[str] | None:
-    """Failure messages of the alerts at or above --kari-fail-on fired by this test's run."""
+    """Failure messages of the alerts at or above --kari-fail-on fired by this test's run (a
+    step of the core's call wrapper: no pluggy dispatch at every test)."""
     try:  # (a try, not a guard: this runs at every test)
         return _evaluate(item, manager, session_id, judge=True)
     except Exception as exc:
@@ -325,8 +326,14 @@ def _alert_failure(alert: Alert) -> str:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """Put each test's alert results in its record (a run where some test has a session)."""
-    add_test_steps(session.config, "kari-debug-alerts-record", recording=_record_alerts)
+    """Judge each test's alerts and put the results in its record (a run where some test has
+    a session)."""
+    add_test_steps(
+        session.config,
+        "kari-debug-alerts-record",
+        recording=_record_alerts,
+        judging=_alert_verdicts,
+    )
 
 
 def _record_alerts(item: pytest.Item, record: dict[str, Any]) -> None:

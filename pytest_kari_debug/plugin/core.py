@@ -469,10 +469,15 @@ class SessionHooks:
         test = _test_of(item)
         messages: list[str] = []
         if test is not None:
+            manager, session_id = test.manager, test.session_id
             try:
-                for found in self.config.hook.pytest_kari_debug_verdicts(
-                    item=item, manager=test.manager, session_id=test.session_id
-                ):
+                hook = self.config.hook.pytest_kari_debug_verdicts
+                if hook.get_hookimpls():  # gates, a user's conftest
+                    for found in hook(item=item, manager=manager, session_id=session_id):
+                        if found:
+                            messages.extend(found)
+                for judge in self.steps.judging:
+                    found = judge(item, manager, session_id)
                     if found:
                         messages.extend(found)
             except Exception as exc:
@@ -627,7 +632,9 @@ def _test_record(item: pytest.Item, test: _TestState) -> dict[str, Any]:
     try:
         for step in state.steps.recording:
             step(item, record)
-        config.hook.pytest_kari_debug_test_record(item=item, record=record)
+        hook = config.hook.pytest_kari_debug_test_record
+        if hook.get_hookimpls():  # a user's conftest, another plugin
+            hook(item=item, record=record)
     except Exception as exc:  # a feature's part is lost, never the test
         state.diagnose(
             f"test {item.nodeid!r}: a part of its record could not be built and is missing:"

@@ -43,6 +43,8 @@ class PluginSettings:
 
 ItemStep = Callable[[pytest.Item], None]
 RecordStep = Callable[[pytest.Item, dict[str, Any]], None]
+#: Failure messages of a test's verdicts (alerts, budgets) once its call phase passed.
+VerdictStep = Callable[[pytest.Item, ExtensionDebugManager, str], list[str] | None]
 
 
 @dataclass(slots=True)
@@ -71,6 +73,9 @@ class TestSteps:
     #: The test's record is built: each feature puts its part in (before the
     #: ``pytest_kari_debug_test_record`` hook, which then sees a whole record).
     recording: list[RecordStep] = field(default_factory=list)
+    #: After the call phase: the feature's verdicts as failure messages (after those of the
+    #: ``pytest_kari_debug_verdicts`` hook's implementations: gates, the user's).
+    judging: list[VerdictStep] = field(default_factory=list)
 
 
 @dataclass
@@ -280,6 +285,7 @@ def add_test_steps(
     teardown_failed: Callable[[pytest.Item, BaseException], None] | None = None,
     torn_down: ItemStep | None = None,
     recording: RecordStep | None = None,
+    judging: VerdictStep | None = None,
 ) -> None:
     """Add feature *name*'s per-test steps (see :class:`TestSteps`), once, when a collected
     test runs in a debug session: a run where none does pays for none of them."""
@@ -299,6 +305,8 @@ def add_test_steps(
         steps.teardown_failed.append(teardown_failed)
     if recording is not None:
         steps.recording.append(recording)
+    if judging is not None:
+        steps.judging.append(judging)
 
 
 _KARI_MARKERS = pytest.StashKey[frozenset[str]]()
