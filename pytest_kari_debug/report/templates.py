@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import orjson
 from markupsafe import Markup, escape
 
 from ..figures import UnknownFigure, display_rules, figure_spec, format_value
@@ -34,6 +35,11 @@ def templates_dir() -> Path:
     raise ReportError(msg)
 
 
+_ORJSON_OPTIONS = (
+    orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+
+
 def script_json(value: Any) -> Markup:
     """*value* as JSON that is safe inside ``<script type="application/json">``.
 
@@ -41,9 +47,11 @@ def script_json(value: Any) -> Markup:
     script element or open a comment; U+2028/U+2029 are escaped for older parsers.
     """
     try:
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError):
-        # NaN, infinities or objects somewhere in the data: sanitise the whole value once
+        # NaN and infinities come out as null, as jsonable() makes them; dates and dataclasses
+        # go the sanitising way, as with the json module
+        text = orjson.dumps(value, option=_ORJSON_OPTIONS).decode()
+    except TypeError:
+        # objects, tuple keys, integers past 64 bits somewhere in the data: sanitise once
         try:
             text = json.dumps(
                 jsonable(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False
