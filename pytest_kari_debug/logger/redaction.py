@@ -11,7 +11,6 @@ from typing import Any
 
 from ..scrub import DEFAULT_SCRUBBER, TextScrubber
 from ..values import (
-    _TRUSTED_REPR,
     MAX_TEXT_LENGTH,
     ValueSerializer,
     bounded_call,
@@ -154,7 +153,7 @@ def _stdlib_message(record: logging.LogRecord) -> Any:
             return record.getMessage()
         if type(args) is tuple:
             for arg in args:  # (a loop, not all(): this runs for every captured record)
-                if type(arg) is not str and type(arg) not in _TRUSTED_REPR and not plain(arg):
+                if type(arg) is not str and not plain(arg):
                     break
             else:
                 return record.getMessage()
