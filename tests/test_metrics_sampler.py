@@ -212,17 +212,21 @@ def test_the_first_point_counts_cpu_from_the_start() -> None:
     the first point's cpu_percent covers the busy time since the start, not a psutil baseline
     taken at that point (0.0), and a later idle interval reads lower."""
     collector = MetricsCollector("cpu", DebugConfiguration(metrics_interval=3600))
+    began, cpu_began = time.monotonic(), time.process_time()
     collector.start()
     try:
         end = time.thread_time() + 0.3
         while time.thread_time() < end:
             pass
+        # The process's own share of a CPU over a window a little wider than the point's:
+        # on a loaded machine it is far below 100 %, and the point must show it all the same.
+        share = (time.process_time() - cpu_began) / (time.monotonic() - began) * 100.0
         busy = collector.sample_now()["cpu_percent"]
         time.sleep(0.3)
         idle = collector.sample_now()["cpu_percent"]
     finally:
         collector.stop()
-    assert busy > 20.0
+    assert busy > 0.5 * share > 0.0
     assert idle < busy
 
 
