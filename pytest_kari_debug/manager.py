@@ -315,7 +315,7 @@ class ExtensionDebugManager:
             self.extension_id,
             info.name,
             info.started_at,
-            dict(info.options) if info.options else {},
+            info.options,  # the session's own copy (made by _check_session_options)
             _time(),
             duration if duration > 0.0 else 0.0,
             collected,
