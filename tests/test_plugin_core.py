@@ -601,6 +601,47 @@ def test_per_test_hooks_run_only_in_runs_that_use_them(
     assert set(config.kari_registered) == registered
 
 
+def test_a_plain_run_dispatches_no_verdicts_or_record_hook_and_still_judges(
+    pytester: pytest.Pytester,
+) -> None:
+    """The plugin's own verdicts (alerts, budgets) and record parts are steps of the core's
+    wrappers: in a --kari-debug run without gates or a user's hook nothing implements the two
+    per-test hooks (pluggy dispatches neither at each test), and a broken budget still fails
+    its test while its record still carries the alerts' part."""
+    pytester.makeconftest(
+        """
+        def pytest_sessionfinish(session):
+            hook = session.config.hook
+            session.config.kari_impls = (
+                len(hook.pytest_kari_debug_verdicts.get_hookimpls()),
+                len(hook.pytest_kari_debug_test_record.get_hookimpls()),
+            )
+        """
+    )
+    pytester.makepyfile(
+        """
+        import time, pytest
+
+        @pytest.mark.kari_budget(duration_ms=1)
+        def test_slow():
+            time.sleep(0.02)
+
+        def test_quick():
+            pass
+        """
+    )
+    recorder = pytester.inline_run("--kari-debug", "--kari-store=none", "--kari-json=run.json")
+    recorder.assertoutcome(passed=1, failed=1)
+    config = recorder.getcall("pytest_sessionfinish").session.config
+    assert config.kari_impls == (0, 0)
+    (failed,) = [r for r in recorder.getreports("pytest_runtest_logreport") if r.failed]
+    assert "duration_ms" in failed.longreprtext
+    tests = json.loads((pytester.path / "run.json").read_text())["tests"]
+    (slow,) = [test for test in tests if test["nodeid"].endswith("::test_slow")]
+    assert slow["outcome"] == "failed"
+    assert slow["extra"]["alerts"]["verdicts"]
+
+
 def test_finished_tests_are_kept_as_text_only(pytester: pytest.Pytester) -> None:
     """pytest keeps reports and items to the end: neither holds a test's record afterwards."""
     pytester.makepyfile(
