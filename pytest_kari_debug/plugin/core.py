@@ -244,7 +244,7 @@ class _TestState:
 
     __slots__ = (
         "began_ns", "captured", "collected", "cpu_s", "failure", "longrepr", "manager",
-        "phases", "pytest_ms", "reports", "session_id", "started_at",
+        "phases", "pytest_s", "reports", "session_id", "started_at",
     )  # fmt: skip
 
     def __init__(self, manager: ExtensionDebugManager, session_id: str, started_at: float) -> None:
@@ -253,8 +253,9 @@ class _TestState:
         self.started_at = started_at
         #: The test's own time per phase, in ms (timed by OwnWorkClock, inside every wrapper).
         self.phases: dict[str, float] = {}
-        #: pytest's time per phase, in ms: the test's own plus the plugin's work around it.
-        self.pytest_ms: dict[str, float] = {}
+        #: pytest's time per phase, in seconds as its reports give it (rounded only where
+        #: it is shown): the test's own plus the plugin's work around it.
+        self.pytest_s: dict[str, float] = {}
         #: Epoch ns at the start of the test's own setup: where its root span starts.
         self.began_ns = 0
         #: The test's own CPU seconds over setup + call (without the plugin's threads).
@@ -310,8 +311,8 @@ def _own_costs(test: _TestState) -> dict[str, float]:
     """The test's ``cpu_ms`` and the plugin's own time in its phases, ``kari_overhead_ms``."""
     phases = test.phases
     overhead = 0.0
-    for when, pytest_ms in test.pytest_ms.items():
-        overhead += pytest_ms - phases.get(when, 0.0)
+    for when, seconds in test.pytest_s.items():
+        overhead += seconds * 1000.0 - phases.get(when, 0.0)
     return {
         "cpu_ms": round(test.cpu_s * 1000.0, 3),
         "kari_overhead_ms": round(overhead, 3) if overhead > 0.0 else 0.0,
@@ -534,9 +535,9 @@ def _note_report(
     item: pytest.Item, test: _TestState, call: pytest.CallInfo[None], report: pytest.TestReport
 ) -> None:
     when = report.when
-    test.pytest_ms[when] = pytest_ms = round(report.duration * 1000.0, 3)
+    test.pytest_s[when] = duration = report.duration
     if when not in test.phases:
-        test.phases[when] = pytest_ms
+        test.phases[when] = round(duration * 1000.0, 3)
     outcome = report.outcome
     test.reports[when] = (outcome, hasattr(report, "wasxfail"))
     if outcome == "failed":
