@@ -1,5 +1,6 @@
-"""The end of a run that asked for the plugin freezes what is left for the process's exit
-(pytest_kari_debug.plugin.exitheap), after pytest's own garbage collection."""
+"""The end of a run that asks for it (``--kari-exit-freeze``) freezes what is left for the
+process's exit (pytest_kari_debug.plugin.exitheap), after pytest's own garbage collection; by
+default nothing is frozen and a user's finalisers run at exit as under plain pytest."""
 
 from __future__ import annotations
 
@@ -45,18 +46,24 @@ def test_two():
 @pytest.mark.parametrize(
     ("args", "frozen"),
     [
-        pytest.param(["--kari-debug"], True, id="kari-debug"),
+        pytest.param(["--kari-debug", "--kari-exit-freeze"], True, id="asked"),
+        pytest.param(["--kari-debug"], False, id="kari-debug-alone"),
         pytest.param([], False, id="not-asked"),
-        pytest.param(["-p", "no:unraisableexception", "--kari-debug"], False, id="no-unraisable"),
+        pytest.param(
+            ["-p", "no:unraisableexception", "--kari-debug", "--kari-exit-freeze"],
+            False,
+            id="no-unraisable",
+        ),
     ],
 )
 def test_the_process_run_freezes_its_heap_after_pytests_last_collection(
     pytester: pytest.Pytester, args: list[str], frozen: bool
 ) -> None:
-    """A ``python -m pytest --kari-debug`` process ends with its heap frozen (its cleanup and
-    the interpreter's exit do not walk it again), and pytest still reports the unraisable
-    exception of a cycle a test left, found by its collection before the freeze. A run that
-    did not ask for the plugin, or without pytest's collection, freezes nothing."""
+    """A ``python -m pytest --kari-debug --kari-exit-freeze`` process ends with its heap
+    frozen (its cleanup and the interpreter's exit do not walk it again), and pytest still
+    reports the unraisable exception of a cycle a test left, found by its collection before
+    the freeze. A run that did not ask for the freeze, or without pytest's collection, freezes
+    nothing."""
     pytester.makeconftest(FREEZE_AT_EXIT + CYCLE_AT_THE_END)
     pytester.makepyfile(test_two=TWO_TESTS)
     result = pytester.runpytest_subprocess(
@@ -78,7 +85,9 @@ def test_a_run_nested_in_another_process_freezes_nothing(pytester: pytest.Pytest
     pytester.makeconftest(FREEZE_AT_EXIT)
     pytester.makepyfile(test_two=TWO_TESTS)
     before = gc.get_freeze_count()
-    result = pytester.runpytest_inprocess("--kari-debug", "-p", "no:randomly")
+    result = pytester.runpytest_inprocess(
+        "--kari-debug", "--kari-exit-freeze", "-p", "no:randomly"
+    )
     result.assert_outcomes(passed=2)
     assert gc.get_freeze_count() == before
 
@@ -92,7 +101,9 @@ from pathlib import Path
 def test_runs_pytest_inside(pytester):
     pytester.makepyfile(test_inner="def test_one():\\n    pass\\n")
     before = gc.get_freeze_count()
-    result = pytester.runpytest_inprocess("--kari-debug", "-p", "no:randomly")
+    result = pytester.runpytest_inprocess(
+        "--kari-debug", "--kari-exit-freeze", "-p", "no:randomly"
+    )
     result.assert_outcomes(passed=1)
     assert gc.get_freeze_count() == before
 """
@@ -118,7 +129,39 @@ def test_the_pytest_console_script_freezes_too(pytester: pytest.Pytester) -> Non
     pytester.makeconftest(FREEZE_AT_EXIT)
     pytester.makepyfile(test_two=TWO_TESTS)
     result = pytester.run(
-        str(script), "-p", "no:randomly", "-p", "no:cacheprovider", "--kari-debug"
-    )
+        str(script), "-p", "no:randomly", "-p", "no:cacheprovider", "--kari-debug",
+        "--kari-exit-freeze",
+    )  # fmt: skip
     result.assert_outcomes(passed=2)
     assert int((pytester.path / "frozen.txt").read_text()) > 0
+
+
+BUFFERED_FILE_IN_A_CYCLE = """
+import os
+
+
+class Holder:
+    def __init__(self, path):
+        self.handle = open(path, "w")  # buffered, never flushed by hand
+        self.me = self
+
+
+def pytest_sessionfinish(session):
+    global _HELD
+    _HELD = Holder(os.path.join(str(session.config.rootpath), "out.txt"))
+    _HELD.handle.write("flushed by the finaliser\\n")
+"""
+
+
+@pytest.mark.parametrize("args", [[], ["--kari-debug"]], ids=["plain", "kari-debug"])
+def test_a_buffered_file_in_a_cycle_is_flushed_at_exit_as_with_plain_pytest(
+    pytester: pytest.Pytester, args: list[str]
+) -> None:
+    """By default the plugin freezes nothing at exit: the interpreter's shutdown finalises a
+    conftest's file held in a reference cycle and flushes what it buffered, as plain pytest
+    does."""
+    pytester.makeconftest(BUFFERED_FILE_IN_A_CYCLE)
+    pytester.makepyfile(test_two=TWO_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:randomly", *args)
+    result.assert_outcomes(passed=2)
+    assert (pytester.path / "out.txt").read_text() == "flushed by the finaliser\n"

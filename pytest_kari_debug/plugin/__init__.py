@@ -158,7 +158,8 @@ def _replay(
 @pytest.hookimpl(trylast=True)  # after pytest's garbage collection at unconfigure
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Reap the git process a run that recorded no test never asked (see ``githead``); at
-    the end of the process's own run, freeze what is left for its exit (see ``exitheap``)."""
+    the end of the process's own run, under ``--kari-exit-freeze``, freeze what is left for its
+    exit (see ``exitheap``)."""
     if is_active(config):
         from .githead import GIT_HEAD
 
@@ -167,7 +168,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             probe.close()
         from .exitheap import freeze_for_exit
 
-        freeze_for_exit(config)
+        freeze_for_exit(config)  # when asked for
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -1,4 +1,5 @@
-"""The heap at the end of a run that asked for the plugin, frozen for the process's exit.
+"""The heap at the end of a run that asked for it (``--kari-exit-freeze``, ini
+``kari_exit_freeze``), frozen for the process's exit.
 
 After pytest's last garbage collection at ``pytest_unconfigure`` (the one that reports
 unraisable exceptions), what is still alive lives until the process exits: pytest's items,
@@ -11,6 +12,10 @@ Only the process's own pytest run freezes (``pytest`` or ``python -m pytest``, n
 nested in another, such as pytester's, and not a program that calls ``pytest.main()`` and
 goes on): its heap is about to be torn down. What is made after the freeze is collected as
 usual.
+
+It is off by default: the interpreter's shutdown collects the reference cycles the modules
+held and runs their finalisers; frozen, they are never finalised, so a user's buffered file
+held in a cycle at exit would not be flushed, where plain pytest flushes it.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import sys
 from types import FrameType
 
 import pytest
+
+from .options import option_bool
 
 
 def runs_as_the_program() -> bool:
@@ -55,12 +62,15 @@ def nested_in_a_run() -> bool:
 
 
 def freeze_for_exit(config: pytest.Config) -> bool:
-    """Freeze the heap left after pytest's garbage collection at unconfigure; True if done.
+    """Freeze the heap left after pytest's garbage collection at unconfigure, if the run
+    asked for it (``--kari-exit-freeze``); True if done.
 
     Not when pytest's unraisable-exception plugin is off (its collection frees the run's
     garbage first and reports what raised in a finaliser), nor when the collector is off. A
     pytest older than 8.4 collects nothing at its end: the garbage is collected here first.
     """
+    if not option_bool(config, "exit_freeze"):
+        return False
     unraisable = config.pluginmanager.get_plugin("unraisableexception")
     if not gc.isenabled() or unraisable is None:
         return False

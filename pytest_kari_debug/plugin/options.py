@@ -188,6 +188,13 @@ def add_options(parser: pytest.Parser) -> dict[str, Any]:
         help="Fail the run (exit status 1) when an output (report, JSON, CSV, store...)"
         " cannot be written",
     )
+    add.option(
+        "exit_freeze",
+        store_true=True,
+        help="At the end of the process, freeze the heap left after pytest's last garbage"
+        " collection (gc.freeze): a faster exit; objects still in a reference cycle are then"
+        " not finalised (a file in a cycle not flushed)",
+    )
     add.option("profile", store_true=True, help="Profile every test's call phase")
     add.option(
         "trace", store_true=True, help="Record a trace per test, its root span being the test"
