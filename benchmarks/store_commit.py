@@ -19,7 +19,8 @@ process CPU beyond ``none`` (all threads), for SQLite and,
 with ``--url`` / ``KARI_DEBUG_TEST_POSTGRES_URL``, PostgreSQL (a fresh database, dropped at
 the end).
 
-    python benchmarks/store_commit.py [--tests 2000] [--rounds 5] [--setup-us 300] [--url ...]
+    python benchmarks/store_commit.py [--tests 2000] [--rounds 5] [--setup-us 300] [--logs 2]
+                                      [--url ...]
 """
 
 from __future__ import annotations
@@ -157,11 +158,13 @@ WAYS: dict[str, Callable[[Store | None, int], Way]] = {
 }  # fmt: skip
 
 
-def one_round(way: str, store: Store, tests: int, setup_s: float) -> tuple[float, float, float]:
+def one_round(
+    way: str, store: Store, tests: int, setup_s: float, logs: int = 2
+) -> tuple[float, float, float]:
     """Store *tests* records one *way*; the time and the CPU time spent storing on this
     thread, and the process CPU, in seconds."""
     run_id = store.begin_run({"uuid": uuid.uuid4().hex, "started_at": time.time(), "pid": 1})
-    records = [dumps_record(record(n))[:2] for n in range(tests)]
+    records = [dumps_record(record(n, logs))[:2] for n in range(tests)]
     storing = WAYS[way](store if way != "none" else None, run_id)
     cpu = time.process_time()
     for test, text in records:
@@ -207,7 +210,7 @@ def measure(location: str, args: argparse.Namespace) -> dict[str, tuple[float, f
         one_round("committer", store, 50, args.setup_us / 1e6)  # warm-up
         for number in range(args.rounds):
             for way in order[number % len(order) :] + order[: number % len(order)]:
-                found[way].append(one_round(way, store, args.tests, args.setup_us / 1e6))
+                found[way].append(one_round(way, store, args.tests, args.setup_us / 1e6, args.logs))
     finally:
         store.close()
     result = {}
@@ -226,10 +229,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--setup-us", type=float, default=300.0, help="next test's setup work")
+    parser.add_argument("--logs", type=int, default=2, help="log records in each test's record")
     parser.add_argument("--url", default=os.environ.get("KARI_DEBUG_TEST_POSTGRES_URL", ""))
     args = parser.parse_args(argv)
-    print(f"{args.tests} test records, {args.rounds} rotated rounds (medians),"
-          f" {args.setup_us:.0f} µs of setup work between tests")  # fmt: skip
+    print(f"{args.tests} test records ({args.logs} log records each), {args.rounds} rotated"
+          f" rounds (medians), {args.setup_us:.0f} µs of setup work between tests")  # fmt: skip
     results: dict[str, dict[str, tuple[float, float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         results["sqlite"] = measure(str(Path(tmp) / "kari.db"), args)

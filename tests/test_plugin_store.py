@@ -6,6 +6,7 @@ import contextlib
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -518,3 +519,32 @@ def test_a_record_the_server_refuses_costs_no_other_test_its_row(
         "test_refuse.py::test_before", "test_refuse.py::test_after", "test_refuse.py::test_later"
     ]  # fmt: skip
     assert run["status"] == "finished"
+
+
+def test_a_runs_sqlite_checkpoints_run_on_a_thread_that_ends_with_the_run(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """A run's SQLite store checkpoints on a thread of its own while tests run (pytest's
+    thread never waits for the disk's syncs) and that thread is gone when the run ends; the
+    store holds every test and is whole."""
+    location = tmp_path / "kari.db"
+    pytester.makepyfile(
+        test_threads="""
+import threading
+
+def checkpointers():
+    return [t for t in threading.enumerate() if t.name == "kari-debug-store-checkpoints"]
+
+def test_first(): pass
+
+def test_sees_the_checkpoint_thread():
+    assert len(checkpointers()) == 1
+"""
+    )
+    result = pytester.runpytest_inprocess("--kari-debug", f"--kari-store={location}")
+    result.assert_outcomes(passed=2)
+    alive = [t for t in threading.enumerate() if t.name == "kari-debug-store-checkpoints"]
+    assert alive == []
+    with contextlib.closing(Store(location)) as store:
+        assert len(store.tests(store.runs()[0]["id"])) == 2
+        assert store.integrity() == "ok"
