@@ -14,8 +14,8 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -199,8 +199,15 @@ class BackgroundCheckpoints:
     of what a commit guarantees: a committed test is in the WAL, which every reader reads.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self,
+        path: Path,
+        own_thread: Callable[[], AbstractContextManager[Any]] = nullcontext,
+        idle: Callable[[], AbstractContextManager[Any]] = nullcontext,
+    ) -> None:
         self.path = path
+        #: Around the thread's life and each of its waits (the caller's CPU accounting).
+        self._own_thread, self._idle = own_thread, idle
         self.commits = 0
         #: The first checkpoint that failed (the writer's own checkpoint then does the work).
         self.problem: str | None = None
@@ -219,23 +226,28 @@ class BackgroundCheckpoints:
             self._wake.set()
 
     def _run(self) -> None:
-        try:
-            db = sqlite3.connect(self.path, timeout=0, isolation_level=None)
-        except Exception as exc:  # the writer's own checkpoint does the work
-            self.problem = f"{type(exc).__name__}: {exc}"
-            return
-        try:
-            while True:
+        with self._own_thread():
+            try:
+                db = sqlite3.connect(self.path, timeout=0, isolation_level=None)
+            except Exception as exc:  # the writer's own checkpoint does the work
+                self.problem = f"{type(exc).__name__}: {exc}"
+                return
+            try:
+                self._checkpoint(db)
+            finally:
+                db.close()
+
+    def _checkpoint(self, db: sqlite3.Connection) -> None:
+        while True:
+            with self._idle():
                 self._wake.wait()
-                self._wake.clear()
-                if self._stopping:
-                    return
-                try:
-                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except Exception as exc:  # busy (another checkpoint), a full disk...
-                    self.problem = self.problem or f"{type(exc).__name__}: {exc}"
-        finally:
-            db.close()
+            self._wake.clear()
+            if self._stopping:
+                return
+            try:
+                db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except Exception as exc:  # busy (another checkpoint), a full disk...
+                self.problem = self.problem or f"{type(exc).__name__}: {exc}"
 
     def stop(self) -> None:
         """End the thread (after the checkpoint under way, :data:`CHECKPOINT_STOP_WAIT_S` at
@@ -276,13 +288,18 @@ class SQLiteBackend(SqlDialect):
             self._db.close()
             raise StoreError(_unusable(path, exc)) from exc
 
-    def checkpoint_in_background(self) -> None:
-        """Checkpoint on a thread of its own from now on (:class:`BackgroundCheckpoints`),
-        until :meth:`close`: for a writer that commits often (a test run)."""
+    def checkpoint_in_background(
+        self,
+        own_thread: Callable[[], AbstractContextManager[Any]] = nullcontext,
+        idle: Callable[[], AbstractContextManager[Any]] = nullcontext,
+    ) -> None:
+        """Checkpoint on a thread of its own from now on (:class:`BackgroundCheckpoints`; its
+        life runs inside *own_thread*, its waits inside *idle*), until :meth:`close`: for a
+        writer that commits often (a test run)."""
         with self.lock:
             if self.checkpoints is None:
                 self._db.execute(f"PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}")
-                self.checkpoints = BackgroundCheckpoints(self.path)
+                self.checkpoints = BackgroundCheckpoints(self.path, own_thread, idle)
 
     @contextmanager
     def transaction(self) -> Iterator[SQLiteCursor]:
@@ -833,7 +850,7 @@ class PostgresBackend(SqlDialect):
     def reclaim_space(self, pages: int | None) -> None:
         """PostgreSQL's autovacuum reuses the space of deleted rows; nothing to do here."""
 
-    def checkpoint_in_background(self) -> None:
+    def checkpoint_in_background(self, *contexts: Any) -> None:
         """The server writes its files itself; nothing to do here."""
 
     def close(self) -> None:

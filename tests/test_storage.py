@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import fresh_postgres_database
 
+from pytest_kari_debug import selfcost
 from pytest_kari_debug.backends import (
     CHECKPOINT_EVERY_COMMITS,
     WRITER_CHECKPOINT_PAGES,
@@ -148,9 +149,13 @@ def test_a_store_checkpoints_in_the_background_and_stops_at_its_close(tmp_path: 
     path = tmp_path / "kari.db"
     store = Store(path)
     run_id = store.begin_run({"uuid": "u1", "started_at": 1.0})
-    store.checkpoint_in_background()
+    store.checkpoint_in_background(selfcost.own_thread, selfcost.idle)
     threads = [t for t in threading.enumerate() if t.name == "kari-debug-store-checkpoints"]
     assert len(threads) == 1
+    deadline = time.monotonic() + 10
+    while threads[0].ident not in selfcost._threads:  # its CPU is the package's, not a test's
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     commits = 3 * CHECKPOINT_EVERY_COMMITS
     for n in range(commits):
         store.write_tests(run_id, [{"nodeid": f"t::{n}", "outcome": "passed"}])
@@ -164,6 +169,7 @@ def test_a_store_checkpoints_in_the_background_and_stops_at_its_close(tmp_path: 
     assert store._backend.checkpoints.problem is None  # type: ignore[union-attr]
     store.close()
     assert not threads[0].is_alive()
+    assert threads[0].ident not in selfcost._threads
     assert not wal.exists() or wal.stat().st_size == 0
     assert _tests_in_file_alone(path, tmp_path / "copy.db") == commits
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -58,11 +58,17 @@ class StoreBase:
         with self._backend.transaction() as db:
             yield db
 
-    def checkpoint_in_background(self) -> None:
+    def checkpoint_in_background(
+        self,
+        own_thread: Callable[[], AbstractContextManager[Any]] = nullcontext,
+        idle: Callable[[], AbstractContextManager[Any]] = nullcontext,
+    ) -> None:
         """For a writer that commits often (a test run): SQLite's checkpoints (copying the
         WAL into the file, syncing both to disk) run on a thread of their own until
-        :meth:`close`, not on the committing thread. A server store has nothing to do."""
-        self._backend.checkpoint_in_background()
+        :meth:`close`, not on the committing thread; the thread's life runs inside
+        *own_thread*, its waits inside *idle* (the caller's CPU accounting). A server store
+        has nothing to do."""
+        self._backend.checkpoint_in_background(own_thread, idle)
 
     def close(self) -> None:
         """Close the database connection."""
