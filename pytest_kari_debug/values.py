@@ -214,6 +214,8 @@ _ARGS_STR_OWNERS: frozenset[type] = frozenset(
     {KeyError, AttributeError, NameError, ImportError, OSError}
 )
 _FILENAME_TYPES: frozenset[type] = frozenset({str, bytes, int, type(None)})
+_ERRNO_TYPES: frozenset[type] = frozenset({int, type(None)})
+_STRERROR_TYPES: frozenset[type] = frozenset({str, type(None)})
 
 
 def _builtin_exception_str(kind: Any, value: Any) -> bool:
@@ -222,10 +224,12 @@ def _builtin_exception_str(kind: Any, value: Any) -> bool:
     owner = getattr(kind.__str__, "__objclass__", None)
     if owner not in _ARGS_STR_OWNERS:
         return False
-    if owner is OSError:  # it shows repr(filename), repr(filename2)
+    if owner is OSError:  # it shows str(errno), str(strerror), repr(filename), repr(filename2)
         return (
             type(getattr(value, "filename", None)) in _FILENAME_TYPES
             and type(getattr(value, "filename2", None)) in _FILENAME_TYPES
+            and type(getattr(value, "errno", None)) in _ERRNO_TYPES
+            and type(getattr(value, "strerror", None)) in _STRERROR_TYPES
         )
     return True
 

@@ -584,6 +584,23 @@ def test_non_string_keys_and_messages_are_text() -> None:
 
 
 # Bounds --------------------------------------------------------------------------------
+def test_a_one_record_cap_keeps_the_newest_record_and_the_drop_marker() -> None:
+    """max_log_entries=1 keeps no first record (1 // 2) but the newest one, after its marker."""
+    small = ExtensionDebugManager("small", configuration=DebugConfiguration(max_log_entries=1))
+    logger = small.get_logger()
+    with small.debug_session() as session_id:
+        for word in ("first", "second", "third"):
+            logger.warning(word)
+    session = small.get_session(session_id)
+    assert session is not None
+    logging_data = session.collected_data["logging"]
+    assert logging_data["dropped"] == 2
+    marker, kept = logging_data["records"]
+    assert "2 log record(s) dropped here" in marker["message"]
+    assert "first 0 and newest 1" in marker["message"]
+    assert kept["message"] == "third"
+
+
 def test_ring_keeps_the_newest_and_counts_drops(manager: ExtensionDebugManager) -> None:
     """Past max_log_entries the oldest records go and the summary shows the drop count."""
     small = ExtensionDebugManager("small", configuration=DebugConfiguration(max_log_entries=5))

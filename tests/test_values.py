@@ -175,13 +175,24 @@ def test_builtin_exceptions_showing_user_objects_still_go_through_the_bounded_ca
         def __str__(self) -> str:
             return "own"
 
+    class UserStr:
+        def __str__(self) -> str:
+            return "user text"
+
     missing = FileNotFoundError(2, "No such file or directory")
     missing.filename = Slow()  # type: ignore[assignment]
+    odd_strerror = OSError(2, "No such file", "a.txt")
+    odd_strerror.strerror = UserStr()  # type: ignore[assignment]  # OSError shows str() of it
+    odd_errno = OSError(2, "No such file")
+    odd_errno.errno = UserStr()  # type: ignore[assignment]
     calls = _helper_calls(monkeypatch)
     for error in (KeyError(Slow()), missing):
         assert "took longer than" in safe_str(error, timeout=0.05), error
     assert safe_str(OwnStr("k")) == "own"
     assert len(calls) == 3
+    assert safe_str(odd_strerror) == "[Errno 2] user text: 'a.txt'"
+    assert safe_str(odd_errno) == "[Errno user text] No such file"
+    assert len(calls) == 5  # each on the helper thread
 
 
 def test_str_that_raises_or_returns_bytes_gives_a_placeholder() -> None:

@@ -432,7 +432,7 @@ class ExtensionLogger(Component):
         records with a WARNING marker record where the middle ones were dropped."""
         _SESSION_LOGGERS.pop(session.session_id, None)
         head, tail, dropped = self.records.close_session_parts(session.session_id)
-        if not head:  # no record (a session's first records fill the head)
+        if not head and not tail:  # no record (a limit of 1 keeps only the newest one)
             return {"records": [], "dropped": dropped}
         records = [record.to_dict() for record in head]
         if dropped:
