@@ -298,8 +298,19 @@ class SQLiteBackend(SqlDialect):
         writer that commits often (a test run)."""
         with self.lock:
             if self.checkpoints is None:
+                try:  # the thread first: a system that refuses it leaves the writer as it was
+                    self.checkpoints = BackgroundCheckpoints(self.path, own_thread, idle)
+                except RuntimeError as exc:  # "can't start new thread"
+                    msg = f"cannot checkpoint {self.label!r} in the background ({exc})"
+                    raise StoreError(msg) from None
                 self._db.execute(f"PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES}")
-                self.checkpoints = BackgroundCheckpoints(self.path, own_thread, idle)
+
+    @property
+    def checkpoint_problem(self) -> str | None:
+        """The first background checkpoint that failed, if any (the writer's own checkpoint
+        then did the work)."""
+        checkpoints = self.checkpoints
+        return checkpoints.problem if checkpoints is not None else None
 
     @contextmanager
     def transaction(self) -> Iterator[SQLiteCursor]:
@@ -852,6 +863,8 @@ class PostgresBackend(SqlDialect):
 
     def checkpoint_in_background(self, *contexts: Any) -> None:
         """The server writes its files itself; nothing to do here."""
+
+    checkpoint_problem: str | None = None
 
     def close(self) -> None:
         with self.lock:

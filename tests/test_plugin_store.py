@@ -454,6 +454,43 @@ def test_a_record_the_database_refuses_costs_no_other_test_its_row(
     assert run["finished_at"] is not None
 
 
+TWO_TESTS = """
+def test_one():
+    pass
+
+
+def test_two():
+    pass
+"""
+
+
+def test_a_checkpoint_thread_the_system_refuses_costs_no_test_its_row(
+    pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A system that refuses the store's checkpoint thread (a pid limit: "can't start new
+    thread") leaves SQLite checkpointing on pytest's thread: every test is stored, the first
+    one too, and a diagnostic says why."""
+    start = threading.Thread.start
+
+    def refusing_start(thread: threading.Thread) -> None:
+        if thread.name == "kari-debug-store-checkpoints":
+            raise RuntimeError("can't start new thread")
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", refusing_start)
+    location = str(tmp_path / "kari.db")
+    pytester.makepyfile(test_two=TWO_TESTS)
+    result = pytester.runpytest("--kari-debug", f"--kari-store={location}", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["*cannot checkpoint*in the background (can't start new thread)*pytest's thread*"]
+    )
+    with contextlib.closing(Store(location)) as store:
+        run = store.runs()[0]
+        stored = [test["nodeid"] for test in store.tests(run["id"])]
+    assert stored == ["test_two.py::test_one", "test_two.py::test_two"]
+
+
 FAILING_TEST = """
 def test_fails():
     raise KeyError("missing")

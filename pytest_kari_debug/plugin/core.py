@@ -902,6 +902,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     with guard(config, "closing the store"):
         close_committer(config)
         if state.store is not None:
+            problem = state.store.checkpoint_problem
+            if problem is not None:
+                label = state.store.label
+                state.diagnose(f"store {label}: a background checkpoint failed: {problem}")
             state.store.close()
 
 

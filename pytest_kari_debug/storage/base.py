@@ -70,6 +70,11 @@ class StoreBase:
         has nothing to do."""
         self._backend.checkpoint_in_background(own_thread, idle)
 
+    @property
+    def checkpoint_problem(self) -> str | None:
+        """The first background checkpoint that failed (SQLite), else ``None``."""
+        return self._backend.checkpoint_problem
+
     def close(self) -> None:
         """Close the database connection."""
         self._backend.close()
