@@ -170,11 +170,11 @@ class Span(_CurrentSpan):
     # Recording ---------------------------------------------------------------------------
     def set_tag(self, key: str, value: Any) -> None:
         """Attach *key* = *value* to the span (non-JSON values are kept as their bounded
-        repr; never raises because of the value)."""
+        repr, a secret-named key's value as ``[REDACTED]``; never raises because of the value)."""
         values = self._tracer.values
         if type(key) is not str or not key.isascii():
             key = values.key(key)
-        self.tags[key] = values.value(value)
+        self.tags[key] = values.tag(key, value)
 
     def set_tags(self, **tags: Any) -> None:
         """Attach several tags at once."""

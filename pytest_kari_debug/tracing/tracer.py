@@ -16,8 +16,8 @@ from ..config import DebugConfiguration
 from ..context import CURRENT_SESSION, SessionInfo, register_session_option
 from ..exceptions import ExportError
 from ..lazy import LateImports
+from ..redactor import Redactor
 from ..scrub import scrubber_for
-from ..values import ValueSerializer
 from .analysis import analyze_spans
 from .sampling import _MASK64, _TWO64, _bound
 
@@ -110,11 +110,13 @@ class ExtensionTracer(Component):
         if enabled and not _LATE.loaded:
             _LATE.load()
         cfg = self.configuration
-        #: The serializer of tags, event attributes and error texts.
-        self.values = ValueSerializer(
+        #: The serializer of tags, event attributes and error texts: the logger's rules
+        #: (``redact_fields`` by name, URLs and ``redact_patterns`` in text).
+        self.values = Redactor(
+            cfg.redact_fields,
             max_repr_length=cfg.max_repr_length,
             max_text_length=cfg.max_repr_length,
-            text_filter=scrubber_for(cfg.redact_patterns).scrub,
+            scrubber=scrubber_for(cfg.redact_patterns),
         )
         self.records = RecordBuffer(self.max_session_spans)
         self.max_traces = self.configuration.max_traces
