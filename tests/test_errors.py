@@ -434,6 +434,36 @@ def test_context_values_are_made_json_able_and_redacted() -> None:
     json.dumps(record.to_dict())
 
 
+def test_error_context_and_locals_redact_secret_names_as_log_fields_do() -> None:
+    """Error context and frame locals follow the rule of log fields and span tags (suffixes,
+    camelCase, dashes, dots): ``db_password``, ``apiKey``, ``X-Auth-Token``, ``db.password``
+    are redacted; ``max_tokens`` is kept."""
+    context = {
+        "db_password": "canary-1", "apiKey": "canary-2", "X-Auth-Token": "canary-3",
+        "db.password": "canary-4", "max_tokens": 7,
+    }  # fmt: skip
+    record = tracker().record_error("E", "m", context=context)
+    assert record is not None
+    assert record.context == {
+        "db_password": "[REDACTED]", "apiKey": "[REDACTED]", "X-Auth-Token": "[REDACTED]",
+        "db.password": "[REDACTED]", "max_tokens": 7,
+    }  # fmt: skip
+
+    def fails(db_password: str, accessToken: str, max_tokens: int) -> None:
+        raise ValueError("boom")
+
+    try:
+        fails("canary-5", "canary-6", 3)
+    except ValueError as exc:
+        error = exc
+    captured = tracker().record_exception(error, capture_locals=True)
+    assert captured is not None
+    kept = captured.frames[-1]["locals"]
+    assert (kept["db_password"], kept["accessToken"]) == ("[REDACTED]", "[REDACTED]")
+    assert kept["max_tokens"] == "3"
+    assert "canary" not in json.dumps(kept)
+
+
 # Analysis --------------------------------------------------------------------------------
 def test_analysis_reports_rate_categories_and_affected_sessions(ext: ModuleType) -> None:
     """get_error_analysis gives totals, rate per hour, categories and top groups with counts."""

@@ -197,20 +197,20 @@ class ExceptionNode:
 class StackCapture:
     """How a tracker reads stacks: which frames are in-app, which are kept, their locals.
 
-    *configuration* gives ``max_stack_frames`` and ``max_repr_length``; *redact* (lower-case
-    names) and *scrub* keep secrets out of locals, source lines and notes.
+    *configuration* gives ``max_stack_frames`` and ``max_repr_length``; *is_secret* (a local's
+    name holds a secret) and *scrub* keep secrets out of locals, source lines and notes.
     """
 
     def __init__(
         self,
         configuration: DebugConfiguration,
         *,
-        redact: frozenset[str],
+        is_secret: Callable[[str], bool],
         scrub: Callable[[str], str],
         in_app_include: Iterable[str] = (),
     ) -> None:
         self.configuration = configuration
-        self.redact = redact
+        self.is_secret = is_secret
         self.scrub = scrub
         #: Module prefixes counted as in-app even when installed in site-packages.
         self.in_app_include: list[str] = list(in_app_include)
@@ -222,7 +222,7 @@ class StackCapture:
         limit = self.configuration.max_repr_length
         found: dict[str, str] = {}
         for name, value in list(frame.f_locals.items())[:MAX_LOCALS]:
-            if name.lower() in self.redact:
+            if self.is_secret(name):
                 found[name] = "[REDACTED]"
             else:
                 found[name] = self.scrub(safe_repr(value, limit))

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from ..component import Component, export_text
 from ..context import CURRENT_SESSION, SessionInfo
 from ..model import LOG_LEVELS
+from ..redactor import REDACTED, Redactor
 from ..scrub import scrubber_for
 from ..values import ValueSerializer, clean_text, safe_repr
 from .capture import (
@@ -156,15 +157,16 @@ class _SessionErrors:
 
 
 class _ContextSerializer(ValueSerializer):
-    """The serializer of error context: fields named in ``redact_fields`` are redacted."""
+    """The serializer of error context: a secret-named field (``redact_fields``, by the rule
+    of log fields and span tags: :meth:`Redactor.is_secret`) is redacted."""
 
-    def __init__(self, redact: frozenset[str], **options: Any) -> None:
+    def __init__(self, is_secret: Callable[[str], bool], **options: Any) -> None:
         super().__init__(**options)
-        self.redact = redact
+        self.is_secret = is_secret
 
     def field(self, key: str, value: Any, depth: int, seen: set[int]) -> Any:
-        if key.lower() in self.redact:
-            return "[REDACTED]"
+        if self.is_secret(key):
+            return REDACTED
         return self.value(value, depth + 1, seen)
 
 
@@ -220,10 +222,11 @@ class ErrorTracker(Component):
         self._sessions: dict[str, _SessionErrors | None] = {}
         self._lock = threading.RLock()
         cfg = self.configuration
-        self._redact = frozenset(f.lower() for f in cfg.redact_fields)
-        self._scrub = scrubber_for(cfg.redact_patterns).scrub
+        scrubber = scrubber_for(cfg.redact_patterns)
+        self._scrub = scrubber.scrub
+        is_secret = Redactor(cfg.redact_fields, scrubber=scrubber).is_secret
         self._values = _ContextSerializer(
-            self._redact,
+            is_secret,
             max_repr_length=cfg.max_repr_length,
             max_text_length=cfg.max_repr_length,
             max_depth=5,
@@ -234,7 +237,7 @@ class ErrorTracker(Component):
         #: How stacks are read (in-app frames, kept frames, locals).
         self.capture = StackCapture(
             cfg,
-            redact=self._redact,
+            is_secret=is_secret,
             scrub=self._scrub,
             in_app_include=[package] if package.isidentifier() else [],
         )
