@@ -99,6 +99,23 @@ def postgres_admin_url() -> str:
 
 
 @contextlib.contextmanager
+def store_at_schema(location: str, version: int) -> Iterator[Any]:
+    """A store at *location* migrated only up to schema *version* (an older release's), for a
+    migration test to fill in one transaction; checked at that version and closed after."""
+    from pytest_kari_debug.backends import open_backend
+    from pytest_kari_debug.storage import MIGRATIONS
+
+    backend = open_backend(location)
+    try:
+        backend.migrate(MIGRATIONS[:version])
+        with backend.transaction() as db:
+            yield db
+        assert backend.schema_version() == version
+    finally:
+        backend.close()
+
+
+@contextlib.contextmanager
 def fresh_postgres_database() -> Iterator[str]:
     """A new, empty database on the test server; its URL (dropped afterwards)."""
     import psycopg

@@ -7,12 +7,12 @@ import json
 from typing import Any
 
 from click.testing import CliRunner
+from conftest import store_at_schema
 
 from pytest_kari_debug import views
-from pytest_kari_debug.backends import open_backend
 from pytest_kari_debug.cli import cli
 from pytest_kari_debug.dashboard import ExtensionDebugDashboard
-from pytest_kari_debug.storage import MIGRATIONS, SCHEMA_VERSION, Store, dumps
+from pytest_kari_debug.storage import SCHEMA_VERSION, Store, dumps
 
 #: The schema of the release before issue 22: migrations are only ever appended.
 OLD_VERSION = 5
@@ -44,42 +44,36 @@ _OLD_RESOLUTIONS = [
 
 def _old_store(location: str) -> None:
     """A store at schema 5 holding resolutions in both tables, as that release left them."""
-    backend = open_backend(location)
-    try:
-        backend.migrate(MIGRATIONS[:OLD_VERSION])
-        with backend.transaction() as db:
-            for run in (1, 2, 3):
-                db.execute(
-                    "INSERT INTO runs(uuid, started_at, finished_at, exit_status) VALUES (?,?,?,?)",
-                    (f"run-{run}", run * 100.0, run * 100.0 + 50, 0),
-                )
-            for fingerprint, last_seen, *state in _OLD_GROUPS:
-                db.execute(
-                    _GROUP_SQL,
-                    ("ext", fingerprint, "KeyError", "item missing", "programming", 1, 100.0,
-                     3, last_seen, 4, 2, *state, dumps({"sample": None})),
-                )  # fmt: skip
+    with store_at_schema(location, OLD_VERSION) as db:
+        for run in (1, 2, 3):
             db.execute(
-                "INSERT INTO tests(run_id, nodeid, extension_id, outcome, data)"
-                " VALUES (3, 't.py::test_live', 'ext', 'failed', '{}')"
+                "INSERT INTO runs(uuid, started_at, finished_at, exit_status) VALUES (?,?,?,?)",
+                (f"run-{run}", run * 100.0, run * 100.0 + 50, 0),
             )
-            for run, ts, fingerprint in ((3, 320.0, "f-live"), (3, 340.0, "f-live-later")):
-                error = {"fingerprint": fingerprint, "error_type": "ValueError", "ts": ts,
-                         "error_message": "bad", "category": "validation"}  # fmt: skip
-                db.execute(
-                    "INSERT INTO records(run_id, test_id, kind, ts, extension_id, name, level,"
-                    " data) VALUES (?, 1, 'error', ?, 'ext', 'ValueError', 'error', ?)",
-                    (run, ts, dumps(error)),
-                )
-            for row in _OLD_RESOLUTIONS:
-                db.execute(
-                    "INSERT INTO resolutions(kind, extension_id, key, resolved_at, notes)"
-                    " VALUES (?,?,?,?,?)",
-                    row,
-                )
-        assert backend.schema_version() == OLD_VERSION
-    finally:
-        backend.close()
+        for fingerprint, last_seen, *state in _OLD_GROUPS:
+            db.execute(
+                _GROUP_SQL,
+                ("ext", fingerprint, "KeyError", "item missing", "programming", 1, 100.0,
+                 3, last_seen, 4, 2, *state, dumps({"sample": None})),
+            )  # fmt: skip
+        db.execute(
+            "INSERT INTO tests(run_id, nodeid, extension_id, outcome, data)"
+            " VALUES (3, 't.py::test_live', 'ext', 'failed', '{}')"
+        )
+        for run, ts, fingerprint in ((3, 320.0, "f-live"), (3, 340.0, "f-live-later")):
+            error = {"fingerprint": fingerprint, "error_type": "ValueError", "ts": ts,
+                     "error_message": "bad", "category": "validation"}  # fmt: skip
+            db.execute(
+                "INSERT INTO records(run_id, test_id, kind, ts, extension_id, name, level,"
+                " data) VALUES (?, 1, 'error', ?, 'ext', 'ValueError', 'error', ?)",
+                (run, ts, dumps(error)),
+            )
+        for row in _OLD_RESOLUTIONS:
+            db.execute(
+                "INSERT INTO resolutions(kind, extension_id, key, resolved_at, notes)"
+                " VALUES (?,?,?,?,?)",
+                row,
+            )
 
 
 def test_old_store_opens_and_keeps_every_resolution(store_location: str) -> None:

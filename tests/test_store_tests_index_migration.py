@@ -8,8 +8,9 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from pytest_kari_debug.backends import open_backend
-from pytest_kari_debug.storage import MIGRATIONS, SCHEMA_VERSION, Store, dumps
+from conftest import store_at_schema
+
+from pytest_kari_debug.storage import SCHEMA_VERSION, Store, dumps
 
 #: The schema of the release before the indexes of `tests` were one (issue 17).
 OLD_VERSION = 7
@@ -17,25 +18,19 @@ OLD_VERSION = 7
 
 def _old_store(location: str) -> None:
     """A store at schema 7: three runs; t.py::test_a ran in runs 1 and 3, test_b in all."""
-    backend = open_backend(location)
-    try:
-        backend.migrate(MIGRATIONS[:OLD_VERSION])
-        with backend.transaction() as db:
-            for run in (1, 2, 3):
+    with store_at_schema(location, OLD_VERSION) as db:
+        for run in (1, 2, 3):
+            db.execute(
+                "INSERT INTO runs(uuid, started_at) VALUES (?, ?)", (f"run-{run}", float(run))
+            )
+            names = ["a", "b"] if run != 2 else ["b"]
+            for name in names:
                 db.execute(
-                    "INSERT INTO runs(uuid, started_at) VALUES (?, ?)", (f"run-{run}", float(run))
-                )
-                names = ["a", "b"] if run != 2 else ["b"]
-                for name in names:
-                    db.execute(
-                        "INSERT INTO tests(run_id, nodeid, extension_id, outcome, duration_ms,"
-                        " data) VALUES (?, ?, 'ext', ?, ?, ?)",
-                        (run, f"t.py::test_{name}", "passed" if run < 3 else "failed",
-                         float(run), dumps({"nodeid": f"t.py::test_{name}", "run": run})),
-                    )  # fmt: skip
-        assert backend.schema_version() == OLD_VERSION
-    finally:
-        backend.close()
+                    "INSERT INTO tests(run_id, nodeid, extension_id, outcome, duration_ms,"
+                    " data) VALUES (?, ?, 'ext', ?, ?, ?)",
+                    (run, f"t.py::test_{name}", "passed" if run < 3 else "failed",
+                     float(run), dumps({"nodeid": f"t.py::test_{name}", "run": run})),
+                )  # fmt: skip
 
 
 def _indexes(store: Store) -> list[str]:

@@ -7,8 +7,9 @@ import contextlib
 import sqlite3
 from pathlib import Path
 
-from pytest_kari_debug.backends import open_backend
-from pytest_kari_debug.storage import MIGRATIONS, SCHEMA_VERSION, Store, dumps
+from conftest import store_at_schema
+
+from pytest_kari_debug.storage import SCHEMA_VERSION, Store, dumps
 
 #: The schema of the release before the tests table lost AUTOINCREMENT (issue 17).
 OLD_VERSION = 6
@@ -17,27 +18,21 @@ OLD_VERSION = 6
 def _old_store(location: str) -> None:
     """A store at schema 6 with a run of three tests (ids 1, 2, 4: test 3 was deleted) and a
     record of test 4."""
-    backend = open_backend(location)
-    try:
-        backend.migrate(MIGRATIONS[:OLD_VERSION])
-        with backend.transaction() as db:
-            db.execute("INSERT INTO runs(uuid, started_at) VALUES ('old', 1.0)")
-            for test_id, name in ((1, "a"), (2, "b"), (3, "x"), (4, "c")):
-                db.execute(
-                    "INSERT INTO tests(run_id, nodeid, extension_id, outcome, finished_at,"
-                    " call_ms, data) VALUES (1, ?, 'ext', 'passed', ?, ?, ?)",
-                    (f"t.py::test_{name}", float(test_id), test_id / 10,
-                     dumps({"nodeid": f"t.py::test_{name}", "note": "é\u2603"})),
-                )  # fmt: skip
-            db.execute("DELETE FROM tests WHERE id = 3")
+    with store_at_schema(location, OLD_VERSION) as db:
+        db.execute("INSERT INTO runs(uuid, started_at) VALUES ('old', 1.0)")
+        for test_id, name in ((1, "a"), (2, "b"), (3, "x"), (4, "c")):
             db.execute(
-                "INSERT INTO records(run_id, test_id, kind, ts, extension_id, name, level, data)"
-                " VALUES (1, 4, 'log', 3.0, 'ext', 'l', 'INFO', ?)",
-                (dumps({"message": "kept", "ts": 3.0}),),
-            )
-        assert backend.schema_version() == OLD_VERSION
-    finally:
-        backend.close()
+                "INSERT INTO tests(run_id, nodeid, extension_id, outcome, finished_at,"
+                " call_ms, data) VALUES (1, ?, 'ext', 'passed', ?, ?, ?)",
+                (f"t.py::test_{name}", float(test_id), test_id / 10,
+                 dumps({"nodeid": f"t.py::test_{name}", "note": "é\u2603"})),
+            )  # fmt: skip
+        db.execute("DELETE FROM tests WHERE id = 3")
+        db.execute(
+            "INSERT INTO records(run_id, test_id, kind, ts, extension_id, name, level, data)"
+            " VALUES (1, 4, 'log', 3.0, 'ext', 'l', 'INFO', ?)",
+            (dumps({"message": "kept", "ts": 3.0}),),
+        )
 
 
 def test_the_tests_table_keeps_every_test_and_id(store_location: str) -> None:
