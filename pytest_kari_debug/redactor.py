@@ -85,10 +85,6 @@ class Redactor(ValueSerializer):
             text = self.url_text(text)
         return self.scrubber.scrub(text)
 
-    def kept_key(self, key: Any) -> bool:
-        """Whether field *key* is kept as it is: a known name that is not secret."""
-        return key in self._plain_keys
-
     def fields(self, fields: Mapping[Any, Any]) -> dict[str, Any]:
         """Return *fields* safe to store: redacted, JSON-able, bounded."""
         if type(fields) is dict and plain_fields(

@@ -346,7 +346,7 @@ def plain_fields(
     *clean* or that *plain_text* keeps. The one fast check of every serializer of fields (the
     logging hot path: a fresh ``**kwargs`` dict of plain values)."""
     for key, value in fields.items():
-        if not kept_key(key):
+        if type(key) is not str or not kept_key(key):  # no user __eq__ in the lookup
             return False
         kind = type(value)
         if kind is str:

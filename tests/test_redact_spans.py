@@ -197,3 +197,47 @@ def test_span_secrets_appear_in_no_output_of_a_run(pytester: pytest.Pytester) ->
     assert (tags["password"], tags["api_key"], tags["db.system"]) == (REDACTED, REDACTED, "sqlite")
     assert "db query" in dump  # the spans are in the store, redacted
     assert "sqlite" in dump
+
+
+class _RaisingEq:
+    """A tag key whose hash matches a known plain name and whose __eq__ raises."""
+
+    def __hash__(self) -> int:
+        return hash("http.method")
+
+    def __eq__(self, other: object) -> bool:
+        raise RuntimeError("user key __eq__")
+
+
+class _EqualToAnything(str):
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    __hash__ = str.__hash__
+
+
+def test_tag_keys_that_are_not_plain_text_never_raise_nor_skip_redaction() -> None:
+    """A key that is not exactly a str never meets the redactor's known-name set (whose
+    lookup would call its own __eq__): it is made text first, so a raising __eq__ costs
+    nothing and a str subclass named like a secret is still redacted."""
+    tracer = traced()
+    with tracer.start_span("warm", {"http.method": "GET", "user": "ada"}):
+        pass
+    with tracer.start_span("odd", {_RaisingEq(): "GET"}) as span:
+        pass
+    assert all(type(key) is str for key in span.tags)
+    with tracer.start_span("leak", {_EqualToAnything("password"): CANARY}) as span:
+        pass
+    assert span.tags == {"password": REDACTED}
+    json.dumps([record["tags"] for record in tracer.get_spans()])
+
+
+def test_a_long_tag_key_is_kept_bounded() -> None:
+    """set_tag cuts a long key to bounded text, as start_span does: the redactor's name cache
+    never holds a test's 100 KB key for the rest of the run."""
+    tracer = traced()
+    with tracer.start_span("long") as span:
+        span.set_tag("k" * 100_000, 1)
+    [key] = span.tags
+    assert len(key) < 300
+    assert max(map(len, tracer.values._secret_keys)) < 300

@@ -172,8 +172,8 @@ class Span(_CurrentSpan):
         """Attach *key* = *value* to the span (non-JSON values are kept as their bounded
         repr, a secret-named key's value as ``[REDACTED]``; never raises because of the value)."""
         values = self._tracer.values
-        if type(key) is not str or not key.isascii():
-            key = values.key(key)
+        if type(key) is not str or len(key) > 200 or not key.isascii():
+            key = values.key(key)  # bounded text, as start_span's tag keys
         self.tags[key] = values.tag(key, value)
 
     def set_tags(self, **tags: Any) -> None:
