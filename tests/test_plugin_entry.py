@@ -206,7 +206,7 @@ NOT_IN_A_DEFAULT_RUN = (
 #: imports none; the first export does), the Markdown summary, the history of past runs, the
 #: tracer's spans, OpenTelemetry capture, propagation and decorator (tracing is off), the
 #: profiler's sessions, samplers and memory watch (profiling is off), the log query (nothing
-#: asks the logger for its records by filter).
+#: asks the logger for its records by filter), the regression gates (no gate flag or marker).
 OWN_NOT_IN_A_DEFAULT_RUN = (
     "pytest_kari_debug.exporters.bundle", "pytest_kari_debug.exporters.formats",
     "pytest_kari_debug.summaries.ci_markdown", "pytest_kari_debug.history",
@@ -214,6 +214,7 @@ OWN_NOT_IN_A_DEFAULT_RUN = (
     "pytest_kari_debug.tracing.propagation", "pytest_kari_debug.tracing.decorate",
     "pytest_kari_debug.profiler.samplers", "pytest_kari_debug.profiler.memory",
     "pytest_kari_debug.profiler.session", "pytest_kari_debug.logger.query",
+    "pytest_kari_debug.gates",
 )  # fmt: skip
 
 

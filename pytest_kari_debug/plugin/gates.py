@@ -7,7 +7,7 @@ import time
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -24,28 +24,17 @@ from .. import selfcost
 from ..backends import location_exists, redact
 from ..exceptions import ConfigurationError, StoreError
 from ..figures import SessionFigures
-from ..gates import (
-    BaselineError,
-    Change,
-    Comparison,
-    Gate,
-    Options,
-    build_baseline,
-    check_baseline,
-    compare_test,
-    live_figures,
-    needs_confirmation,
-    parse_gates,
-    read_baseline_file,
-    slowdown_of,
-    write_baseline_file,
-)
 from ..manager import ExtensionDebugManager
 from ..optionspec import CONFIRM_RUNS, MIN_CHANGE_MS, REPEAT
 from ..storage import Store
 from .core import own_figures, session_of
 from .options import option_text, option_value
 from .state import STATE, checked_marker, guard, kari_markers, register_once
+
+if TYPE_CHECKING:
+    # The gates themselves are imported when a run uses them (a gate flag or marker): a run
+    # that only records builds none of their classes.
+    from ..gates import Change, Comparison, Gate, Options
 
 #: Gates shown in the comparison table when --kari-fail-regression is not given (no failures).
 REPORT_GATES = "duration:+25%,cpu:+25%,allocated:+10%,peak_rss:+50MB"
@@ -60,7 +49,8 @@ class GateSettings:
     compare: str | None
     gates: list[Gate] | None
     repeat: int | None
-    options: Options
+    min_change_ms: float
+    confirm_runs: int
     baseline: dict[str, Any] | None = None
     baseline_label: str = ""
     changes: list[Change] = field(default_factory=list)
@@ -69,6 +59,13 @@ class GateSettings:
     def active(self) -> bool:
         return bool(self.save or self.compare or self.repeat)
 
+    @functools.cached_property
+    def options(self) -> Options:
+        """The comparison's tuning (built when a test is first compared)."""
+        from ..gates import Options
+
+        return Options(min_change_ms=self.min_change_ms, confirm_runs=self.confirm_runs)
+
     def repeats_for(self, item: pytest.Item) -> int:
         """Call-phase runs for *item*: its marker, --kari-repeat, or enough for a baseline."""
         marked = _marker_repeat(item)
@@ -76,7 +73,7 @@ class GateSettings:
             return marked
         if self.repeat:
             return self.repeat
-        return self.options.confirm_runs if self.save else 1
+        return self.confirm_runs if self.save else 1
 
 
 GATES = pytest.StashKey[GateSettings]()
@@ -95,10 +92,16 @@ _MEASURE = pytest.StashKey[_Measure]()
 _REPEAT_MARKED = pytest.StashKey[int]()
 
 
+def _parse_gates(spec: str, source: str = "--kari-fail-regression") -> list[Gate]:
+    from ..gates import parse_gates
+
+    return parse_gates(spec, source=source)
+
+
 def _settings(config: pytest.Config) -> GateSettings:
     spec = option_text(config, "fail_regression")
     try:
-        gates = parse_gates(spec) if spec else None
+        gates = _parse_gates(spec) if spec else None
     except ConfigurationError as exc:
         raise pytest.UsageError(f"kari-debug: {exc}") from None
     baseline_file = option_text(config, "baseline_file")
@@ -108,10 +111,8 @@ def _settings(config: pytest.Config) -> GateSettings:
         compare=option_text(config, "compare") or None,
         gates=gates,
         repeat=option_value(config, REPEAT),
-        options=Options(
-            min_change_ms=option_value(config, MIN_CHANGE_MS),
-            confirm_runs=option_value(config, CONFIRM_RUNS),
-        ),
+        min_change_ms=option_value(config, MIN_CHANGE_MS),
+        confirm_runs=option_value(config, CONFIRM_RUNS),
     )
 
 
@@ -119,6 +120,8 @@ def _load_baseline(config: pytest.Config, settings: GateSettings) -> None:
     target = settings.compare
     if not target:
         return
+    from ..gates import BaselineError, build_baseline, check_baseline, read_baseline_file
+
     state = config.stash[STATE]
     path = Path(target)
     try:
@@ -183,7 +186,7 @@ def _marker_gates(item: pytest.Item) -> list[Gate] | None:
         )
         raise pytest.UsageError(msg)
     try:
-        return parse_gates(marker.args[0], source=f"marker kari_gate on {item.nodeid}")
+        return _parse_gates(marker.args[0], source=f"marker kari_gate on {item.nodeid}")
     except ConfigurationError as exc:
         raise pytest.UsageError(f"kari-debug: {exc}") from None
 
@@ -319,6 +322,8 @@ def _live_figures(item: pytest.Item) -> dict[str, float]:
     found = session_of(item)
     if found is None:
         return {}
+    from ..gates import live_figures
+
     manager, session_id = found
     phases, own = own_figures(item) or ({}, {})
     return live_figures(SessionFigures(manager, session_id, phases, own))
@@ -364,9 +369,11 @@ class MeasuredTests:
         measure = item.stash.get(_MEASURE, None)
         if measure is None or not settings.compare:
             return None
+        from ..gates import compare_test, needs_confirmation, slowdown_of
+
         marker_gates = _marker_gates(item)
         failing = marker_gates or settings.gates
-        gates = failing or parse_gates(REPORT_GATES)
+        gates = failing or _parse_gates(REPORT_GATES)
         entry = (settings.baseline or {}).get("tests", {}).get(item.nodeid)
         base_reference = (settings.baseline or {}).get("reference_ms")
         samples = {"call_ms": measure.call_ms, "cpu_ms": measure.cpu_ms}
@@ -414,6 +421,10 @@ def pytest_kari_debug_run_finished(
 ) -> None:
     """Save the baseline asked for; gather the comparison for the JSON, store and summary."""
     settings = config.stash[GATES]
+    if not (settings.compare or settings.save):
+        return
+    from ..gates import Change, Comparison, build_baseline, write_baseline_file
+
     state = config.stash[STATE]
     if settings.compare:
         comparison = Comparison(settings.baseline_label or settings.compare)
@@ -435,7 +446,7 @@ def pytest_kari_debug_run_finished(
                 state.outputs[f"baseline {settings.save} (file)"] = str(path)
 
 
-_COMPARISON = pytest.StashKey[Comparison]()
+_COMPARISON: pytest.StashKey[Comparison] = pytest.StashKey()
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
