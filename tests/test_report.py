@@ -215,6 +215,36 @@ def test_dropped_and_omitted_records_are_counted() -> None:
     assert "logging (left out of this page)" in html
 
 
+def test_a_newer_plugins_components_and_odd_entries_show_as_a_test_record_reads_them() -> None:
+    """The page keeps a test's known components in the order written, then a newer plugin's
+    (its records and drops too) and its plain values; a known component's entry that is not a
+    mapping is left out, as :class:`TestRecord` leaves it out."""
+    test = {
+        "nodeid": "t.py::test_odd",
+        "outcome": "passed",
+        "extension_id": "ext",
+        "record_version": 2,
+        "phases": {"setup": 0.1, "call": 1.0, "teardown": 0.1},
+        "duration_ms": 1.1,
+        "collected_data": {
+            "future_component": {"records": [{"message": "a"}, {"message": "b"}], "dropped": 2},
+            "metrics": {"records": [], "dropped": 0, "resources": {"cpu_ms": 0.5}},
+            "plain_value": [1, 2],
+            "tracing": "not a mapping",
+            "logging": {"records": [{"message": "hello", "level": "INFO"}], "dropped": 3},
+            "empty_value": "",
+        },
+    }
+    data = payload(render_report({}, [test]))
+    kept = data["tests"][0]["data"]
+    assert list(kept) == ["plain_value", "metrics", "logging", "future_component"]
+    assert kept["plain_value"] == [1, 2]
+    assert kept["logging"] == {"records": {"message": ["hello"], "level": ["INFO"]}, "dropped": 3}
+    assert kept["future_component"] == {"records": {"message": ["a", "b"]}, "dropped": 2}
+    assert data["dropped"] == {"future_component": 2, "logging": 3}
+    assert data["tests"][0]["counts"] == {"logs": 1}
+
+
 def test_call_tree_keeps_the_hottest_nodes() -> None:
     """A big call tree is cut to the node limit, hottest children first, and says how many went."""
     run, tests = sample_run(1)

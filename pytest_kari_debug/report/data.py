@@ -19,7 +19,7 @@ from .. import views
 from ..errors.grouping import OccurrenceGrouping, occurrences_of_test
 from ..exceptions import KariDebugError
 from ..history import RunHistory
-from ..model import Kind, TestRecord, component_parts, dropped_of, records_of
+from ..model import Kind, RecordView, component_parts, dropped_of, records_of
 from ..sources import MAX_RECORDS, RunSource
 from ..storage import Store
 
@@ -311,28 +311,50 @@ def _num(value: Any) -> float:
     return 0.0
 
 
+#: The known components by their ``collected_data`` key.
+_KIND_OF = {kind.value: kind for kind in Kind}
+
+
+def _kind_of(key: Any) -> Kind | None:
+    """The component a ``collected_data`` key names, as :class:`~pytest_kari_debug.model.TestRecord`
+    reads it (None: a component this version does not know)."""
+    if type(key) is str:
+        return _KIND_OF.get(key)
+    try:
+        return Kind(key)
+    except ValueError:
+        return None
+
+
 def _slim_collected(
-    record: TestRecord,
+    test: Mapping[str, Any],
     limits: ReportLimits,
     truncated: Counter[str],
     t0: float | None,
 ) -> dict[str, Any]:
-    """Each component's data as the page keeps it (see :func:`_slim_component`)."""
+    """Each component's data as the page keeps it (see :func:`_slim_component`): the known
+    components in the order written, then those of a newer plugin, read from the test's dict
+    as :class:`~pytest_kari_debug.model.TestRecord` reads them (without building one)."""
     out: dict[str, Any] = {}
-    parts = [(k.value, (d.records, d.dropped, d.details)) for k, d in record.collected.items()]
-    for key, data in record.other_data.items():  # a newer plugin's components
-        if isinstance(data, Mapping):
-            parts.append((str(key), component_parts(data)))
-            continue
-        value = jsonable(data, 1, limits.text_chars)
-        if value not in (None, {}, [], ""):
-            out[str(key)] = value
-    for kind, (records, dropped, details) in parts:
-        slim = _slim_component(
-            kind, records, dropped, details, limits, truncated, t0, record.nodeid
-        )
+    entries = test.get("collected_data")
+    known: list[tuple[str, tuple[Any, int, Mapping[str, Any]]]] = []
+    others: list[tuple[str, tuple[Any, int, Mapping[str, Any]]]] = []
+    for key, data in entries.items() if isinstance(entries, Mapping) else ():
+        kind = _kind_of(key)
+        if kind is not None:
+            if isinstance(data, Mapping):  # a known component's entry of another shape is not read
+                known.append((kind.value, component_parts(data)))
+        elif isinstance(data, Mapping):  # a newer plugin's components
+            others.append((str(key), component_parts(data)))
+        else:
+            value = jsonable(data, 1, limits.text_chars)
+            if value not in (None, {}, [], ""):
+                out[str(key)] = value
+    nodeid = str(test.get("nodeid", ""))
+    for kind_key, (records, dropped, details) in known + others:
+        slim = _slim_component(kind_key, records, dropped, details, limits, truncated, t0, nodeid)
         if slim:
-            out[kind] = slim
+            out[kind_key] = slim
     return out
 
 
@@ -402,7 +424,7 @@ def _captured(test: Mapping[str, Any], text_chars: int) -> list[dict[str, str]]:
     ]
 
 
-def _error_logs(test: TestRecord, text_chars: int) -> list[dict[str, str]]:
+def _error_logs(test: Mapping[str, Any], text_chars: int) -> list[dict[str, str]]:
     """The test's log records at ERROR and above (the first few)."""
     shown = []
     for record in records_of(test, Kind.LOGGING):
@@ -669,22 +691,25 @@ def build_report_model(
         outcome = str(test.get("outcome") or "unknown")
         outcomes[outcome] += 1
         error_count = 0
-        for occurrence in occurrences_of_test(test, test_key=index):
+        # The test's dict read as a TestRecord reads it, each part only when asked.
+        record = RecordView(test)
+        for occurrence in occurrences_of_test(record, test_key=index):
             grouping.add(occurrence)
             error_count += occurrence.count
-        test_alerts = records_of(test, Kind.ALERTING)
+        test_alerts = record.records(Kind.ALERTING)
         if test_alerts:  # only what RunSource reads of the test for its alerts
             alerting.append(_alerts_only(test, test_alerts))
-        record = TestRecord.from_dict(test)
-        measured = figures_catalogue.values(REPORT_FIGURES, record, base=True)
+        measured = figures_catalogue.values(
+            REPORT_FIGURES, figures_catalogue.RecordFigures(record), base=True
+        )
         duration = measured.get("duration_ms", 0.0)
         tests_ms += duration
-        dropped.update(dropped_of(record))
+        dropped.update(dropped_of(test))
         t0 = _num(test.get("started_at")) or None
         counts = {
-            "logs": len(records_of(record, Kind.LOGGING)),
+            "logs": len(record.records(Kind.LOGGING)),
             "errors": error_count,
-            "spans": len(records_of(record, Kind.TRACING)),
+            "spans": len(record.records(Kind.TRACING)),
             "alerts": len(test_alerts),
         }
         figures = {
@@ -702,7 +727,7 @@ def build_report_model(
             "t0": t0,
             **figures,
             "counts": {k: n for k, n in counts.items() if n},
-            "data": _slim_collected(record, limits, truncated, t0),
+            "data": _slim_collected(test, limits, truncated, t0),
         }
         row = {k: v for k, v in row.items() if v is not None}
         for key in ("rss", "alloc"):
@@ -751,7 +776,7 @@ def build_report_model(
                         "longrepr": jsonable(str(longrepr or ""), 0, limits.text_chars),
                         **_failure_facts(test, test_alerts, limits.text_chars),
                         "captured": captured,
-                        "error_logs": _error_logs(record, limits.text_chars),
+                        "error_logs": _error_logs(test, limits.text_chars),
                         "history": {"b": past.get("hb", [])} if past else None,
                     }
                 )
