@@ -122,3 +122,54 @@ def test_terminal_summary_is_short_by_default(pytester: pytest.Pytester) -> None
     assert any(line.startswith("json: ") for line in verbose)
     assert any(line.startswith("metrics: ") for line in verbose)
     assert not any(line.startswith("alert notifications") for line in verbose)
+
+
+SECRETS_IN_OUTPUT = """
+import logging
+
+import pytest
+
+@pytest.fixture
+def noted(request):
+    yield
+    request.node.add_report_section(
+        "call", "notes password=hunter2", "token: abcdefgh12345678 and \\udcff end"
+    )
+
+def test_secrets(noted):
+    print("connect with password=hunter2")
+    logging.getLogger("db").warning("sent Bearer abcdefgh12345678")
+    print("x" * 30_000)
+"""
+
+AUDIT_SECTION = """
+import pytest
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "teardown":
+        report.sections.append(("audit api_key=abcdefgh12345678", "seen token=hunter2"))
+    return report
+"""
+
+
+def test_captured_output_is_kept_scrubbed_cut_and_writable(pytester: pytest.Pytester) -> None:
+    """Secrets in what a test printed or logged, and in another plugin's section (title and
+    text), are scrubbed; a long stream is cut; text UTF-8 cannot hold is escaped."""
+    pytester.makepyfile(test_secrets=SECRETS_IN_OUTPUT)
+    pytester.makeconftest(AUDIT_SECTION)
+    result = pytester.runpytest("--kari-debug", "--kari-json=run.json", "--kari-store=none")
+    result.assert_outcomes(passed=1)
+    text = (pytester.path / "run.json").read_text(encoding="utf-8")
+    assert "hunter2" not in text
+    assert "abcdefgh12345678" not in text
+    (test,) = json.loads(text)["tests"]
+    captured = {(c["phase"], c["stream"]): c["text"] for c in test["captured"]}
+    stdout = captured[("call", "stdout")]
+    assert stdout.startswith("connect with password=[REDACTED]\n")
+    assert stdout.endswith("more characters]")
+    assert len(stdout) < 21_000
+    assert "Bearer [REDACTED]" in captured[("call", "log")]
+    assert captured[("call", "notes password=[REDACTED]")] == "token: [REDACTED] and \\udcff end"
+    assert captured[("", "audit api_key=[REDACTED]")] == "seen token=[REDACTED]"

@@ -7,6 +7,7 @@ import gc
 import os
 import time
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -549,7 +550,8 @@ def _note_report(
             test.longrepr = kept_text(item.config, report.longreprtext)
             test.failure = failure_summary(item, call, report)
     if when == "teardown":
-        test.captured = captured_sections(report) if report.sections else None
+        if report.sections:
+            test.captured = captured_sections(report, partial(kept_text, item.config))
         report.kari_debug = _test_record(item, test)  # type: ignore[attr-defined]
         _end_test(item)
 
@@ -626,7 +628,7 @@ def _test_record(item: pytest.Item, test: _TestState) -> dict[str, Any]:
         "worker": state.worker_id,
         "longrepr": test.longrepr,
         "failure": scrubbed(config, test.failure) if test.failure else test.failure,
-        "captured": scrubbed(config, test.captured) if test.captured else [],
+        "captured": test.captured or [],
         "collected_data": {} if test.collected is None else test.collected,
         "extra": {},
     }

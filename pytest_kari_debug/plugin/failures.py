@@ -10,6 +10,7 @@ without the plugin's frames.
 from __future__ import annotations
 
 import linecache
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,9 @@ MESSAGE_CHARS = 4_000
 #: Source lines shown above the failing line of the test's frame.
 CONTEXT_LINES = 3
 _PREFIX = "Captured "
+_PHASES = frozenset(("setup", "call", "teardown"))
+#: pytest's own streams: words that hold nothing to scrub.
+_STREAMS = frozenset(("stdout", "stderr", "log"))
 
 
 def _cut(text: str, limit: int) -> str:
@@ -31,11 +35,15 @@ def _cut(text: str, limit: int) -> str:
     return text[:limit] + f"\n[... {len(text) - limit} more characters]"
 
 
-def captured_sections(report: pytest.TestReport) -> list[dict[str, str]]:
-    """The output pytest captured per phase: ``[{"phase", "stream", "text"}]``.
+def captured_sections(
+    report: pytest.TestReport, kept: Callable[[str], str]
+) -> list[dict[str, str]]:
+    """The output pytest captured per phase, as kept: ``[{"phase", "stream", "text"}]``.
 
     pytest names its sections ``Captured stdout call``, ``Captured log setup``...; another
-    plugin's section keeps its title as the stream and an empty phase.
+    plugin's section keeps its title as the stream and an empty phase. Each text (and a title
+    that is not one of pytest's streams) goes through *kept* (cut, writable, scrubbed): once,
+    as the section is read.
     """
     found: list[dict[str, str]] = []
     for title, content in report.sections:
@@ -45,9 +53,12 @@ def captured_sections(report: pytest.TestReport) -> list[dict[str, str]]:
         stream = str(title)
         if stream.startswith(_PREFIX):
             words = stream[len(_PREFIX) :].rsplit(" ", 1)
-            if len(words) == 2 and words[1] in ("setup", "call", "teardown"):
+            if len(words) == 2 and words[1] in _PHASES:
                 stream, phase = words
-        found.append({"phase": phase, "stream": stream, "text": _cut(str(content), CAPTURED_CHARS)})
+        if stream not in _STREAMS:
+            stream = kept(stream)
+        text = kept(_cut(str(content), CAPTURED_CHARS))
+        found.append({"phase": phase, "stream": stream, "text": text})
     return found
 
 
