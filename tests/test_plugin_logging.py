@@ -325,3 +325,44 @@ def test_capture_survives_a_test_that_resets_logging(pytester: pytest.Pytester) 
     tests = {t["nodeid"].split("::")[1]: t for t in read_json(pytester)["tests"]}
     assert [r["message"] for r in _logs(tests["test_reset"])] == ["before the reset"]
     assert [r["message"] for r in _logs(tests["test_after"])] == ["after the reset"]
+
+
+_WARNING = {"level": "WARNING", "origin": "stdlib", "message": "w"}
+_MARKER = {"level": "WARNING", "origin": "kari.drops", "message": "3 dropped"}
+
+
+@pytest.mark.parametrize(
+    ("collected", "expected"),
+    [
+        (
+            {"logging": {"records": [_WARNING, _MARKER, _WARNING], "dropped": 3}},
+            ({"WARNING": 2}, 2, 3),
+        ),
+        ({"logging": {"records": [], "dropped": 0}}, ({}, 0, 0)),
+        ({"logging": {"records": (_WARNING,), "dropped": 0}}, ({"WARNING": 1}, 1, 0)),
+        ({"logging": {"records": [_WARNING, "odd", None], "dropped": -2}}, ({"WARNING": 1}, 1, 0)),
+        ({"logging": {"records": [{"level": "TRACE"}], "dropped": 2.0}}, ({"TRACE": 1}, 1, 2)),
+        ({"logging": {"error": "collection failed"}}, ({}, 0, 0)),
+        ({"metrics": {}}, None),
+        ("not a dict", None),
+    ],
+)
+def test_log_counts_of_a_record_whatever_its_logging_data_holds(
+    collected: Any, expected: tuple[dict[str, int], int, int] | None
+) -> None:
+    """A test's log counts per level, records and drops (drop markers not counted), read the
+    same from the logger's own shape (a list of dicts, an int) as from any other."""
+    from pytest_kari_debug.plugin.logcapture import _count_logs
+
+    record: dict[str, Any] = {"collected_data": collected, "extra": {}}
+    _count_logs(None, record)  # type: ignore[arg-type]
+    if expected is None:
+        assert "logging" not in record["extra"]
+        return
+    counts, total, dropped = expected
+    zero = {"DEBUG": 0, "INFO": 0, "WARNING": 0, "ERROR": 0, "CRITICAL": 0}
+    assert record["extra"]["logging"] == {
+        "counts": {**zero, **counts},
+        "records": total,
+        "dropped": dropped,
+    }
