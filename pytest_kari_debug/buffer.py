@@ -72,23 +72,20 @@ class RecordBuffer(Generic[T]):
         self._ring.append(record)
         if session_id is not None:
             bucket = self._sessions.get(session_id)
-            if bucket is None:
-                if session_id not in self._sessions:
-                    return  # not an open session
-                bucket = self._first_record_slice(session_id)
-                if bucket is None:
-                    return
-            bucket.append(record)
+            if bucket is not None:
+                bucket.append(record)
+            elif session_id in self._sessions:  # else not an open session
+                self._first_record(session_id, record)
 
-    def _first_record_slice(self, session_id: str) -> SessionSlice[T] | None:
-        """The slice of the open *session_id*, made by its first record (None: closed)."""
+    def _first_record(self, session_id: str, record: T) -> None:
+        """File *record* in the slice of the open *session_id*, made by its first record."""
         with self._lock:  # two threads' first records of one session share one slice
             if session_id not in self._sessions:
-                return None
+                return  # closed meanwhile
             bucket = self._sessions[session_id]
             if bucket is None:
                 bucket = self._sessions[session_id] = SessionSlice(self.limit)
-            return bucket
+        bucket.append(record)
 
     def open_session(self, session_id: str) -> None:
         """Start keeping a slice for *session_id* (made by its first record: most sessions

@@ -187,3 +187,24 @@ def test_structlog_routes_through_stdlib(app_logger: logging.Logger) -> None:
     assert records[0].message == "cache miss"
     assert fields["key"] == "forecast:oslo"
     assert fields["password"] == REDACTED
+
+
+def test_a_stdlib_record_made_in_an_asyncio_task_names_the_task(
+    manager: ExtensionDebugManager, app_logger: logging.Logger
+) -> None:
+    """A record logged inside a task carries the task's name; outside any loop, none."""
+    import asyncio
+
+    app_logger.addHandler(KariLogHandler())
+
+    async def fetch() -> None:
+        app_logger.warning("in a task")
+
+    async def main() -> None:
+        await asyncio.create_task(fetch(), name="fetcher-7")
+
+    with manager.debug_session(name="t"):
+        asyncio.run(main())
+        app_logger.warning("outside")
+    tasks = {r.message: r.task for r in manager.get_logger().get_logs()}
+    assert tasks == {"in a task": "fetcher-7", "outside": None}

@@ -47,6 +47,7 @@ from .stdlib import (
 )
 
 _STDLIB_RECORD = logging.LogRecord
+_modules = sys.modules
 
 
 # The logger ------------------------------------------------------------------------------
@@ -281,7 +282,8 @@ class ExtensionLogger(Component):
             else:
                 task = getattr(record, "taskName", None)
             if task is None:
-                loop = _get_running_loop()
+                asyncio = _modules.get("asyncio")  # (no running loop before it is imported)
+                loop = None if asyncio is None else asyncio._get_running_loop()
                 task = None if loop is None else _task_name(loop)
             if session is None:
                 session = CURRENT_SESSION.get()
@@ -437,7 +439,8 @@ class ExtensionLogger(Component):
         records = [record.to_dict() for record in head]
         if dropped:
             records.append(self._drop_marker(session, dropped, len(head), len(tail), tail))
-        records.extend(record.to_dict() for record in tail)
+        if tail:
+            records.extend([record.to_dict() for record in tail])
         return {"records": records, "dropped": dropped}
 
     def _drop_marker(

@@ -15,6 +15,10 @@ from ..values import bounded_call, clean_text, plain, safe_str
 __all__ = ["REDACTED", "Redactor", "exception_info", "normalise_field_name"]
 
 
+#: The commonest arguments of a log call, formatted by builtin code (checked before plain()).
+_PLAIN_ARGS = frozenset((str, int, float))
+
+
 def _stdlib_message(record: logging.LogRecord) -> Any:
     """``record.getMessage()``; bounded in time when its arguments are not plain values."""
     args = record.args
@@ -23,7 +27,7 @@ def _stdlib_message(record: logging.LogRecord) -> Any:
             return record.getMessage()
         if type(args) is tuple:
             for arg in args:  # (a loop, not all(): this runs for every captured record)
-                if type(arg) is not str and not plain(arg):
+                if type(arg) not in _PLAIN_ARGS and not plain(arg):
                     break
             else:
                 return record.getMessage()
