@@ -22,6 +22,27 @@ class SessionInfo:
     options: dict[str, Any] = field(default_factory=dict)
 
 
+_new_info = object.__new__
+_set_id, _set_extension, _set_name, _set_started, _set_options = (
+    SessionInfo.__dict__[name].__set__
+    for name in ("session_id", "extension_id", "name", "started_at", "options")
+)
+
+
+def session_info(
+    session_id: str, extension_id: str, name: str, started_at: float, options: dict[str, Any]
+) -> SessionInfo:
+    """``SessionInfo(...)`` at a third of its cost (one a test): a frozen dataclass's own
+    ``__init__`` sets each field through ``object.__setattr__``, this through its slot."""
+    info = _new_info(SessionInfo)
+    _set_id(info, session_id)
+    _set_extension(info, extension_id)
+    _set_name(info, name)
+    _set_started(info, started_at)
+    _set_options(info, options)
+    return info
+
+
 CURRENT_SESSION: ContextVar[SessionInfo | None] = ContextVar("kari_debug_session", default=None)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
 import weakref
@@ -17,7 +18,7 @@ from .alerting import AlertManager, AlertSeverity
 from .atomic import write_atomic
 from .component import Component
 from .config import DebugConfiguration
-from .context import CURRENT_SESSION, SESSION_OPTIONS, SessionInfo
+from .context import CURRENT_SESSION, SESSION_OPTIONS, SessionInfo, session_info
 from .diagnostics import Diagnostics
 from .errors import ErrorGroup, ErrorTracker
 from .exceptions import ConfigurationError, SessionError
@@ -117,7 +118,20 @@ class _Running:
 
 _perf_counter = time.perf_counter
 _time = time.time
-_urandom = os.urandom
+
+#: Session ids: 128 random bits from a generator of the package's own (a user's
+#: ``random.seed`` never touches it), seeded from the system's randomness at import and again
+#: in a forked child. ``os.urandom`` is a system call at every session.
+_ids = random.Random()
+_random_bytes = _ids.randbytes
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_ids.seed)
+
+
+def new_session_id() -> str:
+    """A fresh session id: 32 hex digits."""
+    return _random_bytes(16).hex()
+
 
 _REGISTRY: dict[str, weakref.ref[ExtensionDebugManager]] = {}
 _REGISTRY_LOCK = threading.Lock()
@@ -267,8 +281,8 @@ class ExtensionDebugManager:
         """
         began = _perf_counter()
         options = _check_session_options(configuration) if configuration else {}
-        session_id = _urandom(16).hex()
-        info = SessionInfo(session_id, self.extension_id, name or session_id, _time(), options)
+        session_id = new_session_id()
+        info = session_info(session_id, self.extension_id, name or session_id, _time(), options)
         for component in self._components:
             if component.enabled:
                 try:

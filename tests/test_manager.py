@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
+import os
+import random
+import re
 import threading
 
 import pytest
@@ -11,7 +15,12 @@ import pytest
 from pytest_kari_debug import manager as manager_module
 from pytest_kari_debug.config import DebugConfiguration
 from pytest_kari_debug.exceptions import ConfigurationError, SessionError
-from pytest_kari_debug.manager import ExtensionDebugManager, get_manager, list_managers
+from pytest_kari_debug.manager import (
+    ExtensionDebugManager,
+    get_manager,
+    list_managers,
+    new_session_id,
+)
 
 
 def test_start_and_stop_are_idempotent_with_or_without_await(manager) -> None:
@@ -85,6 +94,41 @@ def test_unknown_or_mistyped_session_options_are_refused(manager) -> None:
     with pytest.raises(ConfigurationError, match=r"profile_memory.*bool"):
         manager.start_debug_session({"profile_memory": "yes"})
     assert manager.active_sessions() == []
+
+
+def test_session_ids_stay_unique_under_a_users_seed_and_across_a_fork(manager) -> None:
+    """Session ids come from the package's own generator: a test's ``random.seed`` never
+    repeats them, and a forked child (an xdist worker, a multiprocessing pool) draws other ids
+    than its parent. The session's info stays frozen."""
+    random.seed(1234)
+    first = manager.start_debug_session(name="a")
+    random.seed(1234)
+    second = manager.start_debug_session(name="b")
+    assert first != second
+    assert re.fullmatch(r"[0-9a-f]{32}", first)
+    assert re.fullmatch(r"[0-9a-f]{32}", second)
+    info = manager.active_sessions()[0]
+    assert (info.session_id, info.name, info.options) == (first, "a", {})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        info.name = "changed"  # type: ignore[misc]
+    for session_id in (first, second):
+        manager.stop_debug_session(session_id)
+    if not hasattr(os, "fork"):
+        return
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, written to the parent
+        try:
+            os.write(writer, " ".join(new_session_id() for _ in range(3)).encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader) as pipe:
+        child = pipe.read().split()
+    os.waitpid(pid, 0)
+    parent = [new_session_id() for _ in range(3)]
+    assert len(child) == 3
+    assert not set(child) & set(parent)
 
 
 def test_stopping_an_unknown_session_is_an_error_naming_it(manager) -> None:
