@@ -87,6 +87,8 @@ _RECORD = {
     Kind.PROFILING: "profile",
 }
 _KINDS = {kind.value: kind for kind in Kind}
+#: The value of each kind (``Kind.value`` is a descriptor call).
+_VALUES: dict[Kind | str, str] = {kind: kind.value for kind in Kind}
 _SPELLINGS = {
     spelling: kind for kind in Kind for spelling in (kind.value, _RECORD[kind], _RECORD[kind] + "s")
 }
@@ -449,7 +451,18 @@ def kept_and_dropped(
     if isinstance(test, TestRecord):
         found = test.component(kind)
         return None if found is None else (found.records, found.dropped)
-    data = _collected(test).get(Kind.parse(kind).value)
+    collected = test.get("collected_data")
+    if type(collected) is not dict and not _is_mapping(collected):
+        collected = {}
+    data = collected.get(_VALUES.get(kind) or Kind.parse(kind).value)
+    if type(data) is dict:  # read at every kept test: the shape a session's end gives first
+        records, dropped = data.get("records"), data.get("dropped")
+        if type(records) is list and type(dropped) is int and dropped >= 0:
+            for record in records:
+                if type(record) is not dict:
+                    break
+            else:
+                return tuple(records), dropped
     if not _is_mapping(data):
         return None
     return _component_records(data), _component_dropped(data)

@@ -131,15 +131,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def _count_logs(item: pytest.Item, record: dict[str, Any]) -> None:
     """Put the test's log counts per level and its drops under ``extra["logging"]``."""
     try:  # (a try, not a guard: this runs at every test)
-        found = _records_and_drops(record)
+        found = kept_and_dropped(record, Kind.LOGGING)
         if found is None:
             return
         entries, dropped = found
         counts = dict(_NO_COUNTS)
         total = 0
         for entry in entries:
-            if type(entry) is not dict and not isinstance(entry, Mapping):
-                continue
             if entry.get("origin") != DROP_MARKER_ORIGIN:
                 level = str(entry.get("level"))
                 counts[level] = counts.get(level, 0) + 1
@@ -154,18 +152,6 @@ def _count_logs(item: pytest.Item, record: dict[str, Any]) -> None:
 
 
 _NO_COUNTS = dict.fromkeys(LEVELS, 0)
-
-
-def _records_and_drops(record: dict[str, Any]) -> tuple[Iterable[Any], int] | None:
-    """The test's log records and drops (None: the logger was off); read directly when they
-    have the shape the logger's session end gives them (a list and an int)."""
-    collected = record.get("collected_data")
-    data = collected.get(KEY) if type(collected) is dict else None
-    if type(data) is dict:
-        entries, dropped = data.get("records"), data.get("dropped")
-        if type(entries) is list and type(dropped) is int and dropped >= 0:
-            return entries, dropped
-    return kept_and_dropped(record, Kind.LOGGING)
 
 
 def run_log_records(
