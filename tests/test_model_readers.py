@@ -46,6 +46,9 @@ OWNERS = {
     "plugin/alerts.py:amend": "adds delivery outcomes to the alert records being written",
     "plugin/errors.py:_tag_error_records": "tags the error records with the test",
     "plugin/tracing.py:pytest_kari_debug_test_record": "puts the outcome on the root span",
+    # The page's rows read each component's entry as TestRecord reads it, without one per test
+    # (e70b018); each entry then goes through model.component_parts.
+    "report/data.py:_slim_collected": "walks the components of a test's dict for its page row",
 }
 
 
