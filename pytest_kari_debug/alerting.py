@@ -18,7 +18,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, ParamSpec, TypeVar
 
 from .channels import (
@@ -44,6 +44,7 @@ from .rules import (
     evaluate_rules,
     parse_rule,
 )
+from .sharedmethods import dataclass
 from .values import label_text, safe_str
 
 __all__ = [

@@ -21,11 +21,11 @@ import time
 import urllib.parse
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
 from .exceptions import ConfigurationError, KariDebugError
 from .model import AlertSeverity
+from .sharedmethods import dataclass
 from .values import safe_str, truncate_text, writable_text
 
 if TYPE_CHECKING:  # the senders import their libraries when they send

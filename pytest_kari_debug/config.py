@@ -6,10 +6,10 @@ import dataclasses
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from .exceptions import ConfigurationError
+from .sharedmethods import dataclass
 
 DEFAULT_REDACT_FIELDS = (
     "password",

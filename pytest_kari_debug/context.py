@@ -7,8 +7,10 @@ tasks and from threads started with a copied context (``contextvars.copy_context
 from __future__ import annotations
 
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
+
+from .sharedmethods import dataclass
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ import socket
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from .atomic import write_atomic
 from .exceptions import ConfigurationError, KariDebugError
 from .figures import Figures, values
 from .optionspec import CONFIRM_RUNS, MIN_CHANGE_MS
+from .sharedmethods import dataclass
 
 BASELINE_FORMAT = "pytest-kari-debug/baseline"
 BASELINE_VERSION = 1

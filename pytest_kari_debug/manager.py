@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Generator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import Token
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from .alerting import AlertManager, AlertSeverity
@@ -26,6 +26,7 @@ from .logger import ExtensionLogger
 from .metrics import MetricsCollector
 from .profiler import PerformanceProfiler
 from .resolutions import resolution_of, status_of
+from .sharedmethods import dataclass
 from .tracing import ExtensionTracer
 
 if TYPE_CHECKING:

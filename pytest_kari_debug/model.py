@@ -20,11 +20,12 @@ import functools
 import math
 import operator
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import MappingProxyType
 from typing import Any, TypeAlias, TypeGuard
 
 from .exceptions import ConfigurationError
+from .sharedmethods import dataclass
 
 #: Version of a test record and of a run document written today.
 SCHEMA_VERSION = 2

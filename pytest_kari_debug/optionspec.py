@@ -9,10 +9,10 @@ here too, so a bad value gets the same message wherever it is given.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any
 
 from .exceptions import ConfigurationError
+from .sharedmethods import dataclass
 
 
 @dataclass(frozen=True)

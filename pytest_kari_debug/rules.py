@@ -24,7 +24,7 @@ import math
 import re
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any
 
 from .exceptions import ConfigurationError
@@ -43,6 +43,7 @@ from .figures import (
     known_figures,
 )
 from .model import LOG_LEVELS, MIB, OPERATORS, AlertSeverity
+from .sharedmethods import dataclass
 
 
 def _number(value: Any) -> float | None:

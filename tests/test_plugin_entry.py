@@ -22,6 +22,7 @@ ENTRY_MODULES = {
     "pytest_kari_debug.config",
     "pytest_kari_debug.exceptions",
     "pytest_kari_debug.optionspec",  # the options shared with the CLI: data, no imports
+    "pytest_kari_debug.sharedmethods",  # the dataclasses' shared methods (stdlib only)
     "pytest_kari_debug.plugin",
     "pytest_kari_debug.plugin.options",
 }

@@ -15,10 +15,11 @@ import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from ..dashboard import ExtensionDebugDashboard
+from ..sharedmethods import dataclass
 from ..sources import LogBatch
 from ..values import encode_text, repair, to_jsonable
 

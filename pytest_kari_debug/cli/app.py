@@ -6,7 +6,7 @@ import os
 import sqlite3
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,6 +15,7 @@ import click
 from ..backends import StoreLocation, location_exists, parse_location, redact
 from ..exceptions import ConfigurationError, KariDebugError, StoreError
 from ..optionspec import OptionSpec
+from ..sharedmethods import dataclass
 from ..sources import StoreSource
 from ..storage import DEFAULT_STORE, Store
 from ..version import plugin_version

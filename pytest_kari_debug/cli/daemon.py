@@ -27,7 +27,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +37,7 @@ from ..backends import StoreLocation, is_url, redact
 from ..config import DebugConfiguration
 from ..exceptions import StoreError
 from ..manager import ExtensionDebugManager
+from ..sharedmethods import dataclass
 from ..storage import RECORD_KINDS, Store
 
 DEFAULT_APP = "pytest_kari_debug.api:create_app"

@@ -16,11 +16,12 @@ import re
 import site
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from types import FrameType, TracebackType
 from typing import Any
 
 from ..config import DebugConfiguration
+from ..sharedmethods import dataclass
 from ..values import clean_text, safe_repr, safe_str
 
 #: Exceptions kept from one chain (causes, contexts, members of exception groups).

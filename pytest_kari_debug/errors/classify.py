@@ -7,7 +7,9 @@ import functools
 import re
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from ..sharedmethods import dataclass
 
 #: The built-in categories, in the order they are tried on a message.
 CATEGORIES = (

@@ -13,10 +13,11 @@ import hashlib
 import math
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from ..model import AnyTest, Kind, RecordView, TestRecord, component_of
+from ..sharedmethods import dataclass
 
 
 # Variable parts of messages, replaced in this order (URLs before paths, uuids before hex...).

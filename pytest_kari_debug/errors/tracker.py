@@ -8,7 +8,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, NamedTuple
 
 from ..component import Component, export_text
@@ -16,6 +16,7 @@ from ..context import CURRENT_SESSION, SessionInfo
 from ..model import LOG_LEVELS
 from ..redactor import REDACTED, Redactor
 from ..scrub import scrubber_for
+from ..sharedmethods import dataclass
 from ..values import ValueSerializer, clean_text, safe_repr
 from .capture import (
     MAX_MESSAGE,

@@ -15,11 +15,12 @@ import math
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ConfigurationError, ExportError
 from ..model import Kind
+from ..sharedmethods import dataclass
 from ..values import repair, to_jsonable
 from .csv_export import iso_time, render_csv
 from .logs_export import logs_to_csv, with_drops

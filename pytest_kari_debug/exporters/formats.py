@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from ..exceptions import ExportError
+from ..sharedmethods import dataclass
 from ..values import encode_text
 from .bundle import (
     KINDS,

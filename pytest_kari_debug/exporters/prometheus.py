@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +30,7 @@ from ..exceptions import ExportError
 from ..figures import values
 from ..model import LOG_LEVEL_NAMES, Kind, TestRecord, dropped_of
 from ..naming import prometheus_unit, sanitize_label_name, sanitize_metric_name
+from ..sharedmethods import dataclass
 from ..stats import quantile
 from ..values import repair
 

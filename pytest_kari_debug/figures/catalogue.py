@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..exceptions import ConfigurationError
 from ..model import LOG_LEVELS, Unit
+from ..sharedmethods import dataclass
 
 #: Tag of a debug session's root span (a test under --kari-trace): not counted in its figures.
 ROOT_TAG = "kari.session.root"

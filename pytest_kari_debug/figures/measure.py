@@ -5,10 +5,10 @@ from __future__ import annotations
 import fnmatch
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from ..model import DROP_MARKER_ORIGIN, LOG_LEVELS, MIB, Kind
+from ..sharedmethods import dataclass
 from ..stats import quantile
 from .catalogue import FIGURES, ROOT_TAG, FigureSpec, figure_spec, unit_of
 

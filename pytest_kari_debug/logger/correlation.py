@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from contextvars import ContextVar, Token
-from dataclasses import dataclass
 from typing import Any
 
 from ..exceptions import ConfigurationError
+from ..sharedmethods import dataclass
 
 
 # Context ---------------------------------------------------------------------------------

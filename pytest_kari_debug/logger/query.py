@@ -7,10 +7,10 @@ import functools
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from ..exceptions import ConfigurationError
+from ..sharedmethods import dataclass
 from ..values import MAX_DEPTH
 from ..values import field_text as field_text  # the logger's filters and the CSV cells share it
 from .records import LEVELS, level_name, level_number

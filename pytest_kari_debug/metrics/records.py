@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ..model import OPERATORS
+from ..sharedmethods import dataclass
 
 #: Fields of a sampler point (besides ``ts`` and ``custom``) and their units.
 SAMPLE_FIELDS: dict[str, str] = {

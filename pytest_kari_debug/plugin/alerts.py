@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import pytest
@@ -33,6 +33,7 @@ from ..rules import (
     parse_rule,
     parse_rules,
 )
+from ..sharedmethods import dataclass
 from ..summaries import RunSections
 from .options import option_source
 from .state import (

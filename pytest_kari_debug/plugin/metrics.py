@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 from ..exceptions import ExportError
 from ..journal import RunRecords
 from ..model import Kind, component_of
+from ..sharedmethods import dataclass
 from ..summaries import RunSections, metrics_line
 from .options import option_text
 from .state import STATE, guard, write_run_csv

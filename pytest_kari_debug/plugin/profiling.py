@@ -8,7 +8,7 @@ import inspect
 import re
 import sys
 from collections.abc import Generator
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +16,7 @@ import pytest
 
 from ..atomic import write_atomic
 from ..context import CURRENT_SESSION, SessionInfo
+from ..sharedmethods import dataclass
 from ..summaries import RunSections, profiling_lines
 from .core import manager_for, session_of
 from .options import option_text

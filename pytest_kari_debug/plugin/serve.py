@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import importlib
 import os
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from ..sharedmethods import dataclass
 from .options import SERVE_TOKEN_ENV
 from .state import STATE, guard
 

@@ -8,7 +8,7 @@ import time
 import warnings
 from collections import Counter
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,6 +22,7 @@ from ..exceptions import KariDebugWarning
 from ..exporters.csv_export import write_csv
 from ..journal import RunRecords
 from ..manager import ExtensionDebugManager
+from ..sharedmethods import dataclass
 from ..storage import Store
 from ..summaries import RunDigest
 

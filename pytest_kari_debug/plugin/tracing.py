@@ -7,7 +7,7 @@ import platform
 import socket
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from ..exporters.jaeger import SpanBatch, write_jaeger
 from ..exporters.otlp import check_endpoint, require_otlp_exporter, send_otlp, write_otlp_json
 from ..journal import RunRecords
 from ..model import Kind, records_of
+from ..sharedmethods import dataclass
 from ..summaries import RunSections, tracing_line, tracing_section
 from .options import option_text
 from .state import STATE, guard, register_once

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from ..exceptions import SessionError
+from ..sharedmethods import dataclass
 from .memory import _MemoryWatch
 from .samplers import _CProfileShare, _Sampler
 

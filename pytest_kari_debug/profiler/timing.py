@@ -6,9 +6,9 @@ import math
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..sharedmethods import dataclass
 from ..stats import quantile
 from .limits import RESERVOIR_SIZE
 

@@ -11,7 +11,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from .. import figures as figures_catalogue
@@ -20,6 +20,7 @@ from ..errors.grouping import OccurrenceGrouping, occurrences_of_test
 from ..exceptions import KariDebugError
 from ..history import RunHistory
 from ..model import Kind, RecordView, component_parts, dropped_of, records_of
+from ..sharedmethods import dataclass
 from ..sources import MAX_RECORDS, RunSource
 from ..storage import Store
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict, runtime_checkable
 
 from .. import views
@@ -13,6 +13,7 @@ from ..logger import LogQuery
 from ..manager import DebugSession, ExtensionDebugManager
 from ..model import ALERT_SEVERITIES
 from ..resolutions import ALERT, ERROR_GROUP
+from ..sharedmethods import dataclass
 from ..storage import RECORD_KINDS, Store
 
 if TYPE_CHECKING:

@@ -6,9 +6,9 @@ import json
 import os
 import socket
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from ..sharedmethods import dataclass
 from .base import StoreBase
 from .codec import RECORD_INSERT, dumps, param, real, record_row, record_rows
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from ..figures import measure
 from ..gates import UNITS, Comparison, show_value
 from ..markdown import capped_table, first_line, inline
+from ..sharedmethods import dataclass
 
 #: GitHub refuses a job summary over 1 MiB; stay well below with room for other steps.
 DEFAULT_MAX_CHARS = 100_000

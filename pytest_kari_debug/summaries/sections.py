@@ -16,13 +16,14 @@ import itertools
 import json
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Protocol, TypeVar
 
 from ..errors.grouping import OccurrenceGrouping, occurrences_of_test
 from ..figures import ROOT_TAG, RecordFigures
 from ..model import DROP_MARKER_ORIGIN, Kind, RecordView, TestRecord
 from ..profiler import bottlenecks_from_profiles
+from ..sharedmethods import dataclass
 from ..storage import dumps
 from ..tracing import analyze_spans
 from ..views import error_group_rows, metric_stats, short_text

@@ -5,12 +5,13 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 from opentelemetry.trace import SpanContext, TraceFlags, TraceState
+
+from ..sharedmethods import dataclass
 
 _get_current_span = otel_trace.get_current_span
 _set_span_in_context = otel_trace.set_span_in_context
