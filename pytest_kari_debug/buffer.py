@@ -17,17 +17,20 @@ from collections.abc import Iterator
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
+_TAIL_LOCK = threading.Lock()
 
 
 class SessionSlice(Generic[T]):
     """One session's records: the first ``limit // 2``, then the newest that fit the limit."""
 
-    __slots__ = ("dropped", "head", "head_limit", "tail")
+    __slots__ = ("dropped", "head", "head_limit", "tail", "tail_limit")
 
     def __init__(self, limit: int) -> None:
         self.head_limit = limit // 2
+        self.tail_limit = limit - self.head_limit
         self.head: list[T] = []
-        self.tail: deque[T] = deque(maxlen=limit - self.head_limit)
+        #: Made by the first record past the head (most sessions never fill their head).
+        self.tail: deque[T] | None = None
         self.dropped = 0
 
     def append(self, record: T) -> None:
@@ -35,17 +38,30 @@ class SessionSlice(Generic[T]):
             self.head.append(record)
             return
         tail = self.tail
-        if len(tail) == tail.maxlen:
+        if tail is None:
+            tail = self._new_tail()
+        if len(tail) == self.tail_limit:
             self.dropped += 1  # the oldest of the tail leaves: a record from the middle
         tail.append(record)
 
-    def records(self) -> list[T]:
-        """The kept records in the order they were made."""
+    def _new_tail(self) -> deque[T]:
+        tail: deque[T] = deque(maxlen=self.tail_limit)
+        with _TAIL_LOCK:  # two threads' first records past the head share one tail
+            if self.tail is None:
+                self.tail = tail
+            return self.tail
+
+    def tail_records(self) -> list[T]:
+        """A copy of the newest records past the head."""
         while True:
             try:
-                return [*self.head, *self.tail]
+                return [] if self.tail is None else list(self.tail)
             except RuntimeError:  # the tail moved under another thread: try again
                 continue
+
+    def records(self) -> list[T]:
+        """The kept records in the order they were made."""
+        return [*self.head, *self.tail_records()]
 
 
 class RecordBuffer(Generic[T]):
@@ -114,7 +130,7 @@ class RecordBuffer(Generic[T]):
         if bucket is None:
             return [], [], 0
         # Copies: a thread that looked the slice up before the close may still append to it.
-        return list(bucket.head), list(bucket.tail), bucket.dropped
+        return list(bucket.head), bucket.tail_records(), bucket.dropped
 
     @property
     def total(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import pytest
@@ -44,7 +45,9 @@ def test_session_slices_are_separate_and_bounded() -> None:
     assert buffer.close_session("a") == ([], 0)
 
 
-@pytest.mark.parametrize(("limit", "head", "tail"), [(100, 50, 50), (7, 3, 4), (1, 0, 1)])
+@pytest.mark.parametrize(
+    ("limit", "head", "tail"), [(100, 50, 50), (7, 3, 4), (1, 0, 1), (0, 0, 0)]
+)
 def test_a_full_slice_keeps_the_first_and_the_newest(limit: int, head: int, tail: int) -> None:
     """1,000 records at limit N: the first N//2 and the newest N - N//2, the rest counted."""
     buffer: RecordBuffer[int] = RecordBuffer(limit)
@@ -53,7 +56,7 @@ def test_a_full_slice_keeps_the_first_and_the_newest(limit: int, head: int, tail
         buffer.append(value, "s")
     first, newest, dropped = buffer.close_session_parts("s")
     assert first == list(range(head))
-    assert newest == list(range(1000 - tail, 1000))
+    assert newest == list(range(1000 - tail, 1000)[:tail])
     assert dropped == 1000 - limit
 
 
@@ -107,3 +110,42 @@ def test_threads_filing_a_sessions_first_records_at_once_lose_none() -> None:
         buffer.append(-1, session)
         assert buffer.peek_session(session) == []
         assert buffer.close_session(session) == ([], 0)
+
+
+def test_threads_filling_a_slices_tail_at_once_lose_none() -> None:
+    """The tail past a slice's head is made by its first record: threads whose records pass
+    the head together share one tail, so every record is kept or counted as dropped."""
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        _fill_tails_at_once()
+    finally:
+        sys.setswitchinterval(old)
+
+
+def _fill_tails_at_once() -> None:
+    for attempt in range(20):
+        buffer: RecordBuffer[int] = RecordBuffer(40_000)
+        session = f"s{attempt}"
+        buffer.open_session(session)
+        buffer.append(-1, session)
+        start = threading.Barrier(8)
+
+        def fill(
+            base: int,
+            buffer: RecordBuffer[int] = buffer,
+            session: str = session,
+            start: threading.Barrier = start,
+        ) -> None:
+            start.wait()
+            for n in range(5000):
+                buffer.append(base + n, session)
+
+        threads = [threading.Thread(target=fill, args=(10_000 * t,)) for t in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        head, tail, dropped = buffer.close_session_parts(session)
+        assert (len(head), len(tail), dropped) == (20_000, 20_000, 1)
+        assert len(set(head) | set(tail)) == 40_000
