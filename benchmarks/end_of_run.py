@@ -8,7 +8,10 @@ it used in all. It prints, as medians over the rounds, the in-loop time (first t
 teardown), the end of run (last teardown to exit: the store's last batch, the features'
 summaries, the outputs, the terminal summary, interpreter shutdown) and the end of run as a
 share of the in-loop time, in wall time and in CPU time (what load from other processes
-disturbs least). Issue 18 asks for at most 10 %
+disturbs least), and how long pytest's thread slept from the last test to the process's last
+exit handler (waits on threads, locks and the disk: its wall time less its time on a CPU and
+in the run queue, from ``/proc/self/task/TID/schedstat``; what a busy machine does not add).
+Issue 18 asks for at most 10 %
 with ``--kari-debug``; what plain pytest spends there is in the first row.
 
 ``--baseline-ref REF`` adds the two ``--kari-debug`` configurations with the package as it was
@@ -36,9 +39,20 @@ from pathlib import Path
 from store_backends import extract
 
 CONFTEST = """
-import json, os, time
+import atexit, json, os, threading, time
 
 _T = {}
+_MAIN = threading.get_native_id()
+
+
+def _sched():
+    # the main thread's time on a CPU and waiting for one (Linux), in seconds
+    try:
+        with open(f"/proc/self/task/{_MAIN}/schedstat") as handle:
+            running, waiting, _ = handle.read().split()
+    except OSError:
+        return None, None
+    return int(running) / 1e9, int(waiting) / 1e9
 
 
 def pytest_runtest_logstart(nodeid, location):
@@ -48,11 +62,17 @@ def pytest_runtest_logstart(nodeid, location):
 
 def pytest_runtest_logfinish(nodeid, location):
     _T["last"], _T["last_cpu"] = time.time(), time.process_time()
+    _T["last_run"], _T["last_wait"] = _sched()
 
 
-def pytest_sessionfinish(session):
+def _at_exit():
+    # registered first, so run last of the exit handlers (after the plugin's)
+    _T["exit"], _T["exit_run"], _T["exit_wait"] = time.time(), *_sched()
     with open(os.environ["KARI_BENCH_TIMES"], "w") as handle:
         json.dump(_T, handle)
+
+
+atexit.register(_at_exit)
 """
 
 
@@ -74,9 +94,10 @@ def _children_cpu() -> float:
 
 def run(
     folder: Path, args: list[str], pythonpath: str | None = None
-) -> tuple[float, float, float, float]:
+) -> tuple[float, float, float, float, float]:
     """Run pytest once (the package from *pythonpath* when given); return the in-loop and
-    end-of-run seconds, wall and CPU."""
+    end-of-run seconds, wall and CPU, and the seconds the main thread slept (waited on a
+    join, a lock, the disk) from the last test to the process's last exit handler."""
     out = folder / "times.json"
     out.unlink(missing_ok=True)
     # bytecode caches on, as an installed package has them (else every import compiles)
@@ -89,11 +110,18 @@ def run(
     subprocess.run(command, cwd=folder, env=env, capture_output=True, check=False)
     exited, cpu = time.time(), _children_cpu() - cpu_before
     times = json.loads(out.read_text())
+    asleep = float("nan")
+    if times.get("exit_run") is not None and times.get("last_run") is not None:
+        # wall time the main thread spent neither on a CPU nor waiting for one: its waits
+        on_cpu = times["exit_run"] - times["last_run"]
+        queued = times["exit_wait"] - times["last_wait"]
+        asleep = times["exit"] - times["last"] - on_cpu - queued
     return (
         times["last"] - times["first"],
         exited - times["last"],
         times["last_cpu"] - times["first_cpu"],
         cpu - times["last_cpu"],
+        asleep,
     )
 
 
@@ -113,7 +141,7 @@ def main() -> None:
         ],
     }  # fmt: skip
     paths: dict[str, str | None] = dict.fromkeys(configs)
-    results: dict[str, list[tuple[float, float, float, float]]] = {}
+    results: dict[str, list[tuple[float, float, float, float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "suite"
         folder.mkdir()
@@ -135,16 +163,16 @@ def main() -> None:
     print(f"{options.tests} trivial tests, {options.rounds} rotated rounds, medians")
     print(
         "| configuration | in-loop wall ms | end of run wall ms | end / in-loop (wall) |"
-        " in-loop CPU ms | end of run CPU ms | end / in-loop (CPU) |"
+        " in-loop CPU ms | end of run CPU ms | end / in-loop (CPU) | main thread asleep ms |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name, found in results.items():
-        loop, end, loop_cpu, end_cpu = (
-            statistics.median(r[i] for r in found) * 1000 for i in range(4)
+        loop, end, loop_cpu, end_cpu, asleep = (
+            statistics.median(r[i] for r in found) * 1000 for i in range(5)
         )
         print(
             f"| {name} | {loop:.0f} | {end:.0f} | {end / loop:.1%} | {loop_cpu:.0f} |"
-            f" {end_cpu:.0f} | {end_cpu / loop_cpu:.1%} |"
+            f" {end_cpu:.0f} | {end_cpu / loop_cpu:.1%} | {asleep:.1f} |"
         )
 
 
