@@ -505,7 +505,9 @@ class RecordView:
     the parts nobody asks for. :attr:`data` is the dict itself.
     """
 
-    __slots__ = ("_collected", "_components", "_entries", "_extra", "_phases", "_version", "data")
+    __slots__ = (
+        "_collected", "_components", "_entries", "_extra", "_other", "_phases", "_version", "data",
+    )  # fmt: skip
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         self.data = data
@@ -514,6 +516,7 @@ class RecordView:
         self._entries: Mapping[Any, Any] = raw if _is_mapping(raw) else {}
         self._components: dict[Kind, ComponentData | None] | None = None
         self._collected: Mapping[Kind, ComponentData] | None = None
+        self._other: Mapping[Any, Any] | None = None
         self._phases: Mapping[str, float] | None = None
         self._extra: Mapping[str, Any] | None = None
         self._version: int | None = None
@@ -561,9 +564,19 @@ class RecordView:
     @property
     def collected(self) -> Mapping[Kind, ComponentData]:
         """Every known component's data, as :attr:`TestRecord.collected`."""
-        if self._collected is None:
-            self._collected = MappingProxyType(_components(self.data)[0])
-        return self._collected
+        found = self._collected
+        return found if found is not None else self._read_components()[0]
+
+    @property
+    def other_data(self) -> Mapping[Any, Any]:
+        """Unknown components' data as written, as :attr:`TestRecord.other_data`."""
+        found = self._other
+        return found if found is not None else self._read_components()[1]
+
+    def _read_components(self) -> tuple[Mapping[Kind, ComponentData], Mapping[Any, Any]]:
+        collected, other = _components(self.data)
+        self._collected, self._other = MappingProxyType(collected), MappingProxyType(other)
+        return self._collected, self._other
 
     def component(self, kind: Kind | str) -> ComponentData | None:
         """The data of component *kind* (any spelling), or None when it was off."""

@@ -46,9 +46,6 @@ OWNERS = {
     "plugin/alerts.py:amend": "adds delivery outcomes to the alert records being written",
     "plugin/errors.py:_tag_error_records": "tags the error records with the test",
     "plugin/tracing.py:pytest_kari_debug_test_record": "puts the outcome on the root span",
-    # The page's rows read each component's entry as TestRecord reads it, without one per test
-    # (e70b018); each entry then goes through model.component_parts.
-    "report/data.py:_slim_collected": "walks the components of a test's dict for its page row",
 }
 
 
@@ -176,6 +173,7 @@ def test_a_record_view_reads_what_a_typed_record_holds(data: dict[str, Any]) -> 
     for name in ("cpu_ms", "kari_overhead_ms"):
         assert repr(getattr(view, name)) == repr(getattr(typed, name)), name  # NaN is NaN
     assert view.collected == typed.collected
+    assert view.other_data == typed.other_data
     for kind in Kind:
         component = typed.component(kind)
         assert view.component(kind) == component

@@ -312,50 +312,28 @@ def _num(value: Any) -> float:
     return 0.0
 
 
-#: The known components by their ``collected_data`` key.
-_KIND_OF = {kind.value: kind for kind in Kind}
-
-
-def _kind_of(key: Any) -> Kind | None:
-    """The component a ``collected_data`` key names, as :class:`~pytest_kari_debug.model.TestRecord`
-    reads it (None: a component this version does not know)."""
-    if type(key) is str:
-        return _KIND_OF.get(key)
-    try:
-        return Kind(key)
-    except ValueError:
-        return None
-
-
 def _slim_collected(
-    test: Mapping[str, Any],
+    record: RecordView,
     limits: ReportLimits,
     truncated: Counter[str],
     t0: float | None,
 ) -> dict[str, Any]:
-    """Each component's data as the page keeps it (see :func:`_slim_component`): the known
-    components in the order written, then those of a newer plugin, read from the test's dict
-    as :class:`~pytest_kari_debug.model.TestRecord` reads them (without building one)."""
+    """Each component's data as the page keeps it (see :func:`_slim_component`)."""
     out: dict[str, Any] = {}
-    entries = test.get("collected_data")
-    known: list[tuple[str, tuple[Any, int, Mapping[str, Any]]]] = []
-    others: list[tuple[str, tuple[Any, int, Mapping[str, Any]]]] = []
-    for key, data in entries.items() if isinstance(entries, Mapping) else ():
-        kind = _kind_of(key)
-        if kind is not None:
-            if isinstance(data, Mapping):  # a known component's entry of another shape is not read
-                known.append((kind.value, component_parts(data)))
-        elif isinstance(data, Mapping):  # a newer plugin's components
-            others.append((str(key), component_parts(data)))
-        else:
-            value = jsonable(data, 1, limits.text_chars)
-            if value not in (None, {}, [], ""):
-                out[str(key)] = value
-    nodeid = str(test.get("nodeid", ""))
-    for kind_key, (records, dropped, details) in known + others:
-        slim = _slim_component(kind_key, records, dropped, details, limits, truncated, t0, nodeid)
+    parts = [(k.value, (d.records, d.dropped, d.details)) for k, d in record.collected.items()]
+    for key, data in record.other_data.items():  # a newer plugin's components
+        if isinstance(data, Mapping):
+            parts.append((str(key), component_parts(data)))
+            continue
+        value = jsonable(data, 1, limits.text_chars)
+        if value not in (None, {}, [], ""):
+            out[str(key)] = value
+    for kind, (records, dropped, details) in parts:
+        slim = _slim_component(
+            kind, records, dropped, details, limits, truncated, t0, record.nodeid
+        )
         if slim:
-            out[kind_key] = slim
+            out[kind] = slim
     return out
 
 
@@ -728,7 +706,7 @@ def build_report_model(
             "t0": t0,
             **figures,
             "counts": {k: n for k, n in counts.items() if n},
-            "data": _slim_collected(test, limits, truncated, t0),
+            "data": _slim_collected(record, limits, truncated, t0),
         }
         row = {k: v for k, v in row.items() if v is not None}
         for key in ("rss", "alloc"):
