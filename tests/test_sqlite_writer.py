@@ -17,6 +17,7 @@ import pytest
 
 from pytest_kari_debug.backends import RefusedWrites
 from pytest_kari_debug.exceptions import StoreError
+from pytest_kari_debug.plugin.committer import WRITER_AFTER_TESTS
 from pytest_kari_debug.storage import Store
 
 
@@ -152,8 +153,9 @@ def test_a_writer_that_cannot_start_leaves_the_writes_on_the_callers_thread(
         assert _stored(tmp_path / "kari.db") == ["test_w.py::test_0"]
 
 
-#: Each test from the third on reads the store from a connection of its own while the writer
-#: process commits: every test before it is there. The second waits for the writer to be ready.
+#: The writer process starts at the run's WRITER_AFTER_TESTS-th test; the next test waits until
+#: it is ready, and each test after it ({tests}) reads the store from a connection of its own
+#: while the writer commits: every test before it is there.
 WRITER_SUITE = """
 import contextlib, os, sqlite3, time
 
@@ -168,10 +170,9 @@ def _stored():  # a reader that never waits for the writer's lock
         rows = db.execute("SELECT nodeid FROM tests ORDER BY id").fetchall()
     return [row[0].split("::")[-1] for row in rows]
 
-def test_0():
-    pass
+{first}
 
-def test_1(request):
+def test_ready(request):
     deadline = time.monotonic() + 60
     while not _writer(request.config).poll_ready():
         assert time.monotonic() < deadline
@@ -180,37 +181,48 @@ def test_1(request):
 
 {tests}
 """
+FIRST = [f"test_0{n}" for n in range(WRITER_AFTER_TESTS)]
 
 
-def _writer_suite(pytester: pytest.Pytester, body: str = "", tests: int = 8) -> None:
-    later = [
-        f"def test_{n}(request):\n"
-        f"    assert _writer(request.config).process.pid == int(os.environ['KARI_TEST_WRITER'])\n"
-        f"    assert _stored() == {[f'test_{k}' for k in range(n)]!r}\n"
-        f"{body}"
-        for n in range(2, tests)
-    ]
-    pytester.makepyfile(test_w=WRITER_SUITE.format(tests="\n".join(later)))
+def _suite(pytester: pytest.Pytester, tests: list[str]) -> None:
+    first = "\n".join(f"def {name}(): pass" for name in FIRST)
+    pytester.makepyfile(test_w=WRITER_SUITE.format(first=first, tests="\n".join(tests)))
+
+
+#: A test's check that the writer is the one that was ready (never stopped, never replaced).
+_SAME_WRITER = (
+    "    assert _writer(request.config).process.pid == int(os.environ['KARI_TEST_WRITER'])\n"
+)
+
+
+def _seen(n: int) -> str:
+    """Test *n*'s check that every test before it is stored."""
+    before = [*FIRST, "test_ready", *(f"test_{k}" for k in range(n))]
+    return f"    assert _stored() == {before!r}\n"
 
 
 def test_each_test_the_writer_process_commits_is_in_the_store_before_the_next_call(
     pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With the writer process committing (slowly here: a trigger makes each commit count to a
-    million), a test's call phase starts only once every test before it is in the store."""
+    """With the writer process committing (slowly here: a trigger makes each commit count to
+    300,000), a test's call phase starts only once every test before it is in the store."""
     location = tmp_path / "kari.db"
     monkeypatch.setenv("KARI_TEST_STORE", str(location))
     with contextlib.closing(Store(str(location))) as store, store.transaction() as db:
         db.execute(
             "CREATE TRIGGER slow BEFORE INSERT ON tests BEGIN SELECT count(*) FROM (WITH"
-            " RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000)"
+            " RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 300000)"
             " SELECT x FROM c); END"
         )
-    _writer_suite(pytester)
+    _suite(
+        pytester,
+        [f"def test_{n}(request):\n{_SAME_WRITER}{_seen(n)}" for n in range(6)],
+    )
     result = pytester.runpytest_subprocess("--kari-debug", f"--kari-store={location}", "-v")
-    result.assert_outcomes(passed=8)
+    result.assert_outcomes(passed=WRITER_AFTER_TESTS + 7)
     result.stdout.no_fnmatch_line("*diagnostics*")
-    assert _stored(location) == [f"test_w.py::test_{k}" for k in range(8)]
+    names = [*FIRST, "test_ready", *(f"test_{k}" for k in range(6))]
+    assert _stored(location) == [f"test_w.py::{name}" for name in names]
 
 
 def test_a_writer_process_killed_mid_run_costs_no_test_its_row(
@@ -221,25 +233,18 @@ def test_a_writer_process_killed_mid_run_costs_no_test_its_row(
     location = tmp_path / "kari.db"
     monkeypatch.setenv("KARI_TEST_STORE", str(location))
     kill = (
-        "    if request.node.name == 'test_4':\n"
+        "    if request.node.name == 'test_2':\n"
         "        os.kill(int(os.environ['KARI_TEST_WRITER']), 9)\n"
         "        time.sleep(0.2)\n"
     )
-    pytester.makepyfile(
-        test_w=WRITER_SUITE.format(
-            tests="\n".join(
-                f"def test_{n}(request):\n"
-                f"    assert _stored() == {[f'test_{k}' for k in range(n)]!r}\n{kill}"
-                for n in range(2, 8)
-            )
-        )
-    )
+    _suite(pytester, [f"def test_{n}(request):\n{_seen(n)}{kill}" for n in range(6)])
     result = pytester.runpytest_subprocess("--kari-debug", f"--kari-store={location}")
-    result.assert_outcomes(passed=8)
+    result.assert_outcomes(passed=WRITER_AFTER_TESTS + 7)
     result.stdout.fnmatch_lines(
         ["*its writer process stopped*the tests after it were committed on pytest's thread*"]
     )
-    assert _stored(location) == [f"test_w.py::test_{k}" for k in range(8)]
+    names = [*FIRST, "test_ready", *(f"test_{k}" for k in range(6))]
+    assert _stored(location) == [f"test_w.py::{name}" for name in names]
 
 
 def test_ctrl_c_in_a_terminal_stops_pytest_and_the_writer_keeps_every_finished_test(
@@ -250,15 +255,11 @@ def test_ctrl_c_in_a_terminal_stops_pytest_and_the_writer_keeps_every_finished_t
     ends with the run."""
     location = tmp_path / "kari.db"
     wait = (
-        "    if request.node.name == 'test_5':\n"
+        "    if request.node.name == 'test_3':\n"
         "        open('waiting', 'w').close()\n"
         "        time.sleep(600)\n"
     )
-    pytester.makepyfile(
-        test_w=WRITER_SUITE.format(
-            tests="\n".join(f"def test_{n}(request):\n{wait}" for n in range(2, 7))
-        )
-    )
+    _suite(pytester, [f"def test_{n}(request):\n{wait}    pass\n" for n in range(5)])
     pytester.makeconftest(
         """
 import pytest
@@ -291,6 +292,6 @@ def pytest_sessionfinish(session):
         (run,) = store.runs()
         names = [t["nodeid"].split("::")[-1] for t in store.tests(run["id"])]
     assert run["status"] == "interrupted"
-    assert names[:5] == [f"test_{k}" for k in range(5)]
+    assert names[: WRITER_AFTER_TESTS + 4] == [*FIRST, "test_ready", "test_0", "test_1", "test_2"]
     with pytest.raises(ProcessLookupError):
         os.killpg(child.pid, 0)  # no process of the run is left

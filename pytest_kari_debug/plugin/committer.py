@@ -9,8 +9,9 @@ window (the wait is the plugin's cost, ``kari_overhead_ms``, never the test's).
 A SQLite store's tests are committed by a process of its own
 (:mod:`pytest_kari_debug.sqlitewriter`: a thread would wait for Python's lock, which pytest's
 thread holds), in WAL mode with ``synchronous=NORMAL``: a commit survives the process being
-killed, not the machine losing power. Until that process is ready (the first few tests), and if
-it stops or cannot start, tests are committed on pytest's thread there and then. The store's
+killed, not the machine losing power. Until that process is started (at the run's
+:data:`WRITER_AFTER_TESTS`-th test) and ready (a few tests later), and if it stops or cannot
+start, tests are committed on pytest's thread there and then. The store's
 checkpoints (copying the WAL into the file and syncing both to disk, milliseconds each few
 hundred tests) run on a thread of their own
 (:meth:`~pytest_kari_debug.storage.Store.checkpoint_in_background`).
@@ -45,6 +46,9 @@ from .state import KariState
 #: Seconds the run waits at most for the store's server (each wait on its connection; the
 #: server ends a statement blocked by a lock sooner, see ``backends.SERVER_SHARE_OF_BOUND``).
 COMMIT_WAIT_S = 10.0
+#: Tests a run commits on pytest's thread before it starts SQLite's writer process (a short
+#: run, pytester's say, is not worth a process).
+WRITER_AFTER_TESTS = 8
 COMMITTER = pytest.StashKey["StoreCommitter"]()
 _BARRIER_PLUGIN = "kari-debug-commit-barrier"
 
@@ -61,8 +65,10 @@ class StoreCommitter:
         self.open_store = open_store
         #: Kept tests sent to the server whose commit is not confirmed yet (PostgreSQL).
         self.in_flight = 0
-        #: The store checkpoints and commits in the background (asked at the first test).
-        self.backgrounded = False
+        #: The store checkpoints in the background (asked at the first test).
+        self.checkpointing = False
+        #: Tests written so far, up to :data:`WRITER_AFTER_TESTS` (the writer is asked then).
+        self.written = 0
         #: A diagnostic said why the store's writer process stopped or could not start.
         self.writer_noted = False
 
@@ -125,8 +131,7 @@ class StoreCommitter:
         store = self.open_store()
         if store is None or state.run_id is None:
             return
-        if not self.backgrounded:
-            self.backgrounded = True
+        if self.written < WRITER_AFTER_TESTS:
             self._background(store)
         sent = write_batch(state, store, [(record, text)])
         if store.kind == "sqlite" and not store.writes_pending:
@@ -136,17 +141,22 @@ class StoreCommitter:
             self.in_flight = sent
 
     def _background(self, store: Store) -> None:
-        """Checkpoints (SQLite) and commits beside the run, from its first test on."""
+        """Checkpoints beside the run from its first test on (SQLite), commits from its
+        :data:`WRITER_AFTER_TESTS`-th."""
         state = self.state
-        try:  # The thread's CPU time is the plugin's, never the running test's.
-            store.checkpoint_in_background(selfcost.own_thread, selfcost.idle)
-        except StoreError as exc:  # checkpoints stay on this thread; the test is written
-            state.diagnose(f"store {store.label}: {exc}; it checkpoints on pytest's thread")
-        try:
-            store.write_in_background()
-        except StoreError as exc:  # the tests are committed on this thread
-            self.writer_noted = True
-            state.diagnose(f"{exc}; tests are committed on pytest's thread")
+        self.written += 1
+        if not self.checkpointing:
+            self.checkpointing = True
+            try:  # The thread's CPU time is the plugin's, never the running test's.
+                store.checkpoint_in_background(selfcost.own_thread, selfcost.idle)
+            except StoreError as exc:  # checkpoints stay on this thread; the test is written
+                state.diagnose(f"store {store.label}: {exc}; it checkpoints on pytest's thread")
+        if self.written == WRITER_AFTER_TESTS:
+            try:
+                store.write_in_background()
+            except StoreError as exc:  # the tests are committed on this thread
+                self.writer_noted = True
+                state.diagnose(f"{exc}; tests are committed on pytest's thread")
 
     def _write_progress(self, progress: dict[str, Any]) -> None:
         state = self.state
