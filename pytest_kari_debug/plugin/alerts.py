@@ -174,8 +174,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Parse every test's kari_alert and kari_budget markers: a bad one is a usage error (or,
     in a run that did not ask for the plugin, a failure of its test)."""
     ruled = False
+    ini_rules = config.stash[ALERTS].ini_rules  # a test without kari markers has these only
     for item in items:
-        rules = item.stash[_RULES] = checked_marker(item, item_rules, [])
+        if kari_markers(item):
+            rules = item.stash[_RULES] = checked_marker(item, item_rules, [])
+        else:
+            rules = item.stash[_RULES] = ini_rules  # shared: rules are read, never changed
         ruled = ruled or bool(rules)
     if ruled:  # only a run with rules pays for timing the phases the rules read
         register_once(config, "kari-debug-ruled-tests", RuledTests)

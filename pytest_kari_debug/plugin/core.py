@@ -164,8 +164,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     state = config.stash[STATE]
     wanted = state.settings.enabled
     for item in items:
-        item.stash[_MARKED] = checked_marker(item, _extension_marker, None)
-        checked_marker(item, _check_profile_marker, None)
+        if kari_markers(item):
+            item.stash[_MARKED] = checked_marker(item, _extension_marker, None)
+            checked_marker(item, _check_profile_marker, None)
+        else:  # most tests: no marker to check
+            item.stash[_MARKED] = None
         wanted = wanted or _wants_session(item, state)
     state.sessions_wanted = wanted
 

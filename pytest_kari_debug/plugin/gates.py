@@ -211,6 +211,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Check kari_gate and kari_repeat markers at collection."""
     repeated = False
     for item in items:
+        if not kari_markers(item):
+            continue
         checked_marker(item, _marker_gates, None)
         repeat = checked_marker(item, _marker_repeat, None)
         if repeat is not None:

@@ -314,16 +314,21 @@ _KARI_MARKERS = pytest.StashKey[frozenset[str]]()
 _NO_MARKERS: frozenset[str] = frozenset()
 
 
-def kari_markers(item: pytest.Item) -> frozenset[str]:
-    """The names of the ``kari_*`` markers on *item* and its parents.
+def kari_markers(item: pytest.Item | pytest.Collector) -> frozenset[str]:
+    """The names of the ``kari_*`` markers on *item* and its parents (``iter_markers``' names).
 
-    One walk of the node chain per test, remembered: each feature asks for its own markers
-    and most tests have none.
+    Remembered on each node, so a parent's markers are read once for all its tests, not once
+    a test (each feature asks for its own markers and most tests have none).
     """
-    found = item.stash.get(_KARI_MARKERS, None)
-    if found is None:
-        found = frozenset(m.name for m in item.iter_markers() if m.name.startswith("kari_"))
-        item.stash[_KARI_MARKERS] = found = found or _NO_MARKERS  # one object, not one a test
+    stash = item.stash
+    if _KARI_MARKERS in stash:  # not stash.get: a miss raises and catches a KeyError
+        return stash[_KARI_MARKERS]
+    parent = item.parent
+    found = _NO_MARKERS if parent is None else kari_markers(parent)
+    own = [m.name for m in item.own_markers if m.name.startswith("kari_")]
+    if own:
+        found = found.union(own)
+    stash[_KARI_MARKERS] = found  # one object, not one a test, when there are none
     return found
 
 
