@@ -396,11 +396,16 @@ def _components(data: Mapping[str, Any]) -> tuple[dict[Kind, ComponentData], dic
 def _phases(data: Mapping[str, Any]) -> Mapping[str, float]:
     phases: dict[str, float] = {}
     raw = data.get("phases")
-    if _is_mapping(raw):
+    if type(raw) is dict or _is_mapping(raw):
         for phase in PHASES:
-            value = _number(raw.get(phase))
-            if value is not None:
-                phases[phase] = value
+            value = raw.get(phase)
+            if type(value) is not float:  # (read for every kept test: a float as written)
+                value = _number(value)
+                if value is None:
+                    continue
+            elif not math.isfinite(value):
+                continue
+            phases[phase] = value
     return MappingProxyType(phases)
 
 
@@ -486,9 +491,12 @@ def dropped_of(test: AnyTest) -> dict[str, int]:
         entries: Iterable[tuple[str, Any]] = test.other_data.items()
     else:
         found, entries = {}, _collected(test).items()
-    for key, data in entries:
-        if _is_mapping(data):
-            found[str(key)] = _component_dropped(data)
+    for key, data in entries:  # (read for every kept test: the common types first)
+        if type(data) is dict or _is_mapping(data):
+            dropped = data.get("dropped")
+            if type(dropped) is not int:
+                dropped = _component_dropped(data)
+            found[key if type(key) is str else str(key)] = dropped if dropped > 0 else 0
     return found
 
 
@@ -514,7 +522,8 @@ class RecordView:
         raw = data.get("collected_data")
         #: The ``collected_data`` entries as written (every reader asks for some).
         self._entries: Mapping[Any, Any] = raw if _is_mapping(raw) else {}
-        self._components: dict[Kind, ComponentData | None] | None = None
+        #: Component data read so far, by ``collected_data`` key (an enum's hash runs in Python).
+        self._components: dict[str, ComponentData | None] | None = None
         self._collected: Mapping[Kind, ComponentData] | None = None
         self._other: Mapping[Any, Any] | None = None
         self._phases: Mapping[str, float] | None = None
@@ -542,11 +551,17 @@ class RecordView:
 
     @property
     def cpu_ms(self) -> float | None:
-        return _number(self.data.get("cpu_ms")) if self.version >= 2 else None
+        version = self._version
+        if version is None:
+            version = self.version
+        return _number(self.data.get("cpu_ms")) if version >= 2 else None
 
     @property
     def kari_overhead_ms(self) -> float | None:
-        return _number(self.data.get("kari_overhead_ms")) if self.version >= 2 else None
+        version = self._version
+        if version is None:
+            version = self.version
+        return _number(self.data.get("kari_overhead_ms")) if version >= 2 else None
 
     @property
     def phases(self) -> Mapping[str, float]:
@@ -585,20 +600,19 @@ class RecordView:
         components = self._components
         if components is None:
             components = self._components = {}
-        found = components.get(kind, _UNREAD)
+        key = kind._value_
+        found = components.get(key, _UNREAD)
         if found is _UNREAD:
-            raw = self._raw(kind)
-            found = ComponentData.from_dict(kind, raw) if raw is not None else None
-            components[kind] = found
+            raw = self._entries.get(key)
+            if type(raw) is dict or _is_mapping(raw):
+                found = ComponentData.from_dict(kind, raw)
+            else:
+                found = None
+            components[key] = found
         return found  # type: ignore[return-value]
 
-    def _raw(self, kind: Kind) -> Mapping[str, Any] | None:
-        """Component *kind*'s ``collected_data`` entry as written (None when it was off)."""
-        raw = self._entries.get(kind._value_)
-        return raw if _is_mapping(raw) else None
-
     # What a reader of many records asks most, without building the component's data (each
-    # reads the entry as _raw does, inline: these run a few times a test for every test).
+    # reads the entry as component does, inline: these run a few times a test for every test).
     def has(self, kind: Kind) -> bool:
         """Whether component *kind* recorded (``component(kind) is not None``)."""
         raw = self._entries.get(kind._value_)
@@ -627,8 +641,12 @@ class RecordView:
 
     def detail(self, kind: Kind, key: str) -> Mapping[str, Any] | None:
         """As :meth:`TestRecord.detail`."""
-        found = self.value(kind, key)
-        return found if _is_mapping(found) and found else None
+        raw = self._entries.get(kind._value_)
+        if (type(raw) is dict or _is_mapping(raw)) and key not in _PARTS:
+            found = raw.get(key)
+            if (type(found) is dict or _is_mapping(found)) and found:
+                return found
+        return None
 
 
 @dataclass(frozen=True, slots=True)

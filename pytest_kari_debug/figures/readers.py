@@ -112,6 +112,10 @@ class SessionFigures(DataFigures):
         )
 
 
+#: (a module's name is read faster than an enum's member: these are read a few times a test)
+_METRICS, _PROFILING = Kind.METRICS, Kind.PROFILING
+
+
 class RecordFigures(DataFigures):
     """Figures of a finished test: a :class:`~pytest_kari_debug.model.TestRecord` or its dict."""
 
@@ -153,9 +157,10 @@ class RecordFigures(DataFigures):
         return phases if phases else "no phase timings"
 
     def own(self) -> Mapping[str, Any] | str:
-        if self.record.version < 2:
+        record = self.record
+        if record.version < 2:
             return "a record of version 1 (written before the plugin timed its own work)"
-        return {"cpu_ms": self.record.cpu_ms, "kari_overhead_ms": self.record.kari_overhead_ms}
+        return {"cpu_ms": record.cpu_ms, "kari_overhead_ms": record.kari_overhead_ms}
 
     def dropped(self) -> Mapping[str, int]:
         return {kind.value: data.dropped for kind, data in self.record.collected.items()}
@@ -165,7 +170,7 @@ class RecordFigures(DataFigures):
         return record.has(kind) if isinstance(record, RecordView) else kind in record.collected
 
     def resources(self) -> Mapping[str, Any] | str:
-        found = self.record.detail(Kind.METRICS, "resources")
+        found = self.record.detail(_METRICS, "resources")
         if found:
             return found
         if not self._has(Kind.METRICS):
@@ -173,11 +178,11 @@ class RecordFigures(DataFigures):
         return "no resource figures in the record"
 
     def memory(self) -> Mapping[str, Any] | str:
-        found = self.record.detail(Kind.METRICS, "memory")
+        found = self.record.detail(_METRICS, "memory")
         if found:
             return found
         # A test that only a memory profile traced: its one peak is the profile's.
-        profile = self.record.detail(Kind.PROFILING, "memory")
+        profile = self.record.detail(_PROFILING, "memory")
         if profile and finite(profile.get("peak_increase_bytes")) is not None:
             return {
                 "peak_bytes": profile["peak_increase_bytes"],

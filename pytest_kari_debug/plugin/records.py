@@ -26,7 +26,7 @@ from ..values import writable_text
 from ..version import plugin_version
 from ..views import run_error_groups
 from . import SESSION_STARTED, committer
-from .committer import StoreCommitter, committer_of
+from .committer import COMMITTER, StoreCommitter, committer_of
 from .githead import git_head
 from .progress import RunProgress
 from .sharing import begin_run, run_uuid
@@ -125,7 +125,9 @@ def keep(config: pytest.Config, state: KariState, record: dict[str, Any]) -> Non
         )
     state.recorded += 1
     add_dropped(state.dropped, record)
-    journal = _open_journal(config, state)
+    journal = state.journal
+    if journal is None:
+        journal = _open_journal(config, state)
     try:
         journal.append(text)
     except OSError as exc:
@@ -140,9 +142,15 @@ def keep(config: pytest.Config, state: KariState, record: dict[str, Any]) -> Non
         state.journal.append(text)
     if state.settings.store_path is not None and not state.store_failed:
         # Committed before the next test's call phase (the first opens the store and its run).
-        committer_for(config, state).add_test(record, text)
+        committer = config.stash.get(COMMITTER, None)
+        if committer is None:
+            committer = committer_for(config, state)
+        committer.add_test(record, text)
     try:
-        _digest(state).add(record)
+        digest = state.digest
+        if digest is None:
+            digest = _digest(state)
+        digest.add(record)
     except Exception as exc:
         internal_error(config, "summarising the run's tests", exc)
 

@@ -39,6 +39,9 @@ SLOWEST_TESTS = 5
 TOP_BOTTLENECKS = 5
 
 _Entry = tuple[float, int, Any]
+# (a module's name is read faster than an enum's member, read a few times a test)
+_METRICS, _ERRORS, _LOGGING = Kind.METRICS, Kind.ERROR_TRACKING, Kind.LOGGING
+_PROFILING, _TRACING = Kind.PROFILING, Kind.TRACING
 _T = TypeVar("_T")
 
 
@@ -261,15 +264,16 @@ class _MetricsPart:
         }  # fmt: skip
 
     def add(self, order: int, record: RecordView, figures: RecordFigures) -> None:
-        if not record.has(Kind.METRICS):
+        if not record.has(_METRICS):
             return
-        records = record.records(Kind.METRICS)
-        entry = self.extensions.get(record.extension_id)
+        records = record.records(_METRICS)
+        extension = record.extension_id
+        entry = self.extensions.get(extension)
         if entry is None:
-            entry = self.extensions[record.extension_id] = {"tests": 0, "points": 0, "dropped": 0}
+            entry = self.extensions[extension] = {"tests": 0, "points": 0, "dropped": 0}
         entry["tests"] += 1
         entry["points"] += len(records)
-        entry["dropped"] += record.dropped(Kind.METRICS)
+        entry["dropped"] += record.dropped(_METRICS)
         points, units = self.points, self.units
         for point in records:
             name, value, ts = point.get("name"), _number(point.get("value")), point.get("ts")
@@ -280,12 +284,13 @@ class _MetricsPart:
             seen = units.get(str(name))
             if seen is None or when >= seen[0]:
                 units[str(name)] = (when, str(point.get("unit") or ""))
+        tops = self.tops
         for key, figure in _TOP_FIGURES:
             measured = figures.measure(figure)
             base = measured.base if measured.missing is None else None
             if base is not None:
                 value = base if key == "cpu_ms" else round(base)
-                heap = self.tops[key]
+                heap = tops[key]
                 if len(heap) < TOP or value > heap[0][0]:  # else it would not be kept
                     _keep(heap, TOP, value, order, (record.nodeid, value))
 
@@ -355,8 +360,7 @@ class _AffectedPart:
         self.count = 0
 
     def add(self, order: int, record: RecordView, figures: RecordFigures) -> None:
-        kind = Kind.ERROR_TRACKING
-        if record.records(kind) or record.dropped(kind):  # else the figure is 0 or missing
+        if record.records(_ERRORS) or record.dropped(_ERRORS):  # else the figure is 0 or missing
             self.count += bool(figures.measure("errors").value)
 
 
@@ -368,8 +372,7 @@ class _ErrorGroupsPart:
         self.grouping = OccurrenceGrouping()
 
     def add(self, order: int, record: RecordView, figures: RecordFigures) -> None:
-        kind = Kind.ERROR_TRACKING
-        if record.records(kind) or record.value(kind, "groups"):
+        if record.records(_ERRORS) or record.value(_ERRORS, "groups"):
             for occurrence in occurrences_of_test(record):
                 self.grouping.add(occurrence)
 
@@ -382,9 +385,9 @@ class _LogsPart:
         self.dropped = 0
 
     def add(self, order: int, record: RecordView, figures: RecordFigures) -> None:
-        self.dropped += record.dropped(Kind.LOGGING)
+        self.dropped += record.dropped(_LOGGING)
         counts = self.counts
-        for entry in record.records(Kind.LOGGING):
+        for entry in record.records(_LOGGING):
             if entry.get("origin") != DROP_MARKER_ORIGIN:
                 level = str(entry.get("level"))
                 counts[level] = counts.get(level, 0) + 1
@@ -519,7 +522,7 @@ class _ProfilingPart:
         self.files: list[Any] = []
 
     def add(self, order: int, record: RecordView, figures: RecordFigures) -> None:
-        data = record.component(Kind.PROFILING)
+        data = record.component(_PROFILING)
         if data is not None and (data.details.get("profile") or data.details.get("functions")):
             profile = data.to_dict()
             self.profiles.append(profile)
@@ -600,7 +603,7 @@ class _TracingPart:
         self.bottlenecks: list[_Entry] = []
 
     def add(self, order: int, record: RecordView, figures: RecordFigures) -> None:
-        data = record.component(Kind.TRACING)
+        data = record.component(_TRACING)
         if data is None:
             return
         self.spans += int(figures.measure("spans").value or 0)
