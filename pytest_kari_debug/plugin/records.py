@@ -124,7 +124,8 @@ def keep(config: pytest.Config, state: KariState, record: dict[str, Any]) -> Non
             f" be kept and were replaced: {'; '.join(replaced[:5])}"
         )
     state.recorded += 1
-    add_dropped(state.dropped, record)
+    if state.settings.json_path is not None:  # read by the JSON's summary alone
+        add_dropped(state.dropped, record)
     journal = state.journal
     if journal is None:
         journal = _open_journal(config, state)

@@ -110,7 +110,8 @@ class KariState:
     closed_journals: list[RunRecords] = field(default_factory=list)
     #: The run's sections, built as each test is kept (the end of a run reads no test again).
     digest: RunDigest | None = None
-    #: How many tests were recorded, and their dropped records per component.
+    #: How many tests were recorded, and their dropped records per component (counted when
+    #: the run writes its JSON, whose summary alone shows them).
     recorded: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
     outcomes: dict[str, int] = field(default_factory=dict)
