@@ -25,7 +25,6 @@ from ..manager import ExtensionDebugManager
 from ..model import SCHEMA_VERSION, records_of
 from ..storage import dumps
 from ..summaries import RunSections, run_sections
-from .closing import close_store
 from .committer import close_committer
 from .failures import captured_sections, failure_summary, verdict_longrepr
 from .options import KARI_FIXTURES, option_bool, option_flag, option_text
@@ -912,7 +911,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             if problem is not None:
                 label = state.store.label
                 state.diagnose(f"store {label}: a background checkpoint failed: {problem}")
-            close_store(state.store)
+            state.store.close()
 
 
 # Fixtures ------------------------------------------------------------------------------
