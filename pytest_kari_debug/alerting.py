@@ -19,7 +19,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from dataclasses import field
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from .channels import (
     Delivery,
@@ -35,17 +35,15 @@ from .component import Component, export_text
 from .config import documented
 from .context import CURRENT_SESSION
 from .exceptions import ConfigurationError
-from .rules import (
-    AlertRule,
-    AlertSeverity,
-    Evaluation,
-    Figures,
-    RuleStates,
-    evaluate_rules,
-    parse_rule,
-)
+from .lazy import lazy_exports
+from .model import AlertSeverity
 from .sharedmethods import dataclass
 from .values import label_text, safe_str
+
+if TYPE_CHECKING:
+    # The rules are imported when a manager is given one (or asked to evaluate some): a run
+    # without rules never builds their parser and classes.
+    from .rules import AlertRule, Evaluation, Figures, RuleStates
 
 __all__ = [
     "Alert",
@@ -302,7 +300,7 @@ class AlertManager(Component):
         self.alerts: dict[str, Alert] = {}
         self.rules: list[AlertRule] = []
         self.inhibit_rules: list[InhibitRule] = []
-        self.rule_states = RuleStates()
+        self._rule_states: RuleStates | None = None
         self.suppressed: dict[str, int] = {}
         self.evicted = 0
         self._active_by_key: dict[tuple[Any, ...], Alert] = {}
@@ -313,6 +311,19 @@ class AlertManager(Component):
             self.alerting_configuration.notification_queue_size,
             on_problem=self.add_diagnostic,
         )
+
+    @property
+    def rule_states(self) -> RuleStates:
+        """The streaks of ``for N tests`` rules evaluated here (made at the first evaluation)."""
+        states = self._rule_states
+        if states is None:
+            from .rules import RuleStates
+
+            with self._lock:
+                if self._rule_states is None:
+                    self._rule_states = RuleStates()
+                states = self._rule_states
+        return states
 
     # Configuration ---------------------------------------------------------------------
     def configure(self, alerting_configuration: AlertingConfiguration) -> None:
@@ -341,6 +352,8 @@ class AlertManager(Component):
         self, rule: AlertRule | str, severity: AlertSeverity | str | None = None, **options: Any
     ) -> AlertRule:
         """Evaluate *rule* (an AlertRule or rule text) in :meth:`evaluate`."""
+        from .rules import AlertRule, parse_rule
+
         if isinstance(rule, str):
             rule = parse_rule(rule, severity, **options)
         elif not isinstance(rule, AlertRule):
@@ -531,6 +544,8 @@ class AlertManager(Component):
         Returns every evaluation; fired ones have raised (or re-counted) an alert, in
         inhibitor-first order so an inhibited alert is recorded as such.
         """
+        from .rules import evaluate_rules
+
         chosen = list(self.rules if rules is None else rules)
         key = repr(sorted((labels or {}).items()))
         evaluations = evaluate_rules(
@@ -748,3 +763,9 @@ class AlertManager(Component):
                 f"{failed} notification(s) failed, {self.dispatcher.dropped} dropped"
             )
         return status, f"{len(self.alerts)} alerts, {len(self.channels)} channels"
+
+
+#: The rules' public names, which this module has always exported, imported on first use.
+__getattr__, __dir__ = lazy_exports(
+    __name__, {"AlertRule": "pytest_kari_debug.rules", "Evaluation": "pytest_kari_debug.rules"}
+)

@@ -207,7 +207,8 @@ NOT_IN_A_DEFAULT_RUN = (
 #: imports none; the first export does), the Markdown summary, the history of past runs, the
 #: tracer's spans, OpenTelemetry capture, propagation and decorator (tracing is off), the
 #: profiler's sessions, samplers and memory watch (profiling is off), the log query (nothing
-#: asks the logger for its records by filter), the regression gates (no gate flag or marker).
+#: asks the logger for its records by filter), the regression gates (no gate flag or marker),
+#: the alert rules (no ini rule, kari_alert or kari_budget marker).
 OWN_NOT_IN_A_DEFAULT_RUN = (
     "pytest_kari_debug.exporters.bundle", "pytest_kari_debug.exporters.formats",
     "pytest_kari_debug.summaries.ci_markdown", "pytest_kari_debug.history",
@@ -215,7 +216,7 @@ OWN_NOT_IN_A_DEFAULT_RUN = (
     "pytest_kari_debug.tracing.propagation", "pytest_kari_debug.tracing.decorate",
     "pytest_kari_debug.profiler.samplers", "pytest_kari_debug.profiler.memory",
     "pytest_kari_debug.profiler.session", "pytest_kari_debug.logger.query",
-    "pytest_kari_debug.gates",
+    "pytest_kari_debug.gates", "pytest_kari_debug.rules",
 )  # fmt: skip
 
 
@@ -319,3 +320,27 @@ def test_a_tracer_imports_opentelemetry_at_its_first_use(use: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() in ("UnsampledSpan", "Span")
+
+
+def test_the_alerting_modules_rule_names_resolve_when_first_used() -> None:
+    """``pytest_kari_debug.alerting`` still exports the rules' names (imported on first use),
+    and a manager without rules imports no rule machinery until it evaluates one."""
+    code = (
+        "import sys\n"
+        "from pytest_kari_debug.alerting import AlertManager\n"
+        "manager = AlertManager('ext')\n"
+        "assert 'pytest_kari_debug.rules' not in sys.modules\n"
+        "from pytest_kari_debug.alerting import AlertRule, Evaluation\n"
+        "import pytest_kari_debug.rules as rules\n"
+        "assert (AlertRule, Evaluation) == (rules.AlertRule, rules.Evaluation)\n"
+        "assert manager.rule_states is manager.rule_states\n"
+        "rule = manager.add_rule('errors > 0 for 2 tests')\n"
+        "assert isinstance(rule, AlertRule)\n"
+        "figures = rules.StaticFigures({'errors': 1})\n"
+        "fired = [manager.evaluate(figures, labels={'t': 1})[0].fired for _ in range(2)]\n"
+        "assert fired == [False, True], fired\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr

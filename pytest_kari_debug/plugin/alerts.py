@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -21,18 +20,7 @@ from ..alerting import ACTIVE, Alert, AlertManager
 from ..exceptions import ConfigurationError
 from ..journal import RunRecords
 from ..manager import ExtensionDebugManager
-from ..rules import (
-    RULE_OPTIONS,
-    AlertRule,
-    AlertSeverity,
-    Evaluation,
-    RuleStates,
-    SessionFigures,
-    budget_rules,
-    evaluate_rules,
-    parse_rule,
-    parse_rules,
-)
+from ..model import AlertSeverity
 from ..sharedmethods import dataclass
 from ..summaries import RunSections
 from .options import option_source
@@ -46,6 +34,10 @@ from .state import (
     register_once,
     write_run_csv,
 )
+
+if TYPE_CHECKING:
+    # The rules are imported by a run that has some (ini, kari_alert, kari_budget).
+    from ..rules import AlertRule, Evaluation, RuleStates
 
 MEMORY_FIGURES = frozenset({"allocated_mb", "peak_memory_mb", "allocated_blocks"})
 FAIL_ON_CHOICES = ("low", "medium", "high", "critical", "none")
@@ -61,11 +53,12 @@ class AlertsState:
 
     fail_on: AlertSeverity | None
     ini_rules: list[AlertRule]
-    states: RuleStates = field(default_factory=RuleStates)
+    #: The streaks of ``for N tests`` rules (made when a test first has rules).
+    states: RuleStates | None = None
 
 
 ALERTS = pytest.StashKey[AlertsState]()
-_RULES = pytest.StashKey[list[AlertRule]]()
+_RULES: pytest.StashKey[list[AlertRule]] = pytest.StashKey()
 _RESULT = pytest.StashKey[dict[str, Any]]()
 
 
@@ -86,8 +79,9 @@ def _fail_on(config: pytest.Config) -> AlertSeverity | None:
 def pytest_configure(config: pytest.Config) -> None:
     """Parse ``--kari-fail-on`` and ``kari_alert_rules``; ini rules put every test in a session."""
     fail_on = _fail_on(config)
+    lines = config.getini("kari_alert_rules")
     try:
-        rules = parse_rules(config.getini("kari_alert_rules"), origin="kari_alert_rules")
+        rules = _parse_rules(lines) if lines else []
     except ConfigurationError as exc:
         raise pytest.UsageError(f"kari-debug: ini kari_alert_rules: {exc}") from None
     config.stash[ALERTS] = AlertsState(fail_on, rules)
@@ -97,12 +91,20 @@ def pytest_configure(config: pytest.Config) -> None:
         state.wrap_every_test()
 
 
+def _parse_rules(lines: list[str]) -> list[AlertRule]:
+    from ..rules import parse_rules
+
+    return parse_rules(lines, origin="kari_alert_rules")
+
+
 # Markers -----------------------------------------------------------------------------------
 def _usage(marker: str, item: pytest.Item, problem: str) -> pytest.UsageError:
     return pytest.UsageError(f"kari-debug: marker {marker} on {item.nodeid}: {problem}")
 
 
 def _alert_marker_rule(item: pytest.Item, marker: pytest.Mark) -> AlertRule:
+    from ..rules import RULE_OPTIONS, AlertRule, parse_rule
+
     args, kwargs = list(marker.args), dict(marker.kwargs)
     if "rule" in kwargs:
         args.insert(0, kwargs.pop("rule"))
@@ -137,6 +139,8 @@ def _alert_marker_rule(item: pytest.Item, marker: pytest.Mark) -> AlertRule:
 
 
 def _budget_marker_rules(item: pytest.Item) -> list[AlertRule]:
+    from ..rules import budget_rules
+
     limits: dict[str, Any] = {}
     severity: Any = AlertSeverity.HIGH
     for marker in reversed(list(item.iter_markers("kari_budget"))):  # the closest wins
@@ -243,6 +247,10 @@ def _evaluate(
     evaluations: list[Evaluation] = []
     raised: set[str] = set()
     if rules:
+        from ..rules import RuleStates, SessionFigures, evaluate_rules
+
+        if state.states is None:
+            state.states = RuleStates()
         figures = SessionFigures(manager, session_id, phases, own)
         evaluations = evaluate_rules(rules, figures, state.states)
         for evaluation in evaluations:
