@@ -16,7 +16,6 @@ the store, and with it the writer) and ends when told or when its pipe closes (p
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import select
@@ -212,9 +211,6 @@ def _read_exactly(stream: Any, size: int) -> bytes | None:
 def main() -> int:
     """The writer: open the store, answer ready, then commit each write sent and answer it."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if hasattr(os, "sched_setscheduler"):  # woken by a write, it never preempts pytest's thread
-        with contextlib.suppress(OSError):
-            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     settings = json.loads(sys.argv[1])
     answers, frames = sys.stdout.buffer.raw, sys.stdin.buffer.raw  # type: ignore[union-attr]
 
