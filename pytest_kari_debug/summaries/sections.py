@@ -536,9 +536,11 @@ class _ProfilingPart:
             if len(heap) < SLOWEST_TESTS or value > heap[0][0]:  # else it would not be kept
                 entry = {"nodeid": record.nodeid, "call_ms": value, "outcome": record.outcome}
                 _keep(heap, SLOWEST_TESTS, value, order, entry)
-        found = (record.extra.get("profiling") or {}) if record.extra else {}
-        if isinstance(found, Mapping) and isinstance(found.get("files"), Mapping):
-            self.files.append(dict(found["files"]))
+        found = record.extra.get("profiling")
+        if found and isinstance(found, Mapping):  # (an empty one, every test's: no ABC check)
+            files = found.get("files")
+            if files is not None and isinstance(files, Mapping):
+                self.files.append(dict(files))
 
     def section(self) -> dict[str, Any] | None:
         if not self.profiles:
