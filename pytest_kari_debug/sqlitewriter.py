@@ -118,13 +118,15 @@ class WriterProcess:
         """Tell the writer to end and wait *timeout* seconds at most (then end it); its exit
         status."""
         process = self.process
+        deadline = time.monotonic() + timeout
         try:
             if process.poll() is None:
-                self._write(bytes(_LENGTH), time.monotonic() + timeout)
+                self._write(bytes(_LENGTH), deadline)
+                self._until_closed(deadline)  # its pipe closes as it exits: no polling wait
         except (WriterGone, OSError):
             pass
         try:
-            return process.wait(timeout)
+            return process.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             process.kill()
             return process.wait()
@@ -132,6 +134,17 @@ class WriterProcess:
             for stream in (process.stdin, process.stdout):
                 if stream is not None:
                     stream.close()
+
+    def _until_closed(self, deadline: float) -> None:
+        """Read the answers' pipe until the writer closes it (it exits) or *deadline*."""
+        while True:
+            try:
+                if not os.read(self._in, 65536):
+                    return
+            except BlockingIOError:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([self._in], [], [], left)[0]:
+                    return
 
     def _write(self, data: bytes, deadline: float) -> None:
         view = memoryview(data)
@@ -270,7 +283,7 @@ def main() -> int:
         payload = frames.next()
         if payload is None:
             db.close()
-            return 0
+            os._exit(0)  # nothing to finalise: pytest waits for this exit
         try:
             _write(db, settings, json.loads(payload))
         except Exception as exc:
