@@ -8,12 +8,11 @@ it used in all. It prints, as medians over the rounds, the in-loop time (first t
 teardown), the end of run (last teardown to exit: the store's last batch, the features'
 summaries, the outputs, the terminal summary, interpreter shutdown) and the end of run as a
 share of the in-loop time, in wall time and in CPU time (what load from other processes
-disturbs least; pytest's own, less the CPU of the processes it started, such as the store's
-writer, which works through the whole run), and how long pytest's thread slept from the last
-test to the process's last exit handler (waits on threads, locks and the disk: its wall time
-less its time on a CPU and in the run queue, from ``/proc/self/task/TID/schedstat``; what a
-busy machine does not add). Issue 18 asks for at most 10 %
-with ``--kari-debug``; what plain pytest spends there is in the first row.
+disturbs least; pytest's own, less the CPU of the processes it started, such as git's), and how
+long pytest's thread slept from the last test to the process's last exit handler (waits on
+threads, locks and the disk: its wall time less its time on a CPU and in the run queue, from
+``/proc/self/task/TID/schedstat``; what a busy machine does not add). Issue 18 asks for at most
+10 % with ``--kari-debug``; what plain pytest spends there is in the first row.
 
 ``--baseline-ref REF`` adds the two ``--kari-debug`` configurations with the package as it was
 at git commit *REF* (``git archive`` into a temporary folder, first on ``PYTHONPATH``) to the
@@ -69,7 +68,7 @@ def pytest_runtest_logfinish(nodeid, location):
 def _at_exit():
     # registered first, so run last of the exit handlers (after the plugin's)
     _T["exit"], _T["exit_run"], _T["exit_wait"] = time.time(), *_sched()
-    # pytest's own child processes reaped by now (the store's writer, git): their CPU is spread
+    # pytest's own child processes reaped by now (git, say): their CPU is spread
     # over the run, not the end's
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     _T["children_cpu"] = children.ru_utime + children.ru_stime

@@ -9,10 +9,9 @@ pytest's own per-test work does):
 - ``batched``: the plugin before: records collected on pytest's thread and written in one
   transaction per 200 tests or per second (``FLUSH_EVERY_TESTS`` / ``FLUSH_EVERY_SECONDS``);
 - ``inline``: a commit per test on pytest's thread (the naive way: its whole cost in line);
-- ``committer``: the plugin now (:mod:`pytest_kari_debug.plugin.committer`): SQLite's tests
-  handed to its writer process (from the 8th test on, once ready) and PostgreSQL's sent
-  without waiting (pipeline mode), each committed while the next setup runs, its result read
-  before the next call.
+- ``committer``: the plugin now (:mod:`pytest_kari_debug.plugin.committer`), on pytest's
+  thread: SQLite committed there and then; PostgreSQL sent without waiting (pipeline mode),
+  committed by the server while the next setup runs, its result read before the next call.
 
 Per test it prints the time on pytest's thread spent storing (writing, sending, waiting: what
 the test run waits for) and that thread's CPU time in it (steadier on a busy machine), and the

@@ -12,7 +12,6 @@ import math
 import re
 import shutil
 import sqlite3
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -24,7 +23,6 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .exceptions import ConfigurationError, StoreError, StoreTimeoutError
-from .sqlitewriter import ONE_OK, WriterGone, WriterProcess
 from .text import writable_text
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -121,15 +119,6 @@ class RefusedWrites(StoreError):
         self.refused = refused
 
 
-class WritesUnanswered(Exception):
-    """SQLite's writer process stopped before answering :attr:`writes` (each may or may not
-    be committed): the caller writes those the store does not hold on its own thread."""
-
-    def __init__(self, writes: list[Any]) -> None:
-        super().__init__(f"{len(writes)} write(s) unanswered")
-        self.writes = writes
-
-
 class SqlDialect:
     """The constructs SQLite and PostgreSQL spell differently, each built from a backend's
     :attr:`SPELLING`: templates of a JSON value at a path in a column (``{dotted}`` and
@@ -198,14 +187,6 @@ CHECKPOINT_EVERY_COMMITS = 128
 WRITER_CHECKPOINT_PAGES = 8192
 #: Seconds the store's closing waits at most for a background checkpoint under way.
 CHECKPOINT_STOP_WAIT_S = 10.0
-#: Seconds a SQLite connection waits at most for another's write lock.
-BUSY_TIMEOUT_S = 10.0
-#: Seconds pytest's thread waits at most for the writer process's answer (its connection's
-#: own wait for a lock first): then the writer is stopped and the test written on the thread.
-WRITER_WAIT_S = BUSY_TIMEOUT_S + 5.0
-#: Bytes of a test's write above which it is written on pytest's thread (a pipe holds 64 KiB:
-#: a write sent never waits for the writer to read it).
-WRITER_FRAME_LIMIT = 32 * 1024
 
 
 class BackgroundCheckpoints:
@@ -282,10 +263,6 @@ class SQLiteBackend(SqlDialect):
     kind = "sqlite"
     #: Checkpoints in the background (:meth:`checkpoint_in_background`), else ``None``.
     checkpoints: BackgroundCheckpoints | None = None
-    #: Commits tests beside the run (:meth:`write_in_background`), else ``None``.
-    writer: WriterProcess | None = None
-    #: Why the writer process stopped or could not start, if it did.
-    writer_problem: str | None = None
 
     def __init__(self, path: Path, *, create: bool) -> None:
         self.path = path
@@ -296,13 +273,13 @@ class SQLiteBackend(SqlDialect):
             raise StoreError(msg)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, check_same_thread=False)
+            self._db = sqlite3.connect(path, timeout=10.0, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             msg = f"cannot open store {str(path)!r}: {exc}"
             raise StoreError(msg) from exc
         self.lock = threading.RLock()
         try:
-            self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+            self._db.execute("PRAGMA busy_timeout = 10000")
             # Only takes effect on a file without tables: new stores give pruned space back.
             self._db.execute("PRAGMA auto_vacuum = INCREMENTAL")
             self._db.execute("PRAGMA journal_mode = WAL")
@@ -334,101 +311,6 @@ class SQLiteBackend(SqlDialect):
         then did the work)."""
         checkpoints = self.checkpoints
         return checkpoints.problem if checkpoints is not None else None
-
-    def write_in_background(self, test_sql: str, record_sql: str) -> None:
-        """Start the process that commits tests sent by :meth:`send_test`
-        (:mod:`pytest_kari_debug.sqlitewriter`; *test_sql* inserts a test's row, *record_sql*
-        a record's with the test's id first), until :meth:`close`: for a test run. Until it
-        is ready, and if it stops, tests are written on the caller's thread."""
-        with self.lock:
-            if self.writer is not None or self.writer_problem is not None:
-                return
-            autocheckpoint = 1000 if self.checkpoints is None else WRITER_CHECKPOINT_PAGES
-            settings = {
-                "test_sql": test_sql, "record_sql": record_sql, "busy_s": BUSY_TIMEOUT_S,
-                "pragmas": ["PRAGMA synchronous = NORMAL",
-                            f"PRAGMA wal_autocheckpoint = {autocheckpoint}"],
-            }  # fmt: skip
-            try:  # the file SQLite opened (a relative path would follow a test's chdir)
-                found = self._db.execute("PRAGMA database_list").fetchall()
-                opened = next((row[2] for row in found if row[1] == "main" and row[2]), None)
-                self.writer = WriterProcess(Path(opened or self.path), settings)
-            except (OSError, ValueError, subprocess.SubprocessError, sqlite3.Error) as exc:
-                self.writer_problem = f"cannot start its writer process ({exc})"
-                msg = f"store {self.label!r}: {self.writer_problem}"
-                raise StoreError(msg) from None
-            self._unanswered: list[Any] = []
-
-    @property
-    def writes_pending(self) -> bool:
-        """Whether writes were sent to the writer process and not settled yet."""
-        writer = self.writer
-        return writer is not None and writer.pending > 0
-
-    def send_test(self, payload: bytes | None, write: Any) -> bool:
-        """Hand one test's write (*payload*: its JSON, ``[row, records]``) to the writer
-        process, when it runs, is ready and has nothing unsettled; whether it took it
-        (:meth:`settle` reads its answer). Never waits for the writer."""
-        with self.lock:
-            writer = self.writer
-            if (
-                writer is None
-                or payload is None
-                or len(payload) > WRITER_FRAME_LIMIT
-                or writer.pending
-            ):
-                return False
-            try:
-                if not writer.poll_ready():
-                    if writer.problem is not None:
-                        self._stop_writer(f"its writer process could not open it: {writer.problem}")
-                    return False
-                writer.send(payload, WRITER_WAIT_S)
-            except WriterGone as exc:  # a write not sent whole is never committed
-                self._stop_writer(f"its writer process stopped: {exc}")
-                return False
-            self._unanswered.append(write)
-            return True
-
-    def settle(self, timeout: float | None = None) -> None:
-        """Read the writer process's answers to the writes sent (:data:`WRITER_WAIT_S` at
-        most, whatever *timeout*: its own lock wait comes first). Raises
-        :class:`RefusedWrites` naming the writes the database refused, :class:`StoreError` if
-        one failed otherwise (rolled back; the others are committed), or
-        :class:`WritesUnanswered` if the writer stopped first (it is then stopped for good)."""
-        with self.lock:
-            writer = self.writer
-            if writer is None or not writer.pending:
-                return
-            sent, self._unanswered = self._unanswered, []
-            try:
-                found = writer.answers(WRITER_WAIT_S)
-            except WriterGone as exc:
-                self._stop_writer(f"its writer process stopped: {exc}")
-                raise WritesUnanswered(sent) from None
-            if found is ONE_OK:  # the hot path
-                if self.checkpoints is not None:
-                    self.checkpoints.committed()
-                return
-            if self.checkpoints is not None:
-                for status, *_ in found:
-                    if status == "ok":
-                        self.checkpoints.committed()
-            refused = {i: str(why[-1]) for i, why in enumerate(found) if why[0] == "refused"}
-            failed = [str(why[-1]) for why in found if why[0] not in ("ok", "refused")]
-            if failed:
-                msg = f"cannot write to store {self.label!r}: {failed[0]}"
-                raise StoreError(msg)
-            if refused:
-                msg = f"cannot write to store {self.label!r}: {next(iter(refused.values()))}"
-                raise RefusedWrites(msg, refused)
-
-    def _stop_writer(self, problem: str) -> None:
-        """Stop the writer process for good (the caller's thread writes from now on)."""
-        writer, self.writer = self.writer, None
-        self.writer_problem = self.writer_problem or problem
-        if writer is not None:
-            writer.close(CHECKPOINT_STOP_WAIT_S)
 
     @contextmanager
     def transaction(self) -> Iterator[SQLiteCursor]:
@@ -527,11 +409,6 @@ class SQLiteBackend(SqlDialect):
 
     def close(self) -> None:
         with self.lock:
-            if self.writer is not None:  # before the connection: the last closed checkpoints
-                writer, self.writer = self.writer, None
-                status = writer.close(CHECKPOINT_STOP_WAIT_S)
-                if status:
-                    self.writer_problem = f"its writer process ended with status {status}"
             if self.checkpoints is not None:
                 self.checkpoints.stop()
                 self.checkpoints = None
@@ -988,16 +865,6 @@ class PostgresBackend(SqlDialect):
         """The server writes its files itself; nothing to do here."""
 
     checkpoint_problem: str | None = None
-
-    def write_in_background(self, test_sql: str, record_sql: str) -> None:
-        """The server commits while the run goes on already (:meth:`send`)."""
-
-    writer_problem: str | None = None
-
-    @property
-    def writes_pending(self) -> bool:
-        """Whether writes were sent (:meth:`send`) and not settled yet."""
-        return bool(self._pending is not None and self._pending.pending)
 
     def close(self) -> None:
         with self.lock:

@@ -1,25 +1,21 @@
 """Each finished test committed to the store before the next test's call phase starts.
 
-Each finished test is handed to the store on pytest's thread, as it is kept (after its
-teardown): the run's row with the first test, then each finished test in a transaction of its
-own, and the run's progress. The commit itself runs beside the next test's setup, and that
-test's call phase reads its result first (:class:`CommitBarrier`), outside the test's own-work
-window (the wait is the plugin's cost, ``kari_overhead_ms``, never the test's).
+Everything is written on pytest's thread, as each test is kept (after its teardown): the
+run's row with the first test, then each finished test in a transaction of its own, and the
+run's progress. No writer thread: a hand-over to one costs more than the write (thread
+switches, the GIL; milliseconds on a busy machine).
 
-A SQLite store's tests are committed by a process of its own
-(:mod:`pytest_kari_debug.sqlitewriter`: a thread would wait for Python's lock, which pytest's
-thread holds), in WAL mode with ``synchronous=NORMAL``: a commit survives the process being
-killed, not the machine losing power. Until that process is started (at the run's
-:data:`WRITER_AFTER_TESTS`-th test) and ready (a few tests later), and if it stops or cannot
-start, tests are committed on pytest's thread there and then. The store's
-checkpoints (copying the WAL into the file and syncing both to disk, milliseconds each few
-hundred tests) run on a thread of their own
-(:meth:`~pytest_kari_debug.storage.Store.checkpoint_in_background`).
+A SQLite store commits there and then, in WAL mode with ``synchronous=NORMAL``: a commit
+survives the process being killed, not the machine losing power. Its checkpoints (copying the
+WAL into the file and syncing both to disk, milliseconds each few hundred tests) run on a
+thread of their own (:meth:`~pytest_kari_debug.storage.Store.checkpoint_in_background`).
 
 A PostgreSQL store's commit is a round trip to the server: the test's transaction is sent
-without waiting (:meth:`~pytest_kari_debug.storage.Store.submit_tests`) and the server commits
-it while the next test's setup runs. Under xdist the controller sends each test as its report
-arrives and reads the result before it sends the next (workers never wait).
+without waiting (:meth:`~pytest_kari_debug.storage.Store.submit_tests`), the server commits it
+while the next test's setup runs, and that test's call phase reads the result first
+(:class:`CommitBarrier`), outside the test's own-work window (the wait is the plugin's cost,
+``kari_overhead_ms``, never the test's). Under xdist the controller sends each test as its
+report arrives and reads the result before it sends the next (workers never wait).
 
 A store that fails never holds the run up: tests are kept and retried
 (:func:`~pytest_kari_debug.plugin.sharing.write_batch`). A server that does not answer within
@@ -38,6 +34,7 @@ from typing import Any
 import pytest
 
 from .. import selfcost
+from ..backends import is_url
 from ..exceptions import StoreError, StoreTimeoutError
 from ..storage import Store
 from .sharing import confirm_batch, note_store_failure, store_failing, write_batch
@@ -46,9 +43,6 @@ from .state import KariState
 #: Seconds the run waits at most for the store's server (each wait on its connection; the
 #: server ends a statement blocked by a lock sooner, see ``backends.SERVER_SHARE_OF_BOUND``).
 COMMIT_WAIT_S = 10.0
-#: Tests a run commits on pytest's thread before it starts SQLite's writer process (a short
-#: run, pytester's say, is not worth a process).
-WRITER_AFTER_TESTS = 8
 COMMITTER = pytest.StashKey["StoreCommitter"]()
 _BARRIER_PLUGIN = "kari-debug-commit-barrier"
 
@@ -67,10 +61,6 @@ class StoreCommitter:
         self.in_flight = 0
         #: The store checkpoints in the background (asked at the first test).
         self.checkpointing = False
-        #: Tests written so far, up to :data:`WRITER_AFTER_TESTS` (the writer is asked then).
-        self.written = 0
-        #: A diagnostic said why the store's writer process stopped or could not start.
-        self.writer_noted = False
 
     def add_test(self, record: dict[str, Any], text: str) -> None:
         """Write a finished test's record (and its store JSON): a SQLite store commits it now,
@@ -97,13 +87,6 @@ class StoreCommitter:
         """At the end of the run: confirm the last commit."""
         if self.in_flight:
             self.settle()
-        store = self.state.store
-        if store is not None and store.writer_problem is not None and not self.writer_noted:
-            self.writer_noted = True
-            self.state.diagnose(
-                f"store {store.label}: {store.writer_problem}; the tests after it were committed"
-                " on pytest's thread"
-            )
 
     def _guarded(self, write: Callable[..., None], *args: Any) -> None:
         try:
@@ -131,32 +114,18 @@ class StoreCommitter:
         store = self.open_store()
         if store is None or state.run_id is None:
             return
-        if self.written < WRITER_AFTER_TESTS:
-            self._background(store)
-        sent = write_batch(state, store, [(record, text)])
-        if store.kind == "sqlite" and not store.writes_pending:
-            if sent:
-                confirm_batch(state, store, sent, None)  # committed already
-        else:
-            self.in_flight = sent
-
-    def _background(self, store: Store) -> None:
-        """Checkpoints beside the run from its first test on (SQLite), commits from its
-        :data:`WRITER_AFTER_TESTS`-th."""
-        state = self.state
-        self.written += 1
         if not self.checkpointing:
             self.checkpointing = True
             try:  # The thread's CPU time is the plugin's, never the running test's.
                 store.checkpoint_in_background(selfcost.own_thread, selfcost.idle)
             except StoreError as exc:  # checkpoints stay on this thread; the test is written
                 state.diagnose(f"store {store.label}: {exc}; it checkpoints on pytest's thread")
-        if self.written == WRITER_AFTER_TESTS:
-            try:
-                store.write_in_background()
-            except StoreError as exc:  # the tests are committed on this thread
-                self.writer_noted = True
-                state.diagnose(f"{exc}; tests are committed on pytest's thread")
+        sent = write_batch(state, store, [(record, text)])
+        if store.kind == "sqlite":
+            if sent:
+                confirm_batch(state, store, sent, None)  # committed already
+        else:
+            self.in_flight = sent
 
     def _write_progress(self, progress: dict[str, Any]) -> None:
         state = self.state
@@ -175,7 +144,7 @@ class StoreCommitter:
 
 class CommitBarrier:
     """Holds a test's call phase until the tests before it are committed (registered on the
-    process that writes the store)."""
+    process that writes a PostgreSQL store)."""
 
     def __init__(self, committer: StoreCommitter) -> None:
         self.committer = committer
@@ -198,7 +167,10 @@ def committer_of(
     found = config.stash.get(COMMITTER, None)
     if found is None:
         found = config.stash[COMMITTER] = StoreCommitter(config, state, open_store)
-        if not config.pluginmanager.has_plugin(_BARRIER_PLUGIN):
+        # A SQLite store commits as each test is kept: no call phase has anything to wait for
+        # (and pytest dispatches one wrapper fewer per test).
+        server = is_url(state.settings.store_path)
+        if server and not config.pluginmanager.has_plugin(_BARRIER_PLUGIN):
             config.pluginmanager.register(CommitBarrier(found), _BARRIER_PLUGIN)
     return found
 

@@ -75,12 +75,6 @@ class StoreBase:
         """The first background checkpoint that failed (SQLite), else ``None``."""
         return self._backend.checkpoint_problem
 
-    @property
-    def writer_problem(self) -> str | None:
-        """Why SQLite's writer process stopped or could not start (tests were then written on
-        the caller's thread), else ``None``."""
-        return self._backend.writer_problem
-
     def close(self) -> None:
         """Close the database connection."""
         self._backend.close()

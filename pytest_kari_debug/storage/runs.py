@@ -8,9 +8,6 @@ import socket
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import orjson
-
-from ..backends import WritesUnanswered
 from ..sharedmethods import dataclass
 from .base import StoreBase
 from .codec import RECORD_INSERT, dumps, param, real, record_row, record_rows
@@ -131,40 +128,22 @@ class RunWriting(StoreBase):
         test without records (a test's commit, most often) is one statement that commits by
         itself: on PostgreSQL one round trip to the server rather than three.
         """
-        return self._write_prepared(_prepared(run_id, tests, texts))
-
-    def _write_prepared(self, prepared: list[tuple[Row, list[Row]]]) -> list[int]:
+        prepared = _prepared(run_id, tests, texts)
         if len(prepared) == 1 and not prepared[0][1]:
             return [self._backend.insert_alone(TEST_INSERT, prepared[0][0])]
         with self.transaction() as db:
             return self._insert_prepared(db, prepared)
 
-    def write_in_background(self) -> None:
-        """For a test run: a SQLite store's tests sent by :meth:`submit_tests` are committed by
-        a process of its own (:mod:`pytest_kari_debug.sqlitewriter`) while the run goes on,
-        until :meth:`close`; raises :class:`~pytest_kari_debug.exceptions.StoreError` if it
-        cannot start (tests are then written on the caller's thread). A server store commits
-        beside the run already."""
-        self._backend.write_in_background(TEST_INSERT, RECORD_INSERT.format(parent="?"))
-
-    @property
-    def writes_pending(self) -> bool:
-        """Whether tests were sent (:meth:`submit_tests`) and not settled yet."""
-        return self._backend.writes_pending
-
     def submit_tests(
         self, run_id: int, tests: Sequence[dict[str, Any]], texts: Sequence[str] | None = None
     ) -> None:
-        """Write *tests* without waiting: a SQLite store hands a test to its writer process
-        when it runs (:meth:`write_in_background`) and writes them now otherwise, as
+        """Write *tests* without waiting for a server: a SQLite store writes them now, as
         :meth:`write_tests` does (one transaction); a PostgreSQL store sends each test in a
-        transaction of its own and returns. :meth:`settle_writes` reads whether they were
-        committed (as does a PostgreSQL store's next use of its connection)."""
+        transaction of its own and returns, and :meth:`settle_writes` reads whether they were
+        committed (as does the store's next use of its connection)."""
         backend = self._backend
         if backend.kind == "sqlite":
-            prepared = _prepared(run_id, tests, texts)
-            if len(prepared) != 1 or not backend.send_test(_payload(prepared[0]), prepared[0]):  # type: ignore[union-attr]
-                self._write_prepared(prepared)
+            self.write_tests(run_id, tests, texts)
             return
         transactions = [
             [(TEST_INSERT, row), *((RECORD_OF_LAST_TEST, record) for record in records)]
@@ -180,21 +159,9 @@ class RunWriting(StoreBase):
         :class:`~pytest_kari_debug.exceptions.StoreError` if a test's write failed otherwise
         (it was rolled back), a :class:`~pytest_kari_debug.exceptions.StoreTimeoutError` if
         the server did not answer in time."""
-        try:
-            self._backend.settle(timeout)
-        except WritesUnanswered as exc:  # SQLite's writer process stopped: written here
-            for write in exc.writes:
-                self._write_unless_stored(write)
-
-    def _write_unless_stored(self, write: tuple[Row, list[Row]]) -> None:
-        """Write a test the writer process may or may not have committed before it stopped."""
-        row = write[0]
-        stored = self._query(
-            "SELECT 1 FROM tests WHERE run_id = ? AND nodeid = ? AND finished_at IS ?",
-            (row[0], row[1], row[5]),
-        )
-        if not stored:
-            self._write_prepared([write])
+        backend = self._backend
+        if backend.kind != "sqlite":
+            backend.settle(timeout)  # type: ignore[union-attr]
 
     def _insert_tests(
         self, db: Any, run_id: int, tests: Sequence[dict[str, Any]], texts: Sequence[str] | None
@@ -227,15 +194,6 @@ class RunWriting(StoreBase):
 
 
 Row = tuple[Any, ...]
-
-
-def _payload(write: tuple[Row, list[Row]]) -> bytes | None:
-    """A test's write as the writer process reads it (JSON), or ``None`` if JSON cannot hold
-    it (it is then written on the caller's thread)."""
-    try:
-        return orjson.dumps(write)
-    except TypeError:  # orjson.JSONEncodeError
-        return None
 
 
 def _prepared(
