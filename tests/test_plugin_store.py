@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 import subprocess
 import sys
@@ -556,6 +557,44 @@ def test_a_record_the_server_refuses_costs_no_other_test_its_row(
         "test_refuse.py::test_before", "test_refuse.py::test_after", "test_refuse.py::test_later"
     ]  # fmt: skip
     assert run["status"] == "finished"
+
+
+SLOW_COMMIT = (
+    "CREATE FUNCTION slow_commit() RETURNS trigger AS $$ BEGIN PERFORM pg_sleep(0.4);"
+    " RETURN NEW; END $$ LANGUAGE plpgsql; CREATE TRIGGER slow_commit BEFORE INSERT ON tests"
+    " FOR EACH ROW EXECUTE FUNCTION slow_commit()"
+)
+
+
+def test_waiting_for_a_slow_servers_commit_is_never_in_a_tests_durations(
+    pytester: pytest.Pytester,
+) -> None:
+    """PostgreSQL: the wait for the previous test's commit (a server that takes 0.4 s a row)
+    happens before the next call phase, outside pytest's phase timings: ``--durations`` and
+    junit times show the tests' own time, and each test still sees the tests before it in the
+    store."""
+    with fresh_postgres_database() as url:
+        with contextlib.closing(Store(url)) as store, store.transaction() as db:
+            db.execute(SLOW_COMMIT)
+        pytester.makeini(f"[pytest]\nkari_store = {url}\n")
+        pytester.makepyfile(
+            test_slow_store=f"""
+import contextlib
+import pytest
+from pytest_kari_debug.storage import Store
+
+@pytest.mark.parametrize("n", range(4))
+def test_sees_the_tests_before(n):
+    with contextlib.closing(Store({url!r})) as store:
+        assert len(store.tests(store.runs()[0]["id"])) == n
+"""
+        )
+        result = pytester.runpytest("--kari-debug", "--junitxml=junit.xml")
+        result.assert_outcomes(passed=4)
+    junit = (pytester.path / "junit.xml").read_text("utf-8")
+    times = [float(found) for found in re.findall(r'<testcase [^>]*time="([0-9.]+)"', junit)]
+    assert len(times) == 4
+    assert max(times) < 0.3, times  # each waited 0.4 s for the previous test's row before
 
 
 def test_a_runs_sqlite_checkpoints_run_on_a_thread_that_ends_with_the_run(

@@ -12,8 +12,9 @@ thread of their own (:meth:`~pytest_kari_debug.storage.Store.checkpoint_in_backg
 
 A PostgreSQL store's commit is a round trip to the server: the test's transaction is sent
 without waiting (:meth:`~pytest_kari_debug.storage.Store.submit_tests`), the server commits it
-while the next test's setup runs, and that test's call phase reads the result first
-(:class:`CommitBarrier`), outside the test's own-work window (the wait is the plugin's cost,
+while the next test's setup runs, and the result is read as that test's setup is reported,
+before its call phase (:class:`CommitBarrier`): outside every window that times the test,
+pytest's own durations too (the wait is the plugin's cost, counted in that test's
 ``kari_overhead_ms``, never the test's). Under xdist the controller sends each test as its
 report arrives and reads the result before it sends the next (workers never wait).
 
@@ -28,7 +29,8 @@ the run's journal keeps its tests, and the end of the run names those not stored
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -149,15 +151,21 @@ class CommitBarrier:
     def __init__(self, committer: StoreCommitter) -> None:
         self.committer = committer
 
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
-        """Confirm the previous tests' commit, outside every window that times the test."""
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Confirm the previous tests' commit as a test's setup is reported: before its call
+        phase, outside every window that times the test (pytest's own durations too)."""
+        if report.when != "setup":
+            return
         committer = self.committer
         if committer.in_flight:
+            from .core import charge_to_plugin  # the running test's figures (core imports us)
+
+            began = time.perf_counter()
             committer.settle()
+            charge_to_plugin(time.perf_counter() - began)
         if committer.state.unwarned:
             committer.state.warn_unwarned()
-        return (yield)
 
 
 def committer_of(
