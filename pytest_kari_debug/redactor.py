@@ -11,7 +11,7 @@ from collections.abc import Container, Iterable, Mapping
 from typing import Any
 
 from .scrub import DEFAULT_SCRUBBER, TextScrubber
-from .values import MAX_TEXT_LENGTH, ValueSerializer, plain_fields
+from .values import MAX_DEPTH, MAX_ITEMS, MAX_TEXT_LENGTH, ValueSerializer, plain_fields
 
 REDACTED = "[REDACTED]"
 
@@ -44,12 +44,16 @@ class Redactor(ValueSerializer):
         *,
         max_repr_length: int = 2000,
         max_text_length: int = MAX_TEXT_LENGTH,
+        max_depth: int = MAX_DEPTH,
+        max_items: int = MAX_ITEMS,
         scrubber: TextScrubber | None = None,
     ) -> None:
         self.scrubber = scrubber or DEFAULT_SCRUBBER
         super().__init__(
             max_repr_length=max_repr_length,
             max_text_length=max_text_length,
+            max_depth=max_depth,
+            max_items=max_items,
             text_filter=self.scrub_text,
         )
         self.names = frozenset(normalise_field_name(n) for n in names if n)

@@ -69,16 +69,7 @@ def test_negative_limit_is_refused() -> None:
 def test_counts_are_exact_across_threads() -> None:
     """8 threads appending 10,000 records each: every record counted, none lost below the limit."""
     buffer: RecordBuffer[int] = RecordBuffer(100_000)
-
-    def work(offset: int) -> None:
-        for value in range(10_000):
-            buffer.append(offset + value)
-
-    threads = [threading.Thread(target=work, args=(n * 10_000,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _fill_at_once(buffer, 10_000)
     assert buffer.total == 80_000
     assert len(buffer) == 80_000
     assert len(set(buffer.snapshot())) == 80_000
@@ -93,18 +84,7 @@ def test_threads_filing_a_sessions_first_records_at_once_lose_none() -> None:
     for attempt in range(20):
         session = f"s{attempt}"
         buffer.open_session(session)
-        start = threading.Barrier(8)
-
-        def fill(base: int, session: str = session, start: threading.Barrier = start) -> None:
-            start.wait()
-            for n in range(200):
-                buffer.append(base + n, session)
-
-        threads = [threading.Thread(target=fill, args=(1000 * t,)) for t in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        _fill_at_once(buffer, 200, session)
         records, dropped = buffer.close_session(session)
         assert (len(records), dropped) == (1600, 0)
         buffer.append(-1, session)
@@ -129,23 +109,26 @@ def _fill_tails_at_once() -> None:
         session = f"s{attempt}"
         buffer.open_session(session)
         buffer.append(-1, session)
-        start = threading.Barrier(8)
-
-        def fill(
-            base: int,
-            buffer: RecordBuffer[int] = buffer,
-            session: str = session,
-            start: threading.Barrier = start,
-        ) -> None:
-            start.wait()
-            for n in range(5000):
-                buffer.append(base + n, session)
-
-        threads = [threading.Thread(target=fill, args=(10_000 * t,)) for t in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        _fill_at_once(buffer, 5000, session)
         head, tail, dropped = buffer.close_session_parts(session)
         assert (len(head), len(tail), dropped) == (20_000, 20_000, 1)
         assert len(set(head) | set(tail)) == 40_000
+
+
+def _fill_at_once(
+    buffer: RecordBuffer[int], each: int, session: str | None = None, threads: int = 8
+) -> None:
+    """*threads* threads append *each* distinct records to *buffer* (under *session*), all
+    starting together."""
+    start = threading.Barrier(threads)
+
+    def fill(base: int) -> None:
+        start.wait()
+        for n in range(each):
+            buffer.append(base + n, session)
+
+    workers = [threading.Thread(target=fill, args=(each * t,)) for t in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()

@@ -14,10 +14,10 @@ from typing import Any, NamedTuple
 from ..component import Component, export_text
 from ..context import CURRENT_SESSION, SessionInfo
 from ..model import LOG_LEVELS
-from ..redactor import REDACTED, Redactor
+from ..redactor import Redactor
 from ..scrub import scrubber_for
 from ..sharedmethods import dataclass
-from ..values import ValueSerializer, clean_text, safe_repr
+from ..values import clean_text, safe_repr
 from .capture import (
     MAX_MESSAGE,
     MAX_STACK_TEXT,
@@ -157,20 +157,6 @@ class _SessionErrors:
     log_keys: set[tuple[Any, ...]] = field(default_factory=set)
 
 
-class _ContextSerializer(ValueSerializer):
-    """The serializer of error context: a secret-named field (``redact_fields``, by the rule
-    of log fields and span tags: :meth:`Redactor.is_secret`) is redacted."""
-
-    def __init__(self, is_secret: Callable[[str], bool], **options: Any) -> None:
-        super().__init__(**options)
-        self.is_secret = is_secret
-
-    def field(self, key: str, value: Any, depth: int, seen: set[int]) -> Any:
-        if self.is_secret(key):
-            return REDACTED
-        return self.value(value, depth + 1, seen)
-
-
 class _OnCapture:
     """An attribute the tracker keeps on its :class:`StackCapture` (set here, seen there)."""
 
@@ -225,15 +211,17 @@ class ErrorTracker(Component):
         cfg = self.configuration
         scrubber = scrubber_for(cfg.redact_patterns)
         self._scrub = scrubber.scrub
-        is_secret = Redactor(cfg.redact_fields, scrubber=scrubber).is_secret
-        self._values = _ContextSerializer(
-            is_secret,
+        #: The serializer of error context: the rule of log fields and span tags (a
+        #: secret-named field redacted, secrets in URLs and text scrubbed).
+        self._values = Redactor(
+            cfg.redact_fields,
             max_repr_length=cfg.max_repr_length,
             max_text_length=cfg.max_repr_length,
             max_depth=5,
             max_items=100,
-            text_filter=self._scrub,
+            scrubber=scrubber,
         )
+        is_secret = self._values.is_secret
         package = self.extension_id.replace("-", "_")
         #: How stacks are read (in-app frames, kept frames, locals).
         self.capture = StackCapture(
