@@ -1,4 +1,4 @@
-"""The run's commit and branch: git asked in the background at start-up, answered once."""
+"""The run's commit and branch: read at start-up (or git asked in the background), once."""
 
 from __future__ import annotations
 
@@ -61,6 +61,7 @@ def test_a_git_that_hangs_is_given_up_and_ended(
     """A hung git costs the run its timeout, then the answer is empty and git is ended."""
     _slow_git(tmp_path / "bin")
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("GIT_DIR", str(tmp_path / ".git"))  # git is asked, not the files
     monkeypatch.setattr(githead, "GIT_TIMEOUT", 0.5)
     probe = GitHead(tmp_path)
     assert probe.commit_and_branch() == (None, None)
@@ -87,6 +88,7 @@ def test_a_run_that_records_no_test_reaps_git(
     (kills and reaps) the git it started, leaving no child process behind, even a hung one."""
     _slow_git(pytester.path / "bin")
     monkeypatch.setenv("PATH", f"{pytester.path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("GIT_DIR", str(pytester.path / ".git"))  # git is asked, not the files
     pytester.makepyfile("def test_a():\n    pass\n")
     before = {child.pid for child in _git_children()}
     result = pytester.runpytest("-p", "no:cacheprovider", "--kari-debug", "--collect-only")

@@ -1,25 +1,36 @@
-"""The commit and branch of the run's rootdir, asked of git in the background at start-up."""
+"""The commit and branch of the run's rootdir: read from the repository's files at start-up,
+or asked of git in the background where only git can tell (see ``gitfiles``)."""
 
 from __future__ import annotations
 
 import contextlib
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from .gitfiles import NO_ANSWER, read_head
 
 #: How long the run's metadata waits for git's answer (seconds).
 GIT_TIMEOUT = 3.0
 
 
 class GitHead:
-    """``git rev-parse HEAD --abbrev-ref HEAD`` in *rootdir*, started at once: git runs while
-    the plugin's features import (one process for both answers; each spawn is milliseconds),
-    and the first recorded test reads its answer."""
+    """What ``git rev-parse HEAD --abbrev-ref HEAD`` prints in *rootdir*: read from the
+    repository's files (a few reads, no process), or else asked of git at once: git runs while
+    the plugin's features import (one process for both answers; each spawn is milliseconds of
+    pytest's thread on a busy machine), and the first recorded test reads its answer."""
 
     def __init__(self, rootdir: Path) -> None:
         self._answer: tuple[str | None, str | None] | None = None
         self._process: subprocess.Popen[str] | None = None
+        if shutil.which("git") is None:
+            self._answer = NO_ANSWER  # what a run without git has always recorded
+            return
+        self._answer = read_head(rootdir)
+        if self._answer is not None:
+            return
         try:
             self._process = subprocess.Popen(
                 ["git", "rev-parse", "HEAD", "--abbrev-ref", "HEAD"],
@@ -30,7 +41,7 @@ class GitHead:
                 text=True,
             )
         except (OSError, ValueError, subprocess.SubprocessError):
-            self._answer = (None, None)
+            self._answer = NO_ANSWER
 
     def commit_and_branch(self) -> tuple[str | None, str | None]:
         """HEAD's commit and branch (``(None, None)`` outside a repository or without git)."""
