@@ -278,15 +278,36 @@ class SQLiteBackend(SqlDialect):
             msg = f"cannot open store {str(path)!r}: {exc}"
             raise StoreError(msg) from exc
         self.lock = threading.RLock()
+        #: This process may not write the store (file or folder read-only): it reads it.
+        self.read_only = False
         try:
-            self._db.execute("PRAGMA busy_timeout = 10000")
-            # Only takes effect on a file without tables: new stores give pruned space back.
-            self._db.execute("PRAGMA auto_vacuum = INCREMENTAL")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._set_up()
         except sqlite3.DatabaseError as exc:
             self._db.close()
-            raise StoreError(_unusable(path, exc)) from exc
+            if not _readable_as_it_is(path, exc):
+                raise StoreError(_unusable(path, exc)) from exc
+            self._open_read_only()
+
+    def _set_up(self) -> None:
+        self._db.execute("PRAGMA busy_timeout = 10000")
+        # Set once, on a new file (a store in WAL mode already is read by a process that may
+        # not write it): new stores give pruned space back (only on a file without tables).
+        if self._db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            self._db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = NORMAL")
+
+    def _open_read_only(self) -> None:
+        """Read a store whose folder this process may not write, with no WAL left (its last
+        writer closed it): SQLite cannot make the WAL's shared memory there; the file is
+        complete and read as it is."""
+        self.read_only = True
+        uri = f"{self.path.resolve().as_uri()}?immutable=1"
+        try:
+            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        except sqlite3.Error as exc:
+            msg = f"cannot open store {self.label!r}: {exc}"
+            raise StoreError(msg) from exc
 
     def checkpoint_in_background(
         self,
@@ -433,6 +454,19 @@ class SQLiteBackend(SqlDialect):
 
 #: Bytes free under which a file system counts as full in a store's error message.
 FULL_BELOW_BYTES = 1 << 20
+
+
+def _readable_as_it_is(path: Path, exc: sqlite3.DatabaseError) -> bool:
+    """Whether the store at *path* that could not be set up for writing is read-only to this
+    process and has no WAL left to read (the WAL's content would be missed)."""
+    if "readonly" not in str(exc) and "unable to open" not in str(exc):
+        return False
+    try:
+        return path.with_name(path.name + "-wal").stat().st_size == 0
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
 
 
 def _unusable(path: Path, exc: sqlite3.DatabaseError) -> str:
@@ -665,6 +699,8 @@ class PgCursor:
 class PostgresBackend(SqlDialect):
     """A PostgreSQL database reached by URL; reconnects when the server comes back."""
 
+    #: A server store is never opened read-only here (its grants decide).
+    read_only = False
     kind = "postgresql"
 
     def __init__(self, url: str, *, bound_s: float | None = None) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
-import json
 import os
 import re
 import shutil
@@ -25,18 +24,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from .storage import ErrorGrouper, Store, dumps, process_alive
-
-SUFFIX = ".jsonl"
+from .storage import ErrorGrouper, Store, dumps
+from .storage.journals import SUFFIX, decode_line, journal_folder
 
 
 def journal_dir(location: Path | str, rootdir: Path) -> Path:
     """Where the journals of the runs of the store at *location* are kept: beside a SQLite
     file, under *rootdir*'s ``.kari-debug`` for a server's URL (one folder per URL)."""
     if isinstance(location, Path):
-        return location.with_name(location.name + "-runs")
+        return journal_folder(location)
     digest = hashlib.sha256(location.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     return rootdir / ".kari-debug" / f"runs-{digest}"
 
@@ -49,20 +45,13 @@ def journal_name(header: dict[str, Any]) -> str:
     return f"{run}.{os.getpid()}-{os.urandom(4).hex()}{SUFFIX}"
 
 
-def _decode(line: bytes) -> Any:
-    """One JSON text of :func:`~pytest_kari_debug.storage.dumps`, decoded."""
-    if line[:1] == b" ":  # the standard library wrote it (an integer past 64 bits): it reads it
-        return json.loads(line.decode("utf-8", "surrogatepass"))
-    return orjson.loads(line)
-
-
 def read_lines(path: Path) -> Iterator[Any]:
     """Decode the complete lines of journal *path* in order, header first (a line cut short by
     a kill, the last one, is skipped)."""
     with open(path, "rb") as handle:
         for line in handle:
             if line.endswith(b"\n"):
-                yield _decode(line)
+                yield decode_line(line)
 
 
 class RunRecords:
@@ -91,7 +80,7 @@ class RunRecords:
     def __iter__(self) -> Iterator[dict[str, Any]]:
         transforms = self.transforms
         for text in self.texts():
-            record = _decode(text)
+            record = decode_line(text)
             for transform in transforms:
                 transform(record)
             yield record
@@ -148,6 +137,8 @@ class RunJournal(RunRecords):
         self.path = made / journal_name(header)
         flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
         self._fd: int | None = None
+        #: Bytes written (the header's and every complete line's): where the next line starts.
+        self.size = 0
         try:
             self._fd = os.open(self.path, flags, 0o644)
         except OSError:  # nothing of ours to delete at self.path (another's file, maybe)
@@ -170,6 +161,7 @@ class RunJournal(RunRecords):
             view = memoryview(data)[written:]
             while view:
                 view = view[os.write(self._fd, view) :]
+        self.size += len(data)
 
     def append(self, text: str) -> None:
         self._write(line_of(text))
@@ -204,57 +196,13 @@ class RunJournal(RunRecords):
 
 
 def recover_journals(
-    store: Store, folder: Path, batch: int = 200, error_groups: ErrorGrouper | None = None
+    store: Store, folder: Path, error_groups: ErrorGrouper | None = None
 ) -> list[int]:
     """Import the journals in *folder* left by runs whose process is gone into *store*.
 
     Tests the store lacks are added; a run with no end recorded is marked ``crashed``; with
     *error_groups*, the run's error groups are counted from its stored tests (a killed run
-    never counted its errors). A journal that cannot be read or imported stays where it is.
-    Returns the recovered runs' ids.
+    never counted its errors) and the journal is deleted. A journal that cannot be read or
+    imported stays where it is. Returns the recovered runs' ids.
     """
-    recovered: list[int] = []
-    try:
-        paths = sorted(folder.glob(f"*{SUFFIX}"))
-    except OSError:
-        return recovered
-    for path in paths:
-        try:
-            run_id = _recover(store, path, batch)
-            if run_id is not None and error_groups is not None:
-                store.resync_run_errors(run_id, error_groups)
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        if run_id is not None:
-            recovered.append(run_id)
-            path.unlink(missing_ok=True)
-    return recovered
-
-
-def _recover(store: Store, path: Path, batch: int) -> int | None:
-    lines = read_lines(path)
-    header = next(lines, None)
-    if not isinstance(header, dict) or "uuid" not in header:
-        return None
-    pid = header.get("pid")
-    if header.get("host") != socket.gethostname() or not isinstance(pid, int):
-        return None  # another machine's run: it may still be going
-    if pid == os.getpid() or process_alive(pid):
-        return None
-    run = store.get_run(str(header["uuid"]))
-    run_id = int(run["id"]) if run is not None else store.begin_run(header)
-    known = store.test_keys(run_id)
-    pending: list[dict[str, Any]] = []
-    for record in lines:
-        if not isinstance(record, dict):
-            continue
-        if (record.get("nodeid"), record.get("finished_at")) not in known:
-            pending.append(record)
-            if len(pending) >= batch:
-                store.write_tests(run_id, pending)
-                pending = []
-    if pending:
-        store.write_tests(run_id, pending)
-    if run is None or run.get("finished_at") is None:
-        store.mark_run(run_id, status="crashed")
-    return run_id
+    return store.import_journals(folder, live=False, error_groups=error_groups)

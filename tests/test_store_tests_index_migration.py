@@ -56,7 +56,9 @@ def test_the_two_indexes_of_tests_become_one_and_every_lookup_finds_the_same(
     _old_store(store_location)
     with contextlib.closing(Store(store_location)) as store:
         assert store.schema_version == SCHEMA_VERSION
-        assert _indexes(store) == ["tests_run_nodeid"]
+        # SQLite's is unique on (run, node id, end) since schema 9 (readers import journals).
+        index = "tests_key" if store.kind == "sqlite" else "tests_run_nodeid"
+        assert _indexes(store) == [index]
         assert [t["nodeid"] for t in store.tests(1)] == ["t.py::test_a", "t.py::test_b"]
         found = store.test(3, "t.py::test_a")
         assert found is not None
@@ -87,6 +89,6 @@ def test_the_two_indexes_of_tests_become_one_and_every_lookup_finds_the_same(
                 ("t.py::test_a",),
             ),
         ):
-            assert "USING COVERING INDEX tests_run_nodeid" in _plan(store, sql, params) or (
-                "USING INDEX tests_run_nodeid" in _plan(store, sql, params)
+            assert f"USING COVERING INDEX {index}" in _plan(store, sql, params) or (
+                f"USING INDEX {index}" in _plan(store, sql, params)
             ), _plan(store, sql, params)

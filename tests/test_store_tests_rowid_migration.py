@@ -60,7 +60,7 @@ def test_the_tests_table_keeps_every_test_and_id(store_location: str) -> None:
         (schema,) = db.execute("SELECT sql FROM sqlite_master WHERE name = 'tests'").fetchone()
         assert "AUTOINCREMENT" not in schema
         indexes = db.execute("SELECT name FROM sqlite_master WHERE tbl_name = 'tests'").fetchall()
-        assert sorted(name for (name,) in indexes) == ["tests", "tests_run_nodeid"]
+        assert sorted(name for (name,) in indexes) == ["tests", "tests_key"]
         assert db.execute("SELECT name FROM sqlite_sequence WHERE name = 'tests'").fetchall() == []
 
 

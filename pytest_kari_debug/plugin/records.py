@@ -228,7 +228,8 @@ def open_store(config: pytest.Config, state: KariState) -> Store | None:
         return state.store
     path = state.settings.store_path
     try:
-        state.store = Store(path, bound_s=committer.COMMIT_WAIT_S)
+        # Its own journal is the run's to commit; killed runs' are recovered just below.
+        state.store = Store(path, bound_s=committer.COMMIT_WAIT_S, import_journals=False)
         folder = journal_dir(path, config.rootpath)
         recovered = recover_journals(state.store, folder, error_groups=run_error_groups)
         if recovered:

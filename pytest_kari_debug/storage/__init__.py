@@ -8,7 +8,9 @@ a transaction of its own (several in one when they arrive together).
 A package by job behind this facade: :mod:`.schema` (migrations), :mod:`.codec` (the rows'
 JSON), :mod:`.base` (connection, transactions), :mod:`.runs` (writing runs and tests),
 :mod:`.reading` (queries), :mod:`.errorgroups` (error groups and resolutions),
-:mod:`.retention` (pruning) and :mod:`.store` (the one :class:`Store` over them).
+:mod:`.retention` (pruning), :mod:`.journals` (runs' journals brought in as a SQLite store is
+opened: every reader sees every finished test) and :mod:`.store` (the one :class:`Store` over
+them).
 """
 
 from __future__ import annotations

@@ -18,6 +18,15 @@ TEST_INSERT = (
     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 
+#: A test's row unless the run holds that test already (SQLite: the unique key (run, node id,
+#: end)): a reader importing a live run's journal and the run's writer may both insert it.
+NEW_TEST_INSERT = TEST_INSERT + " ON CONFLICT DO NOTHING"
+#: How far (bytes) a journal's tests are in the store: only ever moves on.
+MARK_UPSERT = (
+    "INSERT INTO journal_marks(name, run_id, position) VALUES (?,?,?) ON CONFLICT(name)"
+    " DO UPDATE SET position = max(position, excluded.position)"
+)
+
 #: Inserts a record of the test inserted last in the same transaction (PostgreSQL).
 RECORD_OF_LAST_TEST = RECORD_INSERT.format(parent="currval(pg_get_serial_sequence('tests', 'id'))")
 
@@ -128,26 +137,36 @@ class RunWriting(StoreBase):
         test without records (a test's commit, most often) is one statement that commits by
         itself: on PostgreSQL one round trip to the server rather than three.
         """
-        prepared = _prepared(run_id, tests, texts)
+        prepared = prepared_tests(run_id, tests, texts)
         if len(prepared) == 1 and not prepared[0][1]:
             return [self._backend.insert_alone(TEST_INSERT, prepared[0][0])]
         with self.transaction() as db:
             return self._insert_prepared(db, prepared)
 
     def submit_tests(
-        self, run_id: int, tests: Sequence[dict[str, Any]], texts: Sequence[str] | None = None
+        self,
+        run_id: int,
+        tests: Sequence[dict[str, Any]],
+        texts: Sequence[str] | None = None,
+        journal: tuple[str, int] | None = None,
     ) -> None:
-        """Write *tests* without waiting for a server: a SQLite store writes them now, as
-        :meth:`write_tests` does (one transaction); a PostgreSQL store sends each test in a
+        """Write *tests* without waiting for a server: a SQLite store commits them now in one
+        transaction, each unless the run holds it already (a reader imported it from the
+        run's journal), with *journal* (its file name and the length of its lines these
+        tests complete) noted as in the store; a PostgreSQL store sends each test in a
         transaction of its own and returns, and :meth:`settle_writes` reads whether they were
         committed (as does the store's next use of its connection)."""
         backend = self._backend
         if backend.kind == "sqlite":
-            self.write_tests(run_id, tests, texts)
+            prepared = prepared_tests(run_id, tests, texts)
+            with self.transaction() as db:
+                self._insert_new_prepared(db, prepared)
+                if journal is not None:
+                    self._note_mark(db, journal[0], run_id, journal[1])
             return
         transactions = [
             [(TEST_INSERT, row), *((RECORD_OF_LAST_TEST, record) for record in records)]
-            for row, records in _prepared(run_id, tests, texts)
+            for row, records in prepared_tests(run_id, tests, texts)
         ]
         backend.send(transactions)  # type: ignore[union-attr]
 
@@ -166,7 +185,7 @@ class RunWriting(StoreBase):
     def _insert_tests(
         self, db: Any, run_id: int, tests: Sequence[dict[str, Any]], texts: Sequence[str] | None
     ) -> list[int]:
-        return self._insert_prepared(db, _prepared(run_id, tests, texts))
+        return self._insert_prepared(db, prepared_tests(run_id, tests, texts))
 
     def _insert_prepared(self, db: Any, prepared: list[tuple[Row, list[Row]]]) -> list[int]:
         """Insert each test's row and its records' rows; the tests' ids."""
@@ -178,6 +197,31 @@ class RunWriting(StoreBase):
                 rows = [(test_id, *record) for record in records]
                 db.executemany(RECORD_INSERT.format(parent="?"), rows)
         return ids
+
+    def _insert_new_prepared(self, db: Any, prepared: list[tuple[Row, list[Row]]]) -> None:
+        """Insert each test the run does not hold yet, with its records (SQLite)."""
+        alone: list[Row] = []  # tests without records, in order: one statement for a run
+        for row, records in prepared:
+            if not records:
+                alone.append(row)
+                continue
+            if alone:
+                db.executemany(NEW_TEST_INSERT, alone)
+                alone = []
+            cursor = db.execute(NEW_TEST_INSERT, row)
+            if cursor.rowcount > 0:
+                rows = [(cursor.lastrowid, *record) for record in records]
+                db.executemany(RECORD_INSERT.format(parent="?"), rows)
+        if alone:
+            db.executemany(NEW_TEST_INSERT, alone)
+
+    def _note_mark(self, db: Any, name: str, run_id: int, position: int | None) -> None:
+        """Note that journal *name*'s lines up to *position* are in the store (``None``: the
+        journal is gone)."""
+        if position is None:
+            db.execute("DELETE FROM journal_marks WHERE name = ?", (name,))
+        else:
+            db.execute(MARK_UPSERT, (name, run_id, position))
 
     def write_records(
         self,
@@ -196,7 +240,7 @@ class RunWriting(StoreBase):
 Row = tuple[Any, ...]
 
 
-def _prepared(
+def prepared_tests(
     run_id: int, tests: Sequence[dict[str, Any]], texts: Sequence[str] | None
 ) -> list[tuple[Row, list[Row]]]:
     """Each test's row for :data:`TEST_INSERT` (its JSON: ``texts[i]`` when given) and its

@@ -210,5 +210,28 @@ MIGRATIONS: list[str] = [
     DROP INDEX tests_run;
     DROP INDEX tests_nodeid;
     """,
+    # Readers bring a live run's journal into a SQLite store (issue 17): a test of a run is
+    # one row whoever inserts it first, its writer or a reader (`INSERT ... ON CONFLICT DO
+    # NOTHING` on the unique key (run, node id, end), which also finds a run's tests and a
+    # test in a run, as `tests_run_nodeid` did); `journal_marks` keeps how far each journal
+    # is in the store, so that a reader decodes only the lines past it. A copy of a test
+    # (same run, node id and end) an older store holds goes, with its records. PostgreSQL's
+    # writer commits each test itself (its journals are local to its machine): these
+    # statements are SQLite's only.
+    """
+    /* sqlite only */ DELETE FROM records WHERE test_id IN (SELECT t.id FROM tests t
+        WHERE EXISTS (SELECT 1 FROM tests u WHERE u.run_id = t.run_id AND u.nodeid = t.nodeid
+            AND u.finished_at = t.finished_at AND u.id < t.id));
+    /* sqlite only */ DELETE FROM tests WHERE id IN (SELECT t.id FROM tests t
+        WHERE EXISTS (SELECT 1 FROM tests u WHERE u.run_id = t.run_id AND u.nodeid = t.nodeid
+            AND u.finished_at = t.finished_at AND u.id < t.id));
+    /* sqlite only */ CREATE UNIQUE INDEX tests_key ON tests(run_id, nodeid, finished_at);
+    /* sqlite only */ DROP INDEX tests_run_nodeid;
+    /* sqlite only */ CREATE TABLE journal_marks (
+        name TEXT PRIMARY KEY,
+        run_id INTEGER NOT NULL,
+        position INTEGER NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

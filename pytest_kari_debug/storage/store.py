@@ -2,20 +2,52 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from ..backends import StoreLocation
+from ..exceptions import StoreError
 from .codec import dumps
-from .errorgroups import ErrorGrouper, ErrorGroupStore
+from .errorgroups import ErrorGrouper
+from .journals import JournalImport, journal_folder
 from .reading import StoreReading
 from .retention import Retention
-from .runs import ImportResult, RunWriting
+from .runs import ImportResult
 
 
-class Store(RunWriting, ErrorGroupStore, Retention, StoreReading):
+class Store(JournalImport, Retention, StoreReading):
     """A store (SQLite file or PostgreSQL database). Safe to share between threads."""
+
+    def __init__(
+        self,
+        location: StoreLocation,
+        *,
+        create: bool = True,
+        bound_s: float | None = None,
+        import_journals: bool = True,
+        error_groups: ErrorGrouper | None = None,
+    ) -> None:
+        """Open (and migrate) the store at *location*; a server's every wait ends after
+        *bound_s* seconds (a :class:`~pytest_kari_debug.exceptions.StoreTimeoutError`).
+
+        A SQLite store first brings in the tests of its runs' journals it lacks (unless
+        *import_journals* is false: a run's own writer): those of running runs not committed
+        yet, and a killed run's (:meth:`import_journals`; given *error_groups* its errors are
+        counted and its journal deleted, else the journal stays for the next run of the plugin
+        to count them). A store this process cannot write is read as it is, quietly.
+        """
+        super().__init__(location, create=create, bound_s=bound_s)
+        if import_journals and self.kind == "sqlite" and not self._backend.read_only:
+            folder = journal_folder(self.path)
+            if folder.is_dir():
+                # Read-only (or locked past the busy timeout): read what is there.
+                with contextlib.suppress(sqlite3.Error, StoreError, OSError):
+                    self.import_journals(
+                        folder, error_groups=error_groups, remove_dead=error_groups is not None
+                    )
 
     def import_run(
         self,
