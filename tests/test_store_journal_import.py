@@ -220,8 +220,8 @@ def test_readers_beside_the_writer_leave_no_copy_and_count_each_error_once(
 def test_a_killed_writers_run_is_complete_and_crashed(
     pytester: pytest.Pytester, tmp_path: Path
 ) -> None:
-    """Killed mid-run: a reader finds every finished test and the run crashed; the next run counts its errors once and deletes its
-    journal."""
+    """Killed mid-run: a reader finds every finished test and the run crashed; the next run
+    counts its errors once and deletes its journal."""
     location = tmp_path / "kari.db"
     _window_suite(pytester, 8, '    kari_errors.record_error("ValueError", "invalid input 7")\n')
     child = _start(pytester, location)
