@@ -184,15 +184,19 @@ class Unit(enum.Enum):
 
 
 # Records -------------------------------------------------------------------------------------
-def _number(value: Any) -> float | None:
+def finite(value: Any) -> float | None:
+    """*value* as a float when it is a finite number (not a bool), else None."""
     kind = type(value)
     if kind is float:  # the common cases first: records are read by the thousand
         return value if math.isfinite(value) else None
-    if kind is int:
-        return float(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    try:
+        if kind is int:
+            return float(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None
+        return float(value) if math.isfinite(value) else None
+    except OverflowError:  # an integer past a float's range: no finite number
         return None
-    return float(value) if math.isfinite(value) else None
 
 
 def _is_mapping(value: Any) -> TypeGuard[Mapping[Any, Any]]:
@@ -282,10 +286,10 @@ class TestRecord:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TestRecord:
         """Read a test record of any version (older ones are migrated, see the module)."""
-        version = int(_number(data.get("record_version")) or 1)
+        version = int(finite(data.get("record_version")) or 1)
         phases = _phases(data)
         collected, other = _components(data)
-        duration = _number(data.get("duration_ms"))
+        duration = finite(data.get("duration_ms"))
         if version < 2 or duration is None:
             # Version 1 summed every phase; the figure is setup + call.
             duration = round(phases.get("setup", 0.0) + phases.get("call", 0.0), 3)
@@ -295,11 +299,11 @@ class TestRecord:
             outcome=str(data.get("outcome") or "error"),
             phases=phases,
             duration_ms=duration,
-            cpu_ms=_number(data.get("cpu_ms")) if version >= 2 else None,
-            kari_overhead_ms=_number(data.get("kari_overhead_ms")) if version >= 2 else None,
+            cpu_ms=finite(data.get("cpu_ms")) if version >= 2 else None,
+            kari_overhead_ms=finite(data.get("kari_overhead_ms")) if version >= 2 else None,
             extension_name=_text(data.get("extension_name")),
-            started_at=_number(data.get("started_at")),
-            finished_at=_number(data.get("finished_at")),
+            started_at=finite(data.get("started_at")),
+            finished_at=finite(data.get("finished_at")),
             session_id=_text(data.get("session_id")),
             worker=_text(data.get("worker")),
             longrepr=_text(data.get("longrepr")),
@@ -400,7 +404,7 @@ def _phases(data: Mapping[str, Any]) -> Mapping[str, float]:
         for phase in PHASES:
             value = raw.get(phase)
             if type(value) is not float:  # (read for every kept test: a float as written)
-                value = _number(value)
+                value = finite(value)
                 if value is None:
                     continue
             elif not math.isfinite(value):
@@ -419,7 +423,7 @@ def _component_records(data: Mapping[str, Any]) -> tuple[Mapping[str, Any], ...]
 def _component_dropped(data: Mapping[str, Any]) -> int:
     dropped = data.get("dropped")
     if type(dropped) is not int:  # an int as written is the common case
-        dropped = int(_number(dropped) or 0.0)
+        dropped = int(finite(dropped) or 0.0)
     return dropped if dropped > 0 else 0
 
 
@@ -546,7 +550,7 @@ class RecordView:
     def version(self) -> int:
         version = self._version
         if version is None:
-            version = self._version = int(_number(self.data.get("record_version")) or 1)
+            version = self._version = int(finite(self.data.get("record_version")) or 1)
         return version
 
     @property
@@ -554,20 +558,27 @@ class RecordView:
         version = self._version
         if version is None:
             version = self.version
-        return _number(self.data.get("cpu_ms")) if version >= 2 else None
+        return finite(self.data.get("cpu_ms")) if version >= 2 else None
 
     @property
     def kari_overhead_ms(self) -> float | None:
         version = self._version
         if version is None:
             version = self.version
-        return _number(self.data.get("kari_overhead_ms")) if version >= 2 else None
+        return finite(self.data.get("kari_overhead_ms")) if version >= 2 else None
 
     @property
     def phases(self) -> Mapping[str, float]:
         if self._phases is None:
             self._phases = _phases(self.data)
         return self._phases
+
+    def phase(self, name: str) -> float | None:
+        """``phases.get(name)``, without reading the other phases."""
+        if self._phases is not None:
+            return self._phases.get(name)
+        raw = self.data.get("phases")
+        return finite(raw.get(name)) if name in PHASES and _is_mapping(raw) else None
 
     @property
     def extra(self) -> Mapping[str, Any]:
@@ -675,7 +686,7 @@ class RunRecord:
         if found is not None and found != RUN_FORMAT:
             msg = f"not a run document: format {found!r}, expected {RUN_FORMAT!r}"
             raise ConfigurationError(msg)
-        version = int(_number(document.get("version")) or 1)
+        version = int(finite(document.get("version")) or 1)
         if version > SCHEMA_VERSION:
             msg = (
                 f"run document version {version} is newer than this pytest-kari-debug reads"

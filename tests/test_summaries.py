@@ -177,12 +177,11 @@ def test_run_sections_builds_every_section_as_its_own_function_does() -> None:
     assert built.affected_tests == affected_tests(tests) == 6
     assert built.tracing == tracing_section(tests, 10.0)
     assert run_sections(tests).tracing is None  # an untraced run has no tracing figures
-    for batch in (1, 5, 64):  # a digest read in batches, the last one not full
-        digest = RunDigest(slow_span_ms=10.0, batch=batch)
-        for test in tests:
-            digest.add(test)
-        assert digest.count == 12
-        assert digest.sections() == built
+    digest = RunDigest(slow_span_ms=10.0)
+    for test in tests:
+        digest.add(test)
+    assert digest.count == 12
+    assert digest.sections() == built
     assert built.error_groups == run_error_groups(tests)
     assert [g["count"] for g in built.error_groups] == [6]
 
@@ -215,7 +214,7 @@ def test_a_part_that_raises_costs_its_own_section_only(
     def build() -> Any:
         if not digest:
             return run_sections(tests)
-        kept = RunDigest(batch=4)
+        kept = RunDigest()
         for test in tests:
             kept.add(test)
         return kept.sections()
@@ -328,14 +327,15 @@ def _parsed(pytester: pytest.Pytester) -> tuple[list[str], list[str]]:
 
 def test_the_end_of_a_run_parses_each_test_record_once(pytester: pytest.Pytester) -> None:
     """The metrics, errors, logs, alerts and profiling sections (and tracing under
-    --kari-trace) are built from the records kept in memory, in one read of each (in batches:
-    these three at the end, a batch not being full)."""
+    --kari-trace) are built from the records kept in memory, in one read of each as its test
+    is kept: the end of the run reads none."""
     pytester.makeconftest(PARSE_COUNTER)
     pytester.makepyfile(test_three=THREE_TESTS)
     result = pytester.runpytest("--kari-debug", "--kari-trace", "--kari-json=run.json")
     result.assert_outcomes(passed=2, failed=1)
     during, end = _parsed(pytester)
-    assert sorted(during + end) == sorted(f"test_three.py::test_{name}" for name in "abc")
+    assert sorted(during) == sorted(f"test_three.py::test_{name}" for name in "abc")
+    assert end == []
     sections = json.loads((pytester.path / "run.json").read_text())["sections"]
     assert sections["metrics"]["metrics"]["queue"]["count"] == 1
     assert sections["errors"]["affected_tests"] == 1
@@ -378,7 +378,7 @@ def pytest_unconfigure(config):
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(["*internal error in summarising the run's tests: RuntimeError*"])
     during, end = _parsed(pytester)
-    assert during == []  # the digest's batch of three was never read: it misses test_b
+    assert "test_three.py::test_b" not in during  # the digest missed it
     assert sorted(end) == sorted(f"test_three.py::test_{name}" for name in "abc")
     sections = json.loads((pytester.path / "run.json").read_text())["sections"]
     assert sections["metrics"]["metrics"]["queue"]["count"] == 1

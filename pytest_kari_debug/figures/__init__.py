@@ -29,6 +29,7 @@ from .catalogue import (
     figure_spec,
     known_figures,
 )
+from .direct import DirectFigures, direct_figures
 from .display import display_rules, format_figure, format_value
 from .measure import DataFigures, Figures, Measurement
 from .readers import (
@@ -49,6 +50,7 @@ __all__ = [
     "ROOT_TAG",
     "SPAN_AGGREGATES",
     "DataFigures",
+    "DirectFigures",
     "FigureSpec",
     "Figures",
     "Measurement",
@@ -57,6 +59,7 @@ __all__ = [
     "StaticFigures",
     "UnknownFigure",
     "catalogue",
+    "direct_figures",
     "display_rules",
     "figure_rows",
     "figure_spec",

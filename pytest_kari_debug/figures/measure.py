@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import fnmatch
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol
 
-from ..model import DROP_MARKER_ORIGIN, LOG_LEVELS, MIB, Kind, Unit
+from ..model import DROP_MARKER_ORIGIN, LOG_LEVELS, MIB, Kind, Unit, finite
 from ..sharedmethods import dataclass
 from ..stats import quantile
 from .catalogue import FIGURES, ROOT_TAG, FigureSpec, figure_spec, unit_of
@@ -89,18 +88,6 @@ def field_of(record: Any, name: str, default: Any = None) -> Any:
     return getattr(record, name, default)
 
 
-def finite(value: Any) -> float | None:
-    """*value* as a float when it is a finite number (not a bool), else None."""
-    kind = type(value)
-    if kind is float:  # the common cases first: a figure of every test reads one
-        return value if math.isfinite(value) else None
-    if kind is int:
-        return float(value)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
 class DataFigures:
     """Computes figures from the raw data of one test; subclasses say where the data lives.
 
@@ -177,6 +164,12 @@ class DataFigures:
             return fixed(self, name, spec) if fixed is not None else self._family(name, spec)
         except Exception as exc:  # data of an unexpected shape must not break a test run
             return Measurement(None, "?", spec.unit, missing=f"{type(exc).__name__}: {exc}")
+
+    def base(self, name: str) -> float | None:
+        """The value of figure *name* in its base unit; None when it is missing or had no
+        observation."""
+        measured = self.measure(name)
+        return measured.base if measured.missing is None else None
 
     def _missing(self, spec: FigureSpec, what: str, reason: str) -> Measurement:
         key = (self.sources[what], spec.unit, reason)

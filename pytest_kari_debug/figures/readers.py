@@ -7,9 +7,9 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-from ..model import LOG_LEVELS, ComponentData, Kind, RecordView, TestRecord
+from ..model import LOG_LEVELS, ComponentData, Kind, RecordView, TestRecord, finite
 from .catalogue import FIGURES, ROOT_TAG, figure_spec
-from .measure import DataFigures, Figures, Measurement, field_of, finite
+from .measure import DataFigures, Figures, Measurement, field_of
 
 
 def _records(component: Any, session_id: str, off: str) -> list[Any] | str:

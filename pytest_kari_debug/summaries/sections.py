@@ -10,7 +10,6 @@ for a run read back from the store.
 from __future__ import annotations
 
 import dataclasses
-import gc
 import heapq
 import itertools
 import json
@@ -20,7 +19,7 @@ from dataclasses import field
 from typing import Any, Protocol, TypeVar
 
 from ..errors.grouping import OccurrenceGrouping, occurrences_of_test
-from ..figures import ROOT_TAG, RecordFigures
+from ..figures import ROOT_TAG, DirectFigures, RecordFigures
 from ..model import DROP_MARKER_ORIGIN, Kind, RecordView, TestRecord
 from ..profiler import bottlenecks_from_profiles
 from ..sharedmethods import dataclass
@@ -58,8 +57,12 @@ def _largest(heap: list[_Entry]) -> list[Any]:
     return [item for _, _, item in sorted(heap, reverse=True)]
 
 
+class _Figures(Protocol):
+    def base(self, name: str) -> float | None: ...
+
+
 class _Part(Protocol):
-    def add(self, order: int, record: RecordView, figures: RecordFigures) -> None: ...
+    def add(self, order: int, record: RecordView, figures: _Figures) -> None: ...
 
 
 def _feed(tests: Iterable[Mapping[str, Any] | TestRecord], parts: tuple[_Part, ...]) -> None:
@@ -138,7 +141,7 @@ class _Parts:
         #: Part name -> its error, for the parts set aside.
         self.failed: dict[str, str] = {}
 
-    def add(self, order: int, record: RecordView, figures: RecordFigures) -> None:
+    def add(self, order: int, record: RecordView, figures: _Figures) -> None:
         """Hand one test's record to every part still working."""
         for part in self.all:
             try:
@@ -200,53 +203,36 @@ class RunDigest:
     """:func:`run_sections` built as the tests finish, from their records in memory: the end
     of the run then reads no test again.
 
-    Records are read in batches of :attr:`batch` (inside a run, about 22 µs of CPU a trivial
-    test against 34 read one at a time between tests), so at most that many are held. A batch that
-    could not be read (an internal error) leaves the digest :attr:`broken`: the caller then
-    builds the sections from the run's records instead.
+    Each record is read as it is added and let go (none is held: a record kept for later
+    would outlive collections of the young objects and cost them), its figures read directly
+    (:class:`~pytest_kari_debug.figures.DirectFigures`). A record that could not be read (an
+    internal error) leaves the digest :attr:`broken`: the caller then builds the sections from
+    the run's records instead.
     """
 
-    __slots__ = ("_parts", "_pending", "batch", "broken", "count")
+    __slots__ = ("_parts", "broken", "count")
 
-    def __init__(self, slow_span_ms: float | None = None, batch: int = 64) -> None:
+    def __init__(self, slow_span_ms: float | None = None) -> None:
         self._parts = _Parts(slow_span_ms)
-        self._pending: list[Mapping[str, Any]] = []
-        self.batch = batch
         #: The tests added.
         self.count = 0
         self.broken = False
 
     def add(self, test: Mapping[str, Any]) -> None:
-        """Add one finished test's record (read, never changed; let go once its batch is read)."""
+        """Add one finished test's record (read, never changed, not kept)."""
+        order = self.count
         self.count += 1
-        self._pending.append(test)
-        if len(self._pending) >= self.batch:
-            self._read_pending()
-
-    def _read_pending(self) -> None:
-        pending, self._pending = self._pending, []
         if self.broken:
             return
-        self.broken = True  # until every part has the batch
-        parts = self._parts
-        # A batch's objects are freed as it goes: a collection they set off would walk the
-        # whole heap (every kept test of pytest's) for nothing, as at the end of a run.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            for order, test in enumerate(pending, self.count - len(pending)):
-                record = RecordView(test)
-                parts.add(order, record, RecordFigures(record))
-        finally:
-            if collecting:
-                gc.enable()
+        self.broken = True  # until every part has the record
+        record = RecordView(test)
+        self._parts.add(order, record, DirectFigures(record))
         self.broken = False
 
     def sections(self) -> RunSections:
         """The sections of the tests added so far."""
-        self._read_pending()
         if self.broken:
-            msg = "a batch of test records could not be summarised"
+            msg = "a test record could not be summarised"
             raise RuntimeError(msg)
         return self._parts.result()
 
@@ -263,7 +249,7 @@ class _MetricsPart:
             "cpu_ms": [], "peak_rss_bytes": [], "allocated_bytes": [],
         }  # fmt: skip
 
-    def add(self, order: int, record: RecordView, figures: RecordFigures) -> None:
+    def add(self, order: int, record: RecordView, figures: _Figures) -> None:
         if not record.has(_METRICS):
             return
         records = record.records(_METRICS)
@@ -286,8 +272,7 @@ class _MetricsPart:
                 units[str(name)] = (when, str(point.get("unit") or ""))
         tops = self.tops
         for key, figure in _TOP_FIGURES:
-            measured = figures.measure(figure)
-            base = measured.base if measured.missing is None else None
+            base = figures.base(figure)
             if base is not None:
                 value = base if key == "cpu_ms" else round(base)
                 heap = tops[key]
@@ -359,9 +344,9 @@ class _AffectedPart:
     def __init__(self) -> None:
         self.count = 0
 
-    def add(self, order: int, record: RecordView, figures: RecordFigures) -> None:
+    def add(self, order: int, record: RecordView, figures: _Figures) -> None:
         if record.records(_ERRORS) or record.dropped(_ERRORS):  # else the figure is 0 or missing
-            self.count += bool(figures.measure("errors").value)
+            self.count += bool(figures.base("errors"))
 
 
 class _ErrorGroupsPart:
@@ -371,7 +356,7 @@ class _ErrorGroupsPart:
     def __init__(self) -> None:
         self.grouping = OccurrenceGrouping()
 
-    def add(self, order: int, record: RecordView, figures: RecordFigures) -> None:
+    def add(self, order: int, record: RecordView, figures: _Figures) -> None:
         if record.records(_ERRORS) or record.value(_ERRORS, "groups"):
             for occurrence in occurrences_of_test(record):
                 self.grouping.add(occurrence)
@@ -384,7 +369,7 @@ class _LogsPart:
         self.counts: dict[str, int] = {}
         self.dropped = 0
 
-    def add(self, order: int, record: RecordView, figures: RecordFigures) -> None:
+    def add(self, order: int, record: RecordView, figures: _Figures) -> None:
         self.dropped += record.dropped(_LOGGING)
         counts = self.counts
         for entry in record.records(_LOGGING):
@@ -400,7 +385,7 @@ class _AlertsPart:
         self.judged = False
         self.tests: list[AlertedTest] = []
 
-    def add(self, order: int, record: RecordView, figures: RecordFigures) -> None:
+    def add(self, order: int, record: RecordView, figures: _Figures) -> None:
         result = record.extra.get("alerts")
         if not result:
             return
@@ -521,7 +506,7 @@ class _ProfilingPart:
         self.slowest: list[_Entry] = []
         self.files: list[Any] = []
 
-    def add(self, order: int, record: RecordView, figures: RecordFigures) -> None:
+    def add(self, order: int, record: RecordView, figures: _Figures) -> None:
         data = record.component(_PROFILING)
         if data is not None and (data.details.get("profile") or data.details.get("functions")):
             profile = data.to_dict()
@@ -529,9 +514,8 @@ class _ProfilingPart:
             overhead = (profile.get("profile") or {}).get("overhead")
             if overhead:
                 self.overheads.append(overhead)
-        call = figures.measure("call_ms")
-        value = call.value
-        if value is not None and call.missing is None:
+        value = figures.base("call_ms")
+        if value is not None:
             heap = self.slowest
             if len(heap) < SLOWEST_TESTS or value > heap[0][0]:  # else it would not be kept
                 entry = {"nodeid": record.nodeid, "call_ms": value, "outcome": record.outcome}
@@ -604,11 +588,11 @@ class _TracingPart:
         self.slowest: list[_Entry] = []
         self.bottlenecks: list[_Entry] = []
 
-    def add(self, order: int, record: RecordView, figures: RecordFigures) -> None:
+    def add(self, order: int, record: RecordView, figures: _Figures) -> None:
         data = record.component(_TRACING)
         if data is None:
             return
-        self.spans += int(figures.measure("spans").value or 0)
+        self.spans += int(figures.base("spans") or 0)
         self.dropped += data.dropped
         self.unsampled += data.details.get("sampled") is False
         by_trace: dict[Any, list[dict[str, Any]]] = {}
