@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import re
-from typing import Any
+import types
+from dataclasses import InitVar, field
+from typing import Any, ClassVar
 
 import pytest
 
@@ -30,6 +33,8 @@ def _pair(options: dict[str, Any]) -> tuple[type, type]:
     for decorate in (dataclasses.dataclass, sharedmethods.dataclass):
 
         class Point:
+            """A point (a docstring: its __init__ is generated at first use)."""
+
             x: int
             label: str = "p"
             hidden: list[int] = dataclasses.field(default_factory=list, repr=False)
@@ -137,3 +142,105 @@ def test_a_subclass_compares_and_shows_its_own_fields() -> None:
     assert Child(1, 2) != Child(1, 3)
     assert Base(1) != Child(1, 0)
     assert hash(Child(1, 2)) == hash((1, 2))
+
+
+def _init_pair(options: dict[str, Any]) -> tuple[type, type]:
+    """A class with every kind of field ``__init__`` handles, made by both decorators."""
+    made = []
+    for decorate in (dataclasses.dataclass, sharedmethods.dataclass):
+
+        class Shape:
+            """A shape."""
+
+            self: int  # __init__ names its own first parameter otherwise
+            size: InitVar[int] = 2
+            kind: ClassVar[str] = "shape"
+            tags: list[str] = field(default_factory=list)
+            area: int = field(init=False, default=0)
+            extra: int = field(default=1, kw_only=True)
+
+            def __post_init__(self, size: int) -> None:
+                object.__setattr__(self, "area", self.self * size)
+
+        made.append(decorate(**options)(Shape))
+    return made[0], made[1]
+
+
+def _made_by_init(cls: type) -> tuple[object, ...]:
+    """What ``__init__`` does: its signature, the fields it sets, the errors it raises."""
+    errors = []
+    for args, kwargs in (((), {}), ((1, 2, [], 3), {}), ((1,), {"nope": 1})):
+        try:
+            cls(*args, **kwargs)
+        except TypeError as exc:
+            errors.append(str(exc))
+    return (
+        str(inspect.signature(cls)),
+        cls.__init__.__qualname__,
+        dataclasses.asdict(cls(self=3)),
+        dataclasses.asdict(cls(self=3, size=4, tags=["t"], extra=5)),
+        dataclasses.asdict(dataclasses.replace(cls(self=3), self=4, size=1)),
+        errors,
+    )
+
+
+@pytest.mark.parametrize("options", SHAPES, ids=lambda o: ",".join(o) or "plain")
+def test_init_is_that_of_a_generated_dataclass(options: dict[str, Any]) -> None:
+    """Same signature, defaults, factories, init-only values, __post_init__ and errors."""
+    if "eq" in options or "repr" in options or "unsafe_hash" in options:
+        pytest.skip("the same __init__ as the plain shape")
+    generated, shared = _init_pair(options)
+    assert _made_by_init(shared) == _made_by_init(generated)
+
+
+def test_init_is_generated_at_the_first_use_of_the_class() -> None:
+    """A class never instantiated never compiles its __init__; the first use puts the
+    generated function in the class, for itself and for subclasses that are not dataclasses."""
+
+    @sharedmethods.dataclass(frozen=True)
+    class Base:
+        """A base."""
+
+        x: int
+
+    @sharedmethods.dataclass(frozen=True)
+    class Child(Base):
+        """A child."""
+
+        y: int = 0
+
+    class Plain(Base):
+        def __init__(self, x: int) -> None:
+            super().__init__(x * 2)
+
+    assert not isinstance(vars(Base)["__init__"], types.FunctionType)
+    assert not isinstance(vars(Child)["__init__"], types.FunctionType)
+    assert Child(1, 2).y == 2
+    assert isinstance(vars(Child)["__init__"], types.FunctionType)
+    assert not isinstance(vars(Base)["__init__"], types.FunctionType)
+    assert Plain(2).x == 4
+    assert isinstance(vars(Base)["__init__"], types.FunctionType)
+    assert Base.__dataclass_params__.init  # type: ignore[attr-defined]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Base(1).x = 2  # type: ignore[misc]
+
+
+def test_init_is_generated_at_once_where_waiting_could_differ() -> None:
+    """Without a docstring (dataclass() writes the signature as one), with an __init__ of its
+    own, or slotted with a default that only __init__ sets: as dataclass() does."""
+
+    @sharedmethods.dataclass
+    class Undocumented:
+        x: int
+
+    @sharedmethods.dataclass(slots=True)
+    class Slotted:
+        """Slotted."""
+
+        x: int
+        y: int = field(init=False, default=3)
+
+    assert isinstance(vars(Undocumented)["__init__"], types.FunctionType)
+    assert Undocumented.__doc__ == "Undocumented(x: 'int')"
+    assert isinstance(vars(Slotted)["__init__"], types.FunctionType)
+    assert Slotted(1).y == 3
