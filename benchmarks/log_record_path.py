@@ -17,6 +17,14 @@ rotated rounds:
 Per stage it prints µs per record and per test for K records per test::
 
     python benchmarks/log_record_path.py [--tests 500] [--rounds 5] [--records 1 3 20]
+
+``--instructions`` counts instead, with callgrind (valgrind installed; load-independent), what
+one stdlib WARNING costs the capture and its session's end: sessions with one record each
+against sessions without, the slope from 200 to 1,200 sessions, the garbage collector off and
+string hashing fixed (what stays is a few hundred instructions of noise from the sessions'
+random ids). ``--baseline-ref REF`` counts the package at commit *REF* the same way::
+
+    python benchmarks/log_record_path.py --instructions [--baseline-ref REF]
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import argparse
 import gc
 import logging
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +42,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(
+    0, os.environ.get("KARI_PACKAGE_ROOT") or str(Path(__file__).resolve().parent.parent)
+)
 
 from pytest_kari_debug.logger import KariLogHandler
 from pytest_kari_debug.manager import ExtensionDebugManager
@@ -51,6 +62,14 @@ class KeepHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.kept.append(record)
+
+
+class FormatHandler(KeepHandler):
+    """Formats each record before keeping it (sets ``record.message``), as pytest's do."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.format(record)
+        super().emit(record)
 
 
 def _sessions(
@@ -133,12 +152,84 @@ def measure(tests: int, rounds: int, records: int, folder: Path) -> dict[str, fl
     return {stage: (best[f"{stage}+"] - best[f"{stage}-"]) * per for stage in stages}
 
 
+def _one_record_sessions(capture: bool, sessions: int) -> None:
+    """*sessions* debug sessions, each with one stdlib WARNING, as a test's (the measured
+    process of ``--instructions``)."""
+    from pytest_kari_debug.context import current_session
+
+    gc.disable()
+    root = logging.getLogger()
+    root.setLevel(logging.WARNING)
+    root.addHandler(FormatHandler())
+    handler = KariLogHandler()
+    if capture:
+        root.addHandler(handler)
+    manager = ExtensionDebugManager("bench")
+    for n in range(sessions):
+        session_id = manager.start_debug_session(name=f"test_gen.py::test_{n}")
+        handler.fallback = current_session()
+        try:
+            raise ValueError(n)
+        except ValueError:
+            LOGGER.warning("caught %s", 10_000)
+        manager.stop_debug_session(session_id)
+    manager.stop()
+
+
+def _instructions(package_root: str | None, capture: bool, sessions: int, folder: Path) -> int:
+    out = folder / f"callgrind-{capture}-{sessions}.out"
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if package_root is not None:
+        env["KARI_PACKAGE_ROOT"] = package_root
+    inner = [sys.executable, __file__, "--inner", "capture" if capture else "none", str(sessions)]
+    subprocess.run(inner, env=env, check=True)  # (bytecode caches written before counting)
+    subprocess.run(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *inner],
+        env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    for line in out.read_text().splitlines():
+        if line.startswith("summary:"):
+            return int(line.split()[1])
+    raise SystemExit(f"no summary in {out}")
+
+
+def count_instructions(baseline_ref: str) -> None:
+    """Print the instructions of one captured record (capture and session end)."""
+    from store_backends import extract
+
+    with tempfile.TemporaryDirectory() as tmp:
+        trees: dict[str, str | None] = {"this tree": None}
+        if baseline_ref:
+            trees[baseline_ref] = extract(baseline_ref, Path(tmp) / "before")
+        print("| package | instructions a record (capture + session end) |\n|---|---:|")
+        for label, root in trees.items():
+            per = {
+                capture: (
+                    _instructions(root, capture, 1200, Path(tmp))
+                    - _instructions(root, capture, 200, Path(tmp))
+                )
+                / 1000
+                for capture in (True, False)
+            }
+            print(f"| {label} | {per[True] - per[False]:,.0f} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--instructions", action="store_true", help="count with callgrind")
+    parser.add_argument("--baseline-ref", default="", help="with --instructions: also at REF")
+    parser.add_argument("--inner", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--tests", type=int, default=500, help="tests (sessions) per round")
     parser.add_argument("--rounds", type=int, default=5, help="rotated rounds (best is kept)")
     parser.add_argument("--records", type=int, nargs="+", default=[1, 3, 20])
     options = parser.parse_args(argv)
+    if options.inner:
+        _one_record_sessions(options.inner[0] == "capture", int(options.inner[1]))
+        return 0
+    if options.instructions:
+        count_instructions(options.baseline_ref)
+        return 0
     print(
         f"{options.tests} tests x {options.rounds} rounds, Python {sys.version.split()[0]};"
         f" load {os.getloadavg()[0]:.1f}\n"

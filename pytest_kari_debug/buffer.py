@@ -14,10 +14,12 @@ import itertools
 import threading
 from collections import deque
 from collections.abc import Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 _TAIL_LOCK = threading.Lock()
+#: A session no longer open (not in a buffer's slices).
+_CLOSED: Any = object()
 
 
 class SessionSlice(Generic[T]):
@@ -25,10 +27,11 @@ class SessionSlice(Generic[T]):
 
     __slots__ = ("dropped", "head", "head_limit", "tail", "tail_limit")
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, first: list[T] | None = None) -> None:
         self.head_limit = limit // 2
         self.tail_limit = limit - self.head_limit
-        self.head: list[T] = []
+        #: (*first*: the session's first record, in a list, when the head holds one.)
+        self.head: list[T] = first if first is not None else []
         #: Made by the first record past the head (most sessions never fill their head).
         self.tail: deque[T] | None = None
         self.dropped = 0
@@ -96,11 +99,14 @@ class RecordBuffer(Generic[T]):
     def _first_record(self, session_id: str, record: T) -> None:
         """File *record* in the slice of the open *session_id*, made by its first record."""
         with self._lock:  # two threads' first records of one session share one slice
-            if session_id not in self._sessions:
-                return  # closed meanwhile
-            bucket = self._sessions[session_id]
+            bucket = self._sessions.get(session_id, _CLOSED)
             if bucket is None:
+                if self.limit > 1:  # (the slice's head takes it)
+                    self._sessions[session_id] = SessionSlice(self.limit, [record])
+                    return
                 bucket = self._sessions[session_id] = SessionSlice(self.limit)
+            elif bucket is _CLOSED:
+                return  # closed meanwhile
         bucket.append(record)
 
     def open_session(self, session_id: str) -> None:

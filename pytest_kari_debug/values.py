@@ -154,7 +154,7 @@ class _Worker:
         threading.Thread(target=self._run, name="kari-debug-repr", daemon=True).start()
 
     def _run(self) -> None:
-        _LOCAL.worker = True
+        _LOCAL.worker = _LOCAL.quiet = True
         while True:
             if not self.wake.acquire(timeout=self.caller.idle_seconds):
                 if self.caller.retire(self):
@@ -175,13 +175,20 @@ _CALLER = _BoundedCaller()
 
 
 class _ThreadFlags(threading.local):
-    """Whether this thread is a helper running user code (a class default: reading the flag
-    on any other thread is a plain lookup, not a missing attribute's exception)."""
+    """Flags of this thread (class defaults: reading a flag on any other thread is a plain
+    lookup, not a missing attribute's exception)."""
 
+    #: A helper running user code for the serializer.
     worker = False
+    #: Log records made on this thread are not captured: while the capture files one (a
+    #: ``__repr__`` that logs would recurse) and, for good, on the helpers. One flag for both:
+    #: the capture handler's one check.
+    quiet = False
 
 
 _LOCAL = _ThreadFlags()
+#: This thread's flags (read by the stdlib capture handler at every record).
+THREAD_FLAGS = _LOCAL
 
 
 def in_bounded_call() -> bool:
@@ -590,6 +597,7 @@ __all__ = [
     "MAX_INT_BITS",
     "MAX_ITEMS",
     "MAX_TEXT_LENGTH",
+    "THREAD_FLAGS",
     "USER_CODE_TIMEOUT_S",
     "ValueSerializer",
     "bounded_call",

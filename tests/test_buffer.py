@@ -60,6 +60,29 @@ def test_a_full_slice_keeps_the_first_and_the_newest(limit: int, head: int, tail
     assert dropped == 1000 - limit
 
 
+@pytest.mark.parametrize("limit", range(6))
+@pytest.mark.parametrize("count", range(8))
+def test_a_slice_made_by_its_first_record_keeps_what_the_rule_says(limit: int, count: int) -> None:
+    """The first record makes the slice with itself in the head (when the head holds one):
+    the same records, order and drops as the rule: the first limit // 2, then the newest."""
+    buffer: RecordBuffer[int] = RecordBuffer(limit)
+    buffer.open_session("s")
+    for value in range(count):
+        buffer.append(value, "s")
+    head_limit, tail_limit = limit // 2, limit - limit // 2
+    rest = list(range(head_limit, count))
+    kept_tail = rest[max(0, len(rest) - tail_limit) :] if tail_limit else []
+    assert buffer.peek_session("s") == list(range(min(count, head_limit))) + kept_tail
+    assert buffer.close_session_parts("s") == (
+        list(range(min(count, head_limit))),
+        kept_tail,
+        len(rest) - len(kept_tail),
+    )
+    buffer.append(99, "s")  # closed: the ring only
+    assert buffer.close_session("s") == ([], 0)
+    assert buffer.snapshot()[-1:] == ([99] if limit else [])
+
+
 def test_negative_limit_is_refused() -> None:
     """A negative limit is an error naming the value."""
     with pytest.raises(ValueError, match="-1"):

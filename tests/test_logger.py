@@ -86,6 +86,30 @@ def test_iso_utc_from_many_threads_keeps_each_records_own_second() -> None:
     assert wrong == []
 
 
+def test_a_records_dict_holds_what_its_attributes_say(manager: ExtensionDebugManager) -> None:
+    """to_dict (one unpacking of the record) gives each key the value of its attribute."""
+    logger = manager.get_logger()
+    with (
+        manager.debug_session(name="t") as session_id,
+        logger.user_context("u-1", "t-1"),
+        logger.correlation_context("c-1"),
+    ):
+        try:
+            raise KeyError("k")
+        except KeyError:
+            logger.error("failed", n=1)
+    record = only(logger)
+    data = record.to_dict()
+    assert data == {key: getattr(record, key) for key in data}
+    assert list(data) == [
+        "ts", "timestamp", "level", "message", "name", "extension_id", "session_id", "test",
+        "correlation_id", "user_id", "tenant_id", "thread", "task", "fields", "exception",
+        "origin", "seq",
+    ]  # fmt: skip
+    assert (data["session_id"], data["test"], data["user_id"]) == (session_id, "t", "u-1")
+    assert data["exception"]["type"] == "KeyError"
+
+
 def test_record_carries_every_attribute(manager: ExtensionDebugManager) -> None:
     """A record holds UTC time, level, message, fields, names, ids, thread and no task."""
     logger = manager.get_logger()

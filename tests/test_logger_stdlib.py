@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +14,7 @@ from pytest_kari_debug.config import DebugConfiguration
 from pytest_kari_debug.context import CURRENT_SESSION
 from pytest_kari_debug.logger import REDACTED, ExtensionLogger, KariLogHandler
 from pytest_kari_debug.manager import ExtensionDebugManager
+from pytest_kari_debug.values import bounded_call
 
 
 @pytest.fixture
@@ -63,6 +65,31 @@ def test_handler_files_records_with_the_current_session(
     assert record.session_id == session_id
     assert record.correlation_id == "c-1"
     assert record.extension_id == "test-ext"
+
+
+class _Formatting(logging.Handler):
+    """Formats each record (sets ``record.message``, as pytest's handlers do) before ours."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.format(record)
+
+
+@pytest.mark.parametrize("formatted_first", [False, True])
+@pytest.mark.parametrize("extra", [{}, {"user": "bob"}, {"user": "bob", "token": "t"}])
+def test_extra_fields_whatever_ran_before(
+    app_logger: logging.Logger, formatted_first: bool, extra: dict[str, str]
+) -> None:
+    """The fields are the ``extra`` keys, whether or not a handler formatted the record
+    first (one attribute past LogRecord's own: a ``message``, or the one extra key)."""
+    logger = ExtensionLogger("ext", DebugConfiguration())
+    formatting = _Formatting()
+    if formatted_first:
+        app_logger.addHandler(formatting)
+    with logger.capture_stdlib(app_logger.name):
+        app_logger.warning("hi %s", 1, extra=extra)
+    app_logger.removeHandler(formatting)
+    expected = {key: REDACTED if key == "token" else value for key, value in extra.items()}
+    assert [(r.message, r.fields) for r in logger.get_logs()] == [("hi 1", expected)]
 
 
 def test_records_go_to_the_logger_of_their_own_session(app_logger: logging.Logger) -> None:
@@ -158,6 +185,29 @@ def test_a_repr_that_logs_does_not_recurse(app_logger: logging.Logger) -> None:
     assert [(r.message, r.fields) for r in logger.get_logs()] == [
         ("has chatty", {"obj": "<Chatty>"})
     ]
+
+
+def test_a_record_made_while_one_is_filed_is_not_captured(app_logger: logging.Logger) -> None:
+    """A record logged on the filing thread itself (an error hook that logs through stdlib)
+    is not captured; the thread's next record is, and helpers' records never are."""
+    calls: list[str] = []
+
+    def on_error(exc: BaseException, context: dict[str, Any]) -> None:
+        calls.append(context["message"])
+        app_logger.error("hook saw %s", exc)
+
+    logger = ExtensionLogger("ext", DebugConfiguration(), on_error=on_error)
+    with logger.capture_stdlib(app_logger.name):
+        try:
+            raise ValueError("boom")
+        except ValueError:
+            app_logger.exception("failed")
+        app_logger.info("after")
+        done = threading.Event()
+        bounded_call(lambda _: (app_logger.info("on a helper"), done.set()), None)
+        assert done.wait(5)
+    assert calls == ["failed"]
+    assert [r.message for r in reversed(logger.get_logs())] == ["failed", "after"]
 
 
 def test_structlog_routes_through_stdlib(app_logger: logging.Logger) -> None:

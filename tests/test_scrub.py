@@ -14,7 +14,19 @@ from pytest_kari_debug.api import PREFIX, ApiServer, StreamSettings, create_app
 from pytest_kari_debug.config import DebugConfiguration
 from pytest_kari_debug.exceptions import ConfigurationError
 from pytest_kari_debug.manager import ExtensionDebugManager
-from pytest_kari_debug.scrub import REDACTED, TextScrubber, scrub_text
+from pytest_kari_debug.scrub import (
+    _ASSIGNED,
+    _ASSIGNMENT,
+    _AWS,
+    _CREDENTIALS,
+    _JWT,
+    _KEY,
+    _USERINFO,
+    REDACTED,
+    TextScrubber,
+    _replace,
+    scrub_text,
+)
 
 # Each canary is built at run time so that no source line of a test holds it whole.
 JWT = "eyJ" + "hbGciOiJIUzI1NiJ9" + ".eyJzdWIiOiJjYW5hcnkifQ" + ".c2lnbmF0dXJlY2FuYXJ5"
@@ -46,6 +58,28 @@ PRIVATE_KEY = f"-----BEGIN RSA PRIVATE KEY-----\n{KEY_BODY}\n-----END RSA PRIVAT
 def test_builtin_patterns(text: str, expected: str) -> None:
     """Each built-in pattern replaces the secret and keeps the words around it."""
     assert scrub_text(text) == expected
+
+
+def _every_pattern(text: str) -> str:
+    """*text* through every built-in pattern, in the scrubber's order, none skipped."""
+    for pattern in (_KEY, _JWT, _USERINFO, _AWS, _CREDENTIALS, _ASSIGNMENT):
+        text = pattern.sub(_replace, text)
+    return text
+
+
+_WORDS = (*_ASSIGNED, "bearer", "basic", "pass", "api", "access", "PassWord", "API-KEY", "Token")
+
+
+@pytest.mark.parametrize("word", _WORDS)
+@pytest.mark.parametrize(
+    "shape", ["{w}={v}", "x {w}: '{v}' y", "{w} {v}", "no{w}here", "{w}", "a={w}", "{w}:x\n2"]
+)
+def test_the_patterns_a_text_skips_would_not_change_it(word: str, shape: str) -> None:
+    """The cheap checks that choose the patterns worth trying on a text (the word checks of
+    assignments first) give the output of trying every pattern."""
+    text = shape.format(w=word, v=PASSWORD)
+    for variant in (text, text.upper(), text.lower(), f"WARNING  app:x.py:12 {text}"):
+        assert TextScrubber().scrub(variant) == _every_pattern(variant)
 
 
 def test_user_patterns_and_their_errors() -> None:

@@ -259,8 +259,10 @@ class ExtensionLogger(Component):
                 message = self.redactor.scrub_text(message)
             attributes = record.__dict__
             fields: dict[str, Any] = {}
-            if len(attributes) > _STDLIB_BASE:
-                # ``extra`` keys are set after LogRecord.__init__: look past its attributes only.
+            beyond = len(attributes) - _STDLIB_BASE
+            # ``extra`` keys are set after LogRecord.__init__: look past its attributes only.
+            # One key past them is most often the ``message`` a formatter set: no dict for it.
+            if beyond > 1 or (beyond == 1 and next(reversed(attributes)) not in _STDLIB_ATTRS):
                 extra = {
                     key: attributes[key]
                     for key in islice(attributes, _STDLIB_BASE, None)

@@ -96,26 +96,28 @@ class LogRecord(tuple):  # type: ignore[type-arg]
 
     def to_dict(self) -> dict[str, Any]:
         """Return the record as JSON-able data (the ``logging`` data contract)."""
-        session = self[_R_SESSION]
-        context = self[_R_CONTEXT]
+        # One unpacking: every record of every test passes here at its session's end.
+        ts, level, message, name, ext, session, context, thread, task, fields, exc, origin, seq = (
+            self
+        )
         return {
-            "ts": self[_R_TS],
-            "timestamp": iso_utc(self[_R_TS]),
-            "level": self[_R_LEVEL],
-            "message": self[_R_MESSAGE],
-            "name": self[_R_NAME],
-            "extension_id": self[_R_EXT],
+            "ts": ts,
+            "timestamp": iso_utc(ts),
+            "level": level,
+            "message": message,
+            "name": name,
+            "extension_id": ext,
             "session_id": None if session is None else session.session_id,
             "test": None if session is None else session.name,
             "correlation_id": context.correlation_id,
             "user_id": context.user_id,
             "tenant_id": context.tenant_id,
-            "thread": self[_R_THREAD],
-            "task": self[_R_TASK],
-            "fields": self[_R_FIELDS],
-            "exception": self[_R_EXCEPTION],
-            "origin": self[_R_ORIGIN],
-            "seq": self[_R_SEQ],
+            "thread": thread,
+            "task": task,
+            "fields": fields,
+            "exception": exc,
+            "origin": origin,
+            "seq": seq,
         }
 
     def __repr__(self) -> str:

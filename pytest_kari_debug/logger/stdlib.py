@@ -11,9 +11,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ..context import CURRENT_SESSION, SessionInfo
-from ..values import (
-    in_bounded_call,
-)
+from ..values import THREAD_FLAGS
 
 if TYPE_CHECKING:
     from .core import ExtensionLogger
@@ -28,16 +26,6 @@ _STDLIB_ATTRS = frozenset(
 )
 #: How many attributes LogRecord.__init__ sets; extra fields come after them.
 _STDLIB_BASE = len(vars(logging.LogRecord("", 0, "", 0, "", (), None)))
-
-
-class _Capturing(threading.local):
-    """Whether this thread is filing a record now (a class default: no missing attribute's
-    exception at each record)."""
-
-    active = False
-
-
-_in_capture = _Capturing()
 
 
 class KariLogHandler(logging.Handler):
@@ -65,8 +53,9 @@ class KariLogHandler(logging.Handler):
         return True
 
     def emit(self, record: logging.LogRecord) -> None:
-        if _in_capture.active or in_bounded_call():
-            return  # a record made while converting one (a __repr__ that logs): skip it
+        flags = THREAD_FLAGS
+        if flags.quiet:
+            return  # a record made while filing one (a __repr__ that logs), or by a helper
         session = CURRENT_SESSION.get()
         if session is None:
             session = self.fallback
@@ -83,11 +72,11 @@ class KariLogHandler(logging.Handler):
             logger = _SESSION_LOGGERS.get(session.session_id)
             if logger is None:
                 return
-        _in_capture.active = True
+        flags.quiet = True
         try:
             logger.ingest_stdlib(record, session)
         finally:
-            _in_capture.active = False
+            flags.quiet = False
 
     def handleError(self, record: logging.LogRecord) -> None:
         """Never print to stderr from inside the user's logging: the logger keeps a diagnostic."""
