@@ -525,7 +525,7 @@ class RecordView:
         self.data = data
         raw = data.get("collected_data")
         #: The ``collected_data`` entries as written (every reader asks for some).
-        self._entries: Mapping[Any, Any] = raw if _is_mapping(raw) else {}
+        self._entries: Mapping[Any, Any] = raw if type(raw) is dict or _is_mapping(raw) else {}
         #: Component data read so far, by ``collected_data`` key (an enum's hash runs in Python).
         self._components: dict[str, ComponentData | None] | None = None
         self._collected: Mapping[Kind, ComponentData] | None = None
@@ -578,13 +578,15 @@ class RecordView:
         if self._phases is not None:
             return self._phases.get(name)
         raw = self.data.get("phases")
-        return finite(raw.get(name)) if name in PHASES and _is_mapping(raw) else None
+        if name in PHASES and (type(raw) is dict or _is_mapping(raw)):
+            return finite(raw.get(name))
+        return None
 
     @property
     def extra(self) -> Mapping[str, Any]:
         if self._extra is None:  # read-only, not a copy: a view lives as long as its reader
             raw = self.data.get("extra")
-            self._extra = MappingProxyType(raw if _is_mapping(raw) else {})
+            self._extra = MappingProxyType(raw if type(raw) is dict or _is_mapping(raw) else {})
         return self._extra
 
     @property
@@ -627,7 +629,20 @@ class RecordView:
     def has(self, kind: Kind) -> bool:
         """Whether component *kind* recorded (``component(kind) is not None``)."""
         raw = self._entries.get(kind._value_)
-        return type(raw) is dict or _is_mapping(raw)
+        return type(raw) is dict or (raw is not None and _is_mapping(raw))
+
+    def kept(self, kind: Kind) -> tuple[tuple[Mapping[str, Any], ...], int] | None:
+        """``(records, dropped)`` of component *kind*, None when it was off (one call for a
+        reader that asks for both)."""
+        raw = self._entries.get(kind._value_)
+        if raw is None or (type(raw) is not dict and not _is_mapping(raw)):
+            return None
+        dropped = raw.get("dropped")
+        if type(dropped) is not int:
+            dropped = _component_dropped(raw)
+        elif dropped < 0:
+            dropped = 0
+        return (_component_records(raw) if raw.get("records") else ()), dropped
 
     def records(self, kind: Kind) -> tuple[Mapping[str, Any], ...]:
         """``component(kind).records`` (none when it was off)."""
@@ -659,7 +674,7 @@ class RecordView:
         raw = self._entries.get(kind._value_)
         if (type(raw) is dict or _is_mapping(raw)) and key not in _PARTS:
             found = raw.get(key)
-            if (type(found) is dict or _is_mapping(found)) and found:
+            if found is not None and (type(found) is dict or _is_mapping(found)) and found:
                 return found
         return None
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pytest_kari_debug.figures import MIB, DirectFigures, RecordFigures, direct_figures, measure
-from pytest_kari_debug.model import RecordView, TestRecord
+from pytest_kari_debug.model import Kind, RecordView, TestRecord
 from pytest_kari_debug.summaries import RunDigest, run_sections
 
 #: Odd numbers a record in memory may hold (a hook of the user's writes anything).
@@ -148,6 +148,20 @@ def test_the_memory_profiles_peak_stands_in_for_tracemalloc() -> None:
         },
     }
     assert DirectFigures(RecordView(record)).base("allocated_mb") == 0.0
+
+
+def test_a_views_kept_records_and_drops_are_those_it_reads_one_by_one() -> None:
+    """``RecordView.kept`` (the digest's one call for both) is ``(records, dropped)``, None
+    exactly when the component was off, for records of every shape."""
+    for record in records(1500, seed=3):
+        view = RecordView(record)
+        for kind in Kind:
+            expected = (view.records(kind), view.dropped(kind)) if view.has(kind) else None
+            assert view.kept(kind) == expected, (kind, record)
+            component = TestRecord.from_dict(record).component(kind)
+            assert expected == (
+                None if component is None else (component.records, component.dropped)
+            )
 
 
 def test_an_integer_past_a_floats_range_is_no_figure() -> None:

@@ -250,16 +250,17 @@ class _MetricsPart:
         }  # fmt: skip
 
     def add(self, order: int, record: RecordView, figures: _Figures) -> None:
-        if not record.has(_METRICS):
+        found = record.kept(_METRICS)
+        if found is None:
             return
-        records = record.records(_METRICS)
+        records, dropped = found
         extension = record.extension_id
         entry = self.extensions.get(extension)
         if entry is None:
             entry = self.extensions[extension] = {"tests": 0, "points": 0, "dropped": 0}
         entry["tests"] += 1
         entry["points"] += len(records)
-        entry["dropped"] += record.dropped(_METRICS)
+        entry["dropped"] += dropped
         points, units = self.points, self.units
         for point in records:
             name, value, ts = point.get("name"), _number(point.get("value")), point.get("ts")
@@ -345,7 +346,8 @@ class _AffectedPart:
         self.count = 0
 
     def add(self, order: int, record: RecordView, figures: _Figures) -> None:
-        if record.records(_ERRORS) or record.dropped(_ERRORS):  # else the figure is 0 or missing
+        found = record.kept(_ERRORS)
+        if found is not None and (found[0] or found[1]):  # else the figure is 0 or missing
             self.count += bool(figures.base("errors"))
 
 
@@ -370,9 +372,13 @@ class _LogsPart:
         self.dropped = 0
 
     def add(self, order: int, record: RecordView, figures: _Figures) -> None:
-        self.dropped += record.dropped(_LOGGING)
+        found = record.kept(_LOGGING)
+        if found is None:
+            return
+        records, dropped = found
+        self.dropped += dropped
         counts = self.counts
-        for entry in record.records(_LOGGING):
+        for entry in records:
             if entry.get("origin") != DROP_MARKER_ORIGIN:
                 level = str(entry.get("level"))
                 counts[level] = counts.get(level, 0) + 1
@@ -507,7 +513,7 @@ class _ProfilingPart:
         self.files: list[Any] = []
 
     def add(self, order: int, record: RecordView, figures: _Figures) -> None:
-        data = record.component(_PROFILING)
+        data = record.component(_PROFILING) if record.has(_PROFILING) else None
         if data is not None and (data.details.get("profile") or data.details.get("functions")):
             profile = data.to_dict()
             self.profiles.append(profile)
