@@ -208,7 +208,9 @@ NOT_IN_A_DEFAULT_RUN = (
 #: tracer's spans, OpenTelemetry capture, propagation and decorator (tracing is off), the
 #: profiler's sessions, samplers and memory watch (profiling is off), the log query (nothing
 #: asks the logger for its records by filter), the regression gates (no gate flag or marker),
-#: the alert rules (no ini rule, kari_alert or kari_budget marker).
+#: the alert rules (no ini rule, kari_alert or kari_budget marker), the error tracker's stack
+#: reading and classifier (no error recorded), the metric records and thresholds (no custom
+#: metric, aggregate or threshold).
 OWN_NOT_IN_A_DEFAULT_RUN = (
     "pytest_kari_debug.exporters.bundle", "pytest_kari_debug.exporters.formats",
     "pytest_kari_debug.summaries.ci_markdown", "pytest_kari_debug.history",
@@ -217,6 +219,8 @@ OWN_NOT_IN_A_DEFAULT_RUN = (
     "pytest_kari_debug.profiler.samplers", "pytest_kari_debug.profiler.memory",
     "pytest_kari_debug.profiler.session", "pytest_kari_debug.logger.query",
     "pytest_kari_debug.gates", "pytest_kari_debug.rules",
+    "pytest_kari_debug.errors.capture", "pytest_kari_debug.errors.classify",
+    "pytest_kari_debug.metrics.records",
 )  # fmt: skip
 
 

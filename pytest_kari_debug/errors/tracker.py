@@ -9,26 +9,16 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import field
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..component import Component, export_text
 from ..context import CURRENT_SESSION, SessionInfo
+from ..lazy import LateImports
 from ..model import LOG_LEVELS
 from ..redactor import Redactor
 from ..scrub import scrubber_for
 from ..sharedmethods import dataclass
 from ..values import clean_text, safe_repr
-from .capture import (
-    MAX_MESSAGE,
-    MAX_STACK_TEXT,
-    ExceptionNode,
-    StackCapture,
-    chain_entry,
-    render,
-    safe_message,
-    type_display,
-)
-from .classify import ErrorClassifier
 from .grouping import (
     ErrorGroup,
     ErrorRecord,
@@ -36,6 +26,36 @@ from .grouping import (
     group_order,
     normalize_message,
     trend_direction,
+)
+
+if TYPE_CHECKING:
+    from .capture import (
+        MAX_MESSAGE,
+        MAX_STACK_TEXT,
+        ExceptionNode,
+        StackCapture,
+        chain_entry,
+        render,
+        safe_message,
+        type_display,
+    )
+    from .classify import ErrorClassifier
+
+#: The reading of stacks and the classification: imported by the first error recorded (or
+#: the first use of the tracker's ``capture`` or ``classifier``), not by every run.
+_LATE = LateImports(
+    globals(),
+    __package__,
+    {
+        "MAX_MESSAGE": ".capture:MAX_MESSAGE",
+        "MAX_STACK_TEXT": ".capture:MAX_STACK_TEXT",
+        "StackCapture": ".capture:StackCapture",
+        "chain_entry": ".capture:chain_entry",
+        "render": ".capture:render",
+        "safe_message": ".capture:safe_message",
+        "type_display": ".capture:type_display",
+        "ErrorClassifier": ".classify:ErrorClassifier",
+    },
 )
 
 #: Accepted severities of an error record (its ``level``).
@@ -196,7 +216,7 @@ class ErrorTracker(Component):
     ) -> None:
         super().__init__(*args, **kwargs)
         self.clock = clock
-        self.classifier = classifier or ErrorClassifier()
+        self._classifier = classifier
         #: Capture frame locals of in-app frames (off unless the user asks).
         self.capture_locals = False
         self.groups: dict[str, ErrorGroup] = {}
@@ -221,15 +241,44 @@ class ErrorTracker(Component):
             max_items=100,
             scrubber=scrubber,
         )
-        is_secret = self._values.is_secret
-        package = self.extension_id.replace("-", "_")
-        #: How stacks are read (in-app frames, kept frames, locals).
-        self.capture = StackCapture(
-            cfg,
-            is_secret=is_secret,
-            scrub=self._scrub,
-            in_app_include=[package] if package.isidentifier() else [],
-        )
+        self._capture_config = cfg
+        self._capture: StackCapture | None = None
+
+    @property
+    def capture(self) -> StackCapture:
+        """How stacks are read (in-app frames, kept frames, locals); made at its first use."""
+        capture = self._capture
+        if capture is None:
+            with self._lock:
+                if self._capture is None:
+                    if not _LATE.loaded:
+                        _LATE.load()
+                    package = self.extension_id.replace("-", "_")
+                    self._capture = StackCapture(
+                        self._capture_config,
+                        is_secret=self._values.is_secret,
+                        scrub=self._scrub,
+                        in_app_include=[package] if package.isidentifier() else [],
+                    )
+                capture = self._capture
+        return capture
+
+    @property
+    def classifier(self) -> ErrorClassifier:
+        """How errors are classified (the default classifier made at its first use)."""
+        classifier = self._classifier
+        if classifier is None:
+            with self._lock:
+                if self._classifier is None:
+                    if not _LATE.loaded:
+                        _LATE.load()
+                    self._classifier = ErrorClassifier()
+                classifier = self._classifier
+        return classifier
+
+    @classifier.setter
+    def classifier(self, classifier: ErrorClassifier) -> None:
+        self._classifier = classifier
 
     @property
     def group_counts(self) -> dict[str, int]:
@@ -290,6 +339,8 @@ class ErrorTracker(Component):
         the grouping: a string, or a list of parts where ``"{{ default }}"`` stands for the
         fingerprint the tracker would have computed.
         """
+        if not _LATE.loaded:
+            _LATE.load()
         if not isinstance(error_type, str) or not error_type.strip():
             msg = f"error_type must be a non-empty string, got {error_type!r}"
             raise TypeError(msg)
@@ -325,6 +376,8 @@ class ErrorTracker(Component):
         if not isinstance(exc, BaseException):
             msg = f"record_exception needs an exception instance, got {type(exc).__name__}"
             raise TypeError(msg)
+        if not _LATE.loaded:
+            _LATE.load()
         given = self._given(severity, fingerprint, context, nodeid)
         if not self.enabled:
             return None
@@ -366,6 +419,8 @@ class ErrorTracker(Component):
         exception = data.get("exception")
         if level not in ("error", "critical") or not isinstance(exception, Mapping):
             return None
+        if not _LATE.loaded:
+            _LATE.load()
         session_id = data.get("session_id")
         error_type = str(exception.get("type") or "Exception")
         message = str(exception.get("message") or "")[:MAX_MESSAGE]

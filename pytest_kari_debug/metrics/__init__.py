@@ -23,6 +23,9 @@ exactly: :mod:`..memtrace` freezes the objects of earlier code while a memory se
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_exports
 from ..model import MIB
 from ..stats import quantile
 from .core import (
@@ -33,14 +36,10 @@ from .core import (
     USS_EVERY_SECONDS,
     MetricsCollector,
 )
-from .readings import Reading
-from .records import (
-    SAMPLE_FIELDS,
-    MetricAggregate,
-    MetricPoint,
-    Threshold,
-    ThresholdBreach,
-)
+from .readings import SAMPLE_FIELDS, Reading
+
+if TYPE_CHECKING:
+    from .records import MetricAggregate, MetricPoint, Threshold, ThresholdBreach
 
 __all__ = [
     "MAX_BREACHES",
@@ -58,3 +57,6 @@ __all__ = [
     "ThresholdBreach",
     "quantile",
 ]
+#: The records and thresholds, imported on first use (a run without custom metrics has none).
+_RECORDS = ("MetricAggregate", "MetricPoint", "Threshold", "ThresholdBreach")
+__getattr__, __dir__ = lazy_exports(__name__, dict.fromkeys(_RECORDS, "records"))

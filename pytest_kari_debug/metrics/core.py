@@ -18,21 +18,22 @@ from ..component import Component, export_text
 from ..config import is_positive_number
 from ..context import CURRENT_SESSION, SessionInfo
 from ..exceptions import ConfigurationError
+from ..lazy import LateImports
 from ..model import ALERT_SEVERITIES, MIB, OPERATOR_ALIASES, OPERATORS
 from ..naming import sanitize_metric_name
 from ..stats import quantile
 from ..values import clean_text, label_text
-from .readings import _PROBE, Reading, _resources
-from .records import (
-    SAMPLE_FIELDS,
-    MetricAggregate,
-    MetricPoint,
-    Threshold,
-    ThresholdBreach,
-)
+from .readings import _PROBE, SAMPLE_FIELDS, Reading, _resources
 
 if TYPE_CHECKING:
     import psutil
+
+    from .records import MetricAggregate, MetricPoint, Threshold, ThresholdBreach
+
+#: The metric records and thresholds: imported by the first custom metric, aggregate or
+#: threshold, not by a run that records none.
+_RECORDS = ("MetricAggregate", "MetricPoint", "Threshold", "ThresholdBreach")
+_LATE = LateImports(globals(), __package__, {name: f".records:{name}" for name in _RECORDS})
 
 try:
     import resource as _resource
@@ -318,6 +319,8 @@ class MetricsCollector(Component):
             return
         session = CURRENT_SESSION.get()
         session_id = session.session_id if session is not None else None
+        if not _LATE.loaded:
+            _LATE.load()
         point = MetricPoint(
             name,
             value,
@@ -592,6 +595,8 @@ class MetricsCollector(Component):
             span = now - self.created_at
         total = math.fsum(values)
         count = len(values)
+        if not _LATE.loaded:
+            _LATE.load()
         return MetricAggregate(
             name=name,
             count=count,
@@ -647,6 +652,8 @@ class MetricsCollector(Component):
         ):
             msg = f"threshold for {name!r} must be a finite number, got {value!r}"
             raise ConfigurationError(msg)
+        if not _LATE.loaded:
+            _LATE.load()
         threshold = Threshold(name, canonical, float(value), _severity(severity))
         self.thresholds[(name, canonical)] = threshold
         self._breached.discard((name, canonical))

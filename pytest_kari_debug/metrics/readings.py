@@ -21,6 +21,25 @@ _getrusage = None if _resource is None else _resource.getrusage
 _RUSAGE_SELF = 0 if _resource is None else _resource.RUSAGE_SELF
 
 
+#: Fields of a sampler point (besides ``ts`` and ``custom``) and their units.
+SAMPLE_FIELDS: dict[str, str] = {
+    "cpu_percent": "percent",
+    "cpu_user_s": "seconds",
+    "cpu_system_s": "seconds",
+    "rss_bytes": "bytes",
+    "memory_mb": "MiB",
+    "uss_bytes": "bytes",
+    "vms_bytes": "bytes",
+    "threads": "count",
+    "open_fds": "count",
+    "ctx_switches": "count",
+    "io_read_bytes": "bytes",
+    "io_write_bytes": "bytes",
+    "net_bytes_sent": "bytes",
+    "net_bytes_recv": "bytes",
+}
+
+
 # Cheap readings at session boundaries ----------------------------------------------------
 #: (cpu_user_s, cpu_system_s, ctx_voluntary, ctx_involuntary, lifetime_peak_rss, rss,
 #:  io_read_bytes, io_write_bytes); None where the platform has no such counter.

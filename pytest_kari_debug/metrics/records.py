@@ -6,24 +6,9 @@ from typing import Any, NamedTuple
 
 from ..model import OPERATORS
 from ..sharedmethods import dataclass
+from .readings import SAMPLE_FIELDS
 
-#: Fields of a sampler point (besides ``ts`` and ``custom``) and their units.
-SAMPLE_FIELDS: dict[str, str] = {
-    "cpu_percent": "percent",
-    "cpu_user_s": "seconds",
-    "cpu_system_s": "seconds",
-    "rss_bytes": "bytes",
-    "memory_mb": "MiB",
-    "uss_bytes": "bytes",
-    "vms_bytes": "bytes",
-    "threads": "count",
-    "open_fds": "count",
-    "ctx_switches": "count",
-    "io_read_bytes": "bytes",
-    "io_write_bytes": "bytes",
-    "net_bytes_sent": "bytes",
-    "net_bytes_recv": "bytes",
-}
+__all__ = ["SAMPLE_FIELDS", "MetricAggregate", "MetricPoint", "Threshold", "ThresholdBreach"]
 
 
 # Records ---------------------------------------------------------------------------------
