@@ -142,6 +142,14 @@ def _branch_through_a_symbolic_ref(tmp: Path) -> Path:
     return repo
 
 
+def _head_a_symbolic_link(tmp: Path) -> Path:
+    repo = _repository(tmp / "repo")
+    _git(repo, "config", "core.preferSymlinkRefs", "true")
+    _git(repo, "checkout", "-qb", "feature")
+    assert (repo / ".git" / "HEAD").is_symlink()
+    return repo
+
+
 def _repository_extensions(tmp: Path) -> Path:
     repo = _repository(tmp / "repo")
     _git(repo, "config", "extensions.worktreeConfig", "true")
@@ -150,7 +158,7 @@ def _repository_extensions(tmp: Path) -> Path:
 
 ASK_GIT = [
     _tag_named_as_the_branch, _packed_remote_named_as_the_branch,
-    _branch_through_a_symbolic_ref, _repository_extensions,
+    _branch_through_a_symbolic_ref, _head_a_symbolic_link, _repository_extensions,
 ]  # fmt: skip
 
 
@@ -158,8 +166,9 @@ ASK_GIT = [
 def test_where_the_files_may_not_say_git_is_asked(
     tmp_path: Path, make: Callable[[Path], Path]
 ) -> None:
-    """A short name another ref shares (git prints ``heads/trunk``), a nested symbolic ref,
-    repository extensions: the files give no answer and git's own is recorded."""
+    """A short name another ref shares (git prints ``heads/trunk``), a nested symbolic ref, a
+    HEAD that is a symbolic link, repository extensions: the files give no answer and git's own
+    is recorded."""
     folder = make(tmp_path)
     assert read_head(folder) is None
     probe = GitHead(folder)

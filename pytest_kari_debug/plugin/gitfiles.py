@@ -99,7 +99,10 @@ def _git_folder(gitdir: str) -> tuple[str, str]:
 
 def _head(gitdir: str, common: str) -> tuple[str | None, str | None]:
     """HEAD's commit and its branch's short name."""
-    head = _read(os.path.join(gitdir, "HEAD"))
+    head_path = os.path.join(gitdir, "HEAD")
+    if os.path.islink(head_path):
+        raise _AskGit  # core.preferSymlinkRefs: a link to the branch's ref, read as its commit
+    head = _read(head_path)
     if head is None:
         raise _AskGit
     if not head.startswith(b"ref: "):
