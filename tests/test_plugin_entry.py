@@ -210,7 +210,7 @@ NOT_IN_A_DEFAULT_RUN = (
 #: asks the logger for its records by filter), the regression gates (no gate flag or marker),
 #: the alert rules (no ini rule, kari_alert or kari_budget marker), the error tracker's stack
 #: reading and classifier (no error recorded), the metric records and thresholds (no custom
-#: metric, aggregate or threshold).
+#: metric, aggregate or threshold), the Jaeger and OTLP writers (no such output asked for).
 OWN_NOT_IN_A_DEFAULT_RUN = (
     "pytest_kari_debug.exporters.bundle", "pytest_kari_debug.exporters.formats",
     "pytest_kari_debug.summaries.ci_markdown", "pytest_kari_debug.history",
@@ -220,7 +220,8 @@ OWN_NOT_IN_A_DEFAULT_RUN = (
     "pytest_kari_debug.profiler.session", "pytest_kari_debug.logger.query",
     "pytest_kari_debug.gates", "pytest_kari_debug.rules",
     "pytest_kari_debug.errors.capture", "pytest_kari_debug.errors.classify",
-    "pytest_kari_debug.metrics.records",
+    "pytest_kari_debug.metrics.records", "pytest_kari_debug.exporters.jaeger",
+    "pytest_kari_debug.exporters.otlp",
 )  # fmt: skip
 
 

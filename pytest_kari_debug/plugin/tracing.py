@@ -9,19 +9,22 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ..exceptions import ExportError
-from ..exporters.jaeger import SpanBatch, write_jaeger
-from ..exporters.otlp import check_endpoint, require_otlp_exporter, send_otlp, write_otlp_json
 from ..journal import RunRecords
 from ..model import Kind, records_of
 from ..sharedmethods import dataclass
 from ..summaries import RunSections, tracing_line, tracing_section
 from .options import option_text
 from .state import STATE, guard, register_once
+
+if TYPE_CHECKING:
+    from ..exporters.jaeger import SpanBatch
+
+# The Jaeger and OTLP writers are imported by a run that asks for one of those outputs.
 
 
 @dataclass
@@ -54,6 +57,8 @@ def _read_settings(config: pytest.Config) -> TracingSettings:
     settings.jaeger = Path(jaeger) if jaeger else None
     settings.otlp_json = Path(otlp_json) if otlp_json else None
     if endpoint:
+        from ..exporters.otlp import check_endpoint, require_otlp_exporter
+
         try:
             settings.otlp_endpoint = check_endpoint(endpoint)
             require_otlp_exporter()
@@ -244,6 +249,8 @@ def _iter_spans(
 
 def span_batches(tests: Iterable[dict[str, Any]], run_id: str) -> list[SpanBatch]:
     """The run's spans grouped by extension and worker (a Jaeger process / OTLP resource)."""
+    from ..exporters.jaeger import SpanBatch
+
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
     for test, span in _iter_spans(tests):
         key = (str(test.get("extension_id") or "unknown"), str(test.get("worker") or ""))
@@ -287,6 +294,9 @@ def pytest_kari_debug_run_finished(
         state.summary_lines.append(tracing_line(section))
     if settings.jaeger is None and settings.otlp_json is None and not settings.otlp_endpoint:
         return
+    from ..exporters.jaeger import write_jaeger
+    from ..exporters.otlp import send_otlp, write_otlp_json
+
     batches = span_batches(tests, settings.run_id)
     for target, write, label, key, where in (
         (settings.jaeger, write_jaeger, "jaeger", "jaeger", "writing the Jaeger JSON"),
