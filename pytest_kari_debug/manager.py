@@ -110,15 +110,14 @@ class DiagnosticsReport:
         }
 
 
-@dataclass(slots=True)
-class _Running:
-    info: SessionInfo
-    token: Token[SessionInfo | None] | None
-    started: float
+#: A running session: its info, the context token that made it current, perf_counter at its
+#: start (a tuple: one a session, made and read on every test).
+_Running = tuple[SessionInfo, "Token[SessionInfo | None] | None", float]
 
 
 _perf_counter = time.perf_counter
 _time = time.time
+_set_current = CURRENT_SESSION.set
 
 #: Session ids: 128 random bits from a generator of the package's own (a user's
 #: ``random.seed`` never touches it), seeded from the system's randomness at import and again
@@ -290,7 +289,7 @@ class ExtensionDebugManager:
                     component.begin_session(info)
                 except Exception as exc:
                     self._note(component.kind, exc)
-        self._active[session_id] = _Running(info, CURRENT_SESSION.set(info), began)
+        self._active[session_id] = (info, _set_current(info), began)
         self._overhead_s += _perf_counter() - began
         return session_id
 
@@ -301,7 +300,7 @@ class ExtensionDebugManager:
         if running is None:
             msg = f"no running debug session {session_id!r} for extension {self.extension_id!r}"
             raise SessionError(msg)
-        info = running.info
+        info = running[0]
         self._restore_context(running)
         if (
             self.error_tracker.enabled
@@ -324,7 +323,7 @@ class ExtensionDebugManager:
                 self._note(component.kind, exc)
                 data = None
             collected[component.kind] = {"error": "collection failed"} if data is None else data
-        duration = _perf_counter() - running.started
+        duration = _perf_counter() - running[2]
         session = DebugSession(
             session_id,
             self.extension_id,
@@ -365,15 +364,15 @@ class ExtensionDebugManager:
 
     def active_sessions(self) -> list[SessionInfo]:
         """The sessions started and not yet stopped."""
-        return [running.info for running in list(self._active.values())]
+        return [running[0] for running in list(self._active.values())]
 
     def get_session(self, session_id: str) -> DebugSession | None:
         """Return a stopped session kept in memory, or ``None``."""
         return next((s for s in reversed(self.sessions) if s.session_id == session_id), None)
 
     def _restore_context(self, running: _Running) -> None:
-        token = running.token
-        if token is not None and CURRENT_SESSION.get() is running.info:
+        token = running[1]
+        if token is not None and CURRENT_SESSION.get() is running[0]:
             try:
                 CURRENT_SESSION.reset(token)
             except ValueError:  # stopped from another context than the one that started it

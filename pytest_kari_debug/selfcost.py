@@ -5,7 +5,9 @@ the CPU time of whichever test was running. Each of the package's threads calls
 :func:`own_thread` for as long as it runs; :func:`cpu_seconds` is their CPU time so far
 (read through each thread's CPU clock, ``pthread_getcpuclockid``, where the platform has it).
 A thread that waits inside :func:`idle` has its CPU time noted as it starts waiting: reading it
-then costs no clock call (:func:`cpu_seconds` is read at every phase of every test).
+then costs no clock call (:func:`cpu_seconds` is read at every phase of every test). Each change
+(a thread starts, ends, waits, works) makes a new snapshot of what is fixed and which clocks to
+read, so a reading takes no lock.
 """
 
 from __future__ import annotations
@@ -31,6 +33,22 @@ class _OwnThread:
 _LOCK = threading.Lock()
 _threads: dict[int, _OwnThread] = {}
 _retired = 0.0
+#: (CPU seconds of the ended and the waiting threads, the clocks of the working ones): made
+#: under _LOCK at each change, replaced whole, read by cpu_seconds without the lock.
+_snapshot: tuple[float, tuple[int, ...]] = (0.0, ())
+
+
+def _new_snapshot() -> None:
+    """Note what the threads' CPU is made of now (with _LOCK held)."""
+    global _snapshot
+    fixed = _retired
+    working = []
+    for own in _threads.values():
+        if own.idle_cpu is None:
+            working.append(own.clock)
+        else:
+            fixed += own.idle_cpu
+    _snapshot = (fixed, tuple(working))
 
 
 @contextlib.contextmanager
@@ -46,6 +64,7 @@ def own_thread() -> Iterator[None]:
     if clock is not None:
         with _LOCK:
             _threads[ident] = _OwnThread(clock)
+            _new_snapshot()
     try:
         yield
     finally:
@@ -53,6 +72,7 @@ def own_thread() -> Iterator[None]:
             with _LOCK:
                 _threads.pop(ident, None)
                 _retired += time.thread_time()
+                _new_snapshot()
 
 
 class idle:
@@ -64,25 +84,41 @@ class idle:
     def __enter__(self) -> None:
         own = self._own = _threads.get(threading.get_ident())
         if own is not None:
-            own.idle_cpu = time.thread_time()
+            with _LOCK:
+                own.idle_cpu = time.thread_time()
+                _new_snapshot()
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._own is not None:
-            self._own.idle_cpu = None
+        own = self._own
+        if own is not None:
+            with _LOCK:
+                own.idle_cpu = None
+                _new_snapshot()
 
 
 def cpu_seconds() -> float:
     """CPU seconds used so far by the threads inside :func:`own_thread` (ended ones too)."""
-    with _LOCK:  # read on every phase of every test: no context manager per clock
+    total, working = _snapshot  # read on every phase of every test: no lock
+    for clock in working:
+        try:
+            total += _clock_gettime(clock)
+        except OSError:  # the thread ended since the snapshot: read what it left
+            return _cpu_seconds_now()
+    return total
+
+
+def _cpu_seconds_now() -> float:
+    """:func:`cpu_seconds` from the threads themselves, under the lock."""
+    with _LOCK:
         total = _retired
         for own in _threads.values():
             cpu = own.idle_cpu
             if cpu is None:
                 try:
                     cpu = _clock_gettime(own.clock)
-                except OSError:  # the thread ended meanwhile
+                except OSError:  # ended, not yet retired: its CPU is counted as it is
                     continue
             total += cpu
         return total

@@ -85,3 +85,50 @@ def test_the_waiting_sampler_costs_no_clock_call(monkeypatch: pytest.MonkeyPatch
         assert clock not in calls
     finally:
         manager.stop()
+
+
+def test_a_reading_takes_no_lock_and_a_thread_gone_since_its_snapshot_is_read_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``cpu_seconds`` reads a snapshot made at each change of the threads, without the lock
+    (it runs at every phase of every test); a working thread that ended since the snapshot (its
+    clock refuses) sends the reading to the threads themselves, under the lock, where its CPU
+    is counted as retired: never lost, which would put the package's CPU in a test's figure."""
+    finish = threading.Event()
+    working = threading.Event()
+
+    def own() -> None:
+        with selfcost.own_thread():
+            _burn(0.02)
+            working.set()
+            finish.wait(10)
+
+    thread = threading.Thread(target=own)
+    thread.start()
+    try:
+        assert working.wait(10)
+        fixed, clocks = selfcost._snapshot
+        assert len(clocks) >= 1  # the working thread's clock is in the snapshot
+        read: list[float] = []
+        with selfcost._LOCK:  # held: a reading that needed the lock would wait here
+            reader = threading.Thread(target=lambda: read.append(selfcost.cpu_seconds()))
+            reader.start()
+            reader.join(5)
+            read_under_lock = list(read)
+        reader.join(10)
+        assert read_under_lock, "cpu_seconds waited for the lock"
+        assert read_under_lock[0] >= fixed + 0.02
+    finally:
+        finish.set()
+        thread.join(10)
+    after = selfcost.cpu_seconds()
+    stale = (0.0, (*selfcost._snapshot[1], -12345))  # a clock of a thread that is gone
+
+    def refusing(clock: int) -> float:
+        if clock == -12345:
+            raise OSError("no such thread")
+        return time.clock_gettime(clock)
+
+    monkeypatch.setattr(selfcost, "_snapshot", stale)
+    monkeypatch.setattr(selfcost, "_clock_gettime", refusing)
+    assert selfcost.cpu_seconds() >= after  # read again from the threads: the ended one too

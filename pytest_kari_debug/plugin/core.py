@@ -322,14 +322,17 @@ def charge_to_plugin(seconds: float) -> None:
 
 def _own_costs(test: _TestState) -> dict[str, float]:
     """The test's ``cpu_ms`` and the plugin's own time in its phases, ``kari_overhead_ms``."""
+    cpu_ms, overhead_ms = _own_cost_values(test)
+    return {"cpu_ms": cpu_ms, "kari_overhead_ms": overhead_ms}
+
+
+def _own_cost_values(test: _TestState) -> tuple[float, float]:
+    """``cpu_ms`` and ``kari_overhead_ms`` of *test* (what :func:`_own_costs` names)."""
     phases = test.phases
     overhead = 0.0
     for when, seconds in test.pytest_s.items():
         overhead += seconds * 1000.0 - phases.get(when, 0.0)
-    return {
-        "cpu_ms": round(test.cpu_s * 1000.0, 3),
-        "kari_overhead_ms": round(overhead, 3) if overhead > 0.0 else 0.0,
-    }
+    return round(test.cpu_s * 1000.0, 3), round(overhead, 3) if overhead > 0.0 else 0.0
 
 
 def session_of(item: pytest.Item) -> tuple[ExtensionDebugManager, str] | None:
@@ -364,6 +367,7 @@ def _session_options(item: pytest.Item, state: KariState) -> dict[str, Any]:
 
 _perf_counter = time.perf_counter
 _process_time = time.process_time
+_time = time.time
 _time_ns = time.time_ns
 _own_cpu = selfcost.cpu_seconds
 
@@ -377,7 +381,8 @@ def _own_work(when: str) -> Callable[..., Generator[None, object, object]]:
     # The CPU readings nest inside the wall-clock ones: CPU never gains a reading's time.
     @pytest.hookimpl(wrapper=True, trylast=True)
     def own_phase(self: OwnWorkClock, item: pytest.Item) -> Generator[None, object, object]:
-        test = _test_of(item)
+        running = _running
+        test = running[1] if running[0] is item else _test_of(item)
         if test is None:
             return (yield)
         if starts:
@@ -414,7 +419,8 @@ class OwnWorkClock:
         self, item: pytest.Item, nextitem: pytest.Item | None
     ) -> Generator[None, object, object]:
         """Time the test's own teardown (wall time only: a test's CPU is setup + call)."""
-        test = _test_of(item)
+        running = _running
+        test = running[1] if running[0] is item else _test_of(item)
         if test is None:
             return (yield)
         began = _perf_counter()
@@ -451,18 +457,20 @@ class SessionHooks:
         self.config = config
         self.state = config.stash[STATE]
         self.steps = self.state.steps
+        #: --kari-debug (or --kari-profile...): every test has a session (fixed for the run).
+        self.every_test = self.state.settings.enabled
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> Generator[None, object, object]:
         """Start the test's debug session before its fixtures are set up."""
         state = self.state
         try:
-            if _wants_session(item, state):
+            if self.every_test or _wants_session(item, state):
                 manager = manager_for(item)
                 session_id = manager.start_debug_session(
                     _session_options(item, state), name=item.nodeid
                 )
-                _begin_test(item, _TestState(manager, session_id, time.time()))
+                _begin_test(item, _TestState(manager, session_id, _time()))
                 if memtrace.is_tracing():
                     _hold_tracemalloc(self.config)
             for step in self.steps.setting_up:
@@ -480,7 +488,8 @@ class SessionHooks:
         except Exception as exc:
             internal_error(self.config, "preparing the call phase", exc)
         result = yield
-        test = _test_of(item)
+        running = _running
+        test = running[1] if running[0] is item else _test_of(item)
         messages: list[str] = []
         if test is not None:
             manager, session_id = test.manager, test.session_id
@@ -519,7 +528,8 @@ class SessionHooks:
                     step(item)
             except Exception as exc:
                 internal_error(self.config, "checking the test's teardown", exc)
-            test = _test_of(item)
+            running = _running
+            test = running[1] if running[0] is item else _test_of(item)
             if test is not None:
                 try:
                     if test.began_ns and test.manager.tracer.enabled:
@@ -535,17 +545,22 @@ class SessionHooks:
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         """Note each phase's outcome and time; attach the test's record to the teardown report."""
         report = yield
-        test = _test_of(item)
+        running = _running
+        test = running[1] if running[0] is item else _test_of(item)
         if test is not None:
             try:
-                _note_report(item, test, call, report)
+                _note_report(item, test, call, report, self.state)
             except Exception as exc:
                 internal_error(self.config, "building the test record", exc)
         return report
 
 
 def _note_report(
-    item: pytest.Item, test: _TestState, call: pytest.CallInfo[None], report: pytest.TestReport
+    item: pytest.Item,
+    test: _TestState,
+    call: pytest.CallInfo[None],
+    report: pytest.TestReport,
+    state: KariState,
 ) -> None:
     when = report.when
     test.pytest_s[when] = duration = report.duration
@@ -564,7 +579,7 @@ def _note_report(
     if when == "teardown":
         if report.sections:
             test.captured = captured_sections(report, partial(kept_text, item.config))
-        report.kari_debug = _test_record(item, test)  # type: ignore[attr-defined]
+        report.kari_debug = _test_record(item, test, state)  # type: ignore[attr-defined]
         _end_test(item)
 
 
@@ -591,8 +606,8 @@ def keep_unfinished(item: pytest.Item, longrepr: str) -> None:
     test.phases.setdefault("call", max(0.0, elapsed - sum(test.phases.values())))
     test.reports.setdefault("call", ("failed", False))
     test.longrepr = kept_text(item.config, longrepr)
-    record = _test_record(item, test)
     state = item.config.stash[STATE]
+    record = _test_record(item, test, state)
     if not state.is_worker:
         keep(item.config, state, record)
 
@@ -621,10 +636,10 @@ def outcome_of(reports: dict[str, tuple[str, bool]]) -> str:
     return result
 
 
-def _test_record(item: pytest.Item, test: _TestState) -> dict[str, Any]:
-    state = item.config.stash[STATE]
+def _test_record(item: pytest.Item, test: _TestState, state: KariState) -> dict[str, Any]:
     config = item.config
     phases = test.phases
+    cpu_ms, overhead_ms = _own_cost_values(test)
     record: dict[str, Any] = {
         "record_version": SCHEMA_VERSION,
         "nodeid": item.nodeid,
@@ -633,9 +648,10 @@ def _test_record(item: pytest.Item, test: _TestState) -> dict[str, Any]:
         "outcome": outcome_of(test.reports),
         "phases": phases,
         "duration_ms": round(phases.get("setup", 0.0) + phases.get("call", 0.0), 3),
-        **_own_costs(test),
+        "cpu_ms": cpu_ms,
+        "kari_overhead_ms": overhead_ms,
         "started_at": test.started_at,
-        "finished_at": time.time(),
+        "finished_at": _time(),
         "session_id": test.session_id,
         "worker": state.worker_id,
         "longrepr": test.longrepr,
