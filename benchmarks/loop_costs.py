@@ -18,9 +18,16 @@ hooks alone and measures three things per trivial test:
 - **function calls** (Python and C) in the loop (``sys.setprofile``), the plugin's run over
   plain pytest's, by where the function lives: also a count.
 
+``--instructions KNOCK,...`` measures instead the main thread's instructions per test of those
+runs (``valgrind --tool=callgrind --separate-threads=yes``; N tests minus N/2, over N/2; a
+warm-up run first, so that no module is compiled in a measured run; the resource sampler at
+an hour's interval, so that no sampling lands in either): a count, the same from one repeat
+to the next within ~0.05 %, whatever the machine's load (``--tests 600`` is plenty).
+
 ::
 
     .venv/bin/python benchmarks/loop_costs.py [--tests 2000] [--rounds 5] [--baseline-ref REF]
+    .venv/bin/python benchmarks/loop_costs.py --tests 600 --instructions plain,kari
 
 ``--baseline-ref REF`` adds ``--kari-debug`` with the package at git commit *REF* (first on
 ``PYTHONPATH``) to the knock-outs and the counts. A knocked-out run's figures are wrong by
@@ -183,7 +190,13 @@ def _args(folder: Path, plugin: bool) -> list[str]:
 
 
 def _run(
-    folder: Path, mode: str, knock: str, pythonpath: str | None, *, strace: Path | None = None
+    folder: Path,
+    mode: str,
+    knock: str,
+    pythonpath: str | None,
+    *,
+    strace: Path | None = None,
+    callgrind: Path | None = None,
 ) -> dict[str, Any]:
     for stale in folder.glob("kari.db*"):
         shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
@@ -197,12 +210,46 @@ def _run(
     command += [*_args(folder, plugin), "-p", "no:pytest_opentelemetry"]
     if strace is not None:
         command = ["strace", "-c", "-o", str(strace), *command]
+    if callgrind is not None:
+        command[command.index("--") + 1 : command.index("--") + 1] = [
+            "-o", "kari_metrics_interval=3600", "-p", "no:randomly",
+        ]  # fmt: skip
+        env["PYTHONHASHSEED"] = "0"
+        command = [
+            "valgrind", "--tool=callgrind", "--separate-threads=yes",
+            f"--callgrind-out-file={callgrind}", *command,
+        ]  # fmt: skip
     subprocess.run(
         command, cwd=folder, env=env, check=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     result: dict[str, Any] = json.loads(out.read_text())
     return result
+
+
+def _instructions(knocks: list[str], n: int) -> None:
+    """Print the main thread's instructions per test of each knock-out (callgrind)."""
+    print(f"{n} trivial tests; main-thread instructions per test, (Ir(N) - Ir(N/2)) / (N/2)\n")
+    print("| run | Ir per test | over plain |")
+    print("| --- | ---: | ---: |")
+    found: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        full, half = root / "full", root / "half"
+        _suite(full, n)
+        _suite(half, n // 2)
+        for knock in knocks:
+            _run(half, "time", knock, None)  # warm-up: every module compiled and cached
+            totals = []
+            for folder in (full, half):
+                out = root / f"callgrind-{knock}-{folder.name}"
+                _run(folder, "time", knock, None, callgrind=out)
+                main = Path(f"{out}-01").read_text()
+                totals.append(int(re.search(r"^totals: (\d+)", main, re.M).group(1)))  # type: ignore[union-attr]
+            found[knock] = (totals[0] - totals[1]) / (n - n // 2)
+            over = f"{found[knock] - found['plain']:+,.0f}" if "plain" in found else ""
+            label = KNOCKOUTS.get(knock, (knock,))[0]
+            print(f"| {label} | {found[knock]:,.0f} | {over} |", flush=True)
 
 
 def _syscalls(path: Path) -> dict[str, int]:
@@ -219,6 +266,9 @@ def main() -> None:
     parser.add_argument("--tests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--baseline-ref", help="also --kari-debug with the package at this ref")
+    parser.add_argument(
+        "--instructions", help="comma-separated knock-outs: main-thread instructions per test"
+    )
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -226,6 +276,9 @@ def main() -> None:
         _child(*options.child, options.args)
         return
     n = options.tests
+    if options.instructions:
+        _instructions(options.instructions.split(","), n)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         full, half = root / "full", root / "half"
