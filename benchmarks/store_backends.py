@@ -10,8 +10,8 @@ and of the end of the run (``pytest_sessionfinish``: the last writes, closing th
 retention), and the store's cost per test against the no-store baseline of the same round.
 Wall time, because a PostgreSQL store's work is partly the server's: noisier than CPU time
 on a shared machine, hence rotated rounds and medians. Next to it: the CPU time of pytest's own
-thread from session start to unconfigure (what the tests wait for; the store's writer thread
-works beside it), and of the whole process (all threads: the writer thread included).
+thread from session start to unconfigure (what the tests wait for; SQLite's checkpoint thread
+works beside it), and of the whole process (all threads: the checkpoint thread included).
 
 ``--baseline-ref REF`` also runs every configuration with the package as it was at git commit
 *REF* (``git archive`` into a temporary folder, first on ``PYTHONPATH``), in the same rotated

@@ -10,8 +10,10 @@ pytest's own per-test work does):
   transaction per 200 tests or per second (``FLUSH_EVERY_TESTS`` / ``FLUSH_EVERY_SECONDS``);
 - ``inline``: a commit per test on pytest's thread (the naive way: its whole cost in line);
 - ``committer``: the plugin now (:mod:`pytest_kari_debug.plugin.committer`), on pytest's
-  thread: SQLite committed there and then; PostgreSQL sent without waiting (pipeline mode),
-  committed by the server while the next setup runs, its result read before the next call.
+  thread: SQLite committed in groups (``GROUP_COMMIT_S`` / ``GROUP_COMMIT_TESTS``; the run's
+  journal, which readers import meanwhile, is the plugin's with or without a store and is not
+  written here); PostgreSQL sent without waiting (pipeline mode), committed by the server
+  while the next setup runs, its result read before the next call.
 
 Per test it prints the time on pytest's thread spent storing (writing, sending, waiting: what
 the test run waits for) and that thread's CPU time in it (steadier on a busy machine), and the

@@ -1,13 +1,15 @@
 """The journal of a run: each finished test's record as one JSON line, appended as it finishes.
 
-One ``write`` per test, no fsync: like the store's WAL (``synchronous=NORMAL``) it survives the
-process being killed (SIGKILL, ``os._exit``, a segfault), not the machine losing power. The
+One ``write`` per test, no fsync, before the next test starts: like the store's WAL
+(``synchronous=NORMAL``) it survives the process being killed (SIGKILL, ``os._exit``, a
+segfault), not the machine losing power. A SQLite store gets the tests in groups, a second
+apart at most (:mod:`pytest_kari_debug.plugin.committer`); until then the journal beside it
+is where they are, and every reader opening the store imports from it the tests the store
+lacks (:mod:`pytest_kari_debug.storage.journals`): every reader sees every finished test. The
 plugin streams the run's outputs from it at the end (the run's records are never all in
-memory) and deletes it. The store gets each test by a commit of its own before the next test's
-call phase (:mod:`pytest_kari_debug.plugin.committer`); the journal still holds a test killed
-between its end and that commit, and the tests of a store that failed. A journal left behind
-by a killed run is imported into the store by the next run (:func:`recover_journals`), its run
-marked ``crashed`` with every finished test present.
+memory) and deletes it. It also holds the tests of a store that failed. A journal left behind
+by a killed run is imported by the next reader of the store or run of the plugin
+(:func:`recover_journals`), its run marked ``crashed`` with every finished test present.
 """
 
 from __future__ import annotations

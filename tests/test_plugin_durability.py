@@ -185,8 +185,12 @@ def _note(name):
 def test_every_finished_test_is_committed_before_the_next_call_and_survives_sigkill(
     pytester: pytest.Pytester, store_location: str
 ) -> None:
-    """The store holds every test that finished before the next one's call phase starts;
-    SIGKILL mid-test leaves exactly the finished tests in the store, with no import needed."""
+    """Every reader (here each test's own ``Store(...)``) sees every test that finished before
+    the next one's call phase: SQLite's are committed by the run in groups a second apart at
+    most, and opening the store first imports from the run's journal those not committed yet
+    (a server's are each committed before the next call phase). SIGKILL mid-test leaves
+    exactly the finished tests: the reader opening the store after the kill imports those the
+    run had not committed, and finds the run crashed."""
     tests = []
     for n in range(STOP_AT + 1):
         body = f"    assert _stored() == {[f'test_{k}' for k in range(n)]!r}\n"

@@ -31,13 +31,13 @@ FILLER = os.environ["KARI_TEST_FILLER"]
 
 
 def _fill():
-    with open(FILLER, "wb") as handle:
-        try:
+    try:  # closing the file flushes what its buffer holds: it may find the disk full too
+        with open(FILLER, "wb") as handle:
             while True:
                 handle.write(b"\\0" * 65536)
                 handle.flush()
-        except OSError:
-            pass
+    except OSError:
+        pass
 
 
 @pytest.mark.parametrize("n", range(20))
@@ -92,6 +92,10 @@ def _run(project: Path, disk: Path, *args: str, **env: str) -> subprocess.Comple
 
 def _project(pytester: pytest.Pytester) -> Path:
     pytester.makepyfile(test_suite=SUITE)
+    # Each test committed as it is kept (no group): the store meets the full disk mid-run.
+    pytester.makeconftest(
+        "import pytest_kari_debug.plugin.committer as c\nc.GROUP_COMMIT_S = 0.0\n"
+    )
     return pytester.path
 
 
@@ -157,7 +161,7 @@ def test_a_disk_full_to_the_end_names_the_tests_not_stored(
     project = _project(pytester)
     done = _run(project, small_disk, KARI_TEST_FILL_AT="4")
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "1 failed, 19 passed" in done.stdout
+    assert "1 failed, 19 passed" in done.stdout, done.stdout
     assert "test(s) not stored: test_suite.py::test_many[" in done.stdout, done.stdout
     (small_disk / "filler").unlink()
     ((status, stored),) = _stored(small_disk)

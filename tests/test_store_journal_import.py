@@ -140,9 +140,16 @@ def test_wait():
 """
 
 
-def _window_suite(pytester: pytest.Pytester, count: int, body: str = "    pass\n") -> None:
+def _window_suite(
+    pytester: pytest.Pytester, count: int, body: str = "    pass\n", window_s: float = 3600.0
+) -> None:
+    """*count* fast tests and one waiting; the group's time bound *window_s* (an hour: the
+    run commits its tests at the end alone, whatever the machine's pace)."""
     tests = "\n".join(f"def test_{n}(kari_errors):\n{body}" for n in range(count))
     pytester.makepyfile(test_window=WINDOW_SUITE.format(tests=tests))
+    pytester.makeconftest(
+        f"import pytest_kari_debug.plugin.committer as c\nc.GROUP_COMMIT_S = {window_s!r}\n"
+    )
 
 
 def _start(pytester: pytest.Pytester, location: Path, *args: str) -> subprocess.Popen[bytes]:
@@ -164,6 +171,52 @@ def _wait_for(pytester: pytest.Pytester, name: str, child: subprocess.Popen[byte
         time.sleep(0.05)
     child.kill()
     pytest.fail(f"{name} never started:\n{child.communicate()[0].decode()}")
+
+
+def test_a_reader_process_sees_a_live_runs_tests_still_inside_the_group_window(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    location = tmp_path / "kari.db"
+    _window_suite(pytester, 5)
+    child = _start(pytester, location)
+    try:
+        _wait_for(pytester, "test_wait", child)
+        assert len(_committed(location)) < 5  # the run has not committed them all yet
+        with contextlib.closing(Store(location, create=False)) as store:
+            (run,) = store.runs()
+            assert [t["nodeid"][-1] for t in store.tests(run["id"])] == list("01234")
+            assert run["status"] == "running"
+    finally:
+        (pytester.path / "release").touch()
+        output = child.communicate(timeout=120)[0].decode()
+    assert "6 passed" in output, output
+    names = _committed(location)
+    assert sorted(names) == sorted({*names}), names  # the writer added no copy
+    assert len(names) == 6
+    with contextlib.closing(Store(location, create=False)) as store:
+        assert store.runs()[0]["status"] == "finished"
+    assert not journal_folder(location).exists()
+
+
+def test_a_reader_left_open_sees_the_group_the_timer_commits_during_a_long_test(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    """No test is kept while the last one runs: the group's timer commits the tests before it
+    once the bound has passed, for a reader that opened the store before they finished."""
+    location = tmp_path / "kari.db"
+    _window_suite(pytester, 5, window_s=0.2)
+    child = _start(pytester, location)
+    try:
+        _wait_for(pytester, "test_wait", child)
+        deadline = time.monotonic() + 60
+        while len(_committed(location)) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(_committed(location)) == 5
+    finally:
+        (pytester.path / "release").touch()
+        output = child.communicate(timeout=120)[0].decode()
+    assert "6 passed" in output, output
+    assert len(_committed(location)) == 6
 
 
 #: Opens the store again and again until told to stop (a reader process).
@@ -220,14 +273,16 @@ def test_readers_beside_the_writer_leave_no_copy_and_count_each_error_once(
 def test_a_killed_writers_run_is_complete_and_crashed(
     pytester: pytest.Pytester, tmp_path: Path
 ) -> None:
-    """Killed mid-run: a reader finds every finished test and the run crashed; the next run
-    counts its errors once and deletes its journal."""
+    """Killed while tests it kept wait for their group's commit: a reader finds every
+    finished test and the run crashed; the next run counts its errors once and deletes its
+    journal."""
     location = tmp_path / "kari.db"
     _window_suite(pytester, 8, '    kari_errors.record_error("ValueError", "invalid input 7")\n')
     child = _start(pytester, location)
     _wait_for(pytester, "test_wait", child)
     child.send_signal(signal.SIGKILL)
     child.communicate(timeout=60)
+    assert len(_committed(location)) < 8
     with contextlib.closing(Store(location, create=False)) as store:
         (run,) = store.runs()
         assert [t["nodeid"][-1] for t in store.tests(run["id"])] == list("01234567")
@@ -295,7 +350,7 @@ def test_a_store_the_reader_cannot_write_is_read_quietly(
         _chmod_tree(folder, writable=True)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
-    assert int(done.stdout) == committed
+    assert int(done.stdout) == committed < 4
     assert len(list(journal_folder(location).iterdir())) == 1  # left for a writer
     with contextlib.closing(Store(location, create=False)) as store:  # one that may write
         assert sum(len(store.tests(run["id"])) for run in store.runs()) == 4

@@ -105,9 +105,16 @@ def begin_run(config: pytest.Config, state: KariState, store: Store) -> None:
         )
 
 
-def write_batch(state: KariState, store: Store, batch: list[tuple[dict[str, Any], str]]) -> int:
+def write_batch(
+    state: KariState,
+    store: Store,
+    batch: list[tuple[dict[str, Any], str]],
+    journal: tuple[str, int] | None = None,
+) -> int:
     """Send *batch* (and any tests kept from a failed write) to the store; how many tests
-    were sent, their commit to confirm with :func:`confirm_batch`.
+    were sent, their commit to confirm with :func:`confirm_batch`. *journal* (the run's
+    journal's name and length) is noted as stored with them (SQLite: readers of the store
+    decode only the journal's lines past it).
 
     While the store fails, tests are kept (up to :data:`MAX_UNSTORED`) and retried with
     growing delays; the store reconnects by itself when the server is back. A retry skips the
@@ -127,7 +134,7 @@ def write_batch(state: KariState, store: Store, batch: list[tuple[dict[str, Any]
             stored = store.test_keys(state.run_id)
             pending = [kept for kept in pending if _key(kept[0]) not in stored]
             state.unstored = pending
-        store.submit_tests(state.run_id, [r for r, _ in pending], [t for _, t in pending])
+        store.submit_tests(state.run_id, [r for r, _ in pending], [t for _, t in pending], journal)
     except StoreTimeoutError:
         raise
     except Exception as exc:

@@ -2,8 +2,9 @@
 
 An embedded SQLite file (WAL mode, busy timeout) by default, or a PostgreSQL database that a
 team's CI machines share (:mod:`backends` holds the two dialects). The plugin writes it; the
-CLI, REST API, history and regression gates read it. The plugin commits each finished test in
-a transaction of its own (several in one when they arrive together).
+CLI, REST API, history and regression gates read it. The plugin commits a SQLite store's tests
+in groups (a second apart at most) and a server's each in a transaction of its own; a reader
+opening a SQLite store first imports the tests its runs' journals hold beyond that.
 
 A package by job behind this facade: :mod:`.schema` (migrations), :mod:`.codec` (the rows'
 JSON), :mod:`.base` (connection, transactions), :mod:`.runs` (writing runs and tests),
