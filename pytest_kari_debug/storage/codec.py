@@ -156,10 +156,13 @@ def real(value: Any) -> float | None:
 
 def record_rows(run_id: int, test: dict[str, Any]) -> list[tuple[Any, ...]]:
     """The rows of the records a test's components collected."""
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     extension_id = test.get("extension_id", "")
-    for component, data in (test.get("collected_data") or {}).items():
-        kind = RECORD_KINDS.get(component, component)
+    collected = test.get("collected_data")
+    if not isinstance(collected, dict):  # a hook may have put anything there
+        return rows
+    for component, data in collected.items():
+        kind = RECORD_KINDS.get(component) or component
         if isinstance(data, dict) and isinstance(data.get("records"), list):
             for record in data["records"]:
                 if isinstance(record, dict):

@@ -9,13 +9,15 @@ each journal in the store's journal folder, the tests the store lacks
 journal, a dead run's by the recovery (run ``crashed``, error groups counted, journal
 deleted). Imports are idempotent and race-free between readers and the writer: a test is one
 row whoever inserts it first (the unique key of ``tests``, ``INSERT ... ON CONFLICT DO
-NOTHING``), inserted with its side effects in one transaction; ``journal_marks`` keeps how
-far each journal is in the store (it only moves on), so a reader decodes only the lines past
-it.
+NOTHING``); a dead run's recovery (crash mark, error groups) is one transaction;
+``journal_marks`` keeps how far each journal is in the store (it only moves on), so a reader
+decodes only the lines past it. Lines are decoded outside any transaction and inserted in
+short transactions of a batch each: a writer never waits for a reader's whole import.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -90,6 +92,9 @@ class JournalImport(RunWriting, ErrorGroupStore):
             paths = sorted(folder.glob(f"*{SUFFIX}"))
         except OSError:
             return recovered
+        if self.kind == "sqlite":
+            with contextlib.suppress(Exception):  # a store locked or read-only: next time
+                self.drop_stale_marks({path.name for path in paths})
         for path in paths:
             try:
                 header, start = read_header(path)
@@ -101,13 +106,24 @@ class JournalImport(RunWriting, ErrorGroupStore):
                 run_id = self._import_journal(
                     path, header, start, gone and remove_dead, gone, error_groups
                 )
-            except (OSError, ValueError, KeyError, TypeError):
+            except Exception:  # one journal never stops a store from opening
                 continue
             if gone and run_id is not None:
                 recovered.append(run_id)
                 if remove_dead:
                     path.unlink(missing_ok=True)
         return recovered
+
+    def drop_stale_marks(self, names: set[str]) -> int:
+        """Forget the marks of journals not among *names* (gone: their run ended or was
+        recovered); how many. A mark dropped while its journal appears costs a reader only
+        decoding it again (imports are idempotent)."""
+        stale = [row[0] for row in self._query("SELECT name FROM journal_marks")]
+        stale = [name for name in stale if name not in names]
+        if stale:
+            with self.transaction() as db:
+                db.executemany("DELETE FROM journal_marks WHERE name = ?", [(n,) for n in stale])
+        return len(stale)
 
     def journal_mark(self, name: str) -> int:
         """How far (bytes) journal *name*'s tests are in the store (0: unknown)."""
@@ -123,37 +139,43 @@ class JournalImport(RunWriting, ErrorGroupStore):
         gone: bool,
         error_groups: ErrorGrouper | None,
     ) -> int | None:
-        """Import one journal in one transaction; the run's id (``None``: nothing to do)."""
+        """Import one journal; the run's id (``None``: nothing to do).
+
+        Lines are decoded outside any transaction, then inserted in batches of
+        :data:`BATCH`, each in one short transaction that moves the journal's mark past it: a
+        writer never waits for more than a batch. A dead run's recovery (crash mark, error
+        groups counted again from its stored tests, mark removed) is one last transaction.
+        """
         sqlite = self.kind == "sqlite"
         if sqlite:
             start = max(start, self.journal_mark(path.name))
-        lines = _lines(path, start)
-        first = next(lines, None)
-        if first is None and not gone:
-            return None  # nothing past what the store holds: no write at all
+        run_id: int | None = None
+        known: set[tuple[Any, Any]] | None = None
+        for records, end in _batches(path, start):
+            with self.transaction() as db:
+                if run_id is None:
+                    run_id = self._run_of(db, header)
+                    known = None if sqlite else self._test_keys(db, run_id)
+                new = [r for r in records if known is None or _key(r) not in known]
+                if new:
+                    self._insert_new(db, run_id, new)
+                if sqlite:
+                    self._note_mark(db, path.name, run_id, end)
+        if not gone:
+            return run_id
         with self.transaction() as db:
-            run = db.execute("SELECT id FROM runs WHERE uuid = ?", (str(header["uuid"]),))
-            found = run.fetchone()
-            run_id = int(found[0]) if found is not None else self._join_run(db, header)[0]
-            known = None if sqlite else self._test_keys(db, run_id)
-            end = start
-            batch: list[dict[str, Any]] = []
-            for record, offset in _chain(first, lines):
-                end = offset
-                if record is not None and (known is None or _key(record) not in known):
-                    batch.append(record)
-                if len(batch) >= BATCH:
-                    self._insert_new(db, run_id, batch)
-                    batch = []
-            if batch:
-                self._insert_new(db, run_id, batch)
-            if sqlite:
-                self._note_mark(db, path.name, run_id, None if done else end)
-            if gone:
-                self._mark_crashed(db, run_id)
-                if error_groups is not None:
-                    self._resync_run_errors(db, run_id, error_groups, time.time())
+            if run_id is None:
+                run_id = self._run_of(db, header)
+            if sqlite and done:
+                self._note_mark(db, path.name, run_id, None)
+            self._mark_crashed(db, run_id)
+            if error_groups is not None:
+                self._resync_run_errors(db, run_id, error_groups, time.time())
         return run_id
+
+    def _run_of(self, db: Any, header: dict[str, Any]) -> int:
+        found = db.execute("SELECT id FROM runs WHERE uuid = ?", (str(header["uuid"]),)).fetchone()
+        return int(found[0]) if found is not None else self._join_run(db, header)[0]
 
     def _test_keys(self, db: Any, run_id: int) -> set[tuple[Any, Any]]:
         rows = db.execute("SELECT nodeid, finished_at FROM tests WHERE run_id = ?", (run_id,))
@@ -179,13 +201,21 @@ def _key(record: dict[str, Any]) -> tuple[Any, Any]:
     return record.get("nodeid"), record.get("finished_at")
 
 
-def _chain(
-    first: tuple[dict[str, Any] | None, int] | None,
-    rest: Iterator[tuple[dict[str, Any] | None, int]],
-) -> Iterator[tuple[dict[str, Any] | None, int]]:
-    if first is not None:
-        yield first
-        yield from rest
+def _batches(path: Path, start: int) -> Iterator[tuple[list[dict[str, Any]], int]]:
+    """The records of the journal's complete lines from byte *start* on, :data:`BATCH` lines
+    at a time, each batch with the offset just past its last line."""
+    batch: list[dict[str, Any]] = []
+    count = 0
+    end = start
+    for record, end in _lines(path, start):
+        count += 1
+        if record is not None:
+            batch.append(record)
+        if count == BATCH:
+            yield batch, end
+            batch, count = [], 0
+    if count:
+        yield batch, end
 
 
 def _lines(path: Path, start: int) -> Iterator[tuple[dict[str, Any] | None, int]]:
@@ -198,5 +228,8 @@ def _lines(path: Path, start: int) -> Iterator[tuple[dict[str, Any] | None, int]
             if not line.endswith(b"\n"):
                 return
             offset += len(line)
-            record = decode_line(line)
+            try:
+                record = decode_line(line)
+            except ValueError:  # a line that is not JSON: skipped, never the lines after it
+                record = None
             yield (record if isinstance(record, dict) else None), offset

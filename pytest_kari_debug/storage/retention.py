@@ -85,6 +85,8 @@ class Retention(StoreBase):
                 ).rowcount
                 db.execute(f"DELETE FROM error_group_runs WHERE run_id IN ({marks})", chunk)
                 db.execute(f"DELETE FROM runs WHERE id IN ({marks})", chunk)
+                if self.kind == "sqlite":  # how far the runs' journals were: moot now
+                    db.execute(f"DELETE FROM journal_marks WHERE run_id IN ({marks})", chunk)
         if cutoff is not None and result.complete:
             with self.transaction() as db:
                 result.records += db.execute(

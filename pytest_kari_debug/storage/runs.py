@@ -247,25 +247,54 @@ def prepared_tests(
     records' rows."""
     prepared = []
     for index, test in enumerate(tests):
-        phases = test.get("phases")
-        if not isinstance(phases, dict):
-            phases = {}
-        row = (
-            run_id,
-            param(test.get("nodeid"), ""),
-            param(test.get("extension_id"), ""),
-            param(test.get("outcome"), "unknown"),
-            real(test.get("started_at")),
-            real(test.get("finished_at")),
-            real(test.get("duration_ms")),
-            real(phases.get("setup")),
-            real(phases.get("call")),
-            real(phases.get("teardown")),
-            param(test.get("session_id")),
-            dumps(test) if texts is None else texts[index],
-        )
-        prepared.append((row, record_rows(run_id, test)))
+        # One odd record never costs its neighbours (or itself) a row: what cannot be written
+        # as it is is stored in a safe form (its records' rows left out, or its plain fields).
+        try:
+            row = _test_row(run_id, test, None if texts is None else texts[index])
+        except Exception as exc:
+            test = safe_test(test, exc)
+            row = _test_row(run_id, test, None)
+        try:
+            records = record_rows(run_id, test)
+        except Exception:  # the test's JSON (its data) still holds them
+            records = []
+        prepared.append((row, records))
     return prepared
+
+
+def _test_row(run_id: int, test: dict[str, Any], text: str | None) -> Row:
+    phases = test.get("phases")
+    if not isinstance(phases, dict):
+        phases = {}
+    return (
+        run_id,
+        param(test.get("nodeid"), ""),
+        param(test.get("extension_id"), ""),
+        param(test.get("outcome"), "unknown"),
+        real(test.get("started_at")),
+        real(test.get("finished_at")),
+        real(test.get("duration_ms")),
+        real(phases.get("setup")),
+        real(phases.get("call")),
+        real(phases.get("teardown")),
+        param(test.get("session_id")),
+        dumps(test) if text is None else text,
+    )
+
+
+def safe_test(test: Any, exc: BaseException) -> dict[str, Any]:
+    """What a test record that cannot be stored as it is keeps: its identity, times and
+    outcome (each as a plain value), its collected data replaced by a note of why."""
+    source = test if isinstance(test, dict) else {}
+    kept: dict[str, Any] = {}
+    for key in ("nodeid", "extension_id", "outcome", "session_id"):
+        kept[key] = param(source.get(key), "" if key != "session_id" else None)
+    for key in ("started_at", "finished_at", "duration_ms"):
+        kept[key] = real(source.get(key))
+    reason = param(f"{type(exc).__name__}: {exc}", type(exc).__name__)
+    kept["collected_data"] = {}
+    kept["unstorable"] = f"<unrepresentable test record: {reason}>"
+    return kept
 
 
 @dataclass

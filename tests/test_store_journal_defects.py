@@ -1,0 +1,183 @@
+"""Review findings on importing runs' journals into a SQLite store (issue 17): an odd record,
+a reader's lock, tests without an end, twins, the schema 9 migration, stale marks, a
+read-only reader (real SQLite, real processes)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_kari_debug.journal import RunJournal
+from pytest_kari_debug.storage import Store, dumps, journals
+from pytest_kari_debug.storage.journals import journal_folder
+
+
+def _test(n: int, **extra: Any) -> dict[str, Any]:
+    return {"nodeid": f"t.py::test_{n}", "outcome": "passed", "finished_at": float(n), **extra}
+
+
+def _with_log(n: int) -> dict[str, Any]:
+    logs = {"records": [{"ts": 1.0, "name": "app", "level": "INFO", "message": f"m{n}"}]}
+    return _test(n, collected_data={"logging": logs})
+
+
+def _journal(path: Path, uuid: str = "live", pid: int | None = None) -> RunJournal:
+    header = {
+        "uuid": uuid,
+        "pid": os.getpid() if pid is None else pid,
+        "started_at": 1.0,
+        "host": socket.gethostname(),
+    }
+    return RunJournal(journal_folder(path), header)
+
+
+def _rows(path: Path, sql: str) -> list[tuple[Any, ...]]:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return list(db.execute(sql))
+
+
+def test_an_odd_journal_line_never_stops_a_store_from_opening(tmp_path: Path) -> None:
+    """Review finding 1: a record whose ``collected_data`` is a list, a line that is not
+    JSON and one that is not a record: the store opens, every test is stored (the odd one
+    with its data as written), the lines after them too."""
+    path = tmp_path / "kari.db"
+    Store(path).close()
+    journal = _journal(path)
+    journal.append(dumps(_with_log(0)))
+    journal.append(dumps(_test(1, collected_data=["odd"])))
+    with open(journal.path, "ab") as handle:
+        handle.write(b"{not json\n[1, 2]\n")
+    journal.append(dumps(_with_log(2)))
+    with contextlib.closing(Store(path)) as store:
+        (run,) = store.runs()
+        tests = store.tests(run["id"])
+        assert [t["nodeid"] for t in tests] == [f"t.py::test_{n}" for n in range(3)]
+        assert store.journal_mark(journal.path.name) == journal.path.stat().st_size
+    assert _rows(path, "SELECT json_extract(data, '$.collected_data') FROM tests WHERE id = 2") == [
+        ('["odd"]',)
+    ]
+    assert _rows(path, "SELECT test_id FROM records ORDER BY test_id") == [(1,), (3,)]
+    journal.remove()
+
+
+@pytest.mark.parametrize("how", ["submit_tests", "write_tests"])
+def test_a_writers_batch_stores_every_test_beside_an_odd_one(tmp_path: Path, how: str) -> None:
+    """Review finding 1 (older): one record the codec cannot take (a list as collected data,
+    a record that is not a mapping) costs neither its neighbours nor itself its row."""
+    path = tmp_path / "kari.db"
+    with contextlib.closing(Store(path)) as store:
+        run_id = store.begin_run({"uuid": "r", "started_at": 1.0})
+        odd: Any = ["not", "a", "mapping"]
+        batch = [_with_log(0), _test(1, collected_data=["odd"]), odd, _with_log(3)]
+        getattr(store, how)(run_id, batch)
+        tests = store.tests(run_id)
+    assert [t["nodeid"] for t in tests] == ["t.py::test_0", "t.py::test_1", "", "t.py::test_3"]
+    assert "unrepresentable test record" in tests[2]["unstorable"]
+    assert _rows(path, "SELECT count(*) FROM records") == [(2,)]
+
+
+ODD_HOOK = """
+def pytest_kari_debug_test_record(item, record):
+    if item.name == "test_b":
+        record["collected_data"] = ["odd"]
+"""
+
+
+def test_a_run_with_an_odd_record_stores_all_its_tests(pytester: pytest.Pytester) -> None:
+    """Review finding 1 through the plugin: a hook makes one test's collected data a list;
+    the run stores its three tests, and the store's readers (the CLI) open it."""
+    pytester.makeconftest(ODD_HOOK)
+    pytester.makepyfile(
+        "def test_a():\n    pass\n\ndef test_b():\n    pass\n\ndef test_c():\n    pass\n"
+    )
+    result = pytester.runpytest("--kari-debug", "--kari-store=kari.db", "-p", "no:cacheprovider")
+    assert result.ret == 0
+    path = pytester.path / "kari.db"
+    with contextlib.closing(Store(path)) as store:
+        (run,) = store.runs()
+        assert sorted(t["nodeid"].rsplit("::")[-1] for t in store.tests(run["id"])) == [
+            "test_a", "test_b", "test_c",
+        ]  # fmt: skip
+    listed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from pytest_kari_debug.cli import main; main()",
+            "--store",
+            str(path),
+            "runs",
+            "list",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stderr
+
+
+def test_a_reader_decodes_outside_its_transactions_and_commits_in_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review finding 2: while a reader decodes a long journal, another connection writes
+    (no lock held while decoding), and the mark moves on batch by batch."""
+    path = tmp_path / "kari.db"
+    Store(path).close()
+    journal = _journal(path)
+    count = 2 * journals.BATCH + 7
+    for n in range(count):
+        journal.append(dumps(_test(n)))
+    decode = journals.decode_line
+    seen: list[tuple[int, int]] = []
+    decoded = 0
+
+    def observed(line: bytes) -> Any:
+        nonlocal decoded
+        decoded += 1
+        if decoded == journals.BATCH + 10:  # the header, a batch in, the next one decoding
+            with contextlib.closing(sqlite3.connect(path, timeout=0)) as other:
+                with other:
+                    other.execute("INSERT INTO meta(key, value) VALUES ('other', 'w')")
+                mark = other.execute("SELECT position FROM journal_marks").fetchall()
+                stored = other.execute("SELECT count(*) FROM tests").fetchone()[0]
+                seen.append((mark[0][0] if mark else 0, stored))
+        return decode(line)
+
+    monkeypatch.setattr(journals, "decode_line", observed)
+    with contextlib.closing(Store(path)) as store:
+        (run,) = store.runs()
+        assert len(store.tests(run["id"])) == count
+        assert store.journal_mark(journal.path.name) == journal.size
+    with open(journal.path, "rb") as handle:
+        first_batch_end = sum(len(handle.readline()) for _ in range(journals.BATCH + 1))
+    assert seen == [(first_batch_end, journals.BATCH)]
+    journal.remove()
+
+
+def test_a_journals_mark_goes_with_the_journal_and_with_its_run(tmp_path: Path) -> None:
+    """Review finding 7: the mark of a journal that is gone (its run ended) is dropped at the
+    store's next open; pruning a run drops its marks."""
+    path = tmp_path / "kari.db"
+    Store(path).close()
+    ended = _journal(path, uuid="ended")
+    ended.append(dumps(_test(0)))
+    live = _journal(path, uuid="live", pid=os.getppid())  # a live run started earlier
+    live.append(dumps(_test(1)))
+    with contextlib.closing(Store(path)) as store:
+        store.begin_run({"uuid": "newest", "started_at": 9.0})
+    Store(path).close()
+    assert len(_rows(path, "SELECT name FROM journal_marks")) == 2
+    ended.remove()
+    with contextlib.closing(Store(path)) as store:
+        assert _rows(path, "SELECT name FROM journal_marks") == [(live.path.name,)]
+        live_run = next(r["id"] for r in store.runs() if r["uuid"] == "live")
+        assert store.prune(keep_runs=1, protect=[1]).runs == [live_run]
+    assert _rows(path, "SELECT name FROM journal_marks") == []
+    live.remove()
