@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import store_at_schema
 
 from pytest_kari_debug.journal import RunJournal
 from pytest_kari_debug.storage import Store, dumps, journals
@@ -159,6 +160,97 @@ def test_a_reader_decodes_outside_its_transactions_and_commits_in_batches(
         first_batch_end = sum(len(handle.readline()) for _ in range(journals.BATCH + 1))
     assert seen == [(first_batch_end, journals.BATCH)]
     journal.remove()
+
+
+@pytest.mark.parametrize("end", [None, float("nan"), float("inf")])
+def test_a_test_without_an_end_is_stored_once(tmp_path: Path, end: float | None) -> None:
+    """Review finding 3: a test whose end is NULL in the store (None, NaN, inf) is one row
+    however many readers import its journal and whatever the writer commits after."""
+    path = tmp_path / "kari.db"
+    Store(path).close()
+    journal = _journal(path)
+    tests = [_test(0), {"nodeid": "t.py::test_1", "outcome": "passed", "finished_at": end}]
+    for test in tests:
+        journal.append(dumps(test))
+    for _ in range(3):  # each reader imports the journal again (its mark forgotten)
+        with contextlib.closing(sqlite3.connect(path)) as db, db:
+            db.execute("DELETE FROM journal_marks")
+        Store(path).close()
+    with contextlib.closing(Store(path)) as store:
+        (run,) = store.runs()
+        store.submit_tests(run["id"], tests, None, (journal.path.name, journal.size))
+        assert [t["nodeid"] for t in store.tests(run["id"])] == ["t.py::test_0", "t.py::test_1"]
+    journal.remove()
+
+
+def test_a_store_with_copies_of_a_test_without_an_end_keeps_one(tmp_path: Path) -> None:
+    """Review finding 3, migration: the copies the old key let through (NULL end, same data)
+    go with their records; distinct tests under one key stay."""
+    location = str(tmp_path / "kari.db")
+    with store_at_schema(location, 9) as db:
+        db.execute("INSERT INTO runs(uuid, started_at) VALUES ('r', 1.0)")
+        for data in ('{"a":1}', '{"a":1}', '{"a":1}', '{"a":2}'):
+            db.execute(
+                "INSERT INTO tests(run_id, nodeid, extension_id, outcome, finished_at, data)"
+                " VALUES (1, 't.py::a', '', 'passed', NULL, ?)",
+                (data,),
+            )
+        for test_id in (1, 2, 3, 4):
+            db.execute(
+                "INSERT INTO records(run_id, test_id, kind, extension_id, data)"
+                " VALUES (1, ?, 'log', '', '{}')",
+                (test_id,),
+            )
+    with contextlib.closing(Store(location)) as store:
+        assert [t["id"] for t in store.tests(1)] == [1, 4]
+    assert _rows(tmp_path / "kari.db", "SELECT test_id FROM records ORDER BY 1") == [(1,), (4,)]
+
+
+def test_a_schema_8_store_keeps_distinct_tests_under_one_key(tmp_path: Path) -> None:
+    """Review finding 6: two rows of (run 1, t.py::a, 5.0), one passed and one failed with
+    its report, both stay; an exact copy goes."""
+    location = str(tmp_path / "kari.db")
+    with store_at_schema(location, 8) as db:
+        db.execute("INSERT INTO runs(uuid, started_at) VALUES ('r', 1.0)")
+        for outcome, data in (
+            ("passed", '{"outcome":"passed"}'),
+            ("failed", '{"outcome":"failed","longrepr":"boom"}'),
+            ("passed", '{"outcome":"passed"}'),
+        ):
+            db.execute(
+                "INSERT INTO tests(run_id, nodeid, extension_id, outcome, finished_at, data)"
+                " VALUES (1, 't.py::a', '', ?, 5.0, ?)",
+                (outcome, data),
+            )
+    with contextlib.closing(Store(location)) as store:
+        assert [(t["id"], t["outcome"]) for t in store.tests(1)] == [(1, "passed"), (2, "failed")]
+        # The key still refuses a copy from a journal (the first of its key).
+        journal = _journal(tmp_path / "kari.db", uuid="r")
+        journal.append(dumps({"nodeid": "t.py::a", "outcome": "passed", "finished_at": 5.0}))
+    with contextlib.closing(Store(location)) as store:
+        assert len(store.tests(1)) == 2
+    journal.remove()
+
+
+def test_importing_a_document_with_two_tests_under_one_key_keeps_both(tmp_path: Path) -> None:
+    """Review finding 5: a run document holding two tests of one node id and end adds both;
+    importing it again adds nothing."""
+    document = {
+        "run": {"uuid": "doc", "started_at": 1.0},
+        "tests": [
+            {**_with_log(1), "outcome": "passed"},
+            {**_with_log(1), "outcome": "failed"},
+            _test(2),
+        ],
+    }
+    with contextlib.closing(Store(tmp_path / "kari.db")) as store:
+        result = store.import_run(document)
+        assert (result.added, result.skipped) == (3, 0)
+        again = store.import_run(document)
+        assert (again.added, again.skipped) == (0, 3)
+        outcomes = [t["outcome"] for t in store.tests(result.run_id)]
+    assert outcomes == ["passed", "failed", "passed"]
+    assert _rows(tmp_path / "kari.db", "SELECT count(*) FROM records") == [(2,)]
 
 
 def test_a_journals_mark_goes_with_the_journal_and_with_its_run(tmp_path: Path) -> None:

@@ -18,6 +18,9 @@ TEST_INSERT = (
     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 )
 
+#: A test's row as the how-manyth of the run's tests under one key (SQLite: ``twin``).
+TWIN_INSERT = TEST_INSERT.replace("data)", "data, twin)").replace("?)", "?,?)")
+
 #: A test's row unless the run holds that test already (SQLite: the unique key (run, node id,
 #: end)): a reader importing a live run's journal and the run's writer may both insert it.
 NEW_TEST_INSERT = TEST_INSERT + " ON CONFLICT DO NOTHING"
@@ -186,6 +189,20 @@ class RunWriting(StoreBase):
         self, db: Any, run_id: int, tests: Sequence[dict[str, Any]], texts: Sequence[str] | None
     ) -> list[int]:
         return self._insert_prepared(db, prepared_tests(run_id, tests, texts))
+
+    def _insert_twins(self, db: Any, run_id: int, tests: Sequence[dict[str, Any]]) -> None:
+        """Insert *tests*, those that share node id and end numbered apart (SQLite's unique
+        key holds ``twin``: each is stored, none refused)."""
+        prepared = prepared_tests(run_id, tests, None)
+        if self.kind != "sqlite":
+            self._insert_prepared(db, prepared)
+            return
+        seen: dict[tuple[Any, Any], int] = {}
+        for row, records in prepared:
+            twin = seen[row[1], row[5]] = seen.get((row[1], row[5]), -1) + 1
+            test_id = int(db.execute(TWIN_INSERT, (*row, twin)).lastrowid or 0)
+            if records:
+                db.executemany(RECORD_INSERT.format(parent="?"), [(test_id, *r) for r in records])
 
     def _insert_prepared(self, db: Any, prepared: list[tuple[Row, list[Row]]]) -> list[int]:
         """Insert each test's row and its records' rows; the tests' ids."""

@@ -214,24 +214,49 @@ MIGRATIONS: list[str] = [
     # one row whoever inserts it first, its writer or a reader (`INSERT ... ON CONFLICT DO
     # NOTHING` on the unique key (run, node id, end), which also finds a run's tests and a
     # test in a run, as `tests_run_nodeid` did); `journal_marks` keeps how far each journal
-    # is in the store, so that a reader decodes only the lines past it. A copy of a test
-    # (same run, node id and end) an older store holds goes, with its records. PostgreSQL's
+    # is in the store, so that a reader decodes only the lines past it. An exact copy of a
+    # test (same run, node id, end and data) an older store holds goes, with its records;
+    # distinct tests under one key stay (migration 10 tells them apart). PostgreSQL's
     # writer commits each test itself (its journals are local to its machine): these
     # statements are SQLite's only.
     """
     /* sqlite only */ DELETE FROM records WHERE test_id IN (SELECT t.id FROM tests t
         WHERE EXISTS (SELECT 1 FROM tests u WHERE u.run_id = t.run_id AND u.nodeid = t.nodeid
-            AND u.finished_at = t.finished_at AND u.id < t.id));
+            AND u.finished_at = t.finished_at AND u.data = t.data AND u.id < t.id));
     /* sqlite only */ DELETE FROM tests WHERE id IN (SELECT t.id FROM tests t
         WHERE EXISTS (SELECT 1 FROM tests u WHERE u.run_id = t.run_id AND u.nodeid = t.nodeid
-            AND u.finished_at = t.finished_at AND u.id < t.id));
-    /* sqlite only */ CREATE UNIQUE INDEX tests_key ON tests(run_id, nodeid, finished_at);
+            AND u.finished_at = t.finished_at AND u.data = t.data AND u.id < t.id));
+    /* sqlite only */ CREATE INDEX tests_key ON tests(run_id, nodeid, finished_at);
     /* sqlite only */ DROP INDEX tests_run_nodeid;
     /* sqlite only */ CREATE TABLE journal_marks (
         name TEXT PRIMARY KEY,
         run_id INTEGER NOT NULL,
         position INTEGER NOT NULL
     );
+    """,
+    # Review finding (issue 17): a test without an end (NULL: a hook's None, a NaN) escaped
+    # the unique key, and every reader's import stored it again; distinct tests of one run
+    # sharing node id and end (an imported document, a store older than 9) could not be
+    # stored at all. The key is now (run, node id, end with NULL as the text 'none', twin):
+    # `twin` numbers the distinct tests under one key (0: the first, what runs write). The
+    # exact copies the old key let through go, with their records (SQLite only, as 9).
+    """
+    /* sqlite only */ ALTER TABLE tests ADD COLUMN twin INTEGER NOT NULL DEFAULT 0;
+    /* sqlite only */ DELETE FROM records WHERE test_id IN (SELECT t.id FROM tests t
+        WHERE EXISTS (SELECT 1 FROM tests u WHERE u.run_id = t.run_id AND u.nodeid = t.nodeid
+            AND u.finished_at IS t.finished_at AND u.data = t.data AND u.id < t.id));
+    /* sqlite only */ DELETE FROM tests WHERE id IN (SELECT t.id FROM tests t
+        WHERE EXISTS (SELECT 1 FROM tests u WHERE u.run_id = t.run_id AND u.nodeid = t.nodeid
+            AND u.finished_at IS t.finished_at AND u.data = t.data AND u.id < t.id));
+    /* sqlite only */ UPDATE tests SET twin = (SELECT count(*) FROM tests u
+        WHERE u.run_id = tests.run_id AND u.nodeid = tests.nodeid
+            AND u.finished_at IS tests.finished_at AND u.id < tests.id)
+        WHERE EXISTS (SELECT 1 FROM tests u WHERE u.run_id = tests.run_id
+            AND u.nodeid = tests.nodeid AND u.finished_at IS tests.finished_at
+            AND u.id < tests.id);
+    /* sqlite only */ DROP INDEX tests_key;
+    /* sqlite only */ CREATE UNIQUE INDEX tests_key
+        ON tests(run_id, nodeid, ifnull(finished_at, 'none'), twin);
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -59,9 +59,10 @@ class Store(JournalImport, Retention, StoreReading):
 
         Joined by run uuid: the tests of a shard's document join the run that other shards
         (or the live store) started. A test already stored for that run (same node id and
-        end time) is skipped, so importing a document twice changes nothing. *error_groups*
-        groups test records: the run's error groups are then counted again from all its
-        stored tests (:meth:`resync_run_errors`).
+        end time) is skipped, so importing a document twice changes nothing; tests of the
+        document that share both are all added (each its own ``twin`` number, SQLite).
+        *error_groups* groups test records: the run's error groups are then counted again
+        from all its stored tests (:meth:`resync_run_errors`).
         """
         run = document["run"]
         tests = [test for test in document["tests"] if isinstance(test, dict)]
@@ -72,7 +73,7 @@ class Store(JournalImport, Retention, StoreReading):
             ).fetchall()
             stored = {(row[0], row[1]) for row in rows}
             new = [t for t in tests if (t.get("nodeid"), t.get("finished_at")) not in stored]
-            self._insert_tests(db, run_id, new, None)
+            self._insert_twins(db, run_id, new)
             if new and error_groups is not None:
                 self._resync_run_errors(db, run_id, error_groups, time.time())
             if new and run.get("finished_at") is not None:
