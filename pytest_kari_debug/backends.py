@@ -179,7 +179,8 @@ class SqlDialect:
         )
 
 
-#: Commits between two checkpoints in the background (about 4 WAL pages a test's commit).
+#: Tests committed between two checkpoints in the background (about 4 WAL pages a test; a
+#: commit of a group counts its tests).
 CHECKPOINT_EVERY_COMMITS = 128
 #: WAL pages after which a store that checkpoints in the background checkpoints on its
 #: writing thread too (SQLite's automatic checkpoint): the WAL starts over only after a
@@ -218,9 +219,9 @@ class BackgroundCheckpoints:
         )
         self._thread.start()
 
-    def committed(self) -> None:
-        """Count a commit (the hot path: a few operations)."""
-        self.commits += 1
+    def committed(self, tests: int = 1) -> None:
+        """Count a commit of *tests* tests (the hot path: a few operations)."""
+        self.commits += tests
         if self.commits >= CHECKPOINT_EVERY_COMMITS:
             self.commits = 0
             self._wake.set()
@@ -334,11 +335,13 @@ class SQLiteBackend(SqlDialect):
         return checkpoints.problem if checkpoints is not None else None
 
     @contextmanager
-    def transaction(self) -> Iterator[SQLiteCursor]:
+    def transaction(self, tests: int = 1) -> Iterator[SQLiteCursor]:
+        """One write transaction; it counts as the commit of *tests* tests towards the next
+        background checkpoint (a group commit's WAL grows with its tests)."""
         with self.lock, self._db:
             yield SQLiteCursor(self._db)
         if self.checkpoints is not None:
-            self.checkpoints.committed()
+            self.checkpoints.committed(tests)
 
     def insert_alone(self, sql: str, params: Sequence[Any]) -> int:
         """Insert one row by a statement that commits by itself (a test's commit: the hot

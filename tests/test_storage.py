@@ -174,6 +174,31 @@ def test_a_store_checkpoints_in_the_background_and_stops_at_its_close(tmp_path: 
     assert _tests_in_file_alone(path, tmp_path / "copy.db") == commits
 
 
+def test_a_group_commit_counts_its_tests_towards_the_next_background_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """A run commits its tests in groups (plugin/committer.py): a few commits of many tests
+    each are checkpointed in the background as the same tests one commit each would be, not
+    left in the WAL for the store's closing (pytest's thread) to copy."""
+    path = tmp_path / "kari.db"
+    store = Store(path)
+    run_id = store.begin_run({"uuid": "u1", "started_at": 1.0})
+    store.checkpoint_in_background(selfcost.own_thread, selfcost.idle)
+    groups = 3
+    for group in range(groups):
+        tests = [
+            {"nodeid": f"t::{group}-{n}", "outcome": "passed"}
+            for n in range(CHECKPOINT_EVERY_COMMITS)
+        ]
+        store.submit_tests(run_id, tests)
+    deadline = time.monotonic() + 30
+    while _tests_in_file_alone(path, tmp_path / "copy.db") < CHECKPOINT_EVERY_COMMITS:
+        assert time.monotonic() < deadline, "no checkpoint in the background"
+        time.sleep(0.05)
+    store.close()
+    assert _tests_in_file_alone(path, tmp_path / "copy.db") == groups * CHECKPOINT_EVERY_COMMITS
+
+
 def test_a_file_that_is_not_sqlite_is_refused_and_untouched(tmp_path: Path) -> None:
     """A non-SQLite file at the store path raises StoreError naming it and is not modified."""
     path = tmp_path / "notes.db"

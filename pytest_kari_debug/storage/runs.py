@@ -162,7 +162,7 @@ class RunWriting(StoreBase):
         backend = self._backend
         if backend.kind == "sqlite":
             prepared = prepared_tests(run_id, tests, texts)
-            with self.transaction() as db:
+            with backend.transaction(len(prepared)) as db:  # type: ignore[call-arg]
                 self._insert_new_prepared(db, prepared)
                 if journal is not None:
                     self._note_mark(db, journal[0], run_id, journal[1])
