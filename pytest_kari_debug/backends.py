@@ -281,6 +281,8 @@ class SQLiteBackend(SqlDialect):
         self.lock = threading.RLock()
         #: This process may not write the store (file or folder read-only): it reads it.
         self.read_only = False
+        #: An immutable read's file stamp (see :meth:`_open_read_only`); ``None``: live.
+        self._unchanged_since: tuple[int, int, bool] | None = None
         try:
             self._set_up()
         except sqlite3.DatabaseError as exc:
@@ -299,16 +301,51 @@ class SQLiteBackend(SqlDialect):
         self._db.execute("PRAGMA synchronous = NORMAL")
 
     def _open_read_only(self) -> None:
-        """Read a store whose folder this process may not write, with no WAL left (its last
-        writer closed it): SQLite cannot make the WAL's shared memory there; the file is
-        complete and read as it is."""
+        """Read a store this process may not write (its folder or files read-only), live.
+
+        ``mode=ro`` reads a WAL store live given its shared-memory file (a writer's, running
+        or left). Without one, and with no right to make it (a store its last writer
+        closed, in a read-only folder), it is read ``immutable``, and opened again before a
+        query once a writer has come (its WAL is there) or the file changed: a long-lived
+        reader never serves stale data."""
         self.read_only = True
-        uri = f"{self.path.resolve().as_uri()}?immutable=1"
+        self._unchanged_since = None
+        base = self.path.resolve().as_uri()
         try:
-            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False)
-        except sqlite3.Error as exc:
+            self._db = sqlite3.connect(f"{base}?mode=ro", uri=True, check_same_thread=False)
+            self._db.execute("PRAGMA busy_timeout = 10000")
+            self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            return
+        except sqlite3.Error:
+            self._db.close()
+        try:
+            stamp = self._file_stamp()
+            self._db = sqlite3.connect(f"{base}?immutable=1", uri=True, check_same_thread=False)
+            self._unchanged_since = stamp
+        except (sqlite3.Error, OSError) as exc:
             msg = f"cannot open store {self.label!r}: {exc}"
             raise StoreError(msg) from exc
+
+    def _file_stamp(self) -> tuple[int, int, bool]:
+        state = self.path.stat()
+        return (
+            state.st_mtime_ns,
+            state.st_size,
+            self.path.with_name(self.path.name + "-wal").exists(),
+        )
+
+    def _fresh(self) -> None:
+        """Open an immutable read-only store again if it changed since (see
+        :meth:`_open_read_only`)."""
+        stamp = self._unchanged_since
+        if stamp is not None:
+            try:
+                changed = self._file_stamp() != stamp
+            except OSError:
+                return
+            if changed:
+                self._db.close()
+                self._open_read_only()
 
     def checkpoint_in_background(
         self,
@@ -359,6 +396,8 @@ class SQLiteBackend(SqlDialect):
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self.lock:
+            if self._unchanged_since is not None:
+                self._fresh()
             self._db.row_factory = sqlite3.Row
             try:
                 return self._db.execute(sql, _sqlite_params(params)).fetchall()

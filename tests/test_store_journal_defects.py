@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -273,3 +275,102 @@ def test_a_journals_mark_goes_with_the_journal_and_with_its_run(tmp_path: Path) 
         assert store.prune(keep_runs=1, protect=[1]).runs == [live_run]
     assert _rows(path, "SELECT name FROM journal_marks") == []
     live.remove()
+
+
+LIVE_READER = """
+import pathlib, sys, time
+from pytest_kari_debug.storage import Store
+here = pathlib.Path(sys.argv[2])
+store = Store(sys.argv[1], create=False)
+print(len(store.tests(1)), flush=True)
+(here / "read").touch()
+while not (here / "written").exists():
+    time.sleep(0.02)
+print(len(store.tests(1)), flush=True)
+"""
+
+
+def _locked_down(folder: Path, writable: bool) -> None:
+    for item in (*folder.iterdir(), folder):
+        item.chmod((0o755 if item.is_dir() else 0o644) if writable else 0o555)
+
+
+def test_a_read_only_reader_sees_what_its_writer_commits_later(tmp_path: Path) -> None:
+    """Review finding 4 (what stays): a reader that may not write the store's folder nor
+    files, opened while its writer runs, reads it live: a test the writer commits after the
+    reader opened is seen by it."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    location = folder / "kari.db"
+    writer = Store(location)
+    try:
+        run_id = writer.begin_run({"uuid": "r", "started_at": 1.0})
+        writer.write_tests(run_id, [_test(0)])
+        writer._backend._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # an empty WAL
+        assert (folder / "kari.db-wal").stat().st_size == 0
+        _locked_down(folder, writable=False)
+        try:
+            reader = subprocess.Popen(
+                [*_as_mere_user(), sys.executable, "-c", LIVE_READER, str(location), str(tmp_path)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            while not (tmp_path / "read").exists() and reader.poll() is None:
+                time.sleep(0.02)
+            writer.write_tests(run_id, [_test(1)])
+            (tmp_path / "written").touch()
+            out, err = reader.communicate(timeout=60)
+        finally:
+            _locked_down(folder, writable=True)
+    finally:
+        writer.close()
+    assert out.split("\n")[:2] == ["1", "2"], (out, err)
+
+
+@pytest.mark.parametrize("writer_stays", [True, False])
+def test_a_read_only_reader_of_a_closed_store_sees_a_later_writer(
+    tmp_path: Path, writer_stays: bool
+) -> None:
+    """Review finding 4: a WAL store its last writer closed (no -shm), in a folder the reader
+    may not write, is read as it is; a writer that may write it (root) then commits a
+    test: the long-lived reader sees it (while the writer runs, and after it closed)."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    location = folder / "kari.db"
+    with contextlib.closing(Store(location)) as store:
+        store.write_tests(store.begin_run({"uuid": "r", "started_at": 1.0}), [_test(0)])
+    assert sorted(p.name for p in folder.iterdir()) == ["kari.db"]
+    _locked_down(folder, writable=False)
+    try:
+        reader = subprocess.Popen(
+            [*_as_mere_user(), sys.executable, "-c", LIVE_READER, str(location), str(tmp_path)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        while not (tmp_path / "read").exists() and reader.poll() is None:
+            time.sleep(0.02)
+        writer = Store(location)
+        try:
+            writer.write_tests(1, [_test(1)])
+            if not writer_stays:
+                writer.close()
+            (tmp_path / "written").touch()
+            out, err = reader.communicate(timeout=60)
+        finally:
+            writer.close()
+    finally:
+        _locked_down(folder, writable=True)
+    assert out.split("\n")[:2] == ["1", "2"], (out, err)
+
+
+def _as_mere_user() -> list[str]:
+    """What runs a command as this user without the powers of root (which writes anything)."""
+    if os.geteuid() != 0:
+        return []
+    if shutil.which("setpriv") is None:
+        if os.environ.get("CI"):
+            pytest.fail("setpriv (util-linux) is needed to read a store as a mere user")
+        pytest.skip("setpriv (util-linux) is needed to read a store as a mere user")
+    return ["setpriv", "--bounding-set=-all"]
