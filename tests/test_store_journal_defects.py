@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
 import sqlite3
 import subprocess
@@ -17,6 +16,7 @@ from typing import Any
 
 import pytest
 from conftest import store_at_schema
+from store_support import chmod_tree, without_root_powers
 
 from pytest_kari_debug.journal import RunJournal
 from pytest_kari_debug.storage import Store, dumps, journals
@@ -290,9 +290,18 @@ print(len(store.tests(1)), flush=True)
 """
 
 
-def _locked_down(folder: Path, writable: bool) -> None:
-    for item in (*folder.iterdir(), folder):
-        item.chmod((0o755 if item.is_dir() else 0o644) if writable else 0o555)
+def _live_reader(location: Path, tmp_path: Path) -> subprocess.Popen[str]:
+    """A reader process without root's powers, started on *location* and past its first
+    read (LIVE_READER: it prints the tests it sees, then again once "written" exists)."""
+    reader = subprocess.Popen(
+        [*without_root_powers(), sys.executable, "-c", LIVE_READER, str(location), str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    while not (tmp_path / "read").exists() and reader.poll() is None:
+        time.sleep(0.02)
+    return reader
 
 
 def test_a_read_only_reader_sees_what_its_writer_commits_later(tmp_path: Path) -> None:
@@ -308,21 +317,14 @@ def test_a_read_only_reader_sees_what_its_writer_commits_later(tmp_path: Path) -
         writer.write_tests(run_id, [_test(0)])
         writer._backend._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # an empty WAL
         assert (folder / "kari.db-wal").stat().st_size == 0
-        _locked_down(folder, writable=False)
+        chmod_tree(folder, writable=False)
         try:
-            reader = subprocess.Popen(
-                [*_as_mere_user(), sys.executable, "-c", LIVE_READER, str(location), str(tmp_path)],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            while not (tmp_path / "read").exists() and reader.poll() is None:
-                time.sleep(0.02)
+            reader = _live_reader(location, tmp_path)
             writer.write_tests(run_id, [_test(1)])
             (tmp_path / "written").touch()
             out, err = reader.communicate(timeout=60)
         finally:
-            _locked_down(folder, writable=True)
+            chmod_tree(folder, writable=True)
     finally:
         writer.close()
     assert out.split("\n")[:2] == ["1", "2"], (out, err)
@@ -341,16 +343,9 @@ def test_a_read_only_reader_of_a_closed_store_sees_a_later_writer(
     with contextlib.closing(Store(location)) as store:
         store.write_tests(store.begin_run({"uuid": "r", "started_at": 1.0}), [_test(0)])
     assert sorted(p.name for p in folder.iterdir()) == ["kari.db"]
-    _locked_down(folder, writable=False)
+    chmod_tree(folder, writable=False)
     try:
-        reader = subprocess.Popen(
-            [*_as_mere_user(), sys.executable, "-c", LIVE_READER, str(location), str(tmp_path)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        while not (tmp_path / "read").exists() and reader.poll() is None:
-            time.sleep(0.02)
+        reader = _live_reader(location, tmp_path)
         writer = Store(location)
         try:
             writer.write_tests(1, [_test(1)])
@@ -361,16 +356,5 @@ def test_a_read_only_reader_of_a_closed_store_sees_a_later_writer(
         finally:
             writer.close()
     finally:
-        _locked_down(folder, writable=True)
+        chmod_tree(folder, writable=True)
     assert out.split("\n")[:2] == ["1", "2"], (out, err)
-
-
-def _as_mere_user() -> list[str]:
-    """What runs a command as this user without the powers of root (which writes anything)."""
-    if os.geteuid() != 0:
-        return []
-    if shutil.which("setpriv") is None:
-        if os.environ.get("CI"):
-            pytest.fail("setpriv (util-linux) is needed to read a store as a mere user")
-        pytest.skip("setpriv (util-linux) is needed to read a store as a mere user")
-    return ["setpriv", "--bounding-set=-all"]

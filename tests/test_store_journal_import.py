@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import sqlite3
@@ -16,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import store_at_schema
+from store_support import chmod_tree, without_root_powers
 
 from pytest_kari_debug.journal import RunJournal
 from pytest_kari_debug.storage import SCHEMA_VERSION, Store, dumps
@@ -297,25 +297,6 @@ def test_a_killed_writers_run_is_complete_and_crashed(
     assert not journal_folder(location).exists()
 
 
-def _without_root_powers() -> list[str]:
-    """What runs a command as this user without the powers of root (which writes anything)."""
-    if os.geteuid() != 0:
-        return []
-    if shutil.which("setpriv") is None:
-        if os.environ.get("CI"):
-            pytest.fail("setpriv (util-linux) is needed to read a store as a mere user")
-        pytest.skip("setpriv (util-linux) is needed to read a store as a mere user")
-    return ["setpriv", "--bounding-set=-all"]
-
-
-def _chmod_tree(folder: Path, *, writable: bool) -> None:
-    for item in (*folder.rglob("*"), folder):
-        if item.is_dir():
-            item.chmod(0o755 if writable else 0o555)
-        else:
-            item.chmod(0o644 if writable else 0o444)
-
-
 @pytest.mark.parametrize("read_only", ["folder", "file"])
 def test_a_store_the_reader_cannot_write_is_read_quietly(
     pytester: pytest.Pytester, tmp_path: Path, read_only: str
@@ -336,18 +317,18 @@ def test_a_store_the_reader_cannot_write_is_read_quietly(
         " s = Store(sys.argv[1], create=False);"
         " print(sum(len(s.tests(r['id'])) for r in s.runs()))"
     )
-    _chmod_tree(folder, writable=False)
+    chmod_tree(folder, writable=False)
     if read_only == "file":
         folder.chmod(0o755)
     try:
         done = subprocess.run(
-            [*_without_root_powers(), sys.executable, "-c", reader, str(location)],
+            [*without_root_powers(), sys.executable, "-c", reader, str(location)],
             capture_output=True,
             text=True,
             check=False,
         )
     finally:
-        _chmod_tree(folder, writable=True)
+        chmod_tree(folder, writable=True)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""
     assert int(done.stdout) == committed < 4
