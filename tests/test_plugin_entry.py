@@ -12,6 +12,7 @@ import pytest
 
 import pytest_kari_debug
 from pytest_kari_debug.plugin import FEATURES
+from pytest_kari_debug.plugin.options import KARI_FIXTURES
 from pytest_kari_debug.storage import Store
 
 PLUGIN_DIR = Path(pytest_kari_debug.__file__).parent / "plugin"
@@ -189,6 +190,39 @@ def test_xdist_controller_records_workers_tests_asked_for_by_a_marker(
         assert run["started_at"] <= min(t["started_at"] for t in store.tests(run["id"]))
     finally:
         store.close()
+
+
+#: A conftest that writes, per registered feature, what ``dir()`` lists and the hooks pluggy
+#: registered for it.
+HOOKS_PROBE = """
+import json, sys
+
+def pytest_sessionfinish(session):
+    manager = session.config.pluginmanager
+    seen = {{}}
+    for name in {features!r}:
+        plugin = manager.get_plugin(name)
+        defined = sorted(n for n, v in vars(plugin).items()
+                         if n.startswith("pytest_") and callable(v))
+        hooks = sorted(c.name for c in manager.get_hookcallers(plugin))
+        seen[name] = {{"dir": sorted(dir(plugin)), "defined": defined, "hooks": hooks}}
+    with open("hooks.json", "w") as handle:
+        json.dump(seen, handle)
+"""
+
+
+def test_features_show_pytest_only_their_hooks(pytester: pytest.Pytester) -> None:
+    """pytest looks at every name a plugin's ``dir()`` lists (for fixtures): a feature module
+    lists only its hook implementations, and every one of them is registered; the entry
+    module's fixtures (its ``dir()`` lists its hooks and fixtures) are all found."""
+    pytester.makeconftest(HOOKS_PROBE.format(features=list(FEATURES)))
+    fixtures = ", ".join(sorted(KARI_FIXTURES))
+    pytester.makepyfile(f"def test_a({fixtures}):\n    assert None not in ({fixtures})\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--kari-debug")
+    result.assert_outcomes(passed=1)
+    seen = json.loads((pytester.path / "hooks.json").read_text())
+    for name in FEATURES:
+        assert seen[name]["dir"] == seen[name]["defined"] == seen[name]["hooks"], name
 
 
 #: What a default ``--kari-debug`` run never needs: the report, the Prometheus exporter, the

@@ -17,7 +17,9 @@ import importlib
 import sys
 import time
 from collections.abc import Sequence
+from functools import partial
 from importlib.machinery import ModuleSpec, PathFinder
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -143,9 +145,26 @@ def activate(config: pytest.Config, session: pytest.Session | None = None) -> No
         # Not import_plugin: it marks each module for assertion rewriting, and warns about
         # those already imported (the core imports some of the others).
         if not manager.is_blocked(name) and manager.get_plugin(name) is None:
-            manager.register(importlib.import_module(name), name)
+            manager.register(_hooks_only(importlib.import_module(name)), name)
     if session is not None:
         _replay(manager, "pytest_sessionstart", before, {"session": session})
+
+
+def _hooks_only(module: ModuleType) -> ModuleType:
+    """*module*, its ``dir()`` listing only its hook implementations (``pytest_*``).
+
+    pytest looks at every name a plugin's ``dir()`` lists for a fixture (a few µs a name)
+    and pluggy for a hook: a feature module's imports and helpers are hundreds of names, and
+    a feature defines no fixture (the entry module does).
+    """
+    namespace = module.__dict__
+    if "__dir__" not in namespace:
+        namespace["__dir__"] = partial(_hook_names, namespace)
+    return module
+
+
+def _hook_names(namespace: dict[str, Any]) -> list[str]:
+    return sorted(name for name in namespace if name.startswith("pytest_"))
 
 
 def _replay(
@@ -274,3 +293,9 @@ def kari_tracer(kari_debug: ExtensionDebugManager) -> ExtensionTracer:
 def kari_alerts(kari_debug: ExtensionDebugManager) -> AlertManager:
     """The alert manager of this test's extension."""
     return kari_debug.get_alert_manager()
+
+
+def __dir__() -> list[str]:
+    """The hooks and the fixtures: what pytest and pluggy look for in a plugin (see
+    :func:`_hooks_only`); pytest reads this module in every run, asked for or not."""
+    return sorted([*_hook_names(globals()), *KARI_FIXTURES])
