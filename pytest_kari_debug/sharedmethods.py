@@ -11,7 +11,9 @@ fields through a getter made when it is defined: every class is still a real dat
 repr, equality and hash are those the generated methods give (same texts, same truth, same hash
 values: a hash over the same tuple of fields). A class's ``__init__`` is the one
 ``dataclass()`` generates, but generated when the class is first used (most of the package's
-classes are never instantiated in a given run).
+classes are never instantiated in a given run). A frozen class's ``__setattr__`` and
+``__delattr__`` (compiled for each frozen class, two more methods) are one closure each over
+the class and its field names, with the generated methods' test and errors.
 """
 
 from __future__ import annotations
@@ -100,6 +102,56 @@ def _generated_init(cls: type) -> Callable[..., None]:
     return cast(Callable[..., None], stand_in.__dict__["__init__"])
 
 
+def _frozen_methods(cls: type, fields: tuple[str, ...]) -> dict[str, Callable[..., None]]:
+    """The ``__setattr__`` and ``__delattr__`` ``dataclass(frozen=True)`` generates for *cls*
+    (the class it was given) with the fields *fields*: the same test, errors and fallback."""
+    names = frozenset(fields)
+    frozen_error = dataclasses.FrozenInstanceError
+    owner: Any = cls  # a type; Any as the test narrows it
+
+    def __setattr__(self: Any, name: str, value: Any) -> None:
+        if type(self) is owner or name in names:
+            raise frozen_error(f"cannot assign to field {name!r}")
+        super(owner, self).__setattr__(name, value)
+
+    def __delattr__(self: Any, name: str) -> None:
+        if type(self) is owner or name in names:
+            raise frozen_error(f"cannot delete field {name!r}")
+        super(owner, self).__delattr__(name)
+
+    methods: dict[str, Callable[..., None]] = {
+        "__setattr__": __setattr__, "__delattr__": __delattr__
+    }  # fmt: skip
+    for name, method in methods.items():
+        method.__qualname__ = f"{cls.__qualname__}.{name}"
+        method.__module__ = cls.__module__
+    return methods
+
+
+#: What ``dataclass(frozen=True, slots=True)`` gives a slotted class to pickle it by.
+_SLOTTED_STATE = (
+    getattr(dataclasses, "_dataclass_getstate", None),
+    getattr(dataclasses, "_dataclass_setstate", None),
+)
+
+
+def _frozen_on_share(
+    cls: type, *, slots: bool, init_now: bool, eq_generated: bool, unsafe_hash: bool
+) -> bool:
+    """Whether frozen *cls* can take the shared ``__setattr__``/``__delattr__``: where
+    ``dataclass()`` told ``frozen=False`` does the rest the same (no dataclass base, whose
+    frozenness it checks; no ``__init__`` it would write now, which assigns differently when
+    frozen; no hash it would choose by frozenness; a slotted class's pickling state known)."""
+    own = cls.__dict__
+    if init_now or "__setattr__" in own or "__delattr__" in own:
+        return False
+    if eq_generated and not unsafe_hash:
+        return False
+    if slots and None in _SLOTTED_STATE:
+        return False
+    return not any(hasattr(base, "__dataclass_fields__") for base in cls.__mro__[1:])
+
+
 def _init_on_first_use(cls: type, *, slots: bool) -> bool:
     """Whether *cls*'s generated ``__init__`` can wait for its first use: one that
     ``dataclass()`` writes the same for a subclass (a slotted class's fields that
@@ -173,16 +225,35 @@ def dataclass(
         # dataclass() keeps a __hash__ the class body defines, and one it leaves to eq=False.
         share_eq = eq and "__eq__" not in own and "__hash__" not in own
         later_init = init and _init_on_first_use(cls, slots=slots)
+        share_frozen = frozen and _frozen_on_share(
+            cls,
+            slots=slots,
+            init_now=init and not later_init,
+            eq_generated=eq and not share_eq,
+            unsafe_hash=unsafe_hash,
+        )
         made: type = dataclasses.dataclass(
             cls,
             init=init and not later_init,
             repr=repr and not share_repr,
             eq=eq and not share_eq,
             unsafe_hash=unsafe_hash and not share_eq,
-            frozen=frozen,
+            frozen=frozen and not share_frozen,
             slots=slots,
             kw_only=kw_only,
         )
+        if share_frozen:
+            made.__dataclass_params__.frozen = True  # type: ignore[attr-defined]
+            fields = tuple(f.name for f in dataclasses.fields(made))
+            for name, method in _frozen_methods(cls, fields).items():
+                type.__setattr__(made, name, method)
+            if slots:
+                getstate, setstate = _SLOTTED_STATE
+                own = made.__dict__
+                if "__getstate__" not in own:
+                    type.__setattr__(made, "__getstate__", getstate)
+                if "__setstate__" not in own:
+                    type.__setattr__(made, "__setstate__", setstate)
         if later_init:
             made.__dataclass_params__.init = True  # type: ignore[attr-defined]
             type.__setattr__(made, "__init__", _FirstUseInit(made))

@@ -100,6 +100,75 @@ def test_a_frozen_class_still_refuses_assignment_and_is_a_set_member() -> None:
     assert not hasattr(value, "__dict__")
 
 
+def _frozen_pair(slots: bool) -> tuple[type, type]:
+    """A frozen class made by both decorators (the shared __setattr__/__delattr__ apply)."""
+    made = []
+    for decorate in (dataclasses.dataclass, sharedmethods.dataclass):
+
+        class Frozen:
+            """Frozen."""
+
+            x: int
+            y: list[int] = field(default_factory=list)
+
+        made.append(decorate(frozen=True, slots=slots)(Frozen))
+    return made[0], made[1]
+
+
+def _outcome(action: Any) -> str:
+    try:
+        action()
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "done"
+
+
+def _frozen_observed(cls: type) -> list[object]:
+    """What assigning and deleting do on *cls*, a plain subclass of it, and its dataclass
+    subclasses; the state pickling keeps, and what copying gives back."""
+    value = cls(1, [2])
+
+    class Sub(cls):  # type: ignore[valid-type, misc]
+        pass
+
+    sub = Sub(3)
+    seen: list[object] = [
+        _outcome(lambda: setattr(value, "x", 2)),
+        _outcome(lambda: setattr(value, "other", 2)),
+        _outcome(lambda: delattr(value, "x")),
+        _outcome(lambda: delattr(value, "other")),
+        _outcome(lambda: setattr(sub, "x", 2)),
+        _outcome(lambda: setattr(sub, "other", 2)),
+        _outcome(lambda: delattr(sub, "other")),
+        _outcome(lambda: dataclasses.dataclass(type("Loose", (cls,), {"__annotations__": {}}))),
+        _outcome(lambda: dataclasses.dataclass(frozen=True)(type("Also", (cls,), {}))(4).x),
+        value.__reduce_ex__(4)[2],  # the state pickle and copy keep
+        dataclasses.astuple(copy.copy(value)),
+        dataclasses.astuple(copy.deepcopy(value)),
+        cls.__dataclass_params__.frozen,  # type: ignore[attr-defined]
+        vars(cls)["__setattr__"].__qualname__,
+        vars(cls)["__delattr__"].__qualname__,
+        sorted(n for n in ("__getstate__", "__setstate__") if n in vars(cls)),
+    ]
+    return seen
+
+
+@pytest.mark.parametrize("slots", [False, True], ids=["plain", "slots"])
+def test_a_frozen_class_refuses_as_a_generated_one_does(slots: bool) -> None:
+    """The shared ``__setattr__``/``__delattr__``: the same errors for fields and other names,
+    the same fallback for a subclass, the same checks on dataclass subclasses, the same
+    pickled state and copies."""
+    generated, shared = _frozen_pair(slots)
+    assert _frozen_observed(shared) == _frozen_observed(generated)
+
+
+def test_frozen_classes_share_their_setattr_code() -> None:
+    """Two frozen classes compile no ``__setattr__``/``__delattr__`` of their own."""
+    first, second = _frozen_pair(False)[1], _frozen_pair(True)[1]
+    for name in ("__setattr__", "__delattr__"):
+        assert vars(first)[name].__code__ is vars(second)[name].__code__
+
+
 def test_a_recursive_value_shows_an_ellipsis_as_a_generated_repr_does() -> None:
     generated, shared = _pair({})
     one, two = generated(1), shared(1)
