@@ -17,6 +17,9 @@ works beside it), and of the whole process (all threads: the checkpoint thread i
 *REF* (``git archive`` into a temporary folder, first on ``PYTHONPATH``), in the same rotated
 rounds, and prints each store's per-test cost before and after with their ratio: e.g. ``3a6c4c9``,
 the last commit that wrote the store in batches of 200 tests / 1 s rather than a commit per test.
+The working tree runs the same way (first on ``PYTHONPATH``), and both trees' modules are
+compiled by a warm-up run of each store and read from their bytecode caches after, as an
+installed package's are.
 
     python benchmarks/store_backends.py [--tests 2000] [--rounds 5] [--url postgresql://...]
                                         [--baseline-ref REF]
@@ -83,7 +86,12 @@ def run(folder: Path, store: str, pythonpath: str | None = None) -> dict[str, fl
     """Run the suite once with *store* (and the package at *pythonpath*, when given); return its
     wall and end-of-run seconds and the CPU seconds of the pytest process."""
     out = folder / "bench.json"
-    env = {**os.environ, "KARI_BENCH_OUT": str(out), "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, "KARI_BENCH_OUT": str(out)}
+    # Every tree's modules compiled once (by the warm-up) and read from their caches after, as
+    # an installed package's are. Without writing caches, a run compiled whatever the tree had
+    # no cache for: the working tree had the caches earlier runs left, the archive none, so the
+    # same code measured differently (and each compile added noise to every round).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.pop("PYTEST_ADDOPTS", None)
     if pythonpath is not None:
         env["PYTHONPATH"] = pythonpath
@@ -121,10 +129,10 @@ def _check_stored(stores: dict[str, str], rounds: int, tests: int) -> None:
         in_file = db.execute("SELECT count(*) FROM tests").fetchone()[0]
     with psycopg.connect(stores["postgresql"]) as db:
         in_server = db.execute("SELECT count(*) FROM tests").fetchone()[0]  # type: ignore[index]
-    # The SQLite file also holds the warm-up run's tests.
+    # Each store also holds the warm-up run's tests.
     for where, count, expected in (
         ("sqlite", in_file, tests * (rounds + 1)),
-        ("postgresql", in_server, tests * rounds),
+        ("postgresql", in_server, tests * (rounds + 1)),
     ):
         if count != expected:
             raise SystemExit(f"{where} store holds {count} tests, not {expected}")
@@ -146,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("no PostgreSQL server: pass --url or set KARI_DEBUG_TEST_POSTGRES_URL")
     import psycopg
 
-    trees: dict[str, str | None] = {"now": None}
+    # Both trees imported the same way (first on PYTHONPATH, bytecode cached beside them): the
+    # working tree's package as it stands, the baseline's as git archived it.
+    trees: dict[str, str | None] = {"now": str(Path(__file__).resolve().parent.parent)}
     if args.baseline_ref:
         trees["before"] = None  # extracted below
     # A store of its own for each tree: a tree refuses a store of a newer schema.
@@ -172,8 +182,9 @@ def main(argv: list[str] | None = None) -> int:
             keys = list(stores["now"])
             order = [(tree, key) for key in keys for tree in trees]
             results: dict[tuple[str, str], list[dict[str, float]]] = {c: [] for c in order}
-            for tree, path in trees.items():  # warm-up: imports compiled, files created
-                run(folder, stores[tree]["sqlite"], path)
+            for tree, path in trees.items():  # warm-up: modules compiled, files created
+                for key in keys:
+                    run(folder, stores[tree][key], path)
             for round_ in range(args.rounds):
                 rotated = order[round_ % len(order) :] + order[: round_ % len(order)]
                 for tree, key in rotated:
