@@ -35,36 +35,56 @@ BUILTIN_PATTERNS: tuple[tuple[str, str], ...] = (
      r"[\"']?[ \t]*[=:][ \t]*(?!\[REDACTED\])(\"[^\"\n]*\"|'[^'\n]*'|[^\s,;&\"'<>)}\]]+)"),
     ("URL userinfo", r"://([^\s/@:\"'<>]*(?::[^\s/@\"'<>]*)?)@"),
 )  # fmt: skip
-_KEY, _CREDENTIALS, _JWT, _AWS, _ASSIGNMENT, _USERINFO = (
-    re.compile(source) for _, source in BUILTIN_PATTERNS
-)
-#: What an AWS key id needs: its first and fourth letters are both "A".
-_AWS_HINT = re.compile(r"A[A-Z]{2}A[A-Z0-9]{16}")
+
+
+class _Compiled:
+    """The built-in patterns, compiled (a third of a millisecond each) when a scrubber first
+    looks at a text: many runs scrub none."""
+
+    __slots__ = ("assignment", "aws", "aws_hint", "credentials", "jwt", "key", "userinfo")
+
+    def __init__(self) -> None:
+        self.key, self.credentials, self.jwt, self.aws, self.assignment, self.userinfo = (
+            re.compile(source) for _, source in BUILTIN_PATTERNS
+        )
+        #: What an AWS key id needs: its first and fourth letters are both "A".
+        self.aws_hint = re.compile(r"A[A-Z]{2}A[A-Z0-9]{16}")
+
+
+_compiled: _Compiled | None = None
+
+
+def _compile() -> _Compiled:
+    global _compiled
+    if _compiled is None:
+        _compiled = _Compiled()
+    return _compiled
 
 
 def _builtin_candidates(text: str) -> list[re.Pattern[str]]:
     """The built-in patterns worth trying on *text*: cheap substring tests first."""
+    patterns = _compiled or _compile()
     found = []
     if "-----" in text:
-        found.append(_KEY)
+        found.append(patterns.key)
     if "eyJ" in text:
-        found.append(_JWT)
+        found.append(patterns.jwt)
     if "://" in text:
-        found.append(_USERINFO)
-    if _AWS_HINT.search(text) is not None:
-        found.append(_AWS)
+        found.append(patterns.userinfo)
+    if patterns.aws_hint.search(text) is not None:
+        found.append(patterns.aws)
     assigned = "=" in text or ":" in text
     low = text.lower()
     if "bearer" in low or "basic" in low or "token" in low:
-        found.append(_CREDENTIALS)
+        found.append(patterns.credentials)
         if assigned:
-            found.append(_ASSIGNMENT)
+            found.append(patterns.assignment)
     elif assigned and (
         "pass" in low or "pwd" in low or "secret" in low or "api" in low or "access" in low
     ):  # (what every word of _ASSIGNED holds: most texts skip the loop)
         for word in _ASSIGNED:  # (a loop, not any(): no generator per scrubbed text)
             if word in low:
-                found.append(_ASSIGNMENT)
+                found.append(patterns.assignment)
                 break
     return found
 

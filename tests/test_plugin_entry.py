@@ -244,7 +244,10 @@ NOT_IN_A_DEFAULT_RUN = (
 #: asks the logger for its records by filter), the regression gates (no gate flag or marker),
 #: the alert rules (no ini rule, kari_alert or kari_budget marker), the error tracker's stack
 #: reading and classifier (no error recorded), the metric records and thresholds (no custom
-#: metric, aggregate or threshold), the Jaeger and OTLP writers (no such output asked for).
+#: metric, aggregate or threshold), the Jaeger and OTLP writers (no such output asked for);
+#: the CSV writers (no --kari-csv), the metric name rules (no custom metric), the profiles'
+#: call trees and bottlenecks and the traces' analysis (nothing profiled or traced), the
+#: figures' display helpers (no report).
 OWN_NOT_IN_A_DEFAULT_RUN = (
     "pytest_kari_debug.exporters.bundle", "pytest_kari_debug.exporters.formats",
     "pytest_kari_debug.summaries.ci_markdown", "pytest_kari_debug.history",
@@ -255,7 +258,11 @@ OWN_NOT_IN_A_DEFAULT_RUN = (
     "pytest_kari_debug.gates", "pytest_kari_debug.rules",
     "pytest_kari_debug.errors.capture", "pytest_kari_debug.errors.classify",
     "pytest_kari_debug.metrics.records", "pytest_kari_debug.exporters.jaeger",
-    "pytest_kari_debug.exporters.otlp",
+    "pytest_kari_debug.exporters.otlp", "pytest_kari_debug.exporters.csv_export",
+    "pytest_kari_debug.exporters.logs_export", "pytest_kari_debug.naming",
+    "pytest_kari_debug.profiler.trees", "pytest_kari_debug.profiler.frames",
+    "pytest_kari_debug.profiler.bottlenecks", "pytest_kari_debug.tracing.analysis",
+    "pytest_kari_debug.figures.display",
 )  # fmt: skip
 
 

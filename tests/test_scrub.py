@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +18,9 @@ from pytest_kari_debug.exceptions import ConfigurationError
 from pytest_kari_debug.manager import ExtensionDebugManager
 from pytest_kari_debug.scrub import (
     _ASSIGNED,
-    _ASSIGNMENT,
-    _AWS,
-    _CREDENTIALS,
-    _JWT,
-    _KEY,
-    _USERINFO,
     REDACTED,
     TextScrubber,
+    _compile,
     _replace,
     scrub_text,
 )
@@ -62,9 +59,28 @@ def test_builtin_patterns(text: str, expected: str) -> None:
 
 def _every_pattern(text: str) -> str:
     """*text* through every built-in pattern, in the scrubber's order, none skipped."""
-    for pattern in (_KEY, _JWT, _USERINFO, _AWS, _CREDENTIALS, _ASSIGNMENT):
+    built = _compile()
+    for pattern in (built.key, built.jwt, built.userinfo, built.aws, built.credentials,
+                    built.assignment):  # fmt: skip
         text = pattern.sub(_replace, text)
     return text
+
+
+def test_the_patterns_are_compiled_when_a_first_text_is_scrubbed() -> None:
+    """Importing the module or making a scrubber compiles no pattern (many runs scrub no
+    text); the first text scrubbed compiles them, once."""
+    code = (
+        "import pytest_kari_debug.scrub as scrub\n"
+        "scrubber = scrub.scrubber_for(())\n"
+        "assert scrub._compiled is None\n"
+        f"assert scrubber.scrub('password=hunter22') == 'password={REDACTED}'\n"
+        "built = scrub._compiled\n"
+        "assert built is not None and scrub.scrub_text('x') == 'x' and scrub._compiled is built\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
 
 
 _WORDS = (*_ASSIGNED, "bearer", "basic", "pass", "api", "access", "PassWord", "API-KEY", "Token")

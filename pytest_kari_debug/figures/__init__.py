@@ -17,6 +17,9 @@ The plugin's own cost is never in a test's figures; it is its own figure, ``kari
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from ..lazy import lazy_exports
 from ..model import LOG_LEVELS, MIB
 from .catalogue import (
     FIGURES,
@@ -30,7 +33,6 @@ from .catalogue import (
     known_figures,
 )
 from .direct import DirectFigures, direct_figures
-from .display import display_rules, format_figure, format_value
 from .measure import DataFigures, Figures, Measurement
 from .readers import (
     RecordFigures,
@@ -41,6 +43,9 @@ from .readers import (
     test_figure_names,
     values,
 )
+
+if TYPE_CHECKING:
+    from .display import display_rules, format_figure, format_value
 
 __all__ = [
     "FIGURES",
@@ -70,3 +75,8 @@ __all__ = [
     "test_figure_names",
     "values",
 ]
+
+#: The display helpers (the report's, the CLI's), imported at their first use.
+__getattr__, __dir__ = lazy_exports(
+    __name__, dict.fromkeys(("display_rules", "format_figure", "format_value"), "display")
+)

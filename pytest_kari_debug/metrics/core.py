@@ -20,7 +20,6 @@ from ..context import CURRENT_SESSION, SessionInfo
 from ..exceptions import ConfigurationError
 from ..lazy import LateImports
 from ..model import ALERT_SEVERITIES, MIB, OPERATOR_ALIASES, OPERATORS
-from ..naming import sanitize_metric_name
 from ..stats import quantile
 from ..values import clean_text, label_text
 from .readings import _PROBE, SAMPLE_FIELDS, Reading, _resources
@@ -288,6 +287,8 @@ class MetricsCollector(Component):
     def _check_name(self, name: Any) -> None:
         if name in self._names:
             return
+        from ..naming import sanitize_metric_name  # (once a name; most runs record none)
+
         try:
             clean = sanitize_metric_name(name)
         except ValueError as exc:

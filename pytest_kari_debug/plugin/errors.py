@@ -10,7 +10,6 @@ import pytest
 from ..context import current_session
 from ..errors import trend_direction
 from ..exceptions import KariDebugAssertion
-from ..exporters.csv_export import write_csv
 from ..journal import RunRecords
 from ..summaries import RunSections, errors_lines, errors_section
 from ..views import run_error_groups
@@ -181,6 +180,8 @@ def _write_csv(
     csv_dir = state.settings.csv_dir
     if csv_dir is None:
         return
+    from ..exporters.csv_export import write_csv  # only a run asked for CSV files
+
     rows = []
     for test, record in iter_records(tests, "error_tracking"):
         extension_id = str(test.get("extension_id") or "")

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from ..context import current_session
-from ..exporters.logs_export import drop_marker, log_rows
 from ..journal import RunRecords
 from ..logger import LEVELS, KariLogHandler
 from ..model import DROP_MARKER_ORIGIN, Kind, component_of, kept_and_dropped
@@ -158,6 +157,8 @@ def run_log_records(
     tests: Iterable[dict[str, Any]], limit: int | None = None
 ) -> Iterator[Mapping[str, Any]]:
     """Every test's log records in finishing order, a drop marker after a test that dropped."""
+    from ..exporters.logs_export import drop_marker  # only a run asked for logs.csv
+
     for test in tests:
         data = component_of(test, Kind.LOGGING)
         if data is None:
@@ -202,5 +203,7 @@ def pytest_kari_debug_run_finished(
             )
     if state.settings.csv_dir is not None:
         with guard(config, "writing logs.csv"):
+            from ..exporters.logs_export import log_rows
+
             rows, columns = log_rows(run_log_records(tests, limit))
             write_run_csv(state, CSV_NAME, rows, columns, output=CSV_NAME)

@@ -19,7 +19,6 @@ from ..backends import StoreLocation
 from ..config import DebugConfiguration
 from ..diagnostics import Diagnostics
 from ..exceptions import KariDebugWarning
-from ..exporters.csv_export import write_csv
 from ..journal import RunRecords
 from ..manager import ExtensionDebugManager
 from ..sharedmethods import dataclass
@@ -249,6 +248,8 @@ def write_run_csv(
     csv_dir = state.settings.csv_dir
     if csv_dir is None:
         return
+    from ..exporters.csv_export import write_csv  # only a run asked for CSV files
+
     path = csv_dir / name
     try:
         write_csv(path, rows, columns)

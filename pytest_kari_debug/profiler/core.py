@@ -21,7 +21,6 @@ from ..config import is_positive_number
 from ..context import CURRENT_SESSION, SessionInfo, register_session_option
 from ..exceptions import ConfigurationError, SessionError
 from ..lazy import LateImports
-from .bottlenecks import rank_bottlenecks
 from .limits import (
     ASYNC_MODES,
     MAX_ADJUSTMENTS,
@@ -35,7 +34,6 @@ from .limits import (
     PY312,
 )
 from .timing import FunctionStats, Timing, _session_functions, _TimedBlock
-from .trees import _build_tree, _cut_at, _hot_functions, _trim, compact_tree, prune_tree
 
 if TYPE_CHECKING:
     from .memory import _MemoryWatch
@@ -53,6 +51,7 @@ if TYPE_CHECKING:
         _ThreadSampler,
     )
     from .session import ProfileSession, _Running
+    from .trees import _build_tree, _cut_at, _hot_functions, _trim, compact_tree, prune_tree
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -63,8 +62,8 @@ register_session_option("profile_deferred", bool)
 register_session_option("memory_snapshot_diff", bool)
 
 #: The sessions' machinery, imported at the first profiling session: the samplers (cProfile,
-#: pyinstrument) and tracemalloc's memory watch. Timing functions and blocks needs none of it,
-#: and a profiler that is off none at all.
+#: pyinstrument), tracemalloc's memory watch and the call trees. Timing functions and blocks
+#: needs none of it, and a profiler that is off none at all.
 _LATE = LateImports(
     globals(),
     __package__,
@@ -83,6 +82,12 @@ _LATE = LateImports(
         "_ThreadSampler": ".samplers:_ThreadSampler",
         "ProfileSession": ".session:ProfileSession",
         "_Running": ".session:_Running",
+        "_build_tree": ".trees:_build_tree",
+        "_cut_at": ".trees:_cut_at",
+        "_hot_functions": ".trees:_hot_functions",
+        "_trim": ".trees:_trim",
+        "compact_tree": ".trees:compact_tree",
+        "prune_tree": ".trees:prune_tree",
     },
 )
 
@@ -735,6 +740,8 @@ class PerformanceProfiler(Component):
             calls = dict(self._agg_calls)
             total = self._agg_total_s
             timed = [stats.to_dict() for stats in self._stats.values()]
+        from .bottlenecks import rank_bottlenecks  # (a run that asks for none imports none)
+
         return rank_bottlenecks(functions, paths, calls, total, timed, limit)
 
     # Self-monitoring -------------------------------------------------------------------

@@ -21,10 +21,8 @@ from typing import Any, Protocol, TypeVar
 from ..errors.grouping import OccurrenceGrouping, occurrences_of_test
 from ..figures import ROOT_TAG, DirectFigures, RecordFigures
 from ..model import DROP_MARKER_ORIGIN, Kind, RecordView, TestRecord
-from ..profiler import bottlenecks_from_profiles
 from ..sharedmethods import dataclass
 from ..storage import dumps
-from ..tracing import analyze_spans
 from ..views import error_group_rows, metric_stats, short_text
 
 #: Tests listed in each "top" list of the metrics section.
@@ -535,6 +533,8 @@ class _ProfilingPart:
     def section(self) -> dict[str, Any] | None:
         if not self.profiles:
             return None
+        from ..profiler import bottlenecks_from_profiles  # (a run that profiled some test)
+
         return {
             "profiled_tests": len(self.profiles),
             "slowest_tests": _largest(self.slowest),
@@ -608,6 +608,8 @@ class _TracingPart:
             duration = float(span.get("duration_ms") or 0)
             _keep(self.slowest, SLOWEST_SPANS, duration, next(self.order), span)
         self.traces.update(by_trace)
+        from ..tracing import analyze_spans  # (a run that traced some test)
+
         for trace_spans in by_trace.values():
             for found in analyze_spans(trace_spans, self.slow_span_ms)["bottlenecks"]:
                 order_ = next(self.order)

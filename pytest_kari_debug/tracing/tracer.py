@@ -18,7 +18,6 @@ from ..exceptions import ExportError
 from ..lazy import LateImports
 from ..redactor import Redactor
 from ..scrub import scrubber_for
-from .analysis import analyze_spans
 from .sampling import _MASK64, _TWO64, _bound
 
 if TYPE_CHECKING:
@@ -26,6 +25,7 @@ if TYPE_CHECKING:
     from opentelemetry import trace as otel_trace
     from opentelemetry.trace import SpanContext, StatusCode
 
+    from .analysis import analyze_spans
     from .capture import (
         _CAPTURE,
         _SESSION_TRACERS,
@@ -71,6 +71,8 @@ _LATE = LateImports(
         "_LocalTrace": ".spans:_LocalTrace",
     },
 )
+#: The traces' analysis (critical path, self times, bottlenecks): at the first trace analysed.
+_ANALYSIS = LateImports(globals(), __package__, {"analyze_spans": ".analysis:analyze_spans"})
 
 
 def current_span() -> Any:
@@ -458,11 +460,15 @@ class ExtensionTracer(Component):
     def analyze_trace(self, trace_id: str, slow_span_ms: float | None = None) -> dict[str, Any]:
         """Critical path, slowest spans, self times and bottlenecks of trace *trace_id*."""
         threshold = self.configuration.slow_span_ms if slow_span_ms is None else slow_span_ms
+        if not _ANALYSIS.loaded:
+            _ANALYSIS.load()
         return analyze_spans(self.get_spans(trace_id), threshold)
 
     def get_bottlenecks(self, slow_span_ms: float | None = None) -> list[dict[str, Any]]:
         """Spans of every kept trace longer than *slow_span_ms* (default: configuration)."""
         threshold = self.configuration.slow_span_ms if slow_span_ms is None else slow_span_ms
+        if not _ANALYSIS.loaded:
+            _ANALYSIS.load()
         found: list[dict[str, Any]] = []
         for summary in self.get_traces():
             found.extend(
@@ -560,6 +566,8 @@ class ExtensionTracer(Component):
         by_trace: dict[str, list[dict[str, Any]]] = {}
         for record in records:
             by_trace.setdefault(record["trace_id"], []).append(record)
+        if not _ANALYSIS.loaded:
+            _ANALYSIS.load()
         analysis = {
             trace_id: analyze_spans(trace_spans, self.configuration.slow_span_ms, annotate=True)
             for trace_id, trace_spans in by_trace.items()
