@@ -129,6 +129,17 @@ class TextScrubber:
             return text
         return scrubbed
 
+    def scrub_once(self, text: str) -> str:
+        """:meth:`scrub` for a text unlikely to come again (a test's captured output or failure
+        text, unique by its line numbers): a clean one is not remembered, so it never pushes
+        out the log messages that repeat."""
+        if text in self.known_clean:
+            return text
+        scrubbed = text
+        for pattern in self._active(text):
+            scrubbed = pattern.sub(_replace, scrubbed)
+        return text if scrubbed == text else scrubbed
+
     def _remember(self, text: str) -> None:
         if len(text) <= 512:
             clean = self.known_clean

@@ -98,6 +98,20 @@ def test_the_patterns_a_text_skips_would_not_change_it(word: str, shape: str) ->
         assert TextScrubber().scrub(variant) == _every_pattern(variant)
 
 
+def test_a_text_scrubbed_once_is_scrubbed_and_not_remembered() -> None:
+    """A test's captured output or failure text (unique by its line numbers) is scrubbed as
+    any text is, but a clean one does not fill the cache of the log messages that repeat."""
+    scrubber = TextScrubber()
+    secret = f"x.py:12 login password={PASSWORD} ok"
+    assert scrubber.scrub_once(secret) == scrubber.scrub(secret) == _every_pattern(secret)
+    clean = "WARNING  app:x.py:12 caught 10000"
+    assert scrubber.scrub_once(clean) == clean
+    assert clean not in scrubber.known_clean
+    assert scrubber.scrub(clean) == clean
+    assert clean in scrubber.known_clean
+    assert scrubber.scrub_once(clean) == clean
+
+
 def test_user_patterns_and_their_errors() -> None:
     """kari_redact_patterns add regular expressions; a bad one is a clear error at entry."""
     assert TextScrubber([r"tenant-\d+"]).scrub(f"for {USER_SECRET}.") == f"for {REDACTED}."

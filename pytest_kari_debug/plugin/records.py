@@ -49,7 +49,7 @@ def kept_text(config: pytest.Config, value: str, limit: int = 50_000) -> str:
     if len(value) > limit:
         value = value[:limit] + f"\n[... {len(value) - limit} more characters]"
     patterns = config.stash[STATE].settings.configuration.redact_patterns
-    return scrubber_for(patterns).scrub(writable_text(value))
+    return scrubber_for(patterns).scrub_once(writable_text(value))
 
 
 class RunRecorder:
