@@ -115,6 +115,10 @@ def record_row(
     run_id: int | None, kind: str, extension_id: str, record: dict[str, Any]
 ) -> tuple[Any, ...]:
     """A record's row for :data:`RECORD_INSERT` (its test's id is not in it)."""
+    try:  # what its test's record held, written by orjson already (nearly all): the same text
+        data = orjson.dumps(record).decode()
+    except TypeError:  # orjson.JSONEncodeError: the one serializer's way
+        data = dumps(record)
     return (
         run_id,
         kind,
@@ -124,7 +128,7 @@ def record_row(
         param(record.get("name")),
         param(record.get("level")),
         real(record.get("value")),
-        dumps(record),
+        data,
     )
 
 

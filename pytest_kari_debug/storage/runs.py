@@ -216,8 +216,10 @@ class RunWriting(StoreBase):
         return ids
 
     def _insert_new_prepared(self, db: Any, prepared: list[tuple[Row, list[Row]]]) -> None:
-        """Insert each test the run does not hold yet, with its records (SQLite)."""
+        """Insert each test the run does not hold yet, with its records (SQLite): the records
+        of them all in one statement, after the tests."""
         alone: list[Row] = []  # tests without records, in order: one statement for a run
+        rows: list[Row] = []
         for row, records in prepared:
             if not records:
                 alone.append(row)
@@ -227,10 +229,12 @@ class RunWriting(StoreBase):
                 alone = []
             cursor = db.execute(NEW_TEST_INSERT, row)
             if cursor.rowcount > 0:
-                rows = [(cursor.lastrowid, *record) for record in records]
-                db.executemany(RECORD_INSERT.format(parent="?"), rows)
+                test_id = cursor.lastrowid
+                rows += [(test_id, *record) for record in records]
         if alone:
             db.executemany(NEW_TEST_INSERT, alone)
+        if rows:
+            db.executemany(RECORD_INSERT.format(parent="?"), rows)
 
     def _note_mark(self, db: Any, name: str, run_id: int, position: int | None) -> None:
         """Note that journal *name*'s lines up to *position* are in the store (``None``: the
