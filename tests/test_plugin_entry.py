@@ -192,8 +192,13 @@ def test_xdist_controller_records_workers_tests_asked_for_by_a_marker(
         store.close()
 
 
-#: A conftest that writes, per registered feature, what ``dir()`` lists and the hooks pluggy
-#: registered for it.
+#: The hook objects a ``--kari-debug`` run registers (besides the feature modules).
+HOOK_OBJECTS = [
+    "kari-debug-recorder", "kari-debug-progress", "kari-debug-test-sessions",
+    "kari-debug-own-work-clock", "kari-debug-failures",
+]  # fmt: skip
+#: A conftest that writes, per registered feature and hook object, what ``dir()`` lists and
+#: the hooks pluggy registered for it.
 HOOKS_PROBE = """
 import json, sys
 
@@ -206,6 +211,11 @@ def pytest_sessionfinish(session):
                          if n.startswith("pytest_") and callable(v))
         hooks = sorted(c.name for c in manager.get_hookcallers(plugin))
         seen[name] = {{"dir": sorted(dir(plugin)), "defined": defined, "hooks": hooks}}
+    for name in {objects!r}:
+        plugin = manager.get_plugin(name)
+        defined = sorted(n for n in dir(type(plugin)) if n.startswith("pytest_"))
+        hooks = sorted(c.name for c in manager.get_hookcallers(plugin))
+        seen[name] = {{"dir": sorted(dir(plugin)), "defined": defined, "hooks": hooks}}
     with open("hooks.json", "w") as handle:
         json.dump(seen, handle)
 """
@@ -213,15 +223,15 @@ def pytest_sessionfinish(session):
 
 def test_features_show_pytest_only_their_hooks(pytester: pytest.Pytester) -> None:
     """pytest looks at every name a plugin's ``dir()`` lists (for fixtures): a feature module
-    lists only its hook implementations, and every one of them is registered; the entry
-    module's fixtures (its ``dir()`` lists its hooks and fixtures) are all found."""
-    pytester.makeconftest(HOOKS_PROBE.format(features=list(FEATURES)))
+    or hook object lists only its hook implementations, and every one of them is registered;
+    the entry module's fixtures (its ``dir()`` lists its hooks and fixtures) are all found."""
+    pytester.makeconftest(HOOKS_PROBE.format(features=list(FEATURES), objects=HOOK_OBJECTS))
     fixtures = ", ".join(sorted(KARI_FIXTURES))
     pytester.makepyfile(f"def test_a({fixtures}):\n    assert None not in ({fixtures})\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--kari-debug")
     result.assert_outcomes(passed=1)
     seen = json.loads((pytester.path / "hooks.json").read_text())
-    for name in FEATURES:
+    for name in (*FEATURES, *HOOK_OBJECTS):
         assert seen[name]["dir"] == seen[name]["defined"] == seen[name]["hooks"], name
 
 

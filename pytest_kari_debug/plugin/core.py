@@ -42,6 +42,7 @@ from .records import (
 from .sharing import settle, store_label, store_location
 from .state import (
     STATE,
+    HookObject,
     KariState,
     PluginSettings,
     checked_marker,
@@ -402,7 +403,7 @@ def _own_work(when: str) -> Callable[..., Generator[None, object, object]]:
     return own_phase
 
 
-class OwnWorkClock:
+class OwnWorkClock(HookObject):
     """Times each phase of a test inside every other hook wrapper: the test's own work.
 
     Its wrappers are ``trylast`` and it is registered after the features' hook objects, so
@@ -447,7 +448,7 @@ def _hold_tracemalloc(config: pytest.Config) -> None:
 _TRACEMALLOC_HELD = pytest.StashKey[bool]()
 
 
-class SessionHooks:
+class SessionHooks(HookObject):
     """The per-test hooks of a run where some test has a debug session.
 
     Registered at the end of collection: a run where no test asks for one pays for none.

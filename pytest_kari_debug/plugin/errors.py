@@ -15,7 +15,14 @@ from ..summaries import RunSections, errors_lines, errors_section
 from ..views import run_error_groups
 from .core import iter_records
 from .sharing import run_uuid
-from .state import STATE, KariState, add_test_steps, guard, register_when_sessions
+from .state import (
+    STATE,
+    HookObject,
+    KariState,
+    add_test_steps,
+    guard,
+    register_when_sessions,
+)
 
 #: Test ids kept per group in the section.
 #: Runs of the store the per-run trend looks back over.
@@ -64,7 +71,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     )
 
 
-class FailureHooks:
+class FailureHooks(HookObject):
     """The per-test hook that records a failing phase's exception."""
 
     def pytest_exception_interact(

@@ -82,6 +82,8 @@ GATES = pytest.StashKey[GateSettings]()
 
 @dataclass
 class _Measure:
+    """A compared test's timing samples, figures and the changes found against its baseline."""
+
     call_ms: list[float] = field(default_factory=list)
     cpu_ms: list[float] = field(default_factory=list)
     figures: dict[str, float] = field(default_factory=dict)

@@ -35,6 +35,8 @@ class _Options:
 
 @dataclass
 class _Handle:
+    """A profiled test's profiler session, its result and its files."""
+
     profiler: PerformanceProfiler
     info: SessionInfo
     result: ProfileSession | None = None

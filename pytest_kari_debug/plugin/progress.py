@@ -14,14 +14,14 @@ from typing import Any
 
 import pytest
 
-from .state import STATE, guard
+from .state import STATE, HookObject, guard
 
 PROGRESS_EVERY_SECONDS = 0.5
 #: Running tests named in the store (an xdist run has one per worker).
 RUNNING_SHOWN = 64
 
 
-class RunProgress:
+class RunProgress(HookObject):
     """Counts collected tests and follows the running ones (registered on the controller)."""
 
     def __init__(self, config: pytest.Config, send: Callable[[dict[str, Any]], None]) -> None:

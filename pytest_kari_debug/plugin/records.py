@@ -30,7 +30,7 @@ from .committer import COMMITTER, StoreCommitter, committer_of
 from .githead import git_head
 from .progress import RunProgress
 from .sharing import begin_run, run_uuid
-from .state import STATE, KariState, guard, internal_error
+from .state import STATE, HookObject, KariState, guard, internal_error
 
 
 def scrubbed(config: pytest.Config, value: Any) -> Any:
@@ -52,7 +52,7 @@ def kept_text(config: pytest.Config, value: str, limit: int = 50_000) -> str:
     return scrubber_for(patterns).scrub_once(writable_text(value))
 
 
-class RunRecorder:
+class RunRecorder(HookObject):
     """Keeps each finished test's record (registered on the controller, or without xdist), and
     tells the run's progress that the test is over."""
 

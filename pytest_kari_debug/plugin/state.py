@@ -262,6 +262,19 @@ def write_run_csv(
 STATE = pytest.StashKey[KariState]()
 
 
+class HookObject:
+    """Base of the plugin's hook objects: ``dir()`` lists only their hooks (``pytest_*``).
+
+    pytest looks at every name a registered plugin's ``dir()`` lists for a fixture (a few µs a
+    name, for an instance some thirty with ``object``'s methods), pluggy at each for a hook.
+    """
+
+    __slots__ = ()
+
+    def __dir__(self) -> list[str]:
+        return [name for name in dir(type(self)) if name.startswith("pytest_")]
+
+
 def register_once(config: pytest.Config, name: str, hooks: Callable[[], object]) -> None:
     """Register the per-test hook object *hooks()* as plugin *name*, unless already there.
 
@@ -353,7 +366,7 @@ def checked_marker(item: pytest.Item, check: Callable[[pytest.Item], T], fallbac
         return fallback
 
 
-class BadMarkers:
+class BadMarkers(HookObject):
     """Fails each test whose kari marker is wrong (registered only when there is one)."""
 
     @pytest.hookimpl(tryfirst=True)
