@@ -2,6 +2,8 @@
 
 The public names are imported on first use (module ``__getattr__``): pytest imports this
 package for its plugin in every run, asked for or not, and pays for none of the components.
+Its modules load as outside pytest, not under pytest's assertion rewriter
+(PYTEST_DONT_REWRITE): see ``plugin.OwnModulesFinder``.
 """
 
 from __future__ import annotations

@@ -317,7 +317,8 @@ def pytest_unconfigure(config):
 def test_the_package_is_imported_outside_the_assertion_rewriter(pytester: pytest.Pytester) -> None:
     """pytest's assertion rewriter would load every module of the plugin's distribution (about
     0.3 ms each): only the three modules imported before the entry point runs go through it,
-    the rest load as outside pytest, and pytest warns about none of them."""
+    the rest load as outside pytest, and pytest warns about none of them. The three then hold
+    the loader Python gives them, not the rewriter (which holds the run's config)."""
     pytester.makeconftest(LOADERS)
     pytester.makepyfile("def test_a():\n    assert 1 + 1 == 2\n")
     result = pytester.runpytest_subprocess(
@@ -326,8 +327,7 @@ def test_the_package_is_imported_outside_the_assertion_rewriter(pytester: pytest
     result.assert_outcomes(passed=1)
     loaders = json.loads((pytester.path / "loaders.json").read_text())
     assert "pytest_kari_debug.manager" in loaders
-    rewritten = sorted(name for name, kind in loaders.items() if kind != "SourceFileLoader")
-    assert rewritten == ["pytest_kari_debug", "pytest_kari_debug.lazy", "pytest_kari_debug.plugin"]
+    assert {name for name, kind in loaders.items() if kind != "SourceFileLoader"} == set()
     assert "PytestAssertRewriteWarning" not in result.stdout.str() + result.stderr.str()
 
 

@@ -64,13 +64,14 @@ class _Probe:
         # ru_maxrss is in KiB on Linux and the BSDs, in bytes on macOS.
         self._maxrss_factor = 1 if sys.platform == "darwin" else 1024
         self._linux = sys.platform.startswith("linux")
-        #: Opened in this process: a forked child opens its own (no getpid call per reading).
-        self._opened = False
+        #: Non-empty once opened in this process; emptied in a forked child, which opens its
+        #: own (no getpid call per reading). The fork hook is the set's own ``clear``: the
+        #: interpreter holds its fork hooks until its very last collection, and a Python
+        #: function there would hold its module's globals, and through them the whole run,
+        #: past the module teardown at exit (which then walks all of it twice more).
+        self._opened: set[bool] = set()
         if _TRACKS_FORKS:
-            os.register_at_fork(after_in_child=self._forked)
-
-    def _forked(self) -> None:
-        self._opened = False
+            os.register_at_fork(after_in_child=self._opened.clear)
 
     def _open(self) -> None:
         with self._lock:
@@ -86,7 +87,8 @@ class _Probe:
                 self._io = _open_proc("/proc/self/io")
             self._process = None  # psutil's, made when /proc cannot answer (see _fallback)
             self._pid = os.getpid()
-            self._opened = _TRACKS_FORKS
+            if _TRACKS_FORKS:
+                self._opened.add(True)
             if self._statm is None:  # psutil reads the memory: imported now, not in a reading
                 with contextlib.suppress(Exception):
                     self._fallback()

@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Sequence
 from functools import partial
+from importlib import machinery
 from importlib.machinery import ModuleSpec, PathFinder
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -54,8 +55,41 @@ class OwnModulesFinder:
             sys.meta_path.remove(cls)
         sys.meta_path.insert(0, cls)
 
+    @classmethod
+    def adopt(cls) -> None:
+        """Give the package's modules imported before the finder (pytest imports the package,
+        ``lazy`` and this module when it loads the plugin) the loader ``sys.path``'s finders
+        give them, in place of pytest's assertion rewriter.
+
+        The rewriter holds pytest's config, and every module of the package reaches one of
+        those three: at the process's exit the whole run (config, session, every test item and
+        report) would outlive the first collection of the interpreter's module teardown, and
+        the next collection would walk it all again.
+        """
+        top = cls.prefix[:-1]
+        modules = sys.modules
+        for name in [top, *(name for name in modules if name.startswith(cls.prefix))]:
+            module = modules.get(name)
+            spec = getattr(module, "__spec__", None)
+            if module is None or spec is None or isinstance(spec.loader, _PYTHONS_LOADERS):
+                continue
+            path = None
+            if name != top:
+                path = getattr(modules.get(name.rpartition(".")[0]), "__path__", None)
+                if path is None:
+                    continue
+            found = PathFinder.find_spec(name, path)
+            if found is not None and found.loader is not None and found.origin == spec.origin:
+                spec.loader = module.__loader__ = found.loader
+
+
+#: The loaders Python's path finder gives a module (see :meth:`OwnModulesFinder.adopt`).
+_PYTHONS_LOADERS = (
+    machinery.SourceFileLoader, machinery.SourcelessFileLoader, machinery.ExtensionFileLoader,
+)  # fmt: skip
 
 OwnModulesFinder.install()
+OwnModulesFinder.adopt()
 
 from .options import KARI_FIXTURES, KARI_MARKERS, add_options, asked_for  # noqa: E402
 
