@@ -17,6 +17,10 @@ processes hits both sides), then the wall time from process start to the first t
 clocks are what a shared machine disturbs least::
 
     python benchmarks/startup.py [--tests 1] [--rounds 15] [--baseline-ref REF]
+
+``--instructions`` counts instead, once per configuration, the main thread's instructions from
+process start to the first test's ``pytest_runtest_protocol`` (``valgrind --tool=callgrind``,
+the process ends there; PYTHONHASHSEED=0, bytecode caches warm): what load does not change.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import argparse
 import importlib.util
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -36,7 +41,7 @@ from store_backends import extract
 
 #: The measured process: pytest with a plugin that notes each stage's clocks.
 CHILD = r"""
-import json, sys, time
+import json, os, sys, time
 marks = {"interpreter": (time.thread_time(), time.process_time(), time.time())}
 import pytest
 marks["import pytest"] = (time.thread_time(), time.process_time(), time.time())
@@ -65,6 +70,9 @@ class Late:
     @pytest.hookimpl(tryfirst=True, wrapper=True)
     def pytest_runtest_protocol(self, item, nextitem):
         mark("first test")
+        if os.environ.get("KARI_STARTUP_EXIT_AT_FIRST_TEST"):
+            sys.stdout.flush()
+            os._exit(0)
         try:
             return (yield)
         finally:
@@ -108,11 +116,35 @@ def run(folder: Path, args: list[str], pythonpath: str | None) -> dict[str, list
     return {name: [cpu, process, wall - started] for name, (cpu, process, wall) in marks.items()}
 
 
+def instructions(folder: Path, args: list[str], pythonpath: str | None) -> int:
+    """The main thread's instructions from process start to the first test (callgrind)."""
+    run(folder, args, pythonpath)  # bytecode caches written, the store's schema made
+    out = folder / "callgrind.out"
+    env = _child_env(pythonpath)
+    env.update(PYTHONHASHSEED="0", KARI_STARTUP_EXIT_AT_FIRST_TEST="1")
+    command = [
+        "valgrind", "--tool=callgrind", "--separate-threads=yes", f"--callgrind-out-file={out}",
+        sys.executable, "-c", CHILD, str(folder / "marks.json"), "-q", "-p", "no:cacheprovider",
+        *args,
+    ]  # fmt: skip
+    subprocess.run(command, cwd=folder, env=env, capture_output=True, check=True)
+    main_thread = Path(f"{out}-01").read_text()
+    for stale in folder.glob("callgrind.out*"):
+        stale.unlink()
+    found = re.search(r"^totals: (\d+)", main_thread, re.M)
+    if found is None:
+        raise SystemExit(f"no instruction count in callgrind's output for {args}")
+    return int(found.group(1))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--tests", type=int, default=1, help="trivial tests (default 1)")
     parser.add_argument("--rounds", type=int, default=15, help="rotated rounds (default 15)")
     parser.add_argument("--baseline-ref", default="", help="also run the package at this commit")
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions (callgrind) instead"
+    )
     options = parser.parse_args()
     no_otel = ["-p", f"no:{OTEL}"] if importlib.util.find_spec(OTEL) is not None else []
     load_before = os.getloadavg()[0]
@@ -135,6 +167,9 @@ def main() -> None:
                 (f"--kari-debug at {options.baseline_ref}", [*no_otel, "--kari-debug", base_store],
                  before)
             )  # fmt: skip
+        if options.instructions:
+            _print_instructions(options, [(n, instructions(folder, a, p)) for n, a, p in plan])
+            return
         for _, args, path in plan:  # bytecode caches, file cache, the store's schema
             run(folder, args, path)
         samples: dict[str, list[dict[str, list[float]]]] = {name: [] for name, _, _ in plan}
@@ -172,6 +207,20 @@ def main() -> None:
             )
             cells.append(f"{value:.1f}" if name == "plain" else f"{value:.1f} ({diff:+.1f})")
         print(f"| {label} | " + " | ".join(cells) + " |")
+
+
+def _print_instructions(options: argparse.Namespace, counts: list[tuple[str, int]]) -> None:
+    command = " ".join(["python", "benchmarks/startup.py", *sys.argv[1:]])
+    print(
+        f"`{command}`: {options.tests} trivial test(s); main-thread instructions from process"
+        " start to the first test's pytest_runtest_protocol (callgrind, PYTHONHASHSEED=0)\n"
+    )
+    print("| configuration | instructions | over plain |")
+    print("| --- | ---: | ---: |")
+    plain = counts[0][1]
+    for name, count in counts:
+        over = "" if name == "plain" else f"{(count - plain) / 1e6:+,.1f}M"
+        print(f"| {name} | {count / 1e6:,.1f}M | {over} |")
 
 
 if __name__ == "__main__":
