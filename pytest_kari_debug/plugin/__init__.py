@@ -91,7 +91,7 @@ _PYTHONS_LOADERS = (
 OwnModulesFinder.install()
 OwnModulesFinder.adopt()
 
-from .options import KARI_FIXTURES, KARI_MARKERS, add_options, asked_for  # noqa: E402
+from .options import KARI_FIXTURES, KARI_MARKERS, add_options, asked_for, option_bool  # noqa: E402
 
 if TYPE_CHECKING:
     from ..alerting import AlertManager
@@ -219,9 +219,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         probe = config.stash.get(GIT_HEAD, None)
         if probe is not None:
             probe.close()
-        from .exitheap import freeze_for_exit
+        if option_bool(config, "exit_freeze"):  # else not even imported
+            from .exitheap import freeze_for_exit
 
-        freeze_for_exit(config)  # when asked for
+            freeze_for_exit(config)
 
 
 @pytest.hookimpl(tryfirst=True)
