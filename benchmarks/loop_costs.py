@@ -27,11 +27,13 @@ to the next within ~0.05 %, whatever the machine's load (``--tests 600`` is plen
 ::
 
     .venv/bin/python benchmarks/loop_costs.py [--tests 2000] [--rounds 5] [--baseline-ref REF]
-    .venv/bin/python benchmarks/loop_costs.py --tests 600 --instructions plain,kari
+    .venv/bin/python benchmarks/loop_costs.py --tests 600 --instructions plain,kari \
+        [--baseline-ref REF]
 
 ``--baseline-ref REF`` adds ``--kari-debug`` with the package at git commit *REF* (first on
-``PYTHONPATH``) to the knock-outs and the counts. A knocked-out run's figures are wrong by
-design: the numbers it reports about its tests are not the point, its CPU is.
+``PYTHONPATH``) to the knock-outs and the counts (with ``--instructions``: a paired A/B
+count). A knocked-out run's figures are wrong by design: the numbers it reports about its
+tests are not the point, its CPU is.
 """
 
 from __future__ import annotations
@@ -227,29 +229,35 @@ def _run(
     return result
 
 
-def _instructions(knocks: list[str], n: int) -> None:
-    """Print the main thread's instructions per test of each knock-out (callgrind)."""
+def _instructions(knocks: list[str], n: int, baseline_ref: str | None = None) -> None:
+    """Print the main thread's instructions per test of each knock-out (callgrind); with
+    *baseline_ref*, also of ``--kari-debug`` with the package at that git commit."""
     print(f"{n} trivial tests; main-thread instructions per test, (Ir(N) - Ir(N/2)) / (N/2)\n")
-    print("| run | Ir per test | over plain |")
-    print("| --- | ---: | ---: |")
+    print("| run | Ir per test | over plain | against --kari-debug |")
+    print("| --- | ---: | ---: | ---: |")
     found: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         full, half = root / "full", root / "half"
         _suite(full, n)
         _suite(half, n // 2)
-        for knock in knocks:
-            _run(half, "time", knock, None)  # warm-up: every module compiled and cached
+        runs: list[tuple[str, str, str | None]] = [(knock, knock, None) for knock in knocks]
+        if baseline_ref:
+            tree = extract(baseline_ref, root / "base")
+            runs.append((f"kari at {baseline_ref}", "kari", tree))
+        for name, knock, pythonpath in runs:
+            _run(half, "time", knock, pythonpath)  # warm-up: every module compiled and cached
             totals = []
             for folder in (full, half):
                 out = root / f"callgrind-{knock}-{folder.name}"
-                _run(folder, "time", knock, None, callgrind=out)
+                _run(folder, "time", knock, pythonpath, callgrind=out)
                 main = Path(f"{out}-01").read_text()
                 totals.append(int(re.search(r"^totals: (\d+)", main, re.M).group(1)))  # type: ignore[union-attr]
-            found[knock] = (totals[0] - totals[1]) / (n - n // 2)
-            over = f"{found[knock] - found['plain']:+,.0f}" if "plain" in found else ""
-            label = KNOCKOUTS.get(knock, (knock,))[0]
-            print(f"| {label} | {found[knock]:,.0f} | {over} |", flush=True)
+            found[name] = (totals[0] - totals[1]) / (n - n // 2)
+            over = f"{found[name] - found['plain']:+,.0f}" if "plain" in found else ""
+            against = f"{found[name] - found['kari']:+,.0f}" if "kari" in found else ""
+            label = KNOCKOUTS.get(name, (f"--kari-debug with the package at {name[8:]}",))[0]
+            print(f"| {label} | {found[name]:,.0f} | {over} | {against} |", flush=True)
 
 
 def _syscalls(path: Path) -> dict[str, int]:
@@ -277,7 +285,7 @@ def main() -> None:
         return
     n = options.tests
     if options.instructions:
-        _instructions(options.instructions.split(","), n)
+        _instructions(options.instructions.split(","), n, options.baseline_ref)
         return
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -314,16 +314,22 @@ class ExtensionDebugManager:
         # The keys in the order of the components; each ends in the reverse order of
         # beginning, so a component that began on top of another (the profiler's tracemalloc
         # use on top of the metrics collector's) ends first.
-        ending = [component for component in self._components if component.enabled]
-        collected: dict[str, Any] = dict.fromkeys([component.kind for component in ending])
-        for component in reversed(ending):
-            try:
-                data = component.end_session(info)
-            except Exception as exc:
-                self._note(component.kind, exc)
-                data = None
-            collected[component.kind] = {"error": "collection failed"} if data is None else data
+        ended: list[tuple[str, Any]] = []
+        for component in self._reversed:
+            if component.enabled:
+                try:
+                    data = component.end_session(info)
+                except Exception as exc:
+                    self._note(component.kind, exc)
+                    data = None
+                ended.append(
+                    (component.kind, {"error": "collection failed"} if data is None else data)
+                )
+        ended.reverse()
+        collected = dict(ended)
         duration = _perf_counter() - running[2]
+        if duration < 0.0:
+            duration = 0.0
         session = DebugSession(
             session_id,
             self.extension_id,
@@ -331,14 +337,14 @@ class ExtensionDebugManager:
             info.started_at,
             info.options,  # the session's own copy (made by _check_session_options)
             _time(),
-            duration if duration > 0.0 else 0.0,
+            duration,
             collected,
         )
         self.sessions.append(session)
         self.completed_sessions += 1
         self._window_sessions += 1
         self._overhead_s += _perf_counter() - began
-        self._session_wall_s += session.duration_seconds
+        self._session_wall_s += duration
         if self._session_wall_s >= OVERHEAD_WINDOW_S:
             self._adapt_sampling()
         return session
