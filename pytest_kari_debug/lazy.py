@@ -30,9 +30,12 @@ def lazy_exports(
                 msg = f"module {package!r} has no attribute {name!r}"
                 raise AttributeError(msg)
             absolute = "." in module  # a module outside the package, by its full name
-            value = getattr(
-                importlib.import_module(module if absolute else f".{module}", package), name
-            )
+            from .selfcost import first_use  # (not imported by the package's import)
+
+            with first_use():  # maybe inside a test: not the test's time
+                value = getattr(
+                    importlib.import_module(module if absolute else f".{module}", package), name
+                )
         namespace[name] = value
         return value
 
@@ -59,7 +62,9 @@ class LateImports:
 
     def load(self) -> None:
         """Import every name into the namespace (once; later calls return at once)."""
-        with self._lock:
+        from .selfcost import first_use  # (not imported by the package's import)
+
+        with self._lock, first_use():  # maybe inside a test: not the test's time
             if self.loaded:
                 return
             for name, target in self._names.items():

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 
 from .config import compile_user_pattern
+from .selfcost import first_use
 
 REDACTED = "[REDACTED]"
 
@@ -57,7 +58,8 @@ _compiled: _Compiled | None = None
 def _compile() -> _Compiled:
     global _compiled
     if _compiled is None:
-        _compiled = _Compiled()
+        with first_use():  # often inside a test (its first log line): not the test's time
+            _compiled = _Compiled()
     return _compiled
 
 

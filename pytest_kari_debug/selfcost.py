@@ -8,6 +8,11 @@ A thread that waits inside :func:`idle` has its CPU time noted as it starts wait
 then costs no clock call (:func:`cpu_seconds` is read at every phase of every test). Each change
 (a thread starts, ends, waits, works) makes a new snapshot of what is fixed and which clocks to
 read, so a reading takes no lock.
+
+A one-off preparation that runs on the test's own thread the first time something is used (a
+lazy import, a regex table compiled) is the package's work too: inside :func:`first_use`, its
+CPU time joins :func:`cpu_seconds` and its wall time :func:`own_wall_seconds`, and both leave the
+running test's figures.
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ _retired = 0.0
 #: (CPU seconds of the ended and the waiting threads, the clocks of the working ones): made
 #: under _LOCK at each change, replaced whole, read by cpu_seconds without the lock.
 _snapshot: tuple[float, tuple[int, ...]] = (0.0, ())
+#: Wall seconds of the preparations done inside first_use (on any thread).
+_first_use_wall = 0.0
+_preparing = threading.local()
 
 
 def _new_snapshot() -> None:
@@ -75,6 +83,35 @@ def own_thread() -> Iterator[None]:
                 _new_snapshot()
 
 
+@contextlib.contextmanager
+def first_use() -> Iterator[None]:
+    """Count the block (a first use's preparation on the calling thread) as the package's
+    own work: its CPU time and wall time are kept out of the running test's figures. Nested
+    blocks count once."""
+    global _retired, _first_use_wall
+    if getattr(_preparing, "active", False) or threading.get_ident() in _threads:
+        yield  # counted by the outer block, or by the package's own thread's clock
+        return
+    _preparing.active = True
+    wall = time.perf_counter()
+    cpu = time.thread_time()
+    try:
+        yield
+    finally:
+        cpu = time.thread_time() - cpu
+        wall = time.perf_counter() - wall
+        _preparing.active = False
+        with _LOCK:
+            _retired += cpu
+            _first_use_wall += wall
+            _new_snapshot()
+
+
+def own_wall_seconds() -> float:
+    """Wall seconds spent so far inside :func:`first_use`."""
+    return _first_use_wall
+
+
 class idle:
     """Around a wait of one of the package's threads (inside :func:`own_thread`): its CPU
     time is noted once as it starts waiting and read from there until it works again."""
@@ -99,7 +136,8 @@ class idle:
 
 
 def cpu_seconds() -> float:
-    """CPU seconds used so far by the threads inside :func:`own_thread` (ended ones too)."""
+    """CPU seconds used so far by the threads inside :func:`own_thread` (ended ones too) and
+    by the blocks inside :func:`first_use`."""
     total, working = _snapshot  # read on every phase of every test: no lock
     for clock in working:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -132,3 +133,67 @@ def test_a_reading_takes_no_lock_and_a_thread_gone_since_its_snapshot_is_read_ag
     monkeypatch.setattr(selfcost, "_snapshot", stale)
     monkeypatch.setattr(selfcost, "_clock_gettime", refusing)
     assert selfcost.cpu_seconds() >= after  # read again from the threads: the ended one too
+
+
+def test_a_first_uses_preparation_is_the_packages_own_time() -> None:
+    """CPU and wall time inside ``first_use`` count as the package's; a nested block once;
+    a block on one of the package's own threads only through that thread's clock."""
+    cpu, wall = selfcost.cpu_seconds(), selfcost.own_wall_seconds()
+    with selfcost.first_use():
+        _burn(0.05)
+        with selfcost.first_use():
+            time.sleep(0.05)
+        assert selfcost.own_wall_seconds() == wall  # the inner block is the outer's
+    assert selfcost.cpu_seconds() - cpu >= 0.049
+    assert selfcost.own_wall_seconds() - wall >= 0.099
+
+    def own() -> None:
+        with selfcost.own_thread(), selfcost.first_use():
+            time.sleep(0.05)
+
+    wall = selfcost.own_wall_seconds()
+    thread = threading.Thread(target=own)
+    thread.start()
+    thread.join(10)
+    assert selfcost.own_wall_seconds() == wall
+
+
+def test_a_first_use_inside_a_test_is_not_its_time(pytester: pytest.Pytester) -> None:
+    """The scrubber's patterns compiled by a test's first log line, a lazily imported name
+    used by a test: neither counts in the test's phases, duration or CPU (both are made slow
+    here: 1 s each, which the test's figures must not show)."""
+    pytester.makepyfile(
+        """
+        import json, logging, time
+
+        from pytest_kari_debug import lazy, scrub
+
+        def _slow_compile(original):
+            def compile_slowly(self):
+                time.sleep(1.0)
+                original(self)
+            return compile_slowly
+
+        def test_logs_first(monkeypatch):
+            monkeypatch.setattr(scrub, "_compiled", None)
+            monkeypatch.setattr(
+                scrub._Compiled, "__init__", _slow_compile(scrub._Compiled.__init__)
+            )
+            logging.getLogger("x").warning("token=abc")
+            assert scrub._compiled is not None
+
+        def test_lazy_import(monkeypatch, tmp_path):
+            (tmp_path / "kari_slowmod.py").write_text("import time\\ntime.sleep(1.0)\\nX = 1\\n")
+            monkeypatch.syspath_prepend(str(tmp_path))
+            late = lazy.LateImports(globals(), None, {"X": "kari_slowmod:X"})
+            late.load()
+            assert X == 1
+        """
+    )
+    result = pytester.runpytest("--kari-debug", "--kari-store=none", "--kari-json=run.json")
+    result.assert_outcomes(passed=2)
+    tests = json.loads((pytester.path / "run.json").read_text())["tests"]
+    assert len(tests) == 2
+    for test in tests:
+        assert test["phases"]["call"] < 1000.0, test
+        assert test["duration_ms"] < 1000.0, test

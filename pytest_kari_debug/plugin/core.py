@@ -371,12 +371,14 @@ _process_time = time.process_time
 _time = time.time
 _time_ns = time.time_ns
 _own_cpu = selfcost.cpu_seconds
+_own_wall = selfcost.own_wall_seconds
 
 
 def _own_work(when: str) -> Callable[..., Generator[None, object, object]]:
     """The wrapper that times the test's own *when* phase (setup: its fixtures; call: the
     test itself), wall clock and CPU. The setup's also notes when the test's own work began.
-    CPU is the process's minus what the package's own threads used meanwhile."""
+    CPU is the process's minus what the package's own threads used meanwhile; CPU and wall
+    time leave out the first uses' preparations (:func:`selfcost.first_use`)."""
     starts = when == "setup"
 
     # The CPU readings nest inside the wall-clock ones: CPU never gains a reading's time.
@@ -389,13 +391,15 @@ def _own_work(when: str) -> Callable[..., Generator[None, object, object]]:
         if starts:
             test.began_ns = _time_ns()
         began = _perf_counter()
+        own_wall = _own_wall()
         own_cpu = _own_cpu()
         cpu = _process_time()
         try:
             return (yield)
         finally:
             cpu = _process_time() - cpu - (_own_cpu() - own_cpu)
-            test.phases[when] = round((_perf_counter() - began) * 1000.0, 3)
+            wall = _perf_counter() - began - (_own_wall() - own_wall)
+            test.phases[when] = round(max(0.0, wall) * 1000.0, 3)
             if cpu > 0.0:
                 test.cpu_s += cpu
 
@@ -425,10 +429,12 @@ class OwnWorkClock(HookObject):
         if test is None:
             return (yield)
         began = _perf_counter()
+        own_wall = _own_wall()
         try:
             return (yield)
         finally:
-            test.phases["teardown"] = round((_perf_counter() - began) * 1000.0, 3)
+            wall = _perf_counter() - began - (_own_wall() - own_wall)
+            test.phases["teardown"] = round(max(0.0, wall) * 1000.0, 3)
 
 
 CLOCK_PLUGIN = "kari-debug-own-work-clock"
