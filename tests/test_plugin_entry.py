@@ -224,7 +224,7 @@ def pytest_sessionfinish(session):
 def test_features_show_pytest_only_their_hooks(pytester: pytest.Pytester) -> None:
     """pytest looks at every name a plugin's ``dir()`` lists (for fixtures): a feature module
     or hook object lists only its hook implementations, and every one of them is registered;
-    the entry module's fixtures (its ``dir()`` lists its hooks and fixtures) are all found."""
+    the entry module's fixtures are all found."""
     pytester.makeconftest(HOOKS_PROBE.format(features=list(FEATURES), objects=HOOK_OBJECTS))
     fixtures = ", ".join(sorted(KARI_FIXTURES))
     pytester.makepyfile(f"def test_a({fixtures}):\n    assert None not in ({fixtures})\n")
@@ -400,3 +400,18 @@ def test_the_alerting_modules_rule_names_resolve_when_first_used() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_the_entry_module_lists_its_public_names() -> None:
+    """Only the features' modules (internal) hide their helpers from ``dir()``: the entry
+    module, which users import (``help()``, ``inspect``, ``mock.create_autospec``), lists
+    everything it defines."""
+    import inspect
+    from unittest import mock
+
+    import pytest_kari_debug.plugin as entry
+
+    names = dir(entry)
+    assert {"activate", "asked_for", "FEATURES", "kari_debug", "pytest_addoption"} <= set(names)
+    assert mock.create_autospec(entry).activate is not None
+    assert dict(inspect.getmembers(entry))["activate"] is entry.activate

@@ -328,9 +328,3 @@ def kari_tracer(kari_debug: ExtensionDebugManager) -> ExtensionTracer:
 def kari_alerts(kari_debug: ExtensionDebugManager) -> AlertManager:
     """The alert manager of this test's extension."""
     return kari_debug.get_alert_manager()
-
-
-def __dir__() -> list[str]:
-    """The hooks and the fixtures: what pytest and pluggy look for in a plugin (see
-    :func:`_hooks_only`); pytest reads this module in every run, asked for or not."""
-    return sorted([*_hook_names(globals()), *KARI_FIXTURES])
