@@ -68,7 +68,8 @@ class OwnModulesFinder:
         """
         top = cls.prefix[:-1]
         modules = sys.modules
-        for name in [top, *(name for name in modules if name.startswith(cls.prefix))]:
+        # A copy first: another thread may import while the entry module loads.
+        for name in [top, *(name for name in list(modules) if name.startswith(cls.prefix))]:
             module = modules.get(name)
             spec = getattr(module, "__spec__", None)
             if module is None or spec is None or isinstance(spec.loader, _PYTHONS_LOADERS):
