@@ -64,11 +64,12 @@ class LateImports:
         """Import every name into the namespace (once; later calls return at once)."""
         from .selfcost import first_use  # (not imported by the package's import)
 
-        with self._lock, first_use():  # maybe inside a test: not the test's time
+        with self._lock:
             if self.loaded:
                 return
-            for name, target in self._names.items():
-                module_name, _, attribute = target.partition(":")
-                module = importlib.import_module(module_name, self._package)
-                self._namespace[name] = getattr(module, attribute) if attribute else module
+            with first_use():  # maybe inside a test: not the test's time
+                for name, target in self._names.items():
+                    module_name, _, attribute = target.partition(":")
+                    module = importlib.import_module(module_name, self._package)
+                    self._namespace[name] = getattr(module, attribute) if attribute else module
             self.loaded = True

@@ -41,7 +41,8 @@ _retired = 0.0
 #: (CPU seconds of the ended and the waiting threads, the clocks of the working ones): made
 #: under _LOCK at each change, replaced whole, read by cpu_seconds without the lock.
 _snapshot: tuple[float, tuple[int, ...]] = (0.0, ())
-#: Wall seconds of the preparations done inside first_use (on any thread).
+#: Wall seconds of the preparations done inside first_use on the main thread (another
+#: thread's runs beside the test's, which it does not hold up).
 _first_use_wall = 0.0
 _preparing = threading.local()
 
@@ -102,13 +103,14 @@ def first_use() -> Iterator[None]:
         wall = time.perf_counter() - wall
         _preparing.active = False
         with _LOCK:
-            _retired += cpu
-            _first_use_wall += wall
+            _retired += cpu  # the process's CPU, whichever thread
+            if threading.current_thread() is threading.main_thread():
+                _first_use_wall += wall  # a test's phases are timed on the main thread
             _new_snapshot()
 
 
 def own_wall_seconds() -> float:
-    """Wall seconds spent so far inside :func:`first_use`."""
+    """Wall seconds spent so far inside :func:`first_use` on the main thread."""
     return _first_use_wall
 
 

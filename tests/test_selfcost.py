@@ -151,10 +151,15 @@ def test_a_first_uses_preparation_is_the_packages_own_time() -> None:
         with selfcost.own_thread(), selfcost.first_use():
             time.sleep(0.05)
 
+    def users() -> None:  # a thread of the test's: its wall time ran beside the test's
+        with selfcost.first_use():
+            _burn(0.05)
+
     wall = selfcost.own_wall_seconds()
-    thread = threading.Thread(target=own)
-    thread.start()
-    thread.join(10)
+    for target in (own, users):
+        thread = threading.Thread(target=target)
+        thread.start()
+        thread.join(10)
     assert selfcost.own_wall_seconds() == wall
 
 
